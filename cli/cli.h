@@ -1,0 +1,35 @@
+/* cli.h - what every subcommand shares: its entry point and option helpers. */
+#ifndef MU_CLI_H
+#define MU_CLI_H
+
+#include <getopt.h>
+#include <stdio.h>
+
+#include "mu_err.h"
+
+#define MU_COMMAND(name, summary, fn) int fn(int argc, char **argv);
+#include "commands.def"
+#undef MU_COMMAND
+
+/* Long options every command accepts; append to a command's own table with
+ * MU_CLI_COMMON_LONGOPTS and put MU_CLI_COMMON_SHORTOPTS in its optstring. */
+#define MU_CLI_COMMON_SHORTOPTS "hvq"
+#define MU_CLI_COMMON_LONGOPTS                                                                     \
+    {"help", no_argument, NULL, 'h'}, {"verbose", no_argument, NULL, 'v'},                         \
+    {                                                                                              \
+        "quiet", no_argument, NULL, 'q'                                                            \
+    }
+
+/* Handles -v/-q (returns 1) or leaves the option to the caller (returns 0). */
+int cli_common_opt(int c);
+
+/* Prints "mutual CMD: message" and a hint to stderr; returns MU_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses a whole number / a finite double for option `opt`; on error prints a usage error
+ * and returns -1. */
+int cli_parse_long(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double min, double max,
+                     double *out);
+
+#endif

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The CLI's contract: --help lists commands, unknown commands and options exit 2,
+# broken configs give FILE:LINE:COL and exit 2.
+set -u
+MUTUAL=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+
+check() { # check NAME WANT_STATUS WANT_PATTERN -- command...
+  local name=$1 want=$2 pat=$3
+  shift 4
+  local out status
+  out=$("$@" 2>&1)
+  status=$?
+  if [ "$status" -ne "$want" ]; then
+    echo "FAIL $name: exit $status, want $want; output: $out"
+    fail=$((fail + 1))
+  elif [ -n "$pat" ] && ! grep -qE -- "$pat" <<<"$out"; then
+    echo "FAIL $name: output does not match /$pat/: $out"
+    fail=$((fail + 1))
+  else
+    echo "ok   $name"
+    pass=$((pass + 1))
+  fi
+}
+
+check help 0 "Commands:" -- "$MUTUAL" --help
+check help_lists_config 0 "config +Check" -- "$MUTUAL" --help
+check version 0 "^mutual [0-9]+\.[0-9]+\.[0-9]+" -- "$MUTUAL" --version
+check no_command 2 "usage: mutual" -- "$MUTUAL"
+check unknown_command 2 "unknown command 'nosuchcommand'" -- "$MUTUAL" nosuchcommand
+check unknown_global_option 2 "unknown option '--bogus'" -- "$MUTUAL" --bogus
+check unknown_command_option 2 "Try 'mutual config --help'" -- "$MUTUAL" config --bogus
+check version_cmd 0 "libsodium" -- "$MUTUAL" version
+
+# every command answers --help with exit 0 and a usage line
+for c in $("$MUTUAL" --help | awk '/^Commands:/{f=1;next} /^$/{f=0} f{print $1}'); do
+  check "help_$c" 0 "usage: mutual $c" -- "$MUTUAL" "$c" --help
+done
+
+printf 'name: coop\nport: 7443\n' >"$tmp/good.yaml"
+printf 'name: coop\nport: [1, 2\n' >"$tmp/broken.yaml"
+printf 'a: 1\na: 2\n' >"$tmp/dup.yaml"
+printf -- '- just\n- a list\n' >"$tmp/list.yaml"
+check config_good 0 "good.yaml: ok" -- "$MUTUAL" config check "$tmp/good.yaml"
+check config_broken 2 "broken.yaml:[0-9]+:[0-9]+: " -- "$MUTUAL" config check "$tmp/broken.yaml"
+check config_dup 2 "dup.yaml:2:1: duplicate key 'a'" -- "$MUTUAL" config check "$tmp/dup.yaml"
+check config_list 2 "list.yaml:1:1: a config file must be a mapping" -- "$MUTUAL" config check "$tmp/list.yaml"
+check config_missing 2 "nope.yaml: No such file" -- "$MUTUAL" config check "$tmp/nope.yaml"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
