@@ -1,0 +1,357 @@
+#!/usr/bin/python3
+"""make_reference.py - PyTorch reference states for the train/ tests.
+
+Run with Debian's interpreter (it has torch, numpy and h5py):
+
+    /usr/bin/python3 tests/train/make_reference.py [OUT_DIR]   (default: tests/train/ref)
+
+Builds a tiny GPT-2 and a tiny Llama (grouped-query attention, untied head, rope_theta
+1000) written from scratch in torch with Hugging Face's semantics (no `transformers` here),
+with random weights and a nonzero LoRA (A and B random, as after some training), and
+writes for each model NAME:
+
+  NAME/config.json, NAME/model.safetensors          the base model as an HF folder
+  NAME_adapter/adapter_config.json,
+  NAME_adapter/adapter_model.safetensors            the LoRA init as a PEFT folder
+  NAME_data.h5                                      /tokens int32 [N], attr vocab_size
+  NAME_ref.safetensors                              the reference state (all F32):
+      inputs, targets [B, T]      step 0's batch in the documented data order
+      logits [B, T, V], loss []   forward of that batch
+      grad.<PEFT name>            d loss / d every LoRA tensor (A and B)
+      losses.adamw [10]           10 AdamW steps (lr 1e-2, wd 0.1), step s on batch s
+      losses.sgd [10]             10 SGD steps (lr 0.1)
+      losses.adamw_freeze_a [10]  AdamW, A frozen, only B trained
+      losses.sgd_clip [10]        SGD lr 0.1 with clip_grad_norm_(0.05)
+    and "__metadata__" with every hyper-parameter. Each loss is the batch loss before
+    that step's update.
+
+Data order (as documented for `mutual train`): step s, row i reads the window at
+p = ((s*B + i)*T) mod (N - T); inputs tokens[p:p+T], targets tokens[p+1:p+T+1].
+
+Deterministic: fixed seeds, one thread; the files are byte-identical on every run.
+"""
+import json
+import math
+import os
+import struct
+import sys
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+torch.set_num_threads(1)
+B, T, N_TOKENS, STEPS = 2, 16, 200, 10
+RANK, ALPHA = 4, 8.0
+ADAMW = dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)
+SGD_LR, CLIP = 0.1, 0.05
+
+
+# --------------------------------------------------------------------------- files
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """tensors: dict name -> float32 numpy array. Keys sorted, header padded to 8."""
+    header, blobs, off = {}, [], 0
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name], dtype="<f4")
+        header[name] = {"dtype": "F32", "shape": list(a.shape),
+                        "data_offsets": [off, off + a.nbytes]}
+        blobs.append(a.tobytes())
+        off += a.nbytes
+    if metadata:
+        header["__metadata__"] = metadata
+    h = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def write_json(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def write_tokens(path, tokens, vocab):
+    with h5py.File(path, "w", libver="earliest") as f:
+        d = f.create_dataset("tokens", data=np.asarray(tokens, dtype=np.int32),
+                             track_times=False)
+        d.attrs["vocab_size"] = np.int64(vocab)
+
+
+def batch(tokens, s):
+    n = len(tokens)
+    x = np.zeros((B, T), np.int64)
+    y = np.zeros((B, T), np.int64)
+    for i in range(B):
+        p = ((s * B + i) * T) % (n - T)
+        x[i] = tokens[p:p + T]
+        y[i] = tokens[p + 1:p + T + 1]
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+# --------------------------------------------------------------------------- LoRA
+
+
+class Lora:
+    """One adapted projection: out += (x @ A^T @ B^T) * alpha / r, A [r, in], B [out, r]."""
+
+    def __init__(self, gen, fan_in, fan_out):
+        bound = 1.0 / math.sqrt(fan_in)
+        self.A = ((torch.rand(RANK, fan_in, generator=gen) * 2 - 1) * bound).requires_grad_()
+        self.B = (torch.randn(fan_out, RANK, generator=gen) * 0.05).requires_grad_()
+
+    def __call__(self, x):
+        return (x @ self.A.t() @ self.B.t()) * (ALPHA / RANK)
+
+
+def causal_attention(q, k, v):
+    """q [B, H, T, hd], k/v [B, H, T, hd]: softmax(q k^T / sqrt(hd) + causal mask) v."""
+    t = q.shape[2]
+    att = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
+    mask = torch.tril(torch.ones(t, t, dtype=torch.bool))
+    att = att.masked_fill(~mask, float("-inf"))
+    return F.softmax(att, dim=-1) @ v
+
+
+# --------------------------------------------------------------------------- GPT-2
+
+GPT2 = dict(vocab=64, ctx=32, d=32, layers=2, heads=4)
+
+
+def gpt2_build(gen):
+    V, P, C, L = GPT2["vocab"], GPT2["ctx"], GPT2["d"], GPT2["layers"]
+    w = {"transformer.wte.weight": torch.randn(V, C, generator=gen) * 0.1,
+         "transformer.wpe.weight": torch.randn(P, C, generator=gen) * 0.05}
+    for l in range(L):
+        p = f"transformer.h.{l}."
+        for ln in ("ln_1", "ln_2"):
+            w[p + ln + ".weight"] = 1 + 0.1 * torch.randn(C, generator=gen)
+            w[p + ln + ".bias"] = 0.05 * torch.randn(C, generator=gen)
+        for name, fi, fo in (("attn.c_attn", C, 3 * C), ("attn.c_proj", C, C),
+                             ("mlp.c_fc", C, 4 * C), ("mlp.c_proj", 4 * C, C)):
+            w[p + name + ".weight"] = torch.randn(fi, fo, generator=gen) * 0.1  # Conv1D [in, out]
+            w[p + name + ".bias"] = torch.randn(fo, generator=gen) * 0.02
+    w["transformer.ln_f.weight"] = 1 + 0.1 * torch.randn(C, generator=gen)
+    w["transformer.ln_f.bias"] = 0.05 * torch.randn(C, generator=gen)
+    lora = {}
+    for l in range(L):
+        for name, fi, fo in (("attn.c_attn", C, 3 * C), ("attn.c_proj", C, C),
+                             ("mlp.c_fc", C, 4 * C), ("mlp.c_proj", 4 * C, C)):
+            lora[f"base_model.model.transformer.h.{l}.{name}"] = Lora(gen, fi, fo)
+    return w, lora
+
+
+def gpt2_forward(w, lora, idx):
+    C, H = GPT2["d"], GPT2["heads"]
+    b, t = idx.shape
+    x = w["transformer.wte.weight"][idx] + w["transformer.wpe.weight"][torch.arange(t)]
+
+    def conv1d(h, name):
+        out = h @ w[f"transformer.{name}.weight"] + w[f"transformer.{name}.bias"]
+        return out + lora[f"base_model.model.transformer.{name}"](h)
+
+    for l in range(GPT2["layers"]):
+        p = f"transformer.h.{l}."
+        h = F.layer_norm(x, (C,), w[p + "ln_1.weight"], w[p + "ln_1.bias"], 1e-5)
+        q, k, v = conv1d(h, f"h.{l}.attn.c_attn").split(C, dim=-1)
+        q, k, v = (z.view(b, t, H, C // H).transpose(1, 2) for z in (q, k, v))
+        y = causal_attention(q, k, v).transpose(1, 2).reshape(b, t, C)
+        x = x + conv1d(y, f"h.{l}.attn.c_proj")
+        h = F.layer_norm(x, (C,), w[p + "ln_2.weight"], w[p + "ln_2.bias"], 1e-5)
+        m = F.gelu(conv1d(h, f"h.{l}.mlp.c_fc"), approximate="tanh")
+        x = x + conv1d(m, f"h.{l}.mlp.c_proj")
+    x = F.layer_norm(x, (C,), w["transformer.ln_f.weight"], w["transformer.ln_f.bias"], 1e-5)
+    return x @ w["transformer.wte.weight"].t()  # tied head
+
+
+def gpt2_config():
+    return {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"],
+            "vocab_size": GPT2["vocab"], "n_positions": GPT2["ctx"], "n_ctx": GPT2["ctx"],
+            "n_embd": GPT2["d"], "n_layer": GPT2["layers"], "n_head": GPT2["heads"],
+            "n_inner": None, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5,
+            "tie_word_embeddings": True, "torch_dtype": "float32"}
+
+
+# --------------------------------------------------------------------------- Llama
+
+LLAMA = dict(vocab=64, ctx=32, d=32, layers=2, heads=4, kv_heads=2, ff=64, theta=1000.0,
+             eps=1e-6)
+
+
+def llama_build(gen):
+    V, C, L, F_ = LLAMA["vocab"], LLAMA["d"], LLAMA["layers"], LLAMA["ff"]
+    hd = C // LLAMA["heads"]
+    kvd = LLAMA["kv_heads"] * hd
+    shapes = (("self_attn.q_proj", C, C), ("self_attn.k_proj", C, kvd),
+              ("self_attn.v_proj", C, kvd), ("self_attn.o_proj", C, C),
+              ("mlp.gate_proj", C, F_), ("mlp.up_proj", C, F_), ("mlp.down_proj", F_, C))
+    w = {"model.embed_tokens.weight": torch.randn(V, C, generator=gen) * 0.1}
+    for l in range(L):
+        p = f"model.layers.{l}."
+        w[p + "input_layernorm.weight"] = 1 + 0.1 * torch.randn(C, generator=gen)
+        w[p + "post_attention_layernorm.weight"] = 1 + 0.1 * torch.randn(C, generator=gen)
+        for name, fi, fo in shapes:
+            w[p + name + ".weight"] = torch.randn(fo, fi, generator=gen) * 0.1  # Linear [out, in]
+    w["model.norm.weight"] = 1 + 0.1 * torch.randn(C, generator=gen)
+    w["lm_head.weight"] = torch.randn(V, C, generator=gen) * 0.1
+    lora = {}
+    for l in range(L):
+        for name, fi, fo in shapes:
+            lora[f"base_model.model.model.layers.{l}.{name}"] = Lora(gen, fi, fo)
+    return w, lora
+
+
+def rms_norm(x, weight, eps):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+
+
+def rotate_half(x):
+    x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def rope(q, k, t, hd):
+    inv_freq = 1.0 / (LLAMA["theta"] ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+    freqs = torch.outer(torch.arange(t).float(), inv_freq)
+    emb = torch.cat((freqs, freqs), dim=-1)
+    cos, sin = emb.cos(), emb.sin()
+    return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+
+
+def llama_forward(w, lora, idx):
+    C, H, KV, eps = LLAMA["d"], LLAMA["heads"], LLAMA["kv_heads"], LLAMA["eps"]
+    hd = C // H
+    b, t = idx.shape
+    x = w["model.embed_tokens.weight"][idx]
+
+    def linear(h, name):
+        return h @ w[f"model.{name}.weight"].t() + lora[f"base_model.model.model.{name}"](h)
+
+    for l in range(LLAMA["layers"]):
+        p = f"layers.{l}."
+        h = rms_norm(x, w["model." + p + "input_layernorm.weight"], eps)
+        q = linear(h, p + "self_attn.q_proj").view(b, t, H, hd).transpose(1, 2)
+        k = linear(h, p + "self_attn.k_proj").view(b, t, KV, hd).transpose(1, 2)
+        v = linear(h, p + "self_attn.v_proj").view(b, t, KV, hd).transpose(1, 2)
+        q, k = rope(q, k, t, hd)
+        k = k.repeat_interleave(H // KV, dim=1)  # HF repeat_kv: kv head j serves j*rep..
+        v = v.repeat_interleave(H // KV, dim=1)
+        y = causal_attention(q, k, v).transpose(1, 2).reshape(b, t, C)
+        x = x + linear(y, p + "self_attn.o_proj")
+        h = rms_norm(x, w["model." + p + "post_attention_layernorm.weight"], eps)
+        m = F.silu(linear(h, p + "mlp.gate_proj")) * linear(h, p + "mlp.up_proj")
+        x = x + linear(m, p + "mlp.down_proj")
+    x = rms_norm(x, w["model.norm.weight"], eps)
+    return x @ w["lm_head.weight"].t()  # untied head
+
+
+def llama_config():
+    return {"model_type": "llama", "architectures": ["LlamaForCausalLM"],
+            "vocab_size": LLAMA["vocab"], "max_position_embeddings": LLAMA["ctx"],
+            "hidden_size": LLAMA["d"], "intermediate_size": LLAMA["ff"],
+            "num_hidden_layers": LLAMA["layers"], "num_attention_heads": LLAMA["heads"],
+            "num_key_value_heads": LLAMA["kv_heads"], "rms_norm_eps": LLAMA["eps"],
+            "rope_theta": LLAMA["theta"], "rope_scaling": None, "hidden_act": "silu",
+            "attention_bias": False, "mlp_bias": False, "tie_word_embeddings": False,
+            "torch_dtype": "float32"}
+
+
+# --------------------------------------------------------------------------- reference
+
+
+def lora_tensors(lora):
+    out = {}
+    for mod, ad in lora.items():
+        out[mod + ".lora_A.weight"] = ad.A
+        out[mod + ".lora_B.weight"] = ad.B
+    return out
+
+
+def run_steps(forward, w, lora_init, tokens, opt_name, freeze_a=False, clip=None):
+    lora = {}
+    for mod, ad in lora_init.items():
+        c = Lora.__new__(Lora)
+        c.A = ad.A.detach().clone().requires_grad_(not freeze_a)
+        c.B = ad.B.detach().clone().requires_grad_()
+        lora[mod] = c
+    params = [p for ad in lora.values() for p in ((ad.B,) if freeze_a else (ad.A, ad.B))]
+    if opt_name == "adamw":
+        opt = torch.optim.AdamW(params, **ADAMW)
+    else:
+        opt = torch.optim.SGD(params, lr=SGD_LR)
+    losses, norms = [], []
+    for s in range(STEPS):
+        x, y = batch(tokens, s)
+        opt.zero_grad()
+        loss = F.cross_entropy(forward(w, lora, x).reshape(-1, forward.vocab), y.reshape(-1))
+        loss.backward()
+        if clip is not None:
+            norms.append(float(torch.nn.utils.clip_grad_norm_(params, clip)))
+        opt.step()
+        losses.append(loss.item())
+    if clip is not None and min(norms) <= clip:
+        raise SystemExit(f"clip {clip} does not engage (norms {norms})")
+    return np.array(losses, np.float32)
+
+
+def make(out, name, build, forward, config, vocab, fan_in_fan_out, targets, seed):
+    gen = torch.Generator().manual_seed(seed)
+    w, lora = build(gen)
+    tokens = torch.randint(0, vocab, (N_TOKENS,), generator=gen).numpy()
+    forward.vocab = vocab
+
+    os.makedirs(os.path.join(out, name), exist_ok=True)
+    os.makedirs(os.path.join(out, name + "_adapter"), exist_ok=True)
+    write_json(os.path.join(out, name, "config.json"), config())
+    write_safetensors(os.path.join(out, name, "model.safetensors"),
+                      {k: v.numpy() for k, v in w.items()}, {"format": "pt"})
+    write_json(os.path.join(out, name + "_adapter", "adapter_config.json"),
+               {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": RANK,
+                "lora_alpha": ALPHA, "target_modules": targets, "lora_dropout": 0.0,
+                "bias": "none", "base_model_name_or_path": name,
+                "fan_in_fan_out": fan_in_fan_out, "use_rslora": False,
+                "inference_mode": False})
+    write_safetensors(os.path.join(out, name + "_adapter", "adapter_model.safetensors"),
+                      {k: v.detach().numpy() for k, v in lora_tensors(lora).items()},
+                      {"format": "pt"})
+    write_tokens(os.path.join(out, name + "_data.h5"), tokens, vocab)
+
+    x, y = batch(tokens, 0)
+    logits = forward(w, lora, x)
+    loss = F.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1))
+    loss.backward()
+    ref = {"inputs": x.numpy().astype(np.float32), "targets": y.numpy().astype(np.float32),
+           "logits": logits.detach().numpy(), "loss": np.array(loss.item(), np.float32)}
+    for k, v in lora_tensors(lora).items():
+        ref["grad." + k] = v.grad.numpy()
+    ref["losses.adamw"] = run_steps(forward, w, lora, tokens, "adamw")
+    ref["losses.sgd"] = run_steps(forward, w, lora, tokens, "sgd")
+    ref["losses.adamw_freeze_a"] = run_steps(forward, w, lora, tokens, "adamw", freeze_a=True)
+    ref["losses.sgd_clip"] = run_steps(forward, w, lora, tokens, "sgd", clip=CLIP)
+    meta = {"B": str(B), "T": str(T), "steps": str(STEPS), "rank": str(RANK),
+            "alpha": repr(ALPHA), "adamw_lr": repr(ADAMW["lr"]),
+            "adamw_betas": "0.9,0.999", "adamw_eps": repr(ADAMW["eps"]),
+            "adamw_weight_decay": repr(ADAMW["weight_decay"]), "sgd_lr": repr(SGD_LR),
+            "sgd_clip": repr(CLIP), "torch": torch.__version__,
+            "data_order": "p = ((s*B + i)*T) mod (N - T)"}
+    write_safetensors(os.path.join(out, name + "_ref.safetensors"), ref, meta)
+    print(f"{name}: loss {loss.item():.6f}, adamw {ref['losses.adamw'][-1]:.6f}, "
+          f"sgd {ref['losses.sgd'][-1]:.6f}")
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), "ref")
+    torch.manual_seed(0)
+    make(out, "gpt2", gpt2_build, gpt2_forward, gpt2_config, GPT2["vocab"], True,
+         ["c_attn", "c_proj", "c_fc"], seed=1234)
+    make(out, "llama", llama_build, llama_forward, llama_config, LLAMA["vocab"], False,
+         ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+         seed=5678)
+
+
+if __name__ == "__main__":
+    main()
