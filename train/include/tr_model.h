@@ -250,17 +250,18 @@ typedef enum { TR_ADAMW = 1, TR_SGD = 2 } tr_optim_kind;
 
 typedef struct {
     tr_optim_kind kind;
-    float lr;
-    float beta1, beta2; /* AdamW; PyTorch defaults 0.9, 0.999 */
-    float eps;          /* AdamW; PyTorch default 1e-8 */
-    float weight_decay; /* AdamW: decoupled (p *= 1 - lr*wd); SGD: added to the gradient */
-    float momentum;     /* SGD; 0 = plain SGD (PyTorch semantics, dampening 0, no nesterov) */
-    float grad_clip;    /* > 0: clip the global L2 norm to this (as clip_grad_norm_) */
+    /* Doubles, as Python passes them to torch: each is rounded to float where torch does. */
+    double lr;
+    double beta1, beta2; /* AdamW; PyTorch defaults 0.9, 0.999 */
+    double eps;          /* AdamW; PyTorch default 1e-8 */
+    double weight_decay; /* AdamW: decoupled (p *= 1 - lr*wd); SGD: added to the gradient */
+    double momentum;     /* SGD; 0 = plain SGD (PyTorch semantics, dampening 0, no nesterov) */
+    double grad_clip;    /* > 0: clip the global L2 norm to this (as clip_grad_norm_) */
 } tr_optim_config;
 
 /* PyTorch's defaults for `kind` with learning rate lr: AdamW betas 0.9/0.999, eps 1e-8;
  * weight_decay 0 (mutual's default, not torch's AdamW 0.01), momentum 0, no clipping. */
-tr_optim_config tr_optim_defaults(tr_optim_kind kind, float lr);
+tr_optim_config tr_optim_defaults(tr_optim_kind kind, double lr);
 
 typedef struct tr_optim tr_optim;
 
@@ -287,7 +288,7 @@ void tr_optim_set_step(tr_optim *o, int64_t step);
 /* Global L2 norm of g[0..n) (fixed-order double accumulation); if max_norm > 0 and the norm
  * exceeds it, scales g by max_norm / (norm + 1e-6) as torch's clip_grad_norm_. Returns the
  * pre-clip norm. */
-float tr_grad_clip(float *g, int64_t n, float max_norm);
+float tr_grad_clip(float *g, int64_t n, double max_norm);
 
 /* ---------------------------------------------------------------------------------------
  * One training step and threads

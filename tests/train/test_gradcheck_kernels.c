@@ -1,0 +1,311 @@
+/* Finite-difference checks of every backward kernel on tiny shapes: for a random R, the
+ * scalar L = sum(forward(x) * R) is differentiated numerically and compared with what the
+ * backward gives for dout = R. Frozen-weight kernels are checked for input gradients only. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "tr_kernels.h"
+#include "train/tr_testutil.h"
+
+#define H_FD 1e-2f
+#define ATOL 2e-3
+#define RTOL 2e-2
+
+typedef struct {
+    int N, C, IN, OUT, R, B, T, H, KV, hd, F;
+    float *x, *w, *b, *out, *mean, *rstd, *Rm, *A, *Bm, *h, *att, *cs, *sn, *scratch;
+    int32_t *tg;
+    tr_wlayout layout;
+    int64_t nout;
+} ctx;
+
+static void check(float *x, int64_t n, const float *g, tt_loss_fn f, void *c, const char *what)
+{
+    double r = tt_fd_ratio(x, n, g, f, c, H_FD, ATOL, RTOL, what);
+    if (r > 1.0)
+        fail_msg("%s: gradient check failed (worst ratio %.2f)", what, r);
+}
+
+static double ln_loss(void *p)
+{
+    ctx *c = p;
+    tr_layernorm_forward(c->out, c->mean, c->rstd, c->x, c->w, c->b, c->N, c->C, 1e-5f);
+    return tt_dot(c->out, c->Rm, (int64_t)c->N * c->C);
+}
+
+static void test_layernorm(void **state)
+{
+    (void)state;
+    ctx c = {.N = 3, .C = 7};
+    int64_t n = c.N * c.C;
+    c.x = tt_alloc(n), c.out = tt_alloc(n), c.Rm = tt_alloc(n), c.w = tt_alloc(c.C);
+    c.b = tt_alloc(c.C), c.mean = tt_alloc(c.N), c.rstd = tt_alloc(c.N);
+    tt_fill(c.x, n, 1, 1.0f);
+    tt_fill(c.Rm, n, 2, 1.0f);
+    tt_fill(c.w, c.C, 3, 1.0f);
+    tt_fill(c.b, c.C, 4, 1.0f);
+    float *dx = tt_alloc(n);
+    ln_loss(&c);
+    tr_layernorm_backward(dx, c.Rm, c.x, c.w, c.mean, c.rstd, c.N, c.C);
+    check(c.x, n, dx, ln_loss, &c, "layernorm dx");
+    free(dx), free(c.x), free(c.out), free(c.Rm), free(c.w), free(c.b), free(c.mean);
+    free(c.rstd);
+}
+
+static double rms_loss(void *p)
+{
+    ctx *c = p;
+    tr_rmsnorm_forward(c->out, c->rstd, c->x, c->w, c->N, c->C, 1e-6f);
+    return tt_dot(c->out, c->Rm, (int64_t)c->N * c->C);
+}
+
+static void test_rmsnorm(void **state)
+{
+    (void)state;
+    ctx c = {.N = 3, .C = 8};
+    int64_t n = c.N * c.C;
+    c.x = tt_alloc(n), c.out = tt_alloc(n), c.Rm = tt_alloc(n), c.w = tt_alloc(c.C);
+    c.rstd = tt_alloc(c.N);
+    tt_fill(c.x, n, 5, 1.0f);
+    tt_fill(c.Rm, n, 6, 1.0f);
+    tt_fill(c.w, c.C, 7, 1.0f);
+    float *dx = tt_alloc(n);
+    rms_loss(&c);
+    tr_rmsnorm_backward(dx, c.Rm, c.x, c.w, c.rstd, c.N, c.C);
+    check(c.x, n, dx, rms_loss, &c, "rmsnorm dx");
+    free(dx), free(c.x), free(c.out), free(c.Rm), free(c.w), free(c.rstd);
+}
+
+static double mm_loss(void *p)
+{
+    ctx *c = p;
+    tr_matmul_forward(c->out, c->x, c->w, c->b, c->N, c->IN, c->OUT, c->layout, 0);
+    return tt_dot(c->out, c->Rm, (int64_t)c->N * c->OUT);
+}
+
+static void test_matmul(void **state)
+{
+    (void)state;
+    for (int lay = 0; lay < 2; lay++) {
+        ctx c = {.N = 4, .IN = 5, .OUT = 6, .layout = (tr_wlayout)lay};
+        c.x = tt_alloc(c.N * c.IN), c.w = tt_alloc(c.IN * c.OUT), c.b = tt_alloc(c.OUT);
+        c.out = tt_alloc(c.N * c.OUT), c.Rm = tt_alloc(c.N * c.OUT);
+        tt_fill(c.x, c.N * c.IN, 8, 1.0f);
+        tt_fill(c.w, c.IN * c.OUT, 9, 1.0f);
+        tt_fill(c.b, c.OUT, 10, 1.0f);
+        tt_fill(c.Rm, c.N * c.OUT, 11, 1.0f);
+        float *dx = tt_alloc(c.N * c.IN);
+        tr_matmul_backward(dx, c.Rm, c.w, c.N, c.IN, c.OUT, c.layout, 0);
+        check(c.x, c.N * c.IN, dx, mm_loss, &c, lay ? "matmul out_in dx" : "matmul in_out dx");
+        free(dx), free(c.x), free(c.w), free(c.b), free(c.out), free(c.Rm);
+    }
+}
+
+/* LoRA on top of zero base output, written into a wider (ldo) buffer. */
+static double lora_loss(void *p)
+{
+    ctx *c = p;
+    int ldo = c->OUT + 3;
+    memset(c->out, 0, sizeof(float) * (size_t)c->N * ldo);
+    tr_lora_forward(c->out, ldo, c->h, c->x, c->A, c->Bm, 1.7f, c->N, c->IN, c->OUT, c->R);
+    return tt_dot(c->out, c->Rm, (int64_t)c->N * ldo);
+}
+
+static void test_lora(void **state)
+{
+    (void)state;
+    ctx c = {.N = 5, .IN = 6, .OUT = 4, .R = 3};
+    int ldo = c.OUT + 3;
+    c.x = tt_alloc(c.N * c.IN), c.A = tt_alloc(c.R * c.IN), c.Bm = tt_alloc(c.OUT * c.R);
+    c.out = tt_alloc(c.N * ldo), c.Rm = tt_alloc(c.N * ldo), c.h = tt_alloc(c.N * c.R);
+    tt_fill(c.x, c.N * c.IN, 12, 1.0f);
+    tt_fill(c.A, c.R * c.IN, 13, 1.0f);
+    tt_fill(c.Bm, c.OUT * c.R, 14, 1.0f);
+    tt_fill(c.Rm, c.N * ldo, 15, 1.0f);
+    float *dx = tt_alloc(c.N * c.IN), *dA = tt_alloc(c.R * c.IN), *dB = tt_alloc(c.OUT * c.R);
+    float *dh = tt_alloc(c.N * c.R);
+    lora_loss(&c);
+    tr_lora_backward(dx, dA, dB, dh, c.Rm, ldo, c.x, c.h, c.A, c.Bm, 1.7f, c.N, c.IN, c.OUT, c.R);
+    check(c.x, c.N * c.IN, dx, lora_loss, &c, "lora dx");
+    check(c.A, c.R * c.IN, dA, lora_loss, &c, "lora dA");
+    check(c.Bm, c.OUT * c.R, dB, lora_loss, &c, "lora dB");
+    free(dx), free(dA), free(dB), free(dh), free(c.x), free(c.A), free(c.Bm), free(c.out);
+    free(c.Rm), free(c.h);
+}
+
+static double attn_loss(void *p)
+{
+    ctx *c = p;
+    tr_attention_forward(c->out, c->att, c->x, c->B, c->T, c->H, c->KV, c->hd);
+    return tt_dot(c->out, c->Rm, (int64_t)c->B * c->T * c->H * c->hd);
+}
+
+static void test_attention_gqa(void **state)
+{
+    (void)state;
+    /* 4 query heads sharing 2 kv heads. */
+    ctx c = {.B = 2, .T = 5, .H = 4, .KV = 2, .hd = 3};
+    int W = (c.H + 2 * c.KV) * c.hd;
+    int64_t nq = (int64_t)c.B * c.T * W, no = (int64_t)c.B * c.T * c.H * c.hd;
+    c.x = tt_alloc(nq), c.out = tt_alloc(no), c.Rm = tt_alloc(no);
+    c.att = tt_alloc((int64_t)c.B * c.H * c.T * c.T);
+    c.scratch = tt_alloc(64 * tr_attention_scratch_len(c.T));
+    tt_fill(c.x, nq, 16, 1.0f);
+    tt_fill(c.Rm, no, 17, 1.0f);
+    float *dqkv = tt_alloc(nq);
+    attn_loss(&c);
+    tr_attention_backward(dqkv, c.scratch, c.Rm, c.x, c.att, c.B, c.T, c.H, c.KV, c.hd);
+    check(c.x, nq, dqkv, attn_loss, &c, "attention dqkv");
+    free(dqkv), free(c.x), free(c.out), free(c.Rm), free(c.att), free(c.scratch);
+}
+
+static double rope_loss(void *p)
+{
+    ctx *c = p;
+    int64_t n = (int64_t)c->B * c->T * (c->H + 2 * c->KV) * c->hd;
+    memcpy(c->out, c->x, sizeof(float) * (size_t)n);
+    tr_rope_forward(c->out, c->cs, c->sn, c->B, c->T, c->H, c->KV, c->hd);
+    return tt_dot(c->out, c->Rm, n);
+}
+
+static void test_rope(void **state)
+{
+    (void)state;
+    ctx c = {.B = 2, .T = 4, .H = 2, .KV = 1, .hd = 4};
+    int64_t n = (int64_t)c.B * c.T * (c.H + 2 * c.KV) * c.hd;
+    c.x = tt_alloc(n), c.out = tt_alloc(n), c.Rm = tt_alloc(n);
+    c.cs = tt_alloc(c.T * c.hd / 2), c.sn = tt_alloc(c.T * c.hd / 2);
+    tr_rope_tables(c.cs, c.sn, c.T, c.hd, 100.0f);
+    tt_fill(c.x, n, 18, 1.0f);
+    tt_fill(c.Rm, n, 19, 1.0f);
+    float *g = tt_alloc(n);
+    memcpy(g, c.Rm, sizeof(float) * (size_t)n);
+    tr_rope_backward(g, c.cs, c.sn, c.B, c.T, c.H, c.KV, c.hd);
+    check(c.x, n, g, rope_loss, &c, "rope dx");
+    /* values stay untouched: their gradient is dout itself */
+    free(g), free(c.x), free(c.out), free(c.Rm), free(c.cs), free(c.sn);
+}
+
+static double gelu_loss(void *p)
+{
+    ctx *c = p;
+    tr_gelu_forward(c->out, c->x, c->N);
+    return tt_dot(c->out, c->Rm, c->N);
+}
+
+static void test_gelu(void **state)
+{
+    (void)state;
+    ctx c = {.N = 23};
+    c.x = tt_alloc(c.N), c.out = tt_alloc(c.N), c.Rm = tt_alloc(c.N);
+    tt_fill(c.x, c.N, 20, 3.0f);
+    tt_fill(c.Rm, c.N, 21, 1.0f);
+    float *dx = tt_alloc(c.N);
+    tr_gelu_backward(dx, c.x, c.Rm, c.N);
+    check(c.x, c.N, dx, gelu_loss, &c, "gelu dx");
+    free(dx), free(c.x), free(c.out), free(c.Rm);
+}
+
+static double swiglu_loss(void *p)
+{
+    ctx *c = p;
+    tr_swiglu_forward(c->out, c->x, c->N, c->F);
+    return tt_dot(c->out, c->Rm, (int64_t)c->N * c->F);
+}
+
+static void test_swiglu(void **state)
+{
+    (void)state;
+    ctx c = {.N = 3, .F = 5};
+    c.x = tt_alloc(c.N * 2 * c.F), c.out = tt_alloc(c.N * c.F), c.Rm = tt_alloc(c.N * c.F);
+    tt_fill(c.x, c.N * 2 * c.F, 22, 3.0f);
+    tt_fill(c.Rm, c.N * c.F, 23, 1.0f);
+    float *dx = tt_alloc(c.N * 2 * c.F);
+    tr_swiglu_backward(dx, c.Rm, c.x, c.N, c.F);
+    check(c.x, c.N * 2 * c.F, dx, swiglu_loss, &c, "swiglu dgu");
+    free(dx), free(c.x), free(c.out), free(c.Rm);
+}
+
+static double res_loss(void *p)
+{
+    ctx *c = p;
+    tr_residual_forward(c->out, c->x, c->w, c->N);
+    return tt_dot(c->out, c->Rm, c->N);
+}
+
+static void test_residual(void **state)
+{
+    (void)state;
+    ctx c = {.N = 9};
+    c.x = tt_alloc(c.N), c.w = tt_alloc(c.N), c.out = tt_alloc(c.N), c.Rm = tt_alloc(c.N);
+    tt_fill(c.x, c.N, 24, 1.0f);
+    tt_fill(c.w, c.N, 25, 1.0f);
+    tt_fill(c.Rm, c.N, 26, 1.0f);
+    float *da = tt_alloc(c.N), *db = tt_alloc(c.N);
+    tr_residual_backward(da, db, c.Rm, c.N);
+    check(c.x, c.N, da, res_loss, &c, "residual da");
+    check(c.w, c.N, db, res_loss, &c, "residual db");
+    free(da), free(db), free(c.x), free(c.w), free(c.out), free(c.Rm);
+}
+
+static double drop_loss(void *p)
+{
+    ctx *c = p;
+    tr_dropout_forward(c->out, c->x, 0.3f, 77, c->N);
+    return tt_dot(c->out, c->Rm, c->N);
+}
+
+static void test_dropout(void **state)
+{
+    (void)state;
+    ctx c = {.N = 40};
+    c.x = tt_alloc(c.N), c.out = tt_alloc(c.N), c.Rm = tt_alloc(c.N);
+    tt_fill(c.x, c.N, 27, 1.0f);
+    tt_fill(c.Rm, c.N, 28, 1.0f);
+    float *dx = tt_alloc(c.N);
+    tr_dropout_backward(dx, c.Rm, 0.3f, 77, c.N);
+    check(c.x, c.N, dx, drop_loss, &c, "dropout dx");
+    int zeros = 0;
+    drop_loss(&c);
+    for (int i = 0; i < c.N; i++)
+        zeros += c.out[i] == 0.0f;
+    assert_true(zeros > 0 && zeros < c.N); /* some dropped, some kept */
+    free(dx), free(c.x), free(c.out), free(c.Rm);
+}
+
+static double ce_loss(void *p)
+{
+    ctx *c = p;
+    return tr_crossentropy_forward(c->out, c->x, c->tg, c->N, c->C);
+}
+
+static void test_crossentropy(void **state)
+{
+    (void)state;
+    ctx c = {.N = 4, .C = 6};
+    int32_t tg[4] = {0, 5, 2, 2};
+    c.tg = tg;
+    c.x = tt_alloc(c.N * c.C), c.out = tt_alloc(c.N);
+    tt_fill(c.x, c.N * c.C, 29, 2.0f);
+    float *dx = tt_alloc(c.N * c.C);
+    tr_crossentropy_backward(dx, c.x, tg, c.N, c.C);
+    check(c.x, c.N * c.C, dx, ce_loss, &c, "crossentropy dlogits");
+    free(dx), free(c.x), free(c.out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_layernorm),     cmocka_unit_test(test_rmsnorm),
+        cmocka_unit_test(test_matmul),        cmocka_unit_test(test_lora),
+        cmocka_unit_test(test_attention_gqa), cmocka_unit_test(test_rope),
+        cmocka_unit_test(test_gelu),          cmocka_unit_test(test_swiglu),
+        cmocka_unit_test(test_residual),      cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_crossentropy),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

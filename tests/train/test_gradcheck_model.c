@@ -1,0 +1,106 @@
+/* Finite-difference checks of whole-model LoRA gradients: tiny GPT-2 and tiny Llama (GQA,
+ * q/k/v biases, untied head), every target, both modes, rsLoRA, a subset of targets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "tr_model.h"
+#include "train/tr_testmodel.h"
+
+enum { B = 2, T = 5 };
+
+typedef struct {
+    tr_model *m;
+    int32_t in[B * T], tg[B * T];
+} ctx;
+
+static double loss_of(void *p)
+{
+    ctx *c = p;
+    float loss = 0.0f;
+    assert_int_equal(tr_model_eval(c->m, c->in, c->tg, B, T, &loss, NULL), MU_OK);
+    return loss;
+}
+
+static void check_model(tr_config cfg, unsigned targets, int freeze_a, int rslora)
+{
+    ctx c;
+    mu_diag d = {{0}};
+    c.m = tr_model_new(&cfg, &d);
+    assert_non_null(c.m);
+    tt_fill_base(c.m, 100);
+    tr_lora_config lc = {
+        .rank = 3, .alpha = 5.0f, .use_rslora = rslora, .targets = targets, .freeze_a = freeze_a};
+    assert_int_equal(tr_lora_attach(c.m, &lc, 42, &d), MU_OK);
+    tt_fill_lora(c.m, 7);
+    tt_tokens(c.in, B * T, cfg.vocab_size, 1);
+    tt_tokens(c.tg, B * T, cfg.vocab_size, 2);
+
+    float loss = 0.0f;
+    tr_model_zero_grad(c.m);
+    assert_int_equal(tr_model_forward(c.m, c.in, c.tg, B, T, &loss, &d), MU_OK);
+    assert_int_equal(tr_model_backward(c.m), MU_OK);
+    int64_t n = tr_lora_trainable_count(c.m);
+    float *g = tt_alloc(n);
+    memcpy(g, tr_lora_grad(c.m), sizeof(float) * (size_t)n);
+    double gmax = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        gmax = fabs(g[i]) > gmax ? fabs(g[i]) : gmax;
+    assert_true(gmax > 1e-3); /* the check is not vacuous */
+    double r = tt_fd_ratio(tr_lora_trainable(c.m), n, g, loss_of, &c, 1e-2f, 2e-4, 2e-2,
+                           "model lora grad");
+    if (r > 1.0)
+        fail_msg("model gradient check failed (family %d targets 0x%x freeze_a %d): ratio %.2f",
+                 (int)cfg.family, targets, freeze_a, r);
+    free(g);
+    tr_model_free(c.m);
+}
+
+static void test_gpt2_all(void **state)
+{
+    (void)state;
+    check_model(tt_gpt2_config(), TR_T_GPT2_ALL, 0, 0);
+}
+
+static void test_gpt2_attn_frozen_a(void **state)
+{
+    (void)state;
+    check_model(tt_gpt2_config(), TR_T_C_ATTN | TR_T_ATTN_C_PROJ, 1, 1);
+}
+
+static void test_gpt2_untied_mlp(void **state)
+{
+    (void)state;
+    tr_config c = tt_gpt2_config();
+    c.tied_head = 0;
+    check_model(c, TR_T_MLP_C_PROJ, 0, 0);
+}
+
+static void test_llama_all(void **state)
+{
+    (void)state;
+    check_model(tt_llama_config(), TR_T_LLAMA_ALL, 0, 0);
+}
+
+static void test_llama_qv_frozen_a(void **state)
+{
+    (void)state;
+    tr_config c = tt_llama_config();
+    c.qkv_bias = 0;
+    c.o_bias = 1;
+    c.tied_head = 1;
+    check_model(c, TR_T_Q_PROJ | TR_T_V_PROJ | TR_T_DOWN_PROJ, 1, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gpt2_all),          cmocka_unit_test(test_gpt2_attn_frozen_a),
+        cmocka_unit_test(test_gpt2_untied_mlp),   cmocka_unit_test(test_llama_all),
+        cmocka_unit_test(test_llama_qv_frozen_a),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

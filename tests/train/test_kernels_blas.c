@@ -1,0 +1,121 @@
+/* The BLAS-backed kernels against their naive references, on odd shapes (so no blocking
+ * happens to line up), both weight layouts, accumulate on and off, grouped-query heads. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "tr_kernels.h"
+#include "train/tr_testutil.h"
+
+#define ATOL 1e-5
+#define RTOL 1e-4
+
+static void test_matmul(void **state)
+{
+    (void)state;
+    int N = 13, IN = 37, OUT = 19;
+    float *x = tt_alloc(N * IN), *w = tt_alloc(IN * OUT), *b = tt_alloc(OUT);
+    float *y1 = tt_alloc(N * OUT), *y2 = tt_alloc(N * OUT);
+    float *dy = tt_alloc(N * OUT), *d1 = tt_alloc(N * IN), *d2 = tt_alloc(N * IN);
+    tt_fill(x, N * IN, 1, 1.0f);
+    tt_fill(w, IN * OUT, 2, 1.0f);
+    tt_fill(b, OUT, 3, 1.0f);
+    tt_fill(dy, N * OUT, 4, 1.0f);
+    for (int lay = 0; lay < 2; lay++)
+        for (int acc = 0; acc < 2; acc++) {
+            tt_fill(y1, N * OUT, 5, 1.0f);
+            tt_fill(y2, N * OUT, 5, 1.0f);
+            for (int withb = 0; withb < 2; withb++) {
+                tr_matmul_forward(y1, x, w, withb ? b : NULL, N, IN, OUT, (tr_wlayout)lay, acc);
+                tr_matmul_forward_ref(y2, x, w, withb ? b : NULL, N, IN, OUT, (tr_wlayout)lay, acc);
+                tt_assert_close(y1, y2, N * OUT, ATOL, RTOL, "matmul forward");
+            }
+            tt_fill(d1, N * IN, 6, 1.0f);
+            tt_fill(d2, N * IN, 6, 1.0f);
+            tr_matmul_backward(d1, dy, w, N, IN, OUT, (tr_wlayout)lay, acc);
+            tr_matmul_backward_ref(d2, dy, w, N, IN, OUT, (tr_wlayout)lay, acc);
+            tt_assert_close(d1, d2, N * IN, ATOL, RTOL, "matmul backward");
+        }
+    free(x), free(w), free(b), free(y1), free(y2), free(dy), free(d1), free(d2);
+}
+
+static void test_lora(void **state)
+{
+    (void)state;
+    int N = 11, IN = 23, OUT = 17, R = 5, ldo = OUT + 4;
+    float *x = tt_alloc(N * IN), *A = tt_alloc(R * IN), *Bm = tt_alloc(OUT * R);
+    float *y1 = tt_alloc(N * ldo), *y2 = tt_alloc(N * ldo), *h1 = tt_alloc(N * R);
+    float *h2 = tt_alloc(N * R);
+    tt_fill(x, N * IN, 7, 1.0f);
+    tt_fill(A, R * IN, 8, 1.0f);
+    tt_fill(Bm, OUT * R, 9, 1.0f);
+    tt_fill(y1, N * ldo, 10, 1.0f);
+    memcpy(y2, y1, sizeof(float) * (size_t)N * ldo);
+    tr_lora_forward(y1, ldo, h1, x, A, Bm, 0.75f, N, IN, OUT, R);
+    tr_lora_forward_ref(y2, ldo, h2, x, A, Bm, 0.75f, N, IN, OUT, R);
+    tt_assert_close(h1, h2, N * R, ATOL, RTOL, "lora h");
+    tt_assert_close(y1, y2, N * ldo, ATOL, RTOL, "lora forward");
+
+    float *dy = tt_alloc(N * ldo), *dx1 = tt_alloc(N * IN), *dx2 = tt_alloc(N * IN);
+    float *dA1 = tt_alloc(R * IN), *dA2 = tt_alloc(R * IN), *dB1 = tt_alloc(OUT * R);
+    float *dB2 = tt_alloc(OUT * R), *dh1 = tt_alloc(N * R), *dh2 = tt_alloc(N * R);
+    tt_fill(dy, N * ldo, 11, 1.0f);
+    /* all outputs start nonzero: the kernel must add, not overwrite */
+    tt_fill(dx1, N * IN, 12, 1.0f), tt_fill(dx2, N * IN, 12, 1.0f);
+    tt_fill(dA1, R * IN, 13, 1.0f), tt_fill(dA2, R * IN, 13, 1.0f);
+    tt_fill(dB1, OUT * R, 14, 1.0f), tt_fill(dB2, OUT * R, 14, 1.0f);
+    tr_lora_backward(dx1, dA1, dB1, dh1, dy, ldo, x, h1, A, Bm, 0.75f, N, IN, OUT, R);
+    tr_lora_backward_ref(dx2, dA2, dB2, dh2, dy, ldo, x, h2, A, Bm, 0.75f, N, IN, OUT, R);
+    tt_assert_close(dx1, dx2, N * IN, ATOL, RTOL, "lora dx");
+    tt_assert_close(dA1, dA2, R * IN, ATOL, RTOL, "lora dA");
+    tt_assert_close(dB1, dB2, OUT * R, ATOL, RTOL, "lora dB");
+    /* frozen A: no dA, no dinp */
+    float *dB3 = tt_alloc(OUT * R);
+    tt_fill(dB3, OUT * R, 14, 1.0f);
+    tr_lora_backward(NULL, NULL, dB3, dh1, dy, ldo, x, h1, A, Bm, 0.75f, N, IN, OUT, R);
+    tt_assert_close(dB3, dB2, OUT * R, ATOL, RTOL, "lora dB (frozen A)");
+    free(x), free(A), free(Bm), free(y1), free(y2), free(h1), free(h2), free(dy), free(dx1);
+    free(dx2), free(dA1), free(dA2), free(dB1), free(dB2), free(dh1), free(dh2), free(dB3);
+}
+
+static void check_attention(int B, int T, int H, int KV, int hd)
+{
+    int W = (H + 2 * KV) * hd;
+    int64_t nq = (int64_t)B * T * W, no = (int64_t)B * T * H * hd, na = (int64_t)B * H * T * T;
+    float *qkv = tt_alloc(nq), *o1 = tt_alloc(no), *o2 = tt_alloc(no), *a1 = tt_alloc(na);
+    float *a2 = tt_alloc(na), *dy = tt_alloc(no), *d1 = tt_alloc(nq), *d2 = tt_alloc(nq);
+    float *scr = tt_alloc(64 * tr_attention_scratch_len(T));
+    tt_fill(qkv, nq, 15, 2.0f);
+    tt_fill(dy, no, 16, 1.0f);
+    tt_fill(a1, na, 99, 1.0f); /* garbage the kernel must overwrite, upper triangle too */
+    tr_attention_forward(o1, a1, qkv, B, T, H, KV, hd);
+    tr_attention_forward_ref(o2, a2, qkv, B, T, H, KV, hd);
+    tt_assert_close(a1, a2, na, ATOL, RTOL, "attention probabilities");
+    tt_assert_close(o1, o2, no, ATOL, RTOL, "attention forward");
+    tt_fill(d1, nq, 98, 1.0f);
+    tr_attention_backward(d1, scr, dy, qkv, a1, B, T, H, KV, hd);
+    tr_attention_backward_ref(d2, scr, dy, qkv, a2, B, T, H, KV, hd);
+    tt_assert_close(d1, d2, nq, ATOL, RTOL, "attention backward");
+    free(qkv), free(o1), free(o2), free(a1), free(a2), free(dy), free(d1), free(d2), free(scr);
+}
+
+static void test_attention(void **state)
+{
+    (void)state;
+    check_attention(2, 7, 4, 4, 5); /* multi-head */
+    check_attention(3, 9, 6, 2, 4); /* grouped-query, 3 heads per kv head */
+    check_attention(1, 5, 3, 1, 2); /* multi-query */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_lora),
+        cmocka_unit_test(test_attention),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,126 @@
+/* tr_kernels.h - the layers of train/, each a forward/backward pair in llm.c's style:
+ * outputs first, shapes as plain ints, the forward caches what the backward needs.
+ *
+ * Shapes: N = rows (B*T tokens), C = model width, V = vocabulary. All buffers are fp32,
+ * row-major, caller-owned. Base weights are frozen, so backward kernels compute input
+ * gradients only (never weight gradients), except the LoRA pair which produces dA and dB.
+ *
+ * "Adds into" means the kernel accumulates (+=) into that output; everything else is
+ * overwritten. Kernels may use OpenMP loops and OpenBLAS; every reduction has a fixed order,
+ * so results depend only on the inputs and the thread count.
+ *
+ * Weight layouts: TR_W_IN_OUT is GPT-2's Conv1D ([in, out], y = x W); TR_W_OUT_IN is
+ * nn.Linear ([out, in], y = x W^T).
+ *
+ * Each BLAS-backed kernel has a naive reference (suffix _ref) of the same signature; the
+ * tests check that they agree.
+ */
+#ifndef TR_KERNELS_H
+#define TR_KERNELS_H
+
+#include <stdint.h>
+
+typedef enum { TR_W_IN_OUT = 0, TR_W_OUT_IN = 1 } tr_wlayout;
+
+/* out (N=B*T, C) = wte[inp] + wpe[t] (wpe may be NULL: no learned positions). inp (B, T). */
+void tr_encoder_forward(float *out, const int32_t *inp, const float *wte, const float *wpe, int B,
+                        int T, int C);
+
+/* LayerNorm over the last dim. out (N, C), mean/rstd (N) cached; w, b (C). */
+void tr_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                          const float *b, int N, int C, float eps);
+/* Adds d inp (N, C) given dout (N, C). */
+void tr_layernorm_backward(float *dinp, const float *dout, const float *inp, const float *w,
+                           const float *mean, const float *rstd, int N, int C);
+
+/* RMSNorm as LlamaRMSNorm: out = w * x / sqrt(mean(x^2) + eps). rstd (N) cached. */
+void tr_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C,
+                        float eps);
+/* Adds d inp (N, C). */
+void tr_rmsnorm_backward(float *dinp, const float *dout, const float *inp, const float *w,
+                         const float *rstd, int N, int C);
+
+/* out (N, OUT) = inp (N, IN) . W + bias (bias (OUT) may be NULL); with accumulate != 0,
+ * out += instead of =. W is (IN, OUT) or (OUT, IN) per layout. */
+void tr_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N,
+                       int IN, int OUT, tr_wlayout layout, int accumulate);
+void tr_matmul_forward_ref(float *out, const float *inp, const float *w, const float *bias, int N,
+                           int IN, int OUT, tr_wlayout layout, int accumulate);
+/* dinp (N, IN) = dout (N, OUT) . W^T, or += with accumulate. No weight gradient. */
+void tr_matmul_backward(float *dinp, const float *dout, const float *w, int N, int IN, int OUT,
+                        tr_wlayout layout, int accumulate);
+void tr_matmul_backward_ref(float *dinp, const float *dout, const float *w, int N, int IN, int OUT,
+                            tr_wlayout layout, int accumulate);
+
+/* LoRA on a frozen linear: h (N, R) = inp (N, IN) . A^T, with A (R, IN) as PEFT stores it;
+ * out (N, ldo; columns 0..OUT-1 used) += scale * h . B^T, with B (OUT, R). */
+void tr_lora_forward(float *out, int ldo, float *h, const float *inp, const float *A,
+                     const float *Bm, float scale, int N, int IN, int OUT, int R);
+void tr_lora_forward_ref(float *out, int ldo, float *h, const float *inp, const float *A,
+                         const float *Bm, float scale, int N, int IN, int OUT, int R);
+/* Given dout (N, ldd), adds dB (OUT, R) += scale * dout^T . h; dh (N, R) = scale * dout . B
+ * (scratch, overwritten); if dA: dA (R, IN) += dh^T . inp; if dinp: dinp (N, IN) += dh . A. */
+void tr_lora_backward(float *dinp, float *dA, float *dB, float *dh, const float *dout, int ldd,
+                      const float *inp, const float *h, const float *A, const float *Bm,
+                      float scale, int N, int IN, int OUT, int R);
+void tr_lora_backward_ref(float *dinp, float *dA, float *dB, float *dh, const float *dout, int ldd,
+                          const float *inp, const float *h, const float *A, const float *Bm,
+                          float scale, int N, int IN, int OUT, int R);
+
+/* Causal self-attention with grouped-query heads. qkv (B, T, (H + 2*KV)*hd): queries of
+ * head h at columns h*hd, keys of kv head g at (H + g)*hd, values at (H + KV + g)*hd; query
+ * head h uses kv head h / (H / KV). att (B, H, T, T) caches the softmax probabilities (the
+ * upper triangle is zero); out (B, T, H*hd). Scores are scaled by 1/sqrt(hd). */
+void tr_attention_forward(float *out, float *att, const float *qkv, int B, int T, int H, int KV,
+                          int hd);
+void tr_attention_forward_ref(float *out, float *att, const float *qkv, int B, int T, int H, int KV,
+                              int hd);
+/* dqkv (B, T, (H+2KV)*hd) = gradient of qkv (overwritten) given dout (B, T, H*hd).
+ * scratch: tr_attention_scratch_len(T) floats per OpenMP thread (max threads). */
+int64_t tr_attention_scratch_len(int T);
+void tr_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                           const float *att, int B, int T, int H, int KV, int hd);
+void tr_attention_backward_ref(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                               const float *att, int B, int T, int H, int KV, int hd);
+
+/* RoPE tables as Hugging Face computes them in fp32: for position t < T and i < hd/2,
+ * inv_freq_i = 1 / theta^(2i/hd), cos/sin (T, hd/2) of t * inv_freq_i. */
+void tr_rope_tables(float *cos_t, float *sin_t, int T, int hd, float theta);
+/* In place on the query and key heads of qkv (layout as attention), HF rotate_half pairing:
+ * x[i], x[i + hd/2] rotate together. Backward applies the inverse rotation to dqkv. */
+void tr_rope_forward(float *qkv, const float *cos_t, const float *sin_t, int B, int T, int H,
+                     int KV, int hd);
+void tr_rope_backward(float *dqkv, const float *cos_t, const float *sin_t, int B, int T, int H,
+                      int KV, int hd);
+
+/* GELU, tanh form (GPT-2's gelu_new). out (N) from inp (N). Backward: dinp = dout * gelu'(inp)
+ * (dinp may alias dout). */
+void tr_gelu_forward(float *out, const float *inp, int64_t N);
+void tr_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t N);
+
+/* SwiGLU: gu (N, 2F) holds gate in columns 0..F-1 and up in F..2F-1 (the fused gate_proj /
+ * up_proj output); out (N, F) = silu(gate) * up. Backward: dgu (N, 2F) from dout (N, F). */
+void tr_swiglu_forward(float *out, const float *gu, int N, int F);
+void tr_swiglu_backward(float *dgu, const float *dout, const float *gu, int N, int F);
+
+/* out = a + b (N). Backward adds dout into da and db. */
+void tr_residual_forward(float *out, const float *a, const float *b, int64_t N);
+void tr_residual_backward(float *da, float *db, const float *dout, int64_t N);
+
+/* Inverted dropout with rate p: out = inp * keep / (1 - p), keep a pure function of
+ * (seed, index), so backward regenerates the mask. Backward adds into dinp. */
+void tr_dropout_forward(float *out, const float *inp, float p, uint64_t seed, int64_t N);
+void tr_dropout_backward(float *dinp, const float *dout, float p, uint64_t seed, int64_t N);
+
+/* Mean cross-entropy of logits (N, V) against targets (N); returns the mean loss
+ * (fixed-order double sum). losses (N) receives per-row losses (may be NULL). */
+float tr_crossentropy_forward(float *losses, const float *logits, const int32_t *targets, int N,
+                              int V);
+/* dlogits (N, V) = (softmax(logits) - onehot(target)) / N (overwritten). */
+void tr_crossentropy_backward(float *dlogits, const float *logits, const int32_t *targets, int N,
+                              int V);
+
+/* splitmix64, the generator behind LoRA init and dropout masks. */
+uint64_t tr_splitmix64(uint64_t x);
+
+#endif

@@ -1,0 +1,329 @@
+/* tr_forward.c - the model's forward and backward passes, built from the kernel pairs, and
+ * the one allocation of activations they share. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tr_internal.h"
+
+void tr_acts_free(tr_model *m)
+{
+    free(m->act_mem);
+    free(m->acts);
+    free(m->targets);
+    m->act_mem = NULL;
+    m->acts = NULL;
+    m->targets = NULL;
+    m->cap_N = m->cap_BTT = 0;
+    m->cap_T = m->cap_threads = 0;
+    m->have_logits = m->can_backward = 0;
+}
+
+static int imax(int a, int b)
+{
+    return a > b ? a : b;
+}
+
+typedef struct {
+    float *base;
+    int64_t off;
+} carver;
+
+static float *carve(carver *cv, int64_t n)
+{
+    int64_t at = cv->off;
+    cv->off += (n + 15) & ~(int64_t)15;
+    return cv->base ? cv->base + at : NULL;
+}
+
+/* Lays out (or counts, with mem NULL) every activation buffer for N rows, BTT = B*T*T. */
+static int64_t acts_layout(tr_model *m, float *mem, int64_t N, int64_t BTT, int T, int threads)
+{
+    carver cv = {mem, 0};
+    int C = m->C, R = m->has_lora ? m->lcfg.rank : 0;
+    m->res = carve(&cv, (int64_t)(m->L + 1) * N * C);
+    for (int l = 0; l < m->L; l++) {
+        tr_acts *a = &m->acts[l];
+        a->xn1 = carve(&cv, N * C);
+        a->mean1 = carve(&cv, N);
+        a->rstd1 = carve(&cv, N);
+        a->qkv = carve(&cv, N * m->QKV);
+        a->att = carve(&cv, BTT * m->H);
+        a->atty = carve(&cv, N * m->HD);
+        a->res2 = carve(&cv, N * C);
+        a->xn2 = carve(&cv, N * C);
+        a->mean2 = carve(&cv, N);
+        a->rstd2 = carve(&cv, N);
+        a->up = carve(&cv, N * m->U);
+        a->act = carve(&cv, N * m->F);
+    }
+    int max_in = 1;
+    for (int j = 0; j < m->n_mods; j++) {
+        tr_lmod *x = &m->mods[j];
+        x->h = carve(&cv, N * R);
+        x->xd = m->lcfg.dropout > 0.0f ? carve(&cv, N * x->in) : NULL;
+        max_in = imax(max_in, x->in);
+    }
+    m->xnf = carve(&cv, N * C);
+    m->meanf = carve(&cv, N);
+    m->rstdf = carve(&cv, N);
+    m->logits = carve(&cv, N * m->V);
+    m->losses = carve(&cv, N);
+    m->dres = carve(&cv, N * C);
+    m->dbuf1 = carve(&cv, N * imax(m->QKV, m->U));
+    m->dbuf2 = carve(&cv, N * imax(imax(C, m->HD), m->F));
+    m->dh = carve(&cv, N * imax(R, 1));
+    m->dxl = carve(&cv, m->lcfg.dropout > 0.0f ? N * max_in : 1);
+    m->dlogits = carve(&cv, N * m->V);
+    m->attn_scratch = carve(&cv, (int64_t)threads * tr_attention_scratch_len(T));
+    m->rope_cos = carve(&cv, (int64_t)T * (m->hd / 2));
+    m->rope_sin = carve(&cv, (int64_t)T * (m->hd / 2));
+    return cv.off;
+}
+
+int tr_acts_reserve(tr_model *m, int B, int T)
+{
+    int64_t N = (int64_t)B * T, BTT = N * T;
+    int threads = omp_get_max_threads();
+    if (m->act_mem && N <= m->cap_N && BTT <= m->cap_BTT && T <= m->cap_T &&
+        threads <= m->cap_threads)
+        return MU_OK;
+    if (m->act_mem) {
+        N = N > m->cap_N ? N : m->cap_N;
+        BTT = BTT > m->cap_BTT ? BTT : m->cap_BTT;
+        T = imax(T, m->cap_T);
+        threads = imax(threads, m->cap_threads);
+    }
+    tr_acts_free(m);
+    m->acts = calloc((size_t)m->L, sizeof *m->acts);
+    m->targets = malloc(sizeof(int32_t) * (size_t)N);
+    if (!m->acts || !m->targets)
+        goto out_free;
+    int64_t n = acts_layout(m, NULL, N, BTT, T, threads);
+    m->act_mem = malloc(sizeof(float) * (size_t)n);
+    if (!m->act_mem)
+        goto out_free;
+    acts_layout(m, m->act_mem, N, BTT, T, threads);
+    if (m->cfg.family == TR_LLAMA)
+        tr_rope_tables(m->rope_cos, m->rope_sin, T, m->hd, m->cfg.rope_theta);
+    m->cap_N = N;
+    m->cap_BTT = BTT;
+    m->cap_T = T;
+    m->cap_threads = threads;
+    return MU_OK;
+out_free:
+    tr_acts_free(m);
+    return MU_ERR_NOMEM;
+}
+
+static uint64_t mod_seed(const tr_model *m, int j)
+{
+    return tr_splitmix64(m->fwd_seed ^ tr_splitmix64(0x44524f50ull + (uint64_t)j));
+}
+
+static int has_mods(const tr_model *m, int l, int lin)
+{
+    for (int j = 0; j < m->n_mods; j++)
+        if (m->mods[j].layer == l && m->mods[j].lin == lin)
+            return 1;
+    return 0;
+}
+
+/* out (N, OUT) (+)= inp . W + b, plus every LoRA module on this linear. */
+static void linear_forward(tr_model *m, int l, int lin, float *out, const float *inp, int IN,
+                           int OUT, const float *w, const float *b, int accumulate, int training)
+{
+    int N = m->cur_B * m->cur_T;
+    tr_matmul_forward(out, inp, w, b, N, IN, OUT, m->layout, accumulate);
+    for (int j = 0; j < m->n_mods; j++) {
+        tr_lmod *x = &m->mods[j];
+        if (x->layer != l || x->lin != lin)
+            continue;
+        const float *xin = inp;
+        if (training && x->xd) {
+            tr_dropout_forward(x->xd, inp, m->lcfg.dropout, mod_seed(m, j), (int64_t)N * IN);
+            xin = x->xd;
+        }
+        tr_lora_forward(out + x->off, OUT, x->h, xin, x->A, x->B, m->scale, N, IN, x->out,
+                        m->lcfg.rank);
+    }
+}
+
+/* Given dout (N, OUT): LoRA gradients of this linear's modules, and dinp (N, IN) = the input
+ * gradient through base and adapters (skipped when dinp is NULL). */
+static void linear_backward(tr_model *m, int l, int lin, float *dinp, const float *dout,
+                            const float *inp, int IN, int OUT, const float *w)
+{
+    int N = m->cur_B * m->cur_T;
+    if (dinp)
+        tr_matmul_backward(dinp, dout, w, N, IN, OUT, m->layout, 0);
+    for (int j = 0; j < m->n_mods; j++) {
+        tr_lmod *x = &m->mods[j];
+        if (x->layer != l || x->lin != lin)
+            continue;
+        float *dx = dinp;
+        if (dinp && x->xd) {
+            dx = m->dxl;
+            memset(dx, 0, sizeof(float) * (size_t)N * IN);
+        }
+        tr_lora_backward(dx, x->dA, x->dB, m->dh, dout + x->off, OUT, x->xd ? x->xd : inp, x->h,
+                         x->A, x->B, m->scale, N, IN, x->out, m->lcfg.rank);
+        if (dinp && x->xd)
+            tr_dropout_backward(dinp, m->dxl, m->lcfg.dropout, mod_seed(m, j), (int64_t)N * IN);
+    }
+}
+
+static void norm_forward(const tr_model *m, float *out, float *mean, float *rstd, const float *inp,
+                         const float *w, const float *b)
+{
+    int N = m->cur_B * m->cur_T;
+    if (m->cfg.family == TR_GPT2)
+        tr_layernorm_forward(out, mean, rstd, inp, w, b, N, m->C, m->cfg.norm_eps);
+    else
+        tr_rmsnorm_forward(out, rstd, inp, w, N, m->C, m->cfg.norm_eps);
+}
+
+static void norm_backward(const tr_model *m, float *dinp, const float *dout, const float *inp,
+                          const float *w, const float *mean, const float *rstd)
+{
+    int N = m->cur_B * m->cur_T;
+    if (m->cfg.family == TR_GPT2)
+        tr_layernorm_backward(dinp, dout, inp, w, mean, rstd, N, m->C);
+    else
+        tr_rmsnorm_backward(dinp, dout, inp, w, rstd, N, m->C);
+}
+
+static void block_forward(tr_model *m, int l, int training)
+{
+    int B = m->cur_B, T = m->cur_T, N = B * T, C = m->C;
+    const tr_layer *y = &m->layers[l];
+    tr_acts *a = &m->acts[l];
+    const float *x = m->res + (int64_t)l * N * C;
+    float *out = m->res + (int64_t)(l + 1) * N * C;
+    norm_forward(m, a->xn1, a->mean1, a->rstd1, x, y->n1w, y->n1b);
+    linear_forward(m, l, TR_LIN_QKV, a->qkv, a->xn1, C, m->QKV, y->wqkv, y->bqkv, 0, training);
+    if (m->cfg.family == TR_LLAMA)
+        tr_rope_forward(a->qkv, m->rope_cos, m->rope_sin, B, T, m->H, m->KV, m->hd);
+    tr_attention_forward(a->atty, a->att, a->qkv, B, T, m->H, m->KV, m->hd);
+    memcpy(a->res2, x, sizeof(float) * (size_t)N * C);
+    linear_forward(m, l, TR_LIN_O, a->res2, a->atty, m->HD, C, y->wo, y->bo, 1, training);
+    norm_forward(m, a->xn2, a->mean2, a->rstd2, a->res2, y->n2w, y->n2b);
+    linear_forward(m, l, TR_LIN_UP, a->up, a->xn2, C, m->U, y->wup, y->bup, 0, training);
+    if (m->cfg.family == TR_GPT2)
+        tr_gelu_forward(a->act, a->up, (int64_t)N * m->F);
+    else
+        tr_swiglu_forward(a->act, a->up, N, m->F);
+    memcpy(out, a->res2, sizeof(float) * (size_t)N * C);
+    linear_forward(m, l, TR_LIN_DOWN, out, a->act, m->F, C, y->wdn, y->bdn, 1, training);
+}
+
+/* m->dres holds d(output of block l); on return it holds d(input of block l) when need_dx. */
+static void block_backward(tr_model *m, int l, int need_dx)
+{
+    int B = m->cur_B, T = m->cur_T, N = B * T, C = m->C;
+    const tr_layer *y = &m->layers[l];
+    const tr_acts *a = &m->acts[l];
+    const float *x = m->res + (int64_t)l * N * C;
+    /* Which input gradients anything below still needs. */
+    int need_dqkv = need_dx || has_mods(m, l, TR_LIN_QKV);
+    int need_dres2 = need_dqkv || has_mods(m, l, TR_LIN_O);
+    int need_dup = need_dres2 || has_mods(m, l, TR_LIN_UP);
+    float *dact = m->dbuf2, *dup = m->dbuf1, *dxn2 = m->dbuf2;
+    linear_backward(m, l, TR_LIN_DOWN, need_dup ? dact : NULL, m->dres, a->act, m->F, C, y->wdn);
+    if (!need_dup)
+        return;
+    if (m->cfg.family == TR_GPT2)
+        tr_gelu_backward(dup, a->up, dact, (int64_t)N * m->F);
+    else
+        tr_swiglu_backward(dup, dact, a->up, N, m->F);
+    linear_backward(m, l, TR_LIN_UP, need_dres2 ? dxn2 : NULL, dup, a->xn2, C, m->U, y->wup);
+    if (!need_dres2)
+        return;
+    norm_backward(m, m->dres, dxn2, a->res2, y->n2w, a->mean2, a->rstd2);
+    float *datty = m->dbuf2, *dqkv = m->dbuf1, *dxn1 = m->dbuf2;
+    linear_backward(m, l, TR_LIN_O, need_dqkv ? datty : NULL, m->dres, a->atty, m->HD, C, y->wo);
+    if (!need_dqkv)
+        return;
+    tr_attention_backward(dqkv, m->attn_scratch, datty, a->qkv, a->att, B, T, m->H, m->KV, m->hd);
+    if (m->cfg.family == TR_LLAMA)
+        tr_rope_backward(dqkv, m->rope_cos, m->rope_sin, B, T, m->H, m->KV, m->hd);
+    linear_backward(m, l, TR_LIN_QKV, need_dx ? dxn1 : NULL, dqkv, a->xn1, C, m->QKV, y->wqkv);
+    if (need_dx)
+        norm_backward(m, m->dres, dxn1, x, y->n1w, a->mean1, a->rstd1);
+}
+
+static int check_tokens(const int32_t *tok, int64_t n, int V, const char *what, mu_diag *d)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (tok[i] < 0 || tok[i] >= V)
+            return mu_diag_set(d, MU_ERR_INVALID,
+                               "%s: token id %d at position %lld is not in "
+                               "[0, vocab_size %d)",
+                               what, (int)tok[i], (long long)i, V);
+    return MU_OK;
+}
+
+static int forward_impl(tr_model *m, const int32_t *inputs, const int32_t *targets, int B, int T,
+                        float *loss, mu_diag *d, int training)
+{
+    m->can_backward = 0;
+    if (B <= 0 || T <= 0 || T > m->cfg.max_pos || (int64_t)B * T > INT32_MAX / 4)
+        return mu_diag_set(d, MU_ERR_INVALID, "forward: batch %d x seq %d (max_pos %d)", B, T,
+                           m->cfg.max_pos);
+    int64_t N = (int64_t)B * T;
+    int err = check_tokens(inputs, N, m->V, "inputs", d);
+    if (err < 0 || (targets && (err = check_tokens(targets, N, m->V, "targets", d)) < 0))
+        return err;
+    if (tr_acts_reserve(m, B, T) < 0)
+        return mu_diag_set(d, MU_ERR_NOMEM, "forward: out of memory for batch %d x seq %d", B, T);
+    m->cur_B = B;
+    m->cur_T = T;
+    m->fwd_seed = tr_splitmix64(m->seed ^ tr_splitmix64(m->forwards));
+    int C = m->C;
+    tr_encoder_forward(m->res, inputs, m->wte, m->wpe, B, T, C);
+    for (int l = 0; l < m->L; l++)
+        block_forward(m, l, training);
+    const float *xL = m->res + (int64_t)m->L * N * C;
+    norm_forward(m, m->xnf, m->meanf, m->rstdf, xL, m->nfw, m->nfb);
+    tr_matmul_forward(m->logits, m->xnf, m->head, NULL, (int)N, C, m->V, TR_W_OUT_IN, 0);
+    m->have_logits = 1;
+    if (targets) {
+        float l = tr_crossentropy_forward(m->losses, m->logits, targets, (int)N, m->V);
+        if (loss)
+            *loss = l;
+        memcpy(m->targets, targets, sizeof(int32_t) * (size_t)N);
+    }
+    if (training) {
+        m->forwards++;
+        m->can_backward = targets != NULL;
+    }
+    return MU_OK;
+}
+
+int tr_model_forward(tr_model *m, const int32_t *inputs, const int32_t *targets, int B, int T,
+                     float *loss, mu_diag *d)
+{
+    return forward_impl(m, inputs, targets, B, T, loss, d, 1);
+}
+
+int tr_model_eval(tr_model *m, const int32_t *inputs, const int32_t *targets, int B, int T,
+                  float *loss, mu_diag *d)
+{
+    return forward_impl(m, inputs, targets, B, T, loss, d, 0);
+}
+
+int tr_model_backward(tr_model *m)
+{
+    if (!m->can_backward || !m->has_lora)
+        return MU_ERR_STATE;
+    int N = m->cur_B * m->cur_T, C = m->C;
+    tr_crossentropy_backward(m->dlogits, m->logits, m->targets, N, m->V);
+    /* d xnf (N, C) = dlogits . head */
+    tr_matmul_backward(m->dbuf2, m->dlogits, m->head, N, C, m->V, TR_W_OUT_IN, 0);
+    memset(m->dres, 0, sizeof(float) * (size_t)N * C);
+    norm_backward(m, m->dres, m->dbuf2, m->res + (int64_t)m->L * N * C, m->nfw, m->meanf, m->rstdf);
+    for (int l = m->L - 1; l >= m->lowest_layer; l--)
+        block_backward(m, l, l > m->lowest_layer);
+    m->can_backward = 0;
+    return MU_OK;
+}

@@ -1,0 +1,111 @@
+/* tr_internal.h - the inside of tr_model, shared by tr_model.c, tr_lora.c, tr_forward.c and
+ * tr_optim.c. Not installed; nothing outside train/src includes it. */
+#ifndef TR_INTERNAL_H
+#define TR_INTERNAL_H
+
+#include "tr_kernels.h"
+#include "tr_model.h"
+
+#define TR_NAME_MAX 112
+
+typedef struct {
+    char name[TR_NAME_MAX];
+    int ndim;
+    int64_t shape[2];
+    float *data;
+} tr_entry;
+
+/* The four linears of a block. QKV and UP are fused: GPT-2 stores them fused; for Llama the
+ * q/k/v (and gate/up) weights are placed back to back so one GEMM computes all of them. */
+enum { TR_LIN_QKV, TR_LIN_O, TR_LIN_UP, TR_LIN_DOWN, TR_LIN_COUNT };
+
+typedef struct {
+    float *n1w, *n1b;   /* (C); n1b NULL for RMSNorm */
+    float *wqkv, *bqkv; /* GPT-2 (C, 3C) / Llama (QKV, C); (QKV) or NULL */
+    float *wo, *bo;     /* GPT-2 (C, C) / Llama (C, HD); (C) or NULL */
+    float *n2w, *n2b;   /* (C) */
+    float *wup, *bup;   /* GPT-2 (C, F) / Llama (2F, C) gate then up; (F) or NULL */
+    float *wdn, *bdn;   /* GPT-2 (F, C) / Llama (C, F); (C) or NULL */
+} tr_layer;
+
+/* One LoRA-adapted module: reads the (N, in) input of linear `lin` in layer `layer` and adds
+ * into columns [off, off + out) of that linear's (N, OUT) output. */
+typedef struct {
+    unsigned bit;
+    int layer, lin;
+    int in, out, off;
+    float *A, *B;   /* (R, in), (out, R) */
+    float *dA, *dB; /* gradients; dA NULL when A is frozen */
+    float *h;       /* (N, R) cached A x */
+    float *xd;      /* (N, in) dropped-out input; NULL without dropout */
+} tr_lmod;
+
+/* Activations of one block, cached by the training forward for backward. */
+typedef struct {
+    float *xn1;           /* (N, C) norm1 output */
+    float *mean1, *rstd1; /* (N) */
+    float *qkv;           /* (N, QKV), after RoPE */
+    float *att;           /* (B, H, T, T) softmax probabilities */
+    float *atty;          /* (N, HD) attention output */
+    float *res2;          /* (N, C) residual after attention */
+    float *xn2;           /* (N, C) norm2 output */
+    float *mean2, *rstd2; /* (N) */
+    float *up;            /* (N, U) pre-activation (GPT-2 U = F; Llama U = 2F gate|up) */
+    float *act;           /* (N, F) */
+} tr_acts;
+
+struct tr_model {
+    tr_config cfg;
+    int C, L, H, KV, hd, HD, QKV, F, U, V;
+    tr_wlayout layout;
+
+    float *params; /* one allocation, every base tensor */
+    int64_t n_params;
+    tr_entry *base;
+    int n_base;
+    float *wte, *wpe; /* (V, C), (max_pos, C) or NULL */
+    float *nfw, *nfb; /* (C) final norm */
+    float *head;      /* (V, C): wte when tied */
+    tr_layer *layers; /* (L) */
+
+    int has_lora;
+    tr_lora_config lcfg;
+    float scale;
+    uint64_t seed;
+    tr_lmod *mods; /* sorted by layer, then TR_T_* bit */
+    int n_mods;
+    int lowest_layer; /* lowest layer holding a module */
+    tr_entry *lora;
+    int n_lora;
+    float *lora_mem; /* trainable block, then frozen A block */
+    int64_t n_train, n_lora_total;
+    float *lora_grad; /* (n_train) */
+
+    /* Activations, one allocation, sized for cap_N rows, cap_BTT = B*T*T, cap_T. */
+    float *act_mem;
+    int64_t cap_N, cap_BTT;
+    int cap_T, cap_threads;
+    float *res; /* (L + 1, N, C) residual stream at each block boundary */
+    tr_acts *acts;
+    float *xnf, *meanf, *rstdf; /* final norm (N, C), (N), (N) */
+    float *logits, *losses;     /* (N, V), (N) */
+    float *dres;                /* (N, C) */
+    float *dbuf1, *dbuf2;       /* (N, max(QKV, U)), (N, max(C, HD, F)) */
+    float *dh, *dxl;            /* (N, R), (N, max in) */
+    float *dlogits;             /* (N, V) */
+    float *attn_scratch;        /* (threads, T, T) */
+    float *rope_cos, *rope_sin; /* (cap_T, hd/2) */
+    int32_t *targets;           /* (N) copy for backward */
+
+    int cur_B, cur_T, have_logits, can_backward;
+    uint64_t forwards, fwd_seed;
+};
+
+/* tr_model.c: a table entry as a public tensor description. */
+void tr_entry_describe(const tr_entry *e, tr_tensor *out);
+
+/* tr_forward.c */
+int tr_acts_reserve(tr_model *m, int B, int T);
+void tr_acts_free(tr_model *m);
+
+#endif

@@ -1,0 +1,172 @@
+/* tr_kernels_ref.c - naive loop references for the BLAS-backed kernels, written from the
+ * definitions and kept deliberately simple (double accumulation, no BLAS, no threads). The
+ * tests check the fast kernels against these. */
+#include <math.h>
+#include <string.h>
+
+#include "tr_kernels.h"
+
+static float wat(const float *w, int i, int o, int IN, int OUT, tr_wlayout layout)
+{
+    return layout == TR_W_IN_OUT ? w[(int64_t)i * OUT + o] : w[(int64_t)o * IN + i];
+}
+
+void tr_matmul_forward_ref(float *out, const float *inp, const float *w, const float *bias, int N,
+                           int IN, int OUT, tr_wlayout layout, int accumulate)
+{
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OUT; o++) {
+            double s = bias ? bias[o] : 0.0;
+            for (int i = 0; i < IN; i++)
+                s += (double)inp[(int64_t)n * IN + i] * wat(w, i, o, IN, OUT, layout);
+            float *y = &out[(int64_t)n * OUT + o];
+            *y = accumulate ? *y + (float)s : (float)s;
+        }
+}
+
+void tr_matmul_backward_ref(float *dinp, const float *dout, const float *w, int N, int IN, int OUT,
+                            tr_wlayout layout, int accumulate)
+{
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < IN; i++) {
+            double s = 0.0;
+            for (int o = 0; o < OUT; o++)
+                s += (double)dout[(int64_t)n * OUT + o] * wat(w, i, o, IN, OUT, layout);
+            float *d = &dinp[(int64_t)n * IN + i];
+            *d = accumulate ? *d + (float)s : (float)s;
+        }
+}
+
+void tr_lora_forward_ref(float *out, int ldo, float *h, const float *inp, const float *A,
+                         const float *Bm, float scale, int N, int IN, int OUT, int R)
+{
+    for (int n = 0; n < N; n++) {
+        for (int r = 0; r < R; r++) {
+            double s = 0.0;
+            for (int i = 0; i < IN; i++)
+                s += (double)inp[(int64_t)n * IN + i] * A[(int64_t)r * IN + i];
+            h[(int64_t)n * R + r] = (float)s;
+        }
+        for (int o = 0; o < OUT; o++) {
+            double s = 0.0;
+            for (int r = 0; r < R; r++)
+                s += (double)h[(int64_t)n * R + r] * Bm[(int64_t)o * R + r];
+            out[(int64_t)n * ldo + o] += (float)(scale * s);
+        }
+    }
+}
+
+void tr_lora_backward_ref(float *dinp, float *dA, float *dB, float *dh, const float *dout, int ldd,
+                          const float *inp, const float *h, const float *A, const float *Bm,
+                          float scale, int N, int IN, int OUT, int R)
+{
+    for (int o = 0; o < OUT; o++)
+        for (int r = 0; r < R; r++) {
+            double s = 0.0;
+            for (int n = 0; n < N; n++)
+                s += (double)dout[(int64_t)n * ldd + o] * h[(int64_t)n * R + r];
+            dB[(int64_t)o * R + r] += (float)(scale * s);
+        }
+    for (int n = 0; n < N; n++)
+        for (int r = 0; r < R; r++) {
+            double s = 0.0;
+            for (int o = 0; o < OUT; o++)
+                s += (double)dout[(int64_t)n * ldd + o] * Bm[(int64_t)o * R + r];
+            dh[(int64_t)n * R + r] = (float)(scale * s);
+        }
+    if (dA)
+        for (int r = 0; r < R; r++)
+            for (int i = 0; i < IN; i++) {
+                double s = 0.0;
+                for (int n = 0; n < N; n++)
+                    s += (double)dh[(int64_t)n * R + r] * inp[(int64_t)n * IN + i];
+                dA[(int64_t)r * IN + i] += (float)s;
+            }
+    if (dinp)
+        for (int n = 0; n < N; n++)
+            for (int i = 0; i < IN; i++) {
+                double s = 0.0;
+                for (int r = 0; r < R; r++)
+                    s += (double)dh[(int64_t)n * R + r] * A[(int64_t)r * IN + i];
+                dinp[(int64_t)n * IN + i] += (float)s;
+            }
+}
+
+void tr_attention_forward_ref(float *out, float *att, const float *qkv, int B, int T, int H, int KV,
+                              int hd)
+{
+    int W = (H + 2 * KV) * hd, HD = H * hd, grp = H / KV;
+    double scale = 1.0 / sqrt((double)hd);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            int g = h / grp;
+            for (int t = 0; t < T; t++) {
+                const float *q = qkv + ((int64_t)b * T + t) * W + (int64_t)h * hd;
+                float *p = att + (((int64_t)b * H + h) * T + t) * T;
+                double mx = -INFINITY, sum = 0.0;
+                double sc[T];
+                for (int s = 0; s <= t; s++) {
+                    const float *k = qkv + ((int64_t)b * T + s) * W + (int64_t)(H + g) * hd;
+                    double d = 0.0;
+                    for (int i = 0; i < hd; i++)
+                        d += (double)q[i] * k[i];
+                    sc[s] = d * scale;
+                    mx = sc[s] > mx ? sc[s] : mx;
+                }
+                for (int s = 0; s <= t; s++) {
+                    sc[s] = exp(sc[s] - mx);
+                    sum += sc[s];
+                }
+                for (int s = 0; s < T; s++)
+                    p[s] = s <= t ? (float)(sc[s] / sum) : 0.0f;
+                float *y = out + ((int64_t)b * T + t) * HD + (int64_t)h * hd;
+                for (int i = 0; i < hd; i++) {
+                    double a = 0.0;
+                    for (int s = 0; s <= t; s++)
+                        a += (double)p[s] *
+                             qkv[((int64_t)b * T + s) * W + (int64_t)(H + KV + g) * hd + i];
+                    y[i] = (float)a;
+                }
+            }
+        }
+}
+
+void tr_attention_backward_ref(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                               const float *att, int B, int T, int H, int KV, int hd)
+{
+    (void)scratch;
+    int W = (H + 2 * KV) * hd, HD = H * hd, grp = H / KV;
+    double scale = 1.0 / sqrt((double)hd);
+    memset(dqkv, 0, sizeof(float) * (size_t)B * T * W);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            int g = h / grp;
+            for (int t = 0; t < T; t++) {
+                const float *p = att + (((int64_t)b * H + h) * T + t) * T;
+                const float *dy = dout + ((int64_t)b * T + t) * HD + (int64_t)h * hd;
+                const float *q = qkv + ((int64_t)b * T + t) * W + (int64_t)h * hd;
+                float *dq = dqkv + ((int64_t)b * T + t) * W + (int64_t)h * hd;
+                double dp[T], dot = 0.0;
+                for (int s = 0; s <= t; s++) {
+                    const float *v = qkv + ((int64_t)b * T + s) * W + (int64_t)(H + KV + g) * hd;
+                    float *dv = dqkv + ((int64_t)b * T + s) * W + (int64_t)(H + KV + g) * hd;
+                    double d = 0.0;
+                    for (int i = 0; i < hd; i++) {
+                        d += (double)dy[i] * v[i];
+                        dv[i] += p[s] * dy[i];
+                    }
+                    dp[s] = d;
+                    dot += p[s] * d;
+                }
+                for (int s = 0; s <= t; s++) {
+                    double ds = p[s] * (dp[s] - dot) * scale;
+                    const float *k = qkv + ((int64_t)b * T + s) * W + (int64_t)(H + g) * hd;
+                    float *dk = dqkv + ((int64_t)b * T + s) * W + (int64_t)(H + g) * hd;
+                    for (int i = 0; i < hd; i++) {
+                        dq[i] += (float)(ds * k[i]);
+                        dk[i] += (float)(ds * q[i]);
+                    }
+                }
+            }
+        }
+}

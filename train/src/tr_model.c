@@ -1,0 +1,308 @@
+/* tr_model.c - config checks, the one allocation of base parameters, and the table of base
+ * tensors by their Hugging Face names. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tr_internal.h"
+
+int tr_config_validate(tr_config *c, mu_diag *d)
+{
+    if (c->family != TR_GPT2 && c->family != TR_LLAMA)
+        return mu_diag_set(d, MU_ERR_INVALID, "config: unknown model family %d", (int)c->family);
+    if (c->vocab_size <= 0 || c->d_model <= 0 || c->n_layer <= 0 || c->n_head <= 0 ||
+        c->max_pos <= 0)
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "config: vocab_size, d_model, n_layer, n_head and max_pos must be "
+                           "positive (got %d, %d, %d, %d, %d)",
+                           c->vocab_size, c->d_model, c->n_layer, c->n_head, c->max_pos);
+    if (c->n_kv_head == 0)
+        c->n_kv_head = c->n_head;
+    if (c->head_dim == 0) {
+        if (c->d_model % c->n_head)
+            return mu_diag_set(d, MU_ERR_INVALID,
+                               "config: d_model %d is not a multiple of n_head %d", c->d_model,
+                               c->n_head);
+        c->head_dim = c->d_model / c->n_head;
+    }
+    if (c->n_kv_head < 0 || c->n_head % c->n_kv_head)
+        return mu_diag_set(d, MU_ERR_INVALID, "config: n_head %d is not a multiple of n_kv_head %d",
+                           c->n_head, c->n_kv_head);
+    if (c->norm_eps <= 0.0f || !isfinite(c->norm_eps))
+        return mu_diag_set(d, MU_ERR_INVALID, "config: norm_eps must be positive");
+    if (c->family == TR_GPT2) {
+        if (c->d_ff == 0)
+            c->d_ff = 4 * c->d_model;
+        if (c->n_kv_head != c->n_head || c->head_dim * c->n_head != c->d_model)
+            return mu_diag_set(d, MU_ERR_INVALID,
+                               "config: GPT-2 needs n_kv_head == n_head and head_dim == "
+                               "d_model / n_head");
+        if (c->qkv_bias || c->o_bias)
+            return mu_diag_set(d, MU_ERR_INVALID, "config: qkv_bias/o_bias are Llama-only");
+    } else {
+        if (c->rope_theta == 0.0f)
+            c->rope_theta = 10000.0f;
+        if (!(c->rope_theta > 0.0f) || !isfinite(c->rope_theta))
+            return mu_diag_set(d, MU_ERR_INVALID, "config: rope_theta must be positive");
+        if (c->head_dim % 2)
+            return mu_diag_set(d, MU_ERR_INVALID, "config: head_dim %d must be even for RoPE",
+                               c->head_dim);
+    }
+    if (c->d_ff <= 0)
+        return mu_diag_set(d, MU_ERR_INVALID, "config: d_ff (intermediate_size) must be positive");
+    if (c->tied_head != 0 && c->tied_head != 1)
+        return mu_diag_set(d, MU_ERR_INVALID, "config: tied_head must be 0 or 1");
+    /* Keep every buffer index inside int64 and every GEMM dimension inside int. */
+    int64_t big = (int64_t)c->vocab_size * c->d_model;
+    int64_t qkv = (int64_t)(c->n_head + 2 * c->n_kv_head) * c->head_dim;
+    if (big > INT32_MAX || qkv > INT32_MAX / 4 || (int64_t)c->d_ff * 2 > INT32_MAX / 4 ||
+        (int64_t)c->d_model * c->d_ff > INT32_MAX)
+        return mu_diag_set(d, MU_ERR_INVALID, "config: model too large for this build");
+    return MU_OK;
+}
+
+/* Hands out 64-byte aligned slices of the parameter block; with base NULL it only counts. */
+typedef struct {
+    float *base;
+    int64_t off;
+} carver;
+
+static float *carve(carver *cv, int64_t n)
+{
+    int64_t at = cv->off;
+    cv->off += (n + 15) & ~(int64_t)15;
+    return cv->base ? cv->base + at : NULL;
+}
+
+static void add_entry(tr_model *m, float *data, int64_t d0, int64_t d1, const char *fmt, int l,
+                      const char *suffix)
+{
+    if (!m->base) {
+        m->n_base++;
+        return;
+    }
+    tr_entry *e = &m->base[m->n_base++];
+    char stem[TR_NAME_MAX];
+    snprintf(stem, sizeof stem, fmt, l);
+    snprintf(e->name, sizeof e->name, "%s%s", stem, suffix);
+    e->ndim = d1 ? 2 : 1;
+    e->shape[0] = d0;
+    e->shape[1] = d1;
+    e->data = data;
+}
+
+/* Lays out (or, with m->params NULL, counts) every base tensor; fills the entry table when
+ * m->base is set. The same walk both sizes the block and carves it, so they cannot drift. */
+static int64_t layout(tr_model *m)
+{
+    carver cv = {m->params, 0};
+    int C = m->C, V = m->V, F = m->F, HD = m->HD, KVD = m->KV * m->hd;
+    const tr_config *c = &m->cfg;
+    m->n_base = 0;
+    if (c->family == TR_GPT2) {
+        m->wte = carve(&cv, (int64_t)V * C);
+        add_entry(m, m->wte, V, C, "transformer.wte.weight", 0, "");
+        m->wpe = carve(&cv, (int64_t)c->max_pos * C);
+        add_entry(m, m->wpe, c->max_pos, C, "transformer.wpe.weight", 0, "");
+        for (int l = 0; l < m->L; l++) {
+            tr_layer *y = &m->layers[l];
+            const char *p = "transformer.h.%d.";
+            y->n1w = carve(&cv, C);
+            add_entry(m, y->n1w, C, 0, p, l, "ln_1.weight");
+            y->n1b = carve(&cv, C);
+            add_entry(m, y->n1b, C, 0, p, l, "ln_1.bias");
+            y->wqkv = carve(&cv, (int64_t)C * 3 * C);
+            add_entry(m, y->wqkv, C, 3 * C, p, l, "attn.c_attn.weight");
+            y->bqkv = carve(&cv, 3 * C);
+            add_entry(m, y->bqkv, 3 * C, 0, p, l, "attn.c_attn.bias");
+            y->wo = carve(&cv, (int64_t)C * C);
+            add_entry(m, y->wo, C, C, p, l, "attn.c_proj.weight");
+            y->bo = carve(&cv, C);
+            add_entry(m, y->bo, C, 0, p, l, "attn.c_proj.bias");
+            y->n2w = carve(&cv, C);
+            add_entry(m, y->n2w, C, 0, p, l, "ln_2.weight");
+            y->n2b = carve(&cv, C);
+            add_entry(m, y->n2b, C, 0, p, l, "ln_2.bias");
+            y->wup = carve(&cv, (int64_t)C * F);
+            add_entry(m, y->wup, C, F, p, l, "mlp.c_fc.weight");
+            y->bup = carve(&cv, F);
+            add_entry(m, y->bup, F, 0, p, l, "mlp.c_fc.bias");
+            y->wdn = carve(&cv, (int64_t)F * C);
+            add_entry(m, y->wdn, F, C, p, l, "mlp.c_proj.weight");
+            y->bdn = carve(&cv, C);
+            add_entry(m, y->bdn, C, 0, p, l, "mlp.c_proj.bias");
+        }
+        m->nfw = carve(&cv, C);
+        add_entry(m, m->nfw, C, 0, "transformer.ln_f.weight", 0, "");
+        m->nfb = carve(&cv, C);
+        add_entry(m, m->nfb, C, 0, "transformer.ln_f.bias", 0, "");
+    } else {
+        m->wte = carve(&cv, (int64_t)V * C);
+        add_entry(m, m->wte, V, C, "model.embed_tokens.weight", 0, "");
+        m->wpe = NULL;
+        for (int l = 0; l < m->L; l++) {
+            tr_layer *y = &m->layers[l];
+            const char *p = "model.layers.%d.";
+            y->n1w = carve(&cv, C);
+            add_entry(m, y->n1w, C, 0, p, l, "input_layernorm.weight");
+            /* q, k, v back to back: one (QKV, C) weight for one GEMM. */
+            y->wqkv = carve(&cv, (int64_t)m->QKV * C);
+            float *wq = y->wqkv, *wk = wq ? wq + (int64_t)HD * C : NULL;
+            float *wv = wk ? wk + (int64_t)KVD * C : NULL;
+            y->bqkv = c->qkv_bias ? carve(&cv, m->QKV) : NULL;
+            float *bq = y->bqkv, *bk = bq ? bq + HD : NULL, *bv = bk ? bk + KVD : NULL;
+            add_entry(m, wq, HD, C, p, l, "self_attn.q_proj.weight");
+            if (c->qkv_bias)
+                add_entry(m, bq, HD, 0, p, l, "self_attn.q_proj.bias");
+            add_entry(m, wk, KVD, C, p, l, "self_attn.k_proj.weight");
+            if (c->qkv_bias)
+                add_entry(m, bk, KVD, 0, p, l, "self_attn.k_proj.bias");
+            add_entry(m, wv, KVD, C, p, l, "self_attn.v_proj.weight");
+            if (c->qkv_bias)
+                add_entry(m, bv, KVD, 0, p, l, "self_attn.v_proj.bias");
+            y->wo = carve(&cv, (int64_t)C * HD);
+            add_entry(m, y->wo, C, HD, p, l, "self_attn.o_proj.weight");
+            y->bo = c->o_bias ? carve(&cv, C) : NULL;
+            if (c->o_bias)
+                add_entry(m, y->bo, C, 0, p, l, "self_attn.o_proj.bias");
+            y->n1b = y->n2b = y->bup = y->bdn = NULL;
+            y->n2w = carve(&cv, C);
+            add_entry(m, y->n2w, C, 0, p, l, "post_attention_layernorm.weight");
+            y->wup = carve(&cv, (int64_t)2 * F * C);
+            add_entry(m, y->wup, F, C, p, l, "mlp.gate_proj.weight");
+            add_entry(m, y->wup ? y->wup + (int64_t)F * C : NULL, F, C, p, l, "mlp.up_proj.weight");
+            y->wdn = carve(&cv, (int64_t)C * F);
+            add_entry(m, y->wdn, C, F, p, l, "mlp.down_proj.weight");
+        }
+        m->nfw = carve(&cv, C);
+        add_entry(m, m->nfw, C, 0, "model.norm.weight", 0, "");
+        m->nfb = NULL;
+    }
+    if (c->tied_head) {
+        m->head = m->wte;
+    } else {
+        m->head = carve(&cv, (int64_t)V * C);
+        add_entry(m, m->head, V, C, "lm_head.weight", 0, "");
+    }
+    return cv.off;
+}
+
+tr_model *tr_model_new(const tr_config *cfg, mu_diag *diag)
+{
+    tr_config c = *cfg;
+    if (tr_config_validate(&c, diag) < 0)
+        return NULL;
+    tr_model *m = calloc(1, sizeof *m);
+    if (!m)
+        goto out_nomem;
+    m->cfg = c;
+    m->C = c.d_model;
+    m->L = c.n_layer;
+    m->H = c.n_head;
+    m->KV = c.n_kv_head;
+    m->hd = c.head_dim;
+    m->HD = c.n_head * c.head_dim;
+    m->QKV = (c.n_head + 2 * c.n_kv_head) * c.head_dim;
+    m->F = c.d_ff;
+    m->U = c.family == TR_GPT2 ? c.d_ff : 2 * c.d_ff;
+    m->V = c.vocab_size;
+    m->layout = c.family == TR_GPT2 ? TR_W_IN_OUT : TR_W_OUT_IN;
+    m->layers = calloc((size_t)m->L, sizeof *m->layers);
+    if (!m->layers)
+        goto out_free_model;
+    m->n_params = layout(m); /* counting pass */
+    int n_base = m->n_base;
+    m->base = calloc((size_t)n_base, sizeof *m->base);
+    m->params = calloc((size_t)m->n_params, sizeof(float));
+    if (!m->base || !m->params)
+        goto out_free_model;
+    layout(m); /* carving pass */
+    return m;
+out_free_model:
+    tr_model_free(m);
+out_nomem:
+    mu_diag_set(diag, MU_ERR_NOMEM, "model: out of memory for %d layers of width %d", c.n_layer,
+                c.d_model);
+    return NULL;
+}
+
+void tr_model_free(tr_model *m)
+{
+    if (!m)
+        return;
+    tr_acts_free(m);
+    free(m->lora_mem);
+    free(m->lora_grad);
+    free(m->lora);
+    free(m->mods);
+    free(m->params);
+    free(m->base);
+    free(m->layers);
+    free(m);
+}
+
+const tr_config *tr_model_config(const tr_model *m)
+{
+    return &m->cfg;
+}
+
+static void entry_to_tensor(const tr_entry *e, tr_tensor *out)
+{
+    out->name = e->name;
+    out->ndim = e->ndim;
+    out->shape[0] = e->shape[0];
+    out->shape[1] = e->ndim > 1 ? e->shape[1] : 0;
+    out->shape[2] = out->shape[3] = 0;
+    out->numel = e->shape[0] * (e->ndim > 1 ? e->shape[1] : 1);
+    out->data = e->data;
+}
+
+int tr_model_base_count(const tr_model *m)
+{
+    return m->n_base;
+}
+
+int tr_model_base_tensor(tr_model *m, int i, tr_tensor *out)
+{
+    if (i < 0 || i >= m->n_base)
+        return MU_ERR_INVALID;
+    entry_to_tensor(&m->base[i], out);
+    return MU_OK;
+}
+
+int tr_model_base_find(const tr_model *m, const char *name)
+{
+    for (int i = 0; i < m->n_base; i++)
+        if (strcmp(m->base[i].name, name) == 0)
+            return i;
+    return MU_ERR_NOTFOUND;
+}
+
+int64_t tr_model_base_numel(const tr_model *m)
+{
+    int64_t n = 0;
+    for (int i = 0; i < m->n_base; i++)
+        n += m->base[i].shape[0] * (m->base[i].ndim > 1 ? m->base[i].shape[1] : 1);
+    return n;
+}
+
+const float *tr_model_logits(const tr_model *m)
+{
+    return m->have_logits ? m->logits : NULL;
+}
+
+uint64_t tr_model_get_forwards(const tr_model *m)
+{
+    return m->forwards;
+}
+
+void tr_model_set_forwards(tr_model *m, uint64_t n)
+{
+    m->forwards = n;
+}
+
+void tr_entry_describe(const tr_entry *e, tr_tensor *out)
+{
+    entry_to_tensor(e, out);
+}
