@@ -1,0 +1,291 @@
+/* Tests of Hugging Face model folders: config.json mapping, weights, and every bad folder. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "tio_util.h"
+#include "tr_hf.h"
+#include "tr_safetensors.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    tio_mkdtemp(dir, sizeof dir, "hf");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tio_rmdir(dir);
+    return 0;
+}
+
+/* Every base tensor of m equals the tensor of that name in `file`, looked up as `prefix`
+ * stripped or not. */
+static void assert_weights_equal(tr_model *m, const char *file, int strip_prefix)
+{
+    mu_diag d = {{0}};
+    tr_st *st = tr_st_open(file, NULL, &d);
+    assert_non_null(st);
+    for (int i = 0; i < tr_model_base_count(m); i++) {
+        tr_tensor t;
+        assert_int_equal(tr_model_base_tensor(m, i, &t), 0);
+        const char *name = strip_prefix ? t.name + strlen("transformer.") : t.name;
+        float *want = malloc((size_t)t.numel * sizeof *want);
+        assert_int_equal(tr_st_load(st, name, t.ndim, t.shape, want, &d), 0);
+        assert_memory_equal(want, t.data, (size_t)t.numel * sizeof *want);
+        free(want);
+    }
+    tr_st_free(st);
+}
+
+static void test_gpt2_folder(void **state)
+{
+    (void)state;
+    mu_diag d = {{0}};
+    tr_config c;
+    assert_int_equal(tr_hf_config_load(TIO_REF "/gpt2", &c, &d), 0);
+    assert_int_equal(c.family, TR_GPT2);
+    assert_int_equal(c.vocab_size, 64);
+    assert_int_equal(c.max_pos, 32);
+    assert_int_equal(c.d_model, 32);
+    assert_int_equal(c.n_layer, 2);
+    assert_int_equal(c.n_head, 4);
+    assert_int_equal(c.d_ff, 128); /* n_inner null -> 4 * n_embd */
+    assert_int_equal(c.tied_head, 1);
+    assert_true(c.norm_eps == 1e-5f);
+    int err = -99;
+    tr_model *m = tr_hf_model_load(TIO_REF "/gpt2", &err, &d);
+    if (!m)
+        fail_msg("%s", d.msg);
+    assert_int_equal(err, 0);
+    assert_int_equal(tr_model_base_find(m, "lm_head.weight"), MU_ERR_NOTFOUND);
+    assert_weights_equal(m, TIO_REF "/gpt2/model.safetensors", 0);
+    tr_model_free(m);
+}
+
+static void test_llama_folder(void **state)
+{
+    (void)state;
+    mu_diag d = {{0}};
+    tr_config c;
+    assert_int_equal(tr_hf_config_load(TIO_REF "/llama", &c, &d), 0);
+    assert_int_equal(c.family, TR_LLAMA);
+    assert_int_equal(c.n_kv_head, 2);
+    assert_int_equal(c.head_dim, 8);
+    assert_int_equal(c.d_ff, 64);
+    assert_int_equal(c.tied_head, 0);
+    assert_int_equal(c.qkv_bias, 0);
+    assert_true(c.rope_theta == 1000.0f);
+    assert_true(c.norm_eps == 1e-6f);
+    tr_model *m = tr_hf_model_load(TIO_REF "/llama", NULL, &d);
+    if (!m)
+        fail_msg("%s", d.msg);
+    assert_true(tr_model_base_find(m, "lm_head.weight") >= 0);
+    assert_weights_equal(m, TIO_REF "/llama/model.safetensors", 0);
+    tr_model_free(m);
+}
+
+/* A GPT-2 checkpoint saved from GPT2Model: no "transformer." prefix, plus the causal-mask
+ * buffers older checkpoints carry; both must load. */
+static void test_gpt2_without_prefix(void **state)
+{
+    (void)state;
+    mu_diag d = {{0}};
+    char sub[128], path[256];
+    snprintf(sub, sizeof sub, "%s/bare", dir);
+    mkdir(sub, 0755);
+    tio_copy(TIO_REF "/gpt2/config.json",
+             (snprintf(path, sizeof path, "%s/config.json", sub), path));
+    tr_st *st = tr_st_open(TIO_REF "/gpt2/model.safetensors", NULL, &d);
+    assert_non_null(st);
+    size_t n = tr_st_count(st);
+    tr_st_entry *e = calloc(n + 1, sizeof *e);
+    float **bufs = calloc(n, sizeof *bufs);
+    for (size_t i = 0; i < n; i++) {
+        const tr_st_info *t = tr_st_at(st, i);
+        e[i].name = t->name + strlen("transformer.");
+        e[i].ndim = t->ndim;
+        memcpy(e[i].shape, t->shape, sizeof t->shape);
+        bufs[i] = malloc(t->numel * sizeof(float));
+        assert_int_equal(tr_st_read_f32(st, t, bufs[i], t->numel, &d), 0);
+        e[i].data = bufs[i];
+    }
+    float mask[4] = {1, 0, 1, 1};
+    e[n] = (tr_st_entry){.name = "h.0.attn.bias", .ndim = 4, .shape = {1, 1, 2, 2}, .data = mask};
+    snprintf(path, sizeof path, "%s/model.safetensors", sub);
+    assert_int_equal(tr_st_write(path, e, n + 1, NULL, &d), 0);
+    tr_model *m = tr_hf_model_load(sub, NULL, &d);
+    if (!m)
+        fail_msg("%s", d.msg);
+    assert_weights_equal(m, path, 1);
+    tr_model_free(m);
+    for (size_t i = 0; i < n; i++)
+        free(bufs[i]);
+    free(bufs);
+    free(e);
+    tr_st_free(st);
+}
+
+/* A folder with the reference weights and the given config.json text. */
+static void make_folder(const char *sub, const char *model, const char *config_json)
+{
+    char path[256];
+    mkdir(sub, 0755);
+    tio_write_text(sub, "config.json", config_json);
+    snprintf(path, sizeof path, "%s/model.safetensors", sub);
+    char from[256];
+    snprintf(from, sizeof from, TIO_REF "/%s/model.safetensors", model);
+    tio_copy(from, path);
+}
+
+static void expect_load_error(const char *sub, int want_err, const char *want)
+{
+    mu_diag d = {{0}};
+    int err = 0;
+    assert_null(tr_hf_model_load(sub, &err, &d));
+    assert_int_equal(err, want_err);
+    tio_assert_msg(d.msg, want);
+}
+
+static const char gpt2_cfg_fmt[] =
+    "{\"model_type\": \"gpt2\", \"vocab_size\": 64, \"n_positions\": 32,"
+    " \"n_embd\": 32, \"n_layer\": 2, \"n_head\": 4%s}";
+
+static void test_shape_mismatch(void **state)
+{
+    (void)state;
+    char sub[128], cfg[512];
+    snprintf(sub, sizeof sub, "%s/shape", dir);
+    snprintf(cfg, sizeof cfg, gpt2_cfg_fmt, ", \"n_inner\": 64");
+    make_folder(sub, "gpt2", cfg);
+    expect_load_error(sub, MU_ERR_FORMAT,
+                      "model.safetensors: tensor 'transformer.h.0.mlp.c_fc.weight' has shape "
+                      "[32, 128], expected [32, 64] (config.json)");
+    snprintf(cfg, sizeof cfg, gpt2_cfg_fmt, ", \"vocab_size\": 65");
+    /* duplicate key: refused as malformed JSON */
+    make_folder(sub, "gpt2", cfg);
+    expect_load_error(sub, MU_ERR_FORMAT, "config.json:");
+    /* more layers than the file has */
+    snprintf(cfg, sizeof cfg,
+             "{\"model_type\": \"gpt2\", \"vocab_size\": 64, \"n_positions\": 32, \"n_embd\": 32,"
+             " \"n_layer\": 3, \"n_head\": 4}");
+    make_folder(sub, "gpt2", cfg);
+    expect_load_error(sub, MU_ERR_NOTFOUND, "tensor 'transformer.h.2.ln_1.weight' is missing");
+}
+
+static void test_unsupported_configs(void **state)
+{
+    (void)state;
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s/unsup", dir);
+    make_folder(sub, "gpt2", "{\"model_type\": \"bert\", \"vocab_size\": 64}");
+    expect_load_error(sub, MU_ERR_UNSUPPORTED, "config.json: model_type 'bert' is not supported");
+    static const char llama_fmt[] =
+        "{\"model_type\": \"%s\", \"vocab_size\": 64, \"hidden_size\": 32, "
+        "\"intermediate_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+        "\"num_key_value_heads\": 2, \"max_position_embeddings\": 32%s}";
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, llama_fmt, "mistral", ", \"sliding_window\": 4096");
+    make_folder(sub, "llama", cfg);
+    expect_load_error(sub, MU_ERR_UNSUPPORTED, "option 'sliding_window' is not supported");
+    snprintf(cfg, sizeof cfg, llama_fmt, "llama", ", \"rope_scaling\": {\"type\": \"linear\"}");
+    make_folder(sub, "llama", cfg);
+    expect_load_error(sub, MU_ERR_UNSUPPORTED, "option 'rope_scaling' is not supported");
+    snprintf(cfg, sizeof cfg, llama_fmt, "llama", ", \"hidden_act\": \"gelu\"");
+    make_folder(sub, "llama", cfg);
+    expect_load_error(sub, MU_ERR_UNSUPPORTED, "hidden_act 'gelu' is not supported");
+    snprintf(cfg, sizeof cfg, llama_fmt, "llama", ", \"num_attention_heads\": \"four\"");
+    make_folder(sub, "llama", cfg);
+    expect_load_error(sub, MU_ERR_FORMAT, "config.json:");
+    make_folder(sub, "llama", "{\"vocab_size\": 64}");
+    expect_load_error(sub, MU_ERR_FORMAT, "config.json: 'model_type' is missing");
+
+    /* Mistral without a window maps to the Llama family; Qwen2 adds q/k/v biases */
+    mu_diag d = {{0}};
+    tr_config c;
+    snprintf(cfg, sizeof cfg, llama_fmt, "mistral", ", \"sliding_window\": null");
+    make_folder(sub, "llama", cfg);
+    assert_int_equal(tr_hf_config_load(sub, &c, &d), 0);
+    assert_int_equal(c.family, TR_LLAMA);
+    assert_int_equal(c.qkv_bias, 0);
+    snprintf(cfg, sizeof cfg, llama_fmt, "qwen2",
+             ", \"use_sliding_window\": false, \"tie_word_embeddings\": true");
+    make_folder(sub, "llama", cfg);
+    assert_int_equal(tr_hf_config_load(sub, &c, &d), 0);
+    assert_int_equal(c.qkv_bias, 1);
+    assert_int_equal(c.o_bias, 0);
+    assert_int_equal(c.tied_head, 1);
+    /* the Llama weights have no q/k/v biases: loading them as Qwen2 names the first one */
+    expect_load_error(sub, MU_ERR_NOTFOUND, "tensor 'model.layers.0.self_attn.q_proj.bias'");
+}
+
+static void test_missing_and_broken_files(void **state)
+{
+    (void)state;
+    char sub[128], path[256];
+    snprintf(sub, sizeof sub, "%s/nothing", dir);
+    expect_load_error(sub, MU_ERR_NOTFOUND, "nothing/config.json: No such file");
+    mkdir(sub, 0755);
+    tio_copy(TIO_REF "/gpt2/config.json",
+             (snprintf(path, sizeof path, "%s/config.json", sub), path));
+    expect_load_error(sub, MU_ERR_NOTFOUND, "nothing/model.safetensors: No such file");
+
+    /* truncated weights: the last tensor runs past the end */
+    size_t len;
+    unsigned char *b = tio_read(TIO_REF "/gpt2/model.safetensors", &len);
+    snprintf(path, sizeof path, "%s/model.safetensors", sub);
+    tio_write(path, b, len - 100);
+    expect_load_error(sub, MU_ERR_FORMAT, "run past the end of the data");
+    expect_load_error(sub, MU_ERR_FORMAT, "model.safetensors: tensor 'transformer.wte.weight'");
+    free(b);
+
+    /* an unsupported dtype in one tensor */
+    mu_diag d = {{0}};
+    tr_st *st = tr_st_open(TIO_REF "/gpt2/model.safetensors", NULL, &d);
+    size_t n = tr_st_count(st);
+    tr_st_entry *e = calloc(n, sizeof *e);
+    float **bufs = calloc(n, sizeof *bufs);
+    for (size_t i = 0; i < n; i++) {
+        const tr_st_info *t = tr_st_at(st, i);
+        e[i] = (tr_st_entry){.name = t->name, .ndim = t->ndim};
+        memcpy(e[i].shape, t->shape, sizeof t->shape);
+        bufs[i] = malloc(t->numel * sizeof(float));
+        tr_st_read_f32(st, t, bufs[i], t->numel, &d);
+        e[i].data = bufs[i];
+    }
+    uint8_t *img;
+    size_t img_len;
+    assert_int_equal(tr_st_serialize(e, n, NULL, &img, &img_len, &d), 0);
+    /* relabel ln_f.bias (32 floats = 128 bytes) as I32: same size, a dtype we refuse */
+    char *hit = strstr((char *)img + 8, "\"transformer.ln_f.bias\":{\"data_offsets\"");
+    assert_non_null(hit);
+    char *dt = strstr(hit, "\"dtype\":\"F32\"");
+    assert_non_null(dt);
+    memcpy(dt + 9, "I32", 3);
+    tio_write(path, img, img_len);
+    expect_load_error(sub, MU_ERR_UNSUPPORTED,
+                      "model.safetensors: tensor 'transformer.ln_f.bias' has dtype I32");
+    free(img);
+    for (size_t i = 0; i < n; i++)
+        free(bufs[i]);
+    free(bufs);
+    free(e);
+    tr_st_free(st);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gpt2_folder),         cmocka_unit_test(test_llama_folder),
+        cmocka_unit_test(test_gpt2_without_prefix), cmocka_unit_test(test_shape_mismatch),
+        cmocka_unit_test(test_unsupported_configs), cmocka_unit_test(test_missing_and_broken_files),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

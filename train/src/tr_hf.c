@@ -1,0 +1,298 @@
+/* tr_hf.c - Hugging Face model folders: config.json to tr_config, model.safetensors into
+ * the model's base tensors. */
+#include "tr_hf.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mu_log.h"
+#include "tr_hf_json.h"
+#include "tr_safetensors.h"
+
+int tr_read_small_file(const char *path, size_t max_len, char **out, size_t *len, mu_diag *diag)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return mu_diag_set(diag, errno == ENOENT ? MU_ERR_NOTFOUND : MU_ERR_IO, "%s: %s", path,
+                           strerror(errno));
+    char *buf = malloc(max_len + 1);
+    if (!buf) {
+        fclose(f);
+        return mu_diag_set(diag, MU_ERR_NOMEM, "%s: out of memory", path);
+    }
+    size_t n = fread(buf, 1, max_len + 1, f);
+    int rc = 0;
+    if (ferror(f))
+        rc = mu_diag_set(diag, MU_ERR_IO, "%s: read error", path);
+    else if (n > max_len)
+        rc = mu_diag_set(diag, MU_ERR_FORMAT, "%s: larger than %zu bytes", path, max_len);
+    fclose(f);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    buf[n] = 0;
+    *out = buf;
+    if (len)
+        *len = n;
+    return 0;
+}
+
+int tr_json_load(tr_json *j, const char *dir, const char *file, mu_diag *diag)
+{
+    memset(j, 0, sizeof *j);
+    snprintf(j->path, sizeof j->path, "%s/%s", dir, file);
+    j->diag = diag;
+    char *text;
+    size_t len;
+    int rc = tr_read_small_file(j->path, 1u << 20, &text, &len, diag);
+    if (rc)
+        return rc;
+    json_error_t jerr;
+    j->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    free(text);
+    if (!j->root)
+        return mu_diag_set(diag, MU_ERR_FORMAT, "%s:%d:%d: %s", j->path, jerr.line, jerr.column,
+                           jerr.text);
+    if (!json_is_object(j->root)) {
+        json_decref(j->root);
+        j->root = NULL;
+        return mu_diag_set(diag, MU_ERR_FORMAT, "%s: not a JSON object", j->path);
+    }
+    return 0;
+}
+
+void tr_json_free(tr_json *j)
+{
+    json_decref(j->root);
+    j->root = NULL;
+}
+
+/* The value of key, NULL when absent or JSON null. */
+static json_t *value(const tr_json *j, const char *key)
+{
+    json_t *v = json_object_get(j->root, key);
+    return json_is_null(v) ? NULL : v;
+}
+
+int tr_json_int(const tr_json *j, const char *key, int required, long min, long max, int *out)
+{
+    json_t *v = value(j, key);
+    if (!v)
+        return required ? mu_diag_set(j->diag, MU_ERR_FORMAT, "%s: '%s' is missing", j->path, key)
+                        : 0;
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return mu_diag_set(j->diag, MU_ERR_FORMAT, "%s: '%s' must be an integer from %ld to %ld",
+                           j->path, key, min, max);
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
+int tr_json_num(const tr_json *j, const char *key, int required, double min, double max, float *out)
+{
+    json_t *v = value(j, key);
+    if (!v)
+        return required ? mu_diag_set(j->diag, MU_ERR_FORMAT, "%s: '%s' is missing", j->path, key)
+                        : 0;
+    if (!json_is_number(v) || json_number_value(v) < min || json_number_value(v) > max)
+        return mu_diag_set(j->diag, MU_ERR_FORMAT, "%s: '%s' must be a number from %g to %g",
+                           j->path, key, min, max);
+    *out = (float)json_number_value(v);
+    return 0;
+}
+
+int tr_json_bool(const tr_json *j, const char *key, int *out)
+{
+    json_t *v = value(j, key);
+    if (!v)
+        return 0;
+    if (!json_is_boolean(v))
+        return mu_diag_set(j->diag, MU_ERR_FORMAT, "%s: '%s' must be true or false", j->path, key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+const char *tr_json_str(const tr_json *j, const char *key)
+{
+    return json_string_value(value(j, key));
+}
+
+static int unsupported(const tr_json *j, const char *what, const char *key)
+{
+    return mu_diag_set(j->diag, MU_ERR_UNSUPPORTED, "%s: %s '%s' is not supported", j->path, what,
+                       key);
+}
+
+static int gpt2_config(const tr_json *j, tr_config *c)
+{
+    int rc;
+    c->family = TR_GPT2;
+    c->tied_head = 1; /* GPT2LMHeadModel always ties its head to wte */
+    c->norm_eps = 1e-5f;
+    if ((rc = tr_json_int(j, "vocab_size", 1, 1, INT_MAX, &c->vocab_size)) ||
+        (rc = tr_json_int(j, "n_positions", 1, 1, INT_MAX, &c->max_pos)) ||
+        (rc = tr_json_int(j, "n_embd", 1, 1, INT_MAX, &c->d_model)) ||
+        (rc = tr_json_int(j, "n_layer", 1, 1, INT_MAX, &c->n_layer)) ||
+        (rc = tr_json_int(j, "n_head", 1, 1, INT_MAX, &c->n_head)) ||
+        (rc = tr_json_int(j, "n_inner", 0, 1, INT_MAX, &c->d_ff)) ||
+        (rc = tr_json_num(j, "layer_norm_epsilon", 0, 0, 1, &c->norm_eps)))
+        return rc;
+    const char *act = tr_json_str(j, "activation_function");
+    if (act && strcmp(act, "gelu_new") && strcmp(act, "gelu_pytorch_tanh"))
+        return unsupported(j, "activation_function", act);
+    int flag = 0;
+    if ((rc = tr_json_bool(j, "scale_attn_by_inverse_layer_idx", &flag)) || flag)
+        return rc ? rc : unsupported(j, "option", "scale_attn_by_inverse_layer_idx");
+    if ((rc = tr_json_bool(j, "reorder_and_upcast_attn", &flag)) || flag)
+        return rc ? rc : unsupported(j, "option", "reorder_and_upcast_attn");
+    return 0;
+}
+
+static int llama_config(const tr_json *j, const char *type, tr_config *c)
+{
+    int rc;
+    c->family = TR_LLAMA;
+    c->norm_eps = 1e-6f;
+    c->rope_theta = 10000.0f;
+    c->max_pos = 2048;
+    if ((rc = tr_json_int(j, "vocab_size", 1, 1, INT_MAX, &c->vocab_size)) ||
+        (rc = tr_json_int(j, "max_position_embeddings", 0, 1, INT_MAX, &c->max_pos)) ||
+        (rc = tr_json_int(j, "hidden_size", 1, 1, INT_MAX, &c->d_model)) ||
+        (rc = tr_json_int(j, "num_hidden_layers", 1, 1, INT_MAX, &c->n_layer)) ||
+        (rc = tr_json_int(j, "num_attention_heads", 1, 1, INT_MAX, &c->n_head)) ||
+        (rc = tr_json_int(j, "num_key_value_heads", 0, 1, INT_MAX, &c->n_kv_head)) ||
+        (rc = tr_json_int(j, "head_dim", 0, 1, INT_MAX, &c->head_dim)) ||
+        (rc = tr_json_int(j, "intermediate_size", 1, 1, INT_MAX, &c->d_ff)) ||
+        (rc = tr_json_num(j, "rms_norm_eps", 0, 0, 1, &c->norm_eps)) ||
+        (rc = tr_json_num(j, "rope_theta", 0, 1e-6, 1e30, &c->rope_theta)) ||
+        (rc = tr_json_bool(j, "tie_word_embeddings", &c->tied_head)))
+        return rc;
+    int attention_bias = 0, mlp_bias = 0, sliding = 0;
+    if ((rc = tr_json_bool(j, "attention_bias", &attention_bias)) ||
+        (rc = tr_json_bool(j, "mlp_bias", &mlp_bias)) ||
+        (rc = tr_json_bool(j, "use_sliding_window", &sliding)))
+        return rc;
+    c->qkv_bias = attention_bias || !strcmp(type, "qwen2");
+    c->o_bias = attention_bias;
+    if (mlp_bias)
+        return unsupported(j, "option", "mlp_bias");
+    const char *act = tr_json_str(j, "hidden_act");
+    if (act && strcmp(act, "silu"))
+        return unsupported(j, "hidden_act", act);
+    if (value(j, "rope_scaling"))
+        return unsupported(j, "option", "rope_scaling");
+    /* Mistral's window applies whenever it is set; Qwen2's only with use_sliding_window. */
+    if (!strcmp(type, "mistral") && value(j, "sliding_window"))
+        return unsupported(j, "option", "sliding_window");
+    if (sliding)
+        return unsupported(j, "option", "use_sliding_window");
+    return 0;
+}
+
+int tr_hf_config_load(const char *dir, tr_config *cfg, mu_diag *diag)
+{
+    tr_json j;
+    memset(cfg, 0, sizeof *cfg);
+    int rc = tr_json_load(&j, dir, TR_HF_CONFIG, diag);
+    if (rc)
+        return rc;
+    const char *type = tr_json_str(&j, "model_type");
+    if (!type)
+        rc = mu_diag_set(diag, MU_ERR_FORMAT, "%s: 'model_type' is missing", j.path);
+    else if (!strcmp(type, "gpt2"))
+        rc = gpt2_config(&j, cfg);
+    else if (!strcmp(type, "llama") || !strcmp(type, "mistral") || !strcmp(type, "qwen2"))
+        rc = llama_config(&j, type, cfg);
+    else
+        rc = mu_diag_set(diag, MU_ERR_UNSUPPORTED,
+                         "%s: model_type '%s' is not supported (gpt2, llama, mistral, qwen2)",
+                         j.path, type);
+    if (!rc && tr_config_validate(cfg, diag)) {
+        char msg[sizeof diag->msg];
+        snprintf(msg, sizeof msg, "%s", diag ? diag->msg : "");
+        rc = mu_diag_set(diag, MU_ERR_FORMAT, "%s: %s", j.path, msg);
+    }
+    tr_json_free(&j);
+    return rc;
+}
+
+/* The name a tensor has in this file: GPT-2 checkpoints saved from GPT2Model lack the
+ * "transformer." prefix. */
+static const tr_st_info *find_base(const tr_st *st, const tr_config *c, const char *name,
+                                   const char **file_name)
+{
+    const tr_st_info *t = tr_st_find(st, name);
+    if (!t && c->family == TR_GPT2 && !strncmp(name, "transformer.", 12))
+        t = tr_st_find(st, name + 12);
+    *file_name = t ? t->name : name;
+    return t;
+}
+
+static int fill_base(tr_model *m, const tr_st *st, mu_diag *diag)
+{
+    const tr_config *c = tr_model_config(m);
+    int n = tr_model_base_count(m);
+    for (int i = 0; i < n; i++) {
+        tr_tensor t;
+        int rc = tr_model_base_tensor(m, i, &t);
+        if (rc)
+            return mu_diag_set(diag, rc, "%s: base tensor %d", tr_st_name(st), i);
+        const char *fname;
+        if (!find_base(st, c, t.name, &fname))
+            return mu_diag_set(diag, MU_ERR_NOTFOUND, "%s: tensor '%s' is missing", tr_st_name(st),
+                               t.name);
+        rc = tr_st_load(st, fname, t.ndim, t.shape, t.data, diag);
+        if (rc == MU_ERR_FORMAT && diag && strlen(diag->msg) < sizeof diag->msg - 16)
+            strcat(diag->msg, " (config.json)");
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+tr_model *tr_hf_model_load(const char *dir, int *err, mu_diag *diag)
+{
+    tr_config cfg;
+    tr_model *m = NULL;
+    tr_st *st = NULL;
+    int rc = tr_hf_config_load(dir, &cfg, diag);
+    if (rc)
+        goto out;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, TR_HF_WEIGHTS);
+    st = tr_st_open(path, &rc, diag);
+    if (!st) {
+        char idx[4200];
+        snprintf(idx, sizeof idx, "%s.index.json", path);
+        FILE *f = rc == MU_ERR_NOTFOUND ? fopen(idx, "r") : NULL;
+        if (f) {
+            fclose(f);
+            rc = mu_diag_set(diag, MU_ERR_UNSUPPORTED,
+                             "%s: sharded checkpoints are not supported; merge the shards into "
+                             "one model.safetensors",
+                             idx);
+        }
+        goto out;
+    }
+    m = tr_model_new(&cfg, diag);
+    if (!m) {
+        rc = MU_ERR_INVALID;
+        goto out;
+    }
+    rc = fill_base(m, st, diag);
+    if (rc) {
+        tr_model_free(m);
+        m = NULL;
+        goto out;
+    }
+    mu_debug("%s: %d base tensors, %zu in the file", path, tr_model_base_count(m), tr_st_count(st));
+out:
+    tr_st_free(st);
+    if (err)
+        *err = rc;
+    return m;
+}
