@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef TR_TEST_DATA_DIR
 #error "TR_TEST_DATA_DIR must name tests/train"

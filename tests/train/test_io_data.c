@@ -1,0 +1,219 @@
+/* Tests of HDF5 token datasets: round trips, the documented data order, every bad file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <hdf5.h>
+#include <string.h>
+
+#include "tio_util.h"
+#include "tr_data.h"
+#include "tr_safetensors.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    tio_mkdtemp(dir, sizeof dir, "data");
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* the test's own HDF5 calls below */
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tio_rmdir(dir);
+    return 0;
+}
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    mu_diag d = {{0}};
+    char path[128];
+    int32_t tok[100];
+    for (int i = 0; i < 100; i++)
+        tok[i] = (i * 37) % 256;
+    snprintf(path, sizeof path, "%s/u16.h5", dir);
+    assert_int_equal(tr_data_write(path, tok, 100, 256, &d), 0);
+    tr_data *ds = tr_data_open(path, NULL, &d);
+    assert_non_null(ds);
+    assert_int_equal(tr_data_len(ds), 100);
+    assert_int_equal(tr_data_vocab(ds), 256);
+    assert_memory_equal(tr_data_tokens(ds), tok, sizeof tok);
+    tr_data_free(ds);
+
+    tok[5] = 69999; /* above uint16: stored as int32 */
+    snprintf(path, sizeof path, "%s/i32.h5", dir);
+    assert_int_equal(tr_data_write(path, tok, 100, 70000, &d), 0);
+    ds = tr_data_open(path, NULL, &d);
+    assert_non_null(ds);
+    assert_int_equal(tr_data_tokens(ds)[5], 69999);
+    tr_data_free(ds);
+    assert_int_equal(access(path, F_OK), 0);
+    strcat(path, ".tmp");
+    assert_int_equal(access(path, F_OK), -1);
+
+    assert_int_equal(tr_data_write(path, tok, 100, 256, &d), MU_ERR_INVALID);
+    tio_assert_msg(d.msg, "token 5 = 69999 is not below 256");
+}
+
+static void test_data_order(void **state)
+{
+    (void)state;
+    mu_diag d = {{0}};
+    char path[128];
+    int32_t tok[100];
+    for (int i = 0; i < 100; i++)
+        tok[i] = i;
+    snprintf(path, sizeof path, "%s/order.h5", dir);
+    assert_int_equal(tr_data_write(path, tok, 100, 100, &d), 0);
+    tr_data *ds = tr_data_open(path, NULL, &d);
+    const int B = 3, T = 10;
+    int32_t in[30], tg[30];
+    for (uint64_t s = 0; s < 7; s++) {
+        assert_int_equal(tr_data_batch(ds, s, B, T, in, tg, &d), 0);
+        for (int i = 0; i < B; i++) {
+            int64_t p = (int64_t)(((s * B + (uint64_t)i) * T) % 90);
+            assert_int_equal(tr_data_window(100, B, T, s, i), p);
+            for (int t = 0; t < T; t++) {
+                assert_int_equal(in[i * T + t], p + t); /* tokens are their own index */
+                assert_int_equal(tg[i * T + t], p + t + 1);
+            }
+        }
+    }
+    /* step 3 row 0: (9*10) mod 90 = 0, wraps to the start */
+    assert_int_equal(tr_data_window(100, B, T, 3, 0), 0);
+    /* huge steps do not overflow: (s*B + i) mod M computed exactly */
+    uint64_t s = UINT64_MAX;
+    uint64_t m = 90, row = ((s % m) * (uint64_t)B % m + 2) % m;
+    assert_int_equal(tr_data_window(100, B, T, s, 2), (int64_t)(row * T % m));
+    /* N <= T */
+    assert_int_equal(tr_data_batch(ds, 0, 1, 100, in, tg, &d), MU_ERR_INVALID);
+    tio_assert_msg(d.msg, "order.h5: 100 tokens, too few for sequence length 100");
+    assert_int_equal(tr_data_batch(ds, 0, 0, 10, in, tg, &d), MU_ERR_INVALID);
+    tr_data_free(ds);
+}
+
+/* The reference batch written by make_reference.py follows the same order. */
+static void test_matches_python_order(void **state)
+{
+    (void)state;
+    mu_diag d = {{0}};
+    tr_data *ds = tr_data_open(TIO_REF "/gpt2_data.h5", NULL, &d);
+    assert_non_null(ds);
+    assert_int_equal(tr_data_len(ds), 200);
+    assert_int_equal(tr_data_vocab(ds), 64);
+    tr_st *ref = tr_st_open(TIO_REF "/gpt2_ref.safetensors", NULL, &d);
+    assert_non_null(ref);
+    float want_in[32], want_tg[32];
+    int64_t shape[2] = {2, 16};
+    assert_int_equal(tr_st_load(ref, "inputs", 2, shape, want_in, &d), 0);
+    assert_int_equal(tr_st_load(ref, "targets", 2, shape, want_tg, &d), 0);
+    int32_t in[32], tg[32];
+    assert_int_equal(tr_data_batch(ds, 0, 2, 16, in, tg, &d), 0);
+    for (int k = 0; k < 32; k++) {
+        assert_int_equal(in[k], (int32_t)want_in[k]);
+        assert_int_equal(tg[k], (int32_t)want_tg[k]);
+    }
+    tr_st_free(ref);
+    tr_data_free(ds);
+}
+
+/* A file with dataset `name` of `type` and `rank`, and vocab_size `vocab` (0 = none). */
+static void make_h5(const char *path, const char *name, hid_t type, int rank, const void *data,
+                    hsize_t n, long long vocab)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[2] = {n, 1};
+    hid_t sp = H5Screate_simple(rank, dims, NULL);
+    hid_t ds = H5Dcreate2(f, name, type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(ds >= 0);
+    assert_true(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
+    if (vocab) {
+        hid_t asp = H5Screate(H5S_SCALAR);
+        hid_t a = H5Acreate2(ds, "vocab_size", H5T_NATIVE_LLONG, asp, H5P_DEFAULT, H5P_DEFAULT);
+        H5Awrite(a, H5T_NATIVE_LLONG, &vocab);
+        H5Aclose(a);
+        H5Sclose(asp);
+    }
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Fclose(f);
+}
+
+static void expect_open_error(const char *path, int want_err, const char *want)
+{
+    mu_diag d = {{0}};
+    int err = 0;
+    assert_null(tr_data_open(path, &err, &d));
+    assert_int_equal(err, want_err);
+    tio_assert_msg(d.msg, want);
+}
+
+static void test_bad_files(void **state)
+{
+    (void)state;
+    char path[128];
+    int32_t tok[8] = {1, 2, 3, 4, 5, 6, 7, 300};
+    snprintf(path, sizeof path, "%s/none.h5", dir);
+    expect_open_error(path, MU_ERR_NOTFOUND, "none.h5: No such file");
+
+    snprintf(path, sizeof path, "%s/text.h5", dir);
+    tio_write(path, "hello", 5);
+    expect_open_error(path, MU_ERR_FORMAT, "text.h5: not an HDF5 file");
+
+    snprintf(path, sizeof path, "%s/notokens.h5", dir);
+    make_h5(path, "ids", H5T_NATIVE_INT32, 1, tok, 8, 512);
+    expect_open_error(path, MU_ERR_NOTFOUND, "notokens.h5: no dataset /tokens");
+
+    snprintf(path, sizeof path, "%s/big.h5", dir);
+    make_h5(path, "tokens", H5T_NATIVE_INT32, 1, tok, 8, 256);
+    expect_open_error(path, MU_ERR_FORMAT, "big.h5: /tokens[7] = 300 is not below vocab_size 256");
+
+    snprintf(path, sizeof path, "%s/rank2.h5", dir);
+    make_h5(path, "tokens", H5T_NATIVE_INT32, 2, tok, 8, 512);
+    expect_open_error(path, MU_ERR_FORMAT, "rank2.h5: /tokens must be 1-D, it has 2 dimensions");
+
+    float ftok[8] = {0};
+    snprintf(path, sizeof path, "%s/float.h5", dir);
+    make_h5(path, "tokens", H5T_NATIVE_FLOAT, 1, ftok, 8, 512);
+    expect_open_error(path, MU_ERR_FORMAT, "float.h5: /tokens must hold int32 or uint16");
+
+    int64_t ltok[8] = {0};
+    snprintf(path, sizeof path, "%s/int64.h5", dir);
+    make_h5(path, "tokens", H5T_NATIVE_INT64, 1, ltok, 8, 512);
+    expect_open_error(path, MU_ERR_FORMAT, "int64.h5: /tokens must hold int32 or uint16");
+
+    snprintf(path, sizeof path, "%s/novocab.h5", dir);
+    make_h5(path, "tokens", H5T_NATIVE_INT32, 1, tok, 8, 0);
+    expect_open_error(path, MU_ERR_FORMAT, "novocab.h5: /tokens has no 'vocab_size' attribute");
+
+    int32_t neg[2] = {-1, 0};
+    snprintf(path, sizeof path, "%s/neg.h5", dir);
+    make_h5(path, "tokens", H5T_NATIVE_INT32, 1, neg, 2, 8);
+    expect_open_error(path, MU_ERR_FORMAT, "/tokens[0] = -1 is not below vocab_size 8");
+
+    /* uint16 is accepted as is */
+    uint16_t utok[3] = {0, 65535, 7};
+    snprintf(path, sizeof path, "%s/u16ok.h5", dir);
+    make_h5(path, "tokens", H5T_NATIVE_UINT16, 1, utok, 3, 65536);
+    mu_diag d = {{0}};
+    tr_data *ds = tr_data_open(path, NULL, &d);
+    assert_non_null(ds);
+    assert_int_equal(tr_data_tokens(ds)[1], 65535);
+    tr_data_free(ds);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_data_order),
+        cmocka_unit_test(test_matches_python_order),
+        cmocka_unit_test(test_bad_files),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

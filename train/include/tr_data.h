@@ -1,0 +1,53 @@
+/* tr_data.h - token datasets in HDF5 and the fixed data order.
+ *
+ * A dataset file holds a 1-D integer dataset "/tokens" (int32 or uint16, N tokens) with an
+ * integer attribute "vocab_size" on it (or on the root group). Every token id must lie in
+ * [0, vocab_size).
+ *
+ * Data order, the same everywhere so runs reproduce: in step s (from 0), batch row i (from
+ * 0) reads the window starting at
+ *     p = ((s*B + i)*T) mod (N - T)
+ * inputs are tokens[p .. p+T-1], targets tokens[p+1 .. p+T]. N must exceed T.
+ *
+ * Errors name the file (and the dataset or index) in the diag; HDF5's own error printing
+ * is switched off while these functions run. A tr_data is immutable once opened: batches
+ * may be read from several threads.
+ */
+#ifndef TR_DATA_H
+#define TR_DATA_H
+
+#include <stdint.h>
+
+#include "mu_err.h"
+
+typedef struct tr_data tr_data;
+
+/* Reads the whole of /tokens into memory (as int32) and checks every id against
+ * vocab_size. NULL with *err (may be NULL) and the diag set on failure: MU_ERR_NOTFOUND
+ * for a missing file or missing /tokens, MU_ERR_FORMAT for a wrong rank or type, a missing
+ * vocab_size or "FILE: /tokens[k] = v is not below vocab_size V". */
+tr_data *tr_data_open(const char *path, int *err, mu_diag *diag);
+void tr_data_free(tr_data *d); /* NULL is a no-op */
+
+int64_t tr_data_len(const tr_data *d); /* N */
+int tr_data_vocab(const tr_data *d);   /* vocab_size */
+const int32_t *tr_data_tokens(const tr_data *d);
+const char *tr_data_path(const tr_data *d);
+
+/* The window start for step s, row i (the formula above; no overflow for any s).
+ * Requires n > T, B >= 1, T >= 1. */
+int64_t tr_data_window(int64_t n, int B, int T, uint64_t s, int i);
+
+/* Fills inputs and targets, each [B, T] int32 row-major, with step s's batch.
+ * MU_ERR_INVALID "FILE: N tokens, too few for sequence length T" when N <= T, or for
+ * B < 1 or T < 1. */
+int tr_data_batch(const tr_data *d, uint64_t s, int B, int T, int32_t *inputs, int32_t *targets,
+                  mu_diag *diag);
+
+/* Writes a dataset file at `path` (replaced atomically): /tokens as uint16 when vocab_size
+ * <= 65536, else int32, with the vocab_size attribute. Ids must be in [0, vocab_size)
+ * (else MU_ERR_INVALID). */
+int tr_data_write(const char *path, const int32_t *tokens, int64_t n, int vocab_size,
+                  mu_diag *diag);
+
+#endif

@@ -1,0 +1,237 @@
+/* tr_data.c - HDF5 token datasets and the documented data order. */
+#include "tr_data.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tr_h5.h"
+
+struct tr_data {
+    char *path;
+    int32_t *tokens; /* (N,) */
+    int64_t n;
+    int vocab;
+};
+
+int64_t tr_data_window(int64_t n, int B, int T, uint64_t s, int i)
+{
+    unsigned __int128 m = (unsigned __int128)(uint64_t)(n - T);
+    unsigned __int128 row = ((unsigned __int128)s * (unsigned)B + (unsigned)i) % m;
+    return (int64_t)((row * (unsigned)T) % m);
+}
+
+/* vocab_size from /tokens, else from the root group. */
+static int read_vocab(hid_t file, hid_t ds, const char *path, int *vocab, mu_diag *diag)
+{
+    hid_t owner = H5Aexists(ds, "vocab_size") > 0 ? ds : file;
+    if (H5Aexists(owner, "vocab_size") <= 0)
+        return mu_diag_set(diag, MU_ERR_FORMAT, "%s: /tokens has no 'vocab_size' attribute", path);
+    hid_t a = H5Aopen(owner, "vocab_size", H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+    long long v = 0;
+    int ok = t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_INTEGER &&
+             H5Sget_simple_extent_npoints(sp) == 1 && H5Aread(a, H5T_NATIVE_LLONG, &v) >= 0 &&
+             v >= 1 && v <= INT32_MAX;
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (t >= 0)
+        H5Tclose(t);
+    if (a >= 0)
+        H5Aclose(a);
+    if (!ok)
+        return mu_diag_set(diag, MU_ERR_FORMAT, "%s: 'vocab_size' must be one integer from 1 to %d",
+                           path, INT32_MAX);
+    *vocab = (int)v;
+    return 0;
+}
+
+/* Checks rank 1 and type int32 / uint16; *n = length. */
+static int check_shape_type(hid_t ds, const char *path, int64_t *n, mu_diag *diag)
+{
+    hid_t sp = H5Dget_space(ds), t = H5Dget_type(ds);
+    int rc = 0;
+    hsize_t dims[1];
+    if (sp < 0 || t < 0) {
+        rc = mu_diag_set(diag, MU_ERR_FORMAT, "%s: /tokens cannot be read", path);
+    } else if (H5Sget_simple_extent_ndims(sp) != 1) {
+        rc = mu_diag_set(diag, MU_ERR_FORMAT, "%s: /tokens must be 1-D, it has %d dimensions", path,
+                         H5Sget_simple_extent_ndims(sp));
+    } else {
+        H5Sget_simple_extent_dims(sp, dims, NULL);
+        size_t sz = H5Tget_size(t);
+        H5T_sign_t sign = H5Tget_sign(t);
+        int ok = H5Tget_class(t) == H5T_INTEGER &&
+                 ((sz == 4 && sign == H5T_SGN_2) || (sz == 2 && sign == H5T_SGN_NONE));
+        if (!ok)
+            rc = mu_diag_set(diag, MU_ERR_FORMAT,
+                             "%s: /tokens must hold int32 or uint16 integers (found a %zu-byte "
+                             "%s)",
+                             path, sz, H5Tget_class(t) == H5T_INTEGER ? "integer" : "non-integer");
+        else if (dims[0] > (hsize_t)(SIZE_MAX / sizeof(int32_t)) || dims[0] > INT64_MAX)
+            rc = mu_diag_set(diag, MU_ERR_FORMAT, "%s: /tokens is too long", path);
+        *n = (int64_t)dims[0];
+    }
+    if (t >= 0)
+        H5Tclose(t);
+    if (sp >= 0)
+        H5Sclose(sp);
+    return rc;
+}
+
+static int read_tokens(tr_data *d, hid_t file, mu_diag *diag)
+{
+    if (H5Lexists(file, "tokens", H5P_DEFAULT) <= 0)
+        return mu_diag_set(diag, MU_ERR_NOTFOUND, "%s: no dataset /tokens", d->path);
+    hid_t ds = H5Dopen2(file, "tokens", H5P_DEFAULT);
+    if (ds < 0)
+        return mu_diag_set(diag, MU_ERR_FORMAT, "%s: /tokens is not a dataset", d->path);
+    int rc = check_shape_type(ds, d->path, &d->n, diag);
+    if (!rc)
+        rc = read_vocab(file, ds, d->path, &d->vocab, diag);
+    if (!rc && !(d->tokens = malloc(d->n ? (size_t)d->n * sizeof(int32_t) : 1)))
+        rc = mu_diag_set(diag, MU_ERR_NOMEM, "%s: out of memory for %lld tokens", d->path,
+                         (long long)d->n);
+    if (!rc && d->n && H5Dread(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, d->tokens) < 0)
+        rc = mu_diag_set(diag, MU_ERR_IO, "%s: reading /tokens failed", d->path);
+    H5Dclose(ds);
+    for (int64_t k = 0; !rc && k < d->n; k++)
+        if (d->tokens[k] < 0 || d->tokens[k] >= d->vocab)
+            rc = mu_diag_set(diag, MU_ERR_FORMAT,
+                             "%s: /tokens[%lld] = %d is not below vocab_size %d", d->path,
+                             (long long)k, d->tokens[k], d->vocab);
+    return rc;
+}
+
+tr_data *tr_data_open(const char *path, int *err, mu_diag *diag)
+{
+    int rc;
+    tr_data *d = calloc(1, sizeof *d);
+    if (!d || !(d->path = strdup(path))) {
+        free(d);
+        rc = mu_diag_set(diag, MU_ERR_NOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    if (access(path, R_OK)) {
+        rc = mu_diag_set(diag, errno == ENOENT ? MU_ERR_NOTFOUND : MU_ERR_IO, "%s: %s", path,
+                         strerror(errno));
+        goto out_free;
+    }
+    tr_h5_quiet q;
+    tr_h5_quiet_begin(&q);
+    hid_t file = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
+    if (file < 0) {
+        rc = mu_diag_set(diag, MU_ERR_FORMAT, "%s: not an HDF5 file", path);
+    } else {
+        rc = read_tokens(d, file, diag);
+        H5Fclose(file);
+    }
+    tr_h5_quiet_end(&q);
+    if (!rc)
+        goto out;
+out_free:
+    tr_data_free(d);
+    d = NULL;
+out:
+    if (err)
+        *err = rc;
+    return d;
+}
+
+void tr_data_free(tr_data *d)
+{
+    if (!d)
+        return;
+    free(d->tokens);
+    free(d->path);
+    free(d);
+}
+
+int64_t tr_data_len(const tr_data *d)
+{
+    return d->n;
+}
+
+int tr_data_vocab(const tr_data *d)
+{
+    return d->vocab;
+}
+
+const int32_t *tr_data_tokens(const tr_data *d)
+{
+    return d->tokens;
+}
+
+const char *tr_data_path(const tr_data *d)
+{
+    return d->path;
+}
+
+int tr_data_batch(const tr_data *d, uint64_t s, int B, int T, int32_t *inputs, int32_t *targets,
+                  mu_diag *diag)
+{
+    if (B < 1 || T < 1)
+        return mu_diag_set(diag, MU_ERR_INVALID, "%s: batch %d and sequence length %d must be >= 1",
+                           d->path, B, T);
+    if (d->n <= T)
+        return mu_diag_set(diag, MU_ERR_INVALID,
+                           "%s: %lld tokens, too few for sequence length %d (need at least %d)",
+                           d->path, (long long)d->n, T, T + 1);
+    for (int i = 0; i < B; i++) {
+        int64_t p = tr_data_window(d->n, B, T, s, i);
+        memcpy(inputs + (size_t)i * T, d->tokens + p, (size_t)T * sizeof(int32_t));
+        memcpy(targets + (size_t)i * T, d->tokens + p + 1, (size_t)T * sizeof(int32_t));
+    }
+    return 0;
+}
+
+static int write_h5(const char *tmp, const int32_t *tokens, int64_t n, int vocab, mu_diag *diag)
+{
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0)
+        return mu_diag_set(diag, MU_ERR_IO, "%s: cannot create HDF5 file", tmp);
+    hsize_t dims[1] = {(hsize_t)n};
+    hid_t sp = H5Screate_simple(1, dims, NULL), asp = H5Screate(H5S_SCALAR);
+    hid_t ds = H5Dcreate2(f, "tokens", vocab <= 65536 ? H5T_STD_U16LE : H5T_STD_I32LE, sp,
+                          H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t a =
+        ds >= 0 ? H5Acreate2(ds, "vocab_size", H5T_STD_I64LE, asp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    long long v = vocab;
+    int ok = ds >= 0 && a >= 0 && H5Awrite(a, H5T_NATIVE_LLONG, &v) >= 0 &&
+             (n == 0 || H5Dwrite(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, tokens) >= 0);
+    if (a >= 0)
+        H5Aclose(a);
+    if (ds >= 0)
+        H5Dclose(ds);
+    H5Sclose(asp);
+    H5Sclose(sp);
+    if (H5Fclose(f) < 0)
+        ok = 0;
+    return ok ? 0 : mu_diag_set(diag, MU_ERR_IO, "%s: writing /tokens failed", tmp);
+}
+
+int tr_data_write(const char *path, const int32_t *tokens, int64_t n, int vocab_size, mu_diag *diag)
+{
+    if (vocab_size < 1 || n < 0)
+        return mu_diag_set(diag, MU_ERR_INVALID, "%s: bad vocab_size %d or length", path,
+                           vocab_size);
+    for (int64_t k = 0; k < n; k++)
+        if (tokens[k] < 0 || tokens[k] >= vocab_size)
+            return mu_diag_set(diag, MU_ERR_INVALID, "%s: token %lld = %d is not below %d", path,
+                               (long long)k, tokens[k], vocab_size);
+    char tmp[4096];
+    tr_h5_tmp_path(tmp, sizeof tmp, path);
+    tr_h5_quiet q;
+    tr_h5_quiet_begin(&q);
+    int rc = write_h5(tmp, tokens, n, vocab_size, diag);
+    tr_h5_quiet_end(&q);
+    if (rc) {
+        unlink(tmp);
+        return rc;
+    }
+    return tr_h5_commit(tmp, path, diag);
+}

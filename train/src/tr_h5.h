@@ -1,0 +1,24 @@
+/* tr_h5.h - private helpers shared by the HDF5 files of train/ (datasets, training state). */
+#ifndef TR_H5_H
+#define TR_H5_H
+
+#include <hdf5.h>
+
+#include "mu_err.h"
+
+/* Switches HDF5's automatic error printing off (we report our own line) and back. */
+typedef struct {
+    H5E_auto2_t func;
+    void *data;
+} tr_h5_quiet;
+void tr_h5_quiet_begin(tr_h5_quiet *q);
+void tr_h5_quiet_end(const tr_h5_quiet *q);
+
+/* "PATH.tmp" into buf. */
+void tr_h5_tmp_path(char *buf, size_t cap, const char *path);
+
+/* After H5Fclose of tmp: fsync it, rename it over path, fsync the folder. On failure the
+ * temp file is removed. 0 or MU_ERR_IO. */
+int tr_h5_commit(const char *tmp, const char *path, mu_diag *diag);
+
+#endif
