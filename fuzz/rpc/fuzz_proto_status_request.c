@@ -1,0 +1,9 @@
+/* fuzz_proto_status_request.c - mutual.v1.StatusRequest from hostile bytes (the coordinator decodes
+ * it from an org). */
+#include "rpc_fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    rpc_fuzz_decode(&mutual__v1__status_request__descriptor, data, size);
+    return 0;
+}

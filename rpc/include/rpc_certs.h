@@ -1,0 +1,39 @@
+/* rpc_certs.h - the federation's X.509 identities, made with OpenSSL's libcrypto.
+ *
+ * A federation has one CA (DIR/ca.key, DIR/ca.crt). Each org gets a key and a certificate
+ * signed by it (DIR/NAME.key, DIR/NAME.crt) whose subject CN is the org's name: that name
+ * is the org's identity on the wire (rpc_call_peer). The coordinator's certificate also
+ * names the hosts orgs dial (subjectAltName), which TLS clients check.
+ *
+ * Keys are ECDSA P-256, written PEM (PKCS#8) with mode 0600 and never printed or logged.
+ * Existing files are never overwritten. Not thread-safe with itself on one DIR.
+ */
+#ifndef MU_RPC_CERTS_H
+#define MU_RPC_CERTS_H
+
+#include <stddef.h>
+
+#include "mu_err.h"
+
+/* Validity of new certificates when the caller passes days = 0. */
+#define RPC_CERT_DEFAULT_DAYS 825
+
+/* True if `name` can be an org name: 1..64 of [A-Za-z0-9._-], not starting with '.' or
+ * '-' (it becomes a file name and a certificate CN). */
+int rpc_certs_name_ok(const char *name);
+
+/* Creates DIR (mode 0700, if missing) and the CA: DIR/ca.key and a self-signed DIR/ca.crt
+ * with CN `ca_name` (NULL: "mutual federation CA"), valid `days` days.
+ * Returns MU_OK; MU_ERR_STATE if DIR/ca.key or DIR/ca.crt exists; MU_ERR_IO or
+ * MU_ERR_CRYPTO with diag set. On failure no file is left behind. */
+int rpc_certs_init(const char *dir, const char *ca_name, int days, mu_diag *diag);
+
+/* Issues DIR/NAME.key and DIR/NAME.crt signed by DIR's CA, with CN = org. When n_hosts >
+ * 0 the certificate is also a server certificate for those hosts (each an IP address or
+ * a DNS name, put in subjectAltName). Returns MU_OK; MU_ERR_INVALID for a bad name or
+ * host; MU_ERR_NOTFOUND if DIR has no CA; MU_ERR_STATE if the org's files exist; MU_ERR_IO
+ * or MU_ERR_CRYPTO with diag set. On failure no file is left behind. */
+int rpc_certs_issue(const char *dir, const char *org, const char *const *hosts, size_t n_hosts,
+                    int days, mu_diag *diag);
+
+#endif

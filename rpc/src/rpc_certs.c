@@ -1,0 +1,294 @@
+/* rpc_certs.c - a federation CA and org certificates with OpenSSL's X.509 API. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "mu_log.h"
+#include "rpc.h"
+#include "rpc_certs.h"
+
+#define PATH_CAP  4096
+#define HOSTS_MAX 32
+#define HOST_MAX  253
+
+int rpc_certs_name_ok(const char *name)
+{
+    if (!name)
+        return 0;
+    size_t n = strlen(name);
+    if (n == 0 || n > RPC_NAME_MAX || name[0] == '.' || name[0] == '-')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* The first OpenSSL error as text, for diagnostics. */
+static int ossl_fail(mu_diag *d, const char *what)
+{
+    char buf[160];
+    unsigned long e = ERR_get_error();
+    ERR_error_string_n(e, buf, sizeof buf);
+    ERR_clear_error();
+    return mu_diag_set(d, MU_ERR_CRYPTO, "%s: %s", what, e ? buf : "failed");
+}
+
+static int path_join(char *out, const char *dir, const char *name, const char *ext, mu_diag *d)
+{
+    int n = snprintf(out, PATH_CAP, "%s/%s%s", dir, name, ext);
+    if (n < 0 || n >= PATH_CAP)
+        return mu_diag_set(d, MU_ERR_INVALID, "%s: path too long", dir);
+    return MU_OK;
+}
+
+/* Writes a key (mode 0600) or a certificate (0644) to a file that must not exist yet. */
+static int write_pem(const char *path, EVP_PKEY *key, X509 *cert, mu_diag *d)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, key ? 0600 : 0644);
+    if (fd < 0)
+        return mu_diag_set(d, errno == EEXIST ? MU_ERR_STATE : MU_ERR_IO, "%s: %s", path,
+                           errno == EEXIST ? "exists already; not overwritten" : strerror(errno));
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        unlink(path);
+        return mu_diag_set(d, MU_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    int ok =
+        key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, cert);
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    if (fclose(f) != 0)
+        ok = 0;
+    if (!ok) {
+        unlink(path);
+        return mu_diag_set(d, MU_ERR_IO, "%s: cannot write", path);
+    }
+    return MU_OK;
+}
+
+static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value, mu_diag *d)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    if (!ext)
+        return ossl_fail(d, "bad certificate extension");
+    int ok = X509_add_ext(cert, ext, -1);
+    X509_EXTENSION_free(ext);
+    return ok ? MU_OK : ossl_fail(d, "cannot add a certificate extension");
+}
+
+/* A certificate for `key` named `cn`, valid `days`, not yet signed. issuer NULL: itself. */
+static X509 *cert_new(EVP_PKEY *key, const char *cn, int days, X509 *issuer, mu_diag *d)
+{
+    X509 *x = X509_new();
+    BIGNUM *serial = BN_new();
+    int ok = x && serial && X509_set_version(x, 2) &&
+             BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) &&
+             BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)) &&
+             X509_gmtime_adj(X509_getm_notBefore(x), -300) &&
+             X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) && X509_set_pubkey(x, key) &&
+             X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "O", MBSTRING_UTF8,
+                                        (const unsigned char *)"mutual", -1, -1, 0) &&
+             X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_UTF8,
+                                        (const unsigned char *)cn, -1, -1, 0) &&
+             X509_set_issuer_name(x, X509_get_subject_name(issuer ? issuer : x));
+    BN_free(serial);
+    if (!ok) {
+        ossl_fail(d, "cannot build a certificate");
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* mkdir -p DIR; new directories get mode 0700. */
+static int dir_ensure(const char *dir, mu_diag *d)
+{
+    char path[PATH_CAP];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return mu_diag_set(d, MU_ERR_INVALID, "%s: path too long", dir);
+    for (char *p = path + 1;; p++) {
+        int end = *p == 0;
+        if (*p == '/' || end) {
+            *p = 0;
+            if (mkdir(path, 0700) != 0 && errno != EEXIST)
+                return mu_diag_set(d, MU_ERR_IO, "%s: cannot create the directory: %s", path,
+                                   strerror(errno));
+            if (end)
+                break;
+            *p = '/';
+        }
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return mu_diag_set(d, MU_ERR_IO, "%s: not a directory", dir);
+    return MU_OK;
+}
+
+int rpc_certs_init(const char *dir, const char *ca_name, int days, mu_diag *d)
+{
+    char kpath[PATH_CAP], cpath[PATH_CAP];
+    int rc;
+    if ((rc = path_join(kpath, dir, "ca", ".key", d)) ||
+        (rc = path_join(cpath, dir, "ca", ".crt", d)))
+        return rc;
+    if (days <= 0)
+        days = RPC_CERT_DEFAULT_DAYS;
+    if ((rc = dir_ensure(dir, d)))
+        return rc;
+    if (access(kpath, F_OK) == 0 || access(cpath, F_OK) == 0)
+        return mu_diag_set(d, MU_ERR_STATE, "%s already holds a CA; not overwritten", dir);
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    if (!key)
+        return ossl_fail(d, "cannot generate the CA key");
+    X509 *x = cert_new(key, ca_name ? ca_name : "mutual federation CA", days, NULL, d);
+    rc = x ? MU_OK : MU_ERR_CRYPTO;
+    if (!rc)
+        rc = add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0", d);
+    if (!rc)
+        rc = add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign", d);
+    if (!rc)
+        rc = add_ext(x, x, NID_subject_key_identifier, "hash", d);
+    if (!rc && !X509_sign(x, key, EVP_sha256()))
+        rc = ossl_fail(d, "cannot sign the CA certificate");
+    if (!rc)
+        rc = write_pem(kpath, key, NULL, d);
+    if (!rc && (rc = write_pem(cpath, NULL, x, d)))
+        unlink(kpath);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+/* Builds "DNS:a,IP:1.2.3.4" for subjectAltName; hosts are checked so that nothing can
+ * smuggle another entry in. */
+static int san_string(char *out, size_t cap, const char *const *hosts, size_t n, mu_diag *d)
+{
+    size_t used = 0;
+    out[0] = 0;
+    if (n > HOSTS_MAX)
+        return mu_diag_set(d, MU_ERR_INVALID, "at most %d hosts", HOSTS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        const char *h = hosts[i];
+        unsigned char ip[16];
+        int is_ip = inet_pton(AF_INET, h, ip) == 1 || inet_pton(AF_INET6, h, ip) == 1;
+        size_t len = strlen(h);
+        int ok = len > 0 && len <= HOST_MAX;
+        for (size_t j = 0; ok && !is_ip && j < len; j++) {
+            char c = h[j];
+            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '-' || (c == '*' && j == 0);
+        }
+        if (!ok)
+            return mu_diag_set(d, MU_ERR_INVALID, "'%s' is not a host name or IP address", h);
+        int w = snprintf(out + used, cap - used, "%s%s:%s", i ? "," : "", is_ip ? "IP" : "DNS", h);
+        if (w < 0 || (size_t)w >= cap - used)
+            return mu_diag_set(d, MU_ERR_INVALID, "too many hosts");
+        used += (size_t)w;
+    }
+    return MU_OK;
+}
+
+/* Loads DIR/ca.key and DIR/ca.crt and checks that they belong together. */
+static int load_ca(const char *dir, EVP_PKEY **key, X509 **cert, mu_diag *d)
+{
+    char kpath[PATH_CAP], cpath[PATH_CAP];
+    int rc;
+    if ((rc = path_join(kpath, dir, "ca", ".key", d)) ||
+        (rc = path_join(cpath, dir, "ca", ".crt", d)))
+        return rc;
+    FILE *kf = fopen(kpath, "r");
+    if (!kf)
+        return mu_diag_set(d, errno == ENOENT ? MU_ERR_NOTFOUND : MU_ERR_IO,
+                           "%s: %s (run 'mutual certs init --dir %s' first)", kpath,
+                           strerror(errno), dir);
+    *key = PEM_read_PrivateKey(kf, NULL, NULL, NULL);
+    fclose(kf);
+    FILE *cf = fopen(cpath, "r");
+    *cert = cf ? PEM_read_X509(cf, NULL, NULL, NULL) : NULL;
+    if (cf)
+        fclose(cf);
+    if (!*key || !*cert || !X509_check_private_key(*cert, *key)) {
+        EVP_PKEY_free(*key);
+        X509_free(*cert);
+        *key = NULL;
+        *cert = NULL;
+        return ossl_fail(d, "the CA in DIR cannot be read or its key and certificate differ");
+    }
+    return MU_OK;
+}
+
+int rpc_certs_issue(const char *dir, const char *org, const char *const *hosts, size_t n_hosts,
+                    int days, mu_diag *d)
+{
+    char kpath[PATH_CAP], cpath[PATH_CAP], san[HOSTS_MAX * (HOST_MAX + 8)];
+    int rc;
+    if (!rpc_certs_name_ok(org))
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "org name '%s' must be 1-%d of [A-Za-z0-9._-], not starting with . or -",
+                           org ? org : "", RPC_NAME_MAX);
+    if (!strcmp(org, "ca"))
+        return mu_diag_set(d, MU_ERR_INVALID, "'ca' is the CA's own name");
+    if ((rc = path_join(kpath, dir, org, ".key", d)) ||
+        (rc = path_join(cpath, dir, org, ".crt", d)) ||
+        (rc = san_string(san, sizeof san, hosts, n_hosts, d)))
+        return rc;
+    if (days <= 0)
+        days = RPC_CERT_DEFAULT_DAYS;
+    EVP_PKEY *ca_key = NULL, *key = NULL;
+    X509 *ca = NULL, *x = NULL;
+    if ((rc = load_ca(dir, &ca_key, &ca, d)))
+        return rc;
+    if (access(kpath, F_OK) == 0 || access(cpath, F_OK) == 0) {
+        rc = mu_diag_set(d, MU_ERR_STATE, "%s already has a key or certificate for '%s'", dir, org);
+        goto out;
+    }
+    key = EVP_EC_gen("P-256");
+    if (!key) {
+        rc = ossl_fail(d, "cannot generate the org's key");
+        goto out;
+    }
+    x = cert_new(key, org, days, ca, d);
+    rc = x ? MU_OK : MU_ERR_CRYPTO;
+    if (!rc)
+        rc = add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE", d);
+    if (!rc)
+        rc = add_ext(x, ca, NID_key_usage, "critical,digitalSignature,keyEncipherment", d);
+    if (!rc)
+        rc = add_ext(x, ca, NID_ext_key_usage, n_hosts ? "clientAuth,serverAuth" : "clientAuth", d);
+    if (!rc)
+        rc = add_ext(x, ca, NID_subject_key_identifier, "hash", d);
+    if (!rc)
+        rc = add_ext(x, ca, NID_authority_key_identifier, "keyid:always", d);
+    if (!rc && n_hosts)
+        rc = add_ext(x, ca, NID_subject_alt_name, san, d);
+    if (!rc && !X509_sign(x, ca_key, EVP_sha256()))
+        rc = ossl_fail(d, "cannot sign the certificate");
+    if (!rc)
+        rc = write_pem(kpath, key, NULL, d);
+    if (!rc && (rc = write_pem(cpath, NULL, x, d)))
+        unlink(kpath);
+out:
+    X509_free(x);
+    EVP_PKEY_free(key);
+    X509_free(ca);
+    EVP_PKEY_free(ca_key);
+    return rc;
+}

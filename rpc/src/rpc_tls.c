@@ -1,0 +1,124 @@
+/* rpc_tls.c - credentials from PEM files, and byte-buffer helpers. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/slice.h>
+#include <grpc/support/time.h>
+#include <openssl/crypto.h>
+
+#include "rpc_internal.h"
+
+#define PEM_MAX (1u << 20)
+
+/* Reads a whole PEM file into a NUL-terminated heap string (wipe and free with pem_free),
+ * or NULL with diag set. */
+static char *pem_read(const char *path, mu_diag *d)
+{
+    if (!path || !*path) {
+        mu_diag_set(d, MU_ERR_INVALID, "a PEM file path is missing (or pass insecure)");
+        return NULL;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        mu_diag_set(d, MU_ERR_IO, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(PEM_MAX + 1);
+    size_t n = buf ? fread(buf, 1, PEM_MAX + 1, f) : 0;
+    int bad = !buf || ferror(f) || n > PEM_MAX || n == 0;
+    fclose(f);
+    if (bad) {
+        mu_diag_set(d, MU_ERR_IO, "%s: cannot read (empty, unreadable or over 1 MiB)", path);
+        if (buf)
+            OPENSSL_cleanse(buf, PEM_MAX + 1);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+static void pem_free(char *pem)
+{
+    if (pem) {
+        OPENSSL_cleanse(pem, strlen(pem));
+        free(pem);
+    }
+}
+
+grpc_server_credentials *rpc_tls_server_creds(const char *ca_path, const char *cert_path,
+                                              const char *key_path, mu_diag *diag)
+{
+    grpc_server_credentials *creds = NULL;
+    char *ca = pem_read(ca_path, diag);
+    char *cert = ca ? pem_read(cert_path, diag) : NULL;
+    char *key = cert ? pem_read(key_path, diag) : NULL;
+    if (key) {
+        grpc_ssl_pem_key_cert_pair pair = {key, cert};
+        creds = grpc_ssl_server_credentials_create_ex(
+            ca, &pair, 1, GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
+        if (!creds)
+            mu_diag_set(diag, MU_ERR_CRYPTO, "gRPC refused the server's TLS key or certificate");
+    }
+    pem_free(key);
+    pem_free(cert);
+    pem_free(ca);
+    return creds;
+}
+
+grpc_channel_credentials *rpc_tls_channel_creds(const char *ca_path, const char *cert_path,
+                                                const char *key_path, mu_diag *diag)
+{
+    grpc_channel_credentials *creds = NULL;
+    char *ca = pem_read(ca_path, diag);
+    char *cert = ca ? pem_read(cert_path, diag) : NULL;
+    char *key = cert ? pem_read(key_path, diag) : NULL;
+    if (key) {
+        grpc_ssl_pem_key_cert_pair pair = {key, cert};
+        creds = grpc_ssl_credentials_create(ca, &pair, NULL, NULL);
+        if (!creds)
+            mu_diag_set(diag, MU_ERR_CRYPTO, "gRPC refused the client's TLS key or certificate");
+    }
+    pem_free(key);
+    pem_free(cert);
+    pem_free(ca);
+    return creds;
+}
+
+grpc_byte_buffer *rpc_bb_from(const uint8_t *data, size_t len)
+{
+    grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, len);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    return bb;
+}
+
+int rpc_bb_flatten(grpc_byte_buffer *bb, uint8_t **out, size_t *len)
+{
+    grpc_byte_buffer_reader r;
+    if (!grpc_byte_buffer_reader_init(&r, bb))
+        return MU_ERR_FORMAT;
+    grpc_slice s = grpc_byte_buffer_reader_readall(&r);
+    grpc_byte_buffer_reader_destroy(&r);
+    size_t n = GRPC_SLICE_LENGTH(s);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (buf)
+        memcpy(buf, GRPC_SLICE_START_PTR(s), n);
+    grpc_slice_unref(s);
+    if (!buf)
+        return MU_ERR_NOMEM;
+    *out = buf;
+    *len = n;
+    return MU_OK;
+}
+
+gpr_timespec rpc_deadline_in(double seconds)
+{
+    if (seconds <= 0)
+        return gpr_inf_future(GPR_CLOCK_MONOTONIC);
+    return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                        gpr_time_from_micros((int64_t)(seconds * 1e6), GPR_TIMESPAN));
+}
