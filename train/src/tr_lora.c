@@ -235,8 +235,11 @@ int tr_lora_attach(tr_model *m, const tr_lora_config *lc, uint64_t seed, mu_diag
         const char *pre = m->cfg.family == TR_GPT2 ? "base_model.model.transformer.h"
                                                    : "base_model.model.model.layers";
         tr_entry *ea = &ents[2 * j], *eb = &ents[2 * j + 1];
-        snprintf(ea->name, sizeof ea->name, "%s.%d.%s.lora_A.weight", pre, x->layer, mod);
-        snprintf(eb->name, sizeof eb->name, "%s.%d.%s.lora_B.weight", pre, x->layer, mod);
+        if (snprintf(ea->name, sizeof ea->name, "%s.%d.%s.lora_A.weight", pre, x->layer, mod) >=
+                (int)sizeof ea->name ||
+            snprintf(eb->name, sizeof eb->name, "%s.%d.%s.lora_B.weight", pre, x->layer, mod) >=
+                (int)sizeof eb->name)
+            ea->name[0] = eb->name[0] = '\0'; /* cannot happen: names are ~70 bytes */
         ea->ndim = eb->ndim = 2;
         ea->shape[0] = R;
         ea->shape[1] = x->in;

@@ -84,8 +84,10 @@ static void add_entry(tr_model *m, float *data, int64_t d0, int64_t d1, const ch
     }
     tr_entry *e = &m->base[m->n_base++];
     char stem[TR_NAME_MAX];
-    snprintf(stem, sizeof stem, fmt, l);
-    snprintf(e->name, sizeof e->name, "%s%s", stem, suffix);
+    /* Names are short by construction (at most ~60 bytes); a cut name would not match. */
+    int k = snprintf(stem, sizeof stem, fmt, l);
+    if (k < 0 || snprintf(e->name, sizeof e->name, "%s%s", stem, suffix) >= (int)sizeof e->name)
+        e->name[0] = '\0';
     e->ndim = d1 ? 2 : 1;
     e->shape[0] = d0;
     e->shape[1] = d1;

@@ -1,0 +1,138 @@
+/* train_step_bench - times one LoRA training step of mutual, the mutual half of
+ * bench/train_vs_torch.
+ *
+ *   train_step_bench [--config small|gpt2s] [--threads N] [--steps S] [--warmup W]
+ *
+ * GPT-2 family, random base weights (frozen), LoRA r=8 alpha=16 on c_attn (q, k, v) and
+ * attn.c_proj (the attention output), AdamW on LoRA only, fp32. A step is zero_grad +
+ * forward + backward + optimizer update (tr_train_step) on a fixed random batch. Prints one
+ * JSON line: median step time over S steps after W warm-up steps, and peak RSS.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "mu_progress.h"
+#include "tr_model.h"
+
+typedef struct {
+    const char *name;
+    int V, C, L, H, T, B;
+} bench_cfg;
+
+static const bench_cfg CONFIGS[] = {
+    {"small", 256, 256, 4, 4, 128, 8},
+    {"gpt2s", 256, 768, 12, 12, 256, 4},
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static uint64_t next(uint64_t *s)
+{
+    *s += 0x9E3779B97F4A7C15ull;
+    uint64_t z = *s;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+int main(int argc, char **argv)
+{
+    const char *which = "small";
+    int threads = 2, steps = 20, warmup = 3;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            which = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc)
+            steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--warmup") && i + 1 < argc)
+            warmup = atoi(argv[++i]);
+        else {
+            fprintf(stderr,
+                    "usage: %s [--config small|gpt2s] [--threads N] [--steps S] "
+                    "[--warmup W]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    const bench_cfg *bc = NULL;
+    for (size_t i = 0; i < sizeof CONFIGS / sizeof CONFIGS[0]; i++)
+        if (!strcmp(CONFIGS[i].name, which))
+            bc = &CONFIGS[i];
+    if (!bc || steps < 1 || warmup < 0) {
+        fprintf(stderr, "train_step_bench: unknown config '%s' or bad counts\n", which);
+        return 2;
+    }
+    tr_threads_set(threads);
+    tr_config cfg = {.family = TR_GPT2,
+                     .vocab_size = bc->V,
+                     .max_pos = bc->T,
+                     .d_model = bc->C,
+                     .n_layer = bc->L,
+                     .n_head = bc->H,
+                     .norm_eps = 1e-5f,
+                     .tied_head = 1};
+    mu_diag d = {{0}};
+    tr_model *m = tr_model_new(&cfg, &d);
+    if (!m) {
+        fprintf(stderr, "train_step_bench: %s\n", d.msg);
+        return 1;
+    }
+    uint64_t s = 1;
+    for (int i = 0; i < tr_model_base_count(m); i++) {
+        tr_tensor t;
+        tr_model_base_tensor(m, i, &t);
+        int is_norm_w = strstr(t.name, "ln_") && strstr(t.name, "weight");
+        for (int64_t j = 0; j < t.numel; j++)
+            t.data[j] =
+                is_norm_w ? 1.0f : 0.02f * ((float)(next(&s) >> 40) / 16777216.0f * 2.0f - 1.0f);
+    }
+    tr_lora_config lc = {.rank = 8, .alpha = 16.0f, .targets = TR_T_C_ATTN | TR_T_ATTN_C_PROJ};
+    tr_optim_config oc = tr_optim_defaults(TR_ADAMW, 1e-4);
+    tr_optim *o = NULL;
+    if (tr_lora_attach(m, &lc, 1234, &d) < 0 ||
+        !(o = tr_optim_new(&oc, tr_lora_trainable_count(m), &d))) {
+        fprintf(stderr, "train_step_bench: %s\n", d.msg);
+        return 1;
+    }
+    int N = bc->B * bc->T;
+    int32_t *in = malloc(sizeof(int32_t) * (size_t)N), *tg = malloc(sizeof(int32_t) * (size_t)N);
+    double *ms = malloc(sizeof(double) * (size_t)steps);
+    if (!in || !tg || !ms)
+        return 1;
+    for (int i = 0; i < N; i++) {
+        in[i] = (int32_t)(next(&s) % (uint64_t)bc->V);
+        tg[i] = (int32_t)(next(&s) % (uint64_t)bc->V);
+    }
+    float loss = 0.0f;
+    for (int i = 0; i < warmup + steps; i++) {
+        double t0 = mu_now();
+        if (tr_train_step(m, o, in, tg, bc->B, bc->T, &loss, &d) < 0) {
+            fprintf(stderr, "train_step_bench: %s\n", d.msg);
+            return 1;
+        }
+        if (i >= warmup)
+            ms[i - warmup] = (mu_now() - t0) * 1e3;
+    }
+    qsort(ms, (size_t)steps, sizeof(double), cmp_double);
+    double median = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"config\": \"%s\", \"threads\": %d, \"steps\": %d, \"warmup\": %d, "
+           "\"mutual_ms\": %.3f, \"mutual_min_ms\": %.3f, \"peak_rss_mb\": %.1f, "
+           "\"loss\": %.6f}\n",
+           bc->name, threads, steps, warmup, median, ms[0], ru.ru_maxrss / 1024.0, loss);
+    free(in);
+    free(tg);
+    free(ms);
+    tr_optim_free(o);
+    tr_model_free(m);
+    return 0;
+}
