@@ -1,0 +1,52 @@
+"""An independent client: Debian's python3-grpcio with stubs generated from mutual.proto.
+
+usage: status_client.py STUBS_DIR HOST:PORT [CA CERT KEY]
+Calls Status on the toy coordinator and checks every field of the answer; checks that a
+request without api_version is refused INVALID_ARGUMENT and an unknown method
+UNIMPLEMENTED. Exits 0 only if all of that held."""
+import sys
+
+sys.path.insert(0, sys.argv[1])
+import grpc  # noqa: E402
+import mutual_pb2  # noqa: E402
+import mutual_pb2_grpc  # noqa: E402
+
+target = sys.argv[2]
+if len(sys.argv) == 6:
+    ca, cert, key = (open(p, "rb").read() for p in sys.argv[3:6])
+    creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key,
+                                         certificate_chain=cert)
+    channel = grpc.secure_channel(target, creds)
+else:
+    channel = grpc.insecure_channel(target)
+
+stub = mutual_pb2_grpc.CoordinatorStub(channel)
+r = stub.Status(mutual_pb2.StatusRequest(api_version=1), timeout=10)
+print("status:", r.software_version, "round", r.round, r.stage, "orgs",
+      r.orgs_registered, r.orgs_connected, r.orgs_in_cohort, "last round", r.last_round.round,
+      "loss/token", r.last_round.loss_sum / r.last_round.tokens)
+assert r.api_version == 1
+assert r.software_version == "toy-1"
+assert r.round == 5 and r.stage == "masked-input"
+assert (r.orgs_registered, r.orgs_connected, r.orgs_in_cohort) == (3, 2, 2)
+assert r.HasField("last_round")
+lr = r.last_round
+assert (lr.round, lr.tokens, lr.examples, lr.orgs_completed, lr.orgs_dropped) == (4, 1000, 40, 2, 1)
+assert abs(lr.loss_sum - 1234.5) < 1e-9 and abs(lr.duration_s - 2.5) < 1e-9
+assert r.federation_name == "toy-federation"
+
+try:
+    stub.Status(mutual_pb2.StatusRequest(), timeout=10)
+    raise SystemExit("a request without api_version was accepted")
+except grpc.RpcError as e:
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e.code()
+    print("no api_version:", e.code(), e.details())
+
+try:
+    channel.unary_unary("/mutual.v1.Coordinator/Nope")(b"", timeout=10)
+    raise SystemExit("an unknown method answered")
+except grpc.RpcError as e:
+    assert e.code() == grpc.StatusCode.UNIMPLEMENTED, e.code()
+    print("unknown method:", e.code())
+channel.close()
+print("ok")
