@@ -57,6 +57,7 @@
 #define SA_MAX_ORGS       65536u      /* cohort size limit */
 #define SA_MAX_D          (1u << 30)  /* values per vector limit */
 #define SA_TO_SERVER      0xFFFFFFFFu /* sa_envelope.to for client->server; not an org id */
+#define SA_TO_ALL         0xFFFFFFFEu /* sa_envelope.to: a copy to each of sa_server_recipients */
 #define SA_WIRE_VERSION   1u
 
 _Static_assert(SA_SECRET_BYTES == 2 * SA_LIMB_BYTES, "a secret is two limbs");
@@ -97,7 +98,7 @@ sa_rng sa_rng_from_seeded(sa_rng_seeded *st);
 typedef struct {
     uint64_t round_id;
     uint32_t n;                                  /* cohort size, 2..SA_MAX_ORGS */
-    const uint32_t *org_ids;                     /* (n) distinct, none == SA_TO_SERVER */
+    const uint32_t *org_ids;                     /* (n) distinct, all < SA_TO_ALL */
     const uint8_t (*sign_pks)[SA_SIGN_PK_BYTES]; /* (n) Ed25519 identity keys, same order */
     uint32_t d;                                  /* values per vector, 0..SA_MAX_D */
     uint32_t bits;                               /* 1..32: arithmetic is mod 2^bits */
@@ -105,10 +106,12 @@ typedef struct {
     uint32_t t; /* Shamir threshold among an org's neighbours */
 } sa_config;
 
-/* Minimums that both sides enforce (the "refuse a weak config" rule, docs/secure_agg.md):
+/* Each org's secrets are shared among its k_eff = min(k, n-1) neighbours and itself, so
+ * k_eff+1 holders. Minimums that both sides enforce (docs/secure_agg.md):
  *   degree    k >= sa_min_degree(n) = min(n-1, max(4, ceil(log2 n)))
- *   threshold t >= sa_min_threshold(k_eff) = max(2, floor(k_eff/2)+1), k_eff = min(k, n-1)
- * and t <= k_eff. */
+ *   threshold t >= sa_min_threshold(k_eff) = floor((k_eff+1)/2)+1  (a strict majority of the
+ *             holders, so the server can never collect t shares of both b and s_sk)
+ * and t <= k_eff+1. */
 uint32_t sa_min_degree(uint32_t n);
 uint32_t sa_min_threshold(uint32_t k_eff);
 
@@ -144,7 +147,7 @@ typedef enum {
     SA_STAGE_ABORTED = 7,
 } sa_stage;
 
-/* One encoded message and where it goes: an org id, or SA_TO_SERVER. */
+/* One encoded message and where it goes: an org id, SA_TO_SERVER, or SA_TO_ALL. */
 typedef struct {
     uint32_t to;
     uint8_t *bytes; /* owned by the outbox */
@@ -197,9 +200,14 @@ int sa_client_start(sa_client *c, sa_outbox *out, mu_diag *diag);
  * has already answered in SA_STAGE_DONE. */
 int sa_client_handle(sa_client *c, const uint8_t *msg, size_t len, sa_outbox *out, mu_diag *diag);
 
-/* The stage whose server message the client waits for next (SA_STAGE_DONE after answering
- * the unmask request; SA_STAGE_ABORTED after an abort). */
+/* The stage of the client's next reply: SA_STAGE_ADVERTISE before sa_client_start,
+ * SA_STAGE_SHARE while it waits for KEYS, SA_STAGE_MASKED for DELIVERY, SA_STAGE_CONSISTENCY
+ * for SURVIVORS, SA_STAGE_UNMASK for UNMASK_REQ, then SA_STAGE_DONE (or SA_STAGE_ABORTED). */
 sa_stage sa_client_stage(const sa_client *c);
+
+/* OpenMP threads for this client's mask expansion (default 1; 0 = OpenMP's default). The
+ * masked vector is identical for any value. */
+void sa_client_set_threads(sa_client *c, int threads);
 
 /* Timing of the client's own work per stage, seconds (for benchmarks): index 1..5. */
 void sa_client_times(const sa_client *c, double times[6]);
@@ -234,6 +242,14 @@ int sa_server_handle(sa_server *s, uint32_t from, const uint8_t *msg, size_t len
  * to unmask someone), or MU_ERR_NOMEM. */
 int sa_server_close_stage(sa_server *s, sa_stage stage, sa_outbox *out, mu_diag *diag);
 
+/* OpenMP threads for unmasking (default 0 = OpenMP's default); the sum is identical for any
+ * value. */
+void sa_server_set_threads(sa_server *s, int threads);
+
+/* Seconds spent in sa_server_handle for MASKED messages (summing) and in closing the unmask
+ * stage (reconstruction and mask removal), for benchmarks. */
+void sa_server_times(const sa_server *s, double *sum_seconds, double *unmask_seconds);
+
 /* The open stage (SA_STAGE_DONE when the sum is ready). */
 sa_stage sa_server_stage(const sa_server *s);
 
@@ -243,6 +259,10 @@ size_t sa_server_pending(const sa_server *s);
 /* The sum mod 2^bits of the survivors' inputs: d values, each in [0, 2^bits). Borrowed, valid
  * until sa_server_free. MU_ERR_STATE unless the stage is SA_STAGE_DONE. */
 int sa_server_result(const sa_server *s, const uint32_t **sum, size_t *d);
+
+/* The orgs that an SA_TO_ALL envelope from the last close_stage goes to, ascending; returns
+ * how many (may exceed cap; writes at most cap). */
+size_t sa_server_recipients(const sa_server *s, uint32_t *ids, size_t cap);
 
 /* The org ids whose inputs are in the sum (U3), ascending; returns how many (may exceed cap;
  * writes at most cap). 0 before stage 3 closes. */

@@ -3,7 +3,8 @@
  * Every message starts with a 48-byte header, all integers little-endian:
  *   magic "SA" (2) | version (1) | type (1) | round_id (8) | binding (32) | org (4)
  * `binding` is the config hash for ADVERTISE and KEYS, the session id for every later stage.
- * `org` is the sending org (client->server) or the recipient org (server->client).
+ * `org` is the sending org (client->server) or the recipient org (server->client); KEYS,
+ * SURVIVORS and UNMASK_REQ are broadcasts (identical for every recipient) with org = SA_TO_ALL.
  * The body depends on the type (counts are uint32, arrays follow them, nothing is optional):
  *   ADVERTISE    c_pk(32) s_pk(32) sig(64)
  *   KEYS         count, count x { id(4) c_pk(32) s_pk(32) sig(64) }, ids strictly ascending

@@ -1,0 +1,141 @@
+/* sa_kdf.c - hashes, signed byte strings and key derivations, each domain-separated. */
+#include <sodium.h>
+#include <string.h>
+
+#include "sa_internal.h"
+
+static void put32(crypto_generichash_state *st, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    crypto_generichash_update(st, b, 4);
+}
+
+static void put64(crypto_generichash_state *st, uint64_t v)
+{
+    put32(st, (uint32_t)v);
+    put32(st, (uint32_t)(v >> 32));
+}
+
+static void tag(crypto_generichash_state *st, const char *label)
+{
+    uint8_t t[16] = {0};
+    memcpy(t, label, strlen(label) < 16 ? strlen(label) : 16);
+    crypto_generichash_update(st, t, sizeof t);
+}
+
+int sa_config_hash(uint8_t out[SA_HASH_BYTES], const sa_config *cfg)
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, SA_HASH_BYTES);
+    tag(&st, "mu-sa-config-v1");
+    put64(&st, cfg->round_id);
+    put32(&st, cfg->n);
+    put32(&st, cfg->d);
+    put32(&st, cfg->bits);
+    put32(&st, cfg->k);
+    put32(&st, cfg->t);
+    for (uint32_t i = 0; i < cfg->n; i++) {
+        put32(&st, cfg->org_ids[i]);
+        crypto_generichash_update(&st, cfg->sign_pks[i], SA_SIGN_PK_BYTES);
+    }
+    crypto_generichash_final(&st, out, SA_HASH_BYTES);
+    return MU_OK;
+}
+
+void sa_session_id(uint8_t out[SA_HASH_BYTES], const uint8_t cfg_hash[SA_HASH_BYTES],
+                   const sa_key_entry *keys, size_t n)
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, SA_HASH_BYTES);
+    tag(&st, "mu-sa-session-v1");
+    crypto_generichash_update(&st, cfg_hash, SA_HASH_BYTES);
+    put32(&st, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        put32(&st, keys[i].id);
+        crypto_generichash_update(&st, keys[i].c_pk, SA_DH_PK_BYTES);
+        crypto_generichash_update(&st, keys[i].s_pk, SA_DH_PK_BYTES);
+    }
+    crypto_generichash_final(&st, out, SA_HASH_BYTES);
+}
+
+void sa_adv_signed_bytes(uint8_t out[SA_ADV_SIGNED_BYTES], const uint8_t cfg_hash[SA_HASH_BYTES],
+                         uint32_t id, const uint8_t c_pk[SA_DH_PK_BYTES],
+                         const uint8_t s_pk[SA_DH_PK_BYTES])
+{
+    uint8_t *p = out;
+    memset(p, 0, 16);
+    memcpy(p, "mu-sa-adv-v1", 12);
+    p += 16;
+    memcpy(p, cfg_hash, SA_HASH_BYTES);
+    p += SA_HASH_BYTES;
+    memcpy(p, &id, 4);
+    p += 4;
+    memcpy(p, c_pk, SA_DH_PK_BYTES);
+    p += SA_DH_PK_BYTES;
+    memcpy(p, s_pk, SA_DH_PK_BYTES);
+}
+
+void sa_survivors_digest(uint8_t out[SA_HASH_BYTES], const uint8_t session[SA_HASH_BYTES],
+                         const uint32_t *ids, size_t n)
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, SA_HASH_BYTES);
+    tag(&st, "mu-sa-survive-v1");
+    crypto_generichash_update(&st, session, SA_HASH_BYTES);
+    put32(&st, (uint32_t)n);
+    for (size_t i = 0; i < n; i++)
+        put32(&st, ids[i]);
+    crypto_generichash_final(&st, out, SA_HASH_BYTES);
+}
+
+/* BLAKE2b keyed by the session id over label || DH output || context. */
+static int dh_derive(uint8_t key[32], const char *label, const uint8_t session[SA_HASH_BYTES],
+                     const uint8_t sk[32], const uint8_t pk[32], uint32_t a, uint32_t b)
+{
+    uint8_t dh[crypto_scalarmult_BYTES];
+    if (crypto_scalarmult(dh, sk, pk) != 0)
+        return MU_ERR_CRYPTO;
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, session, SA_HASH_BYTES, 32);
+    tag(&st, label);
+    crypto_generichash_update(&st, dh, sizeof dh);
+    put32(&st, a);
+    put32(&st, b);
+    crypto_generichash_final(&st, key, 32);
+    sodium_memzero(dh, sizeof dh);
+    sodium_memzero(&st, sizeof st);
+    return MU_OK;
+}
+
+int sa_share_key(uint8_t key[32], const uint8_t session[SA_HASH_BYTES], const uint8_t my_c_sk[32],
+                 const uint8_t their_c_pk[32], uint32_t sender, uint32_t recipient)
+{
+    return dh_derive(key, "mu-sa-share-v1", session, my_c_sk, their_c_pk, sender, recipient);
+}
+
+void sa_share_ad(uint8_t ad[SA_SHARE_AD_BYTES], const uint8_t session[SA_HASH_BYTES],
+                 uint32_t sender, uint32_t recipient)
+{
+    memcpy(ad, session, SA_HASH_BYTES);
+    memcpy(ad + SA_HASH_BYTES, &sender, 4);
+    memcpy(ad + SA_HASH_BYTES + 4, &recipient, 4);
+}
+
+int sa_pair_key(uint8_t key[SA_PRG_KEY_BYTES], const uint8_t session[SA_HASH_BYTES],
+                const uint8_t my_s_sk[32], const uint8_t their_s_pk[32], uint32_t a, uint32_t b)
+{
+    uint32_t lo = a < b ? a : b, hi = a < b ? b : a;
+    return dh_derive(key, "mu-sa-pair-v1", session, my_s_sk, their_s_pk, lo, hi);
+}
+
+void sa_self_key(uint8_t key[SA_PRG_KEY_BYTES], const uint8_t session[SA_HASH_BYTES],
+                 const uint8_t b[SA_SECRET_BYTES], uint32_t id)
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, session, SA_HASH_BYTES, SA_PRG_KEY_BYTES);
+    tag(&st, "mu-sa-self-v1");
+    crypto_generichash_update(&st, b, SA_SECRET_BYTES);
+    put32(&st, id);
+    crypto_generichash_final(&st, key, SA_PRG_KEY_BYTES);
+    sodium_memzero(&st, sizeof st);
+}

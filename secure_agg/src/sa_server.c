@@ -1,0 +1,700 @@
+/* sa_server.c - the coordinator's side: collects, routes and checks messages stage by stage,
+ * keeps one running sum of masked inputs, and unmasks it from the revealed shares. */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mu_progress.h"
+#include "sa_internal.h"
+
+enum { IN_U2 = 1, IN_U3 = 2, IN_U4 = 4, IN_U5 = 8 };
+
+struct sa_server {
+    uint64_t round_id;
+    uint32_t n, d, bits, k, t;
+    uint32_t *ids;                    /* (n) cohort ids, ascending */
+    uint8_t (*pks)[SA_SIGN_PK_BYTES]; /* (n) same order */
+    uint8_t cfg_hash[SA_HASH_BYTES];
+    uint8_t session[SA_HASH_BYTES];
+    sa_stage stage;
+    int threads;
+    size_t pending;
+
+    /* stage 1, by cohort index */
+    sa_key_entry *adv; /* (n) */
+    uint8_t *advertised;
+
+    /* from stage 2 on, by index into u1 (the graph's indices) */
+    uint32_t m;
+    sa_key_entry *u1; /* (m) advertised keys, ascending ids */
+    uint32_t *u1_ci;  /* (m) cohort index */
+    sa_graph g;
+    uint8_t *flags;                /* (m) IN_U* */
+    sa_ct_entry **cts;             /* (m) SHARES entries of each sharer (k_eff each) */
+    uint32_t *nbuf;                /* (k_eff) scratch for neighbour lists */
+    uint32_t *sum;                 /* (d) running sum mod 2^32 */
+    uint8_t (*csig)[SA_SIG_BYTES]; /* (m) consistency signatures */
+    uint32_t *surv;                /* U3 ids, ascending */
+    size_t n_surv;
+    uint8_t surv_digest[SA_HASH_BYTES];
+    sa_reveal_entry **rev; /* (m) UNMASK entries of each responder */
+    uint32_t *n_rev;       /* (m) */
+
+    uint32_t *recipients; /* of the last SA_TO_ALL */
+    size_t n_recipients;
+    double t_sum, t_unmask;
+};
+
+static void free_round_tables(sa_server *s)
+{
+    if (s->cts)
+        for (uint32_t i = 0; i < s->m; i++)
+            free(s->cts[i]);
+    free(s->cts);
+    s->cts = NULL;
+    if (s->rev)
+        for (uint32_t i = 0; i < s->m; i++) {
+            if (s->rev[i])
+                sodium_memzero(s->rev[i], s->n_rev[i] * sizeof *s->rev[i]);
+            free(s->rev[i]);
+        }
+    free(s->rev);
+    s->rev = NULL;
+}
+
+void sa_server_free(sa_server *s)
+{
+    if (!s)
+        return;
+    free_round_tables(s);
+    free(s->ids);
+    free(s->pks);
+    free(s->adv);
+    free(s->advertised);
+    free(s->u1);
+    free(s->u1_ci);
+    sa_graph_deinit(&s->g);
+    free(s->flags);
+    free(s->nbuf);
+    free(s->sum);
+    free(s->csig);
+    free(s->surv);
+    free(s->n_rev);
+    free(s->recipients);
+    free(s);
+}
+
+sa_server *sa_server_new(const sa_config *cfg, mu_diag *diag)
+{
+    if (sa_config_check(cfg, diag))
+        return NULL;
+    sa_server *s = calloc(1, sizeof *s);
+    if (!s)
+        goto out_nomem;
+    s->ids = malloc(cfg->n * sizeof *s->ids);
+    s->pks = malloc((size_t)cfg->n * SA_SIGN_PK_BYTES);
+    s->adv = calloc(cfg->n, sizeof *s->adv);
+    s->advertised = calloc(cfg->n, 1);
+    s->sum = calloc(cfg->d ? cfg->d : 1, sizeof *s->sum);
+    if (!s->ids || !s->pks || !s->adv || !s->advertised || !s->sum)
+        goto out_free;
+    for (uint32_t i = 0; i < cfg->n; i++) {
+        uint32_t j = i;
+        while (j > 0 && s->ids[j - 1] > cfg->org_ids[i]) {
+            s->ids[j] = s->ids[j - 1];
+            memcpy(s->pks[j], s->pks[j - 1], SA_SIGN_PK_BYTES);
+            j--;
+        }
+        s->ids[j] = cfg->org_ids[i];
+        memcpy(s->pks[j], cfg->sign_pks[i], SA_SIGN_PK_BYTES);
+    }
+    s->round_id = cfg->round_id;
+    s->n = cfg->n;
+    s->d = cfg->d;
+    s->bits = cfg->bits;
+    s->k = cfg->k;
+    s->t = cfg->t;
+    sa_config_hash(s->cfg_hash, cfg);
+    s->stage = SA_STAGE_ADVERTISE;
+    s->pending = cfg->n;
+    return s;
+out_free:
+    sa_server_free(s);
+out_nomem:
+    mu_diag_set(diag, MU_ERR_NOMEM, "secure_agg: out of memory creating the server");
+    return NULL;
+}
+
+void sa_server_set_threads(sa_server *s, int threads)
+{
+    s->threads = threads;
+}
+
+void sa_server_times(const sa_server *s, double *sum_seconds, double *unmask_seconds)
+{
+    *sum_seconds = s->t_sum;
+    *unmask_seconds = s->t_unmask;
+}
+
+sa_stage sa_server_stage(const sa_server *s)
+{
+    return s->stage;
+}
+
+size_t sa_server_pending(const sa_server *s)
+{
+    return s->pending;
+}
+
+int sa_server_result(const sa_server *s, const uint32_t **sum, size_t *d)
+{
+    if (s->stage != SA_STAGE_DONE)
+        return MU_ERR_STATE;
+    *sum = s->sum;
+    *d = s->d;
+    return MU_OK;
+}
+
+static size_t copy_ids(const uint32_t *src, size_t n, uint32_t *ids, size_t cap)
+{
+    if (ids)
+        memcpy(ids, src, (n < cap ? n : cap) * sizeof *ids);
+    return n;
+}
+
+size_t sa_server_recipients(const sa_server *s, uint32_t *ids, size_t cap)
+{
+    return copy_ids(s->recipients, s->n_recipients, ids, cap);
+}
+
+size_t sa_server_survivors(const sa_server *s, uint32_t *ids, size_t cap)
+{
+    return copy_ids(s->surv, s->n_surv, ids, cap);
+}
+
+static int server_abort(sa_server *s, int rc)
+{
+    free_round_tables(s);
+    sodium_memzero(s->sum, (s->d ? s->d : 1) * sizeof *s->sum);
+    s->stage = SA_STAGE_ABORTED;
+    s->pending = 0;
+    return rc;
+}
+
+static void header(const sa_server *s, sa_msg *m, sa_msg_type type, uint32_t to)
+{
+    sa_msg_init(m);
+    m->type = type;
+    m->round_id = s->round_id;
+    memcpy(m->binding, type == SA_MSG_KEYS ? s->cfg_hash : s->session, SA_HASH_BYTES);
+    m->org = to;
+}
+
+/* Records the members of U_x (flag) as the recipients of a broadcast; returns how many. */
+static int set_recipients(sa_server *s, uint8_t flag)
+{
+    free(s->recipients);
+    s->recipients = malloc((s->m ? s->m : 1) * sizeof *s->recipients);
+    if (!s->recipients)
+        return MU_ERR_NOMEM;
+    s->n_recipients = 0;
+    for (uint32_t i = 0; i < s->m; i++)
+        if (!flag || (s->flags[i] & flag))
+            s->recipients[s->n_recipients++] = s->u1[i].id;
+    return MU_OK;
+}
+
+static long u1_index(const sa_server *s, uint32_t id)
+{
+    size_t lo = 0, hi = s->m;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->u1[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (lo < s->m && s->u1[lo].id == id) ? (long)lo : -1;
+}
+
+/* ---- stage handlers ---- */
+
+static int on_advertise(sa_server *s, const sa_msg *m, mu_diag *diag)
+{
+    long ci = sa_ids_find(s->ids, s->n, m->org);
+    if (ci < 0)
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "secure_agg: org %u is not in the cohort",
+                           m->org);
+    if (s->advertised[ci])
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "secure_agg: duplicate ADVERTISE from %u",
+                           m->org);
+    uint8_t sb[SA_ADV_SIGNED_BYTES];
+    sa_adv_signed_bytes(sb, s->cfg_hash, m->org, m->adv.c_pk, m->adv.s_pk);
+    if (crypto_sign_verify_detached(m->adv.sig, sb, sizeof sb, s->pks[ci]) != 0)
+        return mu_diag_set(diag, MU_ERR_CRYPTO, "secure_agg: org %u's ADVERTISE signature fails",
+                           m->org);
+    s->adv[ci] = m->adv;
+    s->adv[ci].id = m->org;
+    s->advertised[ci] = 1;
+    s->pending--;
+    return MU_OK;
+}
+
+static int on_shares(sa_server *s, long i, const sa_msg *m, mu_diag *diag)
+{
+    if (s->flags[i] & IN_U2)
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "secure_agg: duplicate SHARES from %u", m->org);
+    uint32_t nn = sa_graph_neighbours(&s->g, (uint32_t)i, s->nbuf);
+    if (m->n_cts != nn)
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "secure_agg: org %u sent %zu shares, expected %u",
+                           m->org, m->n_cts, nn);
+    for (uint32_t j = 0; j < nn; j++)
+        if (m->cts[j].peer != s->u1[s->nbuf[j]].id)
+            return mu_diag_set(diag, MU_ERR_PROTOCOL,
+                               "secure_agg: org %u addressed a share to %u, not a neighbour",
+                               m->org, m->cts[j].peer);
+    s->cts[i] = malloc((nn ? nn : 1) * sizeof *s->cts[i]);
+    if (!s->cts[i])
+        return MU_ERR_NOMEM;
+    memcpy(s->cts[i], m->cts, nn * sizeof *s->cts[i]);
+    s->flags[i] |= IN_U2;
+    s->pending--;
+    return MU_OK;
+}
+
+static int on_masked(sa_server *s, long i, const sa_msg *m, mu_diag *diag)
+{
+    if (!(s->flags[i] & IN_U2))
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "secure_agg: MASKED from %u, who did not share",
+                           m->org);
+    if (s->flags[i] & IN_U3)
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "secure_agg: duplicate MASKED from %u", m->org);
+    if (m->bits != s->bits || m->d != s->d)
+        return mu_diag_set(diag, MU_ERR_PROTOCOL,
+                           "secure_agg: org %u sent d=%u at %u bits, expected d=%u at %u bits",
+                           m->org, m->d, m->bits, s->d, s->bits);
+    double t0 = mu_now();
+    sa_unpack_add(s->sum, s->d, m->packed, sa_pack_len(s->d, s->bits), s->bits);
+    s->t_sum += mu_now() - t0;
+    s->flags[i] |= IN_U3;
+    s->pending--;
+    return MU_OK;
+}
+
+static int on_consist(sa_server *s, long i, const sa_msg *m, mu_diag *diag)
+{
+    if (!(s->flags[i] & IN_U3))
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "secure_agg: CONSIST_SIG from non-survivor %u",
+                           m->org);
+    if (s->flags[i] & IN_U4)
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "secure_agg: duplicate CONSIST_SIG from %u",
+                           m->org);
+    if (crypto_sign_verify_detached(m->sig, s->surv_digest, SA_HASH_BYTES, s->pks[s->u1_ci[i]]) !=
+        0)
+        return mu_diag_set(diag, MU_ERR_CRYPTO, "secure_agg: org %u's survivor-set signature fails",
+                           m->org);
+    memcpy(s->csig[i], m->sig, SA_SIG_BYTES);
+    s->flags[i] |= IN_U4;
+    s->pending--;
+    return MU_OK;
+}
+
+static int on_unmask(sa_server *s, long i, const sa_msg *m, mu_diag *diag)
+{
+    if (!(s->flags[i] & IN_U4))
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "secure_agg: UNMASK from %u, not asked", m->org);
+    if (s->flags[i] & IN_U5)
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "secure_agg: duplicate UNMASK from %u", m->org);
+    for (size_t r = 0; r < m->n_reveals; r++) {
+        long o = u1_index(s, m->reveals[r].owner);
+        int ok = o >= 0 && (s->flags[o] & IN_U2) &&
+                 (o == i || sa_graph_adjacent(&s->g, (uint32_t)i, (uint32_t)o));
+        uint8_t want = (o >= 0 && (s->flags[o] & IN_U3)) ? SA_REVEAL_B : SA_REVEAL_S;
+        if (!ok || m->reveals[r].kind != want)
+            return mu_diag_set(diag, MU_ERR_PROTOCOL,
+                               "secure_agg: org %u revealed a share it should not (owner %u)",
+                               m->org, m->reveals[r].owner);
+    }
+    s->rev[i] = malloc((m->n_reveals ? m->n_reveals : 1) * sizeof *s->rev[i]);
+    if (!s->rev[i])
+        return MU_ERR_NOMEM;
+    memcpy(s->rev[i], m->reveals, m->n_reveals * sizeof *s->rev[i]);
+    s->n_rev[i] = (uint32_t)m->n_reveals;
+    s->flags[i] |= IN_U5;
+    s->pending--;
+    return MU_OK;
+}
+
+static int msg_stage(sa_msg_type t)
+{
+    switch (t) {
+    case SA_MSG_ADVERTISE:
+        return SA_STAGE_ADVERTISE;
+    case SA_MSG_SHARES:
+        return SA_STAGE_SHARE;
+    case SA_MSG_MASKED:
+        return SA_STAGE_MASKED;
+    case SA_MSG_CONSIST_SIG:
+        return SA_STAGE_CONSISTENCY;
+    case SA_MSG_UNMASK:
+        return SA_STAGE_UNMASK;
+    default:
+        return 0;
+    }
+}
+
+int sa_server_handle(sa_server *s, uint32_t from, const uint8_t *bytes, size_t len, sa_outbox *out,
+                     mu_diag *diag)
+{
+    (void)out;
+    sa_msg m;
+    int rc = sa_msg_decode(&m, bytes, len, diag);
+    if (rc)
+        return rc;
+    int st = msg_stage(m.type);
+    const uint8_t *binding = m.type == SA_MSG_ADVERTISE ? s->cfg_hash : s->session;
+    if (st == 0)
+        rc = mu_diag_set(diag, MU_ERR_FORMAT, "secure_agg: a server-to-client message");
+    else if (st < (int)s->stage || s->stage >= SA_STAGE_DONE)
+        rc = mu_diag_set(diag, MU_ERR_TIMEOUT, "secure_agg: stage %d is closed (late message)", st);
+    else if (st > (int)s->stage)
+        rc = mu_diag_set(diag, MU_ERR_STATE, "secure_agg: stage %d is not open yet", st);
+    else if (m.round_id != s->round_id || sodium_memcmp(m.binding, binding, SA_HASH_BYTES) != 0)
+        rc = mu_diag_set(diag, MU_ERR_FORMAT, "secure_agg: message from another round or session");
+    else if (m.org != from)
+        rc = mu_diag_set(diag, MU_ERR_FORMAT, "secure_agg: message says org %u, transport says %u",
+                         m.org, from);
+    else if (st == SA_STAGE_ADVERTISE)
+        rc = on_advertise(s, &m, diag);
+    else {
+        long i = u1_index(s, m.org);
+        if (i < 0)
+            rc = mu_diag_set(diag, MU_ERR_PROTOCOL, "secure_agg: org %u did not advertise", m.org);
+        else if (st == SA_STAGE_SHARE)
+            rc = on_shares(s, i, &m, diag);
+        else if (st == SA_STAGE_MASKED)
+            rc = on_masked(s, i, &m, diag);
+        else if (st == SA_STAGE_CONSISTENCY)
+            rc = on_consist(s, i, &m, diag);
+        else
+            rc = on_unmask(s, i, &m, diag);
+    }
+    sa_msg_deinit(&m);
+    return rc;
+}
+
+/* ---- closing stages ---- */
+
+static uint32_t count_flag(const sa_server *s, uint8_t flag)
+{
+    uint32_t c = 0;
+    for (uint32_t i = 0; i < s->m; i++)
+        c += (s->flags[i] & flag) != 0;
+    return c;
+}
+
+static int close_advertise(sa_server *s, sa_outbox *out, mu_diag *diag)
+{
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        m += s->advertised[i];
+    uint32_t k_eff = m ? (s->k < m - 1 ? s->k : m - 1) : 0;
+    if (m < 2 || k_eff + 1 < s->t)
+        return server_abort(s, mu_diag_set(diag, MU_ERR_ABORT,
+                                           "secure_agg: %u orgs advertised keys; threshold t=%u "
+                                           "needs at least %u",
+                                           m, s->t, s->t > 2 ? s->t : 2));
+    s->m = m;
+    s->u1 = malloc(m * sizeof *s->u1);
+    s->u1_ci = malloc(m * sizeof *s->u1_ci);
+    s->flags = calloc(m, 1);
+    s->cts = calloc(m, sizeof *s->cts);
+    s->rev = calloc(m, sizeof *s->rev);
+    s->n_rev = calloc(m, sizeof *s->n_rev);
+    s->csig = calloc(m, SA_SIG_BYTES);
+    s->nbuf = malloc((k_eff ? k_eff : 1) * sizeof *s->nbuf);
+    if (!s->u1 || !s->u1_ci || !s->flags || !s->cts || !s->rev || !s->n_rev || !s->csig || !s->nbuf)
+        return server_abort(s, MU_ERR_NOMEM);
+    for (uint32_t i = 0, j = 0; i < s->n; i++)
+        if (s->advertised[i]) {
+            s->u1[j] = s->adv[i];
+            s->u1_ci[j++] = i;
+        }
+    sa_session_id(s->session, s->cfg_hash, s->u1, m);
+    uint32_t *idv = malloc(m * sizeof *idv);
+    if (!idv)
+        return server_abort(s, MU_ERR_NOMEM);
+    for (uint32_t i = 0; i < m; i++)
+        idv[i] = s->u1[i].id;
+    int rc = sa_graph_build(&s->g, s->session, m, idv, s->k);
+    free(idv);
+    if (rc)
+        return server_abort(s, rc);
+    sa_msg r;
+    header(s, &r, SA_MSG_KEYS, SA_TO_ALL);
+    r.keys = s->u1;
+    r.n_keys = m;
+    if ((rc = set_recipients(s, 0)) || (rc = sa_outbox_push_msg(out, SA_TO_ALL, &r)))
+        return server_abort(s, rc);
+    s->stage = SA_STAGE_SHARE;
+    s->pending = m;
+    return MU_OK;
+}
+
+static long find_ct(const sa_ct_entry *cts, uint32_t n, uint32_t peer)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (cts[mid].peer < peer)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (lo < n && cts[lo].peer == peer) ? (long)lo : -1;
+}
+
+static int close_share(sa_server *s, sa_outbox *out, mu_diag *diag)
+{
+    uint32_t n2 = count_flag(s, IN_U2);
+    if (n2 < s->t)
+        return server_abort(s, mu_diag_set(diag, MU_ERR_ABORT,
+                                           "secure_agg: %u orgs shared keys, fewer than t=%u", n2,
+                                           s->t));
+    sa_msg r;
+    header(s, &r, SA_MSG_DELIVERY, 0);
+    r.cts = malloc((s->g.k_eff ? s->g.k_eff : 1) * sizeof *r.cts);
+    if (!r.cts)
+        return server_abort(s, MU_ERR_NOMEM);
+    int rc = MU_OK;
+    for (uint32_t v = 0; v < s->m && rc == MU_OK; v++) {
+        if (!(s->flags[v] & IN_U2))
+            continue;
+        uint32_t nn = sa_graph_neighbours(&s->g, v, s->nbuf);
+        r.org = s->u1[v].id;
+        r.n_cts = 0;
+        for (uint32_t j = 0; j < nn; j++) {
+            uint32_t u = s->nbuf[j];
+            if (!(s->flags[u] & IN_U2))
+                continue;
+            long at = find_ct(s->cts[u], s->g.k_eff, r.org);
+            if (at < 0)
+                continue; /* impossible: on_shares checked the recipients */
+            r.cts[r.n_cts].peer = s->u1[u].id;
+            memcpy(r.cts[r.n_cts].ct, s->cts[u][at].ct, SA_SHARE_CT_BYTES);
+            r.n_cts++;
+        }
+        rc = sa_outbox_push_msg(out, r.org, &r);
+    }
+    free(r.cts);
+    if (rc)
+        return server_abort(s, rc);
+    for (uint32_t i = 0; i < s->m; i++) {
+        free(s->cts[i]);
+        s->cts[i] = NULL;
+    }
+    s->stage = SA_STAGE_MASKED;
+    s->pending = n2;
+    return MU_OK;
+}
+
+static int close_masked(sa_server *s, sa_outbox *out, mu_diag *diag)
+{
+    uint32_t n3 = count_flag(s, IN_U3);
+    if (n3 < s->t)
+        return server_abort(s, mu_diag_set(diag, MU_ERR_ABORT,
+                                           "secure_agg: %u masked inputs arrived, fewer than "
+                                           "t=%u: nothing is revealed",
+                                           n3, s->t));
+    s->surv = malloc(n3 * sizeof *s->surv);
+    if (!s->surv)
+        return server_abort(s, MU_ERR_NOMEM);
+    s->n_surv = 0;
+    for (uint32_t i = 0; i < s->m; i++)
+        if (s->flags[i] & IN_U3)
+            s->surv[s->n_surv++] = s->u1[i].id;
+    sa_survivors_digest(s->surv_digest, s->session, s->surv, s->n_surv);
+    sa_msg r;
+    header(s, &r, SA_MSG_SURVIVORS, SA_TO_ALL);
+    r.ids = s->surv;
+    r.n_ids = s->n_surv;
+    int rc;
+    if ((rc = set_recipients(s, IN_U3)) || (rc = sa_outbox_push_msg(out, SA_TO_ALL, &r)))
+        return server_abort(s, rc);
+    s->stage = SA_STAGE_CONSISTENCY;
+    s->pending = n3;
+    return MU_OK;
+}
+
+static int close_consistency(sa_server *s, sa_outbox *out, mu_diag *diag)
+{
+    uint32_t n4 = count_flag(s, IN_U4);
+    if (n4 < s->t)
+        return server_abort(s, mu_diag_set(diag, MU_ERR_ABORT,
+                                           "secure_agg: %u orgs confirmed the survivor set, fewer "
+                                           "than t=%u",
+                                           n4, s->t));
+    sa_msg r;
+    header(s, &r, SA_MSG_UNMASK_REQ, SA_TO_ALL);
+    r.ids = s->surv;
+    r.n_ids = s->n_surv;
+    r.sigs = malloc(n4 * sizeof *r.sigs);
+    if (!r.sigs)
+        return server_abort(s, MU_ERR_NOMEM);
+    for (uint32_t i = 0; i < s->m; i++)
+        if (s->flags[i] & IN_U4) {
+            r.sigs[r.n_sigs].id = s->u1[i].id;
+            memcpy(r.sigs[r.n_sigs++].sig, s->csig[i], SA_SIG_BYTES);
+        }
+    int rc = set_recipients(s, IN_U4);
+    if (rc == MU_OK)
+        rc = sa_outbox_push_msg(out, SA_TO_ALL, &r);
+    free(r.sigs);
+    if (rc)
+        return server_abort(s, rc);
+    s->stage = SA_STAGE_UNMASK;
+    s->pending = n4;
+    return MU_OK;
+}
+
+/* The share of owner o's secret (kind) held by responder h, or NULL. */
+static const uint8_t *find_reveal(const sa_server *s, uint32_t h, uint32_t owner_id, uint8_t kind)
+{
+    uint32_t lo = 0, hi = s->n_rev[h];
+    const sa_reveal_entry *r = s->rev[h];
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (r[mid].owner < owner_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < s->n_rev[h] && r[lo].owner == owner_id && r[lo].kind == kind)
+        return r[lo].share;
+    return NULL;
+}
+
+/* Reconstructs o's secret of `kind` from the first t responders holding a share. */
+static int reconstruct(sa_server *s, uint32_t o, uint8_t kind, uint8_t secret[SA_SECRET_BYTES],
+                       const uint8_t **sh, uint64_t *xs, uint8_t (*lambda)[SA_SCALAR_BYTES],
+                       mu_diag *diag)
+{
+    uint32_t nn = sa_graph_neighbours(&s->g, o, s->nbuf);
+    uint32_t got = 0;
+    for (uint32_t j = 0; j <= nn && got < s->t; j++) {
+        uint32_t h = j < nn ? s->nbuf[j] : o;
+        if (!(s->flags[h] & IN_U5))
+            continue;
+        const uint8_t *p = find_reveal(s, h, s->u1[o].id, kind);
+        if (!p)
+            continue;
+        sh[got] = p;
+        xs[got++] = (uint64_t)s->u1[h].id + 1;
+    }
+    if (got < s->t)
+        return mu_diag_set(diag, MU_ERR_ABORT,
+                           "secure_agg: cannot unmask org %u: %u of t=%u shares arrived",
+                           s->u1[o].id, got, s->t);
+    int rc = sa_shamir_lagrange(lambda, xs, s->t);
+    if (rc == MU_OK)
+        rc = sa_shamir_combine(secret, sh, (const uint8_t(*)[SA_SCALAR_BYTES])lambda, s->t);
+    if (rc)
+        return mu_diag_set(diag, MU_ERR_ABORT,
+                           "secure_agg: shares of org %u do not reconstruct (a holder sent a "
+                           "corrupted share)",
+                           s->u1[o].id);
+    return MU_OK;
+}
+
+static int close_unmask(sa_server *s, mu_diag *diag)
+{
+    double t0 = mu_now();
+    uint32_t n3 = count_flag(s, IN_U3), n_drop = count_flag(s, IN_U2) - n3;
+    size_t cap = n3 + (size_t)n_drop * s->g.k_eff;
+    sa_prg_term *terms = calloc(cap ? cap : 1, sizeof *terms);
+    const uint8_t **sh = malloc(s->t * sizeof *sh);
+    uint64_t *xs = malloc(s->t * sizeof *xs);
+    uint8_t(*lambda)[SA_SCALAR_BYTES] = malloc((size_t)s->t * SA_SCALAR_BYTES);
+    uint32_t *nb = malloc((s->g.k_eff ? s->g.k_eff : 1) * sizeof *nb);
+    int rc = MU_OK;
+    size_t nt = 0;
+    if (!terms || !sh || !xs || !lambda || !nb) {
+        rc = MU_ERR_NOMEM;
+        goto out;
+    }
+    for (uint32_t o = 0; o < s->m && rc == MU_OK; o++) {
+        if (!(s->flags[o] & IN_U2))
+            continue;
+        uint8_t secret[SA_SECRET_BYTES];
+        uint32_t oid = s->u1[o].id;
+        if (s->flags[o] & IN_U3) {
+            if ((rc = reconstruct(s, o, SA_REVEAL_B, secret, sh, xs, lambda, diag)))
+                break;
+            sa_self_key(terms[nt].key, s->session, secret, oid);
+            terms[nt++].sign = -1;
+        } else {
+            if ((rc = reconstruct(s, o, SA_REVEAL_S, secret, sh, xs, lambda, diag)))
+                break;
+            uint8_t pk[32];
+            crypto_scalarmult_base(pk, secret);
+            if (sodium_memcmp(pk, s->u1[o].s_pk, 32) != 0) {
+                rc =
+                    mu_diag_set(diag, MU_ERR_ABORT,
+                                "secure_agg: org %u's mask key does not match its public key", oid);
+                sodium_memzero(secret, sizeof secret);
+                break;
+            }
+            uint32_t nn = sa_graph_neighbours(&s->g, o, nb);
+            for (uint32_t j = 0; j < nn && rc == MU_OK; j++) {
+                uint32_t v = nb[j], vid = s->u1[v].id;
+                if (!(s->flags[v] & IN_U3))
+                    continue;
+                if (sa_pair_key(terms[nt].key, s->session, secret, s->u1[v].s_pk, oid, vid))
+                    rc = mu_diag_set(diag, MU_ERR_ABORT, "secure_agg: bad mask key of org %u", vid);
+                /* v added +PRG if v < o, -PRG otherwise: undo it */
+                terms[nt++].sign = vid < oid ? -1 : 1;
+            }
+        }
+        sodium_memzero(secret, sizeof secret);
+    }
+    if (rc == MU_OK) {
+        sa_prg_apply(s->sum, s->d, terms, nt, s->threads);
+        if (s->bits < 32)
+            for (uint32_t i = 0; i < s->d; i++)
+                s->sum[i] &= (1u << s->bits) - 1;
+    }
+out:
+    if (terms)
+        sodium_memzero(terms, (cap ? cap : 1) * sizeof *terms);
+    free(terms);
+    free(sh);
+    free(xs);
+    free(lambda);
+    free(nb);
+    s->t_unmask += mu_now() - t0;
+    if (rc)
+        return server_abort(s, rc);
+    free_round_tables(s);
+    s->stage = SA_STAGE_DONE;
+    s->pending = 0;
+    return MU_OK;
+}
+
+int sa_server_close_stage(sa_server *s, sa_stage stage, sa_outbox *out, mu_diag *diag)
+{
+    if (stage != s->stage || stage >= SA_STAGE_DONE)
+        return mu_diag_set(diag, MU_ERR_STATE, "secure_agg: stage %d is not open (open: %d)",
+                           (int)stage, (int)s->stage);
+    switch (stage) {
+    case SA_STAGE_ADVERTISE:
+        return close_advertise(s, out, diag);
+    case SA_STAGE_SHARE:
+        return close_share(s, out, diag);
+    case SA_STAGE_MASKED:
+        return close_masked(s, out, diag);
+    case SA_STAGE_CONSISTENCY:
+        return close_consistency(s, out, diag);
+    default:
+        return close_unmask(s, diag);
+    }
+}

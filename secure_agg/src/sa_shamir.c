@@ -1,0 +1,138 @@
+/* sa_shamir.c - Shamir secret sharing over the ed25519 scalar field via libsodium. */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sa_internal.h"
+
+#define S SA_SCALAR_BYTES
+
+void sa_scalar_from_u64(uint8_t s[S], uint64_t x)
+{
+    memset(s, 0, S);
+    memcpy(s, &x, sizeof x);
+}
+
+void sa_shamir_eval(uint8_t y[S], const uint8_t (*coeffs)[S], uint32_t t, uint64_t x)
+{
+    uint8_t xs[S], acc[S];
+    sa_scalar_from_u64(xs, x);
+    memcpy(acc, coeffs[t - 1], S);
+    for (uint32_t j = t - 1; j-- > 0;) {
+        crypto_core_ed25519_scalar_mul(acc, acc, xs);
+        crypto_core_ed25519_scalar_add(acc, acc, coeffs[j]);
+    }
+    memcpy(y, acc, S);
+    sodium_memzero(acc, sizeof acc);
+}
+
+static void random_scalar(uint8_t out[S], const sa_rng *rng)
+{
+    uint8_t wide[64];
+    sa_rng_fill(rng, wide, sizeof wide);
+    crypto_core_ed25519_scalar_reduce(out, wide);
+    sodium_memzero(wide, sizeof wide);
+}
+
+int sa_shamir_split(uint8_t (*shares)[SA_SHARE_BYTES], const uint64_t *xs, size_t m, uint32_t t,
+                    const uint8_t secret[SA_SECRET_BYTES], const sa_rng *rng)
+{
+    if (t == 0 || t > m)
+        return MU_ERR_INVALID;
+    uint8_t(*poly)[S] = calloc(t, S);
+    if (!poly)
+        return MU_ERR_NOMEM;
+    for (int limb = 0; limb < 2; limb++) {
+        memset(poly[0], 0, S);
+        memcpy(poly[0], secret + limb * SA_LIMB_BYTES, SA_LIMB_BYTES);
+        for (uint32_t j = 1; j < t; j++)
+            random_scalar(poly[j], rng);
+        for (size_t i = 0; i < m; i++)
+            sa_shamir_eval(shares[i] + limb * S, (const uint8_t(*)[S])poly, t, xs[i]);
+    }
+    sodium_memzero(poly, (size_t)t * S);
+    free(poly);
+    return MU_OK;
+}
+
+/* lambda_i = prod_{j != i} x_j / (x_j - x_i); the t denominators are inverted together with
+ * one field inversion (prefix products). */
+int sa_shamir_lagrange(uint8_t (*lambda)[S], const uint64_t *xs, size_t t)
+{
+    if (t == 0)
+        return MU_ERR_INVALID;
+    uint8_t(*den)[S] = malloc(t * S);
+    uint8_t(*pre)[S] = malloc(t * S);
+    int rc = MU_OK;
+    if (!den || !pre) {
+        rc = MU_ERR_NOMEM;
+        goto out_free;
+    }
+    uint8_t xi[S], xj[S], diff[S], inv[S], tmp[S];
+    for (size_t i = 0; i < t; i++) {
+        if (xs[i] == 0) {
+            rc = MU_ERR_INVALID;
+            goto out_free;
+        }
+        sa_scalar_from_u64(xi, xs[i]);
+        sa_scalar_from_u64(lambda[i], 1);
+        sa_scalar_from_u64(den[i], 1);
+        for (size_t j = 0; j < t; j++) {
+            if (j == i)
+                continue;
+            if (xs[j] == xs[i]) {
+                rc = MU_ERR_INVALID;
+                goto out_free;
+            }
+            sa_scalar_from_u64(xj, xs[j]);
+            crypto_core_ed25519_scalar_mul(lambda[i], lambda[i], xj);
+            crypto_core_ed25519_scalar_sub(diff, xj, xi);
+            crypto_core_ed25519_scalar_mul(den[i], den[i], diff);
+        }
+    }
+    memcpy(pre[0], den[0], S);
+    for (size_t i = 1; i < t; i++)
+        crypto_core_ed25519_scalar_mul(pre[i], pre[i - 1], den[i]);
+    if (crypto_core_ed25519_scalar_invert(inv, pre[t - 1]) != 0) {
+        rc = MU_ERR_INVALID;
+        goto out_free;
+    }
+    for (size_t i = t; i-- > 0;) {
+        /* inv = 1 / (den_0 ... den_i) */
+        if (i > 0) {
+            crypto_core_ed25519_scalar_mul(tmp, inv, pre[i - 1]); /* 1/den_i */
+            crypto_core_ed25519_scalar_mul(inv, inv, den[i]);
+        } else {
+            memcpy(tmp, inv, S);
+        }
+        crypto_core_ed25519_scalar_mul(lambda[i], lambda[i], tmp);
+    }
+out_free:
+    free(den);
+    free(pre);
+    return rc;
+}
+
+int sa_shamir_combine(uint8_t secret[SA_SECRET_BYTES], const uint8_t *const *shares,
+                      const uint8_t (*lambda)[S], size_t t)
+{
+    uint8_t acc[S], term[S];
+    int rc = MU_OK;
+    for (int limb = 0; limb < 2 && rc == MU_OK; limb++) {
+        memset(acc, 0, S);
+        for (size_t i = 0; i < t; i++) {
+            crypto_core_ed25519_scalar_mul(term, lambda[i], shares[i] + limb * S);
+            crypto_core_ed25519_scalar_add(acc, acc, term);
+        }
+        static const uint8_t zero[S - SA_LIMB_BYTES];
+        if (sodium_memcmp(acc + SA_LIMB_BYTES, zero, sizeof zero) != 0)
+            rc = MU_ERR_CRYPTO;
+        else
+            memcpy(secret + limb * SA_LIMB_BYTES, acc, SA_LIMB_BYTES);
+    }
+    if (rc)
+        sodium_memzero(secret, SA_SECRET_BYTES);
+    sodium_memzero(acc, sizeof acc);
+    sodium_memzero(term, sizeof term);
+    return rc;
+}
