@@ -198,6 +198,9 @@ float tr_lora_scaling(const tr_lora_config *lcfg);
 int tr_lora_count(const tr_model *m);
 int tr_lora_tensor(tr_model *m, int i, tr_tensor *out);
 int tr_lora_find(const tr_model *m, const char *name);
+/* Gradient of LoRA tensor i (numel floats, same shape, inside tr_lora_grad), or NULL when
+ * that tensor is frozen (A in frozen-A mode) or i is out of range. */
+float *tr_lora_tensor_grad(tr_model *m, int i);
 
 /* The flat trainable LoRA vector: every trainable LoRA tensor, contiguous, in the
  * tr_lora_tensor order (frozen-A mode: only the B tensors). This is the vector the

@@ -295,6 +295,16 @@ int tr_lora_find(const tr_model *m, const char *name)
     return MU_ERR_NOTFOUND;
 }
 
+float *tr_lora_tensor_grad(tr_model *m, int i)
+{
+    if (i < 0 || i >= m->n_lora)
+        return NULL;
+    const float *p = m->lora[i].data;
+    if (p < m->lora_mem || p >= m->lora_mem + m->n_train)
+        return NULL; /* frozen block */
+    return m->lora_grad + (p - m->lora_mem);
+}
+
 int64_t tr_lora_trainable_count(const tr_model *m)
 {
     return m->n_train;
