@@ -8,6 +8,9 @@
 
 #include "tr_kernels.h"
 
+/* Below this many multiply-adds a parallel region costs more than it saves. */
+#define TR_ATT_PAR_MIN 262144
+
 void tr_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N,
                        int IN, int OUT, tr_wlayout layout, int accumulate)
 {
@@ -97,7 +100,7 @@ void tr_attention_forward(float *out, float *att, const float *qkv, int B, int T
 {
     int W = (H + 2 * KV) * hd, HD = H * hd, grp = H / KV;
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)B * H * T * T * hd >= TR_ATT_PAR_MIN)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H, g = h / grp;
         const float *base = qkv + (int64_t)b * T * W;
@@ -128,7 +131,7 @@ void tr_attention_backward(float *dqkv, float *scratch, const float *dout, const
     float scale = 1.0f / sqrtf((float)hd);
     /* One task per (batch, kv head): the query heads of a group add into the same dk, dv in
      * a fixed order, so no two threads write the same memory. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)B * H * T * T * hd >= TR_ATT_PAR_MIN)
     for (int bg = 0; bg < B * KV; bg++) {
         int b = bg / KV, g = bg % KV;
         float *dP = scratch + (int64_t)omp_get_thread_num() * tr_attention_scratch_len(T);
