@@ -94,9 +94,10 @@ void rpc_server_stop(rpc_server *srv);
  * MU_OK or MU_ERR_IO. */
 int rpc_server_stop_on_signals(rpc_server *srv);
 
-/* Hands fn(srv, arg) to the server thread, which runs it within about 10 ms (before the
- * loop stops; a function posted after that is dropped and fn is never called).
- * Thread-safe. Returns MU_OK, MU_ERR_NOMEM, or MU_ERR_STATE after the loop has stopped. */
+/* Hands fn(srv, arg) to the server thread, which runs it within about 10 ms, in the order
+ * posted. Everything posted before the loop stops still runs (as the loop stops, before
+ * the calls in flight are cancelled); after that, posting fails and fn is never called.
+ * Thread-safe. Returns MU_OK, MU_ERR_NOMEM, or MU_ERR_STATE once the loop has stopped. */
 int rpc_server_post(rpc_server *srv, void (*fn)(rpc_server *srv, void *arg), void *arg);
 
 /* Frees a server that is not running (after rpc_server_run returned, or never run).

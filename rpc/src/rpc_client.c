@@ -154,18 +154,17 @@ static int local_fail(rpc_status *st, grpc_status_code code, int err, const char
 {
     if (st) {
         st->code = code;
-        snprintf(st->message, sizeof st->message, "%s", msg);
+        snprintf(st->message, sizeof st->message, "%.200s", msg);
     }
     return err;
 }
 
 /* Sends `data` as the one request and receives one reply into *reply_bb (may be NULL). */
-static int unary_raw(rpc_client *c, const char *path, const uint8_t *data, size_t len,
-                     double timeout_s, grpc_byte_buffer **reply_bb, rpc_status *st)
+static int unary_raw(rpc_client *c, const char *path, grpc_byte_buffer *req, double timeout_s,
+                     grpc_byte_buffer **reply_bb, rpc_status *st)
 {
     ccall k;
     ccall_open(c, &k, path, timeout_s);
-    grpc_byte_buffer *req = rpc_bb_from(data, len);
     grpc_byte_buffer *rep = NULL;
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
@@ -185,7 +184,6 @@ static int unary_raw(rpc_client *c, const char *path, const uint8_t *data, size_
         ccall_wait(&k, &k); /* RECV_STATUS_ON_CLIENT always succeeds: read the code */
         rc = ccall_status(&k, st);
     }
-    grpc_byte_buffer_destroy(req);
     if (rc == MU_OK && reply_bb)
         *reply_bb = rep;
     else if (rep)
@@ -197,22 +195,20 @@ static int unary_raw(rpc_client *c, const char *path, const uint8_t *data, size_
 int rpc_client_raw_unary(rpc_client *c, const char *path, const uint8_t *data, size_t len,
                          double timeout_s, rpc_status *st)
 {
-    return unary_raw(c, path, data, len, timeout_s, NULL, st);
+    grpc_byte_buffer *req = rpc_bb_from(data, len);
+    int rc = unary_raw(c, path, req, timeout_s, NULL, st);
+    grpc_byte_buffer_destroy(req);
+    return rc;
 }
 
 /* Decodes a reply buffer of type `desc`; MU_ERR_FORMAT with st set if it is bad. */
 static int decode_reply(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb,
                         ProtobufCMessage **out, rpc_status *st)
 {
-    uint8_t *buf;
-    size_t len;
     if (!bb)
         return local_fail(st, GRPC_STATUS_INTERNAL, MU_ERR_FORMAT, "status OK but no reply");
-    if (rpc_bb_flatten(bb, &buf, &len) != MU_OK)
-        return local_fail(st, GRPC_STATUS_INTERNAL, MU_ERR_NOMEM, "cannot read the reply");
     mu_diag d = {{0}};
-    *out = rpc_msg_decode(desc, buf, len, &d);
-    free(buf);
+    *out = rpc_bb_decode(desc, bb, &d);
     if (!*out) {
         mu_warn("rpc: bad reply from the coordinator: %s", d.msg);
         return local_fail(st, GRPC_STATUS_INTERNAL, MU_ERR_FORMAT, d.msg);
@@ -228,13 +224,9 @@ int rpc_client_unary(rpc_client *c, rpc_method m, const ProtobufCMessage *req, d
     if (mi->kind != RPC_UNARY || req->descriptor != mi->request)
         return local_fail(st, GRPC_STATUS_INTERNAL, MU_ERR_INVALID,
                           "wrong request type for this method");
-    uint8_t *buf;
-    size_t len;
-    if (rpc_msg_pack(req, &buf, &len) != MU_OK)
-        return local_fail(st, GRPC_STATUS_INTERNAL, MU_ERR_NOMEM, "out of memory");
-    grpc_byte_buffer *bb = NULL;
-    int rc = unary_raw(c, mi->path, buf, len, timeout_s, &bb, st);
-    free(buf);
+    grpc_byte_buffer *rq = rpc_bb_pack(req), *bb = NULL;
+    int rc = unary_raw(c, mi->path, rq, timeout_s, &bb, st);
+    grpc_byte_buffer_destroy(rq);
     if (rc == MU_OK) {
         rc = decode_reply(mi->reply, bb, reply, st);
         if (bb)
@@ -307,14 +299,9 @@ int rpc_client_download(rpc_client *c, const Mutual__V1__DownloadAdapterRequest 
                         double timeout_s, size_t max_total, rpc_blob *out, rpc_status *st)
 {
     memset(out, 0, sizeof *out);
-    uint8_t *buf;
-    size_t len;
-    if (rpc_msg_pack(&req->base, &buf, &len) != MU_OK)
-        return local_fail(st, GRPC_STATUS_INTERNAL, MU_ERR_NOMEM, "out of memory");
     ccall k;
     ccall_open(c, &k, rpc_method_get(RPC_DOWNLOAD_ADAPTER)->path, timeout_s);
-    grpc_byte_buffer *rq = rpc_bb_from(buf, len);
-    free(buf);
+    grpc_byte_buffer *rq = rpc_bb_pack(&req->base);
     grpc_op ops[4];
     memset(ops, 0, sizeof ops);
     op_send_md(&k, &ops[0]);
@@ -386,12 +373,7 @@ static int upload_chunk(ccall *k, const rpc_upload_meta *meta, const uint8_t *da
         ch.signature.data = (uint8_t *)meta->signature;
         ch.signature.len = meta->signature_len;
     }
-    uint8_t *buf;
-    size_t blen;
-    if (rpc_msg_pack(&ch.base, &buf, &blen) != MU_OK)
-        return 0;
-    grpc_byte_buffer *bb = rpc_bb_from(buf, blen);
-    free(buf);
+    grpc_byte_buffer *bb = rpc_bb_pack(&ch.base);
     grpc_op op;
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_SEND_MESSAGE;

@@ -19,9 +19,14 @@ grpc_channel_credentials *rpc_tls_channel_creds(const char *ca_path, const char 
 /* Copies `len` bytes into a new byte buffer (one slice). */
 grpc_byte_buffer *rpc_bb_from(const uint8_t *data, size_t len);
 
-/* Flattens a received byte buffer into a malloc'ed array (*out, *len); MU_OK or
- * MU_ERR_NOMEM. An empty buffer gives a non-NULL 1-byte allocation and *len 0. */
-int rpc_bb_flatten(grpc_byte_buffer *bb, uint8_t **out, size_t *len);
+/* Packs a message straight into a new byte buffer (one slice, no intermediate copy).
+ * gRPC aborts if memory runs out, so this never returns NULL. */
+grpc_byte_buffer *rpc_bb_pack(const ProtobufCMessage *msg);
+
+/* Decodes and validates a received byte buffer as rpc_msg_decode does (the buffer is not
+ * consumed). NULL with diag set on bad bytes. */
+ProtobufCMessage *rpc_bb_decode(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb,
+                                mu_diag *diag);
 
 /* A gpr_timespec `seconds` from now on the monotonic clock (<= 0: infinite future). */
 gpr_timespec rpc_deadline_in(double seconds);

@@ -137,15 +137,7 @@ int rpc_call_reply(rpc_call *c, const ProtobufCMessage *reply)
         rpc_call_fail(c, GRPC_STATUS_INTERNAL, "the coordinator built a wrong reply");
         return MU_ERR_INVALID;
     }
-    uint8_t *buf;
-    size_t len;
-    if (rpc_msg_pack(reply, &buf, &len) != MU_OK) {
-        rpc_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-        return MU_ERR_NOMEM;
-    }
-    grpc_byte_buffer *bb = rpc_bb_from(buf, len);
-    free(buf);
-    send_status(c, GRPC_STATUS_OK, "", bb);
+    send_status(c, GRPC_STATUS_OK, "", rpc_bb_pack(reply));
     return MU_OK;
 }
 
@@ -184,14 +176,7 @@ static void send_next_chunk(rpc_call *c)
     ch.data.len = n;
     ch.sha256.data = c->blob_sha;
     ch.sha256.len = RPC_SHA256_BYTES;
-    uint8_t *buf;
-    size_t len;
-    if (rpc_msg_pack(&ch.base, &buf, &len) != MU_OK) {
-        rpc_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-        return;
-    }
-    c->send = rpc_bb_from(buf, len);
-    free(buf);
+    c->send = rpc_bb_pack(&ch.base);
     c->blob_off += n;
     grpc_op ops[2];
     size_t k = 0;
@@ -343,16 +328,8 @@ static int upload_add(rpc_call *c, const Mutual__V1__UploadMaskedChunk *ch)
  * INVALID_ARGUMENT and returns NULL. */
 static ProtobufCMessage *decode(rpc_call *c, grpc_byte_buffer *bb)
 {
-    const rpc_method_info *mi = rpc_method_get(c->method);
-    uint8_t *buf;
-    size_t len;
-    if (rpc_bb_flatten(bb, &buf, &len) != MU_OK) {
-        rpc_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "cannot read the request");
-        return NULL;
-    }
     mu_diag d = {{0}};
-    ProtobufCMessage *m = rpc_msg_decode(mi->request, buf, len, &d);
-    free(buf);
+    ProtobufCMessage *m = rpc_bb_decode(rpc_method_get(c->method)->request, bb, &d);
     if (!m) {
         mu_warn("rpc: %s from %s: rejected: %s", method_name(c), c->peer, d.msg);
         rpc_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", d.msg);

@@ -96,23 +96,29 @@ grpc_byte_buffer *rpc_bb_from(const uint8_t *data, size_t len)
     return bb;
 }
 
-int rpc_bb_flatten(grpc_byte_buffer *bb, uint8_t **out, size_t *len)
+grpc_byte_buffer *rpc_bb_pack(const ProtobufCMessage *msg)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    grpc_slice s = grpc_slice_malloc(n);
+    protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(s));
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    return bb;
+}
+
+ProtobufCMessage *rpc_bb_decode(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb,
+                                mu_diag *diag)
 {
     grpc_byte_buffer_reader r;
-    if (!grpc_byte_buffer_reader_init(&r, bb))
-        return MU_ERR_FORMAT;
-    grpc_slice s = grpc_byte_buffer_reader_readall(&r);
+    if (!grpc_byte_buffer_reader_init(&r, bb)) {
+        mu_diag_set(diag, MU_ERR_FORMAT, "cannot read a compressed or broken message");
+        return NULL;
+    }
+    grpc_slice s = grpc_byte_buffer_reader_readall(&r); /* no copy when it is one slice */
     grpc_byte_buffer_reader_destroy(&r);
-    size_t n = GRPC_SLICE_LENGTH(s);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (buf)
-        memcpy(buf, GRPC_SLICE_START_PTR(s), n);
+    ProtobufCMessage *m = rpc_msg_decode(desc, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s), diag);
     grpc_slice_unref(s);
-    if (!buf)
-        return MU_ERR_NOMEM;
-    *out = buf;
-    *len = n;
-    return MU_OK;
+    return m;
 }
 
 gpr_timespec rpc_deadline_in(double seconds)
