@@ -34,7 +34,7 @@ struct sa_client {
     uint8_t *nb_revealed;                   /* (nn) 0, SA_REVEAL_B or SA_REVEAL_S */
     uint8_t own_share[SA_SHARE_PT_BYTES];
 
-    uint32_t *input; /* (d) */
+    uint32_t *input; /* (d) from set_input until the masked upload, else NULL */
     int has_input;
     uint32_t *surv; /* (n_surv) the survivor set I signed */
     size_t n_surv;
@@ -85,8 +85,7 @@ sa_client *sa_client_new(const sa_config *cfg, uint32_t self_id,
         goto out_nomem;
     c->ids = malloc(cfg->n * sizeof *c->ids);
     c->pks = malloc((size_t)cfg->n * SA_SIGN_PK_BYTES);
-    c->input = calloc(cfg->d ? cfg->d : 1, sizeof *c->input);
-    if (!c->ids || !c->pks || !c->input)
+    if (!c->ids || !c->pks)
         goto out_free;
     /* cohort sorted by id (insertion into place: n is at most SA_MAX_ORGS, done once) */
     uint32_t *order = malloc(cfg->n * sizeof *order);
@@ -170,6 +169,8 @@ int sa_client_set_input(sa_client *c, const uint32_t *q, size_t len)
         for (size_t i = 0; i < len; i++)
             if (q[i] >> c->bits)
                 return MU_ERR_INVALID;
+    if (!c->input && !(c->input = malloc((c->d ? c->d : 1) * sizeof *c->input)))
+        return MU_ERR_NOMEM;
     if (len)
         memcpy(c->input, q, len * sizeof *q);
     c->has_input = 1;
@@ -415,6 +416,8 @@ static int handle_delivery(sa_client *c, const sa_msg *m, sa_outbox *out, mu_dia
     sa_prg_apply(c->input, c->d, terms, nt, c->threads);
     sa_pack(packed, plen, c->input, c->d, c->bits);
     sodium_memzero(c->input, (size_t)c->d * sizeof *c->input);
+    free(c->input); /* the vector is only held between set_input and the upload */
+    c->input = NULL;
     sodium_memzero(c->c_sk, sizeof c->c_sk);
     r.bits = c->bits;
     r.d = c->d;
