@@ -1,0 +1,166 @@
+/* co_round.h - the coordinator's round state machine, sans-IO.
+ *
+ * One co_round object runs a whole federation: the registry of orgs, the global adapter (one
+ * flat float vector with named tensor views), the server strategy, the metrics history, and
+ * the round in flight. It never touches a socket, a file, a clock or a thread: the driver
+ * (the gRPC server of `mutual serve`, or the in-process simulator of `mutual sim`) passes
+ * time in as `now` (seconds, any monotonic origin) and calls:
+ *
+ *   co_round_register(name, pk)      an org joins (Join RPC); gives its id
+ *   co_round_next_task(id, now)      an org pulls (PullTask); answers with a co_task
+ *   co_round_on_message(id, bytes)   an org pushes (PushStage / UploadMasked): a co_report
+ *                                    (magic "CR") or a SecAgg message (magic "SA")
+ *   co_round_tick(now)               the timer: starts rounds, fires stage deadlines
+ *   co_round_poll_event(&ev)         after any call: rounds that finished, to checkpoint
+ *   co_round_status / global / tensors / history   read-only views (Status RPC, adapter
+ *                                    download, PEFT export)
+ *
+ * A round, as the state machine sees it:
+ *
+ *   IDLE    wait until at least cohort.min_orgs orgs are connected (pulled within
+ *           cohort.available_s), then wait cohort.wait_s more for others (or until every
+ *           registered org is connected). Rounds start only in co_round_tick.
+ *   select  n = clamp(ceil(fraction · connected), min_orgs, max_orgs) orgs: the connected orgs
+ *           sorted by BLAKE2b(seed, round, id), the first n. Deterministic from the seed, the
+ *           round number and the set of connected orgs.
+ *   TRAIN   each selected org gets a TRAIN task (round config), downloads the global,
+ *           trains, and sends a READY report (plain loss sum, token count). Deadline
+ *           deadlines.train_s. Orgs that miss it are dropped; fewer than min_orgs ready aborts.
+ *   SECAGG  the ready orgs form the secure-aggregation cohort (sa_server over d = dim + 1:
+ *           w·Δ plus w). Five stages, each with its own deadline; a stage closes at its
+ *           deadline or as soon as every expected org has answered. sa_server drops orgs
+ *           that miss a stage and aborts when fewer than the threshold remain.
+ *   apply   sum → sa_quant_mean → Δ (weighted mean of the survivors' deltas) → strategy →
+ *           new global; a ROUND event with the metrics.
+ *   EVAL    every federation.eval_every training rounds: selected orgs evaluate the global
+ *           and send EVAL reports (plain sums); deadline deadlines.eval_s.
+ *   DONE    after federation.rounds completed training rounds (0 = never).
+ *
+ * An aborted round (too few ready orgs, too few survivors, a config the SecAgg check
+ * refuses) produces a ROUND event with outcome CO_ROUND_ABORTED, leaves the global and the
+ * optimizer state untouched, and the next round (next number) starts at a later tick.
+ *
+ * Rejected input (every rejection leaves the state unchanged, and the round goes on with the
+ * others): MU_ERR_NOTFOUND an org id that is not registered; MU_ERR_FORMAT malformed bytes;
+ * MU_ERR_PROTOCOL a duplicate/replayed message, a report for another round or of the wrong
+ * kind, or an org that is not in the cohort; MU_ERR_STATE a message for a stage that is not
+ * open yet (out of order);
+ * MU_ERR_TIMEOUT a message for a stage that has closed (late); MU_ERR_CRYPTO a bad signature.
+ *
+ * Thread-safety: none; one thread owns a co_round (the driver's loop). Borrowed pointers
+ * (task arrays and payloads, views) stay valid until the next call to a function not marked
+ * read-only here.
+ */
+#ifndef CO_ROUND_H
+#define CO_ROUND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "co_checkpoint.h"
+#include "co_config.h"
+#include "co_types.h"
+#include "co_wire.h"
+#include "mu_err.h"
+
+typedef enum {
+    CO_PHASE_IDLE = 0,
+    CO_PHASE_TRAIN = 1,
+    CO_PHASE_SECAGG = 2,
+    CO_PHASE_EVAL = 3,
+    CO_PHASE_DONE = 4,
+} co_phase;
+
+typedef struct co_round co_round;
+
+/* A coordinator for `cfg` (copied, including the allowlist) whose global adapter starts as
+ * `tensors` (copied, in order, into one flat vector: this order is the flat order the orgs
+ * must use). NULL with diag on an invalid config, no tensors, more than 2^30 - 1 floats, or
+ * allocation failure. */
+co_round *co_round_new(const co_config *cfg, const co_tensor *tensors, size_t n_tensors,
+                       mu_diag *diag);
+void co_round_free(co_round *r); /* NULL is a no-op */
+
+/* Resumes from a loaded checkpoint: global adapter (names and shapes must match), optimizer
+ * state (reset with a warning if the strategy changed), round counter, metrics, orgs. Only
+ * before the first round starts (else MU_ERR_STATE). MU_ERR_INVALID on a mismatch. */
+int co_round_restore(co_round *r, const co_checkpoint *ck, mu_diag *diag);
+
+/* Fills *ck with views of the state to pass to co_checkpoint_write (borrowed: do not
+ * co_checkpoint_deinit it). Read-only. */
+void co_round_checkpoint_view(const co_round *r, const uint8_t config_hash[CO_HASH_BYTES],
+                              co_checkpoint *ck);
+
+/* Registers org `name` (its certificate name, 1..63 printable bytes) with its Ed25519 key.
+ * Registering again with the same key returns the same id (reconnects); another key is
+ * MU_ERR_CRYPTO, as is a key not matching the allowlist's pin or not a valid point.
+ * MU_ERR_INVALID when an allowlist exists and does not name the org, or the name is bad. */
+int co_round_register(co_round *r, const char *name, const uint8_t pk[CO_ORG_PK_BYTES],
+                      uint32_t *id, mu_diag *diag);
+
+/* The org with this id, or NULL. Read-only. */
+const co_org *co_round_org(const co_round *r, uint32_t id);
+/* The id of the org with this name, or 0. Read-only. */
+uint32_t co_round_find_org(const co_round *r, const char *name);
+
+/* What org `id` should do now; also marks it connected at `now`. The task is borrowed (see
+ * above); the driver encodes it (co_task_encode) or hands it over in memory. Repeated pulls
+ * give the same task until the org answers, so a retried pull is harmless.
+ * MU_OK or MU_ERR_NOTFOUND for an unregistered org. */
+int co_round_next_task(co_round *r, uint32_t id, double now, co_task *task);
+
+/* One message from org `id` (authenticated by the transport). See the rejections above. */
+int co_round_on_message(co_round *r, uint32_t id, const uint8_t *msg, size_t len, double now,
+                        mu_diag *diag);
+
+/* Starts a round when the cohort conditions hold and fires deadlines that passed. Returns
+ * MU_OK, or MU_ERR_NOMEM (the round in flight is aborted). */
+int co_round_tick(co_round *r, double now);
+
+/* When the driver should tick next at the latest (INFINITY: nothing is timed). Read-only. */
+double co_round_next_deadline(const co_round *r);
+
+/* Increases whenever some org's task may have changed (long polls re-check). Read-only. */
+uint64_t co_round_version(const co_round *r);
+
+typedef enum { CO_EVENT_ROUND = 1, CO_EVENT_DONE = 2 } co_event_kind;
+typedef struct {
+    co_event_kind kind;
+    co_metrics metrics; /* ROUND: the round that just finished or aborted */
+    char reason[256];   /* ROUND aborted: why */
+} co_event;
+
+/* Takes the oldest pending event: 1 and *ev filled, or 0 when there is none. After a ROUND
+ * event the driver checkpoints (co_round_checkpoint_view + co_checkpoint_write) and exports. */
+int co_round_poll_event(co_round *r, co_event *ev);
+
+typedef struct {
+    uint64_t round; /* the round in flight, or the last one */
+    co_phase phase;
+    int stage;              /* sa_stage while SECAGG, else 0 */
+    const char *stage_name; /* "idle", "train", "advertise", ..., "eval", "done" */
+    uint32_t orgs_registered, orgs_connected, orgs_in_cohort, orgs_pending;
+    double deadline; /* of the current stage; INFINITY when none */
+    uint64_t train_rounds_done;
+    int has_last;
+    co_metrics last; /* the last finished round, when has_last */
+} co_status;
+
+/* Read-only. */
+void co_round_status(const co_round *r, double now, co_status *st);
+
+/* The global adapter as one flat vector (dim floats) and as named tensors viewing it.
+ * Read-only; valid until the next state-changing call. */
+const float *co_round_global(const co_round *r, size_t *dim);
+const co_tensor *co_round_tensors(const co_round *r, size_t *n);
+const co_metrics *co_round_history(const co_round *r, size_t *n);
+const co_strategy *co_round_strategy(const co_round *r);
+
+/* Adds transport bytes the state machine does not see (adapter downloads) to the round in
+ * flight's counters. */
+void co_round_add_bytes(co_round *r, uint64_t bytes_in, uint64_t bytes_out);
+
+/* "idle", "train", "advertise", "share", "masked", "consistency", "unmask", "eval", "done". */
+const char *co_phase_name(co_phase phase, int stage);
+
+#endif

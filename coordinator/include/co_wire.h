@@ -1,0 +1,106 @@
+/* co_wire.h - what the coordinator and an org say to each other around the SecAgg messages.
+ *
+ * Two kinds of opaque byte strings, so any transport (gRPC PullTask / PushStage, or the
+ * in-process simulator) carries them without knowing their insides:
+ *
+ *   task    coordinator -> org: what to do now (wait, train, evaluate, a secure-aggregation
+ *           stage with the server's message for this org, or done). The answer to a pull.
+ *   report  org -> coordinator: "trained, here are my loss sum and token count" (READY) or
+ *           the same for an evaluation round (EVAL). SecAgg messages (sa_msg.h, magic "SA")
+ *           travel the same way, unchanged; co_round_on_message tells them apart by magic.
+ *
+ * Encoding: little-endian, fixed fields, then counted arrays; magic "CT" (task) or "CR"
+ * (report), then a version byte (CO_WIRE_VERSION). Decoders take untrusted bytes, check every
+ * length, and refuse trailing bytes, unknown kinds and counts above SA_MAX_ORGS.
+ *
+ * Metrics are plain sums: an org's training and evaluation loss sum and token count are
+ * visible to the coordinator (they are not its data, but they are about it). The model update
+ * itself only ever travels masked.
+ */
+#ifndef CO_WIRE_H
+#define CO_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "co_types.h"
+#include "mu_err.h"
+
+#define CO_WIRE_VERSION    1
+#define CO_REPORT_BYTES    28 /* "CR" ver type round(8) loss_sum(8) tokens(8) */
+#define CO_WIRE_MAX_COHORT 65536u
+
+typedef enum {
+    CO_TASK_WAIT = 0,   /* nothing for this org now; pull again */
+    CO_TASK_TRAIN = 1,  /* download the global adapter, train with cfg, send a READY report */
+    CO_TASK_EVAL = 2,   /* download the global adapter, evaluate, send an EVAL report */
+    CO_TASK_SECAGG = 3, /* a secure-aggregation stage: see co_task.stage */
+    CO_TASK_DONE = 4,   /* the federation has finished; stop */
+} co_task_kind;
+
+/* The round config an org trains with. FedProx: each org adds fedprox_mu/2·‖w − w_global‖²
+ * to its local loss (0 = off). The secure-aggregation fields define the sa_config and sa_quant
+ * both sides use:
+ *   sa_config { round_id = round, d = dim + 1, bits, k, t, the cohort of the SECAGG task }
+ *   sa_quant  { clip_norm = clip, scale, w_max = weight_max, bits, n = quant_n }
+ * where quant_n is the number of orgs selected for the round (an upper bound on the cohort,
+ * so the overflow check holds for any subset). k and t are 0 until the SECAGG stage starts. */
+typedef struct {
+    uint64_t round;
+    uint8_t kind;   /* co_round_kind */
+    uint8_t weight; /* co_weight_kind: the org's w is its example count (capped at
+                       weight_max) or 1 */
+    uint64_t seed;  /* per-round seed derived from federation.seed and round */
+    uint32_t steps, batch, seq;
+    double lr, fedprox_mu;
+    uint32_t dim; /* floats in the flat adapter vector */
+    uint32_t bits, k, t, quant_n;
+    double clip, scale, weight_max;
+} co_round_config;
+
+/* One task. Arrays are borrowed from the co_round (valid until the next call that changes it)
+ * or, after co_task_decode, owned by the task (free with co_task_deinit).
+ *   SECAGG, stage == SA_STAGE_ADVERTISE: cohort_ids/cohort_pks hold the cohort (ascending);
+ *     the org builds its sa_client from cfg + cohort, sets its quantised input, calls
+ *     sa_client_start and pushes the ADVERTISE bytes.
+ *   SECAGG, later stages: sa_msg is the server's message for this org; the org feeds it to
+ *     sa_client_handle and pushes what comes out. */
+typedef struct {
+    co_task_kind kind;
+    uint32_t org_id;
+    double deadline; /* driver time at which the current stage closes (0 for WAIT/DONE) */
+    co_round_config cfg;
+    uint8_t stage; /* sa_stage, SECAGG only */
+    uint32_t n_cohort;
+    uint32_t *cohort_ids;
+    uint8_t (*cohort_pks)[CO_ORG_PK_BYTES];
+    const uint8_t *sa_msg;
+    size_t sa_len;
+    void *owned_; /* decode's allocation; NULL for borrowed tasks */
+} co_task;
+
+/* The exact encoded length of t. */
+size_t co_task_encoded_len(const co_task *t);
+/* Encodes into buf (cap bytes). MU_ERR_INVALID if cap is too small or counts are too big. */
+int co_task_encode(const co_task *t, uint8_t *buf, size_t cap, size_t *written);
+/* Decodes untrusted bytes. On success *t owns its arrays (co_task_deinit); on error returns
+ * MU_ERR_FORMAT (reason in diag) or MU_ERR_NOMEM and *t owns nothing. */
+int co_task_decode(co_task *t, const uint8_t *buf, size_t len, mu_diag *diag);
+void co_task_deinit(co_task *t);
+
+typedef enum { CO_REPORT_READY = 1, CO_REPORT_EVAL = 2 } co_report_type;
+
+typedef struct {
+    co_report_type type;
+    uint64_t round;
+    double loss_sum; /* Σ loss over the tokens evaluated or trained on */
+    double tokens;
+} co_report;
+
+/* Encodes into exactly CO_REPORT_BYTES bytes of buf. */
+void co_report_encode(const co_report *r, uint8_t buf[CO_REPORT_BYTES]);
+/* MU_OK, or MU_ERR_FORMAT for a wrong length, magic, version or type, or a loss/token count
+ * that is NaN, infinite or negative. */
+int co_report_decode(co_report *r, const uint8_t *buf, size_t len);
+
+#endif

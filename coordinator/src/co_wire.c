@@ -1,0 +1,258 @@
+/* co_wire.c - task and report encodings (little-endian, bounds-checked). */
+#include "co_wire.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint8_t *p;
+    size_t len, pos;
+} wbuf;
+
+static void put(wbuf *w, const void *src, size_t n)
+{
+    if (w->pos + n <= w->len)
+        memcpy(w->p + w->pos, src, n);
+    w->pos += n;
+}
+
+static void put_u8(wbuf *w, uint8_t v)
+{
+    put(w, &v, 1);
+}
+
+static void put_u32(wbuf *w, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    put(w, b, 4);
+}
+
+static void put_u64(wbuf *w, uint64_t v)
+{
+    put_u32(w, (uint32_t)v);
+    put_u32(w, (uint32_t)(v >> 32));
+}
+
+static void put_f64(wbuf *w, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    put_u64(w, u);
+}
+
+typedef struct {
+    const uint8_t *p;
+    size_t len, pos;
+    int bad;
+} rbuf;
+
+static const uint8_t *take(rbuf *r, size_t n)
+{
+    if (r->bad || n > r->len - r->pos) {
+        r->bad = 1;
+        return NULL;
+    }
+    const uint8_t *s = r->p + r->pos;
+    r->pos += n;
+    return s;
+}
+
+static uint8_t get_u8(rbuf *r)
+{
+    const uint8_t *s = take(r, 1);
+    return s ? s[0] : 0;
+}
+
+static uint32_t get_u32(rbuf *r)
+{
+    const uint8_t *s = take(r, 4);
+    return s ? (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 | (uint32_t)s[3] << 24
+             : 0;
+}
+
+static uint64_t get_u64(rbuf *r)
+{
+    uint64_t lo = get_u32(r);
+    return lo | (uint64_t)get_u32(r) << 32;
+}
+
+static double get_f64(rbuf *r)
+{
+    uint64_t u = get_u64(r);
+    double v;
+    memcpy(&v, &u, 8);
+    return v;
+}
+
+static void put_task(wbuf *w, const co_task *t)
+{
+    const co_round_config *c = &t->cfg;
+    put(w, "CT", 2);
+    put_u8(w, CO_WIRE_VERSION);
+    put_u8(w, (uint8_t)t->kind);
+    put_u32(w, t->org_id);
+    put_f64(w, t->deadline);
+    put_u64(w, c->round);
+    put_u8(w, c->kind);
+    put_u8(w, c->weight);
+    put_u64(w, c->seed);
+    put_u32(w, c->steps);
+    put_u32(w, c->batch);
+    put_u32(w, c->seq);
+    put_f64(w, c->lr);
+    put_f64(w, c->fedprox_mu);
+    put_u32(w, c->dim);
+    put_u32(w, c->bits);
+    put_u32(w, c->k);
+    put_u32(w, c->t);
+    put_u32(w, c->quant_n);
+    put_f64(w, c->clip);
+    put_f64(w, c->scale);
+    put_f64(w, c->weight_max);
+    put_u8(w, t->stage);
+    put_u32(w, t->n_cohort);
+    for (uint32_t i = 0; i < t->n_cohort; i++) {
+        put_u32(w, t->cohort_ids[i]);
+        put(w, t->cohort_pks[i], CO_ORG_PK_BYTES);
+    }
+    put_u32(w, (uint32_t)t->sa_len);
+    if (t->sa_len)
+        put(w, t->sa_msg, t->sa_len);
+}
+
+size_t co_task_encoded_len(const co_task *t)
+{
+    wbuf w = {NULL, 0, 0};
+    put_task(&w, t);
+    return w.pos;
+}
+
+int co_task_encode(const co_task *t, uint8_t *buf, size_t cap, size_t *written)
+{
+    if (t->n_cohort > CO_WIRE_MAX_COHORT || t->sa_len > UINT32_MAX)
+        return MU_ERR_INVALID;
+    size_t need = co_task_encoded_len(t);
+    if (need > cap)
+        return MU_ERR_INVALID;
+    wbuf w = {buf, cap, 0};
+    put_task(&w, t);
+    *written = w.pos;
+    return MU_OK;
+}
+
+void co_task_deinit(co_task *t)
+{
+    if (!t)
+        return;
+    free(t->owned_);
+    memset(t, 0, sizeof *t);
+}
+
+int co_task_decode(co_task *t, const uint8_t *buf, size_t len, mu_diag *diag)
+{
+    memset(t, 0, sizeof *t);
+    rbuf r = {buf, len, 0, 0};
+    const uint8_t *magic = take(&r, 2);
+    if (!magic || memcmp(magic, "CT", 2) != 0)
+        return mu_diag_set(diag, MU_ERR_FORMAT, "task: bad magic");
+    if (get_u8(&r) != CO_WIRE_VERSION)
+        return mu_diag_set(diag, MU_ERR_FORMAT, "task: unsupported version");
+    uint8_t kind = get_u8(&r);
+    if (kind > CO_TASK_DONE)
+        return mu_diag_set(diag, MU_ERR_FORMAT, "task: unknown kind %u", kind);
+    t->kind = (co_task_kind)kind;
+    t->org_id = get_u32(&r);
+    t->deadline = get_f64(&r);
+    co_round_config *c = &t->cfg;
+    c->round = get_u64(&r);
+    c->kind = get_u8(&r);
+    c->weight = get_u8(&r);
+    c->seed = get_u64(&r);
+    c->steps = get_u32(&r);
+    c->batch = get_u32(&r);
+    c->seq = get_u32(&r);
+    c->lr = get_f64(&r);
+    c->fedprox_mu = get_f64(&r);
+    c->dim = get_u32(&r);
+    c->bits = get_u32(&r);
+    c->k = get_u32(&r);
+    c->t = get_u32(&r);
+    c->quant_n = get_u32(&r);
+    c->clip = get_f64(&r);
+    c->scale = get_f64(&r);
+    c->weight_max = get_f64(&r);
+    t->stage = get_u8(&r);
+    uint32_t n = get_u32(&r);
+    if (r.bad)
+        return mu_diag_set(diag, MU_ERR_FORMAT, "task: truncated");
+    if (n > CO_WIRE_MAX_COHORT || (size_t)n * (4 + CO_ORG_PK_BYTES) > len - r.pos)
+        return mu_diag_set(diag, MU_ERR_FORMAT, "task: bad cohort count %u", n);
+    if (!isfinite(t->deadline) || !isfinite(c->lr) || !isfinite(c->fedprox_mu) ||
+        !isfinite(c->clip) || !isfinite(c->scale) || !isfinite(c->weight_max))
+        return mu_diag_set(diag, MU_ERR_FORMAT, "task: a number is NaN or infinite");
+    size_t ids_bytes = (size_t)n * 4, pks_bytes = (size_t)n * CO_ORG_PK_BYTES;
+    const uint8_t *cohort = take(&r, (size_t)n * (4 + CO_ORG_PK_BYTES));
+    uint32_t sa_len = get_u32(&r);
+    const uint8_t *sa = take(&r, sa_len);
+    if (r.bad || r.pos != len)
+        return mu_diag_set(diag, MU_ERR_FORMAT, "task: truncated or trailing bytes");
+    size_t total = ids_bytes + pks_bytes + sa_len;
+    uint8_t *mem = total ? malloc(total) : NULL;
+    if (total && !mem)
+        return mu_diag_set(diag, MU_ERR_NOMEM, "task: out of memory");
+    t->owned_ = mem;
+    t->n_cohort = n;
+    if (n) {
+        t->cohort_pks = (uint8_t(*)[CO_ORG_PK_BYTES])mem;
+        t->cohort_ids = (uint32_t *)(mem + pks_bytes);
+        for (uint32_t i = 0; i < n; i++) {
+            const uint8_t *e = cohort + (size_t)i * (4 + CO_ORG_PK_BYTES);
+            t->cohort_ids[i] =
+                (uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24;
+            memcpy(t->cohort_pks[i], e + 4, CO_ORG_PK_BYTES);
+            if (i > 0 && t->cohort_ids[i] <= t->cohort_ids[i - 1]) {
+                co_task_deinit(t);
+                return mu_diag_set(diag, MU_ERR_FORMAT, "task: cohort ids not ascending");
+            }
+        }
+    }
+    if (sa_len) {
+        memcpy(mem + pks_bytes + ids_bytes, sa, sa_len);
+        t->sa_msg = mem + pks_bytes + ids_bytes;
+        t->sa_len = sa_len;
+    }
+    return MU_OK;
+}
+
+void co_report_encode(const co_report *rep, uint8_t buf[CO_REPORT_BYTES])
+{
+    wbuf w = {buf, CO_REPORT_BYTES, 0};
+    put(&w, "CR", 2);
+    put_u8(&w, CO_WIRE_VERSION);
+    put_u8(&w, (uint8_t)rep->type);
+    put_u64(&w, rep->round);
+    put_f64(&w, rep->loss_sum);
+    put_f64(&w, rep->tokens);
+}
+
+int co_report_decode(co_report *rep, const uint8_t *buf, size_t len)
+{
+    memset(rep, 0, sizeof *rep);
+    if (len != CO_REPORT_BYTES || memcmp(buf, "CR", 2) != 0 || buf[2] != CO_WIRE_VERSION)
+        return MU_ERR_FORMAT;
+    rbuf r = {buf, len, 4, 0};
+    uint8_t type = buf[3];
+    if (type != CO_REPORT_READY && type != CO_REPORT_EVAL)
+        return MU_ERR_FORMAT;
+    rep->type = (co_report_type)type;
+    rep->round = get_u64(&r);
+    rep->loss_sum = get_f64(&r);
+    rep->tokens = get_f64(&r);
+    if (!isfinite(rep->loss_sum) || !isfinite(rep->tokens) || rep->loss_sum < 0 ||
+        rep->tokens < 0) {
+        memset(rep, 0, sizeof *rep);
+        return MU_ERR_FORMAT;
+    }
+    return MU_OK;
+}

@@ -1,0 +1,737 @@
+/* The round state machine driven in process by N virtual orgs running the real secure_agg
+ * client, with every task and report going through the wire encodings. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "co_checkpoint.h"
+#include "co_round.h"
+#include "mu_log.h"
+#include "sa.h"
+
+#define MAXN 8
+#define DIM  37 /* 4x6 + 13 */
+
+enum { NEVER = 0, AT_TRAIN = 100 }; /* or an sa_stage */
+
+typedef struct {
+    uint32_t id;
+    uint8_t pk[32], sk[64];
+    sa_client *sa;
+    sa_rng_seeded rng_state;
+    float delta[DIM];
+    double w, loss, tokens;
+    int drop_at;   /* stop answering from this stage on (AT_TRAIN or an sa_stage) */
+    int late_at;   /* hold this stage's answer until after its deadline */
+    uint8_t *held; /* the held message */
+    size_t held_len;
+    int late_rc;         /* what the coordinator said to the late message */
+    uint8_t last[65536]; /* the last message it pushed, for replays */
+    size_t last_len;
+    uint64_t round;   /* the round the org is in */
+    int eval_reports; /* EVAL tasks answered */
+} vorg;
+
+typedef struct {
+    co_round *r;
+    vorg orgs[MAXN];
+    int n;
+    double now;
+    uint64_t rounds_seen;
+    co_event last;
+    int n_events;
+    int done;
+} fed;
+
+static float init_a[24], init_b[13];
+
+static void make_tensors(co_tensor t[2])
+{
+    for (int i = 0; i < 24; i++)
+        init_a[i] = 0.01f * (float)i;
+    for (int i = 0; i < 13; i++)
+        init_b[i] = -0.5f + 0.05f * (float)i;
+    t[0] = (co_tensor){.name = "lora_A", .ndim = 2, .shape = {4, 6}, .data = init_a};
+    t[1] = (co_tensor){.name = "lora_B", .ndim = 1, .shape = {13}, .data = init_b};
+}
+
+static void base_config(co_config *c)
+{
+    co_config_default(c);
+    c->min_orgs = 3;
+    c->wait_s = 0;
+    c->rounds = 0;
+    c->clip = 10;
+    c->weight_max = 100;
+    c->seed = 7;
+}
+
+static void fed_init(fed *f, const co_config *cfg, int n)
+{
+    memset(f, 0, sizeof *f);
+    co_tensor t[2];
+    make_tensors(t);
+    mu_diag d = {{0}};
+    f->r = co_round_new(cfg, t, 2, &d);
+    if (!f->r)
+        fail_msg("co_round_new: %s", d.msg);
+    f->n = n;
+    for (int i = 0; i < n; i++) {
+        vorg *o = &f->orgs[i];
+        uint8_t seed[32] = {0};
+        seed[0] = (uint8_t)(i + 1);
+        crypto_sign_seed_keypair(o->pk, o->sk, seed);
+        char name[32];
+        snprintf(name, sizeof name, "org-%d", i);
+        assert_int_equal(co_round_register(f->r, name, o->pk, &o->id, &d), MU_OK);
+        o->w = 1.0 + i;          /* weights 1, 2, 3, ... */
+        o->loss = 2.0 + 0.1 * i; /* training loss */
+        o->tokens = 100.0 * (i + 1);
+    }
+}
+
+static void fed_free(fed *f)
+{
+    for (int i = 0; i < f->n; i++) {
+        sa_client_free(f->orgs[i].sa);
+        free(f->orgs[i].held);
+    }
+    co_round_free(f->r);
+}
+
+/* The org's update for `round`: distinct per org and round, norm well below the clip. */
+static void make_delta(vorg *o, uint64_t round)
+{
+    for (int k = 0; k < DIM; k++)
+        o->delta[k] = 0.01f * (float)((int)(o->id * 7 + k * 3 + round * 5) % 11 - 5);
+}
+
+static void push(fed *f, vorg *o, const uint8_t *msg, size_t len, int stage)
+{
+    if (o->late_at == stage) {
+        free(o->held);
+        o->held = malloc(len);
+        assert_non_null(o->held);
+        memcpy(o->held, msg, len);
+        o->held_len = len;
+        return;
+    }
+    if (len <= sizeof o->last) {
+        memcpy(o->last, msg, len);
+        o->last_len = len;
+    }
+    mu_diag d = {{0}};
+    int rc = co_round_on_message(f->r, o->id, msg, len, f->now, &d);
+    if (rc != MU_OK)
+        fail_msg("org %u stage %d: rejected %d (%s)", o->id, stage, rc, d.msg);
+}
+
+static void push_outbox(fed *f, vorg *o, sa_outbox *ob, int stage)
+{
+    for (size_t i = 0; i < ob->count; i++) {
+        assert_int_equal(ob->items[i].to, SA_TO_SERVER);
+        push(f, o, ob->items[i].bytes, ob->items[i].len, stage);
+    }
+    sa_outbox_clear(ob);
+}
+
+static void start_secagg(vorg *o, const co_task *t)
+{
+    sa_config sc = {.round_id = t->cfg.round,
+                    .n = t->n_cohort,
+                    .org_ids = t->cohort_ids,
+                    .sign_pks = (const uint8_t(*)[SA_SIGN_PK_BYTES])t->cohort_pks,
+                    .d = t->cfg.dim + 1,
+                    .bits = t->cfg.bits,
+                    .k = t->cfg.k,
+                    .t = t->cfg.t};
+    uint8_t seed[32] = {0};
+    seed[0] = (uint8_t)o->id;
+    seed[1] = (uint8_t)t->cfg.round;
+    sa_rng_seeded_init(&o->rng_state, seed);
+    sa_rng rng = sa_rng_from_seeded(&o->rng_state);
+    mu_diag d = {{0}};
+    sa_client_free(o->sa);
+    o->sa = sa_client_new(&sc, o->id, o->sk, &rng, &d);
+    if (!o->sa)
+        fail_msg("sa_client_new: %s", d.msg);
+    sa_quant q = {.clip_norm = t->cfg.clip,
+                  .scale = t->cfg.scale,
+                  .w_max = t->cfg.weight_max,
+                  .bits = t->cfg.bits,
+                  .n = t->cfg.quant_n};
+    uint32_t qv[DIM + 1];
+    assert_int_equal(t->cfg.dim, DIM);
+    if (sa_quant_encode(qv, DIM + 1, o->delta, DIM, o->w, &q, &rng, &d) != MU_OK)
+        fail_msg("sa_quant_encode: %s", d.msg);
+    assert_int_equal(sa_client_set_input(o->sa, qv, DIM + 1), MU_OK);
+}
+
+/* One org pulls and acts. Returns 1 if it sent something. */
+static int org_step(fed *f, vorg *o)
+{
+    co_task borrowed, t;
+    assert_int_equal(co_round_next_task(f->r, o->id, f->now, &borrowed), MU_OK);
+    uint8_t *buf = malloc(co_task_encoded_len(&borrowed));
+    assert_non_null(buf);
+    size_t len;
+    assert_int_equal(co_task_encode(&borrowed, buf, co_task_encoded_len(&borrowed), &len), MU_OK);
+    mu_diag d = {{0}};
+    assert_int_equal(co_task_decode(&t, buf, len, &d), MU_OK);
+    free(buf);
+    int sent = 0, stage = t.kind == CO_TASK_SECAGG ? t.stage : AT_TRAIN;
+    if (t.kind == CO_TASK_DONE)
+        f->done = 1;
+    int dropped = (o->drop_at == AT_TRAIN && t.kind != CO_TASK_EVAL) ||
+                  (o->drop_at && t.kind == CO_TASK_SECAGG && stage >= o->drop_at);
+    if (o->drop_at == AT_TRAIN && t.kind == CO_TASK_SECAGG)
+        fail_msg("org %u dropped at training but got a secagg task", o->id);
+    if (t.kind == CO_TASK_TRAIN && !dropped && o->held_len == 0) {
+        o->round = t.cfg.round;
+        make_delta(o, t.cfg.round);
+        co_report rep = {CO_REPORT_READY, t.cfg.round, o->loss * o->tokens, o->tokens};
+        uint8_t b[CO_REPORT_BYTES];
+        co_report_encode(&rep, b);
+        push(f, o, b, sizeof b, AT_TRAIN);
+        sent = 1;
+    } else if (t.kind == CO_TASK_EVAL) {
+        co_report rep = {CO_REPORT_EVAL, t.cfg.round, 1.5 * 50 * o->id, 50.0 * o->id};
+        uint8_t b[CO_REPORT_BYTES];
+        co_report_encode(&rep, b);
+        push(f, o, b, sizeof b, -1);
+        o->eval_reports++;
+        sent = 1;
+    } else if (t.kind == CO_TASK_SECAGG && !dropped && o->held_len == 0) {
+        sa_outbox ob;
+        sa_outbox_init(&ob);
+        if (t.stage == SA_STAGE_ADVERTISE) {
+            start_secagg(o, &t);
+            assert_int_equal(sa_client_start(o->sa, &ob, &d), MU_OK);
+        } else {
+            int rc = sa_client_handle(o->sa, t.sa_msg, t.sa_len, &ob, &d);
+            if (rc != MU_OK)
+                fail_msg("org %u: sa_client_handle stage %d: %s", o->id, t.stage, d.msg);
+        }
+        sent = ob.count > 0;
+        push_outbox(f, o, &ob, t.stage);
+        sa_outbox_deinit(&ob);
+    }
+    co_task_deinit(&t);
+    return sent;
+}
+
+static void drain_events(fed *f)
+{
+    co_event ev;
+    while (co_round_poll_event(f->r, &ev)) {
+        f->n_events++;
+        if (ev.kind == CO_EVENT_ROUND) {
+            f->last = ev;
+            f->rounds_seen++;
+        }
+    }
+}
+
+/* Runs until `rounds` more ROUND events (or `max_steps`). Orgs act whenever they can; when
+ * nobody can, time jumps to the next deadline. Held (late) messages are sent right after the
+ * stage they belong to has closed. */
+static void run_rounds(fed *f, uint64_t rounds)
+{
+    uint64_t target = f->rounds_seen + rounds;
+    for (int steps = 0; f->rounds_seen < target && steps < 10000; steps++) {
+        assert_int_equal(co_round_tick(f->r, f->now), MU_OK);
+        drain_events(f);
+        if (f->rounds_seen >= target)
+            break;
+        int progress = 0;
+        for (int i = 0; i < f->n; i++)
+            progress |= org_step(f, &f->orgs[i]);
+        drain_events(f);
+        if (progress)
+            continue;
+        double next = co_round_next_deadline(f->r);
+        if (isinf(next)) {
+            uint64_t v0 = co_round_version(f->r);
+            assert_int_equal(co_round_tick(f->r, f->now), MU_OK); /* the pulls connected them */
+            if (co_round_version(f->r) == v0)
+                fail_msg("stuck: nothing to do and no deadline");
+            continue;
+        }
+        f->now = next > f->now ? next : f->now;
+        uint64_t v = co_round_version(f->r);
+        assert_int_equal(co_round_tick(f->r, f->now), MU_OK);
+        drain_events(f);
+        if (co_round_version(f->r) != v) {
+            for (int i = 0; i < f->n; i++) {
+                vorg *o = &f->orgs[i];
+                if (!o->held_len)
+                    continue;
+                mu_diag d = {{0}};
+                o->late_rc = co_round_on_message(f->r, o->id, o->held, o->held_len, f->now, &d);
+                o->held_len = 0;
+                o->late_at = 0;
+                o->drop_at = SA_STAGE_ADVERTISE; /* out for the rest of the round */
+            }
+        }
+    }
+    assert_true(f->rounds_seen >= target);
+}
+
+/* The expected new global: old + Σ w·δ / Σ w over the orgs in `in_sum`. */
+static void expect_global(fed *f, const float *old, const int *in_sum, uint64_t round)
+{
+    double num[DIM] = {0}, den = 0;
+    for (int i = 0; i < f->n; i++) {
+        if (!in_sum[i])
+            continue;
+        vorg *o = &f->orgs[i];
+        make_delta(o, round);
+        for (int k = 0; k < DIM; k++)
+            num[k] += o->w * o->delta[k];
+        den += o->w;
+    }
+    size_t dim;
+    const float *g = co_round_global(f->r, &dim);
+    assert_int_equal(dim, DIM);
+    for (int k = 0; k < DIM; k++) {
+        double want = old[k] + num[k] / den;
+        if (fabs(g[k] - want) > 1e-5)
+            fail_msg("coordinate %d: got %.8f, want %.8f", k, g[k], want);
+    }
+}
+
+static void snapshot(fed *f, float *out)
+{
+    size_t dim;
+    memcpy(out, co_round_global(f->r, &dim), DIM * sizeof(float));
+}
+
+static const int all5[MAXN] = {1, 1, 1, 1, 1};
+
+static void test_full_round_and_checkpoint(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    fed f;
+    fed_init(&f, &cfg, 5);
+    float old[DIM];
+    snapshot(&f, old);
+    /* Nobody has pulled yet: nobody is connected, no round starts. */
+    assert_int_equal(co_round_tick(f.r, 0), MU_OK);
+    co_status st;
+    co_round_status(f.r, 0, &st);
+    assert_int_equal(st.phase, CO_PHASE_IDLE);
+    assert_int_equal(st.orgs_registered, 5);
+    assert_int_equal(st.orgs_connected, 0);
+    run_rounds(&f, 1);
+    assert_int_equal(f.last.metrics.outcome, CO_ROUND_COMPLETED);
+    assert_int_equal(f.last.metrics.round, 1);
+    assert_int_equal(f.last.metrics.orgs_selected, 5);
+    assert_int_equal(f.last.metrics.orgs_completed, 5);
+    assert_int_equal(f.last.metrics.orgs_dropped, 0);
+    assert_true(f.last.metrics.bytes_in > 5 * DIM * 4);
+    assert_true(f.last.metrics.bytes_out > 0);
+    /* loss = Σ loss·tokens / Σ tokens = Σ (2+0.1i)·100(i+1) / 1500 */
+    double ls = 0, tk = 0;
+    for (int i = 0; i < 5; i++) {
+        ls += (2.0 + 0.1 * i) * 100.0 * (i + 1);
+        tk += 100.0 * (i + 1);
+    }
+    assert_true(fabs(f.last.metrics.loss - ls / tk) < 1e-12);
+    expect_global(&f, old, all5, 1);
+    co_round_status(f.r, f.now, &st);
+    assert_int_equal(st.train_rounds_done, 1);
+    assert_int_equal(st.has_last, 1);
+
+    /* Checkpoint, then resume in a fresh coordinator: same global, orgs, history, round. */
+    char cmd[] = "rm -rf co_round_ck && mkdir co_round_ck";
+    assert_int_equal(system(cmd), 0);
+    uint8_t hash[CO_HASH_BYTES] = {1, 2, 3};
+    co_checkpoint view, got;
+    co_round_checkpoint_view(f.r, hash, &view);
+    mu_diag d = {{0}};
+    assert_int_equal(co_checkpoint_write("co_round_ck", &view, &d), MU_OK);
+    assert_int_equal(co_checkpoint_load("co_round_ck", hash, 0, &got, &d), MU_OK);
+    co_tensor t[2];
+    make_tensors(t);
+    co_round *r2 = co_round_new(&cfg, t, 2, &d);
+    assert_non_null(r2);
+    assert_int_equal(co_round_restore(r2, &got, &d), MU_OK);
+    co_checkpoint_deinit(&got);
+    size_t d1, d2, nh;
+    assert_memory_equal(co_round_global(f.r, &d1), co_round_global(r2, &d2), DIM * sizeof(float));
+    assert_int_equal(co_round_find_org(r2, "org-3"), f.orgs[3].id);
+    assert_memory_equal(co_round_org(r2, f.orgs[3].id)->pk, f.orgs[3].pk, 32);
+    assert_non_null(co_round_history(r2, &nh));
+    assert_int_equal(nh, 1);
+    co_round_status(r2, 0, &st);
+    assert_int_equal(st.round, 1);
+    assert_int_equal(st.train_rounds_done, 1);
+    /* Restoring twice, or after a round started, is refused. */
+    assert_int_equal(co_checkpoint_load("co_round_ck", hash, 0, &got, &d), MU_OK);
+    assert_int_equal(co_round_restore(f.r, &got, &d), MU_ERR_STATE);
+    co_checkpoint_deinit(&got);
+    co_round_free(r2);
+
+    /* A second round continues from the new global. */
+    snapshot(&f, old);
+    run_rounds(&f, 1);
+    assert_int_equal(f.last.metrics.round, 2);
+    expect_global(&f, old, all5, 2);
+    fed_free(&f);
+}
+
+/* One org drops at each stage in turn; the round completes with the others, and its input
+ * is in the sum exactly when it had sent its masked input. */
+static void test_dropout_each_stage(void **state)
+{
+    (void)state;
+    const int stages[] = {AT_TRAIN,        SA_STAGE_ADVERTISE,   SA_STAGE_SHARE,
+                          SA_STAGE_MASKED, SA_STAGE_CONSISTENCY, SA_STAGE_UNMASK};
+    for (size_t s = 0; s < sizeof stages / sizeof stages[0]; s++) {
+        co_config cfg;
+        base_config(&cfg);
+        fed f;
+        fed_init(&f, &cfg, 5);
+        float old[DIM];
+        snapshot(&f, old);
+        f.orgs[2].drop_at = stages[s];
+        run_rounds(&f, 1);
+        int in_sum[MAXN] = {1, 1, 1, 1, 1};
+        int dropped_before_upload = stages[s] == AT_TRAIN || stages[s] <= SA_STAGE_MASKED;
+        in_sum[2] = !dropped_before_upload;
+        if (f.last.metrics.outcome != CO_ROUND_COMPLETED)
+            fail_msg("drop at %d: round aborted: %s", stages[s], f.last.reason);
+        assert_int_equal(f.last.metrics.orgs_completed, dropped_before_upload ? 4 : 5);
+        assert_int_equal(f.last.metrics.orgs_dropped, dropped_before_upload ? 1 : 0);
+        expect_global(&f, old, in_sum, 1);
+        assert_true(f.now > 0); /* a deadline had to pass */
+        fed_free(&f);
+    }
+}
+
+/* Messages that arrive after their stage's deadline are refused; the round goes on. */
+static void test_missed_deadlines(void **state)
+{
+    (void)state;
+    const int stages[] = {AT_TRAIN, SA_STAGE_SHARE, SA_STAGE_MASKED};
+    for (size_t s = 0; s < sizeof stages / sizeof stages[0]; s++) {
+        co_config cfg;
+        base_config(&cfg);
+        fed f;
+        fed_init(&f, &cfg, 5);
+        float old[DIM];
+        snapshot(&f, old);
+        f.orgs[4].late_at = stages[s];
+        run_rounds(&f, 1);
+        assert_int_equal(f.orgs[4].late_rc, MU_ERR_TIMEOUT);
+        assert_int_equal(f.last.metrics.outcome, CO_ROUND_COMPLETED);
+        int in_sum[MAXN] = {1, 1, 1, 1, 0};
+        expect_global(&f, old, in_sum, 1);
+        fed_free(&f);
+    }
+}
+
+static int replay(fed *f, vorg *as, const vorg *from)
+{
+    mu_diag d = {{0}};
+    return co_round_on_message(f->r, as->id, from->last, from->last_len, f->now, &d);
+}
+
+static void pull_all(fed *f)
+{
+    co_task t;
+    for (int i = 0; i < f->n; i++)
+        assert_int_equal(co_round_next_task(f->r, f->orgs[i].id, f->now, &t), MU_OK);
+}
+
+static void test_replay_out_of_order_unregistered(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    fed f;
+    fed_init(&f, &cfg, 3);
+    vorg *a = &f.orgs[0], *b = &f.orgs[1], *c = &f.orgs[2];
+    co_task t;
+    mu_diag d = {{0}};
+    uint8_t junk[8] = "SAxxxxx";
+    /* Unregistered ids are refused everywhere. */
+    assert_int_equal(co_round_next_task(f.r, 99, 0, &t), MU_ERR_NOTFOUND);
+    assert_int_equal(co_round_next_task(f.r, 0, 0, &t), MU_ERR_NOTFOUND);
+    assert_int_equal(co_round_on_message(f.r, 99, junk, sizeof junk, 0, &d), MU_ERR_NOTFOUND);
+
+    pull_all(&f);
+    assert_int_equal(co_round_tick(f.r, 0), MU_OK);
+    assert_int_equal(co_round_next_task(f.r, a->id, 0, &t), MU_OK);
+    assert_int_equal(t.kind, CO_TASK_TRAIN);
+    assert_int_equal(t.cfg.round, 1);
+    assert_int_equal(t.cfg.dim, DIM);
+    assert_true(t.cfg.scale > 0);
+    /* A SecAgg message before secure aggregation started: out of order. */
+    assert_int_equal(co_round_on_message(f.r, a->id, junk, sizeof junk, 0, &d), MU_ERR_STATE);
+    assert_int_equal(co_round_on_message(f.r, a->id, junk, 3, 0, &d), MU_ERR_STATE);
+    uint8_t garbage[5] = {1, 2, 3, 4, 5};
+    assert_int_equal(co_round_on_message(f.r, a->id, garbage, sizeof garbage, 0, &d),
+                     MU_ERR_FORMAT);
+    /* READY, then the same READY again (replay), then one for another round. */
+    assert_int_equal(org_step(&f, a), 1);
+    assert_int_equal(replay(&f, a, a), MU_ERR_PROTOCOL);
+    co_report rep = {CO_REPORT_READY, 5, 1.0, 1.0};
+    uint8_t buf[CO_REPORT_BYTES];
+    co_report_encode(&rep, buf);
+    assert_int_equal(co_round_on_message(f.r, b->id, buf, sizeof buf, 0, &d), MU_ERR_PROTOCOL);
+    rep = (co_report){CO_REPORT_EVAL, 1, 1.0, 1.0};
+    co_report_encode(&rep, buf);
+    assert_int_equal(co_round_on_message(f.r, b->id, buf, sizeof buf, 0, &d), MU_ERR_PROTOCOL);
+    buf[3] = 9; /* unknown report type */
+    assert_int_equal(co_round_on_message(f.r, b->id, buf, sizeof buf, 0, &d), MU_ERR_FORMAT);
+    assert_int_equal(org_step(&f, b), 1);
+    assert_int_equal(org_step(&f, c), 1);
+    co_status st;
+    co_round_status(f.r, 0, &st);
+    assert_int_equal(st.phase, CO_PHASE_SECAGG);
+    assert_string_equal(st.stage_name, "advertise");
+    assert_int_equal(st.orgs_pending, 3);
+    /* ADVERTISE, replayed while the stage is open (duplicate), and after it closed (late). */
+    assert_int_equal(org_step(&f, a), 1);
+    assert_int_equal(replay(&f, a, a), MU_ERR_PROTOCOL);
+    assert_int_equal(co_round_next_task(f.r, a->id, 0, &t), MU_OK);
+    assert_int_equal(t.kind, CO_TASK_WAIT); /* answered: nothing more this stage */
+    assert_int_equal(org_step(&f, b), 1);
+    assert_int_equal(org_step(&f, c), 1);
+    co_round_status(f.r, 0, &st);
+    assert_string_equal(st.stage_name, "share");
+    assert_int_equal(replay(&f, a, a), MU_ERR_TIMEOUT);
+    /* org a's SHARES pushed again under b's identity: refused, no effect. */
+    assert_int_equal(org_step(&f, a), 1);
+    assert_int_not_equal(replay(&f, b, a), MU_OK);
+    assert_int_equal(replay(&f, a, a), MU_ERR_PROTOCOL);
+    /* The READY replayed now is still a duplicate. */
+    rep = (co_report){CO_REPORT_READY, 1, 1.0, 1.0};
+    co_report_encode(&rep, buf);
+    assert_int_equal(co_round_on_message(f.r, a->id, buf, sizeof buf, 0, &d), MU_ERR_PROTOCOL);
+    float old[DIM];
+    co_tensor tt[2];
+    make_tensors(tt);
+    memcpy(old, init_a, sizeof init_a);
+    memcpy(old + 24, init_b, sizeof init_b);
+    run_rounds(&f, 1);
+    assert_int_equal(f.last.metrics.outcome, CO_ROUND_COMPLETED);
+    int in_sum[MAXN] = {1, 1, 1};
+    expect_global(&f, old, in_sum, 1);
+    assert_int_equal(f.now, 0); /* everything went through without waiting for a deadline */
+    fed_free(&f);
+}
+
+static void test_registration(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    uint8_t pk[3][32], sk[64], seed[32] = {0};
+    for (int i = 0; i < 3; i++) {
+        seed[0] = (uint8_t)(40 + i);
+        crypto_sign_seed_keypair(pk[i], sk, seed);
+    }
+    co_allowed_org allow[2] = {{"north", 0, {0}}, {"south", 1, {0}}};
+    memcpy(allow[1].pk, pk[1], 32);
+    cfg.orgs = allow;
+    cfg.n_orgs = 2;
+    co_tensor t[2];
+    make_tensors(t);
+    mu_diag d = {{0}};
+    co_round *r = co_round_new(&cfg, t, 2, &d);
+    assert_non_null(r);
+    uint32_t id = 0, id2 = 0;
+    assert_int_equal(co_round_register(r, "west", pk[0], &id, &d), MU_ERR_INVALID);
+    assert_non_null(strstr(d.msg, "west"));
+    assert_int_equal(co_round_register(r, "south", pk[0], &id, &d), MU_ERR_CRYPTO);
+    assert_int_equal(co_round_register(r, "south", pk[1], &id, &d), MU_OK);
+    assert_int_equal(co_round_register(r, "north", pk[2], &id2, &d), MU_OK);
+    assert_int_not_equal(id, id2);
+    uint32_t again = 0;
+    assert_int_equal(co_round_register(r, "north", pk[2], &again, &d), MU_OK);
+    assert_int_equal(again, id2);
+    assert_int_equal(co_round_register(r, "north", pk[0], &again, &d), MU_ERR_CRYPTO);
+    uint8_t bad[32];
+    memset(bad, 0xff, sizeof bad);
+    assert_int_equal(co_round_register(r, "north", bad, &again, &d), MU_ERR_CRYPTO);
+    assert_int_equal(co_round_register(r, "has space", pk[0], &again, &d), MU_ERR_INVALID);
+    assert_int_equal(co_round_register(r, "", pk[0], &again, &d), MU_ERR_INVALID);
+    assert_string_equal(co_round_org(r, id)->name, "south");
+    assert_null(co_round_org(r, 3));
+    co_round_free(r);
+}
+
+static void test_abort_below_threshold(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    fed f;
+    fed_init(&f, &cfg, 3);
+    float old[DIM], now_g[DIM];
+    snapshot(&f, old);
+    /* Two of three drop during training: 1 ready < min_orgs 3. */
+    f.orgs[0].drop_at = AT_TRAIN;
+    f.orgs[1].drop_at = AT_TRAIN;
+    run_rounds(&f, 1);
+    assert_int_equal(f.last.metrics.outcome, CO_ROUND_ABORTED);
+    assert_non_null(strstr(f.last.reason, "ready"));
+    snapshot(&f, now_g);
+    assert_memory_equal(old, now_g, sizeof old);
+    /* Two of three drop before their masked input: 1 survivor < threshold. */
+    f.orgs[0].drop_at = SA_STAGE_MASKED;
+    f.orgs[1].drop_at = SA_STAGE_MASKED;
+    run_rounds(&f, 1);
+    assert_int_equal(f.last.metrics.round, 2);
+    assert_int_equal(f.last.metrics.outcome, CO_ROUND_ABORTED);
+    assert_non_null(strstr(f.last.reason, "secure aggregation"));
+    snapshot(&f, now_g);
+    assert_memory_equal(old, now_g, sizeof old);
+    /* The next round runs with everyone and completes. */
+    f.orgs[0].drop_at = f.orgs[1].drop_at = NEVER;
+    run_rounds(&f, 1);
+    assert_int_equal(f.last.metrics.round, 3);
+    assert_int_equal(f.last.metrics.outcome, CO_ROUND_COMPLETED);
+    int in_sum[MAXN] = {1, 1, 1};
+    expect_global(&f, old, in_sum, 3);
+    size_t nh;
+    const co_metrics *h = co_round_history(f.r, &nh);
+    assert_int_equal(nh, 3);
+    assert_int_equal(h[0].outcome, CO_ROUND_ABORTED);
+    assert_int_equal(h[0].orgs_dropped, 3);
+    fed_free(&f);
+}
+
+static void test_eval_rounds_and_done(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    cfg.eval_every = 1;
+    cfg.rounds = 2;
+    fed f;
+    fed_init(&f, &cfg, 3);
+    run_rounds(&f, 4);
+    size_t nh;
+    const co_metrics *h = co_round_history(f.r, &nh);
+    assert_int_equal(nh, 4);
+    const uint8_t kinds[4] = {CO_ROUND_TRAIN, CO_ROUND_EVAL, CO_ROUND_TRAIN, CO_ROUND_EVAL};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(h[i].kind, kinds[i]);
+        assert_int_equal(h[i].outcome, CO_ROUND_COMPLETED);
+    }
+    /* Σ 1.5·50·id / Σ 50·id over ids 1..3 */
+    assert_true(fabs(h[1].loss - 1.5) < 1e-12);
+    assert_true(h[1].tokens == 300.0);
+    assert_int_equal(f.orgs[0].eval_reports, 2);
+    co_status st;
+    co_round_status(f.r, f.now, &st);
+    assert_int_equal(st.phase, CO_PHASE_DONE);
+    assert_string_equal(st.stage_name, "done");
+    co_task t;
+    assert_int_equal(co_round_next_task(f.r, f.orgs[1].id, f.now, &t), MU_OK);
+    assert_int_equal(t.kind, CO_TASK_DONE);
+    co_event ev;
+    assert_int_equal(co_round_poll_event(f.r, &ev), 0);
+    assert_int_equal(f.n_events, 5); /* 4 rounds + done */
+    fed_free(&f);
+}
+
+static uint32_t selected_mask(co_round *r, const fed *f, double now)
+{
+    uint32_t mask = 0;
+    co_task t;
+    for (int i = 0; i < f->n; i++) {
+        assert_int_equal(co_round_next_task(r, f->orgs[i].id, now, &t), MU_OK);
+        if (t.kind == CO_TASK_TRAIN)
+            mask |= 1u << i;
+    }
+    return mask;
+}
+
+static void test_cohort_selection(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    cfg.min_orgs = 2;
+    cfg.fraction = 0.5;
+    cfg.wait_s = 10;
+    fed f1, f2;
+    fed_init(&f1, &cfg, 6);
+    fed_init(&f2, &cfg, 6);
+    /* 4 of 6 connected: wait wait_s for the others, then sample ceil(0.5·4) = 2. */
+    co_task t;
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(co_round_next_task(f1.r, f1.orgs[i].id, 0, &t), MU_OK);
+        assert_int_equal(co_round_next_task(f2.r, f2.orgs[i].id, 0, &t), MU_OK);
+    }
+    assert_int_equal(co_round_tick(f1.r, 0), MU_OK);
+    assert_true(co_round_next_deadline(f1.r) == 10);
+    assert_int_equal(co_round_tick(f1.r, 5), MU_OK);
+    co_status st;
+    co_round_status(f1.r, 5, &st);
+    assert_int_equal(st.phase, CO_PHASE_IDLE);
+    assert_int_equal(st.orgs_connected, 4);
+    assert_int_equal(co_round_tick(f1.r, 10), MU_OK);
+    assert_int_equal(co_round_tick(f2.r, 0), MU_OK);
+    assert_int_equal(co_round_tick(f2.r, 10), MU_OK);
+    co_round_status(f1.r, 10, &st);
+    assert_int_equal(st.phase, CO_PHASE_TRAIN);
+    assert_int_equal(st.orgs_in_cohort, 2);
+    uint32_t m1 = selected_mask(f1.r, &f1, 10), m2 = selected_mask(f2.r, &f2, 10);
+    assert_int_equal(__builtin_popcount(m1), 2);
+    assert_int_equal(m1, m2);        /* same seed, same round, same connected orgs */
+    assert_int_equal(m1 & ~0xfu, 0); /* only connected orgs */
+    fed_free(&f1);
+    fed_free(&f2);
+
+    /* Over rounds the sample changes (all 6 connected: 3 per round). */
+    cfg.wait_s = 0;
+    fed f;
+    fed_init(&f, &cfg, 6);
+    uint32_t first = 0, union_mask = 0;
+    for (int round = 0; round < 6; round++) {
+        pull_all(&f);
+        assert_int_equal(co_round_tick(f.r, f.now), MU_OK);
+        uint32_t m = selected_mask(f.r, &f, f.now);
+        assert_int_equal(__builtin_popcount(m), 3);
+        if (round == 0)
+            first = m;
+        union_mask |= m;
+        run_rounds(&f, 1);
+    }
+    assert_true(union_mask != first);
+    fed_free(&f);
+}
+
+int main(void)
+{
+    mu_log_set_level(MU_LOG_ERROR);
+    assert_int_equal(sa_init(), MU_OK);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_round_and_checkpoint),
+        cmocka_unit_test(test_dropout_each_stage),
+        cmocka_unit_test(test_missed_deadlines),
+        cmocka_unit_test(test_replay_out_of_order_unregistered),
+        cmocka_unit_test(test_registration),
+        cmocka_unit_test(test_abort_below_threshold),
+        cmocka_unit_test(test_eval_rounds_and_done),
+        cmocka_unit_test(test_cohort_selection),
+    };
+    if (getenv("CO_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("CO_TEST_FILTER"));
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
