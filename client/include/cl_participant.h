@@ -1,0 +1,156 @@
+/* cl_participant.h - one org's side of a federation, sans-IO.
+ *
+ * A cl_participant is an org: its identity (Ed25519 key pair), its local data (token arrays),
+ * and the secure-aggregation client of the round in flight. A cl_engine is the model it
+ * trains with: a base model loaded once (read-only after loading) with LoRA attached. The two
+ * are separate so that a simulator with hundreds of orgs keeps one engine per worker thread
+ * and swaps each org's LoRA vector in (the global adapter) and out (its delta), while
+ * `mutual join` keeps one engine for its one org. Nothing here opens a socket, reads a clock
+ * or a file (except cl_engine_new, which loads the base model), or starts a thread.
+ *
+ * The driver (gRPC `mutual join`, or `mutual sim`) loops:
+ *
+ *   task = pull (co_round_next_task in memory, or PullTask + co_task_decode)
+ *   global = the coordinator's flat adapter vector (TRAIN and EVAL only: DownloadAdapter)
+ *   cl_participant_handle_task(p, engine, &task, global, dim, &out, diag)
+ *   push every out.items[i] to the coordinator (co_round_on_message, or PushStage /
+ *   UploadMasked), then cl_outbox_clear(&out)
+ *
+ * What each task does:
+ *   WAIT, DONE   nothing (out stays empty).
+ *   TRAIN        LoRA trainable vector := global; cfg.steps AdamW steps (lr cfg.lr, torch
+ *                defaults otherwise, fresh moments each round) on the org's training tokens.
+ *                Data order: local step j of round r (r from 1) reads data step
+ *                s = (r - 1)·steps + j of tr_data.h's order, i.e. batch row i starts at
+ *                ((s·B + i)·T) mod (N − T), so rounds read different windows. FedProx
+ *                (cfg.fedprox_mu = μ > 0): μ·(w − w_global) is added to the gradient before
+ *                each optimizer step. Then Δ = local − global is kept for the secure-
+ *                aggregation stages, and a READY report (Σ batch loss·B·T, steps·B·T tokens)
+ *                goes out. LoRA dropout masks use the forward counter
+ *                hash(org seed, round), so they do not depend on which engine ran before.
+ *   EVAL         LoRA := global; mean cross-entropy over the org's held-out tokens in
+ *                non-overlapping windows (window k starts at k·T, k < (N_eval − 1)/T), B
+ *                windows per forward; an EVAL report (loss sum, tokens).
+ *   SECAGG       ADVERTISE: a new sa_client from cfg and the cohort; sa_client_start.
+ *                MASKED (the server's DELIVERY): Δ is clipped and quantised with
+ *                sa_quant_encode (w·Δ and w), set as the input, and Δ is freed; then
+ *                sa_client_handle. Other stages: sa_client_handle. The weight w is the org's
+ *                example count floor(N_train / T) capped at cfg.weight_max when cfg.weight is
+ *                CO_WEIGHT_EXAMPLES, else 1.
+ *
+ * Determinism: with `deterministic` set, every random choice (secure-aggregation keys and
+ * masks, stochastic rounding) comes from the participant's seed and the round number, so a
+ * run repeats bit for bit. That is for simulation and tests only: a real org leaves it off
+ * and uses system randomness.
+ *
+ * Thread-safety: a participant and an engine are each used by one thread at a time; distinct
+ * participants and engines may run concurrently (a simulator's parallel loop over orgs).
+ */
+#ifndef CL_PARTICIPANT_H
+#define CL_PARTICIPANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "co_wire.h"
+#include "mu_err.h"
+#include "sa.h"
+#include "tr_model.h"
+
+/* ---- engine: the model an org trains ------------------------------------------------- */
+
+typedef struct cl_engine cl_engine;
+
+/* Loads the Hugging Face model folder `base_dir` and attaches LoRA (`lora`, A drawn from
+ * `lora_seed`: with freeze_a every org and the coordinator must use the same seed). NULL with
+ * diag on failure. */
+cl_engine *cl_engine_new(const char *base_dir, const tr_lora_config *lora, uint64_t lora_seed,
+                         mu_diag *diag);
+/* The same from a model built in memory; takes ownership of `m` (also on failure: freed). */
+cl_engine *cl_engine_from_model(tr_model *m, const tr_lora_config *lora, uint64_t lora_seed,
+                                mu_diag *diag);
+void cl_engine_free(cl_engine *e); /* NULL is a no-op */
+
+/* The model (LoRA attached). Its trainable vector holds whatever the last task left there. */
+tr_model *cl_engine_model(cl_engine *e);
+/* Length of the flat trainable LoRA vector: the federation's dim. */
+size_t cl_engine_dim(const cl_engine *e);
+
+/* ---- outgoing bytes ---------------------------------------------------------------------- */
+
+typedef struct {
+    uint8_t *bytes; /* owned by the outbox */
+    size_t len;
+} cl_msg;
+
+typedef struct {
+    cl_msg *items; /* (count), every one goes to the coordinator, in order */
+    size_t count, cap;
+} cl_outbox;
+
+void cl_outbox_init(cl_outbox *ob);
+void cl_outbox_clear(cl_outbox *ob);  /* frees the messages, keeps the array */
+void cl_outbox_deinit(cl_outbox *ob); /* frees everything */
+
+/* ---- participant ------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *name;                  /* 1..63 bytes, copied */
+    uint8_t sign_sk[SA_SIGN_SK_BYTES]; /* Ed25519 secret key, libsodium layout (copied, wiped) */
+    /* Local data, borrowed: must outlive the participant. Token ids must be below the
+     * model's vocabulary. Either may be NULL/0 when the org never trains or never evaluates. */
+    const int32_t *train_tokens;
+    int64_t n_train;
+    const int32_t *eval_tokens;
+    int64_t n_eval;
+    /* Synthetic-update mode (protocol experiments at scale without a model): TRAIN trains
+     * nothing and reports 0 loss over 0 tokens; the update is a vector of dim values drawn
+     * uniformly from [-synthetic_amp, synthetic_amp] from the seed, the org and the round,
+     * produced only when the masked input is due (so no n·d memory is held). Weight 1. */
+    int synthetic;
+    double synthetic_amp;
+    int deterministic; /* see the header comment */
+    uint8_t seed[32];  /* with deterministic (and for synthetic updates) */
+} cl_participant_config;
+
+typedef struct cl_participant cl_participant;
+
+/* NULL with diag on a bad config (name, negative counts) or out of memory. */
+cl_participant *cl_participant_new(const cl_participant_config *cfg, mu_diag *diag);
+void cl_participant_free(cl_participant *p); /* wipes the key; NULL is a no-op */
+
+const char *cl_participant_name(const cl_participant *p);
+/* The Ed25519 public key to register (co_round_register / Join). */
+const uint8_t *cl_participant_pk(const cl_participant *p);
+
+/* Acts on one task (see the header comment) and appends what to push to `out`.
+ * `engine` is needed for TRAIN and EVAL unless synthetic (else MU_ERR_INVALID); `global`
+ * (dim floats, borrowed) for TRAIN and EVAL; dim must equal task->cfg.dim and the engine's
+ * dim. Returns MU_OK, or:
+ *   MU_ERR_INVALID  wrong dim, no engine, too little data for the sequence length
+ *   MU_ERR_STATE    a SECAGG task for a round this org did not train in, or a stage it has
+ *                   already answered (a repeated pull): nothing pushed
+ *   the sa_client_handle codes (FORMAT, STATE: ignored; CRYPTO, PROTOCOL, ABORT: this org
+ *   is out of the round), the train engine's codes, MU_ERR_NOMEM.
+ * On any error nothing new is in `out`. */
+int cl_participant_handle_task(cl_participant *p, cl_engine *engine, const co_task *task,
+                               const float *global, size_t dim, cl_outbox *out, mu_diag *diag);
+
+/* The last TRAIN's results, for drivers and tests: the round (0 if none), the training loss
+ * sum and tokens, and the weight that will be (or was) sent. */
+typedef struct {
+    uint64_t round;
+    double loss_sum, tokens, weight;
+} cl_train_info;
+void cl_participant_last_train(const cl_participant *p, cl_train_info *info);
+
+/* The update Δ of the last TRAIN (dim floats) while it is held, i.e. between TRAIN and the
+ * MASKED stage; NULL otherwise and always in synthetic mode. Borrowed. For tests. */
+const float *cl_participant_delta(const cl_participant *p, size_t *dim);
+
+/* The synthetic update of org `seed` for `round` (dim floats), as the participant makes it.
+ * For tests and for checking a simulated aggregate. */
+void cl_synthetic_update(float *out, size_t dim, const uint8_t seed[32], uint64_t round,
+                         double amp);
+
+#endif

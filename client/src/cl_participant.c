@@ -1,0 +1,422 @@
+/* cl_participant.c - one org: what it does with each task of the round machine. */
+#include <math.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_internal.h"
+#include "co_config.h"
+
+struct cl_participant {
+    char name[CO_ORG_NAME_MAX];
+    uint8_t sk[SA_SIGN_SK_BYTES], pk[SA_SIGN_PK_BYTES];
+    cl_participant_config cfg; /* data pointers; sign_sk wiped */
+    double examples;           /* floor(n_train / T) of the last TRAIN */
+
+    uint64_t round; /* the round of the held update and the sa_client */
+    int trained;    /* TRAIN done for `round` */
+    float *delta;   /* (dim) while held */
+    size_t dim;
+    double weight;
+    cl_train_info info;
+    uint8_t last_report[CO_REPORT_BYTES];
+
+    sa_client *sa;
+    int sa_answered; /* the last stage answered */
+    sa_rng_seeded rng_sa, rng_q;
+};
+
+/* ---- outbox -------------------------------------------------------------------------------*/
+
+void cl_outbox_init(cl_outbox *ob)
+{
+    memset(ob, 0, sizeof *ob);
+}
+
+void cl_outbox_clear(cl_outbox *ob)
+{
+    for (size_t i = 0; i < ob->count; i++)
+        free(ob->items[i].bytes);
+    ob->count = 0;
+}
+
+void cl_outbox_deinit(cl_outbox *ob)
+{
+    cl_outbox_clear(ob);
+    free(ob->items);
+    memset(ob, 0, sizeof *ob);
+}
+
+/* Takes ownership of bytes (freed on failure). */
+static int outbox_push(cl_outbox *ob, uint8_t *bytes, size_t len)
+{
+    if (ob->count == ob->cap) {
+        size_t cap = ob->cap ? 2 * ob->cap : 4;
+        cl_msg *items = realloc(ob->items, cap * sizeof *items);
+        if (!items) {
+            free(bytes);
+            return MU_ERR_NOMEM;
+        }
+        ob->items = items;
+        ob->cap = cap;
+    }
+    ob->items[ob->count++] = (cl_msg){bytes, len};
+    return MU_OK;
+}
+
+static int outbox_push_copy(cl_outbox *ob, const uint8_t *bytes, size_t len)
+{
+    uint8_t *b = malloc(len ? len : 1);
+    if (!b)
+        return MU_ERR_NOMEM;
+    memcpy(b, bytes, len);
+    return outbox_push(ob, b, len);
+}
+
+/* Moves every SA_TO_SERVER envelope of `sa` into `out` (all of a client's are). On failure
+ * `out` is back to `mark` messages. */
+static int outbox_take(cl_outbox *out, sa_outbox *sa)
+{
+    size_t mark = out->count;
+    int rc = MU_OK;
+    for (size_t i = 0; i < sa->count; i++) {
+        if (rc == MU_OK)
+            rc = outbox_push(out, sa->items[i].bytes, sa->items[i].len);
+        else
+            free(sa->items[i].bytes);
+        sa->items[i].bytes = NULL;
+    }
+    sa->count = 0;
+    if (rc != MU_OK) {
+        for (size_t i = mark; i < out->count; i++)
+            free(out->items[i].bytes);
+        out->count = mark;
+    }
+    return rc;
+}
+
+/* ---- randomness ---------------------------------------------------------------------------*/
+
+/* A per-round seed: BLAKE2b keyed by the participant's seed over (label, round). */
+static void derive(uint8_t out[32], const uint8_t seed[32], const char *label, uint64_t round)
+{
+    uint8_t msg[24] = {0};
+    size_t l = strlen(label);
+    memcpy(msg, label, l < 16 ? l : 16);
+    for (int i = 0; i < 8; i++)
+        msg[16 + i] = (uint8_t)(round >> (8 * i));
+    crypto_generichash(out, 32, msg, sizeof msg, seed, 32);
+}
+
+void cl_synthetic_update(float *out, size_t dim, const uint8_t seed[32], uint64_t round, double amp)
+{
+    uint8_t k[32];
+    derive(k, seed, "synthetic", round);
+    sa_rng_seeded st;
+    sa_rng_seeded_init(&st, k);
+    sa_rng rng = sa_rng_from_seeded(&st);
+    uint32_t buf[1024];
+    for (size_t i = 0; i < dim; i += 1024) {
+        size_t c = dim - i < 1024 ? dim - i : 1024;
+        rng.fill(rng.ctx, buf, c * sizeof *buf);
+        for (size_t j = 0; j < c; j++) /* 24 random bits -> [-1, 1) */
+            out[i + j] = (float)(amp * ((double)(buf[j] >> 8) / 8388608.0 - 1.0));
+    }
+    sodium_memzero(&st, sizeof st);
+}
+
+/* ---- participant --------------------------------------------------------------------------*/
+
+cl_participant *cl_participant_new(const cl_participant_config *cfg, mu_diag *diag)
+{
+    size_t nl = cfg->name ? strlen(cfg->name) : 0;
+    if (nl == 0 || nl >= CO_ORG_NAME_MAX) {
+        mu_diag_set(diag, MU_ERR_INVALID, "org name must be 1..%d bytes", CO_ORG_NAME_MAX - 1);
+        return NULL;
+    }
+    if (cfg->n_train < 0 || cfg->n_eval < 0 || (cfg->n_train && !cfg->train_tokens) ||
+        (cfg->n_eval && !cfg->eval_tokens) ||
+        (cfg->synthetic && !(cfg->synthetic_amp >= 0 && isfinite(cfg->synthetic_amp)))) {
+        mu_diag_set(diag, MU_ERR_INVALID, "org %s: bad data or synthetic settings", cfg->name);
+        return NULL;
+    }
+    cl_participant *p = calloc(1, sizeof *p);
+    if (!p) {
+        mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    memcpy(p->name, cfg->name, nl + 1);
+    p->cfg = *cfg;
+    p->cfg.name = p->name;
+    memcpy(p->sk, cfg->sign_sk, sizeof p->sk);
+    sodium_memzero(p->cfg.sign_sk, sizeof p->cfg.sign_sk);
+    crypto_sign_ed25519_sk_to_pk(p->pk, p->sk);
+    return p;
+}
+
+static void drop_round(cl_participant *p)
+{
+    sa_client_free(p->sa);
+    p->sa = NULL;
+    free(p->delta);
+    p->delta = NULL;
+    p->trained = 0;
+    p->sa_answered = 0;
+}
+
+void cl_participant_free(cl_participant *p)
+{
+    if (!p)
+        return;
+    drop_round(p);
+    sodium_memzero(p->sk, sizeof p->sk);
+    sodium_memzero(p->cfg.seed, sizeof p->cfg.seed);
+    sodium_memzero(&p->rng_sa, sizeof p->rng_sa);
+    sodium_memzero(&p->rng_q, sizeof p->rng_q);
+    free(p);
+}
+
+const char *cl_participant_name(const cl_participant *p)
+{
+    return p->name;
+}
+
+const uint8_t *cl_participant_pk(const cl_participant *p)
+{
+    return p->pk;
+}
+
+void cl_participant_last_train(const cl_participant *p, cl_train_info *info)
+{
+    *info = p->info;
+}
+
+const float *cl_participant_delta(const cl_participant *p, size_t *dim)
+{
+    *dim = p->delta ? p->dim : 0;
+    return p->delta;
+}
+
+/* Deterministic mode: an sa_rng from the participant's seed for (label, round); else NULL
+ * (system randomness). */
+static const sa_rng *round_rng(cl_participant *p, sa_rng_seeded *st, const char *label,
+                               uint64_t round, sa_rng *out)
+{
+    if (!p->cfg.deterministic)
+        return NULL;
+    uint8_t k[32];
+    derive(k, p->cfg.seed, label, round);
+    sa_rng_seeded_init(st, k);
+    sodium_memzero(k, sizeof k);
+    *out = sa_rng_from_seeded(st);
+    return out;
+}
+
+static int push_report(cl_participant *p, co_report_type type, uint64_t round, double loss_sum,
+                       double tokens, cl_outbox *out)
+{
+    co_report r = {type, round, loss_sum, tokens};
+    co_report_encode(&r, p->last_report);
+    return outbox_push_copy(out, p->last_report, CO_REPORT_BYTES);
+}
+
+static int do_train(cl_participant *p, cl_engine *e, const co_task *t, const float *global,
+                    size_t dim, cl_outbox *out, mu_diag *diag)
+{
+    const co_round_config *c = &t->cfg;
+    if (p->trained && p->round == c->round) /* a repeated pull: the same report again */
+        return outbox_push_copy(out, p->last_report, CO_REPORT_BYTES);
+    drop_round(p);
+    p->round = c->round;
+    p->dim = dim;
+    p->examples = c->seq ? floor((double)p->cfg.n_train / c->seq) : 0;
+    if (p->examples < 1)
+        p->examples = 1;
+    p->weight = c->weight == CO_WEIGHT_UNIFORM || p->cfg.synthetic
+                    ? 1.0
+                    : (p->examples < c->weight_max ? p->examples : c->weight_max);
+    double loss_sum = 0, tokens = 0;
+    if (!p->cfg.synthetic) {
+        if (!e || !global)
+            return mu_diag_set(diag, MU_ERR_INVALID,
+                               "org %s: TRAIN needs an engine and the "
+                               "global adapter",
+                               p->name);
+        p->delta = malloc(dim * sizeof *p->delta);
+        if (!p->delta)
+            return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
+        uint8_t fw[32];
+        derive(fw, p->cfg.seed, "forwards", c->round);
+        uint64_t forwards = 0;
+        for (int i = 0; i < 8; i++)
+            forwards |= (uint64_t)fw[i] << (8 * i);
+        cl_train_job job = {.global = global,
+                            .tokens = p->cfg.train_tokens,
+                            .n_tokens = p->cfg.n_train,
+                            .steps = c->steps,
+                            .batch = c->batch,
+                            .seq = c->seq,
+                            .lr = c->lr,
+                            .fedprox_mu = c->fedprox_mu,
+                            .first_step = (c->round ? c->round - 1 : 0) * (uint64_t)c->steps,
+                            .forwards = forwards >> 1};
+        int rc = cl_engine_train(e, &job, p->delta, &loss_sum, &tokens, diag);
+        if (rc != MU_OK) {
+            free(p->delta);
+            p->delta = NULL;
+            return rc;
+        }
+    }
+    p->info = (cl_train_info){c->round, loss_sum, tokens, p->weight};
+    int rc = push_report(p, CO_REPORT_READY, c->round, loss_sum, tokens, out);
+    if (rc == MU_OK)
+        p->trained = 1;
+    return rc;
+}
+
+static int do_eval(cl_participant *p, cl_engine *e, const co_task *t, const float *global,
+                   cl_outbox *out, mu_diag *diag)
+{
+    double ls = 0, tk = 0;
+    if (!p->cfg.synthetic) {
+        if (!e || !global)
+            return mu_diag_set(diag, MU_ERR_INVALID,
+                               "org %s: EVAL needs an engine and the "
+                               "global adapter",
+                               p->name);
+        int rc = cl_engine_eval(e, global, p->cfg.eval_tokens, p->cfg.n_eval, t->cfg.batch,
+                                t->cfg.seq, &ls, &tk, diag);
+        if (rc != MU_OK)
+            return rc;
+    }
+    co_report r = {CO_REPORT_EVAL, t->cfg.round, ls, tk};
+    uint8_t b[CO_REPORT_BYTES];
+    co_report_encode(&r, b);
+    return outbox_push_copy(out, b, sizeof b);
+}
+
+/* The quantised input w·Δ, w for the MASKED stage; frees Δ. */
+static int set_input(cl_participant *p, const co_round_config *c, mu_diag *diag)
+{
+    size_t dim = c->dim;
+    float *x = p->delta;
+    if (p->cfg.synthetic) {
+        x = malloc((dim ? dim : 1) * sizeof *x);
+        if (!x)
+            return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
+        cl_synthetic_update(x, dim, p->cfg.seed, c->round, p->cfg.synthetic_amp);
+    } else if (!x || p->dim != dim) {
+        return mu_diag_set(diag, MU_ERR_STATE, "org %s: no update of %u values for round %" PRIu64,
+                           p->name, c->dim, c->round);
+    }
+    uint32_t *q = malloc((dim + 1) * sizeof *q);
+    int rc = MU_ERR_NOMEM;
+    if (!q) {
+        mu_diag_set(diag, rc, "out of memory");
+        goto out_free_x;
+    }
+    sa_quant sq = {.clip_norm = c->clip,
+                   .scale = c->scale,
+                   .w_max = c->weight_max,
+                   .bits = c->bits,
+                   .n = c->quant_n};
+    sa_rng r;
+    const sa_rng *rng = round_rng(p, &p->rng_q, "quantise", c->round, &r);
+    rc = sa_quant_encode(q, dim + 1, x, dim, p->weight, &sq, rng, diag);
+    if (rc == MU_OK)
+        rc = sa_client_set_input(p->sa, q, dim + 1);
+    sodium_memzero(q, (dim + 1) * sizeof *q);
+    free(q);
+out_free_x:
+    if (x != p->delta)
+        free(x);
+    if (rc == MU_OK) {
+        free(p->delta);
+        p->delta = NULL;
+    }
+    return rc;
+}
+
+static int start_secagg(cl_participant *p, const co_task *t, sa_outbox *sob, mu_diag *diag)
+{
+    const co_round_config *c = &t->cfg;
+    sa_config sc = {.round_id = c->round,
+                    .n = t->n_cohort,
+                    .org_ids = t->cohort_ids,
+                    .sign_pks = (const uint8_t(*)[SA_SIGN_PK_BYTES])t->cohort_pks,
+                    .d = c->dim + 1,
+                    .bits = c->bits,
+                    .k = c->k,
+                    .t = c->t};
+    sa_rng r;
+    const sa_rng *rng = round_rng(p, &p->rng_sa, "secure_agg", c->round, &r);
+    sa_client_free(p->sa);
+    p->sa = sa_client_new(&sc, t->org_id, p->sk, rng, diag);
+    if (!p->sa)
+        return MU_ERR_INVALID;
+    return sa_client_start(p->sa, sob, diag);
+}
+
+static int do_secagg(cl_participant *p, const co_task *t, cl_outbox *out, mu_diag *diag)
+{
+    const co_round_config *c = &t->cfg;
+    if (!p->trained || p->round != c->round)
+        return mu_diag_set(diag, MU_ERR_STATE,
+                           "org %s: secure aggregation for round %" PRIu64
+                           " without having trained in it",
+                           p->name, c->round);
+    if (t->stage <= p->sa_answered)
+        return mu_diag_set(diag, MU_ERR_STATE, "org %s: stage %u already answered", p->name,
+                           t->stage);
+    if (t->stage != SA_STAGE_ADVERTISE && !p->sa)
+        return mu_diag_set(diag, MU_ERR_STATE, "org %s: stage %u before ADVERTISE", p->name,
+                           t->stage);
+    if (c->dim != p->dim && !p->cfg.synthetic)
+        return mu_diag_set(diag, MU_ERR_INVALID, "org %s: round config dim %u, trained %zu",
+                           p->name, c->dim, p->dim);
+    sa_outbox sob;
+    sa_outbox_init(&sob);
+    int rc;
+    if (t->stage == SA_STAGE_ADVERTISE) {
+        rc = start_secagg(p, t, &sob, diag);
+    } else {
+        rc = MU_OK;
+        if (t->stage == SA_STAGE_MASKED)
+            rc = set_input(p, c, diag);
+        if (rc == MU_OK)
+            rc = sa_client_handle(p->sa, t->sa_msg, t->sa_len, &sob, diag);
+    }
+    if (rc == MU_OK)
+        rc = outbox_take(out, &sob);
+    if (rc == MU_OK)
+        p->sa_answered = t->stage;
+    sa_outbox_deinit(&sob);
+    if (rc == MU_OK && sa_client_stage(p->sa) == SA_STAGE_DONE) {
+        sa_client_free(p->sa); /* the round is over for this org */
+        p->sa = NULL;
+    }
+    return rc;
+}
+
+int cl_participant_handle_task(cl_participant *p, cl_engine *engine, const co_task *task,
+                               const float *global, size_t dim, cl_outbox *out, mu_diag *diag)
+{
+    switch (task->kind) {
+    case CO_TASK_WAIT:
+    case CO_TASK_DONE:
+        return MU_OK;
+    case CO_TASK_TRAIN:
+    case CO_TASK_EVAL:
+        if (dim != task->cfg.dim || (!p->cfg.synthetic && engine && cl_engine_dim(engine) != dim))
+            return mu_diag_set(diag, MU_ERR_INVALID,
+                               "org %s: adapter of %zu values, round config says %u, model %zu",
+                               p->name, dim, task->cfg.dim, engine ? cl_engine_dim(engine) : 0);
+        if (task->kind == CO_TASK_TRAIN)
+            return do_train(p, engine, task, global, dim, out, diag);
+        return do_eval(p, engine, task, global, out, diag);
+    case CO_TASK_SECAGG:
+        return do_secagg(p, task, out, diag);
+    }
+    return mu_diag_set(diag, MU_ERR_INVALID, "org %s: unknown task kind %d", p->name,
+                       (int)task->kind);
+}
