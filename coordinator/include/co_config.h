@@ -29,7 +29,8 @@
  *   secure_agg.threshold       int      0            0 = chosen by sa_graph_choose
  *   secure_agg.clip            double   1.0          L2 clip of each org's delta, > 0
  *   secure_agg.scale           double   0            fixed-point scale; 0 = the largest power
- *                                                    of two that cannot overflow
+ *                                                    of two that cannot overflow with max_orgs
+ *                                                    (refused if that is below 1)
  *   secure_agg.weight_max      double   1e4          largest weight an org may send, > 0
  *   strategy.name              string   "fedavg"     fedavg|fedavgm|fedadam|fedyogi|fedadagrad
  *   strategy.eta, momentum, beta1, beta2, tau, bias_correction   see co_strategy.h

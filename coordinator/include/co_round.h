@@ -75,8 +75,9 @@ typedef struct co_round co_round;
 
 /* A coordinator for `cfg` (copied, including the allowlist) whose global adapter starts as
  * `tensors` (copied, in order, into one flat vector: this order is the flat order the orgs
- * must use). NULL with diag on an invalid config, no tensors, more than 2^30 - 1 floats, or
- * allocation failure. */
+ * must use). NULL with diag on an invalid config, a quantisation (clip, scale, weight_max,
+ * bits) whose sum could overflow with cohort.max_orgs orgs, no tensors, more than 2^30 - 1
+ * floats, or allocation failure. */
 co_round *co_round_new(const co_config *cfg, const co_tensor *tensors, size_t n_tensors,
                        mu_diag *diag);
 void co_round_free(co_round *r); /* NULL is a no-op */

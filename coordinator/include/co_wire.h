@@ -68,7 +68,9 @@ typedef struct {
 typedef struct {
     co_task_kind kind;
     uint32_t org_id;
-    double deadline; /* driver time at which the current stage closes (0 for WAIT/DONE) */
+    double deadline; /* coordinator time at which the current stage closes (0 for WAIT/DONE);
+                        a network driver sends the org "seconds left" instead, since the
+                        org's clock differs */
     co_round_config cfg;
     uint8_t stage; /* sa_stage, SECAGG only */
     uint32_t n_cohort;

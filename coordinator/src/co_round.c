@@ -64,6 +64,8 @@ struct co_round {
     uint32_t *ids_tmp; /* (n_members) scratch */
 };
 
+static int choose_quant(co_round *r, uint32_t n, mu_diag *d);
+
 /* ---- small helpers --------------------------------------------------------------------- */
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -213,6 +215,11 @@ co_round *co_round_new(const co_config *cfg, const co_tensor *tensors, size_t n_
     }
     sa_outbox_init(&r->ob);
     sa_outbox_init(&r->scratch);
+    /* Refuse at setup a quantisation that could overflow with the largest cohort. */
+    if (choose_quant(r, r->cfg.max_orgs, diag) != MU_OK) {
+        co_round_free(r);
+        return NULL;
+    }
     r->phase = CO_PHASE_IDLE;
     r->ready_since = -1;
     r->deadline = INFINITY;
@@ -692,11 +699,18 @@ static int choose_quant(co_round *r, uint32_t n, mu_diag *d)
         r->quant.scale = ldexp(1.0, (int)floor(log2(per / m)));
         while (r->quant.scale > 0 && n * (ceil(m * r->quant.scale) + 1) > cap)
             r->quant.scale /= 2;
+        if (r->quant.scale < 1)
+            return mu_diag_set(d, MU_ERR_INVALID,
+                               "%u orgs at %u bits with weight_max·clip = %g leave a fixed-point "
+                               "scale below 1; raise secure_agg.bits or lower weight_max, clip or "
+                               "cohort.max_orgs",
+                               n, r->cfg.bits, m);
     }
     return sa_quant_check(&r->quant, d);
 }
 
-static void start_round(co_round *r, double now)
+/* MU_OK, or MU_ERR_NOMEM with nothing started. */
+static int start_round(co_round *r, double now)
 {
     free(r->ids_tmp);
     r->ids_tmp = calloc(r->n_orgs, sizeof *r->ids_tmp);
@@ -704,7 +718,7 @@ static void start_round(co_round *r, double now)
     if (!r->ids_tmp || !score) {
         free(score);
         mu_error("coordinator: out of memory starting a round");
-        return;
+        return MU_ERR_NOMEM;
     }
     r->round++;
     uint32_t n_conn = 0;
@@ -762,19 +776,20 @@ static void start_round(co_round *r, double now)
     if (kind == CO_ROUND_EVAL) {
         r->phase = CO_PHASE_EVAL;
         r->deadline = now + r->cfg.eval_s;
-        return;
+        return MU_OK;
     }
     mu_diag d = {{0}};
+    r->phase = CO_PHASE_TRAIN;
+    r->deadline = now + r->cfg.train_s;
+    /* co_round_new checked the config for max_orgs >= n, so this cannot fail in practice. */
     if (choose_quant(r, n, &d) != MU_OK) {
         char why[300];
         snprintf(why, sizeof why, "quantisation: %.200s", d.msg);
-        r->phase = CO_PHASE_TRAIN;
         abort_round(r, now, why);
-        return;
+        return MU_OK;
     }
     c->scale = r->quant.scale;
-    r->phase = CO_PHASE_TRAIN;
-    r->deadline = now + r->cfg.train_s;
+    return MU_OK;
 }
 
 /* ---- the driver's calls ---------------------------------------------------------------- */
@@ -809,11 +824,8 @@ int co_round_tick(co_round *r, double now)
     }
     if (r->ready_since < 0)
         r->ready_since = now;
-    if (n_conn == r->n_orgs || now - r->ready_since >= r->cfg.wait_s) {
-        start_round(r, now);
-        if (r->phase == CO_PHASE_IDLE && r->cur.round != r->round)
-            return MU_ERR_NOMEM;
-    }
+    if (n_conn == r->n_orgs || now - r->ready_since >= r->cfg.wait_s)
+        return start_round(r, now);
     return MU_OK;
 }
 

@@ -573,6 +573,30 @@ static void test_registration(void **state)
     co_round_free(r);
 }
 
+/* A quantisation that could overflow with max_orgs is refused at setup, not mid-federation. */
+static void test_overflow_refused_at_setup(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    cfg.bits = 16;
+    cfg.scale = 1000; /* 100 orgs · (100·10·1000 + 1) > 2^15 - 1 */
+    co_tensor t[2];
+    make_tensors(t);
+    mu_diag d = {{0}};
+    assert_null(co_round_new(&cfg, t, 2, &d));
+    assert_non_null(strstr(d.msg, "16-bit"));
+    cfg.scale = 0; /* automatic: 2^15 / 100 orgs leaves 326 per org; w·clip = 1000: < 1 */
+    assert_null(co_round_new(&cfg, t, 2, &d));
+    assert_non_null(strstr(d.msg, "scale below 1"));
+    cfg.weight_max = 1;
+    cfg.clip = 1;
+    co_round *r = co_round_new(&cfg, t, 2, &d);
+    if (!r)
+        fail_msg("%s", d.msg);
+    co_round_free(r);
+}
+
 static void test_abort_below_threshold(void **state)
 {
     (void)state;
@@ -727,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_missed_deadlines),
         cmocka_unit_test(test_replay_out_of_order_unregistered),
         cmocka_unit_test(test_registration),
+        cmocka_unit_test(test_overflow_refused_at_setup),
         cmocka_unit_test(test_abort_below_threshold),
         cmocka_unit_test(test_eval_rounds_and_done),
         cmocka_unit_test(test_cohort_selection),
