@@ -12,7 +12,9 @@
  * F16 and BF16 to float. Any other dtype is refused when read, with an error naming the
  * tensor. Every error sets a one-line "FILE: tensor 'NAME': what is wrong" in the diag.
  *
- * Thread-safety: a tr_st is immutable after opening; concurrent reads are safe.
+ * Thread-safety: a tr_st is immutable after opening; concurrent reads are safe. An opened
+ * file is mapped, not copied: it must not be truncated while open (the size is checked
+ * once, at open).
  */
 #ifndef TR_SAFETENSORS_H
 #define TR_SAFETENSORS_H
