@@ -17,7 +17,7 @@
 #include "mu_log.h"
 #include "sa.h"
 
-#define MAXN 8
+#define MAXN 40
 #define DIM  37 /* 4x6 + 13 */
 
 enum { NEVER = 0, AT_TRAIN = 100 }; /* or an sa_stage */
@@ -33,8 +33,8 @@ typedef struct {
     int late_at;   /* hold this stage's answer until after its deadline */
     uint8_t *held; /* the held message */
     size_t held_len;
-    int late_rc;         /* what the coordinator said to the late message */
-    uint8_t last[65536]; /* the last message it pushed, for replays */
+    int late_rc;   /* what the coordinator said to the late message */
+    uint8_t *last; /* (last_len) the last message it pushed, for replays */
     size_t last_len;
     uint64_t round;   /* the round the org is in */
     int eval_reports; /* EVAL tasks answered */
@@ -49,6 +49,7 @@ typedef struct {
     co_event last;
     int n_events;
     int done;
+    uint32_t last_k, last_t; /* the SecAgg+ degree and threshold of the last secagg task */
 } fed;
 
 static float init_a[24], init_b[13];
@@ -103,6 +104,7 @@ static void fed_free(fed *f)
     for (int i = 0; i < f->n; i++) {
         sa_client_free(f->orgs[i].sa);
         free(f->orgs[i].held);
+        free(f->orgs[i].last);
     }
     co_round_free(f->r);
 }
@@ -124,10 +126,11 @@ static void push(fed *f, vorg *o, const uint8_t *msg, size_t len, int stage)
         o->held_len = len;
         return;
     }
-    if (len <= sizeof o->last) {
-        memcpy(o->last, msg, len);
-        o->last_len = len;
-    }
+    free(o->last);
+    o->last = malloc(len);
+    assert_non_null(o->last);
+    memcpy(o->last, msg, len);
+    o->last_len = len;
     mu_diag d = {{0}};
     int rc = co_round_on_message(f->r, o->id, msg, len, f->now, &d);
     if (rc != MU_OK)
@@ -210,6 +213,8 @@ static int org_step(fed *f, vorg *o)
         o->eval_reports++;
         sent = 1;
     } else if (t.kind == CO_TASK_SECAGG && !dropped && o->held_len == 0) {
+        f->last_k = t.cfg.k;
+        f->last_t = t.cfg.t;
         sa_outbox ob;
         sa_outbox_init(&ob);
         if (t.stage == SA_STAGE_ADVERTISE) {
@@ -741,6 +746,77 @@ static void test_cohort_selection(void **state)
     fed_free(&f);
 }
 
+/* Kill-and-resume: a coordinator that checkpoints after round 1 and restarts from the file
+ * ends round 2 with the same global bits and optimizer state as one that never stopped. */
+static void test_resume_gives_same_bits(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    co_strategy_params_default(&cfg.strategy, CO_STRATEGY_FEDADAM);
+    cfg.strategy.eta = 0.1;
+    fed a, b;
+    fed_init(&a, &cfg, 4);
+    run_rounds(&a, 2);
+
+    fed_init(&b, &cfg, 4);
+    run_rounds(&b, 1);
+    assert_int_equal(system("rm -rf co_round_resume && mkdir co_round_resume"), 0);
+    uint8_t hash[CO_HASH_BYTES] = {9};
+    co_checkpoint view, got;
+    co_round_checkpoint_view(b.r, hash, &view);
+    mu_diag d = {{0}};
+    assert_int_equal(co_checkpoint_write("co_round_resume", &view, &d), MU_OK);
+    /* The "killed" coordinator is gone; a new one resumes from the file. */
+    co_round_free(b.r);
+    co_tensor t[2];
+    make_tensors(t);
+    b.r = co_round_new(&cfg, t, 2, &d);
+    assert_non_null(b.r);
+    assert_int_equal(co_checkpoint_load("co_round_resume", hash, 0, &got, &d), MU_OK);
+    assert_int_equal(co_round_restore(b.r, &got, &d), MU_OK);
+    co_checkpoint_deinit(&got);
+    run_rounds(&b, 1);
+    assert_int_equal(b.last.metrics.round, 2);
+    size_t da, db;
+    assert_memory_equal(co_round_global(a.r, &da), co_round_global(b.r, &db), DIM * sizeof(float));
+    const co_strategy *sa_ = co_round_strategy(a.r), *sb = co_round_strategy(b.r);
+    assert_int_equal(co_strategy_step(sa_), 2);
+    assert_int_equal(co_strategy_step(sb), 2);
+    assert_memory_equal(co_strategy_m(sa_), co_strategy_m(sb), DIM * sizeof(float));
+    assert_memory_equal(co_strategy_v(sa_), co_strategy_v(sb), DIM * sizeof(float));
+    fed_free(&a);
+    fed_free(&b);
+}
+
+/* A larger cohort on a SecAgg+ neighbour graph (not complete), with orgs dropping at two
+ * different stages. */
+static void test_larger_cohort(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    cfg.max_orgs = MAXN;
+    fed f;
+    fed_init(&f, &cfg, MAXN);
+    float old[DIM];
+    snapshot(&f, old);
+    f.orgs[1].drop_at = SA_STAGE_SHARE;
+    f.orgs[6].drop_at = SA_STAGE_UNMASK;
+    f.orgs[20].drop_at = SA_STAGE_MASKED;
+    run_rounds(&f, 1);
+    if (f.last.metrics.outcome != CO_ROUND_COMPLETED)
+        fail_msg("aborted: %s", f.last.reason);
+    assert_true(f.last_k < MAXN - 1); /* a neighbour graph, not the complete one */
+    print_message("n %d: k %u, t %u\n", MAXN, f.last_k, f.last_t);
+    int in_sum[MAXN];
+    for (int i = 0; i < MAXN; i++)
+        in_sum[i] = i != 1 && i != 20;
+    expect_global(&f, old, in_sum, 1);
+    assert_int_equal(f.last.metrics.orgs_completed, MAXN - 2);
+    fed_free(&f);
+}
+
 int main(void)
 {
     mu_log_set_level(MU_LOG_ERROR);
@@ -755,6 +831,8 @@ int main(void)
         cmocka_unit_test(test_abort_below_threshold),
         cmocka_unit_test(test_eval_rounds_and_done),
         cmocka_unit_test(test_cohort_selection),
+        cmocka_unit_test(test_resume_gives_same_bits),
+        cmocka_unit_test(test_larger_cohort),
     };
     if (getenv("CO_TEST_FILTER"))
         cmocka_set_test_filter(getenv("CO_TEST_FILTER"));
