@@ -280,12 +280,87 @@ static void test_missing_and_broken_files(void **state)
     tr_st_free(st);
 }
 
+/* A BF16 checkpoint (as many are published) loads widened to F32: each weight equals the
+ * reference value with its low 16 bits cleared. */
+static void test_bf16_model(void **state)
+{
+    (void)state;
+    mu_diag d = {{0}};
+    char sub[128], path[256];
+    snprintf(sub, sizeof sub, "%s/bf16", dir);
+    mkdir(sub, 0755);
+    snprintf(path, sizeof path, "%s/config.json", sub);
+    tio_copy(TIO_REF "/llama/config.json", path);
+    tr_st *st = tr_st_open(TIO_REF "/llama/model.safetensors", NULL, &d);
+    assert_non_null(st);
+    size_t n = tr_st_count(st), hcap = 64 + n * 256, hl = 0, off = 0, total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += tr_st_at(st, i)->numel * 2;
+    char *hdr = malloc(hcap);
+    uint16_t *bits = malloc(total);
+    hl += (size_t)snprintf(hdr + hl, hcap - hl, "{");
+    for (size_t i = 0; i < n; i++) {
+        const tr_st_info *t = tr_st_at(st, i);
+        float *v = malloc(t->numel * sizeof *v);
+        assert_int_equal(tr_st_read_f32(st, t, v, t->numel, &d), 0);
+        for (size_t k = 0; k < t->numel; k++) {
+            uint32_t u;
+            memcpy(&u, &v[k], 4);
+            bits[off / 2 + k] = (uint16_t)(u >> 16);
+        }
+        free(v);
+        hl += (size_t)snprintf(hdr + hl, hcap - hl, "%s\"%s\":{\"dtype\":\"BF16\",\"shape\":[",
+                               i ? "," : "", t->name);
+        for (int k = 0; k < t->ndim; k++)
+            hl += (size_t)snprintf(hdr + hl, hcap - hl, "%s%lld", k ? "," : "",
+                                   (long long)t->shape[k]);
+        hl += (size_t)snprintf(hdr + hl, hcap - hl, "],\"data_offsets\":[%zu,%zu]}", off,
+                               off + t->numel * 2);
+        off += t->numel * 2;
+    }
+    hl += (size_t)snprintf(hdr + hl, hcap - hl, "}");
+    size_t len = 8 + hl + total;
+    uint8_t *img = malloc(len);
+    for (int i = 0; i < 8; i++)
+        img[i] = (uint8_t)((uint64_t)hl >> (8 * i));
+    memcpy(img + 8, hdr, hl);
+    memcpy(img + 8 + hl, bits, total);
+    snprintf(path, sizeof path, "%s/model.safetensors", sub);
+    tio_write(path, img, len);
+    tr_model *m = tr_hf_model_load(sub, NULL, &d);
+    if (!m)
+        fail_msg("%s", d.msg);
+    for (int i = 0; i < tr_model_base_count(m); i++) {
+        tr_tensor t;
+        assert_int_equal(tr_model_base_tensor(m, i, &t), 0);
+        const tr_st_info *ref = tr_st_find(st, t.name);
+        assert_non_null(ref);
+        float *v = malloc((size_t)t.numel * sizeof *v);
+        assert_int_equal(tr_st_read_f32(st, ref, v, ref->numel, &d), 0);
+        for (int64_t k = 0; k < t.numel; k++) {
+            uint32_t u;
+            memcpy(&u, &v[k], 4);
+            u &= 0xffff0000u;
+            float want;
+            memcpy(&want, &u, 4);
+            assert_true(t.data[k] == want);
+        }
+        free(v);
+    }
+    tr_model_free(m);
+    free(img);
+    free(hdr);
+    free(bits);
+    tr_st_free(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gpt2_folder),         cmocka_unit_test(test_llama_folder),
         cmocka_unit_test(test_gpt2_without_prefix), cmocka_unit_test(test_shape_mismatch),
         cmocka_unit_test(test_unsupported_configs), cmocka_unit_test(test_missing_and_broken_files),
+        cmocka_unit_test(test_bf16_model),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
