@@ -101,6 +101,17 @@ static int nonzero(uint64_t v, const char *field, mu_diag *d)
     return MU_OK;
 }
 
+/* Unknown fields are kept for forward compatibility, but field number 0 does not exist:
+ * protobuf-c accepts it when the tag is encoded in more bytes than needed, and would then
+ * send on a message that no parser (its own included) accepts. */
+static int check_unknown(const ProtobufCMessage *msg, mu_diag *d)
+{
+    for (unsigned i = 0; i < msg->n_unknown_fields; i++)
+        if (msg->unknown_fields[i].tag == 0)
+            return mu_diag_set(d, MU_ERR_FORMAT, "%s has a field number 0", msg->descriptor->name);
+    return MU_OK;
+}
+
 #define TRY(x)                                                                                     \
     do {                                                                                           \
         int rc_ = (x);                                                                             \
@@ -172,6 +183,8 @@ static int validate_upload_chunk(const Mutual__V1__UploadMaskedChunk *m, mu_diag
 static int validate_status_reply(const Mutual__V1__StatusReply *m, mu_diag *d)
 {
     TRY(check_version(m->api_version, d));
+    if (m->last_round)
+        TRY(check_unknown(&m->last_round->base, d));
     TRY(check_str(m->software_version, RPC_VERSION_STR_MAX, "software_version", d));
     TRY(check_str(m->stage, RPC_REASON_MAX, "stage", d));
     return check_str(m->federation_name, RPC_NAME_MAX, "federation_name", d);
@@ -180,6 +193,7 @@ static int validate_status_reply(const Mutual__V1__StatusReply *m, mu_diag *d)
 int rpc_msg_validate(const ProtobufCMessage *msg, mu_diag *d)
 {
     const ProtobufCMessageDescriptor *t = msg->descriptor;
+    TRY(check_unknown(msg, d));
     if (t == &mutual__v1__join_request__descriptor)
         return validate_join_request((const void *)msg, d);
     if (t == &mutual__v1__join_reply__descriptor)
