@@ -381,8 +381,9 @@ int co_round_restore(co_round *r, const co_checkpoint *ck, mu_diag *diag)
         grow((void **)&r->history, &r->cap_history, ck->n_metrics, sizeof *r->history) < 0)
         return mu_diag_set(diag, MU_ERR_NOMEM, "restore: out of memory");
     const co_strategy_params *sp = co_strategy_get_params(r->strategy);
-    if (ck->strategy != (int)sp->kind || co_strategy_set_state(r->strategy, ck->opt_step, ck->opt_m,
-                                                               ck->opt_v, ck->opt_d) != MU_OK) {
+    size_t opt_d = ck->opt_m ? ck->opt_d : r->dim; /* FedAvg keeps only its step count */
+    if (ck->strategy != (int)sp->kind ||
+        co_strategy_set_state(r->strategy, ck->opt_step, ck->opt_m, ck->opt_v, opt_d) != MU_OK) {
         if (co_strategy_n_state(r->strategy) > 0)
             mu_warn("restore: the checkpoint's optimizer state does not fit strategy %s; "
                     "starting it from zero",

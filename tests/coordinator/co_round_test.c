@@ -381,6 +381,18 @@ static void test_full_round_and_checkpoint(void **state)
     co_round_status(r2, 0, &st);
     assert_int_equal(st.round, 1);
     assert_int_equal(st.train_rounds_done, 1);
+    /* A checkpoint of another adapter (a renamed or reshaped tensor) is refused. */
+    assert_int_equal(co_checkpoint_load("co_round_ck", hash, 0, &got, &d), MU_OK);
+    co_round *r3 = co_round_new(&cfg, t, 2, &d);
+    assert_non_null(r3);
+    got.tensors[1].shape[0] = 12;
+    assert_int_equal(co_round_restore(r3, &got, &d), MU_ERR_INVALID);
+    assert_non_null(strstr(d.msg, "lora_B"));
+    got.tensors[1].shape[0] = 13;
+    assert_int_equal(co_round_restore(r3, &got, &d), MU_OK);
+    assert_int_equal(co_strategy_step(co_round_strategy(r3)), 1);
+    co_checkpoint_deinit(&got);
+    co_round_free(r3);
     /* Restoring twice, or after a round started, is refused. */
     assert_int_equal(co_checkpoint_load("co_round_ck", hash, 0, &got, &d), MU_OK);
     assert_int_equal(co_round_restore(f.r, &got, &d), MU_ERR_STATE);
