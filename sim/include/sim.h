@@ -1,0 +1,152 @@
+/* sim.h - `mutual sim`: a federation of virtual orgs in one process.
+ *
+ * The simulator is one more driver of the sans-IO cores: it owns a co_round (the coordinator)
+ * and one cl_participant per virtual org, and carries every task and message between them in
+ * memory through the same encodings the gRPC layer sends (co_task_encode/decode, co_report,
+ * sa_msg bytes). Nothing is re-implemented here.
+ *
+ * Time is virtual: `now` starts at 0 and only the driver moves it. While some org has
+ * something to do, time stands still; when nobody can act, it jumps to the coordinator's next
+ * deadline (co_round_next_deadline) and the timer fires (co_round_tick). So a run is a pure
+ * function of the config and the seed.
+ *
+ * Each step: tick; then, org by org in a fixed order and in chunks of SIM_CHUNK orgs, pull the
+ * task (encoded and decoded as on the wire), act on it (in parallel: one OpenMP parallel-for
+ * over the chunk's orgs, each on its worker thread's engine), and push the replies in org
+ * order. Orgs' results do not depend on which thread or engine ran them, and the coordinator
+ * sees the same messages in the same order, so `sequential` gives the same bits.
+ *
+ * Threads: OpenMP nested parallelism is switched off (max active levels 1), so inside the
+ * parallel loop every kernel and OpenBLAS call runs on one thread; with `sequential` the
+ * process runs with 1 thread too. Either way each org trains with one thread.
+ */
+#ifndef SIM_H
+#define SIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "co_config.h"
+#include "mu_err.h"
+#include "tr_model.h"
+
+#define SIM_CHUNK  16 /* orgs pulled, run and pushed together */
+#define SIM_STAGES 7  /* train, advertise, share, masked, consistency, unmask, eval */
+
+typedef enum {
+    SIM_ST_TRAIN = 0,
+    SIM_ST_ADVERTISE = 1, /* = sa_stage */
+    SIM_ST_SHARE = 2,
+    SIM_ST_MASKED = 3,
+    SIM_ST_CONSISTENCY = 4,
+    SIM_ST_UNMASK = 5,
+    SIM_ST_EVAL = 6,
+} sim_stage;
+
+/* "train", "advertise", "share", "masked", "consistency", "unmask", "eval". */
+const char *sim_stage_name(int stage);
+
+typedef enum { SIM_SPLIT_FILES = 0, SIM_SPLIT_IID = 1, SIM_SPLIT_DIRICHLET = 2 } sim_split;
+
+/* One scripted event: org `org` (1-based index) at `stage` of `round` (0 = every round). */
+typedef struct {
+    uint32_t org;
+    uint64_t round;
+    int stage;
+} sim_event;
+
+/* Dropouts or stragglers: a probability per stage, and a script. */
+typedef struct {
+    double prob[SIM_STAGES];
+    sim_event *script; /* (n_script) owned */
+    size_t n_script;
+} sim_faults;
+
+typedef struct {
+    uint64_t seed;
+    int threads; /* worker threads; 0 = all cores */
+    int checkpoint;
+
+    /* model */
+    char base[CO_PATH_MAX]; /* HF folder, resolved against the config's folder; "" = none */
+    tr_lora_config lora;
+    uint64_t lora_seed;
+    uint32_t synthetic_dim; /* > 0: synthetic-update mode (no base model) */
+    double synthetic_amp;
+
+    /* data */
+    sim_split split;
+    char **files; /* (n_files) owned, resolved */
+    size_t n_files;
+    char pool[CO_PATH_MAX];
+    uint32_t orgs;
+    double alpha;
+    uint32_t chunks; /* 0 = default (iid: 16 per org; dirichlet: 8) */
+    double eval_fraction;
+
+    sim_faults dropout, stragglers;
+    co_config co; /* the coordinator */
+} sim_config;
+
+/* Loads a sim config (keys in docs/sim.md and configs/sim.yaml). Every error is
+ * "FILE:LINE:COL: ..." and MU_ERR_INVALID (MU_ERR_NOTFOUND/IO for an unreadable file). On
+ * error *cfg holds nothing to free; on success free with sim_config_deinit. */
+int sim_config_load(const char *path, sim_config *cfg, mu_diag *diag);
+int sim_config_parse(const char *name, const char *text, size_t len, sim_config *cfg,
+                     mu_diag *diag);
+void sim_config_deinit(sim_config *cfg);
+
+/* ---- data split -------------------------------------------------------------------------- */
+
+/* How a pooled dataset of n tokens is dealt to `orgs` orgs:
+ *   iid        the pool is cut into `chunks` equal contiguous blocks (the last takes the
+ *              remainder); the blocks are shuffled with the seed and dealt round-robin, each
+ *              org's blocks kept in pool order.
+ *   dirichlet  the pool is cut into `chunks` equal contiguous "domains"; for each domain c,
+ *              p_c ~ Dirichlet(alpha, ..., alpha) over the orgs (Gamma(alpha) draws,
+ *              normalised), and domain c is cut into `orgs` contiguous pieces of lengths
+ *              floor(p_c,j · len) (the last org takes the rounding remainder); org j's data
+ *              is its pieces in domain order. Small alpha: each domain goes mostly to one org;
+ *              large alpha: every org gets about 1/orgs of every domain (NIID-Bench's
+ *              label-Dirichlet partition, with domains in place of labels).
+ * Writes each org's token count to counts[orgs] and the tokens, org after org, to out (n).
+ * MU_ERR_INVALID for a bad split or fewer tokens than chunks. */
+int sim_split_tokens(const int32_t *tokens, int64_t n, sim_split split, uint32_t orgs,
+                     uint32_t chunks, double alpha, uint64_t seed, int32_t *out, int64_t *counts,
+                     mu_diag *diag);
+
+/* ---- running ----------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *config_path; /* for the config hash of checkpoints */
+    const char *out_dir;     /* final adapter: PEFT folder + global.f32; NULL = none */
+    FILE *metrics;           /* JSON lines, one per round; NULL = none */
+    int sequential;
+    int progress; /* draw a progress bar per round (on a terminal) */
+} sim_run_opts;
+
+typedef struct {
+    uint64_t rounds, completed, aborted;
+    double wall_s, virtual_s;
+    size_t dim;
+    float *global; /* (dim) final global adapter, owned: free() */
+    void *history; /* co_metrics array (n_history), owned: free() */
+    size_t n_history;
+    uint64_t late_rejected;   /* straggler messages the coordinator refused as late */
+    uint64_t orgs_dropped_in; /* injected dropouts */
+} sim_result;
+
+/* Runs the federation to the end (federation.rounds training rounds). Returns MU_OK (every
+ * round finished, completed or aborted, and outputs written) or an error with diag. */
+int sim_run(const sim_config *cfg, const sim_run_opts *opts, sim_result *res, mu_diag *diag);
+void sim_result_deinit(sim_result *res);
+
+/* Prints the per-round table. */
+void sim_print_table(FILE *out, const sim_result *res);
+
+/* Inside an OpenMP parallel loop as the simulator runs it, the number of threads an inner
+ * parallel region gets (1 when nested parallelism is off, which sim_run ensures). For tests. */
+int sim_inner_threads(int outer_threads);
+
+#endif

@@ -1,0 +1,405 @@
+/* sim_config.c - the YAML config of `mutual sim`: every key checked, FILE:LINE:COL errors. */
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mu_yaml.h"
+#include "sim.h"
+#include "tr_hf.h"
+
+static const char *const stage_names[SIM_STAGES] = {"train",       "advertise", "share", "masked",
+                                                    "consistency", "unmask",    "eval"};
+
+const char *sim_stage_name(int stage)
+{
+    return stage >= 0 && stage < SIM_STAGES ? stage_names[stage] : "?";
+}
+
+typedef struct {
+    const mu_yaml_doc *doc;
+    const char *text; /* the file's bytes, for the inline coordinator section */
+    size_t len;
+    char dir[CO_PATH_MAX]; /* the config's folder, for relative paths */
+    mu_diag *diag;
+} ld;
+
+/* base joined to dir unless absolute. */
+static int resolve(ld *l, const mu_yaml_node *node, const char *path, char *out, size_t cap)
+{
+    int n = path[0] == '/' || !l->dir[0] ? snprintf(out, cap, "%s", path)
+                                         : snprintf(out, cap, "%s/%s", l->dir, path);
+    if (n < 0 || (size_t)n >= cap)
+        return mu_yaml_error(l->doc, node, l->diag, "path is too long");
+    return MU_OK;
+}
+
+static int get_path(ld *l, const mu_yaml_node *m, const char *key, char *out, size_t cap)
+{
+    const char *s = NULL;
+    int rc = mu_yaml_get_str(l->doc, m, key, &s, l->diag);
+    if (rc || !s)
+        return rc;
+    if (!s[0])
+        return mu_yaml_error(l->doc, mu_yaml_get(m, key), l->diag, "'%s' is empty", key);
+    return resolve(l, mu_yaml_get(m, key), s, out, cap);
+}
+
+static int get_u32(ld *l, const mu_yaml_node *m, const char *key, long long lo, long long hi,
+                   uint32_t *out)
+{
+    long long v = *out;
+    int rc = mu_yaml_get_int(l->doc, m, key, lo, hi, &v, l->diag);
+    if (rc == MU_OK)
+        *out = (uint32_t)v;
+    return rc;
+}
+
+static int parse_stage(ld *l, const mu_yaml_node *node, int *stage)
+{
+    const char *s;
+    int rc = mu_yaml_as_str(l->doc, node, &s, l->diag);
+    if (rc)
+        return rc;
+    for (int i = 0; i < SIM_STAGES; i++)
+        if (strcmp(s, stage_names[i]) == 0) {
+            *stage = i;
+            return MU_OK;
+        }
+    return mu_yaml_error(l->doc, node, l->diag,
+                         "unknown stage '%s' (expected train, advertise, share, masked, "
+                         "consistency, unmask or eval)",
+                         s);
+}
+
+/* An org as a 1-based index or the name "org-N". */
+static int parse_org(ld *l, const mu_yaml_node *node, uint32_t *org)
+{
+    const char *s;
+    int rc = mu_yaml_as_str(l->doc, node, &s, l->diag);
+    if (rc)
+        return rc;
+    const char *num = strncmp(s, "org-", 4) == 0 ? s + 4 : s;
+    char *end;
+    unsigned long v = strtoul(num, &end, 10);
+    if (!num[0] || *end || v < 1 || v > 65536)
+        return mu_yaml_error(l->doc, node, l->diag,
+                             "org must be an index 1..65536 or a name 'org-N', got '%s'", s);
+    *org = (uint32_t)v;
+    return MU_OK;
+}
+
+static int load_faults(ld *l, const mu_yaml_node *root, const char *key, sim_faults *f)
+{
+    const mu_yaml_node *m = mu_yaml_get(root, key);
+    if (!m)
+        return MU_OK;
+    static const char *const keys[] = {"train",  "advertise", "share",  "masked", "consistency",
+                                       "unmask", "eval",      "script", NULL};
+    int rc = mu_yaml_check_keys(l->doc, m, keys, l->diag);
+    for (int s = 0; s < SIM_STAGES && !rc; s++)
+        rc = mu_yaml_get_double(l->doc, m, stage_names[s], 0, 1, &f->prob[s], l->diag);
+    const mu_yaml_node *seq = mu_yaml_get(m, "script");
+    if (rc || !seq)
+        return rc;
+    if (seq->kind != MU_YAML_SEQ)
+        return mu_yaml_error(l->doc, seq, l->diag,
+                             "'script' must be a list of {org, round, "
+                             "stage}");
+    f->script = calloc(seq->n_items ? seq->n_items : 1, sizeof *f->script);
+    if (!f->script)
+        return mu_diag_set(l->diag, MU_ERR_NOMEM, "out of memory");
+    static const char *const ek[] = {"org", "round", "stage", NULL};
+    for (size_t i = 0; i < seq->n_items; i++) {
+        const mu_yaml_node *e = seq->items[i];
+        sim_event *ev = &f->script[i];
+        long long round = 0;
+        if ((rc = mu_yaml_check_keys(l->doc, e, ek, l->diag)) ||
+            (rc = mu_yaml_require(l->doc, e, "org", l->diag)) ||
+            (rc = mu_yaml_require(l->doc, e, "stage", l->diag)) ||
+            (rc = parse_org(l, mu_yaml_get(e, "org"), &ev->org)) ||
+            (rc = parse_stage(l, mu_yaml_get(e, "stage"), &ev->stage)) ||
+            (rc = mu_yaml_get_int(l->doc, e, "round", 0, 1000000000, &round, l->diag)))
+            return rc;
+        ev->round = (uint64_t)round;
+        f->n_script++;
+    }
+    return MU_OK;
+}
+
+static int load_model(ld *l, const mu_yaml_node *root, sim_config *c)
+{
+    const mu_yaml_node *m = mu_yaml_get(root, "model");
+    if (!m)
+        return mu_yaml_error(l->doc, root, l->diag, "missing key 'model'");
+    static const char *const keys[] = {"base",          "rank",          "alpha",   "rslora",
+                                       "targets",       "freeze_a",      "dropout", "seed",
+                                       "synthetic_dim", "synthetic_amp", NULL};
+    int rc = mu_yaml_check_keys(l->doc, m, keys, l->diag);
+    long long rank = c->lora.rank, seed = 0;
+    double alpha = c->lora.alpha, drop = 0;
+    const char *targets = NULL;
+    if (rc || (rc = get_path(l, m, "base", c->base, sizeof c->base)) ||
+        (rc = mu_yaml_get_int(l->doc, m, "rank", 1, 4096, &rank, l->diag)) ||
+        (rc = mu_yaml_get_double(l->doc, m, "alpha", 1e-6, 1e6, &alpha, l->diag)) ||
+        (rc = mu_yaml_get_bool(l->doc, m, "rslora", &c->lora.use_rslora, l->diag)) ||
+        (rc = mu_yaml_get_str(l->doc, m, "targets", &targets, l->diag)) ||
+        (rc = mu_yaml_get_bool(l->doc, m, "freeze_a", &c->lora.freeze_a, l->diag)) ||
+        (rc = mu_yaml_get_double(l->doc, m, "dropout", 0, 0.99, &drop, l->diag)) ||
+        (rc = mu_yaml_get_int(l->doc, m, "seed", 0, INT64_MAX, &seed, l->diag)) ||
+        (rc = get_u32(l, m, "synthetic_dim", 0, (1 << 30) - 2, &c->synthetic_dim)) ||
+        (rc = mu_yaml_get_double(l->doc, m, "synthetic_amp", 0, 1e6, &c->synthetic_amp, l->diag)))
+        return rc;
+    c->lora.rank = (int)rank;
+    c->lora.alpha = (float)alpha;
+    c->lora.dropout = (float)drop;
+    c->lora_seed = (uint64_t)seed;
+    if (c->synthetic_dim && c->base[0])
+        return mu_yaml_error(l->doc, mu_yaml_get(m, "base"), l->diag,
+                             "synthetic_dim and base exclude each other");
+    if (!c->synthetic_dim && !c->base[0])
+        return mu_yaml_error(l->doc, m, l->diag,
+                             "model needs 'base' (a Hugging Face folder) or "
+                             "'synthetic_dim'");
+    if (!c->base[0])
+        return MU_OK;
+    tr_config mc;
+    mu_diag inner = {{0}};
+    if ((rc = tr_hf_config_load(c->base, &mc, &inner)) != MU_OK)
+        return mu_yaml_error(l->doc, mu_yaml_get(m, "base"), l->diag, "%s", inner.msg);
+    if (!targets)
+        targets = mc.family == TR_GPT2 ? "c_attn" : "q_proj,v_proj";
+    if (tr_lora_targets_parse(mc.family, targets, &c->lora.targets, &inner) != MU_OK)
+        return mu_yaml_error(l->doc, mu_yaml_get(m, "targets"), l->diag, "%s", inner.msg);
+    return MU_OK;
+}
+
+static int load_data(ld *l, const mu_yaml_node *root, sim_config *c)
+{
+    const mu_yaml_node *m = mu_yaml_get(root, "data");
+    if (!m)
+        return mu_yaml_error(l->doc, root, l->diag, "missing key 'data'");
+    static const char *const keys[] = {"files", "file",   "orgs",          "split",
+                                       "alpha", "chunks", "eval_fraction", NULL};
+    const char *split = NULL;
+    int rc = mu_yaml_check_keys(l->doc, m, keys, l->diag);
+    if (rc || (rc = get_path(l, m, "file", c->pool, sizeof c->pool)) ||
+        (rc = get_u32(l, m, "orgs", 2, 65536, &c->orgs)) ||
+        (rc = mu_yaml_get_str(l->doc, m, "split", &split, l->diag)) ||
+        (rc = mu_yaml_get_double(l->doc, m, "alpha", 1e-3, 1e6, &c->alpha, l->diag)) ||
+        (rc = get_u32(l, m, "chunks", 0, 1 << 24, &c->chunks)) ||
+        (rc = mu_yaml_get_double(l->doc, m, "eval_fraction", 0, 0.9, &c->eval_fraction, l->diag)))
+        return rc;
+    const mu_yaml_node *files = mu_yaml_get(m, "files");
+    if (files) {
+        if (files->kind != MU_YAML_SEQ || files->n_items < 2)
+            return mu_yaml_error(l->doc, files, l->diag,
+                                 "'files' must be a list of at least 2 HDF5 files, one per org");
+        if (c->pool[0] || mu_yaml_get(m, "orgs") || split)
+            return mu_yaml_error(l->doc, files, l->diag,
+                                 "'files' excludes 'file', 'orgs' and 'split'");
+        c->files = calloc(files->n_items, sizeof *c->files);
+        if (!c->files)
+            return mu_diag_set(l->diag, MU_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; i < files->n_items; i++) {
+            const char *s;
+            if ((rc = mu_yaml_as_str(l->doc, files->items[i], &s, l->diag)))
+                return rc;
+            if (!(c->files[i] = malloc(CO_PATH_MAX)))
+                return mu_diag_set(l->diag, MU_ERR_NOMEM, "out of memory");
+            c->n_files++;
+            if ((rc = resolve(l, files->items[i], s, c->files[i], CO_PATH_MAX)))
+                return rc;
+        }
+        c->orgs = (uint32_t)files->n_items;
+        c->split = SIM_SPLIT_FILES;
+        return MU_OK;
+    }
+    if (!mu_yaml_get(m, "orgs"))
+        return mu_yaml_error(l->doc, m, l->diag, "data needs 'files' (one per org) or 'orgs'");
+    if (!c->pool[0] && !c->synthetic_dim)
+        return mu_yaml_error(l->doc, m, l->diag,
+                             "data needs 'file' (a pooled dataset to split) "
+                             "or 'files'");
+    c->split = SIM_SPLIT_IID;
+    if (split && strcmp(split, "dirichlet") == 0)
+        c->split = SIM_SPLIT_DIRICHLET;
+    else if (split && strcmp(split, "iid") != 0)
+        return mu_yaml_error(l->doc, mu_yaml_get(m, "split"), l->diag,
+                             "split must be 'iid' or 'dirichlet', got '%s'", split);
+    return MU_OK;
+}
+
+/* The inline coordinator section: the file's text with every line outside the section
+ * blanked, so co_config_parse sees a document whose root is the section and reports the
+ * file's own lines and columns. */
+static int load_coordinator_inline(ld *l, const mu_yaml_node *root, const mu_yaml_node *node,
+                                   co_config *co)
+{
+    if (node->line <= node->key_line)
+        return mu_yaml_error(l->doc, node, l->diag,
+                             "'coordinator' must be a block mapping (keys on their own lines) or "
+                             "a file name");
+    int end_line = 0; /* first line after the section: the next top-level key */
+    for (size_t i = 0; i < root->n_items; i++)
+        if (root->items[i]->key_line > node->key_line &&
+            (!end_line || root->items[i]->key_line < end_line))
+            end_line = root->items[i]->key_line;
+    char *t = malloc(l->len + 1);
+    if (!t)
+        return mu_diag_set(l->diag, MU_ERR_NOMEM, "out of memory");
+    size_t o = 0;
+    int line = 1;
+    for (size_t i = 0; i < l->len; i++) {
+        char ch = l->text[i];
+        if (ch == '\n' || (line >= node->line && (!end_line || line < end_line)))
+            t[o++] = ch;
+        if (ch == '\n')
+            line++;
+    }
+    co_config_deinit(co);
+    int rc = co_config_parse(l->doc->path, t, o, co, l->diag);
+    free(t);
+    return rc;
+}
+
+static int load_doc(ld *l, sim_config *c)
+{
+    const mu_yaml_node *root = l->doc->root;
+    if (!root || root->kind != MU_YAML_MAP)
+        return mu_yaml_error(l->doc, root, l->diag, "a sim config must be a mapping of keys");
+    static const char *const keys[] = {"seed",    "threads",    "checkpoint",  "model", "data",
+                                       "dropout", "stragglers", "coordinator", NULL};
+    long long seed = 0, threads = 0;
+    int rc = mu_yaml_check_keys(l->doc, root, keys, l->diag);
+    if (rc || (rc = mu_yaml_get_int(l->doc, root, "seed", 0, INT64_MAX, &seed, l->diag)) ||
+        (rc = mu_yaml_get_int(l->doc, root, "threads", 0, 1024, &threads, l->diag)) ||
+        (rc = mu_yaml_get_bool(l->doc, root, "checkpoint", &c->checkpoint, l->diag)) ||
+        (rc = load_model(l, root, c)) || (rc = load_data(l, root, c)) ||
+        (rc = load_faults(l, root, "dropout", &c->dropout)) ||
+        (rc = load_faults(l, root, "stragglers", &c->stragglers)))
+        return rc;
+    c->seed = (uint64_t)seed;
+    c->threads = (int)threads;
+    for (int f = 0; f < 2; f++) {
+        const sim_faults *fs = f ? &c->stragglers : &c->dropout;
+        for (size_t i = 0; i < fs->n_script; i++)
+            if (fs->script[i].org > c->orgs)
+                return mu_diag_set(l->diag, MU_ERR_INVALID,
+                                   "%s: %s script names org %u but there are %u orgs", l->doc->path,
+                                   f ? "stragglers" : "dropout", fs->script[i].org, c->orgs);
+    }
+    const mu_yaml_node *co = mu_yaml_get(root, "coordinator");
+    if (!co)
+        return mu_yaml_error(l->doc, root, l->diag, "missing key 'coordinator'");
+    if (co->kind == MU_YAML_SCALAR) {
+        char path[CO_PATH_MAX];
+        if ((rc = resolve(l, co, co->scalar, path, sizeof path)))
+            return rc;
+        co_config_deinit(&c->co);
+        rc = co_config_load(path, &c->co, l->diag);
+    } else if (co->kind == MU_YAML_MAP) {
+        rc = load_coordinator_inline(l, root, co, &c->co);
+    } else {
+        rc = mu_yaml_error(l->doc, co, l->diag, "'coordinator' must be a mapping or a file name");
+    }
+    if (rc)
+        return rc;
+    if (c->co.rounds == 0)
+        return mu_yaml_error(l->doc, co, l->diag,
+                             "federation.rounds must be at least 1 in a simulation");
+    if (c->co.min_orgs > c->orgs)
+        return mu_yaml_error(l->doc, co, l->diag, "cohort.min_orgs is %u but there are %u orgs",
+                             c->co.min_orgs, c->orgs);
+    return MU_OK;
+}
+
+static void defaults(sim_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->lora = (tr_lora_config){.rank = 8, .alpha = 16, .freeze_a = 1};
+    c->alpha = 0.5;
+    c->eval_fraction = 0.1;
+    c->synthetic_amp = 0.01;
+    co_config_default(&c->co);
+}
+
+static int parse_text(const char *name, const char *text, size_t len, sim_config *cfg,
+                      mu_diag *diag)
+{
+    defaults(cfg);
+    mu_yaml_doc *doc = mu_yaml_parse(name, text, len, diag);
+    if (!doc)
+        return MU_ERR_INVALID;
+    ld l = {.doc = doc, .text = text, .len = len, .diag = diag};
+    char tmp[CO_PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", name);
+    if (strchr(tmp, '/'))
+        snprintf(l.dir, sizeof l.dir, "%s", dirname(tmp));
+    int rc = load_doc(&l, cfg);
+    mu_yaml_free(doc);
+    if (rc != MU_OK) {
+        sim_config_deinit(cfg);
+        return rc ? rc : MU_ERR_INVALID;
+    }
+    return MU_OK;
+}
+
+int sim_config_parse(const char *name, const char *text, size_t len, sim_config *cfg, mu_diag *diag)
+{
+    return parse_text(name, text, len, cfg, diag);
+}
+
+int sim_config_load(const char *path, sim_config *cfg, mu_diag *diag)
+{
+    defaults(cfg);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return mu_diag_set(diag, MU_ERR_NOTFOUND, "%s: cannot open", path);
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 > cap) {
+            cap = cap ? 2 * cap : 8192;
+            if (cap > (16u << 20)) {
+                free(text);
+                fclose(f);
+                return mu_diag_set(diag, MU_ERR_INVALID, "%s: larger than 16 MiB", path);
+            }
+            char *t = realloc(text, cap);
+            if (!t) {
+                free(text);
+                fclose(f);
+                return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
+            }
+            text = t;
+        }
+        size_t got = fread(text + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(text);
+        return mu_diag_set(diag, MU_ERR_IO, "%s: read error", path);
+    }
+    int rc = parse_text(path, text, len, cfg, diag);
+    free(text);
+    return rc;
+}
+
+void sim_config_deinit(sim_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->n_files; i++)
+        free(cfg->files[i]);
+    free(cfg->files);
+    free(cfg->dropout.script);
+    free(cfg->stragglers.script);
+    co_config_deinit(&cfg->co);
+    cfg->files = NULL;
+    cfg->n_files = 0;
+    cfg->dropout.script = cfg->stragglers.script = NULL;
+}

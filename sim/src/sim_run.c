@@ -1,0 +1,634 @@
+/* sim_run.c - the in-process driver: virtual orgs, a virtual clock, one co_round. */
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cl_participant.h"
+#include "co_round.h"
+#include "mu_log.h"
+#include "mu_progress.h"
+#include "sim_internal.h"
+#include "tr_data.h"
+#include "tr_hf.h"
+
+typedef struct {
+    cl_participant *p;
+    uint32_t id;
+    uint64_t out_round; /* dropped or late in this round: no more answers in it */
+    uint8_t *held;      /* a straggler's message, pushed after the deadline */
+    size_t held_len;
+    /* this step */
+    co_task task;
+    int has_task, straggle;
+    cl_outbox out;
+    int rc;
+    mu_diag diag;
+} vorg;
+
+typedef struct {
+    const sim_config *cfg;
+    const sim_run_opts *opts;
+    co_round *r;
+    vorg *orgs;
+    uint32_t n;
+    cl_engine **eng;
+    int n_eng, threads;
+    size_t dim;
+    tr_data **data; /* (n_data) */
+    size_t n_data;
+    int32_t *split_tokens;
+    double now, t0;
+    int done;
+    uint64_t rounds, completed, aborted, late_rejected, dropped_in;
+    mu_progress bar;
+    uint64_t bar_round;
+    uint8_t config_hash[CO_HASH_BYTES];
+} sim;
+
+int sim_inner_threads(int outer_threads)
+{
+    omp_set_max_active_levels(1);
+    int most = 0;
+#pragma omp parallel num_threads(outer_threads) reduction(max : most)
+    {
+#pragma omp parallel
+        {
+#pragma omp single
+            most = omp_get_num_threads();
+        }
+    }
+    return most;
+}
+
+/* A deterministic draw in [0, 1) for (seed, kind, org, round, stage). */
+static double draw(uint64_t seed, uint64_t kind, uint32_t org, uint64_t round, int stage)
+{
+    uint64_t st = sim_mix64(
+        seed ^ sim_mix64(kind ^ sim_mix64(org ^ sim_mix64(round ^ sim_mix64((uint64_t)stage)))));
+    return sim_uniform(&st);
+}
+
+static int fault_hits(const sim_faults *f, uint64_t seed, uint64_t kind, uint32_t org,
+                      uint64_t round, int stage)
+{
+    for (size_t i = 0; i < f->n_script; i++)
+        if (f->script[i].org == org && f->script[i].stage == stage &&
+            (f->script[i].round == 0 || f->script[i].round == round))
+            return 1;
+    return f->prob[stage] > 0 && draw(seed, kind, org, round, stage) < f->prob[stage];
+}
+
+static int task_stage(const co_task *t)
+{
+    if (t->kind == CO_TASK_TRAIN)
+        return SIM_ST_TRAIN;
+    if (t->kind == CO_TASK_EVAL)
+        return SIM_ST_EVAL;
+    return t->stage;
+}
+
+/* ---- setup --------------------------------------------------------------------------------*/
+
+static int load_data(sim *s, mu_diag *diag)
+{
+    const sim_config *c = s->cfg;
+    int err;
+    if (c->split == SIM_SPLIT_FILES) {
+        s->data = calloc(c->n_files, sizeof *s->data);
+        if (!s->data)
+            return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; i < c->n_files; i++, s->n_data++)
+            if (!(s->data[i] = tr_data_open(c->files[i], &err, diag)))
+                return err;
+        return MU_OK;
+    }
+    if (!c->pool[0])
+        return MU_OK; /* synthetic orgs without data */
+    s->data = calloc(1, sizeof *s->data);
+    if (!s->data || !(s->data[0] = tr_data_open(c->pool, &err, diag)))
+        return s->data ? err : mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
+    s->n_data = 1;
+    int64_t n = tr_data_len(s->data[0]);
+    s->split_tokens = malloc(sizeof(int32_t) * (size_t)n);
+    if (!s->split_tokens)
+        return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
+    return MU_OK;
+}
+
+/* Org i's tokens: its file, or its part of the split pool; the last eval_fraction of them are
+ * its held-out set. */
+static int make_orgs(sim *s, mu_diag *diag)
+{
+    const sim_config *c = s->cfg;
+    s->n = c->orgs;
+    s->orgs = calloc(s->n, sizeof *s->orgs);
+    int64_t *counts = calloc(s->n, sizeof *counts);
+    int rc = MU_OK;
+    if (!s->orgs || !counts) {
+        rc = mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (s->split_tokens &&
+        (rc = sim_split_tokens(tr_data_tokens(s->data[0]), tr_data_len(s->data[0]), c->split, s->n,
+                               c->chunks, c->alpha, c->seed, s->split_tokens, counts, diag)) !=
+            MU_OK)
+        goto out;
+    int64_t off = 0;
+    for (uint32_t i = 0; i < s->n; i++) {
+        vorg *o = &s->orgs[i];
+        char name[32];
+        snprintf(name, sizeof name, "org-%u", i + 1);
+        cl_participant_config pc = {.name = name,
+                                    .synthetic = c->synthetic_dim > 0,
+                                    .synthetic_amp = c->synthetic_amp,
+                                    .deterministic = 1};
+        const int32_t *tok = NULL;
+        int64_t nt = 0;
+        if (c->split == SIM_SPLIT_FILES) {
+            tok = tr_data_tokens(s->data[i]);
+            nt = tr_data_len(s->data[i]);
+        } else if (s->split_tokens) {
+            tok = s->split_tokens + off;
+            nt = counts[i];
+            off += nt;
+        }
+        int64_t ne = (int64_t)floor((double)nt * c->eval_fraction);
+        pc.train_tokens = tok;
+        pc.n_train = nt - ne;
+        pc.eval_tokens = ne ? tok + (nt - ne) : NULL;
+        pc.n_eval = ne;
+        uint8_t key_seed[32], msg[16];
+        for (int b = 0; b < 8; b++) {
+            msg[b] = (uint8_t)(c->seed >> (8 * b));
+            msg[8 + b] = (uint8_t)((uint64_t)i >> (8 * b));
+        }
+        uint8_t pk[32];
+        crypto_generichash(key_seed, 32, msg, sizeof msg, (const uint8_t *)"mutual-sim-keys", 15);
+        crypto_sign_seed_keypair(pk, pc.sign_sk, key_seed);
+        crypto_generichash(pc.seed, 32, msg, sizeof msg, (const uint8_t *)"mutual-sim-org", 14);
+        o->p = cl_participant_new(&pc, diag);
+        sodium_memzero(pc.sign_sk, sizeof pc.sign_sk);
+        sodium_memzero(key_seed, sizeof key_seed);
+        if (!o->p) {
+            rc = MU_ERR_INVALID;
+            goto out;
+        }
+        cl_outbox_init(&o->out);
+    }
+out:
+    free(counts);
+    return rc;
+}
+
+static int make_engines(sim *s, mu_diag *diag)
+{
+    const sim_config *c = s->cfg;
+    if (c->synthetic_dim) {
+        s->dim = c->synthetic_dim;
+        return MU_OK;
+    }
+    s->n_eng = s->threads;
+    s->eng = calloc((size_t)s->n_eng, sizeof *s->eng);
+    if (!s->eng)
+        return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < s->n_eng; i++)
+        if (!(s->eng[i] = cl_engine_new(c->base, &c->lora, c->lora_seed, diag)))
+            return MU_ERR_INVALID;
+    s->dim = cl_engine_dim(s->eng[0]);
+    int vocab = tr_model_config(cl_engine_model(s->eng[0]))->vocab_size;
+    for (size_t i = 0; i < s->n_data; i++)
+        if (tr_data_vocab(s->data[i]) > vocab)
+            return mu_diag_set(diag, MU_ERR_INVALID, "%s: vocab_size %d exceeds the model's %d",
+                               tr_data_path(s->data[i]), tr_data_vocab(s->data[i]), vocab);
+    return MU_OK;
+}
+
+/* The coordinator, starting from the engine's LoRA trainable tensors (B only with frozen A;
+ * B is zero, so the adapter starts as the base model) or a zero synthetic vector. */
+static int make_round(sim *s, mu_diag *diag)
+{
+    co_tensor *t = NULL;
+    size_t nt = 0;
+    float *zeros = NULL;
+    int rc = MU_OK;
+    if (s->eng) {
+        tr_model *m = cl_engine_model(s->eng[0]);
+        int n = tr_lora_count(m);
+        t = calloc((size_t)n, sizeof *t);
+        if (!t)
+            return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < n; i++) {
+            tr_tensor tt;
+            tr_lora_tensor(m, i, &tt);
+            if (!tr_lora_tensor_grad(m, i))
+                continue; /* frozen A */
+            t[nt] = (co_tensor){.name = tt.name, .ndim = tt.ndim, .data = tt.data};
+            for (int d = 0; d < tt.ndim; d++)
+                t[nt].shape[d] = (uint64_t)tt.shape[d];
+            nt++;
+        }
+    } else {
+        zeros = calloc(s->dim, sizeof *zeros);
+        t = calloc(1, sizeof *t);
+        if (!zeros || !t) {
+            rc = mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        t[0] = (co_tensor){.name = "synthetic", .ndim = 1, .shape = {s->dim}, .data = zeros};
+        nt = 1;
+    }
+    if (!(s->r = co_round_new(&s->cfg->co, t, nt, diag))) {
+        rc = MU_ERR_INVALID;
+        goto out;
+    }
+    for (uint32_t i = 0; i < s->n && rc == MU_OK; i++)
+        rc = co_round_register(s->r, cl_participant_name(s->orgs[i].p),
+                               cl_participant_pk(s->orgs[i].p), &s->orgs[i].id, diag);
+out:
+    free(t);
+    free(zeros);
+    return rc;
+}
+
+/* ---- events and outputs -------------------------------------------------------------------*/
+
+static void write_metrics(sim *s, const co_event *ev)
+{
+    FILE *f = s->opts->metrics;
+    if (!f)
+        return;
+    const co_metrics *m = &ev->metrics;
+    fprintf(f,
+            "{\"round\": %" PRIu64 ", \"kind\": \"%s\", \"outcome\": \"%s\", \"loss\": ", m->round,
+            m->kind == CO_ROUND_EVAL ? "eval" : "train",
+            m->outcome == CO_ROUND_COMPLETED ? "completed" : "aborted");
+    if (isfinite(m->loss))
+        fprintf(f, "%.9g", m->loss);
+    else
+        fputs("null", f);
+    fprintf(f,
+            ", \"tokens\": %.0f, \"orgs_selected\": %u, \"orgs_completed\": %u, "
+            "\"orgs_dropped\": %u, \"bytes_in\": %" PRIu64 ", \"bytes_out\": %" PRIu64
+            ", \"t_start\": %.6g, \"t_end\": %.6g, \"wall_s\": %.3f, \"reason\": \"",
+            m->tokens, m->orgs_selected, m->orgs_completed, m->orgs_dropped, m->bytes_in,
+            m->bytes_out, m->t_start, m->t_end, mu_now() - s->t0);
+    for (const char *p = ev->reason; m->outcome == CO_ROUND_ABORTED && *p; p++)
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if ((unsigned char)*p >= 0x20)
+            fputc(*p, f);
+    fputs("\"}\n", f);
+    fflush(f);
+}
+
+static int checkpoint(sim *s, mu_diag *diag)
+{
+    const char *dir = s->cfg->co.checkpoint_dir;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return mu_diag_set(diag, MU_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+    co_checkpoint ck;
+    co_round_checkpoint_view(s->r, s->config_hash, &ck);
+    return co_checkpoint_write(dir, &ck, diag);
+}
+
+static int drain(sim *s, mu_diag *diag)
+{
+    co_event ev;
+    while (co_round_poll_event(s->r, &ev)) {
+        if (ev.kind == CO_EVENT_DONE) {
+            s->done = 1;
+            continue;
+        }
+        s->rounds++;
+        if (ev.metrics.outcome == CO_ROUND_COMPLETED)
+            s->completed++;
+        else
+            s->aborted++;
+        if (s->opts->progress && s->bar_round) {
+            char extra[64];
+            snprintf(extra, sizeof extra, "%s loss %.4f",
+                     ev.metrics.outcome == CO_ROUND_COMPLETED ? "done" : "ABORTED",
+                     ev.metrics.loss);
+            mu_progress_finish(&s->bar, extra);
+            s->bar_round = 0;
+        }
+        if (ev.metrics.outcome == CO_ROUND_ABORTED)
+            mu_warn("round %" PRIu64 " aborted: %s", ev.metrics.round, ev.reason);
+        write_metrics(s, &ev);
+        if (s->cfg->checkpoint) {
+            int rc = checkpoint(s, diag);
+            if (rc != MU_OK)
+                return rc;
+        }
+    }
+    return MU_OK;
+}
+
+static void show_progress(sim *s)
+{
+    if (!s->opts->progress)
+        return;
+    co_status st;
+    co_round_status(s->r, s->now, &st);
+    if (st.phase == CO_PHASE_IDLE || st.phase == CO_PHASE_DONE)
+        return;
+    if (s->bar_round != st.round) {
+        char label[32];
+        snprintf(label, sizeof label, "round %" PRIu64, st.round);
+        mu_progress_init(&s->bar, label, 6);
+        s->bar_round = st.round;
+    }
+    long done = st.phase == CO_PHASE_SECAGG ? st.stage : 0;
+    char extra[64];
+    snprintf(extra, sizeof extra, "%s (%u/%u pending)", st.stage_name, st.orgs_pending,
+             st.orgs_in_cohort);
+    mu_progress_update(&s->bar, done, extra);
+}
+
+/* ---- one step -----------------------------------------------------------------------------*/
+
+static int pull(sim *s, vorg *o, uint32_t index)
+{
+    co_task b;
+    o->has_task = 0;
+    o->straggle = 0;
+    int rc = co_round_next_task(s->r, o->id, s->now, &b);
+    if (rc != MU_OK)
+        return rc;
+    if (b.kind == CO_TASK_DONE)
+        s->done = 1;
+    if (b.kind == CO_TASK_WAIT || b.kind == CO_TASK_DONE)
+        return MU_OK;
+    int stage = task_stage(&b);
+    uint64_t round = b.cfg.round;
+    if (o->out_round == round)
+        return MU_OK;
+    if (fault_hits(&s->cfg->dropout, s->cfg->seed, 1, index + 1, round, stage)) {
+        mu_info("org-%u drops out of round %" PRIu64 " at %s", index + 1, round,
+                sim_stage_name(stage));
+        o->out_round = round;
+        s->dropped_in++;
+        return MU_OK;
+    }
+    o->straggle = fault_hits(&s->cfg->stragglers, s->cfg->seed, 2, index + 1, round, stage);
+    /* Through the wire encoding, as a remote org would see it. */
+    size_t len = co_task_encoded_len(&b), w;
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return MU_ERR_NOMEM;
+    mu_diag d;
+    rc = co_task_encode(&b, buf, len, &w);
+    if (rc == MU_OK)
+        rc = co_task_decode(&o->task, buf, w, &d);
+    free(buf);
+    if (rc == MU_OK)
+        o->has_task = 1;
+    return rc;
+}
+
+static int push(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
+{
+    int stage = task_stage(&o->task);
+    uint64_t round = o->task.cfg.round;
+    if (o->rc != MU_OK) {
+        if (o->rc == MU_ERR_NOMEM)
+            return mu_diag_set(diag, MU_ERR_NOMEM, "org-%u: out of memory", index + 1);
+        if (o->rc == MU_ERR_INVALID && o->task.kind != CO_TASK_SECAGG)
+            return mu_diag_set(diag, o->rc, "org-%u: %s", index + 1, o->diag.msg);
+        mu_warn("org-%u at %s of round %" PRIu64 ": %s", index + 1, sim_stage_name(stage), round,
+                o->diag.msg);
+        o->out_round = round;
+        return MU_OK;
+    }
+    for (size_t k = 0; k < o->out.count; k++) {
+        cl_msg *m = &o->out.items[k];
+        if (o->straggle) {
+            free(o->held);
+            o->held = m->bytes;
+            o->held_len = m->len;
+            m->bytes = NULL;
+            o->out_round = round;
+            continue;
+        }
+        mu_diag d;
+        int rc = co_round_on_message(s->r, o->id, m->bytes, m->len, s->now, &d);
+        if (rc == MU_OK)
+            *progress = 1;
+        else if (rc == MU_ERR_NOMEM)
+            return mu_diag_set(diag, rc, "coordinator: out of memory");
+        else
+            mu_debug("org-%u: coordinator refused a %s message: %s", index + 1,
+                     sim_stage_name(stage), d.msg);
+    }
+    if (o->straggle && o->held)
+        mu_info("org-%u answers %s of round %" PRIu64 " after its deadline", index + 1,
+                sim_stage_name(stage), round);
+    return MU_OK;
+}
+
+static void act(sim *s, vorg *o, const float *global, int thread)
+{
+    cl_engine *e = s->eng ? s->eng[thread < s->n_eng ? thread : 0] : NULL;
+    o->rc = cl_participant_handle_task(o->p, e, &o->task, global, s->dim, &o->out, &o->diag);
+}
+
+static int step_chunk(sim *s, uint32_t c0, uint32_t c1, int *progress, mu_diag *diag)
+{
+    uint32_t idx[SIM_CHUNK];
+    int n_act = 0, rc = MU_OK;
+    for (uint32_t i = c0; i < c1; i++) {
+        if ((rc = pull(s, &s->orgs[i], i)) != MU_OK)
+            return mu_diag_set(diag, rc, "org-%u: pulling a task failed", i + 1);
+        if (s->orgs[i].has_task)
+            idx[n_act++] = i;
+    }
+    size_t dim;
+    const float *global = co_round_global(s->r, &dim);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(s->threads) if (s->threads > 1)
+    for (int k = 0; k < n_act; k++)
+        act(s, &s->orgs[idx[k]], global, omp_get_thread_num());
+    for (int k = 0; k < n_act; k++) {
+        vorg *o = &s->orgs[idx[k]];
+        if (rc == MU_OK)
+            rc = push(s, o, idx[k], progress, diag);
+        cl_outbox_clear(&o->out);
+        co_task_deinit(&o->task);
+        o->has_task = 0;
+    }
+    return rc;
+}
+
+/* Time jumps to the next deadline; the stragglers' held messages arrive just after it. */
+static int jump(sim *s, mu_diag *diag)
+{
+    double next = co_round_next_deadline(s->r);
+    uint64_t v = co_round_version(s->r);
+    if (isinf(next)) {
+        int rc = co_round_tick(s->r, s->now);
+        if (rc != MU_OK)
+            return mu_diag_set(diag, rc, "coordinator tick failed");
+        if (co_round_version(s->r) == v)
+            return mu_diag_set(diag, MU_ERR_STATE,
+                               "simulation stuck: nobody can act and nothing is timed");
+        return MU_OK;
+    }
+    s->now = next > s->now ? next : s->now;
+    int rc = co_round_tick(s->r, s->now);
+    if (rc != MU_OK)
+        return mu_diag_set(diag, rc, "coordinator tick failed");
+    for (uint32_t i = 0; i < s->n; i++) {
+        vorg *o = &s->orgs[i];
+        if (!o->held)
+            continue;
+        mu_diag d;
+        rc = co_round_on_message(s->r, o->id, o->held, o->held_len, s->now, &d);
+        if (rc != MU_OK) {
+            s->late_rejected++;
+            mu_info("org-%u's late message refused: %s", i + 1, d.msg);
+        }
+        free(o->held);
+        o->held = NULL;
+        o->held_len = 0;
+    }
+    return MU_OK;
+}
+
+static int loop(sim *s, mu_diag *diag)
+{
+    int rc = MU_OK;
+    for (uint64_t steps = 0; !s->done && rc == MU_OK; steps++) {
+        if ((rc = co_round_tick(s->r, s->now)) != MU_OK || (rc = drain(s, diag)) != MU_OK)
+            break;
+        show_progress(s);
+        int progress = 0;
+        for (uint32_t c0 = 0; c0 < s->n && rc == MU_OK && !s->done; c0 += SIM_CHUNK)
+            rc = step_chunk(s, c0, c0 + SIM_CHUNK < s->n ? c0 + SIM_CHUNK : s->n, &progress, diag);
+        if (rc == MU_OK)
+            rc = drain(s, diag);
+        if (rc == MU_OK && !progress && !s->done)
+            rc = jump(s, diag);
+        if (rc == MU_OK)
+            rc = drain(s, diag);
+    }
+    return rc;
+}
+
+/* ---- outputs ------------------------------------------------------------------------------*/
+
+static int export_global(sim *s, const char *dir, mu_diag *diag)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return mu_diag_set(diag, MU_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+    size_t dim;
+    const float *g = co_round_global(s->r, &dim);
+    char path[CO_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/global.f32", dir);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(g, sizeof *g, dim, f) != dim || fclose(f) != 0)
+        return mu_diag_set(diag, MU_ERR_IO, "%s: cannot write", path);
+    if (!s->eng)
+        return MU_OK;
+    tr_model *m = cl_engine_model(s->eng[0]);
+    int rc = tr_lora_set(m, g, (int64_t)dim);
+    if (rc == MU_OK)
+        rc = tr_peft_save(m, dir, s->cfg->base, diag);
+    return rc;
+}
+
+static void sim_free(sim *s)
+{
+    for (uint32_t i = 0; s->orgs && i < s->n; i++) {
+        cl_participant_free(s->orgs[i].p);
+        cl_outbox_deinit(&s->orgs[i].out);
+        free(s->orgs[i].held);
+    }
+    free(s->orgs);
+    for (int i = 0; i < s->n_eng; i++)
+        cl_engine_free(s->eng[i]);
+    free(s->eng);
+    for (size_t i = 0; i < s->n_data; i++)
+        tr_data_free(s->data[i]);
+    free(s->data);
+    free(s->split_tokens);
+    co_round_free(s->r);
+}
+
+int sim_run(const sim_config *cfg, const sim_run_opts *opts, sim_result *res, mu_diag *diag)
+{
+    memset(res, 0, sizeof *res);
+    sim s = {.cfg = cfg, .opts = opts, .t0 = mu_now()};
+    int rc = sa_init();
+    if (rc != MU_OK)
+        return mu_diag_set(diag, rc, "libsodium failed to initialise");
+    s.threads = opts->sequential ? 1 : cfg->threads > 0 ? cfg->threads : omp_get_num_procs();
+    omp_set_max_active_levels(1); /* nested regions run on one thread */
+    tr_threads_set(s.threads);
+    if (cfg->checkpoint && opts->config_path &&
+        (rc = co_hash_file(opts->config_path, s.config_hash, diag)) != MU_OK)
+        return rc;
+    if ((rc = load_data(&s, diag)) != MU_OK || (rc = make_orgs(&s, diag)) != MU_OK ||
+        (rc = make_engines(&s, diag)) != MU_OK || (rc = make_round(&s, diag)) != MU_OK)
+        goto out;
+    mu_info("sim: %u orgs, adapter of %zu values, %d thread%s%s", s.n, s.dim, s.threads,
+            s.threads == 1 ? "" : "s", cfg->synthetic_dim ? ", synthetic updates" : "");
+    if ((rc = loop(&s, diag)) != MU_OK)
+        goto out;
+    if (opts->out_dir && (rc = export_global(&s, opts->out_dir, diag)) != MU_OK)
+        goto out;
+    size_t dim, nh;
+    const float *g = co_round_global(s.r, &dim);
+    const co_metrics *h = co_round_history(s.r, &nh);
+    res->global = malloc(dim * sizeof *g);
+    res->history = malloc((nh ? nh : 1) * sizeof *h);
+    if (!res->global || !res->history) {
+        rc = mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
+        sim_result_deinit(res);
+        goto out;
+    }
+    memcpy(res->global, g, dim * sizeof *g);
+    memcpy(res->history, h, nh * sizeof *h);
+    res->dim = dim;
+    res->n_history = nh;
+    res->rounds = s.rounds;
+    res->completed = s.completed;
+    res->aborted = s.aborted;
+    res->virtual_s = s.now;
+    res->late_rejected = s.late_rejected;
+    res->orgs_dropped_in = s.dropped_in;
+    res->wall_s = mu_now() - s.t0;
+out:
+    sim_free(&s);
+    return rc;
+}
+
+void sim_result_deinit(sim_result *res)
+{
+    free(res->global);
+    free(res->history);
+    memset(res, 0, sizeof *res);
+}
+
+void sim_print_table(FILE *out, const sim_result *res)
+{
+    const co_metrics *h = res->history;
+    fprintf(out, "%5s  %-5s  %-9s  %10s  %8s  %9s  %7s  %10s  %10s  %9s\n", "round", "kind",
+            "outcome", "loss", "selected", "completed", "dropped", "MB in", "MB out", "virtual s");
+    for (size_t i = 0; i < res->n_history; i++) {
+        char loss[32] = "-";
+        if (isfinite(h[i].loss))
+            snprintf(loss, sizeof loss, "%.5f", h[i].loss);
+        fprintf(out, "%5" PRIu64 "  %-5s  %-9s  %10s  %8u  %9u  %7u  %10.2f  %10.2f  %9.1f\n",
+                h[i].round, h[i].kind == CO_ROUND_EVAL ? "eval" : "train",
+                h[i].outcome == CO_ROUND_COMPLETED ? "completed" : "aborted", loss,
+                h[i].orgs_selected, h[i].orgs_completed, h[i].orgs_dropped, h[i].bytes_in / 1e6,
+                h[i].bytes_out / 1e6, h[i].t_end - h[i].t_start);
+    }
+    fprintf(out,
+            "%" PRIu64 " rounds (%" PRIu64 " completed, %" PRIu64 " aborted) in %.2f s wall, "
+            "%.1f s virtual\n",
+            res->rounds, res->completed, res->aborted, res->wall_s, res->virtual_s);
+}
