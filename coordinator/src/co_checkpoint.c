@@ -315,11 +315,12 @@ static int read_ds(hid_t loc, const char *name, H5T_class_t cls, hid_t mem_type,
         H5Sget_simple_extent_ndims(space) != rank ||
         H5Sget_simple_extent_dims(space, dims, NULL) < 0)
         goto out_close;
-    uint64_t n = 1;
-    for (int i = 0; i < rank; i++)
+    uint64_t n = 1, max = SIZE_MAX / elem / 2;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] && n > max / dims[i])
+            goto out_close; /* a size no file of ours has: refuse before it wraps */
         n *= dims[i];
-    if (n > SIZE_MAX / elem / 2)
-        goto out_close;
+    }
     *out = calloc(n ? n : 1, elem);
     if (!*out)
         goto out_close;

@@ -196,8 +196,9 @@ static int load_doc(const mu_yaml_doc *doc, co_config *cfg, mu_diag *diag)
         return co_config_check(cfg, diag);
     if (doc->root->kind != MU_YAML_MAP)
         return mu_yaml_error(doc, doc->root, diag, "a config file must be a mapping of keys");
+    /* "model" (base model and LoRA shape) is read by the serve driver: nd_model_spec_load */
     static const char *const top[] = {"federation", "cohort", "train", "secure_agg", "strategy",
-                                      "deadlines",  "server", "orgs",  NULL};
+                                      "deadlines",  "server", "orgs",  "model",      NULL};
     if ((l.rc = mu_yaml_check_keys(doc, doc->root, top, diag)) != 0)
         return l.rc;
 

@@ -171,7 +171,10 @@ co_round *co_round_new(const co_config *cfg, const co_tensor *tensors, size_t n_
             mu_diag_set(diag, MU_ERR_INVALID, "coordinator: tensor %zu has a bad name or shape", i);
             return NULL;
         }
-        dim += co_tensor_numel(t);
+        uint64_t numel = 1;
+        for (int k = 0; k < t->ndim && numel < SA_MAX_D; k++)
+            numel = t->shape[k] < SA_MAX_D ? numel * t->shape[k] : SA_MAX_D;
+        dim += numel;
         if (dim >= SA_MAX_D) {
             mu_diag_set(diag, MU_ERR_INVALID, "coordinator: the adapter has more than %u values",
                         SA_MAX_D - 1);
