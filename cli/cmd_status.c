@@ -1,0 +1,167 @@
+/* cmd_status.c - `mutual status`: ask a coordinator where its federation is. */
+#include <math.h>
+#include <string.h>
+
+#include "cli.h"
+#include "mu_log.h"
+#include "rpc_client.h"
+
+#define CMD "status"
+
+static void help(FILE *out)
+{
+    fprintf(out,
+            "usage: mutual status --coordinator HOST:PORT [--json]\n"
+            "                     (--ca FILE --cert FILE --key FILE | --insecure)\n\n"
+            "Calls the coordinator's Status RPC and prints the round in flight, its stage, the\n"
+            "orgs registered, connected and in the cohort, and the last round's metrics.\n"
+            "An operator uses a certificate issued by the federation CA (mutual certs issue).\n\n"
+            "Options:\n"
+            "  --coordinator ADDR  host:port of the coordinator (required)\n"
+            "  --json              one JSON object instead of text\n"
+            "  --ca FILE           the federation CA certificate\n"
+            "  --cert FILE         the operator's certificate\n"
+            "  --key FILE          the operator's key\n"
+            "  --server-name NAME  name to check in the coordinator's certificate\n"
+            "                      (default: the host of ADDR)\n"
+            "  --insecure          plaintext (only against `mutual serve --insecure`)\n"
+            "  --timeout S         give up after S seconds (default 10)\n"
+            "  -v, --verbose       more log output\n"
+            "  -q, --quiet         errors only\n"
+            "  -h, --help          show this help\n\n"
+            "Exit status: 0 answered, 1 the coordinator could not be asked, 2 usage.\n");
+}
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            printf("\\u%04x", *s);
+        else
+            putchar(*s);
+    }
+    putchar('"');
+}
+
+static void print(const Mutual__V1__StatusReply *r, int json)
+{
+    const Mutual__V1__RoundMetrics *m = r->last_round;
+    double loss = m && m->tokens ? m->loss_sum / (double)m->tokens : NAN;
+    if (json) {
+        printf("{\"federation\":");
+        json_str(r->federation_name);
+        printf(",\"software_version\":");
+        json_str(r->software_version);
+        printf(",\"round\":%llu,\"stage\":", (unsigned long long)r->round);
+        json_str(r->stage);
+        printf(",\"orgs_registered\":%u,\"orgs_connected\":%u,\"orgs_in_cohort\":%u",
+               r->orgs_registered, r->orgs_connected, r->orgs_in_cohort);
+        if (m)
+            printf(",\"last_round\":{\"round\":%llu,\"loss_sum\":%.17g,\"tokens\":%llu,"
+                   "\"examples\":%llu,\"orgs_completed\":%u,\"orgs_dropped\":%u,"
+                   "\"duration_s\":%.6g}",
+                   (unsigned long long)m->round, m->loss_sum, (unsigned long long)m->tokens,
+                   (unsigned long long)m->examples, m->orgs_completed, m->orgs_dropped,
+                   m->duration_s);
+        printf("}\n");
+        return;
+    }
+    printf("federation   %s (coordinator mutual %s)\n", r->federation_name, r->software_version);
+    printf("round        %llu, stage %s\n", (unsigned long long)r->round, r->stage);
+    printf("orgs         %u registered, %u connected, %u in the cohort\n", r->orgs_registered,
+           r->orgs_connected, r->orgs_in_cohort);
+    if (m)
+        printf("last round   %llu: %u orgs completed, %u dropped, loss %.4f over %llu tokens, "
+               "%.2f s\n",
+               (unsigned long long)m->round, m->orgs_completed, m->orgs_dropped, loss,
+               (unsigned long long)m->tokens, m->duration_s);
+    else
+        printf("last round   none yet\n");
+}
+
+enum { O_COORD = 1000, O_JSON, O_CA, O_CERT, O_KEY, O_NAME, O_INSECURE, O_TIMEOUT };
+
+int cmd_status(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"coordinator", required_argument, NULL, O_COORD},
+                                             {"json", no_argument, NULL, O_JSON},
+                                             {"ca", required_argument, NULL, O_CA},
+                                             {"cert", required_argument, NULL, O_CERT},
+                                             {"key", required_argument, NULL, O_KEY},
+                                             {"server-name", required_argument, NULL, O_NAME},
+                                             {"insecure", no_argument, NULL, O_INSECURE},
+                                             {"timeout", required_argument, NULL, O_TIMEOUT},
+                                             MU_CLI_COMMON_LONGOPTS,
+                                             {0, 0, 0, 0}};
+    rpc_client_config cc = {0};
+    int json = 0, c;
+    double timeout = 10;
+    while ((c = getopt_long(argc, argv, "+" MU_CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+        if (c == 'h') {
+            help(stdout);
+            return MU_EXIT_OK;
+        }
+        if (cli_common_opt(c))
+            continue;
+        switch (c) {
+        case O_COORD:
+            cc.target = optarg;
+            break;
+        case O_JSON:
+            json = 1;
+            break;
+        case O_CA:
+            cc.ca_path = optarg;
+            break;
+        case O_CERT:
+            cc.cert_path = optarg;
+            break;
+        case O_KEY:
+            cc.key_path = optarg;
+            break;
+        case O_NAME:
+            cc.server_name = optarg;
+            break;
+        case O_INSECURE:
+            cc.insecure = 1;
+            break;
+        case O_TIMEOUT:
+            if (cli_parse_double(CMD, "--timeout", optarg, 0.01, 3600, &timeout))
+                return MU_EXIT_USAGE;
+            break;
+        default:
+            return cli_usage_error(CMD, "unknown option or missing argument");
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
+    if (!cc.target)
+        return cli_usage_error(CMD, "--coordinator is required");
+    if (!cc.insecure && (!cc.ca_path || !cc.cert_path || !cc.key_path))
+        return cli_usage_error(CMD, "--ca, --cert and --key are required (or --insecure)");
+    if (cc.insecure)
+        mu_warn("status: *** INSECURE: plaintext, the coordinator is not authenticated ***");
+    mu_diag d = {{0}};
+    rpc_client *cl = rpc_client_new(&cc, &d);
+    if (!cl) {
+        mu_error("mutual status: %s", d.msg);
+        return MU_EXIT_FAIL;
+    }
+    Mutual__V1__StatusRequest req = MUTUAL__V1__STATUS_REQUEST__INIT;
+    req.api_version = RPC_API_VERSION;
+    ProtobufCMessage *reply = NULL;
+    rpc_status st = {0};
+    int rc = rpc_client_unary(cl, RPC_STATUS, &req.base, timeout, &reply, &st);
+    if (rc != MU_OK) {
+        mu_error("mutual status: %s: %s: %s", cc.target, rpc_status_name(st.code), st.message);
+        rpc_client_free(cl);
+        return MU_EXIT_FAIL;
+    }
+    print((const Mutual__V1__StatusReply *)reply, json);
+    protobuf_c_message_free_unpacked(reply, NULL);
+    rpc_client_free(cl);
+    return MU_EXIT_OK;
+}

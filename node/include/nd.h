@@ -1,0 +1,112 @@
+/* nd.h - the network driver: `mutual serve` (the coordinator's rpc binding around co_round)
+ * and `mutual join` (an org's loop around the participant core over gRPC).
+ *
+ * mu_coordinator, mu_client, mu_train and mu_secure_agg never link gRPC; this library is
+ * where they meet mu_rpc. Everything here is a process-level driver: nd_serve_run and
+ * nd_join_run block until the federation is over, a signal stops them, or a fatal error.
+ *
+ * The model the federation fine-tunes is described once, in the coordinator's config
+ * (`model:` section, nd_model_spec), and handed to every org in JoinReply.federation_config
+ * (JSON, nd_fedcfg), so the orgs attach exactly the LoRA shape the coordinator aggregates and
+ * refuse a base model whose config.json differs from the coordinator's.
+ */
+#ifndef ND_H
+#define ND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mu_err.h"
+#include "tr_model.h"
+
+#define ND_PATH_MAX 1024
+
+/* Stage number used in PushStageRequest.stage for READY/EVAL reports (co_wire "CR"), which
+ * are not secure-agg stages; secure-agg stages are 1..5. */
+#define ND_STAGE_REPORT 100
+
+/* ---- the model of the federation -------------------------------------------------------- */
+
+/* `model:` of the coordinator's YAML:
+ *   base      string  (required)  Hugging Face folder; the coordinator reads config.json only
+ *   name      string  = base      base_model_name_or_path in exported adapter_config.json
+ *   rank      int     8           LoRA rank
+ *   alpha     double  16          LoRA alpha
+ *   targets   string  c_attn (gpt2) / q_proj,v_proj (llama family)
+ *   rslora    bool    false
+ *   freeze_a  bool    true        A from `seed`, only B is federated (exact FedAvg, half traffic)
+ *   dropout   double  0
+ *   seed      int     0           seed of A's init (and of each org's dropout masks) */
+typedef struct {
+    char base[ND_PATH_MAX];
+    char name[512];
+    tr_lora_config lora;
+    uint64_t seed;
+} nd_model_spec;
+
+/* Reads the `model:` section of the YAML file at `path` (other sections are ignored).
+ * MU_ERR_INVALID with FILE:LINE:COL in diag; MU_ERR_NOTFOUND when the section is absent. */
+int nd_model_spec_load(const char *path, nd_model_spec *spec, mu_diag *diag);
+
+/* What JoinReply.federation_config carries (JSON): the LoRA shape, its seed, the flat
+ * dimension, and the SHA-256 of the base model's config.json. */
+typedef struct {
+    char model_type[32];
+    uint8_t config_sha256[32];
+    tr_lora_config lora;
+    uint64_t seed;
+    uint64_t dim;
+} nd_fedcfg;
+
+/* Encodes to a malloc'd JSON string (*out, *len). MU_OK or MU_ERR_NOMEM. */
+int nd_fedcfg_encode(const nd_fedcfg *f, char **out, size_t *len);
+/* Decodes untrusted bytes; MU_ERR_FORMAT with the reason. */
+int nd_fedcfg_decode(const uint8_t *buf, size_t len, nd_fedcfg *f, mu_diag *diag);
+
+/* SHA-256 of DIR/config.json. MU_OK, MU_ERR_NOTFOUND / MU_ERR_IO. */
+int nd_model_config_hash(const char *dir, uint8_t out[32], mu_diag *diag);
+
+/* ---- signatures of pushed messages ------------------------------------------------------ */
+
+/* Ed25519ph over "mutual.v1.push" | org_id | round | stage | payload (little-endian), so a
+ * signature cannot be replayed for another org, round or stage. */
+void nd_sign_push(uint8_t sig[64], const uint8_t sk[64], uint64_t org_id, uint64_t round,
+                  uint32_t stage, const uint8_t *payload, size_t len);
+/* 0 if valid, MU_ERR_CRYPTO if not. */
+int nd_verify_push(const uint8_t sig[64], const uint8_t pk[32], uint64_t org_id, uint64_t round,
+                   uint32_t stage, const uint8_t *payload, size_t len);
+
+/* ---- mutual serve ----------------------------------------------------------------------- */
+
+typedef struct {
+    const char *config_path; /* coordinator YAML (co_config + model:) */
+    int insecure;            /* --insecure: plaintext even if the config says TLS */
+    const char *port_file;   /* write the bound port here once listening (may be NULL) */
+    double linger_s;         /* after the last round, keep telling orgs to leave; 0: 10 s */
+    double poll_s;           /* longest a PullTask is held; 0: 20 s */
+    /* Test mode: after each round write DUMP/global-RRRRRR.f32 (the flat global, float32 LE)
+     * so tests can compare what was applied with the orgs' own dumps. NULL: off. */
+    const char *dump_dir;
+} nd_serve_opts;
+
+/* Runs the coordinator until the federation is done (then lingers), SIGINT or SIGTERM.
+ * Resumes from federation.checkpoint_dir when a checkpoint exists. Prints one JSON line per
+ * finished round on stdout. MU_OK on a clean stop; a negative code with diag otherwise. */
+int nd_serve_run(const nd_serve_opts *o, mu_diag *diag);
+
+/* ---- mutual join ------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *config_path; /* org YAML (configs/org.yaml) */
+    int insecure;            /* --insecure: plaintext */
+    /* Test mode: write DUMP/delta-RRRRRR-NAME.f32 (w then the clipped delta, float32 LE) of
+     * each training round so tests can check the aggregate. NULL: off. */
+    const char *dump_dir;
+    double give_up_s; /* stop reconnecting after this long without a coordinator; 0: never */
+} nd_join_opts;
+
+/* Joins and works until the coordinator says the federation is over (MU_OK), SIGINT or
+ * SIGTERM (MU_OK), or a fatal error (refused identity, mismatched model, give_up_s). */
+int nd_join_run(const nd_join_opts *o, mu_diag *diag);
+
+#endif

@@ -1,0 +1,427 @@
+/* nd_join.c - `mutual join`: one org's loop over gRPC around the participant core (cl_).
+ *
+ *   Join -> loop { PullTask (long poll) -> [DownloadAdapter] -> cl_participant_handle_task
+ *                  -> PushStage / UploadMasked for each outgoing message }
+ *
+ * A coordinator that goes away (UNAVAILABLE, a deadline) sends the org back to Join with
+ * exponential backoff; registering again with the same key gives the same id, so a restarted
+ * coordinator (resumed from its checkpoint) and the org pick up where they were. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cl_participant.h"
+#include "co_wire.h"
+#include "mu_log.h"
+#include "mu_progress.h"
+#include "nd_internal.h"
+#include "nd_orgcfg.h"
+#include "rpc_client.h"
+#include "sa.h"
+#include "tr_data.h"
+#include "tr_hf.h"
+
+#ifndef MUTUAL_VERSION
+#define MUTUAL_VERSION "0.1.0"
+#endif
+
+#define UPLOAD_MIN_BYTES (64u << 10) /* messages at least this big go by UploadMasked */
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+typedef struct {
+    nd_join_opts o;
+    nd_orgcfg cfg;
+    uint8_t pk[32], sk[64];
+    tr_data *train, *eval;
+    rpc_client *client;
+    cl_participant *p;
+    cl_engine *engine;
+    nd_fedcfg fed;
+    uint64_t org_id;
+    uint32_t poll_ms;
+    uint64_t last_round;
+    uint32_t last_stage;
+    float *global; /* (dim) the last downloaded adapter */
+    size_t dim;
+} org;
+
+static void sleep_s(double s)
+{
+    if (s <= 0)
+        return;
+    struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
+    while (nanosleep(&ts, &ts) && errno == EINTR && !g_stop)
+        ;
+}
+
+/* Transport trouble worth a reconnect rather than giving up. */
+static int transient(grpc_status_code c)
+{
+    return c == GRPC_STATUS_UNAVAILABLE || c == GRPC_STATUS_DEADLINE_EXCEEDED ||
+           c == GRPC_STATUS_CANCELLED || c == GRPC_STATUS_UNKNOWN || c == GRPC_STATUS_INTERNAL ||
+           c == GRPC_STATUS_RESOURCE_EXHAUSTED;
+}
+
+/* ---- joining ------------------------------------------------------------------------------ */
+
+static int make_engine(org *g, const Mutual__V1__JoinReply *r, mu_diag *d)
+{
+    nd_fedcfg f;
+    int rc = nd_fedcfg_decode(r->federation_config.data, r->federation_config.len, &f, d);
+    if (rc)
+        return rc;
+    uint8_t h[32];
+    if ((rc = nd_model_config_hash(g->cfg.base, h, d)))
+        return rc;
+    if (memcmp(h, f.config_sha256, 32) != 0)
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "%s/config.json differs from the coordinator's base model (%s): "
+                           "refusing to train a different model",
+                           g->cfg.base, f.model_type);
+    if (g->engine) { /* rejoined: the federation must be the same */
+        if (memcmp(&f, &g->fed, sizeof f) != 0)
+            return mu_diag_set(d, MU_ERR_INVALID,
+                               "the coordinator's federation config changed while we were away");
+        return MU_OK;
+    }
+    g->engine = cl_engine_new(g->cfg.base, &f.lora, f.seed, d);
+    if (!g->engine)
+        return MU_ERR_INVALID;
+    if (cl_engine_dim(g->engine) != f.dim)
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "our LoRA vector has %zu values, the coordinator's %llu",
+                           cl_engine_dim(g->engine), (unsigned long long)f.dim);
+    g->fed = f;
+    g->dim = (size_t)f.dim;
+    g->global = calloc(g->dim, sizeof *g->global);
+    return g->global ? MU_OK : MU_ERR_NOMEM;
+}
+
+/* One Join attempt. MU_OK; MU_ERR_IO for transport trouble (retry); anything else is final. */
+static int join_once(org *g, mu_diag *d)
+{
+    Mutual__V1__JoinRequest req = MUTUAL__V1__JOIN_REQUEST__INIT;
+    req.api_version = RPC_API_VERSION;
+    req.org_name = g->cfg.name;
+    req.signing_public_key.data = g->pk;
+    req.signing_public_key.len = 32;
+    req.software_version = MUTUAL_VERSION;
+    ProtobufCMessage *reply = NULL;
+    rpc_status st = {0};
+    int rc = rpc_client_unary(g->client, RPC_JOIN, &req.base, 10, &reply, &st);
+    if (rc != MU_OK) {
+        if (transient(st.code))
+            return mu_diag_set(d, MU_ERR_IO, "join: %s: %s", rpc_status_name(st.code), st.message);
+        return mu_diag_set(d, rc, "join refused: %s: %s", rpc_status_name(st.code), st.message);
+    }
+    Mutual__V1__JoinReply *r = (Mutual__V1__JoinReply *)reply;
+    g->org_id = r->org_id;
+    g->poll_ms = r->poll_timeout_ms ? r->poll_timeout_ms : 20000;
+    rc = make_engine(g, r, d);
+    if (rc == MU_OK)
+        mu_info("join: '%s' joined federation '%s' as org %llu (round %llu)", g->cfg.name,
+                r->federation_name, (unsigned long long)r->org_id,
+                (unsigned long long)r->current_round);
+    protobuf_c_message_free_unpacked(reply, NULL);
+    return rc;
+}
+
+/* Joins, retrying with exponential backoff while the coordinator is unreachable. */
+static int join_retry(org *g, mu_diag *d)
+{
+    double wait = g->cfg.backoff_initial_s, since = mu_now();
+    double give_up = g->o.give_up_s > 0 ? g->o.give_up_s : g->cfg.give_up_s;
+    for (;;) {
+        int rc = join_once(g, d);
+        if (rc != MU_ERR_IO || g_stop)
+            return rc;
+        if (give_up > 0 && mu_now() - since > give_up)
+            return mu_diag_set(d, MU_ERR_TIMEOUT, "no coordinator for %.0f s: %s", give_up, d->msg);
+        mu_warn("join: coordinator unreachable (%s); retrying in %.1f s", d->msg, wait);
+        sleep_s(wait);
+        wait = fmin(wait * 2, g->cfg.backoff_max_s);
+    }
+}
+
+/* ---- one task ------------------------------------------------------------------------------ */
+
+static int download(org *g, uint64_t round, mu_diag *d)
+{
+    Mutual__V1__DownloadAdapterRequest req = MUTUAL__V1__DOWNLOAD_ADAPTER_REQUEST__INIT;
+    req.api_version = RPC_API_VERSION;
+    req.org_id = g->org_id;
+    req.round = round;
+    rpc_blob b = {0};
+    rpc_status st = {0};
+    int rc = rpc_client_download(g->client, &req, 120, g->dim * 4, &b, &st);
+    if (rc != MU_OK)
+        return mu_diag_set(d, transient(st.code) ? MU_ERR_IO : rc, "download: %s: %s",
+                           rpc_status_name(st.code), st.message);
+    if (b.len != g->dim * 4) {
+        free(b.data);
+        return mu_diag_set(d, MU_ERR_FORMAT, "download: %zu bytes, expected %zu", b.len,
+                           g->dim * 4);
+    }
+    for (size_t i = 0; i < g->dim; i++) {
+        uint32_t u = 0;
+        for (int k = 0; k < 4; k++)
+            u |= (uint32_t)b.data[4 * i + (size_t)k] << (8 * k);
+        memcpy(&g->global[i], &u, 4);
+    }
+    free(b.data);
+    return MU_OK;
+}
+
+/* Pushes one message. MU_OK; MU_ERR_IO (reconnect); other codes: the coordinator refused it
+ * (logged; the org goes on pulling). */
+static int push(org *g, uint64_t round, uint32_t stage, const cl_msg *m, mu_diag *d)
+{
+    uint8_t sig[64];
+    nd_sign_push(sig, g->sk, g->org_id, round, stage, m->bytes, m->len);
+    rpc_status st = {0};
+    int rc;
+    if (m->len >= UPLOAD_MIN_BYTES) {
+        rpc_upload_meta meta = {g->org_id, round, stage, sig, sizeof sig};
+        Mutual__V1__UploadMaskedReply *r = NULL;
+        rc = rpc_client_upload(g->client, &meta, m->bytes, m->len, 0, 120, &r, &st);
+        if (r)
+            protobuf_c_message_free_unpacked(&r->base, NULL);
+    } else {
+        Mutual__V1__PushStageRequest req = MUTUAL__V1__PUSH_STAGE_REQUEST__INIT;
+        req.api_version = RPC_API_VERSION;
+        req.org_id = g->org_id;
+        req.round = round;
+        req.stage = stage;
+        req.payload.data = m->bytes;
+        req.payload.len = m->len;
+        req.signature.data = sig;
+        req.signature.len = sizeof sig;
+        ProtobufCMessage *r = NULL;
+        rc = rpc_client_unary(g->client, RPC_PUSH_STAGE, &req.base, 60, &r, &st);
+        if (r)
+            protobuf_c_message_free_unpacked(r, NULL);
+    }
+    if (rc == MU_OK)
+        return MU_OK;
+    if (transient(st.code) && st.code != GRPC_STATUS_DEADLINE_EXCEEDED)
+        return mu_diag_set(d, MU_ERR_IO, "push: %s: %s", rpc_status_name(st.code), st.message);
+    mu_warn("join: round %llu stage %u: the coordinator refused our message: %s: %s",
+            (unsigned long long)round, stage, rpc_status_name(st.code), st.message);
+    return rc;
+}
+
+static void dump_delta(org *g, uint64_t round)
+{
+    size_t dim = 0;
+    const float *delta = cl_participant_delta(g->p, &dim);
+    cl_train_info info;
+    cl_participant_last_train(g->p, &info);
+    if (!delta || info.round != round)
+        return;
+    char path[ND_PATH_MAX + 128];
+    snprintf(path, sizeof path, "%s/delta-%06llu-%s.f32", g->o.dump_dir, (unsigned long long)round,
+             g->cfg.name);
+    FILE *f = fopen(path, "wb");
+    float w = (float)info.weight;
+    if (!f || fwrite(&w, 4, 1, f) != 1 || fwrite(delta, 4, dim, f) != dim)
+        mu_error("join: cannot write %s", path);
+    if (f)
+        fclose(f);
+}
+
+/* Handles one decoded task. MU_OK (go on), 1 (the federation is over), MU_ERR_IO (reconnect),
+ * or a fatal code. */
+static int do_task(org *g, const co_task *t, mu_diag *d)
+{
+    if (t->kind == CO_TASK_DONE)
+        return 1;
+    if (t->kind == CO_TASK_WAIT)
+        return MU_OK;
+    uint64_t round = t->cfg.round;
+    int rc;
+    double t0 = mu_now();
+    if ((t->kind == CO_TASK_TRAIN || t->kind == CO_TASK_EVAL) &&
+        (rc = download(g, round, d)) != MU_OK)
+        return rc;
+    cl_outbox out;
+    cl_outbox_init(&out);
+    rc = cl_participant_handle_task(g->p, g->engine, t, g->global, g->dim, &out, d);
+    if (rc == MU_ERR_STATE || rc == MU_ERR_FORMAT) {
+        mu_debug("join: round %llu: task ignored: %s", (unsigned long long)round, d->msg);
+        cl_outbox_deinit(&out);
+        return MU_OK;
+    }
+    if (rc == MU_ERR_CRYPTO || rc == MU_ERR_PROTOCOL || rc == MU_ERR_ABORT) {
+        mu_warn("join: round %llu: out of this round: %s", (unsigned long long)round, d->msg);
+        cl_outbox_deinit(&out);
+        return MU_OK;
+    }
+    if (rc != MU_OK) {
+        cl_outbox_deinit(&out);
+        return rc;
+    }
+    uint32_t stage = t->kind == CO_TASK_SECAGG ? t->stage : ND_STAGE_REPORT;
+    if (t->kind == CO_TASK_TRAIN) {
+        cl_train_info info;
+        cl_participant_last_train(g->p, &info);
+        mu_info("join: round %llu: trained %.0f tokens, loss %.4f, weight %.0f (%.2f s)",
+                (unsigned long long)round, info.tokens,
+                info.tokens > 0 ? info.loss_sum / info.tokens : NAN, info.weight, mu_now() - t0);
+        if (g->o.dump_dir)
+            dump_delta(g, round);
+    }
+    for (size_t i = 0; i < out.count && rc == MU_OK; i++) {
+        rc = push(g, round, stage, &out.items[i], d);
+        if (rc != MU_OK && rc != MU_ERR_IO)
+            rc = MU_OK; /* refused: logged; the coordinator drops us for the round */
+    }
+    cl_outbox_deinit(&out);
+    if (rc == MU_OK) {
+        g->last_round = round;
+        g->last_stage = stage;
+    }
+    return rc;
+}
+
+/* Pulls and works until the federation is over (1), transport trouble (MU_ERR_IO), a signal
+ * (MU_OK) or a fatal error. */
+static int work(org *g, mu_diag *d)
+{
+    while (!g_stop) {
+        Mutual__V1__PullTaskRequest req = MUTUAL__V1__PULL_TASK_REQUEST__INIT;
+        req.api_version = RPC_API_VERSION;
+        req.org_id = g->org_id;
+        req.last_round = g->last_round;
+        req.last_stage = g->last_stage;
+        ProtobufCMessage *reply = NULL;
+        rpc_status st = {0};
+        int rc = rpc_client_unary(g->client, RPC_PULL_TASK, &req.base, g->poll_ms / 1e3 + 10,
+                                  &reply, &st);
+        if (rc != MU_OK) {
+            if (st.code == GRPC_STATUS_NOT_FOUND || transient(st.code))
+                return mu_diag_set(d, MU_ERR_IO, "pull: %s: %s", rpc_status_name(st.code),
+                                   st.message);
+            return mu_diag_set(d, rc, "pull refused: %s: %s", rpc_status_name(st.code), st.message);
+        }
+        Mutual__V1__Task *task = (Mutual__V1__Task *)reply;
+        co_task t;
+        rc = co_task_decode(&t, task->payload.data, task->payload.len, d);
+        uint32_t retry = task->retry_after_ms;
+        protobuf_c_message_free_unpacked(reply, NULL);
+        if (rc != MU_OK)
+            return mu_diag_set(d, rc, "the coordinator sent a task we cannot read: %s", d->msg);
+        if (t.org_id != g->org_id) {
+            co_task_deinit(&t);
+            return mu_diag_set(d, MU_ERR_PROTOCOL, "a task for org %u, we are %llu", t.org_id,
+                               (unsigned long long)g->org_id);
+        }
+        rc = do_task(g, &t, d);
+        int waiting = t.kind == CO_TASK_WAIT;
+        co_task_deinit(&t);
+        if (rc != MU_OK)
+            return rc;
+        if (waiting && retry)
+            sleep_s(retry / 1e3);
+    }
+    return MU_OK;
+}
+
+/* ---- setup ---------------------------------------------------------------------------------- */
+
+static int setup(org *g, mu_diag *d)
+{
+    int rc = nd_orgcfg_load(g->o.config_path, &g->cfg, d);
+    if (rc)
+        return rc;
+    if ((rc = nd_identity_load(g->cfg.identity_key, g->pk, g->sk, d)))
+        return rc;
+    int err = 0;
+    g->train = tr_data_open(g->cfg.train, &err, d);
+    if (!g->train)
+        return err ? err : MU_ERR_IO;
+    if (g->cfg.eval[0] && !(g->eval = tr_data_open(g->cfg.eval, &err, d)))
+        return err ? err : MU_ERR_IO;
+    tr_threads_set(g->cfg.threads);
+    cl_participant_config pc = {0};
+    pc.name = g->cfg.name;
+    memcpy(pc.sign_sk, g->sk, sizeof g->sk);
+    pc.train_tokens = tr_data_tokens(g->train);
+    pc.n_train = tr_data_len(g->train);
+    const tr_data *ev = g->eval ? g->eval : g->train;
+    pc.eval_tokens = tr_data_tokens(ev);
+    pc.n_eval = tr_data_len(ev);
+    g->p = cl_participant_new(&pc, d);
+    sodium_memzero(pc.sign_sk, sizeof pc.sign_sk);
+    if (!g->p)
+        return MU_ERR_INVALID;
+    int insecure = g->o.insecure || g->cfg.insecure;
+    if (insecure)
+        mu_warn("join: *** INSECURE: plaintext gRPC, the coordinator is not authenticated and "
+                "our traffic is readable on the network. For local experiments only. ***");
+    rpc_client_config cc = {0};
+    cc.target = g->cfg.address;
+    cc.ca_path = g->cfg.ca;
+    cc.cert_path = g->cfg.cert;
+    cc.key_path = g->cfg.key;
+    cc.server_name = g->cfg.server_name[0] ? g->cfg.server_name : NULL;
+    cc.insecure = insecure;
+    cc.wait_for_ready = 1;
+    cc.max_message_bytes = 64u << 20;
+    g->client = rpc_client_new(&cc, d);
+    return g->client ? MU_OK : MU_ERR_IO;
+}
+
+int nd_join_run(const nd_join_opts *o, mu_diag *diag)
+{
+    if (sa_init() != MU_OK)
+        return mu_diag_set(diag, MU_ERR_CRYPTO, "libsodium failed to initialise");
+    org *g = calloc(1, sizeof *g);
+    if (!g)
+        return MU_ERR_NOMEM;
+    g->o = *o;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND; /* a second signal ends the process at once */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int rc = setup(g, diag);
+    while (rc == MU_OK && !g_stop) {
+        rc = join_retry(g, diag);
+        if (rc != MU_OK)
+            break;
+        rc = work(g, diag);
+        if (rc == 1) {
+            mu_info("join: the coordinator says the federation is over; leaving");
+            rc = MU_OK;
+            break;
+        }
+        if (rc == MU_ERR_IO) {
+            mu_warn("join: lost the coordinator (%s); reconnecting", diag->msg);
+            rc = MU_OK;
+            sleep_s(g->cfg.backoff_initial_s);
+        }
+    }
+    if (g_stop)
+        mu_info("join: stopped by a signal");
+    rpc_client_free(g->client);
+    cl_participant_free(g->p);
+    cl_engine_free(g->engine);
+    tr_data_free(g->train);
+    tr_data_free(g->eval);
+    free(g->global);
+    sodium_memzero(g->sk, sizeof g->sk);
+    free(g);
+    return rc;
+}

@@ -1,0 +1,228 @@
+/* nd_model.c - the federation's model spec, its JSON form for JoinReply, and the Ed25519ph
+ * signatures of pushed messages. */
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nd_internal.h"
+#include "mu_yaml.h"
+#include "rpc.h"
+#include "tr_hf.h"
+
+static int get_bool(const mu_yaml_doc *doc, const mu_yaml_node *m, const char *key, int *out,
+                    mu_diag *d)
+{
+    return mu_yaml_get_bool(doc, m, key, out, d);
+}
+
+static int spec_from_doc(const mu_yaml_doc *doc, nd_model_spec *s, mu_diag *d)
+{
+    const mu_yaml_node *m = mu_yaml_get(doc->root, "model");
+    if (!m)
+        return mu_diag_set(d, MU_ERR_NOTFOUND,
+                           "%s: no 'model:' section (the base model and "
+                           "LoRA shape the federation fine-tunes)",
+                           doc->path);
+    static const char *const keys[] = {"base",   "name",     "rank",    "alpha", "targets",
+                                       "rslora", "freeze_a", "dropout", "seed",  NULL};
+    int rc = mu_yaml_check_keys(doc, m, keys, d);
+    if (rc)
+        return rc;
+    if ((rc = mu_yaml_require(doc, m, "base", d)))
+        return rc;
+    const char *str = NULL, *targets = NULL;
+    if ((rc = mu_yaml_get_str(doc, m, "base", &str, d)))
+        return rc;
+    snprintf(s->base, sizeof s->base, "%s", str);
+    snprintf(s->name, sizeof s->name, "%s", str);
+    str = NULL;
+    if ((rc = mu_yaml_get_str(doc, m, "name", &str, d)))
+        return rc;
+    if (str)
+        snprintf(s->name, sizeof s->name, "%s", str);
+    long long rank = 8, seed = 0;
+    double alpha = 16, dropout = 0;
+    int rslora = 0, freeze = 1;
+    if ((rc = mu_yaml_get_int(doc, m, "rank", 1, 4096, &rank, d)) ||
+        (rc = mu_yaml_get_double(doc, m, "alpha", 1e-6, 1e6, &alpha, d)) ||
+        (rc = mu_yaml_get_double(doc, m, "dropout", 0, 0.99, &dropout, d)) ||
+        (rc = mu_yaml_get_int(doc, m, "seed", 0, INT64_MAX, &seed, d)) ||
+        (rc = get_bool(doc, m, "rslora", &rslora, d)) ||
+        (rc = get_bool(doc, m, "freeze_a", &freeze, d)) ||
+        (rc = mu_yaml_get_str(doc, m, "targets", &targets, d)))
+        return rc;
+    tr_config cfg;
+    if ((rc = tr_hf_config_load(s->base, &cfg, d)))
+        return rc;
+    if (!targets)
+        targets = cfg.family == TR_GPT2 ? "c_attn" : "q_proj,v_proj";
+    memset(&s->lora, 0, sizeof s->lora);
+    s->lora.rank = (int)rank;
+    s->lora.alpha = (float)alpha;
+    s->lora.use_rslora = rslora;
+    s->lora.freeze_a = freeze;
+    s->lora.dropout = (float)dropout;
+    s->seed = (uint64_t)seed;
+    if ((rc = tr_lora_targets_parse(cfg.family, targets, &s->lora.targets, d)))
+        return mu_yaml_error(doc, mu_yaml_get(m, "targets"), d, "%s", d ? d->msg : "bad targets");
+    return MU_OK;
+}
+
+int nd_model_spec_load(const char *path, nd_model_spec *spec, mu_diag *diag)
+{
+    memset(spec, 0, sizeof *spec);
+    mu_yaml_doc *doc = mu_yaml_load(path, diag);
+    if (!doc)
+        return MU_ERR_INVALID;
+    int rc = doc->root ? spec_from_doc(doc, spec, diag)
+                       : mu_diag_set(diag, MU_ERR_NOTFOUND, "%s: empty config", path);
+    mu_yaml_free(doc);
+    return rc;
+}
+
+int nd_model_config_hash(const char *dir, uint8_t out[32], mu_diag *diag)
+{
+    char path[ND_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", dir, TR_HF_CONFIG);
+    char *text = NULL;
+    size_t len = 0;
+    int rc = tr_read_small_file(path, 16u << 20, &text, &len, diag);
+    if (rc)
+        return rc;
+    rpc_sha256((const uint8_t *)text, len, out);
+    free(text);
+    return MU_OK;
+}
+
+tr_model *nd_model_skeleton(const nd_model_spec *s, tr_config *cfg_out, mu_diag *d)
+{
+    tr_config cfg;
+    if (tr_hf_config_load(s->base, &cfg, d))
+        return NULL;
+    tr_model *m = tr_model_new(&cfg, d);
+    if (!m)
+        return NULL;
+    if (tr_lora_attach(m, &s->lora, s->seed, d)) {
+        tr_model_free(m);
+        return NULL;
+    }
+    if (cfg_out)
+        *cfg_out = *tr_model_config(m);
+    return m;
+}
+
+/* ---- federation_config JSON -------------------------------------------------------------- */
+
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+int nd_fedcfg_encode(const nd_fedcfg *f, char **out, size_t *len)
+{
+    char h[65], seed[32];
+    hex(f->config_sha256, 32, h);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)f->seed);
+    json_t *j = json_pack("{s:i,s:s,s:s,s:i,s:f,s:i,s:b,s:b,s:f,s:s,s:I}", "format", 1,
+                          "model_type", f->model_type, "config_sha256", h, "rank", f->lora.rank,
+                          "alpha", (double)f->lora.alpha, "targets", (int)f->lora.targets, "rslora",
+                          f->lora.use_rslora, "freeze_a", f->lora.freeze_a, "dropout",
+                          (double)f->lora.dropout, "seed", seed, "dim", (json_int_t)f->dim);
+    if (!j)
+        return MU_ERR_NOMEM;
+    *out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    if (!*out)
+        return MU_ERR_NOMEM;
+    *len = strlen(*out);
+    return MU_OK;
+}
+
+int nd_fedcfg_decode(const uint8_t *buf, size_t len, nd_fedcfg *f, mu_diag *diag)
+{
+    memset(f, 0, sizeof *f);
+    json_error_t e;
+    json_t *j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &e);
+    if (!j)
+        return mu_diag_set(diag, MU_ERR_FORMAT, "federation_config is not JSON: %s", e.text);
+    int format = 0, rank = 0, targets = 0, rslora = 0, freeze = 0;
+    double alpha = 0, dropout = 0;
+    const char *mt = NULL, *h = NULL, *seed = NULL;
+    json_int_t dim = 0;
+    int rc = json_unpack_ex(j, &e, JSON_STRICT, "{s:i,s:s,s:s,s:i,s:F,s:i,s:b,s:b,s:F,s:s,s:I}",
+                            "format", &format, "model_type", &mt, "config_sha256", &h, "rank",
+                            &rank, "alpha", &alpha, "targets", &targets, "rslora", &rslora,
+                            "freeze_a", &freeze, "dropout", &dropout, "seed", &seed, "dim", &dim);
+    if (rc || format != 1 || strlen(h) != 64 || strlen(mt) >= sizeof f->model_type || rank < 1 ||
+        dim < 1 || targets <= 0) {
+        mu_diag_set(diag, MU_ERR_FORMAT, "federation_config: %s", rc ? e.text : "bad values");
+        json_decref(j);
+        return MU_ERR_FORMAT;
+    }
+    snprintf(f->model_type, sizeof f->model_type, "%s", mt);
+    for (int i = 0; i < 32; i++) {
+        unsigned v;
+        if (sscanf(h + 2 * i, "%2x", &v) != 1) {
+            json_decref(j);
+            return mu_diag_set(diag, MU_ERR_FORMAT, "federation_config: bad config_sha256");
+        }
+        f->config_sha256[i] = (uint8_t)v;
+    }
+    char *end = NULL;
+    f->seed = strtoull(seed, &end, 10);
+    if (!end || *end) {
+        json_decref(j);
+        return mu_diag_set(diag, MU_ERR_FORMAT, "federation_config: bad seed");
+    }
+    f->lora.rank = rank;
+    f->lora.alpha = (float)alpha;
+    f->lora.targets = (unsigned)targets;
+    f->lora.use_rslora = rslora;
+    f->lora.freeze_a = freeze;
+    f->lora.dropout = (float)dropout;
+    f->dim = (uint64_t)dim;
+    json_decref(j);
+    return MU_OK;
+}
+
+/* ---- signatures ---------------------------------------------------------------------------- */
+
+static void push_prefix(crypto_sign_state *st, uint64_t org_id, uint64_t round, uint32_t stage)
+{
+    static const char tag[] = "mutual.v1.push";
+    uint8_t hdr[sizeof tag - 1 + 20];
+    memcpy(hdr, tag, sizeof tag - 1);
+    for (int i = 0; i < 8; i++) {
+        hdr[sizeof tag - 1 + i] = (uint8_t)(org_id >> (8 * i));
+        hdr[sizeof tag - 1 + 8 + i] = (uint8_t)(round >> (8 * i));
+    }
+    for (int i = 0; i < 4; i++)
+        hdr[sizeof tag - 1 + 16 + i] = (uint8_t)(stage >> (8 * i));
+    crypto_sign_init(st);
+    crypto_sign_update(st, hdr, sizeof hdr);
+}
+
+void nd_sign_push(uint8_t sig[64], const uint8_t sk[64], uint64_t org_id, uint64_t round,
+                  uint32_t stage, const uint8_t *payload, size_t len)
+{
+    crypto_sign_state st;
+    push_prefix(&st, org_id, round, stage);
+    crypto_sign_update(&st, payload, len);
+    crypto_sign_final_create(&st, sig, NULL, sk);
+}
+
+int nd_verify_push(const uint8_t sig[64], const uint8_t pk[32], uint64_t org_id, uint64_t round,
+                   uint32_t stage, const uint8_t *payload, size_t len)
+{
+    crypto_sign_state st;
+    push_prefix(&st, org_id, round, stage);
+    crypto_sign_update(&st, payload, len);
+    return crypto_sign_final_verify(&st, (unsigned char *)sig, pk) == 0 ? MU_OK : MU_ERR_CRYPTO;
+}

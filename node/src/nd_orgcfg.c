@@ -1,0 +1,148 @@
+/* nd_orgcfg.c - an org's YAML config for `mutual join`, and its Ed25519 identity key file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mu_log.h"
+#include "mu_yaml.h"
+#include "nd_orgcfg.h"
+
+static int str(const mu_yaml_doc *doc, const mu_yaml_node *m, const char *key, int required,
+               char *out, size_t cap, mu_diag *d)
+{
+    if (!m)
+        return required
+                   ? mu_diag_set(d, MU_ERR_INVALID, "%s: missing section for '%s'", doc->path, key)
+                   : MU_OK;
+    int rc = required ? mu_yaml_require(doc, m, key, d) : MU_OK;
+    const char *v = NULL;
+    if (rc == MU_OK)
+        rc = mu_yaml_get_str(doc, m, key, &v, d);
+    if (rc == MU_OK && v) {
+        if (strlen(v) >= cap)
+            return mu_yaml_error(doc, mu_yaml_get(m, key), d, "'%s' is too long", key);
+        snprintf(out, cap, "%s", v);
+    }
+    return rc;
+}
+
+static int section(const mu_yaml_doc *doc, const char *name, const char *const *keys, int required,
+                   const mu_yaml_node **out, mu_diag *d)
+{
+    *out = mu_yaml_get(doc->root, name);
+    if (!*out)
+        return required ? mu_yaml_require(doc, doc->root, name, d) : MU_OK;
+    return mu_yaml_check_keys(doc, *out, keys, d);
+}
+
+static int load_doc(const mu_yaml_doc *doc, nd_orgcfg *c, mu_diag *d)
+{
+    static const char *const top[] = {"org",  "coordinator", "tls",       "model",
+                                      "data", "threads",     "reconnect", NULL};
+    static const char *const ko[] = {"name", "identity_key", NULL};
+    static const char *const kc[] = {"address", "server_name", NULL};
+    static const char *const kt[] = {"ca", "cert", "key", "insecure", NULL};
+    static const char *const km[] = {"base", NULL};
+    static const char *const kd[] = {"train", "eval", NULL};
+    static const char *const kr[] = {"initial_s", "max_s", "give_up_s", NULL};
+    if (!doc->root || doc->root->kind != MU_YAML_MAP)
+        return mu_diag_set(d, MU_ERR_INVALID, "%s: an org config must be a mapping", doc->path);
+    const mu_yaml_node *o, *co, *t, *m, *da, *re;
+    int rc;
+    if ((rc = mu_yaml_check_keys(doc, doc->root, top, d)) ||
+        (rc = section(doc, "org", ko, 1, &o, d)) ||
+        (rc = section(doc, "coordinator", kc, 1, &co, d)) ||
+        (rc = section(doc, "tls", kt, 0, &t, d)) || (rc = section(doc, "model", km, 1, &m, d)) ||
+        (rc = section(doc, "data", kd, 1, &da, d)) ||
+        (rc = section(doc, "reconnect", kr, 0, &re, d)))
+        return rc;
+    if ((rc = str(doc, o, "name", 1, c->name, sizeof c->name, d)) ||
+        (rc = str(doc, o, "identity_key", 1, c->identity_key, sizeof c->identity_key, d)) ||
+        (rc = str(doc, co, "address", 1, c->address, sizeof c->address, d)) ||
+        (rc = str(doc, co, "server_name", 0, c->server_name, sizeof c->server_name, d)) ||
+        (rc = str(doc, m, "base", 1, c->base, sizeof c->base, d)) ||
+        (rc = str(doc, da, "train", 1, c->train, sizeof c->train, d)) ||
+        (rc = str(doc, da, "eval", 0, c->eval, sizeof c->eval, d)))
+        return rc;
+    if (t && ((rc = str(doc, t, "ca", 0, c->ca, sizeof c->ca, d)) ||
+              (rc = str(doc, t, "cert", 0, c->cert, sizeof c->cert, d)) ||
+              (rc = str(doc, t, "key", 0, c->key, sizeof c->key, d)) ||
+              (rc = mu_yaml_get_bool(doc, t, "insecure", &c->insecure, d))))
+        return rc;
+    long long threads = c->threads;
+    if ((rc = mu_yaml_get_int(doc, doc->root, "threads", 0, 1024, &threads, d)))
+        return rc;
+    c->threads = (int)threads;
+    if (re &&
+        ((rc = mu_yaml_get_double(doc, re, "initial_s", 1e-3, 3600, &c->backoff_initial_s, d)) ||
+         (rc = mu_yaml_get_double(doc, re, "max_s", 1e-3, 86400, &c->backoff_max_s, d)) ||
+         (rc = mu_yaml_get_double(doc, re, "give_up_s", 0, 1e9, &c->give_up_s, d))))
+        return rc;
+    if (!c->insecure && (!c->ca[0] || !c->cert[0] || !c->key[0]))
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "%s: tls.ca, tls.cert and tls.key are required (or tls.insecure: true "
+                           "for a local experiment)",
+                           doc->path);
+    return MU_OK;
+}
+
+int nd_orgcfg_load(const char *path, nd_orgcfg *c, mu_diag *d)
+{
+    memset(c, 0, sizeof *c);
+    c->backoff_initial_s = 0.5;
+    c->backoff_max_s = 30;
+    mu_yaml_doc *doc = mu_yaml_load(path, d);
+    if (!doc)
+        return MU_ERR_INVALID;
+    int rc = load_doc(doc, c, d);
+    mu_yaml_free(doc);
+    return rc;
+}
+
+/* The key file holds the 32-byte Ed25519 seed as 64 hex digits and a newline. */
+int nd_identity_load(const char *path, uint8_t pk[32], uint8_t sk[64], mu_diag *d)
+{
+    uint8_t seed[32];
+    char hexs[65] = {0};
+    int fd = open(path, O_RDONLY);
+    if (fd < 0 && errno == ENOENT) {
+        randombytes_buf(seed, sizeof seed);
+        for (int i = 0; i < 32; i++)
+            snprintf(hexs + 2 * i, 3, "%02x", seed[i]);
+        int w = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        if (w < 0)
+            return mu_diag_set(d, MU_ERR_IO, "%s: cannot create the identity key: %s", path,
+                               strerror(errno));
+        int ok = write(w, hexs, 64) == 64 && write(w, "\n", 1) == 1 && fsync(w) == 0;
+        ok = close(w) == 0 && ok;
+        sodium_memzero(hexs, sizeof hexs);
+        if (!ok) {
+            unlink(path);
+            return mu_diag_set(d, MU_ERR_IO, "%s: cannot write the identity key", path);
+        }
+        mu_info("join: created a new Ed25519 identity key in %s (mode 0600)", path);
+    } else if (fd < 0) {
+        return mu_diag_set(d, MU_ERR_IO, "%s: %s", path, strerror(errno));
+    } else {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && (st.st_mode & 077))
+            mu_warn("join: %s is readable by others (mode %03o); it should be 0600", path,
+                    (unsigned)(st.st_mode & 0777));
+        ssize_t n = read(fd, hexs, 64);
+        close(fd);
+        if (n != 64 || sodium_hex2bin(seed, sizeof seed, hexs, 64, NULL, NULL, NULL) != 0) {
+            sodium_memzero(hexs, sizeof hexs);
+            return mu_diag_set(d, MU_ERR_FORMAT, "%s: not an identity key (64 hex digits expected)",
+                               path);
+        }
+    }
+    crypto_sign_seed_keypair(pk, sk, seed);
+    sodium_memzero(seed, sizeof seed);
+    sodium_memzero(hexs, sizeof hexs);
+    return MU_OK;
+}

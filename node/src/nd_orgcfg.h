@@ -1,0 +1,29 @@
+/* nd_orgcfg.h - an org's config for `mutual join` (see configs/org.yaml for every key). */
+#ifndef ND_ORGCFG_H
+#define ND_ORGCFG_H
+
+#include <stdint.h>
+
+#include "nd.h"
+
+typedef struct {
+    char name[64];
+    char identity_key[ND_PATH_MAX];
+    char address[256];
+    char server_name[256];
+    char ca[ND_PATH_MAX], cert[ND_PATH_MAX], key[ND_PATH_MAX];
+    int insecure;
+    char base[ND_PATH_MAX];
+    char train[ND_PATH_MAX], eval[ND_PATH_MAX];
+    int threads; /* 0: all cores */
+    double backoff_initial_s, backoff_max_s, give_up_s;
+} nd_orgcfg;
+
+/* Loads and checks the YAML at path (FILE:LINE:COL errors). MU_OK or MU_ERR_INVALID. */
+int nd_orgcfg_load(const char *path, nd_orgcfg *c, mu_diag *diag);
+
+/* Reads the org's Ed25519 identity (a 64-hex-digit seed) from path, creating it with mode
+ * 0600 when the file does not exist. MU_OK, MU_ERR_IO or MU_ERR_FORMAT. */
+int nd_identity_load(const char *path, uint8_t pk[32], uint8_t sk[64], mu_diag *diag);
+
+#endif

@@ -1,0 +1,780 @@
+/* nd_serve.c - `mutual serve`: the rpc handlers around the sans-IO round machine.
+ *
+ * One thread (rpc_server_run's) owns everything here: the co_round, the held long polls, the
+ * adapter blob being streamed. Time is mu_now(). After every call that can change the round
+ * (a push, an upload, a tick) `pump` drains the round's events (checkpoint, export, a JSON
+ * line on stdout) and answers the held polls whose task may have changed. */
+#include <errno.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "co_checkpoint.h"
+#include "co_config.h"
+#include "co_round.h"
+#include "mu_log.h"
+#include "mu_progress.h"
+#include "nd_internal.h"
+#include "rpc_server.h"
+#include "sa.h"
+#include "tr_hf.h"
+
+#ifndef MUTUAL_VERSION
+#define MUTUAL_VERSION "0.1.0"
+#endif
+
+typedef struct { /* the global adapter as streamed to orgs: float32 LE, refcounted */
+    int refs;
+    uint8_t *data; /* (len) */
+    size_t len;
+    uint8_t sha[RPC_SHA256_BYTES];
+} blob;
+
+typedef struct {
+    rpc_call *call;
+    uint32_t org;
+    uint64_t version;
+} held;
+
+typedef struct { /* protobuf message bytes of one org in the round in flight */
+    uint64_t in, out;
+} traffic;
+
+typedef struct {
+    nd_serve_opts o;
+    co_config cfg;
+    nd_model_spec spec;
+    uint8_t cfg_hash[CO_HASH_BYTES];
+    tr_model *model; /* zero base + LoRA: the shape of the global, and the PEFT export */
+    co_round *r;
+    rpc_server *srv;
+    int insecure;
+    char *fedcfg;
+    size_t fedcfg_len;
+    blob *cur;
+    held *held;
+    size_t n_held, cap_held;
+    traffic *traffic; /* (n_traffic) indexed by org id - 1 */
+    size_t n_traffic;
+    uint8_t *told_done; /* (n_traffic) the org was given TASK_KIND_SHUTDOWN */
+    int done;
+    double done_at;
+    int fatal;
+    mu_diag fatal_diag;
+} server;
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+
+static double wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static traffic *traffic_of(server *s, uint32_t id)
+{
+    if (id == 0)
+        return NULL;
+    if (id > s->n_traffic) {
+        size_t n = id + 16;
+        traffic *t = realloc(s->traffic, n * sizeof *t);
+        if (!t)
+            return NULL;
+        s->traffic = t;
+        uint8_t *d = realloc(s->told_done, n);
+        if (!d)
+            return NULL;
+        s->told_done = d;
+        memset(t + s->n_traffic, 0, (n - s->n_traffic) * sizeof *t);
+        memset(d + s->n_traffic, 0, n - s->n_traffic);
+        s->n_traffic = n;
+    }
+    return &s->traffic[id - 1];
+}
+
+static void count(server *s, uint32_t id, size_t in, size_t out)
+{
+    traffic *t = traffic_of(s, id);
+    if (t) {
+        t->in += in;
+        t->out += out;
+    }
+}
+
+static int mkdirs(const char *path)
+{
+    char p[ND_PATH_MAX + 64];
+    snprintf(p, sizeof p, "%s", path);
+    for (char *c = p + 1; *c; c++) {
+        if (*c != '/')
+            continue;
+        *c = 0;
+        if (mkdir(p, 0755) && errno != EEXIST)
+            return -1;
+        *c = '/';
+    }
+    return mkdir(p, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+/* ---- the adapter blob ---------------------------------------------------------------------- */
+
+static void blob_release(void *ctx)
+{
+    blob *b = ctx;
+    if (b && --b->refs == 0) {
+        free(b->data);
+        free(b);
+    }
+}
+
+/* Replaces the current blob by the global as it is now. Streams in flight keep theirs. */
+static int blob_refresh(server *s)
+{
+    size_t dim;
+    const float *g = co_round_global(s->r, &dim);
+    blob *b = calloc(1, sizeof *b);
+    if (!b)
+        return MU_ERR_NOMEM;
+    b->len = dim * sizeof(float);
+    b->data = malloc(b->len);
+    if (!b->data) {
+        free(b);
+        return MU_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < dim; i++) { /* float32 little-endian */
+        uint32_t u;
+        memcpy(&u, &g[i], 4);
+        for (int k = 0; k < 4; k++)
+            b->data[4 * i + (size_t)k] = (uint8_t)(u >> (8 * k));
+    }
+    rpc_sha256(b->data, b->len, b->sha);
+    b->refs = 1;
+    blob_release(s->cur);
+    s->cur = b;
+    return MU_OK;
+}
+
+/* ---- rounds finished: checkpoint, export, summary ----------------------------------------- */
+
+static int write_checkpoint(server *s, mu_diag *d)
+{
+    co_checkpoint ck;
+    co_round_checkpoint_view(s->r, s->cfg_hash, &ck);
+    if (mkdirs(s->cfg.checkpoint_dir))
+        return mu_diag_set(d, MU_ERR_IO, "%s: cannot create: %s", s->cfg.checkpoint_dir,
+                           strerror(errno));
+    return co_checkpoint_write(s->cfg.checkpoint_dir, &ck, d);
+}
+
+static int export_peft(server *s, uint64_t round, mu_diag *d)
+{
+    size_t dim;
+    const float *g = co_round_global(s->r, &dim);
+    int rc = tr_lora_set(s->model, g, (int64_t)dim);
+    if (rc)
+        return mu_diag_set(d, rc, "export: the global has %zu values, the adapter %lld", dim,
+                           (long long)tr_lora_trainable_count(s->model));
+    char dir[ND_PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s/round-%06llu", s->cfg.export_dir, (unsigned long long)round);
+    if (mkdirs(dir))
+        return mu_diag_set(d, MU_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+    return tr_peft_save(s->model, dir, s->spec.name, d);
+}
+
+static int dump_global(server *s, uint64_t round, mu_diag *d)
+{
+    char path[ND_PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/global-%06llu.f32", s->o.dump_dir, (unsigned long long)round);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return mu_diag_set(d, MU_ERR_IO, "%s: %s", path, strerror(errno));
+    int ok = fwrite(s->cur->data, 1, s->cur->len, f) == s->cur->len;
+    ok = (fclose(f) == 0) && ok;
+    return ok ? MU_OK : mu_diag_set(d, MU_ERR_IO, "%s: write failed", path);
+}
+
+static void print_round(server *s, const co_event *ev)
+{
+    const co_metrics *m = &ev->metrics;
+    uint64_t in = 0, out = 0;
+    uint32_t active = 0;
+    for (size_t i = 0; i < s->n_traffic; i++) {
+        in += s->traffic[i].in;
+        out += s->traffic[i].out;
+        active += s->traffic[i].in + s->traffic[i].out > 0;
+    }
+    size_t dim;
+    co_round_global(s->r, &dim);
+    printf("{\"round\":%llu,\"kind\":\"%s\",\"outcome\":\"%s\",\"loss\":%.6g,\"tokens\":%.0f,"
+           "\"orgs_selected\":%u,\"orgs_completed\":%u,\"orgs_dropped\":%u,\"duration_s\":%.3f,"
+           "\"adapter_bytes\":%zu,\"wire_bytes_in\":%llu,\"wire_bytes_out\":%llu,"
+           "\"orgs_on_wire\":%u,\"per_org\":{",
+           (unsigned long long)m->round, m->kind == CO_ROUND_EVAL ? "eval" : "train",
+           m->outcome == CO_ROUND_COMPLETED ? "completed" : "aborted",
+           isfinite(m->loss) ? m->loss : -1.0, m->tokens, m->orgs_selected, m->orgs_completed,
+           m->orgs_dropped, m->t_end - m->t_start, dim * sizeof(float), (unsigned long long)in,
+           (unsigned long long)out, active);
+    int first = 1;
+    for (size_t i = 0; i < s->n_traffic; i++) {
+        const co_org *org = co_round_org(s->r, (uint32_t)i + 1);
+        if (!org || s->traffic[i].in + s->traffic[i].out == 0)
+            continue;
+        printf("%s\"%s\":[%llu,%llu]", first ? "" : ",", org->name,
+               (unsigned long long)s->traffic[i].in, (unsigned long long)s->traffic[i].out);
+        first = 0;
+    }
+    printf("}%s%s%s}\n", ev->reason[0] ? ",\"reason\":\"" : "", ev->reason[0] ? ev->reason : "",
+           ev->reason[0] ? "\"" : "");
+    fflush(stdout);
+    memset(s->traffic, 0, s->n_traffic * sizeof *s->traffic);
+}
+
+static void on_round(server *s, const co_event *ev)
+{
+    const co_metrics *m = &ev->metrics;
+    mu_diag d = {{0}};
+    int rc = blob_refresh(s);
+    if (rc == MU_OK)
+        rc = write_checkpoint(s, &d);
+    if (rc != MU_OK) { /* without a checkpoint a crash would lose rounds silently: stop */
+        s->fatal = rc;
+        mu_diag_set(&s->fatal_diag, rc, "round %llu: checkpoint: %.400s",
+                    (unsigned long long)m->round, d.msg);
+        rpc_server_stop(s->srv);
+        return;
+    }
+    if (m->outcome == CO_ROUND_COMPLETED && m->kind == CO_ROUND_TRAIN && s->cfg.export_dir[0] &&
+        export_peft(s, m->round, &d) != MU_OK)
+        mu_error("serve: round %llu: PEFT export failed: %s", (unsigned long long)m->round, d.msg);
+    if (s->o.dump_dir && dump_global(s, m->round, &d) != MU_OK)
+        mu_error("serve: %s", d.msg);
+    mu_info("serve: round %llu %s %s: %u/%u orgs, loss %.4f, %.2f s%s%s",
+            (unsigned long long)m->round, m->kind == CO_ROUND_EVAL ? "(eval)" : "(train)",
+            m->outcome == CO_ROUND_COMPLETED ? "completed" : "ABORTED", m->orgs_completed,
+            m->orgs_selected, m->loss, m->t_end - m->t_start, ev->reason[0] ? ": " : "",
+            ev->reason);
+    print_round(s, ev);
+}
+
+/* ---- tasks and held polls ------------------------------------------------------------------ */
+
+static Mutual__V1__TaskKind task_kind(co_task_kind k)
+{
+    switch (k) {
+    case CO_TASK_TRAIN:
+        return MUTUAL__V1__TASK_KIND__TASK_KIND_TRAIN_ROUND;
+    case CO_TASK_EVAL:
+        return MUTUAL__V1__TASK_KIND__TASK_KIND_EVAL_ROUND;
+    case CO_TASK_SECAGG:
+        return MUTUAL__V1__TASK_KIND__TASK_KIND_SECAGG_STAGE;
+    case CO_TASK_DONE:
+        return MUTUAL__V1__TASK_KIND__TASK_KIND_SHUTDOWN;
+    default:
+        return MUTUAL__V1__TASK_KIND__TASK_KIND_WAIT;
+    }
+}
+
+/* Answers `call` with task t (the co_task encoding travels in Task.payload). */
+static void reply_task(server *s, rpc_call *call, const co_task *t, double now)
+{
+    size_t cap = co_task_encoded_len(t), len = 0;
+    uint8_t *buf = malloc(cap ? cap : 1);
+    if (!buf || co_task_encode(t, buf, cap, &len) != MU_OK) {
+        free(buf);
+        rpc_call_fail(call, GRPC_STATUS_INTERNAL, "cannot encode the task");
+        return;
+    }
+    Mutual__V1__Task m = MUTUAL__V1__TASK__INIT;
+    m.api_version = RPC_API_VERSION;
+    m.kind = task_kind(t->kind);
+    int in_round = t->kind == CO_TASK_TRAIN || t->kind == CO_TASK_EVAL || t->kind == CO_TASK_SECAGG;
+    m.round = in_round ? t->cfg.round : 0;
+    m.stage = t->kind == CO_TASK_SECAGG ? t->stage : 0;
+    m.payload.data = buf;
+    m.payload.len = len;
+    if (in_round && isfinite(t->deadline) && t->deadline > 0)
+        m.stage_deadline_unix_ms = (uint64_t)(wall_ms() + (t->deadline - now) * 1e3);
+    m.retry_after_ms = t->kind == CO_TASK_WAIT ? 50 : 0;
+    count(s, t->org_id, 0, protobuf_c_message_get_packed_size(&m.base));
+    if (t->kind == CO_TASK_DONE) {
+        traffic_of(s, t->org_id);
+        if (t->org_id <= s->n_traffic)
+            s->told_done[t->org_id - 1] = 1;
+    }
+    rpc_call_reply(call, &m.base);
+    free(buf);
+}
+
+static void unhold(server *s, size_t i)
+{
+    s->held[i] = s->held[--s->n_held];
+}
+
+/* Re-checks every held poll whose round version changed; answers WAIT near a deadline. */
+static void answer_polls(server *s, double now, int all)
+{
+    uint64_t v = co_round_version(s->r);
+    for (size_t i = 0; i < s->n_held;) {
+        held *h = &s->held[i];
+        double left = rpc_call_deadline(h->call) - now;
+        if (h->version == v && left > 0.5 && !all) {
+            i++;
+            continue;
+        }
+        co_task t;
+        if (co_round_next_task(s->r, h->org, now, &t) != MU_OK) {
+            rpc_call *c = h->call;
+            unhold(s, i);
+            rpc_call_fail(c, GRPC_STATUS_NOT_FOUND, "org %u is not registered", h->org);
+            continue;
+        }
+        if (t.kind == CO_TASK_WAIT && left > 0.5 && !all) {
+            h->version = v;
+            i++;
+            continue;
+        }
+        rpc_call *c = h->call;
+        unhold(s, i);
+        reply_task(s, c, &t, now);
+    }
+}
+
+static void maybe_finish(server *s, double now)
+{
+    if (!s->done)
+        return;
+    int all_told = 1;
+    co_status st;
+    co_round_status(s->r, now, &st);
+    for (uint32_t id = 1; id <= st.orgs_registered; id++)
+        if (id > s->n_traffic || !s->told_done[id - 1])
+            all_told = 0;
+    if (all_told || now - s->done_at > s->o.linger_s) {
+        mu_info("serve: the federation is done (%s); stopping",
+                all_told ? "every org was told" : "linger time over");
+        rpc_server_stop(s->srv);
+    }
+}
+
+static void pump(server *s, double now)
+{
+    co_event ev;
+    while (co_round_poll_event(s->r, &ev)) {
+        if (ev.kind == CO_EVENT_ROUND) {
+            on_round(s, &ev);
+        } else if (ev.kind == CO_EVENT_DONE && !s->done) {
+            s->done = 1;
+            s->done_at = now;
+            mu_info("serve: all rounds done; telling the orgs to leave");
+        }
+    }
+    answer_polls(s, now, 0);
+    maybe_finish(s, now);
+}
+
+/* ---- handlers ------------------------------------------------------------------------------ */
+
+/* The registered org `id` if the caller may speak for it (its certificate names it), else
+ * answers the call and returns NULL. */
+static const co_org *authorize(server *s, rpc_call *call, uint64_t id, const char *what)
+{
+    const co_org *org = id <= UINT32_MAX ? co_round_org(s->r, (uint32_t)id) : NULL;
+    if (!org) {
+        mu_warn("serve: %s from %s: org id %llu is not registered", what, rpc_call_peer(call),
+                (unsigned long long)id);
+        rpc_call_fail(call, GRPC_STATUS_NOT_FOUND, "org id %llu is not registered; join first",
+                      (unsigned long long)id);
+        return NULL;
+    }
+    if (!s->insecure && strcmp(org->name, rpc_call_peer(call)) != 0) {
+        mu_warn("serve: %s: certificate '%s' tried to speak for org %llu ('%s')", what,
+                rpc_call_peer(call), (unsigned long long)id, org->name);
+        rpc_call_fail(call, GRPC_STATUS_PERMISSION_DENIED,
+                      "your certificate does not name org %llu", (unsigned long long)id);
+        return NULL;
+    }
+    return org;
+}
+
+static void on_join(void *user, rpc_call *call, const Mutual__V1__JoinRequest *req)
+{
+    server *s = user;
+    const char *peer = rpc_call_peer(call);
+    if (!s->insecure && strcmp(peer, req->org_name) != 0) {
+        mu_warn("serve: join refused: certificate '%s' asked to join as '%s'", peer, req->org_name);
+        rpc_call_fail(call, GRPC_STATUS_PERMISSION_DENIED,
+                      "org_name '%s' is not the name in your certificate", req->org_name);
+        return;
+    }
+    uint32_t id = 0;
+    mu_diag d = {{0}};
+    int rc = co_round_register(s->r, req->org_name, req->signing_public_key.data, &id, &d);
+    if (rc != MU_OK) {
+        mu_warn("serve: join refused for '%s' (%s): %s", req->org_name, peer, d.msg);
+        rpc_call_fail(call,
+                      rc == MU_ERR_INVALID || rc == MU_ERR_CRYPTO ? GRPC_STATUS_PERMISSION_DENIED
+                                                                  : rpc_status_from_err(rc),
+                      "%s", d.msg);
+        return;
+    }
+    co_status st;
+    co_round_status(s->r, mu_now(), &st);
+    mu_info("serve: org '%s' joined as id %u (software %s)", req->org_name, id,
+            req->software_version);
+    Mutual__V1__JoinReply r = MUTUAL__V1__JOIN_REPLY__INIT;
+    r.api_version = RPC_API_VERSION;
+    r.org_id = id;
+    r.federation_name = s->cfg.name;
+    r.current_round = st.round;
+    r.federation_config.data = (uint8_t *)s->fedcfg;
+    r.federation_config.len = s->fedcfg_len;
+    r.poll_timeout_ms = (uint32_t)(s->o.poll_s * 1e3);
+    count(s, id, protobuf_c_message_get_packed_size(&req->base),
+          protobuf_c_message_get_packed_size(&r.base));
+    rpc_call_reply(call, &r.base);
+}
+
+static void on_pull(void *user, rpc_call *call, const Mutual__V1__PullTaskRequest *req)
+{
+    server *s = user;
+    if (!authorize(s, call, req->org_id, "pull"))
+        return;
+    double now = mu_now();
+    uint32_t id = (uint32_t)req->org_id;
+    count(s, id, protobuf_c_message_get_packed_size(&req->base), 0);
+    co_task t;
+    co_round_next_task(s->r, id, now, &t);
+    if (t.kind == CO_TASK_WAIT && rpc_call_deadline(call) - now > 0.5) {
+        if (s->n_held == s->cap_held) {
+            size_t cap = s->cap_held ? 2 * s->cap_held : 64;
+            held *h = realloc(s->held, cap * sizeof *h);
+            if (!h) {
+                rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+                return;
+            }
+            s->held = h;
+            s->cap_held = cap;
+        }
+        for (size_t i = 0; i < s->n_held; i++) /* one poll per org: answer the older one */
+            if (s->held[i].org == id) {
+                rpc_call *old = s->held[i].call;
+                unhold(s, i);
+                reply_task(s, old, &t, now);
+                co_round_next_task(s->r, id, now, &t);
+                break;
+            }
+        s->held[s->n_held++] = (held){call, id, co_round_version(s->r)};
+        return;
+    }
+    reply_task(s, call, &t, now);
+    maybe_finish(s, now);
+}
+
+static void on_cancelled(void *user, rpc_call *call)
+{
+    server *s = user;
+    for (size_t i = 0; i < s->n_held; i++)
+        if (s->held[i].call == call) {
+            unhold(s, i);
+            return;
+        }
+}
+
+/* Common to PushStage and UploadMasked: signature, then the round machine. Returns the
+ * gRPC status (OK or the rejection) and fills why. */
+static grpc_status_code deliver(server *s, const co_org *org, uint64_t round, uint32_t stage,
+                                const uint8_t *data, size_t len, const uint8_t *sig, size_t sig_len,
+                                const char *what, char *why, size_t why_cap)
+{
+    if (sig_len != RPC_ED25519_SIG_BYTES ||
+        nd_verify_push(sig, org->pk, org->id, round, stage, data, len) != MU_OK) {
+        snprintf(why, why_cap, "bad signature (not made with org %s's registered key)", org->name);
+        mu_warn("serve: %s from '%s' round %llu stage %u refused: %s", what, org->name,
+                (unsigned long long)round, stage, why);
+        return GRPC_STATUS_UNAUTHENTICATED;
+    }
+    double now = mu_now();
+    mu_diag d = {{0}};
+    int rc = co_round_on_message(s->r, org->id, data, len, now, &d);
+    if (rc != MU_OK) {
+        snprintf(why, why_cap, "%s", d.msg[0] ? d.msg : mu_strerror(rc));
+        mu_warn("serve: %s from '%s' round %llu stage %u refused (%s): %s", what, org->name,
+                (unsigned long long)round, stage, mu_strerror(rc), why);
+        pump(s, now);
+        return rpc_status_from_err(rc);
+    }
+    mu_debug("serve: %s from '%s' round %llu stage %u: %zu bytes", what, org->name,
+             (unsigned long long)round, stage, len);
+    pump(s, now);
+    return GRPC_STATUS_OK;
+}
+
+static void on_push(void *user, rpc_call *call, const Mutual__V1__PushStageRequest *req)
+{
+    server *s = user;
+    const co_org *org = authorize(s, call, req->org_id, "push");
+    if (!org)
+        return;
+    uint32_t id = org->id;
+    count(s, id, protobuf_c_message_get_packed_size(&req->base), 0);
+    char why[RPC_REASON_MAX];
+    grpc_status_code code =
+        deliver(s, org, req->round, req->stage, req->payload.data, req->payload.len,
+                req->signature.data, req->signature.len, "push", why, sizeof why);
+    if (code != GRPC_STATUS_OK) {
+        rpc_call_fail(call, code, "%s", why);
+        return;
+    }
+    Mutual__V1__PushStageReply r = MUTUAL__V1__PUSH_STAGE_REPLY__INIT;
+    r.api_version = RPC_API_VERSION;
+    r.accepted = 1;
+    r.reason = "";
+    count(s, id, 0, protobuf_c_message_get_packed_size(&r.base));
+    rpc_call_reply(call, &r.base);
+}
+
+static void on_upload(void *user, rpc_call *call, const rpc_upload *up)
+{
+    server *s = user;
+    const co_org *org = authorize(s, call, up->org_id, "upload");
+    if (!org)
+        return;
+    uint32_t id = org->id;
+    /* chunk framing: ~48 bytes of fields per MiB chunk besides the data */
+    count(s, id, up->len + up->signature_len + 48 * (up->len / (1u << 20) + 1), 0);
+    char why[RPC_REASON_MAX];
+    grpc_status_code code = deliver(s, org, up->round, up->stage, up->data, up->len, up->signature,
+                                    up->signature_len, "upload", why, sizeof why);
+    if (code != GRPC_STATUS_OK) {
+        rpc_call_fail(call, code, "%s", why);
+        return;
+    }
+    Mutual__V1__UploadMaskedReply r = MUTUAL__V1__UPLOAD_MASKED_REPLY__INIT;
+    r.api_version = RPC_API_VERSION;
+    r.received_bytes = up->len;
+    r.accepted = 1;
+    r.reason = "";
+    count(s, id, 0, protobuf_c_message_get_packed_size(&r.base));
+    rpc_call_reply(call, &r.base);
+}
+
+static void on_download(void *user, rpc_call *call, const Mutual__V1__DownloadAdapterRequest *req)
+{
+    server *s = user;
+    const co_org *org = authorize(s, call, req->org_id, "download");
+    if (!org)
+        return;
+    blob *b = s->cur;
+    if (req->offset > b->len) {
+        rpc_call_fail(call, GRPC_STATUS_OUT_OF_RANGE, "offset %llu is past the adapter (%zu bytes)",
+                      (unsigned long long)req->offset, b->len);
+        return;
+    }
+    size_t n = b->len - req->offset, chunk = 1u << 20;
+    count(s, org->id, protobuf_c_message_get_packed_size(&req->base),
+          n + (n / chunk + 1) * (RPC_SHA256_BYTES + 32));
+    co_round_add_bytes(s->r, 0, n);
+    co_status st;
+    co_round_status(s->r, mu_now(), &st);
+    b->refs++;
+    rpc_call_stream_blob(call, st.round, b->data, b->len, req->offset, b->sha, chunk, blob_release,
+                         b);
+}
+
+static void on_status(void *user, rpc_call *call, const Mutual__V1__StatusRequest *req)
+{
+    server *s = user;
+    co_status st;
+    co_round_status(s->r, mu_now(), &st);
+    Mutual__V1__RoundMetrics m = MUTUAL__V1__ROUND_METRICS__INIT;
+    Mutual__V1__StatusReply r = MUTUAL__V1__STATUS_REPLY__INIT;
+    r.api_version = RPC_API_VERSION;
+    r.software_version = MUTUAL_VERSION;
+    r.round = st.round;
+    r.stage = (char *)st.stage_name;
+    r.orgs_registered = st.orgs_registered;
+    r.orgs_connected = st.orgs_connected;
+    r.orgs_in_cohort = st.orgs_in_cohort;
+    r.federation_name = s->cfg.name;
+    if (st.has_last) {
+        m.round = st.last.round;
+        m.loss_sum = isfinite(st.last.loss) ? st.last.loss * st.last.tokens : 0;
+        m.tokens = (uint64_t)st.last.tokens;
+        m.orgs_completed = st.last.orgs_completed;
+        m.orgs_dropped = st.last.orgs_dropped;
+        m.duration_s = st.last.t_end - st.last.t_start;
+        r.last_round = &m;
+    }
+    rpc_call_reply(call, &r.base);
+}
+
+static void on_tick(void *user, rpc_server *srv, double now)
+{
+    server *s = user;
+    if (co_round_tick(s->r, now) != MU_OK)
+        mu_error("serve: out of memory in a tick; the round in flight was aborted");
+    pump(s, now);
+}
+
+/* ---- setup ---------------------------------------------------------------------------------- */
+
+static int resume(server *s, mu_diag *d)
+{
+    co_checkpoint ck;
+    int rc = co_checkpoint_load(s->cfg.checkpoint_dir, s->cfg_hash, 0, &ck, d);
+    if (rc == MU_ERR_NOTFOUND) {
+        mu_info("serve: no checkpoint in %s: a new federation", s->cfg.checkpoint_dir);
+        return MU_OK;
+    }
+    if (rc != MU_OK)
+        return rc;
+    rc = co_round_restore(s->r, &ck, d);
+    if (rc == MU_OK)
+        mu_info("serve: resumed from %s/%s after round %llu (%zu orgs registered)",
+                s->cfg.checkpoint_dir, CO_CHECKPOINT_FILE, (unsigned long long)ck.round, ck.n_orgs);
+    co_checkpoint_deinit(&ck);
+    return rc;
+}
+
+static co_tensor *initial_tensors(tr_model *m, size_t *n)
+{
+    int total = tr_lora_count(m);
+    co_tensor *t = calloc((size_t)(total > 0 ? total : 1), sizeof *t);
+    if (!t)
+        return NULL;
+    *n = 0;
+    for (int i = 0; i < total; i++) {
+        tr_tensor tt;
+        if (tr_lora_tensor(m, i, &tt) || !tr_lora_tensor_grad(m, i))
+            continue; /* frozen A: not part of the federated vector */
+        co_tensor *c = &t[(*n)++];
+        c->name = tt.name;
+        c->ndim = tt.ndim;
+        for (int k = 0; k < tt.ndim; k++)
+            c->shape[k] = (uint64_t)tt.shape[k];
+        c->data = tt.data;
+    }
+    return t;
+}
+
+static int setup(server *s, mu_diag *d)
+{
+    int rc = co_config_load(s->o.config_path, &s->cfg, d);
+    if (rc)
+        return rc;
+    if ((rc = co_hash_file(s->o.config_path, s->cfg_hash, d)) ||
+        (rc = nd_model_spec_load(s->o.config_path, &s->spec, d)))
+        return rc;
+    tr_config mc;
+    s->model = nd_model_skeleton(&s->spec, &mc, d);
+    if (!s->model)
+        return MU_ERR_INVALID;
+    size_t n = 0;
+    co_tensor *t = initial_tensors(s->model, &n);
+    if (!t)
+        return MU_ERR_NOMEM;
+    s->r = co_round_new(&s->cfg, t, n, d);
+    free(t);
+    if (!s->r)
+        return MU_ERR_INVALID;
+    if ((rc = resume(s, d)) || (rc = blob_refresh(s)))
+        return rc;
+    if (s->o.dump_dir) { /* the global the next round starts from, named by the last round */
+        size_t nh = 0;
+        const co_metrics *hist = co_round_history(s->r, &nh);
+        if ((rc = dump_global(s, nh ? hist[nh - 1].round : 0, d)))
+            return rc;
+    }
+    nd_fedcfg f = {0};
+    snprintf(f.model_type, sizeof f.model_type, "%s", mc.family == TR_GPT2 ? "gpt2" : "llama");
+    if ((rc = nd_model_config_hash(s->spec.base, f.config_sha256, d)))
+        return rc;
+    f.lora = s->spec.lora;
+    f.seed = s->spec.seed;
+    f.dim = (uint64_t)tr_lora_trainable_count(s->model);
+    if ((rc = nd_fedcfg_encode(&f, &s->fedcfg, &s->fedcfg_len)))
+        return rc;
+    mu_info("serve: federation '%s': %s, LoRA r=%d%s, %llu values (%.1f KiB) per update",
+            s->cfg.name, s->spec.name, s->spec.lora.rank, s->spec.lora.freeze_a ? " frozen A" : "",
+            (unsigned long long)f.dim, (double)f.dim * 4 / 1024);
+
+    s->insecure = s->o.insecure || s->cfg.insecure;
+    rpc_server_config rc_cfg = {0};
+    rc_cfg.address = s->cfg.listen;
+    rc_cfg.ca_path = s->cfg.tls_ca;
+    rc_cfg.cert_path = s->cfg.tls_cert;
+    rc_cfg.key_path = s->cfg.tls_key;
+    rc_cfg.insecure = s->insecure;
+    rc_cfg.max_message_bytes = (size_t)s->cfg.max_message_mb << 20;
+    rc_cfg.max_upload_bytes = (size_t)s->cfg.max_message_mb << 22;
+    rc_cfg.tick_ms = 20;
+    if (s->insecure)
+        mu_warn("serve: *** INSECURE: plaintext gRPC, no certificates, any peer may claim any "
+                "org name. For local experiments only. ***");
+    rpc_handlers h = {
+        .user = s,
+        .join = on_join,
+        .pull_task = on_pull,
+        .push_stage = on_push,
+        .download_adapter = on_download,
+        .upload_masked = on_upload,
+        .status = on_status,
+        .cancelled = on_cancelled,
+        .tick = on_tick,
+    };
+    s->srv = rpc_server_new(&rc_cfg, &h, d);
+    if (!s->srv)
+        return MU_ERR_IO;
+    int port = rpc_server_port(s->srv);
+    mu_info("serve: listening on %s (port %d)%s", s->cfg.listen, port,
+            s->insecure ? " in PLAINTEXT" : " with mutual TLS");
+    if (s->o.port_file) {
+        char tmp[ND_PATH_MAX + 8];
+        snprintf(tmp, sizeof tmp, "%s.tmp", s->o.port_file);
+        FILE *f2 = fopen(tmp, "w");
+        if (!f2 || fprintf(f2, "%d\n", port) < 0 || fclose(f2) || rename(tmp, s->o.port_file))
+            return mu_diag_set(d, MU_ERR_IO, "%s: cannot write the port", s->o.port_file);
+    }
+    return rpc_server_stop_on_signals(s->srv);
+}
+
+int nd_serve_run(const nd_serve_opts *o, mu_diag *diag)
+{
+    if (sa_init() != MU_OK)
+        return mu_diag_set(diag, MU_ERR_CRYPTO, "libsodium failed to initialise");
+    server *s = calloc(1, sizeof *s);
+    if (!s)
+        return MU_ERR_NOMEM;
+    s->o = *o;
+    if (s->o.linger_s <= 0)
+        s->o.linger_s = 10;
+    if (s->o.poll_s <= 0)
+        s->o.poll_s = 20;
+    co_config_default(&s->cfg);
+    int rc = setup(s, diag);
+    if (rc == MU_OK) {
+        rc = rpc_server_run(s->srv);
+        if (s->fatal) {
+            rc = s->fatal;
+            mu_diag_set(diag, rc, "%s", s->fatal_diag.msg);
+        } else {
+            mu_info("serve: clean shutdown");
+        }
+    }
+    rpc_server_free(s->srv);
+    blob_release(s->cur);
+    co_round_free(s->r);
+    tr_model_free(s->model);
+    co_config_deinit(&s->cfg);
+    free(s->fedcfg);
+    free(s->held);
+    free(s->traffic);
+    free(s->told_done);
+    free(s);
+    return rc;
+}
