@@ -1,0 +1,445 @@
+/* The participant core through whole rounds with a co_round in memory on a tiny GPT-2: the
+ * aggregate is the weighted mean of the orgs' deltas, runs repeat bit for bit, FedProx pulls
+ * towards the global, evaluation reports, and misuse is refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <sodium.h>
+
+#include "cl_participant.h"
+#include "client/cl_tiny.h"
+#include "co_round.h"
+#include "mu_log.h"
+
+#define NORG 3
+
+typedef struct {
+    co_round *r;
+    cl_engine *e;
+    cl_participant *p[NORG];
+    uint32_t id[NORG];
+    int32_t *tok[NORG];
+    float *delta[NORG]; /* round-1 deltas, copied after TRAIN */
+    double w[NORG], loss_sum, tokens;
+    double scale;
+    double now;
+    uint64_t rounds_seen;
+    co_event last;
+} fed;
+
+static const int64_t ntok[NORG] = {200, 400, 600};
+
+static tr_lora_config lora_cfg(void)
+{
+    return (tr_lora_config){
+        .rank = 2, .alpha = 4, .targets = TR_T_C_ATTN | TR_T_C_FC, .freeze_a = 1};
+}
+
+static cl_participant *make_org(int i, int32_t *tok, int64_t n, int64_t n_eval)
+{
+    cl_participant_config pc = {.train_tokens = tok,
+                                .n_train = n - n_eval,
+                                .eval_tokens = n_eval ? tok + (n - n_eval) : NULL,
+                                .n_eval = n_eval,
+                                .deterministic = 1};
+    char name[16];
+    snprintf(name, sizeof name, "org-%d", i);
+    pc.name = name;
+    uint8_t seed[32] = {(uint8_t)(i + 1)}, pk[32];
+    crypto_sign_seed_keypair(pk, pc.sign_sk, seed);
+    pc.seed[0] = (uint8_t)(100 + i);
+    cl_participant *p = cl_participant_new(&pc, NULL);
+    assert_non_null(p);
+    assert_memory_equal(cl_participant_pk(p), pk, 32);
+    return p;
+}
+
+static void base_config(co_config *c)
+{
+    co_config_default(c);
+    c->min_orgs = NORG;
+    c->wait_s = 0;
+    c->rounds = 2;
+    c->steps = 3;
+    c->batch = 2;
+    c->seq = 8;
+    c->lr = 0.02;
+    c->clip = 10;
+    c->weight_max = 60; /* caps org 2's 75 examples */
+    c->seed = 5;
+}
+
+static void fed_init(fed *f, const co_config *cfg)
+{
+    memset(f, 0, sizeof *f);
+    tr_lora_config lc = lora_cfg();
+    f->e = cl_engine_from_model(tiny_model(1), &lc, 42, NULL);
+    assert_non_null(f->e);
+    tr_model *m = cl_engine_model(f->e);
+    co_tensor t[8];
+    size_t nt = 0;
+    for (int i = 0; i < tr_lora_count(m); i++) {
+        tr_tensor tt;
+        tr_lora_tensor(m, i, &tt);
+        if (!tr_lora_tensor_grad(m, i))
+            continue;
+        t[nt] = (co_tensor){.name = tt.name, .ndim = tt.ndim, .data = tt.data};
+        for (int d = 0; d < tt.ndim; d++)
+            t[nt].shape[d] = (uint64_t)tt.shape[d];
+        nt++;
+    }
+    assert_int_equal(nt, 2); /* B of c_attn and c_fc */
+    mu_diag d = {{0}};
+    f->r = co_round_new(cfg, t, nt, &d);
+    if (!f->r)
+        fail_msg("co_round_new: %s", d.msg);
+    for (int i = 0; i < NORG; i++) {
+        f->tok[i] = malloc(sizeof(int32_t) * (size_t)ntok[i]);
+        tiny_tokens(f->tok[i], ntok[i], i, 9);
+        f->p[i] = make_org(i, f->tok[i], ntok[i], 40);
+        char name[16];
+        snprintf(name, sizeof name, "org-%d", i);
+        assert_int_equal(co_round_register(f->r, name, cl_participant_pk(f->p[i]), &f->id[i], &d),
+                         MU_OK);
+    }
+}
+
+static void fed_free(fed *f)
+{
+    for (int i = 0; i < NORG; i++) {
+        cl_participant_free(f->p[i]);
+        free(f->tok[i]);
+        free(f->delta[i]);
+    }
+    cl_engine_free(f->e);
+    co_round_free(f->r);
+}
+
+/* One org pulls (through the wire encoding), acts, pushes. Returns 1 if a message was
+ * accepted. */
+static int org_step(fed *f, int i, int drop_at)
+{
+    co_task b, t;
+    assert_int_equal(co_round_next_task(f->r, f->id[i], f->now, &b), MU_OK);
+    size_t len = co_task_encoded_len(&b), w;
+    uint8_t *buf = malloc(len);
+    assert_int_equal(co_task_encode(&b, buf, len, &w), MU_OK);
+    mu_diag d = {{0}};
+    assert_int_equal(co_task_decode(&t, buf, w, &d), MU_OK);
+    free(buf);
+    int stage = t.kind == CO_TASK_SECAGG ? t.stage : 0;
+    if (t.kind == CO_TASK_WAIT || t.kind == CO_TASK_DONE || (drop_at && stage >= drop_at)) {
+        co_task_deinit(&t);
+        return 0;
+    }
+    size_t dim;
+    const float *g = co_round_global(f->r, &dim);
+    cl_outbox ob;
+    cl_outbox_init(&ob);
+    int rc = cl_participant_handle_task(f->p[i], f->e, &t, g, dim, &ob, &d);
+    if (rc != MU_OK)
+        fail_msg("org %d task %d stage %d: %s", i, t.kind, stage, d.msg);
+    if (t.kind == CO_TASK_TRAIN && t.cfg.round == 1) {
+        size_t dd;
+        const float *delta = cl_participant_delta(f->p[i], &dd);
+        assert_non_null(delta);
+        assert_int_equal(dd, dim);
+        free(f->delta[i]);
+        f->delta[i] = malloc(dim * sizeof(float));
+        memcpy(f->delta[i], delta, dim * sizeof(float));
+        cl_train_info info;
+        cl_participant_last_train(f->p[i], &info);
+        f->w[i] = info.weight;
+        f->loss_sum += info.loss_sum;
+        f->tokens += info.tokens;
+    }
+    if (t.kind == CO_TASK_SECAGG)
+        f->scale = t.cfg.scale;
+    int sent = 0;
+    for (size_t k = 0; k < ob.count; k++) {
+        rc = co_round_on_message(f->r, f->id[i], ob.items[k].bytes, ob.items[k].len, f->now, &d);
+        if (rc != MU_OK)
+            fail_msg("org %d: coordinator refused: %s", i, d.msg);
+        sent = 1;
+    }
+    cl_outbox_deinit(&ob);
+    co_task_deinit(&t);
+    return sent;
+}
+
+static void run_rounds(fed *f, uint64_t rounds, int drop_org, int drop_at)
+{
+    uint64_t target = f->rounds_seen + rounds;
+    for (int steps = 0; f->rounds_seen < target && steps < 1000; steps++) {
+        assert_int_equal(co_round_tick(f->r, f->now), MU_OK);
+        co_event ev;
+        while (co_round_poll_event(f->r, &ev))
+            if (ev.kind == CO_EVENT_ROUND) {
+                f->last = ev;
+                f->rounds_seen++;
+            }
+        if (f->rounds_seen >= target)
+            break;
+        int progress = 0;
+        for (int i = 0; i < NORG; i++)
+            progress |= org_step(f, i, i == drop_org ? drop_at : 0);
+        if (!progress) {
+            double next = co_round_next_deadline(f->r);
+            if (isinf(next))
+                continue;
+            f->now = next > f->now ? next : f->now;
+        }
+    }
+    assert_true(f->rounds_seen >= target);
+}
+
+static void test_round_aggregate_is_weighted_mean(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    fed f;
+    fed_init(&f, &cfg);
+    size_t dim;
+    const float *g0 = co_round_global(f.r, &dim);
+    float *old = malloc(dim * sizeof *old);
+    memcpy(old, g0, dim * sizeof *old);
+    for (size_t k = 0; k < dim; k++)
+        assert_true(old[k] == 0.0f); /* B starts at zero */
+    run_rounds(&f, 1, -1, 0);
+    assert_int_equal(f.last.metrics.outcome, CO_ROUND_COMPLETED);
+    assert_int_equal(f.last.metrics.orgs_completed, NORG);
+    /* weights: floor(160/8)=20, floor(360/8)=45, floor(560/8)=70 capped at 60 */
+    assert_true(f.w[0] == 20 && f.w[1] == 45 && f.w[2] == 60);
+    assert_true(fabs(f.last.metrics.loss - f.loss_sum / f.tokens) < 1e-9);
+    assert_true(f.tokens == NORG * 3 * 2 * 8);
+    const float *g = co_round_global(f.r, &dim);
+    double sw = f.w[0] + f.w[1] + f.w[2], maxabs = 0, maxerr = 0;
+    for (size_t k = 0; k < dim; k++) {
+        double want = 0;
+        for (int i = 0; i < NORG; i++)
+            want += f.w[i] * f.delta[i][k];
+        want /= sw;
+        maxabs = fmax(maxabs, fabs(want));
+        maxerr = fmax(maxerr, fabs((g[k] - old[k]) - want));
+    }
+    /* Each org's w·Δ and w are rounded to 1/scale (stochastically): the mean is off by at
+     * most about NORG/scale/Σw per coordinate, plus float rounding. */
+    assert_true(f.scale > 0);
+    double tol = 2.0 * NORG / f.scale / sw * (1 + maxabs) + 1e-7;
+    if (maxerr > tol)
+        fail_msg("aggregate off by %g (tolerance %g)", maxerr, tol);
+    assert_true(maxabs > 1e-4); /* the orgs really trained */
+    /* the deltas differ between orgs (different data) */
+    assert_true(memcmp(f.delta[0], f.delta[1], dim * sizeof(float)) != 0);
+    free(old);
+    fed_free(&f);
+}
+
+/* Two whole federations with the same seeds end with the same global bits; round 2 trains on
+ * other windows than round 1. */
+static void test_deterministic(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    float *out[2];
+    size_t dim = 0;
+    for (int run = 0; run < 2; run++) {
+        fed f;
+        fed_init(&f, &cfg);
+        run_rounds(&f, 2, -1, 0);
+        const float *g = co_round_global(f.r, &dim);
+        out[run] = malloc(dim * sizeof(float));
+        memcpy(out[run], g, dim * sizeof(float));
+        fed_free(&f);
+    }
+    assert_memory_equal(out[0], out[1], dim * sizeof(float));
+    free(out[0]);
+    free(out[1]);
+}
+
+/* An org that drops at MASKED is out of the sum; the others' mean is the new global. */
+static void test_drop_at_masked(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    cfg.min_orgs = 2;
+    fed f;
+    fed_init(&f, &cfg);
+    size_t dim;
+    const float *g0 = co_round_global(f.r, &dim);
+    float *old = malloc(dim * sizeof(float));
+    memcpy(old, g0, dim * sizeof(float));
+    run_rounds(&f, 1, 1, SA_STAGE_MASKED);
+    if (f.last.metrics.outcome != CO_ROUND_COMPLETED)
+        fail_msg("aborted: %s", f.last.reason);
+    assert_int_equal(f.last.metrics.orgs_completed, 2);
+    const float *g = co_round_global(f.r, &dim);
+    double sw = f.w[0] + f.w[2], maxerr = 0;
+    for (size_t k = 0; k < dim; k++) {
+        double want = (f.w[0] * f.delta[0][k] + f.w[2] * f.delta[2][k]) / sw;
+        maxerr = fmax(maxerr, fabs((g[k] - old[k]) - want));
+    }
+    assert_true(maxerr < 4.0 / f.scale + 1e-7);
+    free(old);
+    fed_free(&f);
+}
+
+static co_task train_task(uint64_t round, uint32_t dim, double mu)
+{
+    co_task t = {.kind = CO_TASK_TRAIN, .org_id = 1};
+    t.cfg = (co_round_config){.round = round,
+                              .steps = 4,
+                              .batch = 2,
+                              .seq = 8,
+                              .lr = 0.05,
+                              .fedprox_mu = mu,
+                              .dim = dim,
+                              .bits = 32,
+                              .clip = 10,
+                              .weight_max = 100};
+    return t;
+}
+
+static double train_delta_norm(cl_engine *e, int32_t *tok, uint64_t round, double mu, float *out)
+{
+    cl_participant *p = make_org(0, tok, 300, 0);
+    size_t dim = cl_engine_dim(e);
+    float *g = calloc(dim, sizeof *g);
+    co_task t = train_task(round, (uint32_t)dim, mu);
+    cl_outbox ob;
+    cl_outbox_init(&ob);
+    mu_diag d = {{0}};
+    if (cl_participant_handle_task(p, e, &t, g, dim, &ob, &d) != MU_OK)
+        fail_msg("train: %s", d.msg);
+    assert_int_equal(ob.count, 1);
+    co_report r;
+    assert_int_equal(co_report_decode(&r, ob.items[0].bytes, ob.items[0].len), MU_OK);
+    assert_int_equal(r.type, CO_REPORT_READY);
+    assert_true(r.tokens == 4 * 2 * 8 && r.loss_sum > 0);
+    /* a repeated pull of the same TRAIN gets the same report, without training again */
+    assert_int_equal(cl_participant_handle_task(p, e, &t, g, dim, &ob, &d), MU_OK);
+    assert_int_equal(ob.count, 2);
+    assert_memory_equal(ob.items[0].bytes, ob.items[1].bytes, CO_REPORT_BYTES);
+    size_t dd;
+    const float *delta = cl_participant_delta(p, &dd);
+    double n2 = 0;
+    for (size_t k = 0; k < dd; k++)
+        n2 += (double)delta[k] * delta[k];
+    memcpy(out, delta, dd * sizeof(float));
+    cl_outbox_deinit(&ob);
+    free(g);
+    cl_participant_free(p);
+    return sqrt(n2);
+}
+
+static void test_fedprox_and_data_windows(void **state)
+{
+    (void)state;
+    tr_lora_config lc = lora_cfg();
+    cl_engine *e = cl_engine_from_model(tiny_model(1), &lc, 42, NULL);
+    assert_non_null(e);
+    size_t dim = cl_engine_dim(e);
+    int32_t tok[300];
+    tiny_tokens(tok, 300, 2, 3);
+    float *a = malloc(dim * sizeof *a), *b = malloc(dim * sizeof *b), *c = malloc(dim * sizeof *c);
+    double plain = train_delta_norm(e, tok, 1, 0, a);
+    double again = train_delta_norm(e, tok, 1, 0, c);
+    assert_true(plain == again);
+    assert_memory_equal(a, c, dim * sizeof *a); /* the engine's history does not matter */
+    double prox = train_delta_norm(e, tok, 1, 50.0, b);
+    assert_true(plain > 0);
+    if (!(prox < plain))
+        fail_msg("FedProx delta norm %g not below plain %g", prox, plain);
+    train_delta_norm(e, tok, 2, 0, b); /* round 2 reads other windows */
+    assert_true(memcmp(a, b, dim * sizeof *a) != 0);
+    free(a);
+    free(b);
+    free(c);
+    cl_engine_free(e);
+}
+
+static void test_eval_and_misuse(void **state)
+{
+    (void)state;
+    tr_lora_config lc = lora_cfg();
+    cl_engine *e = cl_engine_from_model(tiny_model(1), &lc, 42, NULL);
+    size_t dim = cl_engine_dim(e);
+    int32_t tok[300];
+    tiny_tokens(tok, 300, 1, 4);
+    cl_participant *p = make_org(0, tok, 300, 100); /* 100 held-out tokens: 12 windows of 8 */
+    float *g = calloc(dim, sizeof *g);
+    cl_outbox ob;
+    cl_outbox_init(&ob);
+    mu_diag d = {{0}};
+    co_task t = train_task(3, (uint32_t)dim, 0);
+    t.kind = CO_TASK_EVAL;
+    assert_int_equal(cl_participant_handle_task(p, e, &t, g, dim, &ob, &d), MU_OK);
+    co_report r;
+    assert_int_equal(co_report_decode(&r, ob.items[0].bytes, ob.items[0].len), MU_OK);
+    assert_int_equal(r.type, CO_REPORT_EVAL);
+    assert_true(r.tokens == 12 * 8);
+    assert_true(r.loss_sum / r.tokens > 1.0 && r.loss_sum / r.tokens < 10.0);
+    cl_outbox_clear(&ob);
+    /* SECAGG for a round it did not train in */
+    co_task s = {.kind = CO_TASK_SECAGG, .org_id = 1, .stage = SA_STAGE_ADVERTISE};
+    s.cfg = t.cfg;
+    assert_int_equal(cl_participant_handle_task(p, e, &s, NULL, dim, &ob, &d), MU_ERR_STATE);
+    /* wrong dim */
+    t.kind = CO_TASK_TRAIN;
+    assert_int_equal(cl_participant_handle_task(p, e, &t, g, dim - 1, &ob, &d), MU_ERR_INVALID);
+    /* too little data for the sequence length */
+    t.cfg.seq = 250;
+    assert_int_equal(cl_participant_handle_task(p, e, &t, g, dim, &ob, &d), MU_ERR_INVALID);
+    assert_int_equal(ob.count, 0);
+    /* WAIT and DONE do nothing */
+    co_task w = {.kind = CO_TASK_WAIT};
+    assert_int_equal(cl_participant_handle_task(p, e, &w, NULL, 0, &ob, &d), MU_OK);
+    assert_int_equal(ob.count, 0);
+    /* a bad name */
+    cl_participant_config pc = {.name = ""};
+    assert_null(cl_participant_new(&pc, &d));
+    cl_outbox_deinit(&ob);
+    free(g);
+    cl_participant_free(p);
+    cl_engine_free(e);
+}
+
+static void test_synthetic_update(void **state)
+{
+    (void)state;
+    uint8_t seed[32] = {7};
+    float a[3000], b[3000];
+    cl_synthetic_update(a, 3000, seed, 1, 0.5);
+    cl_synthetic_update(b, 3000, seed, 1, 0.5);
+    assert_memory_equal(a, b, sizeof a);
+    double mx = 0, mean = 0;
+    for (int i = 0; i < 3000; i++) {
+        mx = fmax(mx, fabs(a[i]));
+        mean += a[i] / 3000;
+    }
+    assert_true(mx <= 0.5 && mx > 0.45 && fabs(mean) < 0.05);
+    cl_synthetic_update(b, 3000, seed, 2, 0.5);
+    assert_true(memcmp(a, b, sizeof a) != 0);
+}
+
+int main(void)
+{
+    mu_log_set_level(MU_LOG_WARN);
+    assert_int_equal(sa_init(), MU_OK);
+    tr_threads_set(1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_aggregate_is_weighted_mean),
+        cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_drop_at_masked),
+        cmocka_unit_test(test_fedprox_and_data_windows),
+        cmocka_unit_test(test_eval_and_misuse),
+        cmocka_unit_test(test_synthetic_update),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
