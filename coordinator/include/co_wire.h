@@ -101,8 +101,12 @@ typedef struct {
 
 /* Encodes into exactly CO_REPORT_BYTES bytes of buf. */
 void co_report_encode(const co_report *r, uint8_t buf[CO_REPORT_BYTES]);
+/* Largest loss sum or token count a report may carry (so that sums over many orgs stay
+ * finite and exact enough). */
+#define CO_REPORT_MAX 1e18
+
 /* MU_OK, or MU_ERR_FORMAT for a wrong length, magic, version or type, or a loss/token count
- * that is NaN, infinite or negative. */
+ * that is NaN, negative or above CO_REPORT_MAX. */
 int co_report_decode(co_report *r, const uint8_t *buf, size_t len);
 
 #endif

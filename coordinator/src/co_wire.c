@@ -249,8 +249,8 @@ int co_report_decode(co_report *rep, const uint8_t *buf, size_t len)
     rep->round = get_u64(&r);
     rep->loss_sum = get_f64(&r);
     rep->tokens = get_f64(&r);
-    if (!isfinite(rep->loss_sum) || !isfinite(rep->tokens) || rep->loss_sum < 0 ||
-        rep->tokens < 0) {
+    if (!(rep->loss_sum >= 0 && rep->loss_sum <= CO_REPORT_MAX) ||
+        !(rep->tokens >= 0 && rep->tokens <= CO_REPORT_MAX)) {
         memset(rep, 0, sizeof *rep);
         return MU_ERR_FORMAT;
     }

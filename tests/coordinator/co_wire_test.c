@@ -162,6 +162,9 @@ static void test_report(void **state)
     r.tokens = -1;
     co_report_encode(&r, b);
     assert_int_equal(co_report_decode(&u, b, sizeof b), MU_ERR_FORMAT);
+    r.tokens = 2e18;
+    co_report_encode(&r, b);
+    assert_int_equal(co_report_decode(&u, b, sizeof b), MU_ERR_FORMAT);
     r.tokens = INFINITY;
     co_report_encode(&r, b);
     assert_int_equal(co_report_decode(&u, b, sizeof b), MU_ERR_FORMAT);
