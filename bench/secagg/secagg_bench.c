@@ -10,6 +10,7 @@
  * checked against the plain sum ("correct"). */
 #include <sodium.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +66,14 @@ static int parse(int argc, char **argv, args *a)
     return 0;
 }
 
+/* Process CPU seconds: on a shared machine, wall time mostly measures the neighbours. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static uint64_t xs64(uint64_t *s)
 {
     *s ^= *s << 13;
@@ -83,7 +92,10 @@ typedef struct {
     int *drop_at; /* 3: before upload, 5: after upload */
     sa_server *srv;
     uint32_t *input, *expect;
-    double server_s; /* all server calls */
+    double server_s;          /* all server calls, wall */
+    double server_cpu_unmask; /* CPU seconds closing the unmask stage (all threads) */
+    double server_cpu_sum;    /* CPU seconds adding masked inputs */
+    double (*cpu)[6];         /* (n) CPU seconds per org per stage */
     size_t upload_bytes, client_bytes_total;
     int errors;
 } bench;
@@ -120,11 +132,13 @@ static void to_server(bench *b, int i, sa_outbox *ob)
             for (uint32_t j = 0; j < b->a.d; j++)
                 b->expect[j] += (uint32_t)xs64(&s) & mask;
         }
-        double t0 = mu_now();
+        double t0 = mu_now(), c0 = cpu_now();
         mu_diag diag = {{0}};
         int rc =
             sa_server_handle(b->srv, b->ids[i], ob->items[e].bytes, ob->items[e].len, NULL, &diag);
         b->server_s += mu_now() - t0;
+        if (type == SA_MSG_MASKED)
+            b->server_cpu_sum += cpu_now() - c0;
         if (rc) {
             fprintf(stderr, "server refused a message: %s\n", diag.msg);
             b->errors++;
@@ -150,7 +164,12 @@ static void deliver(bench *b, uint32_t to, const uint8_t *bytes, size_t len, sa_
             b->errors++;
     }
     mu_diag diag = {{0}};
-    if (sa_client_handle(b->cl[i], bytes, len, reply, &diag)) {
+    sa_stage st = sa_client_stage(b->cl[i]);
+    double c0 = cpu_now();
+    int rc = sa_client_handle(b->cl[i], bytes, len, reply, &diag);
+    if (st >= SA_STAGE_SHARE && st <= SA_STAGE_UNMASK)
+        b->cpu[i][st] += cpu_now() - c0;
+    if (rc) {
         fprintf(stderr, "org %u: %s\n", to, diag.msg);
         b->errors++;
     }
@@ -163,9 +182,11 @@ static int step(bench *b, sa_stage st)
     sa_outbox_init(&ob);
     sa_outbox_init(&reply);
     mu_diag diag = {{0}};
-    double t0 = mu_now();
+    double t0 = mu_now(), c0 = cpu_now();
     int rc = sa_server_close_stage(b->srv, st, &ob, &diag);
     b->server_s += mu_now() - t0;
+    if (st == SA_STAGE_UNMASK)
+        b->server_cpu_unmask += cpu_now() - c0;
     if (rc)
         fprintf(stderr, "close stage %d: %s\n", (int)st, diag.msg);
     uint32_t *rcpt = malloc(b->a.n * sizeof *rcpt);
@@ -187,6 +208,26 @@ static int cmp_double(const void *x, const void *y)
 {
     double a = *(const double *)x, b = *(const double *)y;
     return a < b ? -1 : a > b;
+}
+
+/* Raw single-thread ChaCha20 keystream rate right now (GB/s): the machine is shared, so
+ * every result carries the rate it was measured against. */
+static double chacha_gbps(void)
+{
+    size_t len = 16u << 20;
+    uint8_t *buf = calloc(len, 1), key[32] = {1}, nonce[12] = {0};
+    if (!buf)
+        return 0;
+    double best = 0;
+    for (int r = 0; r < 3; r++) {
+        double t0 = mu_now();
+        crypto_stream_chacha20_ietf_xor_ic(buf, buf, len, nonce, 0, key);
+        double dt = mu_now() - t0;
+        if (len / dt / 1e9 > best)
+            best = len / dt / 1e9;
+    }
+    free(buf);
+    return best;
 }
 
 int main(int argc, char **argv)
@@ -216,6 +257,7 @@ int main(int argc, char **argv)
     b.drop_at = calloc(a->n, sizeof *b.drop_at);
     b.input = malloc((a->d ? a->d : 1) * sizeof *b.input);
     b.expect = calloc(a->d ? a->d : 1, sizeof *b.expect);
+    b.cpu = calloc(a->n, sizeof *b.cpu);
     for (uint32_t i = 0; i < a->n; i++) {
         uint8_t seed[32] = {0};
         memcpy(seed, &i, 4);
@@ -258,15 +300,19 @@ int main(int argc, char **argv)
             return 1;
         }
         sa_client_set_threads(b.cl[i], a->client_threads);
+        double c0 = cpu_now();
         sa_client_start(b.cl[i], &ob, &diag);
+        b.cpu[i][1] += cpu_now() - c0;
         to_server(&b, (int)i, &ob);
     }
     sa_outbox_deinit(&ob);
+    double gbps_before = chacha_gbps();
     double t_round = mu_now();
     int rc = MU_OK;
     for (int st = SA_STAGE_ADVERTISE; st <= SA_STAGE_UNMASK && rc == MU_OK; st++)
         rc = step(&b, (sa_stage)st);
     t_round = mu_now() - t_round;
+    double gbps = (gbps_before + chacha_gbps()) / 2;
 
     const uint32_t *sum = NULL;
     size_t d = 0;
@@ -279,6 +325,7 @@ int main(int argc, char **argv)
 
     /* one org's cost: the median over orgs that took part in all five stages */
     double *tot = calloc(a->n, sizeof *tot), st_sum[6] = {0};
+    double *ctot = calloc(a->n, sizeof *ctot), cst_sum[6] = {0};
     uint32_t m = 0;
     for (uint32_t i = 0; i < a->n; i++) {
         if (b.drop_at[i])
@@ -286,10 +333,15 @@ int main(int argc, char **argv)
         double t[6];
         sa_client_times(b.cl[i], t);
         tot[m++] = (t[1] + t[2] + t[3] + t[4] + t[5]) * 1e3;
-        for (int k = 1; k <= 5; k++)
+        ctot[m - 1] = 0;
+        for (int k = 1; k <= 5; k++) {
             st_sum[k] += t[k] * 1e3;
+            cst_sum[k] += b.cpu[i][k] * 1e3;
+            ctot[m - 1] += b.cpu[i][k] * 1e3;
+        }
     }
     qsort(tot, m, sizeof *tot, cmp_double);
+    qsort(ctot, m, sizeof *ctot, cmp_double);
     double sum_s, unmask_s;
     sa_server_times(b.srv, &sum_s, &unmask_s);
     printf("{\"n\": %u, \"d\": %u, \"bits\": %u, \"k\": %u, \"t\": %u, \"drop\": %.3f, "
@@ -297,21 +349,30 @@ int main(int argc, char **argv)
            "\"client_ms\": %.3f, \"client_ms_max\": %.3f, "
            "\"client_stage_ms\": {\"advertise\": %.3f, \"share\": %.3f, \"masked\": %.3f, "
            "\"consistency\": %.3f, \"unmask\": %.3f}, "
+           "\"client_cpu_ms\": %.3f, \"client_cpu_stage_ms\": {\"advertise\": %.3f, "
+           "\"share\": %.3f, \"masked\": %.3f, \"consistency\": %.3f, \"unmask\": %.3f}, "
+           "\"server_cpu_unmask_ms\": %.3f, \"server_cpu_sum_ms\": %.3f, "
            "\"server_ms\": %.3f, \"server_unmask_ms\": %.3f, \"server_sum_ms\": %.3f, "
            "\"server_all_calls_ms\": %.3f, \"round_wall_ms\": %.3f, "
            "\"upload_bytes_per_client\": %zu, \"upload_bytes_per_value\": %.4f, "
-           "\"client_bytes_sent_total\": %zu, \"correct\": %s, \"errors\": %d}\n",
+           "\"client_bytes_sent_total\": %zu, \"chacha20_gbps_1core\": %.2f, \"correct\": %s, "
+           "\"errors\": %d}\n",
            a->n, a->d, a->bits, a->k, a->t, a->drop, ndrop, a->after ? "after" : "before",
            a->server_threads, a->client_threads, m ? tot[m / 2] : 0.0, m ? tot[m - 1] : 0.0,
            m ? st_sum[1] / m : 0, m ? st_sum[2] / m : 0, m ? st_sum[3] / m : 0,
-           m ? st_sum[4] / m : 0, m ? st_sum[5] / m : 0, (sum_s + unmask_s) * 1e3, unmask_s * 1e3,
-           sum_s * 1e3, b.server_s * 1e3, t_round * 1e3, b.upload_bytes,
-           a->d ? (double)b.upload_bytes / a->d : 0.0, b.client_bytes_total,
+           m ? st_sum[4] / m : 0, m ? st_sum[5] / m : 0, m ? ctot[m / 2] : 0.0,
+           m ? cst_sum[1] / m : 0, m ? cst_sum[2] / m : 0, m ? cst_sum[3] / m : 0,
+           m ? cst_sum[4] / m : 0, m ? cst_sum[5] / m : 0, b.server_cpu_unmask * 1e3,
+           b.server_cpu_sum * 1e3, (sum_s + unmask_s) * 1e3, unmask_s * 1e3, sum_s * 1e3,
+           b.server_s * 1e3, t_round * 1e3, b.upload_bytes,
+           a->d ? (double)b.upload_bytes / a->d : 0.0, b.client_bytes_total, gbps,
            correct ? "true" : "false", b.errors);
     for (uint32_t i = 0; i < a->n; i++)
         sa_client_free(b.cl[i]);
     sa_server_free(b.srv);
     free(tot);
+    free(ctot);
+    free(b.cpu);
     free(b.ids);
     free(b.pks);
     sodium_memzero(b.sks, a->n * 64ul);

@@ -127,7 +127,8 @@ typedef struct {
     double eta_bits;     /* correctness: P[some org keeps < t live neighbours] <= 2^-eta */
 } sa_graph_params;
 
-/* The defaults used by `mutual`: gamma 0.05, delta 0.1, sigma 20, eta 20. */
+/* The defaults used by `mutual`: gamma 0.05, delta 0.1, sigma 40, eta 20 (numbers for
+ * n = 10, 100, 1000, 10000 in docs/secure_agg.md). */
 sa_graph_params sa_graph_params_default(void);
 
 /* Chooses the smallest even k (or the complete graph) and a threshold t meeting both bounds
@@ -177,9 +178,11 @@ sa_client *sa_client_new(const sa_config *cfg, uint32_t self_id,
                          const uint8_t sign_sk[SA_SIGN_SK_BYTES], const sa_rng *rng, mu_diag *diag);
 void sa_client_free(sa_client *c); /* wipes secrets; NULL is a no-op */
 
-/* Sets the quantised input: d values in [0, 2^bits) (see sa_quant_encode), copied. Must be
- * called before DELIVERY arrives. MU_ERR_INVALID if len != cfg.d or a value has bits set at or
- * above `bits`; MU_ERR_STATE once the masked input has been sent. */
+/* Sets the quantised input: d values in [0, 2^bits) (see sa_quant_encode), copied into a
+ * buffer the client holds only until its masked upload (so a simulator with many clients
+ * can set each input just before DELIVERY). Must be called before DELIVERY arrives. MU_ERR_INVALID
+ * if len != cfg.d or a value has bits set at or above `bits`; MU_ERR_STATE once the masked input
+ * has been sent. */
 int sa_client_set_input(sa_client *c, const uint32_t *q, size_t len);
 
 /* Stage 1: makes the two X25519 key pairs and appends the signed ADVERTISE. MU_ERR_STATE if

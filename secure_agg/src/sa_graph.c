@@ -121,7 +121,7 @@ uint32_t sa_graph_neighbours(const sa_graph *g, uint32_t i, uint32_t *out)
 
 sa_graph_params sa_graph_params_default(void)
 {
-    sa_graph_params p = {0.05, 0.10, 20.0, 20.0};
+    sa_graph_params p = {0.05, 0.10, 40.0, 20.0};
     return p;
 }
 

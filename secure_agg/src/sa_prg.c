@@ -44,7 +44,7 @@ void sa_prg_apply(uint32_t *acc, size_t d, const sa_prg_term *terms, size_t nter
         return;
     }
     /* Each chunk is one independent range: any split gives the same sums. */
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
     for (size_t c = 0; c < nchunks; c++) {
         size_t off = c * SA_PRG_CHUNK;
         size_t n = d - off < SA_PRG_CHUNK ? d - off : SA_PRG_CHUNK;
