@@ -13,8 +13,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define MAX_SEEDS 256
-#define MAX_INPUT (1u << 20)
+#define FUZZ_MAX_SEEDS 256
+#define FUZZ_MAX_INPUT (1u << 20)
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
@@ -32,9 +32,9 @@ static uint8_t *read_file(const char *path, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
-    uint8_t *buf = malloc(MAX_INPUT);
+    uint8_t *buf = malloc(FUZZ_MAX_INPUT);
     if (buf)
-        *len = fread(buf, 1, MAX_INPUT, f);
+        *len = fread(buf, 1, FUZZ_MAX_INPUT, f);
     fclose(f);
     return buf;
 }
@@ -42,8 +42,8 @@ static uint8_t *read_file(const char *path, size_t *len)
 int main(int argc, char **argv)
 {
     long iters = argc > 1 ? atol(argv[1]) : 10000;
-    uint8_t *seeds[MAX_SEEDS];
-    size_t seed_len[MAX_SEEDS];
+    uint8_t *seeds[FUZZ_MAX_SEEDS];
+    size_t seed_len[FUZZ_MAX_SEEDS];
     int n_seeds = 0;
     if (argc > 2) {
         DIR *d = opendir(argv[2]);
@@ -52,7 +52,7 @@ int main(int argc, char **argv)
             return 1;
         }
         struct dirent *e;
-        while ((e = readdir(d)) && n_seeds < MAX_SEEDS) {
+        while ((e = readdir(d)) && n_seeds < FUZZ_MAX_SEEDS) {
             if (e->d_name[0] == '.')
                 continue;
             char path[4096];
@@ -67,7 +67,7 @@ int main(int argc, char **argv)
         }
         closedir(d);
     }
-    uint8_t *buf = malloc(MAX_INPUT);
+    uint8_t *buf = malloc(FUZZ_MAX_INPUT);
     if (!buf)
         return 1;
     for (long i = 0; i < iters; i++) {
@@ -89,7 +89,7 @@ int main(int argc, char **argv)
                         len = (size_t)((r >> 8) % len);
                     break;
                 case 2: /* insert a random byte */
-                    if (len < MAX_INPUT - 1) {
+                    if (len < FUZZ_MAX_INPUT - 1) {
                         size_t at = len ? (size_t)((r >> 8) % len) : 0;
                         memmove(buf + at + 1, buf + at, len - at);
                         buf[at] = (uint8_t)(r >> 48);
