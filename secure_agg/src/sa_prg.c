@@ -4,6 +4,7 @@
  * chunk of SA_PRG_CHUNK accumulator values stays in L1 while every term's keystream for
  * that chunk is generated into an 8 KiB buffer and added, so the cost per term is the
  * ChaCha20 rate plus one L1-resident add. */
+#include <omp.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -39,6 +40,8 @@ void sa_prg_apply_range(uint32_t *acc, size_t off, size_t len, const sa_prg_term
 void sa_prg_apply(uint32_t *acc, size_t d, const sa_prg_term *terms, size_t nterms, int threads)
 {
     size_t nchunks = (d + SA_PRG_CHUNK - 1) / SA_PRG_CHUNK;
+    if (threads == 0)
+        threads = omp_get_max_threads();
     if (threads <= 1 || nchunks < 2) {
         sa_prg_apply_range(acc, 0, d, terms, nterms);
         return;

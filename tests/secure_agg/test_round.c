@@ -41,6 +41,9 @@ static void run_grid_case(uint32_t n, uint32_t d, uint32_t bits, uint64_t seed)
     sa_world w;
     mu_diag diag = {{0}};
     assert_int_equal(sa_world_init(&w, n, d, bits, k, t, seed, &diag), MU_OK);
+    /* thread counts vary across cases: the sums must not depend on them */
+    sa_server_set_threads(w.server, (int)(seed % 3));
+    w.client_threads = seed % 2 ? 2 : 1;
     uint32_t k_eff = k < n - 1 ? k : n - 1;
     uint32_t drops = k_eff + 1 - t; /* the most any neighbourhood can lose */
     if (drops > 5)
