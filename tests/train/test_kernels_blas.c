@@ -105,9 +105,11 @@ static void check_attention(int B, int T, int H, int KV, int hd)
 static void test_attention(void **state)
 {
     (void)state;
-    check_attention(2, 7, 4, 4, 5); /* multi-head */
-    check_attention(3, 9, 6, 2, 4); /* grouped-query, 3 heads per kv head */
-    check_attention(1, 5, 3, 1, 2); /* multi-query */
+    check_attention(2, 7, 4, 4, 5);   /* multi-head */
+    check_attention(3, 9, 6, 2, 4);   /* grouped-query, 3 heads per kv head */
+    check_attention(1, 5, 3, 1, 2);   /* multi-query */
+    check_attention(1, 150, 2, 1, 4); /* several causal row blocks, a ragged last one */
+    check_attention(2, 128, 4, 2, 8); /* exactly two blocks */
 }
 
 int main(void)

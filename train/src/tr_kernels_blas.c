@@ -95,6 +95,10 @@ static void causal_softmax_row(float *s, int t, int T)
         s[j] = 0.0f;
 }
 
+/* Causal row blocks: rows [r0, r1) of a head only see keys [0, r1), so each block's products
+ * stop at r1 and the zero upper triangle is never multiplied (37% fewer flops at T = 256). */
+#define TR_ATT_BLOCK 64
+
 void tr_attention_forward(float *out, float *att, const float *qkv, int B, int T, int H, int KV,
                           int hd)
 {
@@ -108,14 +112,19 @@ void tr_attention_forward(float *out, float *att, const float *qkv, int B, int T
         const float *k = base + (int64_t)(H + g) * hd;
         const float *v = base + (int64_t)(H + KV + g) * hd;
         float *S = att + (int64_t)bh * T * T;
-        /* S (T, T) = scale * q . k^T; only the causal part matters. */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, W, k, W, 0.0f, S,
-                    T);
-        for (int t = 0; t < T; t++)
-            causal_softmax_row(S + (int64_t)t * T, t, T);
-        /* out (T, hd) = S . v */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, S, T, v, W, 0.0f,
-                    out + (int64_t)b * T * HD + (int64_t)h * hd, HD);
+        float *y = out + (int64_t)b * T * HD + (int64_t)h * hd;
+        for (int r0 = 0; r0 < T; r0 += TR_ATT_BLOCK) {
+            int r1 = r0 + TR_ATT_BLOCK < T ? r0 + TR_ATT_BLOCK : T, nr = r1 - r0;
+            float *Sb = S + (int64_t)r0 * T;
+            /* S[r0:r1, 0:r1] = scale * q[r0:r1] . k[0:r1]^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, r1, hd, scale,
+                        q + (int64_t)r0 * W, W, k, W, 0.0f, Sb, T);
+            for (int t = r0; t < r1; t++)
+                causal_softmax_row(S + (int64_t)t * T, t, T);
+            /* y[r0:r1] = S[r0:r1, 0:r1] . v[0:r1] */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hd, r1, 1.0f, Sb, T, v, W,
+                        0.0f, y + (int64_t)r0 * HD, HD);
+        }
     }
 }
 
@@ -129,8 +138,10 @@ void tr_attention_backward(float *dqkv, float *scratch, const float *dout, const
 {
     int W = (H + 2 * KV) * hd, HD = H * hd, grp = H / KV;
     float scale = 1.0f / sqrtf((float)hd);
+    int nblk = (T + TR_ATT_BLOCK - 1) / TR_ATT_BLOCK;
     /* One task per (batch, kv head): the query heads of a group add into the same dk, dv in
-     * a fixed order, so no two threads write the same memory. */
+     * a fixed order, so no two threads write the same memory. Within a head the row blocks
+     * run last to first: the first one covers every key row, so it can overwrite (beta 0). */
 #pragma omp parallel for schedule(static) if ((int64_t)B * H * T * T * hd >= TR_ATT_PAR_MIN)
     for (int bg = 0; bg < B * KV; bg++) {
         int b = bg / KV, g = bg % KV;
@@ -143,33 +154,39 @@ void tr_attention_backward(float *dqkv, float *scratch, const float *dout, const
         float *dv = dbase + (int64_t)(H + KV + g) * hd;
         for (int j = 0; j < grp; j++) {
             int h = g * grp + j;
-            float beta = j == 0 ? 0.0f : 1.0f;
             const float *q = base + (int64_t)h * hd;
             float *dq = dbase + (int64_t)h * hd;
             const float *P = att + ((int64_t)b * H + h) * T * T;
             const float *dy = dout + (int64_t)b * T * HD + (int64_t)h * hd;
-            /* dP (T, T) = dy . v^T ; dv += P^T . dy */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dy, HD, v, W, 0.0f,
-                        dP, T);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, dy, HD, beta,
-                        dv, W);
-            /* dS = P * (dP - rowsum(P * dP)) * scale */
-            for (int t = 0; t < T; t++) {
-                const float *p = P + (int64_t)t * T;
-                float *d = dP + (int64_t)t * T;
-                float dot = 0.0f;
-                for (int s = 0; s <= t; s++)
-                    dot += p[s] * d[s];
-                for (int s = 0; s <= t; s++)
-                    d[s] = p[s] * (d[s] - dot) * scale;
-                for (int s = t + 1; s < T; s++)
-                    d[s] = 0.0f;
+            for (int blk = nblk - 1; blk >= 0; blk--) {
+                int r0 = blk * TR_ATT_BLOCK;
+                int r1 = r0 + TR_ATT_BLOCK < T ? r0 + TR_ATT_BLOCK : T, nr = r1 - r0;
+                float beta = j == 0 && blk == nblk - 1 ? 0.0f : 1.0f;
+                const float *Pb = P + (int64_t)r0 * T;
+                const float *dyb = dy + (int64_t)r0 * HD;
+                /* dP (nr, r1) = dy[r0:r1] . v[0:r1]^T ; dv[0:r1] += P[r0:r1, 0:r1]^T . dy */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, r1, hd, 1.0f, dyb, HD, v,
+                            W, 0.0f, dP, r1);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1, hd, nr, 1.0f, Pb, T, dyb,
+                            HD, beta, dv, W);
+                /* dS = P * (dP - rowsum(P * dP)) * scale, causal part only */
+                for (int t = r0; t < r1; t++) {
+                    const float *p = P + (int64_t)t * T;
+                    float *d = dP + (int64_t)(t - r0) * r1;
+                    float dot = 0.0f;
+                    for (int s2 = 0; s2 <= t; s2++)
+                        dot += p[s2] * d[s2];
+                    for (int s2 = 0; s2 <= t; s2++)
+                        d[s2] = p[s2] * (d[s2] - dot) * scale;
+                    for (int s2 = t + 1; s2 < r1; s2++)
+                        d[s2] = 0.0f;
+                }
+                /* dq[r0:r1] = dS . k[0:r1] ; dk[0:r1] += dS^T . q[r0:r1] */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hd, r1, 1.0f, dP, r1, k,
+                            W, 0.0f, dq + (int64_t)r0 * W, W);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1, hd, nr, 1.0f, dP, r1,
+                            q + (int64_t)r0 * W, W, beta, dk, W);
             }
-            /* dq = dS . k ; dk += dS^T . q */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, dP, T, k, W,
-                        0.0f, dq, W);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, dP, T, q, W, beta,
-                        dk, W);
         }
     }
 }
