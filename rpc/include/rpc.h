@@ -26,6 +26,9 @@
 #define RPC_SHA256_BYTES      32  /* AdapterChunk / UploadMaskedChunk sha256 */
 #define RPC_REASON_MAX        256 /* reasons and stage names */
 
+/* Clients ping an idle call this often; servers accept pings half as far apart. */
+#define RPC_KEEPALIVE_MS 20000
+
 /* Default message size limit of both ends (gRPC's own default is 4 MiB). */
 #define RPC_DEFAULT_MAX_MESSAGE (16u << 20)
 

@@ -32,6 +32,9 @@ typedef struct {
     int insecure;             /* nonzero: plaintext (local experiments only) */
     int wait_for_ready;       /* nonzero: calls wait for the coordinator to be reachable */
     size_t max_message_bytes; /* per message, both directions; 0: RPC_DEFAULT_MAX_MESSAGE */
+    unsigned max_reconnect_backoff_ms; /* longest wait between reconnection attempts after
+                                          the coordinator went away; 0: 5000 (gRPC's own
+                                          default is 120 s) */
 } rpc_client_config;
 
 /* Makes a channel (it connects lazily, on the first call). Calls grpc_init (balanced by
@@ -46,6 +49,35 @@ void rpc_client_free(rpc_client *c);
  * (free with protobuf_c_message_free_unpacked(*reply, NULL)); *reply is NULL on failure. */
 int rpc_client_unary(rpc_client *c, rpc_method m, const ProtobufCMessage *req, double timeout_s,
                      ProtobufCMessage **reply, rpc_status *st);
+
+/* Typed forms of rpc_client_unary, one per unary method. */
+static inline int rpc_client_join(rpc_client *c, const Mutual__V1__JoinRequest *req,
+                                  double timeout_s, Mutual__V1__JoinReply **reply, rpc_status *st)
+{
+    return rpc_client_unary(c, RPC_JOIN, &req->base, timeout_s, (ProtobufCMessage **)reply, st);
+}
+
+static inline int rpc_client_pull_task(rpc_client *c, const Mutual__V1__PullTaskRequest *req,
+                                       double timeout_s, Mutual__V1__Task **reply, rpc_status *st)
+{
+    return rpc_client_unary(c, RPC_PULL_TASK, &req->base, timeout_s, (ProtobufCMessage **)reply,
+                            st);
+}
+
+static inline int rpc_client_push_stage(rpc_client *c, const Mutual__V1__PushStageRequest *req,
+                                        double timeout_s, Mutual__V1__PushStageReply **reply,
+                                        rpc_status *st)
+{
+    return rpc_client_unary(c, RPC_PUSH_STAGE, &req->base, timeout_s, (ProtobufCMessage **)reply,
+                            st);
+}
+
+static inline int rpc_client_status(rpc_client *c, const Mutual__V1__StatusRequest *req,
+                                    double timeout_s, Mutual__V1__StatusReply **reply,
+                                    rpc_status *st)
+{
+    return rpc_client_unary(c, RPC_STATUS, &req->base, timeout_s, (ProtobufCMessage **)reply, st);
+}
 
 /* The downloaded adapter of rpc_client_download. */
 typedef struct {

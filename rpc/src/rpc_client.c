@@ -46,12 +46,23 @@ rpc_client *rpc_client_new(const rpc_client_config *cfg, mu_diag *d)
     c->max_message = cfg->max_message_bytes ? cfg->max_message_bytes : RPC_DEFAULT_MAX_MESSAGE;
     if (c->max_message > INT32_MAX)
         c->max_message = INT32_MAX;
-    grpc_arg args[3] = {
+    int backoff = cfg->max_reconnect_backoff_ms ? (int)cfg->max_reconnect_backoff_ms : 5000;
+    grpc_arg args[] = {
         {GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, {.integer = (int)c->max_message}},
         {GRPC_ARG_INTEGER, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, {.integer = (int)c->max_message}},
+        {GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, {.integer = backoff}},
+        {GRPC_ARG_INTEGER,
+         GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+         {.integer = backoff < 1000 ? backoff : 1000}},
+        /* Ping during long polls so that a vanished coordinator (or a firewall that dropped
+         * the idle connection) is noticed; the server allows pings this often. */
+        {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIME_MS, {.integer = RPC_KEEPALIVE_MS}},
+        {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, {.integer = 10000}},
+        {GRPC_ARG_INTEGER, GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, {.integer = 0}},
         {GRPC_ARG_STRING, GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, {.string = (char *)cfg->server_name}},
     };
-    grpc_channel_args cargs = {cfg->server_name && !cfg->insecure ? 3 : 2, args};
+    size_t nargs = sizeof args / sizeof args[0];
+    grpc_channel_args cargs = {cfg->server_name && !cfg->insecure ? nargs : nargs - 1, args};
     c->channel = grpc_channel_create(cfg->target, creds, &cargs);
     grpc_channel_credentials_release(creds);
     return c;

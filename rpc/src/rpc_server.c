@@ -96,11 +96,16 @@ rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_handlers *h, 
     size_t maxmsg = cfg->max_message_bytes ? cfg->max_message_bytes : RPC_DEFAULT_MAX_MESSAGE;
     if (maxmsg > INT32_MAX)
         maxmsg = INT32_MAX;
-    grpc_arg args[2] = {
+    grpc_arg args[] = {
         {GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, {.integer = (int)maxmsg}},
         {GRPC_ARG_INTEGER, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, {.integer = (int)maxmsg}},
+        /* Orgs ping held long polls every RPC_KEEPALIVE_MS: allow it (gRPC's default of 5
+         * minutes would answer GOAWAY "too many pings"). */
+        {GRPC_ARG_INTEGER,
+         GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+         {.integer = RPC_KEEPALIVE_MS / 2}},
     };
-    grpc_channel_args cargs = {2, args};
+    grpc_channel_args cargs = {sizeof args / sizeof args[0], args};
     srv->server = grpc_server_create(&cargs, NULL);
     srv->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(srv->server, srv->cq, NULL);

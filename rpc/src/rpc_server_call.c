@@ -287,6 +287,14 @@ static int upload_add(rpc_call *c, const Mutual__V1__UploadMaskedChunk *ch)
         c->up_round = ch->round;
         c->up_stage = ch->stage;
         memcpy(c->up_sha, ch->sha256.data, RPC_SHA256_BYTES);
+        const rpc_handlers *h = &c->srv->h;
+        rpc_upload first = {ch->org_id, ch->round, ch->stage, NULL, ch->total, NULL, 0};
+        int rc = h->upload_check ? h->upload_check(h->user, c->peer, &first) : MU_OK;
+        if (rc != MU_OK) {
+            mu_warn("rpc: UploadMasked from %s refused: %s", c->peer, mu_strerror(rc));
+            rpc_call_fail(c, rpc_status_from_err(rc), "upload refused: %s", mu_strerror(rc));
+            return -1;
+        }
     } else if (ch->total != c->up_total || ch->org_id != c->up_org || ch->round != c->up_round ||
                ch->stage != c->up_stage || memcmp(ch->sha256.data, c->up_sha, RPC_SHA256_BYTES)) {
         rpc_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT,

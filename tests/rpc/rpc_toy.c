@@ -140,6 +140,11 @@ static void on_upload(void *user, rpc_call *call, const rpc_upload *up)
     rpc_call_reply(call, &r.base);
 }
 
+static int on_upload_check(void *user, const char *peer, const rpc_upload *up)
+{
+    return up->org_id == 13 ? MU_ERR_CRYPTO : MU_OK; /* org 13 is not in the cohort */
+}
+
 static void on_status(void *user, rpc_call *call, const Mutual__V1__StatusRequest *req)
 {
     Mutual__V1__RoundMetrics m = MUTUAL__V1__ROUND_METRICS__INIT;
@@ -187,6 +192,7 @@ void toy_start(toy *t, const rpc_server_config *cfg, size_t blob_len)
         .push_stage = on_push,
         .download_adapter = on_download,
         .upload_masked = on_upload,
+        .upload_check = on_upload_check,
         .status = on_status,
         .cancelled = on_cancelled,
         .tick = on_tick,

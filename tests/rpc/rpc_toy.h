@@ -6,7 +6,8 @@
  * waits for toy_release_polls (posted from another thread); any other org is answered
  * WAIT by the tick shortly before the call's deadline, or never if it has none.
  * PushStage accepts a 64-byte signature. DownloadAdapter streams `blob`. UploadMasked
- * checks the toy pattern. Status answers fixed values (see rpc_toy.c). */
+ * checks the toy pattern; streams of org 13 are refused on their first chunk. Status answers fixed
+ * values (see rpc_toy.c). */
 #ifndef MU_RPC_TOY_H
 #define MU_RPC_TOY_H
 

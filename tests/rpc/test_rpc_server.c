@@ -251,6 +251,14 @@ static void test_client_streaming_upload(void **state)
     assert_int_equal(st.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
     assert_null(r);
     assert_int_equal(atomic_load(&T.uploads), uploads); /* never reached the handler */
+
+    /* refused by the handler's check on the first chunk, before the rest is sent */
+    meta.org_id = 13;
+    assert_int_equal(rpc_client_upload(C, &meta, huge, 30 * MIB, 1 * MIB, 20, &r, &st),
+                     MU_ERR_CRYPTO);
+    assert_int_equal(st.code, GRPC_STATUS_PERMISSION_DENIED);
+    assert_non_null(strstr(st.message, "refused"));
+    assert_int_equal(atomic_load(&T.uploads), uploads);
     free(huge);
 }
 
