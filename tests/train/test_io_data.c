@@ -58,6 +58,8 @@ static void test_round_trip(void **state)
 
     assert_int_equal(tr_data_write(path, tok, 100, 256, &d), MU_ERR_INVALID);
     tio_assert_msg(d.msg, "token 5 = 69999 is not below 256");
+    assert_int_equal(tr_data_write("no/such/dir/t.h5", tok, 5, 256, &d), MU_ERR_IO);
+    tio_assert_msg(d.msg, "no/such/dir/t.h5.tmp");
 }
 
 static void test_data_order(void **state)

@@ -222,7 +222,18 @@ static void test_unsupported_configs(void **state)
     assert_int_equal(c.qkv_bias, 1);
     assert_int_equal(c.o_bias, 0);
     assert_int_equal(c.tied_head, 1);
+    /* tied Llama: no lm_head tensor in the model; the file's copy is ignored */
+    snprintf(cfg, sizeof cfg, llama_fmt, "llama", ", \"tie_word_embeddings\": true");
+    make_folder(sub, "llama", cfg);
+    tr_model *m = tr_hf_model_load(sub, NULL, &d);
+    if (!m)
+        fail_msg("%s", d.msg);
+    assert_int_equal(tr_model_config(m)->tied_head, 1);
+    assert_int_equal(tr_model_base_find(m, "lm_head.weight"), MU_ERR_NOTFOUND);
+    tr_model_free(m);
     /* the Llama weights have no q/k/v biases: loading them as Qwen2 names the first one */
+    snprintf(cfg, sizeof cfg, llama_fmt, "qwen2", "");
+    make_folder(sub, "llama", cfg);
     expect_load_error(sub, MU_ERR_NOTFOUND, "tensor 'model.layers.0.self_attn.q_proj.bias'");
 }
 

@@ -131,6 +131,9 @@ static void test_writer_refuses_bad_entries(void **state)
     tr_st_entry neg = {.name = "n", .ndim = 1, .shape = {-1}, .data = a};
     assert_int_equal(tr_st_write(path, &neg, 1, NULL, &d), MU_ERR_INVALID);
     assert_int_equal(access(path, F_OK), -1);
+    /* I/O failure: the folder does not exist */
+    assert_int_equal(tr_st_write("no/such/dir/x.safetensors", dup, 1, NULL, &d), MU_ERR_IO);
+    assert_non_null(strstr(d.msg, "no/such/dir/x.safetensors.tmp"));
 }
 
 static void test_f16_bf16_widening(void **state)

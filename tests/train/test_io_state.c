@@ -176,6 +176,10 @@ static void test_bad_state_files(void **state)
     tio_assert_msg(d.msg, "r4.h5: saved LoRA config (rank 4");
     run_close(&b);
 
+    /* I/O failure: the folder does not exist; nothing is left behind */
+    assert_int_equal(tr_state_save("no/such/dir/s.h5", a.m, a.o, &info, &d), MU_ERR_IO);
+    tio_assert_msg(d.msg, "no/such/dir/s.h5.tmp");
+
     /* a truncated state file */
     size_t len;
     unsigned char *buf = tio_read(path, &len);
