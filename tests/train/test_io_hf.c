@@ -172,6 +172,9 @@ static void test_shape_mismatch(void **state)
     /* duplicate key: refused as malformed JSON */
     make_folder(sub, "gpt2", cfg);
     expect_load_error(sub, MU_ERR_FORMAT, "config.json:");
+    snprintf(cfg, sizeof cfg, gpt2_cfg_fmt, ", \"scale_attn_weights\": false");
+    make_folder(sub, "gpt2", cfg);
+    expect_load_error(sub, MU_ERR_UNSUPPORTED, "option 'scale_attn_weights false'");
     /* more layers than the file has */
     snprintf(cfg, sizeof cfg,
              "{\"model_type\": \"gpt2\", \"vocab_size\": 64, \"n_positions\": 32, \"n_embd\": 32,"

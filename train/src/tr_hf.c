@@ -149,6 +149,11 @@ static int gpt2_config(const tr_json *j, tr_config *c)
         return rc ? rc : unsupported(j, "option", "scale_attn_by_inverse_layer_idx");
     if ((rc = tr_json_bool(j, "reorder_and_upcast_attn", &flag)) || flag)
         return rc ? rc : unsupported(j, "option", "reorder_and_upcast_attn");
+    if ((rc = tr_json_bool(j, "add_cross_attention", &flag)) || flag)
+        return rc ? rc : unsupported(j, "option", "add_cross_attention");
+    flag = 1;
+    if ((rc = tr_json_bool(j, "scale_attn_weights", &flag)) || !flag)
+        return rc ? rc : unsupported(j, "option", "scale_attn_weights false");
     return 0;
 }
 
