@@ -8,6 +8,8 @@ size_t sa_pack_len(size_t d, uint32_t bits)
     return (size_t)(((uint64_t)d * bits + 7) / 8);
 }
 
+/* Both directions move 32-bit words through a 64-bit bit buffer (at most 63 bits held),
+ * so each value costs a shift, a mask and an add; only the last < 4 bytes go one by one. */
 int sa_pack(uint8_t *out, size_t out_len, const uint32_t *v, size_t d, uint32_t bits)
 {
     if (bits < 1 || bits > 32 || out_len != sa_pack_len(d, bits))
@@ -22,14 +24,19 @@ int sa_pack(uint8_t *out, size_t out_len, const uint32_t *v, size_t d, uint32_t 
     for (size_t i = 0; i < d; i++) {
         acc |= ((uint64_t)v[i] & mask) << have;
         have += bits;
-        while (have >= 8) {
-            out[o++] = (uint8_t)acc;
-            acc >>= 8;
-            have -= 8;
+        if (have >= 32) {
+            uint32_t w = (uint32_t)acc;
+            memcpy(out + o, &w, 4);
+            o += 4;
+            acc >>= 32;
+            have -= 32;
         }
     }
-    if (have)
+    while (have > 0) {
         out[o++] = (uint8_t)acc;
+        acc >>= 8;
+        have = have > 8 ? have - 8 : 0;
+    }
     return MU_OK;
 }
 
@@ -49,9 +56,19 @@ int sa_unpack_add(uint32_t *acc, size_t d, const uint8_t *in, size_t in_len, uin
     unsigned have = 0;
     size_t o = 0;
     for (size_t i = 0; i < d; i++) {
-        while (have < bits) {
-            buf |= (uint64_t)in[o++] << have;
-            have += 8;
+        if (have < bits) {
+            if (o + 4 <= in_len) {
+                uint32_t w;
+                memcpy(&w, in + o, 4);
+                buf |= (uint64_t)w << have;
+                o += 4;
+                have += 32;
+            } else {
+                while (have < bits) {
+                    buf |= (uint64_t)in[o++] << have;
+                    have += 8;
+                }
+            }
         }
         acc[i] += (uint32_t)(buf & mask);
         buf >>= bits;
