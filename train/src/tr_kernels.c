@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tr_kernels.h"
+#include "tr_vec.h"
 
 /* Parallelise only when the work pays for waking the team. */
 #define TR_PAR_MIN 32768
@@ -32,87 +33,34 @@ void tr_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
                           const float *b, int N, int C, float eps)
 {
 #pragma omp parallel for schedule(static) if ((int64_t)N * C >= TR_PAR_MIN)
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (int64_t)n * C;
-        float *o = out + (int64_t)n * C;
-        float m = 0.0f;
-        for (int c = 0; c < C; c++)
-            m += x[c];
-        m /= (float)C;
-        float v = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float d = x[c] - m;
-            v += d * d;
-        }
-        v /= (float)C;
-        float s = 1.0f / sqrtf(v + eps);
-        for (int c = 0; c < C; c++)
-            o[c] = (x[c] - m) * s * w[c] + b[c];
-        mean[n] = m;
-        rstd[n] = s;
-    }
+    for (int n = 0; n < N; n++)
+        tr_vec_ln_fwd(out + (int64_t)n * C, &mean[n], &rstd[n], inp + (int64_t)n * C, w, b, C, eps);
 }
 
 void tr_layernorm_backward(float *dinp, const float *dout, const float *inp, const float *w,
                            const float *mean, const float *rstd, int N, int C)
 {
 #pragma omp parallel for schedule(static) if ((int64_t)N * C >= TR_PAR_MIN)
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (int64_t)n * C;
-        const float *dy = dout + (int64_t)n * C;
-        float *dx = dinp + (int64_t)n * C;
-        float m = mean[n], s = rstd[n];
-        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float xh = (x[c] - m) * s;
-            float dn = w[c] * dy[c];
-            dnorm_mean += dn;
-            dnorm_norm_mean += dn * xh;
-        }
-        dnorm_mean /= (float)C;
-        dnorm_norm_mean /= (float)C;
-        for (int c = 0; c < C; c++) {
-            float xh = (x[c] - m) * s;
-            float dn = w[c] * dy[c];
-            dx[c] += (dn - dnorm_mean - xh * dnorm_norm_mean) * s;
-        }
-    }
+    for (int n = 0; n < N; n++)
+        tr_vec_ln_bwd(dinp + (int64_t)n * C, dout + (int64_t)n * C, inp + (int64_t)n * C, w,
+                      mean[n], rstd[n], C);
 }
 
 void tr_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C,
                         float eps)
 {
 #pragma omp parallel for schedule(static) if ((int64_t)N * C >= TR_PAR_MIN)
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (int64_t)n * C;
-        float *o = out + (int64_t)n * C;
-        float ss = 0.0f;
-        for (int c = 0; c < C; c++)
-            ss += x[c] * x[c];
-        float s = 1.0f / sqrtf(ss / (float)C + eps);
-        for (int c = 0; c < C; c++)
-            o[c] = w[c] * (x[c] * s);
-        rstd[n] = s;
-    }
+    for (int n = 0; n < N; n++)
+        tr_vec_rms_fwd(out + (int64_t)n * C, &rstd[n], inp + (int64_t)n * C, w, C, eps);
 }
 
 void tr_rmsnorm_backward(float *dinp, const float *dout, const float *inp, const float *w,
                          const float *rstd, int N, int C)
 {
 #pragma omp parallel for schedule(static) if ((int64_t)N * C >= TR_PAR_MIN)
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (int64_t)n * C;
-        const float *dy = dout + (int64_t)n * C;
-        float *dx = dinp + (int64_t)n * C;
-        float s = rstd[n];
-        /* y = w * x * s, s = (mean(x^2)+eps)^-1/2: dx = s*w*dy - x * s^3 * mean(w*dy*x) */
-        float dot = 0.0f;
-        for (int c = 0; c < C; c++)
-            dot += w[c] * dy[c] * x[c];
-        float k = dot / (float)C * s * s * s;
-        for (int c = 0; c < C; c++)
-            dx[c] += s * w[c] * dy[c] - x[c] * k;
-    }
+    for (int n = 0; n < N; n++)
+        tr_vec_rms_bwd(dinp + (int64_t)n * C, dout + (int64_t)n * C, inp + (int64_t)n * C, w,
+                       rstd[n], C);
 }
 
 void tr_rope_tables(float *cos_t, float *sin_t, int T, int hd, float theta)
@@ -162,49 +110,26 @@ void tr_rope_backward(float *dqkv, const float *cos_t, const float *sin_t, int B
     rope_apply(dqkv, cos_t, sin_t, B, T, H, KV, hd, -1.0f);
 }
 
-#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
-
-/* tanh as a [13/6] rational (the Eigen fast_tanh coefficients): within 4e-7 of the true
- * tanh everywhere (glibc's tanhf: 1e-7), and free of calls, so the loops vectorise. glibc's
- * tanhf was a third of a GPT-2 training step. */
-static inline float tanh_r(float x)
-{
-    const float c = 7.90531110763549805f;
-    x = x < c ? x : c;
-    x = x > -c ? x : -c;
-    float x2 = x * x;
-    float p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
-    p = p * x2 + -8.60467152213735e-11f;
-    p = p * x2 + 5.12229709037114e-08f;
-    p = p * x2 + 1.48572235717979e-05f;
-    p = p * x2 + 6.37261928875436e-04f;
-    p = p * x2 + 4.89352455891786e-03f;
-    p = p * x;
-    float q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
-    q = q * x2 + 2.26843463243900e-03f;
-    q = q * x2 + 4.89352518554385e-03f;
-    return p / q;
-}
+/* Element-wise loops go in chunks so each thread runs the vector code on long runs. */
+#define TR_CHUNK 4096
 
 void tr_gelu_forward(float *out, const float *inp, int64_t N)
 {
-#pragma omp parallel for simd schedule(static) if (N >= TR_PAR_MIN)
-    for (int64_t i = 0; i < N; i++) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanh_r(GELU_K * (x + 0.044715f * x * x * x)));
+    int64_t nc = (N + TR_CHUNK - 1) / TR_CHUNK;
+#pragma omp parallel for schedule(static) if (N >= TR_PAR_MIN)
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t i = c * TR_CHUNK, n = N - i < TR_CHUNK ? N - i : TR_CHUNK;
+        tr_vec_gelu_fwd(out + i, inp + i, n);
     }
 }
 
 void tr_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t N)
 {
-#pragma omp parallel for simd schedule(static) if (N >= TR_PAR_MIN)
-    for (int64_t i = 0; i < N; i++) {
-        float x = inp[i];
-        float th = tanh_r(GELU_K * (x + 0.044715f * x * x * x));
-        float sech2 = 1.0f - th * th;
-        float g =
-            0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] = dout[i] * g;
+    int64_t nc = (N + TR_CHUNK - 1) / TR_CHUNK;
+#pragma omp parallel for schedule(static) if (N >= TR_PAR_MIN)
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t i = c * TR_CHUNK, n = N - i < TR_CHUNK ? N - i : TR_CHUNK;
+        tr_vec_gelu_bwd(dinp + i, inp + i, dout + i, n);
     }
 }
 
@@ -331,14 +256,10 @@ void tr_crossentropy_backward(float *dlogits, const float *logits, const int32_t
         float mx = z[0];
         for (int v = 1; v < V; v++)
             mx = z[v] > mx ? z[v] : mx;
-        float s = 0.0f;
-        for (int v = 0; v < V; v++) {
-            d[v] = expf(z[v] - mx);
-            s += d[v];
-        }
-        float k = 1.0f / s;
+        memcpy(d, z, sizeof(float) * (size_t)V);
+        float k = inv / tr_vec_exp_sum(d, V, mx);
         for (int v = 0; v < V; v++)
-            d[v] = d[v] * k * inv;
+            d[v] *= k;
         d[targets[n]] -= inv;
     }
 }

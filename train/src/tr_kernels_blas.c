@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tr_kernels.h"
+#include "tr_vec.h"
 
 /* Below this many multiply-adds a parallel region costs more than it saves. */
 #define TR_ATT_PAR_MIN 262144
@@ -83,16 +84,10 @@ static void causal_softmax_row(float *s, int t, int T)
     float mx = s[0];
     for (int j = 1; j <= t; j++)
         mx = s[j] > mx ? s[j] : mx;
-    float sum = 0.0f;
-    for (int j = 0; j <= t; j++) {
-        s[j] = expf(s[j] - mx);
-        sum += s[j];
-    }
-    float k = 1.0f / sum;
+    float k = 1.0f / tr_vec_exp_sum(s, t + 1, mx);
     for (int j = 0; j <= t; j++)
         s[j] *= k;
-    for (int j = t + 1; j < T; j++)
-        s[j] = 0.0f;
+    memset(s + t + 1, 0, sizeof(float) * (size_t)(T - t - 1));
 }
 
 /* Causal row blocks: rows [r0, r1) of a head only see keys [0, r1), so each block's products

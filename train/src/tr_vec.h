@@ -1,0 +1,27 @@
+/* tr_vec.h - the inner loops of the row-wise kernels, compiled for AVX-512, AVX2 and plain
+ * x86-64 (picked at load time). Reductions use 16 interleaved partial sums combined in a
+ * fixed order and no multiply-add is contracted (ISO C mode), so every variant gives the same
+ * bits. Not installed. */
+#ifndef TR_VEC_H
+#define TR_VEC_H
+
+#include <stdint.h>
+
+/* One LayerNorm row: o (C), *mean, *rstd from x (C), w, b. */
+void tr_vec_ln_fwd(float *o, float *mean, float *rstd, const float *x, const float *w,
+                   const float *b, int C, float eps);
+/* Adds one row of d x given dy. */
+void tr_vec_ln_bwd(float *dx, const float *dy, const float *x, const float *w, float mean,
+                   float rstd, int C);
+void tr_vec_rms_fwd(float *o, float *rstd, const float *x, const float *w, int C, float eps);
+void tr_vec_rms_bwd(float *dx, const float *dy, const float *x, const float *w, float rstd, int C);
+/* GELU (tanh form) over n elements; backward dinp = dout * gelu'(inp) (dinp may be dout). */
+void tr_vec_gelu_fwd(float *out, const float *inp, int64_t n);
+void tr_vec_gelu_bwd(float *dinp, const float *inp, const float *dout, int64_t n);
+/* x[i] = exp(x[i] - shift) for i < n; returns the sum of the new x in a fixed order.
+ * exp within 1.5 ulp of the true value (Cephes' expf polynomial). */
+float tr_vec_exp_sum(float *x, int n, float shift);
+/* out[i] = exp(in[i]) (out may be in). */
+void tr_vec_exp(float *out, const float *in, int64_t n);
+
+#endif
