@@ -95,6 +95,11 @@ static void send_status(rpc_call *c, grpc_status_code code, const char *text, gr
     grpc_op ops[3];
     size_t n = 0;
     memset(ops, 0, sizeof ops);
+    if (c->answered) { /* answered twice, or after the call died: nothing more to send */
+        if (msg)
+            grpc_byte_buffer_destroy(msg);
+        return;
+    }
     c->answered = 1;
     c->held = 0;
     if (!c->md_sent) {
