@@ -15,17 +15,26 @@ enum { B = 2, T = 5 };
 typedef struct {
     tr_model *m;
     int32_t in[B * T], tg[B * T];
+    int dropout;
 } ctx;
 
+/* With dropout the training forward is a fixed function of the parameters once the forward
+ * counter (which seeds the masks) is reset, so it can be differentiated numerically. */
 static double loss_of(void *p)
 {
     ctx *c = p;
     float loss = 0.0f;
-    assert_int_equal(tr_model_eval(c->m, c->in, c->tg, B, T, &loss, NULL), MU_OK);
+    if (c->dropout) {
+        tr_model_set_forwards(c->m, 0);
+        assert_int_equal(tr_model_forward(c->m, c->in, c->tg, B, T, &loss, NULL), MU_OK);
+    } else {
+        assert_int_equal(tr_model_eval(c->m, c->in, c->tg, B, T, &loss, NULL), MU_OK);
+    }
     return loss;
 }
 
-static void check_model(tr_config cfg, unsigned targets, int freeze_a, int rslora)
+static void check_model_dropout(tr_config cfg, unsigned targets, int freeze_a, int rslora,
+                                float dropout)
 {
     ctx c;
     mu_diag d = {{0}};
@@ -41,6 +50,7 @@ static void check_model(tr_config cfg, unsigned targets, int freeze_a, int rslor
 
     float loss = 0.0f;
     tr_model_zero_grad(c.m);
+    tr_model_set_forwards(c.m, 0);
     assert_int_equal(tr_model_forward(c.m, c.in, c.tg, B, T, &loss, &d), MU_OK);
     assert_int_equal(tr_model_backward(c.m), MU_OK);
     int64_t n = tr_lora_trainable_count(c.m);
@@ -57,6 +67,11 @@ static void check_model(tr_config cfg, unsigned targets, int freeze_a, int rslor
                  (int)cfg.family, targets, freeze_a, r);
     free(g);
     tr_model_free(c.m);
+}
+
+static void check_model(tr_config cfg, unsigned targets, int freeze_a, int rslora)
+{
+    check_model_dropout(cfg, targets, freeze_a, rslora, 0.0f);
 }
 
 static void test_gpt2_all(void **state)
@@ -95,12 +110,49 @@ static void test_llama_qv_frozen_a(void **state)
     check_model(c, TR_T_Q_PROJ | TR_T_V_PROJ | TR_T_DOWN_PROJ, 1, 1);
 }
 
+static void test_dropout(void **state)
+{
+    (void)state;
+    check_model_dropout(tt_gpt2_config(), TR_T_C_ATTN | TR_T_MLP_C_PROJ, 0, 0, 0.3f);
+    check_model_dropout(tt_llama_config(), TR_T_Q_PROJ | TR_T_UP_PROJ, 1, 0, 0.3f);
+}
+
+/* Masks depend on the forward counter: a new forward draws new masks, a restored counter
+ * draws the same ones, and eval draws none. */
+static void test_dropout_masks(void **state)
+{
+    (void)state;
+    tr_config cfg = tt_gpt2_config();
+    tr_model *m = tr_model_new(&cfg, NULL);
+    tt_fill_base(m, 5);
+    tr_lora_config lc = {.rank = 2, .alpha = 2.0f, .targets = TR_T_GPT2_ALL, .dropout = 0.5f};
+    assert_int_equal(tr_lora_attach(m, &lc, 3, NULL), MU_OK);
+    tt_fill_lora(m, 9);
+    int32_t in[B * T], tg[B * T];
+    tt_tokens(in, B * T, cfg.vocab_size, 1);
+    tt_tokens(tg, B * T, cfg.vocab_size, 2);
+    float l0, l1, l2, le;
+    assert_int_equal(tr_model_get_forwards(m), 0);
+    assert_int_equal(tr_model_forward(m, in, tg, B, T, &l0, NULL), MU_OK);
+    assert_int_equal(tr_model_get_forwards(m), 1);
+    assert_int_equal(tr_model_forward(m, in, tg, B, T, &l1, NULL), MU_OK);
+    tr_model_set_forwards(m, 0);
+    assert_int_equal(tr_model_forward(m, in, tg, B, T, &l2, NULL), MU_OK);
+    assert_int_equal(tr_model_eval(m, in, tg, B, T, &le, NULL), MU_OK);
+    assert_int_equal(tr_model_get_forwards(m), 1); /* eval does not count */
+    assert_true(l0 != l1);
+    assert_true(l0 == l2);
+    assert_true(le != l0 && le != l1);
+    tr_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gpt2_all),          cmocka_unit_test(test_gpt2_attn_frozen_a),
         cmocka_unit_test(test_gpt2_untied_mlp),   cmocka_unit_test(test_llama_all),
-        cmocka_unit_test(test_llama_qv_frozen_a),
+        cmocka_unit_test(test_llama_qv_frozen_a), cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_dropout_masks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
