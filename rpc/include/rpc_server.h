@@ -74,7 +74,8 @@ typedef struct {
     size_t max_message_bytes;  /* per message, both directions; 0: RPC_DEFAULT_MAX_MESSAGE */
     size_t max_upload_bytes;   /* total of one UploadMasked stream; 0: 256 MiB */
     unsigned tick_ms;          /* period of handlers.tick; 0: 50 */
-    unsigned drain_timeout_ms; /* on stop, how long calls may finish; 0: 1000 */
+    unsigned drain_timeout_ms; /* on stop, how long to wait (plus 5 s) for gRPC to release
+                                  the cancelled calls before giving up; 0: 1000 */
 } rpc_server_config;
 
 /* Creates the server, binds the address (TLS, or plaintext with a loud warning when

@@ -202,6 +202,8 @@ int rpc_call_stream_blob(rpc_call *c, uint64_t round, const uint8_t *data, size_
 {
     c->release = release;
     c->release_ctx = ctx;
+    if (c->answered) /* misuse: the call is over; release() runs when it is freed */
+        return MU_ERR_STATE;
     if (c->method != RPC_DOWNLOAD_ADAPTER || offset > len) {
         rpc_call_fail(c, GRPC_STATUS_OUT_OF_RANGE, "offset %llu is past the adapter's %zu bytes",
                       (unsigned long long)offset, len);
@@ -446,6 +448,10 @@ static void on_new(rpc_call *c, int ok)
     op.data.recv_close_on_server.cancelled = &c->client_cancelled;
     if (start(c, &op, 1, &c->t_close) != MU_OK) {
         c->answered = 1;
+        return;
+    }
+    if (c->srv->shut) { /* came in as the server stopped: never reaches a handler */
+        rpc_call_fail(c, GRPC_STATUS_UNAVAILABLE, "the coordinator is stopping");
         return;
     }
     if (c->method < 0) {
