@@ -346,7 +346,7 @@ int main(int argc, char **argv)
     sa_server_times(b.srv, &sum_s, &unmask_s);
     printf("{\"n\": %u, \"d\": %u, \"bits\": %u, \"k\": %u, \"t\": %u, \"drop\": %.3f, "
            "\"dropped\": %u, \"when\": \"%s\", \"server_threads\": %d, \"client_threads\": %d, "
-           "\"client_ms\": %.3f, \"client_ms_max\": %.3f, "
+           "\"client_ms\": %.3f, \"client_ms_min\": %.3f, \"client_ms_max\": %.3f, "
            "\"client_stage_ms\": {\"advertise\": %.3f, \"share\": %.3f, \"masked\": %.3f, "
            "\"consistency\": %.3f, \"unmask\": %.3f}, "
            "\"client_cpu_ms\": %.3f, \"client_cpu_stage_ms\": {\"advertise\": %.3f, "
@@ -358,13 +358,13 @@ int main(int argc, char **argv)
            "\"client_bytes_sent_total\": %zu, \"chacha20_gbps_1core\": %.2f, \"correct\": %s, "
            "\"errors\": %d}\n",
            a->n, a->d, a->bits, a->k, a->t, a->drop, ndrop, a->after ? "after" : "before",
-           a->server_threads, a->client_threads, m ? tot[m / 2] : 0.0, m ? tot[m - 1] : 0.0,
-           m ? st_sum[1] / m : 0, m ? st_sum[2] / m : 0, m ? st_sum[3] / m : 0,
-           m ? st_sum[4] / m : 0, m ? st_sum[5] / m : 0, m ? ctot[m / 2] : 0.0,
-           m ? cst_sum[1] / m : 0, m ? cst_sum[2] / m : 0, m ? cst_sum[3] / m : 0,
-           m ? cst_sum[4] / m : 0, m ? cst_sum[5] / m : 0, b.server_cpu_unmask * 1e3,
-           b.server_cpu_sum * 1e3, (sum_s + unmask_s) * 1e3, unmask_s * 1e3, sum_s * 1e3,
-           b.server_s * 1e3, t_round * 1e3, b.upload_bytes,
+           a->server_threads, a->client_threads, m ? tot[m / 2] : 0.0, m ? tot[0] : 0.0,
+           m ? tot[m - 1] : 0.0, m ? st_sum[1] / m : 0, m ? st_sum[2] / m : 0,
+           m ? st_sum[3] / m : 0, m ? st_sum[4] / m : 0, m ? st_sum[5] / m : 0,
+           m ? ctot[m / 2] : 0.0, m ? cst_sum[1] / m : 0, m ? cst_sum[2] / m : 0,
+           m ? cst_sum[3] / m : 0, m ? cst_sum[4] / m : 0, m ? cst_sum[5] / m : 0,
+           b.server_cpu_unmask * 1e3, b.server_cpu_sum * 1e3, (sum_s + unmask_s) * 1e3,
+           unmask_s * 1e3, sum_s * 1e3, b.server_s * 1e3, t_round * 1e3, b.upload_bytes,
            a->d ? (double)b.upload_bytes / a->d : 0.0, b.client_bytes_total, gbps,
            correct ? "true" : "false", b.errors);
     for (uint32_t i = 0; i < a->n; i++)
