@@ -16,7 +16,7 @@
 
 #include "rpc_server.h"
 
-#define TOY_MAX_HELD 16
+#define TOY_MAX_HELD 64
 
 typedef struct {
     rpc_server *srv;

@@ -470,6 +470,72 @@ static void test_stop_cancels_held_polls(void **state)
     rpc_client_free(c);
 }
 
+#define MANY 32
+
+typedef struct {
+    rpc_client *c;
+    int id, ok;
+} org_arg;
+
+/* One org's round: join, a held poll, download, upload. */
+static void *org_thread(void *p)
+{
+    org_arg *a = p;
+    uint8_t pk[32] = {(uint8_t)a->id};
+    Mutual__V1__JoinRequest jr = MUTUAL__V1__JOIN_REQUEST__INIT;
+    jr.api_version = RPC_API_VERSION;
+    char name[16];
+    snprintf(name, sizeof name, "org-%d", a->id);
+    jr.org_name = name;
+    jr.signing_public_key = (ProtobufCBinaryData){sizeof pk, pk};
+    Mutual__V1__JoinReply *join = NULL;
+    if (rpc_client_join(a->c, &jr, 20, &join, NULL) != MU_OK)
+        return NULL;
+    protobuf_c_message_free_unpacked(&join->base, NULL);
+    int rc;
+    rpc_status st;
+    Mutual__V1__Task *task = pull(a->c, 1, 20, &rc, &st);
+    if (rc != MU_OK || task->kind != MUTUAL__V1__TASK_KIND__TASK_KIND_TRAIN_ROUND)
+        return NULL;
+    protobuf_c_message_free_unpacked(&task->base, NULL);
+    Mutual__V1__DownloadAdapterRequest dr = MUTUAL__V1__DOWNLOAD_ADAPTER_REQUEST__INIT;
+    dr.api_version = RPC_API_VERSION;
+    dr.org_id = 7;
+    rpc_blob b;
+    if (rpc_client_download(a->c, &dr, 30, 64 * MIB, &b, NULL) != MU_OK)
+        return NULL;
+    uint8_t sig[RPC_ED25519_SIG_BYTES] = {0};
+    rpc_upload_meta meta = {7, 3, 4, sig, sizeof sig};
+    Mutual__V1__UploadMaskedReply *r = NULL;
+    rc = rpc_client_upload(a->c, &meta, b.data, 256 * 1024, 64 * 1024, 30, &r, NULL);
+    free(b.data);
+    if (rc != MU_OK)
+        return NULL;
+    a->ok = r->accepted && r->received_bytes == 256 * 1024;
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    return NULL;
+}
+
+/* 32 orgs at once, each on its own channel: nothing is lost or mixed up between calls. */
+static void test_many_orgs_at_once(void **state)
+{
+    org_arg a[MANY];
+    pthread_t th[MANY];
+    int uploads = atomic_load(&T.uploads);
+    for (int i = 0; i < MANY; i++) {
+        a[i] = (org_arg){plain_client(rpc_server_port(T.srv), 0, 1), i, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, org_thread, &a[i]), 0);
+    }
+    int ok = 0;
+    for (int i = 0; i < MANY; i++) {
+        pthread_join(th[i], NULL);
+        ok += a[i].ok;
+        rpc_client_free(a[i].c);
+    }
+    assert_int_equal(ok, MANY);
+    assert_int_equal(atomic_load(&T.uploads), uploads + MANY);
+}
+
 int main(void)
 {
     mu_log_set_level(MU_LOG_WARN);
@@ -487,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_ticks_run),
         cmocka_unit_test(test_wait_for_ready),
         cmocka_unit_test(test_stop_cancels_held_polls),
+        cmocka_unit_test(test_many_orgs_at_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
