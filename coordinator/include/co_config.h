@@ -7,7 +7,8 @@
  *
  *   federation.name            string   "mutual"     shown by status
  *   federation.seed            int      0            cohort sampling and per-round seeds
- *   federation.rounds          int      10           training rounds to run; 0 = until stopped
+ *   federation.rounds          int      10           training rounds to run, completed or
+ *                                                    aborted; 0 = until stopped
  *   federation.eval_every      int      0            an evaluation round after every k
  *                                                    training rounds; 0 = never
  *   federation.checkpoint_dir  string   "checkpoints"

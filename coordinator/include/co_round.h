@@ -34,7 +34,9 @@
  *           new global; a ROUND event with the metrics.
  *   EVAL    every federation.eval_every training rounds: selected orgs evaluate the global
  *           and send EVAL reports (plain sums); deadline deadlines.eval_s.
- *   DONE    after federation.rounds completed training rounds (0 = never).
+ *   DONE    after federation.rounds training rounds, completed or aborted (0 = never), and
+ *           the evaluation round that follows the last one if one is due. Counting aborted
+ *           rounds makes every run end, whatever the dropouts.
  *
  * An aborted round (too few ready orgs, too few survivors, a config the SecAgg check
  * refuses) produces a ROUND event with outcome CO_ROUND_ABORTED, leaves the global and the
@@ -114,6 +116,12 @@ int co_round_next_task(co_round *r, uint32_t id, double now, co_task *task);
 int co_round_on_message(co_round *r, uint32_t id, const uint8_t *msg, size_t len, double now,
                         mu_diag *diag);
 
+/* The transport saw org `id` go away (a cancelled call, a closed connection): it no longer
+ * counts as connected for cohort selection until it pulls again. It stays in the round in
+ * flight (if it comes back before the deadline, its answers count). MU_OK or
+ * MU_ERR_NOTFOUND. */
+int co_round_disconnect(co_round *r, uint32_t id);
+
 /* Starts a round when the cohort conditions hold and fires deadlines that passed. Returns
  * MU_OK, or MU_ERR_NOMEM (the round in flight is aborted). */
 int co_round_tick(co_round *r, double now);
@@ -141,8 +149,8 @@ typedef struct {
     int stage;              /* sa_stage while SECAGG, else 0 */
     const char *stage_name; /* "idle", "train", "advertise", ..., "eval", "done" */
     uint32_t orgs_registered, orgs_connected, orgs_in_cohort, orgs_pending;
-    double deadline; /* of the current stage; INFINITY when none */
-    uint64_t train_rounds_done;
+    double deadline;            /* of the current stage; INFINITY when none */
+    uint64_t train_rounds_done; /* completed training rounds */
     int has_last;
     co_metrics last; /* the last finished round, when has_last */
 } co_status;

@@ -44,8 +44,9 @@ struct co_round {
     co_event *events;
     size_t n_events, head_events, cap_events;
 
-    uint64_t round; /* the round in flight, or the last one used */
-    uint64_t train_done;
+    uint64_t round;           /* the round in flight, or the last one used */
+    uint64_t train_done;      /* training rounds completed (schedules evaluation rounds) */
+    uint64_t train_attempted; /* training rounds completed or aborted (ends the federation) */
     int next_is_eval;
     co_phase phase;
     double deadline;
@@ -407,10 +408,13 @@ int co_round_restore(co_round *r, const co_checkpoint *ck, mu_diag *diag)
         memcpy(r->history, ck->metrics, ck->n_metrics * sizeof *r->history);
     r->n_history = ck->n_metrics;
     r->round = ck->round;
-    r->train_done = 0;
-    for (size_t i = 0; i < r->n_history; i++)
-        if (r->history[i].kind == CO_ROUND_TRAIN && r->history[i].outcome == CO_ROUND_COMPLETED)
-            r->train_done++;
+    r->train_done = r->train_attempted = 0;
+    for (size_t i = 0; i < r->n_history; i++) {
+        if (r->history[i].kind != CO_ROUND_TRAIN)
+            continue;
+        r->train_attempted++;
+        r->train_done += r->history[i].outcome == CO_ROUND_COMPLETED;
+    }
     schedule_next(r);
     r->version++;
     return MU_OK;
@@ -439,7 +443,7 @@ void co_round_checkpoint_view(const co_round *r, const uint8_t config_hash[CO_HA
 
 static int federation_done(const co_round *r)
 {
-    return r->cfg.rounds && r->train_done >= r->cfg.rounds && !r->next_is_eval;
+    return r->cfg.rounds && r->train_attempted >= r->cfg.rounds && !r->next_is_eval;
 }
 
 static void record(co_round *r, double now, const char *reason)
@@ -450,8 +454,10 @@ static void record(co_round *r, double now, const char *reason)
     else
         mu_error("coordinator: out of memory recording round %llu",
                  (unsigned long long)r->cur.round);
-    if (r->cur.kind == CO_ROUND_TRAIN && r->cur.outcome == CO_ROUND_COMPLETED)
-        r->train_done++;
+    if (r->cur.kind == CO_ROUND_TRAIN) {
+        r->train_attempted++;
+        r->train_done += r->cur.outcome == CO_ROUND_COMPLETED;
+    }
     schedule_next(r);
     push_event(r, CO_EVENT_ROUND, &r->cur, reason);
     end_secagg(r);
@@ -947,6 +953,15 @@ int co_round_on_message(co_round *r, uint32_t id, const uint8_t *msg, size_t len
     r->version++;
     if (sa_server_pending(r->sa) == 0)
         close_stages(r, now);
+    return MU_OK;
+}
+
+int co_round_disconnect(co_round *r, uint32_t id)
+{
+    slot *s = find_slot(r, id);
+    if (!s)
+        return MU_ERR_NOTFOUND;
+    s->last_seen = -1;
     return MU_OK;
 }
 

@@ -655,6 +655,28 @@ static void test_abort_below_threshold(void **state)
     fed_free(&f);
 }
 
+/* federation.rounds counts aborted training rounds too, so a run always ends. */
+static void test_aborted_rounds_count(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    cfg.rounds = 2;
+    fed f;
+    fed_init(&f, &cfg, 3);
+    f.orgs[0].drop_at = AT_TRAIN;
+    run_rounds(&f, 1);
+    assert_int_equal(f.last.metrics.outcome, CO_ROUND_ABORTED);
+    f.orgs[0].drop_at = NEVER;
+    run_rounds(&f, 1);
+    assert_int_equal(f.last.metrics.outcome, CO_ROUND_COMPLETED);
+    co_status st;
+    co_round_status(f.r, f.now, &st);
+    assert_int_equal(st.phase, CO_PHASE_DONE);
+    assert_int_equal(st.train_rounds_done, 1);
+    fed_free(&f);
+}
+
 static void test_eval_rounds_and_done(void **state)
 {
     (void)state;
@@ -733,6 +755,11 @@ static void test_cohort_selection(void **state)
     assert_int_equal(st.phase, CO_PHASE_TRAIN);
     assert_int_equal(st.orgs_in_cohort, 2);
     uint32_t m1 = selected_mask(f1.r, &f1, 10), m2 = selected_mask(f2.r, &f2, 10);
+    /* An org the transport saw go away no longer counts as connected. */
+    assert_int_equal(co_round_disconnect(f1.r, f1.orgs[5].id), MU_OK);
+    assert_int_equal(co_round_disconnect(f1.r, 77), MU_ERR_NOTFOUND);
+    co_round_status(f1.r, 10, &st);
+    assert_int_equal(st.orgs_connected, 5);
     assert_int_equal(__builtin_popcount(m1), 2);
     assert_int_equal(m1, m2);        /* same seed, same round, same connected orgs */
     assert_int_equal(m1 & ~0xfu, 0); /* only connected orgs */
@@ -841,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_registration),
         cmocka_unit_test(test_overflow_refused_at_setup),
         cmocka_unit_test(test_abort_below_threshold),
+        cmocka_unit_test(test_aborted_rounds_count),
         cmocka_unit_test(test_eval_rounds_and_done),
         cmocka_unit_test(test_cohort_selection),
         cmocka_unit_test(test_resume_gives_same_bits),
