@@ -576,11 +576,19 @@ static const uint8_t *find_reveal(const sa_server *s, uint32_t h, uint32_t owner
     return NULL;
 }
 
+/* Lagrange coefficients of the last holder set: reused while the set repeats (in a
+ * complete graph most owners are reconstructed from the same first t holders). */
+typedef struct {
+    uint64_t *xs, *prev; /* (t) current and cached x-coordinates */
+    int cached;
+    uint8_t (*lambda)[SA_SCALAR_BYTES]; /* (t) for prev */
+} lagrange_cache;
+
 /* Reconstructs o's secret of `kind` from the first t responders holding a share. */
 static int reconstruct(sa_server *s, uint32_t o, uint8_t kind, uint8_t secret[SA_SECRET_BYTES],
-                       const uint8_t **sh, uint64_t *xs, uint8_t (*lambda)[SA_SCALAR_BYTES],
-                       mu_diag *diag)
+                       const uint8_t **sh, lagrange_cache *lc, mu_diag *diag)
 {
+    uint64_t *xs = lc->xs;
     uint32_t nn = sa_graph_neighbours(&s->g, o, s->nbuf);
     uint32_t got = 0;
     for (uint32_t j = 0; j <= nn && got < s->t; j++) {
@@ -597,9 +605,17 @@ static int reconstruct(sa_server *s, uint32_t o, uint8_t kind, uint8_t secret[SA
         return mu_diag_set(diag, MU_ERR_ABORT,
                            "secure_agg: cannot unmask org %u: %u of t=%u shares arrived",
                            s->u1[o].id, got, s->t);
-    int rc = sa_shamir_lagrange(lambda, xs, s->t);
+    int rc = MU_OK;
+    if (!lc->cached || memcmp(lc->prev, xs, s->t * sizeof *xs) != 0) {
+        lc->cached = 0;
+        rc = sa_shamir_lagrange(lc->lambda, xs, s->t);
+        if (rc == MU_OK) {
+            memcpy(lc->prev, xs, s->t * sizeof *xs);
+            lc->cached = 1;
+        }
+    }
     if (rc == MU_OK)
-        rc = sa_shamir_combine(secret, sh, (const uint8_t(*)[SA_SCALAR_BYTES])lambda, s->t);
+        rc = sa_shamir_combine(secret, sh, (const uint8_t(*)[SA_SCALAR_BYTES])lc->lambda, s->t);
     if (rc)
         return mu_diag_set(diag, MU_ERR_ABORT,
                            "secure_agg: shares of org %u do not reconstruct (a holder sent a "
@@ -615,12 +631,12 @@ static int close_unmask(sa_server *s, mu_diag *diag)
     size_t cap = n3 + (size_t)n_drop * s->g.k_eff;
     sa_prg_term *terms = calloc(cap ? cap : 1, sizeof *terms);
     const uint8_t **sh = malloc(s->t * sizeof *sh);
-    uint64_t *xs = malloc(s->t * sizeof *xs);
-    uint8_t(*lambda)[SA_SCALAR_BYTES] = malloc((size_t)s->t * SA_SCALAR_BYTES);
+    lagrange_cache lc = {malloc(s->t * sizeof *lc.xs), malloc(s->t * sizeof *lc.prev), 0,
+                         malloc((size_t)s->t * SA_SCALAR_BYTES)};
     uint32_t *nb = malloc((s->g.k_eff ? s->g.k_eff : 1) * sizeof *nb);
     int rc = MU_OK;
     size_t nt = 0;
-    if (!terms || !sh || !xs || !lambda || !nb) {
+    if (!terms || !sh || !lc.xs || !lc.prev || !lc.lambda || !nb) {
         rc = MU_ERR_NOMEM;
         goto out;
     }
@@ -630,12 +646,12 @@ static int close_unmask(sa_server *s, mu_diag *diag)
         uint8_t secret[SA_SECRET_BYTES];
         uint32_t oid = s->u1[o].id;
         if (s->flags[o] & IN_U3) {
-            if ((rc = reconstruct(s, o, SA_REVEAL_B, secret, sh, xs, lambda, diag)))
+            if ((rc = reconstruct(s, o, SA_REVEAL_B, secret, sh, &lc, diag)))
                 break;
             sa_self_key(terms[nt].key, s->session, secret, oid);
             terms[nt++].sign = -1;
         } else {
-            if ((rc = reconstruct(s, o, SA_REVEAL_S, secret, sh, xs, lambda, diag)))
+            if ((rc = reconstruct(s, o, SA_REVEAL_S, secret, sh, &lc, diag)))
                 break;
             uint8_t pk[32];
             crypto_scalarmult_base(pk, secret);
@@ -670,8 +686,9 @@ out:
         sodium_memzero(terms, (cap ? cap : 1) * sizeof *terms);
     free(terms);
     free(sh);
-    free(xs);
-    free(lambda);
+    free(lc.xs);
+    free(lc.prev);
+    free(lc.lambda);
     free(nb);
     s->t_unmask += mu_now() - t0;
     if (rc)
