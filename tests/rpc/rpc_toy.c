@@ -69,7 +69,7 @@ static void on_tick(void *user, rpc_server *srv, double now)
         if (t->held_org[i] == 1 && now - t->held_since[i] >= t->hold_s) {
             t->held[i] = NULL;
             reply_task(c, MUTUAL__V1__TASK_KIND__TASK_KIND_TRAIN_ROUND, 3, 0);
-        } else if (t->held_org[i] == 3 && rpc_call_deadline(c) - now < 0.1) {
+        } else if (t->held_org[i] == 3 && rpc_call_deadline(c) - now < 0.3) {
             t->held[i] = NULL;
             reply_task(c, MUTUAL__V1__TASK_KIND__TASK_KIND_WAIT, 0, 0);
         }

@@ -1,13 +1,14 @@
 /* rpc_toy.h - a toy coordinator for the rpc tests: a handler for every method, run by an
  * rpc_server on its own thread.
  *
- * Join answers org_id 7 and puts the caller's identity (rpc_call_peer) in federation_name.
- * PullTask holds the call: org 1 is answered TRAIN_ROUND by the tick after hold_s; org 2
- * waits for toy_release_polls (posted from another thread); any other org is answered
- * WAIT by the tick shortly before the call's deadline, or never if it has none.
- * PushStage accepts a 64-byte signature. DownloadAdapter streams `blob`. UploadMasked
- * checks the toy pattern; streams of org 13 are refused on their first chunk. Status answers fixed
- * values (see rpc_toy.c). */
+ * Join answers org_id 7 and puts the caller's identity (rpc_call_peer) in federation_name;
+ * org "refused" gets PERMISSION_DENIED. PullTask holds the call: org 1 is answered
+ * TRAIN_ROUND by the tick after hold_s; org 2 waits for toy_release_polls (posted from
+ * another thread); org 3 is answered WAIT by the tick 0.3 s before the call's deadline;
+ * any other org is never answered (until the client gives up). PushStage accepts a
+ * non-empty payload. DownloadAdapter streams `blob`. UploadMasked checks the toy pattern
+ * and a 64-byte signature; streams of org 13 are refused on their first chunk. Status
+ * answers fixed values (see rpc_toy.c). */
 #ifndef MU_RPC_TOY_H
 #define MU_RPC_TOY_H
 
