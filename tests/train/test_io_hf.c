@@ -368,13 +368,70 @@ static void test_bf16_model(void **state)
     tr_st_free(st);
 }
 
+/* A sharded checkpoint: the reference GPT-2 split over two files plus an index. */
+static void test_sharded(void **state)
+{
+    (void)state;
+    mu_diag d = {{0}};
+    char sub[128], path[256];
+    snprintf(sub, sizeof sub, "%s/sharded", dir);
+    mkdir(sub, 0755);
+    snprintf(path, sizeof path, "%s/config.json", sub);
+    tio_copy(TIO_REF "/gpt2/config.json", path);
+    tr_st *st = tr_st_open(TIO_REF "/gpt2/model.safetensors", NULL, &d);
+    assert_non_null(st);
+    size_t n = tr_st_count(st);
+    tr_st_entry *e = calloc(n, sizeof *e);
+    float **bufs = calloc(n, sizeof *bufs);
+    char index[8192];
+    size_t o = (size_t)snprintf(index, sizeof index, "{\"metadata\": {}, \"weight_map\": {");
+    for (size_t i = 0; i < n; i++) {
+        const tr_st_info *t = tr_st_at(st, i);
+        e[i] = (tr_st_entry){.name = t->name, .ndim = t->ndim};
+        memcpy(e[i].shape, t->shape, sizeof t->shape);
+        bufs[i] = malloc(t->numel * sizeof(float));
+        tr_st_read_f32(st, t, bufs[i], t->numel, &d);
+        e[i].data = bufs[i];
+        o += (size_t)snprintf(index + o, sizeof index - o, "%s\"%s\": \"model-0000%d.st\"",
+                              i ? ", " : "", t->name, i < n / 2 ? 1 : 2);
+    }
+    snprintf(index + o, sizeof index - o, "}}");
+    snprintf(path, sizeof path, "%s/model-00001.st", sub);
+    assert_int_equal(tr_st_write(path, e, n / 2, NULL, &d), 0);
+    snprintf(path, sizeof path, "%s/model-00002.st", sub);
+    assert_int_equal(tr_st_write(path, e + n / 2, n - n / 2, NULL, &d), 0);
+    tio_write_text(sub, "model.safetensors.index.json", index);
+    tr_model *m = tr_hf_model_load(sub, NULL, &d);
+    if (!m)
+        fail_msg("%s", d.msg);
+    assert_weights_equal(m, TIO_REF "/gpt2/model.safetensors", 0);
+    tr_model_free(m);
+
+    /* a shard outside the folder is refused; a missing shard names its file */
+    tio_write_text(sub, "model.safetensors.index.json",
+                   "{\"weight_map\": {\"transformer.wte.weight\": \"../model-00001.st\"}}");
+    expect_load_error(sub, MU_ERR_FORMAT, "shard '../model-00001.st' is not a file of the folder");
+    tio_write_text(sub, "model.safetensors.index.json",
+                   "{\"weight_map\": {\"transformer.wte.weight\": \"model-00003.st\"}}");
+    expect_load_error(sub, MU_ERR_NOTFOUND, "sharded/model-00003.st: No such file");
+    /* a tensor in no shard names the index */
+    tio_write_text(sub, "model.safetensors.index.json",
+                   "{\"weight_map\": {\"transformer.wte.weight\": \"model-00001.st\"}}");
+    expect_load_error(sub, MU_ERR_NOTFOUND, "model.safetensors.index.json: tensor '");
+    for (size_t i = 0; i < n; i++)
+        free(bufs[i]);
+    free(bufs);
+    free(e);
+    tr_st_free(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gpt2_folder),         cmocka_unit_test(test_llama_folder),
         cmocka_unit_test(test_gpt2_without_prefix), cmocka_unit_test(test_shape_mismatch),
         cmocka_unit_test(test_unsupported_configs), cmocka_unit_test(test_missing_and_broken_files),
-        cmocka_unit_test(test_bf16_model),
+        cmocka_unit_test(test_bf16_model),          cmocka_unit_test(test_sharded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

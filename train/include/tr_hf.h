@@ -34,7 +34,9 @@ int tr_hf_config_load(const char *dir, tr_config *cfg, mu_diag *diag);
 /* Loads the whole folder: config, then every base tensor of the model by its Hugging Face
  * name from DIR/model.safetensors, each shape checked against config.json. GPT-2
  * checkpoints without the "transformer." prefix are accepted; tensors the model does not
- * use (attention-mask buffers, a stored tied lm_head) are ignored. Returns a new model
+ * use (attention-mask buffers, a stored tied lm_head) are ignored. Without
+ * model.safetensors, a sharded checkpoint is read: model.safetensors.index.json's
+ * "weight_map" names the shard files (plain names inside DIR). Returns a new model
  * (caller frees with tr_model_free) or NULL with *err (may be NULL) and the diag set:
  * "DIR/model.safetensors: tensor 'NAME' has shape [a, b], expected [c, d] (config.json)". */
 tr_model *tr_hf_model_load(const char *dir, int *err, mu_diag *diag);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mu_log.h"
 #include "tr_hf_json.h"
@@ -225,19 +226,97 @@ int tr_hf_config_load(const char *dir, tr_config *cfg, mu_diag *diag)
     return rc;
 }
 
-/* The name a tensor has in this file: GPT-2 checkpoints saved from GPT2Model lack the
- * "transformer." prefix. */
-static const tr_st_info *find_base(const tr_st *st, const tr_config *c, const char *name,
-                                   const char **file_name)
+/* The base weights: model.safetensors, or the shards a model.safetensors.index.json lists. */
+#define MAX_SHARDS 256
+typedef struct {
+    tr_st *st[MAX_SHARDS];
+    size_t n;
+    char where[4200]; /* the file or index named when a tensor is missing */
+} weights;
+
+static void weights_close(weights *w)
 {
-    const tr_st_info *t = tr_st_find(st, name);
-    if (!t && c->family == TR_GPT2 && !strncmp(name, "transformer.", 12))
-        t = tr_st_find(st, name + 12);
-    *file_name = t ? t->name : name;
-    return t;
+    for (size_t i = 0; i < w->n; i++)
+        tr_st_free(w->st[i]);
+    w->n = 0;
 }
 
-static int fill_base(tr_model *m, const tr_st *st, mu_diag *diag)
+static int open_shard(weights *w, const tr_json *j, const char *dir, const char *file,
+                      mu_diag *diag)
+{
+    if (!*file || strchr(file, '/') || file[0] == '.')
+        return mu_diag_set(diag, MU_ERR_FORMAT, "%s: shard '%s' is not a file of the folder",
+                           j->path, file);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    for (size_t i = 0; i < w->n; i++)
+        if (!strcmp(tr_st_name(w->st[i]), path))
+            return 0;
+    if (w->n == MAX_SHARDS)
+        return mu_diag_set(diag, MU_ERR_UNSUPPORTED, "%s: more than %d shards", j->path,
+                           MAX_SHARDS);
+    int rc;
+    w->st[w->n] = tr_st_open(path, &rc, diag);
+    if (!w->st[w->n])
+        return rc;
+    w->n++;
+    return 0;
+}
+
+static int weights_open(weights *w, const char *dir, mu_diag *diag)
+{
+    int rc;
+    memset(w, 0, sizeof *w);
+    snprintf(w->where, sizeof w->where, "%s/%s", dir, TR_HF_WEIGHTS);
+    if ((w->st[0] = tr_st_open(w->where, &rc, diag))) {
+        w->n = 1;
+        return 0;
+    }
+    char idx[sizeof w->where + 16];
+    snprintf(idx, sizeof idx, "%s.index.json", w->where);
+    if (rc != MU_ERR_NOTFOUND || access(idx, F_OK))
+        return rc;
+    tr_json j;
+    if ((rc = tr_json_load(&j, dir, TR_HF_WEIGHTS ".index.json", diag)))
+        return rc;
+    snprintf(w->where, sizeof w->where, "%s", j.path);
+    json_t *map = json_object_get(j.root, "weight_map"), *v;
+    const char *k;
+    if (!json_is_object(map) || !json_object_size(map))
+        rc = mu_diag_set(diag, MU_ERR_FORMAT, "%s: 'weight_map' is missing or empty", j.path);
+    json_object_foreach(map, k, v)
+    {
+        if (rc)
+            break;
+        rc = json_is_string(v)
+                 ? open_shard(w, &j, dir, json_string_value(v), diag)
+                 : mu_diag_set(diag, MU_ERR_FORMAT, "%s: weight_map entry '%s' is not a file name",
+                               j.path, k);
+    }
+    tr_json_free(&j);
+    if (rc)
+        weights_close(w);
+    return rc;
+}
+
+/* The shard and file name of a base tensor: GPT-2 checkpoints saved from GPT2Model lack the
+ * "transformer." prefix. */
+static const tr_st *find_base(const weights *w, const tr_config *c, const char *name,
+                              const char **file_name)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        const tr_st_info *t = tr_st_find(w->st[i], name);
+        if (!t && c->family == TR_GPT2 && !strncmp(name, "transformer.", 12))
+            t = tr_st_find(w->st[i], name + 12);
+        if (t) {
+            *file_name = t->name;
+            return w->st[i];
+        }
+    }
+    return NULL;
+}
+
+static int fill_base(tr_model *m, const weights *w, mu_diag *diag)
 {
     const tr_config *c = tr_model_config(m);
     int n = tr_model_base_count(m);
@@ -245,10 +324,11 @@ static int fill_base(tr_model *m, const tr_st *st, mu_diag *diag)
         tr_tensor t;
         int rc = tr_model_base_tensor(m, i, &t);
         if (rc)
-            return mu_diag_set(diag, rc, "%s: base tensor %d", tr_st_name(st), i);
+            return mu_diag_set(diag, rc, "%s: base tensor %d", w->where, i);
         const char *fname;
-        if (!find_base(st, c, t.name, &fname))
-            return mu_diag_set(diag, MU_ERR_NOTFOUND, "%s: tensor '%s' is missing", tr_st_name(st),
+        const tr_st *st = find_base(w, c, t.name, &fname);
+        if (!st)
+            return mu_diag_set(diag, MU_ERR_NOTFOUND, "%s: tensor '%s' is missing", w->where,
                                t.name);
         rc = tr_st_load(st, fname, t.ndim, t.shape, t.data, diag);
         if (rc == MU_ERR_FORMAT && diag && strlen(diag->msg) < sizeof diag->msg - 16)
@@ -263,40 +343,24 @@ tr_model *tr_hf_model_load(const char *dir, int *err, mu_diag *diag)
 {
     tr_config cfg;
     tr_model *m = NULL;
-    tr_st *st = NULL;
+    weights w = {.n = 0};
     int rc = tr_hf_config_load(dir, &cfg, diag);
-    if (rc)
+    if (rc || (rc = weights_open(&w, dir, diag)))
         goto out;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, TR_HF_WEIGHTS);
-    st = tr_st_open(path, &rc, diag);
-    if (!st) {
-        char idx[4200];
-        snprintf(idx, sizeof idx, "%s.index.json", path);
-        FILE *f = rc == MU_ERR_NOTFOUND ? fopen(idx, "r") : NULL;
-        if (f) {
-            fclose(f);
-            rc = mu_diag_set(diag, MU_ERR_UNSUPPORTED,
-                             "%s: sharded checkpoints are not supported; merge the shards into "
-                             "one model.safetensors",
-                             idx);
-        }
-        goto out;
-    }
     m = tr_model_new(&cfg, diag);
     if (!m) {
         rc = MU_ERR_INVALID;
         goto out;
     }
-    rc = fill_base(m, st, diag);
+    rc = fill_base(m, &w, diag);
     if (rc) {
         tr_model_free(m);
         m = NULL;
         goto out;
     }
-    mu_debug("%s: %d base tensors, %zu in the file", path, tr_model_base_count(m), tr_st_count(st));
+    mu_debug("%s: %d base tensors from %zu file(s)", w.where, tr_model_base_count(m), w.n);
 out:
-    tr_st_free(st);
+    weights_close(&w);
     if (err)
         *err = rc;
     return m;
