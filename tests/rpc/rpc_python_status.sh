@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # An independent gRPC client (Debian's python3-grpcio, stubs generated here from
 # proto/mutual.proto) calls Status on the C toy coordinator, over mutual TLS (certificates
-# from `mutual certs`) and in plaintext; the server must then stop cleanly on SIGTERM.
+# from `mutual certs`) and in plaintext; the server must then stop cleanly on SIGTERM / SIGINT.
 # usage: rpc_python_status.sh MUTUAL SERVER PROTO_DIR
 set -euo pipefail
 MUTUAL=$1 SERVER=$2 PROTO_DIR=$3
@@ -22,9 +22,9 @@ $PY -m grpc_tools.protoc -I "$PROTO_DIR" --python_out="$work/stubs" \
   --server 127.0.0.1 >/dev/null
 "$MUTUAL" -q certs issue --dir "$work/fed" --org operator >/dev/null
 
-run() { # run MODE SERVER_ARGS... -- CLIENT_ARGS...
-  local mode=$1
-  shift
+run() { # run MODE SIGNAL SERVER_ARGS... -- CLIENT_ARGS...
+  local mode=$1 sig=$2
+  shift 2
   local sargs=()
   while [ "$1" != "--" ]; do sargs+=("$1"); shift; done
   shift
@@ -40,15 +40,15 @@ run() { # run MODE SERVER_ARGS... -- CLIENT_ARGS...
   if ! $PY "$HERE/status_client.py" "$work/stubs" "127.0.0.1:$port" "$@"; then
     echo "FAIL $mode: the python client failed"; cat "$work/$mode.err"; exit 1
   fi
-  kill -TERM "$pid"
+  kill -"$sig" "$pid"
   local status=0
   wait "$pid" || status=$?
   pid=
   if [ "$status" -ne 0 ] || ! grep -q "clean shutdown" "$work/$mode.err"; then
-    echo "FAIL $mode: the server exited $status on SIGTERM"; cat "$work/$mode.err"; exit 1
+    echo "FAIL $mode: the server exited $status on SIG$sig"; cat "$work/$mode.err"; exit 1
   fi
-  echo "ok   $mode"
+  echo "ok   $mode (stopped cleanly by SIG$sig)"
 }
 
-run tls --dir "$work/fed" -- "$work/fed/ca.crt" "$work/fed/operator.crt" "$work/fed/operator.key"
-run plaintext --insecure --
+run tls TERM --dir "$work/fed" -- "$work/fed/ca.crt" "$work/fed/operator.crt" "$work/fed/operator.key"
+run plaintext INT --insecure --
