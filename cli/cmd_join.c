@@ -25,6 +25,9 @@ static void help(FILE *out)
             "  --dump-dir DIR      test mode: write DIR/delta-RRRRRR-NAME.f32 (weight, then the\n"
             "                      update before clipping) after each training round; this\n"
             "                      stays on this machine\n"
+            "  --die-at R:S        test mode: SIGKILL itself in round R right before sending\n"
+            "                      its message for secure-agg stage S (1-5; 100: the\n"
+            "                      training report)\n"
             "  -v, --verbose       more log output\n"
             "  -q, --quiet         errors only\n"
             "  -h, --help          show this help\n\n"
@@ -32,7 +35,7 @@ static void help(FILE *out)
             "config error.\n");
 }
 
-enum { O_CONFIG = 1000, O_INSECURE, O_GIVE_UP, O_DUMP };
+enum { O_CONFIG = 1000, O_INSECURE, O_GIVE_UP, O_DUMP, O_DIE };
 
 int cmd_join(int argc, char **argv)
 {
@@ -40,6 +43,7 @@ int cmd_join(int argc, char **argv)
                                              {"insecure", no_argument, NULL, O_INSECURE},
                                              {"give-up", required_argument, NULL, O_GIVE_UP},
                                              {"dump-dir", required_argument, NULL, O_DUMP},
+                                             {"die-at", required_argument, NULL, O_DIE},
                                              MU_CLI_COMMON_LONGOPTS,
                                              {0, 0, 0, 0}};
     nd_join_opts o = {0};
@@ -61,6 +65,16 @@ int cmd_join(int argc, char **argv)
         case O_DUMP:
             o.dump_dir = optarg;
             break;
+        case O_DIE: {
+            unsigned long long r = 0;
+            int st = 0;
+            if (sscanf(optarg, "%llu:%d", &r, &st) != 2 || r == 0 ||
+                !((st >= 1 && st <= 5) || st == ND_STAGE_REPORT))
+                return cli_usage_error(CMD, "--die-at wants ROUND:STAGE (stage 1-5 or 100)");
+            o.die_round = r;
+            o.die_stage = st;
+            break;
+        }
         case O_GIVE_UP:
             if (cli_parse_double(CMD, "--give-up", optarg, 0, 1e9, &o.give_up_s))
                 return MU_EXIT_USAGE;

@@ -26,13 +26,14 @@ static void help(FILE *out)
             "                      S seconds (default 10)\n"
             "  --poll S            hold a PullTask at most S seconds (default 20)\n"
             "  --dump-dir DIR      test mode: write DIR/global-RRRRRR.f32 after each round\n"
+            "  --crash-at R:S      test mode: SIGKILL itself once round R has stage S (1-5) open\n"
             "  -v, --verbose       more log output\n"
             "  -q, --quiet         errors only\n"
             "  -h, --help          show this help\n\n"
             "Exit status: 0 clean stop, 1 failure, 2 usage or config error.\n");
 }
 
-enum { O_CONFIG = 1000, O_INSECURE, O_PORT_FILE, O_LINGER, O_POLL, O_DUMP };
+enum { O_CONFIG = 1000, O_INSECURE, O_PORT_FILE, O_LINGER, O_POLL, O_DUMP, O_CRASH };
 
 int cmd_serve(int argc, char **argv)
 {
@@ -42,6 +43,7 @@ int cmd_serve(int argc, char **argv)
                                              {"linger", required_argument, NULL, O_LINGER},
                                              {"poll", required_argument, NULL, O_POLL},
                                              {"dump-dir", required_argument, NULL, O_DUMP},
+                                             {"crash-at", required_argument, NULL, O_CRASH},
                                              MU_CLI_COMMON_LONGOPTS,
                                              {0, 0, 0, 0}};
     nd_serve_opts o = {0};
@@ -66,6 +68,15 @@ int cmd_serve(int argc, char **argv)
         case O_DUMP:
             o.dump_dir = optarg;
             break;
+        case O_CRASH: {
+            unsigned long long r = 0;
+            int st = 0;
+            if (sscanf(optarg, "%llu:%d", &r, &st) != 2 || r == 0 || st < 1 || st > 5)
+                return cli_usage_error(CMD, "--crash-at wants ROUND:STAGE (stage 1-5)");
+            o.crash_round = r;
+            o.crash_stage = st;
+            break;
+        }
         case O_LINGER:
             if (cli_parse_double(CMD, "--linger", optarg, 0.001, 86400, &o.linger_s))
                 return MU_EXIT_USAGE;

@@ -87,6 +87,10 @@ typedef struct {
     /* Test mode: after each round write DUMP/global-RRRRRR.f32 (the flat global, float32 LE)
      * so tests can compare what was applied with the orgs' own dumps. NULL: off. */
     const char *dump_dir;
+    /* Test mode: SIGKILL this process as soon as round crash_round has secure-agg stage
+     * crash_stage (1..5) open. 0: off. */
+    uint64_t crash_round;
+    int crash_stage;
 } nd_serve_opts;
 
 /* Runs the coordinator until the federation is done (then lingers), SIGINT or SIGTERM.
@@ -103,6 +107,10 @@ typedef struct {
      * each training round so tests can check the aggregate. NULL: off. */
     const char *dump_dir;
     double give_up_s; /* stop reconnecting after this long without a coordinator; 0: never */
+    /* Test mode: SIGKILL this process in round die_round right before pushing its message
+     * for secure-agg stage die_stage (1..5; ND_STAGE_REPORT: the training report). 0: off. */
+    uint64_t die_round;
+    int die_stage;
 } nd_join_opts;
 
 /* Joins and works until the coordinator says the federation is over (MU_OK), SIGINT or

@@ -147,8 +147,14 @@ static int join_retry(org *g, mu_diag *d)
         int rc = join_once(g, d);
         if (rc != MU_ERR_IO || g_stop)
             return rc;
-        if (give_up > 0 && mu_now() - since > give_up)
-            return mu_diag_set(d, MU_ERR_TIMEOUT, "no coordinator for %.0f s: %s", give_up, d->msg);
+        if (give_up > 0 && mu_now() - since > give_up) {
+            char last[sizeof d->msg];
+            snprintf(last, sizeof last, "%s", d->msg);
+            return mu_diag_set(d, MU_ERR_TIMEOUT,
+                               "no coordinator for %.0f s (wrong certificate or CA, or it is "
+                               "down): %.400s",
+                               give_up, last);
+        }
         mu_warn("join: coordinator unreachable (%s); retrying in %.1f s", d->msg, wait);
         sleep_s(wait);
         wait = fmin(wait * 2, g->cfg.backoff_max_s);
@@ -222,20 +228,22 @@ static int push(org *g, uint64_t round, uint32_t stage, const cl_msg *m, mu_diag
     return rc;
 }
 
-static void dump_delta(org *g, uint64_t round)
+/* Test mode: DUMP/delta-RRRRRR-NAME.f32 = float32 LE [w, scale, clip, delta (dim)], delta
+ * before clipping, as cl_ holds it between TRAIN and the masked input. */
+static void dump_delta(org *g, const co_task *t)
 {
     size_t dim = 0;
     const float *delta = cl_participant_delta(g->p, &dim);
     cl_train_info info;
     cl_participant_last_train(g->p, &info);
-    if (!delta || info.round != round)
+    if (!delta || info.round != t->cfg.round)
         return;
     char path[ND_PATH_MAX + 128];
-    snprintf(path, sizeof path, "%s/delta-%06llu-%s.f32", g->o.dump_dir, (unsigned long long)round,
-             g->cfg.name);
+    snprintf(path, sizeof path, "%s/delta-%06llu-%s.f32", g->o.dump_dir,
+             (unsigned long long)t->cfg.round, g->cfg.name);
     FILE *f = fopen(path, "wb");
-    float w = (float)info.weight;
-    if (!f || fwrite(&w, 4, 1, f) != 1 || fwrite(delta, 4, dim, f) != dim)
+    float hdr[3] = {(float)info.weight, (float)t->cfg.scale, (float)t->cfg.clip};
+    if (!f || fwrite(hdr, 4, 3, f) != 3 || fwrite(delta, 4, dim, f) != dim)
         mu_error("join: cannot write %s", path);
     if (f)
         fclose(f);
@@ -280,7 +288,12 @@ static int do_task(org *g, const co_task *t, mu_diag *d)
                 (unsigned long long)round, info.tokens,
                 info.tokens > 0 ? info.loss_sum / info.tokens : NAN, info.weight, mu_now() - t0);
         if (g->o.dump_dir)
-            dump_delta(g, round);
+            dump_delta(g, t);
+    }
+    if (g->o.die_round == round && (uint32_t)g->o.die_stage == stage && out.count) {
+        mu_warn("join: test mode: killing myself in round %llu before stage %u",
+                (unsigned long long)round, stage);
+        raise(SIGKILL);
     }
     for (size_t i = 0; i < out.count && rc == MU_OK; i++) {
         rc = push(g, round, stage, &out.items[i], d);
@@ -320,8 +333,11 @@ static int work(org *g, mu_diag *d)
         rc = co_task_decode(&t, task->payload.data, task->payload.len, d);
         uint32_t retry = task->retry_after_ms;
         protobuf_c_message_free_unpacked(reply, NULL);
-        if (rc != MU_OK)
-            return mu_diag_set(d, rc, "the coordinator sent a task we cannot read: %s", d->msg);
+        if (rc != MU_OK) {
+            char why[sizeof d->msg];
+            snprintf(why, sizeof why, "%s", d->msg);
+            return mu_diag_set(d, rc, "the coordinator sent a task we cannot read: %.400s", why);
+        }
         if (t.org_id != g->org_id) {
             co_task_deinit(&t);
             return mu_diag_set(d, MU_ERR_PROTOCOL, "a task for org %u, we are %llu", t.org_id,

@@ -65,8 +65,9 @@ static int spec_from_doc(const mu_yaml_doc *doc, nd_model_spec *s, mu_diag *d)
     s->lora.freeze_a = freeze;
     s->lora.dropout = (float)dropout;
     s->seed = (uint64_t)seed;
-    if ((rc = tr_lora_targets_parse(cfg.family, targets, &s->lora.targets, d)))
-        return mu_yaml_error(doc, mu_yaml_get(m, "targets"), d, "%s", d ? d->msg : "bad targets");
+    mu_diag inner = {{0}};
+    if (tr_lora_targets_parse(cfg.family, targets, &s->lora.targets, &inner))
+        return mu_yaml_error(doc, mu_yaml_get(m, "targets"), d, "%s", inner.msg);
     return MU_OK;
 }
 

@@ -6,6 +6,7 @@
  * line on stdout) and answers the held polls whose task may have changed. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ typedef struct {
     rpc_call *call;
     uint32_t org;
     uint64_t version;
+    double checked; /* when its task was last asked for (also marks the org connected) */
 } held;
 
 typedef struct { /* protobuf message bytes of one org in the round in flight */
@@ -315,14 +317,16 @@ static void unhold(server *s, size_t i)
     s->held[i] = s->held[--s->n_held];
 }
 
-/* Re-checks every held poll whose round version changed; answers WAIT near a deadline. */
+/* Re-checks every held poll whose round version changed, and each one at least every second
+ * so that an org waiting in a poll stays "connected" for cohort selection; answers WAIT near
+ * the call's deadline. */
 static void answer_polls(server *s, double now, int all)
 {
     uint64_t v = co_round_version(s->r);
     for (size_t i = 0; i < s->n_held;) {
         held *h = &s->held[i];
         double left = rpc_call_deadline(h->call) - now;
-        if (h->version == v && left > 0.5 && !all) {
+        if (h->version == v && left > 0.5 && now - h->checked < 1.0 && !all) {
             i++;
             continue;
         }
@@ -335,6 +339,7 @@ static void answer_polls(server *s, double now, int all)
         }
         if (t.kind == CO_TASK_WAIT && left > 0.5 && !all) {
             h->version = v;
+            h->checked = now;
             i++;
             continue;
         }
@@ -375,6 +380,16 @@ static void pump(server *s, double now)
     }
     answer_polls(s, now, 0);
     maybe_finish(s, now);
+    if (s->o.crash_round) {
+        co_status st;
+        co_round_status(s->r, now, &st);
+        if (st.round == s->o.crash_round && st.phase == CO_PHASE_SECAGG &&
+            st.stage >= s->o.crash_stage) {
+            mu_warn("serve: test mode: killing myself in round %llu, stage %s",
+                    (unsigned long long)st.round, st.stage_name);
+            raise(SIGKILL);
+        }
+    }
 }
 
 /* ---- handlers ------------------------------------------------------------------------------ */
@@ -468,7 +483,7 @@ static void on_pull(void *user, rpc_call *call, const Mutual__V1__PullTaskReques
                 co_round_next_task(s->r, id, now, &t);
                 break;
             }
-        s->held[s->n_held++] = (held){call, id, co_round_version(s->r)};
+        s->held[s->n_held++] = (held){call, id, co_round_version(s->r), now};
         return;
     }
     reply_task(s, call, &t, now);
