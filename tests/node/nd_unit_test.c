@@ -1,0 +1,149 @@
+/* Unit tests of the network driver's own pieces: the example org config, org-config errors
+ * with FILE:LINE:COL, the identity key file (created 0600, read back the same, refused when
+ * malformed), the federation_config JSON (round trip, refusals), and push signatures bound to
+ * org, round and stage. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "nd.h"
+#include "nd_orgcfg.h"
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_example_org_config(void **state)
+{
+    (void)state;
+    nd_orgcfg c;
+    mu_diag d = {{0}};
+    int rc = nd_orgcfg_load(ND_EXAMPLE_ORG_CONFIG, &c, &d);
+    if (rc)
+        fail_msg("%s", d.msg);
+    assert_string_equal(c.name, "cu-north");
+    assert_string_equal(c.address, "coordinator.example.org:7443");
+    assert_string_equal(c.cert, "certs/cu-north.crt");
+    assert_string_equal(c.eval, "data/cu-north-heldout.h5");
+    assert_int_equal(c.threads, 2);
+    assert_int_equal(c.insecure, 0);
+    assert_true(c.backoff_initial_s == 0.5 && c.backoff_max_s == 30 && c.give_up_s == 0);
+}
+
+static void expect_error(const char *text, const char *want)
+{
+    write_file("nd_bad.yaml", text);
+    nd_orgcfg c;
+    mu_diag d = {{0}};
+    assert_int_not_equal(nd_orgcfg_load("nd_bad.yaml", &c, &d), MU_OK);
+    if (!strstr(d.msg, want))
+        fail_msg("got '%s', want '%s'", d.msg, want);
+}
+
+static void test_org_config_errors(void **state)
+{
+    (void)state;
+    const char *ok_rest = "coordinator: {address: a:1}\nmodel: {base: m}\ndata: {train: t.h5}\n";
+    char buf[512];
+    snprintf(buf, sizeof buf, "org: {name: x, identity_key: k}\n%sbogus: 1\n", ok_rest);
+    expect_error(buf, "nd_bad.yaml:5:1: unknown key 'bogus'");
+    snprintf(buf, sizeof buf, "org: {name: x}\n%s", ok_rest);
+    expect_error(buf, "identity_key");
+    snprintf(buf, sizeof buf, "org: {name: x, identity_key: k}\n%sthreads: -1\n", ok_rest);
+    expect_error(buf, "nd_bad.yaml:5:10");
+    snprintf(buf, sizeof buf, "org: {name: x, identity_key: k}\n%s", ok_rest);
+    expect_error(buf, "tls.ca, tls.cert and tls.key are required");
+    snprintf(buf, sizeof buf, "org: {name: x, identity_key: k}\n%stls: {insecure: true}\n",
+             ok_rest);
+    write_file("nd_ok.yaml", buf);
+    nd_orgcfg c;
+    mu_diag d = {{0}};
+    assert_int_equal(nd_orgcfg_load("nd_ok.yaml", &c, &d), MU_OK);
+    assert_int_equal(c.insecure, 1);
+}
+
+static void test_identity_key(void **state)
+{
+    (void)state;
+    const char *path = "nd_identity.key";
+    unlink(path);
+    uint8_t pk1[32], sk1[64], pk2[32], sk2[64];
+    mu_diag d = {{0}};
+    assert_int_equal(nd_identity_load(path, pk1, sk1, &d), MU_OK);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(nd_identity_load(path, pk2, sk2, &d), MU_OK);
+    assert_memory_equal(pk1, pk2, 32);
+    assert_memory_equal(sk1, sk2, 64);
+    write_file(path, "not a key\n");
+    assert_int_equal(nd_identity_load(path, pk2, sk2, &d), MU_ERR_FORMAT);
+    unlink(path);
+}
+
+static void test_fedcfg(void **state)
+{
+    (void)state;
+    nd_fedcfg f = {0}, g;
+    snprintf(f.model_type, sizeof f.model_type, "gpt2");
+    for (int i = 0; i < 32; i++)
+        f.config_sha256[i] = (uint8_t)(i * 7);
+    f.lora = (tr_lora_config){.rank = 4, .alpha = 8, .targets = TR_T_C_ATTN, .freeze_a = 1};
+    f.seed = UINT64_MAX - 1; /* survives the trip through JSON exactly */
+    f.dim = 768;
+    char *json;
+    size_t len;
+    assert_int_equal(nd_fedcfg_encode(&f, &json, &len), MU_OK);
+    mu_diag d = {{0}};
+    assert_int_equal(nd_fedcfg_decode((const uint8_t *)json, len, &g, &d), MU_OK);
+    assert_memory_equal(&f, &g, sizeof f);
+    free(json);
+    const char *bad[] = {"", "[]", "{\"format\":1}", "{\"format\":2,\"model_type\":\"gpt2\"}",
+                         "{\"format\": 1, \"x\": }"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(nd_fedcfg_decode((const uint8_t *)bad[i], strlen(bad[i]), &g, &d),
+                         MU_ERR_FORMAT);
+}
+
+static void test_push_signature(void **state)
+{
+    (void)state;
+    uint8_t pk[32], sk[64], other_pk[32], other_sk[64], sig[64];
+    crypto_sign_keypair(pk, sk);
+    crypto_sign_keypair(other_pk, other_sk);
+    uint8_t msg[100];
+    randombytes_buf(msg, sizeof msg);
+    nd_sign_push(sig, sk, 3, 7, 2, msg, sizeof msg);
+    assert_int_equal(nd_verify_push(sig, pk, 3, 7, 2, msg, sizeof msg), MU_OK);
+    assert_int_equal(nd_verify_push(sig, other_pk, 3, 7, 2, msg, sizeof msg), MU_ERR_CRYPTO);
+    assert_int_equal(nd_verify_push(sig, pk, 4, 7, 2, msg, sizeof msg), MU_ERR_CRYPTO);
+    assert_int_equal(nd_verify_push(sig, pk, 3, 8, 2, msg, sizeof msg), MU_ERR_CRYPTO);
+    assert_int_equal(nd_verify_push(sig, pk, 3, 7, 3, msg, sizeof msg), MU_ERR_CRYPTO);
+    assert_int_equal(nd_verify_push(sig, pk, 3, 7, 2, msg, sizeof msg - 1), MU_ERR_CRYPTO);
+    msg[50] ^= 1;
+    assert_int_equal(nd_verify_push(sig, pk, 3, 7, 2, msg, sizeof msg), MU_ERR_CRYPTO);
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_example_org_config), cmocka_unit_test(test_org_config_errors),
+        cmocka_unit_test(test_identity_key),       cmocka_unit_test(test_fedcfg),
+        cmocka_unit_test(test_push_signature),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
