@@ -104,6 +104,9 @@ rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_handlers *h, 
         {GRPC_ARG_INTEGER,
          GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
          {.integer = RPC_KEEPALIVE_MS / 2}},
+        /* gRPC sets SO_REUSEPORT by default: a second coordinator on the same port would
+         * silently share the orgs' connections with the first. Fail to bind instead. */
+        {GRPC_ARG_INTEGER, GRPC_ARG_ALLOW_REUSEPORT, {.integer = 0}},
     };
     grpc_channel_args cargs = {sizeof args / sizeof args[0], args};
     srv->server = grpc_server_create(&cargs, NULL);

@@ -470,6 +470,23 @@ static void test_stop_cancels_held_polls(void **state)
     rpc_client_free(c);
 }
 
+/* A second server on a port in use fails with a message (gRPC would share it through
+ * SO_REUSEPORT unless told not to: two coordinators splitting the orgs between them). */
+static void test_port_in_use_refused(void **state)
+{
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", rpc_server_port(T.srv));
+    rpc_server_config cfg = plain_cfg();
+    cfg.address = addr;
+    rpc_handlers h = {0};
+    mu_diag d = {{0}};
+    rpc_server *srv = rpc_server_new(&cfg, &h, &d);
+    if (srv)
+        rpc_server_free(srv);
+    assert_null(srv);
+    assert_non_null(strstr(d.msg, "cannot listen"));
+}
+
 #define MANY 32
 
 typedef struct {
@@ -554,6 +571,7 @@ int main(void)
         cmocka_unit_test(test_wait_for_ready),
         cmocka_unit_test(test_stop_cancels_held_polls),
         cmocka_unit_test(test_many_orgs_at_once),
+        cmocka_unit_test(test_port_in_use_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
