@@ -2,6 +2,7 @@
 #include "sa_test_util.h"
 #include "sa_internal.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,48 @@ static void deliver(sa_world *w, uint32_t to, sa_msg_type type, const uint8_t *b
     to_server(w, (uint32_t)i, reply);
 }
 
+typedef struct {
+    sa_world *w;
+    const uint32_t *to; /* (count) recipients */
+    const uint8_t *bytes;
+    size_t len, count;
+    sa_outbox *replies; /* (count) */
+    int stride, first;
+} par_job;
+
+static void *par_worker(void *arg)
+{
+    par_job *j = arg;
+    for (size_t r = (size_t)j->first; r < j->count; r += (size_t)j->stride) {
+        int i = sa_world_index(j->w, j->to[r]);
+        int rc = sa_client_handle(j->w->clients[i], j->bytes, j->len, &j->replies[r], NULL);
+        if (rc && !j->w->client_rc[i])
+            j->w->client_rc[i] = rc; /* each i is written by one thread only */
+    }
+    return NULL;
+}
+
+/* A broadcast handled by all recipients concurrently (clients share no state). */
+static void deliver_parallel(sa_world *w, const uint32_t *to, size_t count, const uint8_t *bytes,
+                             size_t len)
+{
+    sa_outbox *replies = calloc(count ? count : 1, sizeof *replies);
+    pthread_t th[16];
+    par_job jobs[16];
+    int nt = w->parallel > 16 ? 16 : w->parallel;
+    for (int t = 0; t < nt; t++) {
+        jobs[t] = (par_job){w, to, bytes, len, count, replies, nt, t};
+        pthread_create(&th[t], NULL, par_worker, &jobs[t]);
+    }
+    for (int t = 0; t < nt; t++)
+        pthread_join(th[t], NULL);
+    for (size_t r = 0; r < count; r++) {
+        to_server(w, (uint32_t)sa_world_index(w, to[r]), &replies[r]);
+        sa_outbox_deinit(&replies[r]);
+    }
+    free(replies);
+}
+
 int sa_world_step(sa_world *w, sa_stage stage, mu_diag *diag)
 {
     sa_outbox ob, reply;
@@ -207,7 +250,9 @@ int sa_world_step(sa_world *w, sa_stage stage, mu_diag *diag)
         uint32_t org;
         if (sa_msg_peek(ob.items[e].bytes, ob.items[e].len, &type, &org))
             continue;
-        if (ob.items[e].to == SA_TO_ALL)
+        if (ob.items[e].to == SA_TO_ALL && w->parallel > 1 && !w->tamper)
+            deliver_parallel(w, rcpt, nr, ob.items[e].bytes, ob.items[e].len);
+        else if (ob.items[e].to == SA_TO_ALL)
             for (size_t r = 0; r < nr; r++)
                 deliver(w, rcpt[r], type, ob.items[e].bytes, ob.items[e].len, &reply);
         else

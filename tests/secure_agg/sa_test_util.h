@@ -38,6 +38,8 @@ struct sa_world {
     sa_tamper_fn tamper;
     void *tamper_ctx;
     sa_spy_fn spy;
+    int parallel; /* >1: clients handle a stage's messages on this many threads at once
+                   * (no tamper hook then); the server still gets the replies in order */
     int client_threads, server_threads;
     sa_outbox held; /* late messages */
     uint32_t *held_from;

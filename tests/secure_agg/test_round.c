@@ -320,6 +320,23 @@ static void test_wrong_length_masked(void **state)
     sa_world_free(&w);
 }
 
+/* Many clients handling the same stage on 4 threads at once: same exact sum. */
+static void test_clients_in_parallel(void **state)
+{
+    (void)state;
+    sa_world w;
+    mu_diag diag = {{0}};
+    assert_int_equal(sa_world_init(&w, 24, 3001, 32, 8, 5, 77, &diag), MU_OK);
+    w.parallel = 4;
+    w.drop_at[3] = 3;
+    w.drop_at[11] = 5;
+    assert_int_equal(sa_world_run(&w, &diag), MU_OK);
+    check_sum(&w);
+    for (uint32_t i = 0; i < w.n; i++)
+        assert_int_equal(w.client_rc[i], MU_OK);
+    sa_world_free(&w);
+}
+
 int main(void)
 {
     if (sa_init())
@@ -333,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_late_masked_input_stays_hidden),
         cmocka_unit_test(test_bad_inputs_and_duplicates),
         cmocka_unit_test(test_wrong_length_masked),
+        cmocka_unit_test(test_clients_in_parallel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
