@@ -400,15 +400,15 @@ static const co_org *authorize(server *s, rpc_call *call, uint64_t id, const cha
 {
     const co_org *org = id <= UINT32_MAX ? co_round_org(s->r, (uint32_t)id) : NULL;
     if (!org) {
-        mu_warn("serve: %s from %s: org id %llu is not registered", what, rpc_call_peer(call),
-                (unsigned long long)id);
+        mu_warn("serve: %s from '%s' refused: org id %llu is not registered", what,
+                rpc_call_peer(call), (unsigned long long)id);
         rpc_call_fail(call, GRPC_STATUS_NOT_FOUND, "org id %llu is not registered; join first",
                       (unsigned long long)id);
         return NULL;
     }
     if (!s->insecure && strcmp(org->name, rpc_call_peer(call)) != 0) {
-        mu_warn("serve: %s: certificate '%s' tried to speak for org %llu ('%s')", what,
-                rpc_call_peer(call), (unsigned long long)id, org->name);
+        mu_warn("serve: %s from '%s' refused: that certificate cannot speak for org %llu ('%s')",
+                what, rpc_call_peer(call), (unsigned long long)id, org->name);
         rpc_call_fail(call, GRPC_STATUS_PERMISSION_DENIED,
                       "your certificate does not name org %llu", (unsigned long long)id);
         return NULL;
@@ -586,6 +586,8 @@ static void on_download(void *user, rpc_call *call, const Mutual__V1__DownloadAd
         return;
     blob *b = s->cur;
     if (req->offset > b->len) {
+        mu_warn("serve: download from '%s' refused: offset %llu is past the adapter (%zu bytes)",
+                org->name, (unsigned long long)req->offset, b->len);
         rpc_call_fail(call, GRPC_STATUS_OUT_OF_RANGE, "offset %llu is past the adapter (%zu bytes)",
                       (unsigned long long)req->offset, b->len);
         return;
