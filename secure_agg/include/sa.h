@@ -148,6 +148,9 @@ typedef enum {
     SA_STAGE_ABORTED = 7,
 } sa_stage;
 
+/* "advertise", "share", "masked", "consistency", "unmask", "done", "aborted" (for logs). */
+const char *sa_stage_name(sa_stage stage);
+
 /* One encoded message and where it goes: an org id, SA_TO_SERVER, or SA_TO_ALL. */
 typedef struct {
     uint32_t to;

@@ -26,6 +26,13 @@ const char *sa_strerror(int err)
     }
 }
 
+const char *sa_stage_name(sa_stage stage)
+{
+    static const char *const names[] = {"?",           "advertise", "share", "masked",
+                                        "consistency", "unmask",    "done",  "aborted"};
+    return stage >= SA_STAGE_ADVERTISE && stage <= SA_STAGE_ABORTED ? names[stage] : names[0];
+}
+
 uint32_t sa_min_degree(uint32_t n)
 {
     if (n < 2)

@@ -145,6 +145,8 @@ static void test_t_minus_1_survivors_abort(void **state)
     assert_int_equal(rc, MU_ERR_ABORT);
     assert_non_null(strstr(diag.msg, "fewer than t=3"));
     assert_int_equal(sa_server_stage(w.server), SA_STAGE_ABORTED);
+    assert_string_equal(sa_stage_name(sa_server_stage(w.server)), "aborted");
+    assert_string_equal(sa_stage_name((sa_stage)0), "?");
     const uint32_t *sum;
     size_t d;
     assert_int_equal(sa_server_result(w.server, &sum, &d), MU_ERR_STATE);
