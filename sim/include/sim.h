@@ -67,6 +67,7 @@ typedef struct {
     uint64_t seed;
     int threads; /* worker threads; 0 = all cores */
     int checkpoint;
+    uint32_t max_aborted; /* stop once this many rounds have aborted (default 10) */
 
     /* model */
     char base[CO_PATH_MAX]; /* HF folder, resolved against the config's folder; "" = none */
@@ -144,6 +145,12 @@ void sim_result_deinit(sim_result *res);
 
 /* Prints the per-round table. */
 void sim_print_table(FILE *out, const sim_result *res);
+
+/* The per-org seeds the simulator derives (BLAKE2b keyed by "mutual-sim-" + what, over the
+ * seed and the 0-based org index): what = "keys" (the Ed25519 identity) or "org" (the
+ * participant's seed: its randomness and synthetic updates). For tests that check a
+ * simulated aggregate. */
+void sim_org_seed(uint64_t seed, uint32_t index, const char *what, uint8_t out[32]);
 
 /* Inside an OpenMP parallel loop as the simulator runs it, the number of threads an inner
  * parallel region gets (1 when nested parallelism is off, which sim_run ensures). For tests. */

@@ -88,7 +88,8 @@ static int parse_org(ld *l, const mu_yaml_node *node, uint32_t *org)
     return MU_OK;
 }
 
-static int load_faults(ld *l, const mu_yaml_node *root, const char *key, sim_faults *f)
+static int load_faults(ld *l, const mu_yaml_node *root, const char *key, uint32_t orgs,
+                       sim_faults *f)
 {
     const mu_yaml_node *m = mu_yaml_get(root, key);
     if (!m)
@@ -122,6 +123,9 @@ static int load_faults(ld *l, const mu_yaml_node *root, const char *key, sim_fau
             return rc;
         ev->round = (uint64_t)round;
         f->n_script++;
+        if (ev->org > orgs)
+            return mu_yaml_error(l->doc, mu_yaml_get(e, "org"), l->diag,
+                                 "org %u does not exist (there are %u orgs)", ev->org, orgs);
     }
     return MU_OK;
 }
@@ -267,27 +271,20 @@ static int load_doc(ld *l, sim_config *c)
     const mu_yaml_node *root = l->doc->root;
     if (!root || root->kind != MU_YAML_MAP)
         return mu_yaml_error(l->doc, root, l->diag, "a sim config must be a mapping of keys");
-    static const char *const keys[] = {"seed",    "threads",    "checkpoint",  "model", "data",
-                                       "dropout", "stragglers", "coordinator", NULL};
+    static const char *const keys[] = {"seed", "threads", "checkpoint", "max_aborted", "model",
+                                       "data", "dropout", "stragglers", "coordinator", NULL};
     long long seed = 0, threads = 0;
     int rc = mu_yaml_check_keys(l->doc, root, keys, l->diag);
     if (rc || (rc = mu_yaml_get_int(l->doc, root, "seed", 0, INT64_MAX, &seed, l->diag)) ||
         (rc = mu_yaml_get_int(l->doc, root, "threads", 0, 1024, &threads, l->diag)) ||
         (rc = mu_yaml_get_bool(l->doc, root, "checkpoint", &c->checkpoint, l->diag)) ||
+        (rc = get_u32(l, root, "max_aborted", 1, 1000000, &c->max_aborted)) ||
         (rc = load_model(l, root, c)) || (rc = load_data(l, root, c)) ||
-        (rc = load_faults(l, root, "dropout", &c->dropout)) ||
-        (rc = load_faults(l, root, "stragglers", &c->stragglers)))
+        (rc = load_faults(l, root, "dropout", c->orgs, &c->dropout)) ||
+        (rc = load_faults(l, root, "stragglers", c->orgs, &c->stragglers)))
         return rc;
     c->seed = (uint64_t)seed;
     c->threads = (int)threads;
-    for (int f = 0; f < 2; f++) {
-        const sim_faults *fs = f ? &c->stragglers : &c->dropout;
-        for (size_t i = 0; i < fs->n_script; i++)
-            if (fs->script[i].org > c->orgs)
-                return mu_diag_set(l->diag, MU_ERR_INVALID,
-                                   "%s: %s script names org %u but there are %u orgs", l->doc->path,
-                                   f ? "stragglers" : "dropout", fs->script[i].org, c->orgs);
-    }
     const mu_yaml_node *co = mu_yaml_get(root, "coordinator");
     if (!co)
         return mu_yaml_error(l->doc, root, l->diag, "missing key 'coordinator'");
@@ -318,6 +315,7 @@ static void defaults(sim_config *c)
     memset(c, 0, sizeof *c);
     c->lora = (tr_lora_config){.rank = 8, .alpha = 16, .freeze_a = 1};
     c->alpha = 0.5;
+    c->max_aborted = 10;
     c->eval_fraction = 0.1;
     c->synthetic_amp = 0.01;
     co_config_default(&c->co);

@@ -91,6 +91,18 @@ static int task_stage(const co_task *t)
     return t->stage;
 }
 
+void sim_org_seed(uint64_t seed, uint32_t index, const char *what, uint8_t out[32])
+{
+    uint8_t msg[16], key[16] = "mutual-sim-";
+    for (int b = 0; b < 8; b++) {
+        msg[b] = (uint8_t)(seed >> (8 * b));
+        msg[8 + b] = (uint8_t)((uint64_t)index >> (8 * b));
+    }
+    size_t l = strlen(what);
+    memcpy(key + 11, what, l < 5 ? l : 5);
+    crypto_generichash(out, 32, msg, sizeof msg, key, sizeof key);
+}
+
 /* ---- setup --------------------------------------------------------------------------------*/
 
 static int load_data(sim *s, mu_diag *diag)
@@ -161,15 +173,23 @@ static int make_orgs(sim *s, mu_diag *diag)
         pc.n_train = nt - ne;
         pc.eval_tokens = ne ? tok + (nt - ne) : NULL;
         pc.n_eval = ne;
-        uint8_t key_seed[32], msg[16];
-        for (int b = 0; b < 8; b++) {
-            msg[b] = (uint8_t)(c->seed >> (8 * b));
-            msg[8 + b] = (uint8_t)((uint64_t)i >> (8 * b));
+        if (!c->synthetic_dim && pc.n_train <= (int64_t)c->co.seq) {
+            rc = mu_diag_set(diag, MU_ERR_INVALID,
+                             "org-%u has %" PRId64 " training tokens, too few for train.seq %u",
+                             i + 1, pc.n_train, c->co.seq);
+            goto out;
         }
-        uint8_t pk[32];
-        crypto_generichash(key_seed, 32, msg, sizeof msg, (const uint8_t *)"mutual-sim-keys", 15);
+        if (!c->synthetic_dim && c->co.eval_every && ne <= (int64_t)c->co.seq) {
+            rc = mu_diag_set(diag, MU_ERR_INVALID,
+                             "org-%u has %" PRId64 " held-out tokens, too few for train.seq %u "
+                             "(raise data.eval_fraction or set federation.eval_every 0)",
+                             i + 1, ne, c->co.seq);
+            goto out;
+        }
+        uint8_t key_seed[32], pk[32];
+        sim_org_seed(c->seed, i, "keys", key_seed);
         crypto_sign_seed_keypair(pk, pc.sign_sk, key_seed);
-        crypto_generichash(pc.seed, 32, msg, sizeof msg, (const uint8_t *)"mutual-sim-org", 14);
+        sim_org_seed(c->seed, i, "org", pc.seed);
         o->p = cl_participant_new(&pc, diag);
         sodium_memzero(pc.sign_sk, sizeof pc.sign_sk);
         sodium_memzero(key_seed, sizeof key_seed);
@@ -306,8 +326,10 @@ static int drain(sim *s, mu_diag *diag)
         s->rounds++;
         if (ev.metrics.outcome == CO_ROUND_COMPLETED)
             s->completed++;
-        else
-            s->aborted++;
+        else if (++s->aborted >= s->cfg->max_aborted) {
+            mu_warn("stopping: %" PRIu64 " rounds aborted (max_aborted)", s->aborted);
+            s->done = 1;
+        }
         if (s->opts->progress && s->bar_round) {
             char extra[64];
             snprintf(extra, sizeof extra, "%s loss %.4f",

@@ -1,0 +1,380 @@
+/* The simulator: same bits in parallel and in sequence and for the same seed, dropouts and
+ * stragglers at every stage complete or abort as the protocol says, the synthetic aggregate is
+ * the mean of the orgs' updates, data splits deal every token once, bad configs name
+ * FILE:LINE:COL, and nested OpenMP is off inside the org loop. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+
+#include "cl_participant.h"
+#include "client/cl_tiny.h"
+#include "co_round.h"
+#include "mu_log.h"
+#include "sim.h"
+
+static const char *model_yaml = "seed: %d\n"
+                                "model:\n"
+                                "  base: sim_tiny\n"
+                                "  rank: 2\n"
+                                "  alpha: 4\n"
+                                "  targets: c_attn, c_fc\n"
+                                "data:\n"
+                                "  files: [sim_a.h5, sim_b.h5, sim_c.h5, sim_d.h5]\n"
+                                "  eval_fraction: 0.2\n"
+                                "coordinator:\n"
+                                "  federation:\n"
+                                "    rounds: 2\n"
+                                "    eval_every: %d\n"
+                                "  cohort:\n"
+                                "    min_orgs: 3\n"
+                                "    wait_s: 0\n"
+                                "  train:\n"
+                                "    steps: 2\n"
+                                "    batch: 2\n"
+                                "    seq: 8\n"
+                                "    lr: 0.02\n"
+                                "  secure_agg:\n"
+                                "    clip: 10\n"
+                                "    weight_max: 100\n";
+
+static void parse(sim_config *c, const char *text)
+{
+    mu_diag d = {{0}};
+    if (sim_config_parse("test.yaml", text, strlen(text), c, &d) != MU_OK)
+        fail_msg("config: %s", d.msg);
+}
+
+static void run(const sim_config *c, int sequential, sim_result *r)
+{
+    sim_run_opts o = {.sequential = sequential};
+    mu_diag d = {{0}};
+    if (sim_run(c, &o, r, &d) != MU_OK)
+        fail_msg("sim_run: %s", d.msg);
+}
+
+static void test_same_bits(void **state)
+{
+    (void)state;
+    char text[2048];
+    snprintf(text, sizeof text, model_yaml, 4, 1);
+    sim_config c;
+    parse(&c, text);
+    c.threads = 2;
+    sim_result par, seq, par2;
+    run(&c, 0, &par);
+    run(&c, 1, &seq);
+    run(&c, 0, &par2);
+    assert_int_equal(par.dim, seq.dim);
+    assert_memory_equal(par.global, seq.global, par.dim * sizeof(float));
+    assert_memory_equal(par.global, par2.global, par.dim * sizeof(float));
+    /* 2 training rounds, each followed by an evaluation round */
+    assert_int_equal(par.n_history, 4);
+    const co_metrics *h = par.history;
+    assert_int_equal(h[0].kind, CO_ROUND_TRAIN);
+    assert_int_equal(h[1].kind, CO_ROUND_EVAL);
+    assert_int_equal(par.completed, 4);
+    assert_true(isfinite(h[1].loss) && h[1].tokens > 0);
+    double nz = 0;
+    for (size_t k = 0; k < par.dim; k++)
+        nz += fabs(par.global[k]);
+    assert_true(nz > 0); /* the adapter moved */
+    sim_result_deinit(&par2);
+    /* another seed: other keys and roundings, so other bits */
+    c.seed = 5;
+    run(&c, 0, &par2);
+    assert_true(memcmp(par.global, par2.global, par.dim * sizeof(float)) != 0);
+    sim_result_deinit(&par);
+    sim_result_deinit(&seq);
+    sim_result_deinit(&par2);
+    sim_config_deinit(&c);
+}
+
+static const char *syn_yaml = "seed: 9\n"
+                              "max_aborted: 1\n"
+                              "threads: 2\n"
+                              "model:\n"
+                              "  synthetic_dim: 300\n"
+                              "  synthetic_amp: 0.05\n"
+                              "data:\n"
+                              "  orgs: 5\n"
+                              "%s"
+                              "coordinator:\n"
+                              "  federation:\n"
+                              "    rounds: 1\n"
+                              "  cohort:\n"
+                              "    min_orgs: 3\n"
+                              "    wait_s: 0\n"
+                              "  secure_agg:\n"
+                              "    clip: 10\n"
+                              "    weight_max: 10\n";
+
+/* Mean of the synthetic updates of orgs whose bit is in `mask` (uniform weights). */
+static void check_mean(const sim_result *r, unsigned mask, uint64_t seed)
+{
+    float u[300];
+    double want[300] = {0};
+    int n = 0;
+    for (uint32_t i = 0; i < 5; i++) {
+        if (!(mask >> i & 1))
+            continue;
+        uint8_t s[32];
+        sim_org_seed(seed, i, "org", s);
+        cl_synthetic_update(u, 300, s, 1, 0.05);
+        for (int k = 0; k < 300; k++)
+            want[k] += u[k];
+        n++;
+    }
+    double err = 0;
+    for (int k = 0; k < 300; k++)
+        err = fmax(err, fabs(r->global[k] - want[k] / n));
+    if (err > 1e-5)
+        fail_msg("aggregate off by %g", err);
+}
+
+static void run_faults(const char *faults, sim_result *r)
+{
+    char text[2048];
+    snprintf(text, sizeof text, syn_yaml, faults);
+    sim_config c;
+    parse(&c, text);
+    run(&c, 0, r);
+    sim_config_deinit(&c);
+}
+
+/* One org drops at each stage in turn: the round completes with the others, with its input
+ * in the sum exactly when it had uploaded its masked input (stages after MASKED). */
+static void test_dropout_each_stage(void **state)
+{
+    (void)state;
+    const char *stages[] = {"train", "advertise", "share", "masked", "consistency", "unmask"};
+    for (int s = 0; s < 6; s++) {
+        char f[256];
+        snprintf(f, sizeof f, "dropout:\n  script:\n    - {org: org-3, round: 1, stage: %s}\n",
+                 stages[s]);
+        sim_result r;
+        run_faults(f, &r);
+        const co_metrics *h = r.history;
+        assert_int_equal(r.n_history, 1);
+        if (h[0].outcome != CO_ROUND_COMPLETED)
+            fail_msg("drop at %s aborted the round", stages[s]);
+        int in_sum = s > 3;
+        assert_int_equal(h[0].orgs_completed, in_sum ? 5 : 4);
+        assert_int_equal(r.orgs_dropped_in, 1);
+        check_mean(&r, in_sum ? 0x1f : 0x1b, 9);
+        if (s > 0)
+            assert_true(r.virtual_s > 0); /* a deadline had to pass (at train it is the same) */
+        sim_result_deinit(&r);
+    }
+}
+
+/* Too many dropouts abort the round and leave the global unchanged: fewer ready orgs than
+ * cohort.min_orgs at TRAIN; fewer than the threshold t = 3 (of 5) after MASKED. */
+static void test_dropout_aborts(void **state)
+{
+    (void)state;
+    const char *stages[] = {"train", "masked", "unmask"};
+    for (int s = 0; s < 3; s++) {
+        char f[512];
+        snprintf(f, sizeof f,
+                 "dropout:\n  script:\n    - {org: 1, stage: %s}\n    - {org: 2, stage: %s}\n"
+                 "    - {org: 4, stage: %s}\n",
+                 stages[s], stages[s], stages[s]);
+        sim_result r;
+        run_faults(f, &r);
+        const co_metrics *h = r.history;
+        assert_int_equal(r.n_history, 1);
+        if (s < 2) {
+            assert_int_equal(h[0].outcome, CO_ROUND_ABORTED);
+            for (size_t k = 0; k < r.dim; k++)
+                assert_true(r.global[k] == 0.0f);
+        } else {
+            /* three drop at UNMASK after uploading: 2 survivors answer, but t = 3 shares are
+             * needed to unmask anyone */
+            assert_int_equal(h[0].outcome, CO_ROUND_ABORTED);
+        }
+        sim_result_deinit(&r);
+    }
+}
+
+/* A straggler's answer arrives after the deadline: refused as late, the round completes
+ * without it. A probability of 1 drops everyone: the round aborts. */
+static void test_stragglers_and_probability(void **state)
+{
+    (void)state;
+    sim_result r;
+    run_faults("stragglers:\n  script:\n    - {org: org-5, stage: share}\n", &r);
+    assert_int_equal(r.late_rejected, 1);
+    const co_metrics *h = r.history;
+    assert_int_equal(h[0].outcome, CO_ROUND_COMPLETED);
+    assert_int_equal(h[0].orgs_completed, 4);
+    check_mean(&r, 0x0f, 9);
+    sim_result_deinit(&r);
+    run_faults("dropout:\n  advertise: 1.0\n", &r);
+    h = r.history;
+    assert_int_equal(h[0].outcome, CO_ROUND_ABORTED);
+    assert_int_equal(r.orgs_dropped_in, 5);
+    sim_result_deinit(&r);
+    run_faults("", &r);
+    check_mean(&r, 0x1f, 9);
+    sim_result_deinit(&r);
+}
+
+static void test_split(void **state)
+{
+    (void)state;
+    enum { N = 10000, ORGS = 4 };
+    int32_t *tok = malloc(sizeof *tok * N), *out = malloc(sizeof *out * N),
+            *out2 = malloc(sizeof *out2 * N);
+    for (int i = 0; i < N; i++)
+        tok[i] = i;
+    int64_t counts[ORGS], counts2[ORGS];
+    for (int split = SIM_SPLIT_IID; split <= SIM_SPLIT_DIRICHLET; split++) {
+        assert_int_equal(
+            sim_split_tokens(tok, N, (sim_split)split, ORGS, 0, 0.1, 3, out, counts, NULL), MU_OK);
+        assert_int_equal(
+            sim_split_tokens(tok, N, (sim_split)split, ORGS, 0, 0.1, 3, out2, counts2, NULL),
+            MU_OK);
+        assert_memory_equal(out, out2, sizeof *out * N); /* deterministic */
+        char *seen = calloc(N, 1);
+        int64_t sum = 0;
+        for (int j = 0; j < ORGS; j++)
+            sum += counts[j];
+        assert_int_equal(sum, N);
+        for (int i = 0; i < N; i++) {
+            assert_false(seen[out[i]]);
+            seen[out[i]] = 1;
+        }
+        free(seen);
+        if (split == SIM_SPLIT_IID) /* 64 blocks dealt round-robin: equal shares */
+            for (int j = 0; j < ORGS; j++)
+                assert_true(counts[j] >= N / ORGS - 200 && counts[j] <= N / ORGS + 200);
+    }
+    /* Dirichlet with a small alpha: some org holds most of each domain (8 domains of 1250). */
+    int skewed = 0;
+    int64_t off = 0;
+    for (int j = 0; j < ORGS; j++) {
+        int per_domain[8] = {0};
+        for (int64_t i = 0; i < counts[j]; i++)
+            per_domain[out[off + i] / 1250]++;
+        off += counts[j];
+        for (int dm = 0; dm < 8; dm++)
+            skewed += per_domain[dm] > 1000;
+    }
+    assert_true(skewed >= 4);
+    /* a large alpha spreads every domain evenly */
+    assert_int_equal(
+        sim_split_tokens(tok, N, SIM_SPLIT_DIRICHLET, ORGS, 8, 1e4, 3, out, counts, NULL), MU_OK);
+    for (int j = 0; j < ORGS; j++)
+        assert_true(counts[j] > N / ORGS - 150 && counts[j] < N / ORGS + 150);
+    assert_int_equal(sim_split_tokens(tok, 3, SIM_SPLIT_IID, ORGS, 8, 1, 3, out, counts, NULL),
+                     MU_ERR_INVALID);
+    free(tok);
+    free(out);
+    free(out2);
+}
+
+static void test_pooled_split_runs(void **state)
+{
+    (void)state;
+    const char *text = "seed: 2\nmodel:\n  base: sim_tiny\n  rank: 2\ndata:\n"
+                       "  file: sim_pool.h5\n  orgs: 3\n  split: dirichlet\n  alpha: 1.0\n"
+                       "  chunks: 4\n  eval_fraction: 0\n"
+                       "coordinator:\n  federation:\n    rounds: 1\n  cohort:\n    min_orgs: 3\n"
+                       "    wait_s: 0\n  train:\n    steps: 2\n    batch: 2\n    seq: 8\n"
+                       "  secure_agg:\n    clip: 10\n    weight_max: 1000\n";
+    sim_config c;
+    parse(&c, text);
+    assert_int_equal(c.split, SIM_SPLIT_DIRICHLET);
+    sim_result a, b;
+    run(&c, 0, &a);
+    run(&c, 1, &b);
+    assert_int_equal(((const co_metrics *)a.history)[0].outcome, CO_ROUND_COMPLETED);
+    assert_memory_equal(a.global, b.global, a.dim * sizeof(float));
+    sim_result_deinit(&a);
+    sim_result_deinit(&b);
+    sim_config_deinit(&c);
+}
+
+/* Each bad config and the FILE:LINE:COL its error must start with. */
+static void test_bad_configs(void **state)
+{
+    (void)state;
+    const char *co = "coordinator:\n  federation:\n    rounds: 1\n";
+    struct {
+        const char *text, *want;
+    } cases[] = {
+        {"seed: 1\nbogus: 2\n", "t.yaml:2:1:"},
+        {"seed: x\n", "t.yaml:1:7:"},
+        {"model:\n  synthetic_dim: 10\n  rank_: 3\n", "t.yaml:3:3:"},
+        {"model:\n  synthetic_dim: 10\ndata:\n  orgs: 3\n  split: weird\n", "t.yaml:5:10:"},
+        {"model:\n  base: sim_tiny\n  targets: q_proj\ndata:\n  orgs: 3\n", "t.yaml:3:12:"},
+        {"model:\n  base: no_such_dir\n", "t.yaml:2:9:"},
+        {"model:\n  synthetic_dim: 10\ndata:\n  orgs: 3\ndropout:\n  script:\n"
+         "    - {org: 7, stage: share}\n",
+         "t.yaml:7:13:"},
+        {"model:\n  synthetic_dim: 10\ndata:\n  orgs: 3\nstragglers:\n  script:\n"
+         "    - {org: 1, stage: lunch}\n",
+         "t.yaml:7:23:"},
+        {"model:\n  synthetic_dim: 10\ndata:\n  orgs: 3\ndropout:\n  masked: 1.5\n",
+         "t.yaml:6:11:"},
+        /* the inline coordinator section keeps the file's own lines and columns */
+        {"model:\n  synthetic_dim: 10\ndata:\n  orgs: 3\ncoordinator:\n  federation:\n"
+         "    rounds: 1\n  cohort:\n    min_orgz: 2\nseed: 3\n",
+         "t.yaml:9:5:"},
+        {"model:\n  synthetic_dim: 10\ndata:\n  orgs: 3\ncoordinator:\n  train:\n"
+         "    steps: -4\n",
+         "t.yaml:7:12:"},
+        {"model:\n  synthetic_dim: 10\ndata:\n  orgs: 3\ncoordinator:\n  federation:\n"
+         "    rounds: 0\n",
+         "t.yaml:6:3:"},
+        {"model:\n  synthetic_dim: 10\ndata:\n  orgs: 3\ncoordinator: {federation: 1}\n",
+         "t.yaml:5:14:"},
+        {"model:\n  synthetic_dim: 10\ndata:\n  orgs: 3\n", "t.yaml:1:1:"},
+    };
+    (void)co;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sim_config c;
+        mu_diag d = {{0}};
+        int rc = sim_config_parse("t.yaml", cases[i].text, strlen(cases[i].text), &c, &d);
+        if (rc != MU_ERR_INVALID)
+            fail_msg("case %zu: rc %d, diag '%s'", i, rc, d.msg);
+        if (strncmp(d.msg, cases[i].want, strlen(cases[i].want)) != 0)
+            fail_msg("case %zu: want '%s...', got '%s'", i, cases[i].want, d.msg);
+    }
+}
+
+static void test_nested_off(void **state)
+{
+    (void)state;
+    assert_int_equal(sim_inner_threads(2), 1);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (tiny_write_folder("sim_tiny", 3) != 0)
+        return -1;
+    const char *files[] = {"sim_a.h5", "sim_b.h5", "sim_c.h5", "sim_d.h5"};
+    for (int i = 0; i < 4; i++)
+        if (tiny_write_data(files[i], 150 + 50 * i, i, 7) != 0)
+            return -1;
+    int32_t pool[1200];
+    for (int dm = 0; dm < 4; dm++)
+        tiny_tokens(pool + 300 * dm, 300, dm, 8);
+    return tr_data_write("sim_pool.h5", pool, 1200, TINY_V, NULL);
+}
+
+int main(void)
+{
+    mu_log_set_level(MU_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_bits),      cmocka_unit_test(test_dropout_each_stage),
+        cmocka_unit_test(test_dropout_aborts), cmocka_unit_test(test_stragglers_and_probability),
+        cmocka_unit_test(test_split),          cmocka_unit_test(test_pooled_split_runs),
+        cmocka_unit_test(test_bad_configs),    cmocka_unit_test(test_nested_off),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
