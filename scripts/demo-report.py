@@ -112,7 +112,12 @@ def build(out, seconds):
             sim_seconds = float(f.read())
     except (OSError, ValueError):
         pass
-    details = {"settings": st, "losses_nats_per_byte": evals,
+    tc = load_json(os.path.join(out, "logs", "torch-check.json"))
+    torch_check = None
+    if tc and orgs:
+        torch_check = {"org": orgs[0], "torch_loss": tc.get("loss"),
+                       "mutual_loss": summary["orgs"][orgs[0]]["federated_loss"]}
+    details = {"settings": st, "torch_cross_check": torch_check, "losses_nats_per_byte": evals,
                "pooled": dict(summary["pooled"],
                               local_on_pooled_by_org={o: evals[o]["local_on_pooled"] for o in orgs}),
                "sim_rounds": metrics, "local_train_loss_per_round": local_train,
