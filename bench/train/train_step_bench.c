@@ -2,6 +2,7 @@
  * bench/train_vs_torch.
  *
  *   train_step_bench [--config small|gpt2s] [--threads N] [--steps S] [--warmup W]
+ *                    [--gemm-split 0|1]
  *
  * GPT-2 family, random base weights (frozen), LoRA r=8 alpha=16 on c_attn (q, k, v) and
  * attn.c_proj (the attention output), AdamW on LoRA only, fp32. A step is zero_grad +
@@ -14,6 +15,7 @@
 #include <sys/resource.h>
 
 #include "mu_progress.h"
+#include "tr_kernels.h"
 #include "tr_model.h"
 
 typedef struct {
@@ -44,7 +46,7 @@ static uint64_t next(uint64_t *s)
 int main(int argc, char **argv)
 {
     const char *which = "small";
-    int threads = 2, steps = 20, warmup = 3;
+    int threads = 2, steps = 20, warmup = 3, split = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--config") && i + 1 < argc)
             which = argv[++i];
@@ -54,10 +56,12 @@ int main(int argc, char **argv)
             steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc)
             warmup = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--gemm-split") && i + 1 < argc)
+            split = atoi(argv[++i]);
         else {
             fprintf(stderr,
                     "usage: %s [--config small|gpt2s] [--threads N] [--steps S] "
-                    "[--warmup W]\n",
+                    "[--warmup W] [--gemm-split 0|1]\n",
                     argv[0]);
             return 2;
         }
@@ -71,6 +75,7 @@ int main(int argc, char **argv)
         return 2;
     }
     tr_threads_set(threads);
+    tr_gemm_split_set(split);
     tr_config cfg = {.family = TR_GPT2,
                      .vocab_size = bc->V,
                      .max_pos = bc->T,
@@ -126,9 +131,9 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"config\": \"%s\", \"threads\": %d, \"steps\": %d, \"warmup\": %d, "
-           "\"mutual_ms\": %.3f, \"mutual_min_ms\": %.3f, \"peak_rss_mb\": %.1f, "
-           "\"loss\": %.6f}\n",
-           bc->name, threads, steps, warmup, median, ms[0], ru.ru_maxrss / 1024.0, loss);
+           "\"gemm_split\": %d, \"mutual_ms\": %.3f, \"mutual_min_ms\": %.3f, "
+           "\"peak_rss_mb\": %.1f, \"loss\": %.6f}\n",
+           bc->name, threads, steps, warmup, split, median, ms[0], ru.ru_maxrss / 1024.0, loss);
     free(in);
     free(tg);
     free(ms);

@@ -8,15 +8,14 @@
 #include <string.h>
 
 #include "tr_kernels.h"
+#include "tr_model.h"
 #include "train/tr_testutil.h"
 
 #define ATOL 1e-5
 #define RTOL 1e-4
 
-static void test_matmul(void **state)
+static void check_matmul(int N, int IN, int OUT)
 {
-    (void)state;
-    int N = 13, IN = 37, OUT = 19;
     float *x = tt_alloc(N * IN), *w = tt_alloc(IN * OUT), *b = tt_alloc(OUT);
     float *y1 = tt_alloc(N * OUT), *y2 = tt_alloc(N * OUT);
     float *dy = tt_alloc(N * OUT), *d1 = tt_alloc(N * IN), *d2 = tt_alloc(N * IN);
@@ -42,10 +41,17 @@ static void test_matmul(void **state)
     free(x), free(w), free(b), free(y1), free(y2), free(dy), free(d1), free(d2);
 }
 
-static void test_lora(void **state)
+static void test_matmul(void **state)
 {
     (void)state;
-    int N = 11, IN = 23, OUT = 17, R = 5, ldo = OUT + 4;
+    check_matmul(13, 37, 19);
+    check_matmul(197, 83, 71); /* large enough to be split over threads, ragged rows */
+}
+
+/* atol: float sums over N terms carry rounding of order N * eps * |terms|. */
+static void check_lora(int N, int IN, int OUT, int R, double atol)
+{
+    int ldo = OUT + 4;
     float *x = tt_alloc(N * IN), *A = tt_alloc(R * IN), *Bm = tt_alloc(OUT * R);
     float *y1 = tt_alloc(N * ldo), *y2 = tt_alloc(N * ldo), *h1 = tt_alloc(N * R);
     float *h2 = tt_alloc(N * R);
@@ -56,8 +62,8 @@ static void test_lora(void **state)
     memcpy(y2, y1, sizeof(float) * (size_t)N * ldo);
     tr_lora_forward(y1, ldo, h1, x, A, Bm, 0.75f, N, IN, OUT, R);
     tr_lora_forward_ref(y2, ldo, h2, x, A, Bm, 0.75f, N, IN, OUT, R);
-    tt_assert_close(h1, h2, N * R, ATOL, RTOL, "lora h");
-    tt_assert_close(y1, y2, N * ldo, ATOL, RTOL, "lora forward");
+    tt_assert_close(h1, h2, N * R, atol, RTOL, "lora h");
+    tt_assert_close(y1, y2, N * ldo, atol, RTOL, "lora forward");
 
     float *dy = tt_alloc(N * ldo), *dx1 = tt_alloc(N * IN), *dx2 = tt_alloc(N * IN);
     float *dA1 = tt_alloc(R * IN), *dA2 = tt_alloc(R * IN), *dB1 = tt_alloc(OUT * R);
@@ -69,16 +75,23 @@ static void test_lora(void **state)
     tt_fill(dB1, OUT * R, 14, 1.0f), tt_fill(dB2, OUT * R, 14, 1.0f);
     tr_lora_backward(dx1, dA1, dB1, dh1, dy, ldo, x, h1, A, Bm, 0.75f, N, IN, OUT, R);
     tr_lora_backward_ref(dx2, dA2, dB2, dh2, dy, ldo, x, h2, A, Bm, 0.75f, N, IN, OUT, R);
-    tt_assert_close(dx1, dx2, N * IN, ATOL, RTOL, "lora dx");
-    tt_assert_close(dA1, dA2, R * IN, ATOL, RTOL, "lora dA");
-    tt_assert_close(dB1, dB2, OUT * R, ATOL, RTOL, "lora dB");
+    tt_assert_close(dx1, dx2, N * IN, atol, RTOL, "lora dx");
+    tt_assert_close(dA1, dA2, R * IN, atol, RTOL, "lora dA");
+    tt_assert_close(dB1, dB2, OUT * R, atol, RTOL, "lora dB");
     /* frozen A: no dA, no dinp */
     float *dB3 = tt_alloc(OUT * R);
     tt_fill(dB3, OUT * R, 14, 1.0f);
     tr_lora_backward(NULL, NULL, dB3, dh1, dy, ldo, x, h1, A, Bm, 0.75f, N, IN, OUT, R);
-    tt_assert_close(dB3, dB2, OUT * R, ATOL, RTOL, "lora dB (frozen A)");
+    tt_assert_close(dB3, dB2, OUT * R, atol, RTOL, "lora dB (frozen A)");
     free(x), free(A), free(Bm), free(y1), free(y2), free(h1), free(h2), free(dy), free(dx1);
     free(dx2), free(dA1), free(dA2), free(dB1), free(dB2), free(dh1), free(dh2), free(dB3);
+}
+
+static void test_lora(void **state)
+{
+    (void)state;
+    check_lora(11, 23, 17, 5, ATOL);
+    check_lora(1000, 130, 150, 8, 2e-4); /* every product large enough to be split */
 }
 
 static void check_attention(int B, int T, int H, int KV, int hd)
@@ -114,6 +127,7 @@ static void test_attention(void **state)
 
 int main(void)
 {
+    tr_threads_set(2); /* exercise the row split even on a 1-core runner */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_lora),

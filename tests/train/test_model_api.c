@@ -298,12 +298,19 @@ static float *run(tr_config c, int freeze_a, int threads, int64_t *n, float *los
     tr_optim_config oc = tr_optim_defaults(TR_ADAMW, 1e-2);
     oc.grad_clip = 1.0;
     tr_optim *o = tr_optim_new(&oc, tr_lora_trainable_count(m), NULL);
-    int32_t in[3 * 7], tg[3 * 7];
+    int B = 3, T = c.max_pos < 7 ? c.max_pos : 7;
+    if (c.d_model >= 64)
+        B = 8, T = c.max_pos; /* products large enough to be split over threads */
+    int32_t *in = malloc(sizeof(int32_t) * (size_t)(B * T));
+    int32_t *tg = malloc(sizeof(int32_t) * (size_t)(B * T));
+    assert_non_null(in);
+    assert_non_null(tg);
     for (int s = 0; s < 4; s++) {
-        tt_tokens(in, 21, c.vocab_size, 100 + (uint64_t)s);
-        tt_tokens(tg, 21, c.vocab_size, 200 + (uint64_t)s);
-        assert_int_equal(tr_train_step(m, o, in, tg, 3, 7, &losses[s], NULL), MU_OK);
+        tt_tokens(in, B * T, c.vocab_size, 100 + (uint64_t)s);
+        tt_tokens(tg, B * T, c.vocab_size, 200 + (uint64_t)s);
+        assert_int_equal(tr_train_step(m, o, in, tg, B, T, &losses[s], NULL), MU_OK);
     }
+    free(in), free(tg);
     *n = tr_lora_trainable_count(m);
     float *v = tt_alloc(*n);
     tr_lora_get(m, v, *n);
@@ -315,13 +322,15 @@ static float *run(tr_config c, int freeze_a, int threads, int64_t *n, float *los
 static void test_determinism(void **state)
 {
     (void)state;
-    tr_config cfgs[2] = {tt_gpt2_config(), tt_llama_config()};
-    for (int k = 0; k < 2; k++)
+    tr_config mid = tt_gpt2_config();
+    mid.d_model = 64, mid.max_pos = 32, mid.vocab_size = 50;
+    tr_config cfgs[3] = {tt_gpt2_config(), tt_llama_config(), mid};
+    for (int k = 0; k < 3; k++)
         for (int threads = 1; threads <= 2; threads++) {
             int64_t n1, n2;
             float l1[4], l2[4];
-            float *a = run(cfgs[k], k, threads, &n1, l1);
-            float *b = run(cfgs[k], k, threads, &n2, l2);
+            float *a = run(cfgs[k], k == 1, threads, &n1, l1);
+            float *b = run(cfgs[k], k == 1, threads, &n2, l2);
             assert_int_equal(n1, n2);
             assert_memory_equal(a, b, sizeof(float) * (size_t)n1);
             assert_memory_equal(l1, l2, sizeof l1);

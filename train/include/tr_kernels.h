@@ -120,6 +120,11 @@ float tr_crossentropy_forward(float *losses, const float *logits, const int32_t 
 void tr_crossentropy_backward(float *dlogits, const float *logits, const int32_t *targets, int N,
                               int V);
 
+/* How the large products use threads: on (default), mutual splits the rows of the output
+ * over the OpenMP team and runs one single-threaded sgemm per thread; off, each product is a
+ * single cblas_sgemm call threaded by OpenBLAS. Process-wide; for benchmarking. */
+void tr_gemm_split_set(int on);
+
 /* splitmix64, the generator behind LoRA init and dropout masks. */
 uint64_t tr_splitmix64(uint64_t x);
 

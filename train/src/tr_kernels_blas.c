@@ -10,31 +10,72 @@
 #include "tr_vec.h"
 
 /* Below this many multiply-adds a parallel region costs more than it saves. */
-#define TR_ATT_PAR_MIN 262144
+#define TR_ATT_PAR_MIN   262144
+#define TR_SPLIT_MIN     (1 << 20)
+#define TR_SPLIT_QUANTUM 16
+
+static int g_split = 1;
+
+void tr_gemm_split_set(int on)
+{
+    g_split = on != 0;
+}
+
+/* C (M, N) = alpha op(A) op(B) + beta C, row-major, with the M rows of C split evenly (in
+ * multiples of 16) over the OpenMP team: one parallel region, one single-threaded sgemm per
+ * thread, one barrier. OpenBLAS's own threading synchronises several times inside a call,
+ * which on 2 shared cores cost more than it saved. A thread's rows are computed the same way
+ * whatever the other thread does, so results depend only on the thread count. With bias,
+ * each row of C first becomes bias (beta 0) or gets bias added (beta 1), then the product is
+ * added: the bias costs no extra pass over C. */
+static void sgemm_rows(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha,
+                       const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                       int ldc, const float *bias)
+{
+    int nt = 1;
+    if (g_split && !omp_in_parallel() && (int64_t)M * N * K >= TR_SPLIT_MIN) {
+        nt = omp_get_max_threads();
+        int most = (M + TR_SPLIT_QUANTUM - 1) / TR_SPLIT_QUANTUM;
+        nt = nt < most ? nt : most;
+    }
+    int blocks = (M + TR_SPLIT_QUANTUM - 1) / TR_SPLIT_QUANTUM;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int p = omp_get_thread_num(), np = omp_get_num_threads();
+        int64_t m0 = (int64_t)blocks * p / np * TR_SPLIT_QUANTUM;
+        int64_t m1 = (int64_t)blocks * (p + 1) / np * TR_SPLIT_QUANTUM;
+        m0 = m0 < M ? m0 : M;
+        m1 = m1 < M ? m1 : M;
+        if (m1 > m0) {
+            float b = beta;
+            if (bias) {
+                for (int64_t i = m0; i < m1; i++) {
+                    float *c = C + i * ldc;
+                    if (beta != 0.0f)
+                        for (int j = 0; j < N; j++)
+                            c[j] += bias[j];
+                    else
+                        memcpy(c, bias, sizeof(float) * (size_t)N);
+                }
+                b = 1.0f;
+            }
+            const float *Ap = ta == CblasNoTrans ? A + m0 * lda : A + m0;
+            cblas_sgemm(CblasRowMajor, ta, tb, (int)(m1 - m0), N, K, alpha, Ap, lda, B, ldb, b,
+                        C + m0 * ldc, ldc);
+        }
+    }
+}
 
 void tr_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N,
                        int IN, int OUT, tr_wlayout layout, int accumulate)
 {
     float beta = accumulate ? 1.0f : 0.0f;
-    if (bias) {
-        /* Put the bias in first so the product lands on top of it (one pass, beta 1). */
-#pragma omp parallel for schedule(static) if ((int64_t)N * OUT >= 32768)
-        for (int n = 0; n < N; n++) {
-            float *o = out + (int64_t)n * OUT;
-            if (accumulate)
-                for (int j = 0; j < OUT; j++)
-                    o[j] += bias[j];
-            else
-                memcpy(o, bias, sizeof(float) * (size_t)OUT);
-        }
-        beta = 1.0f;
-    }
     if (layout == TR_W_IN_OUT)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OUT, IN, 1.0f, inp, IN, w, OUT,
-                    beta, out, OUT);
+        sgemm_rows(CblasNoTrans, CblasNoTrans, N, OUT, IN, 1.0f, inp, IN, w, OUT, beta, out, OUT,
+                   bias);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, inp, IN, w, IN, beta,
-                    out, OUT);
+        sgemm_rows(CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, inp, IN, w, IN, beta, out, OUT,
+                   bias);
 }
 
 void tr_matmul_backward(float *dinp, const float *dout, const float *w, int N, int IN, int OUT,
@@ -42,22 +83,20 @@ void tr_matmul_backward(float *dinp, const float *dout, const float *w, int N, i
 {
     float beta = accumulate ? 1.0f : 0.0f;
     if (layout == TR_W_IN_OUT)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, IN, OUT, 1.0f, dout, OUT, w, OUT,
-                    beta, dinp, IN);
+        sgemm_rows(CblasNoTrans, CblasTrans, N, IN, OUT, 1.0f, dout, OUT, w, OUT, beta, dinp, IN,
+                   NULL);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IN, OUT, 1.0f, dout, OUT, w, IN,
-                    beta, dinp, IN);
+        sgemm_rows(CblasNoTrans, CblasNoTrans, N, IN, OUT, 1.0f, dout, OUT, w, IN, beta, dinp, IN,
+                   NULL);
 }
 
 void tr_lora_forward(float *out, int ldo, float *h, const float *inp, const float *A,
                      const float *Bm, float scale, int N, int IN, int OUT, int R)
 {
     /* h (N, R) = inp (N, IN) . A^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, R, IN, 1.0f, inp, IN, A, IN, 0.0f, h,
-                R);
+    sgemm_rows(CblasNoTrans, CblasTrans, N, R, IN, 1.0f, inp, IN, A, IN, 0.0f, h, R, NULL);
     /* out (N, OUT) += scale * h . B^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, R, scale, h, R, Bm, R, 1.0f, out,
-                ldo);
+    sgemm_rows(CblasNoTrans, CblasTrans, N, OUT, R, scale, h, R, Bm, R, 1.0f, out, ldo, NULL);
 }
 
 void tr_lora_backward(float *dinp, float *dA, float *dB, float *dh, const float *dout, int ldd,
@@ -65,17 +104,14 @@ void tr_lora_backward(float *dinp, float *dA, float *dB, float *dh, const float 
                       float scale, int N, int IN, int OUT, int R)
 {
     /* dB (OUT, R) += scale * dout^T . h */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, R, N, scale, dout, ldd, h, R, 1.0f,
-                dB, R);
+    sgemm_rows(CblasTrans, CblasNoTrans, OUT, R, N, scale, dout, ldd, h, R, 1.0f, dB, R, NULL);
     /* dh (N, R) = scale * dout . B */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, R, OUT, scale, dout, ldd, Bm, R, 0.0f,
-                dh, R);
+    sgemm_rows(CblasNoTrans, CblasNoTrans, N, R, OUT, scale, dout, ldd, Bm, R, 0.0f, dh, R, NULL);
     if (dA) /* dA (R, IN) += dh^T . inp */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, IN, N, 1.0f, dh, R, inp, IN, 1.0f,
                     dA, IN);
     if (dinp) /* dinp (N, IN) += dh . A */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IN, R, 1.0f, dh, R, A, IN, 1.0f,
-                    dinp, IN);
+        sgemm_rows(CblasNoTrans, CblasNoTrans, N, IN, R, 1.0f, dh, R, A, IN, 1.0f, dinp, IN, NULL);
 }
 
 /* Causal softmax of row t of S (T columns) in place: columns > t become 0. */
