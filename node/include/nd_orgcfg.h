@@ -17,6 +17,12 @@ typedef struct {
     char train[ND_PATH_MAX], eval[ND_PATH_MAX];
     int threads; /* 0: all cores */
     double backoff_initial_s, backoff_max_s, give_up_s;
+    /* testing.deterministic_seed (64 hex digits): every random choice of the participant
+     * (secure-aggregation keys and masks, stochastic rounding) comes from this seed, so a
+     * loopback run can repeat a `mutual sim` run bit for bit. Tests only: it makes this org's
+     * masks predictable. */
+    int deterministic;
+    uint8_t seed[32];
 } nd_orgcfg;
 
 /* Loads and checks the YAML at path (FILE:LINE:COL errors). MU_OK or MU_ERR_INVALID. */

@@ -378,6 +378,12 @@ static int setup(org *g, mu_diag *d)
     const tr_data *ev = g->eval ? g->eval : g->train;
     pc.eval_tokens = tr_data_tokens(ev);
     pc.n_eval = tr_data_len(ev);
+    if (g->cfg.deterministic) {
+        pc.deterministic = 1;
+        memcpy(pc.seed, g->cfg.seed, sizeof pc.seed);
+        mu_warn("join: testing.deterministic_seed is set: this org's masks are predictable. "
+                "Tests only.");
+    }
     g->p = cl_participant_new(&pc, d);
     sodium_memzero(pc.sign_sk, sizeof pc.sign_sk);
     if (!g->p)

@@ -42,25 +42,37 @@ static int section(const mu_yaml_doc *doc, const char *name, const char *const *
 
 static int load_doc(const mu_yaml_doc *doc, nd_orgcfg *c, mu_diag *d)
 {
-    static const char *const top[] = {"org",  "coordinator", "tls",       "model",
-                                      "data", "threads",     "reconnect", NULL};
+    static const char *const top[] = {"org",     "coordinator", "tls",     "model", "data",
+                                      "threads", "reconnect",   "testing", NULL};
     static const char *const ko[] = {"name", "identity_key", NULL};
     static const char *const kc[] = {"address", "server_name", NULL};
     static const char *const kt[] = {"ca", "cert", "key", "insecure", NULL};
     static const char *const km[] = {"base", NULL};
     static const char *const kd[] = {"train", "eval", NULL};
     static const char *const kr[] = {"initial_s", "max_s", "give_up_s", NULL};
+    static const char *const kx[] = {"deterministic_seed", NULL};
     if (!doc->root || doc->root->kind != MU_YAML_MAP)
         return mu_diag_set(d, MU_ERR_INVALID, "%s: an org config must be a mapping", doc->path);
-    const mu_yaml_node *o, *co, *t, *m, *da, *re;
+    const mu_yaml_node *o, *co, *t, *m, *da, *re, *x;
     int rc;
     if ((rc = mu_yaml_check_keys(doc, doc->root, top, d)) ||
         (rc = section(doc, "org", ko, 1, &o, d)) ||
         (rc = section(doc, "coordinator", kc, 1, &co, d)) ||
         (rc = section(doc, "tls", kt, 0, &t, d)) || (rc = section(doc, "model", km, 1, &m, d)) ||
         (rc = section(doc, "data", kd, 1, &da, d)) ||
-        (rc = section(doc, "reconnect", kr, 0, &re, d)))
+        (rc = section(doc, "reconnect", kr, 0, &re, d)) ||
+        (rc = section(doc, "testing", kx, 0, &x, d)))
         return rc;
+    char seed_hex[80] = "";
+    if (x && (rc = str(doc, x, "deterministic_seed", 0, seed_hex, sizeof seed_hex, d)))
+        return rc;
+    if (seed_hex[0]) {
+        if (strlen(seed_hex) != 64 ||
+            sodium_hex2bin(c->seed, sizeof c->seed, seed_hex, 64, NULL, NULL, NULL) != 0)
+            return mu_yaml_error(doc, mu_yaml_get(x, "deterministic_seed"), d,
+                                 "deterministic_seed must be 64 hex digits");
+        c->deterministic = 1;
+    }
     if ((rc = str(doc, o, "name", 1, c->name, sizeof c->name, d)) ||
         (rc = str(doc, o, "identity_key", 1, c->identity_key, sizeof c->identity_key, d)) ||
         (rc = str(doc, co, "address", 1, c->address, sizeof c->address, d)) ||

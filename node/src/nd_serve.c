@@ -517,7 +517,7 @@ static grpc_status_code deliver(server *s, const co_org *org, uint64_t round, ui
     mu_diag d = {{0}};
     int rc = co_round_on_message(s->r, org->id, data, len, now, &d);
     if (rc != MU_OK) {
-        snprintf(why, why_cap, "%s", d.msg[0] ? d.msg : mu_strerror(rc));
+        snprintf(why, why_cap, "%.200s", d.msg[0] ? d.msg : mu_strerror(rc));
         mu_warn("serve: %s from '%s' round %llu stage %u refused (%s): %s", what, org->name,
                 (unsigned long long)round, stage, mu_strerror(rc), why);
         pump(s, now);
