@@ -9,6 +9,10 @@
 #include <cmocka.h>
 #include <math.h>
 
+#include <cblas.h>
+#include <dirent.h>
+#include <omp.h>
+
 #include "cl_participant.h"
 #include "client/cl_tiny.h"
 #include "co_round.h"
@@ -222,6 +226,40 @@ static void test_stragglers_and_probability(void **state)
     sim_result_deinit(&r);
 }
 
+/* Per-round checkpoints a coordinator can resume from, and one metrics line per round. */
+static void test_checkpoint_and_metrics(void **state)
+{
+    (void)state;
+    char text[2048];
+    snprintf(text, sizeof text, syn_yaml, "checkpoint: true\n");
+    sim_config c;
+    parse(&c, text);
+    c.co.rounds = 2;
+    snprintf(c.co.checkpoint_dir, sizeof c.co.checkpoint_dir, "sim_ck");
+    assert_int_equal(system("rm -rf sim_ck"), 0);
+    FILE *m = tmpfile();
+    assert_non_null(m);
+    sim_run_opts o = {.metrics = m};
+    sim_result r;
+    mu_diag d = {{0}};
+    if (sim_run(&c, &o, &r, &d) != MU_OK)
+        fail_msg("sim_run: %s", d.msg);
+    rewind(m);
+    char line[1024];
+    int lines = 0;
+    while (fgets(line, sizeof line, m))
+        lines += strncmp(line, "{\"round\": ", 10) == 0;
+    fclose(m);
+    assert_int_equal(lines, 2);
+    co_checkpoint ck;
+    assert_int_equal(co_checkpoint_load("sim_ck", NULL, 0, &ck, &d), MU_OK);
+    assert_int_equal(ck.n_metrics, 2);
+    assert_int_equal(ck.n_orgs, 5);
+    co_checkpoint_deinit(&ck);
+    sim_result_deinit(&r);
+    sim_config_deinit(&c);
+}
+
 static void test_split(void **state)
 {
     (void)state;
@@ -346,10 +384,45 @@ static void test_bad_configs(void **state)
     }
 }
 
+static int count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Inside the org loop nothing runs on more than one thread: an inner OpenMP region gets one
+ * thread, and OpenBLAS (the OpenMP build) starts no threads of its own there. */
 static void test_nested_off(void **state)
 {
     (void)state;
     assert_int_equal(sim_inner_threads(2), 1);
+    tr_threads_set(2); /* what sim_run sets for a parallel run */
+    enum { M = 192 };
+    float *a = calloc(M * M, sizeof *a), *c = calloc(2 * M * M, sizeof *c);
+    for (int i = 0; i < M * M; i++)
+        a[i] = (float)(i % 7) - 3;
+    int base = 0, during = 0;
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp barrier
+#pragma omp single
+        base = count_threads();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, M, M, 1.0f, a, M, a, M, 0.0f,
+                    c + (size_t)omp_get_thread_num() * M * M, M);
+#pragma omp barrier
+#pragma omp single
+        during = count_threads();
+    }
+    assert_int_equal(during, base);
+    assert_memory_equal(c, c + M * M, sizeof(float) * M * M);
+    free(a);
+    free(c);
+    tr_threads_set(1);
 }
 
 static int setup(void **state)
@@ -371,10 +444,15 @@ int main(void)
 {
     mu_log_set_level(MU_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_same_bits),      cmocka_unit_test(test_dropout_each_stage),
-        cmocka_unit_test(test_dropout_aborts), cmocka_unit_test(test_stragglers_and_probability),
-        cmocka_unit_test(test_split),          cmocka_unit_test(test_pooled_split_runs),
-        cmocka_unit_test(test_bad_configs),    cmocka_unit_test(test_nested_off),
+        cmocka_unit_test(test_same_bits),
+        cmocka_unit_test(test_dropout_each_stage),
+        cmocka_unit_test(test_dropout_aborts),
+        cmocka_unit_test(test_stragglers_and_probability),
+        cmocka_unit_test(test_checkpoint_and_metrics),
+        cmocka_unit_test(test_split),
+        cmocka_unit_test(test_pooled_split_runs),
+        cmocka_unit_test(test_bad_configs),
+        cmocka_unit_test(test_nested_off),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
