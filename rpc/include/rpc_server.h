@@ -124,8 +124,10 @@ rpc_method rpc_call_method(const rpc_call *call);
 double rpc_call_deadline(const rpc_call *call);
 
 /* Answers a unary or client-streaming call with `reply` (its type must be the method's
- * reply type; it is packed, the caller keeps ownership) and status OK. Returns MU_OK or
- * MU_ERR_NOMEM/MU_ERR_INVALID; in every case the call is answered and released. */
+ * reply type; it is packed, the caller keeps ownership) and status OK. A reply that breaks
+ * the wire rules (rpc_msg_validate, e.g. api_version not set) is not sent: the call is
+ * answered INTERNAL, the reason logged, and MU_ERR_INVALID returned. In every case the call
+ * is answered and released. */
 int rpc_call_reply(rpc_call *call, const ProtobufCMessage *reply);
 
 /* Answers any call with an error status (code != GRPC_STATUS_OK) and a message. */

@@ -142,6 +142,12 @@ int rpc_call_reply(rpc_call *c, const ProtobufCMessage *reply)
         rpc_call_fail(c, GRPC_STATUS_INTERNAL, "the coordinator built a wrong reply");
         return MU_ERR_INVALID;
     }
+    mu_diag d = {{0}};
+    if (rpc_msg_validate(reply, &d) != MU_OK) { /* the peer would refuse it anyway */
+        mu_error("rpc: %s: the handler's reply breaks the wire rules: %s", method_name(c), d.msg);
+        rpc_call_fail(c, GRPC_STATUS_INTERNAL, "the coordinator built an invalid reply");
+        return MU_ERR_INVALID;
+    }
     send_status(c, GRPC_STATUS_OK, "", rpc_bb_pack(reply));
     return MU_OK;
 }

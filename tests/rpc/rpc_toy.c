@@ -23,7 +23,7 @@ static void on_join(void *user, rpc_call *call, const Mutual__V1__JoinRequest *r
     }
     Mutual__V1__JoinReply r = MUTUAL__V1__JOIN_REPLY__INIT;
     r.api_version = RPC_API_VERSION;
-    r.org_id = 7;
+    r.org_id = !strcmp(req->org_name, "bad-reply") ? 0 : 7; /* 0 breaks the rules */
     r.federation_name = (char *)rpc_call_peer(call);
     r.current_round = 1;
     r.poll_timeout_ms = 1000;

@@ -2,10 +2,10 @@
  * rpc_server on its own thread.
  *
  * Join answers org_id 7 and puts the caller's identity (rpc_call_peer) in federation_name;
- * org "refused" gets PERMISSION_DENIED. PullTask holds the call: org 1 is answered
- * TRAIN_ROUND by the tick after hold_s; org 2 waits for toy_release_polls (posted from
- * another thread); org 3 is answered WAIT by the tick 0.3 s before the call's deadline;
- * any other org is never answered (until the client gives up). PushStage accepts a
+ * org "refused" gets PERMISSION_DENIED, org "bad-reply" a reply with org_id 0. PullTask holds the
+ * call: org 1 is answered TRAIN_ROUND by the tick after hold_s; org 2 waits for toy_release_polls
+ * (posted from another thread); org 3 is answered WAIT by the tick 0.3 s before the call's
+ * deadline; any other org is never answered (until the client gives up). PushStage accepts a
  * non-empty payload. DownloadAdapter streams `blob`. UploadMasked checks the toy pattern
  * and a 64-byte signature; streams of org 13 are refused on their first chunk. Status
  * answers fixed values (see rpc_toy.c). */

@@ -86,6 +86,12 @@ static void test_join_unary(void **state)
     assert_int_equal(st.code, GRPC_STATUS_PERMISSION_DENIED);
     assert_non_null(strstr(st.message, "not a member"));
     assert_null(rep);
+
+    rq.org_name = "bad-reply"; /* the handler's invalid reply never goes on the wire */
+    assert_int_equal(rpc_client_unary(C, RPC_JOIN, &rq.base, 5, &rep, &st), MU_ERR_PROTOCOL);
+    assert_int_equal(st.code, GRPC_STATUS_INTERNAL);
+    assert_non_null(strstr(st.message, "invalid reply"));
+    assert_null(rep);
 }
 
 static void test_status_unary(void **state)
