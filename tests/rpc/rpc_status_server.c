@@ -30,7 +30,7 @@ int main(int argc, char **argv)
         return 2;
     }
     toy t;
-    toy_start(&t, &cfg, 1000);
+    toy_start(&t, &cfg, (5u << 19) + 1000); /* 2.5 MiB + 1000: three chunks */
     if (rpc_server_stop_on_signals(t.srv) != MU_OK)
         return 1;
     printf("port %d\n", rpc_server_port(t.srv));
