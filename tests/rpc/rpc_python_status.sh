@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # An independent gRPC client (Debian's python3-grpcio, stubs generated here from
 # proto/mutual.proto) calls Status, DownloadAdapter and UploadMasked on the C toy
-# coordinator, over mutual TLS (certificates
-# from `mutual certs`) and in plaintext; the server must then stop cleanly on SIGTERM / SIGINT.
+# coordinator, over mutual TLS (certificates from `mutual certs`) and in plaintext; the
+# server must then stop cleanly on SIGTERM / SIGINT.
 # usage: rpc_python_status.sh MUTUAL SERVER PROTO_DIR
 set -euo pipefail
 MUTUAL=$1 SERVER=$2 PROTO_DIR=$3
