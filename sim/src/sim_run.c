@@ -265,9 +265,14 @@ static int make_round(sim *s, mu_diag *diag)
         rc = MU_ERR_INVALID;
         goto out;
     }
+    /* One "registered org" line per virtual org says nothing here; -v shows them. */
+    mu_log_level level = mu_log_get_level();
+    if (level == MU_LOG_INFO)
+        mu_log_set_level(MU_LOG_WARN);
     for (uint32_t i = 0; i < s->n && rc == MU_OK; i++)
         rc = co_round_register(s->r, cl_participant_name(s->orgs[i].p),
                                cl_participant_pk(s->orgs[i].p), &s->orgs[i].id, diag);
+    mu_log_set_level(level);
 out:
     free(t);
     free(zeros);
