@@ -227,13 +227,6 @@ static int handle_keys(sa_client *c, const sa_msg *m, sa_outbox *out, mu_diag *d
             return client_abort(c, mu_diag_set(diag, MU_ERR_PROTOCOL,
                                                "secure_agg: KEYS lists org %u, not in the cohort",
                                                keys[i].id));
-        uint8_t sb[SA_ADV_SIGNED_BYTES];
-        sa_adv_signed_bytes(sb, c->cfg_hash, keys[i].id, keys[i].c_pk, keys[i].s_pk);
-        if (crypto_sign_verify_detached(keys[i].sig, sb, sizeof sb, c->pks[ci]) != 0)
-            return client_abort(c, mu_diag_set(diag, MU_ERR_CRYPTO,
-                                               "secure_agg: org %u's advertised keys fail their "
-                                               "signature (substituted?)",
-                                               keys[i].id));
         if (keys[i].id == c->self)
             me = (long)i;
     }
@@ -279,6 +272,22 @@ static int handle_keys(sa_client *c, const sa_msg *m, sa_outbox *out, mu_diag *d
                                          "threshold t=%u needs %u",
                                          c->nn, c->t, c->t - 1));
         goto out;
+    }
+    /* Only the neighbours' keys are used, so only their signatures are checked (O(k), not
+     * O(n) verifications); the session id still hashes every entry, so all orgs that go
+     * on saw the same list, and a substituted key makes its owner's neighbours abort. */
+    for (uint32_t j = 0; j < c->nn; j++) {
+        const sa_key_entry *e = &keys[nbi[j]];
+        uint8_t sb[SA_ADV_SIGNED_BYTES];
+        sa_adv_signed_bytes(sb, c->cfg_hash, e->id, e->c_pk, e->s_pk);
+        if (crypto_sign_verify_detached(e->sig, sb, sizeof sb,
+                                        c->pks[sa_ids_find(c->ids, c->n, e->id)]) != 0) {
+            rc = client_abort(c, mu_diag_set(diag, MU_ERR_CRYPTO,
+                                             "secure_agg: org %u's advertised keys fail their "
+                                             "signature (substituted?)",
+                                             e->id));
+            goto out;
+        }
     }
     for (uint32_t j = 0; j < c->nn; j++) {
         c->nb[j] = keys[nbi[j]].id;

@@ -62,8 +62,47 @@ static void test_substituted_key(void **state)
     w.tamper = tamper_keys;
     int rc = sa_world_run(&w, &diag);
     assert_int_not_equal(rc, MU_OK);
-    assert_int_equal(count_rc(&w, MU_ERR_CRYPTO), 5);
+    /* org 1 finds its own keys replaced; the other four find org 1's signature broken */
+    assert_int_equal(w.client_rc[1], MU_ERR_PROTOCOL);
+    assert_int_equal(count_rc(&w, MU_ERR_CRYPTO), 4);
     assert_int_equal(count_stage(&w, SA_STAGE_ABORTED), 5);
+    sa_world_free(&w);
+}
+
+/* In a Harary ring the substituted org's neighbours abort (they use its keys), the org
+ * itself aborts (its own keys are not in KEYS), and nobody else is affected. */
+static uint32_t substituted_id;
+static int tamper_keys_id(sa_world *w, uint32_t to, sa_msg_type type, uint8_t **bytes, size_t *len)
+{
+    (void)w;
+    (void)to;
+    if (type == SA_MSG_KEYS) {
+        sa_msg m;
+        assert_int_equal(sa_msg_decode(&m, *bytes, *len, NULL), MU_OK);
+        for (size_t i = 0; i < m.n_keys; i++)
+            if (m.keys[i].id == substituted_id)
+                m.keys[i].c_pk[5] ^= 1;
+        reencode(&m, bytes, len);
+        sa_msg_deinit(&m);
+    }
+    return 1;
+}
+
+static void test_substituted_key_harary(void **state)
+{
+    (void)state;
+    sa_world w;
+    mu_diag diag = {{0}};
+    assert_int_equal(sa_world_init(&w, 20, 10, 32, 6, 4, 22, &diag), MU_OK);
+    substituted_id = w.ids[7];
+    w.tamper = tamper_keys_id;
+    assert_int_equal(sa_world_make_clients(&w, &diag), MU_OK);
+    assert_int_equal(sa_world_start(&w), MU_OK);
+    assert_int_equal(sa_world_step(&w, SA_STAGE_ADVERTISE, &diag), MU_OK);
+    assert_int_equal(w.client_rc[7], MU_ERR_PROTOCOL);
+    assert_int_equal(count_rc(&w, MU_ERR_CRYPTO), 6); /* its 6 neighbours */
+    assert_int_equal(count_stage(&w, SA_STAGE_ABORTED), 7);
+    assert_int_equal(count_stage(&w, SA_STAGE_MASKED), 13);
     sa_world_free(&w);
 }
 
@@ -382,6 +421,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_substituted_key),
+        cmocka_unit_test(test_substituted_key_harary),
         cmocka_unit_test(test_ciphertext_tampering),
         cmocka_unit_test(test_moved_ciphertext),
         cmocka_unit_test(test_replayed_messages),
