@@ -49,13 +49,16 @@ typedef struct {
 int nd_model_spec_load(const char *path, nd_model_spec *spec, mu_diag *diag);
 
 /* What JoinReply.federation_config carries (JSON): the LoRA shape, its seed, the flat
- * dimension, and the SHA-256 of the base model's config.json. */
+ * dimension, the SHA-256 of the base model's config.json, and a random id of the coordinator
+ * process (`instance`), so an org that reconnects can tell a restarted coordinator (which
+ * resumed from its checkpoint and starts the round in flight over) from a network blip. */
 typedef struct {
     char model_type[32];
     uint8_t config_sha256[32];
     tr_lora_config lora;
     uint64_t seed;
     uint64_t dim;
+    uint8_t instance[8];
 } nd_fedcfg;
 
 /* Encodes to a malloc'd JSON string (*out, *len). MU_OK or MU_ERR_NOMEM. */

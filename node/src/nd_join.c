@@ -76,6 +76,27 @@ static int transient(grpc_status_code c)
 
 /* ---- joining ------------------------------------------------------------------------------ */
 
+/* (Re)creates the participant: its identity and data, no round state. */
+static int make_participant(org *g, mu_diag *d)
+{
+    cl_participant_free(g->p);
+    cl_participant_config pc = {0};
+    pc.name = g->cfg.name;
+    memcpy(pc.sign_sk, g->sk, sizeof g->sk);
+    pc.train_tokens = tr_data_tokens(g->train);
+    pc.n_train = tr_data_len(g->train);
+    const tr_data *ev = g->eval ? g->eval : g->train;
+    pc.eval_tokens = tr_data_tokens(ev);
+    pc.n_eval = tr_data_len(ev);
+    if (g->cfg.deterministic) {
+        pc.deterministic = 1;
+        memcpy(pc.seed, g->cfg.seed, sizeof pc.seed);
+    }
+    g->p = cl_participant_new(&pc, d);
+    sodium_memzero(pc.sign_sk, sizeof pc.sign_sk);
+    return g->p ? MU_OK : MU_ERR_INVALID;
+}
+
 static int make_engine(org *g, const Mutual__V1__JoinReply *r, mu_diag *d)
 {
     nd_fedcfg f;
@@ -91,10 +112,18 @@ static int make_engine(org *g, const Mutual__V1__JoinReply *r, mu_diag *d)
                            "refusing to train a different model",
                            g->cfg.base, f.model_type);
     if (g->engine) { /* rejoined: the federation must be the same */
-        if (memcmp(&f, &g->fed, sizeof f) != 0)
+        nd_fedcfg same = f;
+        memcpy(same.instance, g->fed.instance, sizeof same.instance);
+        if (memcmp(&same, &g->fed, sizeof same) != 0)
             return mu_diag_set(d, MU_ERR_INVALID,
                                "the coordinator's federation config changed while we were away");
-        return MU_OK;
+        if (memcmp(f.instance, g->fed.instance, sizeof f.instance) == 0)
+            return MU_OK;
+        /* A restarted coordinator resumed from its checkpoint and runs the round in flight
+         * again: forget what we did in the old one (report, update, secure-agg keys). */
+        mu_info("join: the coordinator restarted; starting the round in flight over");
+        memcpy(g->fed.instance, f.instance, sizeof f.instance);
+        return make_participant(g, d);
     }
     g->engine = cl_engine_new(g->cfg.base, &f.lora, f.seed, d);
     if (!g->engine)
@@ -370,24 +399,11 @@ static int setup(org *g, mu_diag *d)
     if (g->cfg.eval[0] && !(g->eval = tr_data_open(g->cfg.eval, &err, d)))
         return err ? err : MU_ERR_IO;
     tr_threads_set(g->cfg.threads);
-    cl_participant_config pc = {0};
-    pc.name = g->cfg.name;
-    memcpy(pc.sign_sk, g->sk, sizeof g->sk);
-    pc.train_tokens = tr_data_tokens(g->train);
-    pc.n_train = tr_data_len(g->train);
-    const tr_data *ev = g->eval ? g->eval : g->train;
-    pc.eval_tokens = tr_data_tokens(ev);
-    pc.n_eval = tr_data_len(ev);
-    if (g->cfg.deterministic) {
-        pc.deterministic = 1;
-        memcpy(pc.seed, g->cfg.seed, sizeof pc.seed);
+    if (g->cfg.deterministic)
         mu_warn("join: testing.deterministic_seed is set: this org's masks are predictable. "
                 "Tests only.");
-    }
-    g->p = cl_participant_new(&pc, d);
-    sodium_memzero(pc.sign_sk, sizeof pc.sign_sk);
-    if (!g->p)
-        return MU_ERR_INVALID;
+    if ((rc = make_participant(g, d)))
+        return rc;
     int insecure = g->o.insecure || g->cfg.insecure;
     if (insecure)
         mu_warn("join: *** INSECURE: plaintext gRPC, the coordinator is not authenticated and "

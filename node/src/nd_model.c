@@ -128,14 +128,16 @@ static void hex(const uint8_t *b, size_t n, char *out)
 
 int nd_fedcfg_encode(const nd_fedcfg *f, char **out, size_t *len)
 {
-    char h[65], seed[32];
+    char h[65], seed[32], inst[17];
     hex(f->config_sha256, 32, h);
+    hex(f->instance, 8, inst);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)f->seed);
-    json_t *j = json_pack("{s:i,s:s,s:s,s:i,s:f,s:i,s:b,s:b,s:f,s:s,s:I}", "format", 1,
+    json_t *j = json_pack("{s:i,s:s,s:s,s:i,s:f,s:i,s:b,s:b,s:f,s:s,s:I,s:s}", "format", 1,
                           "model_type", f->model_type, "config_sha256", h, "rank", f->lora.rank,
                           "alpha", (double)f->lora.alpha, "targets", (int)f->lora.targets, "rslora",
                           f->lora.use_rslora, "freeze_a", f->lora.freeze_a, "dropout",
-                          (double)f->lora.dropout, "seed", seed, "dim", (json_int_t)f->dim);
+                          (double)f->lora.dropout, "seed", seed, "dim", (json_int_t)f->dim,
+                          "instance", inst);
     if (!j)
         return MU_ERR_NOMEM;
     *out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
@@ -155,14 +157,15 @@ int nd_fedcfg_decode(const uint8_t *buf, size_t len, nd_fedcfg *f, mu_diag *diag
         return mu_diag_set(diag, MU_ERR_FORMAT, "federation_config is not JSON: %s", e.text);
     int format = 0, rank = 0, targets = 0, rslora = 0, freeze = 0;
     double alpha = 0, dropout = 0;
-    const char *mt = NULL, *h = NULL, *seed = NULL;
+    const char *mt = NULL, *h = NULL, *seed = NULL, *inst = NULL;
     json_int_t dim = 0;
-    int rc = json_unpack_ex(j, &e, JSON_STRICT, "{s:i,s:s,s:s,s:i,s:F,s:i,s:b,s:b,s:F,s:s,s:I}",
-                            "format", &format, "model_type", &mt, "config_sha256", &h, "rank",
-                            &rank, "alpha", &alpha, "targets", &targets, "rslora", &rslora,
-                            "freeze_a", &freeze, "dropout", &dropout, "seed", &seed, "dim", &dim);
-    if (rc || format != 1 || strlen(h) != 64 || strlen(mt) >= sizeof f->model_type || rank < 1 ||
-        dim < 1 || targets <= 0) {
+    int rc =
+        json_unpack_ex(j, &e, JSON_STRICT, "{s:i,s:s,s:s,s:i,s:F,s:i,s:b,s:b,s:F,s:s,s:I,s:s}",
+                       "format", &format, "model_type", &mt, "config_sha256", &h, "rank", &rank,
+                       "alpha", &alpha, "targets", &targets, "rslora", &rslora, "freeze_a", &freeze,
+                       "dropout", &dropout, "seed", &seed, "dim", &dim, "instance", &inst);
+    if (rc || format != 1 || strlen(h) != 64 || strlen(inst) != 16 ||
+        strlen(mt) >= sizeof f->model_type || rank < 1 || dim < 1 || targets <= 0) {
         mu_diag_set(diag, MU_ERR_FORMAT, "federation_config: %s", rc ? e.text : "bad values");
         json_decref(j);
         return MU_ERR_FORMAT;
@@ -175,6 +178,14 @@ int nd_fedcfg_decode(const uint8_t *buf, size_t len, nd_fedcfg *f, mu_diag *diag
             return mu_diag_set(diag, MU_ERR_FORMAT, "federation_config: bad config_sha256");
         }
         f->config_sha256[i] = (uint8_t)v;
+    }
+    for (int i = 0; i < 8; i++) {
+        unsigned v;
+        if (sscanf(inst + 2 * i, "%2x", &v) != 1) {
+            json_decref(j);
+            return mu_diag_set(diag, MU_ERR_FORMAT, "federation_config: bad instance");
+        }
+        f->instance[i] = (uint8_t)v;
     }
     char *end = NULL;
     f->seed = strtoull(seed, &end, 10);

@@ -714,6 +714,7 @@ static int setup(server *s, mu_diag *d)
     f.lora = s->spec.lora;
     f.seed = s->spec.seed;
     f.dim = (uint64_t)tr_lora_trainable_count(s->model);
+    randombytes_buf(f.instance, sizeof f.instance);
     if ((rc = nd_fedcfg_encode(&f, &s->fedcfg, &s->fedcfg_len)))
         return rc;
     mu_info("serve: federation '%s': %s, LoRA r=%d%s, %llu values (%.1f KiB) per update",

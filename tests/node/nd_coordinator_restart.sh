@@ -2,7 +2,8 @@
 # The coordinator killed with SIGKILL during round 2 (it raises SIGKILL itself once round 2's
 # masked-input stage is open: mutual serve --crash-at 2:3, so the moment is the same on every
 # run) and started again: it resumes from its checkpoint (after round 1, with the orgs
-# registered), the orgs reconnect on their own, and the federation completes its 3 training
+# registered), the orgs reconnect on their own, see that it restarted and run round 2 again
+# with it, and the federation completes its 3 training
 # rounds.
 # usage: nd_coordinator_restart.sh MUTUAL SCRIPT
 set -euo pipefail
@@ -21,4 +22,9 @@ if grep -q '"round":2' "$work/coordinator-1.jsonl"; then
 fi
 grep -q "reconnecting\|unreachable" "$work/org-1.log" ||
   { echo "FAIL: org-1 never noticed the coordinator was gone"; exit 1; }
-echo "ok: resumed after round 1 and completed; the orgs reconnected"
+grep -q "the coordinator restarted; starting the round in flight over" "$work/org-1.log" ||
+  { echo "FAIL: org-1 did not see that the coordinator restarted"; exit 1; }
+# the round in flight is run again from the checkpointed global, not lost
+head -1 "$work/coordinator-2.jsonl" | grep -q '"round":2,"kind":"train","outcome":"completed"' ||
+  { echo "FAIL: the restarted coordinator did not redo round 2"; head -1 "$work/coordinator-2.jsonl"; exit 1; }
+echo "ok: resumed after round 1, round 2 run again and completed; the orgs reconnected"

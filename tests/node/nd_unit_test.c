@@ -103,6 +103,7 @@ static void test_fedcfg(void **state)
     f.lora = (tr_lora_config){.rank = 4, .alpha = 8, .targets = TR_T_C_ATTN, .freeze_a = 1};
     f.seed = UINT64_MAX - 1; /* survives the trip through JSON exactly */
     f.dim = 768;
+    memcpy(f.instance, "\x01\x02\xfe\xff\x00\x10\x20\x30", 8);
     char *json;
     size_t len;
     assert_int_equal(nd_fedcfg_encode(&f, &json, &len), MU_OK);
