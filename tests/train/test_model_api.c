@@ -269,8 +269,19 @@ static void test_errors(void **state)
     assert_int_equal(tr_model_backward(m), MU_ERR_STATE); /* eval caches nothing */
     assert_int_equal(tr_model_forward(m, in, NULL, 2, 4, NULL, &d), MU_OK);
     assert_int_equal(tr_model_backward(m), MU_ERR_STATE); /* no targets, no loss */
-    assert_int_equal(tr_model_forward(m, in, tg, 2, 4, &loss, &d), MU_OK);
+    /* more threads than the forward sized its attention scratch for, on a batch big enough
+     * for the attention to run in parallel */
+    enum { BB = 600, TT = 8 };
+    int32_t *bin = calloc(BB * TT, sizeof(int32_t)), *btg = calloc(BB * TT, sizeof(int32_t));
+    assert_non_null(bin);
+    assert_non_null(btg);
+    tr_threads_set(1);
+    assert_int_equal(tr_model_forward(m, bin, btg, BB, TT, &loss, &d), MU_OK);
+    tr_threads_set(8);
     assert_int_equal(tr_model_backward(m), MU_OK);
+    assert_int_equal(tr_threads_get(), 8);
+    tr_threads_set(0);
+    free(bin), free(btg);
     assert_int_equal(tr_model_backward(m), MU_ERR_STATE); /* once per forward */
     in[5] = 11;                                           /* == vocab_size */
     assert_int_equal(tr_model_forward(m, in, tg, 2, 4, &loss, &d), MU_ERR_INVALID);

@@ -322,8 +322,15 @@ int tr_model_backward(tr_model *m)
     tr_matmul_backward(m->dbuf2, m->dlogits, m->head, N, C, m->V, TR_W_OUT_IN, 0);
     memset(m->dres, 0, sizeof(float) * (size_t)N * C);
     norm_backward(m, m->dres, m->dbuf2, m->res + (int64_t)m->L * N * C, m->nfw, m->meanf, m->rstdf);
+    /* Attention scratch was sized for the team of the forward; a larger team set since then
+     * (tr_threads_set between forward and backward) is held back to that size. */
+    int team = omp_get_max_threads();
+    if (team > m->cap_threads)
+        omp_set_num_threads(m->cap_threads);
     for (int l = m->L - 1; l >= m->lowest_layer; l--)
         block_backward(m, l, l > m->lowest_layer);
+    if (team > m->cap_threads)
+        omp_set_num_threads(team);
     m->can_backward = 0;
     return MU_OK;
 }
