@@ -426,6 +426,10 @@ static int push(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
             return mu_diag_set(diag, MU_ERR_NOMEM, "org-%u: out of memory", index + 1);
         if (o->rc == MU_ERR_INVALID && o->task.kind != CO_TASK_SECAGG)
             return mu_diag_set(diag, o->rc, "org-%u: %s", index + 1, o->diag.msg);
+        if (o->rc == MU_ERR_STATE) { /* a task it has already answered: nothing to send */
+            mu_debug("org-%u: %s", index + 1, o->diag.msg);
+            return MU_OK;
+        }
         mu_warn("org-%u at %s of round %" PRIu64 ": %s", index + 1, sim_stage_name(stage), round,
                 o->diag.msg);
         o->out_round = round;
