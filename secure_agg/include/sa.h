@@ -8,16 +8,16 @@
  *
  * One round, as the driver sees it (every arrow is one opaque byte string):
  *
- *   stage 1 ADVERTISE   each client: sa_client_start()         -> ADVERTISE  -> server
- *                       driver: sa_server_close_stage(SA_STAGE_ADVERTISE) -> KEYS -> each
- * advertiser stage 2 SHARE       client handles KEYS                      -> SHARES     -> server
- *                       close_stage(SA_STAGE_SHARE)              -> DELIVERY   -> each sharer
- *   stage 3 MASKED      client handles DELIVERY (input set)      -> MASKED     -> server
- *                       close_stage(SA_STAGE_MASKED)             -> SURVIVORS  -> each uploader
- *   stage 4 CONSISTENCY client handles SURVIVORS                 -> CONSIST_SIG-> server
- *                       close_stage(SA_STAGE_CONSISTENCY)        -> UNMASK_REQ -> each signer
- *   stage 5 UNMASK      client handles UNMASK_REQ                -> UNMASK     -> server
- *                       close_stage(SA_STAGE_UNMASK)             -> sum ready (sa_server_result)
+ *   stage 1 ADVERTISE   each client: sa_client_start()      -> ADVERTISE   -> server
+ *                       close_stage(SA_STAGE_ADVERTISE)       -> KEYS        -> each advertiser
+ *   stage 2 SHARE       client handles KEYS                   -> SHARES      -> server
+ *                       close_stage(SA_STAGE_SHARE)           -> DELIVERY    -> each sharer
+ *   stage 3 MASKED      client handles DELIVERY (input set)   -> MASKED      -> server
+ *                       close_stage(SA_STAGE_MASKED)          -> SURVIVORS   -> each uploader
+ *   stage 4 CONSISTENCY client handles SURVIVORS              -> CONSIST_SIG -> server
+ *                       close_stage(SA_STAGE_CONSISTENCY)     -> UNMASK_REQ  -> each signer
+ *   stage 5 UNMASK      client handles UNMASK_REQ             -> UNMASK      -> server
+ *                       close_stage(SA_STAGE_UNMASK)          -> sum ready (sa_server_result)
  *
  * The driver may close a stage when its deadline passes or as soon as
  * sa_server_pending() == 0 (everyone expected has answered). A message that arrives for a
@@ -25,8 +25,9 @@
  *
  * Thread-safety: one sa_client or sa_server is owned by one thread at a time; distinct
  * objects may be used concurrently from any threads (no shared mutable state after
- * sa_init()). The server may use OpenMP inside sa_server_close_stage(SA_STAGE_UNMASK) and
- * the client inside mask expansion; results are bit-identical for any thread count.
+ * sa_init()). By default nothing starts a thread; a driver may opt in to OpenMP for the
+ * mask expansion (sa_client_set_threads, sa_server_set_threads), and results are
+ * bit-identical for any thread count.
  *
  * Secrets (key pairs, seeds, shares) live only inside the objects, are wiped with
  * sodium_memzero when no longer needed and by the _free functions, and are never logged.
@@ -248,8 +249,8 @@ int sa_server_handle(sa_server *s, uint32_t from, const uint8_t *msg, size_t len
  * to unmask someone), or MU_ERR_NOMEM. */
 int sa_server_close_stage(sa_server *s, sa_stage stage, sa_outbox *out, mu_diag *diag);
 
-/* OpenMP threads for unmasking (default 0 = OpenMP's default); the sum is identical for any
- * value. */
+/* OpenMP threads for unmasking (default 1: no threads; 0 = OpenMP's default). The sum is
+ * identical for any value. */
 void sa_server_set_threads(sa_server *s, int threads);
 
 /* Seconds spent in sa_server_handle for MASKED messages (summing) and in closing the unmask

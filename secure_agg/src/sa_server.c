@@ -116,6 +116,7 @@ sa_server *sa_server_new(const sa_config *cfg, mu_diag *diag)
     s->t = cfg->t;
     sa_config_hash(s->cfg_hash, cfg);
     s->stage = SA_STAGE_ADVERTISE;
+    s->threads = 1;
     s->pending = cfg->n;
     return s;
 out_free:
