@@ -196,7 +196,8 @@ int sa_client_start(sa_client *c, sa_outbox *out, mu_diag *diag);
 /* Handles one message from the server and appends the reply (if any) to `out`.
  * Returns MU_OK, or:
  *   MU_ERR_FORMAT   bytes malformed, or from another round/session: ignored, nothing changed
- *   MU_ERR_STATE    a message for another stage (duplicate, replay): ignored, nothing changed
+ *   MU_ERR_STATE    a message for another stage (duplicate, replay), or DELIVERY before
+ *                   sa_client_set_input: ignored, nothing changed (deliver it again later)
  *   MU_ERR_CRYPTO   a signature or MAC failed (substituted key, edited/moved ciphertext)
  *   MU_ERR_PROTOCOL the server broke the protocol (inconsistent survivor sets, unknown ids,
  *                   a second unmask request, i.e. asking for both shares of someone)

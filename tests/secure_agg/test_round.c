@@ -339,6 +339,56 @@ static void test_clients_in_parallel(void **state)
     sa_world_free(&w);
 }
 
+/* DELIVERY before the input is set is refused without effect and can be delivered again. */
+static uint8_t *held_delivery;
+static size_t held_len;
+static int hold_delivery(sa_world *w, uint32_t to, sa_msg_type type, uint8_t **bytes, size_t *len)
+{
+    if (type == SA_MSG_DELIVERY && to == w->ids[0]) {
+        held_delivery = malloc(*len);
+        memcpy(held_delivery, *bytes, *len);
+        held_len = *len;
+    }
+    return 1;
+}
+
+static void test_delivery_before_input(void **state)
+{
+    (void)state;
+    sa_world w;
+    mu_diag diag = {{0}};
+    assert_int_equal(sa_world_init(&w, 3, 9, 32, 2, 2, 14, &diag), MU_OK);
+    assert_int_equal(sa_world_make_clients(&w, &diag), MU_OK);
+    sa_client_free(w.clients[0]); /* org 0 again, without an input */
+    sa_rng r = sa_rng_from_seeded(&w.rngs[0]);
+    w.clients[0] = sa_client_new(&w.cfg, w.ids[0], w.sks[0], &r, &diag);
+    assert_non_null(w.clients[0]);
+    assert_int_equal(sa_world_start(&w), MU_OK);
+    assert_int_equal(sa_world_step(&w, SA_STAGE_ADVERTISE, &diag), MU_OK);
+    held_delivery = NULL;
+    w.tamper = hold_delivery;
+    assert_int_equal(sa_world_step(&w, SA_STAGE_SHARE, &diag), MU_OK);
+    w.tamper = NULL;
+    assert_non_null(held_delivery);
+    assert_int_equal(w.client_rc[0], MU_ERR_STATE);
+    assert_int_equal(sa_client_stage(w.clients[0]), SA_STAGE_MASKED);
+    assert_int_equal(sa_client_set_input(w.clients[0], w.inputs[0], w.d), MU_OK);
+    sa_outbox ob;
+    sa_outbox_init(&ob);
+    assert_int_equal(sa_client_handle(w.clients[0], held_delivery, held_len, &ob, &diag), MU_OK);
+    assert_int_equal(ob.count, 1);
+    assert_int_equal(
+        sa_server_handle(w.server, w.ids[0], ob.items[0].bytes, ob.items[0].len, NULL, &diag),
+        MU_OK);
+    sa_outbox_deinit(&ob);
+    free(held_delivery);
+    for (int st = SA_STAGE_MASKED; st <= SA_STAGE_UNMASK; st++)
+        assert_int_equal(sa_world_step(&w, (sa_stage)st, &diag), MU_OK);
+    assert_int_equal(sa_server_survivors(w.server, NULL, 0), 3);
+    check_sum(&w);
+    sa_world_free(&w);
+}
+
 int main(void)
 {
     if (sa_init())
@@ -353,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_bad_inputs_and_duplicates),
         cmocka_unit_test(test_wrong_length_masked),
         cmocka_unit_test(test_clients_in_parallel),
+        cmocka_unit_test(test_delivery_before_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
