@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "mu_log.h"
 #include "nd.h"
+#include "nd_orgcfg.h"
 
 #define CMD "join"
 
@@ -88,10 +89,16 @@ int cmd_join(int argc, char **argv)
     if (!o.config_path)
         return cli_usage_error(CMD, "--config is required");
     mu_diag d = {{0}};
-    int rc = nd_join_run(&o, &d);
+    nd_orgcfg cfg; /* a config error is a usage error (exit 2), found before anything starts */
+    int rc = nd_orgcfg_load(o.config_path, &cfg, &d);
+    if (rc != MU_OK) {
+        fprintf(stderr, "mutual join: %s\n", d.msg[0] ? d.msg : mu_strerror(rc));
+        return MU_EXIT_USAGE;
+    }
+    rc = nd_join_run(&o, &d);
     if (rc != MU_OK) {
         mu_error("mutual join: %s", d.msg[0] ? d.msg : mu_strerror(rc));
-        return rc == MU_ERR_INVALID && strstr(d.msg, ".yaml") ? MU_EXIT_USAGE : MU_EXIT_FAIL;
+        return MU_EXIT_FAIL;
     }
     return MU_EXIT_OK;
 }

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "co_config.h"
 #include "mu_log.h"
 #include "nd.h"
 
@@ -94,10 +95,21 @@ int cmd_serve(int argc, char **argv)
     if (!o.config_path)
         return cli_usage_error(CMD, "--config is required");
     mu_diag d = {{0}};
-    int rc = nd_serve_run(&o, &d);
+    co_config cfg; /* a config error is a usage error (exit 2), found before anything starts */
+    nd_model_spec spec;
+    int rc = co_config_load(o.config_path, &cfg, &d);
+    if (rc == MU_OK) {
+        co_config_deinit(&cfg);
+        rc = nd_model_spec_load(o.config_path, &spec, &d);
+    }
+    if (rc != MU_OK) {
+        fprintf(stderr, "mutual serve: %s\n", d.msg[0] ? d.msg : mu_strerror(rc));
+        return MU_EXIT_USAGE;
+    }
+    rc = nd_serve_run(&o, &d);
     if (rc != MU_OK) {
         mu_error("mutual serve: %s", d.msg[0] ? d.msg : mu_strerror(rc));
-        return rc == MU_ERR_INVALID || rc == MU_ERR_NOTFOUND ? MU_EXIT_USAGE : MU_EXIT_FAIL;
+        return MU_EXIT_FAIL;
     }
     return MU_EXIT_OK;
 }
