@@ -80,6 +80,8 @@ typedef struct {
     sim_split split;
     char **files; /* (n_files) owned, resolved */
     size_t n_files;
+    uint8_t (*org_seeds)[32]; /* (n_files) participant seeds given as {path, seed} */
+    uint8_t *has_org_seed;    /* (n_files) */
     char pool[CO_PATH_MAX];
     uint32_t orgs;
     double alpha;

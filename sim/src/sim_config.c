@@ -177,6 +177,35 @@ static int load_model(ld *l, const mu_yaml_node *root, sim_config *c)
     return MU_OK;
 }
 
+static int hexval(char ch)
+{
+    return ch >= '0' && ch <= '9'   ? ch - '0'
+           : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+           : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                    : -1;
+}
+
+/* An org's participant seed: 64 hex digits (absent: derived from the sim seed). */
+static int parse_org_seed(ld *l, const mu_yaml_node *node, uint8_t out[32], uint8_t *has)
+{
+    if (!node)
+        return MU_OK;
+    const char *s;
+    int rc = mu_yaml_as_str(l->doc, node, &s, l->diag);
+    if (rc)
+        return rc;
+    if (strlen(s) != 64)
+        return mu_yaml_error(l->doc, node, l->diag, "seed must be 64 hex digits");
+    for (int k = 0; k < 32; k++) {
+        int hi = hexval(s[2 * k]), lo = hexval(s[2 * k + 1]);
+        if (hi < 0 || lo < 0)
+            return mu_yaml_error(l->doc, node, l->diag, "seed must be 64 hex digits");
+        out[k] = (uint8_t)(hi << 4 | lo);
+    }
+    *has = 1;
+    return MU_OK;
+}
+
 static int load_data(ld *l, const mu_yaml_node *root, sim_config *c)
 {
     const mu_yaml_node *m = mu_yaml_get(root, "data");
@@ -204,14 +233,28 @@ static int load_data(ld *l, const mu_yaml_node *root, sim_config *c)
         c->files = calloc(files->n_items, sizeof *c->files);
         if (!c->files)
             return mu_diag_set(l->diag, MU_ERR_NOMEM, "out of memory");
+        c->org_seeds = calloc(files->n_items, sizeof *c->org_seeds);
+        c->has_org_seed = calloc(files->n_items, sizeof *c->has_org_seed);
+        if (!c->org_seeds || !c->has_org_seed)
+            return mu_diag_set(l->diag, MU_ERR_NOMEM, "out of memory");
         for (size_t i = 0; i < files->n_items; i++) {
+            const mu_yaml_node *item = files->items[i], *pn = item;
+            if (item->kind == MU_YAML_MAP) { /* {path: FILE, seed: HEX} */
+                static const char *const fk[] = {"path", "seed", NULL};
+                if ((rc = mu_yaml_check_keys(l->doc, item, fk, l->diag)) ||
+                    (rc = mu_yaml_require(l->doc, item, "path", l->diag)) ||
+                    (rc = parse_org_seed(l, mu_yaml_get(item, "seed"), c->org_seeds[i],
+                                         &c->has_org_seed[i])))
+                    return rc;
+                pn = mu_yaml_get(item, "path");
+            }
             const char *s;
-            if ((rc = mu_yaml_as_str(l->doc, files->items[i], &s, l->diag)))
+            if ((rc = mu_yaml_as_str(l->doc, pn, &s, l->diag)))
                 return rc;
             if (!(c->files[i] = malloc(CO_PATH_MAX)))
                 return mu_diag_set(l->diag, MU_ERR_NOMEM, "out of memory");
             c->n_files++;
-            if ((rc = resolve(l, files->items[i], s, c->files[i], CO_PATH_MAX)))
+            if ((rc = resolve(l, pn, s, c->files[i], CO_PATH_MAX)))
                 return rc;
         }
         c->orgs = (uint32_t)files->n_items;
@@ -394,6 +437,10 @@ void sim_config_deinit(sim_config *cfg)
     for (size_t i = 0; i < cfg->n_files; i++)
         free(cfg->files[i]);
     free(cfg->files);
+    free(cfg->org_seeds);
+    free(cfg->has_org_seed);
+    cfg->org_seeds = NULL;
+    cfg->has_org_seed = NULL;
     free(cfg->dropout.script);
     free(cfg->stragglers.script);
     co_config_deinit(&cfg->co);

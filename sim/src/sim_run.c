@@ -190,6 +190,8 @@ static int make_orgs(sim *s, mu_diag *diag)
         sim_org_seed(c->seed, i, "keys", key_seed);
         crypto_sign_seed_keypair(pk, pc.sign_sk, key_seed);
         sim_org_seed(c->seed, i, "org", pc.seed);
+        if (c->has_org_seed && c->has_org_seed[i]) /* to replay a real federation's orgs */
+            memcpy(pc.seed, c->org_seeds[i], 32);
         o->p = cl_participant_new(&pc, diag);
         sodium_memzero(pc.sign_sk, sizeof pc.sign_sk);
         sodium_memzero(key_seed, sizeof key_seed);
