@@ -221,7 +221,11 @@ static int make_engines(sim *s, mu_diag *diag)
         if (!(s->eng[i] = cl_engine_new(c->base, &c->lora, c->lora_seed, diag)))
             return MU_ERR_INVALID;
     s->dim = cl_engine_dim(s->eng[0]);
-    int vocab = tr_model_config(cl_engine_model(s->eng[0]))->vocab_size;
+    const tr_config *mc = tr_model_config(cl_engine_model(s->eng[0]));
+    int vocab = mc->vocab_size;
+    if (c->co.seq > (uint32_t)mc->max_pos)
+        return mu_diag_set(diag, MU_ERR_INVALID, "train.seq %u exceeds the model's context %d",
+                           c->co.seq, mc->max_pos);
     for (size_t i = 0; i < s->n_data; i++)
         if (tr_data_vocab(s->data[i]) > vocab)
             return mu_diag_set(diag, MU_ERR_INVALID, "%s: vocab_size %d exceeds the model's %d",

@@ -82,4 +82,16 @@ cmp -s par/global.f32 other/global.f32 && fail "--seed did not change the result
 [ -s ex_adapter/adapter_config.json ] && [ -s ex_adapter/adapter_model.safetensors ] ||
     fail "no PEFT folder written"
 grep -q '"r": 2' ex_adapter/adapter_config.json || fail "adapter_config.json: $(cat ex_adapter/adapter_config.json)"
+# an org with too little data for the sequence length: a clean failure (exit 1, no leak)
+cat > small.yaml <<Y
+model: {base: $SRC/tests/train/ref/gpt2, rank: 2}
+data: {file: $SRC/tests/train/ref/gpt2_data.h5, orgs: 8, eval_fraction: 0}
+coordinator:
+  federation: {rounds: 1}
+  train: {seq: 30}
+Y
+"$MUTUAL" sim --config small.yaml > out.txt 2> err.txt
+rc=$?
+[ $rc -eq 1 ] || fail "too little data: exit $rc, want 1 ($(cat err.txt))"
+grep -q 'too few for train.seq 30' err.txt || fail "too little data: $(cat err.txt)"
 echo "sim_cli: ok"
