@@ -137,10 +137,8 @@ void tr_swiglu_forward(float *out, const float *gu, int N, int F)
 {
 #pragma omp parallel for schedule(static) if ((int64_t)N * F >= TR_PAR_MIN)
     for (int n = 0; n < N; n++) {
-        const float *g = gu + (int64_t)n * 2 * F, *u = g + F;
-        float *o = out + (int64_t)n * F;
-        for (int i = 0; i < F; i++)
-            o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+        const float *g = gu + (int64_t)n * 2 * F;
+        tr_vec_swiglu_fwd(out + (int64_t)n * F, g, g + F, F);
     }
 }
 
@@ -148,15 +146,9 @@ void tr_swiglu_backward(float *dgu, const float *dout, const float *gu, int N, i
 {
 #pragma omp parallel for schedule(static) if ((int64_t)N * F >= TR_PAR_MIN)
     for (int n = 0; n < N; n++) {
-        const float *g = gu + (int64_t)n * 2 * F, *u = g + F;
-        const float *dy = dout + (int64_t)n * F;
-        float *dg = dgu + (int64_t)n * 2 * F, *du = dg + F;
-        for (int i = 0; i < F; i++) {
-            float sg = 1.0f / (1.0f + expf(-g[i]));
-            float silu = g[i] * sg;
-            du[i] = dy[i] * silu;
-            dg[i] = dy[i] * u[i] * sg * (1.0f + g[i] * (1.0f - sg));
-        }
+        const float *g = gu + (int64_t)n * 2 * F;
+        float *dg = dgu + (int64_t)n * 2 * F;
+        tr_vec_swiglu_bwd(dg, dg + F, dout + (int64_t)n * F, g, g + F, F);
     }
 }
 

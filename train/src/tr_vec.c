@@ -191,3 +191,19 @@ TR_CLONES void tr_vec_exp(float *out, const float *in, int64_t n)
     for (int64_t i = 0; i < n; i++)
         out[i] = exp_r(in[i]);
 }
+
+TR_CLONES void tr_vec_swiglu_fwd(float *out, const float *g, const float *u, int F)
+{
+    for (int i = 0; i < F; i++)
+        out[i] = g[i] / (1.0f + exp_r(-g[i])) * u[i];
+}
+
+TR_CLONES void tr_vec_swiglu_bwd(float *dg, float *du, const float *dy, const float *g,
+                                 const float *u, int F)
+{
+    for (int i = 0; i < F; i++) {
+        float sg = 1.0f / (1.0f + exp_r(-g[i]));
+        du[i] = dy[i] * (g[i] * sg);
+        dg[i] = dy[i] * u[i] * sg * (1.0f + g[i] * (1.0f - sg));
+    }
+}

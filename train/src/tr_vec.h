@@ -24,4 +24,9 @@ float tr_vec_exp_sum(float *x, int n, float shift);
 /* out[i] = exp(in[i]) (out may be in). */
 void tr_vec_exp(float *out, const float *in, int64_t n);
 
+/* One SwiGLU row: out = silu(g) * u; backward dg, du from dy. */
+void tr_vec_swiglu_fwd(float *out, const float *g, const float *u, int F);
+void tr_vec_swiglu_bwd(float *dg, float *du, const float *dy, const float *g, const float *u,
+                       int F);
+
 #endif
