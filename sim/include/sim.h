@@ -136,6 +136,7 @@ typedef struct {
     float *global; /* (dim) final global adapter, owned: free() */
     void *history; /* co_metrics array (n_history), owned: free() */
     size_t n_history;
+    double *round_wall_s;     /* (n_history) wall seconds of each round, owned: free() */
     uint64_t late_rejected;   /* straggler messages the coordinator refused as late */
     uint64_t orgs_dropped_in; /* injected dropouts */
 } sim_result;

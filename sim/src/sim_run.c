@@ -42,6 +42,9 @@ typedef struct {
     size_t n_data;
     int32_t *split_tokens;
     double now, t0;
+    double last_event_wall; /* wall time of the previous ROUND event */
+    double *round_wall;     /* (rounds) wall seconds each round took */
+    size_t cap_wall;
     int done;
     uint64_t rounds, completed, aborted, late_rejected, dropped_in;
     mu_progress bar;
@@ -304,9 +307,10 @@ static void write_metrics(sim *s, const co_event *ev)
     fprintf(f,
             ", \"tokens\": %.0f, \"orgs_selected\": %u, \"orgs_completed\": %u, "
             "\"orgs_dropped\": %u, \"bytes_in\": %" PRIu64 ", \"bytes_out\": %" PRIu64
-            ", \"t_start\": %.6g, \"t_end\": %.6g, \"wall_s\": %.3f, \"reason\": \"",
+            ", \"t_start\": %.6g, \"t_end\": %.6g, \"wall_s\": %.3f, \"elapsed_s\": %.3f, "
+            "\"reason\": \"",
             m->tokens, m->orgs_selected, m->orgs_completed, m->orgs_dropped, m->bytes_in,
-            m->bytes_out, m->t_start, m->t_end, mu_now() - s->t0);
+            m->bytes_out, m->t_start, m->t_end, s->round_wall[s->rounds - 1], mu_now() - s->t0);
     for (const char *p = ev->reason; m->outcome == CO_ROUND_ABORTED && *p; p++)
         if (*p == '"' || *p == '\\')
             fprintf(f, "\\%c", *p);
@@ -334,7 +338,17 @@ static int drain(sim *s, mu_diag *diag)
             s->done = 1;
             continue;
         }
-        s->rounds++;
+        if (s->rounds == s->cap_wall) {
+            size_t cap = s->cap_wall ? 2 * s->cap_wall : 16;
+            double *w = realloc(s->round_wall, cap * sizeof *w);
+            if (!w)
+                return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
+            s->round_wall = w;
+            s->cap_wall = cap;
+        }
+        double t = mu_now();
+        s->round_wall[s->rounds++] = t - s->last_event_wall;
+        s->last_event_wall = t;
         if (ev.metrics.outcome == CO_ROUND_COMPLETED)
             s->completed++;
         else if (++s->aborted >= s->cfg->max_aborted) {
@@ -591,6 +605,7 @@ static void sim_free(sim *s)
         tr_data_free(s->data[i]);
     free(s->data);
     free(s->split_tokens);
+    free(s->round_wall);
     co_round_free(s->r);
 }
 
@@ -598,6 +613,7 @@ int sim_run(const sim_config *cfg, const sim_run_opts *opts, sim_result *res, mu
 {
     memset(res, 0, sizeof *res);
     sim s = {.cfg = cfg, .opts = opts, .t0 = mu_now()};
+    s.last_event_wall = s.t0;
     int rc = sa_init();
     if (rc != MU_OK)
         return mu_diag_set(diag, rc, "libsodium failed to initialise");
@@ -628,6 +644,8 @@ int sim_run(const sim_config *cfg, const sim_run_opts *opts, sim_result *res, mu
     }
     memcpy(res->global, g, dim * sizeof *g);
     memcpy(res->history, h, nh * sizeof *h);
+    res->round_wall_s = s.round_wall; /* one per ROUND event, as the history */
+    s.round_wall = NULL;
     res->dim = dim;
     res->n_history = nh;
     res->rounds = s.rounds;
@@ -646,23 +664,27 @@ void sim_result_deinit(sim_result *res)
 {
     free(res->global);
     free(res->history);
+    free(res->round_wall_s);
     memset(res, 0, sizeof *res);
 }
 
 void sim_print_table(FILE *out, const sim_result *res)
 {
     const co_metrics *h = res->history;
-    fprintf(out, "%5s  %-5s  %-9s  %10s  %8s  %9s  %7s  %10s  %10s  %9s\n", "round", "kind",
-            "outcome", "loss", "selected", "completed", "dropped", "MB in", "MB out", "virtual s");
+    fprintf(out, "%5s  %-5s  %-9s  %10s  %8s  %9s  %7s  %10s  %10s  %9s  %8s\n", "round", "kind",
+            "outcome", "loss", "selected", "completed", "dropped", "MB in", "MB out", "virtual s",
+            "wall s");
     for (size_t i = 0; i < res->n_history; i++) {
         char loss[32] = "-";
         if (isfinite(h[i].loss))
             snprintf(loss, sizeof loss, "%.5f", h[i].loss);
-        fprintf(out, "%5" PRIu64 "  %-5s  %-9s  %10s  %8u  %9u  %7u  %10.2f  %10.2f  %9.1f\n",
+        fprintf(out,
+                "%5" PRIu64 "  %-5s  %-9s  %10s  %8u  %9u  %7u  %10.2f  %10.2f  %9.1f  %8.2f\n",
                 h[i].round, h[i].kind == CO_ROUND_EVAL ? "eval" : "train",
                 h[i].outcome == CO_ROUND_COMPLETED ? "completed" : "aborted", loss,
                 h[i].orgs_selected, h[i].orgs_completed, h[i].orgs_dropped, h[i].bytes_in / 1e6,
-                h[i].bytes_out / 1e6, h[i].t_end - h[i].t_start);
+                h[i].bytes_out / 1e6, h[i].t_end - h[i].t_start,
+                i < res->rounds && res->round_wall_s ? res->round_wall_s[i] : NAN);
     }
     fprintf(out,
             "%" PRIu64 " rounds (%" PRIu64 " completed, %" PRIu64 " aborted) in %.2f s wall, "
