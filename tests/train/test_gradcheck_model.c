@@ -110,6 +110,15 @@ static void test_llama_qv_frozen_a(void **state)
     check_model(c, TR_T_Q_PROJ | TR_T_V_PROJ | TR_T_DOWN_PROJ, 1, 1);
 }
 
+/* head_dim set apart from d_model / n_head (H * hd = 16 while d_model = 8). */
+static void test_llama_wide_heads(void **state)
+{
+    (void)state;
+    tr_config c = tt_llama_config();
+    c.head_dim = 4;
+    check_model(c, TR_T_Q_PROJ | TR_T_K_PROJ | TR_T_O_PROJ, 0, 0);
+}
+
 static void test_dropout(void **state)
 {
     (void)state;
@@ -152,7 +161,7 @@ int main(void)
         cmocka_unit_test(test_gpt2_all),          cmocka_unit_test(test_gpt2_attn_frozen_a),
         cmocka_unit_test(test_gpt2_untied_mlp),   cmocka_unit_test(test_llama_all),
         cmocka_unit_test(test_llama_qv_frozen_a), cmocka_unit_test(test_dropout),
-        cmocka_unit_test(test_dropout_masks),
+        cmocka_unit_test(test_llama_wide_heads),  cmocka_unit_test(test_dropout_masks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
