@@ -341,6 +341,10 @@ static int do_task(org *g, const co_task *t, mu_diag *d)
  * (MU_OK) or a fatal error. */
 static int work(org *g, mu_diag *d)
 {
+    co_task_kind seen_kind = CO_TASK_WAIT;
+    uint64_t seen_round = 0;
+    uint8_t seen_stage = 0;
+    unsigned repeats = 0;
     while (!g_stop) {
         Mutual__V1__PullTaskRequest req = MUTUAL__V1__PULL_TASK_REQUEST__INIT;
         req.api_version = RPC_API_VERSION;
@@ -372,8 +376,23 @@ static int work(org *g, mu_diag *d)
             return mu_diag_set(d, MU_ERR_PROTOCOL, "a task for org %u, we are %llu", t.org_id,
                                (unsigned long long)g->org_id);
         }
+        int waiting = t.kind == CO_TASK_WAIT || t.kind == CO_TASK_DONE;
+        if (!waiting && t.kind == seen_kind && t.cfg.round == seen_round && t.stage == seen_stage) {
+            /* The same task again: we acted on it and the coordinator did not take our
+             * answer (refused, or we were out of the round). It keeps offering the task until
+             * the stage closes; acting twice cannot help, so wait for the task to change. */
+            co_task_deinit(&t);
+            repeats++;
+            sleep_s(fmin(0.05 * (double)(1u << (repeats < 5 ? repeats : 5)), 1.0));
+            continue;
+        }
         rc = do_task(g, &t, d);
-        int waiting = t.kind == CO_TASK_WAIT;
+        if (!waiting) {
+            seen_kind = t.kind;
+            seen_round = t.cfg.round;
+            seen_stage = t.stage;
+            repeats = 0;
+        }
         co_task_deinit(&t);
         if (rc != MU_OK)
             return rc;
