@@ -36,26 +36,38 @@ static float *carve(carver *cv, int64_t n)
     return cv->base ? cv->base + at : NULL;
 }
 
+static int has_mods(const tr_model *m, int l, int lin)
+{
+    for (int j = 0; j < m->n_mods; j++)
+        if (m->mods[j].layer == l && m->mods[j].lin == lin)
+            return 1;
+    return 0;
+}
+
 /* Lays out (or counts, with mem NULL) every activation buffer for N rows, BTT = B*T*T. */
 static int64_t acts_layout(tr_model *m, float *mem, int64_t N, int64_t BTT, int T, int threads)
 {
     carver cv = {mem, 0};
     int C = m->C, R = m->has_lora ? m->lcfg.rank : 0;
     m->res = carve(&cv, (int64_t)(m->L + 1) * N * C);
+    /* A linear's input is kept for backward only when LoRA adapts that linear (dA needs it);
+     * otherwise it lives in a scratch buffer shared by all layers. */
+    float *sh_xn = carve(&cv, N * C), *sh_atty = carve(&cv, N * m->HD);
+    float *sh_act = carve(&cv, N * m->F);
     for (int l = 0; l < m->L; l++) {
         tr_acts *a = &m->acts[l];
-        a->xn1 = carve(&cv, N * C);
+        a->xn1 = has_mods(m, l, TR_LIN_QKV) ? carve(&cv, N * C) : sh_xn;
         a->mean1 = carve(&cv, N);
         a->rstd1 = carve(&cv, N);
         a->qkv = carve(&cv, N * m->QKV);
         a->att = carve(&cv, BTT * m->H);
-        a->atty = carve(&cv, N * m->HD);
+        a->atty = has_mods(m, l, TR_LIN_O) ? carve(&cv, N * m->HD) : sh_atty;
         a->res2 = carve(&cv, N * C);
-        a->xn2 = carve(&cv, N * C);
+        a->xn2 = has_mods(m, l, TR_LIN_UP) ? carve(&cv, N * C) : sh_xn;
         a->mean2 = carve(&cv, N);
         a->rstd2 = carve(&cv, N);
         a->up = carve(&cv, N * m->U);
-        a->act = carve(&cv, N * m->F);
+        a->act = has_mods(m, l, TR_LIN_DOWN) ? carve(&cv, N * m->F) : sh_act;
     }
     int max_in = 1;
     for (int j = 0; j < m->n_mods; j++) {
@@ -119,14 +131,6 @@ out_free:
 static uint64_t mod_seed(const tr_model *m, int j)
 {
     return tr_splitmix64(m->fwd_seed ^ tr_splitmix64(0x44524f50ull + (uint64_t)j));
-}
-
-static int has_mods(const tr_model *m, int l, int lin)
-{
-    for (int j = 0; j < m->n_mods; j++)
-        if (m->mods[j].layer == l && m->mods[j].lin == lin)
-            return 1;
-    return 0;
 }
 
 /* out (N, OUT) (+)= inp . W + b, plus every LoRA module on this linear. */

@@ -40,7 +40,9 @@ typedef struct {
     float *xd;      /* (N, in) dropped-out input; NULL without dropout */
 } tr_lmod;
 
-/* Activations of one block, cached by the training forward for backward. */
+/* Activations of one block, cached by the training forward for backward. The inputs of a
+ * linear (xn1, atty, xn2, act) are kept per layer only when LoRA adapts that linear; else
+ * they point to scratch shared by every layer. */
 typedef struct {
     float *xn1;           /* (N, C) norm1 output */
     float *mean1, *rstd1; /* (N) */
