@@ -55,12 +55,24 @@ int sa_shamir_split(uint8_t (*shares)[SA_SHARE_BYTES], const uint64_t *xs, size_
     return MU_OK;
 }
 
-/* lambda_i = prod_{j != i} x_j / (x_j - x_i); the t denominators are inverted together with
- * one field inversion (prefix products). */
+static void scalar_from_u128(uint8_t s[S], unsigned __int128 v)
+{
+    memset(s, 0, S);
+    for (int i = 0; i < 16; i++, v >>= 8)
+        s[i] = (uint8_t)v;
+}
+
+/* lambda_i = prod_{j != i} x_j / (x_j - x_i) = P / (x_i * D_i), with P = prod_j x_j and
+ * D_i = prod_{j != i} (x_j - x_i). The x are below 2^33, so D_i is formed from |x_j - x_i|
+ * three at a time in 128-bit integers (< 2^99) with its sign kept apart, and the t values
+ * x_i * D_i are inverted together with one field inversion (prefix products). */
 int sa_shamir_lagrange(uint8_t (*lambda)[S], const uint64_t *xs, size_t t)
 {
     if (t == 0)
         return MU_ERR_INVALID;
+    for (size_t i = 0; i < t; i++)
+        if (xs[i] == 0 || xs[i] >= ((uint64_t)1 << 33))
+            return MU_ERR_INVALID;
     uint8_t(*den)[S] = malloc(t * S);
     uint8_t(*pre)[S] = malloc(t * S);
     int rc = MU_OK;
@@ -68,14 +80,13 @@ int sa_shamir_lagrange(uint8_t (*lambda)[S], const uint64_t *xs, size_t t)
         rc = MU_ERR_NOMEM;
         goto out_free;
     }
-    uint8_t xi[S], xj[S], diff[S], inv[S], tmp[S];
+    uint8_t prod[S], tmp[S], inv[S];
+    sa_scalar_from_u64(prod, 1);
     for (size_t i = 0; i < t; i++) {
-        if (xs[i] == 0) {
-            rc = MU_ERR_INVALID;
-            goto out_free;
-        }
-        sa_scalar_from_u64(xi, xs[i]);
-        sa_scalar_from_u64(lambda[i], 1);
+        sa_scalar_from_u64(tmp, xs[i]);
+        crypto_core_ed25519_scalar_mul(prod, prod, tmp);
+        unsigned __int128 acc = xs[i]; /* den_i starts as x_i */
+        int held = 1, negative = 0;
         sa_scalar_from_u64(den[i], 1);
         for (size_t j = 0; j < t; j++) {
             if (j == i)
@@ -84,11 +95,19 @@ int sa_shamir_lagrange(uint8_t (*lambda)[S], const uint64_t *xs, size_t t)
                 rc = MU_ERR_INVALID;
                 goto out_free;
             }
-            sa_scalar_from_u64(xj, xs[j]);
-            crypto_core_ed25519_scalar_mul(lambda[i], lambda[i], xj);
-            crypto_core_ed25519_scalar_sub(diff, xj, xi);
-            crypto_core_ed25519_scalar_mul(den[i], den[i], diff);
+            negative ^= xs[j] < xs[i];
+            acc *= xs[j] > xs[i] ? xs[j] - xs[i] : xs[i] - xs[j];
+            if (++held == 3) {
+                scalar_from_u128(tmp, acc);
+                crypto_core_ed25519_scalar_mul(den[i], den[i], tmp);
+                acc = 1;
+                held = 0;
+            }
         }
+        scalar_from_u128(tmp, acc);
+        crypto_core_ed25519_scalar_mul(den[i], den[i], tmp);
+        if (negative)
+            crypto_core_ed25519_scalar_negate(den[i], den[i]);
     }
     memcpy(pre[0], den[0], S);
     for (size_t i = 1; i < t; i++)
@@ -105,7 +124,7 @@ int sa_shamir_lagrange(uint8_t (*lambda)[S], const uint64_t *xs, size_t t)
         } else {
             memcpy(tmp, inv, S);
         }
-        crypto_core_ed25519_scalar_mul(lambda[i], lambda[i], tmp);
+        crypto_core_ed25519_scalar_mul(lambda[i], prod, tmp);
     }
 out_free:
     free(den);

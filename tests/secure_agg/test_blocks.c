@@ -149,6 +149,17 @@ static void test_shamir_fixed_polynomial(void **state)
     assert_int_equal(sa_shamir_lagrange(lambda, bad, 3), MU_ERR_INVALID);
     uint64_t zero[2] = {0, 1};
     assert_int_equal(sa_shamir_lagrange(lambda, zero, 2), MU_ERR_INVALID);
+    uint64_t huge[2] = {1, (uint64_t)1 << 33}; /* beyond id + 1 for any uint32 id */
+    assert_int_equal(sa_shamir_lagrange(lambda, huge, 2), MU_ERR_INVALID);
+    /* the largest x-coordinates (ids near 2^32) still reconstruct */
+    uint64_t top[3] = {0xFFFFFFFEull, 0xFFFFFFFDull, 0x1ull};
+    for (int i = 0; i < 3; i++) {
+        sa_shamir_eval(y, (const uint8_t(*)[32])coeffs, 3, top[i]);
+        memcpy(sh[i], y, 32);
+    }
+    assert_int_equal(sa_shamir_lagrange(lambda, top, 3), MU_OK);
+    assert_int_equal(sa_shamir_combine(secret, p, (const uint8_t(*)[32])lambda, 3), MU_OK);
+    assert_memory_equal(secret, expect, 32);
 }
 
 static void test_shamir_random_subsets(void **state)
