@@ -178,7 +178,7 @@ def plot(out, summary, details, train_rounds, eval_rounds, local_train):
     except ImportError:
         return "python3-matplotlib is not installed (scripts/bootstrap installs it): no plot"
     from matplotlib.ticker import MaxNLocator
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 5.6))
     orgs = summary["orgs"]
     bl = [v["base_loss"] for v in orgs.values()]
     base = sum(bl) / len(bl) if bl and None not in bl else None
@@ -202,7 +202,7 @@ def plot(out, summary, details, train_rounds, eval_rounds, local_train):
     a1.set_xlabel("training round")
     a1.set_ylabel("held-out loss (nats/byte)")
     a1.set_title("held-out loss, mean over orgs")
-    a1.legend(fontsize=8)
+    a1.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     a1.xaxis.set_major_locator(MaxNLocator(integer=True))
     a1.grid(alpha=0.3)
     # Training loss per round.
@@ -221,7 +221,7 @@ def plot(out, summary, details, train_rounds, eval_rounds, local_train):
     a2.set_xlabel("training round")
     a2.set_ylabel("training loss (nats/byte)")
     a2.set_title("training loss per round")
-    a2.legend(fontsize=8)
+    a2.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1)
     a2.xaxis.set_major_locator(MaxNLocator(integer=True))
     a2.grid(alpha=0.3)
     fig.suptitle(f"mutual demo: {len(orgs)} orgs, federated LoRA with secure aggregation")
