@@ -77,7 +77,16 @@ static void test_adamw_resume(void **state)
         tr_optim_step(b, pb, g, N, NULL);
     }
     assert_memory_equal(pa, pb, sizeof pa);
-    tr_optim_free(a), tr_optim_free(b);
+    /* reset: the same as a new optimizer */
+    tr_optim_reset(a);
+    assert_int_equal(tr_optim_get_step(a), 0);
+    tr_optim *fresh = tr_optim_new(tr_optim_get_config(a), N, NULL);
+    memcpy(pb, pa, sizeof pa);
+    tt_fill(g, N, 50, 1.0f);
+    tr_optim_step(a, pa, g, N, NULL);
+    tr_optim_step(fresh, pb, g, N, NULL);
+    assert_memory_equal(pa, pb, sizeof pa);
+    tr_optim_free(a), tr_optim_free(b), tr_optim_free(fresh);
 }
 
 static void test_sgd(void **state)

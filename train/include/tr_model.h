@@ -12,6 +12,14 @@
  *   for each batch: tr_train_step(m, o, inputs, targets, B, T, &loss);
  *   tr_lora_trainable(m) / tr_lora_trainable_count(m): the flat vector the federation sends.
  *
+ * A federated round on one org (or many virtual orgs in turn, sharing one model: the base is
+ * frozen, so only the LoRA vector and optimizer state differ between them):
+ *
+ *   tr_lora_set(m, global, n);            the round's global adapter
+ *   tr_optim_reset(o);                    fresh moments and step for the local run
+ *   for s in 0..steps: tr_data_batch(...); tr_train_step(m, o, in, tg, B, T, &loss, d);
+ *   tr_lora_get(m, local, n);             delta = local - global
+ *
  * Errors: functions return MU_OK (0) or a negative MU_ERR_* code from mu_err.h; those that
  * take a `mu_diag *` (may be NULL) also write one line saying what was wrong. Constructors
  * return NULL on failure and change nothing.
@@ -277,6 +285,8 @@ void tr_optim_free(tr_optim *o);
  * the n given at creation. *grad_norm (may be NULL) receives the pre-clip global norm. */
 int tr_optim_step(tr_optim *o, float *params, float *grad, int64_t n, float *grad_norm);
 const tr_optim_config *tr_optim_get_config(const tr_optim *o);
+/* Zeroes the moments and the step, as a newly created optimizer. */
+void tr_optim_reset(tr_optim *o);
 
 /* Optimizer state for save/resume: m1 = exp_avg (AdamW) or momentum_buffer (SGD), m2 =
  * exp_avg_sq (AdamW only; NULL for SGD). Each has tr_optim_state_len floats, owned by the

@@ -73,6 +73,12 @@ const tr_optim_config *tr_optim_get_config(const tr_optim *o)
     return &o->cfg;
 }
 
+void tr_optim_reset(tr_optim *o)
+{
+    memset(o->mem, 0, sizeof(float) * (size_t)((o->cfg.kind == TR_ADAMW ? 2 : 1) * o->n));
+    o->step = 0;
+}
+
 int64_t tr_optim_state_len(const tr_optim *o)
 {
     return o->n;
