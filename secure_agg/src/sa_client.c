@@ -427,6 +427,7 @@ static int handle_delivery(sa_client *c, const sa_msg *m, sa_outbox *out, mu_dia
     sodium_memzero(c->input, (size_t)c->d * sizeof *c->input);
     free(c->input); /* the vector is only held between set_input and the upload */
     c->input = NULL;
+    c->has_input = 0;
     sodium_memzero(c->c_sk, sizeof c->c_sk);
     r.bits = c->bits;
     r.d = c->d;
@@ -434,6 +435,8 @@ static int handle_delivery(sa_client *c, const sa_msg *m, sa_outbox *out, mu_dia
     rc = sa_outbox_push_msg(out, SA_TO_SERVER, &r);
     if (rc == MU_OK)
         c->stage = SA_STAGE_CONSISTENCY;
+    else
+        client_abort(c, rc); /* the input and c_sk are gone: no retry */
 out:
     sodium_memzero(terms, (live + 1) * sizeof *terms);
     free(terms);
@@ -470,9 +473,10 @@ static int handle_survivors(sa_client *c, const sa_msg *m, sa_outbox *out, mu_di
     sa_survivors_digest(dg, c->session, c->surv, c->n_surv);
     crypto_sign_detached(r.sig, NULL, dg, sizeof dg, c->sign_sk);
     int rc = sa_outbox_push_msg(out, SA_TO_SERVER, &r);
-    if (rc == MU_OK)
-        c->stage = SA_STAGE_UNMASK;
-    return rc;
+    if (rc)
+        return client_abort(c, rc);
+    c->stage = SA_STAGE_UNMASK;
+    return MU_OK;
 }
 
 /* ---- stage 5: UNMASK_REQ -> UNMASK ---- */
@@ -546,6 +550,8 @@ static int handle_unmask_req(sa_client *c, const sa_msg *m, sa_outbox *out, mu_d
     int rc = sa_outbox_push_msg(out, SA_TO_SERVER, &r);
     sodium_memzero(r.reveals, (c->nn + 1) * sizeof *r.reveals);
     free(r.reveals);
+    if (rc)
+        return client_abort(c, rc); /* reveals were recorded: never answer again */
     if (rc == MU_OK) {
         c->stage = SA_STAGE_DONE;
         wipe_secrets(c);

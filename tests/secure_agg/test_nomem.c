@@ -119,13 +119,23 @@ static int run_round(void)
                     to_me |= rcpt[r] == ids[i];
                 if (!to_me || !c[i])
                     continue;
-                if (LIB(sa_client_handle(c[i], srv_out.items[e].bytes, srv_out.items[e].len, &ob,
-                                         NULL)))
+                const uint8_t *mb = srv_out.items[e].bytes;
+                size_t ml = srv_out.items[e].len;
+                int rc = LIB(sa_client_handle(c[i], mb, ml, &ob, NULL));
+                if (rc)
                     errors++;
-                for (size_t k = 0; k < ob.count; k++)
-                    if (LIB(sa_server_handle(s, ids[i], ob.items[k].bytes, ob.items[k].len, NULL,
-                                             NULL)))
+                /* out of memory without an abort promises nothing changed: retry */
+                if (rc == MU_ERR_NOMEM && sa_client_stage(c[i]) != SA_STAGE_ABORTED)
+                    (void)LIB(sa_client_handle(c[i], mb, ml, &ob, NULL));
+                for (size_t k = 0; k < ob.count; k++) {
+                    rc = LIB(sa_server_handle(s, ids[i], ob.items[k].bytes, ob.items[k].len, NULL,
+                                              NULL));
+                    if (rc)
                         errors++;
+                    if (rc == MU_ERR_NOMEM)
+                        (void)LIB(sa_server_handle(s, ids[i], ob.items[k].bytes, ob.items[k].len,
+                                                   NULL, NULL));
+                }
                 sa_outbox_clear(&ob);
             }
         }
