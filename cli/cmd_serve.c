@@ -25,7 +25,7 @@ static void help(FILE *out)
             "  --port-file FILE    write the bound TCP port here once listening\n"
             "  --linger S          after the last round, keep telling orgs to leave for up to\n"
             "                      S seconds (default 10)\n"
-            "  --poll S            hold a PullTask at most S seconds (default 20)\n"
+            "  --poll S            hold a PullTask at most S seconds (default 10)\n"
             "  --dump-dir DIR      test mode: write DIR/global-RRRRRR.f32 after each round\n"
             "  --crash-at R:S      test mode: SIGKILL itself once round R has stage S (1-5) open\n"
             "  -v, --verbose       more log output\n"

@@ -86,7 +86,7 @@ typedef struct {
     int insecure;            /* --insecure: plaintext even if the config says TLS */
     const char *port_file;   /* write the bound port here once listening (may be NULL) */
     double linger_s;         /* after the last round, keep telling orgs to leave; 0: 10 s */
-    double poll_s;           /* longest a PullTask is held; 0: 20 s */
+    double poll_s;           /* longest a PullTask is held; 0: 10 s */
     /* Test mode: after each round write DUMP/global-RRRRRR.f32 (the flat global, float32 LE)
      * so tests can compare what was applied with the orgs' own dumps. NULL: off. */
     const char *dump_dir;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cl_participant.h"
 #include "co_wire.h"
@@ -37,7 +38,11 @@ static volatile sig_atomic_t g_stop;
 static void on_signal(int sig)
 {
     (void)sig;
+    static const char m[] = "mutual: join: stopping after the current call (a second signal "
+                            "quits at once)\n";
     g_stop = 1;
+    ssize_t n = write(STDERR_FILENO, m, sizeof m - 1); /* async-signal-safe, unlike mu_log */
+    (void)n;
 }
 
 typedef struct {

@@ -40,6 +40,7 @@ typedef struct {
     uint32_t org;
     uint64_t version;
     double checked; /* when its task was last asked for (also marks the org connected) */
+    double since;   /* when the poll arrived: answered WAIT after poll_s */
 } held;
 
 typedef struct { /* protobuf message bytes of one org in the round in flight */
@@ -326,6 +327,8 @@ static void answer_polls(server *s, double now, int all)
     for (size_t i = 0; i < s->n_held;) {
         held *h = &s->held[i];
         double left = rpc_call_deadline(h->call) - now;
+        if (now - h->since >= s->o.poll_s)
+            left = 0; /* held long enough (JoinReply.poll_timeout_ms): answer WAIT */
         if (h->version == v && left > 0.5 && now - h->checked < 1.0 && !all) {
             i++;
             continue;
@@ -483,7 +486,7 @@ static void on_pull(void *user, rpc_call *call, const Mutual__V1__PullTaskReques
                 co_round_next_task(s->r, id, now, &t);
                 break;
             }
-        s->held[s->n_held++] = (held){call, id, co_round_version(s->r), now};
+        s->held[s->n_held++] = (held){call, id, co_round_version(s->r), now, now};
         return;
     }
     reply_task(s, call, &t, now);
@@ -772,7 +775,7 @@ int nd_serve_run(const nd_serve_opts *o, mu_diag *diag)
     if (s->o.linger_s <= 0)
         s->o.linger_s = 10;
     if (s->o.poll_s <= 0)
-        s->o.poll_s = 20;
+        s->o.poll_s = 10;
     co_config_default(&s->cfg);
     int rc = setup(s, diag);
     if (rc == MU_OK) {
