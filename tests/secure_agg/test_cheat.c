@@ -106,6 +106,45 @@ static void test_substituted_key_harary(void **state)
     sa_world_free(&w);
 }
 
+/* Org 0 is shown a key list without org 4: it derives another session id, so everything
+ * it sends is refused and it is left out; the others finish with the exact sum. */
+static int tamper_keys_view(sa_world *w, uint32_t to, sa_msg_type type, uint8_t **bytes,
+                            size_t *len)
+{
+    if (type == SA_MSG_KEYS && to == w->ids[0]) {
+        sa_msg m;
+        assert_int_equal(sa_msg_decode(&m, *bytes, *len, NULL), MU_OK);
+        assert_int_equal(m.keys[m.n_keys - 1].id, w->ids[5]);
+        m.n_keys--; /* hide org 5 */
+        reencode(&m, bytes, len);
+        sa_msg_deinit(&m);
+    }
+    return 1;
+}
+
+static void test_split_keys_view(void **state)
+{
+    (void)state;
+    sa_world w;
+    mu_diag diag = {{0}};
+    assert_int_equal(sa_world_init(&w, 6, 10, 32, 5, 4, 23, &diag), MU_OK);
+    w.tamper = tamper_keys_view;
+    assert_int_equal(sa_world_run(&w, &diag), MU_OK);
+    assert_true(w.server_rejects >= 1); /* org 0's SHARES carry another session id */
+    uint32_t surv[6];
+    size_t ns = sa_server_survivors(w.server, surv, 6);
+    assert_int_equal(ns, 5);
+    for (size_t i = 0; i < ns; i++)
+        assert_int_not_equal(surv[i], w.ids[0]);
+    const uint32_t *sum;
+    size_t d;
+    assert_int_equal(sa_server_result(w.server, &sum, &d), MU_OK);
+    uint32_t want[10] = {0};
+    sa_world_expected(&w, want);
+    assert_memory_equal(sum, want, sizeof want);
+    sa_world_free(&w);
+}
+
 /* ---- edited, swapped, moved and replayed share ciphertexts ---- */
 static int cheat_mode;
 static uint8_t saved_ct[SA_SHARE_CT_BYTES];
@@ -422,6 +461,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_substituted_key),
         cmocka_unit_test(test_substituted_key_harary),
+        cmocka_unit_test(test_split_keys_view),
         cmocka_unit_test(test_ciphertext_tampering),
         cmocka_unit_test(test_moved_ciphertext),
         cmocka_unit_test(test_replayed_messages),
