@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -389,6 +390,48 @@ static void test_delivery_before_input(void **state)
     sa_world_free(&w);
 }
 
+/* Floats -> sa_quant_encode -> a round at 24 bits -> sa_quant_mean: the weighted mean of the
+ * clipped updates, within the rounding error. */
+static void test_quantised_weighted_mean(void **state)
+{
+    (void)state;
+    enum { ORGS = 5, DIM = 200 };
+    sa_world w;
+    mu_diag diag = {{0}};
+    assert_int_equal(sa_world_init(&w, ORGS, DIM + 1, 24, 4, 3, 15, &diag), MU_OK);
+    sa_quant q = {.clip_norm = 2.0, .scale = 4096.0, .w_max = 100.0, .bits = 24, .n = ORGS};
+    assert_int_equal(sa_quant_check(&q, &diag), MU_OK);
+    uint8_t seed[32] = {15};
+    sa_rng_seeded st;
+    sa_rng_seeded_init(&st, seed);
+    sa_rng rng = sa_rng_from_seeded(&st);
+    double want[DIM] = {0}, wsum = 0;
+    static float x[ORGS][DIM];
+    for (int i = 0; i < ORGS; i++) {
+        double norm2 = 0, wi = 10.0 * (i + 1);
+        for (int j = 0; j < DIM; j++) {
+            x[i][j] = (float)sin(0.37 * (j + 1) * (i + 2)) * (i == 2 ? 1.0f : 0.1f);
+            norm2 += (double)x[i][j] * x[i][j];
+        }
+        double f = sqrt(norm2) > q.clip_norm ? q.clip_norm / sqrt(norm2) : 1.0; /* org 2 */
+        for (int j = 0; j < DIM; j++)
+            want[j] += wi * x[i][j] * f;
+        wsum += wi;
+        assert_int_equal(sa_quant_encode(w.inputs[i], DIM + 1, x[i], DIM, wi, &q, &rng, &diag),
+                         MU_OK);
+    }
+    assert_int_equal(sa_world_run(&w, &diag), MU_OK);
+    check_sum(&w);
+    const uint32_t *sum;
+    size_t d;
+    assert_int_equal(sa_server_result(w.server, &sum, &d), MU_OK);
+    float mean[DIM];
+    assert_int_equal(sa_quant_mean(mean, DIM, sum, d, &q, &diag), MU_OK);
+    for (int j = 0; j < DIM; j++)
+        assert_true(fabs(mean[j] - want[j] / wsum) < 1e-4);
+    sa_world_free(&w);
+}
+
 int main(void)
 {
     if (sa_init())
@@ -404,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_wrong_length_masked),
         cmocka_unit_test(test_clients_in_parallel),
         cmocka_unit_test(test_delivery_before_input),
+        cmocka_unit_test(test_quantised_weighted_mean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
