@@ -162,6 +162,11 @@ def story(summary, details):
         s.append("Local-only training is better on the org's own held-out text for: "
                  + ", ".join(losses) + " (one shared adapter serves every org's kind of text; a "
                  "local adapter specialises in one).")
+    worse = [n for n, v in orgs.items() if v["local_loss"] is not None and v["base_loss"] is not None
+             and v["local_loss"] > v["base_loss"]]
+    if worse:
+        s.append("Training alone made the held-out loss worse than the base model for: "
+                 + ", ".join(worse) + " (its held-out files differ from its training files).")
     p = summary["pooled"]
     if p["federated_loss"] is not None and p["local_loss"] is not None:
         s.append(f"On everyone's held-out text together, the federated adapter scores "
