@@ -226,6 +226,37 @@ static void test_stragglers_and_probability(void **state)
     sim_result_deinit(&r);
 }
 
+/* Cohort sampling follows cohort.fraction, and a dropout probability drops about that share
+ * of the orgs, the same ones for the same seed. */
+static void test_sampling_and_probability(void **state)
+{
+    (void)state;
+    const char *text = "seed: 11\nmodel:\n  synthetic_dim: 50\ndata:\n  orgs: 40\n"
+                       "dropout:\n  share: 0.25\n"
+                       "coordinator:\n  federation:\n    rounds: 3\n  cohort:\n"
+                       "    min_orgs: 5\n    fraction: 0.5\n    wait_s: 0\n"
+                       "  secure_agg:\n    clip: 10\n    weight_max: 10\n";
+    sim_config c;
+    parse(&c, text);
+    sim_result a, b;
+    run(&c, 0, &a);
+    run(&c, 1, &b);
+    const co_metrics *h = a.history;
+    assert_int_equal(a.n_history, 3);
+    for (int r = 0; r < 3; r++) {
+        assert_int_equal(h[r].orgs_selected, 20);
+        assert_int_equal(h[r].outcome, CO_ROUND_COMPLETED);
+        assert_int_equal(h[r].orgs_completed + h[r].orgs_dropped, 20);
+    }
+    /* 60 draws at p = 0.25: expect 15; far outside [4, 30] would mean the draw is wrong */
+    assert_true(a.orgs_dropped_in >= 4 && a.orgs_dropped_in <= 30);
+    assert_int_equal(a.orgs_dropped_in, b.orgs_dropped_in);
+    assert_memory_equal(a.global, b.global, a.dim * sizeof(float));
+    sim_result_deinit(&a);
+    sim_result_deinit(&b);
+    sim_config_deinit(&c);
+}
+
 /* Per-round checkpoints a coordinator can resume from, and one metrics line per round. */
 static void test_checkpoint_and_metrics(void **state)
 {
@@ -448,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_dropout_each_stage),
         cmocka_unit_test(test_dropout_aborts),
         cmocka_unit_test(test_stragglers_and_probability),
+        cmocka_unit_test(test_sampling_and_probability),
         cmocka_unit_test(test_checkpoint_and_metrics),
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_pooled_split_runs),
