@@ -117,12 +117,8 @@ void tr_lora_backward(float *dinp, float *dA, float *dB, float *dh, const float 
 /* Causal softmax of row t of S (T columns) in place: columns > t become 0. */
 static void causal_softmax_row(float *s, int t, int T)
 {
-    float mx = s[0];
-    for (int j = 1; j <= t; j++)
-        mx = s[j] > mx ? s[j] : mx;
-    float k = 1.0f / tr_vec_exp_sum(s, t + 1, mx);
-    for (int j = 0; j <= t; j++)
-        s[j] *= k;
+    float mx = tr_vec_max(s, t + 1);
+    tr_vec_scale(s, t + 1, 1.0f / tr_vec_exp_sum(s, t + 1, mx));
     memset(s + t + 1, 0, sizeof(float) * (size_t)(T - t - 1));
 }
 
@@ -202,15 +198,9 @@ void tr_attention_backward(float *dqkv, float *scratch, const float *dout, const
                             HD, beta, dv, W);
                 /* dS = P * (dP - rowsum(P * dP)) * scale, causal part only */
                 for (int t = r0; t < r1; t++) {
-                    const float *p = P + (int64_t)t * T;
                     float *d = dP + (int64_t)(t - r0) * r1;
-                    float dot = 0.0f;
-                    for (int s2 = 0; s2 <= t; s2++)
-                        dot += p[s2] * d[s2];
-                    for (int s2 = 0; s2 <= t; s2++)
-                        d[s2] = p[s2] * (d[s2] - dot) * scale;
-                    for (int s2 = t + 1; s2 < r1; s2++)
-                        d[s2] = 0.0f;
+                    tr_vec_softmax_bwd(d, P + (int64_t)t * T, t + 1, scale);
+                    memset(d + t + 1, 0, sizeof(float) * (size_t)(r1 - t - 1));
                 }
                 /* dq[r0:r1] = dS . k[0:r1] ; dk[0:r1] += dS^T . q[r0:r1] */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hd, r1, 1.0f, dP, r1, k,

@@ -207,3 +207,46 @@ TR_CLONES void tr_vec_swiglu_bwd(float *dg, float *du, const float *dy, const fl
         dg[i] = dy[i] * u[i] * sg * (1.0f + g[i] * (1.0f - sg));
     }
 }
+
+TR_CLONES float tr_vec_max(const float *x, int n)
+{
+    float a[ACC];
+    int c = 0;
+    if (n < ACC) {
+        float m = x[0];
+        for (int t = 1; t < n; t++)
+            m = x[t] > m ? x[t] : m;
+        return m;
+    }
+    for (int k = 0; k < ACC; k++)
+        a[k] = x[k];
+    for (c = ACC; c + ACC <= n; c += ACC)
+        for (int k = 0; k < ACC; k++)
+            a[k] = x[c + k] > a[k] ? x[c + k] : a[k];
+    float m = a[0];
+    for (int k = 1; k < ACC; k++)
+        m = a[k] > m ? a[k] : m;
+    for (int t = c; t < n; t++)
+        m = x[t] > m ? x[t] : m;
+    return m;
+}
+
+TR_CLONES void tr_vec_scale(float *x, int n, float k)
+{
+    for (int i = 0; i < n; i++)
+        x[i] *= k;
+}
+
+TR_CLONES void tr_vec_softmax_bwd(float *d, const float *p, int n, float scale)
+{
+    float a[ACC] = {0};
+    int c = 0;
+    for (; c + ACC <= n; c += ACC)
+        for (int k = 0; k < ACC; k++)
+            a[k] += p[c + k] * d[c + k];
+    float dot = combine(a);
+    for (int t = c; t < n; t++)
+        dot += p[t] * d[t];
+    for (int i = 0; i < n; i++)
+        d[i] = p[i] * (d[i] - dot) * scale;
+}

@@ -24,6 +24,12 @@ float tr_vec_exp_sum(float *x, int n, float shift);
 /* out[i] = exp(in[i]) (out may be in). */
 void tr_vec_exp(float *out, const float *in, int64_t n);
 
+/* The largest of x[0..n), n >= 1 (exact: order does not matter for max). */
+float tr_vec_max(const float *x, int n);
+/* x[i] *= k. */
+void tr_vec_scale(float *x, int n, float k);
+/* Softmax backward of one row in place: d = p * (d - sum(p * d)) * scale. */
+void tr_vec_softmax_bwd(float *d, const float *p, int n, float scale);
 /* One SwiGLU row: out = silu(g) * u; backward dg, du from dy. */
 void tr_vec_swiglu_fwd(float *out, const float *g, const float *u, int F);
 void tr_vec_swiglu_bwd(float *dg, float *du, const float *dy, const float *g, const float *u,
