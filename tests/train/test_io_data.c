@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <hdf5.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "tio_util.h"
@@ -209,6 +210,39 @@ static void test_bad_files(void **state)
     tr_data_free(ds);
 }
 
+/* Several threads opening and writing datasets at once (serial HDF5 under train/'s lock). */
+static void *open_many(void *arg)
+{
+    const char *out = arg;
+    int32_t tok[64];
+    for (int i = 0; i < 64; i++)
+        tok[i] = i;
+    for (int k = 0; k < 10; k++) {
+        mu_diag d = {{0}};
+        tr_data *ds = tr_data_open(TIO_REF "/gpt2_data.h5", NULL, &d);
+        if (!ds || tr_data_len(ds) != 200 || tr_data_write(out, tok, 64, 64, &d))
+            return (void *)1;
+        tr_data_free(ds);
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    pthread_t th[4];
+    char out[4][128];
+    for (int i = 0; i < 4; i++) {
+        snprintf(out[i], sizeof out[i], "%s/thread%d.h5", dir, i);
+        assert_int_equal(pthread_create(&th[i], NULL, open_many, out[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        void *ret;
+        pthread_join(th[i], &ret);
+        assert_null(ret);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_data_order),
         cmocka_unit_test(test_matches_python_order),
         cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -11,7 +11,9 @@
  *
  * Errors name the file (and the dataset or index) in the diag; HDF5's own error printing
  * is switched off while these functions run. A tr_data is immutable once opened: batches
- * may be read from several threads.
+ * may be read from several threads. Opening and writing may be called from several threads
+ * too: train/'s HDF5 calls are serialized by one lock (serial HDF5 is not thread-safe), but
+ * other code calling HDF5 at the same moment is not covered by it.
  */
 #ifndef TR_DATA_H
 #define TR_DATA_H

@@ -11,7 +11,8 @@
  *
  * Saving writes PATH.tmp, fsyncs it, renames it over PATH and fsyncs the folder, so PATH is
  * always either the previous state or the complete new one. Errors name the file (and the
- * dataset or attribute); HDF5's own error printing is switched off meanwhile.
+ * dataset or attribute); HDF5's own error printing is switched off meanwhile. HDF5 calls
+ * hold train/'s HDF5 lock (see tr_data.h).
  */
 #ifndef TR_STATE_H
 #define TR_STATE_H

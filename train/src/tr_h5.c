@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,12 @@
 
 #include "tr_safetensors.h"
 
+/* Serial HDF5 is not thread-safe: every HDF5 section of train/ holds this lock. */
+static pthread_mutex_t h5_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void tr_h5_quiet_begin(tr_h5_quiet *q)
 {
+    pthread_mutex_lock(&h5_lock);
     H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
@@ -20,6 +25,7 @@ void tr_h5_quiet_begin(tr_h5_quiet *q)
 void tr_h5_quiet_end(const tr_h5_quiet *q)
 {
     H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
+    pthread_mutex_unlock(&h5_lock);
 }
 
 void tr_h5_tmp_path(char *buf, size_t cap, const char *path)

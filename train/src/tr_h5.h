@@ -6,7 +6,9 @@
 
 #include "mu_err.h"
 
-/* Switches HDF5's automatic error printing off (we report our own line) and back. */
+/* Switches HDF5's automatic error printing off (we report our own line) and back, and
+ * holds train/'s HDF5 lock in between (serial HDF5 is not thread-safe). Every HDF5 call of
+ * train/ sits between a begin and its end; they do not nest. */
 typedef struct {
     H5E_auto2_t func;
     void *data;
