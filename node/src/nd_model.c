@@ -164,7 +164,8 @@ int nd_fedcfg_decode(const uint8_t *buf, size_t len, nd_fedcfg *f, mu_diag *diag
                        "format", &format, "model_type", &mt, "config_sha256", &h, "rank", &rank,
                        "alpha", &alpha, "targets", &targets, "rslora", &rslora, "freeze_a", &freeze,
                        "dropout", &dropout, "seed", &seed, "dim", &dim, "instance", &inst);
-    if (rc || format != 1 || strlen(h) != 64 || strlen(inst) != 16 ||
+    if (rc || format != 1 || strlen(h) != 64 || strlen(inst) != 16 || rank > 4096 ||
+        !(alpha > 0 && alpha <= 1e6) || !(dropout >= 0 && dropout < 1) ||
         strlen(mt) >= sizeof f->model_type || rank < 1 || dim < 1 || targets <= 0) {
         mu_diag_set(diag, MU_ERR_FORMAT, "federation_config: %s", rc ? e.text : "bad values");
         json_decref(j);

@@ -111,8 +111,24 @@ static void test_fedcfg(void **state)
     assert_int_equal(nd_fedcfg_decode((const uint8_t *)json, len, &g, &d), MU_OK);
     assert_memory_equal(&f, &g, sizeof f);
     free(json);
+    /* what the fuzz corpus holds as its valid seed */
+    const char *lit = "{\"alpha\":8.0,\"config_sha256\":\"2b7f6a0cd2d0c1a0e5b8c3b1e0a1d2c3b4a59687"
+                      "78695a4b3c2d1e0f1a2b3c4d\",\"dim\":768,\"dropout\":0.0,\"format\":1,"
+                      "\"freeze_a\":true,\"instance\":\"0102fefd00102030\",\"model_type\":"
+                      "\"gpt2\",\"rank\":4,\"rslora\":false,\"seed\":\"7\",\"targets\":1}";
+    assert_int_equal(nd_fedcfg_decode((const uint8_t *)lit, strlen(lit), &g, &d), MU_OK);
+    assert_int_equal(g.lora.rank, 4);
+    assert_int_equal(g.dim, 768);
+    assert_int_equal(g.seed, 7);
+    assert_int_equal(g.instance[2], 0xfe);
     const char *bad[] = {"", "[]", "{\"format\":1}", "{\"format\":2,\"model_type\":\"gpt2\"}",
-                         "{\"format\": 1, \"x\": }"};
+                         "{\"format\": 1, \"x\": }",
+                         /* alpha out of range */
+                         "{\"alpha\":1e300,\"config_sha256\":\"2b7f6a0cd2d0c1a0e5b8c3b1e0a1d2c3b4a"
+                         "5968778695a4b3c2d1e0f1a2b3c4d\",\"dim\":768,\"dropout\":0.0,"
+                         "\"format\":1,\"freeze_a\":true,\"instance\":\"0102fefd00102030\","
+                         "\"model_type\":\"gpt2\",\"rank\":4,\"rslora\":false,\"seed\":\"7\","
+                         "\"targets\":1}"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(nd_fedcfg_decode((const uint8_t *)bad[i], strlen(bad[i]), &g, &d),
                          MU_ERR_FORMAT);
