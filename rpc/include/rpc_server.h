@@ -7,7 +7,8 @@
  * over with rpc_server_post.
  *
  * Requests reach a handler already decoded and validated (rpc_msg_decode): a malformed
- * message is answered INVALID_ARGUMENT with a log line and never reaches the handler. A
+ * message is answered INVALID_ARGUMENT with a log line and never reaches the handler. The
+ * request (and an rpc_upload) is valid only during the callback: copy what you keep. A
  * method whose handler is NULL, and any method not in mutual.v1, is answered
  * UNIMPLEMENTED.
  *
