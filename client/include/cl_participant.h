@@ -38,6 +38,11 @@
  *                example count floor(N_train / T) capped at cfg.weight_max when cfg.weight is
  *                CO_WEIGHT_EXAMPLES, else 1.
  *
+ * Repeated tasks (a retried pull): a TRAIN for the round already trained, before any secure-
+ * aggregation stage, sends the same READY report again without training; after the round's
+ * secure aggregation has begun, a TRAIN for it (a coordinator that restarted the round) trains
+ * again from the new global. A SECAGG stage already answered is MU_ERR_STATE.
+ *
  * Determinism: with `deterministic` set, every random choice (secure-aggregation keys and
  * masks, stochastic rounding) comes from the participant's seed and the round number, so a
  * run repeats bit for bit. That is for simulation and tests only: a real org leaves it off

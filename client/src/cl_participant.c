@@ -224,7 +224,9 @@ static int do_train(cl_participant *p, cl_engine *e, const co_task *t, const flo
                     size_t dim, cl_outbox *out, mu_diag *diag)
 {
     const co_round_config *c = &t->cfg;
-    if (p->trained && p->round == c->round) /* a repeated pull: the same report again */
+    /* A repeated pull before secure aggregation began: the same report again. Once the
+     * update has been used (a coordinator that restarted the round), train again. */
+    if (p->trained && p->round == c->round && p->sa_answered == 0 && (p->delta || p->cfg.synthetic))
         return outbox_push_copy(out, p->last_report, CO_REPORT_BYTES);
     drop_round(p);
     p->round = c->round;

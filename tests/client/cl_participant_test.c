@@ -410,6 +410,55 @@ static void test_eval_and_misuse(void **state)
     cl_engine_free(e);
 }
 
+/* A coordinator that restarts a round re-sends TRAIN after ADVERTISE: the org trains again and
+ * can advertise again; a repeated ADVERTISE without that is refused. */
+static void test_train_again_after_restart(void **state)
+{
+    (void)state;
+    tr_lora_config lc = lora_cfg();
+    cl_engine *e = cl_engine_from_model(tiny_model(1), &lc, 42, NULL);
+    size_t dim = cl_engine_dim(e);
+    int32_t tok[300];
+    tiny_tokens(tok, 300, 1, 4);
+    cl_participant *p = make_org(0, tok, 300, 0), *q = make_org(1, tok, 300, 0);
+    float *g = calloc(dim, sizeof *g);
+    cl_outbox ob;
+    cl_outbox_init(&ob);
+    mu_diag d = {{0}};
+    co_task t = train_task(1, (uint32_t)dim, 0);
+    assert_int_equal(cl_participant_handle_task(p, e, &t, g, dim, &ob, &d), MU_OK);
+    uint32_t ids[2] = {1, 2};
+    uint8_t pks[2][CO_ORG_PK_BYTES];
+    memcpy(pks[0], cl_participant_pk(p), 32);
+    memcpy(pks[1], cl_participant_pk(q), 32);
+    co_task a = {.kind = CO_TASK_SECAGG,
+                 .org_id = 1,
+                 .stage = SA_STAGE_ADVERTISE,
+                 .n_cohort = 2,
+                 .cohort_ids = ids,
+                 .cohort_pks = pks};
+    a.cfg = t.cfg;
+    a.cfg.k = 1;
+    a.cfg.t = 2;
+    a.cfg.quant_n = 2;
+    a.cfg.scale = 1024;
+    if (cl_participant_handle_task(p, e, &a, NULL, dim, &ob, &d) != MU_OK)
+        fail_msg("advertise: %s", d.msg);
+    assert_int_equal(ob.count, 2); /* READY, ADVERTISE */
+    assert_int_equal(cl_participant_handle_task(p, e, &a, NULL, dim, &ob, &d), MU_ERR_STATE);
+    assert_int_equal(cl_participant_handle_task(p, e, &t, g, dim, &ob, &d), MU_OK);
+    size_t dd;
+    assert_non_null(cl_participant_delta(p, &dd));
+    assert_int_equal(cl_participant_handle_task(p, e, &a, NULL, dim, &ob, &d), MU_OK);
+    assert_int_equal(ob.count, 4);
+    assert_memory_equal(ob.items[0].bytes, ob.items[2].bytes, CO_REPORT_BYTES);
+    cl_outbox_deinit(&ob);
+    free(g);
+    cl_participant_free(p);
+    cl_participant_free(q);
+    cl_engine_free(e);
+}
+
 static void test_synthetic_update(void **state)
 {
     (void)state;
@@ -439,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_drop_at_masked),
         cmocka_unit_test(test_fedprox_and_data_windows),
         cmocka_unit_test(test_eval_and_misuse),
+        cmocka_unit_test(test_train_again_after_restart),
         cmocka_unit_test(test_synthetic_update),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
