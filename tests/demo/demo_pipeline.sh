@@ -51,6 +51,12 @@ train = [r for r in rounds if r["kind"] == "train"]
 check(len(train) == 2, f"{len(train)} training rounds in sim-metrics.jsonl, want 2")
 check(all(r["outcome"] == "completed" for r in rounds), "a sim round did not complete")
 check(sum(r["orgs_dropped"] for r in train) == 1, "no org dropped out in the sim")
+tc = json.load(open(os.path.join(out, "details.json"))).get("torch_cross_check")
+if tc:  # PyTorch's loss of the federated adapter against mutual eval's, same windows
+    check(abs(tc["torch_loss"] - tc["mutual_loss"]) < 1e-4,
+          f"torch {tc['torch_loss']} vs mutual {tc['mutual_loss']} on {tc['org']}")
+else:
+    print("note: no PyTorch cross-check (torch or h5py missing)")
 try:
     import matplotlib  # noqa: F401
     check(os.path.getsize(os.path.join(out, "loss-per-round.png")) > 1000, "no plot")
@@ -58,6 +64,6 @@ except ImportError:
     print("note: python3-matplotlib missing, plot not checked")
 for f in fails:
     print("FAIL:", f)
-print(f"demo_pipeline: {len(rows) * 3 + 6 - len(fails)} passed, {len(fails)} failed")
+print(f"demo_pipeline: {len(rows) * 3 + 7 - len(fails)} passed, {len(fails)} failed")
 sys.exit(1 if fails else 0)
 PYEOF
