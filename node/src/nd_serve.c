@@ -20,6 +20,7 @@
 #include "mu_log.h"
 #include "mu_progress.h"
 #include "nd_internal.h"
+#include "nd_serve_int.h"
 #include "rpc_server.h"
 #include "sa.h"
 #include "tr_hf.h"
@@ -28,48 +29,6 @@
 #define MUTUAL_VERSION "0.1.0"
 #endif
 
-typedef struct { /* the global adapter as streamed to orgs: float32 LE, refcounted */
-    int refs;
-    uint8_t *data; /* (len) */
-    size_t len;
-    uint8_t sha[RPC_SHA256_BYTES];
-} blob;
-
-typedef struct {
-    rpc_call *call;
-    uint32_t org;
-    uint64_t version;
-    double checked; /* when its task was last asked for (also marks the org connected) */
-    double since;   /* when the poll arrived: answered WAIT after poll_s */
-} held;
-
-typedef struct { /* protobuf message bytes of one org in the round in flight */
-    uint64_t in, out;
-} traffic;
-
-typedef struct {
-    nd_serve_opts o;
-    co_config cfg;
-    nd_model_spec spec;
-    uint8_t cfg_hash[CO_HASH_BYTES];
-    tr_model *model; /* zero base + LoRA: the shape of the global, and the PEFT export */
-    co_round *r;
-    rpc_server *srv;
-    int insecure;
-    char *fedcfg;
-    size_t fedcfg_len;
-    blob *cur;
-    held *held;
-    size_t n_held, cap_held;
-    traffic *traffic; /* (n_traffic) indexed by org id - 1 */
-    size_t n_traffic;
-    uint8_t *told_done; /* (n_traffic) the org was given TASK_KIND_SHUTDOWN */
-    int done;
-    double done_at;
-    int fatal;
-    mu_diag fatal_diag;
-} server;
-
 /* ---- small helpers ----------------------------------------------------------------------- */
 
 static double wall_ms(void)
@@ -77,191 +36,6 @@ static double wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static traffic *traffic_of(server *s, uint32_t id)
-{
-    if (id == 0)
-        return NULL;
-    if (id > s->n_traffic) {
-        size_t n = id + 16;
-        traffic *t = realloc(s->traffic, n * sizeof *t);
-        if (!t)
-            return NULL;
-        s->traffic = t;
-        uint8_t *d = realloc(s->told_done, n);
-        if (!d)
-            return NULL;
-        s->told_done = d;
-        memset(t + s->n_traffic, 0, (n - s->n_traffic) * sizeof *t);
-        memset(d + s->n_traffic, 0, n - s->n_traffic);
-        s->n_traffic = n;
-    }
-    return &s->traffic[id - 1];
-}
-
-static void count(server *s, uint32_t id, size_t in, size_t out)
-{
-    traffic *t = traffic_of(s, id);
-    if (t) {
-        t->in += in;
-        t->out += out;
-    }
-}
-
-static int mkdirs(const char *path)
-{
-    char p[ND_PATH_MAX + 64];
-    snprintf(p, sizeof p, "%s", path);
-    for (char *c = p + 1; *c; c++) {
-        if (*c != '/')
-            continue;
-        *c = 0;
-        if (mkdir(p, 0755) && errno != EEXIST)
-            return -1;
-        *c = '/';
-    }
-    return mkdir(p, 0755) && errno != EEXIST ? -1 : 0;
-}
-
-/* ---- the adapter blob ---------------------------------------------------------------------- */
-
-static void blob_release(void *ctx)
-{
-    blob *b = ctx;
-    if (b && --b->refs == 0) {
-        free(b->data);
-        free(b);
-    }
-}
-
-/* Replaces the current blob by the global as it is now. Streams in flight keep theirs. */
-static int blob_refresh(server *s)
-{
-    size_t dim;
-    const float *g = co_round_global(s->r, &dim);
-    blob *b = calloc(1, sizeof *b);
-    if (!b)
-        return MU_ERR_NOMEM;
-    b->len = dim * sizeof(float);
-    b->data = malloc(b->len);
-    if (!b->data) {
-        free(b);
-        return MU_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < dim; i++) { /* float32 little-endian */
-        uint32_t u;
-        memcpy(&u, &g[i], 4);
-        for (int k = 0; k < 4; k++)
-            b->data[4 * i + (size_t)k] = (uint8_t)(u >> (8 * k));
-    }
-    rpc_sha256(b->data, b->len, b->sha);
-    b->refs = 1;
-    blob_release(s->cur);
-    s->cur = b;
-    return MU_OK;
-}
-
-/* ---- rounds finished: checkpoint, export, summary ----------------------------------------- */
-
-static int write_checkpoint(server *s, mu_diag *d)
-{
-    co_checkpoint ck;
-    co_round_checkpoint_view(s->r, s->cfg_hash, &ck);
-    if (mkdirs(s->cfg.checkpoint_dir))
-        return mu_diag_set(d, MU_ERR_IO, "%s: cannot create: %s", s->cfg.checkpoint_dir,
-                           strerror(errno));
-    return co_checkpoint_write(s->cfg.checkpoint_dir, &ck, d);
-}
-
-static int export_peft(server *s, uint64_t round, mu_diag *d)
-{
-    size_t dim;
-    const float *g = co_round_global(s->r, &dim);
-    int rc = tr_lora_set(s->model, g, (int64_t)dim);
-    if (rc)
-        return mu_diag_set(d, rc, "export: the global has %zu values, the adapter %lld", dim,
-                           (long long)tr_lora_trainable_count(s->model));
-    char dir[ND_PATH_MAX + 64];
-    snprintf(dir, sizeof dir, "%s/round-%06llu", s->cfg.export_dir, (unsigned long long)round);
-    if (mkdirs(dir))
-        return mu_diag_set(d, MU_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
-    return tr_peft_save(s->model, dir, s->spec.name, d);
-}
-
-static int dump_global(server *s, uint64_t round, mu_diag *d)
-{
-    char path[ND_PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/global-%06llu.f32", s->o.dump_dir, (unsigned long long)round);
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return mu_diag_set(d, MU_ERR_IO, "%s: %s", path, strerror(errno));
-    int ok = fwrite(s->cur->data, 1, s->cur->len, f) == s->cur->len;
-    ok = (fclose(f) == 0) && ok;
-    return ok ? MU_OK : mu_diag_set(d, MU_ERR_IO, "%s: write failed", path);
-}
-
-static void print_round(server *s, const co_event *ev)
-{
-    const co_metrics *m = &ev->metrics;
-    uint64_t in = 0, out = 0;
-    uint32_t active = 0;
-    for (size_t i = 0; i < s->n_traffic; i++) {
-        in += s->traffic[i].in;
-        out += s->traffic[i].out;
-        active += s->traffic[i].in + s->traffic[i].out > 0;
-    }
-    size_t dim;
-    co_round_global(s->r, &dim);
-    printf("{\"round\":%llu,\"kind\":\"%s\",\"outcome\":\"%s\",\"loss\":%.6g,\"tokens\":%.0f,"
-           "\"orgs_selected\":%u,\"orgs_completed\":%u,\"orgs_dropped\":%u,\"duration_s\":%.3f,"
-           "\"adapter_bytes\":%zu,\"wire_bytes_in\":%llu,\"wire_bytes_out\":%llu,"
-           "\"orgs_on_wire\":%u,\"per_org\":{",
-           (unsigned long long)m->round, m->kind == CO_ROUND_EVAL ? "eval" : "train",
-           m->outcome == CO_ROUND_COMPLETED ? "completed" : "aborted",
-           isfinite(m->loss) ? m->loss : -1.0, m->tokens, m->orgs_selected, m->orgs_completed,
-           m->orgs_dropped, m->t_end - m->t_start, dim * sizeof(float), (unsigned long long)in,
-           (unsigned long long)out, active);
-    int first = 1;
-    for (size_t i = 0; i < s->n_traffic; i++) {
-        const co_org *org = co_round_org(s->r, (uint32_t)i + 1);
-        if (!org || s->traffic[i].in + s->traffic[i].out == 0)
-            continue;
-        printf("%s\"%s\":[%llu,%llu]", first ? "" : ",", org->name,
-               (unsigned long long)s->traffic[i].in, (unsigned long long)s->traffic[i].out);
-        first = 0;
-    }
-    printf("}%s%s%s}\n", ev->reason[0] ? ",\"reason\":\"" : "", ev->reason[0] ? ev->reason : "",
-           ev->reason[0] ? "\"" : "");
-    fflush(stdout);
-    memset(s->traffic, 0, s->n_traffic * sizeof *s->traffic);
-}
-
-static void on_round(server *s, const co_event *ev)
-{
-    const co_metrics *m = &ev->metrics;
-    mu_diag d = {{0}};
-    int rc = blob_refresh(s);
-    if (rc == MU_OK)
-        rc = write_checkpoint(s, &d);
-    if (rc != MU_OK) { /* without a checkpoint a crash would lose rounds silently: stop */
-        s->fatal = rc;
-        mu_diag_set(&s->fatal_diag, rc, "round %llu: checkpoint: %.400s",
-                    (unsigned long long)m->round, d.msg);
-        rpc_server_stop(s->srv);
-        return;
-    }
-    if (m->outcome == CO_ROUND_COMPLETED && m->kind == CO_ROUND_TRAIN && s->cfg.export_dir[0] &&
-        export_peft(s, m->round, &d) != MU_OK)
-        mu_error("serve: round %llu: PEFT export failed: %s", (unsigned long long)m->round, d.msg);
-    if (s->o.dump_dir && dump_global(s, m->round, &d) != MU_OK)
-        mu_error("serve: %s", d.msg);
-    mu_info("serve: round %llu %s %s: %u/%u orgs, loss %.4f, %.2f s%s%s",
-            (unsigned long long)m->round, m->kind == CO_ROUND_EVAL ? "(eval)" : "(train)",
-            m->outcome == CO_ROUND_COMPLETED ? "completed" : "ABORTED", m->orgs_completed,
-            m->orgs_selected, m->loss, m->t_end - m->t_start, ev->reason[0] ? ": " : "",
-            ev->reason);
-    print_round(s, ev);
 }
 
 /* ---- tasks and held polls ------------------------------------------------------------------ */
@@ -303,9 +77,9 @@ static void reply_task(server *s, rpc_call *call, const co_task *t, double now)
     if (in_round && isfinite(t->deadline) && t->deadline > 0)
         m.stage_deadline_unix_ms = (uint64_t)(wall_ms() + (t->deadline - now) * 1e3);
     m.retry_after_ms = t->kind == CO_TASK_WAIT ? 50 : 0;
-    count(s, t->org_id, 0, protobuf_c_message_get_packed_size(&m.base));
+    nd_srv_count(s, t->org_id, 0, protobuf_c_message_get_packed_size(&m.base));
     if (t->kind == CO_TASK_DONE) {
-        traffic_of(s, t->org_id);
+        nd_srv_traffic_of(s, t->org_id);
         if (t->org_id <= s->n_traffic)
             s->told_done[t->org_id - 1] = 1;
     }
@@ -374,7 +148,7 @@ static void pump(server *s, double now)
     co_event ev;
     while (co_round_poll_event(s->r, &ev)) {
         if (ev.kind == CO_EVENT_ROUND) {
-            on_round(s, &ev);
+            nd_srv_on_round(s, &ev);
         } else if (ev.kind == CO_EVENT_DONE && !s->done) {
             s->done = 1;
             s->done_at = now;
@@ -452,8 +226,8 @@ static void on_join(void *user, rpc_call *call, const Mutual__V1__JoinRequest *r
     r.federation_config.data = (uint8_t *)s->fedcfg;
     r.federation_config.len = s->fedcfg_len;
     r.poll_timeout_ms = (uint32_t)(s->o.poll_s * 1e3);
-    count(s, id, protobuf_c_message_get_packed_size(&req->base),
-          protobuf_c_message_get_packed_size(&r.base));
+    nd_srv_count(s, id, protobuf_c_message_get_packed_size(&req->base),
+                 protobuf_c_message_get_packed_size(&r.base));
     rpc_call_reply(call, &r.base);
 }
 
@@ -464,7 +238,7 @@ static void on_pull(void *user, rpc_call *call, const Mutual__V1__PullTaskReques
         return;
     double now = mu_now();
     uint32_t id = (uint32_t)req->org_id;
-    count(s, id, protobuf_c_message_get_packed_size(&req->base), 0);
+    nd_srv_count(s, id, protobuf_c_message_get_packed_size(&req->base), 0);
     co_task t;
     co_round_next_task(s->r, id, now, &t);
     if (t.kind == CO_TASK_WAIT && rpc_call_deadline(call) - now > 0.5) {
@@ -539,7 +313,7 @@ static void on_push(void *user, rpc_call *call, const Mutual__V1__PushStageReque
     if (!org)
         return;
     uint32_t id = org->id;
-    count(s, id, protobuf_c_message_get_packed_size(&req->base), 0);
+    nd_srv_count(s, id, protobuf_c_message_get_packed_size(&req->base), 0);
     char why[RPC_REASON_MAX];
     grpc_status_code code =
         deliver(s, org, req->round, req->stage, req->payload.data, req->payload.len,
@@ -552,7 +326,7 @@ static void on_push(void *user, rpc_call *call, const Mutual__V1__PushStageReque
     r.api_version = RPC_API_VERSION;
     r.accepted = 1;
     r.reason = "";
-    count(s, id, 0, protobuf_c_message_get_packed_size(&r.base));
+    nd_srv_count(s, id, 0, protobuf_c_message_get_packed_size(&r.base));
     rpc_call_reply(call, &r.base);
 }
 
@@ -564,7 +338,7 @@ static void on_upload(void *user, rpc_call *call, const rpc_upload *up)
         return;
     uint32_t id = org->id;
     /* chunk framing: ~48 bytes of fields per MiB chunk besides the data */
-    count(s, id, up->len + up->signature_len + 48 * (up->len / (1u << 20) + 1), 0);
+    nd_srv_count(s, id, up->len + up->signature_len + 48 * (up->len / (1u << 20) + 1), 0);
     char why[RPC_REASON_MAX];
     grpc_status_code code = deliver(s, org, up->round, up->stage, up->data, up->len, up->signature,
                                     up->signature_len, "upload", why, sizeof why);
@@ -577,7 +351,7 @@ static void on_upload(void *user, rpc_call *call, const rpc_upload *up)
     r.received_bytes = up->len;
     r.accepted = 1;
     r.reason = "";
-    count(s, id, 0, protobuf_c_message_get_packed_size(&r.base));
+    nd_srv_count(s, id, 0, protobuf_c_message_get_packed_size(&r.base));
     rpc_call_reply(call, &r.base);
 }
 
@@ -596,14 +370,14 @@ static void on_download(void *user, rpc_call *call, const Mutual__V1__DownloadAd
         return;
     }
     size_t n = b->len - req->offset, chunk = 1u << 20;
-    count(s, org->id, protobuf_c_message_get_packed_size(&req->base),
-          n + (n / chunk + 1) * (RPC_SHA256_BYTES + 32));
+    nd_srv_count(s, org->id, protobuf_c_message_get_packed_size(&req->base),
+                 n + (n / chunk + 1) * (RPC_SHA256_BYTES + 32));
     co_round_add_bytes(s->r, 0, n);
     co_status st;
     co_round_status(s->r, mu_now(), &st);
     b->refs++;
-    rpc_call_stream_blob(call, st.round, b->data, b->len, req->offset, b->sha, chunk, blob_release,
-                         b);
+    rpc_call_stream_blob(call, st.round, b->data, b->len, req->offset, b->sha, chunk,
+                         nd_srv_blob_release, b);
 }
 
 static void on_status(void *user, rpc_call *call, const Mutual__V1__StatusRequest *req)
@@ -702,12 +476,12 @@ static int setup(server *s, mu_diag *d)
     free(t);
     if (!s->r)
         return MU_ERR_INVALID;
-    if ((rc = resume(s, d)) || (rc = blob_refresh(s)))
+    if ((rc = resume(s, d)) || (rc = nd_srv_blob_refresh(s)))
         return rc;
     if (s->o.dump_dir) { /* the global the next round starts from, named by the last round */
         size_t nh = 0;
         const co_metrics *hist = co_round_history(s->r, &nh);
-        if ((rc = dump_global(s, nh ? hist[nh - 1].round : 0, d)))
+        if ((rc = nd_srv_dump_global(s, nh ? hist[nh - 1].round : 0, d)))
             return rc;
     }
     nd_fedcfg f = {0};
@@ -788,7 +562,7 @@ int nd_serve_run(const nd_serve_opts *o, mu_diag *diag)
         }
     }
     rpc_server_free(s->srv);
-    blob_release(s->cur);
+    nd_srv_blob_release(s->cur);
     co_round_free(s->r);
     tr_model_free(s->model);
     co_config_deinit(&s->cfg);

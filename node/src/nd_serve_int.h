@@ -1,0 +1,73 @@
+/* nd_serve_int.h - the state of `mutual serve`, shared by its files. One thread (the rpc
+ * server loop's) owns all of it. */
+#ifndef ND_SERVE_INT_H
+#define ND_SERVE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "co_config.h"
+#include "co_round.h"
+#include "nd.h"
+#include "rpc_server.h"
+
+typedef struct { /* the global adapter as streamed to orgs: float32 LE, refcounted */
+    int refs;
+    uint8_t *data; /* (len) */
+    size_t len;
+    uint8_t sha[RPC_SHA256_BYTES];
+} blob;
+
+typedef struct {
+    rpc_call *call;
+    uint32_t org;
+    uint64_t version;
+    double checked; /* when its task was last asked for (also marks the org connected) */
+    double since;   /* when the poll arrived: answered WAIT after poll_s */
+} held;
+
+typedef struct { /* protobuf message bytes of one org in the round in flight */
+    uint64_t in, out;
+} traffic;
+
+typedef struct {
+    nd_serve_opts o;
+    co_config cfg;
+    nd_model_spec spec;
+    uint8_t cfg_hash[CO_HASH_BYTES];
+    tr_model *model; /* zero base + LoRA: the shape of the global, and the PEFT export */
+    co_round *r;
+    rpc_server *srv;
+    int insecure;
+    char *fedcfg;
+    size_t fedcfg_len;
+    blob *cur;
+    held *held;
+    size_t n_held, cap_held;
+    traffic *traffic; /* (n_traffic) indexed by org id - 1 */
+    size_t n_traffic;
+    uint8_t *told_done; /* (n_traffic) the org was given TASK_KIND_SHUTDOWN */
+    int done;
+    double done_at;
+    int fatal;
+    mu_diag fatal_diag;
+} server;
+
+/* nd_serve_rounds.c */
+/* The traffic counters of org id (grown as needed), or NULL (id 0, out of memory). */
+traffic *nd_srv_traffic_of(server *s, uint32_t id);
+/* Adds protobuf bytes org id sent (in) and was sent (out) in the round in flight. */
+void nd_srv_count(server *s, uint32_t id, size_t in, size_t out);
+/* mkdir -p; 0 or -1 with errno. */
+int nd_srv_mkdirs(const char *path);
+/* Drops a reference to a blob (rpc_call_stream_blob's release callback). */
+void nd_srv_blob_release(void *ctx);
+/* Makes the current blob from the global as it is now. MU_OK or MU_ERR_NOMEM. */
+int nd_srv_blob_refresh(server *s);
+/* Writes the current blob as DUMP/global-RRRRRR.f32 (test mode). */
+int nd_srv_dump_global(server *s, uint64_t round, mu_diag *d);
+/* A ROUND event: new blob, checkpoint (a failure stops the server), PEFT export, dump, the
+ * round's JSON line on stdout. */
+void nd_srv_on_round(server *s, const co_event *ev);
+
+#endif

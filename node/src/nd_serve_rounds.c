@@ -1,0 +1,199 @@
+/* nd_serve_rounds.c - what `mutual serve` does around finished rounds: the adapter blob that
+ * DownloadAdapter streams, traffic counters, the checkpoint, the PEFT export and the round's
+ * JSON line. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "co_checkpoint.h"
+#include "mu_log.h"
+#include "nd_serve_int.h"
+#include "tr_hf.h"
+
+traffic *nd_srv_traffic_of(server *s, uint32_t id)
+{
+    if (id == 0)
+        return NULL;
+    if (id > s->n_traffic) {
+        size_t n = id + 16;
+        traffic *t = realloc(s->traffic, n * sizeof *t);
+        if (!t)
+            return NULL;
+        s->traffic = t;
+        uint8_t *d = realloc(s->told_done, n);
+        if (!d)
+            return NULL;
+        s->told_done = d;
+        memset(t + s->n_traffic, 0, (n - s->n_traffic) * sizeof *t);
+        memset(d + s->n_traffic, 0, n - s->n_traffic);
+        s->n_traffic = n;
+    }
+    return &s->traffic[id - 1];
+}
+
+void nd_srv_count(server *s, uint32_t id, size_t in, size_t out)
+{
+    traffic *t = nd_srv_traffic_of(s, id);
+    if (t) {
+        t->in += in;
+        t->out += out;
+    }
+}
+
+int nd_srv_mkdirs(const char *path)
+{
+    char p[ND_PATH_MAX + 64];
+    snprintf(p, sizeof p, "%s", path);
+    for (char *c = p + 1; *c; c++) {
+        if (*c != '/')
+            continue;
+        *c = 0;
+        if (mkdir(p, 0755) && errno != EEXIST)
+            return -1;
+        *c = '/';
+    }
+    return mkdir(p, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+/* ---- the adapter blob ---------------------------------------------------------------------- */
+
+void nd_srv_blob_release(void *ctx)
+{
+    blob *b = ctx;
+    if (b && --b->refs == 0) {
+        free(b->data);
+        free(b);
+    }
+}
+
+/* Replaces the current blob by the global as it is now. Streams in flight keep theirs. */
+int nd_srv_blob_refresh(server *s)
+{
+    size_t dim;
+    const float *g = co_round_global(s->r, &dim);
+    blob *b = calloc(1, sizeof *b);
+    if (!b)
+        return MU_ERR_NOMEM;
+    b->len = dim * sizeof(float);
+    b->data = malloc(b->len);
+    if (!b->data) {
+        free(b);
+        return MU_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < dim; i++) { /* float32 little-endian */
+        uint32_t u;
+        memcpy(&u, &g[i], 4);
+        for (int k = 0; k < 4; k++)
+            b->data[4 * i + (size_t)k] = (uint8_t)(u >> (8 * k));
+    }
+    rpc_sha256(b->data, b->len, b->sha);
+    b->refs = 1;
+    nd_srv_blob_release(s->cur);
+    s->cur = b;
+    return MU_OK;
+}
+
+/* ---- rounds finished: checkpoint, export, summary ----------------------------------------- */
+
+static int write_checkpoint(server *s, mu_diag *d)
+{
+    co_checkpoint ck;
+    co_round_checkpoint_view(s->r, s->cfg_hash, &ck);
+    if (nd_srv_mkdirs(s->cfg.checkpoint_dir))
+        return mu_diag_set(d, MU_ERR_IO, "%s: cannot create: %s", s->cfg.checkpoint_dir,
+                           strerror(errno));
+    return co_checkpoint_write(s->cfg.checkpoint_dir, &ck, d);
+}
+
+static int export_peft(server *s, uint64_t round, mu_diag *d)
+{
+    size_t dim;
+    const float *g = co_round_global(s->r, &dim);
+    int rc = tr_lora_set(s->model, g, (int64_t)dim);
+    if (rc)
+        return mu_diag_set(d, rc, "export: the global has %zu values, the adapter %lld", dim,
+                           (long long)tr_lora_trainable_count(s->model));
+    char dir[ND_PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s/round-%06llu", s->cfg.export_dir, (unsigned long long)round);
+    if (nd_srv_mkdirs(dir))
+        return mu_diag_set(d, MU_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+    return tr_peft_save(s->model, dir, s->spec.name, d);
+}
+
+int nd_srv_dump_global(server *s, uint64_t round, mu_diag *d)
+{
+    char path[ND_PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/global-%06llu.f32", s->o.dump_dir, (unsigned long long)round);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return mu_diag_set(d, MU_ERR_IO, "%s: %s", path, strerror(errno));
+    int ok = fwrite(s->cur->data, 1, s->cur->len, f) == s->cur->len;
+    ok = (fclose(f) == 0) && ok;
+    return ok ? MU_OK : mu_diag_set(d, MU_ERR_IO, "%s: write failed", path);
+}
+
+static void print_round(server *s, const co_event *ev)
+{
+    const co_metrics *m = &ev->metrics;
+    uint64_t in = 0, out = 0;
+    uint32_t active = 0;
+    for (size_t i = 0; i < s->n_traffic; i++) {
+        in += s->traffic[i].in;
+        out += s->traffic[i].out;
+        active += s->traffic[i].in + s->traffic[i].out > 0;
+    }
+    size_t dim;
+    co_round_global(s->r, &dim);
+    printf("{\"round\":%llu,\"kind\":\"%s\",\"outcome\":\"%s\",\"loss\":%.6g,\"tokens\":%.0f,"
+           "\"orgs_selected\":%u,\"orgs_completed\":%u,\"orgs_dropped\":%u,\"duration_s\":%.3f,"
+           "\"adapter_bytes\":%zu,\"wire_bytes_in\":%llu,\"wire_bytes_out\":%llu,"
+           "\"orgs_on_wire\":%u,\"per_org\":{",
+           (unsigned long long)m->round, m->kind == CO_ROUND_EVAL ? "eval" : "train",
+           m->outcome == CO_ROUND_COMPLETED ? "completed" : "aborted",
+           isfinite(m->loss) ? m->loss : -1.0, m->tokens, m->orgs_selected, m->orgs_completed,
+           m->orgs_dropped, m->t_end - m->t_start, dim * sizeof(float), (unsigned long long)in,
+           (unsigned long long)out, active);
+    int first = 1;
+    for (size_t i = 0; i < s->n_traffic; i++) {
+        const co_org *org = co_round_org(s->r, (uint32_t)i + 1);
+        if (!org || s->traffic[i].in + s->traffic[i].out == 0)
+            continue;
+        printf("%s\"%s\":[%llu,%llu]", first ? "" : ",", org->name,
+               (unsigned long long)s->traffic[i].in, (unsigned long long)s->traffic[i].out);
+        first = 0;
+    }
+    printf("}%s%s%s}\n", ev->reason[0] ? ",\"reason\":\"" : "", ev->reason[0] ? ev->reason : "",
+           ev->reason[0] ? "\"" : "");
+    fflush(stdout);
+    memset(s->traffic, 0, s->n_traffic * sizeof *s->traffic);
+}
+
+void nd_srv_on_round(server *s, const co_event *ev)
+{
+    const co_metrics *m = &ev->metrics;
+    mu_diag d = {{0}};
+    int rc = nd_srv_blob_refresh(s);
+    if (rc == MU_OK)
+        rc = write_checkpoint(s, &d);
+    if (rc != MU_OK) { /* without a checkpoint a crash would lose rounds silently: stop */
+        s->fatal = rc;
+        mu_diag_set(&s->fatal_diag, rc, "round %llu: checkpoint: %.400s",
+                    (unsigned long long)m->round, d.msg);
+        rpc_server_stop(s->srv);
+        return;
+    }
+    if (m->outcome == CO_ROUND_COMPLETED && m->kind == CO_ROUND_TRAIN && s->cfg.export_dir[0] &&
+        export_peft(s, m->round, &d) != MU_OK)
+        mu_error("serve: round %llu: PEFT export failed: %s", (unsigned long long)m->round, d.msg);
+    if (s->o.dump_dir && nd_srv_dump_global(s, m->round, &d) != MU_OK)
+        mu_error("serve: %s", d.msg);
+    mu_info("serve: round %llu %s %s: %u/%u orgs, loss %.4f, %.2f s%s%s",
+            (unsigned long long)m->round, m->kind == CO_ROUND_EVAL ? "(eval)" : "(train)",
+            m->outcome == CO_ROUND_COMPLETED ? "completed" : "ABORTED", m->orgs_completed,
+            m->orgs_selected, m->loss, m->t_end - m->t_start, ev->reason[0] ? ": " : "",
+            ev->reason);
+    print_round(s, ev);
+}
