@@ -26,6 +26,9 @@ static void help(FILE *out)
             "  --linger S          after the last round, keep telling orgs to leave for up to\n"
             "                      S seconds (default 10)\n"
             "  --poll S            hold a PullTask at most S seconds (default 10)\n"
+            "  --accept-config-change\n"
+            "                      resume even though the config file changed since the\n"
+            "                      checkpoint was written (default: refuse)\n"
             "  --dump-dir DIR      test mode: write DIR/global-RRRRRR.f32 after each round\n"
             "  --crash-at R:S      test mode: SIGKILL itself once round R has stage S (1-5) open\n"
             "  -v, --verbose       more log output\n"
@@ -34,7 +37,7 @@ static void help(FILE *out)
             "Exit status: 0 clean stop, 1 failure, 2 usage or config error.\n");
 }
 
-enum { O_CONFIG = 1000, O_INSECURE, O_PORT_FILE, O_LINGER, O_POLL, O_DUMP, O_CRASH };
+enum { O_CONFIG = 1000, O_INSECURE, O_PORT_FILE, O_LINGER, O_POLL, O_DUMP, O_CRASH, O_ACCEPT };
 
 int cmd_serve(int argc, char **argv)
 {
@@ -45,6 +48,7 @@ int cmd_serve(int argc, char **argv)
                                              {"poll", required_argument, NULL, O_POLL},
                                              {"dump-dir", required_argument, NULL, O_DUMP},
                                              {"crash-at", required_argument, NULL, O_CRASH},
+                                             {"accept-config-change", no_argument, NULL, O_ACCEPT},
                                              MU_CLI_COMMON_LONGOPTS,
                                              {0, 0, 0, 0}};
     nd_serve_opts o = {0};
@@ -62,6 +66,9 @@ int cmd_serve(int argc, char **argv)
             break;
         case O_INSECURE:
             o.insecure = 1;
+            break;
+        case O_ACCEPT:
+            o.accept_config_change = 1;
             break;
         case O_PORT_FILE:
             o.port_file = optarg;

@@ -82,11 +82,12 @@ int nd_verify_push(const uint8_t sig[64], const uint8_t pk[32], uint64_t org_id,
 /* ---- mutual serve ----------------------------------------------------------------------- */
 
 typedef struct {
-    const char *config_path; /* coordinator YAML (co_config + model:) */
-    int insecure;            /* --insecure: plaintext even if the config says TLS */
-    const char *port_file;   /* write the bound port here once listening (may be NULL) */
-    double linger_s;         /* after the last round, keep telling orgs to leave; 0: 10 s */
-    double poll_s;           /* longest a PullTask is held; 0: 10 s */
+    const char *config_path;  /* coordinator YAML (co_config + model:) */
+    int insecure;             /* --insecure: plaintext even if the config says TLS */
+    const char *port_file;    /* write the bound port here once listening (may be NULL) */
+    double linger_s;          /* after the last round, keep telling orgs to leave; 0: 10 s */
+    double poll_s;            /* longest a PullTask is held; 0: 10 s */
+    int accept_config_change; /* resume from a checkpoint written under another config */
     /* Test mode: after each round write DUMP/global-RRRRRR.f32 (the flat global, float32 LE)
      * so tests can compare what was applied with the orgs' own dumps. NULL: off. */
     const char *dump_dir;

@@ -420,7 +420,8 @@ static void on_tick(void *user, rpc_server *srv, double now)
 static int resume(server *s, mu_diag *d)
 {
     co_checkpoint ck;
-    int rc = co_checkpoint_load(s->cfg.checkpoint_dir, s->cfg_hash, 0, &ck, d);
+    int rc =
+        co_checkpoint_load(s->cfg.checkpoint_dir, s->cfg_hash, s->o.accept_config_change, &ck, d);
     if (rc == MU_ERR_NOTFOUND) {
         mu_info("serve: no checkpoint in %s: a new federation", s->cfg.checkpoint_dir);
         return MU_OK;

@@ -69,4 +69,15 @@ kill -TERM "$srv"
 s=0
 wait "$srv" || s=$?
 [ "$s" = 0 ] && grep -q "clean shutdown" run2.log || { echo "FAIL: exit $s on SIGTERM"; exit 1; }
-echo "ok: python3-grpcio read a correct Status from mutual serve (before, and after resume)"
+
+# A checkpoint written under another config is refused unless the operator says otherwise.
+echo "# edited after the federation ran" >>coordinator.yaml
+s=0
+timeout 60 "$MUTUAL" serve --config coordinator.yaml --linger 1 >run3.jsonl 2>run3.log || s=$?
+[ "$s" = 1 ] && grep -qi "config" run3.log ||
+  { echo "FAIL: a changed config was not refused (exit $s)"; cat run3.log; exit 1; }
+timeout 60 "$MUTUAL" serve --config coordinator.yaml --linger 1 --accept-config-change \
+  >run4.jsonl 2>run4.log || { echo "FAIL: --accept-config-change did not resume"; cat run4.log; exit 1; }
+grep -q "resumed from" run4.log || { echo "FAIL: no resume with --accept-config-change"; exit 1; }
+echo "ok: python3-grpcio read a correct Status from mutual serve (before, and after resume);"
+echo "    a changed config is refused on resume unless --accept-config-change"
