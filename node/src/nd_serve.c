@@ -272,7 +272,11 @@ static void on_cancelled(void *user, rpc_call *call)
     server *s = user;
     for (size_t i = 0; i < s->n_held; i++)
         if (s->held[i].call == call) {
+            /* the org hung up (or we are stopping): it no longer counts as connected */
+            uint32_t id = s->held[i].org;
             unhold(s, i);
+            co_round_disconnect(s->r, id);
+            mu_debug("serve: org %u went away (its poll was cancelled)", id);
             return;
         }
 }
