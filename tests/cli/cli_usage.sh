@@ -50,5 +50,16 @@ check config_dup 2 "dup.yaml:2:1: duplicate key 'a'" -- "$MUTUAL" config check "
 check config_list 2 "list.yaml:1:1: a config file must be a mapping" -- "$MUTUAL" config check "$tmp/list.yaml"
 check config_missing 2 "nope.yaml: No such file" -- "$MUTUAL" config check "$tmp/nope.yaml"
 
+# schema checks with --kind, on the shipped example configs and on broken copies
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+sed "s#^\(  base: *\).*#\1$ROOT/configs/demo/base-model#" "$ROOT/configs/coordinator.yaml" >"$tmp/coordinator.yaml"
+check kind_coordinator 0 "coordinator.yaml: ok" -- "$MUTUAL" config check --kind coordinator "$tmp/coordinator.yaml"
+check kind_org 0 "org.yaml: ok" -- "$MUTUAL" config check --kind org "$ROOT/configs/org.yaml"
+check kind_bad 2 "--kind wants coordinator, org or sim" -- "$MUTUAL" config check --kind nope "$tmp/good.yaml"
+sed 's/^cohort:/cohort:\n  bogus_key: 1/' "$ROOT/configs/coordinator.yaml" >"$tmp/co_bad.yaml"
+check kind_coordinator_unknown_key 2 "co_bad.yaml:[0-9]+:[0-9]+: unknown key 'bogus_key'" -- "$MUTUAL" config check --kind coordinator "$tmp/co_bad.yaml"
+printf 'seed: [1\n' >"$tmp/sim_bad.yaml"
+check kind_sim_syntax 2 "sim_bad.yaml:[0-9]+:[0-9]+: " -- "$MUTUAL" config check --kind sim "$tmp/sim_bad.yaml"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
