@@ -94,6 +94,73 @@ static void test_lora(void **state)
     check_lora(1000, 130, 150, 8, 2e-4); /* every product large enough to be split */
 }
 
+/* The fused linear (base + adapters in one region) against tr_matmul_* + tr_lora_*: two
+ * adapters on different column slices, init and bias terms, and the backward. */
+static void check_linear(int N, int IN, int OUT, int R, tr_wlayout lay, int with_init, double atol)
+{
+    float *x = tt_alloc(N * IN), *w = tt_alloc(IN * OUT), *b = tt_alloc(OUT);
+    float *init = tt_alloc(N * OUT), *y1 = tt_alloc(N * OUT), *y2 = tt_alloc(N * OUT);
+    float *A[2], *Bm[2], *h1[2], *h2[2], *dA1[2], *dA2[2], *dB1[2], *dB2[2], *dh[2];
+    int off[2] = {0, OUT / 2}, out[2] = {OUT / 2, OUT - OUT / 2};
+    tt_fill(x, N * IN, 40, 1.0f);
+    tt_fill(w, IN * OUT, 41, 1.0f);
+    tt_fill(b, OUT, 42, 1.0f);
+    tt_fill(init, N * OUT, 43, 1.0f);
+    tr_lora_slot sl[2];
+    for (int k = 0; k < 2; k++) {
+        A[k] = tt_alloc(R * IN), Bm[k] = tt_alloc(out[k] * R), h1[k] = tt_alloc(N * R);
+        h2[k] = tt_alloc(N * R), dA1[k] = tt_alloc(R * IN), dA2[k] = tt_alloc(R * IN);
+        dB1[k] = tt_alloc(out[k] * R), dB2[k] = tt_alloc(out[k] * R), dh[k] = tt_alloc(N * R);
+        tt_fill(A[k], R * IN, 44 + (uint64_t)k, 1.0f);
+        tt_fill(Bm[k], out[k] * R, 46 + (uint64_t)k, 1.0f);
+        sl[k] = (tr_lora_slot){.A = A[k],
+                               .B = Bm[k],
+                               .h = h1[k],
+                               .dh = dh[k],
+                               .dA = dA1[k],
+                               .dB = dB1[k],
+                               .off = off[k],
+                               .out = out[k]};
+    }
+    tr_linear_forward(y1, with_init ? init : NULL, x, w, b, N, IN, OUT, lay, sl, 2, R, 0.5f);
+    if (with_init)
+        memcpy(y2, init, sizeof(float) * (size_t)N * OUT);
+    tr_matmul_forward_ref(y2, x, w, b, N, IN, OUT, lay, with_init);
+    for (int k = 0; k < 2; k++)
+        tr_lora_forward_ref(y2 + off[k], OUT, h2[k], x, A[k], Bm[k], 0.5f, N, IN, out[k], R);
+    tt_assert_close(y1, y2, N * OUT, atol, RTOL, "fused linear forward");
+
+    float *dy = tt_alloc(N * OUT), *dx1 = tt_alloc(N * IN), *dx2 = tt_alloc(N * IN);
+    float *dhr = tt_alloc(N * R);
+    tt_fill(dy, N * OUT, 48, 1.0f);
+    tt_fill(dx1, N * IN, 49, 1.0f); /* garbage: the fused backward overwrites dinp */
+    tr_linear_backward(dx1, dy, x, w, N, IN, OUT, lay, sl, 2, R, 0.5f);
+    tr_matmul_backward_ref(dx2, dy, w, N, IN, OUT, lay, 0);
+    for (int k = 0; k < 2; k++)
+        tr_lora_backward_ref(dx2, dA2[k], dB2[k], dhr, dy + off[k], OUT, x, h2[k], A[k], Bm[k],
+                             0.5f, N, IN, out[k], R);
+    tt_assert_close(dx1, dx2, N * IN, atol, RTOL, "fused linear dx");
+    for (int k = 0; k < 2; k++) {
+        tt_assert_close(dA1[k], dA2[k], R * IN, atol, RTOL, "fused linear dA");
+        tt_assert_close(dB1[k], dB2[k], out[k] * R, atol, RTOL, "fused linear dB");
+    }
+    free(x), free(w), free(b), free(init), free(y1), free(y2), free(dy), free(dx1), free(dx2);
+    free(dhr);
+    for (int k = 0; k < 2; k++) {
+        free(A[k]), free(Bm[k]), free(h1[k]), free(h2[k]), free(dA1[k]), free(dA2[k]);
+        free(dB1[k]), free(dB2[k]), free(dh[k]);
+    }
+}
+
+static void test_linear(void **state)
+{
+    (void)state;
+    check_linear(9, 7, 10, 3, TR_W_IN_OUT, 0, ATOL);
+    check_linear(9, 7, 10, 3, TR_W_OUT_IN, 1, ATOL);
+    check_linear(333, 64, 96, 8, TR_W_IN_OUT, 1, 2e-4); /* split over threads */
+    check_linear(333, 64, 96, 8, TR_W_OUT_IN, 0, 2e-4);
+}
+
 static void check_attention(int B, int T, int H, int KV, int hd)
 {
     int W = (H + 2 * KV) * hd;
@@ -131,6 +198,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_lora),
+        cmocka_unit_test(test_linear),
         cmocka_unit_test(test_attention),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,6 +67,31 @@ void tr_lora_backward_ref(float *dinp, float *dA, float *dB, float *dh, const fl
                           const float *inp, const float *h, const float *A, const float *Bm,
                           float scale, int N, int IN, int OUT, int R);
 
+/* A frozen linear and the LoRA adapters on it, fused: one parallel region in which each
+ * thread takes a block of rows through the base product and every adapter, so the adapters'
+ * thin products cost no extra thread wake-ups. Adapter k reads the linear's input and adds
+ * into output columns [off, off + out). Same results as tr_matmul_* + tr_lora_* up to
+ * rounding order. */
+typedef struct {
+    const float *A, *B; /* (R, IN), (out, R) */
+    float *h;           /* (N, R): forward writes x A^T (the backward's input) */
+    float *dh;          /* (N, R): backward scratch, written */
+    float *dA, *dB;     /* gradients to add into; dA NULL when A is frozen */
+    int off, out;
+} tr_lora_slot;
+
+/* out (N, OUT) = init + inp . W + bias (init NULL: no init term; init == out: accumulate;
+ * bias may be NULL), then out[:, off:off+out] += scale * (inp A^T) B^T for each slot. */
+void tr_linear_forward(float *out, const float *init, const float *inp, const float *w,
+                       const float *bias, int N, int IN, int OUT, tr_wlayout layout,
+                       tr_lora_slot *slots, int n_slots, int R, float scale);
+/* Given dout (N, OUT): for each slot dh = scale * dout[:, off:off+out] . B, dB += scale *
+ * dout[:, slot]^T . h, dA += dh^T . inp; and if dinp: dinp (N, IN) = dout . W^T + sum dh . A
+ * (overwritten). */
+void tr_linear_backward(float *dinp, const float *dout, const float *inp, const float *w, int N,
+                        int IN, int OUT, tr_wlayout layout, tr_lora_slot *slots, int n_slots, int R,
+                        float scale);
+
 /* Causal self-attention with grouped-query heads. qkv (B, T, (H + 2*KV)*hd): queries of
  * head h at columns h*hd, keys of kv head g at (H + g)*hd, values at (H + KV + g)*hd; query
  * head h uses kv head h / (H / KV). att (B, H, T, T) caches the softmax probabilities (the

@@ -84,7 +84,7 @@ static int64_t acts_layout(tr_model *m, float *mem, int64_t N, int64_t BTT, int 
     m->dres = carve(&cv, N * C);
     m->dbuf1 = carve(&cv, N * imax(m->QKV, m->U));
     m->dbuf2 = carve(&cv, N * imax(imax(C, m->HD), m->F));
-    m->dh = carve(&cv, N * imax(R, 1));
+    m->dh = carve(&cv, TR_MAX_SLOTS * N * imax(R, 1));
     m->dxl = carve(&cv, m->lcfg.dropout > 0.0f ? N * max_in : 1);
     m->dlogits = carve(&cv, N * m->V);
     m->attn_scratch = carve(&cv, (int64_t)threads * tr_attention_scratch_len(T));
@@ -133,22 +133,53 @@ static uint64_t mod_seed(const tr_model *m, int j)
     return tr_splitmix64(m->fwd_seed ^ tr_splitmix64(0x44524f50ull + (uint64_t)j));
 }
 
-/* out (N, OUT) (+)= inp . W + b, plus every LoRA module on this linear. */
-static void linear_forward(tr_model *m, int l, int lin, float *out, const float *inp, int IN,
-                           int OUT, const float *w, const float *b, int accumulate, int training)
+/* The LoRA modules on linear `lin` of layer l as kernel slots; returns how many (<= 3). */
+static int slots_of(tr_model *m, int l, int lin, tr_lora_slot *sl, int *has_dropout)
 {
-    int N = m->cur_B * m->cur_T;
-    tr_matmul_forward(out, inp, w, b, N, IN, OUT, m->layout, accumulate);
+    int n = 0, N = m->cur_B * m->cur_T, R = m->has_lora ? m->lcfg.rank : 0;
+    *has_dropout = 0;
     for (int j = 0; j < m->n_mods; j++) {
         tr_lmod *x = &m->mods[j];
         if (x->layer != l || x->lin != lin)
             continue;
-        const float *xin = inp;
-        if (training && x->xd) {
-            tr_dropout_forward(x->xd, inp, m->lcfg.dropout, mod_seed(m, j), (int64_t)N * IN);
-            xin = x->xd;
-        }
-        tr_lora_forward(out + x->off, OUT, x->h, xin, x->A, x->B, m->scale, N, IN, x->out,
+        *has_dropout |= x->xd != NULL;
+        sl[n] = (tr_lora_slot){.A = x->A,
+                               .B = x->B,
+                               .h = x->h,
+                               .dh = m->dh + (int64_t)n * N * R,
+                               .dA = x->dA,
+                               .dB = x->dB,
+                               .off = x->off,
+                               .out = x->out};
+        n++;
+    }
+    return n;
+}
+
+/* out (N, OUT) = init + inp . W + b (init NULL, or out itself to accumulate), plus every
+ * LoRA module on this linear. */
+static void linear_forward(tr_model *m, int l, int lin, float *out, const float *init,
+                           const float *inp, int IN, int OUT, const float *w, const float *b,
+                           int training)
+{
+    int N = m->cur_B * m->cur_T, drop;
+    tr_lora_slot sl[TR_MAX_SLOTS];
+    int ns = slots_of(m, l, lin, sl, &drop);
+    if (!(training && drop)) {
+        tr_linear_forward(out, init, inp, w, b, N, IN, OUT, m->layout, sl, ns, m->lcfg.rank,
+                          m->scale);
+        return;
+    }
+    /* Dropout: each module sees its own masked copy of the input. */
+    if (init && init != out)
+        memcpy(out, init, sizeof(float) * (size_t)N * OUT);
+    tr_matmul_forward(out, inp, w, b, N, IN, OUT, m->layout, init != NULL);
+    for (int j = 0; j < m->n_mods; j++) {
+        tr_lmod *x = &m->mods[j];
+        if (x->layer != l || x->lin != lin)
+            continue;
+        tr_dropout_forward(x->xd, inp, m->lcfg.dropout, mod_seed(m, j), (int64_t)N * IN);
+        tr_lora_forward(out + x->off, OUT, x->h, x->xd, x->A, x->B, m->scale, N, IN, x->out,
                         m->lcfg.rank);
     }
 }
@@ -158,21 +189,28 @@ static void linear_forward(tr_model *m, int l, int lin, float *out, const float 
 static void linear_backward(tr_model *m, int l, int lin, float *dinp, const float *dout,
                             const float *inp, int IN, int OUT, const float *w)
 {
-    int N = m->cur_B * m->cur_T;
+    int N = m->cur_B * m->cur_T, drop;
+    tr_lora_slot sl[TR_MAX_SLOTS];
+    int ns = slots_of(m, l, lin, sl, &drop);
+    if (!drop) {
+        tr_linear_backward(dinp, dout, inp, w, N, IN, OUT, m->layout, sl, ns, m->lcfg.rank,
+                           m->scale);
+        return;
+    }
     if (dinp)
         tr_matmul_backward(dinp, dout, w, N, IN, OUT, m->layout, 0);
     for (int j = 0; j < m->n_mods; j++) {
         tr_lmod *x = &m->mods[j];
         if (x->layer != l || x->lin != lin)
             continue;
-        float *dx = dinp;
-        if (dinp && x->xd) {
+        float *dx = NULL;
+        if (dinp) {
             dx = m->dxl;
             memset(dx, 0, sizeof(float) * (size_t)N * IN);
         }
-        tr_lora_backward(dx, x->dA, x->dB, m->dh, dout + x->off, OUT, x->xd ? x->xd : inp, x->h,
-                         x->A, x->B, m->scale, N, IN, x->out, m->lcfg.rank);
-        if (dinp && x->xd)
+        tr_lora_backward(dx, x->dA, x->dB, m->dh, dout + x->off, OUT, x->xd, x->h, x->A, x->B,
+                         m->scale, N, IN, x->out, m->lcfg.rank);
+        if (dinp)
             tr_dropout_backward(dinp, m->dxl, m->lcfg.dropout, mod_seed(m, j), (int64_t)N * IN);
     }
 }
@@ -205,20 +243,18 @@ static void block_forward(tr_model *m, int l, int training)
     const float *x = m->res + (int64_t)l * N * C;
     float *out = m->res + (int64_t)(l + 1) * N * C;
     norm_forward(m, a->xn1, a->mean1, a->rstd1, x, y->n1w, y->n1b);
-    linear_forward(m, l, TR_LIN_QKV, a->qkv, a->xn1, C, m->QKV, y->wqkv, y->bqkv, 0, training);
+    linear_forward(m, l, TR_LIN_QKV, a->qkv, NULL, a->xn1, C, m->QKV, y->wqkv, y->bqkv, training);
     if (m->cfg.family == TR_LLAMA)
         tr_rope_forward(a->qkv, m->rope_cos, m->rope_sin, B, T, m->H, m->KV, m->hd);
     tr_attention_forward(a->atty, a->att, a->qkv, B, T, m->H, m->KV, m->hd);
-    memcpy(a->res2, x, sizeof(float) * (size_t)N * C);
-    linear_forward(m, l, TR_LIN_O, a->res2, a->atty, m->HD, C, y->wo, y->bo, 1, training);
+    linear_forward(m, l, TR_LIN_O, a->res2, x, a->atty, m->HD, C, y->wo, y->bo, training);
     norm_forward(m, a->xn2, a->mean2, a->rstd2, a->res2, y->n2w, y->n2b);
-    linear_forward(m, l, TR_LIN_UP, a->up, a->xn2, C, m->U, y->wup, y->bup, 0, training);
+    linear_forward(m, l, TR_LIN_UP, a->up, NULL, a->xn2, C, m->U, y->wup, y->bup, training);
     if (m->cfg.family == TR_GPT2)
         tr_gelu_forward(a->act, a->up, (int64_t)N * m->F);
     else
         tr_swiglu_forward(a->act, a->up, N, m->F);
-    memcpy(out, a->res2, sizeof(float) * (size_t)N * C);
-    linear_forward(m, l, TR_LIN_DOWN, out, a->act, m->F, C, y->wdn, y->bdn, 1, training);
+    linear_forward(m, l, TR_LIN_DOWN, out, a->res2, a->act, m->F, C, y->wdn, y->bdn, training);
 }
 
 /* m->dres holds d(output of block l); on return it holds d(input of block l) when need_dx. */

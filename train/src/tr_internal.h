@@ -18,6 +18,8 @@ typedef struct {
 /* The four linears of a block. QKV and UP are fused: GPT-2 stores them fused; for Llama the
  * q/k/v (and gate/up) weights are placed back to back so one GEMM computes all of them. */
 enum { TR_LIN_QKV, TR_LIN_O, TR_LIN_UP, TR_LIN_DOWN, TR_LIN_COUNT };
+/* Most LoRA modules on one linear: q, k and v on Llama's fused QKV. */
+#define TR_MAX_SLOTS 3
 
 typedef struct {
     float *n1w, *n1b;   /* (C); n1b NULL for RMSNorm */
@@ -93,7 +95,7 @@ struct tr_model {
     float *logits, *losses;     /* (N, V), (N) */
     float *dres;                /* (N, C) */
     float *dbuf1, *dbuf2;       /* (N, max(QKV, U)), (N, max(C, HD, F)) */
-    float *dh, *dxl;            /* (N, R), (N, max in) */
+    float *dh, *dxl;            /* (TR_MAX_SLOTS, N, R), (N, max in) */
     float *dlogits;             /* (N, V) */
     float *attn_scratch;        /* (threads, T, T) */
     float *rope_cos, *rope_sin; /* (cap_T, hd/2) */

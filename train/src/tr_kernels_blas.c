@@ -28,6 +28,28 @@ void tr_gemm_split_set(int on)
  * whatever the other thread does, so results depend only on the thread count. With bias,
  * each row of C first becomes bias (beta 0) or gets bias added (beta 1), then the product is
  * added: the bias costs no extra pass over C. */
+static void sgemm_block(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m0, int64_t m1, int N,
+                        int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                        float beta, float *C, int ldc, const float *bias)
+{
+    if (m1 <= m0)
+        return;
+    if (bias) {
+        for (int64_t i = m0; i < m1; i++) {
+            float *c = C + i * ldc;
+            if (beta != 0.0f)
+                for (int j = 0; j < N; j++)
+                    c[j] += bias[j];
+            else
+                memcpy(c, bias, sizeof(float) * (size_t)N);
+        }
+        beta = 1.0f;
+    }
+    const float *Ap = ta == CblasNoTrans ? A + m0 * lda : A + m0;
+    cblas_sgemm(CblasRowMajor, ta, tb, (int)(m1 - m0), N, K, alpha, Ap, lda, B, ldb, beta,
+                C + m0 * ldc, ldc);
+}
+
 static void sgemm_rows(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha,
                        const float *A, int lda, const float *B, int ldb, float beta, float *C,
                        int ldc, const float *bias)
@@ -38,31 +60,21 @@ static void sgemm_rows(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int
         int most = (M + TR_SPLIT_QUANTUM - 1) / TR_SPLIT_QUANTUM;
         nt = nt < most ? nt : most;
     }
+    /* No parallel construct at all for one thread: an inactive region would make OpenBLAS's
+     * own team a nested one, which libgomp sets up afresh on every call. */
+    if (nt <= 1) {
+        sgemm_block(ta, tb, 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+        return;
+    }
     int blocks = (M + TR_SPLIT_QUANTUM - 1) / TR_SPLIT_QUANTUM;
-#pragma omp parallel num_threads(nt) if (nt > 1)
+#pragma omp parallel num_threads(nt)
     {
         int p = omp_get_thread_num(), np = omp_get_num_threads();
         int64_t m0 = (int64_t)blocks * p / np * TR_SPLIT_QUANTUM;
         int64_t m1 = (int64_t)blocks * (p + 1) / np * TR_SPLIT_QUANTUM;
         m0 = m0 < M ? m0 : M;
         m1 = m1 < M ? m1 : M;
-        if (m1 > m0) {
-            float b = beta;
-            if (bias) {
-                for (int64_t i = m0; i < m1; i++) {
-                    float *c = C + i * ldc;
-                    if (beta != 0.0f)
-                        for (int j = 0; j < N; j++)
-                            c[j] += bias[j];
-                    else
-                        memcpy(c, bias, sizeof(float) * (size_t)N);
-                }
-                b = 1.0f;
-            }
-            const float *Ap = ta == CblasNoTrans ? A + m0 * lda : A + m0;
-            cblas_sgemm(CblasRowMajor, ta, tb, (int)(m1 - m0), N, K, alpha, Ap, lda, B, ldb, b,
-                        C + m0 * ldc, ldc);
-        }
+        sgemm_block(ta, tb, m0, m1, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
     }
 }
 
@@ -112,6 +124,130 @@ void tr_lora_backward(float *dinp, float *dA, float *dB, float *dh, const float 
                     dA, IN);
     if (dinp) /* dinp (N, IN) += dh . A */
         sgemm_rows(CblasNoTrans, CblasNoTrans, N, IN, R, 1.0f, dh, R, A, IN, 1.0f, dinp, IN, NULL);
+}
+
+/* Rows [m0, m1) of this thread's share of M rows, in multiples of TR_SPLIT_QUANTUM. */
+static void my_rows(int M, int64_t *m0, int64_t *m1)
+{
+    int p = omp_get_thread_num(), np = omp_get_num_threads();
+    int blocks = (M + TR_SPLIT_QUANTUM - 1) / TR_SPLIT_QUANTUM;
+    int64_t a = (int64_t)blocks * p / np * TR_SPLIT_QUANTUM;
+    int64_t b = (int64_t)blocks * (p + 1) / np * TR_SPLIT_QUANTUM;
+    *m0 = a < M ? a : M;
+    *m1 = b < M ? b : M;
+}
+
+static int team_for(int64_t M, int64_t work)
+{
+    if (!g_split || omp_in_parallel() || work < TR_SPLIT_MIN)
+        return 1;
+    int nt = omp_get_max_threads();
+    int64_t most = (M + TR_SPLIT_QUANTUM - 1) / TR_SPLIT_QUANTUM;
+    return nt < most ? nt : (int)most;
+}
+
+static void lin_fwd_rows(int64_t m0, int64_t m1, float *out, const float *init, const float *inp,
+                         const float *w, const float *bias, int IN, int OUT, tr_wlayout layout,
+                         tr_lora_slot *slots, int n_slots, int R, float scale)
+{
+    int n = (int)(m1 - m0);
+    if (n <= 0)
+        return;
+    CBLAS_TRANSPOSE tw = layout == TR_W_IN_OUT ? CblasNoTrans : CblasTrans;
+    int ldw = layout == TR_W_IN_OUT ? OUT : IN;
+    float beta = 0.0f;
+    if (init || bias) {
+        for (int64_t i = m0; i < m1; i++) {
+            float *c = out + i * OUT;
+            if (init && init != out)
+                memcpy(c, init + i * OUT, sizeof(float) * (size_t)OUT);
+            if (bias && init)
+                for (int j = 0; j < OUT; j++)
+                    c[j] += bias[j];
+            else if (bias)
+                memcpy(c, bias, sizeof(float) * (size_t)OUT);
+        }
+        beta = 1.0f;
+    }
+    const float *x = inp + m0 * IN;
+    float *y = out + m0 * OUT;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, tw, n, OUT, IN, 1.0f, x, IN, w, ldw, beta, y, OUT);
+    for (int k = 0; k < n_slots; k++) {
+        tr_lora_slot *sl = &slots[k];
+        float *h = sl->h + m0 * R;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, R, IN, 1.0f, x, IN, sl->A, IN, 0.0f,
+                    h, R);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, sl->out, R, scale, h, R, sl->B, R,
+                    1.0f, y + sl->off, OUT);
+    }
+}
+
+void tr_linear_forward(float *out, const float *init, const float *inp, const float *w,
+                       const float *bias, int N, int IN, int OUT, tr_wlayout layout,
+                       tr_lora_slot *slots, int n_slots, int R, float scale)
+{
+    int nt = team_for(N, (int64_t)N * IN * OUT);
+    if (nt <= 1) {
+        lin_fwd_rows(0, N, out, init, inp, w, bias, IN, OUT, layout, slots, n_slots, R, scale);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        int64_t m0, m1;
+        my_rows(N, &m0, &m1);
+        lin_fwd_rows(m0, m1, out, init, inp, w, bias, IN, OUT, layout, slots, n_slots, R, scale);
+    }
+}
+
+static void lin_bwd_rows(int64_t m0, int64_t m1, float *dinp, const float *dout, const float *w,
+                         int IN, int OUT, tr_wlayout layout, tr_lora_slot *slots, int n_slots,
+                         int R, float scale)
+{
+    int n = (int)(m1 - m0);
+    if (n <= 0)
+        return;
+    CBLAS_TRANSPOSE tw = layout == TR_W_IN_OUT ? CblasTrans : CblasNoTrans;
+    int ldw = layout == TR_W_IN_OUT ? OUT : IN;
+    const float *dy = dout + m0 * OUT;
+    if (dinp)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, tw, n, IN, OUT, 1.0f, dy, OUT, w, ldw, 0.0f,
+                    dinp + m0 * IN, IN);
+    for (int k = 0; k < n_slots; k++) {
+        tr_lora_slot *sl = &slots[k];
+        float *dh = sl->dh + m0 * R;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, R, sl->out, scale, dy + sl->off,
+                    OUT, sl->B, R, 0.0f, dh, R);
+        if (dinp)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, IN, R, 1.0f, dh, R, sl->A, IN,
+                        1.0f, dinp + m0 * IN, IN);
+    }
+}
+
+void tr_linear_backward(float *dinp, const float *dout, const float *inp, const float *w, int N,
+                        int IN, int OUT, tr_wlayout layout, tr_lora_slot *slots, int n_slots, int R,
+                        float scale)
+{
+    /* Row-local work in one region: dh of every slot, and dinp through base and adapters. */
+    int nt = team_for(N, (int64_t)N * IN * OUT);
+    if (nt <= 1) {
+        lin_bwd_rows(0, N, dinp, dout, w, IN, OUT, layout, slots, n_slots, R, scale);
+    } else {
+#pragma omp parallel num_threads(nt)
+        {
+            int64_t m0, m1;
+            my_rows(N, &m0, &m1);
+            lin_bwd_rows(m0, m1, dinp, dout, w, IN, OUT, layout, slots, n_slots, R, scale);
+        }
+    }
+    /* Reductions over rows, each split over its output rows. */
+    for (int k = 0; k < n_slots; k++) {
+        tr_lora_slot *sl = &slots[k];
+        sgemm_rows(CblasTrans, CblasNoTrans, sl->out, R, N, scale, dout + sl->off, OUT, sl->h, R,
+                   1.0f, sl->dB, R, NULL);
+        if (sl->dA)
+            sgemm_rows(CblasTrans, CblasNoTrans, R, IN, N, 1.0f, sl->dh, R, inp, IN, 1.0f, sl->dA,
+                       IN, NULL);
+    }
 }
 
 /* Causal softmax of row t of S (T columns) in place: columns > t become 0. */
