@@ -227,6 +227,8 @@ void tr_linear_backward(float *dinp, const float *dout, const float *inp, const 
                         int IN, int OUT, tr_wlayout layout, tr_lora_slot *slots, int n_slots, int R,
                         float scale)
 {
+    if (!dinp && n_slots == 0)
+        return;
     /* Row-local work in one region: dh of every slot, and dinp through base and adapters. */
     int nt = team_for(N, (int64_t)N * IN * OUT);
     if (nt <= 1) {
