@@ -5,26 +5,8 @@ set -u
 MUTUAL=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
+. "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
 
-check() { # check NAME WANT_STATUS WANT_PATTERN -- command...
-  local name=$1 want=$2 pat=$3
-  shift 4
-  local out status
-  out=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -ne "$want" ]; then
-    echo "FAIL $name: exit $status, want $want; output: $out"
-    fail=$((fail + 1))
-  elif [ -n "$pat" ] && ! grep -qE -- "$pat" <<<"$out"; then
-    echo "FAIL $name: output does not match /$pat/: $out"
-    fail=$((fail + 1))
-  else
-    echo "ok   $name"
-    pass=$((pass + 1))
-  fi
-}
 
 check help 0 "Commands:" -- "$MUTUAL" --help
 check help_lists_config 0 "config +Check" -- "$MUTUAL" --help
@@ -61,5 +43,4 @@ check kind_coordinator_unknown_key 2 "co_bad.yaml:[0-9]+:[0-9]+: unknown key 'bo
 printf 'seed: [1\n' >"$tmp/sim_bad.yaml"
 check kind_sim_syntax 2 "sim_bad.yaml:[0-9]+:[0-9]+: " -- "$MUTUAL" config check --kind sim "$tmp/sim_bad.yaml"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+check_done

@@ -5,22 +5,10 @@
 # usage: nd_cli.sh MUTUAL SCRIPT
 set -uo pipefail
 MUTUAL=$1
+. "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
+CHECK_TIMEOUT=60
 work=$PWD/nd_cli
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-fail=0
-check() { # check NAME WANT_STATUS PATTERN -- command...
-  local name=$1 want=$2 pat=$3
-  shift 4
-  local out s
-  out=$(timeout 60 "$@" 2>&1)
-  s=$?
-  if [ "$s" -ne "$want" ] || ! grep -qE -- "$pat" <<<"$out"; then
-    echo "FAIL $name: exit $s (want $want), output: $out"
-    fail=1
-  else
-    echo "ok   $name"
-  fi
-}
 printf 'federation: {name: x}\nbogus: 1\n' >unknown.yaml
 printf 'federation: {name: x}\n' >nomodel.yaml
 printf 'federation: {name: x}\nmodel: {base: nowhere, rank: 0}\n' >badrank.yaml
@@ -37,4 +25,4 @@ check status_no_coordinator 2 "--coordinator is required" -- "$MUTUAL" status
 check status_no_certs 2 "--ca, --cert and --key are required" -- "$MUTUAL" status --coordinator 127.0.0.1:1
 check status_nobody_there 1 "UNAVAILABLE|DEADLINE" -- "$MUTUAL" status --coordinator 127.0.0.1:1 --insecure --timeout 2
 check status_insecure_warns 1 "INSECURE" -- "$MUTUAL" status --coordinator 127.0.0.1:1 --insecure --timeout 2
-exit $fail
+check_done

@@ -6,29 +6,8 @@ set -u
 MUTUAL=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
+. "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
 
-check() { # check NAME WANT_STATUS WANT_PATTERN -- command...
-  local name=$1 want=$2 pat=$3
-  shift 4
-  local out status
-  out=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -ne "$want" ]; then
-    echo "FAIL $name: exit $status, want $want; output: $out"
-    fail=$((fail + 1))
-  elif [ -n "$pat" ] && ! grep -qE -- "$pat" <<<"$out"; then
-    echo "FAIL $name: output does not match /$pat/: $out"
-    fail=$((fail + 1))
-  elif grep -q "PRIVATE KEY" <<<"$out"; then
-    echo "FAIL $name: printed a private key"
-    fail=$((fail + 1))
-  else
-    echo "ok   $name"
-    pass=$((pass + 1))
-  fi
-}
 
 d=$tmp/fed/certs
 check help 0 "certs init --dir" -- "$MUTUAL" certs --help
@@ -58,5 +37,4 @@ check ca_flag 0 "CA:TRUE" -- openssl x509 -in "$d/ca.crt" -noout -ext basicConst
 check key_mode 0 "^600$" -- stat -c %a "$d/ca.key" "$d/bank-a.key"
 check key_mode_all 0 "" -- bash -c "[ \"\$(stat -c %a '$d'/*.key | sort -u)\" = 600 ]"
 check dir_mode 0 "^700$" -- stat -c %a "$d"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+check_done

@@ -9,26 +9,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
+. "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
 
-check() { # check NAME WANT_STATUS WANT_PATTERN -- command...
-  local name=$1 want=$2 pat=$3
-  shift 4
-  local out status
-  out=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -ne "$want" ]; then
-    echo "FAIL $name: exit $status, want $want; output: $out"
-    fail=$((fail + 1))
-  elif [ -n "$pat" ] && ! grep -qE -- "$pat" <<<"$out"; then
-    echo "FAIL $name: output does not match /$pat/: $out"
-    fail=$((fail + 1))
-  else
-    echo "ok   $name"
-    pass=$((pass + 1))
-  fi
-}
 
 # --help names every option with its default (or says it is required)
 help_entry() { # help_entry CMD OPT: the option's line and its continuation lines
@@ -136,5 +118,4 @@ check bad_adapter 1 "adapter_config.json: No such file" -- "$MUTUAL" eval --base
 check bad_adapter_model 1 "llama_adapter/adapter_config.json: target_modules: .*'q_proj'" -- "$MUTUAL" eval \
   --base "$REF/gpt2" --adapter "$REF/llama_adapter" --data "$REF/gpt2_data.h5" --batch 1 --seq 8
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+check_done
