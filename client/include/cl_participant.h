@@ -116,6 +116,11 @@ typedef struct {
     double synthetic_amp;
     int deterministic; /* see the header comment */
     uint8_t seed[32];  /* with deterministic (and for synthetic updates) */
+    /* OpenMP threads for expanding the secure-aggregation masks (sa_client_set_threads):
+     * 0 or 1 = one thread (what the simulator wants: its orgs already run in parallel);
+     * an org on its own machine gives it all its cores. The masked vector is the same
+     * bits for any value. */
+    int mask_threads;
 } cl_participant_config;
 
 typedef struct cl_participant cl_participant;

@@ -356,6 +356,8 @@ static int start_secagg(cl_participant *p, const co_task *t, sa_outbox *sob, mu_
     p->sa = sa_client_new(&sc, t->org_id, p->sk, rng, diag);
     if (!p->sa)
         return MU_ERR_INVALID;
+    if (p->cfg.mask_threads > 1)
+        sa_client_set_threads(p->sa, p->cfg.mask_threads);
     return sa_client_start(p->sa, sob, diag);
 }
 

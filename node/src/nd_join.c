@@ -8,6 +8,7 @@
  * coordinator (resumed from its checkpoint) and the org pick up where they were. */
 #include <errno.h>
 #include <math.h>
+#include <omp.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -93,6 +94,8 @@ static int make_participant(org *g, mu_diag *d)
     const tr_data *ev = g->eval ? g->eval : g->train;
     pc.eval_tokens = tr_data_tokens(ev);
     pc.n_eval = tr_data_len(ev);
+    /* An org has its machine to itself: masks expand on every core it trains with. */
+    pc.mask_threads = g->cfg.threads > 0 ? g->cfg.threads : omp_get_num_procs();
     if (g->cfg.deterministic) {
         pc.deterministic = 1;
         memcpy(pc.seed, g->cfg.seed, sizeof pc.seed);
