@@ -4,8 +4,14 @@
 
 #include "tr_vec.h"
 
+/* gcc builds AVX-512, AVX2 and baseline versions and picks one at load time. clang 14 (used
+ * only for fuzzing builds) cannot link target_clones across translation units: baseline. */
+#if defined(__GNUC__) && !defined(__clang__)
 #define TR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#define ACC       16
+#else
+#define TR_CLONES
+#endif
+#define ACC 16
 
 /* Pairwise combination of the ACC partial sums: a fixed tree. */
 static inline float combine(float *a)
