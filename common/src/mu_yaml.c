@@ -1,6 +1,8 @@
 /* mu_yaml.c - libyaml event stream -> mu_yaml_node tree, with positions for messages. */
 #include "mu_yaml.h"
 
+#include "mu_file.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -244,38 +246,10 @@ mu_yaml_doc *mu_yaml_parse(const char *name, const char *text, size_t len, mu_di
 
 mu_yaml_doc *mu_yaml_load(const char *path, mu_diag *diag)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        mu_diag_set(diag, MU_ERR_IO, "%s: %s", path, strerror(errno));
+    char *buf;
+    size_t len;
+    if (mu_read_file(path, MU_YAML_MAX_FILE, &buf, &len, diag))
         return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 4096;
-            char *nb = ncap > MU_YAML_MAX_FILE ? NULL : realloc(buf, ncap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                mu_diag_set(diag, MU_ERR_INVALID, "%s: file is too large for a config", path);
-                return NULL;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(buf);
-        mu_diag_set(diag, MU_ERR_IO, "%s: read error", path);
-        return NULL;
-    }
     mu_yaml_doc *doc = mu_yaml_parse(path, buf, len, diag);
     free(buf);
     return doc;

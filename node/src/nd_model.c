@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "nd_internal.h"
+#include "mu_file.h"
 #include "mu_yaml.h"
 #include "rpc.h"
 #include "tr_hf.h"
@@ -89,7 +90,7 @@ int nd_model_config_hash(const char *dir, uint8_t out[32], mu_diag *diag)
     snprintf(path, sizeof path, "%s/%s", dir, TR_HF_CONFIG);
     char *text = NULL;
     size_t len = 0;
-    int rc = tr_read_small_file(path, 16u << 20, &text, &len, diag);
+    int rc = mu_read_file(path, 16u << 20, &text, &len, diag);
     if (rc)
         return rc;
     rpc_sha256((const uint8_t *)text, len, out);

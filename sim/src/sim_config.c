@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mu_file.h"
 #include "mu_yaml.h"
 #include "sim.h"
 #include "tr_hf.h"
@@ -393,39 +394,12 @@ int sim_config_parse(const char *name, const char *text, size_t len, sim_config 
 int sim_config_load(const char *path, sim_config *cfg, mu_diag *diag)
 {
     defaults(cfg);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return mu_diag_set(diag, MU_ERR_NOTFOUND, "%s: cannot open", path);
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 > cap) {
-            cap = cap ? 2 * cap : 8192;
-            if (cap > (16u << 20)) {
-                free(text);
-                fclose(f);
-                return mu_diag_set(diag, MU_ERR_INVALID, "%s: larger than 16 MiB", path);
-            }
-            char *t = realloc(text, cap);
-            if (!t) {
-                free(text);
-                fclose(f);
-                return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
-            }
-            text = t;
-        }
-        size_t got = fread(text + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(text);
-        return mu_diag_set(diag, MU_ERR_IO, "%s: read error", path);
-    }
-    int rc = parse_text(path, text, len, cfg, diag);
+    char *text;
+    size_t len;
+    int rc = mu_read_file(path, 16u << 20, &text, &len, diag);
+    if (rc)
+        return rc;
+    rc = parse_text(path, text, len, cfg, diag);
     free(text);
     return rc;
 }

@@ -69,8 +69,4 @@ int tr_peft_attach(tr_model *m, const char *dir, int freeze_a, uint64_t seed, tr
  * LoRA; MU_ERR_IO. */
 int tr_peft_save(tr_model *m, const char *dir, const char *base_model, mu_diag *diag);
 
-/* Reads a whole small file (at most max_len bytes) into a NUL-terminated malloc'd buffer.
- * MU_ERR_NOTFOUND, MU_ERR_IO, or MU_ERR_FORMAT if larger than max_len. */
-int tr_read_small_file(const char *path, size_t max_len, char **out, size_t *len, mu_diag *diag);
-
 #endif

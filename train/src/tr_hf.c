@@ -10,38 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mu_file.h"
 #include "mu_log.h"
 #include "tr_hf_json.h"
 #include "tr_safetensors.h"
-
-int tr_read_small_file(const char *path, size_t max_len, char **out, size_t *len, mu_diag *diag)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return mu_diag_set(diag, errno == ENOENT ? MU_ERR_NOTFOUND : MU_ERR_IO, "%s: %s", path,
-                           strerror(errno));
-    char *buf = malloc(max_len + 1);
-    if (!buf) {
-        fclose(f);
-        return mu_diag_set(diag, MU_ERR_NOMEM, "%s: out of memory", path);
-    }
-    size_t n = fread(buf, 1, max_len + 1, f);
-    int rc = 0;
-    if (ferror(f))
-        rc = mu_diag_set(diag, MU_ERR_IO, "%s: read error", path);
-    else if (n > max_len)
-        rc = mu_diag_set(diag, MU_ERR_FORMAT, "%s: larger than %zu bytes", path, max_len);
-    fclose(f);
-    if (rc) {
-        free(buf);
-        return rc;
-    }
-    buf[n] = 0;
-    *out = buf;
-    if (len)
-        *len = n;
-    return 0;
-}
 
 int tr_json_load(tr_json *j, const char *dir, const char *file, mu_diag *diag)
 {
@@ -50,7 +22,7 @@ int tr_json_load(tr_json *j, const char *dir, const char *file, mu_diag *diag)
     j->diag = diag;
     char *text;
     size_t len;
-    int rc = tr_read_small_file(j->path, 1u << 20, &text, &len, diag);
+    int rc = mu_read_file(j->path, 1u << 20, &text, &len, diag);
     if (rc)
         return rc;
     json_error_t jerr;
