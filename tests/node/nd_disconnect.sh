@@ -32,4 +32,4 @@ st=$(status)
 echo "$st"
 grep -q '"orgs_connected":1' <<<"$st" ||
   { echo "FAIL: the dead org still counts as connected"; exit 1; }
-echo "ok: the dead org stopped counting as connected after $(echo "$(date +%s.%N) - $t0" | bc) s"
+echo "ok: the dead org stopped counting as connected after $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.2f", a-b}') s"
