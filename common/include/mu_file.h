@@ -1,4 +1,4 @@
-/* mu_file.h - small whole-file reads for configs, JSON headers and the like. */
+/* mu_file.h - small whole-file reads, and crash-safe replacement of files. */
 #ifndef MU_FILE_H
 #define MU_FILE_H
 
@@ -12,5 +12,14 @@
  * MU_ERR_FORMAT (larger than max_len) or MU_ERR_NOMEM, with "PATH: what" in diag; on error
  * *out is untouched and nothing is allocated. */
 int mu_read_file(const char *path, size_t max_len, char **out, size_t *len, mu_diag *diag);
+
+/* Makes a finished temporary file the file at `path`, crash-safely: fsyncs `tmp`, renames it
+ * over `path`, fsyncs the folder holding `path`. After a crash at any moment, `path` holds
+ * either its old or its new content. On failure `tmp` is removed. MU_OK, MU_ERR_IO or
+ * MU_ERR_NOMEM, with the file and reason in diag. */
+int mu_file_commit(const char *tmp, const char *path, mu_diag *diag);
+
+/* Writes `len` bytes to `path` the same way: PATH.tmp, then mu_file_commit. */
+int mu_write_file_atomic(const char *path, const void *buf, size_t len, mu_diag *diag);
 
 #endif

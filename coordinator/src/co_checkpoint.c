@@ -1,6 +1,8 @@
 /* co_checkpoint.c - HDF5 checkpoint write (temp file, fsync, rename, dir fsync) and load. */
 #include "co_checkpoint.h"
 
+#include "mu_file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
@@ -241,16 +243,6 @@ static int write_file(const char *path, const co_checkpoint *ck, mu_diag *diag)
     return rc;
 }
 
-static int fsync_path(const char *path, int flags)
-{
-    int fd = open(path, flags);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 int co_checkpoint_write(const char *dir, const co_checkpoint *ck, mu_diag *diag)
 {
     quiet_hdf5();
@@ -265,21 +257,7 @@ int co_checkpoint_write(const char *dir, const co_checkpoint *ck, mu_diag *diag)
         unlink(tmp);
         return rc;
     }
-    if (fsync_path(tmp, O_RDONLY) < 0) {
-        rc = mu_diag_set(diag, MU_ERR_IO, "%s: fsync failed (%s)", tmp, strerror(errno));
-        unlink(tmp);
-        return rc;
-    }
-    if (rename(tmp, final) < 0) {
-        rc = mu_diag_set(diag, MU_ERR_IO, "%s: rename to %s failed (%s)", tmp, final,
-                         strerror(errno));
-        unlink(tmp);
-        return rc;
-    }
-    if (fsync_path(dir, O_RDONLY | O_DIRECTORY) < 0)
-        return mu_diag_set(diag, MU_ERR_IO, "%s: fsync of the directory failed (%s)", dir,
-                           strerror(errno));
-    return MU_OK;
+    return mu_file_commit(tmp, final, diag);
 }
 
 /* ---- reading ---------------------------------------------------------------------------- */

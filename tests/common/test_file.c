@@ -61,12 +61,51 @@ static void test_missing(void **state)
     assert_non_null(strstr(d.msg, "no/such/file: No such file"));
 }
 
+static void test_atomic_write(void **state)
+{
+    (void)state;
+    mu_diag d = {{0}};
+    assert_int_equal(mu_write_file_atomic("mu_atomic.txt", "old", 3, &d), MU_OK);
+    assert_int_equal(mu_write_file_atomic("mu_atomic.txt", "new!", 4, &d), MU_OK);
+    char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(mu_read_file("mu_atomic.txt", 100, &buf, &len, &d), MU_OK);
+    assert_int_equal(len, 4);
+    assert_string_equal(buf, "new!");
+    free(buf);
+    FILE *tmp = fopen("mu_atomic.txt.tmp", "rb");
+    assert_null(tmp); /* renamed away, nothing left behind */
+    assert_int_equal(mu_write_file_atomic("no/such/dir/x", "a", 1, &d), MU_ERR_IO);
+    assert_non_null(strstr(d.msg, "no/such/dir/x.tmp: No such file"));
+}
+
+static void test_commit_failure_removes_tmp(void **state)
+{
+    (void)state;
+    write_bytes("mu_commit.tmp", 10);
+    mu_diag d = {{0}};
+    /* renaming into a folder that does not exist fails; the temp file must not linger */
+    assert_int_equal(mu_file_commit("mu_commit.tmp", "no/such/dir/final", &d), MU_ERR_IO);
+    assert_non_null(strstr(d.msg, "rename to no/such/dir/final"));
+    FILE *f = fopen("mu_commit.tmp", "rb");
+    assert_null(f);
+    write_bytes("mu_commit.tmp", 10);
+    assert_int_equal(mu_file_commit("mu_commit.tmp", "mu_commit.final", &d), MU_OK);
+    char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(mu_read_file("mu_commit.final", 100, &buf, &len, &d), MU_OK);
+    assert_int_equal(len, 10);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_missing),
+        cmocka_unit_test(test_atomic_write),
+        cmocka_unit_test(test_commit_failure_removes_tmp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -122,10 +122,4 @@ int tr_st_serialize(const tr_st_entry *t, size_t n, const char *const *meta, uin
 float tr_f16_to_f32(uint16_t h);
 float tr_bf16_to_f32(uint16_t h);
 
-/* Writes `dir`'s entry to disk (after a rename into it). 0 or MU_ERR_IO. */
-int tr_fsync_dir(const char *dir, mu_diag *diag);
-
-/* Writes `len` bytes to `path` atomically: PATH.tmp, fsync, rename, fsync of the folder. */
-int tr_write_file_atomic(const char *path, const void *buf, size_t len, mu_diag *diag);
-
 #endif

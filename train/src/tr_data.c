@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mu_file.h"
 #include "tr_h5.h"
 
 struct tr_data {
@@ -233,5 +234,5 @@ int tr_data_write(const char *path, const int32_t *tokens, int64_t n, int vocab_
         unlink(tmp);
         return rc;
     }
-    return tr_h5_commit(tmp, path, diag);
+    return mu_file_commit(tmp, path, diag);
 }

@@ -1,14 +1,8 @@
-/* tr_h5.c - HDF5 error silencing and crash-safe replacement of HDF5 files. */
+/* tr_h5.c - HDF5 error silencing and the lock around train/'s HDF5 calls. */
 #include "tr_h5.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "tr_safetensors.h"
 
@@ -31,28 +25,4 @@ void tr_h5_quiet_end(const tr_h5_quiet *q)
 void tr_h5_tmp_path(char *buf, size_t cap, const char *path)
 {
     snprintf(buf, cap, "%s.tmp", path);
-}
-
-int tr_h5_commit(const char *tmp, const char *path, mu_diag *diag)
-{
-    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd)) {
-        int rc = mu_diag_set(diag, MU_ERR_IO, "%s: fsync: %s", tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        unlink(tmp);
-        return rc;
-    }
-    close(fd);
-    if (rename(tmp, path)) {
-        int rc = mu_diag_set(diag, MU_ERR_IO, "%s: %s", path, strerror(errno));
-        unlink(tmp);
-        return rc;
-    }
-    char *copy = strdup(path);
-    if (!copy)
-        return mu_diag_set(diag, MU_ERR_NOMEM, "%s: out of memory", path);
-    int rc = tr_fsync_dir(dirname(copy), diag);
-    free(copy);
-    return rc;
 }

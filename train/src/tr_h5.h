@@ -19,8 +19,4 @@ void tr_h5_quiet_end(const tr_h5_quiet *q);
 /* "PATH.tmp" into buf. */
 void tr_h5_tmp_path(char *buf, size_t cap, const char *path);
 
-/* After H5Fclose of tmp: fsync it, rename it over path, fsync the folder. On failure the
- * temp file is removed. 0 or MU_ERR_IO. */
-int tr_h5_commit(const char *tmp, const char *path, mu_diag *diag);
-
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "mu_file.h"
 #include "tr_hf.h"
 #include "tr_hf_json.h"
 #include "tr_safetensors.h"
@@ -178,7 +179,7 @@ static int write_config(const tr_model *m, const char *dir, const char *base, mu
     buf[len] = '\n';
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, TR_PEFT_CONFIG);
-    rc = tr_write_file_atomic(path, buf, len + 1, diag);
+    rc = mu_write_file_atomic(path, buf, len + 1, diag);
     free(buf);
     return rc;
 }

@@ -1,72 +1,12 @@
-/* tr_safetensors_write.c - the safetensors writer and atomic file replacement. */
+/* tr_safetensors_write.c - the safetensors writer. */
 #include "tr_safetensors.h"
 
-#include <errno.h>
-#include <fcntl.h>
+#include "mu_file.h"
+
 #include <jansson.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-int tr_fsync_dir(const char *dir, mu_diag *diag)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return mu_diag_set(diag, MU_ERR_IO, "%s: %s", dir, strerror(errno));
-    int rc = fsync(fd) ? mu_diag_set(diag, MU_ERR_IO, "%s: fsync: %s", dir, strerror(errno)) : 0;
-    close(fd);
-    return rc;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-int tr_write_file_atomic(const char *path, const void *buf, size_t len, mu_diag *diag)
-{
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 5), *dcopy = strdup(path);
-    int rc = 0;
-    if (!tmp || !dcopy) {
-        rc = mu_diag_set(diag, MU_ERR_NOMEM, "%s: out of memory", path);
-        goto out_free;
-    }
-    memcpy(tmp, path, pl);
-    memcpy(tmp + pl, ".tmp", 5);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = mu_diag_set(diag, MU_ERR_IO, "%s: %s", tmp, strerror(errno));
-        goto out_free;
-    }
-    if (write_all(fd, buf, len) || fsync(fd)) {
-        rc = mu_diag_set(diag, MU_ERR_IO, "%s: write: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        goto out_free;
-    }
-    if (close(fd) || rename(tmp, path)) {
-        rc = mu_diag_set(diag, MU_ERR_IO, "%s: %s", path, strerror(errno));
-        unlink(tmp);
-        goto out_free;
-    }
-    rc = tr_fsync_dir(dirname(dcopy), diag);
-out_free:
-    free(dcopy);
-    free(tmp);
-    return rc;
-}
 
 static int cmp_entry_names(const void *a, const void *b)
 {
@@ -203,7 +143,7 @@ int tr_st_write(const char *path, const tr_st_entry *t, size_t n, const char *co
         }
         return rc;
     }
-    rc = tr_write_file_atomic(path, buf, len, diag);
+    rc = mu_write_file_atomic(path, buf, len, diag);
     free(buf);
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mu_file.h"
 #include "tr_h5.h"
 
 #define STATE_FORMAT  "mutual-train-state"
@@ -191,7 +192,7 @@ int tr_state_save(const char *path, tr_model *m, tr_optim *o, const tr_state_inf
         unlink(tmp);
         return mu_diag_set(diag, MU_ERR_IO, "%s: writing the training state failed", tmp);
     }
-    return tr_h5_commit(tmp, path, diag);
+    return mu_file_commit(tmp, path, diag);
 }
 
 static int read_header(hid_t f, const char *path, tr_family *family, tr_lora_config *l,
