@@ -24,18 +24,6 @@ static int imax(int a, int b)
     return a > b ? a : b;
 }
 
-typedef struct {
-    float *base;
-    int64_t off;
-} carver;
-
-static float *carve(carver *cv, int64_t n)
-{
-    int64_t at = cv->off;
-    cv->off += (n + 15) & ~(int64_t)15;
-    return cv->base ? cv->base + at : NULL;
-}
-
 static int has_mods(const tr_model *m, int l, int lin)
 {
     for (int j = 0; j < m->n_mods; j++)
@@ -47,49 +35,49 @@ static int has_mods(const tr_model *m, int l, int lin)
 /* Lays out (or counts, with mem NULL) every activation buffer for N rows, BTT = B*T*T. */
 static int64_t acts_layout(tr_model *m, float *mem, int64_t N, int64_t BTT, int T, int threads)
 {
-    carver cv = {mem, 0};
+    tr_carver cv = {mem, 0};
     int C = m->C, R = m->has_lora ? m->lcfg.rank : 0;
-    m->res = carve(&cv, (int64_t)(m->L + 1) * N * C);
+    m->res = tr_carve(&cv, (int64_t)(m->L + 1) * N * C);
     /* A linear's input is kept for backward only when LoRA adapts that linear (dA needs it);
      * otherwise it lives in a scratch buffer shared by all layers. */
-    float *sh_xn = carve(&cv, N * C), *sh_atty = carve(&cv, N * m->HD);
-    float *sh_act = carve(&cv, N * m->F);
+    float *sh_xn = tr_carve(&cv, N * C), *sh_atty = tr_carve(&cv, N * m->HD);
+    float *sh_act = tr_carve(&cv, N * m->F);
     for (int l = 0; l < m->L; l++) {
         tr_acts *a = &m->acts[l];
-        a->xn1 = has_mods(m, l, TR_LIN_QKV) ? carve(&cv, N * C) : sh_xn;
-        a->mean1 = carve(&cv, N);
-        a->rstd1 = carve(&cv, N);
-        a->qkv = carve(&cv, N * m->QKV);
-        a->att = carve(&cv, BTT * m->H);
-        a->atty = has_mods(m, l, TR_LIN_O) ? carve(&cv, N * m->HD) : sh_atty;
-        a->res2 = carve(&cv, N * C);
-        a->xn2 = has_mods(m, l, TR_LIN_UP) ? carve(&cv, N * C) : sh_xn;
-        a->mean2 = carve(&cv, N);
-        a->rstd2 = carve(&cv, N);
-        a->up = carve(&cv, N * m->U);
-        a->act = has_mods(m, l, TR_LIN_DOWN) ? carve(&cv, N * m->F) : sh_act;
+        a->xn1 = has_mods(m, l, TR_LIN_QKV) ? tr_carve(&cv, N * C) : sh_xn;
+        a->mean1 = tr_carve(&cv, N);
+        a->rstd1 = tr_carve(&cv, N);
+        a->qkv = tr_carve(&cv, N * m->QKV);
+        a->att = tr_carve(&cv, BTT * m->H);
+        a->atty = has_mods(m, l, TR_LIN_O) ? tr_carve(&cv, N * m->HD) : sh_atty;
+        a->res2 = tr_carve(&cv, N * C);
+        a->xn2 = has_mods(m, l, TR_LIN_UP) ? tr_carve(&cv, N * C) : sh_xn;
+        a->mean2 = tr_carve(&cv, N);
+        a->rstd2 = tr_carve(&cv, N);
+        a->up = tr_carve(&cv, N * m->U);
+        a->act = has_mods(m, l, TR_LIN_DOWN) ? tr_carve(&cv, N * m->F) : sh_act;
     }
     int max_in = 1;
     for (int j = 0; j < m->n_mods; j++) {
         tr_lmod *x = &m->mods[j];
-        x->h = carve(&cv, N * R);
-        x->xd = m->lcfg.dropout > 0.0f ? carve(&cv, N * x->in) : NULL;
+        x->h = tr_carve(&cv, N * R);
+        x->xd = m->lcfg.dropout > 0.0f ? tr_carve(&cv, N * x->in) : NULL;
         max_in = imax(max_in, x->in);
     }
-    m->xnf = carve(&cv, N * C);
-    m->meanf = carve(&cv, N);
-    m->rstdf = carve(&cv, N);
-    m->logits = carve(&cv, N * m->V);
-    m->losses = carve(&cv, N);
-    m->dres = carve(&cv, N * C);
-    m->dbuf1 = carve(&cv, N * imax(m->QKV, m->U));
-    m->dbuf2 = carve(&cv, N * imax(imax(C, m->HD), m->F));
-    m->dh = carve(&cv, TR_MAX_SLOTS * N * imax(R, 1));
-    m->dxl = carve(&cv, m->lcfg.dropout > 0.0f ? N * max_in : 1);
-    m->dlogits = carve(&cv, N * m->V);
-    m->attn_scratch = carve(&cv, (int64_t)threads * tr_attention_scratch_len(T));
-    m->rope_cos = carve(&cv, (int64_t)T * (m->hd / 2));
-    m->rope_sin = carve(&cv, (int64_t)T * (m->hd / 2));
+    m->xnf = tr_carve(&cv, N * C);
+    m->meanf = tr_carve(&cv, N);
+    m->rstdf = tr_carve(&cv, N);
+    m->logits = tr_carve(&cv, N * m->V);
+    m->losses = tr_carve(&cv, N);
+    m->dres = tr_carve(&cv, N * C);
+    m->dbuf1 = tr_carve(&cv, N * imax(m->QKV, m->U));
+    m->dbuf2 = tr_carve(&cv, N * imax(imax(C, m->HD), m->F));
+    m->dh = tr_carve(&cv, TR_MAX_SLOTS * N * imax(R, 1));
+    m->dxl = tr_carve(&cv, m->lcfg.dropout > 0.0f ? N * max_in : 1);
+    m->dlogits = tr_carve(&cv, N * m->V);
+    m->attn_scratch = tr_carve(&cv, (int64_t)threads * tr_attention_scratch_len(T));
+    m->rope_cos = tr_carve(&cv, (int64_t)T * (m->hd / 2));
+    m->rope_sin = tr_carve(&cv, (int64_t)T * (m->hd / 2));
     return cv.off;
 }
 

@@ -112,4 +112,18 @@ void tr_entry_describe(const tr_entry *e, tr_tensor *out);
 int tr_acts_reserve(tr_model *m, int B, int T);
 void tr_acts_free(tr_model *m);
 
+/* Hands out 64-byte aligned slices of one float block; with base NULL it only counts, so the
+ * same sequence of calls first sizes the block and then carves it. */
+typedef struct {
+    float *base;
+    int64_t off;
+} tr_carver;
+
+static inline float *tr_carve(tr_carver *cv, int64_t n)
+{
+    int64_t at = cv->off;
+    cv->off += (n + 15) & ~(int64_t)15;
+    return cv->base ? cv->base + at : NULL;
+}
+
 #endif

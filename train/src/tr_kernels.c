@@ -201,39 +201,35 @@ void tr_dropout_backward(float *dinp, const float *dout, float p, uint64_t seed,
             dinp[i] += dout[i] * k;
 }
 
+/* -log softmax(z)[target] for one row of V logits, max-shifted. */
+static float row_loss(const float *z, int V, int32_t target)
+{
+    float mx = z[0];
+    for (int v = 1; v < V; v++)
+        mx = z[v] > mx ? z[v] : mx;
+    float s = 0.0f;
+    for (int v = 0; v < V; v++)
+        s += expf(z[v] - mx);
+    return logf(s) + mx - z[target];
+}
+
 float tr_crossentropy_forward(float *losses, const float *logits, const int32_t *targets, int N,
                               int V)
 {
     double total = 0.0;
-    /* Rows in parallel; the mean is summed afterwards in row order. */
-#pragma omp parallel for schedule(static) if ((int64_t)N * V >= TR_PAR_MIN)
-    for (int n = 0; n < N; n++) {
-        const float *z = logits + (int64_t)n * V;
-        float mx = z[0];
-        for (int v = 1; v < V; v++)
-            mx = z[v] > mx ? z[v] : mx;
-        float s = 0.0f;
-        for (int v = 0; v < V; v++)
-            s += expf(z[v] - mx);
-        float l = logf(s) + mx - z[targets[n]];
-        if (losses)
-            losses[n] = l;
-    }
-    if (losses) {
+    if (!losses) {
+        /* Nowhere to keep per-row losses: one pass in row order. */
         for (int n = 0; n < N; n++)
-            total += losses[n];
+            total += row_loss(logits + (int64_t)n * V, V, targets[n]);
         return (float)(total / N);
     }
-    for (int n = 0; n < N; n++) {
-        const float *z = logits + (int64_t)n * V;
-        float mx = z[0];
-        for (int v = 1; v < V; v++)
-            mx = z[v] > mx ? z[v] : mx;
-        float s = 0.0f;
-        for (int v = 0; v < V; v++)
-            s += expf(z[v] - mx);
-        total += logf(s) + mx - z[targets[n]];
-    }
+    /* Rows in parallel; the mean is summed afterwards in row order, so the result is the
+     * same bits as the single pass above. */
+#pragma omp parallel for schedule(static) if ((int64_t)N * V >= TR_PAR_MIN)
+    for (int n = 0; n < N; n++)
+        losses[n] = row_loss(logits + (int64_t)n * V, V, targets[n]);
+    for (int n = 0; n < N; n++)
+        total += losses[n];
     return (float)(total / N);
 }
 

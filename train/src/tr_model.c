@@ -62,19 +62,6 @@ int tr_config_validate(tr_config *c, mu_diag *d)
     return MU_OK;
 }
 
-/* Hands out 64-byte aligned slices of the parameter block; with base NULL it only counts. */
-typedef struct {
-    float *base;
-    int64_t off;
-} carver;
-
-static float *carve(carver *cv, int64_t n)
-{
-    int64_t at = cv->off;
-    cv->off += (n + 15) & ~(int64_t)15;
-    return cv->base ? cv->base + at : NULL;
-}
-
 static void add_entry(tr_model *m, float *data, int64_t d0, int64_t d1, const char *fmt, int l,
                       const char *suffix)
 {
@@ -98,61 +85,61 @@ static void add_entry(tr_model *m, float *data, int64_t d0, int64_t d1, const ch
  * m->base is set. The same walk both sizes the block and carves it, so they cannot drift. */
 static int64_t layout(tr_model *m)
 {
-    carver cv = {m->params, 0};
+    tr_carver cv = {m->params, 0};
     int C = m->C, V = m->V, F = m->F, HD = m->HD, KVD = m->KV * m->hd;
     const tr_config *c = &m->cfg;
     m->n_base = 0;
     if (c->family == TR_GPT2) {
-        m->wte = carve(&cv, (int64_t)V * C);
+        m->wte = tr_carve(&cv, (int64_t)V * C);
         add_entry(m, m->wte, V, C, "transformer.wte.weight", 0, "");
-        m->wpe = carve(&cv, (int64_t)c->max_pos * C);
+        m->wpe = tr_carve(&cv, (int64_t)c->max_pos * C);
         add_entry(m, m->wpe, c->max_pos, C, "transformer.wpe.weight", 0, "");
         for (int l = 0; l < m->L; l++) {
             tr_layer *y = &m->layers[l];
             const char *p = "transformer.h.%d.";
-            y->n1w = carve(&cv, C);
+            y->n1w = tr_carve(&cv, C);
             add_entry(m, y->n1w, C, 0, p, l, "ln_1.weight");
-            y->n1b = carve(&cv, C);
+            y->n1b = tr_carve(&cv, C);
             add_entry(m, y->n1b, C, 0, p, l, "ln_1.bias");
-            y->wqkv = carve(&cv, (int64_t)C * 3 * C);
+            y->wqkv = tr_carve(&cv, (int64_t)C * 3 * C);
             add_entry(m, y->wqkv, C, 3 * C, p, l, "attn.c_attn.weight");
-            y->bqkv = carve(&cv, 3 * C);
+            y->bqkv = tr_carve(&cv, 3 * C);
             add_entry(m, y->bqkv, 3 * C, 0, p, l, "attn.c_attn.bias");
-            y->wo = carve(&cv, (int64_t)C * C);
+            y->wo = tr_carve(&cv, (int64_t)C * C);
             add_entry(m, y->wo, C, C, p, l, "attn.c_proj.weight");
-            y->bo = carve(&cv, C);
+            y->bo = tr_carve(&cv, C);
             add_entry(m, y->bo, C, 0, p, l, "attn.c_proj.bias");
-            y->n2w = carve(&cv, C);
+            y->n2w = tr_carve(&cv, C);
             add_entry(m, y->n2w, C, 0, p, l, "ln_2.weight");
-            y->n2b = carve(&cv, C);
+            y->n2b = tr_carve(&cv, C);
             add_entry(m, y->n2b, C, 0, p, l, "ln_2.bias");
-            y->wup = carve(&cv, (int64_t)C * F);
+            y->wup = tr_carve(&cv, (int64_t)C * F);
             add_entry(m, y->wup, C, F, p, l, "mlp.c_fc.weight");
-            y->bup = carve(&cv, F);
+            y->bup = tr_carve(&cv, F);
             add_entry(m, y->bup, F, 0, p, l, "mlp.c_fc.bias");
-            y->wdn = carve(&cv, (int64_t)F * C);
+            y->wdn = tr_carve(&cv, (int64_t)F * C);
             add_entry(m, y->wdn, F, C, p, l, "mlp.c_proj.weight");
-            y->bdn = carve(&cv, C);
+            y->bdn = tr_carve(&cv, C);
             add_entry(m, y->bdn, C, 0, p, l, "mlp.c_proj.bias");
         }
-        m->nfw = carve(&cv, C);
+        m->nfw = tr_carve(&cv, C);
         add_entry(m, m->nfw, C, 0, "transformer.ln_f.weight", 0, "");
-        m->nfb = carve(&cv, C);
+        m->nfb = tr_carve(&cv, C);
         add_entry(m, m->nfb, C, 0, "transformer.ln_f.bias", 0, "");
     } else {
-        m->wte = carve(&cv, (int64_t)V * C);
+        m->wte = tr_carve(&cv, (int64_t)V * C);
         add_entry(m, m->wte, V, C, "model.embed_tokens.weight", 0, "");
         m->wpe = NULL;
         for (int l = 0; l < m->L; l++) {
             tr_layer *y = &m->layers[l];
             const char *p = "model.layers.%d.";
-            y->n1w = carve(&cv, C);
+            y->n1w = tr_carve(&cv, C);
             add_entry(m, y->n1w, C, 0, p, l, "input_layernorm.weight");
             /* q, k, v back to back: one (QKV, C) weight for one GEMM. */
-            y->wqkv = carve(&cv, (int64_t)m->QKV * C);
+            y->wqkv = tr_carve(&cv, (int64_t)m->QKV * C);
             float *wq = y->wqkv, *wk = wq ? wq + (int64_t)HD * C : NULL;
             float *wv = wk ? wk + (int64_t)KVD * C : NULL;
-            y->bqkv = c->qkv_bias ? carve(&cv, m->QKV) : NULL;
+            y->bqkv = c->qkv_bias ? tr_carve(&cv, m->QKV) : NULL;
             float *bq = y->bqkv, *bk = bq ? bq + HD : NULL, *bv = bk ? bk + KVD : NULL;
             add_entry(m, wq, HD, C, p, l, "self_attn.q_proj.weight");
             if (c->qkv_bias)
@@ -163,28 +150,28 @@ static int64_t layout(tr_model *m)
             add_entry(m, wv, KVD, C, p, l, "self_attn.v_proj.weight");
             if (c->qkv_bias)
                 add_entry(m, bv, KVD, 0, p, l, "self_attn.v_proj.bias");
-            y->wo = carve(&cv, (int64_t)C * HD);
+            y->wo = tr_carve(&cv, (int64_t)C * HD);
             add_entry(m, y->wo, C, HD, p, l, "self_attn.o_proj.weight");
-            y->bo = c->o_bias ? carve(&cv, C) : NULL;
+            y->bo = c->o_bias ? tr_carve(&cv, C) : NULL;
             if (c->o_bias)
                 add_entry(m, y->bo, C, 0, p, l, "self_attn.o_proj.bias");
             y->n1b = y->n2b = y->bup = y->bdn = NULL;
-            y->n2w = carve(&cv, C);
+            y->n2w = tr_carve(&cv, C);
             add_entry(m, y->n2w, C, 0, p, l, "post_attention_layernorm.weight");
-            y->wup = carve(&cv, (int64_t)2 * F * C);
+            y->wup = tr_carve(&cv, (int64_t)2 * F * C);
             add_entry(m, y->wup, F, C, p, l, "mlp.gate_proj.weight");
             add_entry(m, y->wup ? y->wup + (int64_t)F * C : NULL, F, C, p, l, "mlp.up_proj.weight");
-            y->wdn = carve(&cv, (int64_t)C * F);
+            y->wdn = tr_carve(&cv, (int64_t)C * F);
             add_entry(m, y->wdn, C, F, p, l, "mlp.down_proj.weight");
         }
-        m->nfw = carve(&cv, C);
+        m->nfw = tr_carve(&cv, C);
         add_entry(m, m->nfw, C, 0, "model.norm.weight", 0, "");
         m->nfb = NULL;
     }
     if (c->tied_head) {
         m->head = m->wte;
     } else {
-        m->head = carve(&cv, (int64_t)V * C);
+        m->head = tr_carve(&cv, (int64_t)V * C);
         add_entry(m, m->head, V, C, "lm_head.weight", 0, "");
     }
     return cv.off;
