@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <string.h>
 
 #include "tio_util.h"
@@ -425,6 +426,128 @@ static void test_sharded(void **state)
     tr_st_free(st);
 }
 
+/* The reference weights of `model` rewritten as `dtype` ("F32" or "BF16") into SUB, with
+ * element `at` of tensor `poison` (if not NULL) set to NaN. */
+static void write_poisoned(const char *sub, const char *model, const char *dtype,
+                           const char *poison, size_t at)
+{
+    mu_diag d = {{0}};
+    char path[256];
+    mkdir(sub, 0755);
+    snprintf(path, sizeof path, TIO_REF "/%s/config.json", model);
+    char to[256];
+    snprintf(to, sizeof to, "%s/config.json", sub);
+    tio_copy(path, to);
+    snprintf(path, sizeof path, TIO_REF "/%s/model.safetensors", model);
+    tr_st *st = tr_st_open(path, NULL, &d);
+    assert_non_null(st);
+    int bf16 = !strcmp(dtype, "BF16");
+    size_t n = tr_st_count(st), hcap = 64 + n * 256, hl = 0, off = 0, total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += tr_st_at(st, i)->numel * (bf16 ? 2 : 4);
+    char *hdr = malloc(hcap);
+    uint8_t *data = malloc(total);
+    hl += (size_t)snprintf(hdr + hl, hcap - hl, "{");
+    for (size_t i = 0; i < n; i++) {
+        const tr_st_info *t = tr_st_at(st, i);
+        float *v = malloc(t->numel * sizeof *v);
+        assert_int_equal(tr_st_read_f32(st, t, v, t->numel, &d), 0);
+        if (poison && !strcmp(t->name, poison)) {
+            assert_true(at < t->numel);
+            v[at] = NAN;
+        }
+        size_t esz = bf16 ? 2 : 4;
+        for (size_t k = 0; k < t->numel; k++) {
+            uint32_t u;
+            memcpy(&u, &v[k], 4);
+            if (bf16) {
+                uint16_t h = (uint16_t)(u >> 16);
+                memcpy(data + off + k * 2, &h, 2);
+            } else {
+                memcpy(data + off + k * 4, &u, 4);
+            }
+        }
+        free(v);
+        hl += (size_t)snprintf(hdr + hl, hcap - hl, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[",
+                               i ? "," : "", t->name, dtype);
+        for (int k = 0; k < t->ndim; k++)
+            hl += (size_t)snprintf(hdr + hl, hcap - hl, "%s%lld", k ? "," : "",
+                                   (long long)t->shape[k]);
+        hl += (size_t)snprintf(hdr + hl, hcap - hl, "],\"data_offsets\":[%zu,%zu]}", off,
+                               off + t->numel * esz);
+        off += t->numel * esz;
+    }
+    hl += (size_t)snprintf(hdr + hl, hcap - hl, "}");
+    size_t len = 8 + hl + total;
+    uint8_t *img = malloc(len);
+    for (int i = 0; i < 8; i++)
+        img[i] = (uint8_t)((uint64_t)hl >> (8 * i));
+    memcpy(img + 8, hdr, hl);
+    memcpy(img + 8 + hl, data, total);
+    snprintf(path, sizeof path, "%s/model.safetensors", sub);
+    tio_write(path, img, len);
+    free(img);
+    free(hdr);
+    free(data);
+    tr_st_free(st);
+}
+
+/* One NaN in a base tensor is refused at load, naming the tensor and the index, in F32 and
+ * after BF16 widening; the same folders without the NaN load. */
+static void test_nonfinite_weights(void **state)
+{
+    (void)state;
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s/nan32", dir);
+    write_poisoned(sub, "gpt2", "F32", NULL, 0);
+    tr_model *m = tr_hf_model_load(sub, NULL, NULL);
+    assert_non_null(m);
+    tr_model_free(m);
+    write_poisoned(sub, "gpt2", "F32", "transformer.h.1.mlp.c_fc.weight", 1234);
+    expect_load_error(sub, MU_ERR_FORMAT,
+                      "tensor 'transformer.h.1.mlp.c_fc.weight' has a non-finite value (nan) at "
+                      "index 1234 of 4096");
+    snprintf(sub, sizeof sub, "%s/nan16", dir);
+    write_poisoned(sub, "llama", "BF16", NULL, 0);
+    m = tr_hf_model_load(sub, NULL, NULL);
+    assert_non_null(m);
+    tr_model_free(m);
+    write_poisoned(sub, "llama", "BF16", "model.norm.weight", 5);
+    expect_load_error(sub, MU_ERR_FORMAT,
+                      "tensor 'model.norm.weight' has a non-finite value (nan) at index 5 of");
+}
+
+/* A config.json with fewer layers than the weights is refused naming the first unused
+ * tensor; other unused tensors are refused too, GPT-2's mask buffers are not (above). */
+static void test_unused_tensors(void **state)
+{
+    (void)state;
+    char sub[128], cfg[512];
+    snprintf(sub, sizeof sub, "%s/fewer", dir);
+    snprintf(cfg, sizeof cfg,
+             "{\"model_type\": \"gpt2\", \"vocab_size\": 64, \"n_positions\": 32, \"n_embd\": 32,"
+             " \"n_layer\": 1, \"n_head\": 4}");
+    make_folder(sub, "gpt2", cfg);
+    expect_load_error(sub, MU_ERR_FORMAT,
+                      "model.safetensors: transformer.h.1.attn.c_attn.bias is not used by a "
+                      "1-layer model: n_layer in config.json says 1");
+    static const char llama_fmt[] =
+        "{\"model_type\": \"llama\", \"vocab_size\": 64, \"hidden_size\": 32, "
+        "\"intermediate_size\": 64, \"num_hidden_layers\": %d, \"num_attention_heads\": 4, "
+        "\"num_key_value_heads\": 2, \"head_dim\": 8, \"max_position_embeddings\": 32, "
+        "\"rope_theta\": 1000.0}";
+    snprintf(cfg, sizeof cfg, llama_fmt, 1);
+    make_folder(sub, "llama", cfg);
+    expect_load_error(sub, MU_ERR_FORMAT,
+                      "model.layers.1.input_layernorm.weight is not used by a 1-layer model: "
+                      "num_hidden_layers in config.json says 1");
+    snprintf(cfg, sizeof cfg, llama_fmt, 2);
+    make_folder(sub, "llama", cfg);
+    tr_model *m = tr_hf_model_load(sub, NULL, NULL);
+    assert_non_null(m);
+    tr_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_gpt2_without_prefix), cmocka_unit_test(test_shape_mismatch),
         cmocka_unit_test(test_unsupported_configs), cmocka_unit_test(test_missing_and_broken_files),
         cmocka_unit_test(test_bf16_model),          cmocka_unit_test(test_sharded),
+        cmocka_unit_test(test_nonfinite_weights),   cmocka_unit_test(test_unused_tensors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -33,8 +33,11 @@ int tr_hf_config_load(const char *dir, tr_config *cfg, mu_diag *diag);
 
 /* Loads the whole folder: config, then every base tensor of the model by its Hugging Face
  * name from DIR/model.safetensors, each shape checked against config.json. GPT-2
- * checkpoints without the "transformer." prefix are accepted; tensors the model does not
- * use (attention-mask buffers, a stored tied lm_head) are ignored. Without
+ * checkpoints without the "transformer." prefix are accepted. A file tensor the model does
+ * not use is MU_ERR_FORMAT naming it (e.g. layers beyond n_layer / num_hidden_layers),
+ * except GPT-2 attention-mask buffers, rotary inv_freq buffers and a stored tied lm_head,
+ * which are ignored. A NaN or infinity in a base tensor (after widening to F32) is
+ * MU_ERR_FORMAT naming the tensor and the flat index of the first one. Without
  * model.safetensors, a sharded checkpoint is read: model.safetensors.index.json's
  * "weight_map" names the shard files (plain names inside DIR). Returns a new model
  * (caller frees with tr_model_free) or NULL with *err (may be NULL) and the diag set:

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,27 +290,129 @@ static const tr_st *find_base(const weights *w, const tr_config *c, const char *
     return NULL;
 }
 
+/* The index of the first non-finite value of x[0..n), or n. One pass over the floats; the
+ * bit test (exponent all ones) holds under -ffinite-math-only too and lets the compiler
+ * vectorise the block loop. */
+static size_t first_nonfinite(const float *x, size_t n)
+{
+    enum { BLOCK = 1024 };
+    for (size_t b = 0; b < n; b += BLOCK) {
+        size_t e = n - b < BLOCK ? n : b + BLOCK;
+        uint32_t bad = 0;
+        for (size_t i = b; i < e; i++) {
+            uint32_t u;
+            memcpy(&u, &x[i], sizeof u);
+            bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+        }
+        if (bad)
+            for (size_t i = b; i < e; i++)
+                if (!isfinite(x[i]))
+                    return i;
+    }
+    return n;
+}
+
+/* File tensors that no model uses, by design, and may be present:
+ *  - GPT-2 "h.N.attn.bias" / "h.N.attn.masked_bias": the causal-mask buffers older
+ *    GPT2Model checkpoints saved; the engine builds its own causal mask.
+ *  - Llama-family "...rotary_emb.inv_freq": RoPE frequencies older transformers versions
+ *    saved as buffers; the engine derives them from rope_theta and head_dim.
+ *  - "lm_head.weight" of a tied model: a stored copy of the tied head, which is the
+ *    embedding (GPT2LMHeadModel and some tied Llama-family checkpoints save it). */
+static int ignorable(const tr_config *c, const char *name)
+{
+    size_t len = strlen(name);
+#define ENDS(s) (len >= sizeof(s) - 1 && !strcmp(name + len - (sizeof(s) - 1), s))
+    if (c->tied_head && !strcmp(name, "lm_head.weight"))
+        return 1;
+    if (c->family == TR_GPT2)
+        return ENDS(".attn.bias") || ENDS(".attn.masked_bias");
+    return ENDS(".rotary_emb.inv_freq");
+#undef ENDS
+}
+
+/* The layer index of a per-layer tensor name, or -1. */
+static long layer_of(const tr_config *c, const char *name)
+{
+    const char *p = NULL;
+    if (c->family == TR_GPT2)
+        p = !strncmp(name, "transformer.h.", 14) ? name + 14
+            : !strncmp(name, "h.", 2)            ? name + 2
+                                                 : NULL;
+    else if (!strncmp(name, "model.layers.", 13))
+        p = name + 13;
+    if (!p || *p < '0' || *p > '9')
+        return -1;
+    char *end;
+    long l = strtol(p, &end, 10);
+    return *end == '.' ? l : -1;
+}
+
+/* Every tensor of the files must be one the model loaded or one of the ignorable ones, so a
+ * config.json that describes less than the weights (fewer layers, no biases) is refused
+ * instead of silently running a smaller model. used[] holds the loaded tensors. */
+static int check_unused(const weights *w, const tr_config *c, const tr_st_info *const *used,
+                        int n_used, mu_diag *diag)
+{
+    for (size_t s = 0; s < w->n; s++)
+        for (size_t i = 0; i < tr_st_count(w->st[s]); i++) {
+            const tr_st_info *t = tr_st_at(w->st[s], i);
+            int hit = 0;
+            for (int k = 0; !hit && k < n_used; k++)
+                hit = used[k] == t;
+            if (hit || ignorable(c, t->name))
+                continue;
+            long l = layer_of(c, t->name);
+            if (l >= c->n_layer)
+                return mu_diag_set(diag, MU_ERR_FORMAT,
+                                   "%s: %s is not used by a %d-layer model: %s in config.json "
+                                   "says %d",
+                                   tr_st_name(w->st[s]), t->name, c->n_layer,
+                                   c->family == TR_GPT2 ? "n_layer" : "num_hidden_layers",
+                                   c->n_layer);
+            return mu_diag_set(diag, MU_ERR_FORMAT,
+                               "%s: %s is not used by the model that config.json describes",
+                               tr_st_name(w->st[s]), t->name);
+        }
+    return 0;
+}
+
 static int fill_base(tr_model *m, const weights *w, mu_diag *diag)
 {
     const tr_config *c = tr_model_config(m);
     int n = tr_model_base_count(m);
-    for (int i = 0; i < n; i++) {
+    const tr_st_info **used = calloc(n ? (size_t)n : 1, sizeof *used);
+    if (!used)
+        return mu_diag_set(diag, MU_ERR_NOMEM, "%s: out of memory", w->where);
+    int rc = 0;
+    for (int i = 0; !rc && i < n; i++) {
         tr_tensor t;
-        int rc = tr_model_base_tensor(m, i, &t);
-        if (rc)
-            return mu_diag_set(diag, rc, "%s: base tensor %d", w->where, i);
+        if ((rc = tr_model_base_tensor(m, i, &t))) {
+            rc = mu_diag_set(diag, rc, "%s: base tensor %d", w->where, i);
+            break;
+        }
         const char *fname;
         const tr_st *st = find_base(w, c, t.name, &fname);
-        if (!st)
-            return mu_diag_set(diag, MU_ERR_NOTFOUND, "%s: tensor '%s' is missing", w->where,
-                               t.name);
+        if (!st) {
+            rc = mu_diag_set(diag, MU_ERR_NOTFOUND, "%s: tensor '%s' is missing", w->where, t.name);
+            break;
+        }
+        used[i] = tr_st_find(st, fname);
         rc = tr_st_load(st, fname, t.ndim, t.shape, t.data, diag);
         if (rc == MU_ERR_FORMAT && diag && strlen(diag->msg) < sizeof diag->msg - 16)
             strcat(diag->msg, " (config.json)");
         if (rc)
-            return rc;
+            break;
+        size_t bad = first_nonfinite(t.data, (size_t)t.numel);
+        if (bad < (size_t)t.numel)
+            rc = mu_diag_set(diag, MU_ERR_FORMAT,
+                             "%s: tensor '%s' has a non-finite value (%g) at index %zu of %zu",
+                             tr_st_name(st), fname, (double)t.data[bad], bad, (size_t)t.numel);
     }
-    return 0;
+    if (!rc)
+        rc = check_unused(w, c, used, n, diag);
+    free(used);
+    return rc;
 }
 
 tr_model *tr_hf_model_load(const char *dir, int *err, mu_diag *diag)
