@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mu_addr.h"
 #include "mu_yaml.h"
 
 void co_config_default(co_config *cfg)
@@ -47,6 +48,11 @@ void co_config_deinit(co_config *cfg)
     cfg->n_orgs = 0;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 int co_config_check(const co_config *cfg, mu_diag *diag)
 {
     if (cfg->min_orgs < 2)
@@ -74,11 +80,22 @@ int co_config_check(const co_config *cfg, mu_diag *diag)
     char msg[128];
     if (co_strategy_params_check(&cfg->strategy, msg, sizeof msg) != MU_OK)
         return mu_diag_set(diag, MU_ERR_INVALID, "strategy: %s", msg);
+    if (cfg->n_orgs < 2)
+        return MU_OK;
+    /* duplicates: sort pointers to the names and compare neighbours, O(n log n) */
+    const char **names = malloc(cfg->n_orgs * sizeof *names);
+    if (!names)
+        return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < cfg->n_orgs; i++)
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(cfg->orgs[i].name, cfg->orgs[j].name) == 0)
-                return mu_diag_set(diag, MU_ERR_INVALID, "orgs: '%s' is listed twice",
-                                   cfg->orgs[i].name);
+        names[i] = cfg->orgs[i].name;
+    qsort(names, cfg->n_orgs, sizeof *names, cmp_name);
+    for (size_t i = 1; i < cfg->n_orgs; i++)
+        if (strcmp(names[i], names[i - 1]) == 0) {
+            int rc = mu_diag_set(diag, MU_ERR_INVALID, "orgs: '%s' is listed twice", names[i]);
+            free(names);
+            return rc;
+        }
+    free(names);
     return MU_OK;
 }
 
@@ -292,6 +309,11 @@ static int load_doc(const mu_yaml_doc *doc, co_config *cfg, mu_diag *diag)
                                      "insecure", "max_message_mb", NULL};
     m = section(&l, "server", kv);
     get_str(&l, m, "listen", cfg->listen, sizeof cfg->listen);
+    const char *why = NULL;
+    if (m && !l.rc && mu_yaml_get(m, "listen") &&
+        mu_addr_parse(cfg->listen, NULL, 0, NULL, &why) != MU_OK)
+        l.rc = mu_yaml_error(doc, mu_yaml_get(m, "listen"), diag, "server.listen '%s' %s",
+                             cfg->listen, why);
     get_str(&l, m, "tls_ca", cfg->tls_ca, sizeof cfg->tls_ca);
     get_str(&l, m, "tls_cert", cfg->tls_cert, sizeof cfg->tls_cert);
     get_str(&l, m, "tls_key", cfg->tls_key, sizeof cfg->tls_key);

@@ -4,7 +4,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "co_config.h"
 
@@ -79,12 +82,66 @@ static void test_errors(void **state)
     expect_error("- 1\n- 2\n", "mapping");
 }
 
+static void test_listen_port(void **state)
+{
+    (void)state;
+    expect_error("server:\n  listen: 127.0.0.1:99999\n",
+                 "bad.yaml:2:11: server.listen '127.0.0.1:99999' has a port above 65535");
+    expect_error("server:\n  listen: 127.0.0.1\n",
+                 "bad.yaml:2:11: server.listen '127.0.0.1' has no port");
+    expect_error("server:\n  listen: 127.0.0.1:0\n",
+                 "bad.yaml:2:11: server.listen '127.0.0.1:0' has port 0");
+    expect_error("server:\n  listen: \"host:x\"\n",
+                 "bad.yaml:2:11: server.listen 'host:x' has a port that is not a number");
+    co_config c;
+    mu_diag d = {{0}};
+    const char *t = "server:\n  listen: 127.0.0.1:65535\n";
+    assert_int_equal(co_config_parse("ok.yaml", t, strlen(t), &c, &d), MU_OK);
+    co_config_deinit(&c);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* 200,000 allowed orgs are checked in well under a second (the old pairwise check took a
+ * minute), and a duplicate among them is still found. */
+static void test_large_allowlist(void **state)
+{
+    (void)state;
+    enum { N = 200000 };
+    co_config c;
+    co_config_default(&c);
+    c.orgs = calloc(N, sizeof *c.orgs);
+    assert_non_null(c.orgs);
+    c.n_orgs = N;
+    for (size_t i = 0; i < N; i++)
+        snprintf(c.orgs[i].name, sizeof c.orgs[i].name, "org-%zu", (i * 7919) % N);
+    mu_diag d = {{0}};
+    double t0 = now_s();
+    int rc = co_config_check(&c, &d);
+    double dt = now_s() - t0;
+    if (rc != MU_OK)
+        fail_msg("%s", d.msg);
+    if (dt > 5.0)
+        fail_msg("checking %d orgs took %.1f s", N, dt);
+    snprintf(c.orgs[N - 1].name, sizeof c.orgs[N - 1].name, "%s", c.orgs[12345].name);
+    assert_int_equal(co_config_check(&c, &d), MU_ERR_INVALID);
+    char want[128];
+    snprintf(want, sizeof want, "orgs: '%s' is listed twice", c.orgs[12345].name);
+    assert_string_equal(d.msg, want);
+    co_config_deinit(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_example_file),
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_example_file),    cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_errors),          cmocka_unit_test(test_listen_port),
+        cmocka_unit_test(test_large_allowlist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
