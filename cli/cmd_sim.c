@@ -96,6 +96,11 @@ int cmd_sim(int argc, char **argv)
     mu_diag d = {{0}};
     int rc = sim_config_load(config, &cfg, &d);
     if (rc != MU_OK) {
+        /* a missing, oversized or invalid config is a config error (2), like the other commands */
+        if (rc == MU_ERR_NOTFOUND || rc == MU_ERR_FORMAT) {
+            mu_error(CMD ": cannot read the config file: %s", d.msg);
+            return MU_EXIT_USAGE;
+        }
         mu_error("%s", d.msg);
         return rc == MU_ERR_INVALID ? MU_EXIT_USAGE : MU_EXIT_FAIL;
     }

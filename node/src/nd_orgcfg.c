@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mu_addr.h"
 #include "mu_log.h"
 #include "mu_yaml.h"
 #include "nd_orgcfg.h"
@@ -81,6 +82,10 @@ static int load_doc(const mu_yaml_doc *doc, nd_orgcfg *c, mu_diag *d)
         (rc = str(doc, da, "train", 1, c->train, sizeof c->train, d)) ||
         (rc = str(doc, da, "eval", 0, c->eval, sizeof c->eval, d)))
         return rc;
+    const char *why = NULL;
+    if (mu_addr_parse(c->address, NULL, 0, NULL, &why) != MU_OK)
+        return mu_yaml_error(doc, mu_yaml_get(co, "address"), d, "coordinator.address '%s' %s",
+                             c->address, why);
     if (t && ((rc = str(doc, t, "ca", 0, c->ca, sizeof c->ca, d)) ||
               (rc = str(doc, t, "cert", 0, c->cert, sizeof c->cert, d)) ||
               (rc = str(doc, t, "key", 0, c->key, sizeof c->key, d)) ||
