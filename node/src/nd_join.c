@@ -61,6 +61,7 @@ typedef struct {
     uint32_t last_stage;
     float *global; /* (dim) the last downloaded adapter */
     size_t dim;
+    int refused; /* setup found a config error (insecure off loopback): exit 2 */
 } org;
 
 static void sleep_s(double s)
@@ -417,6 +418,11 @@ static int setup(org *g, mu_diag *d)
     int rc = nd_orgcfg_load(g->o.config_path, &g->cfg, d);
     if (rc)
         return rc;
+    int insecure = g->o.insecure || g->cfg.insecure;
+    if (insecure && (rc = nd_insecure_check("coordinator address", g->cfg.address, d))) {
+        g->refused = 1; /* before anything is loaded or dialed */
+        return rc;
+    }
     if ((rc = nd_identity_load(g->cfg.identity_key, g->pk, g->sk, d)))
         return rc;
     int err = 0;
@@ -431,7 +437,6 @@ static int setup(org *g, mu_diag *d)
                 "Tests only.");
     if ((rc = make_participant(g, d)))
         return rc;
-    int insecure = g->o.insecure || g->cfg.insecure;
     if (insecure)
         mu_warn("join: *** INSECURE: plaintext gRPC, the coordinator is not authenticated and "
                 "our traffic is readable on the network. For local experiments only. ***");
@@ -487,6 +492,9 @@ int nd_join_run(const nd_join_opts *o, mu_diag *diag)
     tr_data_free(g->eval);
     free(g->global);
     sodium_memzero(g->sk, sizeof g->sk);
+    int refused = g->refused;
     free(g);
+    if (refused)
+        nd_usage_exit("join", diag);
     return rc;
 }

@@ -466,6 +466,11 @@ static int setup(server *s, mu_diag *d)
     int rc = co_config_load(s->o.config_path, &s->cfg, d);
     if (rc)
         return rc;
+    s->insecure = s->o.insecure || s->cfg.insecure;
+    if (s->insecure && (rc = nd_insecure_check("listen address", s->cfg.listen, d))) {
+        s->refused = 1; /* before anything is loaded or bound */
+        return rc;
+    }
     if ((rc = co_hash_file(s->o.config_path, s->cfg_hash, d)) ||
         (rc = nd_model_spec_load(s->o.config_path, &s->spec, d)))
         return rc;
@@ -503,7 +508,6 @@ static int setup(server *s, mu_diag *d)
             s->cfg.name, s->spec.name, s->spec.lora.rank, s->spec.lora.freeze_a ? " frozen A" : "",
             (unsigned long long)f.dim, (double)f.dim * 4 / 1024);
 
-    s->insecure = s->o.insecure || s->cfg.insecure;
     rpc_server_config rc_cfg = {0};
     rc_cfg.address = s->cfg.listen;
     rc_cfg.ca_path = s->cfg.tls_ca;
@@ -575,6 +579,9 @@ int nd_serve_run(const nd_serve_opts *o, mu_diag *diag)
     free(s->held);
     free(s->traffic);
     free(s->told_done);
+    int refused = s->refused;
     free(s);
+    if (refused)
+        nd_usage_exit("serve", diag);
     return rc;
 }

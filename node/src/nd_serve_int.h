@@ -39,6 +39,7 @@ typedef struct {
     co_round *r;
     rpc_server *srv;
     int insecure;
+    int refused; /* setup found a config error (insecure off loopback): exit 2 */
     char *fedcfg;
     size_t fedcfg_len;
     blob *cur;
