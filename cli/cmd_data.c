@@ -1,8 +1,11 @@
-/* cmd_data.c - `mutual data import`: make an HDF5 token dataset from a text file with the
- * byte-level tokenizer (every byte is one token, vocabulary 256). */
+/* cmd_data.c - `mutual data import`: make an HDF5 token dataset from text files, folders or
+ * stdin with the byte-level tokenizer (every byte is one token, vocabulary 256). */
+#include <dirent.h>
 #include <errno.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "tr_data.h"
@@ -12,14 +15,21 @@
 static void help(FILE *out)
 {
     fprintf(out,
-            "usage: mutual data import --text FILE --out FILE.h5\n\n"
-            "Makes a token dataset for 'mutual train' and 'mutual eval' from a text file with\n"
-            "a byte-level tokenizer: each byte of the file is one token id (0-255), so\n"
+            "usage: mutual data import --text PATH [--text PATH ...] --out FILE.h5\n\n"
+            "Makes a token dataset for 'mutual train' and 'mutual eval' from text with a\n"
+            "byte-level tokenizer: each byte of the input is one token id (0-255), so\n"
             "vocab_size is 256. It suits byte-vocabulary models only; a model with a BPE\n"
             "vocabulary needs its own tokenizer. The output holds /tokens (uint16) with a\n"
-            "vocab_size attribute and is replaced atomically.\n\n"
+            "vocab_size attribute and is replaced atomically; nothing is written when any\n"
+            "input cannot be read.\n\n"
+            "Each --text is a file, a folder or '-' (standard input); the tokens of all inputs\n"
+            "are concatenated in command-line order. A folder is read recursively, its files\n"
+            "sorted by path so the result is reproducible; hidden entries (names starting\n"
+            "with '.') and anything not a regular file (symlinks, devices) are skipped.\n"
+            "The list of files read is kept in a 'sources' string attribute on /tokens, one\n"
+            "line per file: SHA-256 (hex), size in bytes, path.\n\n"
             "Options:\n"
-            "  --text FILE     text file to read (required)\n"
+            "  --text PATH     file, folder or '-' to read (required, may be repeated)\n"
             "  --out FILE.h5   dataset file to write (required)\n"
             "  -v, --verbose   more log output\n"
             "  -q, --quiet     errors only\n"
@@ -27,63 +37,192 @@ static void help(FILE *out)
             "Exit status: 0 success, 1 failure, 2 usage.\n");
 }
 
-/* The whole file as byte tokens. */
-static int read_bytes(const char *path, int32_t **out, int64_t *n, mu_diag *d)
+typedef struct {
+    char **v;
+    size_t n, cap;
+} strlist;
+
+static int strlist_add(strlist *l, const char *s)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return mu_diag_set(d, errno == ENOENT ? MU_ERR_NOTFOUND : MU_ERR_IO, "%s: %s", path,
-                           strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    int32_t *tok = malloc(cap * sizeof *tok);
-    unsigned char buf[1 << 16];
-    size_t got;
-    int rc = 0;
-    while (tok && (got = fread(buf, 1, sizeof buf, f)) > 0) {
-        if (len + got > cap) {
-            cap = (len + got) * 2;
-            int32_t *t = realloc(tok, cap * sizeof *tok);
-            if (!t) {
-                free(tok);
-                tok = NULL;
-                break;
-            }
-            tok = t;
-        }
-        for (size_t i = 0; i < got; i++)
-            tok[len++] = buf[i];
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        l->v = v;
+        l->cap = cap;
     }
-    if (!tok)
-        rc = mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory", path);
-    else if (ferror(f))
-        rc = mu_diag_set(d, MU_ERR_IO, "%s: read error", path);
-    fclose(f);
-    if (rc) {
-        free(tok);
-        return rc;
-    }
-    *out = tok;
-    *n = (int64_t)len;
+    if (!(l->v[l->n] = strdup(s)))
+        return -1;
+    l->n++;
     return 0;
 }
 
-static int import(const char *text, const char *out)
+static void strlist_free(strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Adds the regular, non-hidden files under dir (recursively) to l, unsorted. */
+static int walk_dir(const char *dir, strlist *l, mu_diag *d)
+{
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return mu_diag_set(d, MU_ERR_IO, "%s: %s", dir, strerror(errno));
+    int rc = 0;
+    struct dirent *e;
+    errno = 0;
+    while (!rc && (e = readdir(dp))) {
+        if (e->d_name[0] == '.')
+            continue; /* ".", ".." and hidden entries */
+        size_t len = strlen(dir) + strlen(e->d_name) + 2;
+        char *p = malloc(len);
+        if (!p) {
+            rc = mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory", dir);
+            break;
+        }
+        snprintf(p, len, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", e->d_name);
+        struct stat st;
+        if (lstat(p, &st))
+            rc = mu_diag_set(d, MU_ERR_IO, "%s: %s", p, strerror(errno));
+        else if (S_ISDIR(st.st_mode))
+            rc = walk_dir(p, l, d);
+        else if (S_ISREG(st.st_mode) && strlist_add(l, p))
+            rc = mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory", p);
+        free(p);
+        errno = 0;
+    }
+    if (!rc && errno)
+        rc = mu_diag_set(d, MU_ERR_IO, "%s: %s", dir, strerror(errno));
+    closedir(dp);
+    return rc;
+}
+
+/* The files one --text names: itself, "-", or a folder's files sorted by path. */
+static int expand(const char *path, strlist *l, mu_diag *d)
+{
+    if (!strcmp(path, "-"))
+        return strlist_add(l, path) ? mu_diag_set(d, MU_ERR_NOMEM, "out of memory") : 0;
+    struct stat st;
+    if (stat(path, &st))
+        return mu_diag_set(d, errno == ENOENT ? MU_ERR_NOTFOUND : MU_ERR_IO, "%s: %s", path,
+                           strerror(errno));
+    if (S_ISDIR(st.st_mode)) {
+        size_t first = l->n;
+        int rc = walk_dir(path, l, d);
+        if (rc)
+            return rc;
+        if (l->n == first)
+            return mu_diag_set(d, MU_ERR_INVALID, "%s: folder holds no regular files", path);
+        qsort(l->v + first, l->n - first, sizeof *l->v, cmp_str);
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode))
+        return mu_diag_set(d, MU_ERR_INVALID, "%s: not a regular file or folder", path);
+    return strlist_add(l, path) ? mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory", path) : 0;
+}
+
+typedef struct {
+    int32_t *tok;
+    size_t len, cap;
+} tokbuf;
+
+/* Appends one file's bytes (path "-" = stdin) as tokens; *size and hash = its bytes. */
+static int read_bytes(const char *path, tokbuf *b, unsigned char hash[crypto_hash_sha256_BYTES],
+                      long long *size, mu_diag *d)
+{
+    int is_stdin = !strcmp(path, "-");
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    if (!f)
+        return mu_diag_set(d, errno == ENOENT ? MU_ERR_NOTFOUND : MU_ERR_IO, "%s: %s", path,
+                           strerror(errno));
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    unsigned char buf[1 << 16];
+    size_t got, start = b->len;
+    int rc = 0;
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
+        if (b->len + got > b->cap) {
+            size_t cap = (b->len + got) * 2;
+            int32_t *t = realloc(b->tok, cap * sizeof *t);
+            if (!t) {
+                rc = mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory", path);
+                break;
+            }
+            b->tok = t;
+            b->cap = cap;
+        }
+        crypto_hash_sha256_update(&st, buf, got);
+        for (size_t i = 0; i < got; i++)
+            b->tok[b->len++] = buf[i];
+    }
+    if (!rc && ferror(f))
+        rc = mu_diag_set(d, MU_ERR_IO, "%s: read error: %s", path, strerror(errno));
+    if (!is_stdin)
+        fclose(f);
+    if (rc)
+        return rc;
+    crypto_hash_sha256_final(&st, hash);
+    *size = (long long)(b->len - start);
+    return 0;
+}
+
+/* Appends "HEX SIZE PATH\n" to the sources text. */
+static int add_source(char **src, size_t *len, const unsigned char *hash, long long size,
+                      const char *path)
+{
+    char hex[crypto_hash_sha256_BYTES * 2 + 1];
+    sodium_bin2hex(hex, sizeof hex, hash, crypto_hash_sha256_BYTES);
+    size_t add = strlen(hex) + strlen(path) + 32;
+    char *s = realloc(*src, *len + add);
+    if (!s)
+        return -1;
+    *src = s;
+    *len += (size_t)snprintf(s + *len, add, "%s %lld %s\n", hex, size, path);
+    return 0;
+}
+
+static int import(char **texts, int ntexts, const char *out)
 {
     mu_diag d = {{0}};
-    int32_t *tok = NULL;
-    int64_t n = 0;
-    int rc = read_bytes(text, &tok, &n, &d);
+    strlist files = {0};
+    tokbuf b = {0};
+    char *src = NULL;
+    size_t srclen = 0;
+    int rc = sodium_init() < 0 ? mu_diag_set(&d, MU_ERR_CRYPTO, "libsodium init failed") : 0;
+    for (int i = 0; !rc && i < ntexts; i++)
+        rc = expand(texts[i], &files, &d);
+    for (size_t i = 0; !rc && i < files.n; i++) {
+        unsigned char hash[crypto_hash_sha256_BYTES];
+        long long size = 0;
+        rc = read_bytes(files.v[i], &b, hash, &size, &d);
+        if (!rc && add_source(&src, &srclen, hash, size, files.v[i]))
+            rc = mu_diag_set(&d, MU_ERR_NOMEM, "out of memory");
+    }
+    int64_t n = (int64_t)b.len;
     if (!rc && n < 2)
-        rc = mu_diag_set(&d, MU_ERR_INVALID, "%s: %lld bytes; a dataset needs at least 2 tokens",
-                         text, (long long)n);
+        rc = mu_diag_set(&d, MU_ERR_INVALID,
+                         "%lld bytes in %zu file(s); a dataset needs at least 2 tokens",
+                         (long long)n, files.n);
     if (!rc)
-        rc = tr_data_write(out, tok, n, 256, &d);
-    free(tok);
+        rc = tr_data_write_sources(out, b.tok, n, 256, src, &d);
+    free(b.tok);
+    free(src);
+    size_t nfiles = files.n;
+    strlist_free(&files);
     if (rc) {
         fprintf(stderr, "mutual data: %s\n", d.msg);
         return MU_EXIT_FAIL;
     }
-    printf("%s: %lld tokens (byte-level, vocab_size 256)\n", out, (long long)n);
+    printf("%s: %lld tokens (byte-level, vocab_size 256) from %zu file%s\n", out, (long long)n,
+           nfiles, nfiles == 1 ? "" : "s");
     return MU_EXIT_OK;
 }
 
@@ -94,28 +233,38 @@ int cmd_data(int argc, char **argv)
                                              {"out", required_argument, NULL, O_OUT},
                                              MU_CLI_COMMON_LONGOPTS,
                                              {0, 0, 0, 0}};
-    const char *text = NULL, *out = NULL;
-    int c;
+    const char *out = NULL;
+    char **texts = calloc((size_t)argc + 1, sizeof *texts);
+    int ntexts = 0, c;
+    if (!texts) {
+        fprintf(stderr, "mutual data: out of memory\n");
+        return MU_EXIT_FAIL;
+    }
     /* options may come before or after the 'import' word */
     while ((c = getopt_long(argc, argv, MU_CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
         if (c == 'h') {
             help(stdout);
+            free(texts);
             return MU_EXIT_OK;
         }
         if (cli_common_opt(c))
             continue;
         if (c == O_TEXT)
-            text = optarg;
+            texts[ntexts++] = optarg;
         else if (c == O_OUT)
             out = optarg;
         else
-            return cli_usage_error(CMD, "unknown option or missing argument");
+            return free(texts), cli_usage_error(CMD, "unknown option or missing argument");
     }
+    int rc;
     if (optind >= argc || strcmp(argv[optind], "import"))
-        return cli_usage_error(CMD, "expected 'import --text FILE --out FILE.h5'");
-    if (optind + 1 < argc)
-        return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind + 1]);
-    if (!text || !out)
-        return cli_usage_error(CMD, "--text and --out are required");
-    return import(text, out);
+        rc = cli_usage_error(CMD, "expected 'import --text PATH [--text PATH ...] --out FILE.h5'");
+    else if (optind + 1 < argc)
+        rc = cli_usage_error(CMD, "unexpected argument '%s'", argv[optind + 1]);
+    else if (!ntexts || !out)
+        rc = cli_usage_error(CMD, "--text and --out are required");
+    else
+        rc = import(texts, ntexts, out);
+    free(texts);
+    return rc;
 }

@@ -52,4 +52,11 @@ int tr_data_batch(const tr_data *d, uint64_t s, int B, int T, int32_t *inputs, i
 int tr_data_write(const char *path, const int32_t *tokens, int64_t n, int vocab_size,
                   mu_diag *diag);
 
+/* tr_data_write plus, when `sources` is non-NULL and non-empty, a string attribute
+ * "sources" on /tokens recording where the tokens came from (`mutual data import` writes
+ * one line per input file, "SHA256HEX SIZE PATH", in token order). Readers ignore it, so
+ * files with and without it open alike. */
+int tr_data_write_sources(const char *path, const int32_t *tokens, int64_t n, int vocab_size,
+                          const char *sources, mu_diag *diag);
+
 #endif

@@ -190,7 +190,27 @@ int tr_data_batch(const tr_data *d, uint64_t s, int B, int T, int32_t *inputs, i
     return 0;
 }
 
-static int write_h5(const char *tmp, const int32_t *tokens, int64_t n, int vocab, mu_diag *diag)
+/* The "sources" attribute on /tokens: one fixed-length string, written only when given. */
+static int write_sources(hid_t ds, const char *sources)
+{
+    if (!sources || !*sources)
+        return 1;
+    hid_t t = H5Tcopy(H5T_C_S1);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    int ok = t >= 0 && sp >= 0 && H5Tset_size(t, strlen(sources)) >= 0;
+    hid_t a = ok ? H5Acreate2(ds, "sources", t, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    ok = a >= 0 && H5Awrite(a, t, sources) >= 0;
+    if (a >= 0)
+        H5Aclose(a);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (t >= 0)
+        H5Tclose(t);
+    return ok;
+}
+
+static int write_h5(const char *tmp, const int32_t *tokens, int64_t n, int vocab,
+                    const char *sources, mu_diag *diag)
 {
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0)
@@ -203,6 +223,7 @@ static int write_h5(const char *tmp, const int32_t *tokens, int64_t n, int vocab
         ds >= 0 ? H5Acreate2(ds, "vocab_size", H5T_STD_I64LE, asp, H5P_DEFAULT, H5P_DEFAULT) : -1;
     long long v = vocab;
     int ok = ds >= 0 && a >= 0 && H5Awrite(a, H5T_NATIVE_LLONG, &v) >= 0 &&
+             write_sources(ds, sources) &&
              (n == 0 || H5Dwrite(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, tokens) >= 0);
     if (a >= 0)
         H5Aclose(a);
@@ -217,6 +238,12 @@ static int write_h5(const char *tmp, const int32_t *tokens, int64_t n, int vocab
 
 int tr_data_write(const char *path, const int32_t *tokens, int64_t n, int vocab_size, mu_diag *diag)
 {
+    return tr_data_write_sources(path, tokens, n, vocab_size, NULL, diag);
+}
+
+int tr_data_write_sources(const char *path, const int32_t *tokens, int64_t n, int vocab_size,
+                          const char *sources, mu_diag *diag)
+{
     if (vocab_size < 1 || n < 0)
         return mu_diag_set(diag, MU_ERR_INVALID, "%s: bad vocab_size %d or length", path,
                            vocab_size);
@@ -228,7 +255,7 @@ int tr_data_write(const char *path, const int32_t *tokens, int64_t n, int vocab_
     tr_h5_tmp_path(tmp, sizeof tmp, path);
     tr_h5_quiet q;
     tr_h5_quiet_begin(&q);
-    int rc = write_h5(tmp, tokens, n, vocab_size, diag);
+    int rc = write_h5(tmp, tokens, n, vocab_size, sources, diag);
     tr_h5_quiet_end(&q);
     if (rc) {
         unlink(tmp);
