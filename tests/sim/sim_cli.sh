@@ -37,7 +37,7 @@ rc=$?
 grep -q 'bad2.yaml:9:11:' err.txt || fail "bad coordinator value: $(cat err.txt)"
 
 "$MUTUAL" sim --config missing.yaml > out.txt 2> err.txt
-[ $? -eq 1 ] || fail "missing file: want exit 1"
+[ $? -eq 2 ] || fail "missing file: want exit 2"
 "$MUTUAL" sim --rounds 0 --config bad1.yaml > out.txt 2> err.txt
 [ $? -eq 2 ] || fail "--rounds 0: want exit 2"
 "$MUTUAL" sim > out.txt 2> err.txt
