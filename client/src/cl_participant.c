@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "cl_internal.h"
-#include "co_config.h"
+
+_Static_assert(CO_WIRE_MAX_COHORT == SA_MAX_ORGS, "a task's cohort is a secure-agg cohort");
+_Static_assert(CO_TASK_MAX_DIM + 1 == SA_MAX_D, "d = dim + 1 values are masked");
 
 struct cl_participant {
     char name[CO_ORG_NAME_MAX];
@@ -402,9 +404,31 @@ static int do_secagg(cl_participant *p, const co_task *t, cl_outbox *out, mu_dia
     return rc;
 }
 
+/* Can the engine's model run batch x seq of this task? Before anything is allocated. */
+static int check_model_fit(const cl_participant *p, cl_engine *e, const co_round_config *c,
+                           mu_diag *diag)
+{
+    const tr_config *mc = tr_model_config(cl_engine_model(e));
+    if (c->seq > (uint32_t)mc->max_pos)
+        return mu_diag_set(diag, MU_ERR_INVALID,
+                           "org %s: task seq %u exceeds the model's context of %d positions",
+                           p->name, c->seq, mc->max_pos);
+    if ((uint64_t)c->batch * c->seq * (uint64_t)mc->vocab_size > CL_MAX_LOGITS)
+        return mu_diag_set(diag, MU_ERR_INVALID,
+                           "org %s: task batch %u x seq %u x vocab %d logits exceed %llu", p->name,
+                           c->batch, c->seq, mc->vocab_size, (unsigned long long)CL_MAX_LOGITS);
+    return MU_OK;
+}
+
 int cl_participant_handle_task(cl_participant *p, cl_engine *engine, const co_task *task,
                                const float *global, size_t dim, cl_outbox *out, mu_diag *diag)
 {
+    int rc = co_task_check(task, diag);
+    if (rc != MU_OK)
+        return rc;
+    if ((task->kind == CO_TASK_TRAIN || task->kind == CO_TASK_EVAL) && !p->cfg.synthetic &&
+        engine && (rc = check_model_fit(p, engine, &task->cfg, diag)) != MU_OK)
+        return rc;
     switch (task->kind) {
     case CO_TASK_WAIT:
     case CO_TASK_DONE:

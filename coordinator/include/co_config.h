@@ -53,11 +53,10 @@
 
 #include "co_strategy.h"
 #include "co_types.h"
+#include "co_wire.h" /* co_weight_kind, the CO_TASK_* ranges */
 #include "mu_err.h"
 
 #define CO_PATH_MAX 1024
-
-typedef enum { CO_WEIGHT_EXAMPLES = 0, CO_WEIGHT_UNIFORM = 1 } co_weight_kind;
 
 typedef struct {
     char name[CO_ORG_NAME_MAX];

@@ -27,8 +27,30 @@
 #include "mu_err.h"
 
 #define CO_WIRE_VERSION    1
-#define CO_REPORT_BYTES    28 /* "CR" ver type round(8) loss_sum(8) tokens(8) */
-#define CO_WIRE_MAX_COHORT 65536u
+#define CO_REPORT_BYTES    28     /* "CR" ver type round(8) loss_sum(8) tokens(8) */
+#define CO_WIRE_MAX_COHORT 65536u /* = SA_MAX_ORGS */
+
+/* The range of every round-config field an org accepts (co_round_config_check). The
+ * coordinator's config (co_config.h) documents the same ranges for its keys. An org refuses a
+ * task outside them before it allocates anything for it. */
+#define CO_TASK_MAX_STEPS        1000000u
+#define CO_TASK_MAX_BATCH        65536u
+#define CO_TASK_MAX_SEQ          1000000u
+#define CO_TASK_MAX_BATCH_TOKENS (1u << 28)       /* batch·seq: fits the model's int index math */
+#define CO_TASK_MAX_DIM          ((1u << 30) - 1) /* d = dim + 1 <= SA_MAX_D */
+#define CO_TASK_MIN_BITS         8u
+#define CO_TASK_MAX_BITS         32u
+#define CO_TASK_MAX_K            (CO_WIRE_MAX_COHORT - 1) /* secure_agg.neighbours */
+#define CO_TASK_MAX_T            CO_WIRE_MAX_COHORT       /* secure_agg.threshold */
+#define CO_TASK_MAX_QUANT_N      CO_WIRE_MAX_COHORT       /* orgs selected for the round */
+#define CO_TASK_MAX_LR           10.0                     /* lr in (0, 10] */
+#define CO_TASK_MAX_FEDPROX_MU   1e6                      /* [0, 1e6] */
+#define CO_TASK_MAX_CLIP         1e12                     /* (0, 1e12] */
+#define CO_TASK_MAX_SCALE        1e18 /* [0, 1e18]; 0 = chosen by the coordinator */
+#define CO_TASK_MAX_WEIGHT_MAX   1e15 /* (0, 1e15] */
+
+/* How an org weighs its update: its example count (capped at weight_max) or 1. */
+typedef enum { CO_WEIGHT_EXAMPLES = 0, CO_WEIGHT_UNIFORM = 1 } co_weight_kind;
 
 typedef enum {
     CO_TASK_WAIT = 0,   /* nothing for this org now; pull again */
@@ -48,8 +70,7 @@ typedef enum {
 typedef struct {
     uint64_t round;
     uint8_t kind;   /* co_round_kind */
-    uint8_t weight; /* co_weight_kind: the org's w is its example count (capped at
-                       weight_max) or 1 */
+    uint8_t weight; /* co_weight_kind */
     uint64_t seed;  /* per-round seed derived from federation.seed and round */
     uint32_t steps, batch, seq;
     double lr, fedprox_mu;
@@ -81,12 +102,26 @@ typedef struct {
     void *owned_; /* decode's allocation; NULL for borrowed tasks */
 } co_task;
 
+/* Checks a round config against the CO_TASK_* ranges, kind and weight against their enums, and
+ * that no double is NaN or infinite. MU_OK, or MU_ERR_PROTOCOL with the field and its value in
+ * diag. co_task_decode calls it for TRAIN, EVAL and SECAGG tasks; cl_participant_handle_task
+ * calls it too, for tasks handed over in memory. */
+int co_round_config_check(const co_round_config *c, mu_diag *diag);
+
+/* The checks co_task_decode makes on a decoded task: for TRAIN, EVAL and SECAGG the round
+ * config (co_round_config_check), a finite deadline, for SECAGG a stage in [1, 5]
+ * (ADVERTISE..UNMASK) and a cohort of at most CO_WIRE_MAX_COHORT with ids ascending. MU_OK or
+ * MU_ERR_PROTOCOL with the reason in diag. */
+int co_task_check(const co_task *t, mu_diag *diag);
+
 /* The exact encoded length of t. */
 size_t co_task_encoded_len(const co_task *t);
 /* Encodes into buf (cap bytes). MU_ERR_INVALID if cap is too small or counts are too big. */
 int co_task_encode(const co_task *t, uint8_t *buf, size_t cap, size_t *written);
 /* Decodes untrusted bytes. On success *t owns its arrays (co_task_deinit); on error returns
- * MU_ERR_FORMAT (reason in diag) or MU_ERR_NOMEM and *t owns nothing. */
+ * MU_ERR_FORMAT (malformed bytes), MU_ERR_PROTOCOL (well-formed, but a field out of range:
+ * co_task_check, refused before anything is allocated) or MU_ERR_NOMEM, with the reason in
+ * diag, and *t owns nothing. */
 int co_task_decode(co_task *t, const uint8_t *buf, size_t len, mu_diag *diag);
 void co_task_deinit(co_task *t);
 

@@ -149,72 +149,163 @@ void co_task_deinit(co_task *t)
     memset(t, 0, sizeof *t);
 }
 
+/* u in [lo, hi], else MU_ERR_PROTOCOL naming the field. */
+static int check_u32(const char *field, uint32_t v, uint32_t lo, uint32_t hi, mu_diag *diag)
+{
+    if (v < lo || v > hi)
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "task: %s %u out of range [%u, %u]", field, v, lo,
+                           hi);
+    return MU_OK;
+}
+
+/* v finite and in [lo, hi] (lo excluded when open_lo), else MU_ERR_PROTOCOL. */
+static int check_f64(const char *field, double v, double lo, int open_lo, double hi, mu_diag *diag)
+{
+    if (!isfinite(v) || v < lo || (open_lo && v == lo) || v > hi)
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "task: %s %g out of range %c%g, %g]", field, v,
+                           open_lo ? '(' : '[', lo, hi);
+    return MU_OK;
+}
+
+int co_round_config_check(const co_round_config *c, mu_diag *diag)
+{
+    int rc;
+    if (c->kind != CO_ROUND_TRAIN && c->kind != CO_ROUND_EVAL)
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "task: unknown round kind %u", c->kind);
+    if (c->weight != CO_WEIGHT_EXAMPLES && c->weight != CO_WEIGHT_UNIFORM)
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "task: unknown weight kind %u", c->weight);
+    if ((rc = check_u32("steps", c->steps, 1, CO_TASK_MAX_STEPS, diag)) ||
+        (rc = check_u32("batch", c->batch, 1, CO_TASK_MAX_BATCH, diag)) ||
+        (rc = check_u32("seq", c->seq, 1, CO_TASK_MAX_SEQ, diag)) ||
+        (rc = check_u32("dim", c->dim, 1, CO_TASK_MAX_DIM, diag)) ||
+        (rc = check_u32("bits", c->bits, CO_TASK_MIN_BITS, CO_TASK_MAX_BITS, diag)) ||
+        (rc = check_u32("k", c->k, 0, CO_TASK_MAX_K, diag)) ||
+        (rc = check_u32("t", c->t, 0, CO_TASK_MAX_T, diag)) ||
+        (rc = check_u32("quant_n", c->quant_n, 0, CO_TASK_MAX_QUANT_N, diag)))
+        return rc;
+    if ((uint64_t)c->batch * c->seq > CO_TASK_MAX_BATCH_TOKENS)
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "task: batch %u x seq %u above %u tokens",
+                           c->batch, c->seq, CO_TASK_MAX_BATCH_TOKENS);
+    if ((rc = check_f64("lr", c->lr, 0, 1, CO_TASK_MAX_LR, diag)) ||
+        (rc = check_f64("fedprox_mu", c->fedprox_mu, 0, 0, CO_TASK_MAX_FEDPROX_MU, diag)) ||
+        (rc = check_f64("clip", c->clip, 0, 1, CO_TASK_MAX_CLIP, diag)) ||
+        (rc = check_f64("scale", c->scale, 0, 0, CO_TASK_MAX_SCALE, diag)) ||
+        (rc = check_f64("weight_max", c->weight_max, 0, 1, CO_TASK_MAX_WEIGHT_MAX, diag)))
+        return rc;
+    return MU_OK;
+}
+
+/* The checks on everything but the cohort's ids (co_task_decode checks those in the bytes). */
+static int check_fields(const co_task *t, mu_diag *diag)
+{
+    if (t->kind > CO_TASK_DONE)
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "task: unknown kind %u", (unsigned)t->kind);
+    if (t->kind == CO_TASK_WAIT || t->kind == CO_TASK_DONE)
+        return MU_OK;
+    if (!isfinite(t->deadline))
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "task: deadline is NaN or infinite");
+    if (t->kind == CO_TASK_SECAGG && (t->stage < 1 || t->stage > 5))
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "task: secure-aggregation stage %u", t->stage);
+    if (t->n_cohort > CO_WIRE_MAX_COHORT)
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "task: cohort of %u orgs", t->n_cohort);
+    return co_round_config_check(&t->cfg, diag);
+}
+
+int co_task_check(const co_task *t, mu_diag *diag)
+{
+    int rc = check_fields(t, diag);
+    for (uint32_t i = 1; rc == MU_OK && i < t->n_cohort; i++)
+        if (t->cohort_ids[i] <= t->cohort_ids[i - 1])
+            rc = mu_diag_set(diag, MU_ERR_PROTOCOL, "task: cohort ids not ascending");
+    return rc;
+}
+
+static uint32_t le32(const uint8_t *e)
+{
+    return (uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24;
+}
+
+/* Reads the fixed fields and the counts; MU_OK leaves r at the cohort. */
+static int get_fixed(co_task *t, rbuf *r, mu_diag *diag)
+{
+    const uint8_t *magic = take(r, 2);
+    if (!magic || memcmp(magic, "CT", 2) != 0)
+        return mu_diag_set(diag, MU_ERR_FORMAT, "task: bad magic");
+    if (get_u8(r) != CO_WIRE_VERSION)
+        return mu_diag_set(diag, MU_ERR_FORMAT, "task: unsupported version");
+    uint8_t kind = get_u8(r);
+    if (kind > CO_TASK_DONE)
+        return mu_diag_set(diag, MU_ERR_FORMAT, "task: unknown kind %u", kind);
+    t->kind = (co_task_kind)kind;
+    t->org_id = get_u32(r);
+    t->deadline = get_f64(r);
+    co_round_config *c = &t->cfg;
+    c->round = get_u64(r);
+    c->kind = get_u8(r);
+    c->weight = get_u8(r);
+    c->seed = get_u64(r);
+    c->steps = get_u32(r);
+    c->batch = get_u32(r);
+    c->seq = get_u32(r);
+    c->lr = get_f64(r);
+    c->fedprox_mu = get_f64(r);
+    c->dim = get_u32(r);
+    c->bits = get_u32(r);
+    c->k = get_u32(r);
+    c->t = get_u32(r);
+    c->quant_n = get_u32(r);
+    c->clip = get_f64(r);
+    c->scale = get_f64(r);
+    c->weight_max = get_f64(r);
+    t->stage = get_u8(r);
+    t->n_cohort = get_u32(r);
+    if (r->bad)
+        return mu_diag_set(diag, MU_ERR_FORMAT, "task: truncated");
+    if (t->n_cohort > CO_WIRE_MAX_COHORT ||
+        (size_t)t->n_cohort * (4 + CO_ORG_PK_BYTES) > r->len - r->pos)
+        return mu_diag_set(diag, MU_ERR_FORMAT, "task: bad cohort count %u", t->n_cohort);
+    if (!isfinite(t->deadline) || !isfinite(c->lr) || !isfinite(c->fedprox_mu) ||
+        !isfinite(c->clip) || !isfinite(c->scale) || !isfinite(c->weight_max))
+        return mu_diag_set(diag, MU_ERR_FORMAT, "task: a number is NaN or infinite");
+    return check_fields(t, diag);
+}
+
+/* memset(t, 0) and return rc: on error a task owns nothing and holds nothing. */
+static int refuse(co_task *t, int rc)
+{
+    memset(t, 0, sizeof *t);
+    return rc;
+}
+
 int co_task_decode(co_task *t, const uint8_t *buf, size_t len, mu_diag *diag)
 {
     memset(t, 0, sizeof *t);
     rbuf r = {buf, len, 0, 0};
-    const uint8_t *magic = take(&r, 2);
-    if (!magic || memcmp(magic, "CT", 2) != 0)
-        return mu_diag_set(diag, MU_ERR_FORMAT, "task: bad magic");
-    if (get_u8(&r) != CO_WIRE_VERSION)
-        return mu_diag_set(diag, MU_ERR_FORMAT, "task: unsupported version");
-    uint8_t kind = get_u8(&r);
-    if (kind > CO_TASK_DONE)
-        return mu_diag_set(diag, MU_ERR_FORMAT, "task: unknown kind %u", kind);
-    t->kind = (co_task_kind)kind;
-    t->org_id = get_u32(&r);
-    t->deadline = get_f64(&r);
-    co_round_config *c = &t->cfg;
-    c->round = get_u64(&r);
-    c->kind = get_u8(&r);
-    c->weight = get_u8(&r);
-    c->seed = get_u64(&r);
-    c->steps = get_u32(&r);
-    c->batch = get_u32(&r);
-    c->seq = get_u32(&r);
-    c->lr = get_f64(&r);
-    c->fedprox_mu = get_f64(&r);
-    c->dim = get_u32(&r);
-    c->bits = get_u32(&r);
-    c->k = get_u32(&r);
-    c->t = get_u32(&r);
-    c->quant_n = get_u32(&r);
-    c->clip = get_f64(&r);
-    c->scale = get_f64(&r);
-    c->weight_max = get_f64(&r);
-    t->stage = get_u8(&r);
-    uint32_t n = get_u32(&r);
-    if (r.bad)
-        return mu_diag_set(diag, MU_ERR_FORMAT, "task: truncated");
-    if (n > CO_WIRE_MAX_COHORT || (size_t)n * (4 + CO_ORG_PK_BYTES) > len - r.pos)
-        return mu_diag_set(diag, MU_ERR_FORMAT, "task: bad cohort count %u", n);
-    if (!isfinite(t->deadline) || !isfinite(c->lr) || !isfinite(c->fedprox_mu) ||
-        !isfinite(c->clip) || !isfinite(c->scale) || !isfinite(c->weight_max))
-        return mu_diag_set(diag, MU_ERR_FORMAT, "task: a number is NaN or infinite");
-    size_t ids_bytes = (size_t)n * 4, pks_bytes = (size_t)n * CO_ORG_PK_BYTES;
-    const uint8_t *cohort = take(&r, (size_t)n * (4 + CO_ORG_PK_BYTES));
+    int rc = get_fixed(t, &r, diag);
+    if (rc != MU_OK)
+        return refuse(t, rc);
+    uint32_t n = t->n_cohort;
+    size_t entry = 4 + CO_ORG_PK_BYTES, ids_bytes = (size_t)n * 4,
+           pks_bytes = (size_t)n * CO_ORG_PK_BYTES;
+    const uint8_t *cohort = take(&r, (size_t)n * entry);
     uint32_t sa_len = get_u32(&r);
     const uint8_t *sa = take(&r, sa_len);
     if (r.bad || r.pos != len)
-        return mu_diag_set(diag, MU_ERR_FORMAT, "task: truncated or trailing bytes");
+        return refuse(t, mu_diag_set(diag, MU_ERR_FORMAT, "task: truncated or trailing bytes"));
+    for (uint32_t i = 1; i < n; i++)
+        if (le32(cohort + i * entry) <= le32(cohort + (i - 1) * entry))
+            return refuse(t, mu_diag_set(diag, MU_ERR_FORMAT, "task: cohort ids not ascending"));
     size_t total = ids_bytes + pks_bytes + sa_len;
     uint8_t *mem = total ? malloc(total) : NULL;
     if (total && !mem)
-        return mu_diag_set(diag, MU_ERR_NOMEM, "task: out of memory");
+        return refuse(t, mu_diag_set(diag, MU_ERR_NOMEM, "task: out of memory"));
     t->owned_ = mem;
-    t->n_cohort = n;
     if (n) {
         t->cohort_pks = (uint8_t(*)[CO_ORG_PK_BYTES])mem;
         t->cohort_ids = (uint32_t *)(mem + pks_bytes);
         for (uint32_t i = 0; i < n; i++) {
-            const uint8_t *e = cohort + (size_t)i * (4 + CO_ORG_PK_BYTES);
-            t->cohort_ids[i] =
-                (uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24;
-            memcpy(t->cohort_pks[i], e + 4, CO_ORG_PK_BYTES);
-            if (i > 0 && t->cohort_ids[i] <= t->cohort_ids[i - 1]) {
-                co_task_deinit(t);
-                return mu_diag_set(diag, MU_ERR_FORMAT, "task: cohort ids not ascending");
-            }
+            t->cohort_ids[i] = le32(cohort + i * entry);
+            memcpy(t->cohort_pks[i], cohort + i * entry + 4, CO_ORG_PK_BYTES);
         }
     }
     if (sa_len) {

@@ -16,6 +16,28 @@
 
 #define NORG 3
 
+/* Linked with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc: counts the allocations made
+ * while `counting` is set. */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+static int counting, n_allocs;
+void *__wrap_malloc(size_t n)
+{
+    n_allocs += counting;
+    return __real_malloc(n);
+}
+void *__wrap_calloc(size_t n, size_t m)
+{
+    n_allocs += counting;
+    return __real_calloc(n, m);
+}
+void *__wrap_realloc(void *p, size_t n)
+{
+    n_allocs += counting;
+    return __real_realloc(p, n);
+}
+
 typedef struct {
     co_round *r;
     cl_engine *e;
@@ -410,6 +432,108 @@ static void test_eval_and_misuse(void **state)
     cl_engine_free(e);
 }
 
+/* Handles t expecting rc with `why` in the diag, no allocation, nothing pushed, no round. */
+static void expect_refused(cl_participant *p, cl_engine *e, const co_task *t, const float *g,
+                           size_t dim, int want, const char *why)
+{
+    cl_outbox ob;
+    cl_outbox_init(&ob);
+    mu_diag d = {{0}};
+    counting = 1;
+    n_allocs = 0;
+    int rc = cl_participant_handle_task(p, e, t, g, dim, &ob, &d);
+    counting = 0;
+    if (rc != want || !strstr(d.msg, why))
+        fail_msg("want %d '%s', got %d '%s'", want, why, rc, d.msg);
+    assert_int_equal(n_allocs, 0);
+    assert_int_equal(ob.count, 0);
+    cl_train_info info;
+    cl_participant_last_train(p, &info);
+    assert_int_equal(info.round, 0);
+    size_t dd;
+    assert_null(cl_participant_delta(p, &dd));
+    cl_outbox_deinit(&ob);
+}
+
+/* A task out of range (seq = 2^31, and the other fields) is refused before anything is
+ * allocated, as is a seq beyond the model's context or logits beyond CL_MAX_LOGITS. */
+static void test_out_of_range_task(void **state)
+{
+    (void)state;
+    tr_lora_config lc = lora_cfg();
+    cl_engine *e = cl_engine_from_model(tiny_model(1), &lc, 42, NULL);
+    size_t dim = cl_engine_dim(e);
+    int32_t tok[300];
+    tiny_tokens(tok, 300, 1, 4);
+    cl_participant *p = make_org(0, tok, 300, 100);
+    float *g = calloc(dim, sizeof *g);
+    co_task t = train_task(1, (uint32_t)dim, 0);
+    for (int kind = CO_TASK_TRAIN; kind <= CO_TASK_EVAL; kind++) {
+        t.kind = (co_task_kind)kind;
+        t.cfg.seq = 1u << 31;
+        expect_refused(p, e, &t, g, dim, MU_ERR_PROTOCOL, "seq 2147483648");
+        t.cfg.seq = 8;
+        t.cfg.batch = 1u << 31;
+        expect_refused(p, e, &t, g, dim, MU_ERR_PROTOCOL, "batch 2147483648");
+        t.cfg.batch = 2;
+        t.cfg.steps = 0;
+        expect_refused(p, e, &t, g, dim, MU_ERR_PROTOCOL, "steps 0");
+        t.cfg.steps = 4;
+        t.cfg.lr = NAN;
+        expect_refused(p, e, &t, g, dim, MU_ERR_PROTOCOL, "lr");
+        t.cfg.lr = 0.05;
+        t.cfg.bits = 64;
+        expect_refused(p, e, &t, g, dim, MU_ERR_PROTOCOL, "bits 64");
+        t.cfg.bits = 32;
+        t.cfg.seq = TINY_P + 1; /* in the wire's range, beyond this model's context */
+        expect_refused(p, e, &t, g, dim, MU_ERR_INVALID, "context of 16");
+        t.cfg.seq = TINY_P;
+        t.cfg.batch = CO_TASK_MAX_BATCH; /* 65536·16·32 = 2^25 logits: fine */
+        t.cfg.steps = 4;
+        assert_true((uint64_t)t.cfg.batch * t.cfg.seq * TINY_V <= CL_MAX_LOGITS);
+        t.cfg.batch = 2;
+    }
+    /* SECAGG with a bad stage */
+    co_task s = {.kind = CO_TASK_SECAGG, .org_id = 1, .stage = 9};
+    s.cfg = t.cfg;
+    expect_refused(p, e, &s, NULL, dim, MU_ERR_PROTOCOL, "stage 9");
+    free(g);
+    cl_participant_free(p);
+    cl_engine_free(e);
+}
+
+/* A model whose vocabulary (2^20) makes batch·seq·vocab logits exceed CL_MAX_LOGITS at
+ * batch 256, seq 16 (2^32), while batch 64 (2^30) passes that check. */
+static void test_logits_beyond_limit(void **state)
+{
+    (void)state;
+    tr_config c = {.family = TR_GPT2,
+                   .vocab_size = 1 << 20,
+                   .max_pos = 16,
+                   .d_model = 8,
+                   .n_layer = 1,
+                   .n_head = 1,
+                   .norm_eps = 1e-5f,
+                   .tied_head = 1};
+    tr_lora_config lc = lora_cfg();
+    cl_engine *e = cl_engine_from_model(tr_model_new(&c, NULL), &lc, 42, NULL);
+    assert_non_null(e);
+    size_t dim = cl_engine_dim(e);
+    int32_t tok[300];
+    tiny_tokens(tok, 300, 1, 4);
+    cl_participant *p = make_org(0, tok, 300, 100);
+    float *g = calloc(dim, sizeof *g);
+    co_task t = train_task(1, (uint32_t)dim, 0);
+    t.cfg.seq = 16;
+    t.cfg.batch = 256;
+    expect_refused(p, e, &t, g, dim, MU_ERR_INVALID, "logits exceed");
+    t.kind = CO_TASK_EVAL;
+    expect_refused(p, e, &t, g, dim, MU_ERR_INVALID, "logits exceed");
+    free(g);
+    cl_participant_free(p);
+    cl_engine_free(e);
+}
+
 /* A coordinator that restarts a round re-sends TRAIN after ADVERTISE: the org trains again and
  * can advertise again; a repeated ADVERTISE without that is refused. */
 static void test_train_again_after_restart(void **state)
@@ -488,6 +612,8 @@ int main(void)
         cmocka_unit_test(test_drop_at_masked),
         cmocka_unit_test(test_fedprox_and_data_windows),
         cmocka_unit_test(test_eval_and_misuse),
+        cmocka_unit_test(test_out_of_range_task),
+        cmocka_unit_test(test_logits_beyond_limit),
         cmocka_unit_test(test_train_again_after_restart),
         cmocka_unit_test(test_synthetic_update),
     };

@@ -1,5 +1,6 @@
-/* Task and report encodings: round trips, and untrusted bytes (every truncation, trailing
- * bytes, flipped bytes, bad counts) refused without a crash. */
+/* Task and report encodings: round trips, untrusted bytes (every truncation, trailing bytes,
+ * flipped bytes, bad counts) refused without a crash, and every round-config field out of
+ * range refused before anything is allocated (malloc is wrapped at link to count). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,15 @@
 #include <string.h>
 
 #include "co_wire.h"
+
+/* Linked with -Wl,--wrap=malloc: counts the allocations made while `counting` is set. */
+void *__real_malloc(size_t n);
+static int counting, n_mallocs;
+void *__wrap_malloc(size_t n)
+{
+    n_mallocs += counting;
+    return __real_malloc(n);
+}
 
 static uint32_t ids[3] = {2, 5, 9};
 static uint8_t pks[3][CO_ORG_PK_BYTES];
@@ -144,6 +154,212 @@ static void test_task_bad_bytes(void **state)
     free(buf);
 }
 
+typedef struct {
+    const char *field; /* named in the refusal */
+    void (*set)(co_round_config *c);
+} bad_field;
+
+static void seq_2_31(co_round_config *c)
+{
+    c->seq = 1u << 31;
+}
+static void seq_0(co_round_config *c)
+{
+    c->seq = 0;
+}
+static void seq_big(co_round_config *c)
+{
+    c->seq = CO_TASK_MAX_SEQ + 1;
+}
+static void steps_0(co_round_config *c)
+{
+    c->steps = 0;
+}
+static void steps_big(co_round_config *c)
+{
+    c->steps = CO_TASK_MAX_STEPS + 1;
+}
+static void batch_0(co_round_config *c)
+{
+    c->batch = 0;
+}
+static void batch_big(co_round_config *c)
+{
+    c->batch = CO_TASK_MAX_BATCH + 1;
+}
+static void batch_seq(co_round_config *c)
+{
+    c->batch = 65536, c->seq = 65536;
+}
+static void dim_0(co_round_config *c)
+{
+    c->dim = 0;
+}
+static void dim_big(co_round_config *c)
+{
+    c->dim = CO_TASK_MAX_DIM + 1;
+}
+static void bits_7(co_round_config *c)
+{
+    c->bits = 7;
+}
+static void bits_33(co_round_config *c)
+{
+    c->bits = 33;
+}
+static void k_big(co_round_config *c)
+{
+    c->k = CO_TASK_MAX_K + 1;
+}
+static void t_big(co_round_config *c)
+{
+    c->t = CO_TASK_MAX_T + 1;
+}
+static void quant_n_big(co_round_config *c)
+{
+    c->quant_n = CO_TASK_MAX_QUANT_N + 1;
+}
+static void lr_0(co_round_config *c)
+{
+    c->lr = 0;
+}
+static void lr_big(co_round_config *c)
+{
+    c->lr = 11;
+}
+static void mu_neg(co_round_config *c)
+{
+    c->fedprox_mu = -1;
+}
+static void mu_big(co_round_config *c)
+{
+    c->fedprox_mu = 2e6;
+}
+static void clip_0(co_round_config *c)
+{
+    c->clip = 0;
+}
+static void clip_big(co_round_config *c)
+{
+    c->clip = 2e12;
+}
+static void scale_neg(co_round_config *c)
+{
+    c->scale = -1;
+}
+static void scale_big(co_round_config *c)
+{
+    c->scale = 2e18;
+}
+static void wmax_0(co_round_config *c)
+{
+    c->weight_max = 0;
+}
+static void wmax_big(co_round_config *c)
+{
+    c->weight_max = 2e15;
+}
+static void kind_2(co_round_config *c)
+{
+    c->kind = 2;
+}
+static void weight_2(co_round_config *c)
+{
+    c->weight = 2;
+}
+
+static const bad_field bad_fields[] = {
+    {"seq 2147483648", seq_2_31},
+    {"seq 0", seq_0},
+    {"seq 1000001", seq_big},
+    {"steps 0", steps_0},
+    {"steps", steps_big},
+    {"batch 0", batch_0},
+    {"batch 65537", batch_big},
+    {"batch 65536 x seq 65536", batch_seq},
+    {"dim 0", dim_0},
+    {"dim", dim_big},
+    {"bits 7", bits_7},
+    {"bits 33", bits_33},
+    {"k 65536", k_big},
+    {"t 65537", t_big},
+    {"quant_n", quant_n_big},
+    {"lr 0", lr_0},
+    {"lr 11", lr_big},
+    {"fedprox_mu -1", mu_neg},
+    {"fedprox_mu", mu_big},
+    {"clip 0", clip_0},
+    {"clip", clip_big},
+    {"scale -1", scale_neg},
+    {"scale", scale_big},
+    {"weight_max 0", wmax_0},
+    {"weight_max", wmax_big},
+    {"round kind 2", kind_2},
+    {"weight kind 2", weight_2},
+};
+
+/* Each field out of range: MU_ERR_PROTOCOL naming it, no allocation, nothing owned. The same
+ * task in memory is refused by co_task_check, and a WAIT task carries no config to check. */
+static void test_task_out_of_range(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bad_fields / sizeof bad_fields[0]; i++) {
+        for (int kind = CO_TASK_TRAIN; kind <= CO_TASK_SECAGG; kind++) {
+            co_task t = sample(), u;
+            t.kind = (co_task_kind)kind;
+            bad_fields[i].set(&t.cfg);
+            size_t len;
+            uint8_t *buf = encode(&t, &len);
+            mu_diag d = {{0}};
+            counting = 1;
+            n_mallocs = 0;
+            int rc = co_task_decode(&u, buf, len, &d);
+            counting = 0;
+            if (rc != MU_ERR_PROTOCOL || !strstr(d.msg, bad_fields[i].field))
+                fail_msg("%s: rc %d, '%s'", bad_fields[i].field, rc, d.msg);
+            assert_int_equal(n_mallocs, 0);
+            assert_null(u.owned_);
+            assert_null(u.cohort_ids);
+            assert_int_equal(co_task_check(&t, &d), MU_ERR_PROTOCOL);
+            assert_int_equal(co_round_config_check(&t.cfg, NULL), MU_ERR_PROTOCOL);
+            t.kind = CO_TASK_WAIT;
+            assert_int_equal(co_task_check(&t, NULL), MU_OK);
+            free(buf);
+        }
+    }
+    /* non-finite doubles: refused as malformed */
+    co_task t = sample(), u;
+    t.cfg.lr = NAN;
+    assert_int_equal(co_round_config_check(&t.cfg, NULL), MU_ERR_PROTOCOL);
+    size_t len;
+    uint8_t *buf = encode(&t, &len);
+    assert_int_equal(co_task_decode(&u, buf, len, NULL), MU_ERR_FORMAT);
+    free(buf);
+    t = sample();
+    t.cfg.clip = INFINITY;
+    assert_int_equal(co_round_config_check(&t.cfg, NULL), MU_ERR_PROTOCOL);
+    /* a SECAGG stage outside ADVERTISE..UNMASK, and in-memory cohort ids out of order */
+    t = sample();
+    t.stage = 6;
+    buf = encode(&t, &len);
+    assert_int_equal(co_task_decode(&u, buf, len, NULL), MU_ERR_PROTOCOL);
+    free(buf);
+    t = sample();
+    uint32_t bad_ids[3] = {5, 2, 9};
+    t.cohort_ids = bad_ids;
+    assert_int_equal(co_task_check(&t, NULL), MU_ERR_PROTOCOL);
+    /* the edges of every range are accepted */
+    t = sample();
+    t.cfg.steps = CO_TASK_MAX_STEPS, t.cfg.batch = 1, t.cfg.seq = CO_TASK_MAX_SEQ;
+    t.cfg.bits = 8, t.cfg.lr = CO_TASK_MAX_LR, t.cfg.fedprox_mu = CO_TASK_MAX_FEDPROX_MU;
+    t.cfg.scale = 0, t.cfg.weight_max = CO_TASK_MAX_WEIGHT_MAX, t.cfg.dim = CO_TASK_MAX_DIM;
+    assert_int_equal(co_task_check(&t, NULL), MU_OK);
+    buf = encode(&t, &len);
+    assert_int_equal(co_task_decode(&u, buf, len, NULL), MU_OK);
+    co_task_deinit(&u);
+    free(buf);
+}
+
 static void test_report(void **state)
 {
     (void)state;
@@ -182,6 +398,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_task_round_trip),
         cmocka_unit_test(test_task_bad_bytes),
+        cmocka_unit_test(test_task_out_of_range),
         cmocka_unit_test(test_report),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
