@@ -85,8 +85,9 @@ co_round *co_round_new(const co_config *cfg, const co_tensor *tensors, size_t n_
 void co_round_free(co_round *r); /* NULL is a no-op */
 
 /* Resumes from a loaded checkpoint: global adapter (names and shapes must match), optimizer
- * state (reset with a warning if the strategy changed), round counter, metrics, orgs. Only
- * before the first round starts (else MU_ERR_STATE). MU_ERR_INVALID on a mismatch. */
+ * state (reset, with a NOTICE event saying so, if the strategy changed), round counter,
+ * metrics, orgs. Only before the first round starts (else MU_ERR_STATE). MU_ERR_INVALID on a
+ * mismatch, MU_ERR_NOMEM; on any error nothing changed. */
 int co_round_restore(co_round *r, const co_checkpoint *ck, mu_diag *diag);
 
 /* Fills *ck with views of the state to pass to co_checkpoint_write (borrowed: do not
@@ -95,6 +96,8 @@ void co_round_checkpoint_view(const co_round *r, const uint8_t config_hash[CO_HA
                               co_checkpoint *ck);
 
 /* Registers org `name` (its certificate name, 1..63 printable bytes) with its Ed25519 key.
+ * A new org gets the next id (co_round_status's orgs_registered grows by one; the driver logs
+ * it), MU_ERR_NOMEM registers nothing.
  * Registering again with the same key returns the same id (reconnects); another key is
  * MU_ERR_CRYPTO, as is a key not matching the allowlist's pin or not a valid point.
  * MU_ERR_INVALID when an allowlist exists and does not name the org, or the name is bad. */
@@ -123,7 +126,10 @@ int co_round_on_message(co_round *r, uint32_t id, const uint8_t *msg, size_t len
 int co_round_disconnect(co_round *r, uint32_t id);
 
 /* Starts a round when the cohort conditions hold and fires deadlines that passed. Returns
- * MU_OK, or MU_ERR_NOMEM (the round in flight is aborted). */
+ * MU_OK, or MU_ERR_NOMEM when no round could start (nothing changed: tick again later). A
+ * round in flight never fails a tick: running out of memory in it aborts it (a ROUND event
+ * with the reason), and its ROUND and DONE events and history entry are reserved when it
+ * starts, so that a finished round is always queued. */
 int co_round_tick(co_round *r, double now);
 
 /* When the driver should tick next at the latest (INFINITY: nothing is timed). Read-only. */
@@ -132,16 +138,31 @@ double co_round_next_deadline(const co_round *r);
 /* Increases whenever some org's task may have changed (long polls re-check). Read-only. */
 uint64_t co_round_version(const co_round *r);
 
-typedef enum { CO_EVENT_ROUND = 1, CO_EVENT_DONE = 2 } co_event_kind;
+/* What happened, for the driver to act on and to log: the round machine never logs.
+ *   ROUND        a round finished or aborted: checkpoint, export, log
+ *   DONE         the federation is over
+ *   ROUND_START  a round started (metrics.round, kind, orgs_selected, t_start; orgs_connected)
+ *   NOTICE       something the operator should know (reason), e.g. a reset optimizer */
+typedef enum {
+    CO_EVENT_ROUND = 1,
+    CO_EVENT_DONE = 2,
+    CO_EVENT_ROUND_START = 3,
+    CO_EVENT_NOTICE = 4,
+} co_event_kind;
 typedef struct {
     co_event_kind kind;
-    co_metrics metrics; /* ROUND: the round that just finished or aborted */
-    char reason[256];   /* ROUND aborted: why */
+    co_metrics metrics;      /* ROUND: the round that just finished or aborted */
+    uint32_t orgs_connected; /* ROUND_START: the connected orgs the cohort was drawn from */
+    char reason[256];        /* ROUND aborted: why; NOTICE: the message */
 } co_event;
 
 /* Takes the oldest pending event: 1 and *ev filled, or 0 when there is none. After a ROUND
  * event the driver checkpoints (co_round_checkpoint_view + co_checkpoint_write) and exports. */
 int co_round_poll_event(co_round *r, co_event *ev);
+
+/* The log line for `ev` (no trailing newline, "" for DONE) in buf (cap bytes, truncated).
+ * Returns 1 when it is a warning (an aborted round, a NOTICE), else 0 (information). */
+int co_event_describe(const co_event *ev, char *buf, size_t cap);
 
 typedef struct {
     uint64_t round; /* the round in flight, or the last one */

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mu_log.h"
 #include "sa.h"
 
 #define MAX_ORGS (1u << 20)
@@ -112,15 +111,26 @@ static int connected(const co_round *r, const slot *s, double now)
     return s->last_seen >= 0 && now - s->last_seen <= r->cfg.available_s;
 }
 
-static void push_event(co_round *r, co_event_kind kind, const co_metrics *m, const char *reason)
+/* Room for `events` more events and `history` more history entries, so that what follows
+ * cannot fail to queue or record. MU_OK or MU_ERR_NOMEM (nothing else changed). */
+static int reserve(co_round *r, size_t events, size_t history)
 {
     if (r->head_events == r->n_events)
         r->head_events = r->n_events = 0;
-    if (grow((void **)&r->events, &r->cap_events, r->n_events + 1, sizeof *r->events) < 0) {
-        mu_error("coordinator: out of memory queueing an event (round %llu)",
-                 (unsigned long long)(m ? m->round : 0));
-        return;
-    }
+    if (grow((void **)&r->events, &r->cap_events, r->n_events + events, sizeof *r->events) < 0 ||
+        grow((void **)&r->history, &r->cap_history, r->n_history + history, sizeof *r->history) < 0)
+        return MU_ERR_NOMEM;
+    return MU_OK;
+}
+
+/* Queues an event into the room reserve() made (running out of it is a bug: abort). */
+static co_event *push_event(co_round *r, co_event_kind kind, const co_metrics *m,
+                            const char *reason)
+{
+    if (r->head_events == r->n_events)
+        r->head_events = r->n_events = 0;
+    if (r->n_events >= r->cap_events)
+        abort();
     co_event *ev = &r->events[r->n_events++];
     memset(ev, 0, sizeof *ev);
     ev->kind = kind;
@@ -128,6 +138,7 @@ static void push_event(co_round *r, co_event_kind kind, const co_metrics *m, con
         ev->metrics = *m;
     if (reason)
         snprintf(ev->reason, sizeof ev->reason, "%s", reason);
+    return ev;
 }
 
 const char *co_phase_name(co_phase phase, int stage)
@@ -332,7 +343,6 @@ int co_round_register(co_round *r, const char *name, const uint8_t pk[CO_ORG_PK_
     memcpy(o->pk, pk, CO_ORG_PK_BYTES);
     r->n_orgs++;
     *id = o->id;
-    mu_info("coordinator: registered org '%s' as id %u", name, *id);
     return MU_OK;
 }
 
@@ -382,16 +392,19 @@ int co_round_restore(co_round *r, const co_checkpoint *ck, mu_diag *diag)
             return mu_diag_set(diag, MU_ERR_INVALID, "restore: org %zu has a bad id or name", i);
     if (grow((void **)&r->orgs, &r->cap_orgs, ck->n_orgs, sizeof *r->orgs) < 0 ||
         grow((void **)&r->reg, &r->cap_reg, ck->n_orgs, sizeof *r->reg) < 0 ||
-        grow((void **)&r->history, &r->cap_history, ck->n_metrics, sizeof *r->history) < 0)
+        reserve(r, 1, ck->n_metrics) != MU_OK)
         return mu_diag_set(diag, MU_ERR_NOMEM, "restore: out of memory");
     const co_strategy_params *sp = co_strategy_get_params(r->strategy);
     size_t opt_d = ck->opt_m ? ck->opt_d : r->dim; /* FedAvg keeps only its step count */
     if (ck->strategy != (int)sp->kind ||
         co_strategy_set_state(r->strategy, ck->opt_step, ck->opt_m, ck->opt_v, opt_d) != MU_OK) {
-        if (co_strategy_n_state(r->strategy) > 0)
-            mu_warn("restore: the checkpoint's optimizer state does not fit strategy %s; "
-                    "starting it from zero",
-                    co_strategy_name(sp->kind));
+        if (co_strategy_n_state(r->strategy) > 0) {
+            co_event *ev = push_event(r, CO_EVENT_NOTICE, NULL, NULL);
+            snprintf(ev->reason, sizeof ev->reason,
+                     "restore: the checkpoint's optimizer state does not fit strategy %s; "
+                     "starting it from zero",
+                     co_strategy_name(sp->kind));
+        }
     }
     for (size_t i = 0; i < r->n_tensors; i++)
         memcpy(r->tensors[i].data, ck->tensors[i].data,
@@ -449,11 +462,9 @@ static int federation_done(const co_round *r)
 static void record(co_round *r, double now, const char *reason)
 {
     r->cur.t_end = now;
-    if (grow((void **)&r->history, &r->cap_history, r->n_history + 1, sizeof *r->history) == 0)
-        r->history[r->n_history++] = r->cur;
-    else
-        mu_error("coordinator: out of memory recording round %llu",
-                 (unsigned long long)r->cur.round);
+    if (r->n_history >= r->cap_history) /* reserved by start_round: running out is a bug */
+        abort();
+    r->history[r->n_history++] = r->cur;
     if (r->cur.kind == CO_ROUND_TRAIN) {
         r->train_attempted++;
         r->train_done += r->cur.outcome == CO_ROUND_COMPLETED;
@@ -474,7 +485,6 @@ static void record(co_round *r, double now, const char *reason)
 
 static void abort_round(co_round *r, double now, const char *reason)
 {
-    mu_warn("coordinator: round %llu aborted: %s", (unsigned long long)r->cur.round, reason);
     r->cur.outcome = CO_ROUND_ABORTED;
     r->cur.orgs_completed = 0;
     r->cur.orgs_dropped = r->cur.orgs_selected;
@@ -522,9 +532,6 @@ static void finish_train(co_round *r, double now)
     r->cur.outcome = CO_ROUND_COMPLETED;
     r->cur.orgs_completed = (uint32_t)n;
     r->cur.orgs_dropped = r->cur.orgs_selected - (uint32_t)n;
-    mu_info("coordinator: round %llu done: %u of %u orgs in the sum, loss %.4f",
-            (unsigned long long)r->cur.round, r->cur.orgs_completed, r->cur.orgs_selected,
-            r->cur.loss);
     record(r, now, NULL);
 }
 
@@ -542,8 +549,6 @@ static void finish_eval(co_round *r, double now)
     r->cur.outcome = CO_ROUND_COMPLETED;
     r->cur.orgs_completed = n;
     r->cur.orgs_dropped = r->cur.orgs_selected - n;
-    mu_info("coordinator: evaluation round %llu: loss %.4f over %.0f tokens from %u orgs",
-            (unsigned long long)r->cur.round, r->cur.loss, r->cur.tokens, n);
     record(r, now, NULL);
 }
 
@@ -719,15 +724,15 @@ static int choose_quant(co_round *r, uint32_t n, mu_diag *d)
     return sa_quant_check(&r->quant, d);
 }
 
-/* MU_OK, or MU_ERR_NOMEM with nothing started. */
+/* MU_OK, or MU_ERR_NOMEM with nothing started. Reserves the round's events (ROUND_START,
+ * ROUND, DONE) and its history entry first, so that its end is always queued. */
 static int start_round(co_round *r, double now)
 {
     free(r->ids_tmp);
     r->ids_tmp = calloc(r->n_orgs, sizeof *r->ids_tmp);
     uint64_t *score = calloc(r->n_orgs, sizeof *score);
-    if (!r->ids_tmp || !score) {
+    if (!r->ids_tmp || !score || reserve(r, 3, 1) != MU_OK) {
         free(score);
-        mu_error("coordinator: out of memory starting a round");
         return MU_ERR_NOMEM;
     }
     r->round++;
@@ -781,8 +786,7 @@ static int start_round(co_round *r, double now)
     c->clip = r->cfg.clip;
     c->weight_max = r->cfg.weight_max;
     r->version++;
-    mu_info("coordinator: round %llu (%s) starts with %u of %u connected orgs",
-            (unsigned long long)r->round, kind == CO_ROUND_EVAL ? "eval" : "train", n, n_conn);
+    push_event(r, CO_EVENT_ROUND_START, &r->cur, NULL)->orgs_connected = n_conn;
     if (kind == CO_ROUND_EVAL) {
         r->phase = CO_PHASE_EVAL;
         r->deadline = now + r->cfg.eval_s;
@@ -819,6 +823,8 @@ int co_round_tick(co_round *r, double now)
     if (r->phase != CO_PHASE_IDLE && r->phase != CO_PHASE_DONE && now >= r->deadline)
         close_phase(r, now);
     if (r->phase == CO_PHASE_IDLE && federation_done(r)) {
+        if (reserve(r, 1, 0) != MU_OK)
+            return MU_ERR_NOMEM;
         r->phase = CO_PHASE_DONE;
         push_event(r, CO_EVENT_DONE, NULL, NULL);
         r->version++;
@@ -971,6 +977,34 @@ int co_round_poll_event(co_round *r, co_event *ev)
         return 0;
     *ev = r->events[r->head_events++];
     return 1;
+}
+
+int co_event_describe(const co_event *ev, char *buf, size_t cap)
+{
+    const co_metrics *m = &ev->metrics;
+    unsigned long long round = (unsigned long long)m->round;
+    int warn = 0;
+    if (ev->kind == CO_EVENT_ROUND_START) {
+        snprintf(buf, cap, "coordinator: round %llu (%s) starts with %u of %u connected orgs",
+                 round, m->kind == CO_ROUND_EVAL ? "eval" : "train", m->orgs_selected,
+                 ev->orgs_connected);
+    } else if (ev->kind == CO_EVENT_ROUND && m->outcome == CO_ROUND_ABORTED) {
+        snprintf(buf, cap, "coordinator: round %llu aborted: %s", round, ev->reason);
+        warn = 1;
+    } else if (ev->kind == CO_EVENT_ROUND && m->kind == CO_ROUND_EVAL) {
+        snprintf(buf, cap,
+                 "coordinator: evaluation round %llu: loss %.4f over %.0f tokens from %u orgs",
+                 round, m->loss, m->tokens, m->orgs_completed);
+    } else if (ev->kind == CO_EVENT_ROUND) {
+        snprintf(buf, cap, "coordinator: round %llu done: %u of %u orgs in the sum, loss %.4f",
+                 round, m->orgs_completed, m->orgs_selected, m->loss);
+    } else if (ev->kind == CO_EVENT_NOTICE) {
+        snprintf(buf, cap, "%s", ev->reason);
+        warn = 1;
+    } else if (cap) {
+        buf[0] = '\0';
+    }
+    return warn;
 }
 
 void co_round_status(const co_round *r, double now, co_status *st)

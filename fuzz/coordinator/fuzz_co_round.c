@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "co_round.h"
-#include "mu_log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -18,7 +17,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2)
         return 0;
-    mu_log_set_level(MU_LOG_QUIET);
     static float a[4] = {1, 2, 3, 4};
     co_tensor t = {.name = "w", .ndim = 1, .shape = {4}, .data = a};
     co_config cfg;

@@ -147,6 +147,10 @@ static void pump(server *s, double now)
 {
     co_event ev;
     while (co_round_poll_event(s->r, &ev)) {
+        char line[400];
+        int warn = co_event_describe(&ev, line, sizeof line);
+        if (line[0])
+            mu_log(warn ? MU_LOG_WARN : MU_LOG_INFO, "%s", line);
         if (ev.kind == CO_EVENT_ROUND) {
             nd_srv_on_round(s, &ev);
         } else if (ev.kind == CO_EVENT_DONE && !s->done) {
@@ -205,6 +209,8 @@ static void on_join(void *user, rpc_call *call, const Mutual__V1__JoinRequest *r
     }
     uint32_t id = 0;
     mu_diag d = {{0}};
+    co_status before;
+    co_round_status(s->r, mu_now(), &before);
     int rc = co_round_register(s->r, req->org_name, req->signing_public_key.data, &id, &d);
     if (rc != MU_OK) {
         mu_warn("serve: join refused for '%s' (%s): %s", req->org_name, peer, d.msg);
@@ -216,6 +222,8 @@ static void on_join(void *user, rpc_call *call, const Mutual__V1__JoinRequest *r
     }
     co_status st;
     co_round_status(s->r, mu_now(), &st);
+    if (st.orgs_registered > before.orgs_registered)
+        mu_info("coordinator: registered org '%s' as id %u", req->org_name, id);
     mu_info("serve: org '%s' joined as id %u (software %s)", req->org_name, id,
             req->software_version);
     Mutual__V1__JoinReply r = MUTUAL__V1__JOIN_REPLY__INIT;

@@ -2,9 +2,10 @@
  *
  * Bonawitz et al. 2017 double masking on the neighbour graph of Bell et al. 2020. The
  * coordinator (server) learns only the sum mod 2^bits of the survivors' quantised vectors.
- * Nothing here opens a socket, reads a clock or starts a thread: a driver (the gRPC layer or
- * the in-process simulator) carries the opaque message bytes and tells the server when a
- * stage's deadline has passed.
+ * Nothing here opens a socket, reads a clock, logs or starts a thread: a driver (the gRPC
+ * layer or the in-process simulator) carries the opaque message bytes and tells the server
+ * when a stage's deadline has passed. The timing fields for benchmarks read a clock only if
+ * the driver injects one (sa_config.clock).
  *
  * One round, as the driver sees it (every arrow is one opaque byte string):
  *
@@ -94,6 +95,13 @@ sa_rng sa_rng_from_seeded(sa_rng_seeded *st);
 
 /* ---- round configuration ----------------------------------------------------------- */
 
+/* Injectable clock for the timing fields (sa_client_times, sa_server_times): now(ctx) gives
+ * seconds from any fixed origin. A NULL `now` means no timing: the fields stay 0. */
+typedef struct {
+    double (*now)(void *ctx);
+    void *ctx;
+} sa_clock;
+
 /* Everything the cohort agrees on before stage 1. All arrays are borrowed: sa_client_new and
  * sa_server_new copy what they need. */
 typedef struct {
@@ -103,8 +111,9 @@ typedef struct {
     const uint8_t (*sign_pks)[SA_SIGN_PK_BYTES]; /* (n) Ed25519 identity keys, same order */
     uint32_t d;                                  /* values per vector, 0..SA_MAX_D */
     uint32_t bits;                               /* 1..32: arithmetic is mod 2^bits */
-    uint32_t k; /* neighbours per org; >= n-1 means the complete graph; else even */
-    uint32_t t; /* Shamir threshold among an org's neighbours */
+    uint32_t k;     /* neighbours per org; >= n-1 means the complete graph; else even */
+    uint32_t t;     /* Shamir threshold among an org's neighbours */
+    sa_clock clock; /* optional, not part of the agreed config: times this side's work */
 } sa_config;
 
 /* Each org's secrets are shared among its k_eff = min(k, n-1) neighbours and itself, so
@@ -217,7 +226,8 @@ sa_stage sa_client_stage(const sa_client *c);
  * masked vector is identical for any value. */
 void sa_client_set_threads(sa_client *c, int threads);
 
-/* Timing of the client's own work per stage, seconds (for benchmarks): index 1..5. */
+/* Timing of the client's own work per stage, seconds (for benchmarks): index 1..5; all 0
+ * without a clock in its sa_config. */
 void sa_client_times(const sa_client *c, double times[6]);
 
 /* ---- server (the coordinator's SecAgg part) ---------------------------------------- */
@@ -255,7 +265,8 @@ int sa_server_close_stage(sa_server *s, sa_stage stage, sa_outbox *out, mu_diag 
 void sa_server_set_threads(sa_server *s, int threads);
 
 /* Seconds spent in sa_server_handle for MASKED messages (summing) and in closing the unmask
- * stage (reconstruction and mask removal), for benchmarks. */
+ * stage (reconstruction and mask removal), for benchmarks; 0 without a clock in its
+ * sa_config. */
 void sa_server_times(const sa_server *s, double *sum_seconds, double *unmask_seconds);
 
 /* The open stage (SA_STAGE_DONE when the sum is ready). */

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mu_progress.h"
 #include "sa_internal.h"
 
 struct sa_client {
@@ -39,6 +38,7 @@ struct sa_client {
     uint32_t *surv; /* (n_surv) the survivor set I signed */
     size_t n_surv;
     double times[6];
+    sa_clock clock; /* times[] only with one */
 };
 
 static void wipe_secrets(sa_client *c)
@@ -110,6 +110,7 @@ sa_client *sa_client_new(const sa_config *cfg, uint32_t self_id,
     c->bits = cfg->bits;
     c->k = cfg->k;
     c->t = cfg->t;
+    c->clock = cfg->clock;
     sa_config_hash(c->cfg_hash, cfg);
     c->self = self_id;
     memcpy(c->sign_sk, sign_sk, SA_SIGN_SK_BYTES);
@@ -190,7 +191,7 @@ int sa_client_start(sa_client *c, sa_outbox *out, mu_diag *diag)
 {
     if (c->stage != SA_STAGE_ADVERTISE)
         return mu_diag_set(diag, MU_ERR_STATE, "secure_agg: client already started");
-    double t0 = mu_now();
+    double t0 = sa_clock_now(&c->clock);
     uint8_t seed[crypto_box_SEEDBYTES];
     sa_rng_fill(&c->rng, seed, sizeof seed);
     crypto_box_seed_keypair(c->c_pk, c->c_sk, seed);
@@ -210,7 +211,7 @@ int sa_client_start(sa_client *c, sa_outbox *out, mu_diag *diag)
     if (rc)
         return mu_diag_set(diag, rc, "secure_agg: cannot queue ADVERTISE");
     c->stage = SA_STAGE_SHARE;
-    c->times[1] += mu_now() - t0;
+    c->times[1] += sa_clock_now(&c->clock) - t0;
     return MU_OK;
 }
 
@@ -591,7 +592,7 @@ int sa_client_handle(sa_client *c, const uint8_t *bytes, size_t len, sa_outbox *
                          "secure_agg: message from another round, session or recipient");
     } else {
         sa_stage at = c->stage;
-        double t0 = mu_now();
+        double t0 = sa_clock_now(&c->clock);
         switch (m.type) {
         case SA_MSG_KEYS:
             rc = handle_keys(c, &m, out, diag);
@@ -606,7 +607,7 @@ int sa_client_handle(sa_client *c, const uint8_t *bytes, size_t len, sa_outbox *
             rc = handle_unmask_req(c, &m, out, diag);
             break;
         }
-        c->times[at] += mu_now() - t0;
+        c->times[at] += sa_clock_now(&c->clock) - t0;
     }
     sa_msg_deinit(&m);
     return rc;

@@ -16,6 +16,12 @@
 /* ---- randomness ---- */
 void sa_rng_fill(const sa_rng *rng, void *buf, size_t len);
 
+/* The injected clock's time, or 0 without one (so differences, i.e. timings, are 0). */
+static inline double sa_clock_now(const sa_clock *c)
+{
+    return c->now ? c->now(c->ctx) : 0.0;
+}
+
 /* ---- PRG masks ----
  * PRG(key)[i] is the little-endian uint32 at byte 4i of the ChaCha20-IETF keystream of key
  * with an all-zero nonce, block counter starting at 0 (16 values per 64-byte block). Every

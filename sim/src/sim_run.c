@@ -275,13 +275,12 @@ static int make_round(sim *s, mu_diag *diag)
         goto out;
     }
     /* One "registered org" line per virtual org says nothing here; -v shows them. */
-    mu_log_level level = mu_log_get_level();
-    if (level == MU_LOG_INFO)
-        mu_log_set_level(MU_LOG_WARN);
-    for (uint32_t i = 0; i < s->n && rc == MU_OK; i++)
-        rc = co_round_register(s->r, cl_participant_name(s->orgs[i].p),
-                               cl_participant_pk(s->orgs[i].p), &s->orgs[i].id, diag);
-    mu_log_set_level(level);
+    for (uint32_t i = 0; i < s->n && rc == MU_OK; i++) {
+        const char *name = cl_participant_name(s->orgs[i].p);
+        rc = co_round_register(s->r, name, cl_participant_pk(s->orgs[i].p), &s->orgs[i].id, diag);
+        if (rc == MU_OK)
+            mu_debug("coordinator: registered org '%s' as id %u", name, s->orgs[i].id);
+    }
 out:
     free(t);
     free(zeros);
@@ -334,10 +333,14 @@ static int drain(sim *s, mu_diag *diag)
 {
     co_event ev;
     while (co_round_poll_event(s->r, &ev)) {
-        if (ev.kind == CO_EVENT_DONE) {
+        char line[400];
+        int warn = co_event_describe(&ev, line, sizeof line);
+        if (line[0])
+            mu_log(warn ? MU_LOG_WARN : MU_LOG_INFO, "%s", line);
+        if (ev.kind == CO_EVENT_DONE)
             s->done = 1;
+        if (ev.kind != CO_EVENT_ROUND)
             continue;
-        }
         if (s->rounds == s->cap_wall) {
             size_t cap = s->cap_wall ? 2 * s->cap_wall : 16;
             double *w = realloc(s->round_wall, cap * sizeof *w);

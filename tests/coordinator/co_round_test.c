@@ -47,7 +47,9 @@ typedef struct {
     double now;
     uint64_t rounds_seen;
     co_event last;
-    int n_events;
+    int n_events, n_starts;
+    uint64_t started; /* the round of the last ROUND_START */
+    co_event start;   /* the last ROUND_START */
     int done;
     uint32_t last_k, last_t; /* the SecAgg+ degree and threshold of the last secagg task */
 } fed;
@@ -238,7 +240,17 @@ static void drain_events(fed *f)
     co_event ev;
     while (co_round_poll_event(f->r, &ev)) {
         f->n_events++;
+        if (ev.kind == CO_EVENT_ROUND_START) {
+            /* each round is announced once, before it ends, with its cohort */
+            assert_int_equal(ev.metrics.round, f->started + 1);
+            assert_true(ev.metrics.orgs_selected >= 2);
+            assert_true(ev.orgs_connected >= ev.metrics.orgs_selected);
+            f->started = ev.metrics.round;
+            f->start = ev;
+            f->n_starts++;
+        }
         if (ev.kind == CO_EVENT_ROUND) {
+            assert_int_equal(ev.metrics.round, f->started);
             f->last = ev;
             f->rounds_seen++;
         }
@@ -708,7 +720,67 @@ static void test_eval_rounds_and_done(void **state)
     assert_int_equal(t.kind, CO_TASK_DONE);
     co_event ev;
     assert_int_equal(co_round_poll_event(f.r, &ev), 0);
-    assert_int_equal(f.n_events, 5); /* 4 rounds + done */
+    assert_int_equal(f.n_events, 9); /* 4 round starts, 4 rounds, done */
+    assert_int_equal(f.n_starts, 4);
+    fed_free(&f);
+}
+
+static void expect_line(const co_event *ev, int warn, const char *want)
+{
+    char line[400];
+    assert_int_equal(co_event_describe(ev, line, sizeof line), warn);
+    assert_string_equal(line, want);
+}
+
+/* The round machine logs nothing: every line a driver logs comes from an event. */
+static void test_events_carry_the_log_lines(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    cfg.eval_every = 1;
+    fed f;
+    fed_init(&f, &cfg, 3);
+    f.orgs[0].drop_at = AT_TRAIN;
+    run_rounds(&f, 1);
+    expect_line(&f.start, 0, "coordinator: round 1 (train) starts with 3 of 3 connected orgs");
+    expect_line(&f.last, 1,
+                "coordinator: round 1 aborted: only 2 of 3 selected orgs were ready "
+                "(cohort.min_orgs 3)");
+    f.orgs[0].drop_at = NEVER;
+    run_rounds(&f, 1);
+    char want[200];
+    snprintf(want, sizeof want, "coordinator: round 2 done: 3 of 3 orgs in the sum, loss %.4f",
+             f.last.metrics.loss);
+    expect_line(&f.last, 0, want);
+    run_rounds(&f, 1);
+    expect_line(&f.start, 0, "coordinator: round 3 (eval) starts with 3 of 3 connected orgs");
+    expect_line(&f.last, 0,
+                "coordinator: evaluation round 3: loss 1.5000 over 300 tokens from 3 orgs");
+    co_event done = {.kind = CO_EVENT_DONE};
+    expect_line(&done, 0, "");
+
+    /* A checkpoint of FedAvg restored under FedAdam: the optimizer starts from zero, and a
+     * NOTICE says so (once). */
+    co_checkpoint view;
+    uint8_t hash[CO_HASH_BYTES] = {0};
+    co_round_checkpoint_view(f.r, hash, &view);
+    co_config adam = cfg;
+    co_strategy_params_default(&adam.strategy, CO_STRATEGY_FEDADAM);
+    co_tensor t[2];
+    make_tensors(t);
+    mu_diag d = {{0}};
+    co_round *r2 = co_round_new(&adam, t, 2, &d);
+    assert_non_null(r2);
+    assert_int_equal(co_round_restore(r2, &view, &d), MU_OK);
+    co_event ev;
+    assert_int_equal(co_round_poll_event(r2, &ev), 1);
+    assert_int_equal(ev.kind, CO_EVENT_NOTICE);
+    expect_line(&ev, 1,
+                "restore: the checkpoint's optimizer state does not fit strategy fedadam; "
+                "starting it from zero");
+    assert_int_equal(co_round_poll_event(r2, &ev), 0);
+    co_round_free(r2);
     fed_free(&f);
 }
 
@@ -870,6 +942,7 @@ int main(void)
         cmocka_unit_test(test_abort_below_threshold),
         cmocka_unit_test(test_aborted_rounds_count),
         cmocka_unit_test(test_eval_rounds_and_done),
+        cmocka_unit_test(test_events_carry_the_log_lines),
         cmocka_unit_test(test_cohort_selection),
         cmocka_unit_test(test_resume_gives_same_bits),
         cmocka_unit_test(test_larger_cohort),
