@@ -19,6 +19,7 @@
 
 #include "cl_participant.h"
 #include "co_wire.h"
+#include "ho_org.h"
 #include "mu_log.h"
 #include "mu_progress.h"
 #include "nd_internal.h"
@@ -52,7 +53,8 @@ typedef struct {
     uint8_t pk[32], sk[64];
     tr_data *train, *eval;
     rpc_client *client;
-    cl_participant *p;
+    ho_org *h; /* the participant and what it does with each task (host layer) */
+    ho_reply rep;
     cl_engine *engine;
     nd_fedcfg fed;
     uint64_t org_id;
@@ -83,10 +85,9 @@ static int transient(grpc_status_code c)
 
 /* ---- joining ------------------------------------------------------------------------------ */
 
-/* (Re)creates the participant: its identity and data, no round state. */
-static int make_participant(org *g, mu_diag *d)
+/* The org: its identity and data, no round state. */
+static int make_org(org *g, mu_diag *d)
 {
-    cl_participant_free(g->p);
     cl_participant_config pc = {0};
     pc.name = g->cfg.name;
     memcpy(pc.sign_sk, g->sk, sizeof g->sk);
@@ -101,9 +102,19 @@ static int make_participant(org *g, mu_diag *d)
         pc.deterministic = 1;
         memcpy(pc.seed, g->cfg.seed, sizeof pc.seed);
     }
-    g->p = cl_participant_new(&pc, d);
+    g->h = ho_org_new(&pc, d);
     sodium_memzero(pc.sign_sk, sizeof pc.sign_sk);
-    return g->p ? MU_OK : MU_ERR_INVALID;
+    return g->h ? MU_OK : MU_ERR_INVALID;
+}
+
+/* Tells the host layer which coordinator instance we joined: a new one resumed from its
+ * checkpoint and runs the round in flight again. */
+static int set_instance(org *g, mu_diag *d)
+{
+    int rc = ho_org_coordinator(g->h, g->fed.instance, d);
+    if (rc == 1)
+        mu_info("join: the coordinator restarted; starting the round in flight over");
+    return rc < 0 ? rc : MU_OK;
 }
 
 static int make_engine(org *g, const Mutual__V1__JoinReply *r, mu_diag *d)
@@ -126,13 +137,8 @@ static int make_engine(org *g, const Mutual__V1__JoinReply *r, mu_diag *d)
         if (memcmp(&same, &g->fed, sizeof same) != 0)
             return mu_diag_set(d, MU_ERR_INVALID,
                                "the coordinator's federation config changed while we were away");
-        if (memcmp(f.instance, g->fed.instance, sizeof f.instance) == 0)
-            return MU_OK;
-        /* A restarted coordinator resumed from its checkpoint and runs the round in flight
-         * again: forget what we did in the old one (report, update, secure-agg keys). */
-        mu_info("join: the coordinator restarted; starting the round in flight over");
         memcpy(g->fed.instance, f.instance, sizeof f.instance);
-        return make_participant(g, d);
+        return set_instance(g, d);
     }
     g->engine = cl_engine_new(g->cfg.base, &f.lora, f.seed, d);
     if (!g->engine)
@@ -144,7 +150,7 @@ static int make_engine(org *g, const Mutual__V1__JoinReply *r, mu_diag *d)
     g->fed = f;
     g->dim = (size_t)f.dim;
     g->global = calloc(g->dim, sizeof *g->global);
-    return g->global ? MU_OK : MU_ERR_NOMEM;
+    return g->global ? set_instance(g, d) : MU_ERR_NOMEM;
 }
 
 /* One Join attempt. MU_OK; MU_ERR_IO for transport trouble (retry); anything else is final. */
@@ -167,7 +173,13 @@ static int join_once(org *g, mu_diag *d)
     Mutual__V1__JoinReply *r = (Mutual__V1__JoinReply *)reply;
     g->org_id = r->org_id;
     g->poll_ms = r->poll_timeout_ms ? r->poll_timeout_ms : 20000;
-    rc = make_engine(g, r, d);
+    if (r->org_id == 0 || r->org_id > UINT32_MAX)
+        rc = mu_diag_set(d, MU_ERR_PROTOCOL, "join: the coordinator gave us org id %llu",
+                         (unsigned long long)r->org_id);
+    else
+        ho_org_set_id(g->h, (uint32_t)r->org_id);
+    if (rc == MU_OK)
+        rc = make_engine(g, r, d);
     if (rc == MU_OK)
         mu_info("join: '%s' joined federation '%s' as org %llu (round %llu)", g->cfg.name,
                 r->federation_name, (unsigned long long)r->org_id,
@@ -271,9 +283,9 @@ static int push(org *g, uint64_t round, uint32_t stage, const cl_msg *m, mu_diag
 static void dump_delta(org *g, const co_task *t)
 {
     size_t dim = 0;
-    const float *delta = cl_participant_delta(g->p, &dim);
+    const float *delta = cl_participant_delta(ho_org_participant(g->h), &dim);
     cl_train_info info;
-    cl_participant_last_train(g->p, &info);
+    cl_participant_last_train(ho_org_participant(g->h), &info);
     if (!delta || info.round != t->cfg.round)
         return;
     char path[ND_PATH_MAX + 128];
@@ -287,73 +299,52 @@ static void dump_delta(org *g, const co_task *t)
         fclose(f);
 }
 
-/* Handles one decoded task. MU_OK (go on), 1 (the federation is over), MU_ERR_IO (reconnect),
- * or a fatal code. */
+/* Acts on a task the host layer took (HO_ACT) and pushes the answer. MU_OK (go on),
+ * MU_ERR_IO (reconnect), or a fatal code. */
 static int do_task(org *g, const co_task *t, mu_diag *d)
 {
-    if (t->kind == CO_TASK_DONE)
-        return 1;
-    if (t->kind == CO_TASK_WAIT)
-        return MU_OK;
     uint64_t round = t->cfg.round;
-    int rc;
+    int rc = MU_OK;
     double t0 = mu_now();
-    if ((t->kind == CO_TASK_TRAIN || t->kind == CO_TASK_EVAL) &&
-        (rc = download(g, round, d)) != MU_OK)
+    if (ho_task_needs_global(t) && (rc = download(g, round, d)) != MU_OK)
         return rc;
-    cl_outbox out;
-    cl_outbox_init(&out);
-    rc = cl_participant_handle_task(g->p, g->engine, t, g->global, g->dim, &out, d);
-    if (rc == MU_ERR_STATE || rc == MU_ERR_FORMAT) {
-        mu_debug("join: round %llu: task ignored: %s", (unsigned long long)round, d->msg);
-        cl_outbox_deinit(&out);
-        return MU_OK;
-    }
-    if (rc == MU_ERR_CRYPTO || rc == MU_ERR_PROTOCOL || rc == MU_ERR_ABORT) {
-        mu_warn("join: round %llu: out of this round: %s", (unsigned long long)round, d->msg);
-        cl_outbox_deinit(&out);
-        return MU_OK;
-    }
-    if (rc != MU_OK) {
-        cl_outbox_deinit(&out);
-        return rc;
-    }
-    uint32_t stage = t->kind == CO_TASK_SECAGG ? t->stage : ND_STAGE_REPORT;
+    ho_reply *rep = &g->rep;
+    ho_verdict v = ho_org_act(g->h, g->engine, t, g->global, g->dim, rep);
+    if (v == HO_FATAL)
+        return mu_diag_set(d, rep->rc, "%s", rep->diag.msg);
+    if (v != HO_PUSH)
+        return MU_OK; /* ignored, or out of this round: the host layer logged why */
     if (t->kind == CO_TASK_TRAIN) {
         cl_train_info info;
-        cl_participant_last_train(g->p, &info);
+        cl_participant_last_train(ho_org_participant(g->h), &info);
         mu_info("join: round %llu: trained %.0f tokens, loss %.4f, weight %.0f (%.2f s)",
                 (unsigned long long)round, info.tokens,
                 info.tokens > 0 ? info.loss_sum / info.tokens : NAN, info.weight, mu_now() - t0);
         if (g->o.dump_dir)
             dump_delta(g, t);
     }
-    if (g->o.die_round == round && (uint32_t)g->o.die_stage == stage && out.count) {
+    if (g->o.die_round == round && (uint32_t)g->o.die_stage == rep->stage) {
         mu_warn("join: test mode: killing myself in round %llu before stage %u",
-                (unsigned long long)round, stage);
+                (unsigned long long)round, rep->stage);
         raise(SIGKILL);
     }
-    for (size_t i = 0; i < out.count && rc == MU_OK; i++) {
-        rc = push(g, round, stage, &out.items[i], d);
+    for (size_t i = 0; i < rep->out.count && rc == MU_OK; i++) {
+        rc = push(g, round, rep->stage, &rep->out.items[i], d);
         if (rc != MU_OK && rc != MU_ERR_IO)
             rc = MU_OK; /* refused: logged; the coordinator drops us for the round */
     }
-    cl_outbox_deinit(&out);
+    cl_outbox_clear(&rep->out);
     if (rc == MU_OK) {
         g->last_round = round;
-        g->last_stage = stage;
+        g->last_stage = rep->stage;
     }
     return rc;
 }
 
 /* Pulls and works until the federation is over (1), transport trouble (MU_ERR_IO), a signal
- * (MU_OK) or a fatal error. */
+ * (MU_OK) or a fatal error. What each task means is the host layer's (ho_org.h). */
 static int work(org *g, mu_diag *d)
 {
-    co_task_kind seen_kind = CO_TASK_WAIT;
-    uint64_t seen_round = 0;
-    uint8_t seen_stage = 0;
-    unsigned repeats = 0;
     while (!g_stop) {
         Mutual__V1__PullTaskRequest req = MUTUAL__V1__PULL_TASK_REQUEST__INIT;
         req.api_version = RPC_API_VERSION;
@@ -372,41 +363,21 @@ static int work(org *g, mu_diag *d)
         }
         Mutual__V1__Task *task = (Mutual__V1__Task *)reply;
         co_task t;
-        rc = co_task_decode(&t, task->payload.data, task->payload.len, d);
+        ho_verdict v = ho_org_take(g->h, task->payload.data, task->payload.len, &t, &g->rep);
         uint32_t retry = task->retry_after_ms;
         protobuf_c_message_free_unpacked(reply, NULL);
-        if (rc != MU_OK) {
-            char why[sizeof d->msg];
-            snprintf(why, sizeof why, "%s", d->msg);
-            return mu_diag_set(d, rc, "the coordinator sent a task we cannot read: %.400s", why);
-        }
-        if (t.org_id != g->org_id) {
-            co_task_deinit(&t);
-            return mu_diag_set(d, MU_ERR_PROTOCOL, "a task for org %u, we are %llu", t.org_id,
-                               (unsigned long long)g->org_id);
-        }
-        int waiting = t.kind == CO_TASK_WAIT || t.kind == CO_TASK_DONE;
-        if (!waiting && t.kind == seen_kind && t.cfg.round == seen_round && t.stage == seen_stage) {
-            /* The same task again: we acted on it and the coordinator did not take our
-             * answer (refused, or we were out of the round). It keeps offering the task until
-             * the stage closes; acting twice cannot help, so wait for the task to change. */
-            co_task_deinit(&t);
-            repeats++;
-            sleep_s(fmin(0.05 * (double)(1u << (repeats < 5 ? repeats : 5)), 1.0));
+        if (v == HO_FATAL)
+            return mu_diag_set(d, g->rep.rc, "%s", g->rep.diag.msg);
+        if (v == HO_STOP)
+            return 1;
+        if (v == HO_WAIT) {
+            sleep_s(g->rep.repeat ? g->rep.backoff_s : retry / 1e3);
             continue;
         }
         rc = do_task(g, &t, d);
-        if (!waiting) {
-            seen_kind = t.kind;
-            seen_round = t.cfg.round;
-            seen_stage = t.stage;
-            repeats = 0;
-        }
         co_task_deinit(&t);
         if (rc != MU_OK)
             return rc;
-        if (waiting && retry)
-            sleep_s(retry / 1e3);
     }
     return MU_OK;
 }
@@ -435,7 +406,7 @@ static int setup(org *g, mu_diag *d)
     if (g->cfg.deterministic)
         mu_warn("join: testing.deterministic_seed is set: this org's masks are predictable. "
                 "Tests only.");
-    if ((rc = make_participant(g, d)))
+    if ((rc = make_org(g, d)))
         return rc;
     if (insecure)
         mu_warn("join: *** INSECURE: plaintext gRPC, the coordinator is not authenticated and "
@@ -461,6 +432,7 @@ int nd_join_run(const nd_join_opts *o, mu_diag *diag)
     if (!g)
         return MU_ERR_NOMEM;
     g->o = *o;
+    ho_reply_init(&g->rep);
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESETHAND; /* a second signal ends the process at once */
@@ -486,7 +458,8 @@ int nd_join_run(const nd_join_opts *o, mu_diag *diag)
     if (g_stop)
         mu_info("join: stopped by a signal");
     rpc_client_free(g->client);
-    cl_participant_free(g->p);
+    ho_org_free(g->h);
+    ho_reply_deinit(&g->rep);
     cl_engine_free(g->engine);
     tr_data_free(g->train);
     tr_data_free(g->eval);

@@ -59,8 +59,6 @@ typedef struct {
 traffic *nd_srv_traffic_of(server *s, uint32_t id);
 /* Adds protobuf bytes org id sent (in) and was sent (out) in the round in flight. */
 void nd_srv_count(server *s, uint32_t id, size_t in, size_t out);
-/* mkdir -p; 0 or -1 with errno. */
-int nd_srv_mkdirs(const char *path);
 /* Drops a reference to a blob (rpc_call_stream_blob's release callback). */
 void nd_srv_blob_release(void *ctx);
 /* Makes the current blob from the global as it is now. MU_OK or MU_ERR_NOMEM. */

@@ -1,17 +1,15 @@
 /* nd_serve_rounds.c - what `mutual serve` does around finished rounds: the adapter blob that
- * DownloadAdapter streams, traffic counters, the checkpoint, the PEFT export and the round's
- * JSON line. */
+ * DownloadAdapter streams, traffic counters, the round's JSON line; the checkpoint and the PEFT
+ * export are the host layer's (ho_after_round). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "co_checkpoint.h"
+#include "ho_coord.h"
 #include "mu_log.h"
 #include "nd_serve_int.h"
-#include "tr_hf.h"
 
 traffic *nd_srv_traffic_of(server *s, uint32_t id)
 {
@@ -41,21 +39,6 @@ void nd_srv_count(server *s, uint32_t id, size_t in, size_t out)
         t->in += in;
         t->out += out;
     }
-}
-
-int nd_srv_mkdirs(const char *path)
-{
-    char p[ND_PATH_MAX + 64];
-    snprintf(p, sizeof p, "%s", path);
-    for (char *c = p + 1; *c; c++) {
-        if (*c != '/')
-            continue;
-        *c = 0;
-        if (mkdir(p, 0755) && errno != EEXIST)
-            return -1;
-        *c = '/';
-    }
-    return mkdir(p, 0755) && errno != EEXIST ? -1 : 0;
 }
 
 /* ---- the adapter blob ---------------------------------------------------------------------- */
@@ -97,31 +80,6 @@ int nd_srv_blob_refresh(server *s)
 }
 
 /* ---- rounds finished: checkpoint, export, summary ----------------------------------------- */
-
-static int write_checkpoint(server *s, mu_diag *d)
-{
-    co_checkpoint ck;
-    co_round_checkpoint_view(s->r, s->cfg_hash, &ck);
-    if (nd_srv_mkdirs(s->cfg.checkpoint_dir))
-        return mu_diag_set(d, MU_ERR_IO, "%s: cannot create: %s", s->cfg.checkpoint_dir,
-                           strerror(errno));
-    return co_checkpoint_write(s->cfg.checkpoint_dir, &ck, d);
-}
-
-static int export_peft(server *s, uint64_t round, mu_diag *d)
-{
-    size_t dim;
-    const float *g = co_round_global(s->r, &dim);
-    int rc = tr_lora_set(s->model, g, (int64_t)dim);
-    if (rc)
-        return mu_diag_set(d, rc, "export: the global has %zu values, the adapter %lld", dim,
-                           (long long)tr_lora_trainable_count(s->model));
-    char dir[ND_PATH_MAX + 64];
-    snprintf(dir, sizeof dir, "%s/round-%06llu", s->cfg.export_dir, (unsigned long long)round);
-    if (nd_srv_mkdirs(dir))
-        return mu_diag_set(d, MU_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
-    return tr_peft_save(s->model, dir, s->spec.name, d);
-}
 
 int nd_srv_dump_global(server *s, uint64_t round, mu_diag *d)
 {
@@ -176,8 +134,13 @@ void nd_srv_on_round(server *s, const co_event *ev)
     const co_metrics *m = &ev->metrics;
     mu_diag d = {{0}};
     int rc = nd_srv_blob_refresh(s);
+    ho_after a = {.checkpoint_dir = s->cfg.checkpoint_dir,
+                  .config_hash = s->cfg_hash,
+                  .export_dir = s->cfg.export_dir,
+                  .model = s->model,
+                  .base_name = s->spec.name};
     if (rc == MU_OK)
-        rc = write_checkpoint(s, &d);
+        rc = ho_after_round(&a, s->r, ev, &d);
     if (rc != MU_OK) { /* without a checkpoint a crash would lose rounds silently: stop */
         s->fatal = rc;
         mu_diag_set(&s->fatal_diag, rc, "round %llu: checkpoint: %.400s",
@@ -185,9 +148,6 @@ void nd_srv_on_round(server *s, const co_event *ev)
         rpc_server_stop(s->srv);
         return;
     }
-    if (m->outcome == CO_ROUND_COMPLETED && m->kind == CO_ROUND_TRAIN && s->cfg.export_dir[0] &&
-        export_peft(s, m->round, &d) != MU_OK)
-        mu_error("serve: round %llu: PEFT export failed: %s", (unsigned long long)m->round, d.msg);
     if (s->o.dump_dir && nd_srv_dump_global(s, m->round, &d) != MU_OK)
         mu_error("serve: %s", d.msg);
     mu_info("serve: round %llu %s %s: %u/%u orgs, loss %.4f, %.2f s%s%s",

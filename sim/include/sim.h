@@ -89,6 +89,15 @@ typedef struct {
     double eval_fraction;
 
     sim_faults dropout, stragglers;
+    /* Replays: when a draw or the script hits (org, round, stage), the task the org acted on
+     * there is delivered to it again after its next task (through the host layer, which must
+     * not act on it twice). */
+    sim_faults replay;
+    /* A coordinator restart once round restart.round has stage restart.stage open (org
+     * unused): the co_round is dropped, a new one resumes from the last checkpoint, the orgs
+     * register again and see a new coordinator instance. Needs checkpoint. */
+    int has_restart;
+    sim_event restart;
     co_config co; /* the coordinator */
 } sim_config;
 
@@ -139,6 +148,10 @@ typedef struct {
     double *round_wall_s;     /* (n_history) wall seconds of each round, owned: free() */
     uint64_t late_rejected;   /* straggler messages the coordinator refused as late */
     uint64_t orgs_dropped_in; /* injected dropouts */
+    uint64_t restarts;        /* injected coordinator restarts */
+    uint64_t replays;         /* injected replayed tasks */
+    uint64_t tasks_acted;     /* tasks the orgs' participant cores acted on (ho_org_stats) */
+    uint64_t tasks_repeated;  /* repeats and replays the host layer did not act on */
 } sim_result;
 
 /* Runs the federation to the end (federation.rounds training rounds). Returns MU_OK (every

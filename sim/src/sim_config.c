@@ -131,6 +131,30 @@ static int load_faults(ld *l, const mu_yaml_node *root, const char *key, uint32_
     return MU_OK;
 }
 
+/* restart: {round: R, stage: S}: the coordinator restarts once round R has stage S open. */
+static int load_restart(ld *l, const mu_yaml_node *root, sim_config *c)
+{
+    const mu_yaml_node *m = mu_yaml_get(root, "restart");
+    if (!m)
+        return MU_OK;
+    static const char *const keys[] = {"round", "stage", NULL};
+    long long round = 0;
+    int rc;
+    if ((rc = mu_yaml_check_keys(l->doc, m, keys, l->diag)) ||
+        (rc = mu_yaml_require(l->doc, m, "round", l->diag)) ||
+        (rc = mu_yaml_require(l->doc, m, "stage", l->diag)) ||
+        (rc = mu_yaml_get_int(l->doc, m, "round", 1, 1000000000, &round, l->diag)) ||
+        (rc = parse_stage(l, mu_yaml_get(m, "stage"), &c->restart.stage)))
+        return rc;
+    if (!c->checkpoint)
+        return mu_yaml_error(l->doc, m, l->diag,
+                             "'restart' needs 'checkpoint: true': the restarted coordinator "
+                             "resumes from its checkpoint");
+    c->restart.round = (uint64_t)round;
+    c->has_restart = 1;
+    return MU_OK;
+}
+
 static int load_model(ld *l, const mu_yaml_node *root, sim_config *c)
 {
     const mu_yaml_node *m = mu_yaml_get(root, "model");
@@ -315,8 +339,9 @@ static int load_doc(ld *l, sim_config *c)
     const mu_yaml_node *root = l->doc->root;
     if (!root || root->kind != MU_YAML_MAP)
         return mu_yaml_error(l->doc, root, l->diag, "a sim config must be a mapping of keys");
-    static const char *const keys[] = {"seed", "threads", "checkpoint", "max_aborted", "model",
-                                       "data", "dropout", "stragglers", "coordinator", NULL};
+    static const char *const keys[] = {"seed",   "threads", "checkpoint",  "max_aborted",
+                                       "model",  "data",    "dropout",     "stragglers",
+                                       "replay", "restart", "coordinator", NULL};
     long long seed = 0, threads = 0;
     int rc = mu_yaml_check_keys(l->doc, root, keys, l->diag);
     if (rc || (rc = mu_yaml_get_int(l->doc, root, "seed", 0, INT64_MAX, &seed, l->diag)) ||
@@ -325,7 +350,9 @@ static int load_doc(ld *l, sim_config *c)
         (rc = get_u32(l, root, "max_aborted", 1, 1000000, &c->max_aborted)) ||
         (rc = load_model(l, root, c)) || (rc = load_data(l, root, c)) ||
         (rc = load_faults(l, root, "dropout", c->orgs, &c->dropout)) ||
-        (rc = load_faults(l, root, "stragglers", c->orgs, &c->stragglers)))
+        (rc = load_faults(l, root, "stragglers", c->orgs, &c->stragglers)) ||
+        (rc = load_faults(l, root, "replay", c->orgs, &c->replay)) ||
+        (rc = load_restart(l, root, c)))
         return rc;
     c->seed = (uint64_t)seed;
     c->threads = (int)threads;
@@ -417,8 +444,9 @@ void sim_config_deinit(sim_config *cfg)
     cfg->has_org_seed = NULL;
     free(cfg->dropout.script);
     free(cfg->stragglers.script);
+    free(cfg->replay.script);
     co_config_deinit(&cfg->co);
     cfg->files = NULL;
     cfg->n_files = 0;
-    cfg->dropout.script = cfg->stragglers.script = NULL;
+    cfg->dropout.script = cfg->stragglers.script = cfg->replay.script = NULL;
 }

@@ -9,6 +9,8 @@
 
 #include "cl_participant.h"
 #include "co_round.h"
+#include "ho_coord.h"
+#include "ho_org.h"
 #include "mu_log.h"
 #include "mu_progress.h"
 #include "sim_internal.h"
@@ -16,17 +18,19 @@
 #include "tr_hf.h"
 
 typedef struct {
-    cl_participant *p;
+    ho_org *h; /* the org as the host layer runs it: participant, policy, signing key */
     uint32_t id;
-    uint64_t out_round; /* dropped or late in this round: no more answers in it */
-    uint8_t *held;      /* a straggler's message, pushed after the deadline */
+    uint8_t *held; /* a straggler's message, pushed after the deadline */
     size_t held_len;
+    uint64_t held_round;
+    uint32_t held_stage;
+    uint8_t *replay; /* an encoded task to deliver again (replay fault) */
+    size_t replay_len;
+    int replay_armed; /* the org acted on a later task: deliver the replay at its next pull */
     /* this step */
     co_task task;
     int has_task, straggle;
-    cl_outbox out;
-    int rc;
-    mu_diag diag;
+    ho_reply rep;
 } vorg;
 
 typedef struct {
@@ -46,7 +50,9 @@ typedef struct {
     double *round_wall;     /* (rounds) wall seconds each round took */
     size_t cap_wall;
     int done;
-    uint64_t rounds, completed, aborted, late_rejected, dropped_in;
+    uint64_t rounds, completed, aborted, late_rejected, dropped_in, restarts, replays;
+    int restarted;  /* the configured restart has happened */
+    float *global0; /* (dim) the first global, for a restart before any checkpoint */
     mu_progress bar;
     uint64_t bar_round;
     uint8_t config_hash[CO_HASH_BYTES];
@@ -195,14 +201,14 @@ static int make_orgs(sim *s, mu_diag *diag)
         sim_org_seed(c->seed, i, "org", pc.seed);
         if (c->has_org_seed && c->has_org_seed[i]) /* to replay a real federation's orgs */
             memcpy(pc.seed, c->org_seeds[i], 32);
-        o->p = cl_participant_new(&pc, diag);
+        o->h = ho_org_new(&pc, diag);
         sodium_memzero(pc.sign_sk, sizeof pc.sign_sk);
         sodium_memzero(key_seed, sizeof key_seed);
-        if (!o->p) {
+        ho_reply_init(&o->rep);
+        if (!o->h) {
             rc = MU_ERR_INVALID;
             goto out;
         }
-        cl_outbox_init(&o->out);
     }
 out:
     free(counts);
@@ -237,11 +243,13 @@ static int make_engines(sim *s, mu_diag *diag)
 }
 
 /* The coordinator, starting from the engine's LoRA trainable tensors (B only with frozen A;
- * B is zero, so the adapter starts as the base model) or a zero synthetic vector. */
+ * B is zero, so the adapter starts as the base model) or a zero synthetic vector. The first
+ * global is kept: by the time a restarted coordinator starts afresh (no round had finished)
+ * the engines hold what the orgs trained. */
 static int make_round(sim *s, mu_diag *diag)
 {
     co_tensor *t = NULL;
-    size_t nt = 0;
+    size_t nt = 0, off = 0;
     float *zeros = NULL;
     int rc = MU_OK;
     if (s->eng) {
@@ -258,6 +266,10 @@ static int make_round(sim *s, mu_diag *diag)
             t[nt] = (co_tensor){.name = tt.name, .ndim = tt.ndim, .data = tt.data};
             for (int d = 0; d < tt.ndim; d++)
                 t[nt].shape[d] = (uint64_t)tt.shape[d];
+            if (s->global0) {
+                t[nt].data = s->global0 + off;
+                off += co_tensor_numel(&t[nt]);
+            }
             nt++;
         }
     } else {
@@ -274,16 +286,42 @@ static int make_round(sim *s, mu_diag *diag)
         rc = MU_ERR_INVALID;
         goto out;
     }
-    /* One "registered org" line per virtual org says nothing here; -v shows them. */
-    for (uint32_t i = 0; i < s->n && rc == MU_OK; i++) {
-        const char *name = cl_participant_name(s->orgs[i].p);
-        rc = co_round_register(s->r, name, cl_participant_pk(s->orgs[i].p), &s->orgs[i].id, diag);
-        if (rc == MU_OK)
-            mu_debug("coordinator: registered org '%s' as id %u", name, s->orgs[i].id);
+    if (!s->global0) {
+        size_t dim;
+        const float *g = co_round_global(s->r, &dim);
+        if (!(s->global0 = malloc(dim * sizeof *g))) {
+            rc = mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        memcpy(s->global0, g, dim * sizeof *g);
     }
 out:
     free(t);
     free(zeros);
+    return rc;
+}
+
+/* The orgs join (again, after a restart: the same key gives the same id) and learn which
+ * coordinator instance they talk to: the number of restarts so far. */
+static int register_orgs(sim *s, mu_diag *diag)
+{
+    uint8_t instance[HO_INSTANCE_BYTES];
+    for (int b = 0; b < HO_INSTANCE_BYTES; b++)
+        instance[b] = (uint8_t)(s->restarts >> (8 * b));
+    /* One "registered org" line per virtual org says nothing here; -v shows them. */
+    int rc = MU_OK;
+    for (uint32_t i = 0; i < s->n && rc == MU_OK; i++) {
+        vorg *o = &s->orgs[i];
+        cl_participant *p = ho_org_participant(o->h);
+        const char *name = cl_participant_name(p);
+        rc = co_round_register(s->r, name, cl_participant_pk(p), &o->id, diag);
+        if (rc == MU_OK) {
+            mu_debug("coordinator: registered org '%s' as id %u", name, o->id);
+            ho_org_set_id(o->h, o->id);
+            int c = ho_org_coordinator(o->h, instance, diag);
+            rc = c < 0 ? c : MU_OK;
+        }
+    }
     return rc;
 }
 
@@ -317,16 +355,6 @@ static void write_metrics(sim *s, const co_event *ev)
             fputc(*p, f);
     fputs("\"}\n", f);
     fflush(f);
-}
-
-static int checkpoint(sim *s, mu_diag *diag)
-{
-    const char *dir = s->cfg->co.checkpoint_dir;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return mu_diag_set(diag, MU_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
-    co_checkpoint ck;
-    co_round_checkpoint_view(s->r, s->config_hash, &ck);
-    return co_checkpoint_write(dir, &ck, diag);
 }
 
 static int drain(sim *s, mu_diag *diag)
@@ -369,11 +397,14 @@ static int drain(sim *s, mu_diag *diag)
         if (ev.metrics.outcome == CO_ROUND_ABORTED)
             mu_warn("round %" PRIu64 " aborted: %s", ev.metrics.round, ev.reason);
         write_metrics(s, &ev);
-        if (s->cfg->checkpoint) {
-            int rc = checkpoint(s, diag);
-            if (rc != MU_OK)
-                return rc;
-        }
+        ho_after a = {.checkpoint_dir = s->cfg->checkpoint ? s->cfg->co.checkpoint_dir : NULL,
+                      .config_hash = s->config_hash,
+                      .export_dir = s->cfg->co.export_dir,
+                      .model = s->eng ? cl_engine_model(s->eng[0]) : NULL,
+                      .base_name = s->cfg->base};
+        int rc = ho_after_round(&a, s->r, &ev, diag);
+        if (rc != MU_OK)
+            return rc;
     }
     return MU_OK;
 }
@@ -401,71 +432,106 @@ static void show_progress(sim *s)
 
 /* ---- one step -----------------------------------------------------------------------------*/
 
-static int pull(sim *s, vorg *o, uint32_t index)
+/* The task org o is given this step, encoded as on the wire: the coordinator's, or a replay
+ * fault's earlier task once the org has acted on a later one. *replayed says which. */
+static int next_task_bytes(sim *s, vorg *o, uint8_t **buf, size_t *len, int *replayed)
 {
+    *replayed = 0;
+    if (o->replay && o->replay_armed) {
+        *buf = o->replay;
+        *len = o->replay_len;
+        o->replay = NULL;
+        o->replay_armed = 0;
+        *replayed = 1;
+        return MU_OK;
+    }
     co_task b;
-    o->has_task = 0;
-    o->straggle = 0;
     int rc = co_round_next_task(s->r, o->id, s->now, &b);
     if (rc != MU_OK)
         return rc;
-    if (b.kind == CO_TASK_DONE)
-        s->done = 1;
-    if (b.kind == CO_TASK_WAIT || b.kind == CO_TASK_DONE)
-        return MU_OK;
-    int stage = task_stage(&b);
-    uint64_t round = b.cfg.round;
-    if (o->out_round == round)
-        return MU_OK;
-    if (fault_hits(&s->cfg->dropout, s->cfg->seed, 1, index + 1, round, stage)) {
-        mu_info("org-%u drops out of round %" PRIu64 " at %s", index + 1, round,
-                sim_stage_name(stage));
-        o->out_round = round;
-        s->dropped_in++;
-        return MU_OK;
-    }
-    o->straggle = fault_hits(&s->cfg->stragglers, s->cfg->seed, 2, index + 1, round, stage);
-    /* Through the wire encoding, as a remote org would see it. */
-    size_t len = co_task_encoded_len(&b), w;
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
+    size_t cap = co_task_encoded_len(&b);
+    *buf = malloc(cap ? cap : 1);
+    if (!*buf)
         return MU_ERR_NOMEM;
-    mu_diag d;
-    rc = co_task_encode(&b, buf, len, &w);
-    if (rc == MU_OK)
-        rc = co_task_decode(&o->task, buf, w, &d);
-    free(buf);
-    if (rc == MU_OK)
-        o->has_task = 1;
+    if ((rc = co_task_encode(&b, *buf, cap, len)) != MU_OK) {
+        free(*buf);
+        *buf = NULL;
+    }
     return rc;
 }
 
-static int push(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
+/* Pulls org o's task and hands it to the host layer; injects dropouts, stragglers and
+ * replays. A replay delivered counts as progress (the org did something this step). */
+static int pull(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
 {
-    int stage = task_stage(&o->task);
-    uint64_t round = o->task.cfg.round;
-    if (o->rc != MU_OK) {
-        if (o->rc == MU_ERR_NOMEM)
-            return mu_diag_set(diag, MU_ERR_NOMEM, "org-%u: out of memory", index + 1);
-        if (o->rc == MU_ERR_INVALID && o->task.kind != CO_TASK_SECAGG)
-            return mu_diag_set(diag, o->rc, "org-%u: %s", index + 1, o->diag.msg);
-        if (o->rc == MU_ERR_STATE) { /* a task it has already answered: nothing to send */
-            mu_debug("org-%u: %s", index + 1, o->diag.msg);
-            return MU_OK;
-        }
-        mu_warn("org-%u at %s of round %" PRIu64 ": %s", index + 1, sim_stage_name(stage), round,
-                o->diag.msg);
-        o->out_round = round;
+    o->has_task = 0;
+    o->straggle = 0;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int replayed, rc = next_task_bytes(s, o, &buf, &len, &replayed);
+    if (rc != MU_OK)
+        return mu_diag_set(diag, rc, "org-%u: pulling a task failed", index + 1);
+    ho_verdict v = ho_org_take(o->h, buf, len, &o->task, &o->rep);
+    if (replayed) {
+        s->replays++;
+        *progress = 1;
+        mu_info("org-%u is given its task of round %" PRIu64 " again: %s", index + 1, o->rep.round,
+                o->rep.repeat ? "not acted on" : "acting");
+    }
+    if (v == HO_FATAL) {
+        free(buf);
+        return mu_diag_set(diag, o->rep.rc, "org-%u: %s", index + 1, o->rep.diag.msg);
+    }
+    if (v == HO_STOP)
+        s->done = 1;
+    if (v != HO_ACT) {
+        free(buf);
         return MU_OK;
     }
-    for (size_t k = 0; k < o->out.count; k++) {
-        cl_msg *m = &o->out.items[k];
+    int stage = task_stage(&o->task);
+    uint64_t round = o->task.cfg.round;
+    if (fault_hits(&s->cfg->dropout, s->cfg->seed, 1, index + 1, round, stage)) {
+        mu_info("org-%u drops out of round %" PRIu64 " at %s", index + 1, round,
+                sim_stage_name(stage));
+        ho_org_leave(o->h, round);
+        s->dropped_in++;
+        co_task_deinit(&o->task);
+        free(buf);
+        return MU_OK;
+    }
+    o->straggle = fault_hits(&s->cfg->stragglers, s->cfg->seed, 2, index + 1, round, stage);
+    o->has_task = 1;
+    if (o->replay)
+        o->replay_armed = 1;
+    if (!replayed && !o->replay &&
+        fault_hits(&s->cfg->replay, s->cfg->seed, 3, index + 1, round, stage)) {
+        o->replay = buf; /* delivered again after the org's next task */
+        o->replay_len = len;
+        buf = NULL;
+    }
+    free(buf);
+    return MU_OK;
+}
+
+/* Pushes org o's answer: signed, through the host layer's verification; a straggler's is
+ * held until after the deadline. */
+static int push(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
+{
+    ho_reply *rep = &o->rep;
+    if (rep->verdict == HO_FATAL)
+        return mu_diag_set(diag, rep->rc, "org-%u: %s", index + 1, rep->diag.msg);
+    if (rep->verdict != HO_PUSH)
+        return MU_OK;
+    for (size_t k = 0; k < rep->out.count; k++) {
+        cl_msg *m = &rep->out.items[k];
         if (o->straggle) {
             free(o->held);
             o->held = m->bytes;
             o->held_len = m->len;
+            o->held_round = rep->round;
+            o->held_stage = rep->stage;
             m->bytes = NULL;
-            o->out_round = round;
+            ho_org_leave(o->h, rep->round);
             continue;
         }
         mu_diag d;
@@ -476,18 +542,18 @@ static int push(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
             return mu_diag_set(diag, rc, "coordinator: out of memory");
         else
             mu_debug("org-%u: coordinator refused a %s message: %s", index + 1,
-                     sim_stage_name(stage), d.msg);
+                     sim_stage_name(task_stage(&o->task)), d.msg);
     }
     if (o->straggle && o->held)
         mu_info("org-%u answers %s of round %" PRIu64 " after its deadline", index + 1,
-                sim_stage_name(stage), round);
+                sim_stage_name(task_stage(&o->task)), rep->round);
     return MU_OK;
 }
 
 static void act(sim *s, vorg *o, const float *global, int thread)
 {
     cl_engine *e = s->eng ? s->eng[thread < s->n_eng ? thread : 0] : NULL;
-    o->rc = cl_participant_handle_task(o->p, e, &o->task, global, s->dim, &o->out, &o->diag);
+    ho_org_act(o->h, e, &o->task, global, s->dim, &o->rep);
 }
 
 static int step_chunk(sim *s, uint32_t c0, uint32_t c1, int *progress, mu_diag *diag)
@@ -495,8 +561,8 @@ static int step_chunk(sim *s, uint32_t c0, uint32_t c1, int *progress, mu_diag *
     uint32_t idx[SIM_CHUNK];
     int n_act = 0, rc = MU_OK;
     for (uint32_t i = c0; i < c1; i++) {
-        if ((rc = pull(s, &s->orgs[i], i)) != MU_OK)
-            return mu_diag_set(diag, rc, "org-%u: pulling a task failed", i + 1);
+        if ((rc = pull(s, &s->orgs[i], i, progress, diag)) != MU_OK)
+            return rc;
         if (s->orgs[i].has_task)
             idx[n_act++] = i;
     }
@@ -509,7 +575,7 @@ static int step_chunk(sim *s, uint32_t c0, uint32_t c1, int *progress, mu_diag *
         vorg *o = &s->orgs[idx[k]];
         if (rc == MU_OK)
             rc = push(s, o, idx[k], progress, diag);
-        cl_outbox_clear(&o->out);
+        cl_outbox_clear(&o->rep.out);
         co_task_deinit(&o->task);
         o->has_task = 0;
     }
@@ -551,11 +617,54 @@ static int jump(sim *s, mu_diag *diag)
     return MU_OK;
 }
 
+/* The injected coordinator restart (like kill -9 of `mutual serve`): the co_round and what
+ * it had in flight are gone; a new one resumes from the last checkpoint, the orgs register
+ * again and see a new coordinator instance, so the round in flight starts over. */
+static int restart(sim *s, mu_diag *diag)
+{
+    co_status st;
+    co_round_status(s->r, s->now, &st);
+    int stage = st.phase == CO_PHASE_SECAGG ? st.stage
+                : st.phase == CO_PHASE_EVAL ? SIM_ST_EVAL
+                                            : SIM_ST_TRAIN;
+    const sim_event *e = &s->cfg->restart;
+    if (!s->cfg->has_restart || s->restarted || st.phase == CO_PHASE_DONE ||
+        st.phase == CO_PHASE_IDLE || st.round < e->round ||
+        (st.round == e->round && stage < e->stage))
+        return MU_OK;
+    mu_info("sim: the coordinator restarts in round %" PRIu64 " at %s", st.round,
+            sim_stage_name(stage));
+    s->restarted = 1;
+    s->restarts++;
+    co_round_free(s->r);
+    s->r = NULL;
+    for (uint32_t i = 0; i < s->n; i++) { /* what was on its way to or from it is lost */
+        vorg *o = &s->orgs[i];
+        free(o->held);
+        free(o->replay);
+        o->held = o->replay = NULL;
+        o->replay_armed = 0;
+    }
+    int rc = make_round(s, diag);
+    if (rc != MU_OK)
+        return rc;
+    co_checkpoint ck;
+    rc = co_checkpoint_load(s->cfg->co.checkpoint_dir, s->config_hash, 0, &ck, diag);
+    if (rc == MU_OK) {
+        rc = co_round_restore(s->r, &ck, diag);
+        co_checkpoint_deinit(&ck);
+    } else if (rc == MU_ERR_NOTFOUND) {
+        rc = MU_OK; /* no round had finished: a fresh start */
+    }
+    return rc == MU_OK ? register_orgs(s, diag) : rc;
+}
+
 static int loop(sim *s, mu_diag *diag)
 {
     int rc = MU_OK;
     for (uint64_t steps = 0; !s->done && rc == MU_OK; steps++) {
-        if ((rc = co_round_tick(s->r, s->now)) != MU_OK || (rc = drain(s, diag)) != MU_OK)
+        if ((rc = co_round_tick(s->r, s->now)) != MU_OK || (rc = drain(s, diag)) != MU_OK ||
+            (rc = restart(s, diag)) != MU_OK)
             break;
         show_progress(s);
         int progress = 0;
@@ -575,8 +684,9 @@ static int loop(sim *s, mu_diag *diag)
 
 static int export_global(sim *s, const char *dir, mu_diag *diag)
 {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return mu_diag_set(diag, MU_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+    int rc = ho_mkdirs(dir, diag);
+    if (rc != MU_OK)
+        return rc;
     size_t dim;
     const float *g = co_round_global(s->r, &dim);
     char path[CO_PATH_MAX + 32];
@@ -586,19 +696,16 @@ static int export_global(sim *s, const char *dir, mu_diag *diag)
         return mu_diag_set(diag, MU_ERR_IO, "%s: cannot write", path);
     if (!s->eng)
         return MU_OK;
-    tr_model *m = cl_engine_model(s->eng[0]);
-    int rc = tr_lora_set(m, g, (int64_t)dim);
-    if (rc == MU_OK)
-        rc = tr_peft_save(m, dir, s->cfg->base, diag);
-    return rc;
+    return ho_peft_write(cl_engine_model(s->eng[0]), g, dim, dir, s->cfg->base, diag);
 }
 
 static void sim_free(sim *s)
 {
     for (uint32_t i = 0; s->orgs && i < s->n; i++) {
-        cl_participant_free(s->orgs[i].p);
-        cl_outbox_deinit(&s->orgs[i].out);
+        ho_org_free(s->orgs[i].h);
+        ho_reply_deinit(&s->orgs[i].rep);
         free(s->orgs[i].held);
+        free(s->orgs[i].replay);
     }
     free(s->orgs);
     for (int i = 0; i < s->n_eng; i++)
@@ -609,6 +716,7 @@ static void sim_free(sim *s)
     free(s->data);
     free(s->split_tokens);
     free(s->round_wall);
+    free(s->global0);
     co_round_free(s->r);
 }
 
@@ -627,7 +735,8 @@ int sim_run(const sim_config *cfg, const sim_run_opts *opts, sim_result *res, mu
         (rc = co_hash_file(opts->config_path, s.config_hash, diag)) != MU_OK)
         return rc;
     if ((rc = load_data(&s, diag)) != MU_OK || (rc = make_orgs(&s, diag)) != MU_OK ||
-        (rc = make_engines(&s, diag)) != MU_OK || (rc = make_round(&s, diag)) != MU_OK)
+        (rc = make_engines(&s, diag)) != MU_OK || (rc = make_round(&s, diag)) != MU_OK ||
+        (rc = register_orgs(&s, diag)) != MU_OK)
         goto out;
     mu_info("sim: %u orgs, adapter of %zu values, %d thread%s%s", s.n, s.dim, s.threads,
             s.threads == 1 ? "" : "s", cfg->synthetic_dim ? ", synthetic updates" : "");
@@ -657,6 +766,14 @@ int sim_run(const sim_config *cfg, const sim_run_opts *opts, sim_result *res, mu
     res->virtual_s = s.now;
     res->late_rejected = s.late_rejected;
     res->orgs_dropped_in = s.dropped_in;
+    res->restarts = s.restarts;
+    res->replays = s.replays;
+    for (uint32_t i = 0; i < s.n; i++) {
+        ho_org_stats st;
+        ho_org_get_stats(s.orgs[i].h, &st);
+        res->tasks_acted += st.acted;
+        res->tasks_repeated += st.repeats;
+    }
     res->wall_s = mu_now() - s.t0;
 out:
     sim_free(&s);
@@ -693,4 +810,9 @@ void sim_print_table(FILE *out, const sim_result *res)
             "%" PRIu64 " rounds (%" PRIu64 " completed, %" PRIu64 " aborted) in %.2f s wall, "
             "%.1f s virtual\n",
             res->rounds, res->completed, res->aborted, res->wall_s, res->virtual_s);
+    if (res->restarts || res->replays)
+        fprintf(out,
+                "%" PRIu64 " coordinator restart(s), %" PRIu64 " replayed task(s); the orgs "
+                "acted on %" PRIu64 " tasks and did not act on %" PRIu64 " repeats\n",
+                res->restarts, res->replays, res->tasks_acted, res->tasks_repeated);
 }

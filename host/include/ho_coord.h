@@ -1,0 +1,47 @@
+/* ho_coord.h - what the coordinator's drivers do around the round machine, written once:
+ * authenticate pushed messages, and the after-round pipeline.
+ *
+ * `mutual serve` (node/) and `mutual sim` (sim/) both call ho_coord_deliver for every message
+ * an org pushes and ho_after_round for every ROUND event (co_round_poll_event). Nothing here
+ * reads a clock or touches a socket; the after-round pipeline writes files.
+ *
+ * Thread-safety: none; call from the thread that owns the co_round.
+ */
+#ifndef HO_COORD_H
+#define HO_COORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "co_round.h"
+#include "mu_err.h"
+#include "tr_model.h"
+
+/* What happens after each round. Empty strings or NULL switch a step off. */
+typedef struct {
+    const char *checkpoint_dir; /* checkpoint.h5 after every round (created if missing) */
+    const uint8_t *config_hash; /* (CO_HASH_BYTES) stored in the checkpoint */
+    const char *export_dir;     /* PEFT folder per completed training round */
+    tr_model *model;            /* LoRA attached, the global's shape: the export writes it */
+    const char *base_name;      /* base_model_name_or_path in adapter_config.json */
+} ho_after;
+
+/* After a ROUND event: the checkpoint (co_round_checkpoint_view + co_checkpoint_write), then,
+ * for a completed training round, the PEFT export EXPORT/round-RRRRRR (6 digits) and the
+ * symlink EXPORT/latest -> round-RRRRRR, replaced atomically (a temporary link renamed over
+ * it), so a reader following `latest` sees the previous adapter folder or the new one, whole.
+ * A failed checkpoint is returned (MU_ERR_IO/INVALID with diag): without it a crash would
+ * lose rounds silently, so the driver stops. A failed export is logged and MU_OK returned:
+ * the federation goes on and the next round exports again. */
+int ho_after_round(const ho_after *a, const co_round *r, const co_event *ev, mu_diag *diag);
+
+/* Writes the global (dim floats) as a PEFT folder DIR (created with its parents) through
+ * `model`, whose LoRA vector it overwrites. MU_OK, MU_ERR_INVALID (dim differs from the
+ * model's LoRA), MU_ERR_IO with diag. */
+int ho_peft_write(tr_model *model, const float *global, size_t dim, const char *dir,
+                  const char *base_name, mu_diag *diag);
+
+/* mkdir -p. MU_OK or MU_ERR_IO with diag naming the path. */
+int ho_mkdirs(const char *path, mu_diag *diag);
+
+#endif

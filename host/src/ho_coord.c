@@ -1,0 +1,103 @@
+/* ho_coord.c - the coordinator side of the host layer: the after-round pipeline. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "co_checkpoint.h"
+#include "ho_coord.h"
+#include "mu_log.h"
+#include "tr_hf.h"
+
+#define HO_PATH_MAX 4096
+
+int ho_mkdirs(const char *path, mu_diag *diag)
+{
+    char p[HO_PATH_MAX];
+    if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p)
+        return mu_diag_set(diag, MU_ERR_IO, "%.200s...: path too long", path);
+    for (char *c = p + 1; *c; c++) {
+        if (*c != '/')
+            continue;
+        *c = 0;
+        if (mkdir(p, 0755) && errno != EEXIST)
+            return mu_diag_set(diag, MU_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
+        *c = '/';
+    }
+    if (mkdir(p, 0755) && errno != EEXIST)
+        return mu_diag_set(diag, MU_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
+    return MU_OK;
+}
+
+int ho_peft_write(tr_model *model, const float *global, size_t dim, const char *dir,
+                  const char *base_name, mu_diag *diag)
+{
+    int rc = tr_lora_set(model, global, (int64_t)dim);
+    if (rc)
+        return mu_diag_set(diag, MU_ERR_INVALID,
+                           "export: the global has %zu values, the "
+                           "adapter %lld",
+                           dim, (long long)tr_lora_trainable_count(model));
+    if ((rc = ho_mkdirs(dir, diag)) != MU_OK)
+        return rc;
+    return tr_peft_save(model, dir, base_name, diag);
+}
+
+/* EXPORT/latest -> NAME, atomically: a temporary symlink renamed over the old one. */
+static int link_latest(const char *export_dir, const char *name, mu_diag *diag)
+{
+    char tmp[HO_PATH_MAX], latest[HO_PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s/.latest.tmp", export_dir);
+    snprintf(latest, sizeof latest, "%s/latest", export_dir);
+    if (unlink(tmp) && errno != ENOENT)
+        return mu_diag_set(diag, MU_ERR_IO, "%s: cannot remove: %s", tmp, strerror(errno));
+    if (symlink(name, tmp))
+        return mu_diag_set(diag, MU_ERR_IO, "%s: cannot create the link: %s", tmp, strerror(errno));
+    if (rename(tmp, latest)) {
+        int e = errno;
+        unlink(tmp);
+        return mu_diag_set(diag, MU_ERR_IO, "%s: cannot replace: %s", latest, strerror(e));
+    }
+    return MU_OK;
+}
+
+static int export_round(const ho_after *a, const co_round *r, uint64_t round, mu_diag *diag)
+{
+    char name[32], dir[HO_PATH_MAX];
+    snprintf(name, sizeof name, "round-%06llu", (unsigned long long)round);
+    if (snprintf(dir, sizeof dir, "%s/%s", a->export_dir, name) >= (int)sizeof dir)
+        return mu_diag_set(diag, MU_ERR_IO, "%.200s...: path too long", a->export_dir);
+    size_t dim;
+    const float *g = co_round_global(r, &dim);
+    int rc = ho_peft_write(a->model, g, dim, dir, a->base_name, diag);
+    if (rc == MU_OK)
+        rc = link_latest(a->export_dir, name, diag);
+    return rc;
+}
+
+static int checkpoint(const ho_after *a, const co_round *r, mu_diag *diag)
+{
+    int rc = ho_mkdirs(a->checkpoint_dir, diag);
+    if (rc != MU_OK)
+        return rc;
+    static const uint8_t zero[CO_HASH_BYTES];
+    co_checkpoint ck;
+    co_round_checkpoint_view(r, a->config_hash ? a->config_hash : zero, &ck);
+    return co_checkpoint_write(a->checkpoint_dir, &ck, diag);
+}
+
+int ho_after_round(const ho_after *a, const co_round *r, const co_event *ev, mu_diag *diag)
+{
+    const co_metrics *m = &ev->metrics;
+    int rc;
+    if (a->checkpoint_dir && a->checkpoint_dir[0] && (rc = checkpoint(a, r, diag)) != MU_OK)
+        return rc;
+    if (m->outcome != CO_ROUND_COMPLETED || m->kind != CO_ROUND_TRAIN || !a->export_dir ||
+        !a->export_dir[0] || !a->model)
+        return MU_OK;
+    mu_diag d = {{0}};
+    if (export_round(a, r, m->round, &d) != MU_OK)
+        mu_error("round %llu: PEFT export failed: %s", (unsigned long long)m->round, d.msg);
+    return MU_OK;
+}
