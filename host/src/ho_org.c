@@ -1,5 +1,5 @@
 /* ho_org.c - an org's policy around the participant core: repeats, replays, restarts, the
- * error classes, signed pushes. See ho_org.h. */
+ * error classes. See ho_org.h. */
 #include <math.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -40,7 +40,6 @@ void ho_reply_init(ho_reply *rep)
 void ho_reply_deinit(ho_reply *rep)
 {
     cl_outbox_deinit(&rep->out);
-    free(rep->sigs);
     memset(rep, 0, sizeof *rep);
 }
 
@@ -223,20 +222,6 @@ static ho_verdict classify(const co_task *t, int rc)
     return HO_FATAL;
 }
 
-/* Signs every message for (id, round, stage). */
-static int sign_all(ho_org *o, ho_reply *rep)
-{
-    if (rep->out.count > rep->cap_sigs) {
-        uint8_t(*s)[HO_SIG_BYTES] = realloc(rep->sigs, rep->out.count * sizeof *s);
-        if (!s)
-            return MU_ERR_NOMEM;
-        rep->sigs = s;
-        rep->cap_sigs = rep->out.count;
-    }
-    (void)o; /* TODO(wire): wi_push_sign */
-    return MU_OK;
-}
-
 ho_verdict ho_org_act(ho_org *o, cl_engine *engine, const co_task *task, const float *global,
                       size_t dim, ho_reply *rep)
 {
@@ -268,11 +253,6 @@ ho_verdict ho_org_act(ho_org *o, cl_engine *engine, const co_task *task, const f
     }
     if (rep->out.count == 0)
         return HO_WAIT;
-    if ((rc = sign_all(o, rep)) != MU_OK) {
-        mu_diag_set(&rep->diag, rc, "out of memory");
-        cl_outbox_clear(&rep->out);
-        return fail(rep, rc, HO_FATAL);
-    }
     rep->verdict = HO_PUSH;
     return HO_PUSH;
 }

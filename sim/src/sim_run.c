@@ -18,7 +18,7 @@
 #include "tr_hf.h"
 
 typedef struct {
-    ho_org *h; /* the org as the host layer runs it: participant, policy, signing key */
+    ho_org *h; /* the org as the host layer runs it: participant and policy */
     uint32_t id;
     uint8_t *held; /* a straggler's message, pushed after the deadline */
     size_t held_len;
@@ -513,8 +513,7 @@ static int pull(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
     return MU_OK;
 }
 
-/* Pushes org o's answer: signed, through the host layer's verification; a straggler's is
- * held until after the deadline. */
+/* Pushes org o's answer; a straggler's is held until after the deadline. */
 static int push(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
 {
     ho_reply *rep = &o->rep;
