@@ -37,6 +37,7 @@ static co_task task(co_task_kind kind, uint64_t round, uint8_t stage)
     t.cfg = (co_round_config){.round = round,
                               .dim = DIM,
                               .steps = 1,
+                              .lr = 0.01,
                               .batch = 1,
                               .seq = 4,
                               .bits = 16,
@@ -53,7 +54,10 @@ static ho_verdict take(ho_org *o, const co_task *t, co_task *out, ho_reply *rep)
     uint8_t buf[4096];
     size_t len = 0;
     assert_int_equal(co_task_encode(t, buf, sizeof buf, &len), MU_OK);
-    return ho_org_take(o, buf, len, out, rep);
+    ho_verdict v = ho_org_take(o, buf, len, out, rep);
+    if (v == HO_FATAL && t->org_id == 7)
+        print_message("take: %s\n", rep->diag.msg);
+    return v;
 }
 
 /* take + act on a task that must be acted on; returns the act verdict. */
