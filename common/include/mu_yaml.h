@@ -72,6 +72,14 @@ int mu_yaml_get_bool(const mu_yaml_doc *doc, const mu_yaml_node *map, const char
                      mu_diag *diag);
 int mu_yaml_get_str(const mu_yaml_doc *doc, const mu_yaml_node *map, const char *key,
                     const char **out, mu_diag *diag);
+/* A string naming a file or folder, resolved against the folder of the document's own file
+ * (doc->path): "keys/a" in "configs/org.yaml" is "configs/keys/a". Absolute paths and ""
+ * are kept as written; a document parsed from a string without '/' in its name resolves
+ * against the current folder. MU_ERR_INVALID with FILE:LINE:COL for a non-string or a
+ * result that does not fit in cap. Every path a config names is read through this, so all
+ * commands resolve relative paths the same way. */
+int mu_yaml_as_path(const mu_yaml_doc *doc, const mu_yaml_node *node, char *out, size_t cap,
+                    mu_diag *diag);
 int mu_yaml_require(const mu_yaml_doc *doc, const mu_yaml_node *map, const char *key,
                     mu_diag *diag);
 

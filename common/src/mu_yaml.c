@@ -391,6 +391,22 @@ int mu_yaml_as_str(const mu_yaml_doc *doc, const mu_yaml_node *node, const char 
     return 0;
 }
 
+int mu_yaml_as_path(const mu_yaml_doc *doc, const mu_yaml_node *node, char *out, size_t cap,
+                    mu_diag *diag)
+{
+    const char *s;
+    int rc = mu_yaml_as_str(doc, node, &s, diag);
+    if (rc)
+        return rc;
+    const char *slash = strrchr(doc->path, '/');
+    int dir_len = s[0] == '/' || !s[0] || !slash ? 0 : (int)(slash - doc->path) + 1;
+    int n = snprintf(out, cap, "%.*s%s", dir_len, doc->path, s);
+    if (n < 0 || (size_t)n >= cap)
+        return mu_yaml_error(doc, node, diag, "%s: path is too long (max %zu bytes)", label(node),
+                             cap - 1);
+    return 0;
+}
+
 int mu_yaml_require(const mu_yaml_doc *doc, const mu_yaml_node *map, const char *key, mu_diag *diag)
 {
     if (mu_yaml_get(map, key))
