@@ -9,6 +9,7 @@
 #include "mu_progress.h"
 #include "tr_data.h"
 #include "tr_hf.h"
+#include "tr_spec.h"
 #include "tr_state.h"
 
 #define CMD "train"
@@ -215,7 +216,7 @@ static int attach_lora(tr_model *m, const train_opts *o, mu_diag *d)
     }
     tr_lora_config l = {
         .rank = (int)o->rank, .alpha = (float)o->alpha, .freeze_a = o->freeze_a, .dropout = 0};
-    const char *targets = o->targets ? o->targets : fam == TR_GPT2 ? "c_attn" : "q_proj,v_proj";
+    const char *targets = o->targets ? o->targets : tr_lora_targets_default(fam);
     int rc = tr_lora_targets_parse(fam, targets, &l.targets, d);
     if (!rc)
         rc = tr_lora_attach(m, &l, o->seed, d);

@@ -1,49 +1,17 @@
-/* co_config.h - the coordinator's configuration: every key, its default and its range.
+/* co_config.h - the coordinator's configuration: one table of every key, its default, its
+ * range and its meaning.
  *
- * Loaded from YAML for `mutual serve --config FILE` (errors are "FILE:LINE:COL: ..."), or
- * filled in code by the simulator (co_config_default, then set fields, then co_config_check).
- * configs/coordinator.yaml is a commented example with every key; docs/coordinator.md
- * explains them.
+ * The table (co_config_keys) is the single source: co_config_default fills the defaults from
+ * it, co_config_check checks every field's range against it, the YAML loader
+ * (co_config_yaml.h) reads exactly its keys, and `mutual config keys --markdown` prints the
+ * table that docs/coordinator.md holds (a test keeps them equal, and checks that
+ * configs/coordinator.yaml mentions every key). Adding a key = one row + a field + its use.
  *
- *   federation.name            string   "mutual"     shown by status
- *   federation.seed            int      0            cohort sampling and per-round seeds
- *   federation.rounds          int      10           training rounds to run, completed or
- *                                                    aborted; 0 = until stopped
- *   federation.eval_every      int      0            an evaluation round after every k
- *                                                    training rounds; 0 = never
- *   federation.checkpoint_dir  string   "checkpoints"
- *   federation.export_dir      string   ""           PEFT folder per round ("" = none)
- *   cohort.min_orgs            int      2            [2, 65536]
- *   cohort.max_orgs            int      100          [min_orgs, 65536]
- *   cohort.fraction            double   1.0          (0, 1]: share of connected orgs sampled
- *   cohort.wait_s              double   10           wait this long for more orgs once
- *                                                    min_orgs are connected
- *   cohort.available_s         double   120          "connected" = seen within this window
- *   train.steps                int      20           local steps per round [1, 10^6]
- *   train.lr                   double   1e-4         local learning rate (0, 10]
- *   train.batch                int      8            [1, 65536]
- *   train.seq                  int      128          [1, 10^6]
- *   train.fedprox_mu           double   0            FedProx μ ≥ 0 (0 = plain local SGD)
- *   train.weight               string   "examples"   "examples" or "uniform"
- *   secure_agg.bits            int      32           [8, 32]
- *   secure_agg.neighbours      int      0            0 = chosen by sa_graph_choose
- *   secure_agg.threshold       int      0            0 = chosen by sa_graph_choose
- *   secure_agg.clip            double   1.0          L2 clip of each org's delta, > 0
- *   secure_agg.scale           double   0            fixed-point scale; 0 = the largest power
- *                                                    of two that cannot overflow with max_orgs
- *                                                    (refused if that is below 1)
- *   secure_agg.weight_max      double   1e4          largest weight an org may send, > 0
- *   strategy.name              string   "fedavg"     fedavg|fedavgm|fedadam|fedyogi|fedadagrad
- *   strategy.eta, momentum, beta1, beta2, tau, bias_correction   see co_strategy.h
- *   deadlines.train_s          double   1800         per stage, seconds, > 0
- *   deadlines.advertise_s, share_s, consistency_s  60;  masked_s 600;  unmask_s 120;
- *   deadlines.eval_s           600
- *   server.listen              string   "0.0.0.0:7443"   (read by the serve driver)
- *   server.tls_ca, tls_cert, tls_key   string  ""
- *   server.insecure            bool     false
- *   server.max_message_mb      int      64           [1, 2047]
- *   orgs                       list of {name, public_key (64 hex, optional)}; absent =
- *                              any org with a valid certificate may register
+ * Loaded from YAML for `mutual serve --config FILE` (errors are "FILE:LINE:COL: ..."), from
+ * the `coordinator:` block of a sim config, or filled in code (co_config_default, set fields,
+ * co_config_check). Relative paths are resolved against the config file's folder.
+ *
+ * This file has no YAML and no I/O: it belongs to the sans-IO core.
  */
 #ifndef CO_CONFIG_H
 #define CO_CONFIG_H
@@ -95,19 +63,75 @@ typedef struct {
     size_t n_orgs;
 } co_config;
 
-/* Fills every field with its default (no allowlist). */
+/* ---- the table ------------------------------------------------------------------------- */
+
+typedef enum {
+    CO_KEY_U32,      /* uint32_t; min/max inclusive */
+    CO_KEY_U64,      /* uint64_t; min/max inclusive */
+    CO_KEY_DOUBLE,   /* double; finite, min (or > min with CO_KEY_ABOVE_MIN) .. max */
+    CO_KEY_BOOL,     /* int, 0 or 1 */
+    CO_KEY_STR,      /* char[size] */
+    CO_KEY_PATH,     /* char[size], resolved against the config file's folder */
+    CO_KEY_ADDR,     /* char[size], HOST:PORT (mu_addr_parse) */
+    CO_KEY_ENUM,     /* an int-sized enum: the index of the value in `choices` */
+    CO_KEY_STRATEGY, /* co_strategy_kind; choosing one resets the strategy.* defaults */
+    CO_KEY_ORGS,     /* the allowlist: a list of {name, public_key} (co_allowed_org) */
+} co_key_type;
+
+#define CO_KEY_ABOVE_MIN 1u /* the range excludes min: (min, max] */
+#define CO_KEY_INPUT     2u /* a file serve reads at start: must exist (CO_CONFIG_CHECK_PATHS) */
+#define CO_KEY_TLS       4u /* required unless server.insecure (CO_CONFIG_CHECK_PATHS) */
+#define CO_KEY_OUTDIR    8u /* a folder serve writes: must not be a non-folder */
+
+#define CO_KEY_I64_MAX 9223372036854775807.0 /* as a double: 2^63 */
+
+typedef struct {
+    const char *section; /* "federation", ...; NULL for a top-level key (orgs) */
+    const char *name;    /* the key inside its section */
+    co_key_type type;
+    size_t offset;              /* offsetof(co_config, field) */
+    size_t size;                /* sizeof the field (the capacity of a string) */
+    double def;                 /* default of a number, bool or enum index */
+    const char *def_str;        /* default of a string or path */
+    double min, max;            /* range of a number */
+    const char *const *choices; /* CO_KEY_ENUM: NULL-terminated names, index = value */
+    unsigned flags;             /* CO_KEY_* flags */
+    const char *doc;            /* one line: what it does */
+} co_key;
+
+/* The table, in the order keys are read and documented. Static; never NULL. */
+const co_key *co_config_keys(size_t *n);
+
+/* "section.name" (or "name") into buf. Returns buf. */
+const char *co_key_path(const co_key *k, char *buf, size_t cap);
+
+/* The range or the allowed values of k as text ("[2, 65536]", "(0, 1]", "fedavg | ...",
+ * "" when free), and its default as text ("0.0001", "examples", "\"\"", "false"). */
+void co_key_range_text(const co_key *k, char *buf, size_t cap);
+void co_key_default_text(const co_key *k, char *buf, size_t cap);
+
+/* "bool", "int", "number", "string", "path", "host:port", "list". */
+const char *co_key_type_name(const co_key *k);
+
+/* Checks a number against k's range. MU_OK, or MU_ERR_INVALID with why set to
+ * "<section.name> must be between A and B, got V" (or "must be > A and at most B"). */
+int co_key_check_number(const co_key *k, double v, char *why, size_t cap);
+
+/* ---- filling and checking ---------------------------------------------------------------- */
+
+/* Fills every field with its default from the table (no allowlist). */
 void co_config_default(co_config *cfg);
 
-/* Cross-field checks (max_orgs >= min_orgs, strategy params, ...). MU_OK or MU_ERR_INVALID
- * with the reason in diag. co_config_load calls it. */
+/* Every field's range from the table, then the cross-field checks (max_orgs >= min_orgs,
+ * strategy params, duplicate orgs). MU_OK or MU_ERR_INVALID with the reason in diag. */
 int co_config_check(const co_config *cfg, mu_diag *diag);
 
 /* Loads a YAML file over the defaults. Unknown keys, wrong types and out-of-range values are
  * errors with FILE:LINE:COL. On error *cfg holds nothing to free. On success free with
- * co_config_deinit. */
+ * co_config_deinit. (co_config_yaml.c; see co_config_yaml.h for loading from a YAML node.) */
 int co_config_load(const char *path, co_config *cfg, mu_diag *diag);
 
-/* The same from a string (`name` used in messages), for tests. */
+/* The same from a string (`name` used in messages and for relative paths), for tests. */
 int co_config_parse(const char *name, const char *text, size_t len, co_config *cfg, mu_diag *diag);
 
 void co_config_deinit(co_config *cfg); /* frees the allowlist; NULL-safe */

@@ -1,39 +1,273 @@
-/* co_config.c - coordinator config defaults and checks (no YAML: see co_config_yaml.c). */
+/* co_config.c - the coordinator's config table, defaults and checks (no YAML, no I/O: the
+ * loader is co_config_yaml.c). */
 #include "co_config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(sizeof(co_weight_kind) == sizeof(int), "CO_KEY_ENUM fields are int-sized");
+_Static_assert(sizeof(co_strategy_kind) == sizeof(int), "CO_KEY_STRATEGY fields are int-sized");
+
+#define F(field) offsetof(co_config, field), sizeof(((co_config *)0)->field)
+
+static const char *const weight_names[] = {"examples", "uniform", NULL};
+
+/* One row per key. Ranges are what the orgs and the round machine can take; a test checks
+ * that every row's field has the size its type says. */
+static const co_key keys[] = {
+    {"federation", "name", CO_KEY_STR, F(name), .def_str = "mutual",
+     .doc = "the federation's name, shown by `mutual status`"},
+    {"federation", "seed", CO_KEY_U64, F(seed), 0, .max = CO_KEY_I64_MAX,
+     .doc = "cohort sampling and per-round seeds"},
+    {"federation", "rounds", CO_KEY_U64, F(rounds), 10, .max = 1e9,
+     .doc = "training rounds to run, completed or aborted; 0 = until stopped"},
+    {"federation", "eval_every", CO_KEY_U32, F(eval_every), 0, .max = 1e6,
+     .doc = "an evaluation round after every k completed training rounds; 0 = never"},
+    {"federation", "checkpoint_dir", CO_KEY_PATH, F(checkpoint_dir), .def_str = "checkpoints",
+     .flags = CO_KEY_OUTDIR, .doc = "checkpoint.h5 lives here, rewritten atomically each round"},
+    {"federation", "export_dir", CO_KEY_PATH, F(export_dir), .def_str = "", .flags = CO_KEY_OUTDIR,
+     .doc = "the global adapter as a PEFT folder per round; \"\" = none"},
+
+    {"cohort", "min_orgs", CO_KEY_U32, F(min_orgs), 2, .min = 2, .max = 65536,
+     .doc = "a round starts only with at least this many connected orgs"},
+    {"cohort", "max_orgs", CO_KEY_U32, F(max_orgs), 100, .min = 2, .max = 65536,
+     .doc = "at most this many orgs per round (>= min_orgs)"},
+    {"cohort", "fraction", CO_KEY_DOUBLE, F(fraction), 1, .max = 1, .flags = CO_KEY_ABOVE_MIN,
+     .doc = "share of the connected orgs sampled into a round"},
+    {"cohort", "wait_s", CO_KEY_DOUBLE, F(wait_s), 10, .max = 1e7,
+     .doc = "once min_orgs are connected, wait this long for more"},
+    {"cohort", "available_s", CO_KEY_DOUBLE, F(available_s), 120, .min = 1e-3, .max = 1e7,
+     .doc = "an org is connected if it pulled a task within this window"},
+
+    {"train", "steps", CO_KEY_U32, F(steps), 20, .min = 1, .max = 1e6,
+     .doc = "local optimizer steps per round"},
+    {"train", "lr", CO_KEY_DOUBLE, F(lr), 1e-4, .max = 10, .flags = CO_KEY_ABOVE_MIN,
+     .doc = "local learning rate"},
+    {"train", "batch", CO_KEY_U32, F(batch), 8, .min = 1, .max = 65536,
+     .doc = "sequences per local step"},
+    {"train", "seq", CO_KEY_U32, F(seq), 128, .min = 1, .max = 1e6, .doc = "tokens per sequence"},
+    {"train", "fedprox_mu", CO_KEY_DOUBLE, F(fedprox_mu), 0, .max = 1e6,
+     .doc = "FedProx: each org adds mu/2 ||w - w_global||^2 to its loss; 0 = off"},
+    {"train", "weight", CO_KEY_ENUM, F(weight), CO_WEIGHT_EXAMPLES, .choices = weight_names,
+     .doc = "each org's weight in the mean: its dataset size, or 1"},
+
+    {"secure_agg", "bits", CO_KEY_U32, F(bits), 32, .min = 8, .max = 32,
+     .doc = "masked arithmetic mod 2^bits"},
+    {"secure_agg", "neighbours", CO_KEY_U32, F(neighbours), 0, .max = 65535,
+     .doc = "SecAgg+ neighbours per org; 0 = chosen from the cohort size"},
+    {"secure_agg", "threshold", CO_KEY_U32, F(threshold), 0, .max = 65536,
+     .doc = "Shamir threshold; 0 = chosen with the neighbours"},
+    {"secure_agg", "clip", CO_KEY_DOUBLE, F(clip), 1, .max = 1e12, .flags = CO_KEY_ABOVE_MIN,
+     .doc = "each org's delta is clipped to this L2 norm"},
+    {"secure_agg", "scale", CO_KEY_DOUBLE, F(scale), 0, .max = 1e18,
+     .doc = "fixed-point scale; 0 = the largest power of two that cannot overflow"},
+    {"secure_agg", "weight_max", CO_KEY_DOUBLE, F(weight_max), 1e4, .max = 1e15,
+     .flags = CO_KEY_ABOVE_MIN, .doc = "the largest weight an org may send (bounds the sum)"},
+
+    {"strategy", "name", CO_KEY_STRATEGY, F(strategy.kind), CO_STRATEGY_FEDAVG,
+     .doc = "server strategy; choosing one sets its defaults for the keys below"},
+    {"strategy", "eta", CO_KEY_DOUBLE, F(strategy.eta), 1, .max = 1e6, .flags = CO_KEY_ABOVE_MIN,
+     .doc = "server learning rate (default 0.01 for fedadam, fedyogi, fedadagrad)"},
+    {"strategy", "momentum", CO_KEY_DOUBLE, F(strategy.momentum), 0.9, .max = 0.999999,
+     .doc = "fedavgm: server momentum"},
+    {"strategy", "beta1", CO_KEY_DOUBLE, F(strategy.beta1), 0.9, .max = 0.999999,
+     .doc = "adaptive strategies: first moment"},
+    {"strategy", "beta2", CO_KEY_DOUBLE, F(strategy.beta2), 0.99, .max = 0.999999,
+     .doc = "adaptive strategies: second moment"},
+    {"strategy", "tau", CO_KEY_DOUBLE, F(strategy.tau), 1e-3, .max = 1e6, .flags = CO_KEY_ABOVE_MIN,
+     .doc = "adaptive strategies: adaptivity"},
+    {"strategy", "bias_correction", CO_KEY_BOOL, F(strategy.bias_correction), 0,
+     .doc = "adaptive strategies: Adam-style bias correction of eta"},
+
+    {"deadlines", "train_s", CO_KEY_DOUBLE, F(train_s), 1800, .min = 1e-3, .max = 1e7,
+     .doc = "seconds for download, local training and the ready report"},
+    {"deadlines", "advertise_s", CO_KEY_DOUBLE, F(advertise_s), 60, .min = 1e-3, .max = 1e7,
+     .doc = "secure aggregation stage 1: keys"},
+    {"deadlines", "share_s", CO_KEY_DOUBLE, F(share_s), 60, .min = 1e-3, .max = 1e7,
+     .doc = "stage 2: encrypted shares"},
+    {"deadlines", "masked_s", CO_KEY_DOUBLE, F(masked_s), 600, .min = 1e-3, .max = 1e7,
+     .doc = "stage 3: the masked update (the big upload)"},
+    {"deadlines", "consistency_s", CO_KEY_DOUBLE, F(consistency_s), 60, .min = 1e-3, .max = 1e7,
+     .doc = "stage 4: signed survivor set"},
+    {"deadlines", "unmask_s", CO_KEY_DOUBLE, F(unmask_s), 120, .min = 1e-3, .max = 1e7,
+     .doc = "stage 5: shares for unmasking"},
+    {"deadlines", "eval_s", CO_KEY_DOUBLE, F(eval_s), 600, .min = 1e-3, .max = 1e7,
+     .doc = "evaluation rounds: local evaluation and report"},
+
+    {"server", "listen", CO_KEY_ADDR, F(listen), .def_str = "0.0.0.0:7443",
+     .doc = "address `mutual serve` listens on"},
+    {"server", "tls_ca", CO_KEY_PATH, F(tls_ca), .def_str = "", .flags = CO_KEY_INPUT | CO_KEY_TLS,
+     .doc = "the federation CA; org certificates must be signed by it"},
+    {"server", "tls_cert", CO_KEY_PATH, F(tls_cert), .def_str = "",
+     .flags = CO_KEY_INPUT | CO_KEY_TLS, .doc = "the coordinator's certificate"},
+    {"server", "tls_key", CO_KEY_PATH, F(tls_key), .def_str = "",
+     .flags = CO_KEY_INPUT | CO_KEY_TLS, .doc = "the coordinator's TLS key"},
+    {"server", "insecure", CO_KEY_BOOL, F(insecure), 0,
+     .doc = "plaintext gRPC on a loopback address, for local experiments only"},
+    {"server", "max_message_mb", CO_KEY_U32, F(max_message_mb), 64, .min = 1, .max = 2047,
+     .doc = "gRPC message size limit, both directions"},
+
+    {NULL, "orgs", CO_KEY_ORGS, offsetof(co_config, orgs), sizeof(co_allowed_org *),
+     .doc = "orgs allowed to register: {name, public_key (64 hex, optional)}; absent = any "
+            "org with a certificate from the federation CA"},
+};
+
+const co_key *co_config_keys(size_t *n)
+{
+    *n = sizeof keys / sizeof keys[0];
+    return keys;
+}
+
+const char *co_key_path(const co_key *k, char *buf, size_t cap)
+{
+    if (k->section)
+        snprintf(buf, cap, "%s.%s", k->section, k->name);
+    else
+        snprintf(buf, cap, "%s", k->name);
+    return buf;
+}
+
+const char *co_key_type_name(const co_key *k)
+{
+    static const char *const names[] = {"int",  "int",       "number", "bool",   "string",
+                                        "path", "host:port", "string", "string", "list"};
+    return names[k->type];
+}
+
+static int is_int(const co_key *k)
+{
+    return k->type == CO_KEY_U32 || k->type == CO_KEY_U64;
+}
+
+static void num_text(const co_key *k, double v, char *buf, size_t cap)
+{
+    if (is_int(k) && v >= CO_KEY_I64_MAX)
+        snprintf(buf, cap, "2^63-1");
+    else if (is_int(k))
+        snprintf(buf, cap, "%.0f", v);
+    else
+        snprintf(buf, cap, "%g", v);
+}
+
+void co_key_range_text(const co_key *k, char *buf, size_t cap)
+{
+    char lo[32], hi[32];
+    buf[0] = '\0';
+    if (k->type == CO_KEY_ENUM || k->type == CO_KEY_STRATEGY) {
+        size_t used = 0;
+        for (int i = 0;; i++) {
+            const char *c = k->type == CO_KEY_ENUM        ? k->choices[i]
+                            : i <= CO_STRATEGY_FEDADAGRAD ? co_strategy_name((co_strategy_kind)i)
+                                                          : NULL;
+            if (!c || used >= cap)
+                break;
+            int w = snprintf(buf + used, cap - used, "%s%s", i ? " | " : "", c);
+            used += w > 0 ? (size_t)w : 0;
+        }
+        return;
+    }
+    if (!is_int(k) && k->type != CO_KEY_DOUBLE)
+        return;
+    num_text(k, k->min, lo, sizeof lo);
+    num_text(k, k->max, hi, sizeof hi);
+    snprintf(buf, cap, "%s%s, %s]", k->flags & CO_KEY_ABOVE_MIN ? "(" : "[", lo, hi);
+}
+
+void co_key_default_text(const co_key *k, char *buf, size_t cap)
+{
+    switch (k->type) {
+    case CO_KEY_BOOL:
+        snprintf(buf, cap, "%s", k->def != 0 ? "true" : "false");
+        break;
+    case CO_KEY_ENUM:
+        snprintf(buf, cap, "%s", k->choices[(int)k->def]);
+        break;
+    case CO_KEY_STRATEGY:
+        snprintf(buf, cap, "%s", co_strategy_name((co_strategy_kind)k->def));
+        break;
+    case CO_KEY_STR:
+    case CO_KEY_PATH:
+    case CO_KEY_ADDR:
+        snprintf(buf, cap, k->def_str[0] ? "%s" : "\"%s\"", k->def_str);
+        break;
+    case CO_KEY_ORGS:
+        snprintf(buf, cap, "absent");
+        break;
+    default:
+        num_text(k, k->def, buf, cap);
+    }
+}
+
+int co_key_check_number(const co_key *k, double v, char *why, size_t cap)
+{
+    int low = k->flags & CO_KEY_ABOVE_MIN ? !(v > k->min) : !(v >= k->min);
+    if (!low && v <= k->max)
+        return MU_OK;
+    char path[96], lo[32], hi[32], got[32];
+    co_key_path(k, path, sizeof path);
+    num_text(k, k->min, lo, sizeof lo);
+    num_text(k, k->max, hi, sizeof hi);
+    if (is_int(k))
+        snprintf(got, sizeof got, "%.0f", v);
+    else
+        snprintf(got, sizeof got, "%g", v);
+    if (k->flags & CO_KEY_ABOVE_MIN)
+        snprintf(why, cap, "%s must be above %s and at most %s, got %s", path, lo, hi, got);
+    else
+        snprintf(why, cap, "%s must be between %s and %s, got %s", path, lo, hi, got);
+    return MU_ERR_INVALID;
+}
+
+/* The value of a numeric, bool or enum field as a double. */
+static double field_number(const co_config *cfg, const co_key *k)
+{
+    const char *p = (const char *)cfg + k->offset;
+    switch (k->type) {
+    case CO_KEY_U32:
+        return *(const uint32_t *)(const void *)p;
+    case CO_KEY_U64:
+        return (double)*(const uint64_t *)(const void *)p;
+    case CO_KEY_DOUBLE:
+        return *(const double *)(const void *)p;
+    default:
+        return *(const int *)(const void *)p;
+    }
+}
+
+static void set_default(co_config *cfg, const co_key *k)
+{
+    char *p = (char *)cfg + k->offset;
+    switch (k->type) {
+    case CO_KEY_U32:
+        *(uint32_t *)(void *)p = (uint32_t)k->def;
+        break;
+    case CO_KEY_U64:
+        *(uint64_t *)(void *)p = (uint64_t)k->def;
+        break;
+    case CO_KEY_DOUBLE:
+        *(double *)(void *)p = k->def;
+        break;
+    case CO_KEY_BOOL:
+    case CO_KEY_ENUM:
+    case CO_KEY_STRATEGY:
+        *(int *)(void *)p = (int)k->def;
+        break;
+    case CO_KEY_STR:
+    case CO_KEY_PATH:
+    case CO_KEY_ADDR:
+        snprintf(p, k->size, "%s", k->def_str);
+        break;
+    case CO_KEY_ORGS:
+        break;
+    }
+}
+
 void co_config_default(co_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    snprintf(cfg->name, sizeof cfg->name, "mutual");
-    cfg->rounds = 10;
-    snprintf(cfg->checkpoint_dir, sizeof cfg->checkpoint_dir, "checkpoints");
-    cfg->min_orgs = 2;
-    cfg->max_orgs = 100;
-    cfg->fraction = 1.0;
-    cfg->wait_s = 10;
-    cfg->available_s = 120;
-    cfg->steps = 20;
-    cfg->batch = 8;
-    cfg->seq = 128;
-    cfg->lr = 1e-4;
-    cfg->weight = CO_WEIGHT_EXAMPLES;
-    cfg->bits = 32;
-    cfg->clip = 1.0;
-    cfg->weight_max = 1e4;
-    co_strategy_params_default(&cfg->strategy, CO_STRATEGY_FEDAVG);
-    cfg->train_s = 1800;
-    cfg->advertise_s = 60;
-    cfg->share_s = 60;
-    cfg->masked_s = 600;
-    cfg->consistency_s = 60;
-    cfg->unmask_s = 120;
-    cfg->eval_s = 600;
-    snprintf(cfg->listen, sizeof cfg->listen, "0.0.0.0:7443");
-    cfg->max_message_mb = 64;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        set_default(cfg, &keys[i]);
 }
 
 void co_config_deinit(co_config *cfg)
@@ -50,30 +284,40 @@ static int cmp_name(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Each field against its row: numbers in range, enums one of their names, bools 0/1. */
+static int check_fields(const co_config *cfg, mu_diag *diag)
+{
+    char why[256], path[96];
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const co_key *k = &keys[i];
+        double v = field_number(cfg, k);
+        if (is_int(k) || k->type == CO_KEY_DOUBLE) {
+            if (co_key_check_number(k, v, why, sizeof why) != MU_OK)
+                return mu_diag_set(diag, MU_ERR_INVALID, "%s", why);
+        } else if (k->type == CO_KEY_BOOL || k->type == CO_KEY_ENUM || k->type == CO_KEY_STRATEGY) {
+            int n = 2;
+            if (k->type == CO_KEY_ENUM)
+                for (n = 0; k->choices[n]; n++)
+                    ;
+            if (k->type == CO_KEY_STRATEGY)
+                n = CO_STRATEGY_FEDADAGRAD + 1;
+            if (!(v >= 0 && v < n))
+                return mu_diag_set(diag, MU_ERR_INVALID, "%s has no value %g",
+                                   co_key_path(k, path, sizeof path), v);
+        }
+    }
+    return MU_OK;
+}
+
 int co_config_check(const co_config *cfg, mu_diag *diag)
 {
-    if (cfg->min_orgs < 2)
-        return mu_diag_set(diag, MU_ERR_INVALID, "cohort.min_orgs must be at least 2");
+    int rc = check_fields(cfg, diag);
+    if (rc != MU_OK)
+        return rc;
     if (cfg->max_orgs < cfg->min_orgs)
         return mu_diag_set(diag, MU_ERR_INVALID,
                            "cohort.max_orgs (%u) is below cohort.min_orgs (%u)", cfg->max_orgs,
                            cfg->min_orgs);
-    if (!(cfg->fraction > 0 && cfg->fraction <= 1))
-        return mu_diag_set(diag, MU_ERR_INVALID, "cohort.fraction must be in (0, 1]");
-    if (cfg->bits < 8 || cfg->bits > 32)
-        return mu_diag_set(diag, MU_ERR_INVALID, "secure_agg.bits must be in [8, 32]");
-    if (!(cfg->clip > 0) || !(cfg->weight_max > 0) || cfg->scale < 0)
-        return mu_diag_set(diag, MU_ERR_INVALID,
-                           "secure_agg.clip and weight_max must be > 0, scale >= 0");
-    if (cfg->steps < 1 || cfg->batch < 1 || cfg->seq < 1 || !(cfg->lr > 0) || cfg->fedprox_mu < 0)
-        return mu_diag_set(diag, MU_ERR_INVALID,
-                           "train: steps, batch, seq, lr must be > 0 and "
-                           "fedprox_mu >= 0");
-    double dl[] = {cfg->train_s,       cfg->advertise_s, cfg->share_s, cfg->masked_s,
-                   cfg->consistency_s, cfg->unmask_s,    cfg->eval_s};
-    for (size_t i = 0; i < sizeof dl / sizeof dl[0]; i++)
-        if (!(dl[i] > 0))
-            return mu_diag_set(diag, MU_ERR_INVALID, "deadlines: every stage needs a time > 0");
     char msg[128];
     if (co_strategy_params_check(&cfg->strategy, msg, sizeof msg) != MU_OK)
         return mu_diag_set(diag, MU_ERR_INVALID, "strategy: %s", msg);
@@ -88,7 +332,7 @@ int co_config_check(const co_config *cfg, mu_diag *diag)
     qsort(names, cfg->n_orgs, sizeof *names, cmp_name);
     for (size_t i = 1; i < cfg->n_orgs; i++)
         if (strcmp(names[i], names[i - 1]) == 0) {
-            int rc = mu_diag_set(diag, MU_ERR_INVALID, "orgs: '%s' is listed twice", names[i]);
+            rc = mu_diag_set(diag, MU_ERR_INVALID, "orgs: '%s' is listed twice", names[i]);
             free(names);
             return rc;
         }

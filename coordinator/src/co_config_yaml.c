@@ -1,54 +1,122 @@
-/* co_config_yaml.c - loading a coordinator config from YAML (libyaml via mu_yaml). */
-#include "co_config.h"
+/* co_config_yaml.c - loading a coordinator config from YAML (libyaml via mu_yaml), driven by
+ * the table of co_config.c: one generic reader per key type. */
+#include "co_config_yaml.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "mu_addr.h"
-#include "mu_yaml.h"
+
+#define SECTION_MAX_KEYS 32
 
 typedef struct {
     const mu_yaml_doc *doc;
     mu_diag *diag;
-    int rc;
 } ld;
 
-static const mu_yaml_node *section(ld *l, const char *name, const char *const *keys)
+static void *field(co_config *cfg, const co_key *k)
 {
-    const mu_yaml_node *m = mu_yaml_get(l->doc->root, name);
-    if (!m || l->rc)
-        return NULL;
-    l->rc = mu_yaml_check_keys(l->doc, m, keys, l->diag);
-    return l->rc ? NULL : m;
+    return (char *)cfg + k->offset;
 }
 
-static void get_u32(ld *l, const mu_yaml_node *m, const char *key, long long lo, long long hi,
-                    uint32_t *out)
+static int read_string(ld *l, const mu_yaml_node *n, const co_key *k, char *out)
 {
-    long long v = *out;
-    if (m && !l->rc && (l->rc = mu_yaml_get_int(l->doc, m, key, lo, hi, &v, l->diag)) == 0)
-        *out = (uint32_t)v;
-}
-
-static void get_dbl(ld *l, const mu_yaml_node *m, const char *key, double lo, double hi,
-                    double *out)
-{
-    if (m && !l->rc)
-        l->rc = mu_yaml_get_double(l->doc, m, key, lo, hi, out, l->diag);
-}
-
-static void get_str(ld *l, const mu_yaml_node *m, const char *key, char *out, size_t cap)
-{
-    const char *s = NULL;
-    if (!m || l->rc || (l->rc = mu_yaml_get_str(l->doc, m, key, &s, l->diag)) != 0 || !s)
-        return;
-    if (strlen(s) >= cap) {
-        l->rc = mu_yaml_error(l->doc, mu_yaml_get(m, key), l->diag, "'%s' is too long (max %zu)",
-                              key, cap - 1);
-        return;
-    }
+    const char *s;
+    int rc = mu_yaml_as_str(l->doc, n, &s, l->diag);
+    if (rc)
+        return rc;
+    char path[96];
+    co_key_path(k, path, sizeof path);
+    if (strlen(s) >= k->size)
+        return mu_yaml_error(l->doc, n, l->diag, "%s is too long (max %zu bytes)", path,
+                             k->size - 1);
     memcpy(out, s, strlen(s) + 1);
+    if (k->type != CO_KEY_ADDR)
+        return MU_OK;
+    const char *why = NULL;
+    if (mu_addr_parse(out, NULL, 0, NULL, &why) != MU_OK)
+        return mu_yaml_error(l->doc, n, l->diag, "%s '%s' %s", path, out, why);
+    return MU_OK;
+}
+
+static int read_choice(ld *l, const mu_yaml_node *n, const co_key *k, co_config *cfg)
+{
+    const char *s;
+    int rc = mu_yaml_as_str(l->doc, n, &s, l->diag);
+    if (rc)
+        return rc;
+    if (k->type == CO_KEY_STRATEGY) {
+        co_strategy_kind kind;
+        if (co_strategy_parse(s, &kind) != MU_OK)
+            return mu_yaml_error(l->doc, n, l->diag,
+                                 "unknown strategy '%s' (expected fedavg, fedavgm, fedadam, "
+                                 "fedyogi or fedadagrad)",
+                                 s);
+        co_strategy_params_default(&cfg->strategy, kind); /* the keys after it override */
+        return MU_OK;
+    }
+    for (int i = 0; k->choices[i]; i++)
+        if (strcmp(s, k->choices[i]) == 0) {
+            *(int *)field(cfg, k) = i;
+            return MU_OK;
+        }
+    char path[96], allowed[128];
+    co_key_range_text(k, allowed, sizeof allowed);
+    return mu_yaml_error(l->doc, n, l->diag, "%s must be one of %s, got '%s'",
+                         co_key_path(k, path, sizeof path), allowed, s);
+}
+
+static int read_number(ld *l, const mu_yaml_node *n, const co_key *k, co_config *cfg)
+{
+    double v;
+    long long iv = 0;
+    int rc = k->type == CO_KEY_DOUBLE
+                 ? mu_yaml_as_double(l->doc, n, -1e308, 1e308, &v, l->diag)
+                 : mu_yaml_as_int(l->doc, n, LLONG_MIN, LLONG_MAX, &iv, l->diag);
+    if (rc)
+        return rc;
+    if (k->type != CO_KEY_DOUBLE)
+        v = (double)iv;
+    char why[256];
+    if (co_key_check_number(k, v, why, sizeof why) != MU_OK)
+        return mu_yaml_error(l->doc, n, l->diag, "%s", why);
+    if (k->type == CO_KEY_U32)
+        *(uint32_t *)field(cfg, k) = (uint32_t)iv;
+    else if (k->type == CO_KEY_U64)
+        *(uint64_t *)field(cfg, k) = (uint64_t)iv;
+    else
+        *(double *)field(cfg, k) = v;
+    return MU_OK;
+}
+
+static int read_orgs(ld *l, const mu_yaml_node *seq, co_config *cfg);
+
+static int read_key(ld *l, const mu_yaml_node *n, const co_key *k, co_config *cfg)
+{
+    switch (k->type) {
+    case CO_KEY_U32:
+    case CO_KEY_U64:
+    case CO_KEY_DOUBLE:
+        return read_number(l, n, k, cfg);
+    case CO_KEY_BOOL:
+        return mu_yaml_as_bool(l->doc, n, (int *)field(cfg, k), l->diag);
+    case CO_KEY_STR:
+    case CO_KEY_ADDR:
+        return read_string(l, n, k, field(cfg, k));
+    case CO_KEY_PATH:
+        return mu_yaml_as_path(l->doc, n, field(cfg, k), k->size, l->diag);
+    case CO_KEY_ENUM:
+    case CO_KEY_STRATEGY:
+        return read_choice(l, n, k, cfg);
+    case CO_KEY_ORGS:
+        return read_orgs(l, n, cfg);
+    }
+    return MU_ERR_INVALID;
 }
 
 static int hex_val(char c)
@@ -62,212 +130,168 @@ static int hex_val(char c)
     return -1;
 }
 
-static void load_orgs(ld *l, co_config *cfg)
+static int read_pk(ld *l, const mu_yaml_node *n, co_allowed_org *a)
 {
-    const mu_yaml_node *seq = mu_yaml_get(l->doc->root, "orgs");
-    if (!seq || l->rc)
-        return;
-    if (seq->kind != MU_YAML_SEQ) {
-        l->rc = mu_yaml_error(l->doc, seq, l->diag, "'orgs' must be a list of {name, public_key}");
-        return;
+    const char *hex;
+    int rc = mu_yaml_as_str(l->doc, n, &hex, l->diag);
+    if (rc || !hex[0])
+        return rc;
+    int ok = strlen(hex) == 2 * CO_ORG_PK_BYTES;
+    for (size_t k = 0; ok && k < CO_ORG_PK_BYTES; k++) {
+        int hi = hex_val(hex[2 * k]), lo = hex_val(hex[2 * k + 1]);
+        ok = hi >= 0 && lo >= 0;
+        a->pk[k] = (uint8_t)(hi << 4 | lo);
     }
-    cfg->orgs = calloc(seq->n_items ? seq->n_items : 1, sizeof *cfg->orgs);
-    if (!cfg->orgs) {
-        l->rc = mu_diag_set(l->diag, MU_ERR_NOMEM, "out of memory");
-        return;
-    }
-    static const char *const keys[] = {"name", "public_key", NULL};
-    for (size_t i = 0; i < seq->n_items && !l->rc; i++) {
-        const mu_yaml_node *o = seq->items[i];
-        co_allowed_org *a = &cfg->orgs[i];
-        if ((l->rc = mu_yaml_check_keys(l->doc, o, keys, l->diag)) != 0 ||
-            (l->rc = mu_yaml_require(l->doc, o, "name", l->diag)) != 0)
-            return;
-        get_str(l, o, "name", a->name, sizeof a->name);
-        char hex[2 * CO_ORG_PK_BYTES + 8] = "";
-        get_str(l, o, "public_key", hex, sizeof hex);
-        if (l->rc)
-            return;
-        if (!a->name[0]) {
-            l->rc = mu_yaml_error(l->doc, mu_yaml_get(o, "name"), l->diag, "empty org name");
-            return;
-        }
-        cfg->n_orgs++;
-        if (!hex[0])
-            continue;
-        if (strlen(hex) != 2 * CO_ORG_PK_BYTES) {
-            l->rc = mu_yaml_error(l->doc, mu_yaml_get(o, "public_key"), l->diag,
-                                  "public_key must be 64 hex digits (an Ed25519 key)");
-            return;
-        }
-        for (size_t k = 0; k < CO_ORG_PK_BYTES; k++) {
-            int hi = hex_val(hex[2 * k]), lo = hex_val(hex[2 * k + 1]);
-            if (hi < 0 || lo < 0) {
-                l->rc = mu_yaml_error(l->doc, mu_yaml_get(o, "public_key"), l->diag,
-                                      "public_key must be 64 hex digits (an Ed25519 key)");
-                return;
-            }
-            a->pk[k] = (uint8_t)(hi << 4 | lo);
-        }
-        a->has_pk = 1;
-    }
+    if (!ok)
+        return mu_yaml_error(l->doc, n, l->diag,
+                             "public_key must be 64 hex digits (an Ed25519 key)");
+    a->has_pk = 1;
+    return MU_OK;
 }
 
-static int load_doc(const mu_yaml_doc *doc, co_config *cfg, mu_diag *diag)
+static int read_orgs(ld *l, const mu_yaml_node *seq, co_config *cfg)
 {
-    ld l = {doc, diag, 0};
-    if (!doc->root)
-        return co_config_check(cfg, diag);
-    if (doc->root->kind != MU_YAML_MAP)
-        return mu_yaml_error(doc, doc->root, diag, "a config file must be a mapping of keys");
-    /* "model" (base model and LoRA shape) is read by the serve driver: nd_model_spec_load */
-    static const char *const top[] = {"federation", "cohort", "train", "secure_agg", "strategy",
-                                      "deadlines",  "server", "orgs",  "model",      NULL};
-    if ((l.rc = mu_yaml_check_keys(doc, doc->root, top, diag)) != 0)
-        return l.rc;
-
-    static const char *const kf[] = {"name",           "seed",       "rounds", "eval_every",
-                                     "checkpoint_dir", "export_dir", NULL};
-    const mu_yaml_node *m = section(&l, "federation", kf);
-    get_str(&l, m, "name", cfg->name, sizeof cfg->name);
-    long long v = (long long)cfg->seed;
-    if (m && !l.rc && (l.rc = mu_yaml_get_int(doc, m, "seed", 0, INT64_MAX, &v, diag)) == 0)
-        cfg->seed = (uint64_t)v;
-    v = (long long)cfg->rounds;
-    if (m && !l.rc && (l.rc = mu_yaml_get_int(doc, m, "rounds", 0, 1000000000, &v, diag)) == 0)
-        cfg->rounds = (uint64_t)v;
-    get_u32(&l, m, "eval_every", 0, 1000000, &cfg->eval_every);
-    get_str(&l, m, "checkpoint_dir", cfg->checkpoint_dir, sizeof cfg->checkpoint_dir);
-    get_str(&l, m, "export_dir", cfg->export_dir, sizeof cfg->export_dir);
-
-    static const char *const kc[] = {"min_orgs", "max_orgs",    "fraction",
-                                     "wait_s",   "available_s", NULL};
-    m = section(&l, "cohort", kc);
-    get_u32(&l, m, "min_orgs", 2, 65536, &cfg->min_orgs);
-    get_u32(&l, m, "max_orgs", 2, 65536, &cfg->max_orgs);
-    get_dbl(&l, m, "fraction", 1e-9, 1, &cfg->fraction);
-    get_dbl(&l, m, "wait_s", 0, 1e7, &cfg->wait_s);
-    get_dbl(&l, m, "available_s", 1e-3, 1e7, &cfg->available_s);
-
-    static const char *const kt[] = {"steps", "lr", "batch", "seq", "fedprox_mu", "weight", NULL};
-    m = section(&l, "train", kt);
-    get_u32(&l, m, "steps", 1, 1000000, &cfg->steps);
-    get_dbl(&l, m, "lr", 1e-12, 10, &cfg->lr);
-    get_u32(&l, m, "batch", 1, 65536, &cfg->batch);
-    get_u32(&l, m, "seq", 1, 1000000, &cfg->seq);
-    get_dbl(&l, m, "fedprox_mu", 0, 1e6, &cfg->fedprox_mu);
-    char weight[32] = "";
-    get_str(&l, m, "weight", weight, sizeof weight);
-    if (!l.rc && weight[0]) {
-        if (strcmp(weight, "examples") == 0)
-            cfg->weight = CO_WEIGHT_EXAMPLES;
-        else if (strcmp(weight, "uniform") == 0)
-            cfg->weight = CO_WEIGHT_UNIFORM;
-        else
-            l.rc = mu_yaml_error(doc, mu_yaml_get(m, "weight"), diag,
-                                 "train.weight must be 'examples' or 'uniform'");
-    }
-
-    static const char *const ks[] = {"bits",  "neighbours", "threshold", "clip",
-                                     "scale", "weight_max", NULL};
-    m = section(&l, "secure_agg", ks);
-    get_u32(&l, m, "bits", 8, 32, &cfg->bits);
-    get_u32(&l, m, "neighbours", 0, 65535, &cfg->neighbours);
-    get_u32(&l, m, "threshold", 0, 65536, &cfg->threshold);
-    get_dbl(&l, m, "clip", 1e-12, 1e12, &cfg->clip);
-    get_dbl(&l, m, "scale", 0, 1e18, &cfg->scale);
-    get_dbl(&l, m, "weight_max", 1e-12, 1e15, &cfg->weight_max);
-
-    static const char *const kst[] = {"name",  "eta", "momentum",        "beta1",
-                                      "beta2", "tau", "bias_correction", NULL};
-    m = section(&l, "strategy", kst);
-    char sname[32] = "";
-    get_str(&l, m, "name", sname, sizeof sname);
-    if (!l.rc && sname[0]) {
-        co_strategy_kind kind;
-        if (co_strategy_parse(sname, &kind) != MU_OK)
-            l.rc = mu_yaml_error(doc, mu_yaml_get(m, "name"), diag,
-                                 "unknown strategy '%s' (expected fedavg, fedavgm, fedadam, "
-                                 "fedyogi or fedadagrad)",
-                                 sname);
-        else
-            co_strategy_params_default(&cfg->strategy, kind);
-    }
-    get_dbl(&l, m, "eta", 1e-12, 1e6, &cfg->strategy.eta);
-    get_dbl(&l, m, "momentum", 0, 0.999999, &cfg->strategy.momentum);
-    get_dbl(&l, m, "beta1", 0, 0.999999, &cfg->strategy.beta1);
-    get_dbl(&l, m, "beta2", 0, 0.999999, &cfg->strategy.beta2);
-    get_dbl(&l, m, "tau", 1e-15, 1e6, &cfg->strategy.tau);
-    if (m && !l.rc)
-        l.rc = mu_yaml_get_bool(doc, m, "bias_correction", &cfg->strategy.bias_correction, diag);
-
-    static const char *const kd[] = {"train_s",       "advertise_s", "share_s", "masked_s",
-                                     "consistency_s", "unmask_s",    "eval_s",  NULL};
-    m = section(&l, "deadlines", kd);
-    get_dbl(&l, m, "train_s", 1e-3, 1e7, &cfg->train_s);
-    get_dbl(&l, m, "advertise_s", 1e-3, 1e7, &cfg->advertise_s);
-    get_dbl(&l, m, "share_s", 1e-3, 1e7, &cfg->share_s);
-    get_dbl(&l, m, "masked_s", 1e-3, 1e7, &cfg->masked_s);
-    get_dbl(&l, m, "consistency_s", 1e-3, 1e7, &cfg->consistency_s);
-    get_dbl(&l, m, "unmask_s", 1e-3, 1e7, &cfg->unmask_s);
-    get_dbl(&l, m, "eval_s", 1e-3, 1e7, &cfg->eval_s);
-
-    static const char *const kv[] = {"listen",   "tls_ca",         "tls_cert", "tls_key",
-                                     "insecure", "max_message_mb", NULL};
-    m = section(&l, "server", kv);
-    get_str(&l, m, "listen", cfg->listen, sizeof cfg->listen);
-    const char *why = NULL;
-    if (m && !l.rc && mu_yaml_get(m, "listen") &&
-        mu_addr_parse(cfg->listen, NULL, 0, NULL, &why) != MU_OK)
-        l.rc = mu_yaml_error(doc, mu_yaml_get(m, "listen"), diag, "server.listen '%s' %s",
-                             cfg->listen, why);
-    get_str(&l, m, "tls_ca", cfg->tls_ca, sizeof cfg->tls_ca);
-    get_str(&l, m, "tls_cert", cfg->tls_cert, sizeof cfg->tls_cert);
-    get_str(&l, m, "tls_key", cfg->tls_key, sizeof cfg->tls_key);
-    if (m && !l.rc)
-        l.rc = mu_yaml_get_bool(doc, m, "insecure", &cfg->insecure, diag);
-    get_u32(&l, m, "max_message_mb", 1, 2047, &cfg->max_message_mb);
-
-    load_orgs(&l, cfg);
-    if (l.rc)
-        return l.rc;
-    int rc = co_config_check(cfg, diag);
-    if (rc != MU_OK) {
-        char inner[sizeof diag->msg];
-        snprintf(inner, sizeof inner, "%s", diag ? diag->msg : "");
-        return mu_diag_set(diag, rc, "%s: %s", doc->path, inner);
+    if (seq->kind != MU_YAML_SEQ)
+        return mu_yaml_error(l->doc, seq, l->diag, "'orgs' must be a list of {name, public_key}");
+    cfg->orgs = calloc(seq->n_items ? seq->n_items : 1, sizeof *cfg->orgs);
+    if (!cfg->orgs)
+        return mu_diag_set(l->diag, MU_ERR_NOMEM, "out of memory");
+    static const char *const keys[] = {"name", "public_key", NULL};
+    for (size_t i = 0; i < seq->n_items; i++) {
+        const mu_yaml_node *o = seq->items[i], *name;
+        co_allowed_org *a = &cfg->orgs[i];
+        const char *s;
+        int rc;
+        if ((rc = mu_yaml_check_keys(l->doc, o, keys, l->diag)) != 0 ||
+            (rc = mu_yaml_require(l->doc, o, "name", l->diag)) != 0 ||
+            (rc = mu_yaml_as_str(l->doc, name = mu_yaml_get(o, "name"), &s, l->diag)) != 0)
+            return rc;
+        if (!s[0])
+            return mu_yaml_error(l->doc, name, l->diag, "empty org name");
+        if (strlen(s) >= sizeof a->name)
+            return mu_yaml_error(l->doc, name, l->diag, "'name' is too long (max %zu)",
+                                 sizeof a->name - 1);
+        memcpy(a->name, s, strlen(s) + 1);
+        cfg->n_orgs++;
+        if (mu_yaml_get(o, "public_key") && (rc = read_pk(l, mu_yaml_get(o, "public_key"), a)))
+            return rc;
     }
     return MU_OK;
 }
 
-static int finish(mu_yaml_doc *doc, co_config *cfg, mu_diag *diag)
+/* The top-level keys (the table's sections, its top-level keys, and `model`), or the keys of
+ * one section, NULL-terminated. */
+static void key_names(const char *section, const char **out)
+{
+    size_t n, used = 0;
+    const co_key *k = co_config_keys(&n);
+    for (size_t i = 0; i < n && used < SECTION_MAX_KEYS; i++) {
+        const char *name = section
+                               ? (k[i].section && !strcmp(k[i].section, section) ? k[i].name : NULL)
+                               : (k[i].section ? k[i].section : k[i].name);
+        if (name && (!used || strcmp(out[used - 1], name)))
+            out[used++] = name;
+    }
+    if (!section && used < SECTION_MAX_KEYS)
+        out[used++] = "model"; /* the serve driver's: tr_model_spec */
+    out[used] = NULL;
+}
+
+static int read_all(ld *l, const mu_yaml_node *root, co_config *cfg)
+{
+    const char *names[SECTION_MAX_KEYS + 1];
+    key_names(NULL, names);
+    int rc = mu_yaml_check_keys(l->doc, root, names, l->diag);
+    size_t n;
+    const co_key *k = co_config_keys(&n);
+    for (size_t i = 0; i < n && !rc; i++) {
+        const mu_yaml_node *sec = k[i].section ? mu_yaml_get(root, k[i].section) : root;
+        if (!sec)
+            continue;
+        if (k[i].section &&
+            (i == 0 || !k[i - 1].section || strcmp(k[i - 1].section, k[i].section))) {
+            key_names(k[i].section, names);
+            if ((rc = mu_yaml_check_keys(l->doc, sec, names, l->diag)))
+                break;
+        }
+        const mu_yaml_node *node = mu_yaml_get(sec, k[i].name);
+        if (node)
+            rc = read_key(l, node, &k[i], cfg);
+    }
+    return rc;
+}
+
+/* What serve would refuse at start about the files it names. */
+static int check_paths(ld *l, const mu_yaml_node *root, const co_config *cfg)
+{
+    size_t n;
+    const co_key *k = co_config_keys(&n);
+    char path[96];
+    for (size_t i = 0; i < n; i++) {
+        if (!(k[i].flags & (CO_KEY_INPUT | CO_KEY_OUTDIR)))
+            continue;
+        const char *v = (const char *)cfg + k[i].offset;
+        const mu_yaml_node *sec = k[i].section ? mu_yaml_get(root, k[i].section) : root;
+        const mu_yaml_node *node = mu_yaml_get(sec, k[i].name);
+        co_key_path(&k[i], path, sizeof path);
+        if ((k[i].flags & CO_KEY_TLS) && cfg->insecure)
+            continue;
+        if ((k[i].flags & CO_KEY_TLS) && !v[0])
+            return mu_yaml_error(l->doc, sec ? sec : root, l->diag,
+                                 "%s is required (or server.insecure: true for a local "
+                                 "experiment)",
+                                 path);
+        struct stat st;
+        if (!v[0] || !node)
+            continue;
+        if ((k[i].flags & CO_KEY_INPUT) && access(v, R_OK) != 0)
+            return mu_yaml_error(l->doc, node, l->diag, "%s '%s': %s", path, v, strerror(errno));
+        if ((k[i].flags & CO_KEY_OUTDIR) && stat(v, &st) == 0 && !S_ISDIR(st.st_mode))
+            return mu_yaml_error(l->doc, node, l->diag, "%s '%s' exists and is not a folder", path,
+                                 v);
+    }
+    return MU_OK;
+}
+
+int co_config_from_yaml(const mu_yaml_doc *doc, const mu_yaml_node *root, unsigned flags,
+                        co_config *cfg, mu_diag *diag)
 {
     co_config_default(cfg);
-    if (!doc)
-        return MU_ERR_INVALID;
-    int rc = load_doc(doc, cfg, diag);
-    mu_yaml_free(doc);
+    ld l = {doc, diag};
+    int rc = MU_OK;
+    if (root && root->kind != MU_YAML_MAP)
+        return mu_yaml_error(doc, root, diag, "a config file must be a mapping of keys");
+    if (root)
+        rc = read_all(&l, root, cfg);
+    if (rc == MU_OK && (flags & CO_CONFIG_CHECK_PATHS))
+        rc = check_paths(&l, root, cfg);
+    if (rc == MU_OK && (rc = co_config_check(cfg, diag)) != MU_OK) {
+        char inner[sizeof diag->msg];
+        snprintf(inner, sizeof inner, "%s", diag ? diag->msg : "");
+        mu_diag_set(diag, rc, "%s: %s", doc->path, inner);
+    }
     if (rc != MU_OK)
         co_config_deinit(cfg);
     return rc;
 }
 
-int co_config_load(const char *path, co_config *cfg, mu_diag *diag)
+static int finish(mu_yaml_doc *doc, co_config *cfg, mu_diag *diag)
 {
-    mu_yaml_doc *doc = mu_yaml_load(path, diag);
     if (!doc) {
         co_config_default(cfg);
         return MU_ERR_INVALID;
     }
-    return finish(doc, cfg, diag);
+    int rc = co_config_from_yaml(doc, doc->root, 0, cfg, diag);
+    mu_yaml_free(doc);
+    return rc;
+}
+
+int co_config_load(const char *path, co_config *cfg, mu_diag *diag)
+{
+    return finish(mu_yaml_load(path, diag), cfg, diag);
 }
 
 int co_config_parse(const char *name, const char *text, size_t len, co_config *cfg, mu_diag *diag)
 {
-    mu_yaml_doc *doc = mu_yaml_parse(name, text, len, diag);
-    if (!doc) {
-        co_config_default(cfg);
-        return MU_ERR_INVALID;
-    }
-    return finish(doc, cfg, diag);
+    return finish(mu_yaml_parse(name, text, len, diag), cfg, diag);
 }

@@ -18,6 +18,7 @@
 
 #include "mu_err.h"
 #include "tr_model.h"
+#include "tr_spec.h"
 
 #define ND_PATH_MAX 1024
 
@@ -27,25 +28,14 @@
 
 /* ---- the model of the federation -------------------------------------------------------- */
 
-/* `model:` of the coordinator's YAML:
- *   base      string  (required)  Hugging Face folder; the coordinator reads config.json only
- *   name      string  = base      base_model_name_or_path in exported adapter_config.json
- *   rank      int     8           LoRA rank
- *   alpha     double  16          LoRA alpha
- *   targets   string  c_attn (gpt2) / q_proj,v_proj (llama family)
- *   rslora    bool    false
- *   freeze_a  bool    true        A from `seed`, only B is federated (exact FedAvg, half traffic)
- *   dropout   double  0
- *   seed      int     0           seed of A's init (and of each org's dropout masks) */
-typedef struct {
-    char base[ND_PATH_MAX];
-    char name[512];
-    tr_lora_config lora;
-    uint64_t seed;
-} nd_model_spec;
+/* `model:` of the coordinator's YAML: the base model and the LoRA shape, read by
+ * tr_model_spec_parse (train/include/tr_spec.h lists the keys and defaults), the same function
+ * `mutual sim` reads its `model:` with. The coordinator reads only base/config.json. */
+typedef tr_model_spec nd_model_spec;
 
-/* Reads the `model:` section of the YAML file at `path` (other sections are ignored).
- * MU_ERR_INVALID with FILE:LINE:COL in diag; MU_ERR_NOTFOUND when the section is absent. */
+/* Reads the `model:` section of the YAML file at `path` (other sections are ignored); base
+ * is resolved against the file's folder. MU_ERR_INVALID with FILE:LINE:COL in diag;
+ * MU_ERR_NOTFOUND when the section is absent. */
 int nd_model_spec_load(const char *path, nd_model_spec *spec, mu_diag *diag);
 
 /* What JoinReply.federation_config carries (JSON): the LoRA shape, its seed, the flat

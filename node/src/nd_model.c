@@ -11,12 +11,7 @@
 #include "mu_yaml.h"
 #include "rpc.h"
 #include "tr_hf.h"
-
-static int get_bool(const mu_yaml_doc *doc, const mu_yaml_node *m, const char *key, int *out,
-                    mu_diag *d)
-{
-    return mu_yaml_get_bool(doc, m, key, out, d);
-}
+#include "tr_spec.h"
 
 static int spec_from_doc(const mu_yaml_doc *doc, nd_model_spec *s, mu_diag *d)
 {
@@ -26,50 +21,7 @@ static int spec_from_doc(const mu_yaml_doc *doc, nd_model_spec *s, mu_diag *d)
                            "%s: no 'model:' section (the base model and "
                            "LoRA shape the federation fine-tunes)",
                            doc->path);
-    static const char *const keys[] = {"base",   "name",     "rank",    "alpha", "targets",
-                                       "rslora", "freeze_a", "dropout", "seed",  NULL};
-    int rc = mu_yaml_check_keys(doc, m, keys, d);
-    if (rc)
-        return rc;
-    if ((rc = mu_yaml_require(doc, m, "base", d)))
-        return rc;
-    const char *str = NULL, *targets = NULL;
-    if ((rc = mu_yaml_get_str(doc, m, "base", &str, d)))
-        return rc;
-    snprintf(s->base, sizeof s->base, "%s", str);
-    snprintf(s->name, sizeof s->name, "%s", str);
-    str = NULL;
-    if ((rc = mu_yaml_get_str(doc, m, "name", &str, d)))
-        return rc;
-    if (str)
-        snprintf(s->name, sizeof s->name, "%s", str);
-    long long rank = 8, seed = 0;
-    double alpha = 16, dropout = 0;
-    int rslora = 0, freeze = 1;
-    if ((rc = mu_yaml_get_int(doc, m, "rank", 1, 4096, &rank, d)) ||
-        (rc = mu_yaml_get_double(doc, m, "alpha", 1e-6, 1e6, &alpha, d)) ||
-        (rc = mu_yaml_get_double(doc, m, "dropout", 0, 0.99, &dropout, d)) ||
-        (rc = mu_yaml_get_int(doc, m, "seed", 0, INT64_MAX, &seed, d)) ||
-        (rc = get_bool(doc, m, "rslora", &rslora, d)) ||
-        (rc = get_bool(doc, m, "freeze_a", &freeze, d)) ||
-        (rc = mu_yaml_get_str(doc, m, "targets", &targets, d)))
-        return rc;
-    tr_config cfg;
-    if ((rc = tr_hf_config_load(s->base, &cfg, d)))
-        return rc;
-    if (!targets)
-        targets = cfg.family == TR_GPT2 ? "c_attn" : "q_proj,v_proj";
-    memset(&s->lora, 0, sizeof s->lora);
-    s->lora.rank = (int)rank;
-    s->lora.alpha = (float)alpha;
-    s->lora.use_rslora = rslora;
-    s->lora.freeze_a = freeze;
-    s->lora.dropout = (float)dropout;
-    s->seed = (uint64_t)seed;
-    mu_diag inner = {{0}};
-    if (tr_lora_targets_parse(cfg.family, targets, &s->lora.targets, &inner))
-        return mu_yaml_error(doc, mu_yaml_get(m, "targets"), d, "%s", inner.msg);
-    return MU_OK;
+    return tr_model_spec_parse(doc, m, NULL, 0, s, d);
 }
 
 int nd_model_spec_load(const char *path, nd_model_spec *spec, mu_diag *diag)

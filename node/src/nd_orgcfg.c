@@ -1,4 +1,5 @@
-/* nd_orgcfg.c - an org's YAML config for `mutual join`, and its Ed25519 identity key file. */
+/* nd_orgcfg.c - an org's YAML config for `mutual join` (paths relative to the config file's
+ * folder), and its Ed25519 identity key file. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -13,8 +14,9 @@
 #include "mu_yaml.h"
 #include "nd_orgcfg.h"
 
-static int str(const mu_yaml_doc *doc, const mu_yaml_node *m, const char *key, int required,
-               char *out, size_t cap, mu_diag *d)
+/* A string (or, with is_path, a path resolved against the config file's folder). */
+static int get(const mu_yaml_doc *doc, const mu_yaml_node *m, const char *key, int required,
+               int is_path, char *out, size_t cap, mu_diag *d)
 {
     if (!m)
         return required
@@ -22,6 +24,8 @@ static int str(const mu_yaml_doc *doc, const mu_yaml_node *m, const char *key, i
                    : MU_OK;
     int rc = required ? mu_yaml_require(doc, m, key, d) : MU_OK;
     const char *v = NULL;
+    if (rc == MU_OK && is_path && mu_yaml_get(m, key))
+        return mu_yaml_as_path(doc, mu_yaml_get(m, key), out, cap, d);
     if (rc == MU_OK)
         rc = mu_yaml_get_str(doc, m, key, &v, d);
     if (rc == MU_OK && v) {
@@ -30,6 +34,18 @@ static int str(const mu_yaml_doc *doc, const mu_yaml_node *m, const char *key, i
         snprintf(out, cap, "%s", v);
     }
     return rc;
+}
+
+static int str(const mu_yaml_doc *doc, const mu_yaml_node *m, const char *key, int required,
+               char *out, size_t cap, mu_diag *d)
+{
+    return get(doc, m, key, required, 0, out, cap, d);
+}
+
+static int get_path(const mu_yaml_doc *doc, const mu_yaml_node *m, const char *key, int required,
+                    char *out, size_t cap, mu_diag *d)
+{
+    return get(doc, m, key, required, 1, out, cap, d);
 }
 
 static int section(const mu_yaml_doc *doc, const char *name, const char *const *keys, int required,
@@ -75,20 +91,20 @@ static int load_doc(const mu_yaml_doc *doc, nd_orgcfg *c, mu_diag *d)
         c->deterministic = 1;
     }
     if ((rc = str(doc, o, "name", 1, c->name, sizeof c->name, d)) ||
-        (rc = str(doc, o, "identity_key", 1, c->identity_key, sizeof c->identity_key, d)) ||
+        (rc = get_path(doc, o, "identity_key", 1, c->identity_key, sizeof c->identity_key, d)) ||
         (rc = str(doc, co, "address", 1, c->address, sizeof c->address, d)) ||
         (rc = str(doc, co, "server_name", 0, c->server_name, sizeof c->server_name, d)) ||
-        (rc = str(doc, m, "base", 1, c->base, sizeof c->base, d)) ||
-        (rc = str(doc, da, "train", 1, c->train, sizeof c->train, d)) ||
-        (rc = str(doc, da, "eval", 0, c->eval, sizeof c->eval, d)))
+        (rc = get_path(doc, m, "base", 1, c->base, sizeof c->base, d)) ||
+        (rc = get_path(doc, da, "train", 1, c->train, sizeof c->train, d)) ||
+        (rc = get_path(doc, da, "eval", 0, c->eval, sizeof c->eval, d)))
         return rc;
     const char *why = NULL;
     if (mu_addr_parse(c->address, NULL, 0, NULL, &why) != MU_OK)
         return mu_yaml_error(doc, mu_yaml_get(co, "address"), d, "coordinator.address '%s' %s",
                              c->address, why);
-    if (t && ((rc = str(doc, t, "ca", 0, c->ca, sizeof c->ca, d)) ||
-              (rc = str(doc, t, "cert", 0, c->cert, sizeof c->cert, d)) ||
-              (rc = str(doc, t, "key", 0, c->key, sizeof c->key, d)) ||
+    if (t && ((rc = get_path(doc, t, "ca", 0, c->ca, sizeof c->ca, d)) ||
+              (rc = get_path(doc, t, "cert", 0, c->cert, sizeof c->cert, d)) ||
+              (rc = get_path(doc, t, "key", 0, c->key, sizeof c->key, d)) ||
               (rc = mu_yaml_get_bool(doc, t, "insecure", &c->insecure, d))))
         return rc;
     long long threads = c->threads;

@@ -71,6 +71,7 @@ typedef struct {
 
     /* model */
     char base[CO_PATH_MAX]; /* HF folder, resolved against the config's folder; "" = none */
+    char model_name[512];   /* model.name: base_model_name_or_path of exported adapters */
     tr_lora_config lora;
     uint64_t lora_seed;
     uint32_t synthetic_dim; /* > 0: synthetic-update mode (no base model) */

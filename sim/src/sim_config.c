@@ -1,12 +1,16 @@
 /* sim_config.c - the YAML config of `mutual sim`: every key checked, FILE:LINE:COL errors. */
-#include <libgen.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "co_config_yaml.h"
 
 #include "mu_file.h"
 #include "mu_yaml.h"
 #include "sim.h"
-#include "tr_hf.h"
+#include "tr_spec.h"
 
 static const char *const stage_names[SIM_STAGES] = {"train",       "advertise", "share", "masked",
                                                     "consistency", "unmask",    "eval"};
@@ -18,31 +22,30 @@ const char *sim_stage_name(int stage)
 
 typedef struct {
     const mu_yaml_doc *doc;
-    const char *text; /* the file's bytes, for the inline coordinator section */
-    size_t len;
-    char dir[CO_PATH_MAX]; /* the config's folder, for relative paths */
     mu_diag *diag;
 } ld;
 
-/* base joined to dir unless absolute. */
-static int resolve(ld *l, const mu_yaml_node *node, const char *path, char *out, size_t cap)
+/* A data file (relative to the config file's folder) that must be readable: the run would
+ * fail on it later, so the config is refused now, at its position. */
+static int data_path(ld *l, const mu_yaml_node *node, char *out, size_t cap)
 {
-    int n = path[0] == '/' || !l->dir[0] ? snprintf(out, cap, "%s", path)
-                                         : snprintf(out, cap, "%s/%s", l->dir, path);
-    if (n < 0 || (size_t)n >= cap)
-        return mu_yaml_error(l->doc, node, l->diag, "path is too long");
+    const char *s;
+    int rc = mu_yaml_as_str(l->doc, node, &s, l->diag);
+    if (rc)
+        return rc;
+    if (!s[0])
+        return mu_yaml_error(l->doc, node, l->diag, "%s is empty", node->key ? node->key : "path");
+    if ((rc = mu_yaml_as_path(l->doc, node, out, cap, l->diag)))
+        return rc;
+    if (access(out, R_OK) != 0)
+        return mu_yaml_error(l->doc, node, l->diag, "'%s': %s", out, strerror(errno));
     return MU_OK;
 }
 
-static int get_path(ld *l, const mu_yaml_node *m, const char *key, char *out, size_t cap)
+static int get_data_path(ld *l, const mu_yaml_node *m, const char *key, char *out, size_t cap)
 {
-    const char *s = NULL;
-    int rc = mu_yaml_get_str(l->doc, m, key, &s, l->diag);
-    if (rc || !s)
-        return rc;
-    if (!s[0])
-        return mu_yaml_error(l->doc, mu_yaml_get(m, key), l->diag, "'%s' is empty", key);
-    return resolve(l, mu_yaml_get(m, key), s, out, cap);
+    const mu_yaml_node *n = mu_yaml_get(m, key);
+    return n ? data_path(l, n, out, cap) : MU_OK;
 }
 
 static int get_u32(ld *l, const mu_yaml_node *m, const char *key, long long lo, long long hi,
@@ -160,28 +163,16 @@ static int load_model(ld *l, const mu_yaml_node *root, sim_config *c)
     const mu_yaml_node *m = mu_yaml_get(root, "model");
     if (!m)
         return mu_yaml_error(l->doc, root, l->diag, "missing key 'model'");
-    static const char *const keys[] = {"base",          "rank",          "alpha",   "rslora",
-                                       "targets",       "freeze_a",      "dropout", "seed",
-                                       "synthetic_dim", "synthetic_amp", NULL};
-    int rc = mu_yaml_check_keys(l->doc, m, keys, l->diag);
-    long long rank = c->lora.rank, seed = 0;
-    double alpha = c->lora.alpha, drop = 0;
-    const char *targets = NULL;
-    if (rc || (rc = get_path(l, m, "base", c->base, sizeof c->base)) ||
-        (rc = mu_yaml_get_int(l->doc, m, "rank", 1, 4096, &rank, l->diag)) ||
-        (rc = mu_yaml_get_double(l->doc, m, "alpha", 1e-6, 1e6, &alpha, l->diag)) ||
-        (rc = mu_yaml_get_bool(l->doc, m, "rslora", &c->lora.use_rslora, l->diag)) ||
-        (rc = mu_yaml_get_str(l->doc, m, "targets", &targets, l->diag)) ||
-        (rc = mu_yaml_get_bool(l->doc, m, "freeze_a", &c->lora.freeze_a, l->diag)) ||
-        (rc = mu_yaml_get_double(l->doc, m, "dropout", 0, 0.99, &drop, l->diag)) ||
-        (rc = mu_yaml_get_int(l->doc, m, "seed", 0, INT64_MAX, &seed, l->diag)) ||
-        (rc = get_u32(l, m, "synthetic_dim", 0, (1 << 30) - 2, &c->synthetic_dim)) ||
+    static const char *const extra[] = {"synthetic_dim", "synthetic_amp", NULL};
+    tr_model_spec spec;
+    int rc = tr_model_spec_parse(l->doc, m, extra, TR_SPEC_BASE_OPTIONAL, &spec, l->diag);
+    if (rc || (rc = get_u32(l, m, "synthetic_dim", 0, (1 << 30) - 2, &c->synthetic_dim)) ||
         (rc = mu_yaml_get_double(l->doc, m, "synthetic_amp", 0, 1e6, &c->synthetic_amp, l->diag)))
         return rc;
-    c->lora.rank = (int)rank;
-    c->lora.alpha = (float)alpha;
-    c->lora.dropout = (float)drop;
-    c->lora_seed = (uint64_t)seed;
+    snprintf(c->base, sizeof c->base, "%s", spec.base);
+    snprintf(c->model_name, sizeof c->model_name, "%s", spec.name);
+    c->lora = spec.lora;
+    c->lora_seed = spec.seed;
     if (c->synthetic_dim && c->base[0])
         return mu_yaml_error(l->doc, mu_yaml_get(m, "base"), l->diag,
                              "synthetic_dim and base exclude each other");
@@ -189,16 +180,6 @@ static int load_model(ld *l, const mu_yaml_node *root, sim_config *c)
         return mu_yaml_error(l->doc, m, l->diag,
                              "model needs 'base' (a Hugging Face folder) or "
                              "'synthetic_dim'");
-    if (!c->base[0])
-        return MU_OK;
-    tr_config mc;
-    mu_diag inner = {{0}};
-    if ((rc = tr_hf_config_load(c->base, &mc, &inner)) != MU_OK)
-        return mu_yaml_error(l->doc, mu_yaml_get(m, "base"), l->diag, "%s", inner.msg);
-    if (!targets)
-        targets = mc.family == TR_GPT2 ? "c_attn" : "q_proj,v_proj";
-    if (tr_lora_targets_parse(mc.family, targets, &c->lora.targets, &inner) != MU_OK)
-        return mu_yaml_error(l->doc, mu_yaml_get(m, "targets"), l->diag, "%s", inner.msg);
     return MU_OK;
 }
 
@@ -240,7 +221,7 @@ static int load_data(ld *l, const mu_yaml_node *root, sim_config *c)
                                        "alpha", "chunks", "eval_fraction", NULL};
     const char *split = NULL;
     int rc = mu_yaml_check_keys(l->doc, m, keys, l->diag);
-    if (rc || (rc = get_path(l, m, "file", c->pool, sizeof c->pool)) ||
+    if (rc || (rc = get_data_path(l, m, "file", c->pool, sizeof c->pool)) ||
         (rc = get_u32(l, m, "orgs", 2, 65536, &c->orgs)) ||
         (rc = mu_yaml_get_str(l->doc, m, "split", &split, l->diag)) ||
         (rc = mu_yaml_get_double(l->doc, m, "alpha", 1e-3, 1e6, &c->alpha, l->diag)) ||
@@ -273,13 +254,10 @@ static int load_data(ld *l, const mu_yaml_node *root, sim_config *c)
                     return rc;
                 pn = mu_yaml_get(item, "path");
             }
-            const char *s;
-            if ((rc = mu_yaml_as_str(l->doc, pn, &s, l->diag)))
-                return rc;
-            if (!(c->files[i] = malloc(CO_PATH_MAX)))
+            if (!(c->files[i] = calloc(1, CO_PATH_MAX)))
                 return mu_diag_set(l->diag, MU_ERR_NOMEM, "out of memory");
             c->n_files++;
-            if ((rc = resolve(l, pn, s, c->files[i], CO_PATH_MAX)))
+            if ((rc = data_path(l, pn, c->files[i], CO_PATH_MAX)))
                 return rc;
         }
         c->orgs = (uint32_t)files->n_items;
@@ -301,37 +279,18 @@ static int load_data(ld *l, const mu_yaml_node *root, sim_config *c)
     return MU_OK;
 }
 
-/* The inline coordinator section: the file's text with every line outside the section
- * blanked, so co_config_parse sees a document whose root is the section and reports the
- * file's own lines and columns. */
-static int load_coordinator_inline(ld *l, const mu_yaml_node *root, const mu_yaml_node *node,
-                                   co_config *co)
+/* `coordinator:` is a block of this file, read through the coordinator's table directly (its
+ * errors point into this file; its paths are relative to this file's folder), or the name of
+ * a coordinator config file (relative to this file's folder; its own paths relative to it). */
+static int load_coordinator(ld *l, const mu_yaml_node *co, co_config *out)
 {
-    if (node->line <= node->key_line)
-        return mu_yaml_error(l->doc, node, l->diag,
-                             "'coordinator' must be a block mapping (keys on their own lines) or "
-                             "a file name");
-    int end_line = 0; /* first line after the section: the next top-level key */
-    for (size_t i = 0; i < root->n_items; i++)
-        if (root->items[i]->key_line > node->key_line &&
-            (!end_line || root->items[i]->key_line < end_line))
-            end_line = root->items[i]->key_line;
-    char *t = malloc(l->len + 1);
-    if (!t)
-        return mu_diag_set(l->diag, MU_ERR_NOMEM, "out of memory");
-    size_t o = 0;
-    int line = 1;
-    for (size_t i = 0; i < l->len; i++) {
-        char ch = l->text[i];
-        if (ch == '\n' || (line >= node->line && (!end_line || line < end_line)))
-            t[o++] = ch;
-        if (ch == '\n')
-            line++;
-    }
-    co_config_deinit(co);
-    int rc = co_config_parse(l->doc->path, t, o, co, l->diag);
-    free(t);
-    return rc;
+    if (co->kind == MU_YAML_MAP)
+        return co_config_from_yaml(l->doc, co, 0, out, l->diag);
+    if (co->kind != MU_YAML_SCALAR)
+        return mu_yaml_error(l->doc, co, l->diag, "'coordinator' must be a mapping or a file name");
+    char path[CO_PATH_MAX];
+    int rc = mu_yaml_as_path(l->doc, co, path, sizeof path, l->diag);
+    return rc ? rc : co_config_load(path, out, l->diag);
 }
 
 static int load_doc(ld *l, sim_config *c)
@@ -359,18 +318,8 @@ static int load_doc(ld *l, sim_config *c)
     const mu_yaml_node *co = mu_yaml_get(root, "coordinator");
     if (!co)
         return mu_yaml_error(l->doc, root, l->diag, "missing key 'coordinator'");
-    if (co->kind == MU_YAML_SCALAR) {
-        char path[CO_PATH_MAX];
-        if ((rc = resolve(l, co, co->scalar, path, sizeof path)))
-            return rc;
-        co_config_deinit(&c->co);
-        rc = co_config_load(path, &c->co, l->diag);
-    } else if (co->kind == MU_YAML_MAP) {
-        rc = load_coordinator_inline(l, root, co, &c->co);
-    } else {
-        rc = mu_yaml_error(l->doc, co, l->diag, "'coordinator' must be a mapping or a file name");
-    }
-    if (rc)
+    co_config_deinit(&c->co);
+    if ((rc = load_coordinator(l, co, &c->co)))
         return rc;
     if (c->co.rounds == 0)
         return mu_yaml_error(l->doc, co, l->diag,
@@ -384,7 +333,9 @@ static int load_doc(ld *l, sim_config *c)
 static void defaults(sim_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->lora = (tr_lora_config){.rank = 8, .alpha = 16, .freeze_a = 1};
+    tr_model_spec spec;
+    tr_model_spec_default(&spec);
+    c->lora = spec.lora;
     c->alpha = 0.5;
     c->max_aborted = 10;
     c->eval_fraction = 0.1;
@@ -399,11 +350,7 @@ static int parse_text(const char *name, const char *text, size_t len, sim_config
     mu_yaml_doc *doc = mu_yaml_parse(name, text, len, diag);
     if (!doc)
         return MU_ERR_INVALID;
-    ld l = {.doc = doc, .text = text, .len = len, .diag = diag};
-    char tmp[CO_PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", name);
-    if (strchr(tmp, '/'))
-        snprintf(l.dir, sizeof l.dir, "%s", dirname(tmp));
+    ld l = {.doc = doc, .diag = diag};
     int rc = load_doc(&l, cfg);
     mu_yaml_free(doc);
     if (rc != MU_OK) {

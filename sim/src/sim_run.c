@@ -401,7 +401,7 @@ static int drain(sim *s, mu_diag *diag)
                       .config_hash = s->config_hash,
                       .export_dir = s->cfg->co.export_dir,
                       .model = s->eng ? cl_engine_model(s->eng[0]) : NULL,
-                      .base_name = s->cfg->base};
+                      .base_name = s->cfg->model_name};
         int rc = ho_after_round(&a, s->r, &ev, diag);
         if (rc != MU_OK)
             return rc;
@@ -695,7 +695,7 @@ static int export_global(sim *s, const char *dir, mu_diag *diag)
         return mu_diag_set(diag, MU_ERR_IO, "%s: cannot write", path);
     if (!s->eng)
         return MU_OK;
-    return ho_peft_write(cl_engine_model(s->eng[0]), g, dim, dir, s->cfg->base, diag);
+    return ho_peft_write(cl_engine_model(s->eng[0]), g, dim, dir, s->cfg->model_name, diag);
 }
 
 static void sim_free(sim *s)

@@ -32,11 +32,36 @@ check config_dup 2 "dup.yaml:2:1: duplicate key 'a'" -- "$MUTUAL" config check "
 check config_list 2 "list.yaml:1:1: a config file must be a mapping" -- "$MUTUAL" config check "$tmp/list.yaml"
 check config_missing 2 "nope.yaml: No such file" -- "$MUTUAL" config check "$tmp/nope.yaml"
 
-# schema checks with --kind, on the shipped example configs and on broken copies
+# schema checks with --kind, on the shipped example configs and on broken copies. The example
+# configs name files relative to their own folder: check refuses each missing one at its line
+# (as serve and join would refuse it at start), and passes once they exist, from any folder.
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-sed "s#^\(  base: *\).*#\1$ROOT/configs/demo/base-model#" "$ROOT/configs/coordinator.yaml" >"$tmp/coordinator.yaml"
-check kind_coordinator 0 "coordinator.yaml: ok" -- "$MUTUAL" config check --kind coordinator "$tmp/coordinator.yaml"
-check kind_org 0 "org.yaml: ok" -- "$MUTUAL" config check --kind org "$ROOT/configs/org.yaml"
+fed=$tmp/fed
+mkdir -p "$fed/certs" "$fed/keys" "$fed/data" "$fed/models"
+cp "$ROOT/configs/coordinator.yaml" "$ROOT/configs/org.yaml" "$fed/"
+ln -s "$ROOT/configs/demo/base-model" "$fed/models/base"
+check kind_coordinator_no_ca 2 "coordinator.yaml:[0-9]+:[0-9]+: server.tls_ca '$fed/certs/ca.crt': No such file" -- \
+  "$MUTUAL" config check --kind coordinator "$fed/coordinator.yaml"
+touch "$fed/certs/ca.crt" "$fed/certs/coordinator.crt" "$fed/certs/coordinator.key"
+check kind_coordinator 0 "coordinator.yaml: ok" -- "$MUTUAL" config check --kind coordinator "$fed/coordinator.yaml"
+check kind_coordinator_from_root 0 "coordinator.yaml: ok" -- sh -c "cd / && '$MUTUAL' config check --kind coordinator '$fed/coordinator.yaml'"
+check kind_org_no_cert 2 "org.yaml:[0-9]+:[0-9]+: tls.cert '$fed/certs/cu-north.crt': No such file" -- \
+  "$MUTUAL" config check --kind org "$fed/org.yaml"
+touch "$fed/certs/cu-north.crt" "$fed/certs/cu-north.key"
+check kind_org_no_data 2 "org.yaml:[0-9]+:[0-9]+: data.train: .*cu-north.h5" -- "$MUTUAL" config check --kind org "$fed/org.yaml"
+cp "$ROOT/tests/train/ref/gpt2_data.h5" "$fed/data/cu-north.h5"
+cp "$ROOT/tests/train/ref/gpt2_data.h5" "$fed/data/cu-north-heldout.h5"
+check kind_org 0 "org.yaml: ok" -- sh -c "cd / && '$MUTUAL' config check --kind org '$fed/org.yaml'"
+rmdir "$fed/keys"
+check kind_org_no_key_folder 2 "org.yaml:[0-9]+:[0-9]+: org.identity_key '$fed/keys/cu-north.ed25519': cannot create it" -- \
+  "$MUTUAL" config check --kind org "$fed/org.yaml"
+mv "$fed/models/base" "$fed/models/gone"
+check kind_coordinator_no_base 2 "coordinator.yaml:[0-9]+:[0-9]+: .*config.json" -- "$MUTUAL" config check --kind coordinator "$fed/coordinator.yaml"
+printf 'server: {listen: "0.0.0.0:7443", insecure: true}\nmodel: {base: %s/configs/demo/base-model}\n' "$ROOT" >"$tmp/co_open.yaml"
+check kind_coordinator_insecure_open 2 "co_open.yaml:1:18: insecure mode refused: listen address '0.0.0.0:7443' is not a loopback" -- \
+  "$MUTUAL" config check --kind coordinator "$tmp/co_open.yaml"
+printf 'server: {listen: "127.0.0.1:7443", insecure: true}\nmodel: {base: %s/configs/demo/base-model}\n' "$ROOT" >"$tmp/co_lo.yaml"
+check kind_coordinator_insecure_lo 0 "co_lo.yaml: ok" -- "$MUTUAL" config check --kind coordinator "$tmp/co_lo.yaml"
 check kind_bad 2 "--kind wants coordinator, org or sim" -- "$MUTUAL" config check --kind nope "$tmp/good.yaml"
 sed 's/^cohort:/cohort:\n  bogus_key: 1/' "$ROOT/configs/coordinator.yaml" >"$tmp/co_bad.yaml"
 check kind_coordinator_unknown_key 2 "co_bad.yaml:[0-9]+:[0-9]+: unknown key 'bogus_key'" -- "$MUTUAL" config check --kind coordinator "$tmp/co_bad.yaml"

@@ -9,7 +9,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "co_config.h"
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "co_config_yaml.h"
+#include "mu_file.h"
 
 static void test_example_file(void **state)
 {
@@ -33,7 +37,11 @@ static void test_example_file(void **state)
     assert_int_equal(c.orgs[0].pk[0], 0x3d);
     assert_int_equal(c.orgs[0].pk[31], 0x0c);
     assert_int_equal(c.orgs[1].has_pk, 0);
-    assert_string_equal(c.tls_ca, "certs/ca.pem");
+    /* relative paths are resolved against the config file's folder */
+    char want[CO_PATH_MAX];
+    snprintf(want, sizeof want, "%.*s/certs/ca.crt",
+             (int)(strrchr(CO_EXAMPLE_CONFIG, '/') - CO_EXAMPLE_CONFIG), CO_EXAMPLE_CONFIG);
+    assert_string_equal(c.tls_ca, want);
     co_config_deinit(&c);
 }
 
@@ -136,12 +144,189 @@ static void test_large_allowlist(void **state)
     co_config_deinit(&c);
 }
 
+static size_t type_size(co_key_type t)
+{
+    switch (t) {
+    case CO_KEY_U32:
+        return sizeof(uint32_t);
+    case CO_KEY_U64:
+        return sizeof(uint64_t);
+    case CO_KEY_DOUBLE:
+        return sizeof(double);
+    case CO_KEY_BOOL:
+    case CO_KEY_ENUM:
+    case CO_KEY_STRATEGY:
+        return sizeof(int);
+    case CO_KEY_ORGS:
+        return sizeof(co_allowed_org *);
+    default:
+        return 0; /* strings: any capacity */
+    }
+}
+
+/* Every row points at a field of its type inside co_config, keys are unique, and the table's
+ * strategy defaults are the strategy module's own for fedavg. */
+static void test_table_rows(void **state)
+{
+    (void)state;
+    size_t n;
+    const co_key *k = co_config_keys(&n);
+    assert_true(n > 40);
+    for (size_t i = 0; i < n; i++) {
+        char a[96], b[96];
+        if (type_size(k[i].type) && k[i].size != type_size(k[i].type))
+            fail_msg("%s: field of %zu bytes for its type", co_key_path(&k[i], a, sizeof a),
+                     k[i].size);
+        assert_true(k[i].offset + k[i].size <= sizeof(co_config));
+        assert_non_null(k[i].doc);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(co_key_path(&k[i], a, sizeof a), co_key_path(&k[j], b, sizeof b)))
+                fail_msg("%s is in the table twice", a);
+    }
+    co_config c;
+    co_config_default(&c);
+    co_strategy_params p;
+    co_strategy_params_default(&p, CO_STRATEGY_FEDAVG);
+    assert_memory_equal(&c.strategy, &p, sizeof p);
+    mu_diag d = {{0}};
+    assert_int_equal(co_config_check(&c, &d), MU_OK);
+}
+
+/* Each key of the table is read from YAML: its default written as text loads back to the
+ * default, and a number outside its range is refused at its position, naming the key. */
+static void test_every_key_loads(void **state)
+{
+    (void)state;
+    size_t n;
+    const co_key *k = co_config_keys(&n);
+    for (size_t i = 0; i < n; i++) {
+        if (!k[i].section)
+            continue;
+        char def[256], text[512], path[96];
+        co_key_path(&k[i], path, sizeof path);
+        co_key_default_text(&k[i], def, sizeof def);
+        snprintf(text, sizeof text, "%s:\n  %s: %s\n", k[i].section, k[i].name, def);
+        if (!strcmp(k[i].name, "max_orgs")) /* the default 100 needs min_orgs below it */
+            snprintf(text, sizeof text, "cohort:\n  max_orgs: 100\n");
+        co_config c, ref;
+        mu_diag d = {{0}};
+        if (co_config_parse("k.yaml", text, strlen(text), &c, &d) != MU_OK)
+            fail_msg("%s: '%s' does not load: %s", path, def, d.msg);
+        co_config_default(&ref);
+        if (memcmp((char *)&c + k[i].offset, (char *)&ref + k[i].offset, k[i].size))
+            fail_msg("%s: '%s' loads to another value", path, def);
+        co_config_deinit(&c);
+        if (k[i].type != CO_KEY_U32 && k[i].type != CO_KEY_U64 && k[i].type != CO_KEY_DOUBLE)
+            continue;
+        if (k[i].max < CO_KEY_I64_MAX) {
+            snprintf(text, sizeof text, "%s:\n  %s: %.17g\n", k[i].section, k[i].name,
+                     k[i].type == CO_KEY_DOUBLE ? k[i].max * 2 + 1 : k[i].max + 1);
+            assert_int_equal(co_config_parse("k.yaml", text, strlen(text), &c, &d), MU_ERR_INVALID);
+            char want[256];
+            snprintf(want, sizeof want, "k.yaml:2:%zu: %s must be", strlen(k[i].name) + 5, path);
+            if (strncmp(d.msg, want, strlen(want)))
+                fail_msg("%s: '%s' does not start with '%s'", path, d.msg, want);
+        }
+    }
+}
+
+/* configs/coordinator.yaml shows every key of the table, set or commented out ("# key:"), so
+ * a new row without an example fails here. */
+static void test_example_mentions_every_key(void **state)
+{
+    (void)state;
+    mu_diag d = {{0}};
+    char *text;
+    size_t len;
+    assert_int_equal(mu_read_file(CO_EXAMPLE_CONFIG, 1 << 20, &text, &len, &d), MU_OK);
+    mu_yaml_doc *doc = mu_yaml_parse("coordinator.yaml", text, len, &d);
+    assert_non_null(doc);
+    size_t n;
+    const co_key *k = co_config_keys(&n);
+    for (size_t i = 0; i < n; i++) {
+        const mu_yaml_node *sec = k[i].section ? mu_yaml_get(doc->root, k[i].section) : doc->root;
+        char commented[96], path[96];
+        snprintf(commented, sizeof commented, "# %s:", k[i].name);
+        if (!mu_yaml_get(sec, k[i].name) && !strstr(text, commented))
+            fail_msg("configs/coordinator.yaml does not mention %s",
+                     co_key_path(&k[i], path, sizeof path));
+    }
+    mu_yaml_free(doc);
+    free(text);
+}
+
+static void test_relative_paths(void **state)
+{
+    (void)state;
+    co_config c;
+    mu_diag d = {{0}};
+    const char *t = "federation:\n  checkpoint_dir: ck\n  export_dir: /abs/out\n"
+                    "server:\n  tls_ca: ../ca.crt\n";
+    assert_int_equal(co_config_parse("dir/sub/x.yaml", t, strlen(t), &c, &d), MU_OK);
+    assert_string_equal(c.checkpoint_dir, "dir/sub/ck");
+    assert_string_equal(c.export_dir, "/abs/out");
+    assert_string_equal(c.tls_ca, "dir/sub/../ca.crt");
+    co_config_deinit(&c);
+    assert_int_equal(co_config_parse("x.yaml", t, strlen(t), &c, &d), MU_OK);
+    assert_string_equal(c.checkpoint_dir, "ck");
+    co_config_deinit(&c);
+    assert_int_equal(co_config_parse("/x.yaml", t, strlen(t), &c, &d), MU_OK);
+    assert_string_equal(c.checkpoint_dir, "/ck");
+    co_config_deinit(&c);
+}
+
+static int check_paths(const char *name, const char *text, mu_diag *d)
+{
+    mu_yaml_doc *doc = mu_yaml_parse(name, text, strlen(text), d);
+    assert_non_null(doc);
+    co_config c;
+    int rc = co_config_from_yaml(doc, doc->root, CO_CONFIG_CHECK_PATHS, &c, d);
+    if (rc == MU_OK)
+        co_config_deinit(&c);
+    mu_yaml_free(doc);
+    return rc;
+}
+
+/* With CO_CONFIG_CHECK_PATHS the loader refuses what serve would refuse at start. */
+static void test_check_paths(void **state)
+{
+    (void)state;
+    mkdir("cfgpaths", 0700);
+    FILE *f = fopen("cfgpaths/ca.crt", "w");
+    assert_non_null(f);
+    fclose(f);
+    f = fopen("cfgpaths/ck", "w");
+    assert_non_null(f);
+    fclose(f);
+    mu_diag d = {{0}};
+    assert_int_equal(check_paths("cfgpaths/s.yaml", "federation: {name: x}\n", &d), MU_ERR_INVALID);
+    assert_string_equal(d.msg, "cfgpaths/s.yaml:1:1: server.tls_ca is required (or "
+                               "server.insecure: true for a local experiment)");
+    const char *t = "server:\n  tls_ca: ca.crt\n  tls_cert: nope.crt\n  tls_key: ca.crt\n";
+    assert_int_equal(check_paths("cfgpaths/s.yaml", t, &d), MU_ERR_INVALID);
+    assert_string_equal(d.msg, "cfgpaths/s.yaml:3:13: server.tls_cert 'cfgpaths/nope.crt': "
+                               "No such file or directory");
+    t = "server:\n  tls_ca: ca.crt\n  tls_cert: ca.crt\n  tls_key: ca.crt\n";
+    assert_int_equal(check_paths("cfgpaths/s.yaml", t, &d), MU_OK);
+    assert_int_equal(check_paths("cfgpaths/s.yaml", "server: {insecure: true}\n", &d), MU_OK);
+    t = "server: {insecure: true}\nfederation:\n  checkpoint_dir: ck\n";
+    assert_int_equal(check_paths("cfgpaths/s.yaml", t, &d), MU_ERR_INVALID);
+    assert_string_equal(d.msg, "cfgpaths/s.yaml:3:19: federation.checkpoint_dir 'cfgpaths/ck' "
+                               "exists and is not a folder");
+    /* without the flag, only types and ranges are checked (sim, tests) */
+    co_config c;
+    assert_int_equal(co_config_parse("cfgpaths/s.yaml", t, strlen(t), &c, &d), MU_OK);
+    co_config_deinit(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_file),    cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_errors),          cmocka_unit_test(test_listen_port),
-        cmocka_unit_test(test_large_allowlist),
+        cmocka_unit_test(test_large_allowlist), cmocka_unit_test(test_table_rows),
+        cmocka_unit_test(test_every_key_loads), cmocka_unit_test(test_example_mentions_every_key),
+        cmocka_unit_test(test_relative_paths),  cmocka_unit_test(test_check_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

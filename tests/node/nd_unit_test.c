@@ -35,8 +35,13 @@ static void test_example_org_config(void **state)
         fail_msg("%s", d.msg);
     assert_string_equal(c.name, "cu-north");
     assert_string_equal(c.address, "coordinator.example.org:7443");
-    assert_string_equal(c.cert, "certs/cu-north.crt");
-    assert_string_equal(c.eval, "data/cu-north-heldout.h5");
+    /* paths are relative to the config file's folder */
+    int dir = (int)(strrchr(ND_EXAMPLE_ORG_CONFIG, '/') - ND_EXAMPLE_ORG_CONFIG);
+    char want[ND_PATH_MAX];
+    snprintf(want, sizeof want, "%.*s/certs/cu-north.crt", dir, ND_EXAMPLE_ORG_CONFIG);
+    assert_string_equal(c.cert, want);
+    snprintf(want, sizeof want, "%.*s/data/cu-north-heldout.h5", dir, ND_EXAMPLE_ORG_CONFIG);
+    assert_string_equal(c.eval, want);
     assert_int_equal(c.threads, 2);
     assert_int_equal(c.insecure, 0);
     assert_true(c.backoff_initial_s == 0.5 && c.backoff_max_s == 30 && c.give_up_s == 0);

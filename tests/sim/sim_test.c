@@ -407,9 +407,13 @@ static void test_bad_configs(void **state)
         {"model:\n  synthetic_dim: 10\ndata:\n  orgs: 3\ncoordinator:\n  federation:\n"
          "    rounds: 0\n",
          "t.yaml:6:3:"},
+        /* a flow mapping is read through the same table: the error is at the bad value */
         {"model:\n  synthetic_dim: 10\ndata:\n  orgs: 3\ncoordinator: {federation: 1}\n",
-         "t.yaml:5:14:"},
+         "t.yaml:5:27:"},
         {"model:\n  synthetic_dim: 10\ndata:\n  orgs: 3\n", "t.yaml:1:1:"},
+        /* data files are refused when they cannot be read, where they are named */
+        {"model:\n  synthetic_dim: 10\ndata:\n  files: [sim_a.h5, no_such.h5]\n",
+         "t.yaml:4:21: 'no_such.h5': No such file"},
     };
     (void)co;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -421,6 +425,26 @@ static void test_bad_configs(void **state)
         if (strncmp(d.msg, cases[i].want, strlen(cases[i].want)) != 0)
             fail_msg("case %zu: want '%s...', got '%s'", i, cases[i].want, d.msg);
     }
+}
+
+/* Every path of a sim config, the coordinator block's included, is relative to the config
+ * file's folder; model.name means what it means for serve (the exported base name). */
+static void test_relative_paths(void **state)
+{
+    (void)state;
+    const char *text = "model:\n  base: sim_tiny\n  name: tiny-base\ndata:\n  files: [sim_a.h5, "
+                       "sim_b.h5]\ncoordinator:\n  federation:\n    checkpoint_dir: ck\n";
+    sim_config c;
+    mu_diag d = {{0}};
+    if (sim_config_parse("./t.yaml", text, strlen(text), &c, &d) != MU_OK)
+        fail_msg("%s", d.msg);
+    assert_string_equal(c.base, "./sim_tiny");
+    assert_string_equal(c.model_name, "tiny-base");
+    assert_string_equal(c.files[1], "./sim_b.h5");
+    assert_string_equal(c.co.checkpoint_dir, "./ck");
+    assert_int_equal(c.lora.rank, 8); /* tr_model_spec's defaults */
+    assert_int_equal(c.lora.freeze_a, 1);
+    sim_config_deinit(&c);
 }
 
 static int count_threads(void)
@@ -492,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_pooled_split_runs),
         cmocka_unit_test(test_bad_configs),
+        cmocka_unit_test(test_relative_paths),
         cmocka_unit_test(test_nested_off),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

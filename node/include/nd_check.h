@@ -1,0 +1,21 @@
+/* nd_check.h - what `mutual serve` and `mutual join` would refuse at start, refused from the
+ * config file alone, each problem as "FILE:LINE:COL: ..." at the key at fault: for
+ * `mutual config check --kind coordinator|org`.
+ *
+ * Beyond the loaders (types, ranges, unknown keys, addresses with a valid port): insecure
+ * mode on a non-loopback address; TLS files missing or unreadable (unless insecure); the base
+ * model folder without a readable config.json (coordinator and org) or weights (org); data
+ * files that are not readable token datasets; an identity key whose folder does not exist.
+ * Paths are relative to the config file's folder, as serve and join read them. Nothing is
+ * written, bound or dialed.
+ */
+#ifndef ND_CHECK_H
+#define ND_CHECK_H
+
+#include "mu_err.h"
+
+/* MU_OK, or MU_ERR_INVALID / MU_ERR_NOTFOUND with the first problem in diag. */
+int nd_check_serve_config(const char *path, mu_diag *diag);
+int nd_check_join_config(const char *path, mu_diag *diag);
+
+#endif
