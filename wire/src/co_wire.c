@@ -1,6 +1,8 @@
 /* co_wire.c - task and report encodings (little-endian, bounds-checked). */
 #include "co_wire.h"
 
+#include "wi_bytes.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,14 +26,16 @@ static void put_u8(wbuf *w, uint8_t v)
 
 static void put_u32(wbuf *w, uint32_t v)
 {
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t b[4];
+    wi_put_le32(b, v);
     put(w, b, 4);
 }
 
 static void put_u64(wbuf *w, uint64_t v)
 {
-    put_u32(w, (uint32_t)v);
-    put_u32(w, (uint32_t)(v >> 32));
+    uint8_t b[8];
+    wi_put_le64(b, v);
+    put(w, b, 8);
 }
 
 static void put_f64(wbuf *w, double v)
@@ -67,8 +71,7 @@ static uint8_t get_u8(rbuf *r)
 static uint32_t get_u32(rbuf *r)
 {
     const uint8_t *s = take(r, 4);
-    return s ? (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 | (uint32_t)s[3] << 24
-             : 0;
+    return s ? wi_le32(s) : 0;
 }
 
 static uint64_t get_u64(rbuf *r)
@@ -220,11 +223,6 @@ int co_task_check(const co_task *t, mu_diag *diag)
     return rc;
 }
 
-static uint32_t le32(const uint8_t *e)
-{
-    return (uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24;
-}
-
 /* Reads the fixed fields and the counts; MU_OK leaves r at the cohort. */
 static int get_fixed(co_task *t, rbuf *r, mu_diag *diag)
 {
@@ -293,7 +291,7 @@ int co_task_decode(co_task *t, const uint8_t *buf, size_t len, mu_diag *diag)
     if (r.bad || r.pos != len)
         return refuse(t, mu_diag_set(diag, MU_ERR_FORMAT, "task: truncated or trailing bytes"));
     for (uint32_t i = 1; i < n; i++)
-        if (le32(cohort + i * entry) <= le32(cohort + (i - 1) * entry))
+        if (wi_le32(cohort + i * entry) <= wi_le32(cohort + (i - 1) * entry))
             return refuse(t, mu_diag_set(diag, MU_ERR_FORMAT, "task: cohort ids not ascending"));
     size_t total = ids_bytes + pks_bytes + sa_len;
     uint8_t *mem = total ? malloc(total) : NULL;
@@ -304,7 +302,7 @@ int co_task_decode(co_task *t, const uint8_t *buf, size_t len, mu_diag *diag)
         t->cohort_pks = (uint8_t(*)[CO_ORG_PK_BYTES])mem;
         t->cohort_ids = (uint32_t *)(mem + pks_bytes);
         for (uint32_t i = 0; i < n; i++) {
-            t->cohort_ids[i] = le32(cohort + i * entry);
+            t->cohort_ids[i] = wi_le32(cohort + i * entry);
             memcpy(t->cohort_pks[i], cohort + i * entry + 4, CO_ORG_PK_BYTES);
         }
     }
