@@ -96,7 +96,7 @@ int cmd_certs(int argc, char **argv)
         if (name)
             return cli_usage_error("certs", "--name belongs to 'init'");
         if (!rpc_certs_name_ok(org))
-            return cli_usage_error("certs", "--org '%s' must be 1-64 of [A-Za-z0-9._-]", org);
+            return cli_usage_error("certs", "--org '%s' must be 1-63 of [A-Za-z0-9._-]", org);
         rc = rpc_certs_issue(dir, org, hosts, n_hosts, (int)days, &d);
         if (rc == MU_OK)
             printf("issued %s/%s.crt (CN=%s%s; key %s/%s.key, mode 0600)\n", dir, org, org,

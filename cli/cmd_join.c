@@ -5,6 +5,7 @@
 #include "mu_log.h"
 #include "nd.h"
 #include "nd_orgcfg.h"
+#include "wi_stage.h"
 
 #define CMD "join"
 
@@ -70,7 +71,7 @@ int cmd_join(int argc, char **argv)
             unsigned long long r = 0;
             int st = 0;
             if (sscanf(optarg, "%llu:%d", &r, &st) != 2 || r == 0 ||
-                !((st >= 1 && st <= 5) || st == ND_STAGE_REPORT))
+                !(wi_stage_is_secagg(st) || st == WI_STAGE_REPORT))
                 return cli_usage_error(CMD, "--die-at wants ROUND:STAGE (stage 1-5 or 100)");
             o.die_round = r;
             o.die_stage = st;

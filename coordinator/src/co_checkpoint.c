@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "mu_log.h"
+#include "wi_bytes.h"
 
 #define CHUNK_ELEMS (1u << 18) /* elements per chunk, at most */
 
@@ -589,11 +590,6 @@ int co_hash_file(const char *path, uint8_t out[CO_HASH_BYTES], mu_diag *diag)
 
 char *co_hash_hex(const uint8_t *hash, size_t n, char *buf)
 {
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        buf[2 * i] = hex[hash[i] >> 4];
-        buf[2 * i + 1] = hex[hash[i] & 15];
-    }
-    buf[2 * n] = 0;
+    wi_hex_encode(buf, 2 * n + 1, hash, n); /* the header's contract: buf holds 2n + 1 */
     return buf;
 }

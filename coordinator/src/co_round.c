@@ -1,7 +1,6 @@
 /* co_round.c - registry, cohort selection, round phases, SecAgg stages, strategy. */
 #include "co_round.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -9,6 +8,8 @@
 #include <string.h>
 
 #include "sa.h"
+#include "wi_org.h"
+#include "wi_stage.h"
 
 #define MAX_ORGS (1u << 20)
 
@@ -141,21 +142,26 @@ static co_event *push_event(co_round *r, co_event_kind kind, const co_metrics *m
     return ev;
 }
 
+_Static_assert(WI_STAGE_ADVERTISE == (int)SA_STAGE_ADVERTISE &&
+                   WI_STAGE_UNMASK == (int)SA_STAGE_UNMASK,
+               "wire stages 1..5 are the secure-aggregation stages");
+
 const char *co_phase_name(co_phase phase, int stage)
 {
-    static const char *const sa_names[] = {"?",           "advertise", "share", "masked",
-                                           "consistency", "unmask",    "done",  "aborted"};
     switch (phase) {
     case CO_PHASE_IDLE:
-        return "idle";
+        return wi_stage_name(WI_STAGE_IDLE);
     case CO_PHASE_TRAIN:
-        return "train";
-    case CO_PHASE_SECAGG:
-        return (stage >= 1 && stage <= 7) ? sa_names[stage] : "secagg";
+        return wi_stage_name(WI_STAGE_TRAIN);
+    case CO_PHASE_SECAGG: /* the server's own DONE and ABORTED keep secure_agg's names */
+        if (wi_stage_is_secagg(stage))
+            return wi_stage_name(stage);
+        return stage == SA_STAGE_DONE || stage == SA_STAGE_ABORTED ? sa_stage_name((sa_stage)stage)
+                                                                   : "secagg";
     case CO_PHASE_EVAL:
-        return "eval";
+        return wi_stage_name(WI_STAGE_EVAL);
     case CO_PHASE_DONE:
-        return "done";
+        return wi_stage_name(WI_STAGE_DONE);
     }
     return "?";
 }
@@ -288,23 +294,13 @@ void co_round_free(co_round *r)
 
 /* ---- registry and checkpoints ---------------------------------------------------------- */
 
-static int name_ok(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n >= CO_ORG_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isgraph((unsigned char)name[i]))
-            return 0;
-    return 1;
-}
-
 int co_round_register(co_round *r, const char *name, const uint8_t pk[CO_ORG_PK_BYTES],
                       uint32_t *id, mu_diag *diag)
 {
-    if (!name || !name_ok(name))
+    if (!wi_org_name_valid(name))
         return mu_diag_set(diag, MU_ERR_INVALID,
-                           "register: an org name is 1-63 printable characters without spaces");
+                           "register: an org name is 1-63 of [A-Za-z0-9._-], not starting "
+                           "with '.' or '-'");
     if (!crypto_core_ed25519_is_valid_point(pk))
         return mu_diag_set(diag, MU_ERR_CRYPTO, "register: '%s' sent an invalid Ed25519 key", name);
     if (r->cfg.n_orgs) {
@@ -388,7 +384,7 @@ int co_round_restore(co_round *r, const co_checkpoint *ck, mu_diag *diag)
                                i, a->name, b->name);
     }
     for (size_t i = 0; i < ck->n_orgs; i++)
-        if (ck->orgs[i].id != i + 1 || !name_ok(ck->orgs[i].name))
+        if (ck->orgs[i].id != i + 1 || !wi_org_name_valid(ck->orgs[i].name))
             return mu_diag_set(diag, MU_ERR_INVALID, "restore: org %zu has a bad id or name", i);
     if (grow((void **)&r->orgs, &r->cap_orgs, ck->n_orgs, sizeof *r->orgs) < 0 ||
         grow((void **)&r->reg, &r->cap_reg, ck->n_orgs, sizeof *r->reg) < 0 ||

@@ -22,10 +22,6 @@
 
 #define ND_PATH_MAX 1024
 
-/* Stage number used in PushStageRequest.stage for READY/EVAL reports (co_wire "CR"), which
- * are not secure-agg stages; secure-agg stages are 1..5. */
-#define ND_STAGE_REPORT 100
-
 /* ---- the model of the federation -------------------------------------------------------- */
 
 /* `model:` of the coordinator's YAML: the base model and the LoRA shape, read by
@@ -59,15 +55,8 @@ int nd_fedcfg_decode(const uint8_t *buf, size_t len, nd_fedcfg *f, mu_diag *diag
 /* SHA-256 of DIR/config.json. MU_OK, MU_ERR_NOTFOUND / MU_ERR_IO. */
 int nd_model_config_hash(const char *dir, uint8_t out[32], mu_diag *diag);
 
-/* ---- signatures of pushed messages ------------------------------------------------------ */
-
-/* Ed25519ph over "mutual.v1.push" | org_id | round | stage | payload (little-endian), so a
- * signature cannot be replayed for another org, round or stage. */
-void nd_sign_push(uint8_t sig[64], const uint8_t sk[64], uint64_t org_id, uint64_t round,
-                  uint32_t stage, const uint8_t *payload, size_t len);
-/* 0 if valid, MU_ERR_CRYPTO if not. */
-int nd_verify_push(const uint8_t sig[64], const uint8_t pk[32], uint64_t org_id, uint64_t round,
-                   uint32_t stage, const uint8_t *payload, size_t len);
+/* Pushed messages are signed with wi_push_sign (wire/include/wi_push.h); a READY/EVAL report
+ * travels under PushStageRequest.stage WI_STAGE_REPORT (wi_stage.h). */
 
 /* ---- mutual serve ----------------------------------------------------------------------- */
 
@@ -102,7 +91,7 @@ typedef struct {
     const char *dump_dir;
     double give_up_s; /* stop reconnecting after this long without a coordinator; 0: never */
     /* Test mode: SIGKILL this process in round die_round right before pushing its message
-     * for secure-agg stage die_stage (1..5; ND_STAGE_REPORT: the training report). 0: off. */
+     * for secure-agg stage die_stage (1..5; WI_STAGE_REPORT = 100: the training report). 0: off. */
     uint64_t die_round;
     int die_stage;
 } nd_join_opts;

@@ -28,6 +28,8 @@
 #include "sa.h"
 #include "tr_data.h"
 #include "tr_hf.h"
+#include "wi_blob.h"
+#include "wi_push.h"
 
 #ifndef MUTUAL_VERSION
 #define MUTUAL_VERSION "0.1.0"
@@ -221,22 +223,15 @@ static int download(org *g, uint64_t round, mu_diag *d)
     req.round = round;
     rpc_blob b = {0};
     rpc_status st = {0};
-    int rc = rpc_client_download(g->client, &req, 120, g->dim * 4, &b, &st);
+    int rc = rpc_client_download(g->client, &req, 120, wi_blob_len(g->dim), &b, &st);
     if (rc != MU_OK)
         return mu_diag_set(d, transient(st.code) ? MU_ERR_IO : rc, "download: %s: %s",
                            rpc_status_name(st.code), st.message);
-    if (b.len != g->dim * 4) {
-        free(b.data);
-        return mu_diag_set(d, MU_ERR_FORMAT, "download: %zu bytes, expected %zu", b.len,
-                           g->dim * 4);
-    }
-    for (size_t i = 0; i < g->dim; i++) {
-        uint32_t u = 0;
-        for (int k = 0; k < 4; k++)
-            u |= (uint32_t)b.data[4 * i + (size_t)k] << (8 * k);
-        memcpy(&g->global[i], &u, 4);
-    }
+    mu_diag bd = {{0}};
+    rc = wi_blob_decode(g->global, g->dim, b.data, b.len, &bd);
     free(b.data);
+    if (rc != MU_OK)
+        return mu_diag_set(d, rc, "download: %.400s", bd.msg);
     return MU_OK;
 }
 
@@ -245,7 +240,7 @@ static int download(org *g, uint64_t round, mu_diag *d)
 static int push(org *g, uint64_t round, uint32_t stage, const cl_msg *m, mu_diag *d)
 {
     uint8_t sig[64];
-    nd_sign_push(sig, g->sk, g->org_id, round, stage, m->bytes, m->len);
+    wi_push_sign(sig, g->sk, g->org_id, round, stage, m->bytes, m->len);
     rpc_status st = {0};
     int rc;
     if (m->len >= UPLOAD_MIN_BYTES) {

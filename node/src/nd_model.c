@@ -12,6 +12,7 @@
 #include "rpc.h"
 #include "tr_hf.h"
 #include "tr_spec.h"
+#include "wi_bytes.h"
 
 static int spec_from_doc(const mu_yaml_doc *doc, nd_model_spec *s, mu_diag *d)
 {
@@ -69,21 +70,11 @@ tr_model *nd_model_skeleton(const nd_model_spec *s, tr_config *cfg_out, mu_diag 
 
 /* ---- federation_config JSON -------------------------------------------------------------- */
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
 int nd_fedcfg_encode(const nd_fedcfg *f, char **out, size_t *len)
 {
     char h[65], seed[32], inst[17];
-    hex(f->config_sha256, 32, h);
-    hex(f->instance, 8, inst);
+    wi_hex_encode(h, sizeof h, f->config_sha256, 32);
+    wi_hex_encode(inst, sizeof inst, f->instance, 8);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)f->seed);
     json_t *j = json_pack("{s:i,s:s,s:s,s:i,s:f,s:i,s:b,s:b,s:f,s:s,s:I,s:s}", "format", 1,
                           "model_type", f->model_type, "config_sha256", h, "rank", f->lora.rank,
@@ -125,21 +116,13 @@ int nd_fedcfg_decode(const uint8_t *buf, size_t len, nd_fedcfg *f, mu_diag *diag
         return MU_ERR_FORMAT;
     }
     snprintf(f->model_type, sizeof f->model_type, "%s", mt);
-    for (int i = 0; i < 32; i++) {
-        unsigned v;
-        if (sscanf(h + 2 * i, "%2x", &v) != 1) {
-            json_decref(j);
-            return mu_diag_set(diag, MU_ERR_FORMAT, "federation_config: bad config_sha256");
-        }
-        f->config_sha256[i] = (uint8_t)v;
+    if (wi_hex_decode(f->config_sha256, 32, h) != MU_OK) {
+        json_decref(j);
+        return mu_diag_set(diag, MU_ERR_FORMAT, "federation_config: bad config_sha256");
     }
-    for (int i = 0; i < 8; i++) {
-        unsigned v;
-        if (sscanf(inst + 2 * i, "%2x", &v) != 1) {
-            json_decref(j);
-            return mu_diag_set(diag, MU_ERR_FORMAT, "federation_config: bad instance");
-        }
-        f->instance[i] = (uint8_t)v;
+    if (wi_hex_decode(f->instance, 8, inst) != MU_OK) {
+        json_decref(j);
+        return mu_diag_set(diag, MU_ERR_FORMAT, "federation_config: bad instance");
     }
     char *end = NULL;
     f->seed = strtoull(seed, &end, 10);
@@ -156,39 +139,4 @@ int nd_fedcfg_decode(const uint8_t *buf, size_t len, nd_fedcfg *f, mu_diag *diag
     f->dim = (uint64_t)dim;
     json_decref(j);
     return MU_OK;
-}
-
-/* ---- signatures ---------------------------------------------------------------------------- */
-
-static void push_prefix(crypto_sign_state *st, uint64_t org_id, uint64_t round, uint32_t stage)
-{
-    static const char tag[] = "mutual.v1.push";
-    uint8_t hdr[sizeof tag - 1 + 20];
-    memcpy(hdr, tag, sizeof tag - 1);
-    for (int i = 0; i < 8; i++) {
-        hdr[sizeof tag - 1 + i] = (uint8_t)(org_id >> (8 * i));
-        hdr[sizeof tag - 1 + 8 + i] = (uint8_t)(round >> (8 * i));
-    }
-    for (int i = 0; i < 4; i++)
-        hdr[sizeof tag - 1 + 16 + i] = (uint8_t)(stage >> (8 * i));
-    crypto_sign_init(st);
-    crypto_sign_update(st, hdr, sizeof hdr);
-}
-
-void nd_sign_push(uint8_t sig[64], const uint8_t sk[64], uint64_t org_id, uint64_t round,
-                  uint32_t stage, const uint8_t *payload, size_t len)
-{
-    crypto_sign_state st;
-    push_prefix(&st, org_id, round, stage);
-    crypto_sign_update(&st, payload, len);
-    crypto_sign_final_create(&st, sig, NULL, sk);
-}
-
-int nd_verify_push(const uint8_t sig[64], const uint8_t pk[32], uint64_t org_id, uint64_t round,
-                   uint32_t stage, const uint8_t *payload, size_t len)
-{
-    crypto_sign_state st;
-    push_prefix(&st, org_id, round, stage);
-    crypto_sign_update(&st, payload, len);
-    return crypto_sign_final_verify(&st, (unsigned char *)sig, pk) == 0 ? MU_OK : MU_ERR_CRYPTO;
 }

@@ -24,6 +24,7 @@
 #include "rpc_server.h"
 #include "sa.h"
 #include "tr_hf.h"
+#include "wi_push.h"
 
 #ifndef MUTUAL_VERSION
 #define MUTUAL_VERSION "0.1.0"
@@ -296,7 +297,7 @@ static grpc_status_code deliver(server *s, const co_org *org, uint64_t round, ui
                                 const char *what, char *why, size_t why_cap)
 {
     if (sig_len != RPC_ED25519_SIG_BYTES ||
-        nd_verify_push(sig, org->pk, org->id, round, stage, data, len) != MU_OK) {
+        wi_push_verify(sig, org->pk, org->id, round, stage, data, len) != MU_OK) {
         snprintf(why, why_cap, "bad signature (not made with org %s's registered key)", org->name);
         mu_warn("serve: %s from '%s' round %llu stage %u refused: %s", what, org->name,
                 (unsigned long long)round, stage, why);

@@ -10,6 +10,8 @@
 #include "ho_coord.h"
 #include "mu_log.h"
 #include "nd_serve_int.h"
+#include "wi_blob.h"
+#include "wi_metrics.h"
 
 traffic *nd_srv_traffic_of(server *s, uint32_t id)
 {
@@ -60,18 +62,13 @@ int nd_srv_blob_refresh(server *s)
     blob *b = calloc(1, sizeof *b);
     if (!b)
         return MU_ERR_NOMEM;
-    b->len = dim * sizeof(float);
+    b->len = wi_blob_len(dim);
     b->data = malloc(b->len);
     if (!b->data) {
         free(b);
         return MU_ERR_NOMEM;
     }
-    for (size_t i = 0; i < dim; i++) { /* float32 little-endian */
-        uint32_t u;
-        memcpy(&u, &g[i], 4);
-        for (int k = 0; k < 4; k++)
-            b->data[4 * i + (size_t)k] = (uint8_t)(u >> (8 * k));
-    }
+    wi_blob_encode(b->data, b->len, g, dim);
     rpc_sha256(b->data, b->len, b->sha);
     b->refs = 1;
     nd_srv_blob_release(s->cur);
@@ -93,9 +90,11 @@ int nd_srv_dump_global(server *s, uint64_t round, mu_diag *d)
     return ok ? MU_OK : mu_diag_set(d, MU_ERR_IO, "%s: write failed", path);
 }
 
+/* The round's line (wi_metrics.h) on stdout, plus this driver's adapter_bytes, the gRPC bytes
+ * in and out (wire_bytes_in/out), how many orgs used the wire and per_org {name: [in, out]};
+ * "dropped" is null (the driver does not know which orgs dropped). */
 static void print_round(server *s, const co_event *ev)
 {
-    const co_metrics *m = &ev->metrics;
     uint64_t in = 0, out = 0;
     uint32_t active = 0;
     for (size_t i = 0; i < s->n_traffic; i++) {
@@ -105,27 +104,32 @@ static void print_round(server *s, const co_event *ev)
     }
     size_t dim;
     co_round_global(s->r, &dim);
-    printf("{\"round\":%llu,\"kind\":\"%s\",\"outcome\":\"%s\",\"loss\":%.6g,\"tokens\":%.0f,"
-           "\"orgs_selected\":%u,\"orgs_completed\":%u,\"orgs_dropped\":%u,\"duration_s\":%.3f,"
-           "\"adapter_bytes\":%zu,\"wire_bytes_in\":%llu,\"wire_bytes_out\":%llu,"
-           "\"orgs_on_wire\":%u,\"per_org\":{",
-           (unsigned long long)m->round, m->kind == CO_ROUND_EVAL ? "eval" : "train",
-           m->outcome == CO_ROUND_COMPLETED ? "completed" : "aborted",
-           isfinite(m->loss) ? m->loss : -1.0, m->tokens, m->orgs_selected, m->orgs_completed,
-           m->orgs_dropped, m->t_end - m->t_start, dim * sizeof(float), (unsigned long long)in,
-           (unsigned long long)out, active);
+    wi_str b;
+    wi_str_init(&b);
+    wi_metrics_open(&b, &ev->metrics, ev->reason, NULL, 0);
+    wi_str_printf(&b,
+                  ",\"adapter_bytes\":%zu,\"wire_bytes_in\":%llu,\"wire_bytes_out\":%llu,"
+                  "\"orgs_on_wire\":%u,\"per_org\":{",
+                  wi_blob_len(dim), (unsigned long long)in, (unsigned long long)out, active);
     int first = 1;
     for (size_t i = 0; i < s->n_traffic; i++) {
         const co_org *org = co_round_org(s->r, (uint32_t)i + 1);
         if (!org || s->traffic[i].in + s->traffic[i].out == 0)
             continue;
-        printf("%s\"%s\":[%llu,%llu]", first ? "" : ",", org->name,
-               (unsigned long long)s->traffic[i].in, (unsigned long long)s->traffic[i].out);
+        wi_str_printf(&b, "%s", first ? "" : ",");
+        wi_str_json_string(&b, org->name);
+        wi_str_printf(&b, ":[%llu,%llu]", (unsigned long long)s->traffic[i].in,
+                      (unsigned long long)s->traffic[i].out);
         first = 0;
     }
-    printf("}%s%s%s}\n", ev->reason[0] ? ",\"reason\":\"" : "", ev->reason[0] ? ev->reason : "",
-           ev->reason[0] ? "\"" : "");
+    wi_str_printf(&b, "}");
+    if (wi_metrics_close(&b) == MU_OK)
+        fwrite(b.s, 1, b.len, stdout);
+    else
+        mu_error("serve: round %llu: out of memory writing the metrics line",
+                 (unsigned long long)ev->metrics.round);
     fflush(stdout);
+    wi_str_deinit(&b);
     memset(s->traffic, 0, s->n_traffic * sizeof *s->traffic);
 }
 

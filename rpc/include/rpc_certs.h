@@ -18,8 +18,9 @@
 /* Validity of new certificates when the caller passes days = 0. */
 #define RPC_CERT_DEFAULT_DAYS 825
 
-/* True if `name` can be an org name: 1..64 of [A-Za-z0-9._-], not starting with '.' or
- * '-' (it becomes a file name and a certificate CN). */
+/* True if `name` can be an org name (it becomes a file name and a certificate CN): the one
+ * rule of wi_org_name_valid (wire/include/wi_org.h), 1..63 of [A-Za-z0-9._-], not starting
+ * with '.' or '-'. */
 int rpc_certs_name_ok(const char *name);
 
 /* Creates DIR (mode 0700, if missing) and the CA: DIR/ca.key and a self-signed DIR/ca.crt

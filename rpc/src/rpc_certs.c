@@ -18,6 +18,7 @@
 #include "mu_log.h"
 #include "rpc.h"
 #include "rpc_certs.h"
+#include "wi_org.h"
 
 #define PATH_CAP  4096
 #define HOSTS_MAX 32
@@ -25,18 +26,7 @@
 
 int rpc_certs_name_ok(const char *name)
 {
-    if (!name)
-        return 0;
-    size_t n = strlen(name);
-    if (n == 0 || n > RPC_NAME_MAX || name[0] == '.' || name[0] == '-')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
+    return wi_org_name_valid(name);
 }
 
 /* The first OpenSSL error as text, for diagnostics. */
@@ -243,7 +233,7 @@ int rpc_certs_issue(const char *dir, const char *org, const char *const *hosts, 
     if (!rpc_certs_name_ok(org))
         return mu_diag_set(d, MU_ERR_INVALID,
                            "org name '%s' must be 1-%d of [A-Za-z0-9._-], not starting with . or -",
-                           org ? org : "", RPC_NAME_MAX);
+                           org ? org : "", CO_ORG_NAME_MAX - 1);
     if (!strcmp(org, "ca"))
         return mu_diag_set(d, MU_ERR_INVALID, "'ca' is the CA's own name");
     if ((rc = path_join(kpath, dir, org, ".key", d)) ||

@@ -9,6 +9,7 @@
 #include "mu_log.h"
 #include "rpc.h"
 #include "rpc_certs.h"
+#include "wi_org.h"
 
 /* Returns nonzero if s[0..n) is well-formed UTF-8 without NUL or overlong forms. */
 static int utf8_ok(const char *s, size_t n)
@@ -125,7 +126,7 @@ static int validate_join_request(const Mutual__V1__JoinRequest *m, mu_diag *d)
     if (!rpc_certs_name_ok(m->org_name))
         return mu_diag_set(d, MU_ERR_FORMAT,
                            "org_name must be 1-%d of [A-Za-z0-9._-], not starting with . or -",
-                           RPC_NAME_MAX);
+                           CO_ORG_NAME_MAX - 1);
     TRY(check_len(m->signing_public_key.len, RPC_ED25519_PK_BYTES, "signing_public_key", d));
     return check_str(m->software_version, RPC_VERSION_STR_MAX, "software_version", d);
 }

@@ -30,22 +30,9 @@
 #include "co_config.h"
 #include "mu_err.h"
 #include "tr_model.h"
+#include "wi_stage.h" /* stages are wi_stage: WI_STAGE_TRAIN .. WI_STAGE_EVAL */
 
-#define SIM_CHUNK  16 /* orgs pulled, run and pushed together */
-#define SIM_STAGES 7  /* train, advertise, share, masked, consistency, unmask, eval */
-
-typedef enum {
-    SIM_ST_TRAIN = 0,
-    SIM_ST_ADVERTISE = 1, /* = sa_stage */
-    SIM_ST_SHARE = 2,
-    SIM_ST_MASKED = 3,
-    SIM_ST_CONSISTENCY = 4,
-    SIM_ST_UNMASK = 5,
-    SIM_ST_EVAL = 6,
-} sim_stage;
-
-/* "train", "advertise", "share", "masked", "consistency", "unmask", "eval". */
-const char *sim_stage_name(int stage);
+#define SIM_CHUNK 16 /* orgs pulled, run and pushed together */
 
 typedef enum { SIM_SPLIT_FILES = 0, SIM_SPLIT_IID = 1, SIM_SPLIT_DIRICHLET = 2 } sim_split;
 
@@ -58,8 +45,8 @@ typedef struct {
 
 /* Dropouts or stragglers: a probability per stage, and a script. */
 typedef struct {
-    double prob[SIM_STAGES];
-    sim_event *script; /* (n_script) owned */
+    double prob[WI_ORG_STAGES]; /* by wi_stage, TRAIN .. EVAL */
+    sim_event *script;          /* (n_script) owned */
     size_t n_script;
 } sim_faults;
 

@@ -11,14 +11,7 @@
 #include "mu_yaml.h"
 #include "sim.h"
 #include "tr_spec.h"
-
-static const char *const stage_names[SIM_STAGES] = {"train",       "advertise", "share", "masked",
-                                                    "consistency", "unmask",    "eval"};
-
-const char *sim_stage_name(int stage)
-{
-    return stage >= 0 && stage < SIM_STAGES ? stage_names[stage] : "?";
-}
+#include "wi_bytes.h"
 
 typedef struct {
     const mu_yaml_doc *doc;
@@ -64,11 +57,11 @@ static int parse_stage(ld *l, const mu_yaml_node *node, int *stage)
     int rc = mu_yaml_as_str(l->doc, node, &s, l->diag);
     if (rc)
         return rc;
-    for (int i = 0; i < SIM_STAGES; i++)
-        if (strcmp(s, stage_names[i]) == 0) {
-            *stage = i;
-            return MU_OK;
-        }
+    int st = wi_stage_from_name(s);
+    if (st >= 0 && st < WI_ORG_STAGES) {
+        *stage = st;
+        return MU_OK;
+    }
     return mu_yaml_error(l->doc, node, l->diag,
                          "unknown stage '%s' (expected train, advertise, share, masked, "
                          "consistency, unmask or eval)",
@@ -101,8 +94,8 @@ static int load_faults(ld *l, const mu_yaml_node *root, const char *key, uint32_
     static const char *const keys[] = {"train",  "advertise", "share",  "masked", "consistency",
                                        "unmask", "eval",      "script", NULL};
     int rc = mu_yaml_check_keys(l->doc, m, keys, l->diag);
-    for (int s = 0; s < SIM_STAGES && !rc; s++)
-        rc = mu_yaml_get_double(l->doc, m, stage_names[s], 0, 1, &f->prob[s], l->diag);
+    for (int s = 0; s < WI_ORG_STAGES && !rc; s++)
+        rc = mu_yaml_get_double(l->doc, m, wi_stage_name(s), 0, 1, &f->prob[s], l->diag);
     const mu_yaml_node *seq = mu_yaml_get(m, "script");
     if (rc || !seq)
         return rc;
@@ -183,14 +176,6 @@ static int load_model(ld *l, const mu_yaml_node *root, sim_config *c)
     return MU_OK;
 }
 
-static int hexval(char ch)
-{
-    return ch >= '0' && ch <= '9'   ? ch - '0'
-           : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-           : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                    : -1;
-}
-
 /* An org's participant seed: 64 hex digits (absent: derived from the sim seed). */
 static int parse_org_seed(ld *l, const mu_yaml_node *node, uint8_t out[32], uint8_t *has)
 {
@@ -200,14 +185,8 @@ static int parse_org_seed(ld *l, const mu_yaml_node *node, uint8_t out[32], uint
     int rc = mu_yaml_as_str(l->doc, node, &s, l->diag);
     if (rc)
         return rc;
-    if (strlen(s) != 64)
+    if (wi_hex_decode(out, 32, s) != MU_OK)
         return mu_yaml_error(l->doc, node, l->diag, "seed must be 64 hex digits");
-    for (int k = 0; k < 32; k++) {
-        int hi = hexval(s[2 * k]), lo = hexval(s[2 * k + 1]);
-        if (hi < 0 || lo < 0)
-            return mu_yaml_error(l->doc, node, l->diag, "seed must be 64 hex digits");
-        out[k] = (uint8_t)(hi << 4 | lo);
-    }
     *has = 1;
     return MU_OK;
 }

@@ -16,6 +16,8 @@
 #include "sim_internal.h"
 #include "tr_data.h"
 #include "tr_hf.h"
+#include "wi_blob.h"
+#include "wi_metrics.h"
 
 typedef struct {
     ho_org *h; /* the org as the host layer runs it: participant and policy */
@@ -89,15 +91,6 @@ static int fault_hits(const sim_faults *f, uint64_t seed, uint64_t kind, uint32_
             (f->script[i].round == 0 || f->script[i].round == round))
             return 1;
     return f->prob[stage] > 0 && draw(seed, kind, org, round, stage) < f->prob[stage];
-}
-
-static int task_stage(const co_task *t)
-{
-    if (t->kind == CO_TASK_TRAIN)
-        return SIM_ST_TRAIN;
-    if (t->kind == CO_TASK_EVAL)
-        return SIM_ST_EVAL;
-    return t->stage;
 }
 
 void sim_org_seed(uint64_t seed, uint32_t index, const char *what, uint8_t out[32])
@@ -327,34 +320,25 @@ static int register_orgs(sim *s, mu_diag *diag)
 
 /* ---- events and outputs -------------------------------------------------------------------*/
 
+/* The round's line (wi_metrics.h) plus this driver's wall_s (the round) and elapsed_s (since
+ * the start); the driver does not know which orgs dropped, so "dropped" is null. */
 static void write_metrics(sim *s, const co_event *ev)
 {
     FILE *f = s->opts->metrics;
     if (!f)
         return;
     const co_metrics *m = &ev->metrics;
-    fprintf(f,
-            "{\"round\": %" PRIu64 ", \"kind\": \"%s\", \"outcome\": \"%s\", \"loss\": ", m->round,
-            m->kind == CO_ROUND_EVAL ? "eval" : "train",
-            m->outcome == CO_ROUND_COMPLETED ? "completed" : "aborted");
-    if (isfinite(m->loss))
-        fprintf(f, "%.9g", m->loss);
+    wi_str b;
+    wi_str_init(&b);
+    wi_metrics_open(&b, m, ev->reason, NULL, 0);
+    wi_str_printf(&b, ",\"wall_s\":%.3f,\"elapsed_s\":%.3f", s->round_wall[s->rounds - 1],
+                  mu_now() - s->t0);
+    if (wi_metrics_close(&b) == MU_OK)
+        fwrite(b.s, 1, b.len, f);
     else
-        fputs("null", f);
-    fprintf(f,
-            ", \"tokens\": %.0f, \"orgs_selected\": %u, \"orgs_completed\": %u, "
-            "\"orgs_dropped\": %u, \"bytes_in\": %" PRIu64 ", \"bytes_out\": %" PRIu64
-            ", \"t_start\": %.6g, \"t_end\": %.6g, \"wall_s\": %.3f, \"elapsed_s\": %.3f, "
-            "\"reason\": \"",
-            m->tokens, m->orgs_selected, m->orgs_completed, m->orgs_dropped, m->bytes_in,
-            m->bytes_out, m->t_start, m->t_end, s->round_wall[s->rounds - 1], mu_now() - s->t0);
-    for (const char *p = ev->reason; m->outcome == CO_ROUND_ABORTED && *p; p++)
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if ((unsigned char)*p >= 0x20)
-            fputc(*p, f);
-    fputs("\"}\n", f);
+        mu_error("round %" PRIu64 ": out of memory writing the metrics line", m->round);
     fflush(f);
+    wi_str_deinit(&b);
 }
 
 static int drain(sim *s, mu_diag *diag)
@@ -488,11 +472,11 @@ static int pull(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
         free(buf);
         return MU_OK;
     }
-    int stage = task_stage(&o->task);
+    int stage = wi_task_stage(&o->task);
     uint64_t round = o->task.cfg.round;
     if (fault_hits(&s->cfg->dropout, s->cfg->seed, 1, index + 1, round, stage)) {
         mu_info("org-%u drops out of round %" PRIu64 " at %s", index + 1, round,
-                sim_stage_name(stage));
+                wi_stage_name(stage));
         ho_org_leave(o->h, round);
         s->dropped_in++;
         co_task_deinit(&o->task);
@@ -541,11 +525,11 @@ static int push(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
             return mu_diag_set(diag, rc, "coordinator: out of memory");
         else
             mu_debug("org-%u: coordinator refused a %s message: %s", index + 1,
-                     sim_stage_name(task_stage(&o->task)), d.msg);
+                     wi_stage_name(wi_task_stage(&o->task)), d.msg);
     }
     if (o->straggle && o->held)
         mu_info("org-%u answers %s of round %" PRIu64 " after its deadline", index + 1,
-                sim_stage_name(task_stage(&o->task)), rep->round);
+                wi_stage_name(wi_task_stage(&o->task)), rep->round);
     return MU_OK;
 }
 
@@ -624,15 +608,15 @@ static int restart(sim *s, mu_diag *diag)
     co_status st;
     co_round_status(s->r, s->now, &st);
     int stage = st.phase == CO_PHASE_SECAGG ? st.stage
-                : st.phase == CO_PHASE_EVAL ? SIM_ST_EVAL
-                                            : SIM_ST_TRAIN;
+                : st.phase == CO_PHASE_EVAL ? WI_STAGE_EVAL
+                                            : WI_STAGE_TRAIN;
     const sim_event *e = &s->cfg->restart;
     if (!s->cfg->has_restart || s->restarted || st.phase == CO_PHASE_DONE ||
         st.phase == CO_PHASE_IDLE || st.round < e->round ||
         (st.round == e->round && stage < e->stage))
         return MU_OK;
     mu_info("sim: the coordinator restarts in round %" PRIu64 " at %s", st.round,
-            sim_stage_name(stage));
+            wi_stage_name(stage));
     s->restarted = 1;
     s->restarts++;
     co_round_free(s->r);
@@ -690,8 +674,16 @@ static int export_global(sim *s, const char *dir, mu_diag *diag)
     const float *g = co_round_global(s->r, &dim);
     char path[CO_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/global.f32", dir);
+    size_t len = wi_blob_len(dim);
+    unsigned char *blob = malloc(len ? len : 1);
+    if (!blob)
+        return mu_diag_set(diag, MU_ERR_NOMEM, "%s: out of memory", path);
+    wi_blob_encode(blob, len, g, dim); /* little-endian whatever the host, as serve streams it */
     FILE *f = fopen(path, "wb");
-    if (!f || fwrite(g, sizeof *g, dim, f) != dim || fclose(f) != 0)
+    int ok = f && fwrite(blob, 1, len, f) == len;
+    ok = (f && fclose(f) == 0) && ok;
+    free(blob);
+    if (!ok)
         return mu_diag_set(diag, MU_ERR_IO, "%s: cannot write", path);
     if (!s->eng)
         return MU_OK;

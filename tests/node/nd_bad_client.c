@@ -11,6 +11,8 @@
 #include "co_wire.h"
 #include "nd.h"
 #include "rpc_client.h"
+#include "wi_push.h"
+#include "wi_stage.h"
 
 static int failures;
 
@@ -68,7 +70,7 @@ static grpc_status_code push(rpc_client *c, uint64_t id, uint64_t round, uint32_
 {
     uint8_t sig[64] = {0};
     if (sk)
-        nd_sign_push(sig, sk, id, round, stage, msg, len);
+        wi_push_sign(sig, sk, id, round, stage, msg, len);
     Mutual__V1__PushStageRequest req = MUTUAL__V1__PUSH_STAGE_REQUEST__INIT;
     req.api_version = RPC_API_VERSION;
     req.org_id = id;
@@ -113,17 +115,17 @@ int main(int argc, char **argv)
     uint8_t rep[CO_REPORT_BYTES];
     co_report r = {CO_REPORT_READY, 1, 10.0, 5.0};
     co_report_encode(&r, rep);
-    grpc_status_code s = push(c1, id1, 1, ND_STAGE_REPORT, rep, sizeof rep, sk1, why);
+    grpc_status_code s = push(c1, id1, 1, WI_STAGE_REPORT, rep, sizeof rep, sk1, why);
     EXPECT(s == GRPC_STATUS_FAILED_PRECONDITION,
            "a report while no round runs (out of order): %s (%s)", rpc_status_name(s), why);
-    s = push(c1, id1, 1, ND_STAGE_REPORT, rep, sizeof rep, NULL, why);
+    s = push(c1, id1, 1, WI_STAGE_REPORT, rep, sizeof rep, NULL, why);
     EXPECT(s == GRPC_STATUS_UNAUTHENTICATED, "an unsigned push: %s (%s)", rpc_status_name(s), why);
-    s = push(c1, id1, 1, ND_STAGE_REPORT, rep, sizeof rep, sk3, why);
+    s = push(c1, id1, 1, WI_STAGE_REPORT, rep, sizeof rep, sk3, why);
     EXPECT(s == GRPC_STATUS_UNAUTHENTICATED, "a push signed with another key: %s",
            rpc_status_name(s));
-    s = push(c1, 999, 1, ND_STAGE_REPORT, rep, sizeof rep, sk1, why);
+    s = push(c1, 999, 1, WI_STAGE_REPORT, rep, sizeof rep, sk1, why);
     EXPECT(s == GRPC_STATUS_NOT_FOUND, "a push for an unregistered org id: %s", rpc_status_name(s));
-    s = push(c1, id2, 1, ND_STAGE_REPORT, rep, sizeof rep, sk2, why);
+    s = push(c1, id2, 1, WI_STAGE_REPORT, rep, sizeof rep, sk2, why);
     EXPECT(s == GRPC_STATUS_PERMISSION_DENIED,
            "org-1's certificate pushing as org-2 (even with org-2's key): %s", rpc_status_name(s));
     uint8_t junk[64];
@@ -133,7 +135,7 @@ int main(int argc, char **argv)
            rpc_status_name(s), why);
     co_report nan_rep = {CO_REPORT_READY, 1, 0.0 / 0.0, 5.0};
     co_report_encode(&nan_rep, rep);
-    s = push(c1, id1, 1, ND_STAGE_REPORT, rep, sizeof rep, sk1, why);
+    s = push(c1, id1, 1, WI_STAGE_REPORT, rep, sizeof rep, sk1, why);
     EXPECT(s == GRPC_STATUS_INVALID_ARGUMENT, "a report with a NaN loss: %s", rpc_status_name(s));
     rpc_status st = {0};
     rpc_client_raw_unary(c1, "/mutual.v1.Coordinator/PushStage", junk, sizeof junk, 10, &st);
@@ -158,7 +160,7 @@ int main(int argc, char **argv)
         protobuf_c_message_free_unpacked(&ur->base, NULL);
     EXPECT(st.code == GRPC_STATUS_UNAUTHENTICATED, "an unsigned upload: %s",
            rpc_status_name(st.code));
-    nd_sign_push(sig, sk1, id1, 1, 3, big, sizeof big);
+    wi_push_sign(sig, sk1, id1, 1, 3, big, sizeof big);
     rpc_client_upload(c1, &meta, big, sizeof big, 16384, 10, &ur, &st);
     if (ur)
         protobuf_c_message_free_unpacked(&ur->base, NULL);

@@ -1,7 +1,7 @@
 /* Unit tests of the network driver's own pieces: the example org config, org-config errors
  * with FILE:LINE:COL, the identity key file (created 0600, read back the same, refused when
- * malformed), the federation_config JSON (round trip, refusals), and push signatures bound to
- * org, round and stage. */
+ * malformed) and the federation_config JSON (round trip, refusals). Push signatures are tested
+ * in tests/wire. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -139,33 +139,15 @@ static void test_fedcfg(void **state)
                          MU_ERR_FORMAT);
 }
 
-static void test_push_signature(void **state)
-{
-    (void)state;
-    uint8_t pk[32], sk[64], other_pk[32], other_sk[64], sig[64];
-    crypto_sign_keypair(pk, sk);
-    crypto_sign_keypair(other_pk, other_sk);
-    uint8_t msg[100];
-    randombytes_buf(msg, sizeof msg);
-    nd_sign_push(sig, sk, 3, 7, 2, msg, sizeof msg);
-    assert_int_equal(nd_verify_push(sig, pk, 3, 7, 2, msg, sizeof msg), MU_OK);
-    assert_int_equal(nd_verify_push(sig, other_pk, 3, 7, 2, msg, sizeof msg), MU_ERR_CRYPTO);
-    assert_int_equal(nd_verify_push(sig, pk, 4, 7, 2, msg, sizeof msg), MU_ERR_CRYPTO);
-    assert_int_equal(nd_verify_push(sig, pk, 3, 8, 2, msg, sizeof msg), MU_ERR_CRYPTO);
-    assert_int_equal(nd_verify_push(sig, pk, 3, 7, 3, msg, sizeof msg), MU_ERR_CRYPTO);
-    assert_int_equal(nd_verify_push(sig, pk, 3, 7, 2, msg, sizeof msg - 1), MU_ERR_CRYPTO);
-    msg[50] ^= 1;
-    assert_int_equal(nd_verify_push(sig, pk, 3, 7, 2, msg, sizeof msg), MU_ERR_CRYPTO);
-}
-
 int main(void)
 {
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_example_org_config), cmocka_unit_test(test_org_config_errors),
-        cmocka_unit_test(test_identity_key),       cmocka_unit_test(test_fedcfg),
-        cmocka_unit_test(test_push_signature),
+        cmocka_unit_test(test_example_org_config),
+        cmocka_unit_test(test_org_config_errors),
+        cmocka_unit_test(test_identity_key),
+        cmocka_unit_test(test_fedcfg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

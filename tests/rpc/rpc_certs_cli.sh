@@ -21,7 +21,7 @@ check issue_no_ca 1 "certs init --dir" -- "$MUTUAL" certs issue --dir "$d" --org
 check init 0 "created the federation CA" -- "$MUTUAL" certs init --dir "$d" --days 30
 check init_again 1 "not overwritten" -- "$MUTUAL" certs init --dir "$d"
 check issue_no_org 2 "needs --org" -- "$MUTUAL" certs issue --dir "$d"
-check issue_bad_org 2 "must be 1-64" -- "$MUTUAL" certs issue --dir "$d" --org "../etc"
+check issue_bad_org 2 "must be 1-63" -- "$MUTUAL" certs issue --dir "$d" --org "../etc"
 check issue_bad_host 2 "not a host name" -- "$MUTUAL" certs issue --dir "$d" --org s --server "a b"
 check issue_server 0 "server certificate" -- "$MUTUAL" certs issue --dir "$d" --org coordinator \
   --server localhost --server 127.0.0.1 --server ::1

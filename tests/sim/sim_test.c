@@ -287,7 +287,7 @@ static void test_checkpoint_and_metrics(void **state)
     char line[1024];
     int lines = 0;
     while (fgets(line, sizeof line, m))
-        lines += strncmp(line, "{\"round\": ", 10) == 0;
+        lines += strncmp(line, "{\"round\":", 9) == 0;
     fclose(m);
     assert_int_equal(lines, 2);
     co_checkpoint ck;
