@@ -1,8 +1,8 @@
 /* test_nomem.c - every allocation the library makes during a round fails once, in turn.
- * Linked with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc: only calls made while
- * `inject` is on (inside library calls) are counted. Checks: no crash, no leak (LeakSanitizer
- * at exit), every failure reported (MU_ERR_NOMEM or a NULL constructor), and a round that
- * still completes gives the exact sum. */
+ * Linked with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc (mu_nomem.h): only calls made
+ * while `nomem_on` is set (inside library calls) are counted. Checks: no crash, no leak
+ * (LeakSanitizer at exit), every failure reported (MU_ERR_NOMEM or a NULL constructor), and a round
+ * that still completes gives the exact sum. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,47 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mu_nomem.h"
 #include "sa.h"
 #include "sa_msg.h"
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-
-static int inject;        /* count allocations only inside library calls */
-static long alloc_count;  /* allocations counted so far in this run */
-static long fail_at = -1; /* the allocation (0-based) that fails */
-static int failed;        /* the injected failure happened */
-
-static int should_fail(void)
-{
-    if (!inject)
-        return 0;
-    if (alloc_count++ == fail_at) {
-        failed = 1;
-        return 1;
-    }
-    return 0;
-}
-
-void *__wrap_malloc(size_t n)
-{
-    return should_fail() ? NULL : __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t n, size_t m)
-{
-    return should_fail() ? NULL : __real_calloc(n, m);
-}
-
-void *__wrap_realloc(void *p, size_t n)
-{
-    return should_fail() ? NULL : __real_realloc(p, n);
-}
-
 #define N      4
 #define D      37
-#define LIB(x) (inject = 1, tmp_rc = (x), inject = 0, tmp_rc)
+#define LIB(x) (nomem_on = 1, tmp_rc = (x), nomem_on = 0, tmp_rc)
 
 static int tmp_rc;
 
@@ -85,18 +51,18 @@ static int run_round(void)
     sa_outbox ob, srv_out;
     sa_outbox_init(&ob);
     sa_outbox_init(&srv_out);
-    inject = 1;
+    nomem_on = 1;
     sa_server *s = sa_server_new(&cfg, NULL);
-    inject = 0;
+    nomem_on = 0;
     if (!s)
         goto out;
     for (int i = 0; i < N; i++) {
         uint8_t seed[32] = {(uint8_t)(0x80 + i)};
         sa_rng_seeded_init(&st[i], seed);
         sa_rng r = sa_rng_from_seeded(&st[i]);
-        inject = 1;
+        nomem_on = 1;
         c[i] = sa_client_new(&cfg, ids[i], sks[i], &r, NULL);
-        inject = 0;
+        nomem_on = 0;
         if (!c[i] || LIB(sa_client_set_input(c[i], in[i], D)) ||
             LIB(sa_client_start(c[i], &ob, NULL)))
             errors++;
@@ -168,18 +134,18 @@ out:
 static void test_every_allocation_fails_once(void **state)
 {
     (void)state;
-    fail_at = -1;
-    alloc_count = 0;
-    failed = 0;
+    nomem_fail_at = -1;
+    nomem_count = 0;
+    nomem_failed = 0;
     assert_true(run_round()); /* no injection: completes */
-    long total = alloc_count;
+    long total = nomem_count;
     assert_true(total > 50);
     long clean = 0;
-    for (fail_at = 0; fail_at < total; fail_at++) {
-        alloc_count = 0;
-        failed = 0;
+    for (nomem_fail_at = 0; nomem_fail_at < total; nomem_fail_at++) {
+        nomem_count = 0;
+        nomem_failed = 0;
         int ok = run_round();
-        assert_true(failed);
+        assert_true(nomem_failed);
         clean += ok; /* a failure that the round absorbed without any error is a bug */
     }
     print_message("%ld allocations, each failed once; %ld runs still completed cleanly\n", total,
