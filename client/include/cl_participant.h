@@ -148,7 +148,10 @@ const uint8_t *cl_participant_pk(const cl_participant *p);
  *   MU_ERR_STATE    a SECAGG task for a round this org did not train in, or a stage it has
  *                   already answered (a repeated pull): nothing pushed
  *   the sa_client_handle codes (FORMAT, STATE: ignored; CRYPTO, PROTOCOL, ABORT: this org
- *   is out of the round), the train engine's codes, MU_ERR_NOMEM.
+ *   is out of the round), the train engine's codes,
+ *   MU_ERR_NOMEM    nothing pushed; the same task again is handled afresh (a TRAIN trains
+ *                   again), except when secure_agg gave the round up for this org (its
+ *                   client ran out of memory mid-stage): the same task then gets MU_ERR_ABORT.
  * On any error nothing new is in `out`. */
 int cl_participant_handle_task(cl_participant *p, cl_engine *engine, const co_task *task,
                                const float *global, size_t dim, cl_outbox *out, mu_diag *diag);

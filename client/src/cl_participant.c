@@ -49,18 +49,28 @@ void cl_outbox_deinit(cl_outbox *ob)
     memset(ob, 0, sizeof *ob);
 }
 
+/* Room for n more messages. */
+static int outbox_reserve(cl_outbox *ob, size_t n)
+{
+    if (ob->count + n <= ob->cap)
+        return MU_OK;
+    size_t cap = ob->cap ? 2 * ob->cap : 4;
+    while (cap < ob->count + n)
+        cap *= 2;
+    cl_msg *items = realloc(ob->items, cap * sizeof *items);
+    if (!items)
+        return MU_ERR_NOMEM;
+    ob->items = items;
+    ob->cap = cap;
+    return MU_OK;
+}
+
 /* Takes ownership of bytes (freed on failure). */
 static int outbox_push(cl_outbox *ob, uint8_t *bytes, size_t len)
 {
-    if (ob->count == ob->cap) {
-        size_t cap = ob->cap ? 2 * ob->cap : 4;
-        cl_msg *items = realloc(ob->items, cap * sizeof *items);
-        if (!items) {
-            free(bytes);
-            return MU_ERR_NOMEM;
-        }
-        ob->items = items;
-        ob->cap = cap;
+    if (outbox_reserve(ob, 1) != MU_OK) {
+        free(bytes);
+        return MU_ERR_NOMEM;
     }
     ob->items[ob->count++] = (cl_msg){bytes, len};
     return MU_OK;
@@ -299,7 +309,7 @@ static int do_eval(cl_participant *p, cl_engine *e, const co_task *t, const floa
     return outbox_push_copy(out, b, sizeof b);
 }
 
-/* The quantised input w·Δ, w for the MASKED stage; frees Δ. */
+/* The quantised input w·Δ, w for the MASKED stage (Δ stays until the stage has succeeded). */
 static int set_input(cl_participant *p, const co_round_config *c, mu_diag *diag)
 {
     size_t dim = c->dim;
@@ -334,10 +344,6 @@ static int set_input(cl_participant *p, const co_round_config *c, mu_diag *diag)
 out_free_x:
     if (x != p->delta)
         free(x);
-    if (rc == MU_OK) {
-        free(p->delta);
-        p->delta = NULL;
-    }
     return rc;
 }
 
@@ -352,12 +358,23 @@ static int start_secagg(cl_participant *p, const co_task *t, sa_outbox *sob, mu_
                     .bits = c->bits,
                     .k = c->k,
                     .t = c->t};
+    /* What sa_client_new would refuse, checked here so that its NULL means out of memory. */
+    int rc = sa_config_check(&sc, diag);
+    if (rc != MU_OK)
+        return rc;
+    uint32_t at = 0;
+    while (at < sc.n && sc.org_ids[at] != t->org_id)
+        at++;
+    if (at == sc.n || sodium_memcmp(sc.sign_pks[at], p->pk, SA_SIGN_PK_BYTES) != 0)
+        return mu_diag_set(diag, MU_ERR_INVALID,
+                           "org %s: the cohort does not hold id %u with this org's key", p->name,
+                           t->org_id);
     sa_rng r;
     const sa_rng *rng = round_rng(p, &p->rng_sa, "secure_agg", c->round, &r);
     sa_client_free(p->sa);
     p->sa = sa_client_new(&sc, t->org_id, p->sk, rng, diag);
     if (!p->sa)
-        return MU_ERR_INVALID;
+        return MU_ERR_NOMEM;
     if (p->cfg.mask_threads > 1)
         sa_client_set_threads(p->sa, p->cfg.mask_threads);
     return sa_client_start(p->sa, sob, diag);
@@ -377,9 +394,16 @@ static int do_secagg(cl_participant *p, const co_task *t, cl_outbox *out, mu_dia
     if (t->stage != SA_STAGE_ADVERTISE && !p->sa)
         return mu_diag_set(diag, MU_ERR_STATE, "org %s: stage %u before ADVERTISE", p->name,
                            t->stage);
+    /* e.g. a retry after MU_ERR_NOMEM mid-stage: secure_agg gave that round up for this org */
+    if (t->stage != SA_STAGE_ADVERTISE && sa_client_stage(p->sa) == SA_STAGE_ABORTED)
+        return mu_diag_set(diag, MU_ERR_ABORT, "org %s: out of round %" PRIu64, p->name, c->round);
     if (c->dim != p->dim && !p->cfg.synthetic)
         return mu_diag_set(diag, MU_ERR_INVALID, "org %s: round config dim %u, trained %zu",
                            p->name, c->dim, p->dim);
+    /* A client stage answers with one message: room for it first, so that once the client
+     * has moved on, handing its answer over cannot fail (a retry would find it moved on). */
+    if (outbox_reserve(out, 1) != MU_OK)
+        return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
     sa_outbox sob;
     sa_outbox_init(&sob);
     int rc;
@@ -396,6 +420,10 @@ static int do_secagg(cl_participant *p, const co_task *t, cl_outbox *out, mu_dia
         rc = outbox_take(out, &sob);
     if (rc == MU_OK)
         p->sa_answered = t->stage;
+    if (rc == MU_OK && t->stage == SA_STAGE_MASKED) { /* the input is in; Δ is not needed */
+        free(p->delta);
+        p->delta = NULL;
+    }
     sa_outbox_deinit(&sob);
     if (rc == MU_OK && sa_client_stage(p->sa) == SA_STAGE_DONE) {
         sa_client_free(p->sa); /* the round is over for this org */

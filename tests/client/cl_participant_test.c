@@ -13,30 +13,12 @@
 #include "client/cl_tiny.h"
 #include "co_round.h"
 #include "mu_log.h"
+#include "mu_nomem.h"
 
 #define NORG 3
 
-/* Linked with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc: counts the allocations made
- * while `counting` is set. */
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-static int counting, n_allocs;
-void *__wrap_malloc(size_t n)
-{
-    n_allocs += counting;
-    return __real_malloc(n);
-}
-void *__wrap_calloc(size_t n, size_t m)
-{
-    n_allocs += counting;
-    return __real_calloc(n, m);
-}
-void *__wrap_realloc(void *p, size_t n)
-{
-    n_allocs += counting;
-    return __real_realloc(p, n);
-}
+/* Linked with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc: mu_nomem.h counts (and in
+ * test_nomem_handle_task fails) the allocations of cl_participant_handle_task. */
 
 typedef struct {
     co_round *r;
@@ -50,6 +32,7 @@ typedef struct {
     double now;
     uint64_t rounds_seen;
     co_event last;
+    int gave_up; /* tasks refused with MU_ERR_ABORT after an injected allocation failure */
 } fed;
 
 static const int64_t ntok[NORG] = {200, 400, 600};
@@ -161,7 +144,19 @@ static int org_step(fed *f, int i, int drop_at)
     const float *g = co_round_global(f->r, &dim);
     cl_outbox ob;
     cl_outbox_init(&ob);
-    int rc = cl_participant_handle_task(f->p[i], f->e, &t, g, dim, &ob, &d);
+    int rc;
+    NOMEM(rc = cl_participant_handle_task(f->p[i], f->e, &t, g, dim, &ob, &d));
+    if (rc == MU_ERR_NOMEM) { /* nothing pushed, and the same task again succeeds */
+        assert_int_equal(ob.count, 0);
+        NOMEM(rc = cl_participant_handle_task(f->p[i], f->e, &t, g, dim, &ob, &d));
+        f->gave_up += rc == MU_ERR_ABORT;
+    }
+    if (rc == MU_ERR_ABORT && f->gave_up) { /* or secure_agg gave this round up for this org: */
+        assert_int_equal(ob.count, 0);      /* it stays out (its pulls repeat the task) */
+        cl_outbox_deinit(&ob);
+        co_task_deinit(&t);
+        return 0;
+    }
     if (rc != MU_OK)
         fail_msg("org %d task %d stage %d: %s", i, t.kind, stage, d.msg);
     if (t.kind == CO_TASK_TRAIN && t.cfg.round == 1) {
@@ -439,13 +434,12 @@ static void expect_refused(cl_participant *p, cl_engine *e, const co_task *t, co
     cl_outbox ob;
     cl_outbox_init(&ob);
     mu_diag d = {{0}};
-    counting = 1;
-    n_allocs = 0;
-    int rc = cl_participant_handle_task(p, e, t, g, dim, &ob, &d);
-    counting = 0;
+    nomem_arm(-1);
+    int rc;
+    NOMEM(rc = cl_participant_handle_task(p, e, t, g, dim, &ob, &d));
     if (rc != want || !strstr(d.msg, why))
         fail_msg("want %d '%s', got %d '%s'", want, why, rc, d.msg);
-    assert_int_equal(n_allocs, 0);
+    assert_int_equal(nomem_count, 0);
     assert_int_equal(ob.count, 0);
     cl_train_info info;
     cl_participant_last_train(p, &info);
@@ -583,6 +577,62 @@ static void test_train_again_after_restart(void **state)
     cl_engine_free(e);
 }
 
+/* A whole federation (a training round, then an evaluation round) with the k-th allocation
+ * of cl_participant_handle_task failing, for every k until none fails: the call returns
+ * MU_ERR_NOMEM with nothing pushed; the same task again succeeds (org_step retries it), or,
+ * when secure_agg gave the round up for the org, is refused with MU_ERR_ABORT and the round
+ * goes on without it. No leak, no crash, and a run in which every org stayed in every sum ends
+ * with the same global bits as a run without failures. */
+static void test_nomem_handle_task(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    cfg.rounds = 1;
+    cfg.eval_every = 1;
+    float *want = NULL;
+    size_t dim = 0;
+    long k, n_allocs = 0, gave_up = 0;
+    for (k = -1;; k++) {
+        nomem_arm(k);
+        fed f;
+        fed_init(&f, &cfg);
+        co_status st;
+        for (int i = 0; i < 3; i++) {
+            co_round_status(f.r, f.now, &st);
+            if (st.phase == CO_PHASE_DONE)
+                break;
+            run_rounds(&f, 1, -1, 0);
+        }
+        assert_int_equal(st.phase, CO_PHASE_DONE);
+        size_t nh;
+        const co_metrics *h = co_round_history(f.r, &nh);
+        int all_in = nh == 2;
+        for (size_t i = 0; i < nh; i++)
+            all_in &= h[i].outcome == CO_ROUND_COMPLETED && h[i].orgs_completed == NORG;
+        if (!all_in) /* an org is missing from a sum only when secure_agg gave it up */
+            assert_true(f.gave_up > 0);
+        gave_up += f.gave_up > 0;
+        const float *g = co_round_global(f.r, &dim);
+        if (k < 0) {
+            n_allocs = nomem_count;
+            want = malloc(dim * sizeof *want);
+            memcpy(want, g, dim * sizeof *want);
+        } else if (all_in) {
+            assert_memory_equal(g, want, dim * sizeof *want);
+        }
+        int failed = nomem_failed;
+        fed_free(&f);
+        if (k >= 0 && !failed)
+            break;
+    }
+    assert_int_equal(k, n_allocs); /* every allocation failed once, and then none */
+    assert_true(n_allocs > 20);
+    print_message("cl_participant: %ld allocations failed in turn (%ld: secure_agg gave up)\n",
+                  n_allocs, gave_up);
+    free(want);
+}
+
 static void test_synthetic_update(void **state)
 {
     (void)state;
@@ -616,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_logits_beyond_limit),
         cmocka_unit_test(test_train_again_after_restart),
         cmocka_unit_test(test_synthetic_update),
+        cmocka_unit_test(test_nomem_handle_task),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
