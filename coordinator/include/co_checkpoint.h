@@ -1,10 +1,11 @@
 /* co_checkpoint.h - crash-safe HDF5 checkpoints of the coordinator.
  *
  * The one I/O helper of the coordinator: the round machine never calls it; the driver does,
- * after every round. A checkpoint is DIR/checkpoint.h5, written as DIR/checkpoint.h5.tmp,
- * fsynced, renamed over checkpoint.h5, and the directory fsynced: a crash at any moment
- * leaves either the previous checkpoint or the new one, and a leftover .tmp is ignored (and
- * overwritten by the next write).
+ * after every round. A checkpoint is DIR/checkpoint.h5, built in memory (mu_h5.h: a full
+ * disk must not reach HDF5, whose failed close crashes the process at exit), then written as
+ * DIR/checkpoint.h5.tmp, fsynced, renamed over checkpoint.h5, and the directory fsynced: a
+ * crash or a full disk at any moment leaves either the previous checkpoint or the new one,
+ * and a leftover .tmp is ignored (and overwritten by the next write).
  *
  * Layout (HDF5 1.10 latest format, so metadata is checksummed; datasets chunked with the
  * Fletcher-32 filter, so data corruption is detected on read):
@@ -49,7 +50,8 @@ typedef struct {
 
 /* Writes `ck` atomically as DIR/checkpoint.h5 (see above). Reads only from ck; the caller
  * keeps ownership. MU_OK, MU_ERR_INVALID (a tensor with a bad shape or name), MU_ERR_IO
- * (diag names the file and the step that failed; the previous checkpoint is untouched). */
+ * (diag names the file and the step that failed, e.g. "DIR/checkpoint.h5.tmp: write: No
+ * space left on device"; the previous checkpoint is untouched), MU_ERR_NOMEM. */
 int co_checkpoint_write(const char *dir, const co_checkpoint *ck, mu_diag *diag);
 
 /* Loads DIR/checkpoint.h5 into *out (which it overwrites; on success free it with

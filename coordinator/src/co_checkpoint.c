@@ -1,7 +1,8 @@
-/* co_checkpoint.c - HDF5 checkpoint write (temp file, fsync, rename, dir fsync) and load. */
+/* co_checkpoint.c - HDF5 checkpoint write (built in memory, then temp file, fsync, rename,
+ * dir fsync: see mu_h5.h) and load. */
 #include "co_checkpoint.h"
 
-#include "mu_file.h"
+#include "mu_h5.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -199,18 +200,12 @@ static int write_orgs(hid_t file, const co_checkpoint *ck)
     return rc;
 }
 
+/* Builds the checkpoint in memory and writes it to `path` (see mu_h5.h for why in memory). */
 static int write_file(const char *path, const co_checkpoint *ck, mu_diag *diag)
 {
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) < 0) {
-        if (fapl >= 0)
-            H5Pclose(fapl);
-        return mu_diag_set(diag, MU_ERR_IO, "%s: cannot set up HDF5 file access", path);
-    }
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    H5Pclose(fapl);
+    hid_t f = mu_h5_create_mem(path, 1);
     if (f < 0)
-        return mu_diag_set(diag, MU_ERR_IO, "%s: cannot create (%s)", path, strerror(errno));
+        return mu_diag_set(diag, MU_ERR_IO, "%s: cannot create the HDF5 file in memory", path);
     int version = CO_CHECKPOINT_VERSION, strategy = ck->strategy;
     int rc = MU_OK;
     if (write_attr(f, "format_version", H5T_NATIVE_INT, 0, &version) < 0 ||
@@ -239,26 +234,24 @@ static int write_file(const char *path, const co_checkpoint *ck, mu_diag *diag)
         rc = mu_diag_set(diag, MU_ERR_IO, "%s: cannot write the round metrics", path);
     if (rc == MU_OK && write_orgs(f, ck) < 0)
         rc = mu_diag_set(diag, MU_ERR_IO, "%s: cannot write the registered orgs", path);
-    if (H5Fclose(f) < 0 && rc == MU_OK)
-        rc = mu_diag_set(diag, MU_ERR_IO, "%s: cannot close (disk full?)", path);
-    return rc;
+    if (rc != MU_OK) {
+        H5Fclose(f); /* in memory: nothing reached the disk */
+        return rc;
+    }
+    return mu_h5_commit(f, path, diag);
 }
 
 int co_checkpoint_write(const char *dir, const co_checkpoint *ck, mu_diag *diag)
 {
     quiet_hdf5();
-    char tmp[4096], final[4096];
-    if (snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, CO_CHECKPOINT_FILE) >= (int)sizeof tmp ||
-        snprintf(final, sizeof final, "%s/%s", dir, CO_CHECKPOINT_FILE) >= (int)sizeof final)
+    char final[4096];
+    /* room for the ".tmp" that mu_write_file_atomic appends */
+    if (snprintf(final, sizeof final - 4, "%s/%s", dir, CO_CHECKPOINT_FILE) >=
+        (int)sizeof final - 4)
         return mu_diag_set(diag, MU_ERR_INVALID, "%s: checkpoint directory name too long", dir);
     if ((ck->opt_m || ck->opt_v) && ck->opt_d == 0)
         return mu_diag_set(diag, MU_ERR_INVALID, "checkpoint: optimizer state without a length");
-    int rc = write_file(tmp, ck, diag);
-    if (rc != MU_OK) {
-        unlink(tmp);
-        return rc;
-    }
-    return mu_file_commit(tmp, final, diag);
+    return write_file(final, ck, diag);
 }
 
 /* ---- reading ---------------------------------------------------------------------------- */

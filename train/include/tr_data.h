@@ -46,9 +46,10 @@ int64_t tr_data_window(int64_t n, int B, int T, uint64_t s, int i);
 int tr_data_batch(const tr_data *d, uint64_t s, int B, int T, int32_t *inputs, int32_t *targets,
                   mu_diag *diag);
 
-/* Writes a dataset file at `path` (replaced atomically): /tokens as uint16 when vocab_size
- * <= 65536, else int32, with the vocab_size attribute. Ids must be in [0, vocab_size)
- * (else MU_ERR_INVALID). */
+/* Writes a dataset file at `path` (built in memory, then replaced atomically as in
+ * tr_state.h, so a full disk leaves the old file and gives MU_ERR_IO): /tokens as uint16
+ * when vocab_size <= 65536, else int32, with the vocab_size attribute. Ids must be in
+ * [0, vocab_size) (else MU_ERR_INVALID). */
 int tr_data_write(const char *path, const int32_t *tokens, int64_t n, int vocab_size,
                   mu_diag *diag);
 

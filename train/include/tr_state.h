@@ -9,8 +9,9 @@
  *   /optim/m1          float32 [n]: AdamW exp_avg / SGD momentum buffer
  *   /optim/m2          float32 [n]: AdamW exp_avg_sq (absent for SGD)
  *
- * Saving writes PATH.tmp, fsyncs it, renames it over PATH and fsyncs the folder, so PATH is
- * always either the previous state or the complete new one. Errors name the file (and the
+ * Saving builds the file in memory (mu_h5.h), writes PATH.tmp, fsyncs it, renames it over
+ * PATH and fsyncs the folder, so PATH is always either the previous state or the complete
+ * new one, also when the disk is full (an ordinary MU_ERR_IO then). Errors name the file (and the
  * dataset or attribute); HDF5's own error printing is switched off meanwhile. HDF5 calls
  * hold train/'s HDF5 lock (see tr_data.h).
  */

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mu_file.h"
+#include "mu_h5.h"
 #include "tr_h5.h"
 
 struct tr_data {
@@ -209,12 +209,13 @@ static int write_sources(hid_t ds, const char *sources)
     return ok;
 }
 
-static int write_h5(const char *tmp, const int32_t *tokens, int64_t n, int vocab,
+/* Builds the dataset in memory and writes it to `path` (see mu_h5.h for why in memory). */
+static int write_h5(const char *path, const int32_t *tokens, int64_t n, int vocab,
                     const char *sources, mu_diag *diag)
 {
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t f = mu_h5_create_mem(path, 0);
     if (f < 0)
-        return mu_diag_set(diag, MU_ERR_IO, "%s: cannot create HDF5 file", tmp);
+        return mu_diag_set(diag, MU_ERR_IO, "%s: cannot create the HDF5 file in memory", path);
     hsize_t dims[1] = {(hsize_t)n};
     hid_t sp = H5Screate_simple(1, dims, NULL), asp = H5Screate(H5S_SCALAR);
     hid_t ds = H5Dcreate2(f, "tokens", vocab <= 65536 ? H5T_STD_U16LE : H5T_STD_I32LE, sp,
@@ -231,9 +232,11 @@ static int write_h5(const char *tmp, const int32_t *tokens, int64_t n, int vocab
         H5Dclose(ds);
     H5Sclose(asp);
     H5Sclose(sp);
-    if (H5Fclose(f) < 0)
-        ok = 0;
-    return ok ? 0 : mu_diag_set(diag, MU_ERR_IO, "%s: writing /tokens failed", tmp);
+    if (!ok) {
+        H5Fclose(f); /* in memory: nothing reached the disk */
+        return mu_diag_set(diag, MU_ERR_IO, "%s: building /tokens failed", path);
+    }
+    return mu_h5_commit(f, path, diag);
 }
 
 int tr_data_write(const char *path, const int32_t *tokens, int64_t n, int vocab_size, mu_diag *diag)
@@ -251,15 +254,9 @@ int tr_data_write_sources(const char *path, const int32_t *tokens, int64_t n, in
         if (tokens[k] < 0 || tokens[k] >= vocab_size)
             return mu_diag_set(diag, MU_ERR_INVALID, "%s: token %lld = %d is not below %d", path,
                                (long long)k, tokens[k], vocab_size);
-    char tmp[4096];
-    tr_h5_tmp_path(tmp, sizeof tmp, path);
     tr_h5_quiet q;
     tr_h5_quiet_begin(&q);
-    int rc = write_h5(tmp, tokens, n, vocab_size, sources, diag);
+    int rc = write_h5(path, tokens, n, vocab_size, sources, diag);
     tr_h5_quiet_end(&q);
-    if (rc) {
-        unlink(tmp);
-        return rc;
-    }
-    return mu_file_commit(tmp, path, diag);
+    return rc;
 }

@@ -21,8 +21,3 @@ void tr_h5_quiet_end(const tr_h5_quiet *q)
     H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
     pthread_mutex_unlock(&h5_lock);
 }
-
-void tr_h5_tmp_path(char *buf, size_t cap, const char *path)
-{
-    snprintf(buf, cap, "%s.tmp", path);
-}

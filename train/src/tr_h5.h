@@ -16,7 +16,4 @@ typedef struct {
 void tr_h5_quiet_begin(tr_h5_quiet *q);
 void tr_h5_quiet_end(const tr_h5_quiet *q);
 
-/* "PATH.tmp" into buf. */
-void tr_h5_tmp_path(char *buf, size_t cap, const char *path);
-
 #endif

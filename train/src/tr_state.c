@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mu_file.h"
+#include "mu_h5.h"
 #include "tr_h5.h"
 
 #define STATE_FORMAT  "mutual-train-state"
@@ -179,20 +179,19 @@ int tr_state_save(const char *path, tr_model *m, tr_optim *o, const tr_state_inf
         return mu_diag_set(diag, MU_ERR_INVALID,
                            "%s: optimizer has %lld values, the model %lld trainable", path,
                            (long long)tr_optim_state_len(o), (long long)tr_lora_trainable_count(m));
-    char tmp[4096];
-    tr_h5_tmp_path(tmp, sizeof tmp, path);
     tr_h5_quiet q;
     tr_h5_quiet_begin(&q);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    int bad = f < 0 || write_state(f, m, o, info);
-    if (f >= 0 && H5Fclose(f) < 0)
-        bad = 1;
-    tr_h5_quiet_end(&q);
-    if (bad) {
-        unlink(tmp);
-        return mu_diag_set(diag, MU_ERR_IO, "%s: writing the training state failed", tmp);
+    hid_t f = mu_h5_create_mem(path, 0);
+    int rc = MU_OK;
+    if (f < 0 || write_state(f, m, o, info)) {
+        if (f >= 0)
+            H5Fclose(f); /* in memory: nothing reached the disk */
+        rc = mu_diag_set(diag, MU_ERR_IO, "%s: building the training state failed", path);
+    } else {
+        rc = mu_h5_commit(f, path, diag);
     }
-    return mu_file_commit(tmp, path, diag);
+    tr_h5_quiet_end(&q);
+    return rc;
 }
 
 static int read_header(hid_t f, const char *path, tr_family *family, tr_lora_config *l,
