@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <string.h>
 
 #include "tio_util.h"
@@ -191,13 +192,44 @@ static void test_bad_state_files(void **state)
     run_close(&a);
 }
 
+/* A NaN in a saved LoRA tensor or moment is refused at load, naming the tensor, instead of
+ * giving a NaN loss that would advise lowering --lr. */
+static void test_nonfinite_state(void **state)
+{
+    (void)state;
+    mu_diag d = {{0}};
+    tr_lora_config l = {.rank = 4, .alpha = 8, .targets = TR_T_C_ATTN};
+    tr_optim_config oc = tr_optim_defaults(TR_ADAMW, 1e-3);
+    run a, b;
+    run_open(&a, &l, &oc, 1);
+    run_open(&b, &l, &oc, 1);
+    tr_state_info info = {.batch = B, .seq = T};
+    char path[128];
+    snprintf(path, sizeof path, "%s/nan.h5", dir);
+    tr_tensor t;
+    assert_int_equal(tr_lora_tensor(a.m, 1, &t), 0);
+    t.data[t.numel - 1] = NAN;
+    assert_int_equal(tr_state_save(path, a.m, a.o, &info, &d), 0);
+    assert_int_equal(tr_state_load(path, b.m, b.o, NULL, &d), MU_ERR_INVALID);
+    tio_assert_msg(d.msg, "nan.h5: LoRA tensor '");
+    tio_assert_msg(d.msg, t.name);
+    tio_assert_msg(d.msg, "non-finite value (nan)");
+
+    t.data[t.numel - 1] = 0;
+    tr_optim_m2(a.o)[3] = INFINITY;
+    assert_int_equal(tr_state_save(path, a.m, a.o, &info, &d), 0);
+    assert_int_equal(tr_state_load(path, b.m, b.o, NULL, &d), MU_ERR_INVALID);
+    tio_assert_msg(d.msg, "nan.h5: the optimizer moments (/optim) hold a non-finite value");
+    run_close(&b);
+    run_close(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_resume_adamw),
-        cmocka_unit_test(test_resume_sgd_momentum_dropout),
-        cmocka_unit_test(test_resume_frozen_a),
-        cmocka_unit_test(test_bad_state_files),
+        cmocka_unit_test(test_resume_adamw),    cmocka_unit_test(test_resume_sgd_momentum_dropout),
+        cmocka_unit_test(test_resume_frozen_a), cmocka_unit_test(test_bad_state_files),
+        cmocka_unit_test(test_nonfinite_state),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

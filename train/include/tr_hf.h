@@ -57,7 +57,8 @@ int tr_peft_config_load(const char *dir, tr_family family, tr_peft_info *info, m
 
 /* Copies DIR/adapter_model.safetensors into m's attached LoRA tensors. Every LoRA tensor of
  * m must be in the file with its shape; a file tensor m does not have is an error too
- * (MU_ERR_FORMAT naming it), so a mismatched config cannot silently drop weights. */
+ * (MU_ERR_FORMAT naming it), so a mismatched config cannot silently drop weights. A NaN or
+ * infinity in a tensor is refused (MU_ERR_INVALID naming the tensor and the index). */
 int tr_peft_load_weights(tr_model *m, const char *dir, mu_diag *diag);
 
 /* tr_peft_config_load, tr_lora_attach with its config (freeze_a and seed from the caller)

@@ -141,6 +141,13 @@ int tr_model_base_find(const tr_model *m, const char *name);
 /* Number of base parameters (sum of numel over base tensors). */
 int64_t tr_model_base_numel(const tr_model *m);
 
+/* The index of the first non-finite value (NaN, +-inf) of x[0..n), or n. */
+int64_t tr_first_nonfinite(const float *x, int64_t n);
+/* Checks that every base tensor (lora == 0) or every LoRA tensor (lora != 0, none attached:
+ * nothing to check) of m holds only finite values. MU_OK, or MU_ERR_INVALID with "WHERE:
+ * LoRA tensor 'NAME' has a non-finite value (nan) at index I of N". */
+int tr_model_check_finite(tr_model *m, int lora, const char *where, mu_diag *diag);
+
 /* ---------------------------------------------------------------------------------------
  * LoRA
  * ------------------------------------------------------------------------------------- */

@@ -46,7 +46,8 @@ int tr_state_peek(const char *path, tr_family *family, tr_lora_config *lcfg, tr_
 /* Restores LoRA tensors, forward counter, optimizer moments and step into m and o (built
  * as tr_state_peek describes) and fills *info (may be NULL). MU_ERR_FORMAT naming the
  * dataset when a tensor is missing or has another shape, or the LoRA or optimizer config
- * differs from the saved one. On error m and o may be partly restored. */
+ * differs from the saved one; MU_ERR_INVALID naming the tensor when a LoRA tensor or a
+ * moment holds a NaN or infinity. On error m and o may be partly restored. */
 int tr_state_load(const char *path, tr_model *m, tr_optim *o, tr_state_info *info, mu_diag *diag);
 
 #endif

@@ -290,28 +290,6 @@ static const tr_st *find_base(const weights *w, const tr_config *c, const char *
     return NULL;
 }
 
-/* The index of the first non-finite value of x[0..n), or n. One pass over the floats; the
- * bit test (exponent all ones) holds under -ffinite-math-only too and lets the compiler
- * vectorise the block loop. */
-static size_t first_nonfinite(const float *x, size_t n)
-{
-    enum { BLOCK = 1024 };
-    for (size_t b = 0; b < n; b += BLOCK) {
-        size_t e = n - b < BLOCK ? n : b + BLOCK;
-        uint32_t bad = 0;
-        for (size_t i = b; i < e; i++) {
-            uint32_t u;
-            memcpy(&u, &x[i], sizeof u);
-            bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
-        }
-        if (bad)
-            for (size_t i = b; i < e; i++)
-                if (!isfinite(x[i]))
-                    return i;
-    }
-    return n;
-}
-
 /* File tensors that no model uses, by design, and may be present:
  *  - GPT-2 "h.N.attn.bias" / "h.N.attn.masked_bias": the causal-mask buffers older
  *    GPT2Model checkpoints saved; the engine builds its own causal mask.
@@ -403,7 +381,7 @@ static int fill_base(tr_model *m, const weights *w, mu_diag *diag)
             strcat(diag->msg, " (config.json)");
         if (rc)
             break;
-        size_t bad = first_nonfinite(t.data, (size_t)t.numel);
+        size_t bad = (size_t)tr_first_nonfinite(t.data, t.numel);
         if (bad < (size_t)t.numel)
             rc = mu_diag_set(diag, MU_ERR_FORMAT,
                              "%s: tensor '%s' has a non-finite value (%g) at index %zu of %zu",

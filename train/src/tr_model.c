@@ -295,3 +295,43 @@ void tr_entry_describe(const tr_entry *e, tr_tensor *out)
 {
     entry_to_tensor(e, out);
 }
+
+/* One pass over the floats; the bit test (exponent all ones) holds under -ffinite-math-only
+ * too and lets the compiler vectorise the block loop. */
+int64_t tr_first_nonfinite(const float *x, int64_t n)
+{
+    enum { BLOCK = 1024 };
+    for (int64_t b = 0; b < n; b += BLOCK) {
+        int64_t e = n - b < BLOCK ? n : b + BLOCK;
+        uint32_t bad = 0;
+        for (int64_t i = b; i < e; i++) {
+            uint32_t u;
+            memcpy(&u, &x[i], sizeof u);
+            bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+        }
+        if (bad)
+            for (int64_t i = b; i < e; i++)
+                if (!isfinite(x[i]))
+                    return i;
+    }
+    return n;
+}
+
+int tr_model_check_finite(tr_model *m, int lora, const char *where, mu_diag *diag)
+{
+    int n = lora ? tr_lora_count(m) : tr_model_base_count(m);
+    for (int i = 0; i < n; i++) {
+        tr_tensor t;
+        int rc = lora ? tr_lora_tensor(m, i, &t) : tr_model_base_tensor(m, i, &t);
+        if (rc)
+            return mu_diag_set(diag, rc, "%s: tensor %d", where, i);
+        int64_t bad = tr_first_nonfinite(t.data, t.numel);
+        if (bad < t.numel)
+            return mu_diag_set(diag, MU_ERR_INVALID,
+                               "%s: %s tensor '%s' has a non-finite value (%g) at index %lld of "
+                               "%lld",
+                               where, lora ? "LoRA" : "base", t.name, (double)t.data[bad],
+                               (long long)bad, (long long)t.numel);
+    }
+    return MU_OK;
+}

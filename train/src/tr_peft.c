@@ -131,6 +131,8 @@ int tr_peft_load_weights(tr_model *m, const char *dir, mu_diag *diag)
                              path, name);
     }
     tr_st_free(st);
+    if (!rc)
+        rc = tr_model_check_finite(m, 1, path, diag);
     return rc;
 }
 

@@ -314,6 +314,12 @@ static int read_tensors(hid_t f, const char *path, tr_model *m, tr_optim *o, mu_
     if (!rc && tr_optim_m2(o))
         rc = read_f32(g, path, "m2", 1, &n, tr_optim_m2(o), diag);
     H5Gclose(g);
+    if (!rc)
+        rc = tr_model_check_finite(m, 1, path, diag);
+    if (!rc && (tr_first_nonfinite(tr_optim_m1(o), n) < n ||
+                (tr_optim_m2(o) && tr_first_nonfinite(tr_optim_m2(o), n) < n)))
+        rc = mu_diag_set(diag, MU_ERR_INVALID,
+                         "%s: the optimizer moments (/optim) hold a non-finite value", path);
     return rc;
 }
 
