@@ -19,7 +19,7 @@ help_entry() { # help_entry CMD OPT: the option's line and its continuation line
 }
 check help_train 0 "usage: mutual train" -- "$MUTUAL" train --help
 for opt in base data out adapter-init targets rank alpha freeze-a steps batch seq lr optimizer \
-  weight-decay grad-clip seed log-jsonl threads; do
+  weight-decay grad-clip seed log-jsonl threads resume force; do
   check "help_train_$opt" 0 "^  --$opt .*(default|required)" -- help_entry train "$opt"
 done
 for opt in base adapter data batch seq batches json; do
