@@ -66,26 +66,27 @@ ssize_t write(int fd, const void *buf, size_t n)
     return real(fd, buf, n);
 }
 
-ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+/* pwrite and pwrite64 (the same call on 64-bit glibc, two symbols): real is the one hidden. */
+static ssize_t faulty_pwrite(pwrite_fn *real, const char *name, int fd, const void *buf, size_t n,
+                             off_t off)
 {
-    static pwrite_fn real;
-    if (!real)
-        *(void **)&real = next("pwrite");
+    if (!*real)
+        *(void **)real = next(name);
     if (full(fd, n, off)) {
         errno = ENOSPC;
         return -1;
     }
-    return real(fd, buf, n, off);
+    return (*real)(fd, buf, n, off);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    static pwrite_fn real;
+    return faulty_pwrite(&real, "pwrite", fd, buf, n, off);
 }
 
 ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
 {
     static pwrite_fn real;
-    if (!real)
-        *(void **)&real = next("pwrite64");
-    if (full(fd, n, off)) {
-        errno = ENOSPC;
-        return -1;
-    }
-    return real(fd, buf, n, off);
+    return faulty_pwrite(&real, "pwrite64", fd, buf, n, off);
 }
