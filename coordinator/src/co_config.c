@@ -13,8 +13,9 @@ _Static_assert(sizeof(co_strategy_kind) == sizeof(int), "CO_KEY_STRATEGY fields 
 
 static const char *const weight_names[] = {"examples", "uniform", NULL};
 
-/* One row per key. Ranges are what the orgs and the round machine can take; a test checks
- * that every row's field has the size its type says. */
+/* One row per key. The ranges of what goes into a task are the wire's (CO_TASK_*: what an
+ * org accepts), so the coordinator never sends a task its orgs refuse; a test checks that
+ * every row's field has the size its type says. */
 static const co_key keys[] = {
     {"federation", "name", CO_KEY_STR, F(name), .def_str = "mutual",
      .doc = "the federation's name, shown by `mutual status`"},
@@ -29,9 +30,9 @@ static const co_key keys[] = {
     {"federation", "export_dir", CO_KEY_PATH, F(export_dir), .def_str = "", .flags = CO_KEY_OUTDIR,
      .doc = "the global adapter as a PEFT folder per round; \"\" = none"},
 
-    {"cohort", "min_orgs", CO_KEY_U32, F(min_orgs), 2, .min = 2, .max = 65536,
+    {"cohort", "min_orgs", CO_KEY_U32, F(min_orgs), 2, .min = 2, .max = CO_WIRE_MAX_COHORT,
      .doc = "a round starts only with at least this many connected orgs"},
-    {"cohort", "max_orgs", CO_KEY_U32, F(max_orgs), 100, .min = 2, .max = 65536,
+    {"cohort", "max_orgs", CO_KEY_U32, F(max_orgs), 100, .min = 2, .max = CO_WIRE_MAX_COHORT,
      .doc = "at most this many orgs per round (>= min_orgs)"},
     {"cohort", "fraction", CO_KEY_DOUBLE, F(fraction), 1, .max = 1, .flags = CO_KEY_ABOVE_MIN,
      .doc = "share of the connected orgs sampled into a round"},
@@ -40,29 +41,30 @@ static const co_key keys[] = {
     {"cohort", "available_s", CO_KEY_DOUBLE, F(available_s), 120, .min = 1e-3, .max = 1e7,
      .doc = "an org is connected if it pulled a task within this window"},
 
-    {"train", "steps", CO_KEY_U32, F(steps), 20, .min = 1, .max = 1e6,
+    {"train", "steps", CO_KEY_U32, F(steps), 20, .min = 1, .max = CO_TASK_MAX_STEPS,
      .doc = "local optimizer steps per round"},
-    {"train", "lr", CO_KEY_DOUBLE, F(lr), 1e-4, .max = 10, .flags = CO_KEY_ABOVE_MIN,
+    {"train", "lr", CO_KEY_DOUBLE, F(lr), 1e-4, .max = CO_TASK_MAX_LR, .flags = CO_KEY_ABOVE_MIN,
      .doc = "local learning rate"},
-    {"train", "batch", CO_KEY_U32, F(batch), 8, .min = 1, .max = 65536,
+    {"train", "batch", CO_KEY_U32, F(batch), 8, .min = 1, .max = CO_TASK_MAX_BATCH,
      .doc = "sequences per local step"},
-    {"train", "seq", CO_KEY_U32, F(seq), 128, .min = 1, .max = 1e6, .doc = "tokens per sequence"},
-    {"train", "fedprox_mu", CO_KEY_DOUBLE, F(fedprox_mu), 0, .max = 1e6,
+    {"train", "seq", CO_KEY_U32, F(seq), 128, .min = 1, .max = CO_TASK_MAX_SEQ,
+     .doc = "tokens per sequence"},
+    {"train", "fedprox_mu", CO_KEY_DOUBLE, F(fedprox_mu), 0, .max = CO_TASK_MAX_FEDPROX_MU,
      .doc = "FedProx: each org adds mu/2 ||w - w_global||^2 to its loss; 0 = off"},
     {"train", "weight", CO_KEY_ENUM, F(weight), CO_WEIGHT_EXAMPLES, .choices = weight_names,
      .doc = "each org's weight in the mean: its dataset size, or 1"},
 
-    {"secure_agg", "bits", CO_KEY_U32, F(bits), 32, .min = 8, .max = 32,
-     .doc = "masked arithmetic mod 2^bits"},
-    {"secure_agg", "neighbours", CO_KEY_U32, F(neighbours), 0, .max = 65535,
+    {"secure_agg", "bits", CO_KEY_U32, F(bits), 32, .min = CO_TASK_MIN_BITS,
+     .max = CO_TASK_MAX_BITS, .doc = "masked arithmetic mod 2^bits"},
+    {"secure_agg", "neighbours", CO_KEY_U32, F(neighbours), 0, .max = CO_TASK_MAX_K,
      .doc = "SecAgg+ neighbours per org; 0 = chosen from the cohort size"},
-    {"secure_agg", "threshold", CO_KEY_U32, F(threshold), 0, .max = 65536,
+    {"secure_agg", "threshold", CO_KEY_U32, F(threshold), 0, .max = CO_TASK_MAX_T,
      .doc = "Shamir threshold; 0 = chosen with the neighbours"},
-    {"secure_agg", "clip", CO_KEY_DOUBLE, F(clip), 1, .max = 1e12, .flags = CO_KEY_ABOVE_MIN,
-     .doc = "each org's delta is clipped to this L2 norm"},
-    {"secure_agg", "scale", CO_KEY_DOUBLE, F(scale), 0, .max = 1e18,
+    {"secure_agg", "clip", CO_KEY_DOUBLE, F(clip), 1, .max = CO_TASK_MAX_CLIP,
+     .flags = CO_KEY_ABOVE_MIN, .doc = "each org's delta is clipped to this L2 norm"},
+    {"secure_agg", "scale", CO_KEY_DOUBLE, F(scale), 0, .max = CO_TASK_MAX_SCALE,
      .doc = "fixed-point scale; 0 = the largest power of two that cannot overflow"},
-    {"secure_agg", "weight_max", CO_KEY_DOUBLE, F(weight_max), 1e4, .max = 1e15,
+    {"secure_agg", "weight_max", CO_KEY_DOUBLE, F(weight_max), 1e4, .max = CO_TASK_MAX_WEIGHT_MAX,
      .flags = CO_KEY_ABOVE_MIN, .doc = "the largest weight an org may send (bounds the sum)"},
 
     {"strategy", "name", CO_KEY_STRATEGY, F(strategy.kind), CO_STRATEGY_FEDAVG,
@@ -318,6 +320,11 @@ int co_config_check(const co_config *cfg, mu_diag *diag)
         return mu_diag_set(diag, MU_ERR_INVALID,
                            "cohort.max_orgs (%u) is below cohort.min_orgs (%u)", cfg->max_orgs,
                            cfg->min_orgs);
+    if ((uint64_t)cfg->batch * cfg->seq > CO_TASK_MAX_BATCH_TOKENS)
+        return mu_diag_set(diag, MU_ERR_INVALID,
+                           "train.batch x train.seq (%u x %u) is above %u tokens, more than an "
+                           "org accepts in a task",
+                           cfg->batch, cfg->seq, CO_TASK_MAX_BATCH_TOKENS);
     char msg[128];
     if (co_strategy_params_check(&cfg->strategy, msg, sizeof msg) != MU_OK)
         return mu_diag_set(diag, MU_ERR_INVALID, "strategy: %s", msg);

@@ -319,14 +319,86 @@ static void test_check_paths(void **state)
     co_config_deinit(&c);
 }
 
+/* The round config the coordinator sends carries these keys: at the table's maximum an org
+ * accepts it (co_round_config_check, the wire's ranges), just above it the loader refuses it.
+ * So the table and the wire cannot drift apart. */
+static void test_task_ranges_match_wire(void **state)
+{
+    (void)state;
+    static const char *const task_keys[] = {"train.steps",
+                                            "train.batch",
+                                            "train.seq",
+                                            "train.lr",
+                                            "train.fedprox_mu",
+                                            "secure_agg.bits",
+                                            "secure_agg.clip",
+                                            "secure_agg.scale",
+                                            "secure_agg.weight_max",
+                                            "secure_agg.neighbours",
+                                            "secure_agg.threshold",
+                                            NULL};
+    size_t n;
+    const co_key *k = co_config_keys(&n);
+    for (const char *const *t = task_keys; *t; t++) {
+        const co_key *row = NULL;
+        char path[96];
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(co_key_path(&k[i], path, sizeof path), *t))
+                row = &k[i];
+        assert_non_null(row);
+        co_config c;
+        co_config_default(&c);
+        if (row->type == CO_KEY_DOUBLE)
+            *(double *)((char *)&c + row->offset) = row->max;
+        else
+            *(uint32_t *)((char *)&c + row->offset) = (uint32_t)row->max;
+        if (!strcmp(row->name, "batch"))
+            c.seq = 1;
+        co_round_config rc = {.kind = CO_ROUND_TRAIN,
+                              .weight = (uint8_t)c.weight,
+                              .steps = c.steps,
+                              .batch = c.batch,
+                              .seq = c.seq,
+                              .lr = c.lr,
+                              .fedprox_mu = c.fedprox_mu,
+                              .dim = 10,
+                              .bits = c.bits,
+                              .k = c.neighbours,
+                              .t = c.threshold,
+                              .clip = c.clip,
+                              .scale = c.scale,
+                              .weight_max = c.weight_max};
+        mu_diag d = {{0}};
+        if (co_round_config_check(&rc, &d) != MU_OK)
+            fail_msg("%s at its maximum %g: the org refuses: %s", *t, row->max, d.msg);
+        char why[256];
+        double above = row->type == CO_KEY_DOUBLE ? row->max * 1.5 : row->max + 1;
+        assert_int_equal(co_key_check_number(row, above, why, sizeof why), MU_ERR_INVALID);
+    }
+    /* batch and seq each in range, but together more tokens than an org takes */
+    co_config c;
+    co_config_default(&c);
+    c.batch = CO_TASK_MAX_BATCH;
+    c.seq = CO_TASK_MAX_SEQ;
+    mu_diag d = {{0}};
+    assert_int_equal(co_config_check(&c, &d), MU_ERR_INVALID);
+    assert_non_null(strstr(d.msg, "train.batch x train.seq"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_example_file),    cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_errors),          cmocka_unit_test(test_listen_port),
-        cmocka_unit_test(test_large_allowlist), cmocka_unit_test(test_table_rows),
-        cmocka_unit_test(test_every_key_loads), cmocka_unit_test(test_example_mentions_every_key),
-        cmocka_unit_test(test_relative_paths),  cmocka_unit_test(test_check_paths),
+        cmocka_unit_test(test_example_file),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_listen_port),
+        cmocka_unit_test(test_large_allowlist),
+        cmocka_unit_test(test_table_rows),
+        cmocka_unit_test(test_every_key_loads),
+        cmocka_unit_test(test_example_mentions_every_key),
+        cmocka_unit_test(test_relative_paths),
+        cmocka_unit_test(test_check_paths),
+        cmocka_unit_test(test_task_ranges_match_wire),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
