@@ -42,6 +42,7 @@ typedef struct {
 
     uint32_t min_orgs, max_orgs;
     double fraction, wait_s, available_s;
+    double eval_fraction; /* evaluation rounds: a fixed share of the connected orgs; 0 = off */
 
     uint32_t steps, batch, seq;
     double lr, fedprox_mu;

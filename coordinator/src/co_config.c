@@ -41,6 +41,11 @@ static const co_key keys[] = {
     {"cohort", "available_s", CO_KEY_DOUBLE, F(available_s), 120, .min = 1e-3, .max = 1e7,
      .doc = "an org is connected if it pulled a task within this window"},
 
+    {"cohort", "eval_fraction", CO_KEY_DOUBLE, F(eval_fraction), 0, .max = 1,
+     .doc = "share of the connected orgs in an evaluation round, the same orgs every time "
+            "(ranked by seed and org, not by round); 0 = like training: cohort.fraction, "
+            "sampled anew each round"},
+
     {"train", "steps", CO_KEY_U32, F(steps), 20, .min = 1, .max = CO_TASK_MAX_STEPS,
      .doc = "local optimizer steps per round"},
     {"train", "lr", CO_KEY_DOUBLE, F(lr), 1e-4, .max = CO_TASK_MAX_LR, .flags = CO_KEY_ABOVE_MIN,

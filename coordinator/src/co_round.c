@@ -732,12 +732,17 @@ static int start_round(co_round *r, double now)
         return MU_ERR_NOMEM;
     }
     r->round++;
+    /* cohort.eval_fraction: evaluation rounds rank the orgs by a score that does not depend on
+     * the round, so every evaluation measures the same orgs (while they are connected). */
+    int fixed = r->next_is_eval && r->cfg.eval_fraction > 0;
+    double fraction = fixed ? r->cfg.eval_fraction : r->cfg.fraction;
     uint32_t n_conn = 0;
     for (size_t i = 0; i < r->n_orgs; i++) {
         if (!connected(r, &r->orgs[i], now))
             continue;
         uint32_t id = (uint32_t)i + 1;
-        uint64_t sc = hash_u64(r->cfg.seed, r->round, id, "cohort");
+        uint64_t sc = fixed ? hash_u64(r->cfg.seed, 0, id, "eval-cohort")
+                            : hash_u64(r->cfg.seed, r->round, id, "cohort");
         size_t k = n_conn++; /* insertion sort by (score, id): n is small next to training */
         while (k > 0 && (score[k - 1] > sc || (score[k - 1] == sc && r->ids_tmp[k - 1] > id))) {
             score[k] = score[k - 1];
@@ -748,7 +753,7 @@ static int start_round(co_round *r, double now)
         r->ids_tmp[k] = id;
     }
     free(score);
-    uint32_t n = (uint32_t)ceil(r->cfg.fraction * n_conn);
+    uint32_t n = (uint32_t)ceil(fraction * n_conn);
     if (n < r->cfg.min_orgs)
         n = r->cfg.min_orgs;
     if (n > r->cfg.max_orgs)

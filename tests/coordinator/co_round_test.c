@@ -814,6 +814,61 @@ static void test_events_carry_the_log_lines(void **state)
     fed_free(&f);
 }
 
+/* cohort.eval_fraction: evaluation rounds measure a fixed set of orgs. 6 orgs, training
+ * samples 3 per round (fraction 0.5), 4 training + 4 evaluation rounds. */
+static void eval_cohort_run(double eval_fraction, int reports[6], uint32_t *eval_selected)
+{
+    co_config cfg;
+    base_config(&cfg);
+    cfg.min_orgs = 2;
+    cfg.fraction = 0.5;
+    cfg.eval_every = 1;
+    cfg.rounds = 4;
+    cfg.eval_fraction = eval_fraction;
+    fed f;
+    fed_init(&f, &cfg, 6);
+    run_rounds(&f, 8);
+    size_t nh;
+    const co_metrics *h = co_round_history(f.r, &nh);
+    assert_int_equal(nh, 8);
+    *eval_selected = 0;
+    for (size_t i = 0; i < nh; i++) {
+        assert_int_equal(h[i].outcome, CO_ROUND_COMPLETED);
+        if (h[i].kind == CO_ROUND_TRAIN)
+            assert_int_equal(h[i].orgs_selected, 3);
+        else
+            *eval_selected += h[i].orgs_selected;
+    }
+    for (int i = 0; i < 6; i++)
+        reports[i] = f.orgs[i].eval_reports;
+    fed_free(&f);
+}
+
+static void test_eval_cohort_fixed(void **state)
+{
+    (void)state;
+    int rep[6];
+    uint32_t sel;
+    eval_cohort_run(1.0, rep, &sel); /* every org evaluates every time */
+    assert_int_equal(sel, 4 * 6);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(rep[i], 4);
+    eval_cohort_run(0.5, rep, &sel); /* the same 3 orgs every time */
+    assert_int_equal(sel, 4 * 3);
+    int always = 0;
+    for (int i = 0; i < 6; i++) {
+        assert_true(rep[i] == 0 || rep[i] == 4);
+        always += rep[i] == 4;
+    }
+    assert_int_equal(always, 3);
+    eval_cohort_run(0, rep, &sel); /* off: sampled anew each round, as training is */
+    assert_int_equal(sel, 4 * 3);
+    int mixed = 0;
+    for (int i = 0; i < 6; i++)
+        mixed |= rep[i] > 0 && rep[i] < 4;
+    assert_true(mixed);
+}
+
 static uint32_t selected_mask(co_round *r, const fed *f, double now)
 {
     uint32_t mask = 0;
@@ -1041,6 +1096,7 @@ int main(void)
         cmocka_unit_test(test_abort_below_threshold),
         cmocka_unit_test(test_aborted_rounds_count),
         cmocka_unit_test(test_eval_rounds_and_done),
+        cmocka_unit_test(test_eval_cohort_fixed),
         cmocka_unit_test(test_events_carry_the_log_lines),
         cmocka_unit_test(test_cohort_selection),
         cmocka_unit_test(test_resume_gives_same_bits),
