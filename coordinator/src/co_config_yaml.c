@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "mu_addr.h"
+#include "wi_bytes.h"
 
 #define SECTION_MAX_KEYS 32
 
@@ -119,30 +120,13 @@ static int read_key(ld *l, const mu_yaml_node *n, const co_key *k, co_config *cf
     return MU_ERR_INVALID;
 }
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int read_pk(ld *l, const mu_yaml_node *n, co_allowed_org *a)
 {
     const char *hex;
     int rc = mu_yaml_as_str(l->doc, n, &hex, l->diag);
     if (rc || !hex[0])
         return rc;
-    int ok = strlen(hex) == 2 * CO_ORG_PK_BYTES;
-    for (size_t k = 0; ok && k < CO_ORG_PK_BYTES; k++) {
-        int hi = hex_val(hex[2 * k]), lo = hex_val(hex[2 * k + 1]);
-        ok = hi >= 0 && lo >= 0;
-        a->pk[k] = (uint8_t)(hi << 4 | lo);
-    }
-    if (!ok)
+    if (wi_hex_decode(a->pk, sizeof a->pk, hex) != MU_OK)
         return mu_yaml_error(l->doc, n, l->diag,
                              "public_key must be 64 hex digits (an Ed25519 key)");
     a->has_pk = 1;

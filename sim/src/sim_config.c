@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include "co_config_yaml.h"
-
 #include "mu_file.h"
 #include "mu_yaml.h"
 #include "sim.h"
