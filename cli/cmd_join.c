@@ -90,8 +90,8 @@ int cmd_join(int argc, char **argv)
     if (!o.config_path)
         return cli_usage_error(CMD, "--config is required");
     mu_diag d = {{0}};
-    nd_orgcfg cfg; /* a config error is a usage error (exit 2), found before anything starts */
-    int rc = nd_orgcfg_load(o.config_path, &cfg, &d);
+    /* a config or certificate error is a usage error (exit 2), found before anything starts */
+    int rc = nd_join_check(&o, &d);
     if (rc != MU_OK) {
         fprintf(stderr, "mutual join: %s\n", d.msg[0] ? d.msg : mu_strerror(rc));
         return MU_EXIT_USAGE;

@@ -102,13 +102,8 @@ int cmd_serve(int argc, char **argv)
     if (!o.config_path)
         return cli_usage_error(CMD, "--config is required");
     mu_diag d = {{0}};
-    co_config cfg; /* a config error is a usage error (exit 2), found before anything starts */
-    nd_model_spec spec;
-    int rc = co_config_load(o.config_path, &cfg, &d);
-    if (rc == MU_OK) {
-        co_config_deinit(&cfg);
-        rc = nd_model_spec_load(o.config_path, &spec, &d);
-    }
+    /* a config or certificate error is a usage error (exit 2), found before anything starts */
+    int rc = nd_serve_check(&o, &d);
     if (rc != MU_OK) {
         fprintf(stderr, "mutual serve: %s\n", d.msg[0] ? d.msg : mu_strerror(rc));
         return MU_EXIT_USAGE;

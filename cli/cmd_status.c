@@ -15,7 +15,10 @@ static void help(FILE *out)
             "                     (--ca FILE --cert FILE --key FILE | --insecure)\n\n"
             "Calls the coordinator's Status RPC and prints the round in flight, its stage, the\n"
             "orgs registered, connected and in the cohort, and the last round's metrics.\n"
-            "An operator uses a certificate issued by the federation CA (mutual certs issue).\n\n"
+            "The coordinator answers members (orgs on its allowlist, or registered orgs when it\n"
+            "has none) and operators (mutual certs issue --operator); others get\n"
+            "PERMISSION_DENIED. --json adds total_rounds (0 = until stopped) and the last\n"
+            "round's mean loss (loss_sum / tokens; null without tokens).\n\n"
             "Options:\n"
             "  --coordinator ADDR  host:port of the coordinator (required)\n"
             "  --json              one JSON object instead of text\n"
@@ -57,10 +60,15 @@ static void print(const Mutual__V1__StatusReply *r, int json)
         json_str(r->software_version);
         printf(",\"round\":%llu,\"stage\":", (unsigned long long)r->round);
         json_str(r->stage);
+        printf(",\"total_rounds\":%llu", (unsigned long long)r->total_rounds);
         printf(",\"orgs_registered\":%u,\"orgs_connected\":%u,\"orgs_in_cohort\":%u",
                r->orgs_registered, r->orgs_connected, r->orgs_in_cohort);
+        if (m && isfinite(loss))
+            printf(",\"last_round\":{\"loss\":%.17g", loss);
+        else if (m)
+            printf(",\"last_round\":{\"loss\":null");
         if (m)
-            printf(",\"last_round\":{\"round\":%llu,\"loss_sum\":%.17g,\"tokens\":%llu,"
+            printf(",\"round\":%llu,\"loss_sum\":%.17g,\"tokens\":%llu,"
                    "\"examples\":%llu,\"orgs_completed\":%u,\"orgs_dropped\":%u,"
                    "\"duration_s\":%.6g}",
                    (unsigned long long)m->round, m->loss_sum, (unsigned long long)m->tokens,
@@ -70,7 +78,12 @@ static void print(const Mutual__V1__StatusReply *r, int json)
         return;
     }
     printf("federation   %s (coordinator mutual %s)\n", r->federation_name, r->software_version);
-    printf("round        %llu, stage %s\n", (unsigned long long)r->round, r->stage);
+    if (r->total_rounds)
+        printf("round        %llu of %llu, stage %s\n", (unsigned long long)r->round,
+               (unsigned long long)r->total_rounds, r->stage);
+    else
+        printf("round        %llu (runs until stopped), stage %s\n", (unsigned long long)r->round,
+               r->stage);
     printf("orgs         %u registered, %u connected, %u in the cohort\n", r->orgs_registered,
            r->orgs_connected, r->orgs_in_cohort);
     if (m)

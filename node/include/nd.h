@@ -76,6 +76,13 @@ typedef struct {
     int crash_stage;
 } nd_serve_opts;
 
+/* What serve refuses before it starts, read from o->config_path: a config error, insecure
+ * mode off loopback, a TLS identity that cannot work (key not matching the certificate,
+ * certificate not signed by the CA file, expired or not yet valid, not a server
+ * certificate, no subjectAltName). MU_OK, or a negative code with one line in diag: the CLI
+ * exits 2 (a usage or config error). nd_serve_run makes the TLS check again. */
+int nd_serve_check(const nd_serve_opts *o, mu_diag *diag);
+
 /* Runs the coordinator until the federation is done (then lingers), SIGINT or SIGTERM.
  * Resumes from federation.checkpoint_dir when a checkpoint exists. Prints one JSON line per
  * finished round on stdout. MU_OK on a clean stop; a negative code with diag otherwise. */
@@ -95,6 +102,11 @@ typedef struct {
     uint64_t die_round;
     int die_stage;
 } nd_join_opts;
+
+/* What join refuses before it starts, as nd_serve_check: a config error, insecure mode off
+ * loopback, or a TLS identity that cannot work (as nd_serve_check, and the certificate's CN
+ * must be org.name). MU_OK or a negative code with diag (the CLI exits 2). */
+int nd_join_check(const nd_join_opts *o, mu_diag *diag);
 
 /* Joins and works until the coordinator says the federation is over (MU_OK), SIGINT or
  * SIGTERM (MU_OK), or a fatal error (refused identity, mismatched model, give_up_s). */

@@ -59,10 +59,3 @@ int nd_insecure_check(const char *what, const char *addr, mu_diag *diag)
                        "[::1], or configure TLS)",
                        what, addr ? addr : "");
 }
-
-_Noreturn void nd_usage_exit(const char *cmd, const mu_diag *diag)
-{
-    fprintf(stderr, "mutual %s: %s\n", cmd, diag->msg);
-    fflush(NULL);
-    exit(2); /* MU_EXIT_USAGE of the CLI */
-}

@@ -65,7 +65,6 @@ typedef struct {
     uint32_t last_stage;
     float *global; /* (dim) the last downloaded adapter */
     size_t dim;
-    int refused; /* setup found a config error (insecure off loopback): exit 2 */
 } org;
 
 static void sleep_s(double s)
@@ -385,10 +384,9 @@ static int setup(org *g, mu_diag *d)
     if (rc)
         return rc;
     int insecure = g->o.insecure || g->cfg.insecure;
-    if (insecure && (rc = nd_insecure_check("coordinator address", g->cfg.address, d))) {
-        g->refused = 1; /* before anything is loaded or dialed */
-        return rc;
-    }
+    if (insecure ? (rc = nd_insecure_check("coordinator address", g->cfg.address, d))
+                 : (rc = nd_tls_check_org(&g->cfg, d)))
+        return rc; /* before anything is loaded or dialed */
     if ((rc = nd_identity_load(g->cfg.identity_key, g->pk, g->sk, d)))
         return rc;
     int err = 0;
@@ -460,9 +458,6 @@ int nd_join_run(const nd_join_opts *o, mu_diag *diag)
     tr_data_free(g->eval);
     free(g->global);
     sodium_memzero(g->sk, sizeof g->sk);
-    int refused = g->refused;
     free(g);
-    if (refused)
-        nd_usage_exit("join", diag);
     return rc;
 }

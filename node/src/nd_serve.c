@@ -396,6 +396,16 @@ static void on_download(void *user, rpc_call *call, const Mutual__V1__DownloadAd
 static void on_status(void *user, rpc_call *call, const Mutual__V1__StatusRequest *req)
 {
     server *s = user;
+    const char *peer = rpc_call_peer(call);
+    if (!nd_status_allowed(&s->cfg, s->r, peer, rpc_call_peer_is_operator(call), s->insecure)) {
+        mu_warn("serve: status refused: certificate '%s' is neither a member nor an operator",
+                peer);
+        rpc_call_fail(call, GRPC_STATUS_PERMISSION_DENIED,
+                      "certificate '%s' is neither a member of this federation nor an operator "
+                      "(mutual certs issue --operator)",
+                      peer);
+        return;
+    }
     co_status st;
     co_round_status(s->r, mu_now(), &st);
     Mutual__V1__RoundMetrics m = MUTUAL__V1__ROUND_METRICS__INIT;
@@ -408,6 +418,7 @@ static void on_status(void *user, rpc_call *call, const Mutual__V1__StatusReques
     r.orgs_connected = st.orgs_connected;
     r.orgs_in_cohort = st.orgs_in_cohort;
     r.federation_name = s->cfg.name;
+    r.total_rounds = s->cfg.rounds;
     if (st.has_last) {
         m.round = st.last.round;
         m.loss_sum = isfinite(st.last.loss) ? st.last.loss * st.last.tokens : 0;
@@ -441,6 +452,7 @@ static int resume(server *s, mu_diag *d)
     }
     if (rc != MU_OK)
         return rc;
+    nd_rotate_pinned_keys(&s->cfg, ck.orgs, ck.n_orgs);
     rc = co_round_restore(s->r, &ck, d);
     if (rc == MU_OK)
         mu_info("serve: resumed from %s/%s after round %llu (%zu orgs registered)",
@@ -476,10 +488,9 @@ static int setup(server *s, mu_diag *d)
     if (rc)
         return rc;
     s->insecure = s->o.insecure || s->cfg.insecure;
-    if (s->insecure && (rc = nd_insecure_check("listen address", s->cfg.listen, d))) {
-        s->refused = 1; /* before anything is loaded or bound */
-        return rc;
-    }
+    if (s->insecure ? (rc = nd_insecure_check("listen address", s->cfg.listen, d))
+                    : (rc = nd_tls_check_server(&s->cfg, 1, d)))
+        return rc; /* before anything is loaded or bound */
     if ((rc = co_hash_file(s->o.config_path, s->cfg_hash, d)) ||
         (rc = nd_model_spec_load(s->o.config_path, &s->spec, d)))
         return rc;
@@ -588,9 +599,6 @@ int nd_serve_run(const nd_serve_opts *o, mu_diag *diag)
     free(s->held);
     free(s->traffic);
     free(s->told_done);
-    int refused = s->refused;
     free(s);
-    if (refused)
-        nd_usage_exit("serve", diag);
     return rc;
 }

@@ -39,7 +39,6 @@ typedef struct {
     co_round *r;
     rpc_server *srv;
     int insecure;
-    int refused; /* setup found a config error (insecure off loopback): exit 2 */
     char *fedcfg;
     size_t fedcfg_len;
     blob *cur;

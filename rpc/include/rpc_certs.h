@@ -37,4 +37,30 @@ int rpc_certs_init(const char *dir, const char *ca_name, int days, mu_diag *diag
 int rpc_certs_issue(const char *dir, const char *org, const char *const *hosts, size_t n_hosts,
                     int days, mu_diag *diag);
 
+/* Issues an operator certificate DIR/NAME.key, DIR/NAME.crt: a TLS client certificate with
+ * CN = name and OU = RPC_CERT_OPERATOR_OU. The coordinator answers Status to operators (as
+ * well as to members); only the CA's holder can make one. Returns as rpc_certs_issue. */
+int rpc_certs_issue_operator(const char *dir, const char *name, int days, mu_diag *diag);
+
+/* The subject OU that marks an operator certificate. */
+#define RPC_CERT_OPERATOR_OU "mutual operator"
+
+/* 1 if the PEM certificate (len bytes, not NUL-terminated) carries the operator OU. */
+int rpc_certs_pem_is_operator(const char *pem, size_t len);
+
+typedef enum { RPC_CERT_CLIENT = 1, RPC_CERT_SERVER = 2 } rpc_cert_role;
+
+/* Checks a TLS identity locally, before any connection, so that a mistake is one plain line
+ * instead of a handshake that fails on the far side:
+ *   - the three files are readable PEM (a CA certificate, a certificate, a private key);
+ *   - key_path is the private key of cert_path;
+ *   - the CA and the certificate are valid now (not expired, not yet valid);
+ *   - cert_path is signed by the CA of ca_path and fit for `role` (TLS client or server);
+ *   - its subject CN is `name` (NULL: any name);
+ *   - for a server, it has a subjectAltName, and `host` (NULL or "": not checked) is in it.
+ * Returns MU_OK; MU_ERR_INVALID (a path is empty), MU_ERR_IO (unreadable), MU_ERR_FORMAT
+ * (not PEM) or MU_ERR_CRYPTO (the rest), with diag naming the file and the problem. */
+int rpc_certs_check(const char *ca_path, const char *cert_path, const char *key_path,
+                    rpc_cert_role role, const char *name, const char *host, mu_diag *diag);
+
 #endif

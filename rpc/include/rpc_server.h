@@ -117,6 +117,10 @@ void rpc_server_free(rpc_server *srv);
  * "insecure:<peer address>" in plaintext mode. Valid while the call is. */
 const char *rpc_call_peer(const rpc_call *call);
 
+/* 1 if the caller's certificate (verified against the CA by TLS) is an operator certificate
+ * (rpc_certs_issue_operator); always 0 in plaintext mode. */
+int rpc_call_peer_is_operator(const rpc_call *call);
+
 /* Which method the call is. */
 rpc_method rpc_call_method(const rpc_call *call);
 

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,8 +85,10 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value, mu_diag
     return ok ? MU_OK : ossl_fail(d, "cannot add a certificate extension");
 }
 
-/* A certificate for `key` named `cn`, valid `days`, not yet signed. issuer NULL: itself. */
-static X509 *cert_new(EVP_PKEY *key, const char *cn, int days, X509 *issuer, mu_diag *d)
+/* A certificate for `key` named `cn` (and `ou` unless NULL), valid `days`, not yet signed.
+ * issuer NULL: itself. */
+static X509 *cert_new(EVP_PKEY *key, const char *cn, const char *ou, int days, X509 *issuer,
+                      mu_diag *d)
 {
     X509 *x = X509_new();
     BIGNUM *serial = BN_new();
@@ -96,6 +99,8 @@ static X509 *cert_new(EVP_PKEY *key, const char *cn, int days, X509 *issuer, mu_
              X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) && X509_set_pubkey(x, key) &&
              X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "O", MBSTRING_UTF8,
                                         (const unsigned char *)"mutual", -1, -1, 0) &&
+             (!ou || X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "OU", MBSTRING_UTF8,
+                                                (const unsigned char *)ou, -1, -1, 0)) &&
              X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_UTF8,
                                         (const unsigned char *)cn, -1, -1, 0) &&
              X509_set_issuer_name(x, X509_get_subject_name(issuer ? issuer : x));
@@ -148,7 +153,7 @@ int rpc_certs_init(const char *dir, const char *ca_name, int days, mu_diag *d)
     EVP_PKEY *key = EVP_EC_gen("P-256");
     if (!key)
         return ossl_fail(d, "cannot generate the CA key");
-    X509 *x = cert_new(key, ca_name ? ca_name : "mutual federation CA", days, NULL, d);
+    X509 *x = cert_new(key, ca_name ? ca_name : "mutual federation CA", NULL, days, NULL, d);
     rc = x ? MU_OK : MU_ERR_CRYPTO;
     if (!rc)
         rc = add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0", d);
@@ -225,8 +230,9 @@ static int load_ca(const char *dir, EVP_PKEY **key, X509 **cert, mu_diag *d)
     return MU_OK;
 }
 
-int rpc_certs_issue(const char *dir, const char *org, const char *const *hosts, size_t n_hosts,
-                    int days, mu_diag *d)
+/* rpc_certs_issue, with the subject OU `ou` unless NULL. */
+static int issue(const char *dir, const char *org, const char *const *hosts, size_t n_hosts,
+                 int days, const char *ou, mu_diag *d)
 {
     char kpath[PATH_CAP], cpath[PATH_CAP], san[HOSTS_MAX * (HOST_MAX + 8)];
     int rc;
@@ -255,7 +261,7 @@ int rpc_certs_issue(const char *dir, const char *org, const char *const *hosts, 
         rc = ossl_fail(d, "cannot generate the org's key");
         goto out;
     }
-    x = cert_new(key, org, days, ca, d);
+    x = cert_new(key, org, ou, days, ca, d);
     rc = x ? MU_OK : MU_ERR_CRYPTO;
     if (!rc)
         rc = add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE", d);
@@ -281,4 +287,38 @@ out:
     X509_free(ca);
     EVP_PKEY_free(ca_key);
     return rc;
+}
+
+int rpc_certs_issue(const char *dir, const char *org, const char *const *hosts, size_t n_hosts,
+                    int days, mu_diag *d)
+{
+    return issue(dir, org, hosts, n_hosts, days, NULL, d);
+}
+
+int rpc_certs_issue_operator(const char *dir, const char *name, int days, mu_diag *d)
+{
+    return issue(dir, name, NULL, 0, days, RPC_CERT_OPERATOR_OU, d);
+}
+
+int rpc_certs_pem_is_operator(const char *pem, size_t len)
+{
+    if (!pem || len == 0 || len > INT32_MAX)
+        return 0;
+    BIO *b = BIO_new_mem_buf(pem, (int)len);
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    ERR_clear_error();
+    if (!x)
+        return 0;
+    const X509_NAME *n = X509_get_subject_name(x);
+    int found = 0;
+    for (int i = -1;
+         !found && (i = X509_NAME_get_index_by_NID(n, NID_organizationalUnitName, i)) >= 0;) {
+        const ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i));
+        size_t want = strlen(RPC_CERT_OPERATOR_OU);
+        found = v && (size_t)ASN1_STRING_length(v) == want &&
+                memcmp(ASN1_STRING_get0_data(v), RPC_CERT_OPERATOR_OU, want) == 0;
+    }
+    X509_free(x);
+    return found;
 }

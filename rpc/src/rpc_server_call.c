@@ -11,6 +11,7 @@
 
 #include "mu_log.h"
 #include "mu_progress.h"
+#include "rpc_certs.h"
 #include "rpc_server_int.h"
 
 #define DEFAULT_CHUNK (1u << 20)
@@ -43,6 +44,9 @@ static void set_peer(rpc_call *c)
         memcpy(c->peer, prop->value, prop->value_length);
         c->peer[prop->value_length] = 0;
     }
+    it = grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_PEM_CERT_PROPERTY_NAME);
+    prop = grpc_auth_property_iterator_next(&it);
+    c->is_operator = prop && rpc_certs_pem_is_operator(prop->value, prop->value_length);
     grpc_auth_context_release(ctx);
 }
 
@@ -150,6 +154,11 @@ int rpc_call_reply(rpc_call *c, const ProtobufCMessage *reply)
     }
     send_status(c, GRPC_STATUS_OK, "", rpc_bb_pack(reply));
     return MU_OK;
+}
+
+int rpc_call_peer_is_operator(const rpc_call *c)
+{
+    return c->is_operator;
 }
 
 const char *rpc_call_peer(const rpc_call *c)

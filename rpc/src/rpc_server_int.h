@@ -40,6 +40,7 @@ struct rpc_call {
     unsigned answered : 1;   /* nothing more will be sent (status sent or call dead) */
     unsigned md_sent : 1;    /* initial metadata went out */
     char peer[RPC_PEER_MAX]; /* identity shown to handlers */
+    int is_operator;         /* its certificate carries the operator OU (rpc_certs.h) */
 
     /* server streaming (DownloadAdapter) */
     const uint8_t *blob;

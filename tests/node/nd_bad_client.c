@@ -111,6 +111,8 @@ int main(int argc, char **argv)
            "joining again with the same key gives the same id");
     EXPECT(join(c1, "org-1", pk3, &id) == GRPC_STATUS_PERMISSION_DENIED,
            "joining again with another key: PERMISSION_DENIED");
+    EXPECT(join(c2, "org-1", pk2, &id) == GRPC_STATUS_PERMISSION_DENIED,
+           "org-2's certificate joining as org-1: PERMISSION_DENIED");
 
     uint8_t rep[CO_REPORT_BYTES];
     co_report r = {CO_REPORT_READY, 1, 10.0, 5.0};
