@@ -31,7 +31,7 @@ static void help(FILE *out)
             "  --adapter DIR     PEFT adapter folder to apply (default: the base model alone)\n"
             "  --data FILE.h5    dataset with /tokens and vocab_size (required)\n"
             "  --batch B         sequences per batch (required)\n"
-            "  --seq T           tokens per sequence (required)\n"
+            "  --seq T           tokens per sequence, at most the model's context (required)\n"
             "  --batches N       batches to evaluate (default: enough to cover the tokens once,\n"
             "                    (N_tokens - T) / (B*T), at least 1)\n"
             "  --json            print {\"loss\": x, \"perplexity\": y, \"batches\": n,\n"
@@ -39,7 +39,8 @@ static void help(FILE *out)
             "  -v, --verbose     more log output\n"
             "  -q, --quiet       errors only (no progress bar)\n"
             "  -h, --help        show this help\n\n"
-            "Exit status: 0 success, 1 failure (bad model, data or adapter files), 2 usage.\n");
+            "Exit status: 0 success, 1 failure (bad model, data or adapter files), 2 usage\n"
+            "(also: --seq longer than the model's context).\n");
 }
 
 enum { O_BASE = 1000, O_ADAPTER, O_DATA, O_BATCH, O_SEQ, O_BATCHES, O_JSON };
@@ -126,13 +127,22 @@ static int evaluate(tr_model *m, const tr_data *data, const eval_opts *o, long n
     return rc;
 }
 
-static int run_eval(const eval_opts *o, mu_diag *d)
+/* *usage is set when the error is the command line's (exit 2). */
+static int run_eval(const eval_opts *o, int *usage, mu_diag *d)
 {
     int rc;
     tr_model *m = tr_hf_model_load(o->base, &rc, d);
     tr_data *data = m ? tr_data_open(o->data, &rc, d) : NULL;
     if (!data)
         goto out;
+    if (o->seq > tr_model_config(m)->max_pos) {
+        *usage = 1;
+        rc = mu_diag_set(d, MU_ERR_INVALID,
+                         "--seq %ld is longer than the context of the model in %s: %d positions "
+                         "(config.json max_position_embeddings or n_positions)",
+                         o->seq, o->base, tr_model_config(m)->max_pos);
+        goto out;
+    }
     if (tr_data_vocab(data) > tr_model_config(m)->vocab_size) {
         rc = mu_diag_set(d, MU_ERR_INVALID,
                          "%s: vocab_size %d exceeds the model's %d (%s/config.json): token ids "
@@ -171,10 +181,11 @@ int cmd_eval(int argc, char **argv)
     if (st >= 0)
         return st;
     mu_diag d = {{0}};
-    int rc = run_eval(&o, &d);
+    int usage = 0;
+    int rc = run_eval(&o, &usage, &d);
     if (rc) {
         fprintf(stderr, "mutual eval: %s\n", d.msg[0] ? d.msg : mu_strerror(rc));
-        return MU_EXIT_FAIL;
+        return usage ? MU_EXIT_USAGE : MU_EXIT_FAIL;
     }
     return MU_EXIT_OK;
 }

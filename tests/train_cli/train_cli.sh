@@ -111,8 +111,11 @@ mkdir -p "$tmp/trunc" && cp "$REF/gpt2/config.json" "$tmp/trunc/" &&
   head -c 5000 "$REF/gpt2/model.safetensors" >"$tmp/trunc/model.safetensors"
 check bad_truncated 1 "trunc/model.safetensors: tensor '[^']+': data_offsets .* run past the end" -- \
   "$MUTUAL" eval --base "$tmp/trunc" --data "$REF/gpt2_data.h5" --batch 1 --seq 8
-check bad_short_data 1 "too few for sequence length" -- "$MUTUAL" eval --base "$REF/gpt2" \
-  --data "$REF/gpt2_data.h5" --batch 1 --seq 200 --batches 1
+printf 'too short' >"$tmp/short.txt" && "$MUTUAL" data import --text "$tmp/short.txt" --out "$tmp/short.h5" -q
+check bad_short_data 1 "short.h5: 9 tokens, too few for sequence length 16" -- "$MUTUAL" eval \
+  --base "$tmp/bytes" --data "$tmp/short.h5" --batch 1 --seq 16 --batches 1
+check eval_seq_too_long 2 "--seq 200 is longer than the context of the model in .*gpt2: 32 positions" -- \
+  "$MUTUAL" eval --base "$REF/gpt2" --data "$REF/gpt2_data.h5" --batch 1 --seq 200 --batches 1
 check bad_adapter 1 "adapter_config.json: No such file" -- "$MUTUAL" eval --base "$REF/gpt2" \
   --adapter "$tmp/none" --data "$REF/gpt2_data.h5" --batch 1 --seq 8
 check bad_adapter_model 1 "llama_adapter/adapter_config.json: target_modules: .*'q_proj'" -- "$MUTUAL" eval \
