@@ -2,7 +2,8 @@
  *
  * One co_round object runs a whole federation: the registry of orgs, the global adapter (one
  * flat float vector with named tensor views), the server strategy, the metrics history, and
- * the round in flight. It never touches a socket, a file, a clock or a thread: the driver
+ * the round in flight. It never touches a socket, a file, a clock, a thread or the log (what
+ * happened comes back as events, co_round_poll_event, with their log lines): the driver
  * (the gRPC server of `mutual serve`, or the in-process simulator of `mutual sim`) passes
  * time in as `now` (seconds, any monotonic origin) and calls:
  *

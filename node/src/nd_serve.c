@@ -435,7 +435,7 @@ static void on_tick(void *user, rpc_server *srv, double now)
 {
     server *s = user;
     if (co_round_tick(s->r, now) != MU_OK)
-        mu_error("serve: out of memory in a tick; the round in flight was aborted");
+        mu_error("serve: out of memory starting a round; trying again at the next tick");
     pump(s, now);
 }
 
