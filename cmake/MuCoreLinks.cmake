@@ -1,0 +1,43 @@
+# MuCoreLinks.cmake - mu_check_core_links(TARGET...): the sans-IO rule, enforced by the linker.
+# A protocol core must not link (directly or through anything it links) a library that does
+# I/O or that only a driver needs. Walks each target's link closure (LINK_LIBRARIES and
+# INTERFACE_LINK_LIBRARIES, $<LINK_ONLY:...> unwrapped) at configure time and stops with
+# FATAL_ERROR naming the path that brought the forbidden library in. Call it after the targets
+# and everything they link are defined. tests/cmake/ checks that it fires.
+set(MU_CORE_FORBIDDEN
+    "^(PkgConfig::(HDF5|YAML|JANSSON|GRPC|PROTOBUFC|OPENBLAS|OPENSSL)|mu_(common|train|rpc|proto|coordinator_store|client|node|sim))$|(hdf5|yaml|jansson|grpc|protobuf|openblas)")
+function(mu_core_link_walk item path seen_var)
+  string(REGEX REPLACE "^\\$<LINK_ONLY:(.*)>$" "\\1" item "${item}")
+  if(item MATCHES "${MU_CORE_FORBIDDEN}")
+    message(FATAL_ERROR "sans-IO rule broken: ${path}${item} (see docs/ARCHITECTURE.md)")
+  endif()
+  if(NOT TARGET ${item} OR item IN_LIST ${seen_var})
+    return()
+  endif()
+  list(APPEND ${seen_var} ${item})
+  set(${seen_var} ${${seen_var}} PARENT_SCOPE)
+  get_target_property(type ${item} TYPE)
+  set(deps "")
+  if(NOT type STREQUAL "INTERFACE_LIBRARY")
+    get_target_property(own ${item} LINK_LIBRARIES)
+    if(own)
+      list(APPEND deps ${own})
+    endif()
+  endif()
+  get_target_property(iface ${item} INTERFACE_LINK_LIBRARIES)
+  if(iface)
+    list(APPEND deps ${iface})
+  endif()
+  foreach(dep ${deps})
+    mu_core_link_walk("${dep}" "${path}${item} -> " ${seen_var})
+    set(${seen_var} ${${seen_var}} PARENT_SCOPE)
+  endforeach()
+endfunction()
+function(mu_check_core_links)
+  foreach(core ${ARGN})
+    if(TARGET ${core})
+      set(seen "")
+      mu_core_link_walk(${core} "" seen)
+    endif()
+  endforeach()
+endfunction()
