@@ -85,6 +85,11 @@ co_round *co_round_new(const co_config *cfg, const co_tensor *tensors, size_t n_
                        mu_diag *diag);
 void co_round_free(co_round *r); /* NULL is a no-op */
 
+/* What co_round_new refuses about a config alone, without building anything: co_config_check,
+ * then a quantisation whose sum could overflow with cohort.max_orgs orgs (or whose chosen
+ * scale falls below 1). For `mutual config check`. MU_OK or MU_ERR_INVALID with diag. */
+int co_round_check_config(const co_config *cfg, mu_diag *diag);
+
 /* Resumes from a loaded checkpoint: global adapter (names and shapes must match), optimizer
  * state (reset, with a NOTICE event saying so, if the strategy changed), round counter,
  * metrics, orgs. Only before the first round starts (else MU_ERR_STATE). MU_ERR_INVALID on a

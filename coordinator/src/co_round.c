@@ -692,32 +692,46 @@ static void start_secagg(co_round *r, double now)
 
 /* ---- starting a round ------------------------------------------------------------------ */
 
-static int choose_quant(co_round *r, uint32_t n, mu_diag *d)
+/* The quantisation of a round of n orgs under cfg (the scale chosen when secure_agg.scale is
+ * 0): MU_OK, or MU_ERR_INVALID when the sum could overflow or the scale falls below 1. */
+static int quant_for(const co_config *cfg, uint32_t n, sa_quant *q, mu_diag *d)
 {
-    r->quant = (sa_quant){.clip_norm = r->cfg.clip,
-                          .scale = r->cfg.scale,
-                          .w_max = r->cfg.weight_max,
-                          .bits = r->cfg.bits,
-                          .n = n};
-    if (r->quant.scale == 0) {
+    *q = (sa_quant){.clip_norm = cfg->clip,
+                    .scale = cfg->scale,
+                    .w_max = cfg->weight_max,
+                    .bits = cfg->bits,
+                    .n = n};
+    if (q->scale == 0) {
         /* The largest power of two with n·(ceil(w_max·max(clip,1)·scale) + 1) <= 2^(bits-1)-1. */
-        double cap = ldexp(1.0, (int)r->cfg.bits - 1) - 1;
+        double cap = ldexp(1.0, (int)cfg->bits - 1) - 1;
         double per = floor(cap / n) - 1;
-        double m = r->cfg.weight_max * (r->cfg.clip > 1 ? r->cfg.clip : 1);
+        double m = cfg->weight_max * (cfg->clip > 1 ? cfg->clip : 1);
         if (!(per > 0))
             return mu_diag_set(d, MU_ERR_INVALID, "%u orgs at %u bits leave no room for a sum", n,
-                               r->cfg.bits);
-        r->quant.scale = ldexp(1.0, (int)floor(log2(per / m)));
-        while (r->quant.scale > 0 && n * (ceil(m * r->quant.scale) + 1) > cap)
-            r->quant.scale /= 2;
-        if (r->quant.scale < 1)
+                               cfg->bits);
+        q->scale = ldexp(1.0, (int)floor(log2(per / m)));
+        while (q->scale > 0 && n * (ceil(m * q->scale) + 1) > cap)
+            q->scale /= 2;
+        if (q->scale < 1)
             return mu_diag_set(d, MU_ERR_INVALID,
                                "%u orgs at %u bits with weight_max·clip = %g leave a fixed-point "
                                "scale below 1; raise secure_agg.bits or lower weight_max, clip or "
                                "cohort.max_orgs",
-                               n, r->cfg.bits, m);
+                               n, cfg->bits, m);
     }
-    return sa_quant_check(&r->quant, d);
+    return sa_quant_check(q, d);
+}
+
+static int choose_quant(co_round *r, uint32_t n, mu_diag *d)
+{
+    return quant_for(&r->cfg, n, &r->quant, d);
+}
+
+int co_round_check_config(const co_config *cfg, mu_diag *diag)
+{
+    int rc = co_config_check(cfg, diag);
+    sa_quant q;
+    return rc != MU_OK ? rc : quant_for(cfg, cfg->max_orgs, &q, diag);
 }
 
 /* MU_OK, or MU_ERR_NOMEM with nothing started. Reserves the round's events (ROUND_START,

@@ -3,11 +3,13 @@
  * `mutual config check --kind coordinator|org`.
  *
  * Beyond the loaders (types, ranges, unknown keys, addresses with a valid port): insecure
- * mode on a non-loopback address; TLS files missing or unreadable (unless insecure); the base
- * model folder without a readable config.json (coordinator and org) or weights (org); data
- * files that are not readable token datasets; an identity key whose folder does not exist.
- * Paths are relative to the config file's folder, as serve and join read them. Nothing is
- * written, bound or dialed.
+ * mode on a non-loopback address; a secure-aggregation quantisation that could overflow with
+ * cohort.max_orgs orgs (co_round_check_config); TLS files missing or unreadable, or an identity
+ * that does not work: key not matching the certificate, not signed by the CA, expired, wrong name
+ * (nd_preflight.c; unless insecure); the base model folder without a readable config.json
+ * (coordinator and org) or weights (org); data files that are not readable token datasets; an
+ * identity key whose folder does not exist. Paths are relative to the config file's folder, as
+ * serve and join read them. Nothing is written, bound or dialed.
  */
 #ifndef ND_CHECK_H
 #define ND_CHECK_H

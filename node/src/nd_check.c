@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "co_config_yaml.h"
+#include "co_round.h"
 #include "nd_internal.h"
 #include "nd_orgcfg.h"
 #include "tr_data.h"
@@ -40,6 +41,11 @@ int nd_check_serve_config(const char *path, mu_diag *d)
     if (rc == MU_OK) {
         if (cfg.insecure)
             rc = insecure_refused(doc, "server", "listen", "listen address", cfg.listen, d);
+        mu_diag inner = {{0}};
+        if (rc == MU_OK && co_round_check_config(&cfg, &inner) != MU_OK)
+            rc = mu_yaml_error(doc, at(doc, "secure_agg", "bits"), d, "secure_agg: %s", inner.msg);
+        if (rc == MU_OK && !cfg.insecure && nd_tls_check_server(&cfg, 0, &inner) != MU_OK)
+            rc = mu_yaml_error(doc, at(doc, "server", "tls_cert"), d, "%s", inner.msg);
         co_config_deinit(&cfg);
     }
     if (rc == MU_OK)
@@ -109,6 +115,9 @@ static int check_org(const mu_yaml_doc *doc, const nd_orgcfg *c, mu_diag *d)
                          (rc = readable(doc, "tls", "cert", c->cert, d)) ||
                          (rc = readable(doc, "tls", "key", c->key, d))))
         return rc;
+    mu_diag inner = {{0}};
+    if (!c->insecure && nd_tls_check_org(c, &inner) != MU_OK)
+        return mu_yaml_error(doc, at(doc, "tls", "cert"), d, "%s", inner.msg);
     if ((rc = key_folder(doc, c->identity_key, d)) || (rc = model_folder(doc, c->base, d)) ||
         (rc = dataset(doc, "train", c->train, d)))
         return rc;

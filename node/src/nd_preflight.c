@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "co_config.h"
+#include "co_round.h"
 #include "mu_addr.h"
 #include "mu_log.h"
 #include "nd_internal.h"
@@ -45,7 +46,11 @@ int nd_serve_check(const nd_serve_opts *o, mu_diag *d)
     int rc = co_config_load(o->config_path, &cfg, d);
     if (rc)
         return rc;
-    rc = nd_model_spec_load(o->config_path, &spec, d);
+    mu_diag q = {{0}}; /* a quantisation that could overflow (co_round_new would refuse it) */
+    if ((rc = co_round_check_config(&cfg, &q)) != MU_OK)
+        mu_diag_set(d, rc, "%s: secure_agg: %s", o->config_path, q.msg);
+    if (!rc)
+        rc = nd_model_spec_load(o->config_path, &spec, d);
     if (!rc && (o->insecure || cfg.insecure))
         rc = nd_insecure_check("listen address", cfg.listen, d);
     else if (!rc)

@@ -43,11 +43,21 @@ ln -s "$ROOT/configs/demo/base-model" "$fed/models/base"
 check kind_coordinator_no_ca 2 "coordinator.yaml:[0-9]+:[0-9]+: server.tls_ca '$fed/certs/ca.crt': No such file" -- \
   "$MUTUAL" config check --kind coordinator "$fed/coordinator.yaml"
 touch "$fed/certs/ca.crt" "$fed/certs/coordinator.crt" "$fed/certs/coordinator.key"
+check kind_coordinator_bad_cert 2 "coordinator.yaml:[0-9]+:[0-9]+: .*certs/c" -- \
+  "$MUTUAL" config check --kind coordinator "$fed/coordinator.yaml"
+rm -f "$fed/certs/"*
+"$MUTUAL" -q certs init --dir "$fed/certs" >/dev/null
+"$MUTUAL" -q certs issue --dir "$fed/certs" --org coordinator --server localhost >/dev/null
 check kind_coordinator 0 "coordinator.yaml: ok" -- "$MUTUAL" config check --kind coordinator "$fed/coordinator.yaml"
 check kind_coordinator_from_root 0 "coordinator.yaml: ok" -- sh -c "cd / && '$MUTUAL' config check --kind coordinator '$fed/coordinator.yaml'"
 check kind_org_no_cert 2 "org.yaml:[0-9]+:[0-9]+: tls.cert '$fed/certs/cu-north.crt': No such file" -- \
   "$MUTUAL" config check --kind org "$fed/org.yaml"
-touch "$fed/certs/cu-north.crt" "$fed/certs/cu-north.key"
+"$MUTUAL" -q certs issue --dir "$fed/certs" --org cu-south >/dev/null
+cp "$fed/certs/cu-south.crt" "$fed/certs/cu-north.crt"
+cp "$fed/certs/cu-south.key" "$fed/certs/cu-north.key"
+check kind_org_wrong_name 2 "org.yaml:[0-9]+:[0-9]+: .*cu-north" -- "$MUTUAL" config check --kind org "$fed/org.yaml"
+rm -f "$fed/certs/cu-north.crt" "$fed/certs/cu-north.key"
+"$MUTUAL" -q certs issue --dir "$fed/certs" --org cu-north >/dev/null
 check kind_org_no_data 2 "org.yaml:[0-9]+:[0-9]+: data.train: .*cu-north.h5" -- "$MUTUAL" config check --kind org "$fed/org.yaml"
 cp "$ROOT/tests/train/ref/gpt2_data.h5" "$fed/data/cu-north.h5"
 cp "$ROOT/tests/train/ref/gpt2_data.h5" "$fed/data/cu-north-heldout.h5"
@@ -61,6 +71,10 @@ printf 'server: {listen: "0.0.0.0:7443", insecure: true}\nmodel: {base: %s/confi
 check kind_coordinator_insecure_open 2 "co_open.yaml:1:18: insecure mode refused: listen address '0.0.0.0:7443' is not a loopback" -- \
   "$MUTUAL" config check --kind coordinator "$tmp/co_open.yaml"
 printf 'server: {listen: "127.0.0.1:7443", insecure: true}\nmodel: {base: %s/configs/demo/base-model}\n' "$ROOT" >"$tmp/co_lo.yaml"
+printf 'secure_agg: {bits: 8}\nserver: {listen: "127.0.0.1:7443", insecure: true}\nmodel: {base: %s/configs/demo/base-model}\n' "$ROOT" >"$tmp/co_bits.yaml"
+check kind_coordinator_overflow 2 "co_bits.yaml:1:20: secure_agg: 100 orgs at 8 bits leave no room for a sum" -- \
+  "$MUTUAL" config check --kind coordinator "$tmp/co_bits.yaml"
+check serve_overflow 2 "mutual serve: .*co_bits.yaml: secure_agg: 100 orgs at 8 bits" -- "$MUTUAL" serve --config "$tmp/co_bits.yaml"
 check kind_coordinator_insecure_lo 0 "co_lo.yaml: ok" -- "$MUTUAL" config check --kind coordinator "$tmp/co_lo.yaml"
 check kind_bad 2 "--kind wants coordinator, org or sim" -- "$MUTUAL" config check --kind nope "$tmp/good.yaml"
 sed 's/^cohort:/cohort:\n  bogus_key: 1/' "$ROOT/configs/coordinator.yaml" >"$tmp/co_bad.yaml"
