@@ -69,11 +69,9 @@ static void print(const Mutual__V1__StatusReply *r, int json)
             printf(",\"last_round\":{\"loss\":null");
         if (m)
             printf(",\"round\":%llu,\"loss_sum\":%.17g,\"tokens\":%llu,"
-                   "\"examples\":%llu,\"orgs_completed\":%u,\"orgs_dropped\":%u,"
-                   "\"duration_s\":%.6g}",
+                   "\"orgs_completed\":%u,\"orgs_dropped\":%u,\"duration_s\":%.6g}",
                    (unsigned long long)m->round, m->loss_sum, (unsigned long long)m->tokens,
-                   (unsigned long long)m->examples, m->orgs_completed, m->orgs_dropped,
-                   m->duration_s);
+                   m->orgs_completed, m->orgs_dropped, m->duration_s);
         printf("}\n");
         return;
     }

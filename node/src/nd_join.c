@@ -24,6 +24,7 @@
 #include "mu_progress.h"
 #include "nd_internal.h"
 #include "nd_orgcfg.h"
+#include "nd_task.h"
 #include "rpc_client.h"
 #include "sa.h"
 #include "tr_data.h"
@@ -61,8 +62,6 @@ typedef struct {
     nd_fedcfg fed;
     uint64_t org_id;
     uint32_t poll_ms;
-    uint64_t last_round;
-    uint32_t last_stage;
     float *global; /* (dim) the last downloaded adapter */
     size_t dim;
 } org;
@@ -328,10 +327,6 @@ static int do_task(org *g, const co_task *t, mu_diag *d)
             rc = MU_OK; /* refused: logged; the coordinator drops us for the round */
     }
     cl_outbox_clear(&rep->out);
-    if (rc == MU_OK) {
-        g->last_round = round;
-        g->last_stage = rep->stage;
-    }
     return rc;
 }
 
@@ -343,8 +338,6 @@ static int work(org *g, mu_diag *d)
         Mutual__V1__PullTaskRequest req = MUTUAL__V1__PULL_TASK_REQUEST__INIT;
         req.api_version = RPC_API_VERSION;
         req.org_id = g->org_id;
-        req.last_round = g->last_round;
-        req.last_stage = g->last_stage;
         ProtobufCMessage *reply = NULL;
         rpc_status st = {0};
         int rc = rpc_client_unary(g->client, RPC_PULL_TASK, &req.base, g->poll_ms / 1e3 + 10,
@@ -359,7 +352,14 @@ static int work(org *g, mu_diag *d)
         co_task t;
         ho_verdict v = ho_org_take(g->h, task->payload.data, task->payload.len, &t, &g->rep);
         uint32_t retry = task->retry_after_ms;
+        mu_diag md = {{0}};
+        rc = v == HO_ACT ? nd_task_mirror_check(task, &t, &md) : MU_OK;
         protobuf_c_message_free_unpacked(reply, NULL);
+        if (rc != MU_OK) {
+            co_task_deinit(&t);
+            return mu_diag_set(d, rc, "the coordinator sent a task that contradicts itself: %.400s",
+                               md.msg);
+        }
         if (v == HO_FATAL)
             return mu_diag_set(d, g->rep.rc, "%s", g->rep.diag.msg);
         if (v == HO_STOP)

@@ -21,6 +21,7 @@
 #include "mu_progress.h"
 #include "nd_internal.h"
 #include "nd_serve_int.h"
+#include "nd_task.h"
 #include "rpc_server.h"
 #include "sa.h"
 #include "tr_hf.h"
@@ -41,22 +42,6 @@ static double wall_ms(void)
 
 /* ---- tasks and held polls ------------------------------------------------------------------ */
 
-static Mutual__V1__TaskKind task_kind(co_task_kind k)
-{
-    switch (k) {
-    case CO_TASK_TRAIN:
-        return MUTUAL__V1__TASK_KIND__TASK_KIND_TRAIN_ROUND;
-    case CO_TASK_EVAL:
-        return MUTUAL__V1__TASK_KIND__TASK_KIND_EVAL_ROUND;
-    case CO_TASK_SECAGG:
-        return MUTUAL__V1__TASK_KIND__TASK_KIND_SECAGG_STAGE;
-    case CO_TASK_DONE:
-        return MUTUAL__V1__TASK_KIND__TASK_KIND_SHUTDOWN;
-    default:
-        return MUTUAL__V1__TASK_KIND__TASK_KIND_WAIT;
-    }
-}
-
 /* Answers `call` with task t (the co_task encoding travels in Task.payload). */
 static void reply_task(server *s, rpc_call *call, const co_task *t, double now)
 {
@@ -69,10 +54,9 @@ static void reply_task(server *s, rpc_call *call, const co_task *t, double now)
     }
     Mutual__V1__Task m = MUTUAL__V1__TASK__INIT;
     m.api_version = RPC_API_VERSION;
-    m.kind = task_kind(t->kind);
-    int in_round = t->kind == CO_TASK_TRAIN || t->kind == CO_TASK_EVAL || t->kind == CO_TASK_SECAGG;
-    m.round = in_round ? t->cfg.round : 0;
-    m.stage = t->kind == CO_TASK_SECAGG ? t->stage : 0;
+    nd_task_mirror_set(&m, t);
+    int in_round = m.kind != MUTUAL__V1__TASK_KIND__TASK_KIND_WAIT &&
+                   m.kind != MUTUAL__V1__TASK_KIND__TASK_KIND_SHUTDOWN;
     m.payload.data = buf;
     m.payload.len = len;
     if (in_round && isfinite(t->deadline) && t->deadline > 0)

@@ -16,6 +16,7 @@
 
 #include "nd.h"
 #include "nd_orgcfg.h"
+#include "nd_task.h"
 
 static void write_file(const char *path, const char *text)
 {
@@ -139,15 +140,54 @@ static void test_fedcfg(void **state)
                          MU_ERR_FORMAT);
 }
 
+/* Task.kind/round/stage mirror the payload's co_task: what serve sets passes join's check, and
+ * each field that disagrees is refused naming it. */
+static void test_task_mirror(void **state)
+{
+    (void)state;
+    co_task kinds[] = {{.kind = CO_TASK_WAIT},
+                       {.kind = CO_TASK_TRAIN, .cfg = {.round = 4}},
+                       {.kind = CO_TASK_EVAL, .cfg = {.round = 5}},
+                       {.kind = CO_TASK_SECAGG, .stage = 3, .cfg = {.round = 4}},
+                       {.kind = CO_TASK_DONE, .cfg = {.round = 9}}};
+    mu_diag d = {{0}};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        Mutual__V1__Task m = MUTUAL__V1__TASK__INIT;
+        nd_task_mirror_set(&m, &kinds[i]);
+        assert_int_equal(nd_task_mirror_check(&m, &kinds[i], &d), MU_OK);
+        Mutual__V1__Task bad = m;
+        bad.kind = bad.kind == MUTUAL__V1__TASK_KIND__TASK_KIND_WAIT
+                       ? MUTUAL__V1__TASK_KIND__TASK_KIND_TRAIN_ROUND
+                       : MUTUAL__V1__TASK_KIND__TASK_KIND_WAIT;
+        assert_int_equal(nd_task_mirror_check(&bad, &kinds[i], &d), MU_ERR_PROTOCOL);
+        assert_non_null(strstr(d.msg, "Task.kind"));
+        bad = m;
+        bad.round++;
+        assert_int_equal(nd_task_mirror_check(&bad, &kinds[i], &d), MU_ERR_PROTOCOL);
+        assert_non_null(strstr(d.msg, "Task.round"));
+        bad = m;
+        bad.stage++;
+        assert_int_equal(nd_task_mirror_check(&bad, &kinds[i], &d), MU_ERR_PROTOCOL);
+        assert_non_null(strstr(d.msg, "Task.stage"));
+    }
+    /* what serve sends for each kind */
+    Mutual__V1__Task m = MUTUAL__V1__TASK__INIT;
+    nd_task_mirror_set(&m, &kinds[3]);
+    assert_int_equal(m.kind, MUTUAL__V1__TASK_KIND__TASK_KIND_SECAGG_STAGE);
+    assert_true(m.round == 4 && m.stage == 3);
+    nd_task_mirror_set(&m, &kinds[4]);
+    assert_int_equal(m.kind, MUTUAL__V1__TASK_KIND__TASK_KIND_SHUTDOWN);
+    assert_true(m.round == 0 && m.stage == 0);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_example_org_config),
-        cmocka_unit_test(test_org_config_errors),
-        cmocka_unit_test(test_identity_key),
-        cmocka_unit_test(test_fedcfg),
+        cmocka_unit_test(test_example_org_config), cmocka_unit_test(test_org_config_errors),
+        cmocka_unit_test(test_identity_key),       cmocka_unit_test(test_fedcfg),
+        cmocka_unit_test(test_task_mirror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,14 +32,14 @@ static void on_join(void *user, rpc_call *call, const Mutual__V1__JoinRequest *r
 
 static void reply_task(rpc_call *call, Mutual__V1__TaskKind kind, uint64_t round, uint32_t stage)
 {
-    static uint8_t cfg[3] = {1, 2, 3};
+    static uint8_t payload[3] = {1, 2, 3};
     Mutual__V1__Task task = MUTUAL__V1__TASK__INIT;
     task.api_version = RPC_API_VERSION;
     task.kind = kind;
     task.round = round;
     task.stage = stage;
-    task.round_config.data = cfg;
-    task.round_config.len = sizeof cfg;
+    task.payload.data = payload;
+    task.payload.len = sizeof payload;
     task.retry_after_ms = kind == MUTUAL__V1__TASK_KIND__TASK_KIND_WAIT ? 100 : 0;
     rpc_call_reply(call, &task.base);
 }
@@ -151,7 +151,6 @@ static void on_status(void *user, rpc_call *call, const Mutual__V1__StatusReques
     m.round = 4;
     m.loss_sum = 1234.5;
     m.tokens = 1000;
-    m.examples = 40;
     m.orgs_completed = 2;
     m.orgs_dropped = 1;
     m.duration_s = 2.5;

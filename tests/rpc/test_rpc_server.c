@@ -128,7 +128,7 @@ static void test_long_poll_held_then_answered_by_tick(void **state)
     assert_int_equal(rc, MU_OK);
     assert_int_equal(task->kind, MUTUAL__V1__TASK_KIND__TASK_KIND_TRAIN_ROUND);
     assert_int_equal(task->round, 3);
-    assert_int_equal(task->round_config.len, 3);
+    assert_int_equal(task->payload.len, 3);
     assert_true(dt >= 0.18); /* held for hold_s = 0.2 */
     assert_true(dt < 2.0);
     protobuf_c_message_free_unpacked(&task->base, NULL);
