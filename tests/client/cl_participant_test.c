@@ -11,6 +11,7 @@
 
 #include "cl_participant.h"
 #include "client/cl_tiny.h"
+#include "train/tr_testmodel.h"
 #include "co_round.h"
 #include "mu_log.h"
 #include "mu_nomem.h"
@@ -427,6 +428,34 @@ static void test_eval_and_misuse(void **state)
     cl_engine_free(e);
 }
 
+/* One org with 300 tokens (100 held out), an engine on model m, and a zero global. */
+typedef struct {
+    cl_engine *e;
+    size_t dim;
+    int32_t tok[300];
+    cl_participant *p;
+    float *g; /* (dim) */
+} one_org;
+
+static void one_org_init(one_org *o, tr_model *m)
+{
+    tr_lora_config lc = lora_cfg();
+    o->e = cl_engine_from_model(m, &lc, 42, NULL);
+    assert_non_null(o->e);
+    o->dim = cl_engine_dim(o->e);
+    tiny_tokens(o->tok, 300, 1, 4);
+    o->p = make_org(0, o->tok, 300, 100);
+    o->g = calloc(o->dim, sizeof *o->g);
+    assert_non_null(o->g);
+}
+
+static void one_org_free(one_org *o)
+{
+    free(o->g);
+    cl_participant_free(o->p);
+    cl_engine_free(o->e);
+}
+
 /* Handles t expecting rc with `why` in the diag, no allocation, nothing pushed, no round. */
 static void expect_refused(cl_participant *p, cl_engine *e, const co_task *t, const float *g,
                            size_t dim, int want, const char *why)
@@ -454,13 +483,12 @@ static void expect_refused(cl_participant *p, cl_engine *e, const co_task *t, co
 static void test_out_of_range_task(void **state)
 {
     (void)state;
-    tr_lora_config lc = lora_cfg();
-    cl_engine *e = cl_engine_from_model(tiny_model(1), &lc, 42, NULL);
-    size_t dim = cl_engine_dim(e);
-    int32_t tok[300];
-    tiny_tokens(tok, 300, 1, 4);
-    cl_participant *p = make_org(0, tok, 300, 100);
-    float *g = calloc(dim, sizeof *g);
+    one_org o;
+    one_org_init(&o, tiny_model(1));
+    cl_participant *p = o.p;
+    cl_engine *e = o.e;
+    const float *g = o.g;
+    size_t dim = o.dim;
     co_task t = train_task(1, (uint32_t)dim, 0);
     for (int kind = CO_TASK_TRAIN; kind <= CO_TASK_EVAL; kind++) {
         t.kind = (co_task_kind)kind;
@@ -491,41 +519,27 @@ static void test_out_of_range_task(void **state)
     co_task s = {.kind = CO_TASK_SECAGG, .org_id = 1, .stage = 9};
     s.cfg = t.cfg;
     expect_refused(p, e, &s, NULL, dim, MU_ERR_PROTOCOL, "stage 9");
-    free(g);
-    cl_participant_free(p);
-    cl_engine_free(e);
+    one_org_free(&o);
 }
 
 /* A model whose vocabulary (2^20) makes batch·seq·vocab logits exceed CL_MAX_LOGITS at
- * batch 256, seq 16 (2^32), while batch 64 (2^30) passes that check. */
+ * batch 256, seq 16 (2^32 > 2^31): refused for TRAIN and EVAL before anything is allocated. */
 static void test_logits_beyond_limit(void **state)
 {
     (void)state;
-    tr_config c = {.family = TR_GPT2,
-                   .vocab_size = 1 << 20,
-                   .max_pos = 16,
-                   .d_model = 8,
-                   .n_layer = 1,
-                   .n_head = 1,
-                   .norm_eps = 1e-5f,
-                   .tied_head = 1};
-    tr_lora_config lc = lora_cfg();
-    cl_engine *e = cl_engine_from_model(tr_model_new(&c, NULL), &lc, 42, NULL);
-    assert_non_null(e);
-    size_t dim = cl_engine_dim(e);
-    int32_t tok[300];
-    tiny_tokens(tok, 300, 1, 4);
-    cl_participant *p = make_org(0, tok, 300, 100);
-    float *g = calloc(dim, sizeof *g);
-    co_task t = train_task(1, (uint32_t)dim, 0);
+    tr_config c = tt_gpt2_config();
+    c.vocab_size = 1 << 20;
+    c.max_pos = 16;
+    c.n_layer = 1;
+    one_org o;
+    one_org_init(&o, tr_model_new(&c, NULL));
+    co_task t = train_task(1, (uint32_t)o.dim, 0);
     t.cfg.seq = 16;
     t.cfg.batch = 256;
-    expect_refused(p, e, &t, g, dim, MU_ERR_INVALID, "logits exceed");
+    expect_refused(o.p, o.e, &t, o.g, o.dim, MU_ERR_INVALID, "logits exceed");
     t.kind = CO_TASK_EVAL;
-    expect_refused(p, e, &t, g, dim, MU_ERR_INVALID, "logits exceed");
-    free(g);
-    cl_participant_free(p);
-    cl_engine_free(e);
+    expect_refused(o.p, o.e, &t, o.g, o.dim, MU_ERR_INVALID, "logits exceed");
+    one_org_free(&o);
 }
 
 /* A coordinator that restarts a round re-sends TRAIN after ADVERTISE: the org trains again and

@@ -154,149 +154,66 @@ static void test_task_bad_bytes(void **state)
     free(buf);
 }
 
+/* One round-config field set to a value out of its range; `field` is named in the refusal. */
 typedef struct {
-    const char *field; /* named in the refusal */
-    void (*set)(co_round_config *c);
+    const char *field;
+    size_t off;
+    int bytes; /* 1 (uint8_t), 4 (uint32_t) or 0 (double) */
+    double v;
 } bad_field;
 
-static void seq_2_31(co_round_config *c)
-{
-    c->seq = 1u << 31;
-}
-static void seq_0(co_round_config *c)
-{
-    c->seq = 0;
-}
-static void seq_big(co_round_config *c)
-{
-    c->seq = CO_TASK_MAX_SEQ + 1;
-}
-static void steps_0(co_round_config *c)
-{
-    c->steps = 0;
-}
-static void steps_big(co_round_config *c)
-{
-    c->steps = CO_TASK_MAX_STEPS + 1;
-}
-static void batch_0(co_round_config *c)
-{
-    c->batch = 0;
-}
-static void batch_big(co_round_config *c)
-{
-    c->batch = CO_TASK_MAX_BATCH + 1;
-}
-static void batch_seq(co_round_config *c)
-{
-    c->batch = 65536, c->seq = 65536;
-}
-static void dim_0(co_round_config *c)
-{
-    c->dim = 0;
-}
-static void dim_big(co_round_config *c)
-{
-    c->dim = CO_TASK_MAX_DIM + 1;
-}
-static void bits_7(co_round_config *c)
-{
-    c->bits = 7;
-}
-static void bits_33(co_round_config *c)
-{
-    c->bits = 33;
-}
-static void k_big(co_round_config *c)
-{
-    c->k = CO_TASK_MAX_K + 1;
-}
-static void t_big(co_round_config *c)
-{
-    c->t = CO_TASK_MAX_T + 1;
-}
-static void quant_n_big(co_round_config *c)
-{
-    c->quant_n = CO_TASK_MAX_QUANT_N + 1;
-}
-static void lr_0(co_round_config *c)
-{
-    c->lr = 0;
-}
-static void lr_big(co_round_config *c)
-{
-    c->lr = 11;
-}
-static void mu_neg(co_round_config *c)
-{
-    c->fedprox_mu = -1;
-}
-static void mu_big(co_round_config *c)
-{
-    c->fedprox_mu = 2e6;
-}
-static void clip_0(co_round_config *c)
-{
-    c->clip = 0;
-}
-static void clip_big(co_round_config *c)
-{
-    c->clip = 2e12;
-}
-static void scale_neg(co_round_config *c)
-{
-    c->scale = -1;
-}
-static void scale_big(co_round_config *c)
-{
-    c->scale = 2e18;
-}
-static void wmax_0(co_round_config *c)
-{
-    c->weight_max = 0;
-}
-static void wmax_big(co_round_config *c)
-{
-    c->weight_max = 2e15;
-}
-static void kind_2(co_round_config *c)
-{
-    c->kind = 2;
-}
-static void weight_2(co_round_config *c)
-{
-    c->weight = 2;
-}
+#define U8(f, v, name)                                                                             \
+    {                                                                                              \
+        name, offsetof(co_round_config, f), 1, v                                                   \
+    }
+#define U32(f, v, name)                                                                            \
+    {                                                                                              \
+        name, offsetof(co_round_config, f), 4, v                                                   \
+    }
+#define F64(f, v, name)                                                                            \
+    {                                                                                              \
+        name, offsetof(co_round_config, f), 0, v                                                   \
+    }
 
 static const bad_field bad_fields[] = {
-    {"seq 2147483648", seq_2_31},
-    {"seq 0", seq_0},
-    {"seq 1000001", seq_big},
-    {"steps 0", steps_0},
-    {"steps", steps_big},
-    {"batch 0", batch_0},
-    {"batch 65537", batch_big},
-    {"batch 65536 x seq 65536", batch_seq},
-    {"dim 0", dim_0},
-    {"dim", dim_big},
-    {"bits 7", bits_7},
-    {"bits 33", bits_33},
-    {"k 65536", k_big},
-    {"t 65537", t_big},
-    {"quant_n", quant_n_big},
-    {"lr 0", lr_0},
-    {"lr 11", lr_big},
-    {"fedprox_mu -1", mu_neg},
-    {"fedprox_mu", mu_big},
-    {"clip 0", clip_0},
-    {"clip", clip_big},
-    {"scale -1", scale_neg},
-    {"scale", scale_big},
-    {"weight_max 0", wmax_0},
-    {"weight_max", wmax_big},
-    {"round kind 2", kind_2},
-    {"weight kind 2", weight_2},
+    U32(seq, 2147483648.0, "seq 2147483648"),
+    U32(seq, 0, "seq 0"),
+    U32(seq, CO_TASK_MAX_SEQ + 1, "seq 1000001"),
+    U32(steps, 0, "steps 0"),
+    U32(steps, CO_TASK_MAX_STEPS + 1, "steps"),
+    U32(batch, 0, "batch 0"),
+    U32(batch, CO_TASK_MAX_BATCH + 1, "batch 65537"),
+    U32(dim, 0, "dim 0"),
+    U32(dim, CO_TASK_MAX_DIM + 1.0, "dim"),
+    U32(bits, 7, "bits 7"),
+    U32(bits, 33, "bits 33"),
+    U32(k, CO_TASK_MAX_K + 1, "k 65536"),
+    U32(t, CO_TASK_MAX_T + 1, "t 65537"),
+    U32(quant_n, CO_TASK_MAX_QUANT_N + 1, "quant_n"),
+    F64(lr, 0, "lr 0"),
+    F64(lr, 11, "lr 11"),
+    F64(fedprox_mu, -1, "fedprox_mu -1"),
+    F64(fedprox_mu, 2e6, "fedprox_mu"),
+    F64(clip, 0, "clip 0"),
+    F64(clip, 2e12, "clip"),
+    F64(scale, -1, "scale -1"),
+    F64(scale, 2e18, "scale"),
+    F64(weight_max, 0, "weight_max 0"),
+    F64(weight_max, 2e15, "weight_max"),
+    U8(kind, 2, "round kind 2"),
+    U8(weight, 2, "weight kind 2"),
 };
+
+static void set_bad(co_round_config *c, const bad_field *b)
+{
+    char *p = (char *)c + b->off;
+    if (b->bytes == 1)
+        *(uint8_t *)p = (uint8_t)b->v;
+    else if (b->bytes == 4)
+        *(uint32_t *)p = (uint32_t)b->v;
+    else
+        *(double *)p = b->v;
+}
 
 /* Each field out of range: MU_ERR_PROTOCOL naming it, no allocation, nothing owned. The same
  * task in memory is refused by co_task_check, and a WAIT task carries no config to check. */
@@ -307,7 +224,7 @@ static void test_task_out_of_range(void **state)
         for (int kind = CO_TASK_TRAIN; kind <= CO_TASK_SECAGG; kind++) {
             co_task t = sample(), u;
             t.kind = (co_task_kind)kind;
-            bad_fields[i].set(&t.cfg);
+            set_bad(&t.cfg, &bad_fields[i]);
             size_t len;
             uint8_t *buf = encode(&t, &len);
             mu_diag d = {{0}};
@@ -326,6 +243,18 @@ static void test_task_out_of_range(void **state)
             assert_int_equal(co_task_check(&t, NULL), MU_OK);
             free(buf);
         }
+    }
+    /* batch·seq above CO_TASK_MAX_BATCH_TOKENS though each is in range */
+    {
+        co_task t = sample(), u;
+        t.cfg.batch = 65536, t.cfg.seq = 65536;
+        size_t len;
+        uint8_t *buf = encode(&t, &len);
+        mu_diag d = {{0}};
+        assert_int_equal(co_task_decode(&u, buf, len, &d), MU_ERR_PROTOCOL);
+        assert_non_null(strstr(d.msg, "batch 65536 x seq 65536"));
+        assert_null(u.owned_);
+        free(buf);
     }
     /* non-finite doubles: refused as malformed */
     co_task t = sample(), u;
