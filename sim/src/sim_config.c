@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "co_config_yaml.h"
+#include "co_round.h"
 #include "mu_file.h"
 #include "mu_yaml.h"
 #include "sim.h"
@@ -19,25 +20,27 @@ typedef struct {
 
 /* A data file (relative to the config file's folder) that must be readable: the run would
  * fail on it later, so the config is refused now, at its position. */
-static int data_path(ld *l, const mu_yaml_node *node, char *out, size_t cap)
+static int data_path(ld *l, const mu_yaml_node *node, const char *what, char *out, size_t cap)
 {
     const char *s;
     int rc = mu_yaml_as_str(l->doc, node, &s, l->diag);
     if (rc)
         return rc;
     if (!s[0])
-        return mu_yaml_error(l->doc, node, l->diag, "%s is empty", node->key ? node->key : "path");
+        return mu_yaml_error(l->doc, node, l->diag, "%s is empty", what);
     if ((rc = mu_yaml_as_path(l->doc, node, out, cap, l->diag)))
         return rc;
     if (access(out, R_OK) != 0)
-        return mu_yaml_error(l->doc, node, l->diag, "'%s': %s", out, strerror(errno));
+        return mu_yaml_error(l->doc, node, l->diag, "%s '%s': %s", what, out, strerror(errno));
     return MU_OK;
 }
 
 static int get_data_path(ld *l, const mu_yaml_node *m, const char *key, char *out, size_t cap)
 {
     const mu_yaml_node *n = mu_yaml_get(m, key);
-    return n ? data_path(l, n, out, cap) : MU_OK;
+    char what[64];
+    snprintf(what, sizeof what, "data.%s", key);
+    return n ? data_path(l, n, what, out, cap) : MU_OK;
 }
 
 static int get_u32(ld *l, const mu_yaml_node *m, const char *key, long long lo, long long hi,
@@ -235,7 +238,7 @@ static int load_data(ld *l, const mu_yaml_node *root, sim_config *c)
             if (!(c->files[i] = calloc(1, CO_PATH_MAX)))
                 return mu_diag_set(l->diag, MU_ERR_NOMEM, "out of memory");
             c->n_files++;
-            if ((rc = data_path(l, pn, c->files[i], CO_PATH_MAX)))
+            if ((rc = data_path(l, pn, "data.files", c->files[i], CO_PATH_MAX)))
                 return rc;
         }
         c->orgs = (uint32_t)files->n_items;
@@ -305,6 +308,9 @@ static int load_doc(ld *l, sim_config *c)
     if (c->co.min_orgs > c->orgs)
         return mu_yaml_error(l->doc, co, l->diag, "cohort.min_orgs is %u but there are %u orgs",
                              c->co.min_orgs, c->orgs);
+    mu_diag q = {{0}}; /* what co_round_new would refuse when the run starts */
+    if (co_round_check_config(&c->co, &q) != MU_OK)
+        return mu_yaml_error(l->doc, co, l->diag, "secure_agg: %s", q.msg);
     return MU_OK;
 }
 

@@ -413,7 +413,11 @@ static void test_bad_configs(void **state)
         {"model:\n  synthetic_dim: 10\ndata:\n  orgs: 3\n", "t.yaml:1:1:"},
         /* data files are refused when they cannot be read, where they are named */
         {"model:\n  synthetic_dim: 10\ndata:\n  files: [sim_a.h5, no_such.h5]\n",
-         "t.yaml:4:21: 'no_such.h5': No such file"},
+         "t.yaml:4:21: data.files 'no_such.h5': No such file"},
+        /* a quantisation co_round_new would refuse is refused with the config */
+        {"model:\n  synthetic_dim: 10\ndata:\n  orgs: 3\ncoordinator:\n  secure_agg:\n"
+         "    bits: 8\n",
+         "t.yaml:6:3: secure_agg: 100 orgs at 8 bits"},
     };
     (void)co;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
