@@ -1,5 +1,6 @@
 /* ho_coord.h - what the coordinator's drivers do around the round machine, written once:
- * authenticate pushed messages, and the after-round pipeline.
+ * authenticate pushed messages, and the after-round pipeline (checkpoint, PEFT export, the
+ * metrics line).
  *
  * `mutual serve` (node/) and `mutual sim` (sim/) both call ho_coord_deliver for every message
  * an org pushes and ho_after_round for every ROUND event (co_round_poll_event). Nothing here
@@ -12,10 +13,19 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "co_round.h"
 #include "mu_err.h"
 #include "tr_model.h"
+
+/* Verifies that `sig` (sig_len bytes) is org `id`'s push signature (wi_push_verify) over
+ * (id, round, stage, msg) with its registered key, then hands msg to co_round_on_message.
+ * Returns MU_OK, MU_ERR_NOTFOUND (id not registered), MU_ERR_CRYPTO (a missing or bad
+ * signature: the round machine never saw the bytes), or co_round_on_message's code; diag
+ * says why. */
+int ho_coord_deliver(co_round *r, uint32_t id, uint64_t round, uint32_t stage, const uint8_t *msg,
+                     size_t len, const uint8_t *sig, size_t sig_len, double now, mu_diag *diag);
 
 /* What happens after each round. Empty strings or NULL switch a step off. */
 typedef struct {
@@ -24,15 +34,18 @@ typedef struct {
     const char *export_dir;     /* PEFT folder per completed training round */
     tr_model *model;            /* LoRA attached, the global's shape: the export writes it */
     const char *base_name;      /* base_model_name_or_path in adapter_config.json */
+    FILE *metrics;              /* the round's JSON line (wi_metrics.h) goes here */
+    const char *extra;          /* the driver's own fields: ",\"key\":value..." or NULL */
 } ho_after;
 
 /* After a ROUND event: the checkpoint (co_round_checkpoint_view + co_checkpoint_write), then,
  * for a completed training round, the PEFT export EXPORT/round-RRRRRR (6 digits) and the
  * symlink EXPORT/latest -> round-RRRRRR, replaced atomically (a temporary link renamed over
  * it), so a reader following `latest` sees the previous adapter folder or the new one, whole.
- * A failed checkpoint is returned (MU_ERR_IO/INVALID with diag): without it a crash would
- * lose rounds silently, so the driver stops. A failed export is logged and MU_OK returned:
- * the federation goes on and the next round exports again. */
+ * Then the round's metrics line (wi_metrics_open, a->extra, wi_metrics_close; "dropped" is
+ * null), flushed. A failed checkpoint is returned (MU_ERR_IO/INVALID with diag) before the
+ * line: without it a crash would lose rounds silently, so the driver stops. A failed export
+ * or metrics line is logged and MU_OK returned: the federation goes on. */
 int ho_after_round(const ho_after *a, const co_round *r, const co_event *ev, mu_diag *diag);
 
 /* Writes the global (dim floats) as a PEFT folder DIR (created with its parents) through

@@ -8,8 +8,9 @@
  *   ho_org_take(o, bytes, &task, &rep)   HO_ACT: act on task (after downloading the global
  *                                        when ho_task_needs_global); HO_WAIT; HO_STOP; HO_FATAL
  *   ho_org_act(o, engine, &task, global, &rep)
- *                                        HO_PUSH: push rep.out.items[i] for (rep.round,
- *                                        rep.stage); HO_WAIT; HO_LEAVE; HO_FATAL
+ *                                        HO_PUSH: push rep.out.items[i] with rep.sigs[i]
+ *                                        for (rep.round, rep.stage); HO_WAIT; HO_LEAVE;
+ *                                        HO_FATAL
  *
  * One policy for every error class of cl_participant_handle_task:
  *   MU_ERR_STATE                      ignored (HO_WAIT): a stage already answered, or a
@@ -42,6 +43,11 @@
  * so the org forgets that round (a new participant: no report, update or secure-aggregation
  * keys kept) and acts on its tasks afresh.
  *
+ * Pushes are signed (wi_push.h: Ed25519ph over org id, round, stage, payload) with the org's
+ * identity key, which is held here and wiped by ho_org_free; the coordinator side verifies
+ * every message before the round machine sees it (ho_coord_deliver, ho_coord.h), in both
+ * drivers.
+ *
  * Thread-safety: one thread at a time per ho_org; distinct ho_orgs may act concurrently.
  */
 #ifndef HO_ORG_H
@@ -53,14 +59,15 @@
 #include "cl_participant.h"
 #include "co_wire.h"
 #include "mu_err.h"
+#include "wi_push.h"
 
-#define HO_STAGE_REPORT   100 /* the stage a READY/EVAL report is signed and pushed under */
-#define HO_INSTANCE_BYTES 8   /* a coordinator instance id */
+#define HO_INSTANCE_BYTES 8 /* a coordinator instance id */
+#define HO_SIG_BYTES      WI_PUSH_SIG_BYTES
 
 typedef enum {
     HO_WAIT = 0, /* nothing to do now: pull again (after backoff_s when it is > 0) */
     HO_ACT,      /* ho_org_take: act on the task */
-    HO_PUSH,     /* ho_org_act: push every message of rep.out, in order */
+    HO_PUSH,     /* ho_org_act: push every message of rep.out, in order, with its signature */
     HO_LEAVE,    /* out of this round: nothing pushed; go on pulling */
     HO_STOP,     /* the federation is over */
     HO_FATAL,    /* stop with rep.rc / rep.diag */
@@ -71,12 +78,14 @@ typedef enum {
 typedef struct {
     ho_verdict verdict;
     uint64_t round;   /* the task's round (0 for WAIT/DONE) */
-    uint32_t stage;   /* secure-agg stage 1..5, or HO_STAGE_REPORT for a READY/EVAL report */
+    uint32_t stage;   /* wi_push_stage: secure-agg stage 1..5, or WI_STAGE_REPORT (a report) */
     double backoff_s; /* HO_WAIT for a repeated task: how long a networked org should sleep */
     int repeat;       /* HO_WAIT: the task was a repeat or a replay and was not acted on */
     cl_outbox out;    /* HO_PUSH: the messages (owned by the reply) */
-    int rc;           /* the core's code behind HO_LEAVE / HO_FATAL / an ignored task; else MU_OK */
-    mu_diag diag;     /* its reason */
+    uint8_t (*sigs)[HO_SIG_BYTES]; /* (out.count) their push signatures (wi_push_sign) */
+    size_t cap_sigs;
+    int rc;       /* the core's code behind HO_LEAVE / HO_FATAL / an ignored task; else MU_OK */
+    mu_diag diag; /* its reason */
 } ho_reply;
 
 void ho_reply_init(ho_reply *rep);
@@ -92,9 +101,9 @@ typedef struct {
 
 typedef struct ho_org ho_org;
 
-/* An org from the participant config (copied, name included; the key is kept to start the
- * participant over after a restart, and wiped by ho_org_free; the caller wipes its own
- * copy). The data arrays stay borrowed. NULL with diag on a bad config
+/* An org from the participant config (copied, name included; the key is kept to sign
+ * pushes and to start the participant over after a restart, and wiped by ho_org_free; the
+ * caller wipes its own copy). The data arrays stay borrowed. NULL with diag on a bad config
  * or out of memory. */
 ho_org *ho_org_new(const cl_participant_config *pc, mu_diag *diag);
 void ho_org_free(ho_org *o); /* NULL is a no-op */
@@ -104,7 +113,7 @@ void ho_org_free(ho_org *o); /* NULL is a no-op */
 cl_participant *ho_org_participant(ho_org *o);
 
 /* The id the coordinator gave this org (JoinReply / co_round_register); tasks for another id
- * are refused. */
+ * are refused, and pushes are signed for it. */
 void ho_org_set_id(ho_org *o, uint32_t id);
 
 /* Which coordinator instance the org talks to now, after each (re)join. 0: the same one as
@@ -128,7 +137,7 @@ void ho_org_leave(ho_org *o, uint64_t round);
 
 /* Acts on a task ho_org_take returned HO_ACT for (engine and global as
  * cl_participant_handle_task wants them) and applies the policy above. Returns rep->verdict:
- * HO_PUSH (rep->out holds at least one message), HO_WAIT, HO_LEAVE, HO_FATAL.
+ * HO_PUSH (rep->out holds at least one message, each signed), HO_WAIT, HO_LEAVE, HO_FATAL.
  * Marks the task acted on whatever the outcome. */
 ho_verdict ho_org_act(ho_org *o, cl_engine *engine, const co_task *task, const float *global,
                       size_t dim, ho_reply *rep);

@@ -1,4 +1,5 @@
-/* ho_coord.c - the coordinator side of the host layer: the after-round pipeline. */
+/* ho_coord.c - the coordinator side of the host layer: push authentication and the
+ * after-round pipeline. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,8 +10,25 @@
 #include "ho_coord.h"
 #include "mu_log.h"
 #include "tr_hf.h"
+#include "wi_metrics.h"
+#include "wi_push.h"
 
 #define HO_PATH_MAX 4096
+
+int ho_coord_deliver(co_round *r, uint32_t id, uint64_t round, uint32_t stage, const uint8_t *msg,
+                     size_t len, const uint8_t *sig, size_t sig_len, double now, mu_diag *diag)
+{
+    const co_org *org = co_round_org(r, id);
+    if (!org)
+        return mu_diag_set(diag, MU_ERR_NOTFOUND, "org id %u is not registered", id);
+    if (!sig || sig_len != WI_PUSH_SIG_BYTES ||
+        wi_push_verify(sig, org->pk, id, round, stage, msg, len) != MU_OK)
+        return mu_diag_set(diag, MU_ERR_CRYPTO,
+                           "bad signature (not made with org %s's registered key for round "
+                           "%llu stage %u)",
+                           org->name, (unsigned long long)round, stage);
+    return co_round_on_message(r, id, msg, len, now, diag);
+}
 
 int ho_mkdirs(const char *path, mu_diag *diag)
 {
@@ -87,17 +105,33 @@ static int checkpoint(const ho_after *a, const co_round *r, mu_diag *diag)
     return co_checkpoint_write(a->checkpoint_dir, &ck, diag);
 }
 
+static void metrics_line(const ho_after *a, const co_event *ev)
+{
+    wi_str b;
+    wi_str_init(&b);
+    wi_metrics_open(&b, &ev->metrics, ev->reason, NULL, 0);
+    if (a->extra)
+        wi_str_printf(&b, "%s", a->extra);
+    if (wi_metrics_close(&b) == MU_OK)
+        fwrite(b.s, 1, b.len, a->metrics);
+    else
+        mu_error("round %llu: out of memory writing the metrics line",
+                 (unsigned long long)ev->metrics.round);
+    fflush(a->metrics);
+    wi_str_deinit(&b);
+}
+
 int ho_after_round(const ho_after *a, const co_round *r, const co_event *ev, mu_diag *diag)
 {
     const co_metrics *m = &ev->metrics;
     int rc;
     if (a->checkpoint_dir && a->checkpoint_dir[0] && (rc = checkpoint(a, r, diag)) != MU_OK)
         return rc;
-    if (m->outcome != CO_ROUND_COMPLETED || m->kind != CO_ROUND_TRAIN || !a->export_dir ||
-        !a->export_dir[0] || !a->model)
-        return MU_OK;
     mu_diag d = {{0}};
-    if (export_round(a, r, m->round, &d) != MU_OK)
+    if (m->outcome == CO_ROUND_COMPLETED && m->kind == CO_ROUND_TRAIN && a->export_dir &&
+        a->export_dir[0] && a->model && export_round(a, r, m->round, &d) != MU_OK)
         mu_error("round %llu: PEFT export failed: %s", (unsigned long long)m->round, d.msg);
+    if (a->metrics)
+        metrics_line(a, ev);
     return MU_OK;
 }

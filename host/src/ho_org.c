@@ -1,5 +1,5 @@
 /* ho_org.c - an org's policy around the participant core: repeats, replays, restarts, the
- * error classes. See ho_org.h. */
+ * error classes, signed pushes. See ho_org.h. */
 #include <math.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -7,9 +7,10 @@
 
 #include "ho_org.h"
 #include "mu_log.h"
+#include "wi_push.h"
+#include "wi_stage.h"
 
-/* Where a task sits in the order an org acts: (round, then TRAIN 0, secure-agg stages 1..5,
- * EVAL 6). */
+/* Where a task sits in the order an org acts: (round, then its wi_task_stage). */
 typedef struct {
     uint64_t round;
     int order;
@@ -40,6 +41,7 @@ void ho_reply_init(ho_reply *rep)
 void ho_reply_deinit(ho_reply *rep)
 {
     cl_outbox_deinit(&rep->out);
+    free(rep->sigs);
     memset(rep, 0, sizeof *rep);
 }
 
@@ -132,12 +134,7 @@ int ho_task_needs_global(const co_task *task)
 
 static pos task_pos(const co_task *t)
 {
-    pos p = {t->cfg.round, 0};
-    if (t->kind == CO_TASK_SECAGG)
-        p.order = t->stage;
-    else if (t->kind == CO_TASK_EVAL)
-        p.order = 6;
-    return p;
+    return (pos){t->cfg.round, wi_task_stage(t)}; /* TRAIN 0, ADVERTISE 1 .. UNMASK 5, EVAL 6 */
 }
 
 static int pos_cmp(pos a, pos b)
@@ -182,7 +179,7 @@ ho_verdict ho_org_take(ho_org *o, const uint8_t *bytes, size_t len, co_task *tas
         v = t.kind == CO_TASK_DONE ? HO_STOP : HO_WAIT;
     } else {
         rep->round = t.cfg.round;
-        rep->stage = t.kind == CO_TASK_SECAGG ? t.stage : HO_STAGE_REPORT;
+        rep->stage = wi_push_stage(&t);
         if (o->out_round && t.cfg.round == o->out_round) {
             v = HO_WAIT;
         } else if (is_repeat(o, task_pos(&t))) {
@@ -222,12 +219,28 @@ static ho_verdict classify(const co_task *t, int rc)
     return HO_FATAL;
 }
 
+/* Signs every message for (id, round, stage) with the org's identity key. */
+static int sign_all(ho_org *o, ho_reply *rep)
+{
+    if (rep->out.count > rep->cap_sigs) {
+        uint8_t(*s)[HO_SIG_BYTES] = realloc(rep->sigs, rep->out.count * sizeof *s);
+        if (!s)
+            return MU_ERR_NOMEM;
+        rep->sigs = s;
+        rep->cap_sigs = rep->out.count;
+    }
+    for (size_t i = 0; i < rep->out.count; i++)
+        wi_push_sign(rep->sigs[i], o->pc.sign_sk, o->id, rep->round, rep->stage,
+                     rep->out.items[i].bytes, rep->out.items[i].len);
+    return MU_OK;
+}
+
 ho_verdict ho_org_act(ho_org *o, cl_engine *engine, const co_task *task, const float *global,
                       size_t dim, ho_reply *rep)
 {
     reset(rep, HO_WAIT);
     rep->round = task->cfg.round;
-    rep->stage = task->kind == CO_TASK_SECAGG ? task->stage : HO_STAGE_REPORT;
+    rep->stage = wi_push_stage(task);
     pos p = task_pos(task);
     o->last = p;
     o->has_last = 1;
@@ -253,6 +266,11 @@ ho_verdict ho_org_act(ho_org *o, cl_engine *engine, const co_task *task, const f
     }
     if (rep->out.count == 0)
         return HO_WAIT;
+    if ((rc = sign_all(o, rep)) != MU_OK) {
+        mu_diag_set(&rep->diag, rc, "out of memory");
+        cl_outbox_clear(&rep->out);
+        return fail(rep, rc, HO_FATAL);
+    }
     rep->verdict = HO_PUSH;
     return HO_PUSH;
 }

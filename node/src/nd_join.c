@@ -30,7 +30,6 @@
 #include "tr_data.h"
 #include "tr_hf.h"
 #include "wi_blob.h"
-#include "wi_push.h"
 
 #ifndef MUTUAL_VERSION
 #define MUTUAL_VERSION "0.1.0"
@@ -104,6 +103,7 @@ static int make_org(org *g, mu_diag *d)
     }
     g->h = ho_org_new(&pc, d);
     sodium_memzero(pc.sign_sk, sizeof pc.sign_sk);
+    sodium_memzero(g->sk, sizeof g->sk); /* the host layer keeps the one copy it signs with */
     return g->h ? MU_OK : MU_ERR_INVALID;
 }
 
@@ -233,16 +233,15 @@ static int download(org *g, uint64_t round, mu_diag *d)
     return MU_OK;
 }
 
-/* Pushes one message. MU_OK; MU_ERR_IO (reconnect); other codes: the coordinator refused it
- * (logged; the org goes on pulling). */
-static int push(org *g, uint64_t round, uint32_t stage, const cl_msg *m, mu_diag *d)
+/* Pushes one message with the host layer's signature. MU_OK; MU_ERR_IO (reconnect); other codes:
+ * the coordinator refused it (logged; the org goes on pulling). */
+static int push(org *g, uint64_t round, uint32_t stage, const cl_msg *m,
+                const uint8_t sig[HO_SIG_BYTES], mu_diag *d)
 {
-    uint8_t sig[64];
-    wi_push_sign(sig, g->sk, g->org_id, round, stage, m->bytes, m->len);
     rpc_status st = {0};
     int rc;
     if (m->len >= UPLOAD_MIN_BYTES) {
-        rpc_upload_meta meta = {g->org_id, round, stage, sig, sizeof sig};
+        rpc_upload_meta meta = {g->org_id, round, stage, sig, HO_SIG_BYTES};
         Mutual__V1__UploadMaskedReply *r = NULL;
         rc = rpc_client_upload(g->client, &meta, m->bytes, m->len, 0, 120, &r, &st);
         if (r)
@@ -255,8 +254,8 @@ static int push(org *g, uint64_t round, uint32_t stage, const cl_msg *m, mu_diag
         req.stage = stage;
         req.payload.data = m->bytes;
         req.payload.len = m->len;
-        req.signature.data = sig;
-        req.signature.len = sizeof sig;
+        req.signature.data = (uint8_t *)sig;
+        req.signature.len = HO_SIG_BYTES;
         ProtobufCMessage *r = NULL;
         rc = rpc_client_unary(g->client, RPC_PUSH_STAGE, &req.base, 60, &r, &st);
         if (r)
@@ -322,7 +321,7 @@ static int do_task(org *g, const co_task *t, mu_diag *d)
         raise(SIGKILL);
     }
     for (size_t i = 0; i < rep->out.count && rc == MU_OK; i++) {
-        rc = push(g, round, rep->stage, &rep->out.items[i], d);
+        rc = push(g, round, rep->stage, &rep->out.items[i], rep->sigs[i], d);
         if (rc != MU_OK && rc != MU_ERR_IO)
             rc = MU_OK; /* refused: logged; the coordinator drops us for the round */
     }

@@ -25,7 +25,7 @@
 #include "rpc_server.h"
 #include "sa.h"
 #include "tr_hf.h"
-#include "wi_push.h"
+#include "ho_coord.h"
 
 #ifndef MUTUAL_VERSION
 #define MUTUAL_VERSION "0.1.0"
@@ -274,28 +274,22 @@ static void on_cancelled(void *user, rpc_call *call)
         }
 }
 
-/* Common to PushStage and UploadMasked: signature, then the round machine. Returns the
- * gRPC status (OK or the rejection) and fills why. */
+/* Common to PushStage and UploadMasked: the host layer checks the push signature, then the
+ * round machine takes the message. Returns the gRPC status (OK; UNAUTHENTICATED for a bad
+ * signature; else the rejection) and fills why. */
 static grpc_status_code deliver(server *s, const co_org *org, uint64_t round, uint32_t stage,
                                 const uint8_t *data, size_t len, const uint8_t *sig, size_t sig_len,
                                 const char *what, char *why, size_t why_cap)
 {
-    if (sig_len != RPC_ED25519_SIG_BYTES ||
-        wi_push_verify(sig, org->pk, org->id, round, stage, data, len) != MU_OK) {
-        snprintf(why, why_cap, "bad signature (not made with org %s's registered key)", org->name);
-        mu_warn("serve: %s from '%s' round %llu stage %u refused: %s", what, org->name,
-                (unsigned long long)round, stage, why);
-        return GRPC_STATUS_UNAUTHENTICATED;
-    }
     double now = mu_now();
     mu_diag d = {{0}};
-    int rc = co_round_on_message(s->r, org->id, data, len, now, &d);
+    int rc = ho_coord_deliver(s->r, org->id, round, stage, data, len, sig, sig_len, now, &d);
     if (rc != MU_OK) {
         snprintf(why, why_cap, "%.200s", d.msg[0] ? d.msg : mu_strerror(rc));
         mu_warn("serve: %s from '%s' round %llu stage %u refused (%s): %s", what, org->name,
                 (unsigned long long)round, stage, mu_strerror(rc), why);
         pump(s, now);
-        return rpc_status_from_err(rc);
+        return rc == MU_ERR_CRYPTO ? GRPC_STATUS_UNAUTHENTICATED : rpc_status_from_err(rc);
     }
     mu_debug("serve: %s from '%s' round %llu stage %u: %zu bytes", what, org->name,
              (unsigned long long)round, stage, len);

@@ -11,7 +11,7 @@
 #include "mu_log.h"
 #include "nd_serve_int.h"
 #include "wi_blob.h"
-#include "wi_metrics.h"
+#include "wi_json.h"
 
 traffic *nd_srv_traffic_of(server *s, uint32_t id)
 {
@@ -90,10 +90,10 @@ int nd_srv_dump_global(server *s, uint64_t round, mu_diag *d)
     return ok ? MU_OK : mu_diag_set(d, MU_ERR_IO, "%s: write failed", path);
 }
 
-/* The round's line (wi_metrics.h) on stdout, plus this driver's adapter_bytes, the gRPC bytes
- * in and out (wire_bytes_in/out), how many orgs used the wire and per_org {name: [in, out]};
- * "dropped" is null (the driver does not know which orgs dropped). */
-static void print_round(server *s, const co_event *ev)
+/* This driver's fields of the round's metrics line (ho_after_round writes it on stdout):
+ * adapter_bytes, the gRPC bytes in and out (wire_bytes_in/out), how many orgs used the wire
+ * and per_org {name: [in, out]}. Then the counters start over for the next round. */
+static void traffic_fields(server *s, wi_str *b)
 {
     uint64_t in = 0, out = 0;
     uint32_t active = 0;
@@ -104,10 +104,7 @@ static void print_round(server *s, const co_event *ev)
     }
     size_t dim;
     co_round_global(s->r, &dim);
-    wi_str b;
-    wi_str_init(&b);
-    wi_metrics_open(&b, &ev->metrics, ev->reason, NULL, 0);
-    wi_str_printf(&b,
+    wi_str_printf(b,
                   ",\"adapter_bytes\":%zu,\"wire_bytes_in\":%llu,\"wire_bytes_out\":%llu,"
                   "\"orgs_on_wire\":%u,\"per_org\":{",
                   wi_blob_len(dim), (unsigned long long)in, (unsigned long long)out, active);
@@ -116,20 +113,13 @@ static void print_round(server *s, const co_event *ev)
         const co_org *org = co_round_org(s->r, (uint32_t)i + 1);
         if (!org || s->traffic[i].in + s->traffic[i].out == 0)
             continue;
-        wi_str_printf(&b, "%s", first ? "" : ",");
-        wi_str_json_string(&b, org->name);
-        wi_str_printf(&b, ":[%llu,%llu]", (unsigned long long)s->traffic[i].in,
+        wi_str_printf(b, "%s", first ? "" : ",");
+        wi_str_json_string(b, org->name);
+        wi_str_printf(b, ":[%llu,%llu]", (unsigned long long)s->traffic[i].in,
                       (unsigned long long)s->traffic[i].out);
         first = 0;
     }
-    wi_str_printf(&b, "}");
-    if (wi_metrics_close(&b) == MU_OK)
-        fwrite(b.s, 1, b.len, stdout);
-    else
-        mu_error("serve: round %llu: out of memory writing the metrics line",
-                 (unsigned long long)ev->metrics.round);
-    fflush(stdout);
-    wi_str_deinit(&b);
+    wi_str_printf(b, "}");
     memset(s->traffic, 0, s->n_traffic * sizeof *s->traffic);
 }
 
@@ -138,13 +128,21 @@ void nd_srv_on_round(server *s, const co_event *ev)
     const co_metrics *m = &ev->metrics;
     mu_diag d = {{0}};
     int rc = nd_srv_blob_refresh(s);
+    if (rc == MU_OK && s->o.dump_dir && nd_srv_dump_global(s, m->round, &d) != MU_OK)
+        mu_error("serve: %s", d.msg);
+    wi_str extra;
+    wi_str_init(&extra);
+    traffic_fields(s, &extra);
     ho_after a = {.checkpoint_dir = s->cfg.checkpoint_dir,
                   .config_hash = s->cfg_hash,
                   .export_dir = s->cfg.export_dir,
                   .model = s->model,
-                  .base_name = s->spec.name};
+                  .base_name = s->spec.name,
+                  .metrics = stdout,
+                  .extra = wi_str_ok(&extra) == MU_OK ? extra.s : NULL};
     if (rc == MU_OK)
         rc = ho_after_round(&a, s->r, ev, &d);
+    wi_str_deinit(&extra);
     if (rc != MU_OK) { /* without a checkpoint a crash would lose rounds silently: stop */
         s->fatal = rc;
         mu_diag_set(&s->fatal_diag, rc, "round %llu: checkpoint: %.400s",
@@ -152,12 +150,9 @@ void nd_srv_on_round(server *s, const co_event *ev)
         rpc_server_stop(s->srv);
         return;
     }
-    if (s->o.dump_dir && nd_srv_dump_global(s, m->round, &d) != MU_OK)
-        mu_error("serve: %s", d.msg);
     mu_info("serve: round %llu %s %s: %u/%u orgs, loss %.4f, %.2f s%s%s",
             (unsigned long long)m->round, m->kind == CO_ROUND_EVAL ? "(eval)" : "(train)",
             m->outcome == CO_ROUND_COMPLETED ? "completed" : "ABORTED", m->orgs_completed,
             m->orgs_selected, m->loss, m->t_end - m->t_start, ev->reason[0] ? ": " : "",
             ev->reason);
-    print_round(s, ev);
 }

@@ -17,7 +17,6 @@
 #include "tr_data.h"
 #include "tr_hf.h"
 #include "wi_blob.h"
-#include "wi_metrics.h"
 
 typedef struct {
     ho_org *h; /* the org as the host layer runs it: participant and policy */
@@ -26,6 +25,7 @@ typedef struct {
     size_t held_len;
     uint64_t held_round;
     uint32_t held_stage;
+    uint8_t held_sig[HO_SIG_BYTES];
     uint8_t *replay; /* an encoded task to deliver again (replay fault) */
     size_t replay_len;
     int replay_armed; /* the org acted on a later task: deliver the replay at its next pull */
@@ -320,27 +320,6 @@ static int register_orgs(sim *s, mu_diag *diag)
 
 /* ---- events and outputs -------------------------------------------------------------------*/
 
-/* The round's line (wi_metrics.h) plus this driver's wall_s (the round) and elapsed_s (since
- * the start); the driver does not know which orgs dropped, so "dropped" is null. */
-static void write_metrics(sim *s, const co_event *ev)
-{
-    FILE *f = s->opts->metrics;
-    if (!f)
-        return;
-    const co_metrics *m = &ev->metrics;
-    wi_str b;
-    wi_str_init(&b);
-    wi_metrics_open(&b, m, ev->reason, NULL, 0);
-    wi_str_printf(&b, ",\"wall_s\":%.3f,\"elapsed_s\":%.3f", s->round_wall[s->rounds - 1],
-                  mu_now() - s->t0);
-    if (wi_metrics_close(&b) == MU_OK)
-        fwrite(b.s, 1, b.len, f);
-    else
-        mu_error("round %" PRIu64 ": out of memory writing the metrics line", m->round);
-    fflush(f);
-    wi_str_deinit(&b);
-}
-
 static int drain(sim *s, mu_diag *diag)
 {
     co_event ev;
@@ -380,12 +359,18 @@ static int drain(sim *s, mu_diag *diag)
         }
         if (ev.metrics.outcome == CO_ROUND_ABORTED)
             mu_warn("round %" PRIu64 " aborted: %s", ev.metrics.round, ev.reason);
-        write_metrics(s, &ev);
+        /* this driver's fields of the metrics line: wall_s (the round), elapsed_s (since the
+         * start) */
+        char fields[96];
+        snprintf(fields, sizeof fields, ",\"wall_s\":%.3f,\"elapsed_s\":%.3f",
+                 s->round_wall[s->rounds - 1], mu_now() - s->t0);
         ho_after a = {.checkpoint_dir = s->cfg->checkpoint ? s->cfg->co.checkpoint_dir : NULL,
                       .config_hash = s->config_hash,
                       .export_dir = s->cfg->co.export_dir,
                       .model = s->eng ? cl_engine_model(s->eng[0]) : NULL,
-                      .base_name = s->cfg->model_name};
+                      .base_name = s->cfg->model_name,
+                      .metrics = s->opts->metrics,
+                      .extra = fields};
         int rc = ho_after_round(&a, s->r, &ev, diag);
         if (rc != MU_OK)
             return rc;
@@ -497,7 +482,8 @@ static int pull(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
     return MU_OK;
 }
 
-/* Pushes org o's answer; a straggler's is held until after the deadline. */
+/* Pushes org o's answer, signed, through the host layer's signature check; a straggler's is
+ * held until after the deadline. */
 static int push(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
 {
     ho_reply *rep = &o->rep;
@@ -513,12 +499,14 @@ static int push(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
             o->held_len = m->len;
             o->held_round = rep->round;
             o->held_stage = rep->stage;
+            memcpy(o->held_sig, rep->sigs[k], HO_SIG_BYTES);
             m->bytes = NULL;
             ho_org_leave(o->h, rep->round);
             continue;
         }
         mu_diag d;
-        int rc = co_round_on_message(s->r, o->id, m->bytes, m->len, s->now, &d);
+        int rc = ho_coord_deliver(s->r, o->id, rep->round, rep->stage, m->bytes, m->len,
+                                  rep->sigs[k], HO_SIG_BYTES, s->now, &d);
         if (rc == MU_OK)
             *progress = 1;
         else if (rc == MU_ERR_NOMEM)
@@ -588,7 +576,8 @@ static int jump(sim *s, mu_diag *diag)
         if (!o->held)
             continue;
         mu_diag d;
-        rc = co_round_on_message(s->r, o->id, o->held, o->held_len, s->now, &d);
+        rc = ho_coord_deliver(s->r, o->id, o->held_round, o->held_stage, o->held, o->held_len,
+                              o->held_sig, HO_SIG_BYTES, s->now, &d);
         if (rc != MU_OK) {
             s->late_rejected++;
             mu_info("org-%u's late message refused: %s", i + 1, d.msg);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ho_org.h"
+#include "wi_stage.h"
 #include "mu_log.h"
 
 #define DIM 16
@@ -110,7 +111,7 @@ static void test_repeats_and_reconnect(void **state)
     co_task t = task(CO_TASK_TRAIN, 1, 0), got;
     assert_int_equal(take_act(o, &t, &rep), HO_PUSH);
     assert_int_equal(rep.out.count, 1);
-    assert_int_equal(rep.stage, HO_STAGE_REPORT);
+    assert_int_equal(rep.stage, WI_STAGE_REPORT);
     assert_int_equal(rep.round, 1);
     uint8_t report[CO_REPORT_BYTES];
     assert_int_equal(rep.out.items[0].len, CO_REPORT_BYTES);

@@ -1,12 +1,15 @@
-/* The coordinator side of the host layer: after each round the checkpoint (folders created),
- * a PEFT folder per completed training round and `latest` replaced atomically (never left
- * pointing at a missing folder, no temporary link left over); a checkpoint that cannot be
- * written is an error the driver stops on, an export that cannot be written is not. */
+/* The coordinator side of the host layer: a pushed message reaches the round machine only
+ * with its org's signature for that round and stage; after each round the checkpoint
+ * (folders created), a PEFT folder per completed training round and `latest` replaced
+ * atomically (never left pointing at a missing folder, no temporary link left over), and the
+ * metrics line with the driver's fields; a checkpoint that cannot be written is an error the
+ * driver stops on, an export that cannot be written is not. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -14,7 +17,9 @@
 #include "cl_participant.h"
 #include "co_checkpoint.h"
 #include "ho_coord.h"
+#include "ho_org.h"
 #include "mu_log.h"
+#include "wi_stage.h"
 
 typedef struct {
     cl_engine *e;
@@ -44,8 +49,12 @@ static int setup(void **state)
     }
     co_config cfg;
     co_config_default(&cfg);
+    cfg.min_orgs = 2;
+    cfg.wait_s = 0;
     mu_diag d = {{0}};
     f->r = co_round_new(&cfg, t, nt, &d);
+    if (!f->r)
+        print_message("co_round_new: %s\n", d.msg);
     co_config_deinit(&cfg);
     *state = f;
     return f->r && system("rm -rf ho_ck ho_exp ho_block && touch ho_block") == 0 ? 0 : -1;
@@ -138,12 +147,102 @@ static void test_failures(void **state)
                      MU_ERR_INVALID);
 }
 
+/* An org's READY report, pushed with a tampered signature, another stage's or round's
+ * signature, or for an unknown id, never reaches the round machine; signed right, it does
+ * (once: the round machine then refuses a duplicate). */
+static void test_deliver(void **state)
+{
+    fixture *f = *state;
+    size_t dim;
+    co_round_global(f->r, &dim);
+    cl_participant_config pc = {.name = "org-a", .synthetic = 1, .deterministic = 1};
+    uint8_t pk[32];
+    crypto_sign_keypair(pk, pc.sign_sk);
+    mu_diag d = {{0}};
+    ho_org *o = ho_org_new(&pc, &d);
+    assert_non_null(o);
+    uint32_t id, other;
+    assert_int_equal(co_round_register(f->r, "org-a", pk, &id, &d), MU_OK);
+    ho_org_set_id(o, id);
+    uint8_t pk2[32], sk2[64];
+    crypto_sign_keypair(pk2, sk2);
+    assert_int_equal(co_round_register(f->r, "org-b", pk2, &other, &d), MU_OK);
+    co_task t;
+    assert_int_equal(co_round_next_task(f->r, id, 0, &t), MU_OK); /* connected */
+    assert_int_equal(co_round_next_task(f->r, other, 0, &t), MU_OK);
+    assert_int_equal(co_round_tick(f->r, 0), MU_OK); /* round 1 starts */
+    assert_int_equal(co_round_next_task(f->r, id, 0, &t), MU_OK);
+    assert_int_equal(t.kind, CO_TASK_TRAIN);
+    uint8_t buf[1024];
+    size_t len;
+    assert_int_equal(co_task_encode(&t, buf, sizeof buf, &len), MU_OK);
+    ho_reply rep;
+    ho_reply_init(&rep);
+    co_task got;
+    assert_int_equal(ho_org_take(o, buf, len, &got, &rep), HO_ACT);
+    float *g = calloc(dim, sizeof *g);
+    assert_int_equal(ho_org_act(o, NULL, &got, g, dim, &rep), HO_PUSH);
+    co_task_deinit(&got);
+    assert_int_equal(rep.stage, WI_STAGE_REPORT);
+    const cl_msg *m = &rep.out.items[0];
+    uint8_t bad[HO_SIG_BYTES];
+    memcpy(bad, rep.sigs[0], sizeof bad);
+    bad[10] ^= 1;
+    assert_int_equal(
+        ho_coord_deliver(f->r, id, 1, rep.stage, m->bytes, m->len, bad, sizeof bad, 0, &d),
+        MU_ERR_CRYPTO);
+    assert_non_null(strstr(d.msg, "bad signature"));
+    assert_int_equal(ho_coord_deliver(f->r, id, 1, WI_STAGE_ADVERTISE, m->bytes, m->len,
+                                      rep.sigs[0], HO_SIG_BYTES, 0, &d),
+                     MU_ERR_CRYPTO);
+    assert_int_equal(ho_coord_deliver(f->r, id, 2, rep.stage, m->bytes, m->len, rep.sigs[0],
+                                      HO_SIG_BYTES, 0, &d),
+                     MU_ERR_CRYPTO);
+    assert_int_equal(ho_coord_deliver(f->r, id, 1, rep.stage, m->bytes, m->len, NULL, 0, 0, &d),
+                     MU_ERR_CRYPTO);
+    assert_int_equal(ho_coord_deliver(f->r, other + 1, 1, rep.stage, m->bytes, m->len, rep.sigs[0],
+                                      HO_SIG_BYTES, 0, &d),
+                     MU_ERR_NOTFOUND);
+    assert_int_equal(ho_coord_deliver(f->r, id, 1, rep.stage, m->bytes, m->len, rep.sigs[0],
+                                      HO_SIG_BYTES, 0, &d),
+                     MU_OK);
+    assert_int_equal(ho_coord_deliver(f->r, id, 1, rep.stage, m->bytes, m->len, rep.sigs[0],
+                                      HO_SIG_BYTES, 0, &d),
+                     MU_ERR_PROTOCOL);
+    free(g);
+    ho_reply_deinit(&rep);
+    ho_org_free(o);
+}
+
+/* The metrics line: the one schema plus the driver's fields, one line, flushed. */
+static void test_metrics_line(void **state)
+{
+    fixture *f = *state;
+    FILE *m = tmpfile();
+    assert_non_null(m);
+    co_event ev = round_event(7, CO_ROUND_TRAIN, CO_ROUND_ABORTED);
+    snprintf(ev.reason, sizeof ev.reason, "too few \"orgs\"");
+    ho_after a = {.metrics = m, .extra = ",\"wall_s\":1.5"};
+    mu_diag d = {{0}};
+    assert_int_equal(ho_after_round(&a, f->r, &ev, &d), MU_OK);
+    rewind(m);
+    char line[2048] = {0};
+    assert_non_null(fgets(line, sizeof line, m));
+    fclose(m);
+    assert_true(strncmp(line, "{\"round\":7,", 11) == 0);
+    assert_non_null(strstr(line, "\"outcome\":\"aborted\""));
+    assert_non_null(strstr(line, "too few \\\"orgs\\\""));
+    assert_non_null(strstr(line, ",\"wall_s\":1.5}\n"));
+}
+
 int main(void)
 {
     mu_log_set_level(MU_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_failures),
+        cmocka_unit_test(test_deliver),
+        cmocka_unit_test(test_metrics_line),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
