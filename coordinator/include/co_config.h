@@ -126,6 +126,9 @@ void co_config_default(co_config *cfg);
 /* Every field's range from the table, then the cross-field checks (max_orgs >= min_orgs,
  * strategy params, duplicate orgs). MU_OK or MU_ERR_INVALID with the reason in diag. */
 int co_config_check(const co_config *cfg, mu_diag *diag);
+/* The same, with *at (at may be NULL) set to the row at fault, for messages that point at
+ * its place in a file (NULL when nothing is wrong). */
+int co_config_check_at(const co_config *cfg, const co_key **at, mu_diag *diag);
 
 /* Loads a YAML file over the defaults. Unknown keys, wrong types and out-of-range values are
  * errors with FILE:LINE:COL. On error *cfg holds nothing to free. On success free with

@@ -292,15 +292,17 @@ static int cmp_name(const void *a, const void *b)
 }
 
 /* Each field against its row: numbers in range, enums one of their names, bools 0/1. */
-static int check_fields(const co_config *cfg, mu_diag *diag)
+static int check_fields(const co_config *cfg, const co_key **at, mu_diag *diag)
 {
     char why[256], path[96];
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const co_key *k = &keys[i];
         double v = field_number(cfg, k);
         if (is_int(k) || k->type == CO_KEY_DOUBLE) {
-            if (co_key_check_number(k, v, why, sizeof why) != MU_OK)
+            if (co_key_check_number(k, v, why, sizeof why) != MU_OK) {
+                *at = k;
                 return mu_diag_set(diag, MU_ERR_INVALID, "%s", why);
+            }
         } else if (k->type == CO_KEY_BOOL || k->type == CO_KEY_ENUM || k->type == CO_KEY_STRATEGY) {
             int n = 2;
             if (k->type == CO_KEY_ENUM)
@@ -308,31 +310,57 @@ static int check_fields(const co_config *cfg, mu_diag *diag)
                     ;
             if (k->type == CO_KEY_STRATEGY)
                 n = CO_STRATEGY_FEDADAGRAD + 1;
-            if (!(v >= 0 && v < n))
+            if (!(v >= 0 && v < n)) {
+                *at = k;
                 return mu_diag_set(diag, MU_ERR_INVALID, "%s has no value %g",
                                    co_key_path(k, path, sizeof path), v);
+            }
         }
     }
     return MU_OK;
 }
 
+static const co_key *row(const char *section, const char *name)
+{
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (!strcmp(keys[i].name, name) &&
+            (section ? keys[i].section && !strcmp(keys[i].section, section) : !keys[i].section))
+            return &keys[i];
+    return NULL;
+}
+
 int co_config_check(const co_config *cfg, mu_diag *diag)
 {
-    int rc = check_fields(cfg, diag);
+    return co_config_check_at(cfg, NULL, diag);
+}
+
+int co_config_check_at(const co_config *cfg, const co_key **at, mu_diag *diag)
+{
+    const co_key *unused;
+    if (!at)
+        at = &unused;
+    *at = NULL;
+    int rc = check_fields(cfg, at, diag);
     if (rc != MU_OK)
         return rc;
-    if (cfg->max_orgs < cfg->min_orgs)
+    if (cfg->max_orgs < cfg->min_orgs) {
+        *at = row("cohort", "max_orgs");
         return mu_diag_set(diag, MU_ERR_INVALID,
                            "cohort.max_orgs (%u) is below cohort.min_orgs (%u)", cfg->max_orgs,
                            cfg->min_orgs);
-    if ((uint64_t)cfg->batch * cfg->seq > CO_TASK_MAX_BATCH_TOKENS)
+    }
+    if ((uint64_t)cfg->batch * cfg->seq > CO_TASK_MAX_BATCH_TOKENS) {
+        *at = row("train", "seq");
         return mu_diag_set(diag, MU_ERR_INVALID,
                            "train.batch x train.seq (%u x %u) is above %u tokens, more than an "
                            "org accepts in a task",
                            cfg->batch, cfg->seq, CO_TASK_MAX_BATCH_TOKENS);
+    }
     char msg[128];
-    if (co_strategy_params_check(&cfg->strategy, msg, sizeof msg) != MU_OK)
+    if (co_strategy_params_check(&cfg->strategy, msg, sizeof msg) != MU_OK) {
+        *at = row("strategy", "name");
         return mu_diag_set(diag, MU_ERR_INVALID, "strategy: %s", msg);
+    }
     if (cfg->n_orgs < 2)
         return MU_OK;
     /* duplicates: sort pointers to the names and compare neighbours, O(n log n) */
@@ -344,6 +372,7 @@ int co_config_check(const co_config *cfg, mu_diag *diag)
     qsort(names, cfg->n_orgs, sizeof *names, cmp_name);
     for (size_t i = 1; i < cfg->n_orgs; i++)
         if (strcmp(names[i], names[i - 1]) == 0) {
+            *at = row(NULL, "orgs");
             rc = mu_diag_set(diag, MU_ERR_INVALID, "orgs: '%s' is listed twice", names[i]);
             free(names);
             return rc;

@@ -249,10 +249,16 @@ int co_config_from_yaml(const mu_yaml_doc *doc, const mu_yaml_node *root, unsign
         rc = read_all(&l, root, cfg);
     if (rc == MU_OK && (flags & CO_CONFIG_CHECK_PATHS))
         rc = check_paths(&l, root, cfg);
-    if (rc == MU_OK && (rc = co_config_check(cfg, diag)) != MU_OK) {
-        char inner[sizeof diag->msg];
-        snprintf(inner, sizeof inner, "%s", diag ? diag->msg : "");
-        mu_diag_set(diag, rc, "%s: %s", doc->path, inner);
+    const co_key *at = NULL;
+    mu_diag inner = {{0}};
+    if (rc == MU_OK && (rc = co_config_check_at(cfg, &at, &inner)) != MU_OK) {
+        /* point at the key at fault, else its section, else the block */
+        const mu_yaml_node *sec = at && at->section ? mu_yaml_get(root, at->section) : root;
+        const mu_yaml_node *node = at ? mu_yaml_get(sec, at->name) : NULL;
+        if (rc == MU_ERR_NOMEM)
+            mu_diag_set(diag, rc, "%s: %s", doc->path, inner.msg);
+        else
+            mu_yaml_error(doc, node ? node : sec ? sec : root, diag, "%s", inner.msg);
     }
     if (rc != MU_OK)
         co_config_deinit(cfg);

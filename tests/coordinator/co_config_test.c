@@ -78,13 +78,17 @@ static void test_errors(void **state)
     (void)state;
     expect_error("cohort:\n  min_orgs: 1\n", "bad.yaml:2:");
     expect_error("cohort:\n  mni_orgs: 3\n", "unknown key 'mni_orgs'");
-    expect_error("cohort:\n  min_orgs: 5\n  max_orgs: 3\n", "max_orgs");
+    /* cross-field errors point at the key at fault too */
+    expect_error("cohort:\n  min_orgs: 5\n  max_orgs: 3\n",
+                 "bad.yaml:3:13: cohort.max_orgs (3) is below cohort.min_orgs (5)");
+    expect_error("cohort:\n  min_orgs: 200\n", "bad.yaml:2:3: cohort.max_orgs (100) is below");
+    expect_error("train:\n  batch: 65536\n  seq: 65536\n", "bad.yaml:3:8: train.batch x train.seq");
     expect_error("strategy:\n  name: fedsgd\n", "bad.yaml:2:9: unknown strategy 'fedsgd'");
     expect_error("strategy:\n  beta2: 1.5\n", "bad.yaml:2:");
     expect_error("train:\n  weight: tokens\n", "train.weight");
     expect_error("secure_agg:\n  bits: 64\n", "bad.yaml:2:");
     expect_error("orgs:\n  - name: a\n    public_key: abcd\n", "bad.yaml:3:");
-    expect_error("orgs:\n  - name: a\n  - name: a\n", "listed twice");
+    expect_error("orgs:\n  - name: a\n  - name: a\n", "bad.yaml:2:3: orgs: 'a' is listed twice");
     expect_error("orgs:\n  - public_key: ab\n", "name");
     expect_error("deadlines:\n  masked_s: 0\n", "bad.yaml:2:");
     expect_error("- 1\n- 2\n", "mapping");
