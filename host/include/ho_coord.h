@@ -54,6 +54,12 @@ int ho_after_round(const ho_after *a, const co_round *r, const co_event *ev, mu_
 int ho_peft_write(tr_model *model, const float *global, size_t dim, const char *dir,
                   const char *base_name, mu_diag *diag);
 
+/* The federated tensors of a model with LoRA attached, in its order: every trainable LoRA
+ * tensor (B only with frozen A), as co_tensor views of the model's memory (names and data
+ * borrowed from m) for co_round_new. A calloc'd array of *n (free() it); NULL when out of
+ * memory. */
+co_tensor *ho_lora_tensors(tr_model *m, size_t *n);
+
 /* mkdir -p. MU_OK or MU_ERR_IO with diag naming the path. */
 int ho_mkdirs(const char *path, mu_diag *diag);
 

@@ -2,6 +2,7 @@
  * after-round pipeline. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,6 +47,27 @@ int ho_mkdirs(const char *path, mu_diag *diag)
     if (mkdir(p, 0755) && errno != EEXIST)
         return mu_diag_set(diag, MU_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
     return MU_OK;
+}
+
+co_tensor *ho_lora_tensors(tr_model *m, size_t *n)
+{
+    int total = tr_lora_count(m);
+    co_tensor *t = calloc((size_t)(total > 0 ? total : 1), sizeof *t);
+    if (!t)
+        return NULL;
+    *n = 0;
+    for (int i = 0; i < total; i++) {
+        tr_tensor tt;
+        if (tr_lora_tensor(m, i, &tt) || !tr_lora_tensor_grad(m, i))
+            continue; /* frozen A: not part of the federated vector */
+        co_tensor *c = &t[(*n)++];
+        c->name = tt.name;
+        c->ndim = tt.ndim;
+        for (int k = 0; k < tt.ndim; k++)
+            c->shape[k] = (uint64_t)tt.shape[k];
+        c->data = tt.data;
+    }
+    return t;
 }
 
 int ho_peft_write(tr_model *model, const float *global, size_t dim, const char *dir,

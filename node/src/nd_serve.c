@@ -439,27 +439,6 @@ static int resume(server *s, mu_diag *d)
     return rc;
 }
 
-static co_tensor *initial_tensors(tr_model *m, size_t *n)
-{
-    int total = tr_lora_count(m);
-    co_tensor *t = calloc((size_t)(total > 0 ? total : 1), sizeof *t);
-    if (!t)
-        return NULL;
-    *n = 0;
-    for (int i = 0; i < total; i++) {
-        tr_tensor tt;
-        if (tr_lora_tensor(m, i, &tt) || !tr_lora_tensor_grad(m, i))
-            continue; /* frozen A: not part of the federated vector */
-        co_tensor *c = &t[(*n)++];
-        c->name = tt.name;
-        c->ndim = tt.ndim;
-        for (int k = 0; k < tt.ndim; k++)
-            c->shape[k] = (uint64_t)tt.shape[k];
-        c->data = tt.data;
-    }
-    return t;
-}
-
 static int setup(server *s, mu_diag *d)
 {
     int rc = co_config_load(s->o.config_path, &s->cfg, d);
@@ -477,7 +456,7 @@ static int setup(server *s, mu_diag *d)
     if (!s->model)
         return MU_ERR_INVALID;
     size_t n = 0;
-    co_tensor *t = initial_tensors(s->model, &n);
+    co_tensor *t = ho_lora_tensors(s->model, &n);
     if (!t)
         return MU_ERR_NOMEM;
     s->r = co_round_new(&s->cfg, t, n, d);

@@ -246,24 +246,11 @@ static int make_round(sim *s, mu_diag *diag)
     float *zeros = NULL;
     int rc = MU_OK;
     if (s->eng) {
-        tr_model *m = cl_engine_model(s->eng[0]);
-        int n = tr_lora_count(m);
-        t = calloc((size_t)n, sizeof *t);
-        if (!t)
+        if (!(t = ho_lora_tensors(cl_engine_model(s->eng[0]), &nt)))
             return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
-        for (int i = 0; i < n; i++) {
-            tr_tensor tt;
-            tr_lora_tensor(m, i, &tt);
-            if (!tr_lora_tensor_grad(m, i))
-                continue; /* frozen A */
-            t[nt] = (co_tensor){.name = tt.name, .ndim = tt.ndim, .data = tt.data};
-            for (int d = 0; d < tt.ndim; d++)
-                t[nt].shape[d] = (uint64_t)tt.shape[d];
-            if (s->global0) {
-                t[nt].data = s->global0 + off;
-                off += co_tensor_numel(&t[nt]);
-            }
-            nt++;
+        for (size_t i = 0; s->global0 && i < nt; i++) {
+            t[i].data = s->global0 + off;
+            off += co_tensor_numel(&t[i]);
         }
     } else {
         zeros = calloc(s->dim, sizeof *zeros);

@@ -34,25 +34,17 @@ static int setup(void **state)
     f->e = cl_engine_from_model(tiny_model(1), &lc, 7, NULL);
     if (!f->e)
         return -1;
-    tr_model *m = cl_engine_model(f->e);
-    co_tensor t[8];
     size_t nt = 0;
-    for (int i = 0; i < tr_lora_count(m) && nt < 8; i++) {
-        tr_tensor tt;
-        tr_lora_tensor(m, i, &tt);
-        if (!tr_lora_tensor_grad(m, i))
-            continue;
-        t[nt] = (co_tensor){.name = tt.name, .ndim = tt.ndim, .data = tt.data};
-        for (int d = 0; d < tt.ndim; d++)
-            t[nt].shape[d] = (uint64_t)tt.shape[d];
-        nt++;
-    }
+    co_tensor *t = ho_lora_tensors(cl_engine_model(f->e), &nt);
+    if (!t || nt == 0)
+        return -1;
     co_config cfg;
     co_config_default(&cfg);
     cfg.min_orgs = 2;
     cfg.wait_s = 0;
     mu_diag d = {{0}};
     f->r = co_round_new(&cfg, t, nt, &d);
+    free(t);
     if (!f->r)
         print_message("co_round_new: %s\n", d.msg);
     co_config_deinit(&cfg);
