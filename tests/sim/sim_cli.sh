@@ -1,7 +1,8 @@
 #!/bin/sh
 # mutual sim from the command line: bad configs exit 2 naming FILE:LINE:COL; a synthetic
 # federation in parallel and in sequence writes the same global adapter bits; metrics have
-# one JSON line per round; flags override the config; the example config parses.
+# one JSON line per round; flags override the config; the example config parses; injected
+# restarts and replays leave the adapter as it was.
 set -u
 MUTUAL=$1
 SRC=$2
@@ -94,4 +95,33 @@ Y
 rc=$?
 [ $rc -eq 1 ] || fail "too little data: exit $rc, want 1 ($(cat err.txt))"
 grep -q 'too few for train.seq 30' err.txt || fail "too little data: $(cat err.txt)"
+# an injected coordinator restart and a replayed task (the host layer's path): exit 0, the
+# summary names both, the same global bits as without them; a restart without checkpoints is
+# a config error
+fault_config() { # fault_config CHECKPOINT_DIR FAULT_LINES
+    cat <<Y
+seed: 2
+checkpoint: true
+model: {synthetic_dim: 50}
+data: {orgs: 4}
+$2
+coordinator:
+  federation: {rounds: 3, checkpoint_dir: $1}
+  cohort: {min_orgs: 3, wait_s: 0}
+  secure_agg: {clip: 10, weight_max: 10}
+Y
+}
+fault_config ck_plain "" > plain.yaml
+fault_config ck_fault "restart: {round: 2, stage: masked}
+replay: {script: [{org: 1, round: 1, stage: share}]}" > fault.yaml
+"$MUTUAL" sim --config plain.yaml --out plain -q > out.txt 2> err.txt || fail "plain: $(cat err.txt)"
+"$MUTUAL" sim --config fault.yaml --out fault -q > out.txt 2> err.txt || fail "faults: $(cat err.txt)"
+grep -q '1 coordinator restart(s), 1 replayed task(s)' out.txt || fail "faults summary: $(cat out.txt)"
+cmp -s plain/global.f32 fault/global.f32 || fail "a restart and a replay changed the adapter"
+sed 's/^checkpoint: true/checkpoint: false/' fault.yaml > nock.yaml
+"$MUTUAL" sim --config nock.yaml > out.txt 2> err.txt
+rc=$?
+[ $rc -eq 2 ] || fail "restart without checkpoint: exit $rc, want 2"
+grep -q "nock.yaml:5:10: 'restart' needs 'checkpoint: true'" err.txt ||
+    fail "restart without checkpoint: $(cat err.txt)"
 echo "sim_cli: ok"
