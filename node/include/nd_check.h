@@ -8,8 +8,9 @@
  * that does not work: key not matching the certificate, not signed by the CA, expired, wrong name
  * (nd_preflight.c; unless insecure); the base model folder without a readable config.json
  * (coordinator and org) or weights (org); data files that are not readable token datasets; an
- * identity key whose folder does not exist. Paths are relative to the config file's folder, as
- * serve and join read them. Nothing is written, bound or dialed.
+ * identity key join could not create (it makes one missing folder level, not more). Paths are
+ * relative to the config file's folder, as serve and join read them. Nothing is written, bound or
+ * dialed.
  */
 #ifndef ND_CHECK_H
 #define ND_CHECK_H

@@ -29,7 +29,8 @@ typedef struct {
 int nd_orgcfg_load(const char *path, nd_orgcfg *c, mu_diag *diag);
 
 /* Reads the org's Ed25519 identity (a 64-hex-digit seed) from path, creating it with mode
- * 0600 when the file does not exist. MU_OK, MU_ERR_IO or MU_ERR_FORMAT. */
+ * 0600 when the file does not exist (and its folder, mode 0700, when that is missing too;
+ * not the folders above it). MU_OK, MU_ERR_IO or MU_ERR_FORMAT. */
 int nd_identity_load(const char *path, uint8_t pk[32], uint8_t sk[64], mu_diag *diag);
 
 #endif

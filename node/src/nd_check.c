@@ -63,7 +63,7 @@ static int readable(const mu_yaml_doc *doc, const char *section, const char *key
                          strerror(errno));
 }
 
-/* join creates the identity key on its first run, but not the folder it goes in. */
+/* join creates the identity key on its first run, and its folder (one level) when missing. */
 static int key_folder(const mu_yaml_doc *doc, const char *file, mu_diag *d)
 {
     if (access(file, F_OK) == 0)
@@ -71,7 +71,16 @@ static int key_folder(const mu_yaml_doc *doc, const char *file, mu_diag *d)
     char dir[ND_PATH_MAX];
     const char *slash = strrchr(file, '/');
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - file) : 1, slash ? file : ".");
-    if (access(dir[0] ? dir : "/", W_OK) == 0)
+    if (!dir[0])
+        snprintf(dir, sizeof dir, "/");
+    if (access(dir, F_OK) != 0) { /* join would make it: its parent must take it */
+        slash = strrchr(dir, '/');
+        if (slash)
+            dir[slash == dir ? 1 : slash - dir] = '\0';
+        else
+            snprintf(dir, sizeof dir, ".");
+    }
+    if (access(dir, W_OK) == 0)
         return MU_OK;
     return mu_yaml_error(doc, at(doc, "org", "identity_key"), d,
                          "org.identity_key '%s': cannot create it in '%s': %s", file, dir,

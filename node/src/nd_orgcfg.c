@@ -137,6 +137,24 @@ int nd_orgcfg_load(const char *path, nd_orgcfg *c, mu_diag *d)
     return rc;
 }
 
+/* The folder of a new key file (one level, mode 0700: it holds a secret), when missing. */
+static int key_folder_make(const char *path, mu_diag *d)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[ND_PATH_MAX];
+    if (!slash || slash == path || (size_t)(slash - path) >= sizeof dir)
+        return MU_OK;
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (mkdir(dir, 0700) == 0) {
+        mu_info("join: created %s (mode 0700) for the identity key", dir);
+        return MU_OK;
+    }
+    if (errno == EEXIST)
+        return MU_OK;
+    return mu_diag_set(d, MU_ERR_IO, "%s: cannot create the identity key's folder: %s", dir,
+                       strerror(errno));
+}
+
 /* The key file holds the 32-byte Ed25519 seed as 64 hex digits and a newline. */
 int nd_identity_load(const char *path, uint8_t pk[32], uint8_t sk[64], mu_diag *d)
 {
@@ -144,6 +162,9 @@ int nd_identity_load(const char *path, uint8_t pk[32], uint8_t sk[64], mu_diag *
     char hexs[65] = {0};
     int fd = open(path, O_RDONLY);
     if (fd < 0 && errno == ENOENT) {
+        int rc = key_folder_make(path, d);
+        if (rc != MU_OK)
+            return rc;
         randombytes_buf(seed, sizeof seed);
         for (int i = 0; i < 32; i++)
             snprintf(hexs + 2 * i, 3, "%02x", seed[i]);

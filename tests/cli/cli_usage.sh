@@ -62,9 +62,11 @@ check kind_org_no_data 2 "org.yaml:[0-9]+:[0-9]+: data.train: .*cu-north.h5" -- 
 cp "$ROOT/tests/train/ref/gpt2_data.h5" "$fed/data/cu-north.h5"
 cp "$ROOT/tests/train/ref/gpt2_data.h5" "$fed/data/cu-north-heldout.h5"
 check kind_org 0 "org.yaml: ok" -- sh -c "cd / && '$MUTUAL' config check --kind org '$fed/org.yaml'"
-rmdir "$fed/keys"
-check kind_org_no_key_folder 2 "org.yaml:[0-9]+:[0-9]+: org.identity_key '$fed/keys/cu-north.ed25519': cannot create it" -- \
-  "$MUTUAL" config check --kind org "$fed/org.yaml"
+rmdir "$fed/keys" # join makes keys/ (one level) for a new key: not a problem
+check kind_org_no_key_folder 0 "org.yaml: ok" -- "$MUTUAL" config check --kind org "$fed/org.yaml"
+sed 's#keys/cu-north#keys/deeper/cu-north#' "$fed/org.yaml" >"$fed/org-deep.yaml"
+check kind_org_no_key_folders 2 "org-deep.yaml:[0-9]+:[0-9]+: org.identity_key '$fed/keys/deeper/cu-north.ed25519': cannot create it" -- \
+  "$MUTUAL" config check --kind org "$fed/org-deep.yaml"
 mv "$fed/models/base" "$fed/models/gone"
 check kind_coordinator_no_base 2 "coordinator.yaml:[0-9]+:[0-9]+: .*config.json" -- "$MUTUAL" config check --kind coordinator "$fed/coordinator.yaml"
 printf 'server: {listen: "0.0.0.0:7443", insecure: true}\nmodel: {base: %s/configs/demo/base-model}\n' "$ROOT" >"$tmp/co_open.yaml"

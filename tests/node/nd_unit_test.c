@@ -97,6 +97,15 @@ static void test_identity_key(void **state)
     write_file(path, "not a key\n");
     assert_int_equal(nd_identity_load(path, pk2, sk2, &d), MU_ERR_FORMAT);
     unlink(path);
+    /* a missing keys/ folder is made (0700), as the example config expects; not two levels */
+    unlink("nd_keys/org.key");
+    rmdir("nd_keys");
+    assert_int_equal(nd_identity_load("nd_keys/org.key", pk1, sk1, &d), MU_OK);
+    assert_int_equal(stat("nd_keys", &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(nd_identity_load("nd_none/deeper/org.key", pk1, sk1, &d), MU_ERR_IO);
+    unlink("nd_keys/org.key");
+    rmdir("nd_keys");
 }
 
 static void test_fedcfg(void **state)
