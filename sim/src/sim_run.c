@@ -455,6 +455,10 @@ static int pull(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
         free(buf);
         return MU_OK;
     }
+    /* The global adapter the org needs travels as serve's DownloadAdapter stream does: the
+     * same payload bytes in the round's bytes_out (an org that drops out never fetches it). */
+    if (ho_task_needs_global(&o->task))
+        co_round_add_bytes(s->r, 0, wi_blob_len(s->dim));
     o->straggle = fault_hits(&s->cfg->stragglers, s->cfg->seed, 2, index + 1, round, stage);
     o->has_task = 1;
     if (o->replay)

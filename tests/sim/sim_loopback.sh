@@ -2,7 +2,8 @@
 # The same federation twice: as real processes (scripts/loopback-federation: mutual serve and
 # 3 mutual join over gRPC, deterministic org seeds) and as `mutual sim` with the same model,
 # data, coordinator config and org seeds. The global adapters must be the same bits; with one
-# org's seed changed (other stochastic rounding) they must not be.
+# org's seed changed (other stochastic rounding) they must not be. Each round's bytes_in and
+# bytes_out (the round machine's payload counts plus the adapter downloads) must be serve's.
 set -u
 MUTUAL=$1
 SRC=$2
@@ -31,12 +32,20 @@ coordinator:
 Y
 }
 write_config "$(seed org-3)" > "$W/sim.yaml"
-"$MUTUAL" sim --config "$W/sim.yaml" --out "$W/sim" -q > "$W/sim.out" 2>&1 ||
+"$MUTUAL" sim --config "$W/sim.yaml" --out "$W/sim" --metrics "$W/sim.jsonl" -q > "$W/sim.out" 2>&1 ||
     { cat "$W/sim.out"; fail "mutual sim"; }
 cmp "$W/sim/adapter_model.safetensors" "$W/lb/adapters/round-000002/adapter_model.safetensors" ||
     fail "mutual sim and serve/join give different adapter bits"
+bytes() { # bytes FILE.jsonl: "round bytes_in bytes_out" per round
+    grep '"round"' "$1" | sed 's/.*"round":\([0-9]*\).*"bytes_in":\([0-9]*\),"bytes_out":\([0-9]*\).*/\1 \2 \3/'
+}
+bytes "$W/lb/coordinator-1.jsonl" > "$W/serve.bytes"
+bytes "$W/sim.jsonl" > "$W/sim.bytes"
+[ "$(wc -l < "$W/sim.bytes")" -eq 2 ] || fail "sim wrote $(wc -l < "$W/sim.bytes") rounds, want 2"
+cmp "$W/serve.bytes" "$W/sim.bytes" ||
+    fail "bytes per round (round in out): serve $(cat "$W/serve.bytes" | tr '\n' ';') sim $(cat "$W/sim.bytes" | tr '\n' ';')"
 write_config "$(seed org-4)" > "$W/sim2.yaml"
 "$MUTUAL" sim --config "$W/sim2.yaml" --out "$W/sim2" -q > "$W/sim2.out" 2>&1 || fail "sim 2"
 cmp -s "$W/sim2/adapter_model.safetensors" "$W/lb/adapters/round-000002/adapter_model.safetensors" &&
     fail "another org seed gave the same bits"
-echo "sim_loopback: ok (same bits as serve/join)"
+echo "sim_loopback: ok (same bits and bytes per round as serve/join)"
