@@ -4,8 +4,8 @@
  * mu_coordinator, mu_client, mu_train and mu_secure_agg never link gRPC; this library is
  * where they meet mu_rpc. What an org does with each task, the push signatures and the
  * after-round pipeline are the host layer's (mu_host, shared with `mutual sim`); this library
- * adds the transport and the wall clock. Everything here is a process-level driver: nd_serve_run and
- * nd_join_run block until the federation is over, a signal stops them, or a fatal error.
+ * adds the transport and the wall clock. Everything here is a process-level driver: nd_serve_run
+ * and nd_join_run block until the federation is over, a signal stops them, or a fatal error.
  *
  * The model the federation fine-tunes is described once, in the coordinator's config
  * (`model:` section, nd_model_spec), and handed to every org in JoinReply.federation_config
