@@ -18,48 +18,6 @@
 #include "tr_hf.h"
 #include "wi_blob.h"
 
-typedef struct {
-    ho_org *h; /* the org as the host layer runs it: participant and policy */
-    uint32_t id;
-    uint8_t *held; /* a straggler's message, pushed after the deadline */
-    size_t held_len;
-    uint64_t held_round;
-    uint32_t held_stage;
-    uint8_t held_sig[HO_SIG_BYTES];
-    uint8_t *replay; /* an encoded task to deliver again (replay fault) */
-    size_t replay_len;
-    int replay_armed; /* the org acted on a later task: deliver the replay at its next pull */
-    /* this step */
-    co_task task;
-    int has_task, straggle;
-    ho_reply rep;
-} vorg;
-
-typedef struct {
-    const sim_config *cfg;
-    const sim_run_opts *opts;
-    co_round *r;
-    vorg *orgs;
-    uint32_t n;
-    cl_engine **eng;
-    int n_eng, threads;
-    size_t dim;
-    tr_data **data; /* (n_data) */
-    size_t n_data;
-    int32_t *split_tokens;
-    double now, t0;
-    double last_event_wall; /* wall time of the previous ROUND event */
-    double *round_wall;     /* (rounds) wall seconds each round took */
-    size_t cap_wall;
-    int done;
-    uint64_t rounds, completed, aborted, late_rejected, dropped_in, restarts, replays;
-    int restarted;  /* the configured restart has happened */
-    float *global0; /* (dim) the first global, for a restart before any checkpoint */
-    mu_progress bar;
-    uint64_t bar_round;
-    uint8_t config_hash[CO_HASH_BYTES];
-} sim;
-
 int sim_inner_threads(int outer_threads)
 {
     omp_set_max_active_levels(1);
@@ -73,24 +31,6 @@ int sim_inner_threads(int outer_threads)
         }
     }
     return most;
-}
-
-/* A deterministic draw in [0, 1) for (seed, kind, org, round, stage). */
-static double draw(uint64_t seed, uint64_t kind, uint32_t org, uint64_t round, int stage)
-{
-    uint64_t st = sim_mix64(
-        seed ^ sim_mix64(kind ^ sim_mix64(org ^ sim_mix64(round ^ sim_mix64((uint64_t)stage)))));
-    return sim_uniform(&st);
-}
-
-static int fault_hits(const sim_faults *f, uint64_t seed, uint64_t kind, uint32_t org,
-                      uint64_t round, int stage)
-{
-    for (size_t i = 0; i < f->n_script; i++)
-        if (f->script[i].org == org && f->script[i].stage == stage &&
-            (f->script[i].round == 0 || f->script[i].round == round))
-            return 1;
-    return f->prob[stage] > 0 && draw(seed, kind, org, round, stage) < f->prob[stage];
 }
 
 void sim_org_seed(uint64_t seed, uint32_t index, const char *what, uint8_t out[32])
@@ -239,7 +179,7 @@ static int make_engines(sim *s, mu_diag *diag)
  * B is zero, so the adapter starts as the base model) or a zero synthetic vector. The first
  * global is kept: by the time a restarted coordinator starts afresh (no round had finished)
  * the engines hold what the orgs trained. */
-static int make_round(sim *s, mu_diag *diag)
+int sim_make_round(sim *s, mu_diag *diag)
 {
     co_tensor *t = NULL;
     size_t nt = 0, off = 0;
@@ -283,7 +223,7 @@ out:
 
 /* The orgs join (again, after a restart: the same key gives the same id) and learn which
  * coordinator instance they talk to: the number of restarts so far. */
-static int register_orgs(sim *s, mu_diag *diag)
+int sim_register_orgs(sim *s, mu_diag *diag)
 {
     uint8_t instance[HO_INSTANCE_BYTES];
     for (int b = 0; b < HO_INSTANCE_BYTES; b++)
@@ -388,34 +328,6 @@ static void show_progress(sim *s)
 
 /* ---- one step -----------------------------------------------------------------------------*/
 
-/* The task org o is given this step, encoded as on the wire: the coordinator's, or a replay
- * fault's earlier task once the org has acted on a later one. *replayed says which. */
-static int next_task_bytes(sim *s, vorg *o, uint8_t **buf, size_t *len, int *replayed)
-{
-    *replayed = 0;
-    if (o->replay && o->replay_armed) {
-        *buf = o->replay;
-        *len = o->replay_len;
-        o->replay = NULL;
-        o->replay_armed = 0;
-        *replayed = 1;
-        return MU_OK;
-    }
-    co_task b;
-    int rc = co_round_next_task(s->r, o->id, s->now, &b);
-    if (rc != MU_OK)
-        return rc;
-    size_t cap = co_task_encoded_len(&b);
-    *buf = malloc(cap ? cap : 1);
-    if (!*buf)
-        return MU_ERR_NOMEM;
-    if ((rc = co_task_encode(&b, *buf, cap, len)) != MU_OK) {
-        free(*buf);
-        *buf = NULL;
-    }
-    return rc;
-}
-
 /* Pulls org o's task and hands it to the host layer; injects dropouts, stragglers and
  * replays. A replay delivered counts as progress (the org did something this step). */
 static int pull(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
@@ -424,7 +336,7 @@ static int pull(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
     o->straggle = 0;
     uint8_t *buf = NULL;
     size_t len = 0;
-    int replayed, rc = next_task_bytes(s, o, &buf, &len, &replayed);
+    int replayed, rc = sim_next_task_bytes(s, o, &buf, &len, &replayed);
     if (rc != MU_OK)
         return mu_diag_set(diag, rc, "org-%u: pulling a task failed", index + 1);
     ho_verdict v = ho_org_take(o->h, buf, len, &o->task, &o->rep);
@@ -446,7 +358,7 @@ static int pull(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
     }
     int stage = wi_task_stage(&o->task);
     uint64_t round = o->task.cfg.round;
-    if (fault_hits(&s->cfg->dropout, s->cfg->seed, 1, index + 1, round, stage)) {
+    if (sim_fault_hits(&s->cfg->dropout, s->cfg->seed, 1, index + 1, round, stage)) {
         mu_info("org-%u drops out of round %" PRIu64 " at %s", index + 1, round,
                 wi_stage_name(stage));
         ho_org_leave(o->h, round);
@@ -459,12 +371,12 @@ static int pull(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
      * same payload bytes in the round's bytes_out (an org that drops out never fetches it). */
     if (ho_task_needs_global(&o->task))
         co_round_add_bytes(s->r, 0, wi_blob_len(s->dim));
-    o->straggle = fault_hits(&s->cfg->stragglers, s->cfg->seed, 2, index + 1, round, stage);
+    o->straggle = sim_fault_hits(&s->cfg->stragglers, s->cfg->seed, 2, index + 1, round, stage);
     o->has_task = 1;
     if (o->replay)
         o->replay_armed = 1;
     if (!replayed && !o->replay &&
-        fault_hits(&s->cfg->replay, s->cfg->seed, 3, index + 1, round, stage)) {
+        sim_fault_hits(&s->cfg->replay, s->cfg->seed, 3, index + 1, round, stage)) {
         o->replay = buf; /* delivered again after the org's next task */
         o->replay_len = len;
         buf = NULL;
@@ -580,54 +492,12 @@ static int jump(sim *s, mu_diag *diag)
     return MU_OK;
 }
 
-/* The injected coordinator restart (like kill -9 of `mutual serve`): the co_round and what
- * it had in flight are gone; a new one resumes from the last checkpoint, the orgs register
- * again and see a new coordinator instance, so the round in flight starts over. */
-static int restart(sim *s, mu_diag *diag)
-{
-    co_status st;
-    co_round_status(s->r, s->now, &st);
-    int stage = st.phase == CO_PHASE_SECAGG ? st.stage
-                : st.phase == CO_PHASE_EVAL ? WI_STAGE_EVAL
-                                            : WI_STAGE_TRAIN;
-    const sim_event *e = &s->cfg->restart;
-    if (!s->cfg->has_restart || s->restarted || st.phase == CO_PHASE_DONE ||
-        st.phase == CO_PHASE_IDLE || st.round < e->round ||
-        (st.round == e->round && stage < e->stage))
-        return MU_OK;
-    mu_info("sim: the coordinator restarts in round %" PRIu64 " at %s", st.round,
-            wi_stage_name(stage));
-    s->restarted = 1;
-    s->restarts++;
-    co_round_free(s->r);
-    s->r = NULL;
-    for (uint32_t i = 0; i < s->n; i++) { /* what was on its way to or from it is lost */
-        vorg *o = &s->orgs[i];
-        free(o->held);
-        free(o->replay);
-        o->held = o->replay = NULL;
-        o->replay_armed = 0;
-    }
-    int rc = make_round(s, diag);
-    if (rc != MU_OK)
-        return rc;
-    co_checkpoint ck;
-    rc = co_checkpoint_load(s->cfg->co.checkpoint_dir, s->config_hash, 0, &ck, diag);
-    if (rc == MU_OK) {
-        rc = co_round_restore(s->r, &ck, diag);
-        co_checkpoint_deinit(&ck);
-    } else if (rc == MU_ERR_NOTFOUND) {
-        rc = MU_OK; /* no round had finished: a fresh start */
-    }
-    return rc == MU_OK ? register_orgs(s, diag) : rc;
-}
-
 static int loop(sim *s, mu_diag *diag)
 {
     int rc = MU_OK;
     for (uint64_t steps = 0; !s->done && rc == MU_OK; steps++) {
         if ((rc = co_round_tick(s->r, s->now)) != MU_OK || (rc = drain(s, diag)) != MU_OK ||
-            (rc = restart(s, diag)) != MU_OK)
+            (rc = sim_restart(s, diag)) != MU_OK)
             break;
         show_progress(s);
         int progress = 0;
@@ -706,8 +576,8 @@ int sim_run(const sim_config *cfg, const sim_run_opts *opts, sim_result *res, mu
         (rc = co_hash_file(opts->config_path, s.config_hash, diag)) != MU_OK)
         return rc;
     if ((rc = load_data(&s, diag)) != MU_OK || (rc = make_orgs(&s, diag)) != MU_OK ||
-        (rc = make_engines(&s, diag)) != MU_OK || (rc = make_round(&s, diag)) != MU_OK ||
-        (rc = register_orgs(&s, diag)) != MU_OK)
+        (rc = make_engines(&s, diag)) != MU_OK || (rc = sim_make_round(&s, diag)) != MU_OK ||
+        (rc = sim_register_orgs(&s, diag)) != MU_OK)
         goto out;
     mu_info("sim: %u orgs, adapter of %zu values, %d thread%s%s", s.n, s.dim, s.threads,
             s.threads == 1 ? "" : "s", cfg->synthetic_dim ? ", synthetic updates" : "");
