@@ -205,7 +205,10 @@ static int join_retry(org *g, mu_diag *d)
                                "down): %.400s",
                                give_up, last);
         }
-        mu_warn("join: coordinator unreachable (%s); retrying in %.1f s", d->msg, wait);
+        if (rpc_client_tls_failed(g->client, NULL, 0)) /* it answers, but TLS is refused */
+            mu_warn("join: %s; retrying in %.1f s", d->msg, wait);
+        else
+            mu_warn("join: coordinator unreachable (%s); retrying in %.1f s", d->msg, wait);
         sleep_s(wait);
         wait = fmin(wait * 2, g->cfg.backoff_max_s);
     }

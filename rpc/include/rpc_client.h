@@ -50,6 +50,14 @@ void rpc_client_free(rpc_client *c);
 int rpc_client_unary(rpc_client *c, rpc_method m, const ProtobufCMessage *req, double timeout_s,
                      ProtobufCMessage **reply, rpc_status *st);
 
+/* A unary call that fails UNAVAILABLE or DEADLINE_EXCEEDED under TLS is explained: one TLS
+ * handshake with the client's own files (at most every 5 s, up to 3 s) tells a refused or
+ * unverifiable certificate from a coordinator that is down, and st->message then reads
+ * "TLS handshake with TARGET failed: <which side refused what>".
+ * rpc_client_tls_failed: 1 if the last failed call was such a TLS failure (its reason copied
+ * to why, cap bytes, may be NULL), 0 if it was not or the last call succeeded. */
+int rpc_client_tls_failed(rpc_client *c, char *why, size_t cap);
+
 /* Typed forms of rpc_client_unary, one per unary method. */
 static inline int rpc_client_join(rpc_client *c, const Mutual__V1__JoinRequest *req,
                                   double timeout_s, Mutual__V1__JoinReply **reply, rpc_status *st)

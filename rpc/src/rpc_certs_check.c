@@ -66,14 +66,15 @@ static int check_dates(const X509 *x, const char *path, mu_diag *d)
     return MU_OK;
 }
 
-/* Verifies `x` against the single trust anchor `ca` for TLS client or server use. */
-static int check_chain(X509 *x, X509 *ca, rpc_cert_role role, const char *cert_path,
-                       const char *ca_path, mu_diag *d)
+/* Verifies `x` against the CA certificates of ca_path (one, or a bundle) for TLS client or
+ * server use. */
+static int check_chain(X509 *x, rpc_cert_role role, const char *cert_path, const char *ca_path,
+                       mu_diag *d)
 {
     X509_STORE *store = X509_STORE_new();
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     int rc = MU_OK;
-    if (!store || !ctx || !X509_STORE_add_cert(store, ca) ||
+    if (!store || !ctx || !X509_STORE_load_file(store, ca_path) ||
         !X509_STORE_CTX_init(ctx, store, x, NULL) ||
         !X509_STORE_CTX_set_purpose(ctx, role == RPC_CERT_SERVER ? X509_PURPOSE_SSL_SERVER
                                                                  : X509_PURPOSE_SSL_CLIENT)) {
@@ -148,7 +149,7 @@ int rpc_certs_check(const char *ca_path, const char *cert_path, const char *key_
         goto out;
     }
     if ((rc = check_dates(ca, ca_path, d)) || (rc = check_dates(x, cert_path, d)) ||
-        (rc = check_chain(x, ca, role, cert_path, ca_path, d)))
+        (rc = check_chain(x, role, cert_path, ca_path, d)))
         goto out;
     char cn[256];
     cert_cn(x, cn, sizeof cn);

@@ -1,4 +1,5 @@
 /* rpc_client.c - blocking calls over one channel; each call has its own pluck queue. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,17 +7,41 @@
 #include <grpc/support/alloc.h>
 
 #include "mu_log.h"
+#include "mu_progress.h"
 #include "rpc_client.h"
 #include "rpc_internal.h"
 
 #define DEFAULT_CHUNK  (1u << 20)
 #define CHUNK_OVERHEAD 256 /* room for a chunk's other fields under the message limit */
 
+#define PROBE_EVERY_S   5.0 /* at most one TLS probe per client this often */
+#define PROBE_TIMEOUT_S 3.0
+
 struct rpc_client {
     grpc_channel *channel;
     int wait_for_ready;
     size_t max_message;
+    /* To explain a channel that does not come up (rpc_tls_probe); NULL when insecure. */
+    char *target, *server_name, *ca, *cert, *key;
+    pthread_mutex_t mu; /* guards what follows */
+    double probed_at;
+    int tls_failed;
+    char tls_why[200];
 };
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void free_paths(rpc_client *c)
+{
+    free(c->target);
+    free(c->server_name);
+    free(c->ca);
+    free(c->cert);
+    free(c->key);
+}
 
 rpc_client *rpc_client_new(const rpc_client_config *cfg, mu_diag *d)
 {
@@ -29,6 +54,7 @@ rpc_client *rpc_client_new(const rpc_client_config *cfg, mu_diag *d)
         mu_diag_set(d, MU_ERR_NOMEM, "out of memory");
         return NULL;
     }
+    rpc_log_install();
     grpc_init();
     grpc_channel_credentials *creds;
     if (cfg->insecure) {
@@ -41,6 +67,15 @@ rpc_client *rpc_client_new(const rpc_client_config *cfg, mu_diag *d)
             grpc_shutdown();
             return NULL;
         }
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    c->probed_at = -1e9;
+    if (!cfg->insecure) {
+        c->target = dup_or_null(cfg->target);
+        c->server_name = dup_or_null(cfg->server_name);
+        c->ca = dup_or_null(cfg->ca_path);
+        c->cert = dup_or_null(cfg->cert_path);
+        c->key = dup_or_null(cfg->key_path);
     }
     c->wait_for_ready = cfg->wait_for_ready;
     c->max_message = cfg->max_message_bytes ? cfg->max_message_bytes : RPC_DEFAULT_MAX_MESSAGE;
@@ -73,6 +108,8 @@ void rpc_client_free(rpc_client *c)
     if (!c)
         return;
     grpc_channel_destroy(c->channel);
+    free_paths(c);
+    pthread_mutex_destroy(&c->mu);
     free(c);
     grpc_shutdown();
 }
@@ -227,6 +264,45 @@ static int decode_reply(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer
     return MU_OK;
 }
 
+/* A call that failed UNAVAILABLE or DEADLINE_EXCEEDED under TLS may be a handshake that one
+ * side refuses: find out with one probe (at most every PROBE_EVERY_S) and say so in st. */
+static void explain_failure(rpc_client *c, int rc, rpc_status *st)
+{
+    if (!c->target || !c->ca || !c->cert || !c->key)
+        return;
+    pthread_mutex_lock(&c->mu);
+    if (rc == MU_OK) {
+        c->tls_failed = 0;
+    } else if (st &&
+               (st->code == GRPC_STATUS_UNAVAILABLE || st->code == GRPC_STATUS_DEADLINE_EXCEEDED)) {
+        double now = mu_now();
+        if (now - c->probed_at >= PROBE_EVERY_S) {
+            mu_diag d = {{0}};
+            c->probed_at = now;
+            c->tls_failed = rpc_tls_probe(c->target, c->server_name, c->ca, c->cert, c->key,
+                                          PROBE_TIMEOUT_S, &d) == MU_ERR_CRYPTO;
+            snprintf(c->tls_why, sizeof c->tls_why, "%.199s", d.msg);
+        }
+        if (c->tls_failed) {
+            int n = snprintf(st->message, sizeof st->message,
+                             "TLS handshake with %.60s failed: ", c->target);
+            if (n > 0 && (size_t)n < sizeof st->message)
+                snprintf(st->message + n, sizeof st->message - (size_t)n, "%s", c->tls_why);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+int rpc_client_tls_failed(rpc_client *c, char *why, size_t cap)
+{
+    pthread_mutex_lock(&c->mu);
+    int failed = c->tls_failed;
+    if (failed && why && cap)
+        snprintf(why, cap, "%s", c->tls_why);
+    pthread_mutex_unlock(&c->mu);
+    return failed;
+}
+
 int rpc_client_unary(rpc_client *c, rpc_method m, const ProtobufCMessage *req, double timeout_s,
                      ProtobufCMessage **reply, rpc_status *st)
 {
@@ -238,6 +314,7 @@ int rpc_client_unary(rpc_client *c, rpc_method m, const ProtobufCMessage *req, d
     grpc_byte_buffer *rq = rpc_bb_pack(req), *bb = NULL;
     int rc = unary_raw(c, mi->path, rq, timeout_s, &bb, st);
     grpc_byte_buffer_destroy(rq);
+    explain_failure(c, rc, st);
     if (rc == MU_OK) {
         rc = decode_reply(mi->reply, bb, reply, st);
         if (bb)

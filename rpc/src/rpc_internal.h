@@ -31,4 +31,28 @@ ProtobufCMessage *rpc_bb_decode(const ProtobufCMessageDescriptor *desc, grpc_byt
 /* A gpr_timespec `seconds` from now on the monotonic clock (<= 0: infinite future). */
 gpr_timespec rpc_deadline_in(double seconds);
 
+/* rpc_tls_probe.c: one TCP connection and TLS handshake to `target` with the client's files
+ * (server_name NULL or "": the target's host is checked), to say why a channel does not come
+ * up. MU_OK: the coordinator accepted us (or did not answer within timeout_s after the
+ * handshake); MU_ERR_IO: no TCP connection (diag says why); MU_ERR_CRYPTO: the handshake
+ * failed, diag says which side refused what; MU_ERR_INVALID: our own files or target are
+ * unusable. */
+int rpc_tls_probe(const char *target, const char *server_name, const char *ca, const char *cert,
+                  const char *key, double timeout_s, mu_diag *diag);
+
+/* rpc_log.c: gRPC core's log lines through mu_log (see there). A handshake failure is one
+ * line naming the (likely) peer, at most RPC_LOG_BURST per RPC_LOG_WINDOW_S, then a count
+ * per window; other gRPC errors have the same limit. */
+#define RPC_LOG_BURST    5
+#define RPC_LOG_WINDOW_S 60.0
+/* Routes gRPC's logging (gpr_set_log_function), once per process; before grpc_init. */
+void rpc_log_install(void);
+/* The port of this process's server, whose accepted connections are the candidates when a
+ * handshake fails (0: none; handshake failures are then debug lines, as for a client). */
+void rpc_log_server_port(int port);
+/* A call arrived from `peer` (grpc_call_get_peer): its connection is not handshaking. */
+void rpc_log_peer_seen(const char *peer);
+/* Prints the summary of the current window now if it is over, or at once with force. */
+void rpc_log_flush(int force);
+
 #endif

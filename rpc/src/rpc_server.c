@@ -83,6 +83,7 @@ rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_handlers *h, 
         mu_diag_set(d, MU_ERR_NOMEM, "out of memory");
         return NULL;
     }
+    rpc_log_install();
     grpc_init();
     srv->h = *h;
     srv->insecure = cfg->insecure;
@@ -143,6 +144,7 @@ rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_handlers *h, 
         rpc_server_free(srv);
         return NULL;
     }
+    rpc_log_server_port(srv->port);
     mu_info("rpc: serving mutual.v1 on %s (port %d, %s)", cfg->address, srv->port,
             cfg->insecure ? "plaintext" : "mutual TLS");
     return srv;
@@ -288,11 +290,13 @@ int rpc_server_run(rpc_server *srv)
         run_posts(srv, 0);
         now = mu_now();
         if (now >= next_tick) {
+            rpc_log_flush(0);
             if (srv->h.tick)
                 srv->h.tick(srv->h.user, srv, now);
             next_tick = now + srv->tick_s;
         }
     }
+    rpc_log_flush(1);
     mu_info("rpc: stopping: cancelling the calls in flight");
     server_shutdown(srv);
     mu_info("rpc: stopped");

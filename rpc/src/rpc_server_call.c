@@ -26,12 +26,14 @@ static const char *method_name(const rpc_call *c)
 
 static void set_peer(rpc_call *c)
 {
+    char *addr = grpc_call_get_peer(c->call);
+    rpc_log_peer_seen(addr); /* its connection is past the handshake */
     if (c->srv->insecure) {
-        char *p = grpc_call_get_peer(c->call);
-        snprintf(c->peer, sizeof c->peer, "insecure:%s", p ? p : "?");
-        gpr_free(p);
+        snprintf(c->peer, sizeof c->peer, "insecure:%s", addr ? addr : "?");
+        gpr_free(addr);
         return;
     }
+    gpr_free(addr);
     snprintf(c->peer, sizeof c->peer, "(no certificate name)");
     grpc_auth_context *ctx = grpc_call_auth_context(c->call);
     if (!ctx)
