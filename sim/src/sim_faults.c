@@ -85,13 +85,16 @@ int sim_restart(sim *s, mu_diag *diag)
     int rc = sim_make_round(s, diag);
     if (rc != MU_OK)
         return rc;
-    co_checkpoint ck;
-    rc = co_checkpoint_load(s->cfg->co.checkpoint_dir, s->config_hash, 0, &ck, diag);
-    if (rc == MU_OK) {
+    if (s->checkpointed) { /* else no round of this run had finished: a fresh start (a
+                            * checkpoint left in the folder by an earlier run is not ours) */
+        co_checkpoint ck;
+        rc = co_checkpoint_load(s->cfg->co.checkpoint_dir, s->config_hash, 0, &ck, diag);
+        if (rc != MU_OK)
+            return rc;
         rc = co_round_restore(s->r, &ck, diag);
         co_checkpoint_deinit(&ck);
-    } else if (rc == MU_ERR_NOTFOUND) {
-        rc = MU_OK; /* no round had finished: a fresh start */
+        if (rc != MU_OK)
+            return rc;
     }
-    return rc == MU_OK ? sim_register_orgs(s, diag) : rc;
+    return sim_register_orgs(s, diag);
 }

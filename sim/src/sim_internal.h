@@ -46,8 +46,9 @@ typedef struct {
     size_t cap_wall;
     int done;
     uint64_t rounds, completed, aborted, late_rejected, dropped_in, restarts, replays;
-    int restarted;  /* the configured restart has happened */
-    float *global0; /* (dim) the first global, for a restart before any checkpoint */
+    int restarted;    /* the configured restart has happened */
+    int checkpointed; /* this run has written a checkpoint */
+    float *global0;   /* (dim) the first global, for a restart before any checkpoint */
     mu_progress bar;
     uint64_t bar_round;
     uint8_t config_hash[CO_HASH_BYTES];

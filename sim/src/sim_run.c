@@ -301,6 +301,7 @@ static int drain(sim *s, mu_diag *diag)
         int rc = ho_after_round(&a, s->r, &ev, diag);
         if (rc != MU_OK)
             return rc;
+        s->checkpointed |= s->cfg->checkpoint;
     }
     return MU_OK;
 }

@@ -44,9 +44,9 @@ static const char *yaml = "seed: 3\n"
                           "    clip: 10\n"
                           "    weight_max: 100\n";
 
-/* Runs the federation with `faults` (YAML lines) from an empty checkpoint folder, exporting
- * each round's adapter to `export_dir` unless it is NULL. */
-static void run_export(const char *faults, const char *export_dir, sim_result *r)
+/* Runs the federation with `faults` (YAML lines), from an empty checkpoint folder unless
+ * keep_ck, exporting each round's adapter to `export_dir` unless it is NULL. */
+static void run_in(const char *faults, const char *export_dir, int keep_ck, sim_result *r)
 {
     char text[2048];
     snprintf(text, sizeof text, yaml, faults);
@@ -56,7 +56,8 @@ static void run_export(const char *faults, const char *export_dir, sim_result *r
         fail_msg("config: %s", d.msg);
     if (export_dir)
         snprintf(c.co.export_dir, sizeof c.co.export_dir, "%s", export_dir);
-    assert_int_equal(system("rm -rf faults_ck faults_export"), 0);
+    assert_int_equal(system(keep_ck ? "rm -rf faults_export" : "rm -rf faults_ck faults_export"),
+                     0);
     sim_run_opts o = {0};
     if (sim_run(&c, &o, r, &d) != MU_OK)
         fail_msg("sim_run with '%s': %s", faults, d.msg);
@@ -65,7 +66,7 @@ static void run_export(const char *faults, const char *export_dir, sim_result *r
 
 static void run(const char *faults, sim_result *r)
 {
-    run_export(faults, NULL, r);
+    run_in(faults, NULL, 0, r);
 }
 
 static sim_result base;
@@ -104,6 +105,31 @@ static void test_restart(void **state)
                      (unsigned long long)r.tasks_acted, (unsigned long long)base.tasks_acted);
         sim_result_deinit(&r);
     }
+}
+
+/* A restart before this run's first checkpoint starts afresh even when an earlier run (of
+ * another learning rate) left its checkpoint in the folder. */
+static void test_restart_ignores_old_checkpoint(void **state)
+{
+    (void)state;
+    char text[2048];
+    snprintf(text, sizeof text, yaml, "");
+    sim_config c;
+    mu_diag d = {{0}};
+    if (sim_config_parse("faults.yaml", text, strlen(text), &c, &d) != MU_OK)
+        fail_msg("config: %s", d.msg);
+    c.co.lr = 0.05;
+    c.co.rounds = 1;
+    assert_int_equal(system("rm -rf faults_ck"), 0);
+    sim_run_opts o = {0};
+    sim_result r;
+    if (sim_run(&c, &o, &r, &d) != MU_OK) /* leaves faults_ck/checkpoint.h5 after its round 1 */
+        fail_msg("sim_run: %s", d.msg);
+    sim_result_deinit(&r);
+    sim_config_deinit(&c);
+    run_in("restart: {round: 1, stage: masked}\n", NULL, 1, &r);
+    same_adapter(&r, "restart over an old checkpoint");
+    sim_result_deinit(&r);
 }
 
 /* Old tasks delivered again after the org moved on (a TRAIN during the secure aggregation,
@@ -149,7 +175,7 @@ static void test_export_latest(void **state)
 {
     (void)state;
     sim_result r;
-    run_export("restart: {round: 2, stage: share}\n", "faults_export", &r);
+    run_in("restart: {round: 2, stage: share}\n", "faults_export", 0, &r);
     same_adapter(&r, "export");
     char target[64] = {0};
     assert_true(readlink("faults_export/latest", target, sizeof target - 1) > 0);
@@ -202,11 +228,9 @@ int main(void)
 {
     mu_log_set_level(MU_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_restart),
-        cmocka_unit_test(test_replay),
-        cmocka_unit_test(test_restart_and_replay),
-        cmocka_unit_test(test_export_latest),
-        cmocka_unit_test(test_restart_needs_checkpoint),
+        cmocka_unit_test(test_restart),       cmocka_unit_test(test_restart_ignores_old_checkpoint),
+        cmocka_unit_test(test_replay),        cmocka_unit_test(test_restart_and_replay),
+        cmocka_unit_test(test_export_latest), cmocka_unit_test(test_restart_needs_checkpoint),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
