@@ -9,13 +9,10 @@
 set -uo pipefail
 MUTUAL=$1 SCRIPT=$2
 . "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/nd_lib.sh"
 CHECK_TIMEOUT=30
-work=$PWD/nd_certs_check
-rm -rf "$work"
-"$SCRIPT" --mutual "$MUTUAL" --work "$work" --orgs 2 --rounds 1 --setup-only >/dev/null || exit 1
-cd "$work" || exit 1
-"$MUTUAL" -q certs init --dir other >/dev/null && "$MUTUAL" -q certs issue --dir other --org org-1 \
-  >/dev/null || exit 1
+nd_setup nd_certs_check 1
+nd_foreign_ca
 # An expired certificate for org-1's key, signed by the federation's CA.
 openssl req -new -key fed/org-1.key -subj "/O=mutual/CN=org-1" -out expired.csr 2>/dev/null &&
   openssl x509 -req -in expired.csr -CA fed/ca.crt -CAkey fed/ca.key -days -1 -set_serial 7 \

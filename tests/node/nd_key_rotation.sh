@@ -9,24 +9,12 @@
 set -uo pipefail
 MUTUAL=$1 SCRIPT=$2
 . "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/nd_lib.sh"
 CHECK_TIMEOUT=60
-work=$PWD/nd_key_rotation
-rm -rf "$work"
-"$SCRIPT" --mutual "$MUTUAL" --work "$work" --orgs 2 --rounds 2 --setup-only >/dev/null || exit 1
-cd "$work" || exit 1
-pids=()
-trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null' EXIT
-serve() { # serve CONFIG [options]
-  rm -f port
-  "$MUTUAL" serve --config "$@" --port-file port --linger 600 >>serve.jsonl 2>>serve.log &
-  srv=$!
-  pids+=($srv)
-  for _ in $(seq 300); do [ -s port ] && break; sleep 0.1; done
-  [ -s port ] || { echo "FAIL: the coordinator did not start"; cat serve.log; exit 1; }
-}
+nd_setup nd_key_rotation 2
 # Round 1 with both orgs; org-1 dies in round 2 before its report, so the coordinator is
 # still running round 2 (of 2) when we restart it: nothing else joins meanwhile.
-serve coordinator.yaml
+nd_serve coordinator.yaml
 "$MUTUAL" join --config org-1.yaml --die-at 2:100 >/dev/null 2>org-1.log &
 pids+=($!)
 "$MUTUAL" join --config org-2.yaml >/dev/null 2>org-2.log &
@@ -48,7 +36,7 @@ check new_key_made 0 "" -- test -n "$k2" -a "$k2" != "$k1" -a "$(stat -c %a keys
 check identity_stable 0 "^$k2\$" -- "$MUTUAL" certs identity --key keys/org-1.ed25519
 sed "s#keys/org-1.ed25519#stolen.ed25519#" org-1.yaml >thief.yaml
 
-serve coordinator.yaml
+nd_serve coordinator.yaml
 check new_key_refused_before 1 "registered with another key" -- \
   "$MUTUAL" join --config org-1.yaml --give-up 20
 kill -TERM "$srv" && wait "$srv"
@@ -56,7 +44,7 @@ kill -TERM "$srv" && wait "$srv"
 # The operator pins K2 and restarts the coordinator.
 sed "s/^  - name: org-1\$/  - name: org-1\n    public_key: $k2/" coordinator.yaml >rotated.yaml
 grep -q "public_key: $k2" rotated.yaml || { echo "FAIL: could not pin"; exit 1; }
-serve rotated.yaml --accept-config-change
+nd_serve rotated.yaml --accept-config-change
 check rotation_logged 0 "org 'org-1' \(id $id1\): its registered identity key is replaced" -- cat serve.log
 # org-1 with K2 joins under its old id (then waits for round 2; stop it once it joined).
 "$MUTUAL" join --config org-1.yaml >/dev/null 2>org-1-new.log &

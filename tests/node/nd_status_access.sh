@@ -10,25 +10,13 @@
 set -uo pipefail
 MUTUAL=$1 SCRIPT=$2
 . "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/nd_lib.sh"
 CHECK_TIMEOUT=30
-work=$PWD/nd_status_access
-rm -rf "$work"
-"$SCRIPT" --mutual "$MUTUAL" --work "$work" --orgs 2 --rounds 2 --setup-only >/dev/null || exit 1
-cd "$work" || exit 1
-pids=()
-trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null' EXIT
+nd_setup nd_status_access 2
 "$MUTUAL" -q certs issue --dir fed --org fake-op >/dev/null || exit 1 # a plain certificate
 addr=127.0.0.1:$(cat port.planned)
 sed '/^orgs:/,$d' coordinator.yaml >open.yaml # no allowlist: any org of the CA may register
 grep -q "^orgs:" open.yaml && exit 1
-serve() { # serve CONFIG [options]: starts the coordinator and waits for its port
-  rm -f port
-  "$MUTUAL" serve --config "$@" --port-file port --linger 600 >>serve.jsonl 2>>serve.log &
-  srv=$!
-  pids+=($srv)
-  for _ in $(seq 300); do [ -s port ] && break; sleep 0.1; done
-  [ -s port ] || { echo "FAIL: the coordinator did not start"; cat serve.log; exit 1; }
-}
 status() { # status CERT_NAME [--json]
   local who=$1
   shift
@@ -36,7 +24,7 @@ status() { # status CERT_NAME [--json]
     --key "fed/$who.key" --timeout 10 "$@"
 }
 
-serve open.yaml
+nd_serve open.yaml
 # org-1 dies in round 2 before its report: round 2 of 2 then waits for its deadline (60 s),
 # and the coordinator stays up to be asked.
 "$MUTUAL" join --config org-1.yaml --die-at 2:100 >/dev/null 2>org-1.log &
@@ -70,7 +58,7 @@ wait "$srv"
 # though it is registered (in the checkpoint), and strangers may not.
 "$MUTUAL" -q certs issue --dir fed --org org-3 >/dev/null || exit 1
 sed 's/- name: org-2/- name: org-3/' coordinator.yaml >listed.yaml
-serve listed.yaml --accept-config-change
+nd_serve listed.yaml --accept-config-change
 check list_operator 0 '"total_rounds":2' -- status operator --json
 check list_member 0 'federation   loopback' -- status org-3
 check list_registered_unlisted 1 "PERMISSION_DENIED: certificate 'org-2'" -- status org-2

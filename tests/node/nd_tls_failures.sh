@@ -8,21 +8,11 @@
 set -uo pipefail
 MUTUAL=$1 SCRIPT=$2
 . "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/nd_lib.sh"
 CHECK_TIMEOUT=60
-work=$PWD/nd_tls_failures
-rm -rf "$work"
-"$SCRIPT" --mutual "$MUTUAL" --work "$work" --orgs 2 --rounds 1 --setup-only >/dev/null || exit 1
-cd "$work" || exit 1
-"$MUTUAL" -q certs init --dir other >/dev/null && "$MUTUAL" -q certs issue --dir other --org org-1 \
-  >/dev/null || exit 1
-pids=()
-trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null' EXIT
-rm -f port
-"$MUTUAL" serve --config coordinator.yaml --port-file port >serve.jsonl 2>serve.log &
-srv=$!
-pids+=($srv)
-for _ in $(seq 300); do [ -s port ] && break; sleep 0.1; done
-port=$(cat port)
+nd_setup nd_tls_failures 1
+nd_foreign_ca
+nd_serve coordinator.yaml
 addr=127.0.0.1:$port
 /usr/bin/python3 - "$port" >flood.txt <<'PY' || exit 1
 import socket, sys
