@@ -43,10 +43,21 @@
  * secure aggregation has begun, a TRAIN for it (a coordinator that restarted the round) trains
  * again from the new global. A SECAGG stage already answered is MU_ERR_STATE.
  *
- * Determinism: with `deterministic` set, every random choice (secure-aggregation keys and
- * masks, stochastic rounding) comes from the participant's seed and the round number, so a
- * run repeats bit for bit. That is for simulation and tests only: a real org leaves it off
- * and uses system randomness.
+ * Whom an org aggregates with (attack 1 of issue 10, the fake cohort): the coordinator chooses
+ * the cohort, so an org that believed the task's member list could be shown a cohort of
+ * itself plus keys the coordinator holds, and the "sum" would be its own update. Before it
+ * advertises, the org checks the cohort itself: every member's key must be in its pinned
+ * roster (cfg.members, from a source the coordinator does not control: the org config's
+ * cohort.members), no key may appear twice, and the cohort must have at least
+ * max(CL_MIN_COHORT, cfg.min_cohort) members. Otherwise the ADVERTISE task is MU_ERR_INVALID
+ * and nothing is sent. An empty roster trusts no one: every secure aggregation is refused.
+ *
+ * Determinism: with `deterministic` set, every random choice (stochastic rounding, data
+ * windows, LoRA dropout) comes from the participant's seed and the round number, so a run
+ * repeats bit for bit. The secure-aggregation keys and masks come from the seed only when
+ * `simulated` is set as well (the simulator, which runs the coordinator itself); otherwise
+ * they come from system randomness, which does not change the sum. A real org leaves both
+ * off.
  *
  * Thread-safety: a participant and an engine are each used by one thread at a time; distinct
  * participants and engines may run concurrently (a simulator's parallel loop over orgs).
@@ -99,6 +110,16 @@ void cl_outbox_deinit(cl_outbox *ob); /* frees everything */
 
 /* ---- participant ------------------------------------------------------------------------ */
 
+/* The smallest cohort an org takes part in unless its config says more (or it is in a
+ * simulator or test, allow_small_cohort): the sum of fewer inputs says too much about each. */
+#define CL_MIN_COHORT 5u
+
+/* One member of the org's pinned roster: a name (for messages) and its Ed25519 key. */
+typedef struct {
+    char name[CO_ORG_NAME_MAX];
+    uint8_t pk[SA_SIGN_PK_BYTES];
+} cl_member;
+
 typedef struct {
     const char *name;                  /* 1..63 bytes, copied */
     uint8_t sign_sk[SA_SIGN_SK_BYTES]; /* Ed25519 secret key, libsodium layout (copied, wiped) */
@@ -121,11 +142,21 @@ typedef struct {
      * an org on its own machine gives it all its cores. The masked vector is the same
      * bits for any value. */
     int mask_threads;
+    /* The pinned roster (copied): the only keys this org accepts in a cohort (see the header
+     * comment). Its own key need not be listed. */
+    const cl_member *members;
+    size_t n_members;
+    /* Smallest cohort accepted: 0 = CL_MIN_COHORT; a value below CL_MIN_COHORT is refused by
+     * cl_participant_new unless allow_small_cohort (tests and the simulator only). */
+    uint32_t min_cohort;
+    int allow_small_cohort;
+    int simulated; /* the driver runs the coordinator itself: see Determinism above */
 } cl_participant_config;
 
 typedef struct cl_participant cl_participant;
 
-/* NULL with diag on a bad config (name, negative counts) or out of memory. */
+/* NULL with diag on a bad config (name, negative counts, min_cohort below CL_MIN_COHORT
+ * without allow_small_cohort) or out of memory. */
 cl_participant *cl_participant_new(const cl_participant_config *cfg, mu_diag *diag);
 void cl_participant_free(cl_participant *p); /* wipes the key; NULL is a no-op */
 
@@ -144,7 +175,9 @@ const uint8_t *cl_participant_pk(const cl_participant *p);
  * against the model's context and batch·seq·vocab against CL_MAX_LOGITS. Returns MU_OK, or:
  *   MU_ERR_PROTOCOL a task field out of range (co_task_check): nothing done
  *   MU_ERR_INVALID  wrong dim, no engine, seq beyond the model's context or logits beyond
- *                   CL_MAX_LOGITS, too little data for the sequence length
+ *                   CL_MAX_LOGITS, too little data for the sequence length; an ADVERTISE
+ *                   whose cohort the org does not accept (not this org's key, a key not in
+ *                   the roster or listed twice, fewer members than the minimum)
  *   MU_ERR_STATE    a SECAGG task for a round this org did not train in, or a stage it has
  *                   already answered (a repeated pull): nothing pushed
  *   the sa_client_handle codes (FORMAT, STATE: ignored; CRYPTO, PROTOCOL, ABORT: this org

@@ -31,4 +31,19 @@ int cl_engine_train(cl_engine *e, const cl_train_job *job, float *delta, double 
 int cl_engine_eval(cl_engine *e, const float *global, const int32_t *tokens, int64_t n_tokens,
                    uint32_t batch, uint32_t seq, double *loss_sum, double *n_out, mu_diag *diag);
 
+/* What an org checks in an ADVERTISE task's cohort (cl_participant.h, "Whom an org
+ * aggregates with"). members is sorted by key (cl_roster_copy). */
+typedef struct {
+    const char *name;      /* the org, for messages */
+    const uint8_t *self_pk; /* (SA_SIGN_PK_BYTES) */
+    const cl_member *members;
+    size_t n_members;
+    uint32_t min_cohort;
+} cl_cohort_rule;
+
+/* *out := a sorted copy of members (NULL when n is 0). MU_OK or MU_ERR_NOMEM. */
+int cl_roster_copy(cl_member **out, const cl_member *members, size_t n);
+/* MU_OK, or MU_ERR_INVALID naming what is wrong with the cohort, or MU_ERR_NOMEM. */
+int cl_cohort_check(const cl_cohort_rule *rule, const co_task *t, mu_diag *diag);
+
 #endif

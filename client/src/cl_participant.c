@@ -12,7 +12,8 @@ _Static_assert(CO_TASK_MAX_DIM + 1 == SA_MAX_D, "d = dim + 1 values are masked")
 struct cl_participant {
     char name[CO_ORG_NAME_MAX];
     uint8_t sk[SA_SIGN_SK_BYTES], pk[SA_SIGN_PK_BYTES];
-    cl_participant_config cfg; /* data pointers; sign_sk wiped */
+    cl_participant_config cfg; /* data pointers; sign_sk wiped; members is `roster` */
+    cl_member *roster;         /* (cfg.n_members) sorted by key */
     double examples;           /* floor(n_train / T) of the last TRAIN */
 
     uint64_t round; /* the round of the held update and the sa_client */
@@ -152,14 +153,24 @@ cl_participant *cl_participant_new(const cl_participant_config *cfg, mu_diag *di
         mu_diag_set(diag, MU_ERR_INVALID, "org %s: bad data or synthetic settings", cfg->name);
         return NULL;
     }
+    if (cfg->min_cohort && cfg->min_cohort < CL_MIN_COHORT && !cfg->allow_small_cohort) {
+        mu_diag_set(diag, MU_ERR_INVALID,
+                    "org %s: min_cohort %u is below %u: the minimum can only be raised",
+                    cfg->name, cfg->min_cohort, CL_MIN_COHORT);
+        return NULL;
+    }
     cl_participant *p = calloc(1, sizeof *p);
-    if (!p) {
+    if (!p || cl_roster_copy(&p->roster, cfg->members, cfg->n_members) != MU_OK) {
+        free(p);
         mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
         return NULL;
     }
     memcpy(p->name, cfg->name, nl + 1);
     p->cfg = *cfg;
     p->cfg.name = p->name;
+    p->cfg.members = p->roster;
+    if (!cfg->min_cohort)
+        p->cfg.min_cohort = CL_MIN_COHORT;
     memcpy(p->sk, cfg->sign_sk, sizeof p->sk);
     sodium_memzero(p->cfg.sign_sk, sizeof p->cfg.sign_sk);
     crypto_sign_ed25519_sk_to_pk(p->pk, p->sk);
@@ -185,6 +196,7 @@ void cl_participant_free(cl_participant *p)
     sodium_memzero(p->cfg.seed, sizeof p->cfg.seed);
     sodium_memzero(&p->rng_sa, sizeof p->rng_sa);
     sodium_memzero(&p->rng_q, sizeof p->rng_q);
+    free(p->roster);
     free(p);
 }
 
@@ -358,9 +370,12 @@ static int start_secagg(cl_participant *p, const co_task *t, sa_outbox *sob, mu_
                     .bits = c->bits,
                     .k = c->k,
                     .t = c->t};
-    /* What sa_client_new would refuse, checked here so that its NULL means out of memory. */
-    int rc = sa_config_check(&sc, diag);
+    cl_cohort_rule rule = {p->name, p->pk, p->roster, p->cfg.n_members, p->cfg.min_cohort};
+    int rc = cl_cohort_check(&rule, t, diag);
     if (rc != MU_OK)
+        return rc;
+    /* What sa_client_new would refuse, checked here so that its NULL means out of memory. */
+    if ((rc = sa_config_check(&sc, diag)) != MU_OK)
         return rc;
     uint32_t at = 0;
     while (at < sc.n && sc.org_ids[at] != t->org_id)
@@ -369,8 +384,9 @@ static int start_secagg(cl_participant *p, const co_task *t, sa_outbox *sob, mu_
         return mu_diag_set(diag, MU_ERR_INVALID,
                            "org %s: the cohort does not hold id %u with this org's key", p->name,
                            t->org_id);
-    sa_rng r;
-    const sa_rng *rng = round_rng(p, &p->rng_sa, "secure_agg", c->round, &r);
+    sa_rng r; /* keys from the seed only in the simulator (see cl_participant.h) */
+    const sa_rng *rng =
+        p->cfg.simulated ? round_rng(p, &p->rng_sa, "secure_agg", c->round, &r) : NULL;
     sa_client_free(p->sa);
     p->sa = sa_client_new(&sc, t->org_id, p->sk, rng, diag);
     if (!p->sa)

@@ -34,6 +34,7 @@ typedef struct {
     co_round *r;
     vorg *orgs;
     uint32_t n;
+    cl_member *roster; /* (n) every org's key: each org pins all of them */
     cl_engine **eng;
     int n_eng, threads;
     size_t dim;

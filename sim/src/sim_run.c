@@ -81,8 +81,9 @@ static int make_orgs(sim *s, mu_diag *diag)
     s->n = c->orgs;
     s->orgs = calloc(s->n, sizeof *s->orgs);
     int64_t *counts = calloc(s->n, sizeof *counts);
+    s->roster = calloc(s->n, sizeof *s->roster);
     int rc = MU_OK;
-    if (!s->orgs || !counts) {
+    if (!s->orgs || !counts || !s->roster) {
         rc = mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -91,6 +92,14 @@ static int make_orgs(sim *s, mu_diag *diag)
                                c->chunks, c->alpha, c->seed, s->split_tokens, counts, diag)) !=
             MU_OK)
         goto out;
+    for (uint32_t i = 0; i < s->n; i++) { /* the simulator knows every org's key */
+        uint8_t key_seed[32], sk[64];
+        sim_org_seed(c->seed, i, "keys", key_seed);
+        crypto_sign_seed_keypair(s->roster[i].pk, sk, key_seed);
+        snprintf(s->roster[i].name, sizeof s->roster[i].name, "org-%u", i + 1);
+        sodium_memzero(sk, sizeof sk);
+        sodium_memzero(key_seed, sizeof key_seed);
+    }
     int64_t off = 0;
     for (uint32_t i = 0; i < s->n; i++) {
         vorg *o = &s->orgs[i];
@@ -99,7 +108,12 @@ static int make_orgs(sim *s, mu_diag *diag)
         cl_participant_config pc = {.name = name,
                                     .synthetic = c->synthetic_dim > 0,
                                     .synthetic_amp = c->synthetic_amp,
-                                    .deterministic = 1};
+                                    .deterministic = 1,
+                                    .simulated = 1,
+                                    .members = s->roster,
+                                    .n_members = s->n,
+                                    .min_cohort = 1, /* one process runs every side */
+                                    .allow_small_cohort = 1};
         const int32_t *tok = NULL;
         int64_t nt = 0;
         if (c->split == SIM_SPLIT_FILES) {
@@ -550,6 +564,7 @@ static void sim_free(sim *s)
         free(s->orgs[i].replay);
     }
     free(s->orgs);
+    free(s->roster);
     for (int i = 0; i < s->n_eng; i++)
         cl_engine_free(s->eng[i]);
     free(s->eng);

@@ -54,6 +54,17 @@ static cl_participant *make_org(int i, int32_t *tok, int64_t n, int64_t n_eval)
     char name[16];
     snprintf(name, sizeof name, "org-%d", i);
     pc.name = name;
+    /* every org of the fixture pins the others' keys; cohorts of 2 and 3 are allowed here */
+    cl_member roster[NORG];
+    for (int j = 0; j < NORG; j++) {
+        uint8_t sj[32] = {(uint8_t)(j + 1)}, skj[64];
+        snprintf(roster[j].name, sizeof roster[j].name, "org-%d", j);
+        crypto_sign_seed_keypair(roster[j].pk, skj, sj);
+    }
+    pc.members = roster;
+    pc.n_members = NORG;
+    pc.min_cohort = 2;
+    pc.allow_small_cohort = 1;
     uint8_t seed[32] = {(uint8_t)(i + 1)}, pk[32];
     crypto_sign_seed_keypair(pk, pc.sign_sk, seed);
     pc.seed[0] = (uint8_t)(100 + i);

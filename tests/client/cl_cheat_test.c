@@ -1,0 +1,379 @@
+/* A cheating coordinator against the real participant core (issue 10): the test plays the
+ * coordinator (an sa_server it drives itself, and sa_clients under keys it holds) and hands
+ * the target org crafted co_tasks through cl_participant_handle_task. Each attack is first run
+ * against a target configured to let it through, to show that it does recover the target's
+ * input, then against the real checks: the target refuses and its input is not recovered.
+ *
+ * Attack 1 (fake cohort): a cohort of the target plus keys the coordinator holds; the sum is
+ * then the target's own input. Refused: a key not pinned, a pinned key listed twice, a cohort
+ * below the org's minimum. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_participant.h"
+#include "mu_log.h"
+
+#define DIM      8
+#define MAX_FAKE 8
+#define SCALE    1048576.0 /* 2^20 */
+#define TARGET   1u        /* the target's org id; the coordinator's own are 2, 3, ... */
+#define ROUND    4u
+
+/* The coordinator's side of one round: its own members (ids 2.., keys it made) and the
+ * server. */
+typedef struct {
+    uint32_t n; /* cohort: the target and n - 1 coordinator members */
+    uint32_t ids[MAX_FAKE + 1];
+    uint8_t pks[MAX_FAKE + 1][CO_ORG_PK_BYTES];
+    uint8_t sks[MAX_FAKE + 1][64];
+    sa_client *fake[MAX_FAKE + 1]; /* [0] unused: the target */
+    sa_server *server;
+    co_round_config cfg;
+    int target_rc; /* the first error the target returned */
+    uint32_t target_sent; /* messages the target pushed in secure-aggregation stages */
+} cheat;
+
+static co_round_config round_cfg(uint32_t n)
+{
+    co_round_config c = {.round = ROUND,
+                         .dim = DIM,
+                         .steps = 1,
+                         .lr = 0.01,
+                         .batch = 1,
+                         .seq = 4,
+                         .bits = 32,
+                         .clip = 1,
+                         .scale = SCALE,
+                         .weight_max = 1,
+                         .quant_n = n};
+    sa_graph_params gp = sa_graph_params_default();
+    assert_int_equal(sa_graph_choose(n, &gp, &c.k, &c.t), MU_OK);
+    return c;
+}
+
+/* Coordinator members 2..n: fresh keys; `dup` > 0 gives member `dup` the key of member 2. */
+static void cheat_init(cheat *ch, uint32_t n, uint32_t dup)
+{
+    memset(ch, 0, sizeof *ch);
+    assert_true(n >= 2 && n <= MAX_FAKE + 1);
+    ch->n = n;
+    ch->cfg = round_cfg(n);
+    for (uint32_t i = 0; i < n; i++)
+        ch->ids[i] = TARGET + i;
+    for (uint32_t i = 1; i < n; i++)
+        crypto_sign_keypair(ch->pks[i], ch->sks[i]);
+    if (dup) {
+        memcpy(ch->pks[dup], ch->pks[1], 32);
+        memcpy(ch->sks[dup], ch->sks[1], 64);
+    }
+}
+
+static void cheat_free(cheat *ch)
+{
+    for (uint32_t i = 1; i < ch->n; i++)
+        sa_client_free(ch->fake[i]);
+    sa_server_free(ch->server);
+    sodium_memzero(ch->sks, sizeof ch->sks);
+}
+
+/* A synthetic target (weight 1) pinning `roster`; its update seed goes to `seed`. */
+static cl_participant *make_target(const cl_member *roster, size_t n_roster, uint32_t min_cohort,
+                                   int allow_small, uint8_t seed[32])
+{
+    cl_participant_config pc = {.name = "target",
+                                .synthetic = 1,
+                                .synthetic_amp = 0.1,
+                                .members = roster,
+                                .n_members = n_roster,
+                                .min_cohort = min_cohort,
+                                .allow_small_cohort = allow_small};
+    randombytes_buf(pc.seed, sizeof pc.seed);
+    memcpy(seed, pc.seed, 32);
+    uint8_t pk[32];
+    crypto_sign_keypair(pk, pc.sign_sk);
+    mu_diag d = {{0}};
+    cl_participant *p = cl_participant_new(&pc, &d);
+    if (!p)
+        fail_msg("cl_participant_new: %s", d.msg);
+    return p;
+}
+
+/* 1 when got (a recovered input) is the target's update: w·x·scale within the stochastic
+ * rounding's one unit, and the weight coordinate exactly 1·scale. */
+static int is_target_input(const uint32_t got[DIM + 1], const uint8_t seed[32])
+{
+    float x[DIM];
+    cl_synthetic_update(x, DIM, seed, ROUND, 0.1);
+    double norm = 0;
+    for (int i = 0; i < DIM; i++)
+        norm += (double)x[i] * x[i];
+    double f = sqrt(norm) > 1 ? 1 / sqrt(norm) : 1; /* clip 1 */
+    for (int i = 0; i < DIM; i++)
+        if (fabs((double)sa_quant_signed(got[i], 32) - x[i] * f * SCALE) > 1.0)
+            return 0;
+    return got[DIM] == (uint32_t)SCALE;
+}
+
+/* Hands the target one task; counts what it pushes and keeps its first error. */
+static void to_target(cheat *ch, cl_participant *p, co_task *t, cl_outbox *out)
+{
+    mu_diag d = {{0}};
+    size_t before = out->count;
+    int rc = cl_participant_handle_task(p, NULL, t, NULL, DIM, out, &d);
+    if (rc != MU_OK && ch->target_rc == MU_OK) {
+        ch->target_rc = rc;
+        print_message("target refused: %s\n", d.msg);
+    }
+    if (t->kind == CO_TASK_SECAGG)
+        ch->target_sent += (uint32_t)(out->count - before);
+}
+
+/* Delivers the server's messages of one closed stage: the target's as a SECAGG task of
+ * `stage`, the coordinator members' straight to their clients; their replies (and the
+ * target's) go to the server. */
+static void deliver(cheat *ch, cl_participant *p, sa_outbox *sob, uint8_t stage)
+{
+    cl_outbox out;
+    cl_outbox_init(&out);
+    sa_outbox replies;
+    sa_outbox_init(&replies);
+    uint32_t rec[MAX_FAKE + 1];
+    for (size_t m = 0; m < sob->count; m++) {
+        const sa_envelope *e = &sob->items[m];
+        size_t nr = 1;
+        if (e->to == SA_TO_ALL)
+            nr = sa_server_recipients(ch->server, rec, MAX_FAKE + 1);
+        else
+            rec[0] = e->to;
+        for (size_t r = 0; r < nr; r++) {
+            uint32_t i = rec[r] - TARGET;
+            if (i == 0) {
+                co_task t = {.kind = CO_TASK_SECAGG, .org_id = TARGET, .stage = stage};
+                t.cfg = ch->cfg;
+                t.sa_msg = e->bytes;
+                t.sa_len = e->len;
+                to_target(ch, p, &t, &out);
+            } else if (ch->fake[i]) {
+                sa_client_handle(ch->fake[i], e->bytes, e->len, &replies, NULL);
+                for (size_t k = 0; k < replies.count; k++)
+                    sa_server_handle(ch->server, rec[r], replies.items[k].bytes,
+                                     replies.items[k].len, NULL, NULL);
+                sa_outbox_clear(&replies);
+            }
+        }
+    }
+    for (size_t m = 0; m < out.count; m++)
+        sa_server_handle(ch->server, TARGET, out.items[m].bytes, out.items[m].len, NULL, NULL);
+    cl_outbox_deinit(&out);
+    sa_outbox_deinit(&replies);
+}
+
+/* Runs the round with the target; returns 1 and fills `got` (the sum minus the coordinator
+ * members' zero inputs: the target's input) when the server finished, else 0. */
+static int cheat_run(cheat *ch, cl_participant *p, uint32_t got[DIM + 1])
+{
+    memcpy(ch->pks[0], cl_participant_pk(p), 32);
+    co_task t = {.kind = CO_TASK_TRAIN, .org_id = TARGET, .cfg = ch->cfg};
+    cl_outbox out;
+    cl_outbox_init(&out);
+    to_target(ch, p, &t, &out); /* READY */
+    assert_int_equal(out.count, 1);
+    cl_outbox_clear(&out);
+    sa_config sc = {.round_id = ROUND,
+                    .n = ch->n,
+                    .org_ids = ch->ids,
+                    .sign_pks = (const uint8_t(*)[SA_SIGN_PK_BYTES])ch->pks,
+                    .d = DIM + 1,
+                    .bits = ch->cfg.bits,
+                    .k = ch->cfg.k,
+                    .t = ch->cfg.t};
+    mu_diag d = {{0}};
+    if (!(ch->server = sa_server_new(&sc, &d)))
+        fail_msg("sa_server_new: %s", d.msg);
+    co_task adv = {.kind = CO_TASK_SECAGG,
+                   .org_id = TARGET,
+                   .stage = SA_STAGE_ADVERTISE,
+                   .cfg = ch->cfg,
+                   .n_cohort = ch->n,
+                   .cohort_ids = ch->ids,
+                   .cohort_pks = ch->pks};
+    to_target(ch, p, &adv, &out);
+    for (size_t m = 0; m < out.count; m++)
+        sa_server_handle(ch->server, TARGET, out.items[m].bytes, out.items[m].len, NULL, NULL);
+    cl_outbox_deinit(&out);
+    uint32_t zeros[DIM + 1] = {0};
+    for (uint32_t i = 1; i < ch->n; i++) {
+        ch->fake[i] = sa_client_new(&sc, ch->ids[i], ch->sks[i], NULL, &d);
+        if (!ch->fake[i])
+            fail_msg("sa_client_new: %s", d.msg);
+        assert_int_equal(sa_client_set_input(ch->fake[i], zeros, DIM + 1), MU_OK);
+    }
+    for (int stage = SA_STAGE_ADVERTISE; stage <= SA_STAGE_UNMASK; stage++) {
+        /* the coordinator's members answer every stage (their first message is ADVERTISE) */
+        for (uint32_t i = 1; i < ch->n && stage == SA_STAGE_ADVERTISE; i++) {
+            sa_outbox o;
+            sa_outbox_init(&o);
+            assert_int_equal(sa_client_start(ch->fake[i], &o, NULL), MU_OK);
+            for (size_t m = 0; m < o.count; m++)
+                sa_server_handle(ch->server, ch->ids[i], o.items[m].bytes, o.items[m].len, NULL,
+                                 NULL);
+            sa_outbox_deinit(&o);
+        }
+        sa_outbox sob;
+        sa_outbox_init(&sob);
+        int rc = sa_server_close_stage(ch->server, (sa_stage)stage, &sob, &d);
+        if (rc != MU_OK) {
+            sa_outbox_deinit(&sob);
+            return 0;
+        }
+        if (stage < SA_STAGE_UNMASK)
+            deliver(ch, p, &sob, (uint8_t)(stage + 1));
+        sa_outbox_deinit(&sob);
+    }
+    const uint32_t *sum;
+    size_t dd;
+    if (sa_server_result(ch->server, &sum, &dd) != MU_OK)
+        return 0;
+    assert_int_equal(dd, DIM + 1);
+    memcpy(got, sum, sizeof(uint32_t) * (DIM + 1));
+    return 1;
+}
+
+/* The roster a target pins: the coordinator members' keys (from == 1: as if the target
+ * trusted them) or other keys (honest members the coordinator does not hold). */
+static size_t roster_of(const cheat *ch, int trusted, cl_member *r)
+{
+    for (uint32_t i = 1; i < ch->n; i++) {
+        snprintf(r[i - 1].name, sizeof r[i - 1].name, "member-%u", i);
+        if (trusted) {
+            memcpy(r[i - 1].pk, ch->pks[i], 32);
+        } else {
+            uint8_t sk[64];
+            crypto_sign_keypair(r[i - 1].pk, sk);
+        }
+    }
+    return ch->n - 1;
+}
+
+/* The harness is a real attack: a target that trusts the coordinator's keys and accepts a
+ * cohort of 2 (what the code did before) gives its exact input away. */
+static void test_fake_cohort_works_without_checks(void **state)
+{
+    (void)state;
+    for (uint32_t n = 2; n <= 5; n += 3) {
+        cheat ch;
+        cheat_init(&ch, n, 0);
+        cl_member roster[MAX_FAKE];
+        size_t nr = roster_of(&ch, 1, roster);
+        uint8_t seed[32];
+        cl_participant *p = make_target(roster, nr, 2, 1, seed);
+        uint32_t got[DIM + 1];
+        assert_true(cheat_run(&ch, p, got));
+        assert_int_equal(ch.target_rc, MU_OK);
+        assert_true(is_target_input(got, seed));
+        cl_participant_free(p);
+        cheat_free(&ch);
+    }
+}
+
+/* Keys the target did not pin, in a cohort big enough: refused at ADVERTISE, nothing sent,
+ * the input is not recovered. */
+static void test_fake_cohort_unpinned_keys(void **state)
+{
+    (void)state;
+    cheat ch;
+    cheat_init(&ch, 5, 0);
+    cl_member roster[MAX_FAKE];
+    size_t nr = roster_of(&ch, 0, roster);
+    uint8_t seed[32];
+    cl_participant *p = make_target(roster, nr, 0, 0, seed);
+    uint32_t got[DIM + 1];
+    int done = cheat_run(&ch, p, got);
+    assert_int_equal(ch.target_rc, MU_ERR_INVALID);
+    assert_int_equal(ch.target_sent, 0);
+    assert_false(done && is_target_input(got, seed));
+    cl_participant_free(p);
+    cheat_free(&ch);
+    /* one unpinned key among pinned ones is enough to refuse */
+    cheat_init(&ch, 6, 0);
+    nr = roster_of(&ch, 1, roster);
+    uint8_t sk[64];
+    crypto_sign_keypair(roster[2].pk, sk); /* member 3 is not the key the target pinned */
+    p = make_target(roster, nr, 0, 0, seed);
+    done = cheat_run(&ch, p, got);
+    assert_int_equal(ch.target_rc, MU_ERR_INVALID);
+    assert_int_equal(ch.target_sent, 0);
+    assert_false(done && is_target_input(got, seed));
+    cl_participant_free(p);
+    cheat_free(&ch);
+}
+
+/* Pinned keys, but fewer than the minimum: the default 5 (and a configured 7) refuse a
+ * cohort of 2 and of 5; min_cohort cannot be lowered without allow_small_cohort. */
+static void test_fake_cohort_too_small(void **state)
+{
+    (void)state;
+    static const struct {
+        uint32_t n, min;
+    } cases[] = {{2, 0}, {4, 0}, {5, 7}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        cheat ch;
+        cheat_init(&ch, cases[c].n, 0);
+        cl_member roster[MAX_FAKE];
+        size_t nr = roster_of(&ch, 1, roster);
+        uint8_t seed[32];
+        cl_participant *p = make_target(roster, nr, cases[c].min, 0, seed);
+        uint32_t got[DIM + 1];
+        int done = cheat_run(&ch, p, got);
+        assert_int_equal(ch.target_rc, MU_ERR_INVALID);
+        assert_int_equal(ch.target_sent, 0);
+        assert_false(done && is_target_input(got, seed));
+        cl_participant_free(p);
+        cheat_free(&ch);
+    }
+    cl_participant_config pc = {.name = "x", .min_cohort = CL_MIN_COHORT - 1};
+    mu_diag d = {{0}};
+    assert_null(cl_participant_new(&pc, &d));
+    assert_non_null(strstr(d.msg, "can only be raised"));
+}
+
+/* A cohort of 5 whose two coordinator members share one pinned key (one real member counted
+ * twice, so the cohort is really smaller): refused. */
+static void test_fake_cohort_duplicate_key(void **state)
+{
+    (void)state;
+    cheat ch;
+    cheat_init(&ch, 5, 3);
+    cl_member roster[MAX_FAKE];
+    size_t nr = roster_of(&ch, 1, roster);
+    uint8_t seed[32];
+    cl_participant *p = make_target(roster, nr, 0, 0, seed);
+    uint32_t got[DIM + 1];
+    int done = cheat_run(&ch, p, got);
+    assert_int_equal(ch.target_rc, MU_ERR_INVALID);
+    assert_int_equal(ch.target_sent, 0);
+    assert_false(done && is_target_input(got, seed));
+    cl_participant_free(p);
+    cheat_free(&ch);
+}
+
+int main(void)
+{
+    mu_log_set_level(MU_LOG_ERROR);
+    if (sa_init() != 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fake_cohort_works_without_checks),
+        cmocka_unit_test(test_fake_cohort_unpinned_keys),
+        cmocka_unit_test(test_fake_cohort_too_small),
+        cmocka_unit_test(test_fake_cohort_duplicate_key),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
