@@ -77,8 +77,7 @@ int cl_cohort_check(const cl_cohort_rule *rule, const co_task *t, mu_diag *diag)
         else if (seen[at]++)
             rc = mu_diag_set(diag, MU_ERR_INVALID,
                              "org %s: round %llu: pinned member %s is in the cohort twice",
-                             rule->name, (unsigned long long)t->cfg.round,
-                             rule->members[at].name);
+                             rule->name, (unsigned long long)t->cfg.round, rule->members[at].name);
     }
     free(seen);
     return rc;

@@ -34,7 +34,7 @@ int cl_engine_eval(cl_engine *e, const float *global, const int32_t *tokens, int
 /* What an org checks in an ADVERTISE task's cohort (cl_participant.h, "Whom an org
  * aggregates with"). members is sorted by key (cl_roster_copy). */
 typedef struct {
-    const char *name;      /* the org, for messages */
+    const char *name;       /* the org, for messages */
     const uint8_t *self_pk; /* (SA_SIGN_PK_BYTES) */
     const cl_member *members;
     size_t n_members;

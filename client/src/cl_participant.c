@@ -155,8 +155,8 @@ cl_participant *cl_participant_new(const cl_participant_config *cfg, mu_diag *di
     }
     if (cfg->min_cohort && cfg->min_cohort < CL_MIN_COHORT && !cfg->allow_small_cohort) {
         mu_diag_set(diag, MU_ERR_INVALID,
-                    "org %s: min_cohort %u is below %u: the minimum can only be raised",
-                    cfg->name, cfg->min_cohort, CL_MIN_COHORT);
+                    "org %s: min_cohort %u is below %u: the minimum can only be raised", cfg->name,
+                    cfg->min_cohort, CL_MIN_COHORT);
         return NULL;
     }
     cl_participant *p = calloc(1, sizeof *p);

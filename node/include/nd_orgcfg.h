@@ -4,7 +4,10 @@
 
 #include <stdint.h>
 
+#include "cl_participant.h"
 #include "nd.h"
+
+#define ND_MAX_MEMBERS 1024 /* cohort.members entries */
 
 typedef struct {
     char name[64];
@@ -17,12 +20,20 @@ typedef struct {
     char train[ND_PATH_MAX], eval[ND_PATH_MAX];
     int threads; /* 0: all cores */
     double backoff_initial_s, backoff_max_s, give_up_s;
-    /* testing.deterministic_seed (64 hex digits): every random choice of the participant
-     * (secure-aggregation keys and masks, stochastic rounding) comes from this seed, so a
-     * loopback run can repeat a `mutual sim` run bit for bit. Tests only: it makes this org's
-     * masks predictable. */
+    /* testing.deterministic_seed (64 hex digits): the participant's stochastic rounding,
+     * data windows and LoRA dropout come from this seed, so a loopback run can repeat a
+     * `mutual sim` run bit for bit (its secure-aggregation keys stay random: see
+     * cl_participant.h). Tests only. */
     int deterministic;
     uint8_t seed[32];
+    /* cohort: whom this org aggregates with, never taken from the coordinator (issue 10,
+     * attack 1). min_size (>= CL_MIN_COHORT; 0 when absent = CL_MIN_COHORT) and the pinned
+     * members' names and Ed25519 keys. testing.min_cohort (tests only) lowers the minimum
+     * below CL_MIN_COHORT and sets small_cohort. */
+    uint32_t min_cohort;
+    int small_cohort;
+    size_t n_members;
+    cl_member members[ND_MAX_MEMBERS];
 } nd_orgcfg;
 
 /* Loads and checks the YAML at path (FILE:LINE:COL errors). MU_OK or MU_ERR_INVALID. */

@@ -97,6 +97,10 @@ static int make_org(org *g, mu_diag *d)
     pc.n_eval = tr_data_len(ev);
     /* An org has its machine to itself: masks expand on every core it trains with. */
     pc.mask_threads = g->cfg.threads > 0 ? g->cfg.threads : omp_get_num_procs();
+    pc.members = g->cfg.members;
+    pc.n_members = g->cfg.n_members;
+    pc.min_cohort = g->cfg.min_cohort;
+    pc.allow_small_cohort = g->cfg.small_cohort;
     if (g->cfg.deterministic) {
         pc.deterministic = 1;
         memcpy(pc.seed, g->cfg.seed, sizeof pc.seed);
@@ -399,8 +403,16 @@ static int setup(org *g, mu_diag *d)
         return err ? err : MU_ERR_IO;
     tr_threads_set(g->cfg.threads);
     if (g->cfg.deterministic)
-        mu_warn("join: testing.deterministic_seed is set: this org's masks are predictable. "
+        mu_warn("join: testing.deterministic_seed is set: this org's rounding is predictable. "
                 "Tests only.");
+    if (g->cfg.small_cohort)
+        mu_warn("join: testing.min_cohort is set: this org aggregates in cohorts of %u. Tests "
+                "only.",
+                g->cfg.min_cohort);
+    if (g->cfg.n_members == 0)
+        mu_warn("join: no cohort.members pinned in %s: this org will refuse every secure "
+                "aggregation",
+                g->o.config_path);
     if ((rc = make_org(g, d)))
         return rc;
     if (insecure)

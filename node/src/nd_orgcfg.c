@@ -57,20 +57,78 @@ static int section(const mu_yaml_doc *doc, const char *name, const char *const *
     return mu_yaml_check_keys(doc, *out, keys, d);
 }
 
+/* cohort.members: a list of {name, pk: 64 hex digits}, no key twice. */
+static int load_members(const mu_yaml_doc *doc, const mu_yaml_node *seq, nd_orgcfg *c, mu_diag *d)
+{
+    static const char *const km[] = {"name", "pk", NULL};
+    if (seq->kind != MU_YAML_SEQ)
+        return mu_yaml_error(doc, seq, d, "cohort.members must be a list of {name, pk}");
+    if (seq->n_items > ND_MAX_MEMBERS)
+        return mu_yaml_error(doc, seq, d, "cohort.members has %zu entries, at most %d",
+                             seq->n_items, ND_MAX_MEMBERS);
+    for (size_t i = 0; i < seq->n_items; i++) {
+        const mu_yaml_node *m = seq->items[i];
+        cl_member *e = &c->members[i];
+        char hex[80] = "";
+        int rc;
+        if (m->kind != MU_YAML_MAP)
+            return mu_yaml_error(doc, m, d, "a cohort member must be {name, pk}");
+        if ((rc = mu_yaml_check_keys(doc, m, km, d)) ||
+            (rc = str(doc, m, "name", 1, e->name, sizeof e->name, d)) ||
+            (rc = str(doc, m, "pk", 1, hex, sizeof hex, d)))
+            return rc;
+        if (strlen(hex) != 64 || sodium_hex2bin(e->pk, sizeof e->pk, hex, 64, NULL, NULL, NULL))
+            return mu_yaml_error(doc, mu_yaml_get(m, "pk"), d,
+                                 "cohort member %s: pk must be 64 hex digits (mutual certs "
+                                 "identity --key FILE prints it)",
+                                 e->name);
+        for (size_t j = 0; j < i; j++)
+            if (memcmp(c->members[j].pk, e->pk, sizeof e->pk) == 0)
+                return mu_yaml_error(doc, mu_yaml_get(m, "pk"), d,
+                                     "cohort members %s and %s have the same pk",
+                                     c->members[j].name, e->name);
+    }
+    c->n_members = seq->n_items;
+    return MU_OK;
+}
+
+/* cohort: {min_size, members} and testing.min_cohort. */
+static int load_cohort(const mu_yaml_doc *doc, const mu_yaml_node *co, const mu_yaml_node *x,
+                       nd_orgcfg *c, mu_diag *d)
+{
+    long long v = CL_MIN_COHORT;
+    int rc;
+    if (co && mu_yaml_get(co, "min_size") &&
+        (rc = mu_yaml_get_int(doc, co, "min_size", CL_MIN_COHORT, CO_WIRE_MAX_COHORT, &v, d)))
+        return rc;
+    c->min_cohort = (uint32_t)v;
+    if (co && mu_yaml_get(co, "members") &&
+        (rc = load_members(doc, mu_yaml_get(co, "members"), c, d)))
+        return rc;
+    if (x && mu_yaml_get(x, "min_cohort")) {
+        if ((rc = mu_yaml_get_int(doc, x, "min_cohort", 1, CO_WIRE_MAX_COHORT, &v, d)))
+            return rc;
+        c->min_cohort = (uint32_t)v;
+        c->small_cohort = 1;
+    }
+    return MU_OK;
+}
+
 static int load_doc(const mu_yaml_doc *doc, nd_orgcfg *c, mu_diag *d)
 {
-    static const char *const top[] = {"org",     "coordinator", "tls",     "model", "data",
-                                      "threads", "reconnect",   "testing", NULL};
+    static const char *const top[] = {"org",     "coordinator", "tls",     "model",  "data",
+                                      "threads", "reconnect",   "testing", "cohort", NULL};
     static const char *const ko[] = {"name", "identity_key", NULL};
     static const char *const kc[] = {"address", "server_name", NULL};
     static const char *const kt[] = {"ca", "cert", "key", "insecure", NULL};
     static const char *const km[] = {"base", NULL};
     static const char *const kd[] = {"train", "eval", NULL};
     static const char *const kr[] = {"initial_s", "max_s", "give_up_s", NULL};
-    static const char *const kx[] = {"deterministic_seed", NULL};
+    static const char *const kx[] = {"deterministic_seed", "min_cohort", NULL};
+    static const char *const kh[] = {"min_size", "members", NULL};
     if (!doc->root || doc->root->kind != MU_YAML_MAP)
         return mu_diag_set(d, MU_ERR_INVALID, "%s: an org config must be a mapping", doc->path);
-    const mu_yaml_node *o, *co, *t, *m, *da, *re, *x;
+    const mu_yaml_node *o, *co, *t, *m, *da, *re, *x, *ch;
     int rc;
     if ((rc = mu_yaml_check_keys(doc, doc->root, top, d)) ||
         (rc = section(doc, "org", ko, 1, &o, d)) ||
@@ -78,7 +136,8 @@ static int load_doc(const mu_yaml_doc *doc, nd_orgcfg *c, mu_diag *d)
         (rc = section(doc, "tls", kt, 0, &t, d)) || (rc = section(doc, "model", km, 1, &m, d)) ||
         (rc = section(doc, "data", kd, 1, &da, d)) ||
         (rc = section(doc, "reconnect", kr, 0, &re, d)) ||
-        (rc = section(doc, "testing", kx, 0, &x, d)))
+        (rc = section(doc, "testing", kx, 0, &x, d)) ||
+        (rc = section(doc, "cohort", kh, 0, &ch, d)) || (rc = load_cohort(doc, ch, x, c, d)))
         return rc;
     char seed_hex[80] = "";
     if (x && (rc = str(doc, x, "deterministic_seed", 0, seed_hex, sizeof seed_hex, d)))

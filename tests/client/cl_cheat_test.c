@@ -36,7 +36,7 @@ typedef struct {
     sa_client *fake[MAX_FAKE + 1]; /* [0] unused: the target */
     sa_server *server;
     co_round_config cfg;
-    int target_rc; /* the first error the target returned */
+    int target_rc;        /* the first error the target returned */
     uint32_t target_sent; /* messages the target pushed in secure-aggregation stages */
 } cheat;
 

@@ -80,6 +80,50 @@ static void test_org_config_errors(void **state)
     assert_int_equal(c.insecure, 1);
 }
 
+/* cohort: the pinned members and the minimum cohort size, which only testing can lower. */
+static void test_org_config_cohort(void **state)
+{
+    (void)state;
+    const char *base = "org: {name: x, identity_key: k}\ncoordinator: {address: a:1}\n"
+                       "model: {base: m}\ndata: {train: t.h5}\ntls: {insecure: true}\n";
+    char pk1[65], pk2[65], buf[1024];
+    memset(pk1, 'a', 64);
+    memset(pk2, 'b', 64);
+    pk1[64] = pk2[64] = 0;
+    snprintf(buf, sizeof buf,
+             "%scohort:\n  min_size: 7\n  members:\n    - {name: a, pk: %s}\n"
+             "    - {name: b, pk: %s}\n",
+             base, pk1, pk2);
+    write_file("nd_ok.yaml", buf);
+    nd_orgcfg c;
+    mu_diag d = {{0}};
+    if (nd_orgcfg_load("nd_ok.yaml", &c, &d) != MU_OK)
+        fail_msg("%s", d.msg);
+    assert_int_equal(c.n_members, 2);
+    assert_int_equal(c.min_cohort, 7);
+    assert_int_equal(c.small_cohort, 0);
+    assert_string_equal(c.members[1].name, "b");
+    assert_int_equal(c.members[1].pk[31], 0xbb);
+    write_file("nd_ok.yaml", base); /* no cohort section: the default minimum, nobody pinned */
+    assert_int_equal(nd_orgcfg_load("nd_ok.yaml", &c, &d), MU_OK);
+    assert_int_equal(c.min_cohort, CL_MIN_COHORT);
+    assert_int_equal(c.n_members, 0);
+    snprintf(buf, sizeof buf, "%scohort: {min_size: 4}\n", base);
+    expect_error(buf, "nd_bad.yaml:6:");
+    snprintf(buf, sizeof buf, "%scohort: {members: [{name: a, pk: %s}, {name: b, pk: %s}]}\n", base,
+             pk1, pk1);
+    expect_error(buf, "cohort members a and b have the same pk");
+    snprintf(buf, sizeof buf, "%scohort: {members: [{name: a, pk: abc}]}\n", base);
+    expect_error(buf, "pk must be 64 hex digits");
+    snprintf(buf, sizeof buf, "%scohort: {members: {name: a}}\n", base);
+    expect_error(buf, "cohort.members must be a list");
+    snprintf(buf, sizeof buf, "%stesting: {min_cohort: 2}\n", base);
+    write_file("nd_ok.yaml", buf);
+    assert_int_equal(nd_orgcfg_load("nd_ok.yaml", &c, &d), MU_OK);
+    assert_int_equal(c.min_cohort, 2);
+    assert_int_equal(c.small_cohort, 1);
+}
+
 static void test_identity_key(void **state)
 {
     (void)state;
@@ -194,8 +238,11 @@ int main(void)
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_example_org_config), cmocka_unit_test(test_org_config_errors),
-        cmocka_unit_test(test_identity_key),       cmocka_unit_test(test_fedcfg),
+        cmocka_unit_test(test_example_org_config),
+        cmocka_unit_test(test_org_config_errors),
+        cmocka_unit_test(test_org_config_cohort),
+        cmocka_unit_test(test_identity_key),
+        cmocka_unit_test(test_fedcfg),
         cmocka_unit_test(test_task_mirror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
