@@ -24,6 +24,8 @@ static void help(FILE *out)
             "                    and, with a model, a PEFT folder (adapter_config.json +\n"
             "                    adapter_model.safetensors)\n"
             "  --metrics FILE    one JSON line per round (loss, orgs, bytes, times)\n"
+            "  --org-metrics FILE  one JSON line per org per round (loss, tokens, the stage\n"
+            "                    reached, where and why it dropped out)\n"
             "  --sequential      run orgs one after another on one thread (same bits)\n"
             "  --threads N       worker threads for orgs (overrides `threads`; default: cores)\n"
             "  --rounds N        training rounds (overrides federation.rounds)\n"
@@ -35,20 +37,22 @@ static void help(FILE *out)
             "Exit status: 0 success, 1 failure, 2 usage or config error.\n");
 }
 
-enum { O_CONFIG = 1000, O_OUT, O_METRICS, O_SEQ, O_THREADS, O_ROUNDS, O_SEED };
+enum { O_CONFIG = 1000, O_OUT, O_METRICS, O_ORG_METRICS, O_SEQ, O_THREADS, O_ROUNDS, O_SEED };
 
 int cmd_sim(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"config", required_argument, NULL, O_CONFIG},
-                                             {"out", required_argument, NULL, O_OUT},
-                                             {"metrics", required_argument, NULL, O_METRICS},
-                                             {"sequential", no_argument, NULL, O_SEQ},
-                                             {"threads", required_argument, NULL, O_THREADS},
-                                             {"rounds", required_argument, NULL, O_ROUNDS},
-                                             {"seed", required_argument, NULL, O_SEED},
-                                             MU_CLI_COMMON_LONGOPTS,
-                                             {0, 0, 0, 0}};
-    const char *config = NULL, *out = NULL, *metrics = NULL;
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, O_CONFIG},
+        {"out", required_argument, NULL, O_OUT},
+        {"metrics", required_argument, NULL, O_METRICS},
+        {"org-metrics", required_argument, NULL, O_ORG_METRICS},
+        {"sequential", no_argument, NULL, O_SEQ},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"rounds", required_argument, NULL, O_ROUNDS},
+        {"seed", required_argument, NULL, O_SEED},
+        MU_CLI_COMMON_LONGOPTS,
+        {0, 0, 0, 0}};
+    const char *config = NULL, *out = NULL, *metrics = NULL, *org_metrics = NULL;
     long threads = -1, rounds = -1, seed = -1;
     int sequential = 0, c;
     while ((c = getopt_long(argc, argv, "+" MU_CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
@@ -67,6 +71,9 @@ int cmd_sim(int argc, char **argv)
             break;
         case O_METRICS:
             metrics = optarg;
+            break;
+        case O_ORG_METRICS:
+            org_metrics = optarg;
             break;
         case O_SEQ:
             sequential = 1;
@@ -110,21 +117,27 @@ int cmd_sim(int argc, char **argv)
         cfg.co.rounds = (uint64_t)rounds;
     if (seed >= 0)
         cfg.seed = (uint64_t)seed;
-    FILE *mf = NULL;
-    if (metrics && !(mf = fopen(metrics, "w"))) {
-        mu_error("%s: cannot open for writing", metrics);
+    FILE *mf = NULL, *of = NULL;
+    if ((metrics && !(mf = fopen(metrics, "w"))) ||
+        (org_metrics && !(of = fopen(org_metrics, "w")))) {
+        mu_error("%s: cannot open for writing", mf || !metrics ? org_metrics : metrics);
+        if (mf)
+            fclose(mf);
         sim_config_deinit(&cfg);
         return MU_EXIT_FAIL;
     }
     sim_run_opts opts = {.config_path = config,
                          .out_dir = out,
                          .metrics = mf,
+                         .org_metrics = of,
                          .sequential = sequential,
                          .progress = isatty(STDERR_FILENO) && mu_log_get_level() >= MU_LOG_INFO};
     sim_result res;
     rc = sim_run(&cfg, &opts, &res, &d);
     if (mf && fclose(mf) != 0 && rc == MU_OK)
         rc = mu_diag_set(&d, MU_ERR_IO, "%s: write error", metrics);
+    if (of && fclose(of) != 0 && rc == MU_OK)
+        rc = mu_diag_set(&d, MU_ERR_IO, "%s: write error", org_metrics);
     sim_config_deinit(&cfg);
     if (rc != MU_OK) {
         mu_error("%s", d.msg);

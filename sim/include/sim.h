@@ -122,6 +122,7 @@ typedef struct {
     const char *config_path; /* for the config hash of checkpoints */
     const char *out_dir;     /* final adapter: PEFT folder + global.f32; NULL = none */
     FILE *metrics;           /* JSON lines, one per round; NULL = none */
+    FILE *org_metrics;       /* JSON lines, one per org per round (docs/sim.md); NULL = none */
     int sequential;
     int progress; /* draw a progress bar per round (on a terminal) */
 } sim_run_opts;

@@ -73,6 +73,7 @@ int sim_restart(sim *s, mu_diag *diag)
             wi_stage_name(stage));
     s->restarted = 1;
     s->restarts++;
+    sim_orgs_reset(s->orgrep); /* the round in flight starts over */
     co_round_free(s->r);
     s->r = NULL;
     for (uint32_t i = 0; i < s->n; i++) { /* what was on its way to or from it is lost */

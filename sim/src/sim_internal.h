@@ -9,6 +9,7 @@
 #include "ho_org.h"
 #include "mu_progress.h"
 #include "sim.h"
+#include "sim_orgs.h"
 #include "tr_data.h"
 
 typedef struct {
@@ -53,6 +54,7 @@ typedef struct {
     mu_progress bar;
     uint64_t bar_round;
     uint8_t config_hash[CO_HASH_BYTES];
+    sim_orgs *orgrep; /* --org-metrics lines, or NULL */
 } sim;
 
 /* SplitMix64's mixing function, and a uniform double in [0, 1) from a counter state. */

@@ -162,6 +162,18 @@ out:
     return rc;
 }
 
+/* The per-org lines' tracker, when opts->org_metrics asks for them. */
+static int sim_orgs_open(sim *s, mu_diag *diag)
+{
+    if (!s->opts->org_metrics)
+        return MU_OK;
+    if (!(s->orgrep = sim_orgs_new(s->opts->org_metrics, s->n)))
+        return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < s->n; i++)
+        sim_orgs_name(s->orgrep, i, cl_participant_name(ho_org_participant(s->orgs[i].h)));
+    return MU_OK;
+}
+
 static int make_engines(sim *s, mu_diag *diag)
 {
     const sim_config *c = s->cfg;
@@ -316,6 +328,8 @@ static int drain(sim *s, mu_diag *diag)
         if (rc != MU_OK)
             return rc;
         s->checkpointed |= s->cfg->checkpoint;
+        if ((rc = sim_orgs_round(s->orgrep, &ev.metrics)) != MU_OK)
+            return mu_diag_set(diag, rc, "per-org metrics: write failed");
     }
     return MU_OK;
 }
@@ -378,6 +392,7 @@ static int pull(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
                 wi_stage_name(stage));
         ho_org_leave(o->h, round);
         s->dropped_in++;
+        sim_orgs_fault(s->orgrep, index, round, stage, "dropout");
         co_task_deinit(&o->task);
         free(buf);
         return MU_OK;
@@ -388,6 +403,9 @@ static int pull(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
         co_round_add_bytes(s->r, 0, wi_blob_len(s->dim));
     o->straggle = sim_fault_hits(&s->cfg->stragglers, s->cfg->seed, 2, index + 1, round, stage);
     o->has_task = 1;
+    sim_orgs_task(s->orgrep, index, round, stage);
+    if (o->straggle)
+        sim_orgs_fault(s->orgrep, index, round, stage, "straggler");
     if (o->replay)
         o->replay_armed = 1;
     if (!replayed && !o->replay &&
@@ -425,9 +443,10 @@ static int push(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
         mu_diag d;
         int rc = ho_coord_deliver(s->r, o->id, rep->round, rep->stage, m->bytes, m->len,
                                   rep->sigs[k], HO_SIG_BYTES, s->now, &d);
-        if (rc == MU_OK)
+        if (rc == MU_OK) {
             *progress = 1;
-        else if (rc == MU_ERR_NOMEM)
+            sim_orgs_accepted(s->orgrep, index, rep->round, rep->stage, m->bytes, m->len);
+        } else if (rc == MU_ERR_NOMEM)
             return mu_diag_set(diag, rc, "coordinator: out of memory");
         else
             mu_debug("org-%u: coordinator refused a %s message: %s", index + 1,
@@ -499,6 +518,8 @@ static int jump(sim *s, mu_diag *diag)
         if (rc != MU_OK) {
             s->late_rejected++;
             mu_info("org-%u's late message refused: %s", i + 1, d.msg);
+        } else {
+            sim_orgs_accepted(s->orgrep, i, o->held_round, o->held_stage, o->held, o->held_len);
         }
         free(o->held);
         o->held = NULL;
@@ -574,6 +595,7 @@ static void sim_free(sim *s)
     free(s->split_tokens);
     free(s->round_wall);
     free(s->global0);
+    sim_orgs_free(s->orgrep);
     co_round_free(s->r);
 }
 
@@ -592,8 +614,8 @@ int sim_run(const sim_config *cfg, const sim_run_opts *opts, sim_result *res, mu
         (rc = co_hash_file(opts->config_path, s.config_hash, diag)) != MU_OK)
         return rc;
     if ((rc = load_data(&s, diag)) != MU_OK || (rc = make_orgs(&s, diag)) != MU_OK ||
-        (rc = make_engines(&s, diag)) != MU_OK || (rc = sim_make_round(&s, diag)) != MU_OK ||
-        (rc = sim_register_orgs(&s, diag)) != MU_OK)
+        (rc = sim_orgs_open(&s, diag)) != MU_OK || (rc = make_engines(&s, diag)) != MU_OK ||
+        (rc = sim_make_round(&s, diag)) != MU_OK || (rc = sim_register_orgs(&s, diag)) != MU_OK)
         goto out;
     mu_info("sim: %u orgs, adapter of %zu values, %d thread%s%s", s.n, s.dim, s.threads,
             s.threads == 1 ? "" : "s", cfg->synthetic_dim ? ", synthetic updates" : "");
