@@ -26,6 +26,11 @@
 
 #define CO_PATH_MAX 1024
 
+/* Completes "org name 'x' ...": the rule of wi_org_name_valid, which allowlist names follow. */
+#define CO_CONFIG_ORG_NAME_RULE                                                                    \
+    "is not a valid org name (1..63 of A-Z a-z 0-9 . _ -, not starting with . or -: it must "      \
+    "be the org's certificate name)"
+
 typedef struct {
     char name[CO_ORG_NAME_MAX];
     int has_pk;

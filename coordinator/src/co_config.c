@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wi_org.h"
+
 _Static_assert(sizeof(co_weight_kind) == sizeof(int), "CO_KEY_ENUM fields are int-sized");
 _Static_assert(sizeof(co_strategy_kind) == sizeof(int), "CO_KEY_STRATEGY fields are int-sized");
 
@@ -361,6 +363,12 @@ int co_config_check_at(const co_config *cfg, const co_key **at, mu_diag *diag)
         *at = row("strategy", "name");
         return mu_diag_set(diag, MU_ERR_INVALID, "strategy: %s", msg);
     }
+    for (size_t i = 0; i < cfg->n_orgs; i++)
+        if (!wi_org_name_valid(cfg->orgs[i].name)) {
+            *at = row(NULL, "orgs");
+            return mu_diag_set(diag, MU_ERR_INVALID, "orgs: org name '%.80s' %s", cfg->orgs[i].name,
+                               CO_CONFIG_ORG_NAME_RULE);
+        }
     if (cfg->n_orgs < 2)
         return MU_OK;
     /* duplicates: sort pointers to the names and compare neighbours, O(n log n) */

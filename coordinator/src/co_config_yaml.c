@@ -12,6 +12,7 @@
 
 #include "mu_addr.h"
 #include "wi_bytes.h"
+#include "wi_org.h"
 
 #define SECTION_MAX_KEYS 32
 
@@ -152,9 +153,9 @@ static int read_orgs(ld *l, const mu_yaml_node *seq, co_config *cfg)
             return rc;
         if (!s[0])
             return mu_yaml_error(l->doc, name, l->diag, "empty org name");
-        if (strlen(s) >= sizeof a->name)
-            return mu_yaml_error(l->doc, name, l->diag, "'name' is too long (max %zu)",
-                                 sizeof a->name - 1);
+        if (!wi_org_name_valid(s))
+            return mu_yaml_error(l->doc, name, l->diag, "org name '%.80s' %s", s,
+                                 CO_CONFIG_ORG_NAME_RULE);
         memcpy(a->name, s, strlen(s) + 1);
         cfg->n_orgs++;
         if (mu_yaml_get(o, "public_key") && (rc = read_pk(l, mu_yaml_get(o, "public_key"), a)))

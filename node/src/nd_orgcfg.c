@@ -9,10 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "co_config.h"
 #include "mu_addr.h"
 #include "mu_log.h"
 #include "mu_yaml.h"
 #include "nd_orgcfg.h"
+#include "wi_org.h"
 
 /* A string (or, with is_path, a path resolved against the config file's folder). */
 static int get(const mu_yaml_doc *doc, const mu_yaml_node *m, const char *key, int required,
@@ -157,6 +159,9 @@ static int load_doc(const mu_yaml_doc *doc, nd_orgcfg *c, mu_diag *d)
         (rc = get_path(doc, da, "train", 1, c->train, sizeof c->train, d)) ||
         (rc = get_path(doc, da, "eval", 0, c->eval, sizeof c->eval, d)))
         return rc;
+    if (!wi_org_name_valid(c->name))
+        return mu_yaml_error(doc, mu_yaml_get(o, "name"), d, "org.name '%.80s' %s", c->name,
+                             CO_CONFIG_ORG_NAME_RULE);
     const char *why = NULL;
     if (mu_addr_parse(c->address, NULL, 0, NULL, &why) != MU_OK)
         return mu_yaml_error(doc, mu_yaml_get(co, "address"), d, "coordinator.address '%s' %s",

@@ -105,6 +105,9 @@ static void test_errors(void **state)
     expect_error("secure_agg:\n  bits: 64\n", "bad.yaml:2:");
     expect_error("orgs:\n  - name: a\n    public_key: abcd\n", "bad.yaml:3:");
     expect_error("orgs:\n  - name: a\n  - name: a\n", "bad.yaml:2:3: orgs: 'a' is listed twice");
+    /* allowlist names follow the one org-name rule (a certificate CN could never match) */
+    expect_error("orgs:\n  - name: \"cu north\"\n", "bad.yaml:2:11: org name 'cu north' is not");
+    expect_error("orgs:\n  - name: -x\n", "bad.yaml:2:11: org name '-x' is not");
     expect_error("orgs:\n  - public_key: ab\n", "name");
     expect_error("deadlines:\n  masked_s: 0\n", "bad.yaml:2:");
     expect_error("- 1\n- 2\n", "mapping");

@@ -71,6 +71,8 @@ static void test_org_config_errors(void **state)
     expect_error(buf, "nd_bad.yaml:5:10");
     snprintf(buf, sizeof buf, "org: {name: x, identity_key: k}\n%s", ok_rest);
     expect_error(buf, "tls.ca, tls.cert and tls.key are required");
+    snprintf(buf, sizeof buf, "org: {name: \"a/b\", identity_key: k}\n%s", ok_rest);
+    expect_error(buf, "nd_bad.yaml:1:13: org.name 'a/b' is not a valid org name");
     snprintf(buf, sizeof buf, "org: {name: x, identity_key: k}\n%stls: {insecure: true}\n",
              ok_rest);
     write_file("nd_ok.yaml", buf);
