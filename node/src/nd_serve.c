@@ -192,6 +192,12 @@ static void on_join(void *user, rpc_call *call, const Mutual__V1__JoinRequest *r
                       "org_name '%s' is not the name in your certificate", req->org_name);
         return;
     }
+    if (rpc_call_peer_is_operator(call)) { /* a read-only role: Status, not rounds */
+        mu_warn("serve: join refused: '%s' holds an operator certificate", peer);
+        rpc_call_fail(call, GRPC_STATUS_PERMISSION_DENIED,
+                      "an operator certificate cannot join as an org");
+        return;
+    }
     uint32_t id = 0;
     mu_diag d = {{0}};
     co_status before;

@@ -5,6 +5,7 @@
 #     merely named "operator" without the operator mark, get PERMISSION_DENIED (exit 1);
 #   - with an allowlist: its orgs (even before they join) and operators are answered, others
 #     (even a registered org no longer on the list) are refused.
+# An operator certificate cannot join as an org.
 # And `status --json` gives the last round's mean loss and the federation's total rounds.
 # usage: nd_status_access.sh MUTUAL SCRIPT
 set -uo pipefail
@@ -40,6 +41,11 @@ check open_member 0 'last round   1: 2 orgs completed' -- status org-1
 check open_stranger 1 "PERMISSION_DENIED: certificate 'stranger' is neither a member" -- status stranger
 check open_fake_operator 1 "PERMISSION_DENIED: certificate 'fake-op' is neither" -- status fake-op
 check refusal_logged 0 "status refused: certificate 'stranger'" -- cat serve.log
+# an operator reads; it does not take part (even without an allowlist)
+sed "s#name: org-1,#name: operator,#; s#fed/org-1\.#fed/operator.#g; s#keys/org-1#keys/operator#" \
+  org-1.yaml >operator.yaml
+check operator_cannot_join 1 "PERMISSION_DENIED: an operator certificate cannot join as an org" -- \
+  "$MUTUAL" join --config operator.yaml --give-up 5
 # the mean loss of the last round, as the round's own JSON line has it
 loss=$(grep -o '"round":1,"kind":"train","outcome":"completed","loss":[0-9.e+-]*' serve.jsonl |
   sed 's/.*"loss"://')
