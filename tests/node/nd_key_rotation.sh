@@ -15,13 +15,7 @@ nd_setup nd_key_rotation 2
 # Round 1 with both orgs; org-1 dies in round 2 before its report, so the coordinator is
 # still running round 2 (of 2) when we restart it: nothing else joins meanwhile.
 nd_serve coordinator.yaml
-"$MUTUAL" join --config org-1.yaml --die-at 2:100 >/dev/null 2>org-1.log &
-pids+=($!)
-"$MUTUAL" join --config org-2.yaml >/dev/null 2>org-2.log &
-pids+=($!)
-for _ in $(seq 1200); do grep -q '"round":1' serve.jsonl && break; sleep 0.1; done
-grep -q '"round":1,"kind":"train","outcome":"completed"' serve.jsonl ||
-  { echo "FAIL: round 1 did not complete"; cat serve.log; exit 1; }
+nd_round_1_then_hold
 id1=$(grep -o "org 'org-1' joined as id [0-9]*" serve.log | head -1 | grep -o '[0-9]*$')
 for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
 wait 2>/dev/null

@@ -7,6 +7,9 @@
 #   nd_serve CONFIG [opt]  starts `mutual serve` (stdout >> serve.jsonl, stderr >> serve.log,
 #                          lingering 600 s), waits for its port; $srv is its pid, $port the port
 #   nd_foreign_ca          other/ca.crt and other/org-1.{crt,key}: another federation's CA
+#   nd_round_1_then_hold   starts org-1 and org-2 and waits until round 1 completed; org-1
+#                          dies in round 2 before its report, so round 2 waits for its
+#                          deadline (60 s) and the coordinator stays up, with nothing joining
 # Expects $MUTUAL and $SCRIPT.
 pids=()
 
@@ -32,4 +35,14 @@ nd_serve() {
 nd_foreign_ca() {
   "$MUTUAL" -q certs init --dir other >/dev/null &&
     "$MUTUAL" -q certs issue --dir other --org org-1 >/dev/null || exit 1
+}
+
+nd_round_1_then_hold() {
+  "$MUTUAL" join --config org-1.yaml --die-at 2:100 >/dev/null 2>org-1.log &
+  pids+=($!)
+  "$MUTUAL" join --config org-2.yaml >/dev/null 2>org-2.log &
+  pids+=($!)
+  for _ in $(seq 1200); do grep -q '"round":1' serve.jsonl && break; sleep 0.1; done
+  grep -q '"round":1,"kind":"train","outcome":"completed"' serve.jsonl ||
+    { echo "FAIL: round 1 did not complete"; cat serve.log; exit 1; }
 }

@@ -28,13 +28,7 @@ status() { # status CERT_NAME [--json]
 nd_serve open.yaml
 # org-1 dies in round 2 before its report: round 2 of 2 then waits for its deadline (60 s),
 # and the coordinator stays up to be asked.
-"$MUTUAL" join --config org-1.yaml --die-at 2:100 >/dev/null 2>org-1.log &
-pids+=($!)
-"$MUTUAL" join --config org-2.yaml >/dev/null 2>org-2.log &
-pids+=($!)
-for _ in $(seq 1200); do grep -q '"round":1' serve.jsonl && break; sleep 0.1; done
-grep -q '"round":1,"kind":"train","outcome":"completed"' serve.jsonl ||
-  { echo "FAIL: the round did not complete"; cat serve.log; exit 1; }
+nd_round_1_then_hold
 
 check open_operator 0 '"total_rounds":2,' -- status operator --json
 check open_member 0 'last round   1: 2 orgs completed' -- status org-1
