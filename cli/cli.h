@@ -32,4 +32,10 @@ int cli_parse_long(const char *cmd, const char *opt, const char *s, long min, lo
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double min, double max,
                      double *out);
 
+/* Draws METRICS (JSON lines, one per round) and optionally an --org-metrics file as the PNG
+ * `out` (title NULL: the file's name) through scripts/plot-metrics.py, carried in the binary
+ * and run by /usr/bin/python3 ($MUTUAL_PYTHON). Returns an exit status: MU_EXIT_OK,
+ * MU_EXIT_FAIL (the script or interpreter said why on stderr), MU_EXIT_USAGE. */
+int cli_plot(const char *metrics, const char *org_metrics, const char *out, const char *title);
+
 #endif

@@ -151,6 +151,30 @@ void sim_result_deinit(sim_result *res);
 /* Prints the per-round table. */
 void sim_print_table(FILE *out, const sim_result *res);
 
+/* ---- a summary over seeds (mutual sim --seeds) -------------------------------------------- */
+
+/* One run's numbers for a paper's table. */
+typedef struct {
+    uint64_t seed;
+    double final_train_loss;      /* the last completed training round's loss; NaN: none */
+    double final_eval_loss;       /* the last completed evaluation round's loss; NaN: none */
+    uint64_t bytes_in, bytes_out; /* summed over every round (co_metrics, as serve counts) */
+    double wall_s, virtual_s;
+    uint64_t completed, aborted; /* rounds */
+} sim_seed_run;
+
+/* The numbers of res, a run with `seed`. */
+void sim_seed_run_of(const sim_result *res, uint64_t seed, sim_seed_run *run);
+
+/* Writes one JSON object (and a newline) summarising n runs:
+ *   {"seeds":[...],"summary":{M:{"n":N,"mean":x,"std":x,"min":x,"max":x},...},"runs":[...]}
+ * for M = final_train_loss, final_eval_loss, bytes_in, bytes_out, bytes (in + out), wall_s,
+ * virtual_s; each runs[] entry has the seed and every M, completed and aborted. n counts the
+ * runs whose value is finite (a loss may be null); std is the sample standard deviation
+ * (n - 1 in the denominator), null for n < 2; mean, min and max are null for n = 0.
+ * MU_OK, MU_ERR_NOMEM, or MU_ERR_IO (the write failed). */
+int sim_seeds_write(FILE *f, const sim_seed_run *runs, size_t n);
+
 /* The per-org seeds the simulator derives (BLAKE2b keyed by "mutual-sim-" + what, over the
  * seed and the 0-based org index): what = "keys" (the Ed25519 identity) or "org" (the
  * participant's seed: its randomness and synthetic updates). For tests that check a
