@@ -103,8 +103,9 @@ typedef struct ho_org ho_org;
 
 /* An org from the participant config (copied, name included; the key is kept to sign
  * pushes and to start the participant over after a restart, and wiped by ho_org_free; the
- * caller wipes its own copy). The data arrays stay borrowed. NULL with diag on a bad config
- * or out of memory. */
+ * caller wipes its own copy). The data arrays and the pinned roster (pc->members) stay
+ * borrowed and must outlive the ho_org: a coordinator restart makes a new participant from
+ * them. NULL with diag on a bad config or out of memory. */
 ho_org *ho_org_new(const cl_participant_config *pc, mu_diag *diag);
 void ho_org_free(ho_org *o); /* NULL is a no-op */
 
