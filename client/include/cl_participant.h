@@ -43,6 +43,12 @@
  * secure aggregation has begun, a TRAIN for it (a coordinator that restarted the round) trains
  * again from the new global. A SECAGG stage already answered is MU_ERR_STATE.
  *
+ * Once per round (attack 3 of issue 10, same-round replay): before its masked upload the org
+ * records the round in cfg.rounds (durably, with a file); an ADVERTISE or MASKED task for a
+ * round recorded there is refused with MU_ERR_ABORT, whoever recorded it (this participant,
+ * or an earlier one of the same org before a coordinator or org restart). Only the MASKED
+ * task of the secure aggregation that recorded it may be retried (after MU_ERR_NOMEM).
+ *
  * Whom an org aggregates with (attack 1 of issue 10, the fake cohort): the coordinator chooses
  * the cohort, so an org that believed the task's member list could be shown a cohort of
  * itself plus keys the coordinator holds, and the "sum" would be its own update. Before it
@@ -68,6 +74,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cl_rounds.h"
 #include "co_wire.h"
 #include "mu_err.h"
 #include "sa.h"
@@ -151,6 +158,10 @@ typedef struct {
     uint32_t min_cohort;
     int allow_small_cohort;
     int simulated; /* the driver runs the coordinator itself: see Determinism above */
+    /* Where the rounds this org has put a masked input into are recorded (cl_rounds.h;
+     * borrowed: it must outlive the participant, and the driver keeps the same one across
+     * coordinator restarts). NULL: the participant keeps its own in memory, lost with it. */
+    cl_round_log *rounds;
 } cl_participant_config;
 
 typedef struct cl_participant cl_participant;
@@ -182,6 +193,9 @@ const uint8_t *cl_participant_pk(const cl_participant *p);
  *                   already answered (a repeated pull): nothing pushed
  *   the sa_client_handle codes (FORMAT, STATE: ignored; CRYPTO, PROTOCOL, ABORT: this org
  *   is out of the round), the train engine's codes,
+ *   MU_ERR_ABORT    an ADVERTISE or MASKED task for a round this org already put a masked
+ *                   input into (cfg.rounds): nothing pushed
+ *   MU_ERR_IO       the round could not be recorded before the masked upload: nothing pushed
  *   MU_ERR_NOMEM    nothing pushed; the same task again is handled afresh (a TRAIN trains
  *                   again), except when secure_agg gave the round up for this org (its
  *                   client ran out of memory mid-stage): the same task then gets MU_ERR_ABORT.

@@ -25,7 +25,9 @@ struct cl_participant {
     uint8_t last_report[CO_REPORT_BYTES];
 
     sa_client *sa;
-    int sa_answered; /* the last stage answered */
+    int sa_answered;             /* the last stage answered */
+    int recorded;                /* this sa client's round is in `log` by its own MASKED task */
+    cl_round_log *log, *own_log; /* cfg.rounds, or own_log when that is NULL */
     sa_rng_seeded rng_sa, rng_q;
 };
 
@@ -165,6 +167,15 @@ cl_participant *cl_participant_new(const cl_participant_config *cfg, mu_diag *di
         mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
         return NULL;
     }
+    p->log = cfg->rounds;
+    if (!p->log) {
+        static const uint8_t none[CL_FEDERATION_BYTES];
+        if (!(p->log = p->own_log = cl_round_log_open(NULL, none, diag))) {
+            free(p->roster);
+            free(p);
+            return NULL;
+        }
+    }
     memcpy(p->name, cfg->name, nl + 1);
     p->cfg = *cfg;
     p->cfg.name = p->name;
@@ -197,6 +208,7 @@ void cl_participant_free(cl_participant *p)
     sodium_memzero(&p->rng_sa, sizeof p->rng_sa);
     sodium_memzero(&p->rng_q, sizeof p->rng_q);
     free(p->roster);
+    cl_round_log_free(p->own_log);
     free(p);
 }
 
@@ -388,12 +400,36 @@ static int start_secagg(cl_participant *p, const co_task *t, sa_outbox *sob, mu_
     const sa_rng *rng =
         p->cfg.simulated ? round_rng(p, &p->rng_sa, "secure_agg", c->round, &r) : NULL;
     sa_client_free(p->sa);
+    p->recorded = 0;
     p->sa = sa_client_new(&sc, t->org_id, p->sk, rng, diag);
     if (!p->sa)
         return MU_ERR_NOMEM;
     if (p->cfg.mask_threads > 1)
         sa_client_set_threads(p->sa, p->cfg.mask_threads);
     return sa_client_start(p->sa, sob, diag);
+}
+
+/* At most one masked input per round (cl_participant.h "Once per round"): ADVERTISE and
+ * MASKED are refused for a recorded round, except a retried MASKED of the secure aggregation
+ * that recorded it; a first MASKED records the round before anything is uploaded. */
+static int once_per_round(cl_participant *p, const co_task *t, mu_diag *diag)
+{
+    uint64_t round = t->cfg.round;
+    if (t->stage != SA_STAGE_ADVERTISE && t->stage != SA_STAGE_MASKED)
+        return MU_OK;
+    if (t->stage == SA_STAGE_MASKED && p->recorded)
+        return MU_OK;
+    if (cl_round_log_has(p->log, round))
+        return mu_diag_set(diag, MU_ERR_ABORT,
+                           "org %s: already put a masked input into round %" PRIu64
+                           ": refusing a second secure aggregation for it",
+                           p->name, round);
+    if (t->stage == SA_STAGE_ADVERTISE)
+        return MU_OK;
+    int rc = cl_round_log_add(p->log, round, diag);
+    if (rc == MU_OK)
+        p->recorded = 1;
+    return rc;
 }
 
 static int do_secagg(cl_participant *p, const co_task *t, cl_outbox *out, mu_diag *diag)
@@ -416,13 +452,15 @@ static int do_secagg(cl_participant *p, const co_task *t, cl_outbox *out, mu_dia
     if (c->dim != p->dim && !p->cfg.synthetic)
         return mu_diag_set(diag, MU_ERR_INVALID, "org %s: round config dim %u, trained %zu",
                            p->name, c->dim, p->dim);
+    int rc = once_per_round(p, t, diag);
+    if (rc != MU_OK)
+        return rc;
     /* A client stage answers with one message: room for it first, so that once the client
      * has moved on, handing its answer over cannot fail (a retry would find it moved on). */
     if (outbox_reserve(out, 1) != MU_OK)
         return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
     sa_outbox sob;
     sa_outbox_init(&sob);
-    int rc;
     if (t->stage == SA_STAGE_ADVERTISE) {
         rc = start_secagg(p, t, &sob, diag);
     } else {

@@ -55,7 +55,8 @@ typedef struct {
     uint8_t pk[32], sk[64];
     tr_data *train, *eval;
     rpc_client *client;
-    ho_org *h; /* the participant and what it does with each task (host layer) */
+    ho_org *h;            /* the participant and what it does with each task (host layer) */
+    cl_round_log *rounds; /* IDENTITY_KEY.rounds: the rounds this org put a masked input into */
     ho_reply rep;
     cl_engine *engine;
     nd_fedcfg fed;
@@ -97,6 +98,7 @@ static int make_org(org *g, mu_diag *d)
     pc.n_eval = tr_data_len(ev);
     /* An org has its machine to itself: masks expand on every core it trains with. */
     pc.mask_threads = g->cfg.threads > 0 ? g->cfg.threads : omp_get_num_procs();
+    pc.rounds = g->rounds;
     pc.members = g->cfg.members;
     pc.n_members = g->cfg.n_members;
     pc.min_cohort = g->cfg.min_cohort;
@@ -384,6 +386,19 @@ static int work(org *g, mu_diag *d)
 
 /* ---- setup ---------------------------------------------------------------------------------- */
 
+/* The once-per-round record, next to the identity key; the federation is named by the
+ * coordinator address of our own config (never by anything the coordinator says). */
+static int open_rounds(org *g, mu_diag *d)
+{
+    char path[ND_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s.rounds", g->cfg.identity_key);
+    uint8_t fed[CL_FEDERATION_BYTES];
+    crypto_generichash(fed, sizeof fed, (const uint8_t *)g->cfg.address, strlen(g->cfg.address),
+                       (const uint8_t *)"mutual-rounds", 13);
+    g->rounds = cl_round_log_open(path, fed, d);
+    return g->rounds ? MU_OK : MU_ERR_IO;
+}
+
 static int setup(org *g, mu_diag *d)
 {
     int rc = nd_orgcfg_load(g->o.config_path, &g->cfg, d);
@@ -393,7 +408,7 @@ static int setup(org *g, mu_diag *d)
     if (insecure ? (rc = nd_insecure_check("coordinator address", g->cfg.address, d))
                  : (rc = nd_tls_check_org(&g->cfg, d)))
         return rc; /* before anything is loaded or dialed */
-    if ((rc = nd_identity_load(g->cfg.identity_key, g->pk, g->sk, d)))
+    if ((rc = nd_identity_load(g->cfg.identity_key, g->pk, g->sk, d)) || (rc = open_rounds(g, d)))
         return rc;
     int err = 0;
     g->train = tr_data_open(g->cfg.train, &err, d);
@@ -466,6 +481,7 @@ int nd_join_run(const nd_join_opts *o, mu_diag *diag)
         mu_info("join: stopped by a signal");
     rpc_client_free(g->client);
     ho_org_free(g->h);
+    cl_round_log_free(g->rounds);
     ho_reply_deinit(&g->rep);
     cl_engine_free(g->engine);
     tr_data_free(g->train);

@@ -27,6 +27,7 @@ typedef struct {
     co_task task;
     int has_task, straggle;
     ho_reply rep;
+    cl_round_log *rounds; /* in memory; kept across injected coordinator restarts */
 } vorg;
 
 typedef struct {

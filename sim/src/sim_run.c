@@ -114,6 +114,12 @@ static int make_orgs(sim *s, mu_diag *diag)
                                     .n_members = s->n,
                                     .min_cohort = 1, /* one process runs every side */
                                     .allow_small_cohort = 1};
+        static const uint8_t fed[CL_FEDERATION_BYTES]; /* one federation per run */
+        if (!(o->rounds = cl_round_log_open(NULL, fed, diag))) {
+            rc = MU_ERR_NOMEM;
+            goto out;
+        }
+        pc.rounds = o->rounds;
         const int32_t *tok = NULL;
         int64_t nt = 0;
         if (c->split == SIM_SPLIT_FILES) {
@@ -580,6 +586,7 @@ static void sim_free(sim *s)
 {
     for (uint32_t i = 0; s->orgs && i < s->n; i++) {
         ho_org_free(s->orgs[i].h);
+        cl_round_log_free(s->orgs[i].rounds);
         ho_reply_deinit(&s->orgs[i].rep);
         free(s->orgs[i].held);
         free(s->orgs[i].replay);

@@ -6,7 +6,12 @@
  *
  * Attack 1 (fake cohort): a cohort of the target plus keys the coordinator holds; the sum is
  * then the target's own input. Refused: a key not pinned, a pinned key listed twice, a cohort
- * below the org's minimum. */
+ * below the org's minimum.
+ *
+ * Attack 3 (same-round replay): round R with {A, T, ...}, then R again with {A, ...} after a
+ * coordinator (or org) restart: A retrains to the same update, so the difference of the sums
+ * is T's input. Refused: A records R before its masked upload and will not aggregate R
+ * again, with the record in memory (coordinator restart) or in a file (org restart). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +21,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cl_participant.h"
 #include "mu_log.h"
@@ -36,7 +42,8 @@ typedef struct {
     sa_client *fake[MAX_FAKE + 1]; /* [0] unused: the target */
     sa_server *server;
     co_round_config cfg;
-    int target_rc;        /* the first error the target returned */
+    uint32_t input[MAX_FAKE + 1][DIM + 1]; /* the coordinator members' inputs (default 0) */
+    int target_rc;                         /* the first error the target returned */
     uint32_t target_sent; /* messages the target pushed in secure-aggregation stages */
 } cheat;
 
@@ -175,8 +182,9 @@ static void deliver(cheat *ch, cl_participant *p, sa_outbox *sob, uint8_t stage)
     sa_outbox_deinit(&replies);
 }
 
-/* Runs the round with the target; returns 1 and fills `got` (the sum minus the coordinator
- * members' zero inputs: the target's input) when the server finished, else 0. */
+/* Runs the round with the target; returns 1 and fills `got` (the sum of the inputs: with the
+ * coordinator members' default zero inputs, the target's input) when the server finished,
+ * else 0. */
 static int cheat_run(cheat *ch, cl_participant *p, uint32_t got[DIM + 1])
 {
     memcpy(ch->pks[0], cl_participant_pk(p), 32);
@@ -208,12 +216,11 @@ static int cheat_run(cheat *ch, cl_participant *p, uint32_t got[DIM + 1])
     for (size_t m = 0; m < out.count; m++)
         sa_server_handle(ch->server, TARGET, out.items[m].bytes, out.items[m].len, NULL, NULL);
     cl_outbox_deinit(&out);
-    uint32_t zeros[DIM + 1] = {0};
     for (uint32_t i = 1; i < ch->n; i++) {
         ch->fake[i] = sa_client_new(&sc, ch->ids[i], ch->sks[i], NULL, &d);
         if (!ch->fake[i])
             fail_msg("sa_client_new: %s", d.msg);
-        assert_int_equal(sa_client_set_input(ch->fake[i], zeros, DIM + 1), MU_OK);
+        assert_int_equal(sa_client_set_input(ch->fake[i], ch->input[i], DIM + 1), MU_OK);
     }
     for (int stage = SA_STAGE_ADVERTISE; stage <= SA_STAGE_UNMASK; stage++) {
         /* the coordinator's members answer every stage (their first message is ADVERTISE) */
@@ -364,6 +371,166 @@ static void test_fake_cohort_duplicate_key(void **state)
     cheat_free(&ch);
 }
 
+/* ---- attack 3: same-round replay ------------------------------------------------------- */
+
+/* Org A as a driver makes it after a restart: the same key, seed and record (`rounds`; NULL
+ * for a participant that keeps its own, as before the fix). Deterministic, so its update and
+ * rounding repeat. */
+static cl_participant *make_org_a(const cl_member *roster, size_t nr, const uint8_t sk[64],
+                                  cl_round_log *rounds)
+{
+    cl_participant_config pc = {.name = "org-a",
+                                .synthetic = 1,
+                                .synthetic_amp = 0.1,
+                                .deterministic = 1,
+                                .members = roster,
+                                .n_members = nr,
+                                .rounds = rounds};
+    memcpy(pc.sign_sk, sk, 64);
+    memset(pc.seed, 7, sizeof pc.seed);
+    mu_diag d = {{0}};
+    cl_participant *p = cl_participant_new(&pc, &d);
+    if (!p)
+        fail_msg("cl_participant_new: %s", d.msg);
+    return p;
+}
+
+/* Runs R with {A, T, 3 coordinator members}, then R with {A, 4 coordinator members}, A being
+ * a new participant each time with `log1`, `log2` as its record. Returns 1 when both sums
+ * came out and their difference is T's input. */
+static int replay_attack(cl_round_log *log1, cl_round_log *log2, int *rc2, uint32_t *sent2)
+{
+    uint8_t pk_a[32], sk_a[64];
+    crypto_sign_keypair(pk_a, sk_a);
+    cheat one, two;
+    cheat_init(&one, 5, 0);
+    cheat_init(&two, 5, 0);
+    memcpy(two.pks[1], one.pks[1], 32); /* the same coordinator members, and member 2 of */
+    memcpy(two.sks[1], one.sks[1], 64); /* the first run is T, an honest org: input x */
+    for (int i = 0; i <= DIM; i++)
+        one.input[1][i] = (uint32_t)randombytes_uniform(1u << 20);
+    cl_member roster[MAX_FAKE];
+    size_t nr = roster_of(&one, 1, roster);
+    memcpy(roster[nr].pk, two.pks[4], 32); /* A pins everyone it aggregates with */
+    snprintf(roster[nr].name, sizeof roster[nr].name, "member-5");
+    nr++;
+    for (uint32_t i = 2; i < 5; i++) { /* run 2's other members: pinned too */
+        memcpy(roster[nr].pk, two.pks[i], 32);
+        snprintf(roster[nr].name, sizeof roster[nr].name, "member-%u", 4 + i);
+        nr++;
+    }
+    cl_participant *a = make_org_a(roster, nr, sk_a, log1);
+    uint32_t sum1[DIM + 1], sum2[DIM + 1];
+    int ok1 = cheat_run(&one, a, sum1);
+    assert_int_equal(one.target_rc, MU_OK);
+    cl_participant_free(a); /* the coordinator restarts: the driver makes A anew */
+    a = make_org_a(roster, nr, sk_a, log2);
+    int ok2 = cheat_run(&two, a, sum2);
+    *rc2 = two.target_rc;
+    *sent2 = two.target_sent;
+    cl_participant_free(a);
+    int recovered = ok1 && ok2;
+    for (int i = 0; recovered && i <= DIM; i++)
+        recovered = sum1[i] - sum2[i] == one.input[1][i];
+    cheat_free(&one);
+    cheat_free(&two);
+    sodium_memzero(sk_a, sizeof sk_a);
+    return recovered;
+}
+
+/* Without a record that outlives the participant (what the code did before), the replay
+ * recovers T's exact input. */
+static void test_replay_works_without_record(void **state)
+{
+    (void)state;
+    int rc2;
+    uint32_t sent2;
+    assert_true(replay_attack(NULL, NULL, &rc2, &sent2));
+    assert_int_equal(rc2, MU_OK);
+}
+
+/* With the driver's record (memory, as the simulator keeps it across coordinator restarts),
+ * A refuses the second secure aggregation of R at ADVERTISE: nothing sent, T not recovered. */
+static void test_replay_refused_memory(void **state)
+{
+    (void)state;
+    static const uint8_t fed[CL_FEDERATION_BYTES] = {1};
+    cl_round_log *log = cl_round_log_open(NULL, fed, NULL);
+    assert_non_null(log);
+    int rc2;
+    uint32_t sent2;
+    assert_false(replay_attack(log, log, &rc2, &sent2));
+    assert_int_equal(rc2, MU_ERR_ABORT);
+    assert_int_equal(sent2, 0);
+    assert_true(cl_round_log_has(log, ROUND));
+    cl_round_log_free(log);
+}
+
+/* With a file (join: next to the identity key), across the org's own restart: the record is
+ * read back and the replay refused; another federation's rounds do not count; a damaged file
+ * is refused naming its line. */
+static void test_replay_refused_file(void **state)
+{
+    (void)state;
+    const char *path = "cl_cheat.rounds";
+    unlink(path);
+    static const uint8_t fed[CL_FEDERATION_BYTES] = {2}, other[CL_FEDERATION_BYTES] = {3};
+    mu_diag d = {{0}};
+    cl_round_log *l1 = cl_round_log_open(path, other, &d);
+    assert_non_null(l1);
+    assert_int_equal(cl_round_log_add(l1, ROUND + 1, &d), MU_OK);
+    cl_round_log_free(l1);
+    l1 = cl_round_log_open(path, fed, &d);
+    assert_non_null(l1);
+    assert_false(cl_round_log_has(l1, ROUND + 1)); /* another federation's */
+    /* run 1 records R in the file; the org restarts: run 2 reads it back from the file */
+    cl_round_log *l2 = NULL;
+    int rc2;
+    uint32_t sent2;
+    uint8_t pk_a[32], sk_a[64];
+    crypto_sign_keypair(pk_a, sk_a);
+    (void)pk_a;
+    {
+        cheat one;
+        cheat_init(&one, 5, 0);
+        cl_member roster[MAX_FAKE];
+        size_t nr = roster_of(&one, 1, roster);
+        cl_participant *a = make_org_a(roster, nr, sk_a, l1);
+        uint32_t sum[DIM + 1];
+        assert_true(cheat_run(&one, a, sum));
+        cl_participant_free(a);
+        cl_round_log_free(l1);
+        l2 = cl_round_log_open(path, fed, &d);
+        assert_non_null(l2);
+        assert_true(cl_round_log_has(l2, ROUND));
+        cheat two;
+        cheat_init(&two, 5, 0);
+        memcpy(two.pks[1], one.pks[1], 32 * 4);
+        memcpy(two.sks[1], one.sks[1], 64 * 4);
+        a = make_org_a(roster, nr, sk_a, l2);
+        int ok = cheat_run(&two, a, sum);
+        rc2 = two.target_rc;
+        sent2 = two.target_sent;
+        assert_false(ok && is_target_input(sum, (const uint8_t[32]){7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+                                                                    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+                                                                    7, 7, 7, 7, 7, 7, 7, 7, 7, 7}));
+        cl_participant_free(a);
+        cheat_free(&one);
+        cheat_free(&two);
+    }
+    assert_int_equal(rc2, MU_ERR_ABORT);
+    assert_int_equal(sent2, 0);
+    cl_round_log_free(l2);
+    FILE *f = fopen(path, "a");
+    assert_non_null(f);
+    fputs("not a record\n", f);
+    fclose(f);
+    assert_null(cl_round_log_open(path, fed, &d));
+    assert_non_null(strstr(d.msg, "cl_cheat.rounds:3:"));
+    unlink(path);
+    sodium_memzero(sk_a, sizeof sk_a);
+}
+
 int main(void)
 {
     mu_log_set_level(MU_LOG_ERROR);
@@ -374,6 +541,9 @@ int main(void)
         cmocka_unit_test(test_fake_cohort_unpinned_keys),
         cmocka_unit_test(test_fake_cohort_too_small),
         cmocka_unit_test(test_fake_cohort_duplicate_key),
+        cmocka_unit_test(test_replay_works_without_record),
+        cmocka_unit_test(test_replay_refused_memory),
+        cmocka_unit_test(test_replay_refused_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,8 @@
 /* Injected coordinator restarts and replayed tasks, run through the host layer (ho_org,
  * ho_after_round) in `mutual sim`: the federation completes; a restart in any stage of a round
- * gives the same adapter bits as the run without it (the round in flight starts over from the
- * checkpoint, deterministically); a replayed task is never acted on again and changes
- * nothing. */
+ * before the masked upload gives the same adapter bits as the run without it (the round in
+ * flight starts over from the checkpoint, deterministically), one after it makes the orgs
+ * refuse the rerun; a replayed task is never acted on again and changes nothing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -82,23 +82,42 @@ static void same_adapter(const sim_result *r, const char *what)
 
 /* A restart while round 2 (the secure aggregation) or round 1 (no checkpoint yet) is in
  * flight, as a round opens, and during the evaluation round: same bits, one restart, and
- * where the orgs had acted in the round in flight they act on it again. */
+ * where the orgs had acted in the round in flight they act on it again. Once the orgs have
+ * uploaded their masked inputs (a restart at consistency or unmask), they refuse a second
+ * secure aggregation for that round (issue 10, attack 3): the rerun of round 2 aborts with
+ * no input in it, and the federation goes on. */
+static void refused_rerun(const sim_result *r, const char *what)
+{
+    if (r->aborted != 1)
+        fail_msg("%s: %llu rounds aborted, want the rerun of round 2", what,
+                 (unsigned long long)r->aborted);
+    assert_int_equal(r->completed + r->aborted, r->rounds);
+    const co_metrics *h = r->history;
+    assert_true(r->n_history >= 2 && h[1].round == 2 && h[1].outcome == CO_ROUND_ABORTED);
+    assert_int_equal(h[1].orgs_completed, 0);
+}
+
 static void test_restart(void **state)
 {
     (void)state;
     static const struct {
         const char *yaml;
-        int again; /* the orgs had acted in the round in flight: they act on it again */
+        int again;   /* the orgs had acted in the round in flight: they act on it again */
+        int refused; /* the orgs had uploaded their masked inputs: they refuse the rerun */
     } at[] = {
-        {"restart: {round: 2, stage: masked}\n", 1}, {"restart: {round: 2, stage: unmask}\n", 1},
-        {"restart: {round: 1, stage: share}\n", 1}, /* before any checkpoint */
-        {"restart: {round: 2, stage: train}\n", 0}, /* as the round opens */
-        {"restart: {round: 3, stage: eval}\n", 0},
+        {"restart: {round: 2, stage: masked}\n", 1, 0},
+        {"restart: {round: 2, stage: unmask}\n", 1, 1},
+        {"restart: {round: 1, stage: share}\n", 1, 0}, /* before any checkpoint */
+        {"restart: {round: 2, stage: train}\n", 0, 0}, /* as the round opens */
+        {"restart: {round: 3, stage: eval}\n", 0, 0},
     };
     for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
         sim_result r;
         run(at[i].yaml, &r);
-        same_adapter(&r, at[i].yaml);
+        if (at[i].refused)
+            refused_rerun(&r, at[i].yaml);
+        else
+            same_adapter(&r, at[i].yaml);
         assert_int_equal(r.restarts, 1);
         if (r.tasks_acted < base.tasks_acted + (uint64_t)at[i].again)
             fail_msg("%s: %llu tasks acted on, %llu without the restart", at[i].yaml,
@@ -162,7 +181,7 @@ static void test_restart_and_replay(void **state)
     run("restart: {round: 2, stage: consistency}\n"
         "replay: {masked: 1}\n",
         &r);
-    same_adapter(&r, "restart and replay");
+    refused_rerun(&r, "restart and replay");
     assert_int_equal(r.restarts, 1);
     assert_true(r.replays >= 6);
     sim_result_deinit(&r);
