@@ -11,6 +11,7 @@
  *   co_round_next_task(id, now)      an org pulls (PullTask); answers with a co_task
  *   co_round_on_message(id, bytes)   an org pushes (PushStage / UploadMasked): a co_report
  *                                    (magic "CR") or a SecAgg message (magic "SA")
+ *   co_round_leave(id)               an org is stopping (its LEAVE report): dropped now
  *   co_round_tick(now)               the timer: starts rounds, fires stage deadlines
  *   co_round_poll_event(&ev)         after any call: rounds that finished, to checkpoint
  *   co_round_status / global / tensors / history   read-only views (Status RPC, adapter
@@ -31,6 +32,11 @@
  *           w·Δ plus w). Five stages, each with its own deadline; a stage closes at its
  *           deadline or as soon as every expected org has answered. sa_server drops orgs
  *           that miss a stage and aborts when fewer than the threshold remain.
+ *   leave   an org that leaves (co_round_leave, or its LEAVE report) is dropped at once: in
+ *           TRAIN or EVAL as if it missed the deadline, in SECAGG as a dropout of the open
+ *           stage; a stage then closes as soon as every remaining expected org has answered.
+ *           Each ROUND event lists the orgs that stopped answering and the first stage each
+ *           did not answer (co_event.dropped), whether they left or went silent.
  *   apply   sum → sa_quant_mean → Δ (weighted mean of the survivors' deltas) → strategy →
  *           new global; a ROUND event with the metrics.
  *   EVAL    every federation.eval_every training rounds: selected orgs evaluate the global
@@ -131,6 +137,14 @@ int co_round_on_message(co_round *r, uint32_t id, const uint8_t *msg, size_t len
  * MU_ERR_NOTFOUND. */
 int co_round_disconnect(co_round *r, uint32_t id);
 
+/* Org `id` is stopping: it no longer counts as connected (until it pulls again), and if it is
+ * in the round in flight it is dropped now (see "leave" above; an org whose evaluation report
+ * is in stays counted). Leaving again, or outside a round, changes nothing else. The driver
+ * calls it for an authenticated LEAVE; co_round_on_message does for a LEAVE report (refused
+ * with MU_ERR_PROTOCOL when its round is later than the latest round). MU_OK or
+ * MU_ERR_NOTFOUND. */
+int co_round_leave(co_round *r, uint32_t id, double now);
+
 /* Starts a round when the cohort conditions hold and fires deadlines that passed. Returns
  * MU_OK, or MU_ERR_NOMEM when no round could start (nothing changed: tick again later). A
  * round in flight never fails a tick: running out of memory in it aborts it (a ROUND event
@@ -160,15 +174,24 @@ typedef struct {
     co_metrics metrics;      /* ROUND: the round that just finished or aborted */
     uint32_t orgs_connected; /* ROUND_START: the connected orgs the cohort was drawn from */
     char reason[256];        /* ROUND aborted: why; NOTICE: the message */
+    /* ROUND: the selected orgs that stopped answering (left or went silent), in the order
+     * they were dropped, each with the first stage it did not answer; NULL when none */
+    const co_drop *dropped;
+    uint32_t n_dropped;
 } co_event;
 
-/* Takes the oldest pending event: 1 and *ev filled, or 0 when there is none. After a ROUND
- * event the driver checkpoints (co_round_checkpoint_view + co_checkpoint_write) and exports. */
+/* Takes the oldest pending event: 1 and *ev filled, or 0 when there is none. ev->dropped is
+ * borrowed: valid until the next co_round_poll_event or co_round_free. After a ROUND event
+ * the driver checkpoints (co_round_checkpoint_view + co_checkpoint_write) and exports. */
 int co_round_poll_event(co_round *r, co_event *ev);
 
-/* The log line for `ev` (no trailing newline, "" for DONE) in buf (cap bytes, truncated).
+/* The log line for `ev` (no trailing newline, "" for DONE) in buf (cap bytes, truncated); a
+ * ROUND line ends with "; dropped: NAME at STAGE, ..." when orgs dropped (co_drops_describe).
  * Returns 1 when it is a warning (an aborted round, a NOTICE), else 0 (information). */
 int co_event_describe(const co_event *ev, char *buf, size_t cap);
+
+/* "NAME at STAGE, NAME at STAGE" for n drops into buf (cap bytes, truncated; "" for none). */
+void co_drops_describe(const co_drop *d, size_t n, char *buf, size_t cap);
 
 typedef struct {
     uint64_t round; /* the round in flight, or the last one */

@@ -23,6 +23,8 @@ typedef struct { /* one org of the SecAgg cohort */
 typedef struct {      /* the round state of one registered org; r->reg holds its identity */
     double last_seen; /* < 0: never pulled */
     int selected, reported;
+    int left;  /* sent a LEAVE in the round in flight: expected no more */
+    int noted; /* its drop is in r->drops */
     double loss_sum, tokens;
     int32_t member; /* index into r->members, or -1 */
 } slot;
@@ -63,6 +65,10 @@ struct co_round {
     uint32_t *member_ids; /* (n_members) */
     uint8_t (*member_pks)[CO_ORG_PK_BYTES];
     uint32_t *ids_tmp; /* (n_members) scratch */
+
+    co_drop *drops; /* (n_drops) the round in flight's dropped orgs; room for every org */
+    uint32_t n_drops, cap_drops;
+    co_drop *polled_drops; /* the last polled event's list (co_round_poll_event) */
 };
 
 static int choose_quant(co_round *r, uint32_t n, mu_diag *d);
@@ -287,7 +293,11 @@ void co_round_free(co_round *r)
     free(r->orgs);
     free(r->reg);
     free(r->history);
+    for (size_t i = r->head_events; i < r->n_events; i++)
+        free((void *)r->events[i].dropped);
     free(r->events);
+    free(r->drops);
+    free(r->polled_drops);
     co_config_deinit(&r->cfg);
     free(r);
 }
@@ -466,10 +476,16 @@ static void record(co_round *r, double now, const char *reason)
         r->train_done += r->cur.outcome == CO_ROUND_COMPLETED;
     }
     schedule_next(r);
-    push_event(r, CO_EVENT_ROUND, &r->cur, reason);
+    co_event *ev = push_event(r, CO_EVENT_ROUND, &r->cur, reason);
+    ev->dropped = r->drops; /* the event owns the list now */
+    ev->n_dropped = r->n_drops;
+    r->drops = NULL;
+    r->n_drops = r->cap_drops = 0;
     end_secagg(r);
-    for (size_t i = 0; i < r->n_orgs; i++)
-        r->orgs[i].selected = r->orgs[i].reported = 0;
+    for (size_t i = 0; i < r->n_orgs; i++) {
+        slot *s = &r->orgs[i];
+        s->selected = s->reported = s->left = s->noted = 0;
+    }
     r->phase = CO_PHASE_IDLE;
     r->deadline = INFINITY;
     r->version++;
@@ -487,6 +503,29 @@ static void abort_round(co_round *r, double now, const char *reason)
     r->cur.loss = NAN;
     r->cur.tokens = 0;
     record(r, now, reason);
+}
+
+/* Org `id` stopped answering at `stage` (a wi_stage): the round's dropped list names it, once,
+ * with the first stage it did not answer. */
+static void note_drop(co_round *r, uint32_t id, int stage)
+{
+    slot *s = &r->orgs[id - 1];
+    if (s->noted || r->n_drops >= r->cap_drops) /* start_round made room for every org */
+        return;
+    co_drop *d = &r->drops[r->n_drops++];
+    memset(d, 0, sizeof *d);
+    d->org_id = id;
+    d->stage = (uint8_t)stage;
+    snprintf(d->name, sizeof d->name, "%s", r->reg[id - 1].name);
+    s->noted = 1;
+}
+
+/* The selected orgs that have not reported by the end of TRAIN or EVAL. */
+static void note_silent_reporters(co_round *r, int stage)
+{
+    for (size_t i = 0; i < r->n_orgs; i++)
+        if (r->orgs[i].selected && !r->orgs[i].reported)
+            note_drop(r, (uint32_t)i + 1, stage);
 }
 
 /* Σ loss_sum / Σ tokens over the orgs for which `in_sum` holds. */
@@ -533,6 +572,7 @@ static void finish_train(co_round *r, double now)
 
 static void finish_eval(co_round *r, double now)
 {
+    note_silent_reporters(r, WI_STAGE_EVAL);
     uint32_t n = 0;
     for (size_t i = 0; i < r->n_orgs; i++)
         if (r->orgs[i].selected && r->orgs[i].reported)
@@ -582,12 +622,35 @@ static void deliver(co_round *r, uint32_t to, const sa_envelope *e)
     r->cur.bytes_out += e->len;
 }
 
+/* 1 when member m is one the open stage waits for: every member in ADVERTISE, later the
+ * ones the server sent a message for this stage (its recipients are the ones it expects). */
+static int expected(const co_round *r, const member *m)
+{
+    return sa_server_stage(r->sa) == SA_STAGE_ADVERTISE || m->mail != NULL;
+}
+
+/* How many orgs the open stage still waits for: sa_server_pending, less the expected members
+ * that left (they will not answer; the stage need not wait for its deadline). */
+static size_t secagg_pending(const co_round *r)
+{
+    size_t pending = sa_server_pending(r->sa), gone = 0;
+    for (uint32_t i = 0; i < r->n_members; i++) {
+        const member *m = &r->members[i];
+        gone += r->orgs[m->id - 1].left && !m->answered && expected(r, m);
+    }
+    return pending > gone ? pending - gone : 0;
+}
+
 /* Closes the open stage (deadline or everyone answered), routes the server's messages, and
- * keeps closing while a stage waits for nobody. */
+ * keeps closing while a stage waits for nobody. A member that did not answer the stage is
+ * noted as dropped at it (the stages only narrow the cohort: it never answers again). */
 static void close_stages(co_round *r, double now)
 {
     while (r->phase == CO_PHASE_SECAGG) {
         sa_stage stage = sa_server_stage(r->sa);
+        for (uint32_t i = 0; i < r->n_members; i++)
+            if (!r->members[i].answered)
+                note_drop(r, r->members[i].id, (int)stage);
         for (uint32_t i = 0; i < r->n_members; i++) {
             r->members[i].mail = NULL;
             r->members[i].mail_len = 0;
@@ -620,7 +683,7 @@ static void close_stages(co_round *r, double now)
             }
         }
         r->deadline = now + stage_time(r, next);
-        if (sa_server_pending(r->sa) > 0)
+        if (secagg_pending(r) > 0)
             return;
     }
 }
@@ -628,6 +691,7 @@ static void close_stages(co_round *r, double now)
 /* The ready orgs become the SecAgg cohort. */
 static void start_secagg(co_round *r, double now)
 {
+    note_silent_reporters(r, WI_STAGE_TRAIN);
     uint32_t n = 0;
     for (size_t i = 0; i < r->n_orgs; i++)
         if (r->orgs[i].selected && r->orgs[i].reported)
@@ -741,7 +805,11 @@ static int start_round(co_round *r, double now)
     free(r->ids_tmp);
     r->ids_tmp = calloc(r->n_orgs, sizeof *r->ids_tmp);
     uint64_t *score = calloc(r->n_orgs, sizeof *score);
-    if (!r->ids_tmp || !score || reserve(r, 3, 1) != MU_OK) {
+    free(r->drops);
+    r->drops = calloc(r->n_orgs ? r->n_orgs : 1, sizeof *r->drops);
+    r->n_drops = 0;
+    r->cap_drops = r->drops ? (uint32_t)r->n_orgs : 0;
+    if (!r->ids_tmp || !score || !r->drops || reserve(r, 3, 1) != MU_OK) {
         free(score);
         return MU_ERR_NOMEM;
     }
@@ -833,6 +901,15 @@ static void close_phase(co_round *r, double now)
         finish_eval(r, now);
 }
 
+/* TRAIN or EVAL: closes the phase once every selected org has reported. */
+static void close_if_reported(co_round *r, double now)
+{
+    for (size_t i = 0; i < r->n_orgs; i++)
+        if (r->orgs[i].selected && !r->orgs[i].reported)
+            return;
+    close_phase(r, now); /* no need to wait for the deadline */
+}
+
 int co_round_tick(co_round *r, double now)
 {
     if (r->phase != CO_PHASE_IDLE && r->phase != CO_PHASE_DONE && now >= r->deadline)
@@ -894,7 +971,7 @@ int co_round_next_task(co_round *r, uint32_t id, double now, co_task *task)
         task->deadline = r->deadline;
         return MU_OK;
     }
-    if (r->phase != CO_PHASE_SECAGG || s->member < 0)
+    if (r->phase != CO_PHASE_SECAGG || s->member < 0 || s->left)
         return MU_OK;
     const member *m = &r->members[s->member];
     sa_stage stage = sa_server_stage(r->sa);
@@ -923,6 +1000,14 @@ static int on_report(co_round *r, slot *s, const uint8_t *msg, size_t len, doubl
     uint32_t id = (uint32_t)(s - r->orgs) + 1;
     if (co_report_decode(&rep, msg, len) != MU_OK)
         return mu_diag_set(diag, MU_ERR_FORMAT, "org %u: malformed report", id);
+    if (rep.type == CO_REPORT_LEAVE) {
+        if (rep.round > r->round)
+            return mu_diag_set(diag, MU_ERR_PROTOCOL,
+                               "org %u: leave for round %llu, but round %llu is the latest", id,
+                               (unsigned long long)rep.round, (unsigned long long)r->round);
+        r->cur.bytes_in += len;
+        return co_round_leave(r, id, now);
+    }
     if (rep.round != r->round || !s->selected)
         return mu_diag_set(diag, MU_ERR_PROTOCOL,
                            "org %u: report for round %llu, but it is not in round %llu's cohort",
@@ -940,10 +1025,7 @@ static int on_report(co_round *r, slot *s, const uint8_t *msg, size_t len, doubl
     s->tokens = rep.tokens;
     r->cur.bytes_in += len;
     r->version++;
-    for (size_t i = 0; i < r->n_orgs; i++)
-        if (r->orgs[i].selected && !r->orgs[i].reported)
-            return MU_OK;
-    close_phase(r, now); /* everyone reported: no need to wait for the deadline */
+    close_if_reported(r, now);
     return MU_OK;
 }
 
@@ -964,6 +1046,8 @@ int co_round_on_message(co_round *r, uint32_t id, const uint8_t *msg, size_t len
         return mu_diag_set(diag, MU_ERR_TIMEOUT, "org %u: no secure aggregation is open", id);
     if (s->member < 0)
         return mu_diag_set(diag, MU_ERR_PROTOCOL, "org %u: not in this round's cohort", id);
+    if (s->left)
+        return mu_diag_set(diag, MU_ERR_PROTOCOL, "org %u: left this round", id);
     sa_outbox_clear(&r->scratch);
     int rc = sa_server_handle(r->sa, id, msg, len, &r->scratch, diag);
     sa_outbox_clear(&r->scratch);
@@ -972,8 +1056,31 @@ int co_round_on_message(co_round *r, uint32_t id, const uint8_t *msg, size_t len
     r->members[s->member].answered = 1;
     r->cur.bytes_in += len;
     r->version++;
-    if (sa_server_pending(r->sa) == 0)
+    if (secagg_pending(r) == 0)
         close_stages(r, now);
+    return MU_OK;
+}
+
+int co_round_leave(co_round *r, uint32_t id, double now)
+{
+    slot *s = find_slot(r, id);
+    if (!s)
+        return MU_ERR_NOTFOUND;
+    s->last_seen = -1;
+    if (!s->selected || s->left)
+        return MU_OK; /* not in the round in flight, or left it already */
+    if (r->phase == CO_PHASE_EVAL && s->reported)
+        return MU_OK; /* its evaluation is in: nothing is missing */
+    s->left = 1;
+    r->version++;
+    if (r->phase == CO_PHASE_TRAIN || r->phase == CO_PHASE_EVAL) {
+        /* as if it missed the deadline: out of the cohort, its report (if any) unused */
+        note_drop(r, id, r->phase == CO_PHASE_TRAIN ? WI_STAGE_TRAIN : WI_STAGE_EVAL);
+        s->selected = s->reported = 0;
+        close_if_reported(r, now);
+    } else if (r->phase == CO_PHASE_SECAGG && s->member >= 0 && secagg_pending(r) == 0) {
+        close_stages(r, now); /* as a dropout: the stage closes without it */
+    }
     return MU_OK;
 }
 
@@ -990,8 +1097,23 @@ int co_round_poll_event(co_round *r, co_event *ev)
 {
     if (r->head_events >= r->n_events)
         return 0;
-    *ev = r->events[r->head_events++];
+    free(r->polled_drops); /* the previous event's list: valid until now */
+    *ev = r->events[r->head_events];
+    r->polled_drops = (co_drop *)ev->dropped;
+    r->events[r->head_events++].dropped = NULL;
     return 1;
+}
+
+void co_drops_describe(const co_drop *d, size_t n, char *buf, size_t cap)
+{
+    size_t at = 0;
+    if (cap)
+        buf[0] = '\0';
+    for (size_t i = 0; i < n && at < cap; i++) {
+        int k = snprintf(buf + at, cap - at, "%s%s at %s", i ? ", " : "", d[i].name,
+                         wi_stage_name(d[i].stage));
+        at += k > 0 ? (size_t)k : 0;
+    }
 }
 
 int co_event_describe(const co_event *ev, char *buf, size_t cap)
@@ -1019,6 +1141,11 @@ int co_event_describe(const co_event *ev, char *buf, size_t cap)
     } else if (cap) {
         buf[0] = '\0';
     }
+    size_t len = cap ? strlen(buf) : 0;
+    if (ev->kind == CO_EVENT_ROUND && ev->n_dropped && len + 12 < cap) {
+        memcpy(buf + len, "; dropped: ", 12);
+        co_drops_describe(ev->dropped, ev->n_dropped, buf + len + 11, cap - len - 11);
+    }
     return warn;
 }
 
@@ -1038,7 +1165,7 @@ void co_round_status(const co_round *r, double now, co_status *st)
         for (size_t i = 0; i < r->n_orgs; i++)
             st->orgs_pending += (uint32_t)(r->orgs[i].selected && !r->orgs[i].reported);
     } else if (r->phase == CO_PHASE_SECAGG) {
-        st->orgs_pending = (uint32_t)sa_server_pending(r->sa);
+        st->orgs_pending = (uint32_t)secagg_pending(r);
     }
     st->deadline = co_round_next_deadline(r);
     st->train_rounds_done = r->train_done;

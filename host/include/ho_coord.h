@@ -42,10 +42,11 @@ typedef struct {
  * for a completed training round, the PEFT export EXPORT/round-RRRRRR (6 digits) and the
  * symlink EXPORT/latest -> round-RRRRRR, replaced atomically (a temporary link renamed over
  * it), so a reader following `latest` sees the previous adapter folder or the new one, whole.
- * Then the round's metrics line (wi_metrics_open, a->extra, wi_metrics_close; "dropped" is
- * null), flushed. A failed checkpoint is returned (MU_ERR_IO/INVALID with diag) before the
- * line: without it a crash would lose rounds silently, so the driver stops. A failed export
- * or metrics line is logged and MU_OK returned: the federation goes on. */
+ * Then the round's metrics line (wi_metrics_open, a->extra, wi_metrics_close; "dropped"
+ * lists ev->dropped: each org's name and stage), flushed. A failed checkpoint is returned
+ * (MU_ERR_IO/INVALID with diag) before the line: without it a crash would lose rounds
+ * silently, so the driver stops. A failed export or metrics line is logged and MU_OK
+ * returned: the federation goes on. */
 int ho_after_round(const ho_after *a, const co_round *r, const co_event *ev, mu_diag *diag);
 
 /* Writes the global (dim floats) as a PEFT folder DIR (created with its parents) through

@@ -131,7 +131,8 @@ static void metrics_line(const ho_after *a, const co_event *ev)
 {
     wi_str b;
     wi_str_init(&b);
-    wi_metrics_open(&b, &ev->metrics, ev->reason, NULL, 0);
+    static const co_drop none[1];
+    wi_metrics_open(&b, &ev->metrics, ev->reason, ev->dropped ? ev->dropped : none, ev->n_dropped);
     if (a->extra)
         wi_str_printf(&b, "%s", a->extra);
     if (wi_metrics_close(&b) == MU_OK)

@@ -19,11 +19,12 @@
 #include "mu_log.h"
 #include "mu_nomem.h"
 #include "sa.h"
+#include "wi_stage.h"
 
 #define MAXN 40
 #define DIM  37 /* 4x6 + 13 */
 
-enum { NEVER = 0, AT_TRAIN = 100 }; /* or an sa_stage */
+enum { NEVER = 0, AT_TRAIN = 100, AT_EVAL = 101 }; /* or an sa_stage */
 
 typedef struct {
     uint32_t id;
@@ -34,6 +35,7 @@ typedef struct {
     double w, loss, tokens;
     int drop_at;   /* stop answering from this stage on (AT_TRAIN or an sa_stage) */
     int late_at;   /* hold this stage's answer until after its deadline */
+    int leave_at;  /* send a LEAVE report instead of answering this stage (once) */
     uint8_t *held; /* the held message */
     size_t held_len;
     int late_rc;   /* what the coordinator said to the late message */
@@ -49,7 +51,8 @@ typedef struct {
     int n;
     double now;
     uint64_t rounds_seen;
-    co_event last;
+    co_event last; /* the last ROUND event; its dropped list copied into last_drops */
+    co_drop last_drops[MAXN];
     int n_events, n_starts;
     uint64_t started; /* the round of the last ROUND_START */
     co_event start;   /* the last ROUND_START */
@@ -229,6 +232,17 @@ static int org_step(fed *f, vorg *o)
                   (o->drop_at && t.kind == CO_TASK_SECAGG && stage >= o->drop_at);
     if (o->drop_at == AT_TRAIN && t.kind == CO_TASK_SECAGG)
         fail_msg("org %u dropped at training but got a secagg task", o->id);
+    int at = t.kind == CO_TASK_EVAL ? AT_EVAL : stage;
+    if (o->leave_at && o->leave_at == at &&
+        (t.kind == CO_TASK_TRAIN || t.kind == CO_TASK_EVAL || t.kind == CO_TASK_SECAGG)) {
+        co_report rep = {CO_REPORT_LEAVE, t.cfg.round, 0, 0};
+        uint8_t b[CO_REPORT_BYTES];
+        co_report_encode(&rep, b);
+        push(f, o, b, sizeof b, -2);
+        o->leave_at = NEVER;
+        co_task_deinit(&t);
+        return 1;
+    }
     if (t.kind == CO_TASK_TRAIN && !dropped && o->held_len == 0) {
         o->round = t.cfg.round;
         make_delta(o, t.cfg.round);
@@ -281,6 +295,11 @@ static void drain_events(fed *f)
         }
         if (ev.kind == CO_EVENT_ROUND) {
             assert_int_equal(ev.metrics.round, f->started);
+            assert_true(ev.n_dropped <= ev.metrics.orgs_selected && ev.n_dropped <= MAXN);
+            assert_true(ev.n_dropped == 0 || ev.dropped != NULL);
+            if (ev.n_dropped)
+                memcpy(f->last_drops, ev.dropped, ev.n_dropped * sizeof *ev.dropped);
+            ev.dropped = f->last_drops; /* borrowed only until the next poll */
             f->last = ev;
             f->rounds_seen++;
         }
@@ -474,8 +493,128 @@ static void test_dropout_each_stage(void **state)
         assert_int_equal(f.last.metrics.orgs_dropped, dropped_before_upload ? 1 : 0);
         expect_global(&f, old, in_sum, 1);
         assert_true(f.now > 0); /* a deadline had to pass */
+        /* the silent org is named, with the stage it did not answer */
+        assert_int_equal(f.last.n_dropped, 1);
+        assert_int_equal(f.last.dropped[0].org_id, 3);
+        assert_string_equal(f.last.dropped[0].name, "org-2");
+        assert_int_equal(f.last.dropped[0].stage,
+                         stages[s] == AT_TRAIN ? WI_STAGE_TRAIN : stages[s]);
         fed_free(&f);
     }
+}
+
+static void pull_all(fed *f);
+
+/* One org leaves (a LEAVE report) at each stage in turn, instead of answering: the round
+ * completes with the others at once, without any deadline passing (the clock stays at 0),
+ * its input in the sum exactly when it had sent its masked input, and the round's dropped
+ * list names it with that stage. */
+static void test_leave_each_stage(void **state)
+{
+    (void)state;
+    const int stages[] = {AT_TRAIN,        SA_STAGE_ADVERTISE,   SA_STAGE_SHARE,
+                          SA_STAGE_MASKED, SA_STAGE_CONSISTENCY, SA_STAGE_UNMASK};
+    for (size_t s = 0; s < sizeof stages / sizeof stages[0]; s++) {
+        co_config cfg;
+        base_config(&cfg);
+        fed f;
+        fed_init(&f, &cfg, 5);
+        float old[DIM];
+        snapshot(&f, old);
+        f.orgs[2].leave_at = stages[s];
+        run_rounds(&f, 1);
+        if (f.last.metrics.outcome != CO_ROUND_COMPLETED)
+            fail_msg("leave at %d: round aborted: %s", stages[s], f.last.reason);
+        assert_true(f.now == 0); /* no deadline waited for */
+        int before_upload = stages[s] == AT_TRAIN || stages[s] <= SA_STAGE_MASKED;
+        int in_sum[MAXN] = {1, 1, 1, 1, 1};
+        in_sum[2] = !before_upload;
+        assert_int_equal(f.last.metrics.orgs_completed, before_upload ? 4 : 5);
+        expect_global(&f, old, in_sum, 1);
+        assert_int_equal(f.last.n_dropped, 1);
+        assert_int_equal(f.last.dropped[0].org_id, 3);
+        assert_string_equal(f.last.dropped[0].name, "org-2");
+        int want = stages[s] == AT_TRAIN ? WI_STAGE_TRAIN : stages[s];
+        assert_int_equal(f.last.dropped[0].stage, want);
+        char line[400], part[64];
+        co_event_describe(&f.last, line, sizeof line);
+        snprintf(part, sizeof part, "; dropped: org-2 at %s", wi_stage_name(want));
+        assert_non_null(strstr(line, part));
+        fed_free(&f);
+    }
+}
+
+/* Leaving outside the round, twice, for a later round, or then pushing anyway; two orgs
+ * leaving one after the other; an org leaving an evaluation round. */
+static void test_leave_edges(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    cfg.eval_every = 1;
+    fed f;
+    fed_init(&f, &cfg, 5);
+    mu_diag d = {{0}};
+    uint8_t b[CO_REPORT_BYTES];
+    co_report rep = {CO_REPORT_LEAVE, 0, 0, 0};
+    co_report_encode(&rep, b);
+    assert_int_equal(co_round_leave(f.r, 99, 0), MU_ERR_NOTFOUND);
+    /* idle: nothing but "not connected" (no round starts without it) */
+    pull_all(&f);
+    assert_int_equal(co_round_on_message(f.r, f.orgs[0].id, b, sizeof b, 0, &d), MU_OK);
+    co_status st;
+    co_round_status(f.r, 0, &st);
+    assert_int_equal(st.orgs_connected, 4);
+    /* a leave for a round that has not started is refused */
+    rep.round = 1;
+    co_report_encode(&rep, b);
+    assert_int_equal(co_round_on_message(f.r, f.orgs[1].id, b, sizeof b, 0, &d), MU_ERR_PROTOCOL);
+    /* two orgs leave the same round at different stages: both named, in order (org-0 is
+     * not in it: it left before the round started, so was not connected) */
+    f.orgs[3].leave_at = AT_TRAIN;
+    f.orgs[4].leave_at = SA_STAGE_SHARE;
+    run_rounds(&f, 1);
+    assert_int_equal(f.last.metrics.outcome, CO_ROUND_COMPLETED);
+    assert_int_equal(f.last.metrics.orgs_selected, 4);
+    assert_int_equal(f.last.metrics.orgs_completed, 2);
+    assert_true(f.now == 0);
+    assert_int_equal(f.last.n_dropped, 2);
+    assert_string_equal(f.last.dropped[0].name, "org-3");
+    assert_int_equal(f.last.dropped[0].stage, WI_STAGE_TRAIN);
+    assert_string_equal(f.last.dropped[1].name, "org-4");
+    assert_int_equal(f.last.dropped[1].stage, WI_STAGE_SHARE);
+    /* evaluation round 2: org-1 leaves instead of reporting; the others' reports close it */
+    f.orgs[1].leave_at = AT_EVAL;
+    run_rounds(&f, 1);
+    assert_int_equal(f.last.metrics.kind, CO_ROUND_EVAL);
+    assert_int_equal(f.last.metrics.outcome, CO_ROUND_COMPLETED);
+    assert_true(f.now == 0);
+    assert_int_equal(f.last.n_dropped, 1);
+    assert_string_equal(f.last.dropped[0].name, "org-1");
+    assert_int_equal(f.last.dropped[0].stage, WI_STAGE_EVAL);
+    /* round 3 in TRAIN: a second leave changes nothing, a report after it is refused */
+    tick(&f);
+    drain_events(&f);
+    co_task t;
+    assert_int_equal(co_round_next_task(f.r, f.orgs[0].id, f.now, &t), MU_OK);
+    assert_int_equal(t.kind, CO_TASK_TRAIN);
+    assert_int_equal(co_round_leave(f.r, f.orgs[0].id, f.now), MU_OK);
+    assert_int_equal(co_round_leave(f.r, f.orgs[0].id, f.now), MU_OK);
+    assert_int_equal(co_round_next_task(f.r, f.orgs[0].id, f.now, &t), MU_OK);
+    assert_int_equal(t.kind, CO_TASK_WAIT);
+    co_report ready = {CO_REPORT_READY, 3, 1, 1};
+    co_report_encode(&ready, b);
+    assert_int_equal(co_round_on_message(f.r, f.orgs[0].id, b, sizeof b, f.now, &d),
+                     MU_ERR_PROTOCOL);
+    run_rounds(&f, 1);
+    assert_int_equal(f.last.metrics.round, 3);
+    assert_int_equal(f.last.n_dropped, 1);
+    assert_string_equal(f.last.dropped[0].name, "org-0");
+    /* everyone else's rounds go on: a round with nobody dropped lists nobody */
+    run_rounds(&f, 1);
+    run_rounds(&f, 1);
+    assert_int_equal(f.last.n_dropped, 0);
+    fed_free(&f);
 }
 
 /* Messages that arrive after their stage's deadline are refused; the round goes on. */
@@ -776,7 +915,7 @@ static void test_events_carry_the_log_lines(void **state)
     expect_line(&f.start, 0, "coordinator: round 1 (train) starts with 3 of 3 connected orgs");
     expect_line(&f.last, 1,
                 "coordinator: round 1 aborted: only 2 of 3 selected orgs were ready "
-                "(cohort.min_orgs 3)");
+                "(cohort.min_orgs 3); dropped: org-0 at train");
     f.orgs[0].drop_at = NEVER;
     run_rounds(&f, 1);
     char want[200];
@@ -1089,6 +1228,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_round_and_checkpoint),
         cmocka_unit_test(test_dropout_each_stage),
+        cmocka_unit_test(test_leave_each_stage),
+        cmocka_unit_test(test_leave_edges),
         cmocka_unit_test(test_missed_deadlines),
         cmocka_unit_test(test_replay_out_of_order_unregistered),
         cmocka_unit_test(test_registration),

@@ -214,6 +214,9 @@ static void test_metrics_line(void **state)
     assert_non_null(m);
     co_event ev = round_event(7, CO_ROUND_TRAIN, CO_ROUND_ABORTED);
     snprintf(ev.reason, sizeof ev.reason, "too few \"orgs\"");
+    const co_drop drops[] = {{2, WI_STAGE_TRAIN, "bank-b"}, {3, WI_STAGE_MASKED, "bank-c"}};
+    ev.dropped = drops;
+    ev.n_dropped = 2;
     ho_after a = {.metrics = m, .extra = ",\"wall_s\":1.5"};
     mu_diag d = {{0}};
     assert_int_equal(ho_after_round(&a, f->r, &ev, &d), MU_OK);
@@ -224,7 +227,19 @@ static void test_metrics_line(void **state)
     assert_true(strncmp(line, "{\"round\":7,", 11) == 0);
     assert_non_null(strstr(line, "\"outcome\":\"aborted\""));
     assert_non_null(strstr(line, "too few \\\"orgs\\\""));
+    assert_non_null(strstr(line, ",\"dropped\":[{\"org\":\"bank-b\",\"stage\":\"train\"},"
+                                 "{\"org\":\"bank-c\",\"stage\":\"masked\"}],"));
     assert_non_null(strstr(line, ",\"wall_s\":1.5}\n"));
+    /* a round nobody dropped out of: an empty list, not null (the round machine knows) */
+    m = tmpfile();
+    assert_non_null(m);
+    ev = round_event(8, CO_ROUND_TRAIN, CO_ROUND_COMPLETED);
+    a.metrics = m;
+    assert_int_equal(ho_after_round(&a, f->r, &ev, &d), MU_OK);
+    rewind(m);
+    assert_non_null(fgets(line, sizeof line, m));
+    fclose(m);
+    assert_non_null(strstr(line, ",\"dropped\":[],"));
 }
 
 int main(void)

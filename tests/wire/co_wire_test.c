@@ -318,7 +318,20 @@ static void test_report(void **state)
     b[2] = 2; /* version */
     assert_int_equal(co_report_decode(&u, b, sizeof b), MU_ERR_FORMAT);
     b[2] = 1;
-    b[3] = 3; /* type */
+    b[3] = 4; /* type */
+    assert_int_equal(co_report_decode(&u, b, sizeof b), MU_ERR_FORMAT);
+    /* LEAVE: a round and nothing else; one that carries a loss or tokens is malformed */
+    co_report leave = {CO_REPORT_LEAVE, 9, 0, 0};
+    co_report_encode(&leave, b);
+    assert_int_equal(co_report_decode(&u, b, sizeof b), MU_OK);
+    assert_int_equal(u.type, CO_REPORT_LEAVE);
+    assert_int_equal(u.round, 9);
+    leave.tokens = 1;
+    co_report_encode(&leave, b);
+    assert_int_equal(co_report_decode(&u, b, sizeof b), MU_ERR_FORMAT);
+    leave.tokens = 0;
+    leave.loss_sum = 0.5;
+    co_report_encode(&leave, b);
     assert_int_equal(co_report_decode(&u, b, sizeof b), MU_ERR_FORMAT);
 }
 

@@ -168,7 +168,7 @@ static void test_metrics(void **state)
                     .t_end = 4};
     wi_str b;
     wi_str_init(&b);
-    const char *dropped[] = {"org-1", "bank\"a"};
+    const co_drop dropped[] = {{1, WI_STAGE_TRAIN, "org-1"}, {2, WI_STAGE_SHARE, "bank\"a"}};
     assert_int_equal(wi_metrics_open(&b, &m, "too few: \"x\"\n", dropped, 2), MU_OK);
     wi_str_printf(&b, ",\"extra\":1");
     assert_int_equal(wi_metrics_close(&b), MU_OK);
@@ -178,7 +178,8 @@ static void test_metrics(void **state)
                         "\"orgs_dropped\":3,\"bytes_in\":10,\"bytes_out\":20,\"t_start\":1.5,"
                         "\"t_end\":4,\"duration_s\":2.5,"
                         "\"reason\":\"too few: \\\"x\\\"\\u000a\","
-                        "\"dropped\":[\"org-1\",\"bank\\\"a\"],\"extra\":1}\n");
+                        "\"dropped\":[{\"org\":\"org-1\",\"stage\":\"train\"},"
+                        "{\"org\":\"bank\\\"a\",\"stage\":\"share\"}],\"extra\":1}\n");
     wi_str_clear(&b);
     m.kind = CO_ROUND_EVAL;
     m.outcome = CO_ROUND_COMPLETED;

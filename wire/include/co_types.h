@@ -56,4 +56,12 @@ typedef struct {
     double t_start, t_end; /* driver time, seconds */
 } co_metrics;
 
+/* A selected org that stopped answering in a round: which, and the first stage it did not
+ * answer (a wi_stage: TRAIN, ADVERTISE..UNMASK or EVAL), by its own LEAVE or by silence. */
+typedef struct {
+    uint32_t org_id;
+    uint8_t stage;
+    char name[CO_ORG_NAME_MAX];
+} co_drop;
+
 #endif

@@ -6,8 +6,9 @@
  *   task    coordinator -> org: what to do now (wait, train, evaluate, a secure-aggregation
  *           stage with the server's message for this org, or done). The answer to a pull.
  *   report  org -> coordinator: "trained, here are my loss sum and token count" (READY) or
- *           the same for an evaluation round (EVAL). SecAgg messages (sa_msg.h, magic "SA")
- *           travel the same way, unchanged; co_round_on_message tells them apart by magic.
+ *           the same for an evaluation round (EVAL), or "I am stopping" (LEAVE).
+ *           SecAgg messages (sa_msg.h, magic "SA") travel the same way, unchanged;
+ *           co_round_on_message tells them apart by magic.
  *
  * Encoding: little-endian, fixed fields, then counted arrays; magic "CT" (task) or "CR"
  * (report), then a version byte (CO_WIRE_VERSION). Decoders take untrusted bytes, check every
@@ -125,7 +126,10 @@ int co_task_encode(const co_task *t, uint8_t *buf, size_t cap, size_t *written);
 int co_task_decode(co_task *t, const uint8_t *buf, size_t len, mu_diag *diag);
 void co_task_deinit(co_task *t);
 
-typedef enum { CO_REPORT_READY = 1, CO_REPORT_EVAL = 2 } co_report_type;
+/* READY: trained (loss sum, token count); EVAL: evaluated; LEAVE: the org is stopping and
+ * leaves the round in flight now (its round is the last round the org knew of, loss and
+ * tokens 0), so the coordinator drops it at once instead of at the stage's deadline. */
+typedef enum { CO_REPORT_READY = 1, CO_REPORT_EVAL = 2, CO_REPORT_LEAVE = 3 } co_report_type;
 
 typedef struct {
     co_report_type type;
@@ -140,8 +144,8 @@ void co_report_encode(const co_report *r, uint8_t buf[CO_REPORT_BYTES]);
  * finite and exact enough). */
 #define CO_REPORT_MAX 1e18
 
-/* MU_OK, or MU_ERR_FORMAT for a wrong length, magic, version or type, or a loss/token count
- * that is NaN, negative or above CO_REPORT_MAX. */
+/* MU_OK, or MU_ERR_FORMAT for a wrong length, magic, version or type, a loss/token count
+ * that is NaN, negative or above CO_REPORT_MAX, or a LEAVE that carries any. */
 int co_report_decode(co_report *r, const uint8_t *buf, size_t len);
 
 #endif

@@ -332,14 +332,15 @@ int co_report_decode(co_report *rep, const uint8_t *buf, size_t len)
         return MU_ERR_FORMAT;
     rbuf r = {buf, len, 4, 0};
     uint8_t type = buf[3];
-    if (type != CO_REPORT_READY && type != CO_REPORT_EVAL)
+    if (type != CO_REPORT_READY && type != CO_REPORT_EVAL && type != CO_REPORT_LEAVE)
         return MU_ERR_FORMAT;
     rep->type = (co_report_type)type;
     rep->round = get_u64(&r);
     rep->loss_sum = get_f64(&r);
     rep->tokens = get_f64(&r);
     if (!(rep->loss_sum >= 0 && rep->loss_sum <= CO_REPORT_MAX) ||
-        !(rep->tokens >= 0 && rep->tokens <= CO_REPORT_MAX)) {
+        !(rep->tokens >= 0 && rep->tokens <= CO_REPORT_MAX) ||
+        (type == CO_REPORT_LEAVE && (rep->loss_sum != 0 || rep->tokens != 0))) {
         memset(rep, 0, sizeof *rep);
         return MU_ERR_FORMAT;
     }

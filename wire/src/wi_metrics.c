@@ -3,7 +3,9 @@
 
 #include <inttypes.h>
 
-int wi_metrics_open(wi_str *b, const co_metrics *m, const char *reason, const char *const *dropped,
+#include "wi_stage.h"
+
+int wi_metrics_open(wi_str *b, const co_metrics *m, const char *reason, const co_drop *dropped,
                     size_t n_dropped)
 {
     wi_str_printf(b,
@@ -31,7 +33,9 @@ int wi_metrics_open(wi_str *b, const co_metrics *m, const char *reason, const ch
         for (size_t i = 0; i < n_dropped; i++) {
             if (i)
                 wi_str_printf(b, ",");
-            wi_str_json_string(b, dropped[i]);
+            wi_str_printf(b, "{\"org\":");
+            wi_str_json_string(b, dropped[i].name);
+            wi_str_printf(b, ",\"stage\":\"%s\"}", wi_stage_name(dropped[i].stage));
         }
         wi_str_printf(b, "]");
     }
