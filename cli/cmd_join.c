@@ -1,4 +1,5 @@
 /* cmd_join.c - `mutual join`: take part in a federation as one org. */
+#include <signal.h>
 #include <string.h>
 
 #include "cli.h"
@@ -30,6 +31,8 @@ static void help(FILE *out)
             "  --die-at R:S        test mode: SIGKILL itself in round R right before sending\n"
             "                      its message for secure-agg stage S (1-5; 100: the\n"
             "                      training report)\n"
+            "  --term-at R:S       test mode: as --die-at, but SIGTERM: the org stops as on\n"
+            "                      Ctrl-C and tells the coordinator that it leaves\n"
             "  -v, --verbose       more log output\n"
             "  -q, --quiet         errors only\n"
             "  -h, --help          show this help\n\n"
@@ -37,7 +40,7 @@ static void help(FILE *out)
             "config error.\n");
 }
 
-enum { O_CONFIG = 1000, O_INSECURE, O_GIVE_UP, O_DUMP, O_DIE };
+enum { O_CONFIG = 1000, O_INSECURE, O_GIVE_UP, O_DUMP, O_DIE, O_TERM };
 
 int cmd_join(int argc, char **argv)
 {
@@ -46,6 +49,7 @@ int cmd_join(int argc, char **argv)
                                              {"give-up", required_argument, NULL, O_GIVE_UP},
                                              {"dump-dir", required_argument, NULL, O_DUMP},
                                              {"die-at", required_argument, NULL, O_DIE},
+                                             {"term-at", required_argument, NULL, O_TERM},
                                              MU_CLI_COMMON_LONGOPTS,
                                              {0, 0, 0, 0}};
     nd_join_opts o = {0};
@@ -67,14 +71,17 @@ int cmd_join(int argc, char **argv)
         case O_DUMP:
             o.dump_dir = optarg;
             break;
-        case O_DIE: {
+        case O_DIE:
+        case O_TERM: {
             unsigned long long r = 0;
             int st = 0;
             if (sscanf(optarg, "%llu:%d", &r, &st) != 2 || r == 0 ||
                 !(wi_stage_is_secagg(st) || st == WI_STAGE_REPORT))
-                return cli_usage_error(CMD, "--die-at wants ROUND:STAGE (stage 1-5 or 100)");
+                return cli_usage_error(CMD, "--%s wants ROUND:STAGE (stage 1-5 or 100)",
+                                       c == O_DIE ? "die-at" : "term-at");
             o.die_round = r;
             o.die_stage = st;
+            o.die_signal = c == O_DIE ? SIGKILL : SIGTERM;
             break;
         }
         case O_GIVE_UP:

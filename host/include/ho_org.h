@@ -136,6 +136,13 @@ int ho_task_needs_global(const co_task *task);
  * later tasks of that round are not acted on. */
 void ho_org_leave(ho_org *o, uint64_t round);
 
+/* The org is stopping (a signal): the LEAVE report to push (co_wire.h) for `round`, the
+ * last round it knew of, and its push signature for (id, round, WI_STAGE_REPORT), so the
+ * coordinator drops it from the round in flight at once (co_round_leave) instead of waiting
+ * for the stage's deadline. Never fails. */
+void ho_org_leave_message(const ho_org *o, uint64_t round, uint8_t msg[CO_REPORT_BYTES],
+                          uint8_t sig[HO_SIG_BYTES]);
+
 /* Acts on a task ho_org_take returned HO_ACT for (engine and global as
  * cl_participant_handle_task wants them) and applies the policy above. Returns rep->verdict:
  * HO_PUSH (rep->out holds at least one message, each signed), HO_WAIT, HO_LEAVE, HO_FATAL.

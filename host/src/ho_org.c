@@ -207,6 +207,14 @@ void ho_org_leave(ho_org *o, uint64_t round)
     o->out_round = round;
 }
 
+void ho_org_leave_message(const ho_org *o, uint64_t round, uint8_t msg[CO_REPORT_BYTES],
+                          uint8_t sig[HO_SIG_BYTES])
+{
+    co_report rep = {.type = CO_REPORT_LEAVE, .round = round};
+    co_report_encode(&rep, msg);
+    wi_push_sign(sig, o->pc.sign_sk, o->id, round, WI_STAGE_REPORT, msg, CO_REPORT_BYTES);
+}
+
 /* The error-class policy of ho_org.h. */
 static ho_verdict classify(const co_task *t, int rc)
 {

@@ -103,6 +103,7 @@ typedef struct {
      * for secure-agg stage die_stage (1..5; WI_STAGE_REPORT = 100: the training report). 0: off. */
     uint64_t die_round;
     int die_stage;
+    int die_signal; /* the signal it raises then: 0 = SIGKILL; SIGTERM stops it cleanly */
 } nd_join_opts;
 
 /* What join refuses before it starts, as nd_serve_check: a config error, insecure mode off

@@ -30,6 +30,7 @@
 #include "tr_data.h"
 #include "tr_hf.h"
 #include "wi_blob.h"
+#include "wi_stage.h"
 
 #ifndef MUTUAL_VERSION
 #define MUTUAL_VERSION "0.1.0"
@@ -61,6 +62,7 @@ typedef struct {
     cl_engine *engine;
     nd_fedcfg fed;
     uint64_t org_id;
+    uint64_t last_round; /* the latest round this org has heard of (its LEAVE names it) */
     uint32_t poll_ms;
     float *global; /* (dim) the last downloaded adapter */
     size_t dim;
@@ -186,6 +188,8 @@ static int join_once(org *g, mu_diag *d)
         ho_org_set_id(g->h, (uint32_t)r->org_id);
     if (rc == MU_OK)
         rc = make_engine(g, r, d);
+    if (rc == MU_OK && r->current_round > g->last_round)
+        g->last_round = r->current_round;
     if (rc == MU_OK)
         mu_info("join: '%s' joined federation '%s' as org %llu (round %llu)", g->cfg.name,
                 r->federation_name, (unsigned long long)r->org_id,
@@ -325,9 +329,15 @@ static int do_task(org *g, const co_task *t, mu_diag *d)
             dump_delta(g, t);
     }
     if (g->o.die_round == round && (uint32_t)g->o.die_stage == rep->stage) {
-        mu_warn("join: test mode: killing myself in round %llu before stage %u",
-                (unsigned long long)round, rep->stage);
-        raise(SIGKILL);
+        int sig = g->o.die_signal ? g->o.die_signal : SIGKILL;
+        mu_warn("join: test mode: %s myself in round %llu before stage %u",
+                sig == SIGKILL ? "killing" : "stopping", (unsigned long long)round, rep->stage);
+        raise(sig);
+    }
+    if (g_stop && t->kind == CO_TASK_TRAIN) { /* it cannot reach the sum: leave instead */
+        mu_info("join: stopping: round %llu's training is not reported", (unsigned long long)round);
+        cl_outbox_clear(&rep->out);
+        return MU_OK;
     }
     for (size_t i = 0; i < rep->out.count && rc == MU_OK; i++) {
         rc = push(g, round, rep->stage, &rep->out.items[i], rep->sigs[i], d);
@@ -376,12 +386,42 @@ static int work(org *g, mu_diag *d)
             sleep_s(g->rep.repeat ? g->rep.backoff_s : retry / 1e3);
             continue;
         }
+        if (t.cfg.round > g->last_round)
+            g->last_round = t.cfg.round;
         rc = do_task(g, &t, d);
         co_task_deinit(&t);
         if (rc != MU_OK)
             return rc;
     }
     return MU_OK;
+}
+
+/* Stopped by a signal: tells the coordinator (a signed LEAVE report), so that the round in
+ * flight drops this org now rather than at its stage's deadline. One try, briefly: the org
+ * is going away whatever the answer. */
+static void say_leave(org *g)
+{
+    uint8_t msg[CO_REPORT_BYTES], sig[HO_SIG_BYTES];
+    ho_org_leave_message(g->h, g->last_round, msg, sig);
+    Mutual__V1__PushStageRequest req = MUTUAL__V1__PUSH_STAGE_REQUEST__INIT;
+    req.api_version = RPC_API_VERSION;
+    req.org_id = g->org_id;
+    req.round = g->last_round;
+    req.stage = WI_STAGE_REPORT;
+    req.payload.data = msg;
+    req.payload.len = sizeof msg;
+    req.signature.data = sig;
+    req.signature.len = sizeof sig;
+    ProtobufCMessage *r = NULL;
+    rpc_status st = {0};
+    if (rpc_client_unary(g->client, RPC_PUSH_STAGE, &req.base, 5, &r, &st) == MU_OK)
+        mu_info("join: told the coordinator that '%s' leaves (round %llu)", g->cfg.name,
+                (unsigned long long)g->last_round);
+    else
+        mu_warn("join: could not tell the coordinator that we leave: %s: %s",
+                rpc_status_name(st.code), st.message);
+    if (r)
+        protobuf_c_message_free_unpacked(r, NULL);
 }
 
 /* ---- setup ---------------------------------------------------------------------------------- */
@@ -477,6 +517,8 @@ int nd_join_run(const nd_join_opts *o, mu_diag *diag)
             sleep_s(g->cfg.backoff_initial_s);
         }
     }
+    if (g_stop && g->client && g->h && g->org_id)
+        say_leave(g);
     if (g_stop)
         mu_info("join: stopped by a signal");
     rpc_client_free(g->client);
