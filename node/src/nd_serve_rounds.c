@@ -150,9 +150,11 @@ void nd_srv_on_round(server *s, const co_event *ev)
         rpc_server_stop(s->srv);
         return;
     }
-    mu_info("serve: round %llu %s %s: %u/%u orgs, loss %.4f, %.2f s%s%s",
+    char dropped[256];
+    co_drops_describe(ev->dropped, ev->n_dropped, dropped, sizeof dropped);
+    mu_info("serve: round %llu %s %s: %u/%u orgs, loss %.4f, %.2f s%s%s%s%s",
             (unsigned long long)m->round, m->kind == CO_ROUND_EVAL ? "(eval)" : "(train)",
             m->outcome == CO_ROUND_COMPLETED ? "completed" : "ABORTED", m->orgs_completed,
-            m->orgs_selected, m->loss, m->t_end - m->t_start, ev->reason[0] ? ": " : "",
-            ev->reason);
+            m->orgs_selected, m->loss, m->t_end - m->t_start, ev->reason[0] ? ": " : "", ev->reason,
+            dropped[0] ? "; dropped: " : "", dropped);
 }

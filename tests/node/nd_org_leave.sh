@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# One org stops cleanly in round 2, as on SIGTERM (mutual join --term-at 2:100 raises SIGTERM
+# on itself right before it would report its training, so the moment is the same on every
+# run): it does not report, tells the coordinator it leaves (a signed LEAVE push) and exits 0.
+# Round 2 then completes with the other two at once, far inside its 60 s training deadline,
+# and its metrics line names the org and the stage it left at; rounds 3 and 4 go on without it.
+# usage: nd_org_leave.sh MUTUAL SCRIPT
+set -euo pipefail
+MUTUAL=$1 SCRIPT=$2
+work=$PWD/nd_org_leave
+rm -rf "$work"
+"$SCRIPT" --mutual "$MUTUAL" --work "$work" --orgs 3 --rounds 4 --term-org 2 --timeout 250
+/usr/bin/python3 - "$work/coordinator-1.jsonl" <<'PY'
+import json, sys
+rounds = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+by = {r["round"]: r for r in rounds}
+r1, r2 = by[1], by[2]
+assert r1["outcome"] == "completed" and r1["orgs_completed"] == 3 and r1["dropped"] == [], r1
+assert r2["outcome"] == "completed", r2
+assert r2["orgs_selected"] == 3 and r2["orgs_completed"] == 2 and r2["orgs_dropped"] == 1, r2
+assert r2["dropped"] == [{"org": "org-3", "stage": "train"}], r2["dropped"]
+# without the leave the round waits for deadlines.train_s (60 s) before going on
+assert r2["duration_s"] < 20, ("round 2 waited", r2["duration_s"])
+for k in (3, 4):
+    assert by[k]["outcome"] == "completed" and by[k]["orgs_selected"] == 2, by[k]
+    assert by[k]["dropped"] == [], by[k]
+print("ok: org-3 left round 2 at train; the round completed with 2 of 3 in %.2f s (training"
+      " deadline 60 s); rounds 3 and 4 with the other two" % r2["duration_s"])
+PY
+grep -q "told the coordinator that 'org-3' leaves" "$work/org-3.log" ||
+  { echo "FAIL: org-3 did not say it leaves"; cat "$work/org-3.log"; exit 1; }
+grep -q "round 2 done: 2 of 3 orgs in the sum.*; dropped: org-3 at train" "$work/coordinator-1.log" ||
+  { echo "FAIL: the coordinator's round 2 line does not name org-3"; cat "$work/coordinator-1.log"; exit 1; }
