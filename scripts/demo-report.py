@@ -20,9 +20,11 @@ and writes:
                       local adapter on the pooled held-out text. A loss that was not computed
                       (a part of the demo that could not run) is null.
   summary.md          the table, with the federated-minus-local difference and who wins
-  details.json        settings, every evaluation, the per-round metrics, timings
-  loss-per-round.png  held-out loss of the federated adapter after each round (with the base
-                      model and the local-only adapters for reference), and training loss per
+  details.json        settings, every evaluation, the per-round metrics, timings, and under
+                      "plot" the base_loss the plot drew (summary.json's pooled base_loss)
+  loss-per-round.png  held-out loss of the federated adapter after each round, pooled over
+                      the orgs' held-out text (with the base model on the pooled held-out text
+                      and the local-only adapters for reference), and training loss per
                       round, federated vs local-only (needs python3-matplotlib)
 
 Losses are mean cross-entropy in nats per byte (the model's tokens are bytes).
@@ -185,17 +187,18 @@ def plot(out, summary, details, train_rounds, eval_rounds, local_train):
     from matplotlib.ticker import MaxNLocator
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 5.6))
     orgs = summary["orgs"]
-    bl = [v["base_loss"] for v in orgs.values()]
-    base = sum(bl) / len(bl) if bl and None not in bl else None
     # Held-out: the sim's evaluation rounds score the global adapter on every org's held-out
-    # text after each training round (equal-sized, so the mean over orgs); round 0 is the
-    # base model, the mean of its per-org losses (mutual eval), on the same windows.
+    # text after each training round, pooled (Σ loss over every org's windows / Σ tokens);
+    # round 0 and the base line are the base model on the pooled held-out text (mutual eval),
+    # summary.json's pooled base_loss: the same quantity as the curve.
+    base = summary["pooled"]["base_loss"]
+    details["plot"] = {"base_loss": base}
     if eval_rounds:
         xs = list(range(0, len(eval_rounds) + 1))
         ys = [base] + [m["loss"] for m in eval_rounds]
         a1.plot(xs, ys, "o-", color="C0", label="federated adapter (sim eval rounds)")
     if base is not None:
-        a1.axhline(base, color="gray", ls=":", label=f"base model ({base:.3f})")
+        a1.axhline(base, color="gray", ls=":", label=f"base model, pooled ({base:.3f})")
     own = [v["local_loss"] for v in orgs.values()]
     if own and None not in own:
         m = sum(own) / len(own)
@@ -206,7 +209,7 @@ def plot(out, summary, details, train_rounds, eval_rounds, local_train):
         a1.axhline(pl, color="C3", ls="-.", label=f"local-only, on everyone's text ({pl:.3f})")
     a1.set_xlabel("training round")
     a1.set_ylabel("held-out loss (nats/byte)")
-    a1.set_title("held-out loss, mean over orgs")
+    a1.set_title("held-out loss, pooled: every org's held-out text together")
     a1.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     a1.xaxis.set_major_locator(MaxNLocator(integer=True))
     a1.grid(alpha=0.3)
@@ -246,6 +249,8 @@ def main(argv):
     with open(os.path.join(a.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
         f.write("\n")
+    # the plot records what it drew (details["plot"]), so it comes before details.json
+    why_no_plot = plot(a.out, summary, details, train_rounds, eval_rounds, local_train)
     with open(os.path.join(a.out, "details.json"), "w") as f:
         json.dump(details, f, indent=1)
         f.write("\n")
@@ -259,7 +264,6 @@ def main(argv):
             f"each org's adapter on it, averaged).")
     with open(os.path.join(a.out, "summary.md"), "w") as f:
         f.write("# mutual demo results\n\n" + head + "\n\n" + t + "\n\n" + "\n".join(words) + "\n")
-    why_no_plot = plot(a.out, summary, details, train_rounds, eval_rounds, local_train)
     print(t)
     print()
     for w in words:

@@ -103,7 +103,7 @@ def main(argv):
     train, evals, aborted = series(rounds)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 5))
     for name, pts in sorted(org_series(rounds, orgs).items()):
-        a1.plot(*zip(*pts), "-", color="gray", alpha=0.35, lw=0.8)
+        a1.plot(*zip(*pts), ".-", color="gray", alpha=0.35, lw=0.8)
     if orgs:
         a1.plot([], [], "-", color="gray", alpha=0.35, label="each org's training loss")
     if train:
