@@ -77,6 +77,9 @@ typedef struct {
     double eval_fraction;
 
     sim_faults dropout, stragglers;
+    /* Leaves: as a dropout, but the org says so (a signed LEAVE report, as `mutual join` on
+     * SIGTERM), so the coordinator drops it at once instead of at the stage's deadline. */
+    sim_faults leave;
     /* Replays: when a draw or the script hits (org, round, stage), the task the org acted on
      * there is delivered to it again after its next task (through the host layer, which must
      * not act on it twice). */
@@ -137,6 +140,7 @@ typedef struct {
     double *round_wall_s;     /* (n_history) wall seconds of each round, owned: free() */
     uint64_t late_rejected;   /* straggler messages the coordinator refused as late */
     uint64_t orgs_dropped_in; /* injected dropouts */
+    uint64_t orgs_left_in;    /* injected leaves (a LEAVE report, as on SIGTERM) */
     uint64_t restarts;        /* injected coordinator restarts */
     uint64_t replays;         /* injected replayed tasks */
     uint64_t tasks_acted;     /* tasks the orgs' participant cores acted on (ho_org_stats) */

@@ -279,9 +279,9 @@ static int load_doc(ld *l, sim_config *c)
     const mu_yaml_node *root = l->doc->root;
     if (!root || root->kind != MU_YAML_MAP)
         return mu_yaml_error(l->doc, root, l->diag, "a sim config must be a mapping of keys");
-    static const char *const keys[] = {"seed",   "threads", "checkpoint",  "max_aborted",
-                                       "model",  "data",    "dropout",     "stragglers",
-                                       "replay", "restart", "coordinator", NULL};
+    static const char *const keys[] = {
+        "seed",       "threads", "checkpoint", "max_aborted", "model",       "data", "dropout",
+        "stragglers", "replay",  "leave",      "restart",     "coordinator", NULL};
     long long seed = 0, threads = 0;
     int rc = mu_yaml_check_keys(l->doc, root, keys, l->diag);
     if (rc || (rc = mu_yaml_get_int(l->doc, root, "seed", 0, INT64_MAX, &seed, l->diag)) ||
@@ -292,7 +292,7 @@ static int load_doc(ld *l, sim_config *c)
         (rc = load_faults(l, root, "dropout", c->orgs, &c->dropout)) ||
         (rc = load_faults(l, root, "stragglers", c->orgs, &c->stragglers)) ||
         (rc = load_faults(l, root, "replay", c->orgs, &c->replay)) ||
-        (rc = load_restart(l, root, c)))
+        (rc = load_faults(l, root, "leave", c->orgs, &c->leave)) || (rc = load_restart(l, root, c)))
         return rc;
     c->seed = (uint64_t)seed;
     c->threads = (int)threads;
@@ -376,8 +376,9 @@ void sim_config_deinit(sim_config *cfg)
     free(cfg->dropout.script);
     free(cfg->stragglers.script);
     free(cfg->replay.script);
+    free(cfg->leave.script);
     co_config_deinit(&cfg->co);
     cfg->files = NULL;
     cfg->n_files = 0;
-    cfg->dropout.script = cfg->stragglers.script = cfg->replay.script = NULL;
+    cfg->dropout.script = cfg->stragglers.script = cfg->replay.script = cfg->leave.script = NULL;
 }

@@ -48,7 +48,7 @@ typedef struct {
     double *round_wall;     /* (rounds) wall seconds each round took */
     size_t cap_wall;
     int done;
-    uint64_t rounds, completed, aborted, late_rejected, dropped_in, restarts, replays;
+    uint64_t rounds, completed, aborted, late_rejected, dropped_in, left_in, restarts, replays;
     int restarted;    /* the configured restart has happened */
     int checkpointed; /* this run has written a checkpoint */
     float *global0;   /* (dim) the first global, for a restart before any checkpoint */

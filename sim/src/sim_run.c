@@ -363,7 +363,29 @@ static void show_progress(sim *s)
 
 /* ---- one step -----------------------------------------------------------------------------*/
 
-/* Pulls org o's task and hands it to the host layer; injects dropouts, stragglers and
+/* Org o stops at `stage` of `round` as `mutual join` does on SIGTERM: it does not act and
+ * pushes a signed LEAVE report, through the same signature check as every push. */
+static int leave(sim *s, vorg *o, uint32_t index, uint64_t round, int stage, int *progress,
+                 mu_diag *diag)
+{
+    mu_info("org-%u leaves round %" PRIu64 " at %s", index + 1, round, wi_stage_name(stage));
+    ho_org_leave(o->h, round);
+    s->left_in++;
+    sim_orgs_fault(s->orgrep, index, round, stage, "leave");
+    uint8_t msg[CO_REPORT_BYTES], sig[HO_SIG_BYTES];
+    ho_org_leave_message(o->h, round, msg, sig);
+    mu_diag d = {{0}};
+    int rc = ho_coord_deliver(s->r, o->id, round, WI_STAGE_REPORT, msg, sizeof msg, sig,
+                              HO_SIG_BYTES, s->now, &d);
+    if (rc == MU_ERR_NOMEM)
+        return mu_diag_set(diag, rc, "coordinator: out of memory");
+    if (rc != MU_OK)
+        mu_debug("org-%u: coordinator refused its leave: %s", index + 1, d.msg);
+    *progress = 1;
+    return MU_OK;
+}
+
+/* Pulls org o's task and hands it to the host layer; injects dropouts, leaves, stragglers and
  * replays. A replay delivered counts as progress (the org did something this step). */
 static int pull(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
 {
@@ -402,6 +424,11 @@ static int pull(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
         co_task_deinit(&o->task);
         free(buf);
         return MU_OK;
+    }
+    if (sim_fault_hits(&s->cfg->leave, s->cfg->seed, 4, index + 1, round, stage)) {
+        co_task_deinit(&o->task);
+        free(buf);
+        return leave(s, o, index, round, stage, progress, diag);
     }
     /* The global adapter the org needs travels as serve's DownloadAdapter stream does: the
      * same payload bytes in the round's bytes_out (an org that drops out never fetches it). */
@@ -652,6 +679,7 @@ int sim_run(const sim_config *cfg, const sim_run_opts *opts, sim_result *res, mu
     res->virtual_s = s.now;
     res->late_rejected = s.late_rejected;
     res->orgs_dropped_in = s.dropped_in;
+    res->orgs_left_in = s.left_in;
     res->restarts = s.restarts;
     res->replays = s.replays;
     for (uint32_t i = 0; i < s.n; i++) {

@@ -174,6 +174,52 @@ static void test_dropout_each_stage(void **state)
     }
 }
 
+/* One org leaves (a signed LEAVE, as on SIGTERM) at each stage in turn: the round completes
+ * with the others without waiting for any deadline (virtual time stays 0, where a silent
+ * dropout waits for one), with its input in the sum exactly when it had uploaded its masked
+ * input, and the round's metrics line names it with the stage. */
+static void test_leave_each_stage(void **state)
+{
+    (void)state;
+    const char *stages[] = {"train", "advertise", "share", "masked", "consistency", "unmask"};
+    for (int s = 0; s < 6; s++) {
+        char f[256], text[2048];
+        snprintf(f, sizeof f, "leave:\n  script:\n    - {org: org-3, round: 1, stage: %s}\n",
+                 stages[s]);
+        snprintf(text, sizeof text, syn_yaml, f);
+        sim_config c;
+        parse(&c, text);
+        FILE *m = tmpfile();
+        assert_non_null(m);
+        sim_run_opts o = {.metrics = m};
+        sim_result r;
+        mu_diag d = {{0}};
+        if (sim_run(&c, &o, &r, &d) != MU_OK)
+            fail_msg("sim_run: %s", d.msg);
+        sim_config_deinit(&c);
+        const co_metrics *h = r.history;
+        assert_int_equal(r.n_history, 1);
+        if (h[0].outcome != CO_ROUND_COMPLETED)
+            fail_msg("leave at %s aborted the round", stages[s]);
+        int in_sum = s > 3;
+        assert_int_equal(h[0].orgs_completed, in_sum ? 5 : 4);
+        assert_int_equal(r.orgs_left_in, 1);
+        assert_int_equal(r.orgs_dropped_in, 0);
+        check_mean(&r, in_sum ? 0x1f : 0x1b, 9);
+        if (r.virtual_s != 0)
+            fail_msg("leave at %s: the round waited %g virtual s", stages[s], r.virtual_s);
+        char line[4096] = {0}, want[96];
+        rewind(m);
+        assert_non_null(fgets(line, sizeof line, m));
+        fclose(m);
+        snprintf(want, sizeof want, "\"dropped\":[{\"org\":\"org-3\",\"stage\":\"%s\"}]",
+                 stages[s]);
+        if (!strstr(line, want))
+            fail_msg("leave at %s: the metrics line does not say %s: %s", stages[s], want, line);
+        sim_result_deinit(&r);
+    }
+}
+
 /* Too many dropouts abort the round and leave the global unchanged: fewer ready orgs than
  * cohort.min_orgs at TRAIN; fewer than the threshold t = 3 (of 5) after MASKED. */
 static void test_dropout_aborts(void **state)
@@ -513,6 +559,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_bits),
         cmocka_unit_test(test_dropout_each_stage),
+        cmocka_unit_test(test_leave_each_stage),
         cmocka_unit_test(test_dropout_aborts),
         cmocka_unit_test(test_stragglers_and_probability),
         cmocka_unit_test(test_sampling_and_probability),
