@@ -14,20 +14,23 @@ rm -rf "$work"
 import json, sys
 rounds = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 by = {r["round"]: r for r in rounds}
+# org-3 joins first, so it is in every cohort; round 1 may start before org-1 or org-2 is
+# connected (cohort.min_orgs is 2), so only its outcome is fixed
 r1, r2 = by[1], by[2]
-assert r1["outcome"] == "completed" and r1["orgs_completed"] == 3 and r1["dropped"] == [], r1
+assert r1["outcome"] == "completed" and r1["dropped"] == [], r1
 assert r2["outcome"] == "completed", r2
-assert r2["orgs_selected"] == 3 and r2["orgs_completed"] == 2 and r2["orgs_dropped"] == 1, r2
+n = r2["orgs_selected"]
+assert n >= 2 and r2["orgs_completed"] == n - 1 and r2["orgs_dropped"] == 1, r2
 assert r2["dropped"] == [{"org": "org-3", "stage": "train"}], r2["dropped"]
 # without the leave the round waits for deadlines.train_s (60 s) before going on
 assert r2["duration_s"] < 20, ("round 2 waited", r2["duration_s"])
 for k in (3, 4):
     assert by[k]["outcome"] == "completed" and by[k]["orgs_selected"] == 2, by[k]
     assert by[k]["dropped"] == [], by[k]
-print("ok: org-3 left round 2 at train; the round completed with 2 of 3 in %.2f s (training"
-      " deadline 60 s); rounds 3 and 4 with the other two" % r2["duration_s"])
+print("ok: org-3 left round 2 at train; the round completed with %d of %d in %.2f s (training"
+      " deadline 60 s); rounds 3 and 4 with the other two" % (n - 1, n, r2["duration_s"]))
 PY
 grep -q "told the coordinator that 'org-3' leaves" "$work/org-3.log" ||
   { echo "FAIL: org-3 did not say it leaves"; cat "$work/org-3.log"; exit 1; }
-grep -q "round 2 done: 2 of 3 orgs in the sum.*; dropped: org-3 at train" "$work/coordinator-1.log" ||
+grep -q "round 2 done: .* orgs in the sum.*; dropped: org-3 at train" "$work/coordinator-1.log" ||
   { echo "FAIL: the coordinator's round 2 line does not name org-3"; cat "$work/coordinator-1.log"; exit 1; }
