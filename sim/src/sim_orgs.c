@@ -4,16 +4,16 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "co_wire.h"
 #include "wi_json.h"
 #include "wi_stage.h"
 
 typedef struct {
-    uint64_t round; /* the round this record is about; 0 = none */
-    int in_round;   /* given a task of that round */
-    int reached;    /* last accepted stage (wi_stage), -1 = none */
-    int fault_stage;
+    uint64_t round;    /* the round this record is about; 0 = none */
+    int in_round;      /* given a task of that round */
+    int reached;       /* last accepted stage (wi_stage), -1 = none */
     const char *cause; /* injected fault, or NULL */
     double loss_sum, tokens;
 } org_rec;
@@ -27,7 +27,7 @@ struct sim_orgs {
 
 static void rec_reset(org_rec *r, uint64_t round)
 {
-    *r = (org_rec){.round = round, .reached = -1, .fault_stage = -1};
+    *r = (org_rec){.round = round, .reached = -1};
 }
 
 sim_orgs *sim_orgs_new(FILE *f, uint32_t n)
@@ -79,20 +79,18 @@ static org_rec *rec_for(sim_orgs *t, uint32_t index, uint64_t round)
     return r;
 }
 
-void sim_orgs_task(sim_orgs *t, uint32_t index, uint64_t round, int stage)
+void sim_orgs_task(sim_orgs *t, uint32_t index, uint64_t round)
 {
-    (void)stage;
     org_rec *r = rec_for(t, index, round);
     if (r)
         r->in_round = 1;
 }
 
-void sim_orgs_fault(sim_orgs *t, uint32_t index, uint64_t round, int stage, const char *cause)
+void sim_orgs_fault(sim_orgs *t, uint32_t index, uint64_t round, const char *cause)
 {
     org_rec *r = rec_for(t, index, round);
     if (r && !r->cause) {
         r->in_round = 1;
-        r->fault_stage = stage;
         r->cause = cause;
     }
 }
@@ -116,39 +114,43 @@ void sim_orgs_accepted(sim_orgs *t, uint32_t index, uint64_t round, uint32_t pus
         r->reached = stage;
 }
 
-/* The stage after `reached` in a round of this kind. */
-static int next_stage(int reached, int eval)
+/* The coordinator's drop of the org called name in ev (the first stage it did not answer),
+ * or NULL. */
+static const co_drop *drop_of(const co_event *ev, const char *name)
 {
-    if (eval)
-        return WI_STAGE_EVAL;
-    return reached < 0 ? WI_STAGE_TRAIN : reached + 1;
+    for (uint32_t i = 0; ev->dropped && i < ev->n_dropped; i++)
+        if (!strcmp(ev->dropped[i].name, name))
+            return &ev->dropped[i];
+    return NULL;
 }
 
-static void write_line(wi_str *b, const org_rec *r, const co_metrics *m, const char *name)
+static void write_line(wi_str *b, const org_rec *r, const co_event *ev, const char *name)
 {
+    const co_metrics *m = &ev->metrics;
     int eval = m->kind == CO_ROUND_EVAL;
-    int last = eval ? WI_STAGE_EVAL : WI_STAGE_UNMASK;
-    int done = r->reached >= last;
-    const char *outcome = done                               ? "completed"
-                          : m->outcome == CO_ROUND_COMPLETED ? "dropped"
-                                                             : "aborted";
-    int at = r->cause ? r->fault_stage : next_stage(r->reached, eval);
+    /* counted as the coordinator counts orgs_completed: its report, or its masked input */
+    int counted = r->reached >= (eval ? WI_STAGE_EVAL : WI_STAGE_MASKED);
+    const char *outcome = m->outcome != CO_ROUND_COMPLETED ? "aborted"
+                          : counted                        ? "completed"
+                                                           : "dropped";
+    const co_drop *d = drop_of(ev, name);
     wi_str_printf(b, "{\"org\":");
     wi_str_json_string(b, name);
     wi_str_printf(b, ",\"round\":%llu,\"kind\":\"%s\",\"outcome\":\"%s\",\"stage\":",
                   (unsigned long long)m->round, eval ? "eval" : "train", outcome);
     wi_str_json_string(b, r->reached >= 0 ? wi_stage_name(r->reached) : NULL);
     wi_str_printf(b, ",\"dropped_at\":");
-    wi_str_json_string(b, done ? NULL : wi_stage_name(at));
+    wi_str_json_string(b, d ? wi_stage_name(d->stage) : NULL);
     wi_str_printf(b, ",\"cause\":");
-    wi_str_json_string(b, done ? NULL : r->cause);
+    wi_str_json_string(b, r->cause);
     wi_str_printf(b, ",\"loss\":");
     wi_str_json_number(b, r->tokens > 0 ? r->loss_sum / r->tokens : NAN);
     wi_str_printf(b, ",\"tokens\":%.0f}\n", r->tokens);
 }
 
-int sim_orgs_round(sim_orgs *t, const co_metrics *m)
+int sim_orgs_round(sim_orgs *t, const co_event *ev)
 {
+    const co_metrics *m = &ev->metrics;
     if (!t)
         return MU_OK;
     wi_str b;
@@ -156,7 +158,7 @@ int sim_orgs_round(sim_orgs *t, const co_metrics *m)
     for (uint32_t i = 0; i < t->n; i++) {
         org_rec *r = &t->rec[i];
         if (r->round == m->round && r->in_round)
-            write_line(&b, r, m, t->names[i]);
+            write_line(&b, r, ev, t->names[i]);
         if (r->round <= m->round)
             rec_reset(r, 0);
     }

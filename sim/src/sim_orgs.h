@@ -4,17 +4,19 @@
  * cohort, dropouts included), written when the round ends, orgs in index order:
  *
  *   {"org":"org-N","round":R,"kind":"train"|"eval","outcome":"completed"|"dropped"|
- *    "aborted","stage":S|null,"dropped_at":S|null,"cause":"dropout"|"straggler"|null,
+ *    "aborted","stage":S|null,"dropped_at":S|null,"cause":"dropout"|"leave"|"straggler"|null,
  *    "loss":x|null,"tokens":N}
  *
  * stage is the last stage whose message the coordinator accepted from the org ("train" for a
  * READY report, "advertise" .. "unmask", "eval" for an EVAL report; null: none). outcome is
- * "completed" when the org reached the round's last stage (unmask for training, eval for an
- * evaluation), "dropped" when it did not and the round completed, "aborted" when the round
- * was aborted before the org could finish. dropped_at is the stage the org did not finish
- * (the one after `stage`), cause the injected fault behind it (null: none was injected, the
- * coordinator left it out). loss is the org's own loss_sum / tokens (training: its batches
- * before each step; evaluation: its held-out windows), null when it reported no tokens.
+ * "aborted" when the round was aborted, else "completed" when the org counts in the round's
+ * orgs_completed (its masked input is in the sum, or its evaluation report came), else
+ * "dropped". dropped_at is the coordinator's word (co_event.dropped, the round line's
+ * "dropped"): the first stage the org did not answer, or null; an org that stops after its
+ * masked input arrived is "completed" with dropped_at "consistency" or "unmask". cause is
+ * the fault the simulator injected into the org this round ("dropout", "leave", "straggler"), or
+ * null. loss is the org's own loss_sum / tokens (training: its batches before each step;
+ * evaluation: its held-out windows), null when it reported no tokens.
  */
 #ifndef SIM_ORGS_H
 #define SIM_ORGS_H
@@ -22,7 +24,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "co_types.h"
+#include "co_round.h"
 #include "mu_err.h"
 
 typedef struct sim_orgs sim_orgs;
@@ -34,10 +36,11 @@ sim_orgs *sim_orgs_new(FILE *f, uint32_t n);
 void sim_orgs_name(sim_orgs *t, uint32_t index, const char *name);
 void sim_orgs_free(sim_orgs *t); /* NULL is a no-op */
 
-/* Org `index` (0-based) acts on a task of `round` at `stage` (wi_stage). */
-void sim_orgs_task(sim_orgs *t, uint32_t index, uint64_t round, int stage);
-/* The injected fault at `stage`: cause "dropout" or "straggler" (a string literal). */
-void sim_orgs_fault(sim_orgs *t, uint32_t index, uint64_t round, int stage, const char *cause);
+/* Org `index` (0-based) acts on a task of `round`. */
+void sim_orgs_task(sim_orgs *t, uint32_t index, uint64_t round);
+/* A fault injected into the org in `round`: cause "dropout", "leave" or "straggler" (a string
+ * literal; the first one of the round is kept). */
+void sim_orgs_fault(sim_orgs *t, uint32_t index, uint64_t round, const char *cause);
 /* The coordinator accepted the org's message of `round`, pushed under wi_push stage
  * `push_stage` (1..5, or WI_STAGE_REPORT: msg is a co_report, whose loss and tokens are
  * kept). */
@@ -46,8 +49,8 @@ void sim_orgs_accepted(sim_orgs *t, uint32_t index, uint64_t round, uint32_t pus
 /* Forgets what the orgs did in the round in flight (a coordinator restart: it starts over). */
 void sim_orgs_reset(sim_orgs *t);
 
-/* The round m->round ended: writes its lines and forgets it. MU_OK (also for t NULL),
- * MU_ERR_NOMEM, or MU_ERR_IO (a write failed). */
-int sim_orgs_round(sim_orgs *t, const co_metrics *m);
+/* The ROUND event ev ended its round: writes the round's lines and forgets it. MU_OK (also
+ * for t NULL), MU_ERR_NOMEM, or MU_ERR_IO (a write failed). */
+int sim_orgs_round(sim_orgs *t, const co_event *ev);
 
 #endif

@@ -334,7 +334,7 @@ static int drain(sim *s, mu_diag *diag)
         if (rc != MU_OK)
             return rc;
         s->checkpointed |= s->cfg->checkpoint;
-        if ((rc = sim_orgs_round(s->orgrep, &ev.metrics)) != MU_OK)
+        if ((rc = sim_orgs_round(s->orgrep, &ev)) != MU_OK)
             return mu_diag_set(diag, rc, "per-org metrics: write failed");
     }
     return MU_OK;
@@ -371,7 +371,7 @@ static int leave(sim *s, vorg *o, uint32_t index, uint64_t round, int stage, int
     mu_info("org-%u leaves round %" PRIu64 " at %s", index + 1, round, wi_stage_name(stage));
     ho_org_leave(o->h, round);
     s->left_in++;
-    sim_orgs_fault(s->orgrep, index, round, stage, "leave");
+    sim_orgs_fault(s->orgrep, index, round, "leave");
     uint8_t msg[CO_REPORT_BYTES], sig[HO_SIG_BYTES];
     ho_org_leave_message(o->h, round, msg, sig);
     mu_diag d = {{0}};
@@ -420,7 +420,7 @@ static int pull(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
                 wi_stage_name(stage));
         ho_org_leave(o->h, round);
         s->dropped_in++;
-        sim_orgs_fault(s->orgrep, index, round, stage, "dropout");
+        sim_orgs_fault(s->orgrep, index, round, "dropout");
         co_task_deinit(&o->task);
         free(buf);
         return MU_OK;
@@ -436,9 +436,9 @@ static int pull(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
         co_round_add_bytes(s->r, 0, wi_blob_len(s->dim));
     o->straggle = sim_fault_hits(&s->cfg->stragglers, s->cfg->seed, 2, index + 1, round, stage);
     o->has_task = 1;
-    sim_orgs_task(s->orgrep, index, round, stage);
+    sim_orgs_task(s->orgrep, index, round);
     if (o->straggle)
-        sim_orgs_fault(s->orgrep, index, round, stage, "straggler");
+        sim_orgs_fault(s->orgrep, index, round, "straggler");
     if (o->replay)
         o->replay_armed = 1;
     if (!replayed && !o->replay &&

@@ -1,7 +1,8 @@
 #!/bin/sh
 # mutual sim --org-metrics: one line per cohort member per round (as many as the round's
-# orgs_selected), an injected dropout and a straggler named with the stage they reached and
-# the one they did not finish; with cohort.eval_fraction every evaluation round measures the
+# orgs_selected, "completed" as many as orgs_completed), injected dropouts and a straggler
+# named with the stage they reached, the coordinator's stage they did not answer (the round
+# line's "dropped", the same orgs and stages) and the fault's cause; with cohort.eval_fraction every evaluation round measures the
 # same orgs, while training cohorts (and eval cohorts without eval_fraction) are drawn anew.
 set -u
 MUTUAL=$1
@@ -16,6 +17,10 @@ data: {orgs: 8}
 dropout:
   script:
     - {org: org-2, round: 3, stage: masked}
+    - {org: org-8, round: 5, stage: unmask}
+leave:
+  script:
+    - {org: org-3, round: 7, stage: advertise}
 stragglers:
   script:
     - {org: org-6, round: 1, stage: share}
@@ -57,6 +62,9 @@ def cohorts(name):
         done = [o for o in got if o["outcome"] == "completed"]
         check(len(done) == r["orgs_completed"],
               f"{name} round {r['round']}: {len(done)} completed lines, {r['orgs_completed']}")
+        mine = {(o["org"], o["dropped_at"]) for o in got if o["dropped_at"]}
+        theirs = {(d["org"], d["stage"]) for d in r["dropped"] or []}
+        check(mine == theirs, f"{name} round {r['round']}: dropped {mine}, round line {theirs}")
     return {k: {o["org"]: o for o in v} for k, v in by.items()}, rounds
 fixed, rounds = cohorts("fixed")
 sampled, _ = cohorts("sampled")
@@ -67,11 +75,17 @@ check(d is not None and d["outcome"] == "dropped" and d["stage"] == "share"
 s = fixed.get(1, {}).get("org-6")
 check(s is not None and s["outcome"] == "dropped" and s["dropped_at"] == "share"
       and s["cause"] == "straggler", f"straggler line: {s}")
+u = fixed.get(5, {}).get("org-8")  # its masked input is in the sum: completed, yet dropped
+check(u is not None and u["outcome"] == "completed" and u["stage"] == "consistency"
+      and u["dropped_at"] == "unmask" and u["cause"] == "dropout", f"unmask dropout line: {u}")
+l = fixed.get(7, {}).get("org-3")
+check(l is not None and l["outcome"] == "dropped" and l["stage"] == "train"
+      and l["dropped_at"] == "advertise" and l["cause"] == "leave", f"leave line: {l}")
 for k, v in fixed.items():
     for o in v.values():
-        if o["outcome"] == "completed":
+        if o["outcome"] == "completed" and o["cause"] is None:
             check(o["stage"] == ("eval" if o["kind"] == "eval" else "unmask")
-                  and o["dropped_at"] is None and o["cause"] is None, f"completed line {o}")
+                  and o["dropped_at"] is None, f"completed line {o}")
 def sets(by, kind):
     return [frozenset(v) for k, v in sorted(by.items()) if next(iter(v.values()))["kind"] == kind]
 ev = sets(fixed, "eval")
