@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "co_bound.h"
 #include "sa.h"
 #include "wi_org.h"
 #include "wi_stage.h"
@@ -556,13 +557,17 @@ static void finish_train(co_round *r, double now)
         abort_round(r, now, why);
         return;
     }
+    size_t n = sa_server_survivors(r->sa, r->ids_tmp, r->n_members);
+    if (n > r->n_members)
+        n = r->n_members;
+    if (co_aggregate_check(r->delta, r->dim, sum, &r->quant, n, &d) != MU_OK) {
+        abort_round(r, now, d.msg); /* an out-of-range input: nothing applied */
+        return;
+    }
     if (co_strategy_apply(r->strategy, r->global, r->delta, r->dim) != MU_OK) {
         abort_round(r, now, "the aggregated update is not finite");
         return;
     }
-    size_t n = sa_server_survivors(r->sa, r->ids_tmp, r->n_members);
-    if (n > r->n_members)
-        n = r->n_members;
     sum_metrics(r, r->ids_tmp, n);
     r->cur.outcome = CO_ROUND_COMPLETED;
     r->cur.orgs_completed = (uint32_t)n;
