@@ -1,0 +1,59 @@
+/* dp_sample.h - exact sampling of the discrete Gaussian from a CSPRNG stream.
+ *
+ * The algorithms of Canonne, Kamath, Steinke 2020 ("The Discrete Gaussian for Differential
+ * Privacy", Algorithms 1-3): Bernoulli(exp(-γ)) for a rational γ by rejection, the discrete
+ * Laplace by rejection, then the discrete Gaussian by rejection from the discrete Laplace.
+ * Only integer arithmetic (64/128-bit) and uniform integers from the stream are used: no
+ * floating-point Gaussian is rounded. σ² is a rational NUM/DEN (dp_sigma2_from_double gives
+ * one only when a double is exactly such a rational).
+ *
+ * Exactness: outputs are distributed exactly as N_Z(0, σ²), P(x) ∝ exp(-x²/(2σ²)), except
+ * that a candidate of magnitude 2^31 or more is rejected outright: its true acceptance
+ * probability is below exp(-2^29), and it occurs with probability below exp(-2^14) per draw
+ * for the largest σ accepted.
+ *
+ * The stream is ChaCha20 (libsodium crypto_stream_chacha20) keyed by a 32-byte seed, one
+ * stream per 64-bit stream id: give each thread its own id. A dp_rng is owned by one thread.
+ */
+#ifndef DP_SAMPLE_H
+#define DP_SAMPLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mu_err.h"
+
+#define DP_SEED_BYTES     32
+#define DP_RNG_BUF_BYTES  4096
+#define DP_SIGMA2_NUM_MAX 0xFFFFFFFFu /* σ² numerator at most 2^32 - 1 */
+#define DP_SIGMA2_DEN_MAX 65536u      /* σ² denominator at most 2^16 */
+
+/* A caller-owned CSPRNG stream; the fields are private. */
+typedef struct {
+    uint8_t key[DP_SEED_BYTES];
+    uint8_t nonce[8];
+    uint64_t block;
+    size_t pos;
+    uint8_t buf[DP_RNG_BUF_BYTES];
+} dp_rng;
+
+/* Starts stream `stream` of the generator keyed by `seed` (copied). The same seed and stream
+ * give the same draws on every machine. */
+void dp_rng_init(dp_rng *rng, const uint8_t seed[DP_SEED_BYTES], uint64_t stream);
+
+/* Wipes the key and buffered output (sodium_memzero). */
+void dp_rng_deinit(dp_rng *rng);
+
+/* A uniform integer in [0, bound), bound >= 1, by rejection (no modulo bias). */
+uint64_t dp_rng_below(dp_rng *rng, uint64_t bound);
+
+/* σ² = num/den exactly from a double: MU_OK if `sigma2` is num/den with den a power of two
+ * <= DP_SIGMA2_DEN_MAX and 1 <= num <= DP_SIGMA2_NUM_MAX (e.g. 4, 2.25, 1e4), else
+ * MU_ERR_INVALID (e.g. 0.1, which no such rational equals). */
+int dp_sigma2_from_double(double sigma2, uint64_t *num, uint64_t *den);
+
+/* Fills out[0..n) with independent draws of N_Z(0, num/den). MU_OK, or MU_ERR_INVALID when
+ * num or den is 0 or above its maximum. */
+int dp_dgauss_sample(dp_rng *rng, uint64_t num, uint64_t den, int64_t *out, size_t n);
+
+#endif

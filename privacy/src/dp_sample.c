@@ -1,0 +1,171 @@
+/* dp_sample.c - the exact discrete Gaussian sampler (CKS 2020, Algorithms 1-3). */
+#include <sodium.h>
+#include <string.h>
+
+#include "dp_sample.h"
+
+typedef unsigned __int128 u128;
+
+#define DP_CAND_MAX (1ull << 31) /* candidates this large are rejected (see dp_sample.h) */
+
+static const uint8_t zeros[DP_RNG_BUF_BYTES];
+
+void dp_rng_init(dp_rng *rng, const uint8_t seed[DP_SEED_BYTES], uint64_t stream)
+{
+    memcpy(rng->key, seed, DP_SEED_BYTES);
+    for (int i = 0; i < 8; i++)
+        rng->nonce[i] = (uint8_t)(stream >> (8 * i));
+    rng->block = 0;
+    rng->pos = DP_RNG_BUF_BYTES; /* empty: the first draw refills */
+}
+
+void dp_rng_deinit(dp_rng *rng)
+{
+    sodium_memzero(rng, sizeof *rng);
+}
+
+static uint64_t rng_u64(dp_rng *rng)
+{
+    if (rng->pos + 8 > DP_RNG_BUF_BYTES) {
+        crypto_stream_chacha20_xor_ic(rng->buf, zeros, DP_RNG_BUF_BYTES, rng->nonce, rng->block,
+                                      rng->key);
+        rng->block += DP_RNG_BUF_BYTES / 64;
+        rng->pos = 0;
+    }
+    uint64_t v;
+    memcpy(&v, rng->buf + rng->pos, 8);
+    rng->pos += 8;
+    return v;
+}
+
+uint64_t dp_rng_below(dp_rng *rng, uint64_t bound)
+{
+    if (bound <= 1)
+        return 0;
+    uint64_t mask = ~0ull >> __builtin_clzll(bound - 1);
+    for (;;) {
+        uint64_t v = rng_u64(rng) & mask;
+        if (v < bound)
+            return v;
+    }
+}
+
+static u128 below128(dp_rng *rng, u128 bound)
+{
+    if (bound <= UINT64_MAX)
+        return dp_rng_below(rng, (uint64_t)bound);
+    uint64_t hi_bound = (uint64_t)((bound - 1) >> 64);
+    uint64_t mask = ~0ull >> __builtin_clzll(hi_bound);
+    for (;;) {
+        u128 v = ((u128)(rng_u64(rng) & mask) << 64) | rng_u64(rng);
+        if (v < bound)
+            return v;
+    }
+}
+
+/* Bernoulli(n/d), 0 <= n <= d. */
+static int bern(dp_rng *rng, u128 n, u128 d)
+{
+    return below128(rng, d) < n;
+}
+
+/* Bernoulli(exp(-n/d)) for 0 <= n/d <= 1 (Algorithm 1, first case): the parity of the first
+ * K with a failed Bernoulli(γ/K); Bernoulli(γ/K) is Bernoulli(γ) and Bernoulli(1/K), so no
+ * denominator grows. */
+static int bern_exp_le1(dp_rng *rng, u128 n, u128 d)
+{
+    uint64_t k = 1;
+    while (bern(rng, n, d) && dp_rng_below(rng, k) == 0)
+        k++;
+    return k & 1;
+}
+
+/* Bernoulli(exp(-n/d)) for any n/d >= 0 (Algorithm 1): floor(γ) Bernoulli(exp(-1)) trials,
+ * then the fractional part. */
+static int bern_exp(dp_rng *rng, u128 n, u128 d)
+{
+    for (u128 i = n / d; i > 0; i--)
+        if (!bern_exp_le1(rng, 1, 1))
+            return 0;
+    return bern_exp_le1(rng, n % d, d);
+}
+
+/* The discrete Laplace with scale t >= 1 (Algorithm 2), as a magnitude and a sign; 0 if the
+ * candidate reached DP_CAND_MAX (the caller rejects it). */
+static int dlaplace(dp_rng *rng, uint64_t t, uint64_t *mag, int *neg)
+{
+    for (;;) {
+        uint64_t u = dp_rng_below(rng, t);
+        if (!bern_exp_le1(rng, u, t))
+            continue;
+        uint64_t v = 0;
+        while (bern_exp_le1(rng, 1, 1))
+            if (++v >= DP_CAND_MAX)
+                return 0;
+        int b = (int)(rng_u64(rng) & 1);
+        uint64_t x = u + t * v;
+        if (b && x == 0)
+            continue;
+        if (x >= DP_CAND_MAX)
+            return 0;
+        *mag = x;
+        *neg = b;
+        return 1;
+    }
+}
+
+/* floor(sqrt(num/den)) + 1, the discrete Laplace scale of Algorithm 3. */
+static uint64_t lap_scale(uint64_t num, uint64_t den)
+{
+    uint64_t lo = 0, hi = 1u << 16; /* sqrt(num/den) < 2^16 */
+    while (lo < hi) {               /* largest s with s² den <= num */
+        uint64_t mid = (lo + hi + 1) / 2;
+        if ((u128)mid * mid * den <= num)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo + 1;
+}
+
+static int64_t dgauss_one(dp_rng *rng, uint64_t num, uint64_t den, uint64_t t)
+{
+    /* γ = (|Y| - σ²/t)² / (2σ²) = (|Y| den t - num)² / (2 num den t²) */
+    u128 d = (u128)2 * num * den * t * t;
+    for (;;) {
+        uint64_t mag;
+        int neg;
+        if (!dlaplace(rng, t, &mag, &neg))
+            continue;
+        u128 a = (u128)mag * den * t, diff = a > num ? a - num : num - a;
+        if (bern_exp(rng, diff * diff, d))
+            return neg ? -(int64_t)mag : (int64_t)mag;
+    }
+}
+
+int dp_dgauss_sample(dp_rng *rng, uint64_t num, uint64_t den, int64_t *out, size_t n)
+{
+    if (num == 0 || den == 0 || num > DP_SIGMA2_NUM_MAX || den > DP_SIGMA2_DEN_MAX)
+        return MU_ERR_INVALID;
+    uint64_t t = lap_scale(num, den);
+    for (size_t i = 0; i < n; i++)
+        out[i] = dgauss_one(rng, num, den, t);
+    return MU_OK;
+}
+
+int dp_sigma2_from_double(double sigma2, uint64_t *num, uint64_t *den)
+{
+    if (!(sigma2 > 0) || sigma2 > (double)DP_SIGMA2_NUM_MAX)
+        return MU_ERR_INVALID;
+    for (uint64_t d = 1; d <= DP_SIGMA2_DEN_MAX; d *= 2) {
+        double x = sigma2 * (double)d; /* exact: d is a power of two */
+        if (x > (double)DP_SIGMA2_NUM_MAX)
+            return MU_ERR_INVALID;
+        if (x == (double)(uint64_t)x) {
+            *num = (uint64_t)x;
+            *den = d;
+            return MU_OK;
+        }
+    }
+    return MU_ERR_INVALID;
+}
