@@ -42,6 +42,29 @@ int rpc_certs_issue(const char *dir, const char *org, const char *const *hosts, 
  * well as to members); only the CA's holder can make one. Returns as rpc_certs_issue. */
 int rpc_certs_issue_operator(const char *dir, const char *name, int days, mu_diag *diag);
 
+/* Certificate requests: an org makes its key on its own machine and sends only a request
+ * (DIR/NAME.csr, public) to the CA's holder, who signs it. The key never leaves the org. */
+#define RPC_CSR_MAX      16384 /* bytes; a larger request file is refused unread */
+#define RPC_CSR_NAME_CAP 64    /* an org name and its NUL */
+
+/* Creates DIR (mode 0700, if missing), DIR/NAME.key (ECDSA P-256, mode 0600) and
+ * DIR/NAME.csr, a PEM certificate request with subject O=mutual, CN=NAME signed by that key.
+ * Returns MU_OK; MU_ERR_INVALID for a bad name; MU_ERR_STATE if either file exists;
+ * MU_ERR_IO or MU_ERR_CRYPTO with diag set. On failure no file is left behind. */
+int rpc_certs_request(const char *dir, const char *name, mu_diag *diag);
+
+/* Signs the request in csr_path (untrusted: at most RPC_CSR_MAX bytes, one CN that is an
+ * org name, an ECDSA P-256 key, a signature that verifies) with DIR's CA and writes
+ * DIR/NAME.crt, an org (TLS client) certificate for NAME = the request's CN, valid `days`
+ * days (0: RPC_CERT_DEFAULT_DAYS). Everything else in the request (other subject fields,
+ * requested extensions) is ignored: the CA decides what the certificate says. On return
+ * `name` holds the CN ("" if none could be read). Returns MU_OK; MU_ERR_NOTFOUND or
+ * MU_ERR_IO (unreadable), MU_ERR_FORMAT (not such a request) or MU_ERR_CRYPTO (bad
+ * signature), MU_ERR_NOTFOUND if DIR has no CA, MU_ERR_STATE if DIR/NAME.crt exists; diag
+ * names the file. On failure no file is left behind. */
+int rpc_certs_sign(const char *dir, const char *csr_path, int days, char name[RPC_CSR_NAME_CAP],
+                   mu_diag *diag);
+
 /* The subject OU that marks an operator certificate. */
 #define RPC_CERT_OPERATOR_OU "mutual operator"
 

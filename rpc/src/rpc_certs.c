@@ -48,8 +48,9 @@ static int path_join(char *out, const char *dir, const char *name, const char *e
     return MU_OK;
 }
 
-/* Writes a key (mode 0600) or a certificate (0644) to a file that must not exist yet. */
-static int write_pem(const char *path, EVP_PKEY *key, X509 *cert, mu_diag *d)
+/* Writes a key (mode 0600), a certificate or a certificate request (0644) to a file that
+ * must not exist yet; exactly one of key, cert, req is not NULL. */
+static int write_pem(const char *path, EVP_PKEY *key, X509 *cert, X509_REQ *req, mu_diag *d)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, key ? 0600 : 0644);
     if (fd < 0)
@@ -61,8 +62,9 @@ static int write_pem(const char *path, EVP_PKEY *key, X509 *cert, mu_diag *d)
         unlink(path);
         return mu_diag_set(d, MU_ERR_IO, "%s: %s", path, strerror(errno));
     }
-    int ok =
-        key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, cert);
+    int ok = key    ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
+             : cert ? PEM_write_X509(f, cert)
+                    : PEM_write_X509_REQ(f, req);
     ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
     if (fclose(f) != 0)
         ok = 0;
@@ -164,8 +166,8 @@ int rpc_certs_init(const char *dir, const char *ca_name, int days, mu_diag *d)
     if (!rc && !X509_sign(x, key, EVP_sha256()))
         rc = ossl_fail(d, "cannot sign the CA certificate");
     if (!rc)
-        rc = write_pem(kpath, key, NULL, d);
-    if (!rc && (rc = write_pem(cpath, NULL, x, d)))
+        rc = write_pem(kpath, key, NULL, NULL, d);
+    if (!rc && (rc = write_pem(cpath, NULL, x, NULL, d)))
         unlink(kpath);
     X509_free(x);
     EVP_PKEY_free(key);
@@ -230,9 +232,11 @@ static int load_ca(const char *dir, EVP_PKEY **key, X509 **cert, mu_diag *d)
     return MU_OK;
 }
 
-/* rpc_certs_issue, with the subject OU `ou` unless NULL. */
-static int issue(const char *dir, const char *org, const char *const *hosts, size_t n_hosts,
-                 int days, const char *ou, mu_diag *d)
+/* Signs a certificate for `key`'s public half with DIR's CA (CN = org, OU = ou unless NULL;
+ * a server certificate for `hosts` when n_hosts > 0) and writes DIR/ORG.crt; with
+ * write_key also DIR/ORG.key, the private half. */
+static int issue_for(const char *dir, const char *org, EVP_PKEY *key, int write_key,
+                     const char *const *hosts, size_t n_hosts, int days, const char *ou, mu_diag *d)
 {
     char kpath[PATH_CAP], cpath[PATH_CAP], san[HOSTS_MAX * (HOST_MAX + 8)];
     int rc;
@@ -248,17 +252,13 @@ static int issue(const char *dir, const char *org, const char *const *hosts, siz
         return rc;
     if (days <= 0)
         days = RPC_CERT_DEFAULT_DAYS;
-    EVP_PKEY *ca_key = NULL, *key = NULL;
+    EVP_PKEY *ca_key = NULL;
     X509 *ca = NULL, *x = NULL;
     if ((rc = load_ca(dir, &ca_key, &ca, d)))
         return rc;
-    if (access(kpath, F_OK) == 0 || access(cpath, F_OK) == 0) {
-        rc = mu_diag_set(d, MU_ERR_STATE, "%s already has a key or certificate for '%s'", dir, org);
-        goto out;
-    }
-    key = EVP_EC_gen("P-256");
-    if (!key) {
-        rc = ossl_fail(d, "cannot generate the org's key");
+    if ((write_key && access(kpath, F_OK) == 0) || access(cpath, F_OK) == 0) {
+        rc = mu_diag_set(d, MU_ERR_STATE, "%s already has a %s for '%s'; not overwritten", dir,
+                         write_key ? "key or certificate" : "certificate", org);
         goto out;
     }
     x = cert_new(key, org, ou, days, ca, d);
@@ -277,15 +277,26 @@ static int issue(const char *dir, const char *org, const char *const *hosts, siz
         rc = add_ext(x, ca, NID_subject_alt_name, san, d);
     if (!rc && !X509_sign(x, ca_key, EVP_sha256()))
         rc = ossl_fail(d, "cannot sign the certificate");
-    if (!rc)
-        rc = write_pem(kpath, key, NULL, d);
-    if (!rc && (rc = write_pem(cpath, NULL, x, d)))
+    if (!rc && write_key)
+        rc = write_pem(kpath, key, NULL, NULL, d);
+    if (!rc && (rc = write_pem(cpath, NULL, x, NULL, d)) && write_key)
         unlink(kpath);
 out:
     X509_free(x);
-    EVP_PKEY_free(key);
     X509_free(ca);
     EVP_PKEY_free(ca_key);
+    return rc;
+}
+
+/* rpc_certs_issue, with the subject OU `ou` unless NULL: a new key and its certificate. */
+static int issue(const char *dir, const char *org, const char *const *hosts, size_t n_hosts,
+                 int days, const char *ou, mu_diag *d)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    if (!key)
+        return ossl_fail(d, "cannot generate the org's key");
+    int rc = issue_for(dir, org, key, 1, hosts, n_hosts, days, ou, d);
+    EVP_PKEY_free(key);
     return rc;
 }
 
@@ -298,6 +309,121 @@ int rpc_certs_issue(const char *dir, const char *org, const char *const *hosts, 
 int rpc_certs_issue_operator(const char *dir, const char *name, int days, mu_diag *d)
 {
     return issue(dir, name, NULL, 0, days, RPC_CERT_OPERATOR_OU, d);
+}
+
+int rpc_certs_request(const char *dir, const char *name, mu_diag *d)
+{
+    char kpath[PATH_CAP], rpath[PATH_CAP];
+    int rc;
+    if (!rpc_certs_name_ok(name) || !strcmp(name, "ca"))
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "org name '%s' must be 1-%d of [A-Za-z0-9._-], not starting with . or "
+                           "- (and not 'ca')",
+                           name ? name : "", CO_ORG_NAME_MAX - 1);
+    if ((rc = path_join(kpath, dir, name, ".key", d)) ||
+        (rc = path_join(rpath, dir, name, ".csr", d)) || (rc = dir_ensure(dir, d)))
+        return rc;
+    if (access(kpath, F_OK) == 0 || access(rpath, F_OK) == 0)
+        return mu_diag_set(d, MU_ERR_STATE,
+                           "%s already has a key or request for '%s'; not "
+                           "overwritten",
+                           dir, name);
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509_REQ *req = X509_REQ_new();
+    X509_NAME *subj = req ? X509_REQ_get_subject_name(req) : NULL;
+    int ok = key && subj && X509_REQ_set_version(req, 0) &&
+             X509_NAME_add_entry_by_txt(subj, "O", MBSTRING_UTF8, (const unsigned char *)"mutual",
+                                        -1, -1, 0) &&
+             X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_UTF8, (const unsigned char *)name, -1,
+                                        -1, 0) &&
+             X509_REQ_set_pubkey(req, key) && X509_REQ_sign(req, key, EVP_sha256());
+    rc = ok ? MU_OK : ossl_fail(d, "cannot build the certificate request");
+    if (!rc)
+        rc = write_pem(kpath, key, NULL, NULL, d);
+    if (!rc && (rc = write_pem(rpath, NULL, NULL, req, d)))
+        unlink(kpath);
+    X509_REQ_free(req);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+/* Reads a PEM certificate request of at most RPC_CSR_MAX bytes into *out: it comes from
+ * another machine, so its size is bounded before OpenSSL parses it. */
+static int csr_read(const char *path, X509_REQ **out, mu_diag *d)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return mu_diag_set(d, errno == ENOENT ? MU_ERR_NOTFOUND : MU_ERR_IO, "%s: %s", path,
+                           strerror(errno));
+    char *buf = malloc(RPC_CSR_MAX + 1);
+    size_t n = buf ? fread(buf, 1, RPC_CSR_MAX + 1, f) : 0;
+    int err = ferror(f);
+    fclose(f);
+    int rc = MU_OK;
+    if (!buf)
+        rc = mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory", path);
+    else if (err)
+        rc = mu_diag_set(d, MU_ERR_IO, "%s: cannot read", path);
+    else if (n > RPC_CSR_MAX)
+        rc = mu_diag_set(d, MU_ERR_FORMAT, "%s: larger than %d bytes; not a certificate request",
+                         path, RPC_CSR_MAX);
+    if (!rc) {
+        BIO *b = BIO_new_mem_buf(buf, (int)n);
+        *out = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
+        BIO_free(b);
+        ERR_clear_error();
+        if (!*out)
+            rc = mu_diag_set(d, MU_ERR_FORMAT, "%s: not a PEM certificate request", path);
+    }
+    free(buf);
+    return rc;
+}
+
+/* The request's one subject CN, checked as an org name, into name[RPC_CSR_NAME_CAP]. */
+static int csr_name(X509_REQ *req, const char *path, char *name, mu_diag *d)
+{
+    const X509_NAME *subj = X509_REQ_get_subject_name(req);
+    int i = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+    if (i < 0 || X509_NAME_get_index_by_NID(subj, NID_commonName, i) >= 0)
+        return mu_diag_set(d, MU_ERR_FORMAT, "%s: the request must name exactly one CN", path);
+    const ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i));
+    int len = v ? ASN1_STRING_length(v) : 0;
+    const unsigned char *p = v ? ASN1_STRING_get0_data(v) : NULL;
+    if (len <= 0 || len >= RPC_CSR_NAME_CAP || memchr(p, 0, (size_t)len))
+        return mu_diag_set(d, MU_ERR_FORMAT, "%s: the request's CN is not an org name", path);
+    memcpy(name, p, (size_t)len);
+    name[len] = 0;
+    if (!rpc_certs_name_ok(name) || !strcmp(name, "ca"))
+        return mu_diag_set(d, MU_ERR_FORMAT,
+                           "%s: the request's CN '%s' is not an org name (1-63 of "
+                           "[A-Za-z0-9._-], not starting with . or -, not 'ca')",
+                           path, name);
+    return MU_OK;
+}
+
+int rpc_certs_sign(const char *dir, const char *csr_path, int days, char name[RPC_CSR_NAME_CAP],
+                   mu_diag *d)
+{
+    name[0] = 0;
+    X509_REQ *req = NULL;
+    int rc = csr_read(csr_path, &req, d);
+    if (rc)
+        return rc;
+    EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
+    char group[32] = "";
+    rc = csr_name(req, csr_path, name, d);
+    if (!rc && (!pub || !EVP_PKEY_is_a(pub, "EC") ||
+                !EVP_PKEY_get_group_name(pub, group, sizeof group, NULL) ||
+                strcmp(group, "prime256v1") != 0))
+        rc = mu_diag_set(d, MU_ERR_FORMAT, "%s: the request's key is not ECDSA P-256", csr_path);
+    if (!rc && X509_REQ_verify(req, pub) != 1)
+        rc = mu_diag_set(d, MU_ERR_CRYPTO, "%s: the request's signature does not verify", csr_path);
+    ERR_clear_error();
+    if (!rc)
+        rc = issue_for(dir, name, pub, 0, NULL, 0, days, NULL, d);
+    X509_REQ_free(req);
+    return rc;
 }
 
 int rpc_certs_pem_is_operator(const char *pem, size_t len)
