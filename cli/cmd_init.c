@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "cl_participant.h"
 #include "cli.h"
 #include "co_config.h"
 #include "mu_addr.h"
@@ -46,7 +47,11 @@ static void help(FILE *out)
         "       DIR/keys/ORG.ed25519 (its public key is printed), its TLS key\n"
         "       DIR/certs/ORG.key and a certificate request DIR/certs/ORG.csr: send only\n"
         "       the .csr to the operator, and put the ORG.crt and ca.crt you get back in\n"
-        "       DIR/certs/. Import the org's data to DIR/data/train.h5 (mutual data import).\n\n"
+        "       DIR/certs/. DIR/member.yaml is the org's line of the members' roster\n"
+        "       (name and identity key): the members exchange these lines among themselves\n"
+        "       (not through the coordinator) and each keeps the whole roster as\n"
+        "       DIR/members.yaml, the cohorts it will aggregate in. Import the org's data\n"
+        "       to DIR/data/train.h5 (mutual data import).\n\n"
         "Options:\n"
         "  --name NAME          the federation's name, or the org's (its certificate CN);\n"
         "                       default: the last component of DIR\n"
@@ -56,11 +61,13 @@ static void help(FILE *out)
         "  --model DIR          the base model folder (config.json + model.safetensors);\n"
         "                       written as an absolute path (default: DIR/model, to fill)\n"
         "  --rounds N           coordinator: federation.rounds (default 10; 0 = until stopped)\n"
-        "  --min-orgs N         coordinator: cohort.min_orgs (default 2)\n"
+        "  --min-orgs N         coordinator: cohort.min_orgs (default %u: orgs take part\n"
+        "                       only in cohorts of at least %u)\n"
         "  --force              write into a DIR that is not empty (files init writes must\n"
         "                       still not exist: nothing is ever overwritten)\n\n"
         "Keys are written with mode 0600 and never printed. Exit status 0 on success,\n"
-        "1 on failure, 2 on a usage error (also: DIR is not empty without --force).\n");
+        "1 on failure, 2 on a usage error (also: DIR is not empty without --force).\n",
+        CL_MIN_COHORT, CL_MIN_COHORT);
 }
 
 typedef struct {
@@ -311,8 +318,14 @@ static int org_config(const init_opts *o)
         "  train: data/train.h5           # mutual data import --text FILES --out data/train.h5\n"
         "  # eval: data/heldout.h5        # held-out data for evaluation rounds (default: "
         "train)\n\n"
-        "threads: 0                       # training threads; 0 = all cores\n",
-        n, n, n, o->coordinator, n, n, n, model);
+        "threads: 0                       # training threads; 0 = all cores\n\n"
+        "cohort:                          # whom this org aggregates with; never taken from the\n"
+        "                                 # coordinator (it could fill a cohort with its own "
+        "keys)\n"
+        "  min_size: %u                    # the smallest cohort this org takes part in\n"
+        "  members: members.yaml          # the roster: every member's {name, pk}, the same file\n"
+        "                                 # at every org (member.yaml is this org's line)\n",
+        n, n, n, o->coordinator, n, n, n, model, CL_MIN_COHORT);
 }
 
 /* The org's identity key (DIR/keys, mode 0700) and its public half as hex. */
@@ -340,6 +353,8 @@ static int org_identity(const init_opts *o, char hex[65])
     if (rc != MU_OK)
         return diag_fail(rc, &d);
     sodium_bin2hex(hex, 65, pk, sizeof pk);
+    if (write_new(o->dir, "member.yaml", "- {name: %s, pk: %s}\n", o->name, hex))
+        return MU_EXIT_FAIL;
     return MU_EXIT_OK;
 }
 
@@ -378,9 +393,11 @@ static int init_org(init_opts *o)
            "  and the TLS key and certificate request %s/%s.key, %s/%s.csr\n"
            "next:\n"
            "  send %s/%s.csr to the federation's operator; put the %s.crt and ca.crt you get\n"
-           "    back in %s/\n",
+           "    back in %s/\n"
+           "  send %s/member.yaml to the other members; put the roster (every member's line,\n"
+           "    this one too) in %s/members.yaml\n",
            o->dir, o->dir, o->name, hex, certs, o->name, certs, o->name, certs, o->name, o->name,
-           certs);
+           certs, o->dir, o->dir);
     if (!o->model_abs[0])
         printf("  put the base model folder at %s/model\n", o->dir);
     printf("  mutual data import --text FILES --out %s/data/train.h5\n"
@@ -499,6 +516,6 @@ int cmd_init(int argc, char **argv)
     if (o.rounds < 0)
         o.rounds = 10;
     if (o.min_orgs < 0)
-        o.min_orgs = 2;
+        o.min_orgs = CL_MIN_COHORT;
     return init_coordinator(&o);
 }

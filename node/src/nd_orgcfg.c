@@ -94,6 +94,27 @@ static int load_members(const mu_yaml_doc *doc, const mu_yaml_node *seq, nd_orgc
     return MU_OK;
 }
 
+/* cohort.members: the list itself, or the name of a YAML file holding it (relative to the
+ * config's folder): one roster file that every member keeps an identical copy of. */
+static int load_roster(const mu_yaml_doc *doc, const mu_yaml_node *n, nd_orgcfg *c, mu_diag *d)
+{
+    if (n->kind != MU_YAML_SCALAR)
+        return load_members(doc, n, c, d);
+    char path[ND_PATH_MAX];
+    int rc = mu_yaml_as_path(doc, n, path, sizeof path, d);
+    if (rc != MU_OK)
+        return rc;
+    mu_diag why = {{0}};
+    mu_yaml_doc *roster = mu_yaml_load(path, &why);
+    if (!roster)
+        return mu_yaml_error(doc, n, d, "cohort.members: %s", why.msg);
+    rc = roster->root
+             ? load_members(roster, roster->root, c, d)
+             : mu_diag_set(d, MU_ERR_INVALID, "%s: an empty roster (cohort.members)", path);
+    mu_yaml_free(roster);
+    return rc;
+}
+
 /* cohort: {min_size, members} and testing.min_cohort. */
 static int load_cohort(const mu_yaml_doc *doc, const mu_yaml_node *co, const mu_yaml_node *x,
                        nd_orgcfg *c, mu_diag *d)
@@ -105,7 +126,7 @@ static int load_cohort(const mu_yaml_doc *doc, const mu_yaml_node *co, const mu_
         return rc;
     c->min_cohort = (uint32_t)v;
     if (co && mu_yaml_get(co, "members") &&
-        (rc = load_members(doc, mu_yaml_get(co, "members"), c, d)))
+        (rc = load_roster(doc, mu_yaml_get(co, "members"), c, d)))
         return rc;
     if (x && mu_yaml_get(x, "min_cohort")) {
         if ((rc = mu_yaml_get_int(doc, x, "min_cohort", 1, CO_WIRE_MAX_COHORT, &v, d)))

@@ -3,8 +3,10 @@
 # 2) unless --force, and even then no file is overwritten (exit 1); bad names, addresses and
 # models are usage errors naming the option; the folders hold what the help says (keys mode
 # 0600, the org's public key as printed, a server certificate for the given hosts, train.seq
-# cut to the model's context), and once the operator signed the org's request both configs
-# pass `mutual config check`.
+# cut to the model's context, cohort.min_orgs the orgs' minimum cohort), the org's roster
+# line is its identity key and its config reads the roster from members.yaml (a missing or
+# broken roster is refused at FILE:LINE:COL), and once the operator signed the org's request
+# both configs pass `mutual config check`.
 # usage: cli_init.sh MUTUAL
 set -u
 MUTUAL=$1
@@ -46,6 +48,9 @@ check operator_cert 0 "OU ?= ?mutual operator" -- openssl x509 -in fed/certs/ope
 check seq_fits_model 0 "seq: 32 " -- cat fed/coordinator.yaml
 check model_absolute 0 "base: \"$model\"" -- cat fed/coordinator.yaml
 check no_pins 0 "" -- bash -c "! grep -q '^orgs:' fed/coordinator.yaml"
+check min_orgs_default 0 "min_orgs: 2 " -- cat fed/coordinator.yaml
+"$MUTUAL" init coordinator fed5 >/dev/null
+check min_orgs_five 0 "min_orgs: 5 " -- cat fed5/coordinator.yaml
 
 mkdir -p other && echo keep >other/notes.txt
 check org_not_empty 2 "other is not empty" -- "$MUTUAL" init org other --coordinator localhost:7443
@@ -58,6 +63,16 @@ check org_pk_printed 0 "^$printed$" -- "$MUTUAL" certs identity --key cu-south/k
 check org_key_modes 0 "^600$" -- bash -c "stat -c %a cu-north/keys/cu-north.ed25519 cu-north/certs/cu-north.key | sort -u"
 check org_csr 0 "CN ?= ?cu-north" -- openssl req -in cu-north/certs/cu-north.csr -noout -subject -verify
 check org_config_names 0 "name: cu-north" -- cat cu-north/org.yaml
+check org_member_line 0 "^- \{name: cu-north, pk: $("$MUTUAL" certs identity --key cu-north/keys/cu-north.ed25519)\}$" -- cat cu-north/member.yaml
+check org_no_roster 2 "org.yaml:[0-9]+:[0-9]+: cohort.members: .*members.yaml: No such file" -- \
+  "$MUTUAL" config check --kind org cu-north/org.yaml
+printf -- '- {name: cu-south, pk: 12}\n' >cu-north/members.yaml
+check org_bad_roster 2 "members.yaml:1:[0-9]+: cohort member cu-south: pk must be 64 hex digits" -- \
+  "$MUTUAL" config check --kind org cu-north/org.yaml
+cat cu-north/member.yaml cu-south/member.yaml cu-north/member.yaml >cu-north/members.yaml
+check org_roster_twice 2 "members.yaml:3:[0-9]+: cohort members cu-north and cu-north have the same pk" -- \
+  "$MUTUAL" config check --kind org cu-north/org.yaml
+cat cu-north/member.yaml cu-south/member.yaml >cu-north/members.yaml
 check org_no_cert_yet 2 "org.yaml:[0-9]+:[0-9]+: tls.ca .*No such file" -- "$MUTUAL" config check --kind org cu-north/org.yaml
 
 check sign 0 "CN=cu-north" -- "$MUTUAL" certs sign --dir fed/certs --csr cu-north/certs/cu-north.csr

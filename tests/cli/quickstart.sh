@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # docs/quickstart.md, run as written: the command blocks after its <!-- quickstart:setup -->,
 # <!-- quickstart:run --> and <!-- quickstart:after --> markers, in a fresh folder where
-# `mutual` is on PATH, gpt2/ is the tiny GPT-2 the loopback tests make and north.txt,
-# south.txt are their org texts. The only change: port 7443 becomes a free port. Setup must
-# succeed command by command; each run line is started as its own process (its own
-# terminal, as the page says); the coordinator must complete every round and exit 0, each
-# org must exit 0; then the after block must evaluate the exported adapter.
+# `mutual` is on PATH, gpt2/ is the tiny GPT-2 the loopback tests make and ORG.txt (for each
+# org of the block's ORGS= line) one of their org texts. The only change: port 7443 becomes
+# a free port. The setup block runs as one script under `bash -e -u` (every command must
+# succeed); each run line is started as its own process (its own terminal, as the page
+# says); the coordinator must complete every round and exit 0, each org must exit 0; then
+# the after block must evaluate the exported adapter.
 # usage: quickstart.sh MUTUAL
 set -uo pipefail
 MUTUAL=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -32,31 +33,26 @@ block() {
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 for b in setup run after; do
   block "$b" | sed "s/7443/$port/g" >"$work/$b.sh"
-  grep -q '^mutual ' "$work/$b.sh" || fail "docs/quickstart.md has no '$b' command block"
+  grep -qE '^ *mutual ' "$work/$b.sh" || fail "docs/quickstart.md has no '$b' command block"
 done
-grep -q '^mutual init coordinator ' "$work/setup.sh" && grep -q '^mutual init org ' "$work/setup.sh" ||
+grep -qE '^ *mutual init coordinator ' "$work/setup.sh" && grep -qE '^ *mutual init org ' "$work/setup.sh" ||
   fail "the setup block does not use mutual init"
 
 # the machines' starting point: the mutual binary, a base model, each org's text
 mkdir -p "$work/bin" "$work/qs"
 ln -s "$MUTUAL" "$work/bin/mutual"
 export PATH=$work/bin:$PATH
-"$ROOT/scripts/loopback-federation" --mutual "$MUTUAL" --work "$work/lf" --orgs 2 --setup-only \
-  >"$work/lf.log" 2>&1 || { cat "$work/lf.log"; fail "cannot make the tiny model"; }
+orgs=($(sed -n 's/^ORGS="\(.*\)"$/\1/p' "$work/setup.sh"))
+[ "${#orgs[@]}" -ge 2 ] || fail "the setup block has no ORGS=\"...\" line naming the orgs"
+"$ROOT/scripts/loopback-federation" --mutual "$MUTUAL" --work "$work/lf" --orgs "${#orgs[@]}" \
+  --setup-only >"$work/lf.log" 2>&1 || { cat "$work/lf.log"; fail "cannot make the tiny model"; }
 cp -r "$work/lf/model" "$work/qs/gpt2"
-cp "$work/lf/org-1.txt" "$work/qs/north.txt"
-cp "$work/lf/org-2.txt" "$work/qs/south.txt"
+for i in "${!orgs[@]}"; do cp "$work/lf/org-$((i + 1)).txt" "$work/qs/${orgs[$i]}.txt"; done
 cd "$work/qs" || exit 1
 
-# setup: every command must succeed (as a reader types them one after the other)
-n=0
-while IFS= read -r line; do
-  case $line in '' | '#'*) continue ;; esac
-  n=$((n + 1))
-  echo "\$ $line"
-  bash -c "$line" >"$work/setup-$n.log" 2>&1 || { cat "$work/setup-$n.log"; fail "setup command failed: $line"; }
-  cat "$work/setup-$n.log"
-done <"$work/setup.sh"
+# setup: every command must succeed, in the order written
+bash -e -u -x "$work/setup.sh" >"$work/setup.log" 2>&1 || { cat "$work/setup.log"; fail "the setup block failed"; }
+cat "$work/setup.log"
 
 # run: one process per line, the first is the coordinator
 k=0
@@ -67,7 +63,7 @@ while IFS= read -r line; do
   pids[$k]=$!
   k=$((k + 1))
 done <"$work/run.sh"
-[ "$k" -ge 3 ] || fail "the run block starts $k processes (a coordinator and two orgs expected)"
+[ "$k" = $((${#orgs[@]} + 1)) ] || fail "the run block starts $k processes (a coordinator and ${#orgs[@]} orgs expected)"
 want=$(sed -n 's/^mutual init coordinator .*--rounds \([0-9][0-9]*\).*/\1/p' "$work/setup.sh")
 [ -n "$want" ] || want=10
 for _ in $(seq 2400); do kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.1; done
