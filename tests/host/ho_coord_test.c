@@ -201,6 +201,31 @@ static void test_deliver(void **state)
     assert_int_equal(ho_coord_deliver(f->r, id, 1, rep.stage, m->bytes, m->len, rep.sigs[0],
                                       HO_SIG_BYTES, 0, &d),
                      MU_ERR_PROTOCOL);
+    /* its LEAVE (as join sends on SIGTERM) is signed like every push: a tampered signature
+     * or another round is refused before the round machine; the real one takes org-a out
+     * of round 1's cohort at once, though it had reported */
+    uint8_t lm[CO_REPORT_BYTES], ls[HO_SIG_BYTES];
+    ho_org_leave_message(o, 1, lm, ls);
+    co_report lr;
+    assert_int_equal(co_report_decode(&lr, lm, sizeof lm), MU_OK);
+    assert_int_equal(lr.type, CO_REPORT_LEAVE);
+    ls[0] ^= 1;
+    assert_int_equal(
+        ho_coord_deliver(f->r, id, 1, WI_STAGE_REPORT, lm, sizeof lm, ls, HO_SIG_BYTES, 0, &d),
+        MU_ERR_CRYPTO);
+    ls[0] ^= 1;
+    assert_int_equal(
+        ho_coord_deliver(f->r, id, 2, WI_STAGE_REPORT, lm, sizeof lm, ls, HO_SIG_BYTES, 0, &d),
+        MU_ERR_CRYPTO);
+    co_status st;
+    co_round_status(f->r, 0, &st);
+    assert_int_equal(st.orgs_in_cohort, 2);
+    assert_int_equal(
+        ho_coord_deliver(f->r, id, 1, WI_STAGE_REPORT, lm, sizeof lm, ls, HO_SIG_BYTES, 0, &d),
+        MU_OK);
+    co_round_status(f->r, 0, &st);
+    assert_int_equal(st.orgs_in_cohort, 1);
+    assert_int_equal(st.orgs_pending, 1); /* org-b */
     free(g);
     ho_reply_deinit(&rep);
     ho_org_free(o);
