@@ -401,7 +401,7 @@ static int pull(sim *s, vorg *o, uint32_t index, int *progress, mu_diag *diag)
         s->replays++;
         *progress = 1;
         mu_info("org-%u is given its task of round %" PRIu64 " again: %s", index + 1, o->rep.round,
-                o->rep.repeat ? "not acted on" : "acting");
+                v == HO_ACT ? "acting on it" : "not acted on");
     }
     if (v == HO_FATAL) {
         free(buf);
