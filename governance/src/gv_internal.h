@@ -1,0 +1,17 @@
+/* gv_internal.h - checks shared by the governance sources. Private. Each returns 1 if the
+ * signature verifies under the named key, else 0. */
+#ifndef GV_INTERNAL_H
+#define GV_INTERNAL_H
+
+#include "gv_log.h"
+#include "wi_bytes.h"
+
+/* "mutual audit v1" || e's encoding without the signature, in a new buffer. */
+int gv_entry_signed_bytes(const gv_entry *e, uint8_t **out, size_t *len, mu_diag *diag);
+int gv_entry_sig_ok(const gv_entry *e, const uint8_t pk[GV_PK_BYTES]);
+int gv_release_sig_ok(const gv_sig *s, const uint8_t log_id[GV_HASH_BYTES], uint64_t round,
+                      const uint8_t global[GV_HASH_BYTES]);
+int gv_leave_sig_ok(const uint8_t sig[GV_SIG_BYTES], const uint8_t log_id[GV_HASH_BYTES],
+                    const char *name, const uint8_t pk[GV_PK_BYTES]);
+
+#endif

@@ -1,0 +1,244 @@
+/* gv_log.c - the log's entries in memory (encoded, with their hashes), its file form, and
+ * witness countersignatures. gv_verify.c holds the rules. */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gv_buf.h"
+#include "gv_internal.h"
+#include "gv_log.h"
+
+#define GV_LOG_FORMAT 1
+static const uint8_t GV_LOG_MAGIC[4] = {'M', 'U', 'G', 'L'};
+static const char GV_WITNESS_DOMAIN[] = "mutual witness v1";
+
+typedef struct {
+    uint8_t *b;
+    size_t n;
+    uint8_t hash[GV_HASH_BYTES];
+} gv_raw;
+
+struct gv_log {
+    gv_raw *e;
+    size_t len, cap;
+};
+
+gv_log *gv_log_new(void)
+{
+    return calloc(1, sizeof(gv_log));
+}
+
+void gv_log_free(gv_log *log)
+{
+    if (!log)
+        return;
+    for (size_t i = 0; i < log->len; i++)
+        free(log->e[i].b);
+    free(log->e);
+    free(log);
+}
+
+size_t gv_log_len(const gv_log *log)
+{
+    return log->len;
+}
+
+/* Takes ownership of b on success. */
+static int push(gv_log *log, uint8_t *b, size_t n, mu_diag *d)
+{
+    if (log->len == GV_LOG_MAX)
+        return mu_diag_set(d, MU_ERR_INVALID, "log: %d entries already", GV_LOG_MAX);
+    if (log->len == log->cap) {
+        size_t cap = log->cap ? log->cap * 2 : 16;
+        gv_raw *ne = realloc(log->e, cap * sizeof *ne);
+        if (!ne)
+            return mu_diag_set(d, MU_ERR_NOMEM, "log: out of memory");
+        log->e = ne;
+        log->cap = cap;
+    }
+    gv_raw *r = &log->e[log->len++];
+    r->b = b;
+    r->n = n;
+    crypto_generichash(r->hash, GV_HASH_BYTES, b, n, NULL, 0);
+    return MU_OK;
+}
+
+int gv_log_append(gv_log *log, gv_entry *e, const uint8_t sk[GV_SK_BYTES], mu_diag *d)
+{
+    e->index = log->len;
+    if (log->len)
+        memcpy(e->prev, log->e[log->len - 1].hash, GV_HASH_BYTES);
+    else
+        memset(e->prev, 0, GV_HASH_BYTES);
+    uint8_t *b;
+    size_t n;
+    int rc = gv_entry_sign(e, sk, d);
+    if (!rc)
+        rc = gv_entry_encode(e, &b, &n, d);
+    if (rc)
+        return rc;
+    rc = push(log, b, n, d);
+    if (rc)
+        free(b);
+    return rc;
+}
+
+int gv_log_append_raw(gv_log *log, const uint8_t *b, size_t n, mu_diag *d)
+{
+    gv_entry *e = malloc(sizeof *e);
+    if (!e)
+        return mu_diag_set(d, MU_ERR_NOMEM, "log: out of memory");
+    int rc = gv_entry_decode(e, b, n, d);
+    free(e);
+    if (rc)
+        return rc;
+    uint8_t *copy = malloc(n);
+    if (!copy)
+        return mu_diag_set(d, MU_ERR_NOMEM, "log: out of memory");
+    memcpy(copy, b, n);
+    rc = push(log, copy, n, d);
+    if (rc)
+        free(copy);
+    return rc;
+}
+
+int gv_log_entry(const gv_log *log, size_t i, gv_entry *e)
+{
+    if (i >= log->len)
+        return MU_ERR_INVALID;
+    return gv_entry_decode(e, log->e[i].b, log->e[i].n, NULL);
+}
+
+int gv_log_raw(const gv_log *log, size_t i, const uint8_t **b, size_t *n)
+{
+    if (i >= log->len)
+        return MU_ERR_INVALID;
+    *b = log->e[i].b;
+    *n = log->e[i].n;
+    return MU_OK;
+}
+
+int gv_log_entry_hash(const gv_log *log, size_t i, uint8_t out[GV_HASH_BYTES])
+{
+    if (i >= log->len)
+        return MU_ERR_INVALID;
+    memcpy(out, log->e[i].hash, GV_HASH_BYTES);
+    return MU_OK;
+}
+
+int gv_log_encode(const gv_log *log, uint8_t **out, size_t *len, mu_diag *d)
+{
+    gv_wbuf w = {0};
+    gv_w_bytes(&w, GV_LOG_MAGIC, 4);
+    gv_w_u16(&w, GV_LOG_FORMAT);
+    gv_w_u32(&w, (uint32_t)log->len);
+    for (size_t i = 0; i < log->len; i++) {
+        gv_w_u32(&w, (uint32_t)log->e[i].n);
+        gv_w_bytes(&w, log->e[i].b, log->e[i].n);
+    }
+    if (w.err) {
+        free(w.b);
+        return mu_diag_set(d, w.err, "log: cannot encode (%s)", mu_strerror(w.err));
+    }
+    *out = w.b;
+    *len = w.len;
+    return MU_OK;
+}
+
+int gv_log_decode(gv_log **out, const uint8_t *b, size_t n, mu_diag *d)
+{
+    gv_rbuf r = {.b = b, .len = n};
+    uint8_t magic[4];
+    gv_r_bytes(&r, magic, 4);
+    if (r.err || memcmp(magic, GV_LOG_MAGIC, 4))
+        return mu_diag_set(d, MU_ERR_FORMAT, "log: not a mutual audit log (bad magic)");
+    if (gv_r_u16(&r) != GV_LOG_FORMAT)
+        return mu_diag_set(d, MU_ERR_UNSUPPORTED, "log: unknown format version");
+    uint32_t count = gv_r_u32(&r);
+    if (r.err || count > GV_LOG_MAX)
+        return mu_diag_set(d, MU_ERR_FORMAT, "log: %u entries (at most %d)", count, GV_LOG_MAX);
+    gv_log *log = gv_log_new();
+    if (!log)
+        return mu_diag_set(d, MU_ERR_NOMEM, "log: out of memory");
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t en = gv_r_u32(&r);
+        mu_diag why = {{0}};
+        int rc =
+            r.err || en > n - r.pos ? MU_ERR_FORMAT : gv_log_append_raw(log, b + r.pos, en, &why);
+        if (rc) {
+            gv_log_free(log);
+            return mu_diag_set(d, rc, "log: entry %u: %s", i, why.msg[0] ? why.msg : "truncated");
+        }
+        r.pos += en;
+    }
+    if (r.pos != n) {
+        gv_log_free(log);
+        return mu_diag_set(d, MU_ERR_FORMAT, "log: %zu trailing bytes", n - r.pos);
+    }
+    *out = log;
+    return MU_OK;
+}
+
+#define WITNESS_MSG_LEN (sizeof GV_WITNESS_DOMAIN + GV_HASH_BYTES + 8 + GV_HASH_BYTES)
+
+static void witness_msg(uint8_t m[WITNESS_MSG_LEN], const gv_witness *w)
+{
+    memcpy(m, GV_WITNESS_DOMAIN, sizeof GV_WITNESS_DOMAIN);
+    memcpy(m + sizeof GV_WITNESS_DOMAIN, w->log_id, GV_HASH_BYTES);
+    wi_put_le64(m + sizeof GV_WITNESS_DOMAIN + GV_HASH_BYTES, w->index);
+    memcpy(m + sizeof GV_WITNESS_DOMAIN + GV_HASH_BYTES + 8, w->head, GV_HASH_BYTES);
+}
+
+/* The log id: what entry 0 adopts (the genesis charter's hash). */
+static int log_id(const gv_log *log, uint8_t id[GV_HASH_BYTES])
+{
+    gv_entry *e = malloc(sizeof *e);
+    if (!e)
+        return MU_ERR_NOMEM;
+    int rc = gv_log_entry(log, 0, e);
+    if (!rc && e->kind != GV_ENTRY_CHARTER)
+        rc = MU_ERR_PROTOCOL;
+    if (!rc)
+        memcpy(id, e->charter_hash, GV_HASH_BYTES);
+    free(e);
+    return rc;
+}
+
+int gv_witness_sign(gv_witness *w, const gv_log *log, const uint8_t sk[GV_SK_BYTES])
+{
+    if (log->len == 0)
+        return MU_ERR_STATE;
+    int rc = log_id(log, w->log_id);
+    if (rc)
+        return rc;
+    w->index = log->len - 1;
+    memcpy(w->head, log->e[w->index].hash, GV_HASH_BYTES);
+    memcpy(w->pk, sk + 32, GV_PK_BYTES);
+    uint8_t m[WITNESS_MSG_LEN];
+    witness_msg(m, w);
+    crypto_sign_detached(w->sig, NULL, m, sizeof m, sk);
+    return MU_OK;
+}
+
+int gv_witness_check(const gv_witness *w, const gv_log *log, mu_diag *d)
+{
+    uint8_t m[WITNESS_MSG_LEN], id[GV_HASH_BYTES];
+    witness_msg(m, w);
+    if (crypto_sign_verify_detached(w->sig, m, sizeof m, w->pk))
+        return mu_diag_set(d, MU_ERR_CRYPTO, "witness: the countersignature does not verify");
+    if (log->len == 0 || log_id(log, id) || memcmp(id, w->log_id, GV_HASH_BYTES))
+        return mu_diag_set(d, MU_ERR_PROTOCOL,
+                           "witness: the log is not the federation's "
+                           "countersigned log (another log id)");
+    if (w->index >= log->len)
+        return mu_diag_set(d, MU_ERR_PROTOCOL,
+                           "witness: the log has %zu entries, the "
+                           "countersigned head is entry %llu (entries removed)",
+                           log->len, (unsigned long long)w->index);
+    if (sodium_memcmp(log->e[w->index].hash, w->head, GV_HASH_BYTES))
+        return mu_diag_set(d, MU_ERR_PROTOCOL,
+                           "equivocation: entry %llu differs from the head "
+                           "countersigned before (the log forked)",
+                           (unsigned long long)w->index);
+    return MU_OK;
+}
