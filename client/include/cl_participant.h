@@ -92,9 +92,11 @@ cl_engine *cl_engine_new(const char *base_dir, const tr_lora_config *lora, uint6
 /* The same from a model built in memory; takes ownership of `m` (also on failure: freed). */
 cl_engine *cl_engine_from_model(tr_model *m, const tr_lora_config *lora, uint64_t lora_seed,
                                 mu_diag *diag);
-void cl_engine_free(cl_engine *e); /* NULL is a no-op */
+void cl_engine_free(cl_engine *e); /* wipes the LoRA vector and token scratch; NULL: no-op */
 
-/* The model (LoRA attached). Its trainable vector holds whatever the last task left there. */
+/* The model (LoRA attached). Its trainable vector holds the last task's global adapter: after
+ * TRAIN the trained weights are replaced by the global again and the gradient zeroed, so that
+ * only Δ (wiped when freed) holds what the org's data taught the model. */
 tr_model *cl_engine_model(cl_engine *e);
 /* Length of the flat trainable LoRA vector: the federation's dim. */
 size_t cl_engine_dim(const cl_engine *e);

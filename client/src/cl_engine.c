@@ -1,5 +1,6 @@
 /* cl_engine.c - the model an org trains: a base model with LoRA attached, and the local
  * training and evaluation loops the participant runs on it. */
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,7 +46,14 @@ void cl_engine_free(cl_engine *e)
 {
     if (!e)
         return;
+    /* the LoRA vector (a global or what the last task left) and the scratch batch (the
+     * org's tokens) */
+    sodium_memzero(tr_lora_trainable(e->model), e->dim * sizeof(float));
     tr_model_free(e->model);
+    if (e->inputs)
+        sodium_memzero(e->inputs, e->cap * sizeof *e->inputs);
+    if (e->targets)
+        sodium_memzero(e->targets, e->cap * sizeof *e->targets);
     free(e->inputs);
     free(e->targets);
     free(e);
@@ -136,6 +144,10 @@ int cl_engine_train(cl_engine *e, const cl_train_job *job, float *delta, double 
     *loss_sum = ls;
     *tokens = (double)job->steps * B * T;
 out_free_optim:
+    /* The trained weights and the last gradient are the update in other words: the engine
+     * keeps the global instead (the optimizer wipes its moments when freed). */
+    memcpy(w, job->global, (size_t)n * sizeof *w);
+    tr_model_zero_grad(m);
     tr_optim_free(o);
     return rc;
 }

@@ -188,12 +188,20 @@ cl_participant *cl_participant_new(const cl_participant_config *cfg, mu_diag *di
     return p;
 }
 
+/* The update says what the org's data taught the model: wiped before it is freed. */
+static void free_delta(cl_participant *p)
+{
+    if (p->delta)
+        sodium_memzero(p->delta, p->dim * sizeof *p->delta);
+    free(p->delta);
+    p->delta = NULL;
+}
+
 static void drop_round(cl_participant *p)
 {
     sa_client_free(p->sa);
     p->sa = NULL;
-    free(p->delta);
-    p->delta = NULL;
+    free_delta(p);
     p->trained = 0;
     p->sa_answered = 0;
 }
@@ -300,8 +308,7 @@ static int do_train(cl_participant *p, cl_engine *e, const co_task *t, const flo
                             .forwards = forwards >> 1};
         int rc = cl_engine_train(e, &job, p->delta, &loss_sum, &tokens, diag);
         if (rc != MU_OK) {
-            free(p->delta);
-            p->delta = NULL;
+            free_delta(p);
             return rc;
         }
     }
@@ -366,8 +373,10 @@ static int set_input(cl_participant *p, const co_round_config *c, mu_diag *diag)
     sodium_memzero(q, (dim + 1) * sizeof *q);
     free(q);
 out_free_x:
-    if (x != p->delta)
+    if (x != p->delta) {
+        sodium_memzero(x, dim * sizeof *x);
         free(x);
+    }
     return rc;
 }
 
@@ -474,10 +483,8 @@ static int do_secagg(cl_participant *p, const co_task *t, cl_outbox *out, mu_dia
         rc = outbox_take(out, &sob);
     if (rc == MU_OK)
         p->sa_answered = t->stage;
-    if (rc == MU_OK && t->stage == SA_STAGE_MASKED) { /* the input is in; Δ is not needed */
-        free(p->delta);
-        p->delta = NULL;
-    }
+    if (rc == MU_OK && t->stage == SA_STAGE_MASKED) /* the input is in; Δ is not needed */
+        free_delta(p);
     sa_outbox_deinit(&sob);
     if (rc == MU_OK && sa_client_stage(p->sa) == SA_STAGE_DONE) {
         sa_client_free(p->sa); /* the round is over for this org */

@@ -286,7 +286,7 @@ typedef struct tr_optim tr_optim;
 /* An optimizer for a parameter vector of n floats; state (moments) zeroed, step 0.
  * NULL (diag filled) on a bad config or out of memory. */
 tr_optim *tr_optim_new(const tr_optim_config *cfg, int64_t n, mu_diag *diag);
-void tr_optim_free(tr_optim *o);
+void tr_optim_free(tr_optim *o); /* wipes the moments */
 /* One update of params[0..n) with grad[0..n) (grad is clipped in place if grad_clip > 0),
  * exactly as torch.optim.AdamW / SGD compute it. Returns MU_ERR_INVALID if n differs from
  * the n given at creation. *grad_norm (may be NULL) receives the pre-clip global norm. */

@@ -64,6 +64,12 @@ void tr_optim_free(tr_optim *o)
 {
     if (!o)
         return;
+    /* The moments are running averages of the gradients of someone's data: wiped (through a
+     * volatile pointer, so that the stores are not dropped as dead before free). */
+    volatile float *m = o->mem;
+    int64_t len = (o->cfg.kind == TR_ADAMW ? 2 : 1) * o->n;
+    for (int64_t i = 0; i < len; i++)
+        m[i] = 0;
     free(o->mem);
     free(o);
 }
