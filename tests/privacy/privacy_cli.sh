@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `mutual privacy`: the published TF Privacy tutorial pair through the command line, JSON that
+# parses, the inverse (noise for a target ε) agreeing with the forward computation, and exit
+# status 2 for usage errors, 1 for an unreachable target.
+set -u
+MUTUAL=$1
+. "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
+PY=/usr/bin/python3
+
+# TF Privacy tutorials/README.md: noise 1.12, q = 256/60000, 60 epochs x 234 steps -> 2.92
+check tf_tutorial 0 "^epsilon 2\.92 at delta 1e-05: gaussian noise multiplier 1\.12, rate 0\.00426667, 14040 steps" -- \
+  "$MUTUAL" privacy --noise 1.12 --rate 0.00426666666666667 --steps 14040 --delta 1e-5 --conversion classic
+check tight_lower 0 "^epsilon 2\.5[0-9]* at delta" -- \
+  "$MUTUAL" privacy --noise 1.12 --rate 0.00426666666666667 --steps 14040 --delta 1e-5
+json=$("$MUTUAL" privacy --noise 1.12 --rate 0.00426666666666667 --steps 14040 --delta 1e-5 --json)
+check json_parses 0 "^gaussian tight 14040 2\.516[0-9]* 8\.3$" -- $PY -c \
+  'import json,sys; j=json.loads(sys.argv[1]); print(j["mechanism"], j["conversion"], j["steps"], j["epsilon"], j["order"])' "$json"
+
+# the inverse: the noise printed for ε 1.5 gives ε <= 1.5 when fed back, and 1% less does not
+z=$("$MUTUAL" privacy --epsilon 1.5 --rate 0.01 --steps 5000 --delta 1e-6 --json |
+  $PY -c 'import json,sys; print(json.load(sys.stdin)["noise"])')
+check inverse_found 0 "^[0-9.]+$" -- echo "$z"
+check inverse_holds 0 "^ok$" -- $PY -c 'import json,subprocess,sys
+m, z = sys.argv[1], float(sys.argv[2])
+def eps(n):
+    out = subprocess.run([m, "privacy", "--noise", repr(n), "--rate", "0.01", "--steps", "5000",
+                          "--delta", "1e-6", "--json"], capture_output=True, check=True).stdout
+    return json.loads(out)["epsilon"]
+print("ok" if eps(z) <= 1.5 < eps(z * 0.99) else "bad %g %g" % (eps(z), eps(z * 0.99)))' "$MUTUAL" "$z"
+
+check discrete_full 0 "^epsilon [0-9.]+ at delta 1e-05: discrete-gaussian noise multiplier 1, rate 1, 10 steps" -- \
+  "$MUTUAL" privacy --noise 1 --steps 10 --delta 1e-5 --mechanism discrete-gaussian
+check discrete_subsampled 2 "discrete-gaussian takes no --rate below 1" -- \
+  "$MUTUAL" privacy --noise 1 --rate 0.1 --steps 10 --delta 1e-5 --mechanism discrete-gaussian
+check unreachable 1 "no noise multiplier up to 1e4 gives epsilon <= 1e-05" -- \
+  "$MUTUAL" privacy --epsilon 1e-5 --steps 100000 --delta 1e-9
+check no_delta 2 "--steps and --delta are required" -- "$MUTUAL" privacy --noise 1 --steps 10
+check both 2 "exactly one of --noise and --epsilon" -- \
+  "$MUTUAL" privacy --noise 1 --epsilon 1 --steps 10 --delta 1e-5
+check bad_rate 2 "--rate wants a number from 0 to 1, got '1.5'" -- \
+  "$MUTUAL" privacy --noise 1 --rate 1.5 --steps 10 --delta 1e-5
+check bad_mech 2 "--mechanism is gaussian or discrete-gaussian, not 'laplace'" -- \
+  "$MUTUAL" privacy --noise 1 --steps 10 --delta 1e-5 --mechanism laplace
+check bad_conv 2 "--conversion is tight or classic" -- \
+  "$MUTUAL" privacy --noise 1 --steps 10 --delta 1e-5 --conversion pld
+check help 0 "usage: mutual privacy" -- "$MUTUAL" privacy --help
+check_done
