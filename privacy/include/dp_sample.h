@@ -34,6 +34,8 @@ typedef struct {
     uint8_t nonce[8];
     uint64_t block;
     size_t pos;
+    uint64_t bits; /* unused random bits, nbits of them */
+    unsigned nbits;
     uint8_t buf[DP_RNG_BUF_BYTES];
 } dp_rng;
 

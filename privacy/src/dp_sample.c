@@ -17,6 +17,8 @@ void dp_rng_init(dp_rng *rng, const uint8_t seed[DP_SEED_BYTES], uint64_t stream
         rng->nonce[i] = (uint8_t)(stream >> (8 * i));
     rng->block = 0;
     rng->pos = DP_RNG_BUF_BYTES; /* empty: the first draw refills */
+    rng->bits = 0;
+    rng->nbits = 0;
 }
 
 void dp_rng_deinit(dp_rng *rng)
@@ -24,17 +26,37 @@ void dp_rng_deinit(dp_rng *rng)
     sodium_memzero(rng, sizeof *rng);
 }
 
+static void refill(dp_rng *rng)
+{
+    crypto_stream_chacha20_xor_ic(rng->buf, zeros, DP_RNG_BUF_BYTES, rng->nonce, rng->block,
+                                  rng->key);
+    rng->block += DP_RNG_BUF_BYTES / 64;
+    rng->pos = 0;
+}
+
 static uint64_t rng_u64(dp_rng *rng)
 {
-    if (rng->pos + 8 > DP_RNG_BUF_BYTES) {
-        crypto_stream_chacha20_xor_ic(rng->buf, zeros, DP_RNG_BUF_BYTES, rng->nonce, rng->block,
-                                      rng->key);
-        rng->block += DP_RNG_BUF_BYTES / 64;
-        rng->pos = 0;
-    }
+    if (rng->pos + 8 > DP_RNG_BUF_BYTES)
+        refill(rng);
     uint64_t v;
     memcpy(&v, rng->buf + rng->pos, 8);
     rng->pos += 8;
+    return v;
+}
+
+/* k (1..64) uniform bits, taken from a 64-bit reservoir so a small bound costs few stream
+ * bytes: most draws need 1-17 bits. */
+static uint64_t rng_bits(dp_rng *rng, unsigned k)
+{
+    if (k == 64)
+        return rng_u64(rng);
+    if (rng->nbits < k) {
+        rng->bits = rng_u64(rng);
+        rng->nbits = 64;
+    }
+    uint64_t v = rng->bits & ((1ull << k) - 1);
+    rng->bits = k < 64 ? rng->bits >> k : 0;
+    rng->nbits -= k;
     return v;
 }
 
@@ -42,31 +64,32 @@ uint64_t dp_rng_below(dp_rng *rng, uint64_t bound)
 {
     if (bound <= 1)
         return 0;
-    uint64_t mask = ~0ull >> __builtin_clzll(bound - 1);
+    unsigned k = 64u - (unsigned)__builtin_clzll(bound - 1);
     for (;;) {
-        uint64_t v = rng_u64(rng) & mask;
+        uint64_t v = rng_bits(rng, k);
         if (v < bound)
             return v;
     }
 }
 
-static u128 below128(dp_rng *rng, u128 bound)
-{
-    if (bound <= UINT64_MAX)
-        return dp_rng_below(rng, (uint64_t)bound);
-    uint64_t hi_bound = (uint64_t)((bound - 1) >> 64);
-    uint64_t mask = ~0ull >> __builtin_clzll(hi_bound);
-    for (;;) {
-        u128 v = ((u128)(rng_u64(rng) & mask) << 64) | rng_u64(rng);
-        if (v < bound)
-            return v;
-    }
-}
-
-/* Bernoulli(n/d), 0 <= n <= d. */
+/* Bernoulli(n/d), 0 <= n <= d, d < 2^127: compares uniform bits with the binary expansion of
+ * n/d (long division) and stops at the first bit where they differ: U < n/d exactly, and
+ * two random bits on average whatever the size of d. */
 static int bern(dp_rng *rng, u128 n, u128 d)
 {
-    return below128(rng, d) < n;
+    if (n >= d)
+        return 1;
+    if (n == 0)
+        return 0;
+    for (u128 r = n;;) {
+        r <<= 1; /* the next bit of n/d */
+        int p = r >= d;
+        if (p)
+            r -= d;
+        int u = (int)rng_bits(rng, 1);
+        if (u != p)
+            return u < p;
+    }
 }
 
 /* Bernoulli(exp(-n/d)) for 0 <= n/d <= 1 (Algorithm 1, first case): the parity of the first
@@ -102,7 +125,7 @@ static int dlaplace(dp_rng *rng, uint64_t t, uint64_t *mag, int *neg)
         while (bern_exp_le1(rng, 1, 1))
             if (++v >= DP_CAND_MAX)
                 return 0;
-        int b = (int)(rng_u64(rng) & 1);
+        int b = (int)rng_bits(rng, 1);
         uint64_t x = u + t * v;
         if (b && x == 0)
             continue;
