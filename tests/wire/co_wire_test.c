@@ -136,6 +136,12 @@ static void test_task_bad_bytes(void **state)
             refused++;
     }
     assert_true(refused > 0);
+    /* A task of version 1 (before LEAVE reports) or of a newer version. */
+    memcpy(m, buf, len);
+    m[2] = 1;
+    assert_int_equal(co_task_decode(&u, m, len, &d), MU_ERR_FORMAT);
+    m[2] = CO_WIRE_VERSION + 1;
+    assert_int_equal(co_task_decode(&u, m, len, &d), MU_ERR_FORMAT);
     /* Cohort ids out of order. */
     uint32_t bad_ids[3] = {5, 2, 9};
     t.cohort_ids = bad_ids;
@@ -315,9 +321,11 @@ static void test_report(void **state)
     assert_int_equal(co_report_decode(&u, b, sizeof b), MU_ERR_FORMAT);
     r.tokens = 1;
     co_report_encode(&r, b);
-    b[2] = 2; /* version */
+    b[2] = CO_WIRE_VERSION + 1; /* a newer version */
     assert_int_equal(co_report_decode(&u, b, sizeof b), MU_ERR_FORMAT);
-    b[2] = 1;
+    b[2] = 1; /* version 1 had no LEAVE */
+    assert_int_equal(co_report_decode(&u, b, sizeof b), MU_ERR_FORMAT);
+    b[2] = CO_WIRE_VERSION;
     b[3] = 4; /* type */
     assert_int_equal(co_report_decode(&u, b, sizeof b), MU_ERR_FORMAT);
     /* LEAVE: a round and nothing else; one that carries a loss or tokens is malformed */

@@ -27,7 +27,9 @@
 #include "co_types.h"
 #include "mu_err.h"
 
-#define CO_WIRE_VERSION    1
+/* Moves with every change of either encoding, so a peer of another version is refused as such
+ * (not as a malformed message). 2: the LEAVE report kind. */
+#define CO_WIRE_VERSION    2
 #define CO_REPORT_BYTES    28     /* "CR" ver type round(8) loss_sum(8) tokens(8) */
 #define CO_WIRE_MAX_COHORT 65536u /* = SA_MAX_ORGS */
 

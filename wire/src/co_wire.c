@@ -229,8 +229,10 @@ static int get_fixed(co_task *t, rbuf *r, mu_diag *diag)
     const uint8_t *magic = take(r, 2);
     if (!magic || memcmp(magic, "CT", 2) != 0)
         return mu_diag_set(diag, MU_ERR_FORMAT, "task: bad magic");
-    if (get_u8(r) != CO_WIRE_VERSION)
-        return mu_diag_set(diag, MU_ERR_FORMAT, "task: unsupported version");
+    uint8_t version = get_u8(r);
+    if (version != CO_WIRE_VERSION)
+        return mu_diag_set(diag, MU_ERR_FORMAT, "task: wire version %u (this build speaks %u)",
+                           version, CO_WIRE_VERSION);
     uint8_t kind = get_u8(r);
     if (kind > CO_TASK_DONE)
         return mu_diag_set(diag, MU_ERR_FORMAT, "task: unknown kind %u", kind);
