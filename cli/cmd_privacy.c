@@ -23,6 +23,9 @@ static void help(FILE *out)
             "  --mechanism M      gaussian (default; subsampled bound of Mironov-Talwar-Zhang\n"
             "                     2019 when Q < 1) or discrete-gaussian (Canonne-Kamath-Steinke\n"
             "                     2020; Q must be 1: no amplification by sampling is claimed)\n"
+            "                     or skellam (Agarwal-Kairouz-Liu 2021, noise std Z x L2; Q 1)\n"
+            "  --l2 S, --l1 S     skellam only: L2 sensitivity (default 1) and L1 sensitivity\n"
+            "                     (default L2 squared, a bound for any integer vector)\n"
             "  --conversion C     tight (default; Balle et al. 2020, Opacus's get_privacy_spent)\n"
             "                     or classic (Mironov 2017: eps = rdp + log(1/delta)/(order-1))\n"
             "  --json             one JSON object instead of a sentence\n\n"
@@ -39,7 +42,7 @@ typedef struct {
 
 static int parse(int argc, char **argv, privacy_args *a)
 {
-    enum { O_NOISE = 1000, O_RATE, O_STEPS, O_DELTA, O_MECH, O_CONV, O_EPS, O_JSON };
+    enum { O_NOISE = 1000, O_RATE, O_STEPS, O_DELTA, O_MECH, O_CONV, O_EPS, O_JSON, O_L1, O_L2 };
     static const struct option longopts[] = {{"noise", required_argument, NULL, O_NOISE},
                                              {"rate", required_argument, NULL, O_RATE},
                                              {"steps", required_argument, NULL, O_STEPS},
@@ -48,6 +51,8 @@ static int parse(int argc, char **argv, privacy_args *a)
                                              {"conversion", required_argument, NULL, O_CONV},
                                              {"epsilon", required_argument, NULL, O_EPS},
                                              {"json", no_argument, NULL, O_JSON},
+                                             {"l1", required_argument, NULL, O_L1},
+                                             {"l2", required_argument, NULL, O_L2},
                                              MU_CLI_COMMON_LONGOPTS,
                                              {0, 0, 0, 0}};
     long steps = 0;
@@ -69,13 +74,17 @@ static int parse(int argc, char **argv, privacy_args *a)
             bad = cli_parse_long(CMD, "--steps", optarg, 1, 1000000000L, &steps);
         else if (c == O_DELTA)
             bad = cli_parse_double(CMD, "--delta", optarg, 1e-300, 0.5, &a->plan.delta);
+        else if (c == O_L1)
+            bad = cli_parse_double(CMD, "--l1", optarg, 1e-9, 1e18, &a->plan.l1);
+        else if (c == O_L2)
+            bad = cli_parse_double(CMD, "--l2", optarg, 1e-9, 1e9, &a->plan.l2);
         else if (c == O_EPS)
             bad = cli_parse_double(CMD, "--epsilon", optarg, 1e-6, 1e6, &a->target);
         else if (c == O_MECH) {
             if (dp_mech_parse(optarg, &a->plan.mech))
                 return -cli_usage_error(CMD,
-                                        "--mechanism is gaussian or discrete-gaussian, "
-                                        "not '%s'",
+                                        "--mechanism is gaussian, discrete-gaussian or "
+                                        "skellam, not '%s'",
                                         optarg);
         } else if (c == O_CONV) {
             if (strcmp(optarg, "tight") && strcmp(optarg, "classic"))
@@ -94,9 +103,14 @@ static int parse(int argc, char **argv, privacy_args *a)
         return -cli_usage_error(CMD, "give exactly one of --noise and --epsilon");
     if (!steps || !(a->plan.delta > 0))
         return -cli_usage_error(CMD, "--steps and --delta are required");
-    if (a->plan.mech == DP_MECH_DISCRETE_GAUSSIAN && a->plan.rate > 0 && a->plan.rate < 1)
-        return -cli_usage_error(CMD, "--mechanism discrete-gaussian takes no --rate below 1 "
-                                     "(no amplification by sampling is claimed for it)");
+    if (a->plan.mech != DP_MECH_GAUSSIAN && a->plan.rate > 0 && a->plan.rate < 1)
+        return -cli_usage_error(CMD,
+                                "--mechanism %s takes no --rate below 1 (no amplification "
+                                "by sampling is claimed for it)",
+                                dp_mech_name(a->plan.mech));
+    if (a->plan.mech != DP_MECH_SKELLAM && (a->plan.l1 > 0 || a->plan.l2 > 0))
+        return -cli_usage_error(CMD, "--l1 and --l2 are for --mechanism skellam (the Gaussians "
+                                     "take the noise multiplier alone)");
     a->plan.steps = (uint64_t)steps;
     return 0;
 }
@@ -105,22 +119,26 @@ static void print(const privacy_args *a, double noise, double eps, double order)
 {
     const dp_plan *p = &a->plan;
     const char *conv = p->conv == DP_CONV_TIGHT ? "tight" : "classic";
+    double l2 = p->l2 > 0 ? p->l2 : 1.0, l1 = p->l1 > 0 ? p->l1 : l2 * l2; /* as dp.h */
     if (a->json) {
         printf("{\"mechanism\":\"%s\",\"noise\":%.15g,\"rate\":%.15g,\"steps\":%llu,"
-               "\"delta\":%.15g,\"conversion\":\"%s\",\"epsilon\":%.15g,\"order\":%.15g}\n",
-               dp_mech_name(p->mech), noise, p->rate, (unsigned long long)p->steps, p->delta, conv,
-               eps, order);
+               "\"delta\":%.15g,\"conversion\":\"%s\",",
+               dp_mech_name(p->mech), noise, p->rate, (unsigned long long)p->steps, p->delta, conv);
+        if (p->mech == DP_MECH_SKELLAM)
+            printf("\"l1\":%.15g,\"l2\":%.15g,", l1, l2);
+        printf("\"epsilon\":%.15g,\"order\":%.15g}\n", eps, order);
         return;
     }
-    printf("epsilon %.4g at delta %.3g: %s noise multiplier %.6g, rate %.6g, %llu steps (Renyi "
-           "order %g, %s conversion)\n",
-           eps, p->delta, dp_mech_name(p->mech), noise, p->rate, (unsigned long long)p->steps,
-           order, conv);
+    printf("epsilon %.4g at delta %.3g: %s noise multiplier %.6g, rate %.6g, %llu steps", eps,
+           p->delta, dp_mech_name(p->mech), noise, p->rate, (unsigned long long)p->steps);
+    if (p->mech == DP_MECH_SKELLAM)
+        printf(", sensitivity L1 %g L2 %g", l1, l2);
+    printf(" (Renyi order %g, %s conversion)\n", order, conv);
 }
 
 int cmd_privacy(int argc, char **argv)
 {
-    privacy_args a = {{DP_MECH_GAUSSIAN, 0, 1.0, 0, 0, DP_CONV_TIGHT}, 0, 0};
+    privacy_args a = {.plan = {.mech = DP_MECH_GAUSSIAN, .rate = 1.0, .conv = DP_CONV_TIGHT}};
     int rc = parse(argc, argv, &a);
     if (rc)
         return rc > 0 ? MU_EXIT_OK : -rc;

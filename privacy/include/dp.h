@@ -24,6 +24,7 @@
 typedef enum {
     DP_MECH_GAUSSIAN = 0,      /* Gaussian noise, Poisson-subsampled when rate < 1 */
     DP_MECH_DISCRETE_GAUSSIAN, /* discrete Gaussian on integers (no subsampling bound) */
+    DP_MECH_SKELLAM,           /* Skellam on integers (no subsampling bound) */
 } dp_mech;
 
 typedef enum {
@@ -56,6 +57,17 @@ int dp_rdp_sampled_gaussian(double rate, double noise, double order, double *rdp
  * MU_ERR_INVALID (as above). */
 int dp_rdp_discrete_gaussian(double noise, double order, double *rdp);
 
+/* RDP at `order` of the Skellam mechanism: independent Sk(μ, μ) noise (the difference of two
+ * Poisson(μ) variables, variance 2μ) on each coordinate of an integer vector whose change
+ * between neighbours has L1 norm at most `l1` and L2 norm at most `l2` (Agarwal, Kairouz,
+ * Liu 2021, "The Skellam Mechanism for Differentially Private Federated Learning", the
+ * multi-dimensional RDP bound):
+ *   α l2²/(4μ) + min(((2α - 1) l2² + 6 l1)/(16 μ²), 3 l1/(4μ)).
+ * As μ grows it tends to the Gaussian's α l2²/(2σ²) with σ² = 2μ. No amplification by
+ * subsampling is claimed. MU_OK or MU_ERR_INVALID (mu, l2 not positive and finite, l1 < 0,
+ * order as above). */
+int dp_rdp_skellam(double mu, double l1, double l2, double order, double *rdp);
+
 /* ε at `delta` from RDP values rdp[i] at orders[i] (i < n), minimised over the orders with
  * conversion `conv`. *eps (clamped at 0) and *order (may be NULL: the minimising order).
  * Orders with an infinite or NaN RDP are skipped. MU_OK, or MU_ERR_INVALID (delta outside
@@ -64,7 +76,10 @@ int dp_eps_from_rdp(const double *orders, const double *rdp, size_t n, double de
                     double *eps, double *order);
 
 /* A training or federation plan: `steps` runs of mechanism `mech` with noise multiplier
- * `noise` on Poisson samples of rate `rate`, released at `delta`. */
+ * `noise` on Poisson samples of rate `rate`, released at `delta`. For Skellam, the noise
+ * standard deviation is noise x l2, so μ = (noise l2)²/2; `l2` is the L2 sensitivity (0:
+ * 1) and `l1` the L1 sensitivity (0: l2², which bounds it for any integer vector). The other
+ * mechanisms ignore l1 and l2. */
 typedef struct {
     dp_mech mech;
     double noise;
@@ -72,11 +87,13 @@ typedef struct {
     uint64_t steps;
     double delta;
     dp_conv conv;
+    double l1, l2;
 } dp_plan;
 
 /* ε of `plan` over the standard grid of orders (dp_orders_std); *order (may be NULL) gets the
  * minimising order. MU_OK, MU_ERR_INVALID (a field out of range: noise <= 0, rate outside
- * [0, 1], steps = 0, delta outside (0, 1); rate < 1 with the discrete Gaussian) or
+ * [0, 1], steps = 0, delta outside (0, 1); 0 < rate < 1 with the discrete Gaussian or
+ * Skellam; negative or non-finite l1, l2) or
  * MU_ERR_UNSUPPORTED. With rate = 0, ε is 0; however large the noise, ε stays above
  * the grid's floor (about 0.1 at δ = 1e-5: the largest order is 63). */
 int dp_plan_epsilon(const dp_plan *plan, double *eps, double *order);
@@ -87,7 +104,7 @@ int dp_plan_epsilon(const dp_plan *plan, double *eps, double *order);
  * does not reach target). */
 int dp_plan_noise_for(const dp_plan *plan, double target, double *noise);
 
-/* A static name for a mechanism ("gaussian", "discrete-gaussian"), and the inverse:
+/* A static name for a mechanism ("gaussian", "discrete-gaussian", "skellam"), and the inverse:
  * MU_OK or MU_ERR_INVALID. */
 const char *dp_mech_name(dp_mech mech);
 int dp_mech_parse(const char *name, dp_mech *mech);

@@ -45,9 +45,12 @@ static int plan_check(const dp_plan *p)
 {
     if (!(p->rate >= 0 && p->rate <= 1) || p->steps == 0 || !(p->delta > 0 && p->delta < 1))
         return MU_ERR_INVALID;
-    if (p->mech == DP_MECH_DISCRETE_GAUSSIAN && p->rate < 1 && p->rate > 0)
-        return MU_ERR_INVALID; /* no amplification by subsampling is claimed for it */
-    if (p->mech != DP_MECH_GAUSSIAN && p->mech != DP_MECH_DISCRETE_GAUSSIAN)
+    if (p->mech != DP_MECH_GAUSSIAN && p->rate < 1 && p->rate > 0)
+        return MU_ERR_INVALID; /* no amplification by subsampling is claimed for them */
+    if (p->mech != DP_MECH_GAUSSIAN && p->mech != DP_MECH_DISCRETE_GAUSSIAN &&
+        p->mech != DP_MECH_SKELLAM)
+        return MU_ERR_INVALID;
+    if (!(isfinite(p->l1) && p->l1 >= 0) || !(isfinite(p->l2) && p->l2 >= 0))
         return MU_ERR_INVALID;
     if (p->conv != DP_CONV_TIGHT && p->conv != DP_CONV_CLASSIC)
         return MU_ERR_INVALID;
@@ -63,10 +66,16 @@ int dp_plan_epsilon(const dp_plan *p, double *eps, double *order)
         return MU_ERR_INVALID;
     double orders[DP_ORDERS_STD], rdp[DP_ORDERS_STD];
     size_t n = dp_orders_std(orders, DP_ORDERS_STD);
+    double l2 = p->l2 > 0 ? p->l2 : 1.0, l1 = p->l1 > 0 ? p->l1 : l2 * l2;
+    double mu = (p->noise * l2) * (p->noise * l2) / 2;
     for (size_t i = 0; i < n; i++) {
-        double r;
-        if (p->mech == DP_MECH_DISCRETE_GAUSSIAN && p->rate == 1.0)
+        double r = 0.0; /* rate 0: nobody's data is used */
+        if (p->rate == 0.0)
+            rc = MU_OK;
+        else if (p->mech == DP_MECH_DISCRETE_GAUSSIAN)
             rc = dp_rdp_discrete_gaussian(p->noise, orders[i], &r);
+        else if (p->mech == DP_MECH_SKELLAM)
+            rc = dp_rdp_skellam(mu, l1, l2, orders[i], &r);
         else
             rc = dp_rdp_sampled_gaussian(p->rate, p->noise, orders[i], &r);
         if (rc)

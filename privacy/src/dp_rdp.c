@@ -133,6 +133,17 @@ int dp_rdp_discrete_gaussian(double noise, double order, double *rdp)
     return MU_OK;
 }
 
+int dp_rdp_skellam(double mu, double l1, double l2, double order, double *rdp)
+{
+    if (!(isfinite(mu) && mu > 0) || !(isfinite(l2) && l2 > 0) || !(isfinite(l1) && l1 >= 0) ||
+        !order_ok(order))
+        return MU_ERR_INVALID;
+    double second = ((2 * order - 1) * l2 * l2 + 6 * l1) / (16 * mu * mu);
+    double alt = 3 * l1 / (4 * mu);
+    *rdp = order * l2 * l2 / (4 * mu) + (second < alt ? second : alt);
+    return MU_OK;
+}
+
 size_t dp_orders_std(double *orders, size_t cap)
 {
     if (cap < DP_ORDERS_STD)
@@ -147,6 +158,8 @@ size_t dp_orders_std(double *orders, size_t cap)
 
 const char *dp_mech_name(dp_mech mech)
 {
+    if (mech == DP_MECH_SKELLAM)
+        return "skellam";
     return mech == DP_MECH_DISCRETE_GAUSSIAN ? "discrete-gaussian" : "gaussian";
 }
 
@@ -156,6 +169,8 @@ int dp_mech_parse(const char *name, dp_mech *mech)
         *mech = DP_MECH_GAUSSIAN;
     else if (!strcmp(name, "discrete-gaussian"))
         *mech = DP_MECH_DISCRETE_GAUSSIAN;
+    else if (!strcmp(name, "skellam"))
+        *mech = DP_MECH_SKELLAM;
     else
         return MU_ERR_INVALID;
     return MU_OK;

@@ -32,6 +32,18 @@ check discrete_full 0 "^epsilon [0-9.]+ at delta 1e-05: discrete-gaussian noise 
   "$MUTUAL" privacy --noise 1 --steps 10 --delta 1e-5 --mechanism discrete-gaussian
 check discrete_subsampled 2 "discrete-gaussian takes no --rate below 1" -- \
   "$MUTUAL" privacy --noise 1 --rate 0.1 --steps 10 --delta 1e-5 --mechanism discrete-gaussian
+# Skellam at a large L2 sensitivity is within 0.1% of the Gaussian of the same deviation
+check skellam_vs_gauss 0 "^ok$" -- $PY -c 'import json,subprocess,sys
+def eps(*a):
+    out = subprocess.run([sys.argv[1], "privacy", "--noise", "3", "--steps", "50", "--delta",
+                          "1e-5", "--json", *a], capture_output=True, check=True).stdout
+    return json.loads(out)["epsilon"]
+s, g = eps("--mechanism", "skellam", "--l2", "1000"), eps()
+print("ok" if g < s < g * 1.001 else "bad %g %g" % (s, g))' "$MUTUAL"
+check skellam_subsampled 2 "skellam takes no --rate below 1" -- \
+  "$MUTUAL" privacy --noise 1 --rate 0.5 --steps 10 --delta 1e-5 --mechanism skellam
+check l2_for_gaussian 2 "--l1 and --l2 are for --mechanism skellam" -- \
+  "$MUTUAL" privacy --noise 1 --steps 10 --delta 1e-5 --l2 4
 check unreachable 1 "no noise multiplier up to 1e4 gives epsilon <= 1e-05" -- \
   "$MUTUAL" privacy --epsilon 1e-5 --steps 100000 --delta 1e-9
 check no_delta 2 "--steps and --delta are required" -- "$MUTUAL" privacy --noise 1 --steps 10
@@ -39,7 +51,7 @@ check both 2 "exactly one of --noise and --epsilon" -- \
   "$MUTUAL" privacy --noise 1 --epsilon 1 --steps 10 --delta 1e-5
 check bad_rate 2 "--rate wants a number from 0 to 1, got '1.5'" -- \
   "$MUTUAL" privacy --noise 1 --rate 1.5 --steps 10 --delta 1e-5
-check bad_mech 2 "--mechanism is gaussian or discrete-gaussian, not 'laplace'" -- \
+check bad_mech 2 "--mechanism is gaussian, discrete-gaussian or skellam, not 'laplace'" -- \
   "$MUTUAL" privacy --noise 1 --steps 10 --delta 1e-5 --mechanism laplace
 check bad_conv 2 "--conversion is tight or classic" -- \
   "$MUTUAL" privacy --noise 1 --steps 10 --delta 1e-5 --conversion pld

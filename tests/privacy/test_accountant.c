@@ -19,7 +19,12 @@ static void assert_rel(double got, double want, double rel)
 static double plan_eps(double noise, double rate, uint64_t steps, double delta, dp_conv conv,
                        double *order)
 {
-    dp_plan p = {DP_MECH_GAUSSIAN, noise, rate, steps, delta, conv};
+    dp_plan p = {.mech = DP_MECH_GAUSSIAN,
+                 .noise = noise,
+                 .rate = rate,
+                 .steps = steps,
+                 .delta = delta,
+                 .conv = conv};
     double eps;
     assert_int_equal(dp_plan_epsilon(&p, &eps, order), MU_OK);
     return eps;
@@ -158,7 +163,7 @@ static void test_tf_privacy_conversion(void **state)
 static void test_noise_for_target(void **state)
 {
     (void)state;
-    dp_plan p = {DP_MECH_GAUSSIAN, 0, 256.0 / 60000, 60 * 234, 1e-5, DP_CONV_TIGHT};
+    dp_plan p = {.mech = DP_MECH_GAUSSIAN, .rate = 256.0 / 60000, .steps = 60 * 234, .delta = 1e-5};
     double z, eps;
     assert_int_equal(dp_plan_noise_for(&p, 3.0, &z), MU_OK);
     p.noise = z;
@@ -184,7 +189,8 @@ static void test_invalid(void **state)
     assert_int_equal(dp_eps_from_rdp(&o, &rd, 1, 0, DP_CONV_TIGHT, &e, NULL), MU_ERR_INVALID);
     assert_int_equal(dp_eps_from_rdp(&o, &rd, 1, 1, DP_CONV_TIGHT, &e, NULL), MU_ERR_INVALID);
     assert_int_equal(dp_eps_from_rdp(&o, &rd, 0, 1e-5, DP_CONV_TIGHT, &e, NULL), MU_ERR_INVALID);
-    dp_plan p = {DP_MECH_DISCRETE_GAUSSIAN, 1, 0.01, 10, 1e-5, DP_CONV_TIGHT};
+    dp_plan p = {
+        .mech = DP_MECH_DISCRETE_GAUSSIAN, .noise = 1, .rate = 0.01, .steps = 10, .delta = 1e-5};
     assert_int_equal(dp_plan_epsilon(&p, &e, NULL), MU_ERR_INVALID); /* no subsampling bound */
     p.rate = 1;
     assert_int_equal(dp_plan_epsilon(&p, &e, NULL), MU_OK);
@@ -194,6 +200,42 @@ static void test_invalid(void **state)
     assert_int_equal(dp_mech_parse("discrete-gaussian", &m), MU_OK);
     assert_int_equal(m, DP_MECH_DISCRETE_GAUSSIAN);
     assert_int_equal(dp_mech_parse("laplace", &m), MU_ERR_INVALID);
+    p.mech = DP_MECH_SKELLAM;
+    p.steps = 10;
+    p.rate = 0.5;
+    assert_int_equal(dp_plan_epsilon(&p, &e, NULL), MU_ERR_INVALID);
+    p.rate = 1;
+    p.l1 = -1;
+    assert_int_equal(dp_plan_epsilon(&p, &e, NULL), MU_ERR_INVALID);
+    assert_int_equal(dp_rdp_skellam(0, 1, 1, 2, &r), MU_ERR_INVALID);
+    assert_int_equal(dp_rdp_skellam(1, 1, 0, 2, &r), MU_ERR_INVALID);
+    assert_int_equal(dp_rdp_skellam(1, -1, 1, 2, &r), MU_ERR_INVALID);
+}
+
+/* Skellam (no published ε found to check against; a re-derivation, not a published number):
+ * the bound at μ 8, l1 4, l2 2, α 3 by hand is 3·4/32 + min((5·4 + 24)/1024, 12/32)
+ * = 0.375 + 0.04296875; at μ 1, l1 3 the other arm of the min is smaller; and for a large μ
+ * the plan's ε approaches the Gaussian's with the same standard deviation (σ² = 2μ). */
+static void test_skellam(void **state)
+{
+    (void)state;
+    double r;
+    assert_int_equal(dp_rdp_skellam(8, 4, 2, 3, &r), MU_OK);
+    assert_rel(r, 0.375 + 44.0 / 1024, 1e-12);
+    assert_int_equal(dp_rdp_skellam(1, 3, 2, 3, &r), MU_OK);
+    assert_rel(r, 3.0 + 9.0 / 4, 1e-12); /* 3 l1/(4μ) = 2.25 < (5·4 + 18)/16 = 2.375 */
+    dp_plan sk = {
+        .mech = DP_MECH_SKELLAM, .noise = 3, .rate = 1, .steps = 50, .delta = 1e-5, .l2 = 1000};
+    dp_plan g = sk;
+    g.mech = DP_MECH_GAUSSIAN;
+    double es, eg;
+    assert_int_equal(dp_plan_epsilon(&sk, &es, NULL), MU_OK);
+    assert_int_equal(dp_plan_epsilon(&g, &eg, NULL), MU_OK);
+    assert_true(es > eg);
+    assert_rel(es, eg, 1e-3);
+    sk.l2 = 1; /* at l2 = 1 the discreteness costs more: μ = 4.5, l1 = 1 */
+    assert_int_equal(dp_plan_epsilon(&sk, &es, NULL), MU_OK);
+    assert_true(es > eg * 1.001);
 }
 
 /* Large orders and tiny noise stay finite (log space); rate 0 gives ε 0; a huge noise gives
@@ -222,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_noise_for_target),
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_extremes),
+        cmocka_unit_test(test_skellam),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
