@@ -1,13 +1,13 @@
 /* nd_serve_rounds.c - what `mutual serve` does around finished rounds: the adapter blob that
  * DownloadAdapter streams, traffic counters, the round's JSON line; the checkpoint and the PEFT
  * export are the host layer's (ho_after_round). */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ho_coord.h"
+#include "mu_file.h"
 #include "mu_log.h"
 #include "nd_serve_int.h"
 #include "wi_blob.h"
@@ -82,12 +82,7 @@ int nd_srv_dump_global(server *s, uint64_t round, mu_diag *d)
 {
     char path[ND_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/global-%06llu.f32", s->o.dump_dir, (unsigned long long)round);
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return mu_diag_set(d, MU_ERR_IO, "%s: %s", path, strerror(errno));
-    int ok = fwrite(s->cur->data, 1, s->cur->len, f) == s->cur->len;
-    ok = (fclose(f) == 0) && ok;
-    return ok ? MU_OK : mu_diag_set(d, MU_ERR_IO, "%s: write failed", path);
+    return mu_write_file_atomic(path, s->cur->data, s->cur->len, d); /* whole or absent */
 }
 
 /* This driver's fields of the round's metrics line (ho_after_round writes it on stdout):

@@ -11,6 +11,7 @@
 #include "co_round.h"
 #include "ho_coord.h"
 #include "ho_org.h"
+#include "mu_file.h"
 #include "mu_log.h"
 #include "mu_progress.h"
 #include "sim_internal.h"
@@ -598,12 +599,10 @@ static int export_global(sim *s, const char *dir, mu_diag *diag)
     if (!blob)
         return mu_diag_set(diag, MU_ERR_NOMEM, "%s: out of memory", path);
     wi_blob_encode(blob, len, g, dim); /* little-endian whatever the host, as serve streams it */
-    FILE *f = fopen(path, "wb");
-    int ok = f && fwrite(blob, 1, len, f) == len;
-    ok = (f && fclose(f) == 0) && ok;
+    rc = mu_write_file_atomic(path, blob, len, diag); /* old or new file after a crash */
     free(blob);
-    if (!ok)
-        return mu_diag_set(diag, MU_ERR_IO, "%s: cannot write", path);
+    if (rc != MU_OK)
+        return rc;
     if (!s->eng)
         return MU_OK;
     return ho_peft_write(cl_engine_model(s->eng[0]), g, dim, dir, s->cfg->model_name, diag);
