@@ -255,7 +255,7 @@ int main(int argc, char **argv)
     }
     uint32_t k_eff = a->k < a->n - 1 ? a->k : a->n - 1;
     if (a->t == 0)
-        a->t = sa_min_threshold(k_eff);
+        a->t = sa_min_threshold(a->n, k_eff);
     b.ids = malloc(a->n * sizeof *b.ids);
     b.pks = malloc(a->n * 32ul);
     b.sks = malloc(a->n * 64ul);

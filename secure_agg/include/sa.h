@@ -60,7 +60,7 @@
 #define SA_MAX_D          (1u << 30)  /* values per vector limit */
 #define SA_TO_SERVER      0xFFFFFFFFu /* sa_envelope.to for client->server; not an org id */
 #define SA_TO_ALL         0xFFFFFFFEu /* sa_envelope.to: a copy to each of sa_server_recipients */
-#define SA_WIRE_VERSION   1u
+#define SA_WIRE_VERSION   2u          /* 2: ADVERTISE and KEYS carry the commitment to b */
 
 _Static_assert(SA_SECRET_BYTES == 2 * SA_LIMB_BYTES, "a secret is two limbs");
 _Static_assert(SA_SHARE_BYTES == 2 * SA_SCALAR_BYTES, "a share is one scalar per limb");
@@ -117,13 +117,23 @@ typedef struct {
 } sa_config;
 
 /* Each org's secrets are shared among its k_eff = min(k, n-1) neighbours and itself, so
- * k_eff+1 holders. Minimums that both sides enforce (docs/secure_agg.md):
+ * k_eff+1 holders. Minimums that both sides enforce (docs/secure_agg.md), every client for
+ * itself whatever the task says:
  *   degree    k >= sa_min_degree(n) = min(n-1, max(4, ceil(log2 n)))
- *   threshold t >= sa_min_threshold(k_eff) = floor((k_eff+1)/2)+1  (a strict majority of the
- *             holders, so the server can never collect t shares of both b and s_sk)
- * and t <= k_eff+1. */
+ *   threshold t >= sa_min_threshold(n, k_eff) = floor((k_eff+1+c)/2)+1, i.e. 2t > k_eff+1+c,
+ *             with c = sa_max_colluders(n, k_eff): a coordinator that shows different survivor
+ *             sets to different holders, joined by c colluding holders, never collects t shares
+ *             of both b and s_sk of one org (each honest holder reveals one kind only)
+ * and t <= k_eff+1. c is the most colluding neighbours any of the n orgs has except with
+ * probability 2^-sigma under the default parameters (gamma 0.05, sigma 40), capped at
+ * floor(k_eff/3) (for small cohorts the claim is that deterministic count). */
 uint32_t sa_min_degree(uint32_t n);
-uint32_t sa_min_threshold(uint32_t k_eff);
+uint32_t sa_min_threshold(uint32_t n, uint32_t k_eff);
+uint32_t sa_max_colluders(uint32_t n, uint32_t k_eff);
+/* The most neighbours an org lets drop (not share with it, or not upload) before it aborts:
+ * the default dropout assumption (delta 0.1) bound at 2^-eta (eta 20) over the n orgs. More
+ * dropped neighbours than this is a coordinator carving a small neighbourhood, not chance. */
+uint32_t sa_max_dropped(uint32_t n, uint32_t k_eff);
 
 /* Checks ranges, distinct ids, k even (or complete), and the minimums above. Returns MU_OK
  * or MU_ERR_INVALID with the reason in diag. */
@@ -141,10 +151,27 @@ typedef struct {
  * n = 10, 100, 1000, 10000 in docs/secure_agg.md). */
 sa_graph_params sa_graph_params_default(void);
 
-/* Chooses the smallest even k (or the complete graph) and a threshold t meeting both bounds
- * for a cohort of n (binomial tails with a union bound over the n orgs), never below the
- * minimums. Returns MU_OK, or MU_ERR_INVALID for out-of-range parameters. */
+/* Chooses the smallest even k (or the complete graph) and a threshold t for a cohort of n
+ * (binomial tails with a union bound over the n orgs): c = the colluding neighbours bound at
+ * 2^-sigma must be at most k/3, t >= floor((k+1+c)/2)+1, and P[some org keeps < t live
+ * holders] <= 2^-eta. When no ring qualifies: the complete graph with t =
+ * sa_min_threshold(n, n-1). Returns MU_OK, or MU_ERR_INVALID for out-of-range parameters. */
 int sa_graph_choose(uint32_t n, const sa_graph_params *p, uint32_t *k, uint32_t *t);
+
+/* What a (n, k, t) promises under p (the threat-model table in docs/secure_agg.md). */
+typedef struct {
+    uint32_t k_eff, t;
+    uint32_t c;           /* colluders the minimum threshold is built for (sa_max_colluders) */
+    uint32_t c_sigma;     /* colluding neighbours bound at 2^-sigma, uncapped */
+    int32_t c_holds;      /* largest c with 2t > k_eff+1+c (-1: not even the coordinator alone) */
+    uint32_t max_dropped; /* sa_max_dropped */
+    uint32_t dropped_ok;  /* neighbours that may drop with the round still completing */
+    double sec_log2;      /* log2 P[some org has > c_holds colluding neighbours] (<= 0) */
+    double cor_log2;      /* log2 P[some org loses > dropped_ok neighbours by chance] (<= 0) */
+} sa_graph_claim;
+
+int sa_graph_claim_of(uint32_t n, uint32_t k, uint32_t t, const sa_graph_params *p,
+                      sa_graph_claim *out);
 
 /* ---- stages and outgoing messages -------------------------------------------------- */
 
@@ -286,6 +313,13 @@ size_t sa_server_recipients(const sa_server *s, uint32_t *ids, size_t cap);
 /* The org ids whose inputs are in the sum (U3), ascending; returns how many (may exceed cap;
  * writes at most cap). 0 before stage 3 closes. */
 size_t sa_server_survivors(const sa_server *s, uint32_t *ids, size_t cap);
+
+/* The orgs found sending a share that does not reconstruct to its owner's commitment (b's
+ * hash in the signed ADVERTISE, or s_pk), ascending; returns how many (may exceed cap; writes
+ * at most cap). The round completes without their shares when the spare holders allow it
+ * (one wrong share per owner among the first t+1); otherwise close_stage says which owner
+ * could not be unmasked. */
+size_t sa_server_cheaters(const sa_server *s, uint32_t *ids, size_t cap);
 
 /* ---- quantisation ------------------------------------------------------------------ */
 

@@ -6,8 +6,8 @@
  * `org` is the sending org (client->server) or the recipient org (server->client); KEYS,
  * SURVIVORS and UNMASK_REQ are broadcasts (identical for every recipient) with org = SA_TO_ALL.
  * The body depends on the type (counts are uint32, arrays follow them, nothing is optional):
- *   ADVERTISE    c_pk(32) s_pk(32) sig(64)
- *   KEYS         count, count x { id(4) c_pk(32) s_pk(32) sig(64) }, ids strictly ascending
+ *   ADVERTISE    c_pk(32) s_pk(32) b_commit(32) sig(64)
+ *   KEYS         count, count x { id(4) c_pk(32) s_pk(32) b_commit(32) sig(64) }, ids ascending
  *   SHARES       count, count x { recipient(4) ct(168) }, recipients strictly ascending
  *   DELIVERY     count, count x { sender(4) ct(168) }, senders strictly ascending
  *   MASKED       bits(4) d(4) packed(ceil(d*bits/8)); unused high bits of the last byte are 0
@@ -45,8 +45,9 @@ enum { SA_REVEAL_B = 1, SA_REVEAL_S = 2 };
 
 typedef struct {
     uint32_t id;
-    uint8_t c_pk[SA_DH_PK_BYTES]; /* encrypts shares */
-    uint8_t s_pk[SA_DH_PK_BYTES]; /* derives pairwise masks */
+    uint8_t c_pk[SA_DH_PK_BYTES];    /* encrypts shares */
+    uint8_t s_pk[SA_DH_PK_BYTES];    /* derives pairwise masks */
+    uint8_t b_commit[SA_HASH_BYTES]; /* commitment to the self-mask seed b (sa_b_commit) */
     uint8_t sig[SA_SIG_BYTES];
 } sa_key_entry;
 

@@ -21,6 +21,7 @@ struct sa_client {
 
     /* round secrets */
     uint8_t c_pk[32], c_sk[32], s_pk[32], s_sk[32], b[SA_SECRET_BYTES];
+    uint8_t b_commit[SA_HASH_BYTES];
     uint8_t session[SA_HASH_BYTES];
 
     /* neighbours (ascending ids) and what they sent */
@@ -198,14 +199,18 @@ int sa_client_start(sa_client *c, sa_outbox *out, mu_diag *diag)
     sa_rng_fill(&c->rng, seed, sizeof seed);
     crypto_box_seed_keypair(c->s_pk, c->s_sk, seed);
     sodium_memzero(seed, sizeof seed);
+    /* b now, so that its commitment is in the signed advertisement */
+    sa_rng_fill(&c->rng, c->b, sizeof c->b);
+    sa_b_commit(c->b_commit, c->cfg_hash, c->self, c->b);
 
     sa_msg m;
     header(c, &m, SA_MSG_ADVERTISE);
     m.adv.id = c->self;
     memcpy(m.adv.c_pk, c->c_pk, 32);
     memcpy(m.adv.s_pk, c->s_pk, 32);
+    memcpy(m.adv.b_commit, c->b_commit, SA_HASH_BYTES);
     uint8_t signed_bytes[SA_ADV_SIGNED_BYTES];
-    sa_adv_signed_bytes(signed_bytes, c->cfg_hash, c->self, c->c_pk, c->s_pk);
+    sa_adv_signed_bytes(signed_bytes, c->cfg_hash, &m.adv);
     crypto_sign_detached(m.adv.sig, NULL, signed_bytes, sizeof signed_bytes, c->sign_sk);
     int rc = sa_outbox_push_msg(out, SA_TO_SERVER, &m);
     if (rc)
@@ -232,7 +237,8 @@ static int handle_keys(sa_client *c, const sa_msg *m, sa_outbox *out, mu_diag *d
             me = (long)i;
     }
     if (me < 0 || sodium_memcmp(keys[me].c_pk, c->c_pk, 32) != 0 ||
-        sodium_memcmp(keys[me].s_pk, c->s_pk, 32) != 0)
+        sodium_memcmp(keys[me].s_pk, c->s_pk, 32) != 0 ||
+        sodium_memcmp(keys[me].b_commit, c->b_commit, SA_HASH_BYTES) != 0)
         return client_abort(
             c, mu_diag_set(diag, MU_ERR_PROTOCOL, "secure_agg: KEYS does not carry my own keys"));
     sa_session_id(c->session, c->cfg_hash, keys, nk);
@@ -280,7 +286,7 @@ static int handle_keys(sa_client *c, const sa_msg *m, sa_outbox *out, mu_diag *d
     for (uint32_t j = 0; j < c->nn; j++) {
         const sa_key_entry *e = &keys[nbi[j]];
         uint8_t sb[SA_ADV_SIGNED_BYTES];
-        sa_adv_signed_bytes(sb, c->cfg_hash, e->id, e->c_pk, e->s_pk);
+        sa_adv_signed_bytes(sb, c->cfg_hash, e);
         if (crypto_sign_verify_detached(e->sig, sb, sizeof sb,
                                         c->pks[sa_ids_find(c->ids, c->n, e->id)]) != 0) {
             rc = client_abort(c, mu_diag_set(diag, MU_ERR_CRYPTO,
@@ -297,7 +303,6 @@ static int handle_keys(sa_client *c, const sa_msg *m, sa_outbox *out, mu_diag *d
         xs[j] = (uint64_t)c->nb[j] + 1;
     }
     xs[c->nn] = (uint64_t)c->self + 1;
-    sa_rng_fill(&c->rng, c->b, sizeof c->b);
     if ((rc = sa_shamir_split(sh_b, xs, c->nn + 1, c->t, c->b, &c->rng)) ||
         (rc = sa_shamir_split(sh_s, xs, c->nn + 1, c->t, c->s_sk, &c->rng))) {
         rc = client_abort(c, mu_diag_set(diag, rc, "secure_agg: cannot split secrets"));
@@ -429,7 +434,10 @@ static int handle_delivery(sa_client *c, const sa_msg *m, sa_outbox *out, mu_dia
     free(c->input); /* the vector is only held between set_input and the upload */
     c->input = NULL;
     c->has_input = 0;
+    /* the key pairs' secrets and b are not needed after the upload: only the shares are */
     sodium_memzero(c->c_sk, sizeof c->c_sk);
+    sodium_memzero(c->s_sk, sizeof c->s_sk);
+    sodium_memzero(c->b, sizeof c->b);
     r.bits = c->bits;
     r.d = c->d;
     r.packed = packed;

@@ -44,11 +44,6 @@ uint32_t sa_min_degree(uint32_t n)
     return k < n - 1 ? k : n - 1;
 }
 
-uint32_t sa_min_threshold(uint32_t k_eff)
-{
-    return (k_eff + 1) / 2 + 1;
-}
-
 static int u32_cmp(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -74,11 +69,15 @@ int sa_config_check(const sa_config *cfg, mu_diag *diag)
     if (k_eff < cfg->n - 1 && k_eff % 2)
         return mu_diag_set(diag, MU_ERR_INVALID,
                            "secure_agg: degree k=%u must be even (Harary ring) or >= n-1", cfg->k);
-    if (cfg->t < sa_min_threshold(k_eff))
+    /* 2t > k_eff + 1 + c: the coordinator, showing different survivor sets to different
+     * holders and joined by c colluding holders, never collects t shares of both b and s_sk
+     * of one org (each honest holder reveals one kind). */
+    uint32_t tmin = sa_min_threshold(cfg->n, k_eff);
+    if (cfg->t < tmin)
         return mu_diag_set(diag, MU_ERR_INVALID,
                            "secure_agg: threshold t=%u is below the minimum %u for %u share "
-                           "holders (a strict majority is needed)",
-                           cfg->t, sa_min_threshold(k_eff), k_eff + 1);
+                           "holders and up to %u colluders (2t > k_eff+1+c)",
+                           cfg->t, tmin, k_eff + 1, sa_max_colluders(cfg->n, k_eff));
     if (cfg->t > k_eff + 1)
         return mu_diag_set(diag, MU_ERR_INVALID,
                            "secure_agg: threshold t=%u exceeds the %u share holders", cfg->t,

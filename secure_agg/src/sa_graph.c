@@ -140,19 +140,115 @@ static double log2_tail(uint32_t n, double p, uint32_t x)
     return total > 0 ? log2(total) : -INFINITY;
 }
 
+/* The smallest c <= k with log2(n) + log2 P[Bin(k, p) >= c+1] <= -bits: the most of k
+ * neighbours that are corrupt (or dropped) at any of the n orgs, except with probability
+ * 2^-bits. One pass from the top of the tail, O(k). */
+static uint32_t tail_bound(uint32_t n, uint32_t k, double p, double bits)
+{
+    if (p <= 0.0)
+        return 0;
+    double limit = exp2(-bits - log2((double)n)), total = 0.0;
+    for (uint32_t x = k; x >= 1; x--) {
+        double lc = lgamma(k + 1.0) - lgamma(x + 1.0) - lgamma(k - x + 1.0);
+        total += exp(lc + x * log(p) + (k - x) * log1p(-p));
+        if (total > limit)
+            return x; /* P[>= x] too large, P[>= x+1] small enough */
+    }
+    return 0;
+}
+
+static uint32_t keff_of(uint32_t n, uint32_t k)
+{
+    return k < n - 1 ? k : n - 1;
+}
+
+/* c for (n, k_eff) under p: the probabilistic bound, never above a third of the neighbours
+ * (beyond that the claim is the deterministic one: up to k_eff/3 colluders). */
+static uint32_t colluders(uint32_t n, uint32_t k_eff, const sa_graph_params *p)
+{
+    uint32_t c = tail_bound(n, k_eff, p->corrupt_frac, p->sigma_bits);
+    return c < k_eff / 3 ? c : k_eff / 3;
+}
+
+static uint32_t threshold_for(uint32_t k_eff, uint32_t c)
+{
+    return (k_eff + 1 + c) / 2 + 1;
+}
+
+uint32_t sa_max_colluders(uint32_t n, uint32_t k_eff)
+{
+    if (n < 2)
+        return 0;
+    sa_graph_params p = sa_graph_params_default();
+    return colluders(n, keff_of(n, k_eff), &p);
+}
+
+uint32_t sa_min_threshold(uint32_t n, uint32_t k_eff)
+{
+    if (n < 2)
+        return 0;
+    k_eff = keff_of(n, k_eff);
+    return threshold_for(k_eff, sa_max_colluders(n, k_eff));
+}
+
+uint32_t sa_max_dropped(uint32_t n, uint32_t k_eff)
+{
+    if (n < 2)
+        return 0;
+    sa_graph_params p = sa_graph_params_default();
+    k_eff = keff_of(n, k_eff);
+    return tail_bound(n, k_eff, p.drop_frac, p.eta_bits);
+}
+
+static int params_ok(uint32_t n, const sa_graph_params *p)
+{
+    return n >= 2 && n <= SA_MAX_ORGS && p && p->corrupt_frac >= 0 && p->corrupt_frac < 0.5 &&
+           p->drop_frac >= 0 && p->drop_frac < 1 && p->sigma_bits > 0 && p->eta_bits > 0;
+}
+
+int sa_graph_claim_of(uint32_t n, uint32_t k, uint32_t t, const sa_graph_params *p,
+                      sa_graph_claim *out)
+{
+    if (!params_ok(n, p) || !out)
+        return MU_ERR_INVALID;
+    uint32_t k_eff = keff_of(n, k);
+    double un = log2((double)n);
+    out->k_eff = k_eff;
+    out->t = t;
+    out->c_sigma = tail_bound(n, k_eff, p->corrupt_frac, p->sigma_bits);
+    out->c = colluders(n, k_eff, p);
+    /* 2t > k_eff + 1 + c holds for every c up to 2t - k_eff - 2 */
+    out->c_holds = 2 * t > k_eff + 1 ? (int32_t)(2 * t - k_eff - 2) : -1;
+    out->max_dropped = tail_bound(n, k_eff, p->drop_frac, p->eta_bits);
+    uint32_t tolerated = k_eff + 1 >= t ? k_eff + 1 - t : 0;
+    if (out->max_dropped < tolerated)
+        tolerated = out->max_dropped;
+    out->dropped_ok = tolerated;
+    out->sec_log2 =
+        out->c_holds < 0 ? 0.0 : log2_tail(k_eff, p->corrupt_frac, (uint32_t)out->c_holds + 1) + un;
+    out->cor_log2 = log2_tail(k_eff, p->drop_frac, tolerated + 1) + un;
+    if (out->sec_log2 > 0)
+        out->sec_log2 = 0;
+    if (out->cor_log2 > 0)
+        out->cor_log2 = 0;
+    return MU_OK;
+}
+
 int sa_graph_choose(uint32_t n, const sa_graph_params *p, uint32_t *k, uint32_t *t)
 {
-    if (n < 2 || n > SA_MAX_ORGS || !p || !(p->corrupt_frac >= 0 && p->corrupt_frac < 0.5) ||
-        !(p->drop_frac >= 0 && p->drop_frac < 1) || !(p->sigma_bits > 0) || !(p->eta_bits > 0))
+    if (!params_ok(n, p))
         return MU_ERR_INVALID;
     double un = log2((double)n);
     uint32_t kmin = sa_min_degree(n);
     for (uint32_t kk = kmin + (kmin % 2); kk < n - 1; kk += 2) {
-        /* holders = kk neighbours + the org itself; the org's own share is honest. */
-        for (uint32_t tt = sa_min_threshold(kk); tt <= kk + 1; tt++) {
-            double sec = log2_tail(kk, p->corrupt_frac, tt) + un;       /* t corrupt neighbours */
-            double cor = log2_tail(kk, p->drop_frac, kk + 1 - tt) + un; /* < t live nbrs */
-            if (sec <= -p->sigma_bits && cor <= -p->eta_bits) {
+        /* the colluders an org may meet among its kk neighbours, at 2^-sigma; a ring whose
+         * bound exceeds a third of the neighbours is not worth its dropout cost */
+        uint32_t c = tail_bound(n, kk, p->corrupt_frac, p->sigma_bits);
+        if (c > kk / 3)
+            continue;
+        for (uint32_t tt = threshold_for(kk, c); tt <= kk + 1; tt++) {
+            double cor = log2_tail(kk, p->drop_frac, kk + 1 - tt) + un; /* < t live holders */
+            if (cor <= -p->eta_bits) {
                 *k = kk;
                 *t = tt;
                 return MU_OK;
@@ -160,6 +256,6 @@ int sa_graph_choose(uint32_t n, const sa_graph_params *p, uint32_t *k, uint32_t 
         }
     }
     *k = n - 1;
-    *t = sa_min_threshold(n - 1);
+    *t = threshold_for(n - 1, colluders(n, n - 1, p));
     return MU_OK;
 }

@@ -67,10 +67,13 @@ int sa_config_hash(uint8_t out[SA_HASH_BYTES], const sa_config *cfg);
 void sa_session_id(uint8_t out[SA_HASH_BYTES], const uint8_t cfg_hash[SA_HASH_BYTES],
                    const sa_key_entry *keys, size_t n);
 /* The bytes an org signs to advertise its keys (len SA_ADV_SIGNED_BYTES). */
-#define SA_ADV_SIGNED_BYTES (16u + SA_HASH_BYTES + 4u + 2u * SA_DH_PK_BYTES)
+#define SA_ADV_SIGNED_BYTES (16u + SA_HASH_BYTES + 4u + 2u * SA_DH_PK_BYTES + SA_HASH_BYTES)
 void sa_adv_signed_bytes(uint8_t out[SA_ADV_SIGNED_BYTES], const uint8_t cfg_hash[SA_HASH_BYTES],
-                         uint32_t id, const uint8_t c_pk[SA_DH_PK_BYTES],
-                         const uint8_t s_pk[SA_DH_PK_BYTES]);
+                         const sa_key_entry *e);
+/* The commitment to org id's self-mask seed b that its signed ADVERTISE carries; the server
+ * checks a reconstructed b against it (a shifted share cannot change the sum silently). */
+void sa_b_commit(uint8_t out[SA_HASH_BYTES], const uint8_t cfg_hash[SA_HASH_BYTES], uint32_t id,
+                 const uint8_t b[SA_SECRET_BYTES]);
 /* The digest an org signs in the consistency check: session id and the survivor set. */
 void sa_survivors_digest(uint8_t out[SA_HASH_BYTES], const uint8_t session[SA_HASH_BYTES],
                          const uint32_t *ids, size_t n);

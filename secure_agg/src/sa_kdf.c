@@ -47,32 +47,45 @@ void sa_session_id(uint8_t out[SA_HASH_BYTES], const uint8_t cfg_hash[SA_HASH_BY
 {
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, SA_HASH_BYTES);
-    tag(&st, "mu-sa-session-v1");
+    tag(&st, "mu-sa-session-v2");
     crypto_generichash_update(&st, cfg_hash, SA_HASH_BYTES);
     put32(&st, (uint32_t)n);
     for (size_t i = 0; i < n; i++) {
         put32(&st, keys[i].id);
         crypto_generichash_update(&st, keys[i].c_pk, SA_DH_PK_BYTES);
         crypto_generichash_update(&st, keys[i].s_pk, SA_DH_PK_BYTES);
+        crypto_generichash_update(&st, keys[i].b_commit, SA_HASH_BYTES);
     }
     crypto_generichash_final(&st, out, SA_HASH_BYTES);
 }
 
 void sa_adv_signed_bytes(uint8_t out[SA_ADV_SIGNED_BYTES], const uint8_t cfg_hash[SA_HASH_BYTES],
-                         uint32_t id, const uint8_t c_pk[SA_DH_PK_BYTES],
-                         const uint8_t s_pk[SA_DH_PK_BYTES])
+                         const sa_key_entry *e)
 {
     uint8_t *p = out;
     memset(p, 0, 16);
-    memcpy(p, "mu-sa-adv-v1", 12);
+    memcpy(p, "mu-sa-adv-v2", 12);
     p += 16;
     memcpy(p, cfg_hash, SA_HASH_BYTES);
     p += SA_HASH_BYTES;
-    memcpy(p, &id, 4);
+    memcpy(p, &e->id, 4);
     p += 4;
-    memcpy(p, c_pk, SA_DH_PK_BYTES);
+    memcpy(p, e->c_pk, SA_DH_PK_BYTES);
     p += SA_DH_PK_BYTES;
-    memcpy(p, s_pk, SA_DH_PK_BYTES);
+    memcpy(p, e->s_pk, SA_DH_PK_BYTES);
+    p += SA_DH_PK_BYTES;
+    memcpy(p, e->b_commit, SA_HASH_BYTES);
+}
+
+void sa_b_commit(uint8_t out[SA_HASH_BYTES], const uint8_t cfg_hash[SA_HASH_BYTES], uint32_t id,
+                 const uint8_t b[SA_SECRET_BYTES])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, cfg_hash, SA_HASH_BYTES, SA_HASH_BYTES);
+    tag(&st, "mu-sa-bcommit-v1");
+    put32(&st, id);
+    crypto_generichash_update(&st, b, SA_SECRET_BYTES);
+    crypto_generichash_final(&st, out, SA_HASH_BYTES);
 }
 
 void sa_survivors_digest(uint8_t out[SA_HASH_BYTES], const uint8_t session[SA_HASH_BYTES],

@@ -5,7 +5,7 @@
 
 #include "sa_internal.h"
 
-#define KEY_ENTRY_BYTES    (4u + 2u * SA_DH_PK_BYTES + SA_SIG_BYTES)
+#define KEY_ENTRY_BYTES    (4u + 2u * SA_DH_PK_BYTES + SA_HASH_BYTES + SA_SIG_BYTES)
 #define CT_ENTRY_BYTES     (4u + SA_SHARE_CT_BYTES)
 #define SIG_ENTRY_BYTES    (4u + SA_SIG_BYTES)
 #define REVEAL_ENTRY_BYTES (4u + 1u + SA_SHARE_BYTES)
@@ -32,7 +32,7 @@ size_t sa_msg_encoded_len(const sa_msg *m)
     size_t h = SA_MSG_HEADER_BYTES;
     switch (m->type) {
     case SA_MSG_ADVERTISE:
-        return h + 2 * SA_DH_PK_BYTES + SA_SIG_BYTES;
+        return h + 2 * SA_DH_PK_BYTES + SA_HASH_BYTES + SA_SIG_BYTES;
     case SA_MSG_KEYS:
         return m->n_keys > SA_MAX_ORGS ? 0 : h + 4 + m->n_keys * KEY_ENTRY_BYTES;
     case SA_MSG_SHARES:
@@ -134,6 +134,7 @@ int sa_msg_encode(const sa_msg *m, uint8_t *buf, size_t cap, size_t *written)
     case SA_MSG_ADVERTISE:
         w_bytes(&w, m->adv.c_pk, SA_DH_PK_BYTES);
         w_bytes(&w, m->adv.s_pk, SA_DH_PK_BYTES);
+        w_bytes(&w, m->adv.b_commit, SA_HASH_BYTES);
         w_bytes(&w, m->adv.sig, SA_SIG_BYTES);
         break;
     case SA_MSG_KEYS:
@@ -142,6 +143,7 @@ int sa_msg_encode(const sa_msg *m, uint8_t *buf, size_t cap, size_t *written)
             w32(&w, m->keys[i].id);
             w_bytes(&w, m->keys[i].c_pk, SA_DH_PK_BYTES);
             w_bytes(&w, m->keys[i].s_pk, SA_DH_PK_BYTES);
+            w_bytes(&w, m->keys[i].b_commit, SA_HASH_BYTES);
             w_bytes(&w, m->keys[i].sig, SA_SIG_BYTES);
         }
         break;
@@ -254,7 +256,7 @@ static int decode_body(sa_msg *m, rd *r, mu_diag *diag)
     case SA_MSG_ADVERTISE:
         m->adv.id = m->org;
         if (!r_bytes(r, m->adv.c_pk, SA_DH_PK_BYTES) || !r_bytes(r, m->adv.s_pk, SA_DH_PK_BYTES) ||
-            !r_bytes(r, m->adv.sig, SA_SIG_BYTES))
+            !r_bytes(r, m->adv.b_commit, SA_HASH_BYTES) || !r_bytes(r, m->adv.sig, SA_SIG_BYTES))
             return mu_diag_set(diag, MU_ERR_FORMAT, "secure_agg: short ADVERTISE");
         return MU_OK;
     case SA_MSG_KEYS:
@@ -266,6 +268,7 @@ static int decode_body(sa_msg *m, rd *r, mu_diag *diag)
             r32(r, &m->keys[i].id);
             r_bytes(r, m->keys[i].c_pk, SA_DH_PK_BYTES);
             r_bytes(r, m->keys[i].s_pk, SA_DH_PK_BYTES);
+            r_bytes(r, m->keys[i].b_commit, SA_HASH_BYTES);
             r_bytes(r, m->keys[i].sig, SA_SIG_BYTES);
         }
         if (!ascending_keys(m))

@@ -29,6 +29,7 @@ struct sa_server {
     uint32_t *u1_ci;  /* (m) cohort index */
     sa_graph g;
     uint8_t *flags;                /* (m) IN_U* */
+    uint8_t *bad;                  /* (m) sent a share that did not fit its owner's commitment */
     sa_ct_entry **cts;             /* (m) SHARES entries of each sharer (k_eff each) */
     uint32_t *nbuf;                /* (k_eff) scratch for neighbour lists */
     uint32_t *sum;                 /* (d) running sum mod 2^32 */
@@ -75,6 +76,7 @@ void sa_server_free(sa_server *s)
     free(s->u1_ci);
     sa_graph_deinit(&s->g);
     free(s->flags);
+    free(s->bad);
     free(s->nbuf);
     free(s->sum);
     free(s->csig);
@@ -169,6 +171,18 @@ size_t sa_server_recipients(const sa_server *s, uint32_t *ids, size_t cap)
     return copy_ids(s->recipients, s->n_recipients, ids, cap);
 }
 
+size_t sa_server_cheaters(const sa_server *s, uint32_t *ids, size_t cap)
+{
+    size_t c = 0;
+    for (uint32_t i = 0; i < s->m && s->bad; i++)
+        if (s->bad[i]) {
+            if (ids && c < cap)
+                ids[c] = s->u1[i].id;
+            c++;
+        }
+    return c;
+}
+
 size_t sa_server_survivors(const sa_server *s, uint32_t *ids, size_t cap)
 {
     return copy_ids(s->surv, s->n_surv, ids, cap);
@@ -231,7 +245,9 @@ static int on_advertise(sa_server *s, const sa_msg *m, mu_diag *diag)
         return mu_diag_set(diag, MU_ERR_PROTOCOL, "secure_agg: duplicate ADVERTISE from %u",
                            m->org);
     uint8_t sb[SA_ADV_SIGNED_BYTES];
-    sa_adv_signed_bytes(sb, s->cfg_hash, m->org, m->adv.c_pk, m->adv.s_pk);
+    sa_key_entry e = m->adv;
+    e.id = m->org;
+    sa_adv_signed_bytes(sb, s->cfg_hash, &e);
     if (crypto_sign_verify_detached(m->adv.sig, sb, sizeof sb, s->pks[ci]) != 0)
         return mu_diag_set(diag, MU_ERR_CRYPTO, "secure_agg: org %u's ADVERTISE signature fails",
                            m->org);
@@ -412,12 +428,14 @@ static int close_advertise(sa_server *s, sa_outbox *out, mu_diag *diag)
     s->u1 = malloc(m * sizeof *s->u1);
     s->u1_ci = malloc(m * sizeof *s->u1_ci);
     s->flags = calloc(m, 1);
+    s->bad = calloc(m, 1);
     s->cts = calloc(m, sizeof *s->cts);
     s->rev = calloc(m, sizeof *s->rev);
     s->n_rev = calloc(m, sizeof *s->n_rev);
     s->csig = calloc(m, SA_SIG_BYTES);
     s->nbuf = malloc((k_eff ? k_eff : 1) * sizeof *s->nbuf);
-    if (!s->u1 || !s->u1_ci || !s->flags || !s->cts || !s->rev || !s->n_rev || !s->csig || !s->nbuf)
+    if (!s->u1 || !s->u1_ci || !s->flags || !s->bad || !s->cts || !s->rev || !s->n_rev ||
+        !s->csig || !s->nbuf)
         return server_abort(s, MU_ERR_NOMEM);
     for (uint32_t i = 0, j = 0; i < s->n; i++)
         if (s->advertised[i]) {
@@ -584,46 +602,90 @@ typedef struct {
     uint64_t *xs, *prev; /* (t) current and cached x-coordinates */
     int cached;
     uint8_t (*lambda)[SA_SCALAR_BYTES]; /* (t) for prev */
+    uint64_t *all_xs;                   /* (k_eff+1) x of every share found */
+    uint32_t *who;                      /* (k_eff+1) holder of each share found */
 } lagrange_cache;
 
-/* Reconstructs o's secret of `kind` from the first t responders holding a share. */
+/* Whether `secret` is what owner o committed to: H(b) in its signed ADVERTISE for b, the
+ * advertised s_pk for s_sk. */
+static int secret_matches(const sa_server *s, uint32_t o, uint8_t kind,
+                          const uint8_t secret[SA_SECRET_BYTES])
+{
+    uint8_t want[32];
+    if (kind == SA_REVEAL_B) {
+        sa_b_commit(want, s->cfg_hash, s->u1[o].id, secret);
+        return sodium_memcmp(want, s->u1[o].b_commit, SA_HASH_BYTES) == 0;
+    }
+    crypto_scalarmult_base(want, secret);
+    return sodium_memcmp(want, s->u1[o].s_pk, 32) == 0;
+}
+
+/* Combines the t shares sh[skip-less] (all got of them but index `skip`, or the first t if skip
+ * < 0) and checks the result against the owner's commitment. */
+static int try_combine(sa_server *s, uint32_t o, uint8_t kind, uint8_t secret[SA_SECRET_BYTES],
+                       const uint8_t **sh, const uint64_t *xs_all, uint32_t got, long skip,
+                       lagrange_cache *lc)
+{
+    const uint8_t **use = sh + got; /* scratch after the got pointers */
+    uint32_t n = 0;
+    for (uint32_t j = 0; j < got && n < s->t; j++)
+        if ((long)j != skip) {
+            use[n] = sh[j];
+            lc->xs[n++] = xs_all[j];
+        }
+    if (n < s->t)
+        return 0;
+    if (!lc->cached || memcmp(lc->prev, lc->xs, s->t * sizeof *lc->xs) != 0) {
+        lc->cached = 0;
+        if (sa_shamir_lagrange(lc->lambda, lc->xs, s->t) != MU_OK)
+            return 0;
+        memcpy(lc->prev, lc->xs, s->t * sizeof *lc->xs);
+        lc->cached = 1;
+    }
+    if (sa_shamir_combine(secret, use, (const uint8_t(*)[SA_SCALAR_BYTES])lc->lambda, s->t) !=
+        MU_OK)
+        return 0;
+    return secret_matches(s, o, kind, secret);
+}
+
+/* Reconstructs o's secret of `kind` from the responders holding a share, leaving out holders
+ * already found cheating. If the first t shares do not give the committed secret, the spare
+ * shares find the one wrong share: the holder whose omission gives it is marked a cheater. */
 static int reconstruct(sa_server *s, uint32_t o, uint8_t kind, uint8_t secret[SA_SECRET_BYTES],
                        const uint8_t **sh, lagrange_cache *lc, mu_diag *diag)
 {
-    uint64_t *xs = lc->xs;
+    uint64_t *xs = lc->all_xs;
+    uint32_t *who = lc->who;
     uint32_t nn = sa_graph_neighbours(&s->g, o, s->nbuf);
     uint32_t got = 0;
-    for (uint32_t j = 0; j <= nn && got < s->t; j++) {
+    for (uint32_t j = 0; j <= nn; j++) {
         uint32_t h = j < nn ? s->nbuf[j] : o;
-        if (!(s->flags[h] & IN_U5))
+        if (!(s->flags[h] & IN_U5) || s->bad[h])
             continue;
         const uint8_t *p = find_reveal(s, h, s->u1[o].id, kind);
         if (!p)
             continue;
         sh[got] = p;
+        who[got] = h;
         xs[got++] = (uint64_t)s->u1[h].id + 1;
     }
     if (got < s->t)
         return mu_diag_set(diag, MU_ERR_ABORT,
                            "secure_agg: cannot unmask org %u: %u of t=%u shares arrived",
                            s->u1[o].id, got, s->t);
-    int rc = MU_OK;
-    if (!lc->cached || memcmp(lc->prev, xs, s->t * sizeof *xs) != 0) {
-        lc->cached = 0;
-        rc = sa_shamir_lagrange(lc->lambda, xs, s->t);
-        if (rc == MU_OK) {
-            memcpy(lc->prev, xs, s->t * sizeof *xs);
-            lc->cached = 1;
+    if (try_combine(s, o, kind, secret, sh, xs, got, -1, lc))
+        return MU_OK;
+    /* one wrong share among the first t+1: leave each out in turn */
+    for (uint32_t j = 0; j < got && j <= s->t; j++)
+        if (try_combine(s, o, kind, secret, sh, xs, got, (long)j, lc)) {
+            s->bad[who[j]] = 1;
+            return MU_OK;
         }
-    }
-    if (rc == MU_OK)
-        rc = sa_shamir_combine(secret, sh, (const uint8_t(*)[SA_SCALAR_BYTES])lc->lambda, s->t);
-    if (rc)
-        return mu_diag_set(diag, MU_ERR_ABORT,
-                           "secure_agg: shares of org %u do not reconstruct (a holder sent a "
-                           "corrupted share)",
-                           s->u1[o].id);
-    return MU_OK;
+    sodium_memzero(secret, SA_SECRET_BYTES);
+    return mu_diag_set(diag, MU_ERR_ABORT,
+                       "secure_agg: shares of org %u's %s do not reconstruct to what it committed "
+                       "to, and no single holder explains it (%u shares, t=%u)",
+                       s->u1[o].id, kind == SA_REVEAL_B ? "seed b" : "mask key", got, s->t);
 }
 
 static int close_unmask(sa_server *s, mu_diag *diag)
@@ -632,13 +694,18 @@ static int close_unmask(sa_server *s, mu_diag *diag)
     uint32_t n3 = count_flag(s, IN_U3), n_drop = count_flag(s, IN_U2) - n3;
     size_t cap = n3 + (size_t)n_drop * s->g.k_eff;
     sa_prg_term *terms = calloc(cap ? cap : 1, sizeof *terms);
-    const uint8_t **sh = malloc(s->t * sizeof *sh);
-    lagrange_cache lc = {malloc(s->t * sizeof *lc.xs), malloc(s->t * sizeof *lc.prev), 0,
-                         malloc((size_t)s->t * SA_SCALAR_BYTES)};
+    size_t holders = (size_t)s->g.k_eff + 1;
+    const uint8_t **sh = malloc((holders + s->t) * sizeof *sh);
+    lagrange_cache lc = {malloc(s->t * sizeof *lc.xs),
+                         malloc(s->t * sizeof *lc.prev),
+                         0,
+                         malloc((size_t)s->t * SA_SCALAR_BYTES),
+                         malloc(holders * sizeof *lc.all_xs),
+                         malloc(holders * sizeof *lc.who)};
     uint32_t *nb = malloc((s->g.k_eff ? s->g.k_eff : 1) * sizeof *nb);
     int rc = MU_OK;
     size_t nt = 0;
-    if (!terms || !sh || !lc.xs || !lc.prev || !lc.lambda || !nb) {
+    if (!terms || !sh || !lc.xs || !lc.prev || !lc.lambda || !lc.all_xs || !lc.who || !nb) {
         rc = MU_ERR_NOMEM;
         goto out;
     }
@@ -655,15 +722,6 @@ static int close_unmask(sa_server *s, mu_diag *diag)
         } else {
             if ((rc = reconstruct(s, o, SA_REVEAL_S, secret, sh, &lc, diag)))
                 break;
-            uint8_t pk[32];
-            crypto_scalarmult_base(pk, secret);
-            if (sodium_memcmp(pk, s->u1[o].s_pk, 32) != 0) {
-                rc =
-                    mu_diag_set(diag, MU_ERR_ABORT,
-                                "secure_agg: org %u's mask key does not match its public key", oid);
-                sodium_memzero(secret, sizeof secret);
-                break;
-            }
             uint32_t nn = sa_graph_neighbours(&s->g, o, nb);
             for (uint32_t j = 0; j < nn && rc == MU_OK; j++) {
                 uint32_t v = nb[j], vid = s->u1[v].id;
@@ -691,6 +749,8 @@ out:
     free(lc.xs);
     free(lc.prev);
     free(lc.lambda);
+    free(lc.all_xs);
+    free(lc.who);
     free(nb);
     s->t_unmask += sa_clock_now(&s->clock) - t0;
     if (rc)

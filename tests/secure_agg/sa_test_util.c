@@ -143,6 +143,8 @@ static void to_server(sa_world *w, uint32_t i, sa_outbox *ob)
         }
         if (w->drop_at[i] && w->drop_at[i] <= st)
             continue;
+        if (w->upstream)
+            w->upstream(w, w->ids[i], type, &ob->items[e].bytes, &ob->items[e].len);
         if (w->spy)
             w->spy(w, w->ids[i], ob->items[e].bytes, ob->items[e].len);
         if (sa_server_handle(w->server, w->ids[i], ob->items[e].bytes, ob->items[e].len, NULL,

@@ -20,6 +20,11 @@ typedef int (*sa_tamper_fn)(sa_world *w, uint32_t to, sa_msg_type type, uint8_t 
 /* Sees every client->server message that is about to reach the server. */
 typedef void (*sa_spy_fn)(sa_world *w, uint32_t from, const uint8_t *bytes, size_t len);
 
+/* A cheating org: may edit its own client->server message (bytes from malloc, may be replaced)
+ * before the spy and the server see it. */
+typedef void (*sa_upstream_fn)(sa_world *w, uint32_t from, sa_msg_type type, uint8_t **bytes,
+                               size_t *len);
+
 struct sa_world {
     uint32_t n, d, bits, k, t;
     uint32_t *ids;      /* (n) */
@@ -38,6 +43,7 @@ struct sa_world {
     sa_tamper_fn tamper;
     void *tamper_ctx;
     sa_spy_fn spy;
+    sa_upstream_fn upstream;
     int parallel; /* >1: clients handle a stage's messages on this many threads at once
                    * (no tamper hook then); the server still gets the replies in order */
     int client_threads, server_threads;

@@ -309,7 +309,7 @@ static void test_graph_rule(void **state)
         assert_true(k >= sa_min_degree(ns[i]));
         assert_true(k == ns[i] - 1 || k % 2 == 0);
         uint32_t k_eff = k < ns[i] - 1 ? k : ns[i] - 1;
-        assert_true(t >= sa_min_threshold(k_eff) && t <= k_eff + 1);
+        assert_true(t >= sa_min_threshold(ns[i], k_eff) && t <= k_eff + 1);
     }
     p.corrupt_frac = 0.6;
     uint32_t k, t;
@@ -347,10 +347,10 @@ static void test_config_minimums(void **state)
     (void)state;
     sa_world w;
     mu_diag diag = {{0}};
-    assert_int_equal(sa_world_init(&w, 20, 4, 32, 8, 5, 1, &diag), MU_OK);
+    assert_int_equal(sa_world_init(&w, 20, 4, 32, 8, 6, 1, &diag), MU_OK);
     sa_config c = w.cfg;
     assert_int_equal(sa_config_check(&c, &diag), MU_OK);
-    c.t = 4; /* 9 holders: minimum is 5 */
+    c.t = 5; /* 9 holders and up to 2 colluders: minimum is 6 */
     assert_int_equal(sa_config_check(&c, &diag), MU_ERR_INVALID);
     assert_non_null(strstr(diag.msg, "threshold"));
     assert_null(sa_server_new(&c, &diag));
@@ -399,7 +399,7 @@ static void test_msg_codec(void **state)
 {
     (void)state;
     mu_diag diag = {{0}};
-    sa_key_entry keys[2] = {{7, {1}, {2}, {3}}, {9, {4}, {5}, {6}}};
+    sa_key_entry keys[2] = {{7, {1}, {2}, {10}, {3}}, {9, {4}, {5}, {11}, {6}}};
     sa_ct_entry cts[2] = {{11, {1, 2, 3}}, {12, {4, 5, 6}}};
     uint32_t ids[3] = {1, 5, 9};
     sa_sig_entry sigs[2] = {{1, {9}}, {5, {8}}};
@@ -414,6 +414,7 @@ static void test_msg_codec(void **state)
         in[i].org = 77;
     }
     in[0].adv.c_pk[0] = 1;
+    in[0].adv.b_commit[31] = 3;
     in[0].adv.sig[63] = 2;
     in[1].keys = keys, in[1].n_keys = 2;
     in[2].cts = cts, in[2].n_cts = 2;
@@ -442,10 +443,12 @@ static void test_msg_codec(void **state)
         free(again);
         sa_msg_deinit(&out);
         check_truncations(buf, len);
-        /* wrong version and unknown type are refused */
-        buf[2] = 2;
+        /* wrong version (the old 1 too) and unknown type are refused */
+        buf[2] = SA_WIRE_VERSION + 1;
         assert_int_equal(sa_msg_decode(&out, buf, len, &diag), MU_ERR_FORMAT);
         buf[2] = 1;
+        assert_int_equal(sa_msg_decode(&out, buf, len, &diag), MU_ERR_FORMAT);
+        buf[2] = SA_WIRE_VERSION;
         buf[3] = 10;
         assert_int_equal(sa_msg_decode(&out, buf, len, &diag), MU_ERR_FORMAT);
         free(buf);

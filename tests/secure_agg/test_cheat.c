@@ -58,7 +58,7 @@ static void test_substituted_key(void **state)
     (void)state;
     sa_world w;
     mu_diag diag = {{0}};
-    assert_int_equal(sa_world_init(&w, 5, 10, 32, 4, 3, 21, &diag), MU_OK);
+    assert_int_equal(sa_world_init(&w, 5, 10, 32, 4, 4, 21, &diag), MU_OK);
     w.tamper = tamper_keys;
     int rc = sa_world_run(&w, &diag);
     assert_int_not_equal(rc, MU_OK);
@@ -93,7 +93,7 @@ static void test_substituted_key_harary(void **state)
     (void)state;
     sa_world w;
     mu_diag diag = {{0}};
-    assert_int_equal(sa_world_init(&w, 20, 10, 32, 6, 4, 22, &diag), MU_OK);
+    assert_int_equal(sa_world_init(&w, 20, 10, 32, 6, 5, 22, &diag), MU_OK);
     substituted_id = w.ids[7];
     w.tamper = tamper_keys_id;
     assert_int_equal(sa_world_make_clients(&w, &diag), MU_OK);
@@ -190,7 +190,7 @@ static void test_ciphertext_tampering(void **state)
     mu_diag diag = {{0}};
     /* a session run first, to replay one of its ciphertexts */
     sa_world old;
-    assert_int_equal(sa_world_init(&old, 5, 10, 32, 4, 3, 30, &diag), MU_OK);
+    assert_int_equal(sa_world_init(&old, 5, 10, 32, 4, 4, 30, &diag), MU_OK);
     have_saved = 0;
     old.spy = capture_ct;
     assert_int_equal(sa_world_run(&old, &diag), MU_OK);
@@ -199,7 +199,7 @@ static void test_ciphertext_tampering(void **state)
 
     for (cheat_mode = 1; cheat_mode <= 3; cheat_mode++) {
         sa_world w;
-        assert_int_equal(sa_world_init(&w, 5, 10, 32, 4, 3, 31, &diag), MU_OK);
+        assert_int_equal(sa_world_init(&w, 5, 10, 32, 4, 4, 31, &diag), MU_OK);
         w.tamper = tamper_delivery;
         int rc = sa_world_run(&w, &diag);
         assert_int_equal(w.client_rc[0], MU_ERR_CRYPTO);
@@ -254,7 +254,7 @@ static void test_moved_ciphertext(void **state)
     (void)state;
     mu_diag diag = {{0}};
     sa_world w;
-    assert_int_equal(sa_world_init(&w, 5, 10, 32, 4, 3, 33, &diag), MU_OK);
+    assert_int_equal(sa_world_init(&w, 5, 10, 32, 4, 4, 33, &diag), MU_OK);
     n_ct_for_1 = 0;
     w.spy = capture_for_1;
     w.tamper = tamper_moved;
@@ -284,7 +284,7 @@ static void test_replayed_messages(void **state)
     mu_diag diag = {{0}};
     sa_world w;
     /* a DELIVERY from one round, replayed into a later round of the same cohort */
-    assert_int_equal(sa_world_init(&w, 5, 10, 32, 4, 3, 41, &diag), MU_OK);
+    assert_int_equal(sa_world_init(&w, 5, 10, 32, 4, 4, 41, &diag), MU_OK);
     kept = NULL;
     kept_type = SA_MSG_DELIVERY;
     w.tamper = keep_msg;
@@ -296,7 +296,7 @@ static void test_replayed_messages(void **state)
     assert_int_equal(sa_client_handle(w.clients[0], kept, kept_len, &ob, &diag), MU_ERR_STATE);
     sa_world_free(&w);
 
-    assert_int_equal(sa_world_init(&w, 5, 10, 32, 4, 3, 42, &diag), MU_OK);
+    assert_int_equal(sa_world_init(&w, 5, 10, 32, 4, 4, 42, &diag), MU_OK);
     assert_int_equal(sa_world_make_clients(&w, &diag), MU_OK);
     assert_int_equal(sa_world_start(&w), MU_OK);
     assert_int_equal(sa_world_step(&w, SA_STAGE_ADVERTISE, &diag), MU_OK);
@@ -328,7 +328,7 @@ static void test_second_unmask_request_refused(void **state)
     (void)state;
     mu_diag diag = {{0}};
     sa_world w;
-    assert_int_equal(sa_world_init(&w, 5, 10, 32, 4, 3, 51, &diag), MU_OK);
+    assert_int_equal(sa_world_init(&w, 5, 10, 32, 4, 4, 51, &diag), MU_OK);
     kept = NULL;
     kept_type = SA_MSG_UNMASK_REQ;
     w.tamper = keep_msg;
@@ -378,7 +378,7 @@ static void test_unmask_list_differs(void **state)
     (void)state;
     mu_diag diag = {{0}};
     sa_world w;
-    assert_int_equal(sa_world_init(&w, 5, 10, 32, 4, 3, 52, &diag), MU_OK);
+    assert_int_equal(sa_world_init(&w, 5, 10, 32, 4, 4, 52, &diag), MU_OK);
     w.tamper = tamper_unmask_list;
     sa_world_run(&w, &diag);
     assert_int_equal(w.client_rc[0], MU_ERR_PROTOCOL);
@@ -436,7 +436,7 @@ static void test_split_survivor_view(void **state)
     (void)state;
     mu_diag diag = {{0}};
     sa_world w;
-    assert_int_equal(sa_world_init(&w, 5, 10, 32, 4, 3, 61, &diag), MU_OK);
+    assert_int_equal(sa_world_init(&w, 5, 10, 32, 4, 4, 61, &diag), MU_OK);
     victim_signed = 0;
     w.spy = capture_victim_sig;
     w.tamper = tamper_split_view;

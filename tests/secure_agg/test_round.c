@@ -17,7 +17,7 @@
 static void pick_kt(uint32_t n, uint32_t *k, uint32_t *t)
 {
     *k = n <= 17 ? n - 1 : 16;
-    *t = sa_min_threshold(*k);
+    *t = sa_min_threshold(n, *k);
 }
 
 static void check_sum(sa_world *w)
@@ -106,17 +106,16 @@ static void test_bits_sweep(void **state)
         run_grid_case(5, 33, bits, 200 + bits);
 }
 
-/* n=5 complete: 5 holders, t=3. */
+/* n=5 complete: 5 holders, t=4 (2t > 5 + 1 colluder). */
 static void test_exactly_t_survivors(void **state)
 {
     (void)state;
     sa_world w;
     mu_diag diag = {{0}};
-    assert_int_equal(sa_world_init(&w, 5, 50, 32, 4, 3, 7, &diag), MU_OK);
-    w.drop_at[0] = 3;
+    assert_int_equal(sa_world_init(&w, 5, 50, 32, 4, 4, 7, &diag), MU_OK);
     w.drop_at[4] = 3;
     assert_int_equal(sa_world_run(&w, &diag), MU_OK);
-    assert_int_equal(sa_server_survivors(w.server, NULL, 0), 3);
+    assert_int_equal(sa_server_survivors(w.server, NULL, 0), 4);
     check_sum(&w);
     sa_world_free(&w);
 }
@@ -138,13 +137,13 @@ static void test_t_minus_1_survivors_abort(void **state)
     (void)state;
     sa_world w;
     mu_diag diag = {{0}};
-    assert_int_equal(sa_world_init(&w, 5, 50, 32, 4, 3, 8, &diag), MU_OK);
-    w.drop_at[0] = w.drop_at[2] = w.drop_at[4] = 3;
+    assert_int_equal(sa_world_init(&w, 5, 50, 32, 4, 4, 8, &diag), MU_OK);
+    w.drop_at[0] = w.drop_at[4] = 3;
     unmask_seen = 0;
     w.spy = spy_unmask;
     int rc = sa_world_run(&w, &diag);
     assert_int_equal(rc, MU_ERR_ABORT);
-    assert_non_null(strstr(diag.msg, "fewer than t=3"));
+    assert_non_null(strstr(diag.msg, "fewer than t=4"));
     assert_int_equal(sa_server_stage(w.server), SA_STAGE_ABORTED);
     assert_string_equal(sa_stage_name(sa_server_stage(w.server)), "aborted");
     assert_string_equal(sa_stage_name((sa_stage)0), "?");
@@ -157,8 +156,8 @@ static void test_t_minus_1_survivors_abort(void **state)
     sa_world_free(&w);
 
     /* t-1 holders answering the unmask request: abort, no sum */
-    assert_int_equal(sa_world_init(&w, 5, 50, 32, 4, 3, 9, &diag), MU_OK);
-    w.drop_at[0] = w.drop_at[1] = w.drop_at[2] = 5;
+    assert_int_equal(sa_world_init(&w, 5, 50, 32, 4, 4, 9, &diag), MU_OK);
+    w.drop_at[0] = w.drop_at[1] = 5;
     rc = sa_world_run(&w, &diag);
     assert_int_equal(rc, MU_ERR_ABORT);
     assert_non_null(strstr(diag.msg, "cannot unmask"));
@@ -329,7 +328,7 @@ static void test_clients_in_parallel(void **state)
     (void)state;
     sa_world w;
     mu_diag diag = {{0}};
-    assert_int_equal(sa_world_init(&w, 24, 3001, 32, 8, 5, 77, &diag), MU_OK);
+    assert_int_equal(sa_world_init(&w, 24, 3001, 32, 8, 6, 77, &diag), MU_OK);
     w.parallel = 4;
     w.drop_at[3] = 3;
     w.drop_at[11] = 5;
@@ -398,7 +397,7 @@ static void test_quantised_weighted_mean(void **state)
     enum { ORGS = 5, DIM = 200 };
     sa_world w;
     mu_diag diag = {{0}};
-    assert_int_equal(sa_world_init(&w, ORGS, DIM + 1, 24, 4, 3, 15, &diag), MU_OK);
+    assert_int_equal(sa_world_init(&w, ORGS, DIM + 1, 24, 4, 4, 15, &diag), MU_OK);
     sa_quant q = {.clip_norm = 2.0, .scale = 4096.0, .w_max = 100.0, .bits = 24, .n = ORGS};
     assert_int_equal(sa_quant_check(&q, &diag), MU_OK);
     uint8_t seed[32] = {15};
