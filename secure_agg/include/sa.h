@@ -134,6 +134,10 @@ uint32_t sa_max_colluders(uint32_t n, uint32_t k_eff);
  * the default dropout assumption (delta 0.1) bound at 2^-eta (eta 20) over the n orgs. More
  * dropped neighbours than this is a coordinator carving a small neighbourhood, not chance. */
 uint32_t sa_max_dropped(uint32_t n, uint32_t k_eff);
+/* The fewest survivors (masked inputs in the sum) an org accepts: t, and n minus the dropouts
+ * the default assumption allows over the whole cohort (delta at 2^-eta). Fewer is a
+ * coordinator carving out a small sum, and every org aborts before revealing anything. */
+uint32_t sa_min_survivors(uint32_t n, uint32_t t);
 
 /* Checks ranges, distinct ids, k even (or complete), and the minimums above. Returns MU_OK
  * or MU_ERR_INVALID with the reason in diag. */

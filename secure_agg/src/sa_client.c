@@ -10,6 +10,9 @@ struct sa_client {
     /* the round */
     uint64_t round_id;
     uint32_t n, d, bits, k, t;
+    uint32_t k_eff;                   /* ring neighbours in the whole cohort */
+    uint32_t max_drop;                /* sa_max_dropped: more lost neighbours and I abort */
+    uint32_t min_surv;                /* sa_min_survivors */
     uint32_t *ids;                    /* (n) cohort ids, ascending */
     uint8_t (*pks)[SA_SIGN_PK_BYTES]; /* (n) identity keys, same order */
     uint8_t cfg_hash[SA_HASH_BYTES];
@@ -111,6 +114,9 @@ sa_client *sa_client_new(const sa_config *cfg, uint32_t self_id,
     c->bits = cfg->bits;
     c->k = cfg->k;
     c->t = cfg->t;
+    c->k_eff = cfg->k < cfg->n - 1 ? cfg->k : cfg->n - 1;
+    c->max_drop = sa_max_dropped(cfg->n, c->k_eff);
+    c->min_surv = sa_min_survivors(cfg->n, cfg->t);
     c->clock = cfg->clock;
     sa_config_hash(c->cfg_hash, cfg);
     c->self = self_id;
@@ -222,6 +228,20 @@ int sa_client_start(sa_client *c, sa_outbox *out, mu_diag *diag)
 
 /* ---- stage 2: KEYS -> SHARES ---- */
 
+/* Index of org id in KEYS (ids ascending), or -1. */
+static long key_find(const sa_key_entry *keys, size_t n, uint32_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (keys[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (lo < n && keys[lo].id == id) ? (long)lo : -1;
+}
+
 static int handle_keys(sa_client *c, const sa_msg *m, sa_outbox *out, mu_diag *diag)
 {
     const sa_key_entry *keys = m->keys;
@@ -243,17 +263,12 @@ static int handle_keys(sa_client *c, const sa_msg *m, sa_outbox *out, mu_diag *d
             c, mu_diag_set(diag, MU_ERR_PROTOCOL, "secure_agg: KEYS does not carry my own keys"));
     sa_session_id(c->session, c->cfg_hash, keys, nk);
 
-    uint32_t *u1 = malloc(nk * sizeof *u1);
-    if (!u1)
-        return MU_ERR_NOMEM;
-    for (size_t i = 0; i < nk; i++)
-        u1[i] = keys[i].id;
+    /* The ring is over the whole cohort, ordered by the config hash: fixed before any key is
+     * advertised, so neither fresh keys nor leaving advertisers out moves anyone on it. */
     sa_graph g;
-    int rc = sa_graph_build(&g, c->session, (uint32_t)nk, u1, c->k);
-    if (rc) {
-        free(u1);
+    int rc = sa_graph_build(&g, c->cfg_hash, c->n, c->ids, c->k);
+    if (rc)
         return client_abort(c, mu_diag_set(diag, rc, "secure_agg: cannot build the graph"));
-    }
     uint32_t *nbi = malloc((g.k_eff ? g.k_eff : 1) * sizeof *nbi);
     uint64_t *xs = malloc((g.k_eff + 1) * sizeof *xs);
     uint8_t(*sh_b)[SA_SHARE_BYTES] = malloc((g.k_eff + 1) * (size_t)SA_SHARE_BYTES);
@@ -272,7 +287,21 @@ static int handle_keys(sa_client *c, const sa_msg *m, sa_outbox *out, mu_diag *d
         rc = mu_diag_set(diag, MU_ERR_NOMEM, "secure_agg: out of memory sharing keys");
         goto out;
     }
-    c->nn = sa_graph_neighbours(&g, (uint32_t)me, nbi);
+    /* my ring neighbours (cohort indices) that advertised, as indices into KEYS */
+    uint32_t nr = sa_graph_neighbours(&g, (uint32_t)sa_ids_find(c->ids, c->n, c->self), nbi);
+    c->nn = 0;
+    for (uint32_t j = 0; j < nr; j++) {
+        long ki = key_find(keys, nk, c->ids[nbi[j]]);
+        if (ki >= 0)
+            nbi[c->nn++] = (uint32_t)ki;
+    }
+    if (c->k_eff - c->nn > c->max_drop) {
+        rc = client_abort(c, mu_diag_set(diag, MU_ERR_ABORT,
+                                         "secure_agg: %u of my %u neighbours did not advertise "
+                                         "keys; the dropout assumption allows %u",
+                                         c->k_eff - c->nn, c->k_eff, c->max_drop));
+        goto out;
+    }
     if (c->nn + 1 < c->t) {
         rc = client_abort(c, mu_diag_set(diag, MU_ERR_ABORT,
                                          "secure_agg: only %u neighbours advertised keys; "
@@ -345,7 +374,6 @@ out:
     free(r.cts);
     free(xs);
     free(nbi);
-    free(u1);
     sa_graph_deinit(&g);
     return rc;
 }
@@ -393,6 +421,13 @@ static int handle_delivery(sa_client *c, const sa_msg *m, sa_outbox *out, mu_dia
     uint32_t live = 0;
     for (uint32_t j = 0; j < c->nn; j++)
         live += has[j];
+    if (c->k_eff - live > c->max_drop) {
+        free(has);
+        return client_abort(c, mu_diag_set(diag, MU_ERR_ABORT,
+                                           "secure_agg: %u of my %u neighbours sent no shares; "
+                                           "the dropout assumption allows %u",
+                                           c->k_eff - live, c->k_eff, c->max_drop));
+    }
     if (live + 1 < c->t) {
         free(has);
         return client_abort(c, mu_diag_set(diag, MU_ERR_ABORT,
@@ -460,10 +495,19 @@ static int handle_survivors(sa_client *c, const sa_msg *m, sa_outbox *out, mu_di
     if (sa_ids_find(m->ids, m->n_ids, c->self) < 0)
         return client_abort(
             c, mu_diag_set(diag, MU_ERR_PROTOCOL, "secure_agg: survivor set without me"));
-    if (m->n_ids < c->t)
+    if (m->n_ids < c->min_surv)
         return client_abort(c, mu_diag_set(diag, MU_ERR_ABORT,
-                                           "secure_agg: %zu survivors, fewer than t=%u", m->n_ids,
-                                           c->t));
+                                           "secure_agg: %zu survivors, fewer than the %u the "
+                                           "threshold t=%u and the dropout assumption allow",
+                                           m->n_ids, c->min_surv, c->t));
+    uint32_t in_sum = 0;
+    for (uint32_t j = 0; j < c->nn; j++)
+        in_sum += c->nb_has[j] && sa_ids_find(m->ids, m->n_ids, c->nb[j]) >= 0;
+    if (c->k_eff - in_sum > c->max_drop)
+        return client_abort(c, mu_diag_set(diag, MU_ERR_ABORT,
+                                           "secure_agg: only %u of my %u neighbours are survivors; "
+                                           "the dropout assumption allows losing %u",
+                                           in_sum, c->k_eff, c->max_drop));
     /* a neighbour counted as a survivor must have shared with me (else its mask with me
      * could not cancel) */
     for (uint32_t j = 0; j < c->nn; j++)

@@ -200,6 +200,16 @@ uint32_t sa_max_dropped(uint32_t n, uint32_t k_eff)
     return tail_bound(n, k_eff, p.drop_frac, p.eta_bits);
 }
 
+uint32_t sa_min_survivors(uint32_t n, uint32_t t)
+{
+    if (n < 2)
+        return t;
+    sa_graph_params p = sa_graph_params_default();
+    uint32_t lost = tail_bound(1, n, p.drop_frac, p.eta_bits);
+    uint32_t m = n - lost;
+    return m > t ? m : t;
+}
+
 static int params_ok(uint32_t n, const sa_graph_params *p)
 {
     return n >= 2 && n <= SA_MAX_ORGS && p && p->corrupt_frac >= 0 && p->corrupt_frac < 0.5 &&

@@ -92,7 +92,8 @@ void sa_self_key(uint8_t key[SA_PRG_KEY_BYTES], const uint8_t session[SA_HASH_BY
 
 /* ---- neighbour graph over the advertisers U1 (ids ascending) ----
  * Complete when k >= m-1; else a Harary ring H(k, m) (k even) over positions ordered by
- * BLAKE2b(session id, id), so the coordinator cannot place orgs on the ring by itself. */
+ * BLAKE2b(key, id). Both sides build it over the whole cohort with key = the config hash,
+ * fixed before any key is advertised: fresh keys and left-out advertisers move no one. */
 typedef struct {
     uint32_t m;     /* number of orgs */
     uint32_t k_eff; /* neighbours per org */

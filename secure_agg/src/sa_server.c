@@ -25,14 +25,17 @@ struct sa_server {
 
     /* from stage 2 on, by index into u1 (the graph's indices) */
     uint32_t m;
-    sa_key_entry *u1; /* (m) advertised keys, ascending ids */
-    uint32_t *u1_ci;  /* (m) cohort index */
-    sa_graph g;
-    uint8_t *flags;                /* (m) IN_U* */
-    uint8_t *bad;                  /* (m) sent a share that did not fit its owner's commitment */
-    sa_ct_entry **cts;             /* (m) SHARES entries of each sharer (k_eff each) */
-    uint32_t *nbuf;                /* (k_eff) scratch for neighbour lists */
-    uint32_t *sum;                 /* (d) running sum mod 2^32 */
+    sa_key_entry *u1;  /* (m) advertised keys, ascending ids */
+    uint32_t *u1_ci;   /* (m) cohort index */
+    int32_t *ci_u1;    /* (n) index into u1, or -1 for an org that did not advertise */
+    sa_graph g;        /* over the whole cohort (cohort indices), ordered by the config hash */
+    uint32_t *gbuf;    /* (k_eff) scratch: neighbours as cohort indices */
+    uint8_t *flags;    /* (m) IN_U* */
+    uint8_t *bad;      /* (m) sent a share that did not fit its owner's commitment */
+    sa_ct_entry **cts; /* (m) SHARES entries of each sharer (n_cts[i] each) */
+    uint32_t *n_cts;   /* (m) its advertised neighbours */
+    uint32_t *nbuf;    /* (k_eff) scratch for neighbour lists */
+    uint32_t *sum;     /* (d) running sum mod 2^32 */
     uint8_t (*csig)[SA_SIG_BYTES]; /* (m) consistency signatures */
     uint32_t *surv;                /* U3 ids, ascending */
     size_t n_surv;
@@ -74,6 +77,9 @@ void sa_server_free(sa_server *s)
     free(s->advertised);
     free(s->u1);
     free(s->u1_ci);
+    free(s->ci_u1);
+    free(s->gbuf);
+    free(s->n_cts);
     sa_graph_deinit(&s->g);
     free(s->flags);
     free(s->bad);
@@ -233,6 +239,17 @@ static long u1_index(const sa_server *s, uint32_t id)
     return (lo < s->m && s->u1[lo].id == id) ? (long)lo : -1;
 }
 
+/* The advertisers among u1 index i's ring neighbours, as u1 indices, ascending (u1 and the
+ * cohort are both in id order). out has room for the graph's k_eff. */
+static uint32_t nbrs(const sa_server *s, uint32_t i, uint32_t *out)
+{
+    uint32_t nr = sa_graph_neighbours(&s->g, s->u1_ci[i], s->gbuf), c = 0;
+    for (uint32_t j = 0; j < nr; j++)
+        if (s->ci_u1[s->gbuf[j]] >= 0)
+            out[c++] = (uint32_t)s->ci_u1[s->gbuf[j]];
+    return c;
+}
+
 /* ---- stage handlers ---- */
 
 static int on_advertise(sa_server *s, const sa_msg *m, mu_diag *diag)
@@ -262,7 +279,7 @@ static int on_shares(sa_server *s, long i, const sa_msg *m, mu_diag *diag)
 {
     if (s->flags[i] & IN_U2)
         return mu_diag_set(diag, MU_ERR_PROTOCOL, "secure_agg: duplicate SHARES from %u", m->org);
-    uint32_t nn = sa_graph_neighbours(&s->g, (uint32_t)i, s->nbuf);
+    uint32_t nn = nbrs(s, (uint32_t)i, s->nbuf);
     if (m->n_cts != nn)
         return mu_diag_set(diag, MU_ERR_PROTOCOL, "secure_agg: org %u sent %zu shares, expected %u",
                            m->org, m->n_cts, nn);
@@ -275,6 +292,7 @@ static int on_shares(sa_server *s, long i, const sa_msg *m, mu_diag *diag)
     if (!s->cts[i])
         return MU_ERR_NOMEM;
     memcpy(s->cts[i], m->cts, nn * sizeof *s->cts[i]);
+    s->n_cts[i] = nn;
     s->flags[i] |= IN_U2;
     s->pending--;
     return MU_OK;
@@ -328,7 +346,7 @@ static int on_unmask(sa_server *s, long i, const sa_msg *m, mu_diag *diag)
     for (size_t r = 0; r < m->n_reveals; r++) {
         long o = u1_index(s, m->reveals[r].owner);
         int ok = o >= 0 && (s->flags[o] & IN_U2) &&
-                 (o == i || sa_graph_adjacent(&s->g, (uint32_t)i, (uint32_t)o));
+                 (o == i || sa_graph_adjacent(&s->g, s->u1_ci[i], s->u1_ci[o]));
         uint8_t want = (o >= 0 && (s->flags[o] & IN_U3)) ? SA_REVEAL_B : SA_REVEAL_S;
         if (!ok || m->reveals[r].kind != want)
             return mu_diag_set(diag, MU_ERR_PROTOCOL,
@@ -430,26 +448,28 @@ static int close_advertise(sa_server *s, sa_outbox *out, mu_diag *diag)
     s->flags = calloc(m, 1);
     s->bad = calloc(m, 1);
     s->cts = calloc(m, sizeof *s->cts);
+    s->n_cts = calloc(m, sizeof *s->n_cts);
     s->rev = calloc(m, sizeof *s->rev);
     s->n_rev = calloc(m, sizeof *s->n_rev);
     s->csig = calloc(m, SA_SIG_BYTES);
-    s->nbuf = malloc((k_eff ? k_eff : 1) * sizeof *s->nbuf);
+    uint32_t g_keff = s->k < s->n - 1 ? s->k : s->n - 1;
+    s->nbuf = malloc((g_keff ? g_keff : 1) * sizeof *s->nbuf);
+    s->gbuf = malloc((g_keff ? g_keff : 1) * sizeof *s->gbuf);
+    s->ci_u1 = malloc(s->n * sizeof *s->ci_u1);
     if (!s->u1 || !s->u1_ci || !s->flags || !s->bad || !s->cts || !s->rev || !s->n_rev ||
-        !s->csig || !s->nbuf)
+        !s->csig || !s->nbuf || !s->gbuf || !s->ci_u1 || !s->n_cts)
         return server_abort(s, MU_ERR_NOMEM);
-    for (uint32_t i = 0, j = 0; i < s->n; i++)
+    for (uint32_t i = 0, j = 0; i < s->n; i++) {
+        s->ci_u1[i] = -1;
         if (s->advertised[i]) {
             s->u1[j] = s->adv[i];
+            s->ci_u1[i] = (int32_t)j;
             s->u1_ci[j++] = i;
         }
+    }
     sa_session_id(s->session, s->cfg_hash, s->u1, m);
-    uint32_t *idv = malloc(m * sizeof *idv);
-    if (!idv)
-        return server_abort(s, MU_ERR_NOMEM);
-    for (uint32_t i = 0; i < m; i++)
-        idv[i] = s->u1[i].id;
-    int rc = sa_graph_build(&s->g, s->session, m, idv, s->k);
-    free(idv);
+    /* the ring over the whole cohort, as every client builds it (sa_client.c) */
+    int rc = sa_graph_build(&s->g, s->cfg_hash, s->n, s->ids, s->k);
     if (rc)
         return server_abort(s, rc);
     sa_msg r;
@@ -492,14 +512,14 @@ static int close_share(sa_server *s, sa_outbox *out, mu_diag *diag)
     for (uint32_t v = 0; v < s->m && rc == MU_OK; v++) {
         if (!(s->flags[v] & IN_U2))
             continue;
-        uint32_t nn = sa_graph_neighbours(&s->g, v, s->nbuf);
+        uint32_t nn = nbrs(s, v, s->nbuf);
         r.org = s->u1[v].id;
         r.n_cts = 0;
         for (uint32_t j = 0; j < nn; j++) {
             uint32_t u = s->nbuf[j];
             if (!(s->flags[u] & IN_U2))
                 continue;
-            long at = find_ct(s->cts[u], s->g.k_eff, r.org);
+            long at = find_ct(s->cts[u], s->n_cts[u], r.org);
             if (at < 0)
                 continue; /* impossible: on_shares checked the recipients */
             r.cts[r.n_cts].peer = s->u1[u].id;
@@ -620,8 +640,9 @@ static int secret_matches(const sa_server *s, uint32_t o, uint8_t kind,
     return sodium_memcmp(want, s->u1[o].s_pk, 32) == 0;
 }
 
-/* Combines the t shares sh[skip-less] (all got of them but index `skip`, or the first t if skip
- * < 0) and checks the result against the owner's commitment. */
+/* Combines t of the got shares (the first t, leaving out index `skip` if skip >= 0) and checks
+ * the result against the owner's commitment: 1 it matches, 0 it does not, or a negative error
+ * (MU_ERR_NOMEM: no verdict on the shares). */
 static int try_combine(sa_server *s, uint32_t o, uint8_t kind, uint8_t secret[SA_SECRET_BYTES],
                        const uint8_t **sh, const uint64_t *xs_all, uint32_t got, long skip,
                        lagrange_cache *lc)
@@ -637,8 +658,9 @@ static int try_combine(sa_server *s, uint32_t o, uint8_t kind, uint8_t secret[SA
         return 0;
     if (!lc->cached || memcmp(lc->prev, lc->xs, s->t * sizeof *lc->xs) != 0) {
         lc->cached = 0;
-        if (sa_shamir_lagrange(lc->lambda, lc->xs, s->t) != MU_OK)
-            return 0;
+        int rc = sa_shamir_lagrange(lc->lambda, lc->xs, s->t);
+        if (rc)
+            return rc;
         memcpy(lc->prev, lc->xs, s->t * sizeof *lc->xs);
         lc->cached = 1;
     }
@@ -656,7 +678,7 @@ static int reconstruct(sa_server *s, uint32_t o, uint8_t kind, uint8_t secret[SA
 {
     uint64_t *xs = lc->all_xs;
     uint32_t *who = lc->who;
-    uint32_t nn = sa_graph_neighbours(&s->g, o, s->nbuf);
+    uint32_t nn = nbrs(s, o, s->nbuf);
     uint32_t got = 0;
     for (uint32_t j = 0; j <= nn; j++) {
         uint32_t h = j < nn ? s->nbuf[j] : o;
@@ -673,14 +695,17 @@ static int reconstruct(sa_server *s, uint32_t o, uint8_t kind, uint8_t secret[SA
         return mu_diag_set(diag, MU_ERR_ABORT,
                            "secure_agg: cannot unmask org %u: %u of t=%u shares arrived",
                            s->u1[o].id, got, s->t);
-    if (try_combine(s, o, kind, secret, sh, xs, got, -1, lc))
-        return MU_OK;
+    int ok = try_combine(s, o, kind, secret, sh, xs, got, -1, lc);
     /* one wrong share among the first t+1: leave each out in turn */
-    for (uint32_t j = 0; j < got && j <= s->t; j++)
-        if (try_combine(s, o, kind, secret, sh, xs, got, (long)j, lc)) {
+    for (uint32_t j = 0; ok == 0 && j < got && j <= s->t; j++)
+        if ((ok = try_combine(s, o, kind, secret, sh, xs, got, (long)j, lc)) == 1)
             s->bad[who[j]] = 1;
-            return MU_OK;
-        }
+    if (ok == 1)
+        return MU_OK;
+    if (ok < 0) {
+        sodium_memzero(secret, SA_SECRET_BYTES);
+        return mu_diag_set(diag, ok, "secure_agg: out of memory unmasking org %u", s->u1[o].id);
+    }
     sodium_memzero(secret, SA_SECRET_BYTES);
     return mu_diag_set(diag, MU_ERR_ABORT,
                        "secure_agg: shares of org %u's %s do not reconstruct to what it committed "
@@ -722,7 +747,7 @@ static int close_unmask(sa_server *s, mu_diag *diag)
         } else {
             if ((rc = reconstruct(s, o, SA_REVEAL_S, secret, sh, &lc, diag)))
                 break;
-            uint32_t nn = sa_graph_neighbours(&s->g, o, nb);
+            uint32_t nn = nbrs(s, o, nb);
             for (uint32_t j = 0; j < nn && rc == MU_OK; j++) {
                 uint32_t v = nb[j], vid = s->u1[v].id;
                 if (!(s->flags[v] & IN_U3))

@@ -349,6 +349,110 @@ static void test_shifted_share(void **state)
     sa_world_free(&w);
 }
 
+/* ---- attack 4: ring re-rolling and carving ---- */
+
+static uint32_t watched;          /* index of the org whose SHARES recipients are recorded */
+static uint32_t recips[MAXN * 8]; /* its recipients */
+static size_t n_recips;
+static int unmasks;
+static void spy_shares(sa_world *w, uint32_t from, const uint8_t *bytes, size_t len)
+{
+    sa_msg m;
+    if (sa_msg_decode(&m, bytes, len, NULL) != MU_OK)
+        return;
+    if (m.type == SA_MSG_SHARES && from == w->ids[watched]) {
+        n_recips = m.n_cts;
+        for (size_t e = 0; e < m.n_cts; e++)
+            recips[e] = m.cts[e].peer;
+    }
+    unmasks += m.type == SA_MSG_UNMASK;
+    sa_msg_deinit(&m);
+}
+
+/* Org 0's neighbours after stage 1, with colluder 5's keys drawn from `colluder_seed` and
+ * the orgs in `withheld` (ids) left out of KEYS by the coordinator. */
+static size_t ring_of_0(uint8_t colluder_seed, const int *withheld, uint32_t *out)
+{
+    sa_world w;
+    mu_diag diag = {{0}};
+    assert_int_equal(sa_world_init(&w, 20, 4, 32, 6, 5, 110, &diag), MU_OK);
+    uint8_t seed[32] = {colluder_seed, 7};
+    sa_rng_seeded_init(&w.rngs[5], seed); /* fresh keys for the colluder: a re-roll */
+    for (const int *p = withheld; *p >= 0; p++)
+        w.drop_at[*p] = 1;
+    watched = 0;
+    n_recips = 0;
+    w.spy = spy_shares;
+    assert_int_equal(sa_world_make_clients(&w, &diag), MU_OK);
+    assert_int_equal(sa_world_start(&w), MU_OK);
+    assert_int_equal(sa_world_step(&w, SA_STAGE_ADVERTISE, &diag), MU_OK);
+    memcpy(out, recips, n_recips * sizeof *out);
+    sa_world_free(&w);
+    return n_recips;
+}
+
+static void test_ring_cannot_be_rerolled(void **state)
+{
+    (void)state;
+    static const int none[] = {-1};
+    uint32_t a[8], b[8];
+    size_t na = ring_of_0(1, none, a);
+    assert_int_equal(na, 6);
+    /* the colluder re-rolls its keys (new session id): org 0's neighbours stay the same */
+    for (uint8_t r = 2; r < 6; r++) {
+        assert_int_equal(ring_of_0(r, none, b), na);
+        assert_memory_equal(a, b, na * sizeof *a);
+    }
+    /* leaving two of org 0's neighbours out of KEYS does not pull others next to it: the
+     * ring is over the whole cohort, the two just count as dropped */
+    int withheld[3] = {(int)(a[0] - 1000) / 7, (int)(a[3] - 1000) / 7, -1};
+    size_t nb = ring_of_0(1, withheld, b);
+    assert_int_equal(nb, 4);
+    size_t j = 0;
+    for (size_t i = 0; i < na; i++)
+        if (i != 0 && i != 3)
+            assert_int_equal(b[j++], a[i]);
+}
+
+static void test_carving_refused(void **state)
+{
+    (void)state;
+    mu_diag diag = {{0}};
+    sa_graph_params p = sa_graph_params_default();
+    uint32_t k, t;
+    assert_int_equal(sa_graph_choose(100, &p, &k, &t), MU_OK);
+    assert_int_equal(sa_min_survivors(100, t), 73);
+    assert_int_equal(sa_max_dropped(100, k), 26);
+    /* the coordinator "loses" the share messages of 30 orgs to sum a smaller set: the rest
+     * would still have t live holders, but the dropouts exceed the stated assumption and
+     * every org aborts before revealing anything */
+    sa_world w;
+    assert_int_equal(sa_world_init(&w, 100, 8, 32, k, t, 120, &diag), MU_OK);
+    for (int i = 0; i < 30; i++)
+        w.drop_at[3 * i + 1] = 2;
+    unmasks = 0;
+    watched = 0;
+    w.spy = spy_shares;
+    assert_int_not_equal(sa_world_run(&w, &diag), MU_OK);
+    assert_int_equal(unmasks, 0);
+    assert_int_not_equal(sa_server_stage(w.server), SA_STAGE_DONE);
+    for (uint32_t i = 0; i < 100; i++)
+        if (!w.drop_at[i]) {
+            assert_int_equal(w.client_rc[i], MU_ERR_ABORT);
+            assert_int_equal(sa_client_stage(w.clients[i]), SA_STAGE_ABORTED);
+        }
+    sa_world_free(&w);
+
+    /* within the assumption (10 dropped before their upload) the sum is exact */
+    assert_int_equal(sa_world_init(&w, 100, 8, 32, k, t, 121, &diag), MU_OK);
+    for (int i = 0; i < 10; i++)
+        w.drop_at[9 * i + 4] = 3;
+    assert_int_equal(sa_world_run(&w, &diag), MU_OK);
+    assert_int_equal(sa_server_survivors(w.server, NULL, 0), 90);
+    check_sum(&w);
+    sa_world_free(&w);
+}
+
 int main(void)
 {
     if (sa_init())
@@ -356,6 +460,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_view_with_colluders),
         cmocka_unit_test(test_shifted_share),
+        cmocka_unit_test(test_ring_cannot_be_rerolled),
+        cmocka_unit_test(test_carving_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
