@@ -157,6 +157,26 @@ static void test_several_kinds_need_the_strictest(void **state)
     assert_int_equal(gv_chain_verify(chain, 2, NULL, &d), MU_OK);
 }
 
+static void test_observer_does_not_vote(void **state)
+{
+    memset(chain, 0, sizeof chain);
+    gv_charter *g = &chain[0].charter;
+    fx_genesis(g);
+    g->members[2].role = GV_ROLE_OBSERVER; /* gamma observes: 2 voters */
+    for (int k = 0; k < GV_KIND_COUNT; k++)
+        g->quorum[k] = (gv_quorum){2, 2};
+    fx_sign(&chain[0], (const int[]){0, 1, 2, -1}); /* genesis: every member, observers too */
+    assert_int_equal(gv_chain_verify(chain, 1, NULL, NULL), MU_OK);
+    fx_next(&chain[1].charter, g);
+    chain[1].charter.privacy.min_cohort = 3;
+    fx_sign(&chain[1], (const int[]){0, 2, -1});
+    mu_diag d;
+    assert_int_equal(gv_chain_verify(chain, 2, NULL, &d), MU_ERR_CRYPTO);
+    assert_non_null(strstr(d.msg, "has 1"));
+    fx_sign(&chain[1], (const int[]){1, -1});
+    assert_int_equal(gv_chain_verify(chain, 2, NULL, &d), MU_OK);
+}
+
 static void test_links_checked(void **state)
 {
     genesis_signed((const int[]){0, 1, 2, -1});
@@ -207,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_admission_two_of_three_valid_one_refused),
         cmocka_unit_test(test_config_change_without_quorum_refused),
         cmocka_unit_test(test_several_kinds_need_the_strictest),
+        cmocka_unit_test(test_observer_does_not_vote),
         cmocka_unit_test(test_links_checked),
         cmocka_unit_test(test_chain_file_roundtrip),
     };

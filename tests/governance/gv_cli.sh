@@ -84,6 +84,9 @@ check config_no_quorum 1 "charter version 3: change_config needs 3 signatures .*
 check chain_unchanged 0 "versions 1..2" -- "$MUTUAL" charter verify --chain chain
 check propose_nothing 2 "changes nothing" -- "$MUTUAL" charter propose --chain chain --in admit.yaml --out x.charter
 
+sed 's/federation: coop-north/federation: coop-south/' config.yaml >bad.yaml
+check propose_other_fed 2 "federation 'coop-south' is not the chain's 'coop-north'" \
+  -- "$MUTUAL" charter propose --chain chain --in bad.yaml --out x.charter
 sed 's/admit: 2-of-4/admit: 5-of-4/' admit.yaml >bad.yaml
 check yaml_rule 2 "bad.yaml:[0-9]+:[0-9]+: rules.admit: '5-of-4'" \
   -- "$MUTUAL" charter propose --chain chain --in bad.yaml --out x.charter

@@ -251,8 +251,52 @@ static void test_other_rules(void **state)
     strcpy(x.member, "delta");
     memcpy(x.member_pk, fx_pk[4], GV_PK_BYTES);
     expect_rule(*state, 4, &x, fx_sk[3], MU_ERR_PROTOCOL, "not on the roster");
+    memset(&x, 0, sizeof x);
+    x.kind = GV_ENTRY_RESTART;
+    x.round = 2; /* only round 1 is logged by entry 5 */
+    expect_rule(*state, 5, &x, fx_sk[3], MU_ERR_PROTOCOL, "restart from round 2, last round 1");
     round_entry(&x, 3); /* gamma left at entry 8 */
     expect_rule(*state, 9, &x, fx_sk[3], MU_ERR_PROTOCOL, "'gamma' is not an admitted");
+}
+
+/* Version 2 names a new coordinator (key 4): it signs the charter entry adopting version 2
+ * and everything after; the old key no longer can. */
+static void test_coordinator_handover_in_log(void **state)
+{
+    fx_next(&chain[1].charter, &chain[0].charter);
+    memcpy(chain[1].charter.coord_pk, fx_pk[4], GV_PK_BYTES);
+    strcpy(chain[1].charter.coord_addr, "alpha.example:7443");
+    fx_sign(&chain[1], (const int[]){0, 1, 2, -1}); /* change_coordinator is 3-of-3 */
+    assert_int_equal(gv_chain_verify(chain, 2, NULL, NULL), MU_OK);
+    gv_log *t = copy_replacing(*state, 99, NULL);
+    gv_entry x;
+    memset(&x, 0, sizeof x);
+    x.kind = GV_ENTRY_CHARTER;
+    x.charter_version = 2;
+    assert_int_equal(gv_charter_hash(&chain[1].charter, x.charter_hash, NULL), MU_OK);
+    e = x;
+    mu_diag d;
+    size_t bad;
+    assert_int_equal(gv_log_append(t, &e, fx_sk[3], NULL), MU_OK); /* the old coordinator */
+    assert_int_equal(gv_log_verify(t, chain, 2, &bad, &d), MU_ERR_CRYPTO);
+    assert_int_equal(bad, GOOD_LEN);
+    assert_non_null(strstr(d.msg, "coordinator key of charter version 2"));
+    gv_log_free(t);
+    t = copy_replacing(*state, 99, NULL);
+    e = x;
+    assert_int_equal(gv_log_append(t, &e, fx_sk[4], NULL), MU_OK);
+    round_entry(&x, 3);
+    x.n_cohort = 2; /* gamma left */
+    x.n_dropped = 0;
+    e = x;
+    assert_int_equal(gv_log_append(t, &e, fx_sk[4], NULL), MU_OK);
+    assert_int_equal(gv_log_verify(t, chain, 2, &bad, &d), MU_OK);
+    e = x;
+    e.round = 4;
+    assert_int_equal(gv_log_append(t, &e, fx_sk[3], NULL), MU_OK); /* the old one again */
+    assert_int_equal(gv_log_verify(t, chain, 2, &bad, &d), MU_ERR_CRYPTO);
+    assert_int_equal(bad, GOOD_LEN + 2);
+    gv_log_free(t);
 }
 
 static void test_forked_head_detected(void **state)
@@ -308,6 +352,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_release_without_quorum_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_coordinator_handover_in_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forked_head_detected, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
