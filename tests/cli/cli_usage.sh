@@ -50,6 +50,9 @@ rm -f "$fed/certs/"*
 "$MUTUAL" -q certs issue --dir "$fed/certs" --org coordinator --server localhost >/dev/null
 check kind_coordinator 0 "coordinator.yaml: ok" -- "$MUTUAL" config check --kind coordinator "$fed/coordinator.yaml"
 check kind_coordinator_from_root 0 "coordinator.yaml: ok" -- sh -c "cd / && '$MUTUAL' config check --kind coordinator '$fed/coordinator.yaml'"
+check kind_org_no_roster 2 "org.yaml:[0-9]+:[0-9]+: cohort.members: $fed/members.yaml: No such file" -- \
+  "$MUTUAL" config check --kind org "$fed/org.yaml"
+printf -- '- {name: cu-south, pk: %s}\n' "$(printf 'cu-south' | sha256sum | cut -c1-64)" >"$fed/members.yaml"
 check kind_org_no_cert 2 "org.yaml:[0-9]+:[0-9]+: tls.cert '$fed/certs/cu-north.crt': No such file" -- \
   "$MUTUAL" config check --kind org "$fed/org.yaml"
 "$MUTUAL" -q certs issue --dir "$fed/certs" --org cu-south >/dev/null

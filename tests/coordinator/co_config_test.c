@@ -26,13 +26,13 @@ static void test_example_file(void **state)
     assert_string_equal(c.name, "credit-union-pilot");
     assert_int_equal(c.seed, 42);
     assert_int_equal(c.eval_every, 2);
-    assert_int_equal(c.min_orgs, 3);
+    assert_int_equal(c.min_orgs, 5); /* orgs refuse cohorts below 5 (cl CL_MIN_COHORT) */
     assert_int_equal(c.strategy.kind, CO_STRATEGY_FEDADAM);
     assert_true(c.strategy.eta == 0.01);
     assert_true(c.fedprox_mu == 0.01);
     assert_int_equal(c.weight, CO_WEIGHT_EXAMPLES);
-    assert_int_equal(c.n_orgs, 3);
-    assert_string_equal(c.orgs[2].name, "health-coop");
+    assert_int_equal(c.n_orgs, 5);
+    assert_string_equal(c.orgs[4].name, "health-coop");
     /* no pinned key: the example's cu-north is configs/org.yaml, whose key nobody has yet */
     for (size_t i = 0; i < c.n_orgs; i++)
         assert_int_equal(c.orgs[i].has_pk, 0);

@@ -18,6 +18,9 @@
 #include "nd_orgcfg.h"
 #include "nd_task.h"
 
+#define ND_HEX64_A "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29"
+#define ND_HEX64_B "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
+
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -26,26 +29,43 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
+/* configs/org.yaml, copied as it is next to a roster (its cohort.members names a file). */
 static void test_example_org_config(void **state)
 {
     (void)state;
+    FILE *in = fopen(ND_EXAMPLE_ORG_CONFIG, "r");
+    assert_non_null(in);
+    static char text[16384];
+    size_t n = fread(text, 1, sizeof text - 1, in);
+    fclose(in);
+    text[n] = 0;
+    mkdir("nd_example", 0755);
+    write_file("nd_example/org.yaml", text);
+    write_file("nd_example/members.yaml",
+               "- {name: cu-north, pk: " ND_HEX64_A "}\n- {name: cu-south, pk: " ND_HEX64_B "}\n");
     nd_orgcfg c;
     mu_diag d = {{0}};
-    int rc = nd_orgcfg_load(ND_EXAMPLE_ORG_CONFIG, &c, &d);
+    int rc = nd_orgcfg_load("nd_example/org.yaml", &c, &d);
     if (rc)
         fail_msg("%s", d.msg);
     assert_string_equal(c.name, "cu-north");
     assert_string_equal(c.address, "coordinator.example.org:7443");
     /* paths are relative to the config file's folder */
-    int dir = (int)(strrchr(ND_EXAMPLE_ORG_CONFIG, '/') - ND_EXAMPLE_ORG_CONFIG);
-    char want[ND_PATH_MAX];
-    snprintf(want, sizeof want, "%.*s/certs/cu-north.crt", dir, ND_EXAMPLE_ORG_CONFIG);
-    assert_string_equal(c.cert, want);
-    snprintf(want, sizeof want, "%.*s/data/cu-north-heldout.h5", dir, ND_EXAMPLE_ORG_CONFIG);
-    assert_string_equal(c.eval, want);
+    assert_string_equal(c.cert, "nd_example/certs/cu-north.crt");
+    assert_string_equal(c.eval, "nd_example/data/cu-north-heldout.h5");
     assert_int_equal(c.threads, 2);
     assert_int_equal(c.insecure, 0);
     assert_true(c.backoff_initial_s == 0.5 && c.backoff_max_s == 30 && c.give_up_s == 0);
+    /* the roster file, relative to the config too */
+    assert_int_equal(c.n_members, 2);
+    assert_string_equal(c.members[1].name, "cu-south");
+    assert_int_equal(c.min_cohort, 5);
+    /* without the roster the example is refused at its members: line */
+    unlink("nd_example/members.yaml");
+    assert_int_not_equal(nd_orgcfg_load("nd_example/org.yaml", &c, &d), MU_OK);
+    if (!strstr(d.msg, "org.yaml:") || !strstr(d.msg, "cohort.members: ") ||
+        !strstr(d.msg, "members.yaml"))
+        fail_msg("got '%s'", d.msg);
 }
 
 static void expect_error(const char *text, const char *want)
