@@ -3,8 +3,9 @@
 # folder and five org folders (org.yaml with cu-north replaced by each org's name), each
 # holding the files its config names (certificates from `mutual certs`, the demo's base model,
 # data from `mutual data import`, the members' roster of `mutual certs identity` lines).
-# Only the addresses change (loopback and a free port). Both configs pass `config check`,
-# and serve with five joins completes a training round.
+# Only the addresses change (loopback and a free port), and train.steps (20 -> 2) to keep the
+# test short. Both configs pass `config check`, and serve with five joins completes a
+# training round.
 # usage: example_configs.sh MUTUAL
 set -uo pipefail
 MUTUAL=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -31,7 +32,8 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 # the coordinator's folder
 mkdir -p co/models
 ln -s "$ROOT/configs/demo/base-model" co/models/base
-sed "s/^  listen: 0.0.0.0:7443/  listen: 127.0.0.1:$port/" "$ROOT/configs/coordinator.yaml" >co/coordinator.yaml
+sed -e "s/^  listen: 0.0.0.0:7443/  listen: 127.0.0.1:$port/" -e "s/^  steps: 20 /  steps: 2 /" \
+  "$ROOT/configs/coordinator.yaml" >co/coordinator.yaml
 grep -q "listen: 127.0.0.1:$port" co/coordinator.yaml || fail "coordinator.yaml has no 'listen: 0.0.0.0:7443'"
 m certs init --dir co/certs
 m certs issue --dir co/certs --org coordinator --server 127.0.0.1
@@ -62,7 +64,7 @@ for o in "${orgs[@]}"; do
   "$MUTUAL" join --config "$o/org.yaml" >"$o.out" 2>"$o.log" &
   pids+=($!)
 done
-for _ in $(seq 2400); do
+for _ in $(seq 4200); do
   grep -q '"kind":"train","outcome":"completed"' serve.out && break
   kill -0 "${pids[0]}" 2>/dev/null || break
   sleep 0.1

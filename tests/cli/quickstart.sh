@@ -66,8 +66,8 @@ done <"$work/run.sh"
 [ "$k" = $((${#orgs[@]} + 1)) ] || fail "the run block starts $k processes (a coordinator and ${#orgs[@]} orgs expected)"
 want=$(sed -n 's/^mutual init coordinator .*--rounds \([0-9][0-9]*\).*/\1/p' "$work/setup.sh")
 [ -n "$want" ] || want=10
-for _ in $(seq 2400); do kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.1; done
-kill -0 "${pids[0]}" 2>/dev/null && { tail -20 "$work"/run-*.log; fail "the coordinator did not finish in 240 s"; }
+for _ in $(seq 4200); do kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.1; done
+kill -0 "${pids[0]}" 2>/dev/null && { tail -20 "$work"/run-*.log; fail "the coordinator did not finish in 420 s"; }
 wait "${pids[0]}"
 st=$?
 cat "$work/run-0.out"
