@@ -44,6 +44,12 @@ bytes "$W/sim.jsonl" > "$W/sim.bytes"
 [ "$(wc -l < "$W/sim.bytes")" -eq 2 ] || fail "sim wrote $(wc -l < "$W/sim.bytes") rounds, want 2"
 cmp "$W/serve.bytes" "$W/sim.bytes" ||
     fail "bytes per round (round in out): serve $(cat "$W/serve.bytes" | tr '\n' ';') sim $(cat "$W/sim.bytes" | tr '\n' ';')"
+# mutual plot draws serve's stdout as it draws sim's --metrics
+if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+    "$MUTUAL" plot "$W/lb/coordinator-1.jsonl" --out "$W/serve.png" 2> "$W/plot.err" ||
+        fail "mutual plot over serve's lines: $(cat "$W/plot.err")"
+    [ "$(head -c 4 "$W/serve.png" | od -An -tx1 | tr -d ' \n')" = 89504e47 ] || fail "no PNG"
+fi
 write_config "$(seed org-4)" > "$W/sim2.yaml"
 "$MUTUAL" sim --config "$W/sim2.yaml" --out "$W/sim2" -q > "$W/sim2.out" 2>&1 || fail "sim 2"
 cmp -s "$W/sim2/adapter_model.safetensors" "$W/lb/adapters/round-000002/adapter_model.safetensors" &&
