@@ -1,6 +1,7 @@
 /* cmd_plot.c - `mutual plot`: a PNG of a federation's round metrics, drawn by
  * scripts/plot-metrics.py (carried in the binary) with Debian's python3-matplotlib. */
 #include <errno.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -13,6 +14,7 @@
 #define PLOT_PYTHON "/usr/bin/python3" /* Debian's, where scripts/bootstrap puts matplotlib */
 
 extern const char cli_plot_script[];
+extern char **environ;
 
 static void help(FILE *out)
 {
@@ -51,15 +53,11 @@ int cli_plot(const char *metrics, const char *org_metrics, const char *out, cons
     }
     argv[n] = NULL;
     fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        mu_error(CMD ": cannot start %s: %s", py, strerror(errno));
+    pid_t pid;
+    int err = posix_spawn(&pid, py, NULL, NULL, (char *const *)argv, environ);
+    if (err) {
+        mu_error(CMD ": cannot run %s: %s", py, strerror(err));
         return MU_EXIT_FAIL;
-    }
-    if (pid == 0) {
-        execv(py, (char *const *)argv);
-        fprintf(stderr, "mutual " CMD ": cannot run %s: %s\n", py, strerror(errno));
-        _exit(127);
     }
     int st;
     while (waitpid(pid, &st, 0) < 0)

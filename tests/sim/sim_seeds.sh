@@ -73,4 +73,7 @@ grep -q 'bad.jsonl:1: not a round metrics line' err.txt || fail "bad metrics: $(
 "$MUTUAL" plot missing.jsonl --out b.png 2> err.txt; [ $? -eq 1 ] || fail "missing file: want 1"
 "$MUTUAL" plot m1.jsonl --out b.jpg 2> err.txt; [ $? -eq 2 ] || fail "--out b.jpg: want 2"
 "$MUTUAL" plot --out b.png 2> err.txt; [ $? -eq 2 ] || fail "no metrics file: want 2"
+MUTUAL_PYTHON=/nonexistent/python3 "$MUTUAL" plot m1.jsonl --out b.png 2> err.txt
+[ $? -eq 1 ] || fail "no interpreter: want exit 1"
+grep -q 'cannot run /nonexistent/python3' err.txt || fail "no interpreter: $(cat err.txt)"
 echo "sim_seeds: ok"
