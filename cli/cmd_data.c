@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "mu_grow.h"
 #include "tr_data.h"
 
 #define CMD "data"
@@ -44,14 +45,8 @@ typedef struct {
 
 static int strlist_add(strlist *l, const char *s)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        char **v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        l->v = v;
-        l->cap = cap;
-    }
+    if (MU_GROW(&l->v, &l->cap, l->n + 1, 16) != MU_OK)
+        return -1;
     if (!(l->v[l->n] = strdup(s)))
         return -1;
     l->n++;
@@ -149,15 +144,9 @@ static int read_bytes(const char *path, tokbuf *b, unsigned char hash[crypto_has
     size_t got, start = b->len;
     int rc = 0;
     while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
-        if (b->len + got > b->cap) {
-            size_t cap = (b->len + got) * 2;
-            int32_t *t = realloc(b->tok, cap * sizeof *t);
-            if (!t) {
-                rc = mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory", path);
-                break;
-            }
-            b->tok = t;
-            b->cap = cap;
+        if (MU_GROW(&b->tok, &b->cap, b->len + got, 1u << 16) != MU_OK) {
+            rc = mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory", path);
+            break;
         }
         crypto_hash_sha256_update(&st, buf, got);
         for (size_t i = 0; i < got; i++)
@@ -175,17 +164,15 @@ static int read_bytes(const char *path, tokbuf *b, unsigned char hash[crypto_has
 }
 
 /* Appends "HEX SIZE PATH\n" to the sources text. */
-static int add_source(char **src, size_t *len, const unsigned char *hash, long long size,
-                      const char *path)
+static int add_source(char **src, size_t *len, size_t *cap, const unsigned char *hash,
+                      long long size, const char *path)
 {
     char hex[crypto_hash_sha256_BYTES * 2 + 1];
     sodium_bin2hex(hex, sizeof hex, hash, crypto_hash_sha256_BYTES);
     size_t add = strlen(hex) + strlen(path) + 32;
-    char *s = realloc(*src, *len + add);
-    if (!s)
+    if (MU_GROW(src, cap, *len + add, 4096) != MU_OK)
         return -1;
-    *src = s;
-    *len += (size_t)snprintf(s + *len, add, "%s %lld %s\n", hex, size, path);
+    *len += (size_t)snprintf(*src + *len, add, "%s %lld %s\n", hex, size, path);
     return 0;
 }
 
@@ -195,7 +182,7 @@ static int import(char **texts, int ntexts, const char *out)
     strlist files = {0};
     tokbuf b = {0};
     char *src = NULL;
-    size_t srclen = 0;
+    size_t srclen = 0, srccap = 0;
     int rc = sodium_init() < 0 ? mu_diag_set(&d, MU_ERR_CRYPTO, "libsodium init failed") : 0;
     for (int i = 0; !rc && i < ntexts; i++)
         rc = expand(texts[i], &files, &d);
@@ -203,7 +190,7 @@ static int import(char **texts, int ntexts, const char *out)
         unsigned char hash[crypto_hash_sha256_BYTES];
         long long size = 0;
         rc = read_bytes(files.v[i], &b, hash, &size, &d);
-        if (!rc && add_source(&src, &srclen, hash, size, files.v[i]))
+        if (!rc && add_source(&src, &srclen, &srccap, hash, size, files.v[i]))
             rc = mu_diag_set(&d, MU_ERR_NOMEM, "out of memory");
     }
     int64_t n = (int64_t)b.len;

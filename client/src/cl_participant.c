@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "cl_internal.h"
+#include "mu_bytes.h"
+#include "mu_grow.h"
 
 _Static_assert(CO_WIRE_MAX_COHORT == SA_MAX_ORGS, "a task's cohort is a secure-agg cohort");
 _Static_assert(CO_TASK_MAX_DIM + 1 == SA_MAX_D, "d = dim + 1 values are masked");
@@ -55,17 +57,7 @@ void cl_outbox_deinit(cl_outbox *ob)
 /* Room for n more messages. */
 static int outbox_reserve(cl_outbox *ob, size_t n)
 {
-    if (ob->count + n <= ob->cap)
-        return MU_OK;
-    size_t cap = ob->cap ? 2 * ob->cap : 4;
-    while (cap < ob->count + n)
-        cap *= 2;
-    cl_msg *items = realloc(ob->items, cap * sizeof *items);
-    if (!items)
-        return MU_ERR_NOMEM;
-    ob->items = items;
-    ob->cap = cap;
-    return MU_OK;
+    return MU_GROW(&ob->items, &ob->cap, ob->count + n, 4);
 }
 
 /* Takes ownership of bytes (freed on failure). */
@@ -118,8 +110,7 @@ static void derive(uint8_t out[32], const uint8_t seed[32], const char *label, u
     uint8_t msg[24] = {0};
     size_t l = strlen(label);
     memcpy(msg, label, l < 16 ? l : 16);
-    for (int i = 0; i < 8; i++)
-        msg[16 + i] = (uint8_t)(round >> (8 * i));
+    mu_put_le64(msg + 16, round);
     crypto_generichash(out, 32, msg, sizeof msg, seed, 32);
 }
 
@@ -293,9 +284,7 @@ static int do_train(cl_participant *p, cl_engine *e, const co_task *t, const flo
             return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
         uint8_t fw[32];
         derive(fw, p->cfg.seed, "forwards", c->round);
-        uint64_t forwards = 0;
-        for (int i = 0; i < 8; i++)
-            forwards |= (uint64_t)fw[i] << (8 * i);
+        uint64_t forwards = mu_le64(fw);
         cl_train_job job = {.global = global,
                             .tokens = p->cfg.train_tokens,
                             .n_tokens = p->cfg.n_train,

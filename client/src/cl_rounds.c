@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cl_rounds.h"
+#include "mu_grow.h"
 
 struct cl_round_log {
     uint8_t fed[CL_FEDERATION_BYTES];
@@ -22,15 +23,7 @@ struct cl_round_log {
 /* Room for one more round. */
 static int reserve(cl_round_log *l)
 {
-    if (l->n < l->cap)
-        return MU_OK;
-    size_t cap = l->cap ? 2 * l->cap : 16;
-    uint64_t *r = realloc(l->rounds, cap * sizeof *r);
-    if (!r)
-        return MU_ERR_NOMEM;
-    l->rounds = r;
-    l->cap = cap;
-    return MU_OK;
+    return MU_GROW(&l->rounds, &l->cap, l->n + 1, 16);
 }
 
 static int remember(cl_round_log *l, uint64_t round)

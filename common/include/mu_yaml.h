@@ -27,6 +27,7 @@ struct mu_yaml_node {
     int quoted;            /* scalar was written in quotes */
     mu_yaml_node **items;  /* mapping values (each with ->key) or sequence items */
     size_t n_items;
+    size_t cap_items_; /* the loader's: room in items */
 };
 
 typedef struct {

@@ -4,16 +4,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "mu_bytes.h"
 #include "mu_file.h"
 
 #define MEM_INCREMENT (1u << 20) /* the core driver grows its buffer by this much */
 
 #define ROT(x, k) (((x) << (k)) | ((x) >> (32 - (k))))
-
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 /* Bob Jenkins' lookup3 hashlittle with initval 0: the checksum of HDF5's metadata (the HDF5
  * file format specification, "Appendix A: Definitions", metadata checksum). */
@@ -22,7 +18,7 @@ static uint32_t lookup3(const uint8_t *k, size_t n)
     uint32_t a, b, c;
     a = b = c = 0xdeadbeefu + (uint32_t)n;
     for (; n > 12; n -= 12, k += 12) {
-        a += le32(k), b += le32(k + 4), c += le32(k + 8);
+        a += mu_le32(k), b += mu_le32(k + 4), c += mu_le32(k + 8);
         a -= c, a ^= ROT(c, 4), c += b;
         b -= a, b ^= ROT(a, 6), a += c;
         c -= b, c ^= ROT(b, 8), b += a;
@@ -35,7 +31,7 @@ static uint32_t lookup3(const uint8_t *k, size_t n)
     uint8_t t[12] = {0};
     for (size_t i = 0; i < n; i++)
         t[i] = k[i];
-    a += le32(t), b += le32(t + 4), c += le32(t + 8);
+    a += mu_le32(t), b += mu_le32(t + 4), c += mu_le32(t + 8);
     c ^= b, c -= ROT(b, 14);
     a ^= c, a -= ROT(c, 11);
     b ^= a, b -= ROT(a, 25);
@@ -59,8 +55,7 @@ static void fix_superblock_checksum(uint8_t *img, size_t n)
     if (at + 4 > n)
         return;
     uint32_t c = lookup3(img, at);
-    for (int i = 0; i < 4; i++)
-        img[at + (size_t)i] = (uint8_t)(c >> (8 * i));
+    mu_put_le32(img + at, c);
 }
 
 hid_t mu_h5_create_mem(const char *name, int latest)

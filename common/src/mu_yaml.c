@@ -2,6 +2,7 @@
 #include "mu_yaml.h"
 
 #include "mu_file.h"
+#include "mu_grow.h"
 
 #include <errno.h>
 #include <math.h>
@@ -37,10 +38,8 @@ void mu_yaml_free(mu_yaml_doc *doc)
 
 static int node_push(mu_yaml_node *parent, mu_yaml_node *child)
 {
-    mu_yaml_node **items = realloc(parent->items, (parent->n_items + 1) * sizeof *items);
-    if (!items)
+    if (MU_GROW(&parent->items, &parent->cap_items_, parent->n_items + 1, 4) != MU_OK)
         return MU_ERR_NOMEM;
-    parent->items = items;
     parent->items[parent->n_items++] = child;
     return 0;
 }

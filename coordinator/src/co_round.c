@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "co_bound.h"
+#include "mu_bytes.h"
+#include "mu_grow.h"
 #include "sa.h"
 #include "wi_org.h"
 #include "wi_stage.h"
@@ -76,37 +78,16 @@ static int choose_quant(co_round *r, uint32_t n, mu_diag *d);
 
 /* ---- small helpers --------------------------------------------------------------------- */
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap * 2 : 16;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 static uint64_t hash_u64(uint64_t seed, uint64_t round, uint32_t id, const char *tag)
 {
     uint8_t in[20 + 16], out[8];
     size_t tl = strlen(tag);
-    for (int i = 0; i < 8; i++) {
-        in[i] = (uint8_t)(seed >> (8 * i));
-        in[8 + i] = (uint8_t)(round >> (8 * i));
-    }
-    for (int i = 0; i < 4; i++)
-        in[16 + i] = (uint8_t)(id >> (8 * i));
+    mu_put_le64(in, seed);
+    mu_put_le64(in + 8, round);
+    mu_put_le32(in + 16, id);
     memcpy(in + 20, tag, tl);
     crypto_generichash(out, sizeof out, in, 20 + tl, NULL, 0);
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)out[i] << (8 * i);
-    return v;
+    return mu_le64(out);
 }
 
 static slot *find_slot(co_round *r, uint32_t id)
@@ -125,8 +106,8 @@ static int reserve(co_round *r, size_t events, size_t history)
 {
     if (r->head_events == r->n_events)
         r->head_events = r->n_events = 0;
-    if (grow((void **)&r->events, &r->cap_events, r->n_events + events, sizeof *r->events) < 0 ||
-        grow((void **)&r->history, &r->cap_history, r->n_history + history, sizeof *r->history) < 0)
+    if (MU_GROW(&r->events, &r->cap_events, r->n_events + events, 16) != MU_OK ||
+        MU_GROW(&r->history, &r->cap_history, r->n_history + history, 16) != MU_OK)
         return MU_ERR_NOMEM;
     return MU_OK;
 }
@@ -336,8 +317,8 @@ int co_round_register(co_round *r, const char *name, const uint8_t pk[CO_ORG_PK_
     }
     if (r->n_orgs >= MAX_ORGS)
         return mu_diag_set(diag, MU_ERR_INVALID, "register: too many orgs (%u)", MAX_ORGS);
-    if (grow((void **)&r->orgs, &r->cap_orgs, r->n_orgs + 1, sizeof *r->orgs) < 0 ||
-        grow((void **)&r->reg, &r->cap_reg, r->n_orgs + 1, sizeof *r->reg) < 0)
+    if (MU_GROW(&r->orgs, &r->cap_orgs, r->n_orgs + 1, 16) != MU_OK ||
+        MU_GROW(&r->reg, &r->cap_reg, r->n_orgs + 1, 16) != MU_OK)
         return mu_diag_set(diag, MU_ERR_NOMEM, "register: out of memory");
     slot *s = &r->orgs[r->n_orgs];
     memset(s, 0, sizeof *s);
@@ -397,8 +378,8 @@ int co_round_restore(co_round *r, const co_checkpoint *ck, mu_diag *diag)
     for (size_t i = 0; i < ck->n_orgs; i++)
         if (ck->orgs[i].id != i + 1 || !wi_org_name_valid(ck->orgs[i].name))
             return mu_diag_set(diag, MU_ERR_INVALID, "restore: org %zu has a bad id or name", i);
-    if (grow((void **)&r->orgs, &r->cap_orgs, ck->n_orgs, sizeof *r->orgs) < 0 ||
-        grow((void **)&r->reg, &r->cap_reg, ck->n_orgs, sizeof *r->reg) < 0 ||
+    if (MU_GROW(&r->orgs, &r->cap_orgs, ck->n_orgs, 16) != MU_OK ||
+        MU_GROW(&r->reg, &r->cap_reg, ck->n_orgs, 16) != MU_OK ||
         reserve(r, 1, ck->n_metrics) != MU_OK)
         return mu_diag_set(diag, MU_ERR_NOMEM, "restore: out of memory");
     const co_strategy_params *sp = co_strategy_get_params(r->strategy);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "mu_err.h"
+#include "mu_grow.h"
 #include "wi_bytes.h"
 
 #define GV_WBUF_LIMIT (1u << 30) /* no governance object comes near a GiB */
@@ -17,17 +18,9 @@ void gv_w_bytes(gv_wbuf *w, const void *p, size_t n)
         w->err = MU_ERR_INVALID;
         return;
     }
-    if (w->len + n > w->cap) {
-        size_t cap = w->cap ? w->cap : 256;
-        while (cap < w->len + n)
-            cap *= 2;
-        uint8_t *nb = realloc(w->b, cap);
-        if (!nb) {
-            w->err = MU_ERR_NOMEM;
-            return;
-        }
-        w->b = nb;
-        w->cap = cap;
+    if (MU_GROW(&w->b, &w->cap, w->len + n, 256) != MU_OK) {
+        w->err = MU_ERR_NOMEM;
+        return;
     }
     if (n)
         memcpy(w->b + w->len, p, n);
@@ -41,21 +34,22 @@ void gv_w_u8(gv_wbuf *w, uint8_t v)
 
 void gv_w_u16(gv_wbuf *w, uint16_t v)
 {
-    uint8_t b[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+    uint8_t b[2];
+    mu_put_le16(b, v);
     gv_w_bytes(w, b, 2);
 }
 
 void gv_w_u32(gv_wbuf *w, uint32_t v)
 {
     uint8_t b[4];
-    wi_put_le32(b, v);
+    mu_put_le32(b, v);
     gv_w_bytes(w, b, 4);
 }
 
 void gv_w_u64(gv_wbuf *w, uint64_t v)
 {
     uint8_t b[8];
-    wi_put_le64(b, v);
+    mu_put_le64(b, v);
     gv_w_bytes(w, b, 8);
 }
 
@@ -92,21 +86,21 @@ uint16_t gv_r_u16(gv_rbuf *r)
 {
     uint8_t b[2];
     gv_r_bytes(r, b, 2);
-    return (uint16_t)(b[0] | b[1] << 8);
+    return mu_le16(b);
 }
 
 uint32_t gv_r_u32(gv_rbuf *r)
 {
     uint8_t b[4];
     gv_r_bytes(r, b, 4);
-    return wi_le32(b);
+    return mu_le32(b);
 }
 
 uint64_t gv_r_u64(gv_rbuf *r)
 {
     uint8_t b[8];
     gv_r_bytes(r, b, 8);
-    return wi_le64(b);
+    return mu_le64(b);
 }
 
 void gv_r_str(gv_rbuf *r, char *out, size_t cap)

@@ -268,7 +268,7 @@ static void release_msg(uint8_t m[RELEASE_MSG_LEN], const uint8_t log_id[GV_HASH
     p += sizeof GV_RELEASE_DOMAIN;
     memcpy(p, log_id, GV_HASH_BYTES);
     p += GV_HASH_BYTES;
-    wi_put_le64(p, round);
+    mu_put_le64(p, round);
     memcpy(p + 8, global, GV_HASH_BYTES);
 }
 

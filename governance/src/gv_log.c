@@ -7,6 +7,7 @@
 #include "gv_buf.h"
 #include "gv_internal.h"
 #include "gv_log.h"
+#include "mu_grow.h"
 
 #define GV_LOG_FORMAT 1
 static const uint8_t GV_LOG_MAGIC[4] = {'M', 'U', 'G', 'L'};
@@ -48,14 +49,8 @@ static int push(gv_log *log, uint8_t *b, size_t n, mu_diag *d)
 {
     if (log->len == GV_LOG_MAX)
         return mu_diag_set(d, MU_ERR_INVALID, "log: %d entries already", GV_LOG_MAX);
-    if (log->len == log->cap) {
-        size_t cap = log->cap ? log->cap * 2 : 16;
-        gv_raw *ne = realloc(log->e, cap * sizeof *ne);
-        if (!ne)
-            return mu_diag_set(d, MU_ERR_NOMEM, "log: out of memory");
-        log->e = ne;
-        log->cap = cap;
-    }
+    if (MU_GROW(&log->e, &log->cap, log->len + 1, 16) != MU_OK)
+        return mu_diag_set(d, MU_ERR_NOMEM, "log: out of memory");
     gv_raw *r = &log->e[log->len++];
     r->b = b;
     r->n = n;
@@ -185,7 +180,7 @@ static void witness_msg(uint8_t m[WITNESS_MSG_LEN], const gv_witness *w)
 {
     memcpy(m, GV_WITNESS_DOMAIN, sizeof GV_WITNESS_DOMAIN);
     memcpy(m + sizeof GV_WITNESS_DOMAIN, w->log_id, GV_HASH_BYTES);
-    wi_put_le64(m + sizeof GV_WITNESS_DOMAIN + GV_HASH_BYTES, w->index);
+    mu_put_le64(m + sizeof GV_WITNESS_DOMAIN + GV_HASH_BYTES, w->index);
     memcpy(m + sizeof GV_WITNESS_DOMAIN + GV_HASH_BYTES + 8, w->head, GV_HASH_BYTES);
 }
 

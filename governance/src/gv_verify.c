@@ -5,6 +5,7 @@
 
 #include "gv_internal.h"
 #include "gv_log.h"
+#include "mu_grow.h"
 
 typedef struct {
     char name[GV_NAME_MAX];
@@ -23,9 +24,9 @@ typedef struct {
     size_t n_chain, cur; /* chain[cur] is in force */
     uint8_t log_id[GV_HASH_BYTES];
     gv_seat *seats;
-    size_t n_seats;
+    size_t n_seats, cap_seats;
     gv_done *rounds;
-    size_t n_rounds;
+    size_t n_rounds, cap_rounds;
     uint64_t last_round;
 } gv_state;
 
@@ -71,11 +72,9 @@ static int on_admission(gv_state *s, const gv_entry *e, mu_diag *d)
     if (st && !st->left)
         return mu_diag_set(d, MU_ERR_PROTOCOL, "admits '%s' a second time", e->member);
     if (!st) {
-        gv_seat *ns = realloc(s->seats, (s->n_seats + 1) * sizeof *ns);
-        if (!ns)
+        if (MU_GROW(&s->seats, &s->cap_seats, s->n_seats + 1, 8) != MU_OK)
             return mu_diag_set(d, MU_ERR_NOMEM, "out of memory");
-        s->seats = ns;
-        st = &ns[s->n_seats++];
+        st = &s->seats[s->n_seats++];
         memcpy(st->name, e->member, GV_NAME_MAX);
     }
     st->left = 0;
@@ -127,10 +126,9 @@ static int on_round(gv_state *s, const gv_entry *e, mu_diag *d)
                            "cohort is %u",
                            (unsigned long long)e->round, e->n_cohort - e->n_dropped,
                            c->privacy.min_cohort);
-    gv_done *nr = realloc(s->rounds, (s->n_rounds + 1) * sizeof *nr);
-    if (!nr)
+    if (MU_GROW(&s->rounds, &s->cap_rounds, s->n_rounds + 1, 16) != MU_OK)
         return mu_diag_set(d, MU_ERR_NOMEM, "out of memory");
-    s->rounds = nr;
+    gv_done *nr = s->rounds;
     nr[s->n_rounds].round = e->round;
     memcpy(nr[s->n_rounds].global, e->global_hash, GV_HASH_BYTES);
     nr[s->n_rounds++].released = 0;

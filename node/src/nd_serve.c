@@ -17,6 +17,7 @@
 #include "co_checkpoint.h"
 #include "co_config.h"
 #include "co_round.h"
+#include "mu_grow.h"
 #include "mu_log.h"
 #include "mu_progress.h"
 #include "nd_internal.h"
@@ -241,15 +242,9 @@ static void on_pull(void *user, rpc_call *call, const Mutual__V1__PullTaskReques
     co_task t;
     co_round_next_task(s->r, id, now, &t);
     if (t.kind == CO_TASK_WAIT && rpc_call_deadline(call) - now > 0.5) {
-        if (s->n_held == s->cap_held) {
-            size_t cap = s->cap_held ? 2 * s->cap_held : 64;
-            held *h = realloc(s->held, cap * sizeof *h);
-            if (!h) {
-                rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-                return;
-            }
-            s->held = h;
-            s->cap_held = cap;
+        if (MU_GROW(&s->held, &s->cap_held, s->n_held + 1, 64) != MU_OK) {
+            rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+            return;
         }
         for (size_t i = 0; i < s->n_held; i++) /* one poll per org: answer the older one */
             if (s->held[i].org == id) {

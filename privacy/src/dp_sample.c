@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "dp_sample.h"
+#include "mu_bytes.h"
 
 typedef unsigned __int128 u128;
 
@@ -13,8 +14,7 @@ static const uint8_t zeros[DP_RNG_BUF_BYTES];
 void dp_rng_init(dp_rng *rng, const uint8_t seed[DP_SEED_BYTES], uint64_t stream)
 {
     memcpy(rng->key, seed, DP_SEED_BYTES);
-    for (int i = 0; i < 8; i++)
-        rng->nonce[i] = (uint8_t)(stream >> (8 * i));
+    mu_put_le64(rng->nonce, stream);
     rng->block = 0;
     rng->pos = DP_RNG_BUF_BYTES; /* empty: the first draw refills */
     rng->bits = 0;

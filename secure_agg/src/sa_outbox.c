@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mu_grow.h"
 #include "sa_internal.h"
 
 void sa_outbox_init(sa_outbox *ob)
@@ -26,15 +27,9 @@ void sa_outbox_deinit(sa_outbox *ob)
 /* Takes ownership of bytes, also on failure (it is freed). */
 int sa_outbox_push(sa_outbox *ob, uint32_t to, uint8_t *bytes, size_t len)
 {
-    if (ob->count == ob->cap) {
-        size_t cap = ob->cap ? 2 * ob->cap : 8;
-        sa_envelope *items = realloc(ob->items, cap * sizeof *items);
-        if (!items) {
-            free(bytes);
-            return MU_ERR_NOMEM;
-        }
-        ob->items = items;
-        ob->cap = cap;
+    if (MU_GROW(&ob->items, &ob->cap, ob->count + 1, 8) != MU_OK) {
+        free(bytes);
+        return MU_ERR_NOMEM;
     }
     ob->items[ob->count].to = to;
     ob->items[ob->count].bytes = bytes;

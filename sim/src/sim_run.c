@@ -12,6 +12,7 @@
 #include "ho_coord.h"
 #include "ho_org.h"
 #include "mu_file.h"
+#include "mu_grow.h"
 #include "mu_log.h"
 #include "mu_progress.h"
 #include "sim_internal.h"
@@ -292,14 +293,8 @@ static int drain(sim *s, mu_diag *diag)
             s->done = 1;
         if (ev.kind != CO_EVENT_ROUND)
             continue;
-        if (s->rounds == s->cap_wall) {
-            size_t cap = s->cap_wall ? 2 * s->cap_wall : 16;
-            double *w = realloc(s->round_wall, cap * sizeof *w);
-            if (!w)
-                return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
-            s->round_wall = w;
-            s->cap_wall = cap;
-        }
+        if (MU_GROW(&s->round_wall, &s->cap_wall, (size_t)s->rounds + 1, 16) != MU_OK)
+            return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
         double t = mu_now();
         s->round_wall[s->rounds++] = t - s->last_event_wall;
         s->last_event_wall = t;

@@ -210,11 +210,11 @@ static void test_hex(void **state)
         assert_true(o[0] == 0 && o[1] == 0 && o[2] == 0);
     }
     uint8_t le[8];
-    wi_put_le64(le, 0x0102030405060708ull);
+    mu_put_le64(le, 0x0102030405060708ull);
     assert_int_equal(le[0], 8);
     assert_int_equal(le[7], 1);
-    assert_true(wi_le64(le) == 0x0102030405060708ull);
-    assert_int_equal(wi_le32(le + 4), 0x01020304);
+    assert_true(mu_le64(le) == 0x0102030405060708ull);
+    assert_int_equal(mu_le32(le + 4), 0x01020304);
 }
 
 static void test_org_name(void **state)

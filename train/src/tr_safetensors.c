@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mu_bytes.h"
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "tr_safetensors.c assumes a little-endian host (the format is little-endian)"
 #endif
@@ -217,9 +218,7 @@ static int parse_header(tr_st *st, const uint8_t *buf, size_t len, mu_diag *d)
         return mu_diag_set(d, MU_ERR_FORMAT,
                            "%s: truncated: %zu bytes, shorter than the 8-byte header length",
                            st->name, len);
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--)
-        hlen = (hlen << 8) | buf[i];
+    uint64_t hlen = mu_le64(buf);
     if (hlen > TR_ST_MAX_HEADER)
         return mu_diag_set(d, MU_ERR_FORMAT, "%s: header length %llu exceeds the limit of %u",
                            st->name, (unsigned long long)hlen, TR_ST_MAX_HEADER);
@@ -392,7 +391,7 @@ int tr_st_read_f32(const tr_st *st, const tr_st_info *t, float *out, size_t n, m
     case TR_ST_F16:
     case TR_ST_BF16:
         for (size_t i = 0; i < n; i++) {
-            uint16_t h = (uint16_t)(p[2 * i] | (p[2 * i + 1] << 8));
+            uint16_t h = mu_le16(p + 2 * i);
             out[i] = t->dtype == TR_ST_F16 ? tr_f16_to_f32(h) : tr_bf16_to_f32(h);
         }
         return 0;

@@ -1,6 +1,7 @@
 /* tr_safetensors_write.c - the safetensors writer. */
 #include "tr_safetensors.h"
 
+#include "mu_bytes.h"
 #include "mu_file.h"
 
 #include <jansson.h>
@@ -104,8 +105,7 @@ int tr_st_serialize(const tr_st_entry *t, size_t n, const char *const *meta, uin
     uint8_t *buf = malloc(8 + padded + data_len);
     if (!buf)
         goto out_nomem;
-    for (int i = 0; i < 8; i++)
-        buf[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    mu_put_le64(buf, (uint64_t)padded);
     memcpy(buf + 8, hdr, hl);
     memset(buf + 8 + hl, ' ', padded - hl);
     uint8_t *p = buf + 8 + padded;

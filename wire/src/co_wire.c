@@ -27,14 +27,14 @@ static void put_u8(wbuf *w, uint8_t v)
 static void put_u32(wbuf *w, uint32_t v)
 {
     uint8_t b[4];
-    wi_put_le32(b, v);
+    mu_put_le32(b, v);
     put(w, b, 4);
 }
 
 static void put_u64(wbuf *w, uint64_t v)
 {
     uint8_t b[8];
-    wi_put_le64(b, v);
+    mu_put_le64(b, v);
     put(w, b, 8);
 }
 
@@ -71,7 +71,7 @@ static uint8_t get_u8(rbuf *r)
 static uint32_t get_u32(rbuf *r)
 {
     const uint8_t *s = take(r, 4);
-    return s ? wi_le32(s) : 0;
+    return s ? mu_le32(s) : 0;
 }
 
 static uint64_t get_u64(rbuf *r)
@@ -293,7 +293,7 @@ int co_task_decode(co_task *t, const uint8_t *buf, size_t len, mu_diag *diag)
     if (r.bad || r.pos != len)
         return refuse(t, mu_diag_set(diag, MU_ERR_FORMAT, "task: truncated or trailing bytes"));
     for (uint32_t i = 1; i < n; i++)
-        if (wi_le32(cohort + i * entry) <= wi_le32(cohort + (i - 1) * entry))
+        if (mu_le32(cohort + i * entry) <= mu_le32(cohort + (i - 1) * entry))
             return refuse(t, mu_diag_set(diag, MU_ERR_FORMAT, "task: cohort ids not ascending"));
     size_t total = ids_bytes + pks_bytes + sa_len;
     uint8_t *mem = total ? malloc(total) : NULL;
@@ -304,7 +304,7 @@ int co_task_decode(co_task *t, const uint8_t *buf, size_t len, mu_diag *diag)
         t->cohort_pks = (uint8_t(*)[CO_ORG_PK_BYTES])mem;
         t->cohort_ids = (uint32_t *)(mem + pks_bytes);
         for (uint32_t i = 0; i < n; i++) {
-            t->cohort_ids[i] = wi_le32(cohort + i * entry);
+            t->cohort_ids[i] = mu_le32(cohort + i * entry);
             memcpy(t->cohort_pks[i], cohort + i * entry + 4, CO_ORG_PK_BYTES);
         }
     }

@@ -15,7 +15,7 @@ int wi_blob_encode(unsigned char *out, size_t out_len, const float *v, size_t di
     for (size_t i = 0; i < dim; i++) {
         uint32_t u;
         memcpy(&u, &v[i], 4);
-        wi_put_le32(out + 4 * i, u);
+        mu_put_le32(out + 4 * i, u);
     }
     return MU_OK;
 }
@@ -27,7 +27,7 @@ int wi_blob_decode(float *out, size_t dim, const unsigned char *buf, size_t len,
                            "adapter blob: %zu bytes, expected %zu for %zu floats", len, 4 * dim,
                            dim);
     for (size_t i = 0; i < dim; i++) {
-        uint32_t u = wi_le32(buf + 4 * i);
+        uint32_t u = mu_le32(buf + 4 * i);
         memcpy(&out[i], &u, 4);
         if (!isfinite(out[i]))
             return mu_diag_set(diag, MU_ERR_FORMAT, "adapter blob: value %zu is NaN or infinite",

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mu_grow.h"
+
 void wi_str_init(wi_str *b)
 {
     memset(b, 0, sizeof *b);
@@ -41,16 +43,8 @@ static int reserve(wi_str *b, size_t n)
         return b->err;
     if (n > SIZE_MAX / 2 - b->len)
         return b->err = MU_ERR_NOMEM;
-    if (b->len + n + 1 <= b->cap)
-        return MU_OK;
-    size_t cap = b->cap ? b->cap : 128;
-    while (cap < b->len + n + 1)
-        cap *= 2;
-    char *s = realloc(b->s, cap);
-    if (!s)
+    if (MU_GROW(&b->s, &b->cap, b->len + n + 1, 128) != MU_OK)
         return b->err = MU_ERR_NOMEM;
-    b->s = s;
-    b->cap = cap;
     return MU_OK;
 }
 

@@ -16,9 +16,9 @@ static void push_prefix(crypto_sign_state *st, uint64_t org_id, uint64_t round, 
     static const char tag[] = "mutual.v1.push";
     uint8_t hdr[sizeof tag - 1 + 20];
     memcpy(hdr, tag, sizeof tag - 1);
-    wi_put_le64(hdr + sizeof tag - 1, org_id);
-    wi_put_le64(hdr + sizeof tag - 1 + 8, round);
-    wi_put_le32(hdr + sizeof tag - 1 + 16, stage);
+    mu_put_le64(hdr + sizeof tag - 1, org_id);
+    mu_put_le64(hdr + sizeof tag - 1 + 8, round);
+    mu_put_le32(hdr + sizeof tag - 1 + 16, stage);
     crypto_sign_init(st);
     crypto_sign_update(st, hdr, sizeof hdr);
 }
