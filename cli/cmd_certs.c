@@ -9,6 +9,7 @@
 #include "mu_log.h"
 #include "nd_orgcfg.h"
 #include "rpc_certs.h"
+#include "wi_bytes.h"
 
 #define MAX_HOSTS 32
 
@@ -73,9 +74,9 @@ static int identity(const char *path, int other_opts)
         fprintf(stderr, "mutual certs: %s\n", d.msg[0] ? d.msg : mu_strerror(rc));
         return MU_EXIT_FAIL;
     }
-    for (int i = 0; i < 32; i++)
-        printf("%02x", pk[i]);
-    printf("\n");
+    char hex[2 * sizeof pk + 1];
+    wi_hex_encode(hex, sizeof hex, pk, sizeof pk);
+    printf("%s\n", hex);
     return MU_EXIT_OK;
 }
 

@@ -14,6 +14,7 @@
 #include "mu_log.h"
 #include "mu_yaml.h"
 #include "nd_orgcfg.h"
+#include "wi_bytes.h"
 #include "wi_org.h"
 
 /* A string (or, with is_path, a path resolved against the config file's folder). */
@@ -79,7 +80,7 @@ static int load_members(const mu_yaml_doc *doc, const mu_yaml_node *seq, nd_orgc
             (rc = str(doc, m, "name", 1, e->name, sizeof e->name, d)) ||
             (rc = str(doc, m, "pk", 1, hex, sizeof hex, d)))
             return rc;
-        if (strlen(hex) != 64 || sodium_hex2bin(e->pk, sizeof e->pk, hex, 64, NULL, NULL, NULL))
+        if (wi_hex_decode(e->pk, sizeof e->pk, hex) != MU_OK)
             return mu_yaml_error(doc, mu_yaml_get(m, "pk"), d,
                                  "cohort member %s: pk must be 64 hex digits (mutual certs "
                                  "identity --key FILE prints it)",
@@ -166,8 +167,7 @@ static int load_doc(const mu_yaml_doc *doc, nd_orgcfg *c, mu_diag *d)
     if (x && (rc = str(doc, x, "deterministic_seed", 0, seed_hex, sizeof seed_hex, d)))
         return rc;
     if (seed_hex[0]) {
-        if (strlen(seed_hex) != 64 ||
-            sodium_hex2bin(c->seed, sizeof c->seed, seed_hex, 64, NULL, NULL, NULL) != 0)
+        if (wi_hex_decode(c->seed, sizeof c->seed, seed_hex) != MU_OK)
             return mu_yaml_error(doc, mu_yaml_get(x, "deterministic_seed"), d,
                                  "deterministic_seed must be 64 hex digits");
         c->deterministic = 1;
@@ -251,8 +251,7 @@ int nd_identity_load(const char *path, uint8_t pk[32], uint8_t sk[64], mu_diag *
         if (rc != MU_OK)
             return rc;
         randombytes_buf(seed, sizeof seed);
-        for (int i = 0; i < 32; i++)
-            snprintf(hexs + 2 * i, 3, "%02x", seed[i]);
+        wi_hex_encode(hexs, sizeof hexs, seed, sizeof seed);
         int w = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
         if (w < 0)
             return mu_diag_set(d, MU_ERR_IO, "%s: cannot create the identity key: %s", path,
@@ -274,7 +273,7 @@ int nd_identity_load(const char *path, uint8_t pk[32], uint8_t sk[64], mu_diag *
                     (unsigned)(st.st_mode & 0777));
         ssize_t n = read(fd, hexs, 64);
         close(fd);
-        if (n != 64 || sodium_hex2bin(seed, sizeof seed, hexs, 64, NULL, NULL, NULL) != 0) {
+        if (n != 64 || wi_hex_decode(seed, sizeof seed, hexs) != MU_OK) {
             sodium_memzero(hexs, sizeof hexs);
             return mu_diag_set(d, MU_ERR_FORMAT, "%s: not an identity key (64 hex digits expected)",
                                path);
