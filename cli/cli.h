@@ -23,6 +23,23 @@
 /* Handles -v/-q (returns 1) or leaves the option to the caller (returns 0). */
 int cli_common_opt(int c);
 
+/* The next option, as getopt_long(argc, argv, optstring, longopts, NULL) (optstring includes
+ * MU_CLI_COMMON_SHORTOPTS): -v and -q are applied and skipped (cli_common_opt); -h prints
+ * help(stdout) and returns CLI_OPT_HELP (the command then exits 0); -1 after the last option.
+ * The one option loop of every command. */
+#define CLI_OPT_HELP (-2)
+int cli_next_opt(int argc, char **argv, const char *optstring, const struct option *longopts,
+                 void (*help)(FILE *));
+
+/* Exit status of a command's start-up check (serve's, join's): 0 for MU_OK (go on), else
+ * "mutual CMD: why" on stderr and MU_EXIT_USAGE (a config or certificate error, found before
+ * anything starts). */
+int cli_exit_check(const char *cmd, int rc, const mu_diag *d);
+
+/* Exit status of a command's run: MU_EXIT_OK for MU_OK, else "mutual CMD: why" logged as an
+ * error and MU_EXIT_FAIL. */
+int cli_exit_run(const char *cmd, int rc, const mu_diag *d);
+
 /* Prints "mutual CMD: message" and a hint to stderr; returns MU_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

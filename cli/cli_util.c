@@ -20,6 +20,35 @@ int cli_common_opt(int c)
     return 0;
 }
 
+int cli_next_opt(int argc, char **argv, const char *optstring, const struct option *longopts,
+                 void (*help)(FILE *))
+{
+    int c;
+    while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1 && cli_common_opt(c))
+        ;
+    if (c == 'h') {
+        help(stdout);
+        return CLI_OPT_HELP;
+    }
+    return c;
+}
+
+int cli_exit_check(const char *cmd, int rc, const mu_diag *d)
+{
+    if (rc == MU_OK)
+        return 0;
+    fprintf(stderr, "mutual %s: %s\n", cmd, d->msg[0] ? d->msg : mu_strerror(rc));
+    return MU_EXIT_USAGE;
+}
+
+int cli_exit_run(const char *cmd, int rc, const mu_diag *d)
+{
+    if (rc == MU_OK)
+        return MU_EXIT_OK;
+    mu_error("mutual %s: %s", cmd, d->msg[0] ? d->msg : mu_strerror(rc));
+    return MU_EXIT_FAIL;
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;

@@ -57,13 +57,9 @@ static int parse_args(int argc, char **argv, eval_opts *o)
                                              MU_CLI_COMMON_LONGOPTS,
                                              {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "+" MU_CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-        if (c == 'h') {
-            help(stdout);
+    while ((c = cli_next_opt(argc, argv, "+" MU_CLI_COMMON_SHORTOPTS, longopts, help)) != -1) {
+        if (c == CLI_OPT_HELP)
             return MU_EXIT_OK;
-        }
-        if (cli_common_opt(c))
-            continue;
         int bad = 0;
         switch (c) {
         case O_BASE:

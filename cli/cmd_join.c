@@ -54,13 +54,9 @@ int cmd_join(int argc, char **argv)
                                              {0, 0, 0, 0}};
     nd_join_opts o = {0};
     int c;
-    while ((c = getopt_long(argc, argv, "+" MU_CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-        if (c == 'h') {
-            help(stdout);
+    while ((c = cli_next_opt(argc, argv, "+" MU_CLI_COMMON_SHORTOPTS, longopts, help)) != -1) {
+        if (c == CLI_OPT_HELP)
             return MU_EXIT_OK;
-        }
-        if (cli_common_opt(c))
-            continue;
         switch (c) {
         case O_CONFIG:
             o.config_path = optarg;
@@ -97,16 +93,6 @@ int cmd_join(int argc, char **argv)
     if (!o.config_path)
         return cli_usage_error(CMD, "--config is required");
     mu_diag d = {{0}};
-    /* a config or certificate error is a usage error (exit 2), found before anything starts */
-    int rc = nd_join_check(&o, &d);
-    if (rc != MU_OK) {
-        fprintf(stderr, "mutual join: %s\n", d.msg[0] ? d.msg : mu_strerror(rc));
-        return MU_EXIT_USAGE;
-    }
-    rc = nd_join_run(&o, &d);
-    if (rc != MU_OK) {
-        mu_error("mutual join: %s", d.msg[0] ? d.msg : mu_strerror(rc));
-        return MU_EXIT_FAIL;
-    }
-    return MU_EXIT_OK;
+    int rc = cli_exit_check(CMD, nd_join_check(&o, &d), &d);
+    return rc ? rc : cli_exit_run(CMD, nd_join_run(&o, &d), &d);
 }

@@ -82,13 +82,9 @@ int cmd_plot(int argc, char **argv)
                                              {0, 0, 0, 0}};
     const char *out = NULL, *org = NULL, *title = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, MU_CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-        if (c == 'h') {
-            help(stdout);
+    while ((c = cli_next_opt(argc, argv, MU_CLI_COMMON_SHORTOPTS, longopts, help)) != -1) {
+        if (c == CLI_OPT_HELP)
             return MU_EXIT_OK;
-        }
-        if (cli_common_opt(c))
-            continue;
         if (c == O_OUT)
             out = optarg;
         else if (c == O_ORG)

@@ -53,13 +53,9 @@ int cmd_serve(int argc, char **argv)
                                              {0, 0, 0, 0}};
     nd_serve_opts o = {0};
     int c;
-    while ((c = getopt_long(argc, argv, "+" MU_CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-        if (c == 'h') {
-            help(stdout);
+    while ((c = cli_next_opt(argc, argv, "+" MU_CLI_COMMON_SHORTOPTS, longopts, help)) != -1) {
+        if (c == CLI_OPT_HELP)
             return MU_EXIT_OK;
-        }
-        if (cli_common_opt(c))
-            continue;
         switch (c) {
         case O_CONFIG:
             o.config_path = optarg;
@@ -102,16 +98,6 @@ int cmd_serve(int argc, char **argv)
     if (!o.config_path)
         return cli_usage_error(CMD, "--config is required");
     mu_diag d = {{0}};
-    /* a config or certificate error is a usage error (exit 2), found before anything starts */
-    int rc = nd_serve_check(&o, &d);
-    if (rc != MU_OK) {
-        fprintf(stderr, "mutual serve: %s\n", d.msg[0] ? d.msg : mu_strerror(rc));
-        return MU_EXIT_USAGE;
-    }
-    rc = nd_serve_run(&o, &d);
-    if (rc != MU_OK) {
-        mu_error("mutual serve: %s", d.msg[0] ? d.msg : mu_strerror(rc));
-        return MU_EXIT_FAIL;
-    }
-    return MU_EXIT_OK;
+    int rc = cli_exit_check(CMD, nd_serve_check(&o, &d), &d);
+    return rc ? rc : cli_exit_run(CMD, nd_serve_run(&o, &d), &d);
 }

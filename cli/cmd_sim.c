@@ -103,13 +103,9 @@ static int parse_args(int argc, char **argv, sim_args *a)
                                              MU_CLI_COMMON_LONGOPTS,
                                              {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "+" MU_CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-        if (c == 'h') {
-            help(stdout);
+    while ((c = cli_next_opt(argc, argv, "+" MU_CLI_COMMON_SHORTOPTS, longopts, help)) != -1) {
+        if (c == CLI_OPT_HELP)
             return -1;
-        }
-        if (cli_common_opt(c))
-            continue;
         switch (c) {
         case O_CONFIG:
             a->config = optarg;

@@ -110,13 +110,9 @@ int cmd_status(int argc, char **argv)
     rpc_client_config cc = {0};
     int json = 0, c;
     double timeout = 10;
-    while ((c = getopt_long(argc, argv, "+" MU_CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-        if (c == 'h') {
-            help(stdout);
+    while ((c = cli_next_opt(argc, argv, "+" MU_CLI_COMMON_SHORTOPTS, longopts, help)) != -1) {
+        if (c == CLI_OPT_HELP)
             return MU_EXIT_OK;
-        }
-        if (cli_common_opt(c))
-            continue;
         switch (c) {
         case O_COORD:
             cc.target = optarg;
