@@ -46,6 +46,16 @@ int64_t tr_data_window(int64_t n, int B, int T, uint64_t s, int i);
 int tr_data_batch(const tr_data *d, uint64_t s, int B, int T, int32_t *inputs, int32_t *targets,
                   mu_diag *diag);
 
+/* Records for DP-SGD (tr_dp.h), the unit it protects: record k is the window of T + 1
+ * tokens starting at k (T + 1), inputs tokens[k(T+1) .. k(T+1)+T-1], targets one further.
+ * Records never share a token, so one token of the data is in exactly one record; the
+ * N mod (T + 1) tokens at the end are in none. tr_data_records = floor(N / (T + 1)). */
+int64_t tr_data_records(const tr_data *d, int T);
+/* Fills inputs and targets [B, T] with records idx[0..B). MU_ERR_INVALID "FILE: record k is
+ * not in [0, R)" or when no record fits. */
+int tr_data_gather(const tr_data *d, const int64_t *idx, int B, int T, int32_t *inputs,
+                   int32_t *targets, mu_diag *diag);
+
 /* Writes a dataset file at `path` (built in memory, then replaced atomically as in
  * tr_state.h, so a full disk leaves the old file and gives MU_ERR_IO): /tokens as uint16
  * when vocab_size <= 65536, else int32, with the vocab_size attribute. Ids must be in

@@ -190,6 +190,30 @@ int tr_data_batch(const tr_data *d, uint64_t s, int B, int T, int32_t *inputs, i
     return 0;
 }
 
+int64_t tr_data_records(const tr_data *d, int T)
+{
+    return T >= 1 ? d->n / ((int64_t)T + 1) : 0;
+}
+
+int tr_data_gather(const tr_data *d, const int64_t *idx, int B, int T, int32_t *inputs,
+                   int32_t *targets, mu_diag *diag)
+{
+    int64_t R = tr_data_records(d, T);
+    if (T < 1 || R < 1)
+        return mu_diag_set(diag, MU_ERR_INVALID,
+                           "%s: %lld tokens, too few for one record of sequence length %d", d->path,
+                           (long long)d->n, T);
+    for (int i = 0; i < B; i++) {
+        if (idx[i] < 0 || idx[i] >= R)
+            return mu_diag_set(diag, MU_ERR_INVALID, "%s: record %lld is not in [0, %lld)", d->path,
+                               (long long)idx[i], (long long)R);
+        const int32_t *w = d->tokens + idx[i] * ((int64_t)T + 1);
+        memcpy(inputs + (size_t)i * T, w, (size_t)T * sizeof(int32_t));
+        memcpy(targets + (size_t)i * T, w + 1, (size_t)T * sizeof(int32_t));
+    }
+    return MU_OK;
+}
+
 /* The "sources" attribute on /tokens: one fixed-length string, written only when given. */
 static int write_sources(hid_t ds, const char *sources)
 {

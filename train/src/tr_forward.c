@@ -183,6 +183,9 @@ static void linear_backward(tr_model *m, int l, int lin, float *dinp, const floa
     if (!drop) {
         tr_linear_backward(dinp, dout, inp, w, N, IN, OUT, m->layout, sl, ns, m->lcfg.rank,
                            m->scale);
+        for (int j = 0, k = 0; m->pex && j < m->n_mods; j++)
+            if (m->mods[j].layer == l && m->mods[j].lin == lin)
+                tr_pex_module(m, &m->mods[j], dout + m->mods[j].off, OUT, sl[k++].dh, inp);
         return;
     }
     if (dinp)
@@ -198,6 +201,8 @@ static void linear_backward(tr_model *m, int l, int lin, float *dinp, const floa
         }
         tr_lora_backward(dx, x->dA, x->dB, m->dh, dout + x->off, OUT, x->xd, x->h, x->A, x->B,
                          m->scale, N, IN, x->out, m->lcfg.rank);
+        if (m->pex)
+            tr_pex_module(m, x, dout + x->off, OUT, m->dh, x->xd);
         if (dinp)
             tr_dropout_backward(dinp, m->dxl, m->lcfg.dropout, mod_seed(m, j), (int64_t)N * IN);
     }

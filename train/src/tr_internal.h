@@ -84,6 +84,7 @@ struct tr_model {
     float *lora_mem; /* trainable block, then frozen A block */
     int64_t n_train, n_lora_total;
     float *lora_grad; /* (n_train) */
+    float *pex;       /* (cur_B, n_train) per-record gradients written by backward, or NULL */
 
     /* Activations, one allocation, sized for cap_N rows, cap_BTT = B*T*T, cap_T. */
     float *act_mem;
@@ -110,6 +111,13 @@ void tr_entry_describe(const tr_entry *e, tr_tensor *out);
 
 /* tr_forward.c */
 int tr_acts_reserve(tr_model *m, int B, int T);
+/* tr_dp.c: with pex set, the next backward also writes every record's (row of B) own
+ * gradient of the (mean over B*T) loss into pex (B, n_train); NULL stops it. */
+void tr_model_set_pex(tr_model *m, float *pex);
+/* tr_dp.c: record b's gradient of module x, from the rows [b T, (b + 1) T) of dout (N, ldd:
+ * the module's columns), its h (N, R), dh (N, R) and input inp (N, IN), into m->pex. */
+void tr_pex_module(tr_model *m, const tr_lmod *x, const float *dout, int ldd, const float *dh,
+                   const float *inp);
 void tr_acts_free(tr_model *m);
 
 /* Hands out 64-byte aligned slices of one float block; with base NULL it only counts, so the
