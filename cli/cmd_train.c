@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "cmd_train.h"
+#include "tr_dp.h"
 
 #define CMD "train"
 
@@ -56,6 +57,23 @@ static void help(FILE *out)
         "                        \"tokens_per_s\": y}; loss is the batch loss before the\n"
         "                        update (default none)\n"
         "  --threads N           threads for OpenMP and OpenBLAS (default: all cores)\n"
+        "  --dp                  DP-SGD protecting each record, a window of --seq + 1 tokens\n"
+        "                        (record k starts at token k*(seq+1)): per-record gradients\n"
+        "                        clipped to --dp-clip, Gaussian noise of std --dp-noise x\n"
+        "                        --dp-clip on their sum, divided by --batch (the expected\n"
+        "                        batch); prints the epsilon spent at --dp-delta. Not with\n"
+        "                        --resume (default off)\n"
+        "  --dp-clip C           per-record L2 clip bound, C > 0 (default 1)\n"
+        "  --dp-noise Z          noise multiplier, Z >= 0 (default 1; 0 gives no privacy)\n"
+        "  --dp-sampling HOW     poisson: each record in a step with probability batch/N,\n"
+        "                        the sampling the epsilon's amplification assumes; fixed:\n"
+        "                        --batch distinct records, epsilon without amplification\n"
+        "                        (default poisson)\n"
+        "  --dp-seed S           seed of the noise and sampling streams, for reproducible\n"
+        "                        runs; whoever knows it can subtract the noise (default: a\n"
+        "                        random one)\n"
+        "  --dp-delta D          delta of the reported epsilon, 0 < D < 1 (default 1/N, N\n"
+        "                        the number of records)\n"
         "  -v, --verbose         more log output\n"
         "  -q, --quiet           errors only (no progress bar)\n"
         "  -h, --help            show this help\n\n"
@@ -84,7 +102,13 @@ enum {
     O_LOG,
     O_THREADS,
     O_RESUME,
-    O_FORCE
+    O_FORCE,
+    O_DP,
+    O_DP_CLIP,
+    O_DP_NOISE,
+    O_DP_SAMPLING,
+    O_DP_SEED,
+    O_DP_DELTA
 };
 
 static int parse_number(int c, const char *arg, train_opts *o)
@@ -120,6 +144,34 @@ static int parse_number(int c, const char *arg, train_opts *o)
     case O_WD:
         o->given |= TRAIN_GIVEN_WD;
         return cli_parse_double(CMD, "--weight-decay", arg, 0, 10, &o->weight_decay);
+    case O_DP_CLIP:
+        o->dp_given |= 1;
+        if (cli_parse_double(CMD, "--dp-clip", arg, 0, 1e30, &o->dp_clip))
+            return -1;
+        if (o->dp_clip <= 0) {
+            cli_usage_error(CMD, "--dp-clip wants a positive number, got '%s'", arg);
+            return -1;
+        }
+        return 0;
+    case O_DP_NOISE:
+        o->dp_given |= 2;
+        return cli_parse_double(CMD, "--dp-noise", arg, 0, 1e6, &o->dp_noise);
+    case O_DP_SEED:
+        o->dp_given |= 4;
+        o->dp_seed_set = 1;
+        if (cli_parse_long(CMD, "--dp-seed", arg, 0, 0x7fffffffffffffffL, &v))
+            return -1;
+        o->dp_seed = (unsigned long long)v;
+        return 0;
+    case O_DP_DELTA:
+        o->dp_given |= 8;
+        if (cli_parse_double(CMD, "--dp-delta", arg, 0, 1, &o->dp_delta))
+            return -1;
+        if (o->dp_delta <= 0 || o->dp_delta >= 1) {
+            cli_usage_error(CMD, "--dp-delta wants a number in (0, 1), got '%s'", arg);
+            return -1;
+        }
+        return 0;
     case O_CLIP:
         o->given |= TRAIN_GIVEN_CLIP;
         if (cli_parse_double(CMD, "--grad-clip", arg, 0, 1e30, &x))
@@ -137,28 +189,35 @@ static int parse_number(int c, const char *arg, train_opts *o)
 /* Returns -1 to continue, else an exit status. */
 static int parse_args(int argc, char **argv, train_opts *o)
 {
-    static const struct option longopts[] = {{"base", required_argument, NULL, O_BASE},
-                                             {"data", required_argument, NULL, O_DATA},
-                                             {"out", required_argument, NULL, O_OUT},
-                                             {"adapter-init", required_argument, NULL, O_INIT},
-                                             {"targets", required_argument, NULL, O_TARGETS},
-                                             {"rank", required_argument, NULL, O_RANK},
-                                             {"alpha", required_argument, NULL, O_ALPHA},
-                                             {"freeze-a", no_argument, NULL, O_FREEZE},
-                                             {"steps", required_argument, NULL, O_STEPS},
-                                             {"batch", required_argument, NULL, O_BATCH},
-                                             {"seq", required_argument, NULL, O_SEQ},
-                                             {"lr", required_argument, NULL, O_LR},
-                                             {"optimizer", required_argument, NULL, O_OPT},
-                                             {"weight-decay", required_argument, NULL, O_WD},
-                                             {"grad-clip", required_argument, NULL, O_CLIP},
-                                             {"seed", required_argument, NULL, O_SEED},
-                                             {"log-jsonl", required_argument, NULL, O_LOG},
-                                             {"threads", required_argument, NULL, O_THREADS},
-                                             {"resume", no_argument, NULL, O_RESUME},
-                                             {"force", no_argument, NULL, O_FORCE},
-                                             MU_CLI_COMMON_LONGOPTS,
-                                             {0, 0, 0, 0}};
+    static const struct option longopts[] = {
+        {"base", required_argument, NULL, O_BASE},
+        {"data", required_argument, NULL, O_DATA},
+        {"out", required_argument, NULL, O_OUT},
+        {"adapter-init", required_argument, NULL, O_INIT},
+        {"targets", required_argument, NULL, O_TARGETS},
+        {"rank", required_argument, NULL, O_RANK},
+        {"alpha", required_argument, NULL, O_ALPHA},
+        {"freeze-a", no_argument, NULL, O_FREEZE},
+        {"steps", required_argument, NULL, O_STEPS},
+        {"batch", required_argument, NULL, O_BATCH},
+        {"seq", required_argument, NULL, O_SEQ},
+        {"lr", required_argument, NULL, O_LR},
+        {"optimizer", required_argument, NULL, O_OPT},
+        {"weight-decay", required_argument, NULL, O_WD},
+        {"grad-clip", required_argument, NULL, O_CLIP},
+        {"seed", required_argument, NULL, O_SEED},
+        {"log-jsonl", required_argument, NULL, O_LOG},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"resume", no_argument, NULL, O_RESUME},
+        {"force", no_argument, NULL, O_FORCE},
+        {"dp", no_argument, NULL, O_DP},
+        {"dp-clip", required_argument, NULL, O_DP_CLIP},
+        {"dp-noise", required_argument, NULL, O_DP_NOISE},
+        {"dp-sampling", required_argument, NULL, O_DP_SAMPLING},
+        {"dp-seed", required_argument, NULL, O_DP_SEED},
+        {"dp-delta", required_argument, NULL, O_DP_DELTA},
+        MU_CLI_COMMON_LONGOPTS,
+        {0, 0, 0, 0}};
     int c;
     while ((c = cli_next_opt(argc, argv, "+" MU_CLI_COMMON_SHORTOPTS, longopts, help)) != -1) {
         if (c == CLI_OPT_HELP)
@@ -194,6 +253,19 @@ static int parse_args(int argc, char **argv, train_opts *o)
         case O_FORCE:
             o->force = 1;
             break;
+        case O_DP:
+            o->dp = 1;
+            break;
+        case O_DP_SAMPLING:
+            o->dp_given |= 16;
+            if (!strcmp(optarg, "poisson"))
+                o->dp_sampling = TR_DP_POISSON;
+            else if (!strcmp(optarg, "fixed"))
+                o->dp_sampling = TR_DP_FIXED;
+            else
+                return cli_usage_error(CMD, "--dp-sampling wants poisson or fixed, got '%s'",
+                                       optarg);
+            break;
         case O_OPT:
             o->given |= TRAIN_GIVEN_OPT;
             if (!strcmp(optarg, "adamw"))
@@ -214,6 +286,12 @@ static int parse_args(int argc, char **argv, train_opts *o)
         return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
     if (!o->base || !o->data || !o->out)
         return cli_usage_error(CMD, "--base, --data and --out are required");
+    if (o->dp_given && !o->dp)
+        return cli_usage_error(CMD, "--dp-clip, --dp-noise, --dp-sampling, --dp-seed and "
+                                    "--dp-delta need --dp");
+    if (o->dp && o->resume)
+        return cli_usage_error(CMD, "--dp cannot --resume: the saved state does not record "
+                                    "the DP-SGD run (its sampling, noise and privacy spent)");
     if (o->resume && o->given)
         return cli_usage_error(CMD,
                                "--resume continues the run saved in %s/%s: its --adapter-init, "
@@ -233,7 +311,10 @@ int cmd_train(int argc, char **argv)
                     .batch = 8,
                     .lr = 1e-3,
                     .optimizer = TR_ADAMW,
-                    .threads = 0};
+                    .threads = 0,
+                    .dp_clip = 1.0,
+                    .dp_noise = 1.0,
+                    .dp_sampling = TR_DP_POISSON};
     int st = parse_args(argc, argv, &o);
     if (st >= 0)
         return st;

@@ -31,6 +31,11 @@ typedef struct {
     unsigned given; /* TRAIN_GIVEN_* bits of the options on the command line */
     tr_optim_kind optimizer;
     unsigned long long seed;
+    /* DP-SGD (tr_dp.h): dp != 0 turns it on; dp_given says which --dp-* were given. */
+    int dp, dp_sampling, dp_seed_set;
+    unsigned dp_given;
+    double dp_clip, dp_noise, dp_delta; /* dp_delta 0: 1 / records */
+    unsigned long long dp_seed;
 } train_opts;
 
 /* Runs the training `o` describes and writes OUT. Returns MU_EXIT_OK, MU_EXIT_FAIL or

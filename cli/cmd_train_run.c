@@ -2,7 +2,9 @@
  * (fresh, from --adapter-init, or from OUT/training_state.h5 with --resume), train, and
  * write OUT all at once. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +14,12 @@
 
 #include "cli.h"
 #include "cmd_train.h"
+#include "dp.h"
 #include "mu_file.h"
 #include "mu_log.h"
 #include "mu_progress.h"
 #include "tr_data.h"
+#include "tr_dp.h"
 #include "tr_hf.h"
 #include "tr_spec.h"
 #include "tr_state.h"
@@ -36,6 +40,8 @@ typedef struct {
     int B, T;
     unsigned long long seed;
     int usage; /* the error is the command line's: exit 2 */
+    tr_dp *dp; /* --dp: the DP-SGD state, records and room for a step's sample */
+    int64_t records, *idx;
 } train_run;
 
 /* Sets d's message and marks the error as a usage error; returns MU_ERR_INVALID. */
@@ -139,29 +145,76 @@ static int nan_loss(const train_run *r, const train_opts *o, long s, float loss,
                        nan_name(loss), s, s - r->start, tr_optim_get_config(r->opt)->lr);
 }
 
+/* Step s's batch into *in, *tg (grown to fit a Poisson sample): the fixed data order, or
+ * with --dp the records tr_dp_sample draws. *B receives the batch size. */
+static int next_batch(train_run *r, long s, int32_t **in, int32_t **tg, size_t *cap, int *B,
+                      mu_diag *d)
+{
+    if (!r->dp) {
+        *B = r->B;
+        return tr_data_batch(r->data, r->data_start + (uint64_t)(s - r->start), r->B, r->T, *in,
+                             *tg, d);
+    }
+    int64_t k = tr_dp_sample(r->dp, (uint64_t)s, r->idx);
+    if (k > INT_MAX / r->T)
+        return mu_diag_set(d, MU_ERR_INVALID, "train: a sample of %lld records is too large",
+                           (long long)k);
+    size_t need = (size_t)k * (size_t)r->T;
+    if (need > *cap) {
+        int32_t *a = realloc(*in, need * sizeof **in),
+                *b = a ? realloc(*tg, need * sizeof **tg) : NULL;
+        if (a)
+            *in = a;
+        if (b)
+            *tg = b;
+        if (!a || !b)
+            return mu_diag_set(d, MU_ERR_NOMEM, "train: out of memory for %lld records",
+                               (long long)k);
+        *cap = need;
+    }
+    *B = (int)k;
+    return tr_data_gather(r->data, r->idx, (int)k, r->T, *in, *tg, d);
+}
+
+static int log_step(train_run *r, const train_opts *o, long s, int B, float loss, double tps,
+                    mu_diag *d)
+{
+    char lbuf[32] = "null"; /* an empty Poisson sample has no loss */
+    if (B > 0)
+        snprintf(lbuf, sizeof lbuf, "%.9g", (double)loss);
+    int bad = r->dp ? fprintf(r->log,
+                              "{\"step\": %ld, \"loss\": %s, \"batch\": %d, "
+                              "\"tokens_per_s\": %.1f}\n",
+                              s, lbuf, B, tps) < 0
+                    : fprintf(r->log, "{\"step\": %ld, \"loss\": %s, \"tokens_per_s\": %.1f}\n", s,
+                              lbuf, tps) < 0;
+    if (bad || fflush(r->log))
+        return mu_diag_set(d, MU_ERR_IO, "%s: write failed", o->log_jsonl);
+    return MU_OK;
+}
+
 static int train_loop(train_run *r, const train_opts *o, mu_diag *d)
 {
-    int B = r->B, T = r->T;
-    size_t n = (size_t)B * (size_t)T;
-    int32_t *in = malloc(n * sizeof *in), *tg = malloc(n * sizeof *tg);
+    int T = r->T, B = r->B;
+    size_t cap = (size_t)B * (size_t)T;
+    int32_t *in = malloc(cap * sizeof *in), *tg = malloc(cap * sizeof *tg);
     int rc = in && tg ? 0 : mu_diag_set(d, MU_ERR_NOMEM, "train: out of memory");
     mu_progress bar;
     mu_progress_init(&bar, "train", o->steps - r->start);
     float loss = NAN;
     for (long s = r->start; !rc && s < o->steps; s++) {
         double t0 = mu_now();
-        rc = tr_data_batch(r->data, r->data_start + (uint64_t)(s - r->start), B, T, in, tg, d);
+        rc = next_batch(r, s, &in, &tg, &cap, &B, d);
         if (!rc)
-            rc = tr_train_step(r->m, r->opt, in, tg, B, T, &loss, d);
-        if (!rc && !isfinite(loss))
+            rc = r->dp ? tr_dp_step(r->dp, r->opt, in, tg, B, T, (uint64_t)s, &loss, d)
+                       : tr_train_step(r->m, r->opt, in, tg, B, T, &loss, d);
+        if (!rc && B > 0 && !isfinite(loss))
             rc = nan_loss(r, o, s, loss, d);
         if (rc)
             break;
-        double tps = (double)n / fmax(mu_now() - t0, 1e-9);
-        if (r->log && (fprintf(r->log, "{\"step\": %ld, \"loss\": %.9g, \"tokens_per_s\": %.1f}\n",
-                               s, (double)loss, tps) < 0 ||
-                       fflush(r->log)))
-            rc = mu_diag_set(d, MU_ERR_IO, "%s: write failed", o->log_jsonl);
+        double tps = (double)B * T / fmax(mu_now() - t0, 1e-9);
+        if (r->log)
+            rc = log_step(r, o, s, B, loss, tps, d);
         char extra[64];
         snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", (double)loss, tps);
         mu_progress_update(&bar, s + 1 - r->start, extra);
@@ -175,6 +228,69 @@ static int train_loop(train_run *r, const train_opts *o, mu_diag *d)
     free(in);
     free(tg);
     return rc;
+}
+
+/* --dp: records of the data, the DP-SGD state (a random seed unless --dp-seed). */
+static int set_up_dp(train_run *r, const train_opts *o, mu_diag *d)
+{
+    r->records = tr_data_records(r->data, r->T);
+    if (r->records < 1)
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "%s: %lld tokens, too few for one DP record of --seq %d + 1 tokens",
+                           o->data, (long long)tr_data_len(r->data), r->T);
+    if (r->B > r->records)
+        return usage(r, d,
+                     "--batch %d is more than the %lld records of %s (windows of --seq + 1 = "
+                     "%d tokens)",
+                     r->B, (long long)r->records, o->data, r->T + 1);
+    uint64_t seed = o->dp_seed;
+    if (!o->dp_seed_set) {
+        if (sodium_init() < 0)
+            return mu_diag_set(d, MU_ERR_CRYPTO, "train: libsodium init failed");
+        randombytes_buf(&seed, sizeof seed);
+    }
+    tr_dp_config dc = {.clip = o->dp_clip,
+                       .noise = o->dp_noise,
+                       .sampling = o->dp_sampling,
+                       .n_records = r->records,
+                       .batch = r->B,
+                       .seed = seed};
+    sodium_memzero(&seed, sizeof seed);
+    if (!(r->dp = tr_dp_new(&dc, r->m, d)))
+        return MU_ERR_INVALID;
+    if (!(r->idx = malloc(sizeof *r->idx * (size_t)r->records)))
+        return mu_diag_set(d, MU_ERR_NOMEM, "train: out of memory for %lld records",
+                           (long long)r->records);
+    return MU_OK;
+}
+
+/* --dp: the epsilon the run spent, from privacy/'s RDP accountant. Poisson sampling: the
+ * sampled Gaussian at rate batch / N (add/remove one record: sensitivity C). Fixed-size
+ * batches: no amplification claimed, and replacing one record moves the sum by up to 2C, so
+ * each step is the Gaussian mechanism with noise multiplier z / 2. */
+static void dp_report(const train_run *r, const train_opts *o)
+{
+    int fixed = o->dp_sampling == TR_DP_FIXED;
+    double delta = o->dp_delta > 0 ? o->dp_delta : 1.0 / (double)r->records;
+    dp_plan p = {.mech = DP_MECH_GAUSSIAN,
+                 .noise = fixed ? o->dp_noise / 2 : o->dp_noise,
+                 .rate = fixed ? 1.0 : (double)r->B / (double)r->records,
+                 .steps = (uint64_t)o->steps,
+                 .delta = delta,
+                 .conv = DP_CONV_TIGHT};
+    double eps = INFINITY, order = 0;
+    int rc = o->dp_noise > 0 && delta < 1 ? dp_plan_epsilon(&p, &eps, &order) : 0;
+    char how[64];
+    if (fixed)
+        snprintf(how, sizeof how, "fixed batches, no amplification");
+    else
+        snprintf(how, sizeof how, "Poisson rate %.6g", p.rate);
+    if (rc)
+        printf("dp-sgd: epsilon not computed: %s\n", mu_strerror(rc));
+    else
+        printf("dp-sgd: epsilon %.6g at delta %.3g after %ld steps (noise %g, clip %g, %s, "
+               "%lld records; RDP order %g, tight conversion)\n",
+               eps, delta, o->steps, o->dp_noise, o->dp_clip, how, (long long)r->records, order);
 }
 
 /* Writes every output into OUT/STAGE, then moves them into OUT (see STAGE). */
@@ -257,12 +373,18 @@ int train_run_all(const train_opts *o)
     tr_threads_set(o->threads);
     if (!rc)
         rc = set_up(&r, o, &d);
+    if (!rc && o->dp)
+        rc = set_up_dp(&r, o, &d);
     if (!rc && o->log_jsonl && !(r.log = fopen(o->log_jsonl, o->resume ? "a" : "w")))
         rc = mu_diag_set(&d, MU_ERR_IO, "%s: cannot open for writing", o->log_jsonl);
     if (!rc && !(rc = train_loop(&r, o, &d)))
         rc = save_outputs(&r, o, &d);
     if (r.log && fclose(r.log) && !rc)
         rc = mu_diag_set(&d, MU_ERR_IO, "%s: write failed", o->log_jsonl);
+    if (!rc && r.dp)
+        dp_report(&r, o);
+    tr_dp_free(r.dp);
+    free(r.idx);
     tr_optim_free(r.opt);
     tr_data_free(r.data);
     tr_model_free(r.m);

@@ -2,12 +2,17 @@
  * bench/train_vs_torch.
  *
  *   train_step_bench [--config small|gpt2s] [--threads N] [--steps S] [--warmup W]
- *                    [--gemm-split 0|1]
+ *                    [--gemm-split 0|1] [--dp]
  *
  * GPT-2 family, random base weights (frozen), LoRA r=8 alpha=16 on c_attn (q, k, v) and
  * attn.c_proj (the attention output), AdamW on LoRA only, fp32. A step is zero_grad +
  * forward + backward + optimizer update (tr_train_step) on a fixed random batch. Prints one
  * JSON line: median step time over S steps after W warm-up steps, and peak RSS.
+ *
+ * --dp also times the DP-SGD step (tr_dp_step: per-record gradients, clip 1, noise 1, fixed
+ * batch B of the config) on a second model, alternating with the plain step in the same run
+ * so both see the same machine load, and adds dp_ms, dp_min_ms and dp_ratio (dp / plain
+ * medians) to the line.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +20,7 @@
 #include <sys/resource.h>
 
 #include "mu_progress.h"
+#include "tr_dp.h"
 #include "tr_kernels.h"
 #include "tr_model.h"
 
@@ -43,39 +49,16 @@ static uint64_t next(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-int main(int argc, char **argv)
+static double median_of(double *ms, int n)
 {
-    const char *which = "small";
-    int threads = 2, steps = 20, warmup = 3, split = 1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            which = argv[++i];
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--steps") && i + 1 < argc)
-            steps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--warmup") && i + 1 < argc)
-            warmup = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--gemm-split") && i + 1 < argc)
-            split = atoi(argv[++i]);
-        else {
-            fprintf(stderr,
-                    "usage: %s [--config small|gpt2s] [--threads N] [--steps S] "
-                    "[--warmup W] [--gemm-split 0|1]\n",
-                    argv[0]);
-            return 2;
-        }
-    }
-    const bench_cfg *bc = NULL;
-    for (size_t i = 0; i < sizeof CONFIGS / sizeof CONFIGS[0]; i++)
-        if (!strcmp(CONFIGS[i].name, which))
-            bc = &CONFIGS[i];
-    if (!bc || steps < 1 || warmup < 0) {
-        fprintf(stderr, "train_step_bench: unknown config '%s' or bad counts\n", which);
-        return 2;
-    }
-    tr_threads_set(threads);
-    tr_gemm_split_set(split);
+    qsort(ms, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+}
+
+/* The bench model: random frozen base (norm weights 1), LoRA r=8 on c_attn and attn.c_proj,
+ * AdamW. Returns 0, or 1 having printed why. */
+static int make_model(const bench_cfg *bc, tr_model **mp, tr_optim **op)
+{
     tr_config cfg = {.family = TR_GPT2,
                      .vocab_size = bc->V,
                      .max_pos = bc->T,
@@ -105,38 +88,113 @@ int main(int argc, char **argv)
     if (tr_lora_attach(m, &lc, 1234, &d) < 0 ||
         !(o = tr_optim_new(&oc, tr_lora_trainable_count(m), &d))) {
         fprintf(stderr, "train_step_bench: %s\n", d.msg);
+        tr_model_free(m);
+        return 1;
+    }
+    *mp = m;
+    *op = o;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *which = "small";
+    int threads = 2, steps = 20, warmup = 3, split = 1, dp_on = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            which = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc)
+            steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--warmup") && i + 1 < argc)
+            warmup = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--gemm-split") && i + 1 < argc)
+            split = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--dp"))
+            dp_on = 1;
+        else {
+            fprintf(stderr,
+                    "usage: %s [--config small|gpt2s] [--threads N] [--steps S] "
+                    "[--warmup W] [--gemm-split 0|1] [--dp]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    const bench_cfg *bc = NULL;
+    for (size_t i = 0; i < sizeof CONFIGS / sizeof CONFIGS[0]; i++)
+        if (!strcmp(CONFIGS[i].name, which))
+            bc = &CONFIGS[i];
+    if (!bc || steps < 1 || warmup < 0) {
+        fprintf(stderr, "train_step_bench: unknown config '%s' or bad counts\n", which);
+        return 2;
+    }
+    tr_threads_set(threads);
+    tr_gemm_split_set(split);
+    tr_model *m = NULL, *pm = NULL;
+    tr_optim *o = NULL, *po = NULL;
+    tr_dp *dp = NULL;
+    mu_diag d = {{0}};
+    if (make_model(bc, &m, &o) || (dp_on && make_model(bc, &pm, &po)))
+        return 1;
+    tr_dp_config dc = {.clip = 1.0,
+                       .noise = 1.0,
+                       .sampling = TR_DP_FIXED,
+                       .n_records = bc->B,
+                       .batch = bc->B,
+                       .seed = 7};
+    if (dp_on && !(dp = tr_dp_new(&dc, pm, &d))) {
+        fprintf(stderr, "train_step_bench: %s\n", d.msg);
         return 1;
     }
     int N = bc->B * bc->T;
+    uint64_t s = 99;
     int32_t *in = malloc(sizeof(int32_t) * (size_t)N), *tg = malloc(sizeof(int32_t) * (size_t)N);
-    double *ms = malloc(sizeof(double) * (size_t)steps);
-    if (!in || !tg || !ms)
+    double *ms = malloc(sizeof(double) * (size_t)steps),
+           *dms = malloc(sizeof(double) * (size_t)steps);
+    if (!in || !tg || !ms || !dms)
         return 1;
     for (int i = 0; i < N; i++) {
         in[i] = (int32_t)(next(&s) % (uint64_t)bc->V);
         tg[i] = (int32_t)(next(&s) % (uint64_t)bc->V);
     }
-    float loss = 0.0f;
+    float loss = 0.0f, dloss = 0.0f;
     for (int i = 0; i < warmup + steps; i++) {
         double t0 = mu_now();
         if (tr_train_step(m, o, in, tg, bc->B, bc->T, &loss, &d) < 0) {
             fprintf(stderr, "train_step_bench: %s\n", d.msg);
             return 1;
         }
-        if (i >= warmup)
-            ms[i - warmup] = (mu_now() - t0) * 1e3;
+        double t1 = mu_now();
+        if (dp && tr_dp_step(dp, po, in, tg, bc->B, bc->T, (uint64_t)i, &dloss, &d) < 0) {
+            fprintf(stderr, "train_step_bench: %s\n", d.msg);
+            return 1;
+        }
+        if (i >= warmup) {
+            ms[i - warmup] = (t1 - t0) * 1e3;
+            dms[i - warmup] = (mu_now() - t1) * 1e3;
+        }
     }
-    qsort(ms, (size_t)steps, sizeof(double), cmp_double);
-    double median = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
+    double median = median_of(ms, steps);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"config\": \"%s\", \"threads\": %d, \"steps\": %d, \"warmup\": %d, "
            "\"gemm_split\": %d, \"mutual_ms\": %.3f, \"mutual_min_ms\": %.3f, "
-           "\"peak_rss_mb\": %.1f, \"loss\": %.6f}\n",
+           "\"peak_rss_mb\": %.1f, \"loss\": %.6f",
            bc->name, threads, steps, warmup, split, median, ms[0], ru.ru_maxrss / 1024.0, loss);
+    if (dp) {
+        double dmed = median_of(dms, steps);
+        printf(", \"dp_ms\": %.3f, \"dp_min_ms\": %.3f, \"dp_ratio\": %.3f, \"dp_loss\": %.6f",
+               dmed, dms[0], dmed / median, dloss);
+    }
+    printf("}\n");
     free(in);
     free(tg);
     free(ms);
+    free(dms);
+    tr_dp_free(dp);
+    tr_optim_free(po);
+    tr_model_free(pm);
     tr_optim_free(o);
     tr_model_free(m);
     return 0;
