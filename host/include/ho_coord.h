@@ -38,6 +38,11 @@ typedef struct {
     const char *extra;          /* the driver's own fields: ",\"key\":value..." or NULL */
 } ho_after;
 
+/* co_round_poll_event, and the event's line (co_event_describe) logged at INFO, or WARN for
+ * an aborted round or a notice: how both drivers drain the round machine's events, so serve's
+ * and sim's logs say the same. Returns what co_round_poll_event returns (1: *ev holds one). */
+int ho_poll_event(co_round *r, co_event *ev);
+
 /* After a ROUND event: the checkpoint (co_round_checkpoint_view + co_checkpoint_write), then,
  * for a completed training round, the PEFT export EXPORT/round-RRRRRR (6 digits) and the
  * symlink EXPORT/latest -> round-RRRRRR, replaced atomically (a temporary link renamed over

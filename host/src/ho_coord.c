@@ -144,6 +144,17 @@ static void metrics_line(const ho_after *a, const co_event *ev)
     wi_str_deinit(&b);
 }
 
+int ho_poll_event(co_round *r, co_event *ev)
+{
+    if (!co_round_poll_event(r, ev))
+        return 0;
+    char line[400];
+    int warn = co_event_describe(ev, line, sizeof line);
+    if (line[0])
+        mu_log(warn ? MU_LOG_WARN : MU_LOG_INFO, "%s", line);
+    return 1;
+}
+
 int ho_after_round(const ho_after *a, const co_round *r, const co_event *ev, mu_diag *diag)
 {
     const co_metrics *m = &ev->metrics;

@@ -132,11 +132,7 @@ static void maybe_finish(server *s, double now)
 static void pump(server *s, double now)
 {
     co_event ev;
-    while (co_round_poll_event(s->r, &ev)) {
-        char line[400];
-        int warn = co_event_describe(&ev, line, sizeof line);
-        if (line[0])
-            mu_log(warn ? MU_LOG_WARN : MU_LOG_INFO, "%s", line);
+    while (ho_poll_event(s->r, &ev)) {
         if (ev.kind == CO_EVENT_ROUND) {
             nd_srv_on_round(s, &ev);
         } else if (ev.kind == CO_EVENT_DONE && !s->done) {

@@ -284,11 +284,7 @@ int sim_register_orgs(sim *s, mu_diag *diag)
 static int drain(sim *s, mu_diag *diag)
 {
     co_event ev;
-    while (co_round_poll_event(s->r, &ev)) {
-        char line[400];
-        int warn = co_event_describe(&ev, line, sizeof line);
-        if (line[0])
-            mu_log(warn ? MU_LOG_WARN : MU_LOG_INFO, "%s", line);
+    while (ho_poll_event(s->r, &ev)) {
         if (ev.kind == CO_EVENT_DONE)
             s->done = 1;
         if (ev.kind != CO_EVENT_ROUND)
