@@ -4,9 +4,20 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mu_yaml.h"
+
+/* Linked with -Wl,--wrap=realloc: counts the reallocations made while `counting` is set. */
+void *__real_realloc(void *p, size_t n);
+static int counting, n_reallocs;
+void *__wrap_realloc(void *p, size_t n)
+{
+    n_reallocs += counting;
+    return __real_realloc(p, n);
+}
 
 static mu_yaml_doc *parse(const char *text, mu_diag *d)
 {
@@ -99,6 +110,28 @@ static void test_deep_nesting(void **state)
     expect_error(buf, "nesting is too deep");
 }
 
+/* A sequence of n items grows its item array by doubling: O(log n) reallocations, not one per
+ * item (the loader did n, each copying the array: quadratic). */
+static void test_long_sequence(void **state)
+{
+    (void)state;
+    enum { N = 20000 };
+    char *text = malloc(N * 8 + 16), *p = text;
+    assert_non_null(text);
+    p += sprintf(p, "xs:\n");
+    for (int i = 0; i < N; i++)
+        p += sprintf(p, "- %d\n", i % 10);
+    mu_diag d = {{0}};
+    counting = 1;
+    n_reallocs = 0;
+    mu_yaml_doc *doc = parse(text, &d);
+    counting = 0;
+    assert_non_null(doc);
+    assert_true(n_reallocs <= 40);
+    mu_yaml_free(doc);
+    free(text);
+}
+
 static void test_missing_file(void **state)
 {
     (void)state;
@@ -112,7 +145,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values),        cmocka_unit_test(test_type_and_range_errors),
         cmocka_unit_test(test_syntax_errors), cmocka_unit_test(test_deep_nesting),
-        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_missing_file),  cmocka_unit_test(test_long_sequence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
