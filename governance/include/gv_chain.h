@@ -31,7 +31,8 @@ int gv_signed_sign(gv_signed *s, const uint8_t sk[GV_SK_BYTES], mu_diag *diag);
 
 /* How many distinct voting members of `voters` (the parent charter, or the charter itself for
  * genesis) have a valid signature in s; with all_members, members of any role count (genesis).
- * Signatures by keys not on that roster, or that do not verify, are not counted. */
+ * Signatures by keys not on that roster, or that do not verify, are not counted; 0 when the
+ * charter cannot be hashed (out of memory; gv_chain_verify reports that as MU_ERR_NOMEM). */
 uint32_t gv_signed_count(const gv_signed *s, const gv_charter *voters, int all_members);
 
 /* The bundle encoding: "MUGS", u16 format, u32 length + canonical charter, u16 count + (pk,

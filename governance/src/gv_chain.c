@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gv_buf.h"
+#include "gv_internal.h"
 
 #define GV_SIGNED_FORMAT 1
 static const uint8_t GV_SIGNED_MAGIC[4] = {'M', 'U', 'G', 'S'};
@@ -41,9 +42,18 @@ int gv_signed_sign(gv_signed *s, const uint8_t sk[GV_SK_BYTES], mu_diag *d)
 
 uint32_t gv_signed_count(const gv_signed *s, const gv_charter *voters, int all_members)
 {
-    uint8_t msg[sizeof GV_CHARTER_DOMAIN + GV_HASH_BYTES];
-    if (sig_message(&s->charter, msg, NULL))
+    uint8_t h[GV_HASH_BYTES];
+    if (gv_charter_hash(&s->charter, h, NULL))
         return 0;
+    return gv_signed_count_hash(s, h, voters, all_members);
+}
+
+uint32_t gv_signed_count_hash(const gv_signed *s, const uint8_t hash[GV_HASH_BYTES],
+                              const gv_charter *voters, int all_members)
+{
+    uint8_t msg[sizeof GV_CHARTER_DOMAIN + GV_HASH_BYTES];
+    memcpy(msg, GV_CHARTER_DOMAIN, sizeof GV_CHARTER_DOMAIN);
+    memcpy(msg + sizeof GV_CHARTER_DOMAIN, hash, GV_HASH_BYTES);
     uint32_t count = 0;
     for (uint32_t i = 0; i < s->n_sigs && i < GV_MEMBERS_MAX; i++) {
         const gv_member *m = gv_charter_member_by_key(voters, s->sigs[i].pk);
@@ -121,8 +131,10 @@ int gv_signed_decode(gv_signed *s, const uint8_t *b, size_t n, mu_diag *d)
 int gv_chain_check_link(const gv_charter *p, const gv_signed *next, mu_diag *d)
 {
     const gv_charter *c = &next->charter;
-    uint8_t ph[GV_HASH_BYTES];
+    uint8_t ph[GV_HASH_BYTES], ch[GV_HASH_BYTES];
     int rc = gv_charter_hash(p, ph, d);
+    if (!rc)
+        rc = gv_charter_hash(c, ch, d);
     if (rc)
         return rc;
     if (strcmp(c->federation, p->federation))
@@ -137,7 +149,7 @@ int gv_chain_check_link(const gv_charter *p, const gv_signed *next, mu_diag *d)
     unsigned mask = gv_charter_diff(p, c);
     if (!mask)
         return mu_diag_set(d, MU_ERR_PROTOCOL, "changes nothing");
-    uint32_t need = gv_charter_need(p, mask), have = gv_signed_count(next, p, 0);
+    uint32_t need = gv_charter_need(p, mask), have = gv_signed_count_hash(next, ch, p, 0);
     if (have < need) {
         int strictest = 0;
         for (int k = 0; k < GV_KIND_COUNT; k++)
@@ -161,7 +173,11 @@ static int check_genesis(const gv_signed *g, mu_diag *d)
         return rc;
     if (c->version != 1)
         return mu_diag_set(d, MU_ERR_PROTOCOL, "the first charter is not a genesis (version 1)");
-    uint32_t have = gv_signed_count(g, c, 1);
+    uint8_t h[GV_HASH_BYTES];
+    rc = gv_charter_hash(c, h, d);
+    if (rc)
+        return rc;
+    uint32_t have = gv_signed_count_hash(g, h, c, 1);
     if (have < c->n_members)
         return mu_diag_set(d, MU_ERR_CRYPTO,
                            "genesis needs all %u founding members' "

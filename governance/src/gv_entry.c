@@ -251,8 +251,9 @@ int gv_entry_sig_ok(const gv_entry *e, const uint8_t pk[GV_PK_BYTES])
 {
     uint8_t *m;
     size_t n;
-    if (gv_entry_signed_bytes(e, &m, &n, NULL))
-        return 0;
+    int rc = gv_entry_signed_bytes(e, &m, &n, NULL);
+    if (rc)
+        return rc;
     int ok = crypto_sign_verify_detached(e->sig, m, n, pk) == 0;
     free(m);
     return ok;

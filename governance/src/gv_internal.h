@@ -1,5 +1,5 @@
-/* gv_internal.h - checks shared by the governance sources. Private. Each returns 1 if the
- * signature verifies under the named key, else 0. */
+/* gv_internal.h - checks shared by the governance sources. Private. The *_ok checks return 1
+ * if the signature verifies under the named key, else 0. */
 #ifndef GV_INTERNAL_H
 #define GV_INTERNAL_H
 
@@ -8,7 +8,12 @@
 
 /* "mutual audit v1" || e's encoding without the signature, in a new buffer. */
 int gv_entry_signed_bytes(const gv_entry *e, uint8_t **out, size_t *len, mu_diag *diag);
+/* 1 if e->sig verifies under pk, 0 if not, or a negative code (MU_ERR_NOMEM) when it could
+ * not be checked. */
 int gv_entry_sig_ok(const gv_entry *e, const uint8_t pk[GV_PK_BYTES]);
+/* gv_signed_count for a charter whose hash the caller computed (allocates nothing). */
+uint32_t gv_signed_count_hash(const gv_signed *s, const uint8_t hash[GV_HASH_BYTES],
+                              const gv_charter *voters, int all_members);
 int gv_release_sig_ok(const gv_sig *s, const uint8_t log_id[GV_HASH_BYTES], uint64_t round,
                       const uint8_t global[GV_HASH_BYTES]);
 int gv_leave_sig_ok(const uint8_t sig[GV_SIG_BYTES], const uint8_t log_id[GV_HASH_BYTES],

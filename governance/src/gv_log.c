@@ -221,7 +221,10 @@ int gv_witness_check(const gv_witness *w, const gv_log *log, mu_diag *d)
     witness_msg(m, w);
     if (crypto_sign_verify_detached(w->sig, m, sizeof m, w->pk))
         return mu_diag_set(d, MU_ERR_CRYPTO, "witness: the countersignature does not verify");
-    if (log->len == 0 || log_id(log, id) || memcmp(id, w->log_id, GV_HASH_BYTES))
+    int rc = log->len ? log_id(log, id) : MU_ERR_PROTOCOL;
+    if (rc == MU_ERR_NOMEM)
+        return mu_diag_set(d, rc, "witness: out of memory");
+    if (rc || memcmp(id, w->log_id, GV_HASH_BYTES))
         return mu_diag_set(d, MU_ERR_PROTOCOL,
                            "witness: the log is not the federation's "
                            "countersigned log (another log id)");

@@ -202,7 +202,10 @@ static int check_entry(gv_state *s, const gv_log *log, size_t i, const gv_entry 
     size_t signer = s->cur;
     if (e->kind == GV_ENTRY_CHARTER && (i == 0 ? 0 : s->cur + 1) < s->n_chain)
         signer = i == 0 ? 0 : s->cur + 1;
-    if (!gv_entry_sig_ok(e, s->chain[signer].charter.coord_pk))
+    int ok = gv_entry_sig_ok(e, s->chain[signer].charter.coord_pk);
+    if (ok < 0)
+        return mu_diag_set(d, ok, "cannot check the signature (%s)", mu_strerror(ok));
+    if (!ok)
         return mu_diag_set(d, MU_ERR_CRYPTO,
                            "not signed by the coordinator key of charter "
                            "version %zu",
