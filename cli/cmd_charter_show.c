@@ -109,7 +109,9 @@ static void other_diff(FILE *out, const gv_charter *p, const gv_charter *c)
             quorum_print(out, p, k);
             fprintf(out, " -> ");
             quorum_print(out, c, k);
-            fprintf(out, "\n");
+            /* Only K is a rule; N follows the roster (gv_charter_diff). */
+            fprintf(out, p->quorum[k].k == c->quorum[k].k ? " (N follows the roster)\n"
+                                                          : " (a rule change)\n");
         }
     if (p->privacy.min_cohort != c->privacy.min_cohort)
         fprintf(out, "  ~ privacy.min_cohort %u -> %u\n", p->privacy.min_cohort,

@@ -69,6 +69,7 @@ check sign_v2_delta 0 "" -- "$MUTUAL" charter sign --key keys/delta.key v2.chart
 check admit_1_of_3 1 "charter version 2: admit needs 2 signatures of version 1's voting members, has 1" \
   -- "$MUTUAL" charter verify --chain chain --add v2.charter
 check show_diff 0 "\+ admit +delta +member" -- "$MUTUAL" charter show v2.charter --chain chain
+check show_diff_n 0 "rules.release 2-of-3 -> 2-of-4 \(N follows the roster\)" -- "$MUTUAL" charter show v2.charter --chain chain
 check sign_v2_beta 0 "" -- "$MUTUAL" charter sign --key keys/beta.key v2.charter
 check show_valid 0 "status: valid" -- "$MUTUAL" charter show v2.charter --chain chain
 check admit_2_of_3 0 "versions 1..2" -- "$MUTUAL" charter verify --chain chain --add v2.charter
