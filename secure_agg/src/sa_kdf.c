@@ -2,18 +2,21 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "mu_bytes.h"
 #include "sa_internal.h"
 
 static void put32(crypto_generichash_state *st, uint32_t v)
 {
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t b[4];
+    mu_put_le32(b, v);
     crypto_generichash_update(st, b, 4);
 }
 
 static void put64(crypto_generichash_state *st, uint64_t v)
 {
-    put32(st, (uint32_t)v);
-    put32(st, (uint32_t)(v >> 32));
+    uint8_t b[8];
+    mu_put_le64(b, v);
+    crypto_generichash_update(st, b, 8);
 }
 
 static void tag(crypto_generichash_state *st, const char *label)

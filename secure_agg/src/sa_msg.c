@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mu_bytes.h"
 #include "sa_internal.h"
 
 #define KEY_ENTRY_BYTES    (4u + 2u * SA_DH_PK_BYTES + SA_HASH_BYTES + SA_SIG_BYTES)
@@ -70,14 +71,16 @@ static void w_bytes(wr *w, const void *src, size_t n)
 
 static void w32(wr *w, uint32_t v)
 {
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t b[4];
+    mu_put_le32(b, v);
     w_bytes(w, b, 4);
 }
 
 static void w64(wr *w, uint64_t v)
 {
-    w32(w, (uint32_t)v);
-    w32(w, (uint32_t)(v >> 32));
+    uint8_t b[8];
+    mu_put_le64(b, v);
+    w_bytes(w, b, 8);
 }
 
 static int ascending_keys(const sa_msg *m)
@@ -231,7 +234,7 @@ static int r32(rd *r, uint32_t *v)
     uint8_t b[4];
     if (!r_bytes(r, b, 4))
         return 0;
-    *v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    *v = mu_le32(b);
     return 1;
 }
 
