@@ -20,6 +20,7 @@
 #include "cl_participant.h"
 #include "co_wire.h"
 #include "ho_org.h"
+#include "mu_file.h"
 #include "mu_log.h"
 #include "mu_progress.h"
 #include "nd_internal.h"
@@ -296,12 +297,19 @@ static void dump_delta(org *g, const co_task *t)
     char path[ND_PATH_MAX + 128];
     snprintf(path, sizeof path, "%s/delta-%06llu-%s.f32", g->o.dump_dir,
              (unsigned long long)t->cfg.round, g->cfg.name);
-    FILE *f = fopen(path, "wb");
     float hdr[3] = {(float)info.weight, (float)t->cfg.scale, (float)t->cfg.clip};
-    if (!f || fwrite(hdr, 4, 3, f) != 3 || fwrite(delta, 4, dim, f) != dim)
-        mu_error("join: cannot write %s", path);
-    if (f)
-        fclose(f);
+    size_t len = wi_blob_len(3 + dim);
+    unsigned char *blob = malloc(len);
+    mu_diag d = {{0}};
+    int rc = MU_ERR_NOMEM;
+    if (blob) { /* little-endian on any host, as the comment above and its reader say */
+        wi_blob_encode(blob, wi_blob_len(3), hdr, 3);
+        wi_blob_encode(blob + wi_blob_len(3), len - wi_blob_len(3), delta, dim);
+        rc = mu_write_file_atomic(path, blob, len, &d);
+        free(blob);
+    }
+    if (rc != MU_OK)
+        mu_error("join: cannot write %s: %s", path, d.msg[0] ? d.msg : mu_strerror(rc));
 }
 
 /* Acts on a task the host layer took (HO_ACT) and pushes the answer. MU_OK (go on),
