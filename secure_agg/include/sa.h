@@ -43,24 +43,25 @@
 
 /* ---- sizes ------------------------------------------------------------------------- */
 
-#define SA_HASH_BYTES     32u /* config hash, session id */
-#define SA_SIGN_PK_BYTES  32u /* Ed25519 public key */
-#define SA_SIGN_SK_BYTES  64u /* Ed25519 secret key (libsodium layout) */
-#define SA_SIG_BYTES      64u /* Ed25519 signature */
-#define SA_DH_PK_BYTES    32u /* X25519 public key */
-#define SA_SECRET_BYTES   32u /* self-mask seed b, mask secret key s_sk */
-#define SA_SCALAR_BYTES   32u /* one ed25519 scalar field element */
-#define SA_LIMB_BYTES     16u /* a secret is split into 2 limbs of 16 bytes (< 2^128 < L) */
-#define SA_SHARE_BYTES    64u /* a Shamir share of one secret: 2 field elements */
-#define SA_NONCE_BYTES    24u /* XChaCha20-Poly1305 nonce */
-#define SA_MAC_BYTES      16u
-#define SA_SHARE_PT_BYTES (2u * SA_SHARE_BYTES) /* share of b, share of s_sk */
-#define SA_SHARE_CT_BYTES (SA_NONCE_BYTES + SA_SHARE_PT_BYTES + SA_MAC_BYTES)
-#define SA_MAX_ORGS       65536u      /* cohort size limit */
-#define SA_MAX_D          (1u << 30)  /* values per vector limit */
-#define SA_TO_SERVER      0xFFFFFFFFu /* sa_envelope.to for client->server; not an org id */
-#define SA_TO_ALL         0xFFFFFFFEu /* sa_envelope.to: a copy to each of sa_server_recipients */
-#define SA_WIRE_VERSION   2u          /* 2: ADVERTISE and KEYS carry the commitment to b */
+#define SA_HASH_BYTES           32u /* config hash, session id */
+#define SA_SIGN_PK_BYTES        32u /* Ed25519 public key */
+#define SA_SIGN_SK_BYTES        64u /* Ed25519 secret key (libsodium layout) */
+#define SA_SIG_BYTES            64u /* Ed25519 signature */
+#define SA_DH_PK_BYTES          32u /* X25519 public key */
+#define SA_SECRET_BYTES         32u /* self-mask seed b, mask secret key s_sk */
+#define SA_SCALAR_BYTES         32u /* one ed25519 scalar field element */
+#define SA_LIMB_BYTES           16u /* a secret is split into 2 limbs of 16 bytes (< 2^128 < L) */
+#define SA_SHARE_BYTES          64u /* a Shamir share of one secret: 2 field elements */
+#define SA_NONCE_BYTES          24u /* XChaCha20-Poly1305 nonce */
+#define SA_MAC_BYTES            16u
+#define SA_SHARE_PT_BYTES       (2u * SA_SHARE_BYTES) /* share of b, share of s_sk */
+#define SA_SHARE_CT_BYTES       (SA_NONCE_BYTES + SA_SHARE_PT_BYTES + SA_MAC_BYTES)
+#define SA_INSTANCE_NONCE_BYTES 16u         /* sa_config.instance_nonce */
+#define SA_MAX_ORGS             65536u      /* cohort size limit */
+#define SA_MAX_D                (1u << 30)  /* values per vector limit */
+#define SA_TO_SERVER            0xFFFFFFFFu /* sa_envelope.to for client->server; not an org id */
+#define SA_TO_ALL               0xFFFFFFFEu /* sa_envelope.to: a copy to each of sa_server_recipients */
+#define SA_WIRE_VERSION         2u          /* 2: ADVERTISE and KEYS carry the commitment to b */
 
 _Static_assert(SA_SECRET_BYTES == 2 * SA_LIMB_BYTES, "a secret is two limbs");
 _Static_assert(SA_SHARE_BYTES == 2 * SA_SCALAR_BYTES, "a share is one scalar per limb");
@@ -111,8 +112,12 @@ typedef struct {
     const uint8_t (*sign_pks)[SA_SIGN_PK_BYTES]; /* (n) Ed25519 identity keys, same order */
     uint32_t d;                                  /* values per vector, 0..SA_MAX_D */
     uint32_t bits;                               /* 1..32: arithmetic is mod 2^bits */
-    uint32_t k;     /* neighbours per org; >= n-1 means the complete graph; else even */
-    uint32_t t;     /* Shamir threshold among an org's neighbours */
+    uint32_t k; /* neighbours per org; >= n-1 means the complete graph; else even */
+    uint32_t t; /* Shamir threshold among an org's neighbours */
+    /* Fresh per coordinator instance (all zero = none), hashed into the config hash that every
+     * ADVERTISE signs: a restarted coordinator that draws a new one refuses advertisements
+     * recorded before its restart (they no longer verify). Must reach the orgs with the task. */
+    uint8_t instance_nonce[SA_INSTANCE_NONCE_BYTES];
     sa_clock clock; /* optional, not part of the agreed config: times this side's work */
 } sa_config;
 

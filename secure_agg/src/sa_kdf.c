@@ -30,13 +30,14 @@ int sa_config_hash(uint8_t out[SA_HASH_BYTES], const sa_config *cfg)
 {
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, SA_HASH_BYTES);
-    tag(&st, "mu-sa-config-v1");
+    tag(&st, "mu-sa-config-v2");
     put64(&st, cfg->round_id);
     put32(&st, cfg->n);
     put32(&st, cfg->d);
     put32(&st, cfg->bits);
     put32(&st, cfg->k);
     put32(&st, cfg->t);
+    crypto_generichash_update(&st, cfg->instance_nonce, SA_INSTANCE_NONCE_BYTES);
     for (uint32_t i = 0; i < cfg->n; i++) {
         put32(&st, cfg->org_ids[i]);
         crypto_generichash_update(&st, cfg->sign_pks[i], SA_SIGN_PK_BYTES);

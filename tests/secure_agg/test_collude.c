@@ -453,15 +453,64 @@ static void test_carving_refused(void **state)
     sa_world_free(&w);
 }
 
+/* ---- replayed advertisement to a restarted coordinator ---- */
+
+static uint8_t *adv0;
+static size_t adv0_len;
+static void keep_adv0(sa_world *w, uint32_t from, const uint8_t *bytes, size_t len)
+{
+    sa_msg_type type;
+    uint32_t org;
+    if (from == w->ids[0] && !adv0 && sa_msg_peek(bytes, len, &type, &org) == MU_OK &&
+        type == SA_MSG_ADVERTISE) {
+        adv0 = malloc(len);
+        memcpy(adv0, bytes, len);
+        adv0_len = len;
+    }
+}
+
+static void test_advertisement_replay(void **state)
+{
+    (void)state;
+    mu_diag diag = {{0}};
+    sa_world w;
+    assert_int_equal(sa_world_init(&w, 5, 4, 32, 4, 4, 130, &diag), MU_OK);
+    memset(w.cfg.instance_nonce, 0xA1, SA_INSTANCE_NONCE_BYTES);
+    sa_server_free(w.server);
+    w.server = sa_server_new(&w.cfg, &diag);
+    adv0 = NULL;
+    w.spy = keep_adv0;
+    assert_int_equal(sa_world_make_clients(&w, &diag), MU_OK);
+    assert_int_equal(sa_world_start(&w), MU_OK);
+    assert_non_null(adv0);
+    /* the coordinator restarts: with the same config the old advertisement still verifies
+     * (what the nonce is for), with a fresh instance nonce it is refused */
+    sa_server *same = sa_server_new(&w.cfg, &diag);
+    assert_int_equal(sa_server_handle(same, w.ids[0], adv0, adv0_len, NULL, &diag), MU_OK);
+    sa_server_free(same);
+    sa_config fresh = w.cfg;
+    memset(fresh.instance_nonce, 0xB2, SA_INSTANCE_NONCE_BYTES);
+    sa_server *restarted = sa_server_new(&fresh, &diag);
+    assert_int_not_equal(sa_server_handle(restarted, w.ids[0], adv0, adv0_len, NULL, &diag), MU_OK);
+    assert_int_equal(sa_server_pending(restarted), 5);
+    sa_server_free(restarted);
+    free(adv0);
+    adv0 = NULL;
+    /* the round with the nonce completes */
+    for (int st = SA_STAGE_ADVERTISE; st <= SA_STAGE_UNMASK; st++)
+        assert_int_equal(sa_world_step(&w, (sa_stage)st, &diag), MU_OK);
+    check_sum(&w);
+    sa_world_free(&w);
+}
+
 int main(void)
 {
     if (sa_init())
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_split_view_with_colluders),
-        cmocka_unit_test(test_shifted_share),
-        cmocka_unit_test(test_ring_cannot_be_rerolled),
-        cmocka_unit_test(test_carving_refused),
+        cmocka_unit_test(test_split_view_with_colluders), cmocka_unit_test(test_shifted_share),
+        cmocka_unit_test(test_ring_cannot_be_rerolled),   cmocka_unit_test(test_carving_refused),
+        cmocka_unit_test(test_advertisement_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
