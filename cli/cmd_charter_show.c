@@ -2,11 +2,13 @@
 #include <string.h>
 
 #include "cmd_charter.h"
+#include "wi_bytes.h"
 
 void cli_hex_print(FILE *out, const uint8_t *b, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        fprintf(out, "%02x", b[i]);
+    char hex[2 * 64 + 1];
+    if (wi_hex_encode(hex, sizeof hex, b, n) == MU_OK) /* n <= 64, as the header says */
+        fputs(hex, out);
 }
 
 static void quorum_print(FILE *out, const gv_charter *c, int k)
