@@ -44,9 +44,9 @@ typedef struct {
     blob *cur;
     held *held;
     size_t n_held, cap_held;
-    traffic *traffic; /* (n_traffic) indexed by org id - 1 */
-    size_t n_traffic;
-    uint8_t *told_done; /* (n_traffic) the org was given TASK_KIND_SHUTDOWN */
+    traffic *traffic;                        /* (n_traffic) indexed by org id - 1 */
+    size_t n_traffic, cap_traffic, cap_told; /* ids seen; room in traffic, told_done */
+    uint8_t *told_done;                      /* (n_traffic) the org was given TASK_KIND_SHUTDOWN */
     int done;
     double done_at;
     int fatal;

@@ -8,6 +8,7 @@
 
 #include "ho_coord.h"
 #include "mu_file.h"
+#include "mu_grow.h"
 #include "mu_log.h"
 #include "nd_serve_int.h"
 #include "wi_blob.h"
@@ -18,18 +19,12 @@ traffic *nd_srv_traffic_of(server *s, uint32_t id)
     if (id == 0)
         return NULL;
     if (id > s->n_traffic) {
-        size_t n = id + 16;
-        traffic *t = realloc(s->traffic, n * sizeof *t);
-        if (!t)
+        if (MU_GROW(&s->traffic, &s->cap_traffic, id, 64) != MU_OK ||
+            MU_GROW(&s->told_done, &s->cap_told, id, 64) != MU_OK)
             return NULL;
-        s->traffic = t;
-        uint8_t *d = realloc(s->told_done, n);
-        if (!d)
-            return NULL;
-        s->told_done = d;
-        memset(t + s->n_traffic, 0, (n - s->n_traffic) * sizeof *t);
-        memset(d + s->n_traffic, 0, n - s->n_traffic);
-        s->n_traffic = n;
+        memset(s->traffic + s->n_traffic, 0, (id - s->n_traffic) * sizeof *s->traffic);
+        memset(s->told_done + s->n_traffic, 0, id - s->n_traffic);
+        s->n_traffic = id;
     }
     return &s->traffic[id - 1];
 }
