@@ -152,6 +152,21 @@ void sa_client_free(sa_client *c)
     free(c);
 }
 
+static int nonzero(const uint8_t *p, size_t n)
+{
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= p[i];
+    return acc != 0;
+}
+
+unsigned sa_client_secrets_held(const sa_client *c)
+{
+    return (unsigned)nonzero(c->c_sk, sizeof c->c_sk) |
+           (unsigned)nonzero(c->s_sk, sizeof c->s_sk) << 1 |
+           (unsigned)nonzero(c->b, sizeof c->b) << 2;
+}
+
 sa_stage sa_client_stage(const sa_client *c)
 {
     return c->stage;

@@ -113,6 +113,11 @@ uint32_t sa_graph_neighbours(const sa_graph *g, uint32_t i, uint32_t *out);
 long sa_ids_find(const uint32_t *ids, size_t n, uint32_t id);
 int sa_ids_ascending(const uint32_t *ids, size_t n);
 
+/* ---- client introspection (tests only) ---- */
+/* Which round secrets client c still holds (any byte nonzero): bit 0 c_sk, bit 1 s_sk, bit 2 b.
+ * After its masked upload a client holds none of them. */
+unsigned sa_client_secrets_held(const sa_client *c);
+
 /* ---- outbox ---- */
 int sa_outbox_push(sa_outbox *ob, uint32_t to, uint8_t *bytes, size_t len);
 int sa_outbox_push_msg(sa_outbox *ob, uint32_t to, const sa_msg *m);

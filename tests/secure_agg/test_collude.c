@@ -503,14 +503,41 @@ static void test_advertisement_replay(void **state)
     sa_world_free(&w);
 }
 
+/* ---- secrets wiped as soon as they are no longer needed ---- */
+
+static void test_secrets_wiped_after_upload(void **state)
+{
+    (void)state;
+    mu_diag diag = {{0}};
+    sa_world w;
+    assert_int_equal(sa_world_init(&w, 5, 16, 32, 4, 4, 140, &diag), MU_OK);
+    assert_int_equal(sa_world_make_clients(&w, &diag), MU_OK);
+    assert_int_equal(sa_world_start(&w), MU_OK);
+    assert_int_equal(sa_world_step(&w, SA_STAGE_ADVERTISE, &diag), MU_OK);
+    for (uint32_t i = 0; i < 5; i++) /* waiting for DELIVERY: all three are still needed */
+        assert_int_equal(sa_client_secrets_held(w.clients[i]), 7);
+    assert_int_equal(sa_world_step(&w, SA_STAGE_SHARE, &diag), MU_OK);
+    for (uint32_t i = 0; i < 5; i++) { /* uploaded: c_sk, s_sk and b are gone */
+        assert_int_equal(sa_client_stage(w.clients[i]), SA_STAGE_CONSISTENCY);
+        assert_int_equal(sa_client_secrets_held(w.clients[i]), 0);
+    }
+    for (int st = SA_STAGE_MASKED; st <= SA_STAGE_UNMASK; st++)
+        assert_int_equal(sa_world_step(&w, (sa_stage)st, &diag), MU_OK);
+    check_sum(&w);
+    sa_world_free(&w);
+}
+
 int main(void)
 {
     if (sa_init())
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_split_view_with_colluders), cmocka_unit_test(test_shifted_share),
-        cmocka_unit_test(test_ring_cannot_be_rerolled),   cmocka_unit_test(test_carving_refused),
+        cmocka_unit_test(test_split_view_with_colluders),
+        cmocka_unit_test(test_shifted_share),
+        cmocka_unit_test(test_ring_cannot_be_rerolled),
+        cmocka_unit_test(test_carving_refused),
         cmocka_unit_test(test_advertisement_replay),
+        cmocka_unit_test(test_secrets_wiped_after_upload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
