@@ -7,6 +7,7 @@
 
 #include "gv_buf.h"
 #include "gv_internal.h"
+#include "mu_grow.h"
 
 #define GV_SIGNED_FORMAT 1
 static const uint8_t GV_SIGNED_MAGIC[4] = {'M', 'U', 'G', 'S'};
@@ -251,12 +252,16 @@ int gv_chain_decode(gv_signed **chain, size_t *n, const uint8_t *b, size_t len, 
     if (r.err || count == 0 || count > GV_CHAIN_MAX)
         return mu_diag_set(d, MU_ERR_FORMAT, "charter chain: %u versions (1 .. %d)", count,
                            GV_CHAIN_MAX);
-    gv_signed *c = calloc(count, sizeof *c);
-    if (!c)
-        return mu_diag_set(d, MU_ERR_NOMEM, "charter chain: out of memory");
+    /* Grown as versions decode, so a count the bytes cannot back allocates little. */
+    gv_signed *c = NULL;
+    size_t cap = 0;
     for (uint32_t i = 0; i < count; i++) {
         uint32_t bn = gv_r_u32(&r);
         mu_diag why = {{0}};
+        if (MU_GROW(&c, &cap, (size_t)i + 1, 4) != MU_OK) {
+            free(c);
+            return mu_diag_set(d, MU_ERR_NOMEM, "charter chain: out of memory");
+        }
         int rc = r.err || bn > len - r.pos ? MU_ERR_FORMAT
                                            : gv_signed_decode(&c[i], b + r.pos, bn, &why);
         if (rc) {
