@@ -1,6 +1,7 @@
-/* cmd_audit.c - `mutual audit verify|show`: anyone holding a federation's audit log and its
- * charter chain checks every signature, hash link and rule (docs/governance.md), or reads the
- * log as a table or JSON lines. */
+/* cmd_audit.c - `mutual audit verify|show|witness|check`: anyone holding a federation's audit
+ * log and its charter chain checks every signature, hash link and rule (docs/governance.md)
+ * or reads the log as a table or JSON lines; a member countersigns a head and later checks
+ * that the log it is shown extends it. */
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,9 @@
 static void help(FILE *out)
 {
     fprintf(out, "usage: mutual audit verify --log FILE --charter CHAIN\n"
-                 "       mutual audit show --log FILE [--json]\n\n"
+                 "       mutual audit show --log FILE [--json]\n"
+                 "       mutual audit witness --log FILE --charter CHAIN --key KEY --out HEAD\n"
+                 "       mutual audit check --log FILE --witness HEAD\n\n"
                  "verify  checks the whole log against the charter chain (mutual charter verify):\n"
                  "        each entry's index, the hash of the entry before it, the signature of\n"
                  "        the coordinator the charter in force names, and the rules (charters\n"
@@ -24,7 +27,11 @@ static void help(FILE *out)
                  "        cohort and minimum size, each release's member quorum, each leave\n"
                  "        signed by the member). Prints the head to countersign, or the first\n"
                  "        bad entry and why.\n"
-                 "show    prints the log as a table, or with --json one JSON object per entry.\n\n"
+                 "show    prints the log as a table, or with --json one JSON object per entry.\n"
+                 "witness verifies the log as verify does, then countersigns its head with the\n"
+                 "        member's signing key KEY into HEAD (keep it).\n"
+                 "check   checks that the log now shown extends a head countersigned before:\n"
+                 "        exit 1 on a fork (equivocation), a shortened log or a bad HEAD.\n\n"
                  "Exit status 0 when the log verifies (or is shown), 1 when it does not or a\n"
                  "file cannot be read, 2 on a usage error.\n");
 }
@@ -56,6 +63,48 @@ static int do_verify(const char *log_path, const char *chain_path)
     }
     gv_log_free(log);
     free(chain);
+    return rc ? fail(&d, rc) : MU_EXIT_OK;
+}
+
+static int do_witness(const char *log_path, const char *chain_path, const char *key,
+                      const char *out)
+{
+    int ex = do_verify(log_path, chain_path);
+    if (ex != MU_EXIT_OK)
+        return ex;
+    gv_log *log = NULL;
+    gv_witness w;
+    uint8_t sk[GV_SK_BYTES];
+    mu_diag d = {{0}};
+    int rc = gv_log_load(log_path, &log, &d);
+    if (!rc && (rc = gv_signing_key_load(key, sk, &d)) == MU_OK) {
+        rc = gv_witness_sign(&w, log, sk);
+        sodium_memzero(sk, sizeof sk);
+        if (rc)
+            mu_diag_set(&d, rc, "%s: cannot countersign (%s)", log_path, mu_strerror(rc));
+        else
+            rc = gv_witness_save(out, &w, &d);
+    }
+    if (!rc)
+        printf("countersigned entry %llu into %s\n", (unsigned long long)w.index, out);
+    gv_log_free(log);
+    return rc ? fail(&d, rc) : MU_EXIT_OK;
+}
+
+static int do_check(const char *log_path, const char *head)
+{
+    gv_log *log = NULL;
+    gv_witness w;
+    mu_diag d = {{0}}, why = {{0}};
+    int rc = gv_witness_load(head, &w, &d);
+    if (!rc)
+        rc = gv_log_load(log_path, &log, &d);
+    if (!rc && (rc = gv_witness_check(&w, log, &why)) != MU_OK)
+        mu_diag_set(&d, rc, "%s against %s: %s", log_path, head, why.msg);
+    if (!rc)
+        printf("%s extends the head countersigned in %s (entry %llu)\n", log_path, head,
+               (unsigned long long)w.index);
+    gv_log_free(log);
     return rc ? fail(&d, rc) : MU_EXIT_OK;
 }
 
@@ -197,13 +246,16 @@ int cmd_audit(int argc, char **argv)
     static const struct option longopts[] = {{"log", required_argument, NULL, 'l'},
                                              {"charter", required_argument, NULL, 'c'},
                                              {"json", no_argument, NULL, 'j'},
+                                             {"key", required_argument, NULL, 'k'},
+                                             {"out", required_argument, NULL, 'o'},
+                                             {"witness", required_argument, NULL, 'w'},
                                              MU_CLI_COMMON_LONGOPTS,
                                              {NULL, 0, NULL, 0}};
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         help(argc < 2 ? stderr : stdout);
         return argc < 2 ? MU_EXIT_USAGE : MU_EXIT_OK;
     }
-    const char *sub = argv[1], *log = NULL, *chain = NULL;
+    const char *sub = argv[1], *log = NULL, *chain = NULL, *key = NULL, *out = NULL, *head = NULL;
     int json = 0, c;
     optind = 1;
     while ((c = getopt_long(argc - 1, argv + 1, MU_CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
@@ -222,6 +274,15 @@ int cmd_audit(int argc, char **argv)
         case 'j':
             json = 1;
             break;
+        case 'k':
+            key = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'w':
+            head = optarg;
+            break;
         default:
             return cli_usage_error(CMD, "unknown option or missing argument");
         }
@@ -232,15 +293,27 @@ int cmd_audit(int argc, char **argv)
         fprintf(stderr, "mutual " CMD ": libsodium failed to initialise\n");
         return MU_EXIT_FAIL;
     }
+    int extra = key || out || head;
+    if (!strcmp(sub, "witness")) {
+        if (!log || !chain || !key || !out || head || json)
+            return cli_usage_error(CMD, "'witness' takes --log FILE --charter CHAIN --key KEY "
+                                        "--out HEAD");
+        return do_witness(log, chain, key, out);
+    }
+    if (!strcmp(sub, "check")) {
+        if (!log || !head || chain || key || out || json)
+            return cli_usage_error(CMD, "'check' takes --log FILE --witness HEAD");
+        return do_check(log, head);
+    }
     if (!strcmp(sub, "verify")) {
-        if (!log || !chain || json)
+        if (!log || !chain || json || extra)
             return cli_usage_error(CMD, "'verify' takes --log FILE --charter CHAIN");
         return do_verify(log, chain);
     }
     if (!strcmp(sub, "show")) {
-        if (!log || chain)
+        if (!log || chain || extra)
             return cli_usage_error(CMD, "'show' takes --log FILE [--json]");
         return do_show(log, json);
     }
-    return cli_usage_error(CMD, "unknown subcommand '%s' (verify, show)", sub);
+    return cli_usage_error(CMD, "unknown subcommand '%s' (verify, show, witness, check)", sub);
 }

@@ -1,7 +1,7 @@
 /* fuzz_gv_decode.c - libFuzzer target: untrusted bytes into every governance decoder (each
- * checks its own magic, so one input reaches all). What decodes must encode back to the same
- * bytes (one encoding per value: the charter's hash is its identity), and a decoded log and
- * chain go through verification and the witness check. */
+ * checks its own magic, so one input reaches all), countersigned heads included. What decodes must
+ * encode back to the same bytes (one encoding per value: the charter's hash is its identity), and a
+ * decoded log and chain go through verification and the witness check. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,13 +51,19 @@ static void fuzz_log(const uint8_t *data, size_t size)
         (void)gv_chain_verify(chain, n_chain, NULL, NULL);
         free(chain);
     }
+    gv_witness w;
+    if (gv_witness_decode(&w, data, size, NULL) == MU_OK) {
+        uint8_t out[GV_WITNESS_BYTES];
+        gv_witness_encode(&w, out);
+        if (memcmp(out, data, size) != 0)
+            abort();
+    }
     gv_log *log = NULL;
     if (gv_log_decode(&log, data, size, NULL) == MU_OK) {
         {
             int rc = gv_log_encode(log, &b, &n, NULL);
             same_bytes(rc, b, n, data, size);
         }
-        gv_witness w;
         memset(&w, 0, sizeof w);
         (void)gv_witness_check(&w, log, NULL);
         gv_log_free(log);

@@ -120,14 +120,22 @@ typedef struct {
     uint8_t sig[GV_SIG_BYTES];
 } gv_witness;
 
+/* The witness file form: "MUGW", u16 format, then the fields in order (GV_WITNESS_BYTES).
+ * decode: exactly GV_WITNESS_BYTES untrusted bytes, MU_ERR_FORMAT otherwise (the signature
+ * is checked by gv_witness_check). */
+#define GV_WITNESS_BYTES (4 + 2 + GV_HASH_BYTES + 8 + GV_HASH_BYTES + GV_PK_BYTES + GV_SIG_BYTES)
+void gv_witness_encode(const gv_witness *w, uint8_t out[GV_WITNESS_BYTES]);
+int gv_witness_decode(gv_witness *w, const uint8_t *b, size_t n, mu_diag *diag);
+
 /* Countersigns the log's current last entry with sk. MU_OK, MU_ERR_STATE (empty log). */
 int gv_witness_sign(gv_witness *w, const gv_log *log, const uint8_t sk[GV_SK_BYTES]);
 
 /* Checks a log the coordinator now shows against a head a member countersigned before: the
- * witness signature verifies, and the log has the same id and, at w->index, the same entry
- * (so it extends the witnessed head). MU_OK; MU_ERR_CRYPTO (the witness does not verify);
- * MU_ERR_PROTOCOL: "equivocation" (a different entry at that index: the log forked), or a log
- * shorter than the witnessed head (entries removed), or another log id. */
+ * witness signature verifies, and the log has the same id, at w->index the same entry, and
+ * every hash link up to it (so it extends the witnessed head). The caller decides whose key
+ * w->pk must be. MU_OK; MU_ERR_CRYPTO (the witness does not verify); MU_ERR_PROTOCOL:
+ * "equivocation" (another entry at or before that index: the log forked), a log shorter than
+ * the witnessed head (entries removed), or another log id; MU_ERR_NOMEM. */
 int gv_witness_check(const gv_witness *w, const gv_log *log, mu_diag *diag);
 
 #endif

@@ -23,6 +23,10 @@ int gv_chain_save(const char *path, const gv_signed *chain, size_t n, mu_diag *d
 int gv_log_load(const char *path, gv_log **log, mu_diag *diag);
 int gv_log_save(const char *path, const gv_log *log, mu_diag *diag);
 
+/* A countersigned head (gv_witness_encode). */
+int gv_witness_load(const char *path, gv_witness *w, mu_diag *diag);
+int gv_witness_save(const char *path, const gv_witness *w, mu_diag *diag);
+
 /* A member's Ed25519 signing key from path: 64 hex digits (the seed) and an optional newline,
  * as `mutual certs identity` writes an org's identity key. Never creates the file; every
  * copy of the seed is wiped; the caller wipes sk. MU_OK, MU_ERR_NOTFOUND, MU_ERR_IO,

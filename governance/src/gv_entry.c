@@ -317,3 +317,14 @@ int gv_leave_sig_ok(const uint8_t sig[GV_SIG_BYTES], const uint8_t log_id[GV_HAS
     size_t n = leave_msg(m, log_id, name);
     return crypto_sign_verify_detached(sig, m, n, pk) == 0;
 }
+
+int gv_entry_prev(const uint8_t *b, size_t n, uint8_t prev[GV_HASH_BYTES])
+{
+    gv_rbuf r = {.b = b, .len = n};
+    (void)gv_r_u8(&r);  /* format */
+    (void)gv_r_u8(&r);  /* kind */
+    (void)gv_r_u64(&r); /* index */
+    (void)gv_r_u64(&r); /* time */
+    gv_r_bytes(&r, prev, GV_HASH_BYTES);
+    return r.err ? MU_ERR_FORMAT : MU_OK;
+}

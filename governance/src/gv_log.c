@@ -12,6 +12,7 @@
 #define GV_LOG_FORMAT 1
 static const uint8_t GV_LOG_MAGIC[4] = {'M', 'U', 'G', 'L'};
 static const char GV_WITNESS_DOMAIN[] = "mutual witness v1";
+static const uint8_t GV_WITNESS_MAGIC[4] = {'M', 'U', 'G', 'W'};
 
 typedef struct {
     uint8_t *b;
@@ -238,5 +239,48 @@ int gv_witness_check(const gv_witness *w, const gv_log *log, mu_diag *d)
                            "equivocation: entry %llu differs from the head "
                            "countersigned before (the log forked)",
                            (unsigned long long)w->index);
+    /* The head's hash binds what entries before it claim as their predecessors, not their
+     * bytes: each link up to the head must hold, or an earlier entry was swapped. */
+    for (size_t j = 1; j <= w->index; j++) {
+        uint8_t prev[GV_HASH_BYTES];
+        if (gv_entry_prev(log->e[j].b, log->e[j].n, prev) ||
+            sodium_memcmp(prev, log->e[j - 1].hash, GV_HASH_BYTES))
+            return mu_diag_set(d, MU_ERR_PROTOCOL,
+                               "equivocation: entry %zu is not the entry "
+                               "the countersigned head's history holds (entry %zu does not "
+                               "follow it)",
+                               j - 1, j);
+    }
+    return MU_OK;
+}
+
+void gv_witness_encode(const gv_witness *w, uint8_t out[GV_WITNESS_BYTES])
+{
+    gv_wbuf b = {.b = out, .cap = GV_WITNESS_BYTES}; /* exactly fits: never reallocates */
+    gv_w_bytes(&b, GV_WITNESS_MAGIC, 4);
+    gv_w_u16(&b, GV_LOG_FORMAT);
+    gv_w_bytes(&b, w->log_id, GV_HASH_BYTES);
+    gv_w_u64(&b, w->index);
+    gv_w_bytes(&b, w->head, GV_HASH_BYTES);
+    gv_w_bytes(&b, w->pk, GV_PK_BYTES);
+    gv_w_bytes(&b, w->sig, GV_SIG_BYTES);
+}
+
+int gv_witness_decode(gv_witness *w, const uint8_t *b, size_t n, mu_diag *d)
+{
+    gv_rbuf r = {.b = b, .len = n};
+    uint8_t magic[4];
+    gv_r_bytes(&r, magic, 4);
+    uint16_t fmt = gv_r_u16(&r);
+    gv_r_bytes(&r, w->log_id, GV_HASH_BYTES);
+    w->index = gv_r_u64(&r);
+    gv_r_bytes(&r, w->head, GV_HASH_BYTES);
+    gv_r_bytes(&r, w->pk, GV_PK_BYTES);
+    gv_r_bytes(&r, w->sig, GV_SIG_BYTES);
+    if (r.err || r.pos != n || memcmp(magic, GV_WITNESS_MAGIC, 4) || fmt != GV_LOG_FORMAT)
+        return mu_diag_set(d, MU_ERR_FORMAT,
+                           "witness: not a countersigned head (%zu bytes, "
+                           "want %d)",
+                           n, GV_WITNESS_BYTES);
     return MU_OK;
 }

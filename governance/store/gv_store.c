@@ -111,3 +111,23 @@ int gv_signing_key_load(const char *path, uint8_t sk[GV_SK_BYTES], mu_diag *d)
     sodium_memzero(seed, sizeof seed);
     return MU_OK;
 }
+
+int gv_witness_load(const char *path, gv_witness *w, mu_diag *diag)
+{
+    char *b;
+    size_t n;
+    mu_diag why = {{0}};
+    int rc = mu_read_file(path, 4096, &b, &n, diag);
+    if (rc)
+        return rc;
+    rc = gv_witness_decode(w, (const uint8_t *)b, n, &why);
+    free(b);
+    return named(path, rc, &why, diag);
+}
+
+int gv_witness_save(const char *path, const gv_witness *w, mu_diag *diag)
+{
+    uint8_t b[GV_WITNESS_BYTES];
+    gv_witness_encode(w, b);
+    return mu_write_file_atomic(path, b, sizeof b, diag);
+}

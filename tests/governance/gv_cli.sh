@@ -3,8 +3,8 @@
 # found a charter (2 signatures refused, 3 accepted); an admission signed 1-of-3 is refused and
 # 2-of-3 accepted; a config change without its quorum is refused; show prints the diff; the
 # audit log gv_mklog writes verifies, and each tampered copy (edited, dropped, re-signed
-# entry, release without quorum) fails with exit 1 naming the entry; show and --json; usage
-# and YAML errors are exit 2.
+# entry, release without quorum) fails with exit 1 naming the entry; show and --json; a
+# countersigned head catches a forked or shortened log; usage and YAML errors are exit 2.
 # usage: gv_cli.sh MUTUAL GV_MKLOG
 set -u
 MUTUAL=$1
@@ -115,4 +115,18 @@ check audit_json 0 "^10 round 2$" -- bash -c "'$MUTUAL' audit show --log good.lo
 check audit_missing 1 "nope.log" -- "$MUTUAL" audit verify --log nope.log --charter chain
 head -c 100 good.log >torn.log
 check audit_torn 1 "torn.log: log: entry 0" -- "$MUTUAL" audit verify --log torn.log --charter chain
+# Witnessing: a member countersigns the head of a log that verifies, then checks later logs.
+check witness 0 "countersigned entry 9 into head.w" \
+  -- "$MUTUAL" audit witness --log good.log --charter chain --key keys/beta.key --out head.w
+check witness_refuses_bad 1 "edited.log: entry $round1" \
+  -- "$MUTUAL" audit witness --log edited.log --charter chain --key keys/beta.key --out x.w
+check check_same 0 "good.log extends the head countersigned in head.w \(entry 9\)" \
+  -- "$MUTUAL" audit check --log good.log --witness head.w
+check check_fork 1 "equivocation: entry $round1 is not the entry the countersigned head's history holds" \
+  -- "$MUTUAL" audit check --log edited.log --witness head.w
+check check_shorter 1 "the log has 9 entries, the countersigned head is entry 9" \
+  -- "$MUTUAL" audit check --log dropped.log --witness head.w
+check check_not_head 1 "good.log: witness: not a countersigned head" \
+  -- "$MUTUAL" audit check --log good.log --witness good.log
+check check_usage 2 "'check' takes --log FILE --witness HEAD" -- "$MUTUAL" audit check --log good.log
 check_done

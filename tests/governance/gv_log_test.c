@@ -329,6 +329,12 @@ static void test_forked_head_detected(void **state)
     assert_int_equal(gv_log_verify(prefix, chain, 1, NULL, NULL), MU_OK); /* valid on its own */
     assert_int_equal(gv_witness_check(&w, prefix, &d), MU_ERR_PROTOCOL);
     assert_non_null(strstr(d.msg, "equivocation: entry 5"));
+    /* Round 1 swapped for a validly signed other one, every later entry's bytes kept: the
+     * head entry is the same, but the history before it is not. */
+    gv_log *swapped = copy_replacing(seen, ENTRY_ROUND1, &e);
+    assert_int_equal(gv_witness_check(&w, swapped, &d), MU_ERR_PROTOCOL);
+    assert_non_null(strstr(d.msg, "equivocation: entry 4 is not the entry"));
+    gv_log_free(swapped);
     /* A shortened log, and a forged countersignature. */
     gv_log *shorter = copy_replacing(prefix, ENTRY_RELEASE, NULL);
     assert_int_equal(gv_witness_check(&w, shorter, &d), MU_ERR_PROTOCOL);
