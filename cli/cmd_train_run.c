@@ -230,7 +230,7 @@ static int train_loop(train_run *r, const train_opts *o, mu_diag *d)
     return rc;
 }
 
-/* --dp: records of the data, the DP-SGD state (a random seed unless --dp-seed). */
+/* --dp: records of the data, the DP-SGD state (a random 32-byte key unless --dp-seed). */
 static int set_up_dp(train_run *r, const train_opts *o, mu_diag *d)
 {
     r->records = tr_data_records(r->data, r->T);
@@ -243,20 +243,22 @@ static int set_up_dp(train_run *r, const train_opts *o, mu_diag *d)
                      "--batch %d is more than the %lld records of %s (windows of --seq + 1 = "
                      "%d tokens)",
                      r->B, (long long)r->records, o->data, r->T + 1);
-    uint64_t seed = o->dp_seed;
+    uint8_t key[TR_DP_KEY_BYTES]; /* without --dp-seed: a key nobody else can know */
     if (!o->dp_seed_set) {
         if (sodium_init() < 0)
             return mu_diag_set(d, MU_ERR_CRYPTO, "train: libsodium init failed");
-        randombytes_buf(&seed, sizeof seed);
+        randombytes_buf(key, sizeof key);
     }
     tr_dp_config dc = {.clip = o->dp_clip,
                        .noise = o->dp_noise,
                        .sampling = o->dp_sampling,
                        .n_records = r->records,
                        .batch = r->B,
-                       .seed = seed};
-    sodium_memzero(&seed, sizeof seed);
-    if (!(r->dp = tr_dp_new(&dc, r->m, d)))
+                       .seed = o->dp_seed,
+                       .key = o->dp_seed_set ? NULL : key};
+    r->dp = tr_dp_new(&dc, r->m, d);
+    sodium_memzero(key, sizeof key);
+    if (!r->dp)
         return MU_ERR_INVALID;
     if (!(r->idx = malloc(sizeof *r->idx * (size_t)r->records)))
         return mu_diag_set(d, MU_ERR_NOMEM, "train: out of memory for %lld records",

@@ -175,7 +175,8 @@ static double phi(double x)
 /* (3) The noise: 10^6 draws of a fixed seed pass a Kolmogorov-Smirnov test against N(0, 1)
  * (D sqrt(n) < 1.95, p = 0.001), with mean and variance within 5 standard errors; seeds
  * and streams reproduce and differ. Then through the step: an empty Poisson batch gives
- * G = z C xi / batch, whose sample std over the coordinates is z C / batch within 5 s.e. */
+ * G = z C xi / batch, whose sample std over the coordinates is z C / batch within 5 s.e.;
+ * a caller's key gives the same noise for the same key and other noise for another. */
 static void test_noise_distribution(void **state)
 {
     (void)state;
@@ -229,6 +230,24 @@ static void test_noise_distribution(void **state)
         s2 += (double)g[k] * g[k];
     double sd = sqrt(s2 / (double)n);
     assert_true(fabs(sd / want - 1.0) < 5.0 * sqrt(0.5 / (double)n));
+    /* a caller's key instead of the seed: the same key the same noise, another key other */
+    uint8_t key[TR_DP_KEY_BYTES] = {1, 2, 3};
+    float *g1 = tt_alloc(n), *g2 = tt_alloc(n);
+    dc.key = key;
+    tr_dp *k1 = tr_dp_new(&dc, f.m, &d), *k2 = tr_dp_new(&dc, f.m, &d);
+    key[0] = 9;
+    tr_dp *k3 = tr_dp_new(&dc, f.m, &d);
+    assert_int_equal(tr_dp_grad(k1, NULL, NULL, 0, T, 3, g1, n, NULL, &d), 0);
+    assert_int_equal(tr_dp_grad(k2, NULL, NULL, 0, T, 3, g2, n, NULL, &d), 0);
+    assert_memory_equal(g1, g2, sizeof(float) * (size_t)n);
+    assert_memory_not_equal(g1, g, sizeof(float) * (size_t)n);
+    assert_int_equal(tr_dp_grad(k3, NULL, NULL, 0, T, 3, g2, n, NULL, &d), 0);
+    assert_memory_not_equal(g1, g2, sizeof(float) * (size_t)n);
+    tr_dp_free(k1);
+    tr_dp_free(k2);
+    tr_dp_free(k3);
+    free(g1);
+    free(g2);
     free(g);
     tr_dp_free(dp);
     tr_model_free(f.m);

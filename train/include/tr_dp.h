@@ -28,7 +28,8 @@
  * sampler (floating-point noise leaks through its low bits, Mironov 2012), so the exact
  * discrete Gaussian of privacy/ (dp_sample.h) is the one to use for noise that is released
  * as is. The uniforms come from privacy/'s ChaCha20 stream (dp_rng) keyed by BLAKE2b of
- * the seed; step s draws its noise from stream 2 s and its sample from stream 2 s + 1, so a
+ * the seed (reproducible runs) or by a caller's 32-byte key (runs whose noise nobody can
+ * regenerate); step s draws its noise from stream 2 s and its sample from stream 2 s + 1, so a
  * run is reproducible from its seed and step s's draws do not depend on earlier steps.
  *
  * Threads: a tr_dp belongs to one model and is driven by one thread, like the model.
@@ -50,8 +51,12 @@ typedef struct {
     tr_dp_sampling sampling; /* TR_DP_POISSON or TR_DP_FIXED */
     int64_t n_records;       /* N >= 1: records in the dataset */
     int batch;               /* 1 <= batch <= N: fixed size, or the expected Poisson size */
-    uint64_t seed;           /* keys the noise and sampling streams */
+    uint64_t seed;           /* keys the noise and sampling streams (when key is NULL) */
+    const uint8_t *key;      /* NULL, or TR_DP_KEY_BYTES random bytes that key them instead
+                                (copied by tr_dp_new; not kept) */
 } tr_dp_config;
+
+#define TR_DP_KEY_BYTES 32
 
 /* Checks every field; MU_ERR_INVALID naming the first bad one ("dp: clip must be ..."). */
 int tr_dp_config_check(const tr_dp_config *cfg, mu_diag *diag);

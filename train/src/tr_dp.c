@@ -10,6 +10,8 @@
 #include "tr_dp.h"
 #include "tr_internal.h"
 
+_Static_assert(TR_DP_KEY_BYTES == DP_SEED_BYTES, "tr_dp keys are dp_rng seeds");
+
 #define KEY_LABEL "mutual dp-sgd v1" /* 16 bytes, then the seed: BLAKE2b -> the stream key */
 #define TWO53     9007199254740992.0 /* 2^53 */
 
@@ -118,9 +120,13 @@ tr_dp *tr_dp_new(const tr_dp_config *cfg, tr_model *m, mu_diag *d)
         return NULL;
     }
     dp->cfg = *cfg;
+    dp->cfg.key = NULL;
     dp->m = m;
     dp->n = m->n_train;
-    derive_key(cfg->seed, dp->key);
+    if (cfg->key)
+        memcpy(dp->key, cfg->key, DP_SEED_BYTES);
+    else
+        derive_key(cfg->seed, dp->key);
     return dp;
 }
 
@@ -262,8 +268,10 @@ int tr_dp_step(tr_dp *dp, tr_optim *o, const int32_t *inputs, const int32_t *tar
     if (rc)
         return rc;
     rc = tr_optim_step(o, m->lora_mem, m->lora_grad, dp->n, NULL);
-    return rc ? mu_diag_set(d, rc, "dp: optimizer has %s parameters than the model", "other")
-              : MU_OK;
+    if (rc)
+        return mu_diag_set(d, rc, "dp: the optimizer is not for the %lld trainable parameters",
+                           (long long)dp->n);
+    return MU_OK;
 }
 
 const double *tr_dp_norms(const tr_dp *dp, int *B, int *clipped)
