@@ -81,6 +81,11 @@ static int peek_resume(train_run *r, const train_opts *o, tr_lora_config *l, tr_
         return usage(r, d, "%s: no training state to resume (drop --resume to start a run)", path);
     if (rc)
         return rc;
+    if (info.dp)
+        return usage(r, d,
+                     "%s: a --dp run, which cannot be resumed (the state does not record its "
+                     "sampling, noise or privacy spent)",
+                     path);
     if ((long long)info.step >= o->steps)
         return usage(r, d,
                      "%s: already trained %llu steps; --steps %ld adds none (--steps is the "
@@ -307,7 +312,8 @@ static int save_outputs(train_run *r, const train_opts *o, mu_diag *d)
                           .data_step = r->data_start + (uint64_t)(o->steps - r->start),
                           .batch = r->B,
                           .seq = r->T,
-                          .seed = r->seed};
+                          .seed = r->seed,
+                          .dp = r->dp != NULL};
     snprintf(info.base, sizeof info.base, "%s", o->base);
     snprintf(from, sizeof from, "%s/%s", stage, TRAIN_STATE_FILE);
     if (!rc)

@@ -39,6 +39,8 @@ check no_output_on_usage 1 "" -- test -e "$tmp/x"
 R=(--base "$REF/gpt2" --data "$REF/gpt2_data.h5" --steps 3 --batch 2 --seq 16 --threads 1 -q --dp)
 check run_poisson 0 "dp-sgd: epsilon 0\.[0-9]+ at delta 0\.0909 after 3 steps .*Poisson rate 0\.181818, 11 records" -- \
   "$MUTUAL" train "${R[@]}" --out "$tmp/a" --dp-seed 3 --log-jsonl "$tmp/a.jsonl"
+check resume_dp_run 2 "a --dp run, which cannot be resumed" -- "$MUTUAL" train --base "$REF/gpt2" \
+  --data "$REF/gpt2_data.h5" --out "$tmp/a" --resume --steps 5 -q
 check run_log_batch 0 '"batch": [0-9]+' -- cat "$tmp/a.jsonl"
 check run_again 0 "adapter written" -- "$MUTUAL" train "${R[@]}" --out "$tmp/b" --dp-seed 3
 check same_seed_same_adapter 0 "" -- cmp "$tmp/a/adapter_model.safetensors" "$tmp/b/adapter_model.safetensors"

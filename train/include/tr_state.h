@@ -4,7 +4,7 @@
  *   root attributes: format, version, step, data_step, batch, seq, seed, forwards,
  *     base (string), family, lora_rank, lora_alpha, lora_rslora, lora_targets,
  *     lora_freeze_a, lora_dropout, optim_kind, lr, beta1, beta2, eps, weight_decay,
- *     momentum, grad_clip, optim_step
+ *     momentum, grad_clip, optim_step; dp (optional: absent reads as 0)
  *   /lora/<PEFT name>  float32, the tensor's shape: every LoRA tensor (frozen A too)
  *   /optim/m1          float32 [n]: AdamW exp_avg / SGD momentum buffer
  *   /optim/m2          float32 [n]: AdamW exp_avg_sq (absent for SGD)
@@ -29,6 +29,7 @@ typedef struct {
     int batch, seq;     /* B and T of the run */
     uint64_t seed;      /* the seed LoRA was attached with */
     char base[1024];    /* the base model folder used */
+    int dp;             /* 1: a DP-SGD run (tr_dp.h), attribute "dp"; absent in a file = 0 */
 } tr_state_info;
 
 /* Saves m's LoRA tensors and config, the forward counter, the optimizer's config, moments

@@ -145,7 +145,8 @@ static int write_attrs(hid_t f, const tr_model *m, const tr_optim *o, const tr_s
     bad |= set_ll(f, "optim_kind", c->kind) | set_d(f, "lr", c->lr) | set_d(f, "beta1", c->beta1) |
            set_d(f, "beta2", c->beta2) | set_d(f, "eps", c->eps) |
            set_d(f, "weight_decay", c->weight_decay) | set_d(f, "momentum", c->momentum) |
-           set_d(f, "grad_clip", c->grad_clip) | set_ll(f, "optim_step", tr_optim_get_step(o));
+           set_d(f, "grad_clip", c->grad_clip) | set_ll(f, "optim_step", tr_optim_get_step(o)) |
+           set_ll(f, "dp", info->dp);
     return bad ? -1 : 0;
 }
 
@@ -226,6 +227,8 @@ static int read_header(hid_t f, const char *path, tr_family *family, tr_lora_con
         info->seq = (int)v[4];
         info->seed = (uint64_t)v[5];
         get_str(f, "base", info->base, sizeof info->base);
+        long long dp = 0;
+        info->dp = get_num(f, "dp", H5T_NATIVE_LLONG, &dp) == 0 && dp != 0;
     }
     if (family)
         *family = (tr_family)v[6];
