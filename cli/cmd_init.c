@@ -145,6 +145,24 @@ static int write_new(const char *dir, const char *name, const char *fmt, ...)
     return 0;
 }
 
+/* With --force: refuses (exit 1) before anything is written when one of the files init
+ * would write exists already, so a refused init leaves DIR as it was. `names` ends with NULL;
+ * "%s" in a name is the org's name. */
+static int none_exist(const init_opts *o, const char *const *names)
+{
+    for (; *names; names++) {
+        char rel[512], path[PATH_CAP];
+        snprintf(rel, sizeof rel, *names, o->name);
+        snprintf(path, sizeof path, "%s/%s", o->dir, rel);
+        if (access(path, F_OK) == 0) {
+            fprintf(stderr, "mutual init: %s: exists already; not overwritten (nothing written)\n",
+                    path);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int diag_fail(int rc, const mu_diag *d)
 {
     fprintf(stderr, "mutual init: %s\n", d->msg[0] ? d->msg : mu_strerror(rc));
@@ -272,6 +290,12 @@ static int init_coordinator(init_opts *o)
     int rc = model_resolve(o);
     if (rc != MU_EXIT_OK)
         return rc;
+    static const char *const files[] = {"coordinator.yaml",      "certs/ca.key",
+                                        "certs/ca.crt",          "certs/coordinator.key",
+                                        "certs/coordinator.crt", "certs/operator.key",
+                                        "certs/operator.crt",    NULL};
+    if (none_exist(o, files))
+        return MU_EXIT_FAIL;
     char certs[PATH_CAP];
     snprintf(certs, sizeof certs, "%s/certs", o->dir);
     if (make_dir(o->dir, "", 0755) || (rc = coordinator_certs(o, certs)) != MU_EXIT_OK)
@@ -377,6 +401,10 @@ static int init_org(init_opts *o)
     int rc = model_resolve(o);
     if (rc != MU_EXIT_OK)
         return rc;
+    static const char *const files[] = {"org.yaml",     "member.yaml",  "keys/%s.ed25519",
+                                        "certs/%s.key", "certs/%s.csr", NULL};
+    if (none_exist(o, files))
+        return MU_EXIT_FAIL;
     char certs[PATH_CAP], hex[65];
     snprintf(certs, sizeof certs, "%s/certs", o->dir);
     if (make_dir(o->dir, "", 0755) || make_dir(o->dir, "data", 0700))

@@ -39,7 +39,11 @@ check nothing_written 0 "" -- test ! -e x -a ! -e y
 check coordinator 0 "wrote fed/coordinator.yaml" -- "$MUTUAL" init coordinator fed --server coord.example.org \
   --server 10.1.2.3 --listen 0.0.0.0:7443 --model "$model" --rounds 3 --min-orgs 2
 check coordinator_again 2 "fed is not empty" -- "$MUTUAL" init coordinator fed
-check coordinator_force 1 "not overwritten" -- "$MUTUAL" init coordinator fed --force
+check coordinator_force 1 "coordinator.yaml: exists already; not overwritten" -- "$MUTUAL" init coordinator fed --force
+mv fed/coordinator.yaml fed/kept.yaml
+check coordinator_force_ca 1 "ca.key: exists already; not overwritten \(nothing written\)" -- "$MUTUAL" init coordinator fed --force
+check coordinator_force_nothing 0 "" -- test ! -e fed/coordinator.yaml
+mv fed/kept.yaml fed/coordinator.yaml
 check coordinator_kept 0 "rounds: 3 " -- cat fed/coordinator.yaml
 check ca_key_mode 0 "^600$" -- bash -c "stat -c %a fed/certs/*.key | sort -u"
 check server_san 0 "DNS:localhost, IP Address:127.0.0.1, DNS:coord.example.org, IP Address:10.1.2.3" -- \
@@ -56,6 +60,10 @@ mkdir -p other && echo keep >other/notes.txt
 check org_not_empty 2 "other is not empty" -- "$MUTUAL" init org other --coordinator localhost:7443
 check org_force 0 "wrote other/org.yaml" -- "$MUTUAL" init org other --name cu-east --coordinator localhost:7443 --force
 check org_force_kept 0 "^keep$" -- cat other/notes.txt
+rm other/org.yaml
+check org_force_again 1 "member.yaml: exists already; not overwritten \(nothing written\)" -- \
+  "$MUTUAL" init org other --name cu-east --coordinator localhost:7443 --force
+check org_force_nothing 0 "" -- test ! -e other/org.yaml
 check org 0 "public key [0-9a-f]{64}" -- "$MUTUAL" init org cu-north --coordinator localhost:7443 --model "$model"
 check org_quiet 0 "" -- bash -c "! '$MUTUAL' init org cu-west --coordinator localhost:7443 2>&1 | grep -q 'join:'"
 printed=$("$MUTUAL" init org cu-south --coordinator localhost:7443 | sed -n 's/.*public key \([0-9a-f]*\).*/\1/p')
