@@ -228,14 +228,9 @@ int cmd_data(int argc, char **argv)
         return MU_EXIT_FAIL;
     }
     /* options may come before or after the 'import' word */
-    while ((c = getopt_long(argc, argv, MU_CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-        if (c == 'h') {
-            help(stdout);
-            free(texts);
-            return MU_EXIT_OK;
-        }
-        if (cli_common_opt(c))
-            continue;
+    while ((c = cli_next_opt(argc, argv, MU_CLI_COMMON_SHORTOPTS, longopts, help)) != -1) {
+        if (c == CLI_OPT_HELP)
+            return free(texts), MU_EXIT_OK;
         if (c == O_TEXT)
             texts[ntexts++] = optarg;
         else if (c == O_OUT)

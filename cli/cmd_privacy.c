@@ -58,14 +58,10 @@ static int parse(int argc, char **argv, privacy_args *a)
     long steps = 0;
     int c;
     a->plan.rate = 1.0;
-    while ((c = getopt_long(argc, argv, MU_CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+    while ((c = cli_next_opt(argc, argv, MU_CLI_COMMON_SHORTOPTS, longopts, help)) != -1) {
         int bad = 0;
-        if (c == 'h') {
-            help(stdout);
+        if (c == CLI_OPT_HELP)
             return 1;
-        }
-        if (cli_common_opt(c))
-            continue;
         if (c == O_NOISE)
             bad = cli_parse_double(CMD, "--noise", optarg, 1e-3, 1e6, &a->plan.noise);
         else if (c == O_RATE)
