@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dp_sample.h"
+#include "mu_bytes.h"
 #include "tr_dp.h"
 #include "tr_internal.h"
 
@@ -70,8 +71,7 @@ static void derive_key(uint64_t seed, uint8_t key[DP_SEED_BYTES])
 {
     uint8_t msg[24];
     memcpy(msg, KEY_LABEL, 16);
-    for (int i = 0; i < 8; i++)
-        msg[16 + i] = (uint8_t)(seed >> (8 * i));
+    mu_put_le64(msg + 16, seed);
     crypto_generichash(key, DP_SEED_BYTES, msg, sizeof msg, NULL, 0);
 }
 
