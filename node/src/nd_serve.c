@@ -129,6 +129,24 @@ static void maybe_finish(server *s, double now)
     }
 }
 
+/* Test mode (--crash-at R:S): SIGKILL as soon as round R's secure-agg stage S is open, before
+ * any held poll is answered, so no org has seen that stage's task: the moment is the same on
+ * every run whatever the scheduling (an org that had received its MASKED task would record the
+ * round and, rightly, refuse to run it again after the restart). */
+static void maybe_crash(server *s, double now)
+{
+    if (!s->o.crash_round)
+        return;
+    co_status st;
+    co_round_status(s->r, now, &st);
+    if (st.round == s->o.crash_round && st.phase == CO_PHASE_SECAGG &&
+        st.stage >= s->o.crash_stage) {
+        mu_warn("serve: test mode: killing myself in round %llu, stage %s",
+                (unsigned long long)st.round, st.stage_name);
+        raise(SIGKILL);
+    }
+}
+
 static void pump(server *s, double now)
 {
     co_event ev;
@@ -141,18 +159,9 @@ static void pump(server *s, double now)
             mu_info("serve: all rounds done; telling the orgs to leave");
         }
     }
+    maybe_crash(s, now);
     answer_polls(s, now, 0);
     maybe_finish(s, now);
-    if (s->o.crash_round) {
-        co_status st;
-        co_round_status(s->r, now, &st);
-        if (st.round == s->o.crash_round && st.phase == CO_PHASE_SECAGG &&
-            st.stage >= s->o.crash_stage) {
-            mu_warn("serve: test mode: killing myself in round %llu, stage %s",
-                    (unsigned long long)st.round, st.stage_name);
-            raise(SIGKILL);
-        }
-    }
 }
 
 /* ---- handlers ------------------------------------------------------------------------------ */
