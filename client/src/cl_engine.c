@@ -104,6 +104,8 @@ static int check_shape(cl_engine *e, int64_t n_tokens, int B, int T, const char 
 int cl_engine_train(cl_engine *e, const cl_train_job *job, float *delta, double *loss_sum,
                     double *tokens, mu_diag *diag)
 {
+    if (job->dp_clip > 0)
+        return cl_engine_train_dp(e, job, delta, loss_sum, tokens, diag);
     int B = (int)job->batch, T = (int)job->seq, rc;
     int64_t n = (int64_t)e->dim;
     if ((rc = check_shape(e, job->n_tokens, B, T, "training", diag)) != MU_OK)

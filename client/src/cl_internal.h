@@ -23,11 +23,18 @@ typedef struct {
     double lr, fedprox_mu;
     uint64_t first_step; /* data step of local step 0 */
     uint64_t forwards;   /* LoRA dropout counter to start from */
+    /* DP-SGD (co_round_config dp_*): dp_clip 0 = off; dp_key keys its noise and sampling */
+    double dp_clip, dp_noise;
+    uint8_t dp_sampling;
+    const uint8_t *dp_key; /* (TR_DP_KEY_BYTES) */
 } cl_train_job;
 
 /* delta (dim) = trained - global. */
 int cl_engine_train(cl_engine *e, const cl_train_job *job, float *delta, double *loss_sum,
                     double *tokens, mu_diag *diag);
+/* cl_engine_train when job->dp_clip > 0: DP-SGD on the org's records (cl_dp.c). */
+int cl_engine_train_dp(cl_engine *e, const cl_train_job *job, float *delta, double *loss_sum,
+                       double *tokens, mu_diag *diag);
 int cl_engine_eval(cl_engine *e, const float *global, const int32_t *tokens, int64_t n_tokens,
                    uint32_t batch, uint32_t seq, double *loss_sum, double *n_out, mu_diag *diag);
 

@@ -285,6 +285,13 @@ static int do_train(cl_participant *p, cl_engine *e, const co_task *t, const flo
         uint8_t fw[32];
         derive(fw, p->cfg.seed, "forwards", c->round);
         uint64_t forwards = mu_le64(fw);
+        /* DP noise must be unknown to the coordinator: system randomness, or the org's own
+         * seed in the simulator (which runs the coordinator itself), as secure aggregation */
+        uint8_t dpk[32];
+        if (p->cfg.simulated)
+            derive(dpk, p->cfg.seed, "dp-sgd", c->round);
+        else
+            randombytes_buf(dpk, sizeof dpk);
         cl_train_job job = {.global = global,
                             .tokens = p->cfg.train_tokens,
                             .n_tokens = p->cfg.n_train,
@@ -294,8 +301,13 @@ static int do_train(cl_participant *p, cl_engine *e, const co_task *t, const flo
                             .lr = c->lr,
                             .fedprox_mu = c->fedprox_mu,
                             .first_step = (c->round ? c->round - 1 : 0) * (uint64_t)c->steps,
-                            .forwards = forwards >> 1};
+                            .forwards = forwards >> 1,
+                            .dp_clip = c->dp_clip,
+                            .dp_noise = c->dp_noise,
+                            .dp_sampling = c->dp_sampling,
+                            .dp_key = dpk};
         int rc = cl_engine_train(e, &job, p->delta, &loss_sum, &tokens, diag);
+        sodium_memzero(dpk, sizeof dpk);
         if (rc != MU_OK) {
             free_delta(p);
             return rc;

@@ -52,6 +52,8 @@ typedef struct {
     uint32_t steps, batch, seq;
     double lr, fedprox_mu;
     co_weight_kind weight;
+    double dp_clip, dp_noise; /* DP-SGD inside each org (co_round_config); dp_clip 0 = off */
+    int dp_sampling;          /* index into "poisson", "fixed" */
 
     uint32_t bits, neighbours, threshold;
     double clip, scale, weight_max;

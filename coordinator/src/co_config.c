@@ -14,6 +14,7 @@ _Static_assert(sizeof(co_strategy_kind) == sizeof(int), "CO_KEY_STRATEGY fields 
 #define F(field) offsetof(co_config, field), sizeof(((co_config *)0)->field)
 
 static const char *const weight_names[] = {"examples", "uniform", NULL};
+static const char *const dp_sampling_names[] = {"poisson", "fixed", NULL};
 
 /* One row per key. The ranges of what goes into a task are the wire's (CO_TASK_*: what an
  * org accepts), so the coordinator never sends a task its orgs refuse; a test checks that
@@ -60,6 +61,12 @@ static const co_key keys[] = {
      .doc = "FedProx: each org adds mu/2 ||w - w_global||^2 to its loss; 0 = off"},
     {"train", "weight", CO_KEY_ENUM, F(weight), CO_WEIGHT_EXAMPLES, .choices = weight_names,
      .doc = "each org's weight in the mean: its dataset size, or 1"},
+    {"train", "dp_clip", CO_KEY_DOUBLE, F(dp_clip), 0, .max = CO_TASK_MAX_CLIP,
+     .doc = "DP-SGD inside each org: clip every record's gradient to this L2 norm; 0 = off"},
+    {"train", "dp_noise", CO_KEY_DOUBLE, F(dp_noise), 1, .max = CO_TASK_MAX_DP_NOISE,
+     .doc = "DP-SGD noise multiplier: Gaussian noise of std dp_noise x dp_clip per step"},
+    {"train", "dp_sampling", CO_KEY_ENUM, F(dp_sampling), 0, .choices = dp_sampling_names,
+     .doc = "DP-SGD batches: poisson (each record with probability batch / records) or fixed"},
 
     {"secure_agg", "bits", CO_KEY_U32, F(bits), 32, .min = CO_TASK_MIN_BITS,
      .max = CO_TASK_MAX_BITS, .doc = "masked arithmetic mod 2^bits"},

@@ -854,6 +854,9 @@ static int start_round(co_round *r, double now)
     c->quant_n = n;
     c->clip = r->cfg.clip;
     c->weight_max = r->cfg.weight_max;
+    c->dp_clip = r->cfg.dp_clip;
+    c->dp_noise = r->cfg.dp_clip > 0 ? r->cfg.dp_noise : 0;
+    c->dp_sampling = r->cfg.dp_clip > 0 ? (uint8_t)(r->cfg.dp_sampling + 1) : 0;
     r->version++;
     push_event(r, CO_EVENT_ROUND_START, &r->cur, NULL)->orgs_connected = n_conn;
     if (kind == CO_ROUND_EVAL) {

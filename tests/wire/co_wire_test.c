@@ -50,7 +50,10 @@ static co_task sample(void)
                          .quant_n = 3,
                          .clip = 1.0,
                          .scale = 2048,
-                         .weight_max = 1e4},
+                         .weight_max = 1e4,
+                         .dp_clip = 0.5,
+                         .dp_noise = 1.1,
+                         .dp_sampling = 1},
                  .stage = 2,
                  .n_cohort = 3,
                  .cohort_ids = ids,
@@ -89,7 +92,8 @@ static void test_task_round_trip(void **state)
                 a->seq == b->seq && a->lr == b->lr && a->fedprox_mu == b->fedprox_mu &&
                 a->dim == b->dim && a->bits == b->bits && a->k == b->k && a->t == b->t &&
                 a->quant_n == b->quant_n && a->clip == b->clip && a->scale == b->scale &&
-                a->weight_max == b->weight_max);
+                a->weight_max == b->weight_max && a->dp_clip == b->dp_clip &&
+                a->dp_noise == b->dp_noise && a->dp_sampling == b->dp_sampling);
     assert_int_equal(u.stage, 2);
     assert_int_equal(u.n_cohort, 3);
     assert_memory_equal(u.cohort_ids, ids, sizeof ids);
@@ -206,6 +210,13 @@ static const bad_field bad_fields[] = {
     F64(scale, 2e18, "scale"),
     F64(weight_max, 0, "weight_max 0"),
     F64(weight_max, 2e15, "weight_max"),
+    F64(dp_clip, -1, "dp_clip -1"),
+    F64(dp_clip, 2e12, "dp_clip"),
+    F64(dp_clip, 0, "dp_sampling 1 with dp_clip 0"),
+    F64(dp_noise, -1, "dp_noise -1"),
+    F64(dp_noise, 2e6, "dp_noise"),
+    U8(dp_sampling, 0, "dp_sampling 0"),
+    U8(dp_sampling, 3, "dp_sampling 3"),
     U8(kind, 2, "round kind 2"),
     U8(weight, 2, "weight kind 2"),
 };

@@ -28,8 +28,8 @@
 #include "mu_err.h"
 
 /* Moves with every change of either encoding, so a peer of another version is refused as such
- * (not as a malformed message). 2: the LEAVE report kind. */
-#define CO_WIRE_VERSION    2
+ * (not as a malformed message). 2: the LEAVE report kind. 3: DP-SGD in the round config. */
+#define CO_WIRE_VERSION    3
 #define CO_REPORT_BYTES    28     /* "CR" ver type round(8) loss_sum(8) tokens(8) */
 #define CO_WIRE_MAX_COHORT 65536u /* = SA_MAX_ORGS */
 
@@ -51,6 +51,7 @@
 #define CO_TASK_MAX_CLIP         1e12                     /* (0, 1e12] */
 #define CO_TASK_MAX_SCALE        1e18 /* [0, 1e18]; 0 = chosen by the coordinator */
 #define CO_TASK_MAX_WEIGHT_MAX   1e15 /* (0, 1e15] */
+#define CO_TASK_MAX_DP_NOISE     1e6  /* dp_noise in [0, 1e6] */
 
 /* How an org weighs its update: its example count (capped at weight_max) or 1. */
 typedef enum { CO_WEIGHT_EXAMPLES = 0, CO_WEIGHT_UNIFORM = 1 } co_weight_kind;
@@ -80,6 +81,12 @@ typedef struct {
     uint32_t dim; /* floats in the flat adapter vector */
     uint32_t bits, k, t, quant_n;
     double clip, scale, weight_max;
+    /* DP-SGD inside each org (train/include/tr_dp.h), per record: dp_clip 0 = off (then
+     * dp_noise and dp_sampling are 0); else per-record clip in (0, CO_TASK_MAX_CLIP], noise
+     * multiplier in [0, CO_TASK_MAX_DP_NOISE], sampling 1 Poisson or 2 fixed-size batches
+     * (batch = the expected batch). Each org keys its noise with its own random key. */
+    double dp_clip, dp_noise;
+    uint8_t dp_sampling;
 } co_round_config;
 
 /* One task. Arrays are borrowed from the co_round (valid until the next call that changes it)

@@ -113,6 +113,9 @@ static void put_task(wbuf *w, const co_task *t)
     put_f64(w, c->clip);
     put_f64(w, c->scale);
     put_f64(w, c->weight_max);
+    put_f64(w, c->dp_clip);
+    put_f64(w, c->dp_noise);
+    put_u8(w, c->dp_sampling);
     put_u8(w, t->stage);
     put_u32(w, t->n_cohort);
     for (uint32_t i = 0; i < t->n_cohort; i++) {
@@ -193,8 +196,16 @@ int co_round_config_check(const co_round_config *c, mu_diag *diag)
         (rc = check_f64("fedprox_mu", c->fedprox_mu, 0, 0, CO_TASK_MAX_FEDPROX_MU, diag)) ||
         (rc = check_f64("clip", c->clip, 0, 1, CO_TASK_MAX_CLIP, diag)) ||
         (rc = check_f64("scale", c->scale, 0, 0, CO_TASK_MAX_SCALE, diag)) ||
-        (rc = check_f64("weight_max", c->weight_max, 0, 1, CO_TASK_MAX_WEIGHT_MAX, diag)))
+        (rc = check_f64("weight_max", c->weight_max, 0, 1, CO_TASK_MAX_WEIGHT_MAX, diag)) ||
+        (rc = check_f64("dp_clip", c->dp_clip, 0, 0, CO_TASK_MAX_CLIP, diag)) ||
+        (rc = check_f64("dp_noise", c->dp_noise, 0, 0, CO_TASK_MAX_DP_NOISE, diag)))
         return rc;
+    if (c->dp_clip > 0 ? c->dp_sampling < 1 || c->dp_sampling > 2
+                       : c->dp_sampling != 0 || c->dp_noise != 0)
+        return mu_diag_set(diag, MU_ERR_PROTOCOL,
+                           "task: dp_sampling %u with dp_clip %g, dp_noise %g (sampling 1 or 2 "
+                           "with a clip; all 0 without)",
+                           (unsigned)c->dp_sampling, c->dp_clip, c->dp_noise);
     return MU_OK;
 }
 
@@ -257,6 +268,9 @@ static int get_fixed(co_task *t, rbuf *r, mu_diag *diag)
     c->clip = get_f64(r);
     c->scale = get_f64(r);
     c->weight_max = get_f64(r);
+    c->dp_clip = get_f64(r);
+    c->dp_noise = get_f64(r);
+    c->dp_sampling = get_u8(r);
     t->stage = get_u8(r);
     t->n_cohort = get_u32(r);
     if (r->bad)
@@ -265,7 +279,8 @@ static int get_fixed(co_task *t, rbuf *r, mu_diag *diag)
         (size_t)t->n_cohort * (4 + CO_ORG_PK_BYTES) > r->len - r->pos)
         return mu_diag_set(diag, MU_ERR_FORMAT, "task: bad cohort count %u", t->n_cohort);
     if (!isfinite(t->deadline) || !isfinite(c->lr) || !isfinite(c->fedprox_mu) ||
-        !isfinite(c->clip) || !isfinite(c->scale) || !isfinite(c->weight_max))
+        !isfinite(c->clip) || !isfinite(c->scale) || !isfinite(c->weight_max) ||
+        !isfinite(c->dp_clip) || !isfinite(c->dp_noise))
         return mu_diag_set(diag, MU_ERR_FORMAT, "task: a number is NaN or infinite");
     return check_fields(t, diag);
 }
