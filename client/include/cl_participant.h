@@ -28,6 +28,12 @@
  *                aggregation stages, and a READY report (Σ batch loss·B·T, steps·B·T tokens)
  *                goes out. LoRA dropout masks use the forward counter
  *                hash(org seed, round), so they do not depend on which engine ran before.
+ *                With cfg.dp_clip > 0 the steps are DP-SGD (train/include/tr_dp.h) instead:
+ *                each step's batch is a Poisson (dp_sampling 1) or fixed-size (2) sample of
+ *                the org's records, the disjoint windows of T + 1 tokens, gradients clipped
+ *                per record to dp_clip with noise dp_noise·dp_clip, keyed by 32 bytes of
+ *                system randomness per round (from the org seed when `simulated`); the
+ *                report counts the sampled tokens.
  *   EVAL         LoRA := global; mean cross-entropy over the org's held-out tokens in
  *                non-overlapping windows (window k starts at k·T, k < (N_eval − 1)/T), B
  *                windows per forward; an EVAL report (loss sum, tokens).
