@@ -1,0 +1,55 @@
+/* tr_tok.h - Hugging Face byte-level BPE tokenizers read from tokenizer.json.
+ *
+ * Encodes text to the ids Hugging Face's `tokenizers` (and transformers.js) give, and decodes
+ * ids back to bytes. Handled: model BPE without byte fallback, the ByteLevel byte-to-unicode
+ * mapping, merges by rank (ignore_merges too), added and special tokens (matched in the text
+ * before pre-tokenization, leftmost then longest), and the pre-tokenizer regexes of GPT-2
+ * (ByteLevel use_regex) and of Llama 3 / Qwen2 (Split, Isolated, then ByteLevel), each
+ * implemented by hand over Unicode's L and N categories (tr_unicat.h, generated at build time
+ * from Python's unicodedata). Anything else in the file (a normalizer, another regex, byte
+ * fallback, lstrip/rstrip/single_word added tokens, add_prefix_space) is refused with
+ * MU_ERR_UNSUPPORTED naming the field, never approximated.
+ *
+ * Text is bytes: invalid UTF-8 is read as U+FFFD per maximal subpart (WHATWG), as a
+ * JavaScript TextDecoder or Python's errors="replace" would before tokenizing. Encoding adds
+ * no BOS/EOS: the ids are those of the text alone (add_special_tokens=False).
+ */
+#ifndef TR_TOK_H
+#define TR_TOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mu_err.h"
+
+typedef struct tr_tok tr_tok;
+
+/* Loads `path`, a tokenizer.json file or a folder holding one. Returns the tokenizer (free
+ * with tr_tok_free) or NULL with *err (may be NULL) set to MU_ERR_NOTFOUND, MU_ERR_IO,
+ * MU_ERR_FORMAT (bad JSON, a merge naming a token not in the vocab, a duplicate id...),
+ * MU_ERR_UNSUPPORTED (a feature listed above as refused) or MU_ERR_NOMEM, and the file and
+ * field at fault in diag. */
+tr_tok *tr_tok_load(const char *path, int *err, mu_diag *diag);
+
+/* Frees everything; NULL is a no-op. */
+void tr_tok_free(tr_tok *tok);
+
+/* One more than the largest id (model vocab and added tokens). */
+uint32_t tr_tok_vocab_size(const tr_tok *tok);
+
+/* Encodes `len` bytes of `text` (any bytes, see above). On MU_OK *ids is a malloc'd array of
+ * *n ids (NULL when *n is 0) that the caller frees. MU_ERR_NOMEM leaves *ids and *n
+ * untouched. Not thread-safe: encoding fills the tokenizer's cache of recent words; use
+ * one tokenizer per thread. */
+int tr_tok_encode(tr_tok *tok, const char *text, size_t len, uint32_t **ids, size_t *n);
+
+/* Decodes `n` ids to the bytes they stand for (byte-level tokens back to their bytes, added
+ * tokens as their content), skipping special tokens when skip_special is set. On MU_OK *out
+ * is a malloc'd NUL-terminated buffer of *out_len bytes (the NUL not counted) that the caller
+ * frees; the bytes are not checked for UTF-8 (a cut can split a character; Hugging Face would
+ * show U+FFFD there). MU_ERR_INVALID (an id >= tr_tok_vocab_size or not assigned, named in
+ * diag) or MU_ERR_NOMEM, with *out untouched. Thread-safe on one tokenizer. */
+int tr_tok_decode(const tr_tok *tok, const uint32_t *ids, size_t n, int skip_special, char **out,
+                  size_t *out_len, mu_diag *diag);
+
+#endif
