@@ -9,7 +9,8 @@
 #include "mu_grow.h"
 
 _Static_assert(CO_WIRE_MAX_COHORT == SA_MAX_ORGS, "a task's cohort is a secure-agg cohort");
-_Static_assert(CO_TASK_MAX_DIM + 1 == SA_MAX_D, "d = dim + 1 values are masked");
+_Static_assert(CO_TASK_MAX_DIM + 1 + CO_METRIC_MAX_COORDS == SA_MAX_D,
+               "d = dim + 1 + metric coordinates values are masked");
 
 struct cl_participant {
     char name[CO_ORG_NAME_MAX];
@@ -314,7 +315,8 @@ static int do_train(cl_participant *p, cl_engine *e, const co_task *t, const flo
         }
     }
     p->info = (cl_train_info){c->round, loss_sum, tokens, p->weight};
-    int rc = push_report(p, CO_REPORT_READY, c->round, loss_sum, tokens, out);
+    /* no numbers: the loss sum and tokens go into the masked input (set_input) */
+    int rc = push_report(p, CO_REPORT_READY, c->round, 0, 0, out);
     if (rc == MU_OK)
         p->trained = 1;
     return rc;
@@ -341,7 +343,9 @@ static int do_eval(cl_participant *p, cl_engine *e, const co_task *t, const floa
     return outbox_push_copy(out, b, sizeof b);
 }
 
-/* The quantised input w·Δ, w for the MASKED stage (Δ stays until the stage has succeeded). */
+/* The quantised input w·Δ, w, then the metric coordinates of the round's loss sum and tokens
+ * (co_wire.h "Metrics inside the secure sum") for the MASKED stage (Δ stays until the stage has
+ * succeeded). */
 static int set_input(cl_participant *p, const co_round_config *c, mu_diag *diag)
 {
     size_t dim = c->dim;
@@ -355,7 +359,8 @@ static int set_input(cl_participant *p, const co_round_config *c, mu_diag *diag)
         return mu_diag_set(diag, MU_ERR_STATE, "org %s: no update of %u values for round %" PRIu64,
                            p->name, c->dim, c->round);
     }
-    uint32_t *q = malloc((dim + 1) * sizeof *q);
+    size_t m = co_metric_coords(c->bits, c->quant_n), d = dim + 1 + m;
+    uint32_t *q = malloc(d * sizeof *q);
     int rc = MU_ERR_NOMEM;
     if (!q) {
         mu_diag_set(diag, rc, "out of memory");
@@ -370,8 +375,11 @@ static int set_input(cl_participant *p, const co_round_config *c, mu_diag *diag)
     const sa_rng *rng = round_rng(p, &p->rng_q, "quantise", c->round, &r);
     rc = sa_quant_encode(q, dim + 1, x, dim, p->weight, &sq, rng, diag);
     if (rc == MU_OK)
-        rc = sa_client_set_input(p->sa, q, dim + 1);
-    sodium_memzero(q, (dim + 1) * sizeof *q);
+        rc = co_metric_encode(q + dim + 1, m, p->info.loss_sum, p->info.tokens, c->bits, c->quant_n,
+                              diag);
+    if (rc == MU_OK)
+        rc = sa_client_set_input(p->sa, q, d);
+    sodium_memzero(q, d * sizeof *q);
     free(q);
 out_free_x:
     if (x != p->delta) {
@@ -388,7 +396,7 @@ static int start_secagg(cl_participant *p, const co_task *t, sa_outbox *sob, mu_
                     .n = t->n_cohort,
                     .org_ids = t->cohort_ids,
                     .sign_pks = (const uint8_t(*)[SA_SIGN_PK_BYTES])t->cohort_pks,
-                    .d = c->dim + 1,
+                    .d = c->dim + 1 + co_metric_coords(c->bits, c->quant_n),
                     .bits = c->bits,
                     .k = c->k,
                     .t = c->t};

@@ -181,9 +181,9 @@ co_round *co_round_new(const co_config *cfg, const co_tensor *tensors, size_t n_
         for (int k = 0; k < t->ndim && numel < SA_MAX_D; k++)
             numel = t->shape[k] < SA_MAX_D ? numel * t->shape[k] : SA_MAX_D;
         dim += numel;
-        if (dim >= SA_MAX_D) {
+        if (dim > CO_TASK_MAX_DIM) {
             mu_diag_set(diag, MU_ERR_INVALID, "coordinator: the adapter has more than %u values",
-                        SA_MAX_D - 1);
+                        CO_TASK_MAX_DIM);
             return NULL;
         }
     }
@@ -510,7 +510,7 @@ static void note_silent_reporters(co_round *r, int stage)
             note_drop(r, (uint32_t)i + 1, stage);
 }
 
-/* Σ loss_sum / Σ tokens over the orgs for which `in_sum` holds. */
+/* Σ loss_sum / Σ tokens over the orgs ids (the EVAL reports). */
 static void sum_metrics(co_round *r, const uint32_t *ids, size_t n)
 {
     double loss = 0, tokens = 0;
@@ -527,12 +527,12 @@ static void finish_train(co_round *r, double now)
 {
     mu_diag d = {{0}};
     const uint32_t *sum = NULL;
-    size_t d_sum = 0;
-    if (sa_server_result(r->sa, &sum, &d_sum) != MU_OK || d_sum != r->dim + 1) {
+    size_t d_sum = 0, m = co_metric_coords(r->quant.bits, r->quant.n);
+    if (sa_server_result(r->sa, &sum, &d_sum) != MU_OK || d_sum != r->dim + 1 + m) {
         abort_round(r, now, "secure aggregation gave no sum");
         return;
     }
-    if (sa_quant_mean(r->delta, r->dim, sum, d_sum, &r->quant, &d) != MU_OK) {
+    if (sa_quant_mean(r->delta, r->dim, sum, r->dim + 1, &r->quant, &d) != MU_OK) {
         char why[300];
         snprintf(why, sizeof why, "dequantising the sum: %.200s", d.msg);
         abort_round(r, now, why);
@@ -545,11 +545,18 @@ static void finish_train(co_round *r, double now)
         abort_round(r, now, d.msg); /* an out-of-range input: nothing applied */
         return;
     }
+    double loss_sum, tokens; /* the round's totals: the only loss the coordinator sees */
+    if (co_metric_decode(&loss_sum, &tokens, sum + r->dim + 1, m, r->quant.bits, r->quant.n,
+                         (uint32_t)n, &d) != MU_OK) {
+        abort_round(r, now, d.msg);
+        return;
+    }
     if (co_strategy_apply(r->strategy, r->global, r->delta, r->dim) != MU_OK) {
         abort_round(r, now, "the aggregated update is not finite");
         return;
     }
-    sum_metrics(r, r->ids_tmp, n);
+    r->cur.tokens = tokens;
+    r->cur.loss = tokens > 0 ? loss_sum / tokens : NAN;
     r->cur.outcome = CO_ROUND_COMPLETED;
     r->cur.orgs_completed = (uint32_t)n;
     r->cur.orgs_dropped = r->cur.orgs_selected - (uint32_t)n;
@@ -721,7 +728,7 @@ static void start_secagg(co_round *r, double now)
                     .n = n,
                     .org_ids = r->member_ids,
                     .sign_pks = (const uint8_t(*)[SA_SIGN_PK_BYTES])r->member_pks,
-                    .d = (uint32_t)r->dim + 1,
+                    .d = (uint32_t)r->dim + 1 + co_metric_coords(r->quant.bits, r->quant.n),
                     .bits = r->cfg.bits,
                     .k = k,
                     .t = t};
@@ -769,6 +776,10 @@ static int quant_for(const co_config *cfg, uint32_t n, sa_quant *q, mu_diag *d)
                                "cohort.max_orgs",
                                n, cfg->bits, m);
     }
+    if (co_metric_coords(cfg->bits, n) == 0)
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "%u orgs at %u bits leave no room for the loss and token sums", n,
+                           cfg->bits);
     return sa_quant_check(q, d);
 }
 
@@ -1010,7 +1021,7 @@ static int on_report(co_round *r, slot *s, const uint8_t *msg, size_t len, doubl
     if (r->phase != want)
         return mu_diag_set(diag, MU_ERR_TIMEOUT, "org %u: report after the deadline", id);
     s->reported = 1;
-    s->loss_sum = rep.loss_sum;
+    s->loss_sum = rep.loss_sum; /* 0 for READY: a training round's loss is in the secure sum */
     s->tokens = rep.tokens;
     r->cur.bytes_in += len;
     r->version++;

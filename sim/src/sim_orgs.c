@@ -23,6 +23,7 @@ struct sim_orgs {
     uint32_t n;
     org_rec *rec;                     /* (n) */
     char (*names)[SIM_ORGS_NAME_MAX]; /* (n) */
+    ho_org **hosts;                   /* (n) borrowed, or NULL */
 };
 
 static void rec_reset(org_rec *r, uint64_t round)
@@ -34,7 +35,8 @@ sim_orgs *sim_orgs_new(FILE *f, uint32_t n)
 {
     sim_orgs *t = calloc(1, sizeof *t);
     if (!t || !(t->rec = calloc(n ? n : 1, sizeof *t->rec)) ||
-        !(t->names = calloc(n ? n : 1, sizeof *t->names))) {
+        !(t->names = calloc(n ? n : 1, sizeof *t->names)) ||
+        !(t->hosts = calloc(n ? n : 1, sizeof *t->hosts))) {
         sim_orgs_free(t);
         return NULL;
     }
@@ -50,6 +52,7 @@ void sim_orgs_free(sim_orgs *t)
         return;
     free(t->rec);
     free(t->names);
+    free(t->hosts);
     free(t);
 }
 
@@ -57,6 +60,12 @@ void sim_orgs_name(sim_orgs *t, uint32_t index, const char *name)
 {
     if (t && index < t->n)
         snprintf(t->names[index], sizeof t->names[index], "%s", name);
+}
+
+void sim_orgs_org(sim_orgs *t, uint32_t index, ho_org *o)
+{
+    if (t && index < t->n)
+        t->hosts[index] = o;
 }
 
 void sim_orgs_reset(sim_orgs *t)
@@ -109,6 +118,12 @@ void sim_orgs_accepted(sim_orgs *t, uint32_t index, uint64_t round, uint32_t pus
         stage = rep.type == CO_REPORT_EVAL ? WI_STAGE_EVAL : WI_STAGE_TRAIN;
         r->loss_sum = rep.loss_sum;
         r->tokens = rep.tokens;
+        cl_train_info info;
+        if (rep.type == CO_REPORT_READY && t->hosts[index]) { /* the org's own numbers */
+            cl_participant_last_train(ho_org_participant(t->hosts[index]), &info);
+            r->loss_sum = info.round == round ? info.loss_sum : 0;
+            r->tokens = info.round == round ? info.tokens : 0;
+        }
     }
     if (stage > r->reached)
         r->reached = stage;

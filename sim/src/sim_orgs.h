@@ -15,8 +15,9 @@
  * "dropped"): the first stage the org did not answer, or null; an org that stops after its
  * masked input arrived is "completed" with dropped_at "consistency" or "unmask". cause is
  * the fault the simulator injected into the org this round ("dropout", "leave", "straggler"), or
- * null. loss is the org's own loss_sum / tokens (training: its batches before each step;
- * evaluation: its held-out windows), null when it reported no tokens.
+ * null. loss is the org's own loss_sum / tokens (training: its batches before each step, read
+ * from the org itself, since its READY report carries none; evaluation: its held-out windows,
+ * from its EVAL report), null when it had no tokens.
  */
 #ifndef SIM_ORGS_H
 #define SIM_ORGS_H
@@ -25,6 +26,7 @@
 #include <stdio.h>
 
 #include "co_round.h"
+#include "ho_org.h"
 #include "mu_err.h"
 
 typedef struct sim_orgs sim_orgs;
@@ -34,6 +36,9 @@ sim_orgs *sim_orgs_new(FILE *f, uint32_t n);
 /* Org index's name in the lines (copied; at most SIM_ORGS_NAME_MAX - 1 bytes kept). */
 #define SIM_ORGS_NAME_MAX 64
 void sim_orgs_name(sim_orgs *t, uint32_t index, const char *name);
+/* Org index's host state (borrowed, outlives t): its participant's training loss for the
+ * lines (read when a READY is accepted; the participant may be replaced by a restart). */
+void sim_orgs_org(sim_orgs *t, uint32_t index, ho_org *o);
 void sim_orgs_free(sim_orgs *t); /* NULL is a no-op */
 
 /* Org `index` (0-based) acts on a task of `round`. */
@@ -42,8 +47,8 @@ void sim_orgs_task(sim_orgs *t, uint32_t index, uint64_t round);
  * literal; the first one of the round is kept). */
 void sim_orgs_fault(sim_orgs *t, uint32_t index, uint64_t round, const char *cause);
 /* The coordinator accepted the org's message of `round`, pushed under wi_push stage
- * `push_stage` (1..5, or WI_STAGE_REPORT: msg is a co_report, whose loss and tokens are
- * kept). */
+ * `push_stage` (1..5, or WI_STAGE_REPORT: msg is a co_report; an EVAL report's loss and
+ * tokens are kept, a READY's are the participant's last training). */
 void sim_orgs_accepted(sim_orgs *t, uint32_t index, uint64_t round, uint32_t push_stage,
                        const uint8_t *msg, size_t len);
 /* Forgets what the orgs did in the round in flight (a coordinator restart: it starts over). */

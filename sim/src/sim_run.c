@@ -177,8 +177,10 @@ static int sim_orgs_open(sim *s, mu_diag *diag)
         return MU_OK;
     if (!(s->orgrep = sim_orgs_new(s->opts->org_metrics, s->n)))
         return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
-    for (uint32_t i = 0; i < s->n; i++)
+    for (uint32_t i = 0; i < s->n; i++) {
         sim_orgs_name(s->orgrep, i, cl_participant_name(ho_org_participant(s->orgs[i].h)));
+        sim_orgs_org(s->orgrep, i, s->orgs[i].h);
+    }
     return MU_OK;
 }
 

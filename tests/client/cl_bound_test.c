@@ -24,7 +24,7 @@
 #define DIM     16
 #define CHEATER 4 /* index of the cheating org */
 
-typedef enum { HONEST, HUGE_VALUES, BIG_WEIGHT, TINY_WEIGHT, SMALL_BIAS } cheat_kind;
+typedef enum { HONEST, HUGE_VALUES, BIG_WEIGHT, TINY_WEIGHT, SMALL_BIAS, HUGE_TOKENS } cheat_kind;
 
 typedef struct {
     co_round *r;
@@ -101,8 +101,9 @@ static void fed_free(fed *f)
 /* The cheater's masked input: an honest-looking encoding of a zero update, then the attack. */
 static void cheat_input(const fed *f, const co_round_config *c, uint32_t *q)
 {
-    memset(q, 0, (DIM + 1) * sizeof *q);
-    q[DIM] = (uint32_t)c->scale; /* weight 1 */
+    size_t m = co_metric_coords(c->bits, c->quant_n);
+    memset(q, 0, (DIM + 1 + m) * sizeof *q); /* zero loss and tokens */
+    q[DIM] = (uint32_t)c->scale;             /* weight 1 */
     uint32_t mask = c->bits == 32 ? 0xffffffffu : (1u << c->bits) - 1;
     switch (f->kind) {
     case HONEST:
@@ -119,6 +120,9 @@ static void cheat_input(const fed *f, const co_round_config *c, uint32_t *q)
         break;
     case SMALL_BIAS: /* within every bound: half the clip norm in one coordinate */
         q[0] = (uint32_t)(0.5 * c->scale);
+        break;
+    case HUGE_TOKENS: /* a token digit no org can send: it would skew the round's mean loss */
+        q[DIM + m - 1] = mask;
         break;
     }
 }
@@ -140,15 +144,17 @@ static void cheater_act(fed *f, const co_task *t, cl_outbox *out)
                         .n = t->n_cohort,
                         .org_ids = t->cohort_ids,
                         .sign_pks = (const uint8_t(*)[SA_SIGN_PK_BYTES])t->cohort_pks,
-                        .d = DIM + 1,
+                        .d = DIM + 1 + co_metric_coords(t->cfg.bits, t->cfg.quant_n),
                         .bits = t->cfg.bits,
                         .k = t->cfg.k,
                         .t = t->cfg.t};
         f->sa = sa_client_new(&sc, t->org_id, f->sk[CHEATER], NULL, NULL);
         assert_non_null(f->sa);
-        uint32_t q[DIM + 1];
+        uint32_t q[DIM + 1 + CO_METRIC_MAX_COORDS];
         cheat_input(f, &t->cfg, q);
-        assert_int_equal(sa_client_set_input(f->sa, q, DIM + 1), MU_OK);
+        assert_int_equal(
+            sa_client_set_input(f->sa, q, DIM + 1 + co_metric_coords(t->cfg.bits, t->cfg.quant_n)),
+            MU_OK);
         assert_int_equal(sa_client_start(f->sa, &sob, NULL), MU_OK);
     } else if (t->kind == CO_TASK_SECAGG && f->sa) {
         sa_client_handle(f->sa, t->sa_msg, t->sa_len, &sob, NULL);
@@ -249,7 +255,8 @@ static void test_out_of_range_refused(void **state)
         const char *want;
     } cases[] = {{HUGE_VALUES, "above the clip bound"},
                  {BIG_WEIGHT, "weight sum"},
-                 {TINY_WEIGHT, "above the clip bound"}};
+                 {TINY_WEIGHT, "above the clip bound"},
+                 {HUGE_TOKENS, "token digit"}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         fed f;
         fed_init(&f, cases[k].kind);

@@ -27,6 +27,7 @@
 #include "mu_log.h"
 
 #define DIM      8
+#define VD       (DIM + 1 + CO_METRIC_MAX_COORDS) /* room for the masked vector */
 #define MAX_FAKE 8
 #define SCALE    1048576.0 /* 2^20 */
 #define TARGET   1u        /* the target's org id; the coordinator's own are 2, 3, ... */
@@ -42,10 +43,16 @@ typedef struct {
     sa_client *fake[MAX_FAKE + 1]; /* [0] unused: the target */
     sa_server *server;
     co_round_config cfg;
-    uint32_t input[MAX_FAKE + 1][DIM + 1]; /* the coordinator members' inputs (default 0) */
-    int target_rc;                         /* the first error the target returned */
-    uint32_t target_sent; /* messages the target pushed in secure-aggregation stages */
+    uint32_t input[MAX_FAKE + 1][VD]; /* the coordinator members' inputs (default 0) */
+    int target_rc;                    /* the first error the target returned */
+    uint32_t target_sent;             /* messages the target pushed in secure-aggregation stages */
 } cheat;
+
+/* The masked vector: w·Δ, w and the metric coordinates (co_wire.h), at most VD values. */
+static size_t vd(const cheat *ch)
+{
+    return DIM + 1 + co_metric_coords(ch->cfg.bits, ch->cfg.quant_n);
+}
 
 static co_round_config round_cfg(uint32_t n)
 {
@@ -114,7 +121,7 @@ static cl_participant *make_target(const cl_member *roster, size_t n_roster, uin
 
 /* 1 when got (a recovered input) is the target's update: w·x·scale within the stochastic
  * rounding's one unit, and the weight coordinate exactly 1·scale. */
-static int is_target_input(const uint32_t got[DIM + 1], const uint8_t seed[32])
+static int is_target_input(const uint32_t got[VD], const uint8_t seed[32])
 {
     float x[DIM];
     cl_synthetic_update(x, DIM, seed, ROUND, 0.1);
@@ -185,7 +192,7 @@ static void deliver(cheat *ch, cl_participant *p, sa_outbox *sob, uint8_t stage)
 /* Runs the round with the target; returns 1 and fills `got` (the sum of the inputs: with the
  * coordinator members' default zero inputs, the target's input) when the server finished,
  * else 0. */
-static int cheat_run(cheat *ch, cl_participant *p, uint32_t got[DIM + 1])
+static int cheat_run(cheat *ch, cl_participant *p, uint32_t got[VD])
 {
     memcpy(ch->pks[0], cl_participant_pk(p), 32);
     co_task t = {.kind = CO_TASK_TRAIN, .org_id = TARGET, .cfg = ch->cfg};
@@ -198,7 +205,7 @@ static int cheat_run(cheat *ch, cl_participant *p, uint32_t got[DIM + 1])
                     .n = ch->n,
                     .org_ids = ch->ids,
                     .sign_pks = (const uint8_t(*)[SA_SIGN_PK_BYTES])ch->pks,
-                    .d = DIM + 1,
+                    .d = (uint32_t)vd(ch),
                     .bits = ch->cfg.bits,
                     .k = ch->cfg.k,
                     .t = ch->cfg.t};
@@ -220,7 +227,7 @@ static int cheat_run(cheat *ch, cl_participant *p, uint32_t got[DIM + 1])
         ch->fake[i] = sa_client_new(&sc, ch->ids[i], ch->sks[i], NULL, &d);
         if (!ch->fake[i])
             fail_msg("sa_client_new: %s", d.msg);
-        assert_int_equal(sa_client_set_input(ch->fake[i], ch->input[i], DIM + 1), MU_OK);
+        assert_int_equal(sa_client_set_input(ch->fake[i], ch->input[i], vd(ch)), MU_OK);
     }
     for (int stage = SA_STAGE_ADVERTISE; stage <= SA_STAGE_UNMASK; stage++) {
         /* the coordinator's members answer every stage (their first message is ADVERTISE) */
@@ -248,8 +255,8 @@ static int cheat_run(cheat *ch, cl_participant *p, uint32_t got[DIM + 1])
     size_t dd;
     if (sa_server_result(ch->server, &sum, &dd) != MU_OK)
         return 0;
-    assert_int_equal(dd, DIM + 1);
-    memcpy(got, sum, sizeof(uint32_t) * (DIM + 1));
+    assert_int_equal(dd, vd(ch));
+    memcpy(got, sum, sizeof(uint32_t) * dd);
     return 1;
 }
 
@@ -281,7 +288,7 @@ static void test_fake_cohort_works_without_checks(void **state)
         size_t nr = roster_of(&ch, 1, roster);
         uint8_t seed[32];
         cl_participant *p = make_target(roster, nr, 2, 1, seed);
-        uint32_t got[DIM + 1];
+        uint32_t got[VD];
         assert_true(cheat_run(&ch, p, got));
         assert_int_equal(ch.target_rc, MU_OK);
         assert_true(is_target_input(got, seed));
@@ -301,7 +308,7 @@ static void test_fake_cohort_unpinned_keys(void **state)
     size_t nr = roster_of(&ch, 0, roster);
     uint8_t seed[32];
     cl_participant *p = make_target(roster, nr, 0, 0, seed);
-    uint32_t got[DIM + 1];
+    uint32_t got[VD];
     int done = cheat_run(&ch, p, got);
     assert_int_equal(ch.target_rc, MU_ERR_INVALID);
     assert_int_equal(ch.target_sent, 0);
@@ -337,7 +344,7 @@ static void test_fake_cohort_too_small(void **state)
         size_t nr = roster_of(&ch, 1, roster);
         uint8_t seed[32];
         cl_participant *p = make_target(roster, nr, cases[c].min, 0, seed);
-        uint32_t got[DIM + 1];
+        uint32_t got[VD];
         int done = cheat_run(&ch, p, got);
         assert_int_equal(ch.target_rc, MU_ERR_INVALID);
         assert_int_equal(ch.target_sent, 0);
@@ -362,7 +369,7 @@ static void test_fake_cohort_duplicate_key(void **state)
     size_t nr = roster_of(&ch, 1, roster);
     uint8_t seed[32];
     cl_participant *p = make_target(roster, nr, 0, 0, seed);
-    uint32_t got[DIM + 1];
+    uint32_t got[VD];
     int done = cheat_run(&ch, p, got);
     assert_int_equal(ch.target_rc, MU_ERR_INVALID);
     assert_int_equal(ch.target_sent, 0);
@@ -420,7 +427,7 @@ static int replay_attack(cl_round_log *log1, cl_round_log *log2, int *rc2, uint3
         nr++;
     }
     cl_participant *a = make_org_a(roster, nr, sk_a, log1);
-    uint32_t sum1[DIM + 1], sum2[DIM + 1];
+    uint32_t sum1[VD], sum2[VD];
     int ok1 = cheat_run(&one, a, sum1);
     assert_int_equal(one.target_rc, MU_OK);
     cl_participant_free(a); /* the coordinator restarts: the driver makes A anew */
@@ -496,7 +503,7 @@ static void test_replay_refused_file(void **state)
         cl_member roster[MAX_FAKE];
         size_t nr = roster_of(&one, 1, roster);
         cl_participant *a = make_org_a(roster, nr, sk_a, l1);
-        uint32_t sum[DIM + 1];
+        uint32_t sum[VD];
         assert_true(cheat_run(&one, a, sum));
         cl_participant_free(a);
         cl_round_log_free(l1);

@@ -13,6 +13,7 @@
 #include "client/cl_tiny.h"
 #include "train/tr_testmodel.h"
 #include "co_round.h"
+#include "mu_bytes.h"
 #include "mu_log.h"
 #include "mu_nomem.h"
 
@@ -34,6 +35,10 @@ typedef struct {
     uint64_t rounds_seen;
     co_event last;
     int gave_up; /* tasks refused with MU_ERR_ABORT after an injected allocation failure */
+    double org_loss[NORG], org_tokens[NORG]; /* each org's own round-1 training numbers */
+    uint8_t *seen;                           /* every byte the orgs pushed (the recording) */
+    size_t n_seen;
+    uint32_t n_ready; /* READY reports among them */
 } fed;
 
 static const int64_t ntok[NORG] = {200, 400, 600};
@@ -133,6 +138,47 @@ static void fed_free(fed *f)
     }
     cl_engine_free(f->e);
     co_round_free(f->r);
+    free(f->seen);
+}
+
+/* What a coordinator that keeps everything would hold: every pushed message, appended. */
+static void record_push(fed *f, const uint8_t *msg, size_t len)
+{
+    co_report r;
+    if (len >= 2 && msg[0] == 'C' && msg[1] == 'R') {
+        assert_int_equal(co_report_decode(&r, msg, len), MU_OK);
+        f->n_ready += r.type == CO_REPORT_READY;
+    }
+    uint8_t *grown = realloc(f->seen, f->n_seen + len);
+    assert_non_null(grown);
+    f->seen = grown;
+    memcpy(f->seen + f->n_seen, msg, len);
+    f->n_seen += len;
+}
+
+/* 1 when the 8 bytes of v appear anywhere in the recording. */
+static int seen_bytes(const fed *f, const uint8_t v[8])
+{
+    for (size_t i = 0; i + 8 <= f->n_seen; i++)
+        if (memcmp(f->seen + i, v, 8) == 0)
+            return 1;
+    return 0;
+}
+
+/* 1 when x appears in the recording as a little-endian double, or as the integer of its
+ * fixed-point encoding (co_wire.h) in 64 bits. */
+static int seen_number(const fed *f, double x)
+{
+    uint8_t b[8];
+    memcpy(b, &x, 8); /* the hosts this runs on are little-endian, as the wire is */
+    if (seen_bytes(f, b))
+        return 1;
+    uint64_t q = (uint64_t)floor(x * CO_METRIC_LOSS_SCALE + 0.5), t = (uint64_t)x;
+    mu_put_le64(b, q);
+    if (seen_bytes(f, b))
+        return 1;
+    mu_put_le64(b, t);
+    return seen_bytes(f, b);
 }
 
 /* One org pulls (through the wire encoding), acts, pushes. Returns 1 if a message was
@@ -182,6 +228,8 @@ static int org_step(fed *f, int i, int drop_at)
         cl_train_info info;
         cl_participant_last_train(f->p[i], &info);
         f->w[i] = info.weight;
+        f->org_loss[i] = info.loss_sum;
+        f->org_tokens[i] = info.tokens;
         f->loss_sum += info.loss_sum;
         f->tokens += info.tokens;
     }
@@ -189,6 +237,7 @@ static int org_step(fed *f, int i, int drop_at)
         f->scale = t.cfg.scale;
     int sent = 0;
     for (size_t k = 0; k < ob.count; k++) {
+        record_push(f, ob.items[k].bytes, ob.items[k].len);
         rc = co_round_on_message(f->r, f->id[i], ob.items[k].bytes, ob.items[k].len, f->now, &d);
         if (rc != MU_OK)
             fail_msg("org %d: coordinator refused: %s", i, d.msg);
@@ -243,8 +292,11 @@ static void test_round_aggregate_is_weighted_mean(void **state)
     assert_int_equal(f.last.metrics.orgs_completed, NORG);
     /* weights: floor(160/8)=20, floor(360/8)=45, floor(560/8)=70 capped at 60 */
     assert_true(f.w[0] == 20 && f.w[1] == 45 && f.w[2] == 60);
-    assert_true(fabs(f.last.metrics.loss - f.loss_sum / f.tokens) < 1e-9);
-    assert_true(f.tokens == NORG * 3 * 2 * 8);
+    /* the round's totals come out of the secure sum: tokens exact, each org's loss sum within
+     * half a fixed-point step (co_wire.h "Metrics inside the secure sum") */
+    assert_true(f.tokens == NORG * 3 * 2 * 8 && f.last.metrics.tokens == f.tokens);
+    assert_true(fabs(f.last.metrics.loss - f.loss_sum / f.tokens) <=
+                NORG * 0.5 / CO_METRIC_LOSS_SCALE / f.tokens + 1e-12);
     const float *g = co_round_global(f.r, &dim);
     double sw = f.w[0] + f.w[1] + f.w[2], maxabs = 0, maxerr = 0;
     for (size_t k = 0; k < dim; k++) {
@@ -265,6 +317,39 @@ static void test_round_aggregate_is_weighted_mean(void **state)
     /* the deltas differ between orgs (different data) */
     assert_true(memcmp(f.delta[0], f.delta[1], dim * sizeof(float)) != 0);
     free(old);
+    fed_free(&f);
+}
+
+/* Issue 10 attack 7: a coordinator that records every byte the orgs push learns no org's
+ * training loss or token count (READY reports carry none; nothing it receives holds them in
+ * the clear: only the masked vectors carry them), yet the round's totals are the orgs' exact
+ * totals within the fixed-point bound. */
+static void test_loss_only_as_a_total(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    fed f;
+    fed_init(&f, &cfg);
+    run_rounds(&f, 1, -1, 0);
+    assert_int_equal(f.last.metrics.outcome, CO_ROUND_COMPLETED);
+    assert_int_equal(f.n_ready, NORG); /* each decoded with loss 0, tokens 0: see below */
+    for (int i = 0; i < NORG; i++) {
+        assert_true(f.org_loss[i] > 0 && f.org_tokens[i] == 3 * 2 * 8);
+        if (seen_number(&f, f.org_loss[i]))
+            fail_msg("org %d's loss sum %.17g is in what it sent", i, f.org_loss[i]);
+        if (seen_number(&f, f.org_tokens[i]))
+            fail_msg("org %d's token count %.0f is in what it sent", i, f.org_tokens[i]);
+    }
+    /* the recorder finds a number that is there: one READY of old carried it */
+    uint8_t b[CO_REPORT_BYTES];
+    co_report old = {CO_REPORT_EVAL, 1, f.org_loss[0], f.org_tokens[0]};
+    co_report_encode(&old, b);
+    record_push(&f, b, sizeof b);
+    assert_true(seen_number(&f, f.org_loss[0]) && seen_number(&f, f.org_tokens[0]));
+    assert_true(f.last.metrics.tokens == f.tokens);
+    assert_true(fabs(f.last.metrics.loss - f.loss_sum / f.tokens) <=
+                NORG * 0.5 / CO_METRIC_LOSS_SCALE / f.tokens + 1e-12);
     fed_free(&f);
 }
 
@@ -350,7 +435,11 @@ static double train_delta_norm(cl_engine *e, int32_t *tok, uint64_t round, doubl
     co_report r;
     assert_int_equal(co_report_decode(&r, ob.items[0].bytes, ob.items[0].len), MU_OK);
     assert_int_equal(r.type, CO_REPORT_READY);
-    assert_true(r.tokens == 4 * 2 * 8 && r.loss_sum > 0);
+    /* no numbers in the READY (they go into the masked input); the org's own record has them */
+    assert_true(r.tokens == 0 && r.loss_sum == 0);
+    cl_train_info info;
+    cl_participant_last_train(p, &info);
+    assert_true(info.tokens == 4 * 2 * 8 && info.loss_sum > 0);
     /* a repeated pull of the same TRAIN gets the same report, without training again */
     assert_int_equal(cl_participant_handle_task(p, e, &t, g, dim, &ob, &d), MU_OK);
     assert_int_equal(ob.count, 2);
@@ -684,6 +773,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_aggregate_is_weighted_mean),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_loss_only_as_a_total),
         cmocka_unit_test(test_drop_at_masked),
         cmocka_unit_test(test_fedprox_and_data_windows),
         cmocka_unit_test(test_eval_and_misuse),

@@ -187,7 +187,7 @@ static void start_secagg(vorg *o, const co_task *t)
                     .n = t->n_cohort,
                     .org_ids = t->cohort_ids,
                     .sign_pks = (const uint8_t(*)[SA_SIGN_PK_BYTES])t->cohort_pks,
-                    .d = t->cfg.dim + 1,
+                    .d = t->cfg.dim + 1 + co_metric_coords(t->cfg.bits, t->cfg.quant_n),
                     .bits = t->cfg.bits,
                     .k = t->cfg.k,
                     .t = t->cfg.t};
@@ -206,11 +206,16 @@ static void start_secagg(vorg *o, const co_task *t)
                   .w_max = t->cfg.weight_max,
                   .bits = t->cfg.bits,
                   .n = t->cfg.quant_n};
-    uint32_t qv[DIM + 1];
+    uint32_t qv[DIM + 1 + CO_METRIC_MAX_COORDS];
+    size_t m = co_metric_coords(t->cfg.bits, t->cfg.quant_n);
     assert_int_equal(t->cfg.dim, DIM);
     if (sa_quant_encode(qv, DIM + 1, o->delta, DIM, o->w, &q, &rng, &d) != MU_OK)
         fail_msg("sa_quant_encode: %s", d.msg);
-    assert_int_equal(sa_client_set_input(o->sa, qv, DIM + 1), MU_OK);
+    /* the training loss and tokens travel in the masked input (co_wire.h) */
+    assert_int_equal(co_metric_encode(qv + DIM + 1, m, o->loss * o->tokens, o->tokens, t->cfg.bits,
+                                      t->cfg.quant_n, &d),
+                     MU_OK);
+    assert_int_equal(sa_client_set_input(o->sa, qv, DIM + 1 + m), MU_OK);
 }
 
 /* One org pulls and acts. Returns 1 if it sent something. */
@@ -246,7 +251,7 @@ static int org_step(fed *f, vorg *o)
     if (t.kind == CO_TASK_TRAIN && !dropped && o->held_len == 0) {
         o->round = t.cfg.round;
         make_delta(o, t.cfg.round);
-        co_report rep = {CO_REPORT_READY, t.cfg.round, o->loss * o->tokens, o->tokens};
+        co_report rep = {CO_REPORT_READY, t.cfg.round, 0, 0};
         uint8_t b[CO_REPORT_BYTES];
         co_report_encode(&rep, b);
         push(f, o, b, sizeof b, AT_TRAIN);
@@ -412,7 +417,9 @@ static void test_full_round_and_checkpoint(void **state)
         ls += (2.0 + 0.1 * i) * 100.0 * (i + 1);
         tk += 100.0 * (i + 1);
     }
-    assert_true(fabs(f.last.metrics.loss - ls / tk) < 1e-12);
+    /* the totals from the secure sum: tokens exact, each org's loss sum within half a step */
+    assert_true(f.last.metrics.tokens == tk);
+    assert_true(fabs(f.last.metrics.loss - ls / tk) <= 5 * 0.5 / CO_METRIC_LOSS_SCALE / tk + 1e-15);
     expect_global(&f, old, all5, 1);
     co_round_status(f.r, f.now, &st);
     assert_int_equal(st.train_rounds_done, 1);
@@ -602,7 +609,7 @@ static void test_leave_edges(void **state)
     assert_int_equal(co_round_leave(f.r, f.orgs[0].id, f.now), MU_OK);
     assert_int_equal(co_round_next_task(f.r, f.orgs[0].id, f.now, &t), MU_OK);
     assert_int_equal(t.kind, CO_TASK_WAIT);
-    co_report ready = {CO_REPORT_READY, 3, 1, 1};
+    co_report ready = {CO_REPORT_READY, 3, 0, 0};
     co_report_encode(&ready, b);
     assert_int_equal(co_round_on_message(f.r, f.orgs[0].id, b, sizeof b, f.now, &d),
                      MU_ERR_PROTOCOL);
@@ -684,7 +691,7 @@ static void test_replay_out_of_order_unregistered(void **state)
     /* READY, then the same READY again (replay), then one for another round. */
     assert_int_equal(org_step(&f, a), 1);
     assert_int_equal(replay(&f, a, a), MU_ERR_PROTOCOL);
-    co_report rep = {CO_REPORT_READY, 5, 1.0, 1.0};
+    co_report rep = {CO_REPORT_READY, 5, 0, 0};
     uint8_t buf[CO_REPORT_BYTES];
     co_report_encode(&rep, buf);
     assert_int_equal(co_round_on_message(f.r, b->id, buf, sizeof buf, 0, &d), MU_ERR_PROTOCOL);
@@ -715,7 +722,7 @@ static void test_replay_out_of_order_unregistered(void **state)
     assert_int_not_equal(replay(&f, b, a), MU_OK);
     assert_int_equal(replay(&f, a, a), MU_ERR_PROTOCOL);
     /* The READY replayed now is still a duplicate. */
-    rep = (co_report){CO_REPORT_READY, 1, 1.0, 1.0};
+    rep = (co_report){CO_REPORT_READY, 1, 0, 0};
     co_report_encode(&rep, buf);
     assert_int_equal(co_round_on_message(f.r, a->id, buf, sizeof buf, 0, &d), MU_ERR_PROTOCOL);
     float old[DIM];

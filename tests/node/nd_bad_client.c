@@ -115,7 +115,7 @@ int main(int argc, char **argv)
            "org-2's certificate joining as org-1: PERMISSION_DENIED");
 
     uint8_t rep[CO_REPORT_BYTES];
-    co_report r = {CO_REPORT_READY, 1, 10.0, 5.0};
+    co_report r = {CO_REPORT_READY, 1, 0, 0};
     co_report_encode(&r, rep);
     grpc_status_code s = push(c1, id1, 1, WI_STAGE_REPORT, rep, sizeof rep, sk1, why);
     EXPECT(s == GRPC_STATUS_FAILED_PRECONDITION,

@@ -306,15 +306,84 @@ static void test_task_out_of_range(void **state)
     free(buf);
 }
 
+/* The metric coordinates: digit widths that never wrap, exact totals over a cohort at 8 and
+ * 32 bits, the caps, and a summed digit out of range refused. */
+static void test_metric(void **state)
+{
+    (void)state;
+    assert_int_equal(co_metric_limb_bits(32, 1), 32);
+    assert_int_equal(co_metric_limb_bits(8, 85), 2);
+    assert_int_equal(co_metric_limb_bits(8, 86), 1);
+    assert_int_equal(co_metric_limb_bits(8, 255), 1);
+    assert_int_equal(co_metric_limb_bits(8, 256), 0);
+    assert_int_equal(co_metric_coords(8, 256), 0);
+    assert_int_equal(co_metric_coords(8, 255), CO_METRIC_MAX_COORDS);
+    assert_int_equal(co_metric_coords(32, 100), 5);
+    static const uint32_t bits[] = {8, 8, 16, 32};
+    static const uint32_t ns[] = {5, 200, 100, 1000};
+    uint32_t q[CO_METRIC_MAX_COORDS], sum[CO_METRIC_MAX_COORDS];
+    mu_diag d = {{0}};
+    for (int c = 0; c < 4; c++) {
+        uint32_t b = bits[c], n = ns[c], m = co_metric_coords(b, n);
+        assert_true(m > 0 && m <= CO_METRIC_MAX_COORDS);
+        memset(sum, 0, sizeof sum);
+        double ls = 0, tk = 0;
+        for (uint32_t i = 0; i < n; i++) { /* the largest counts an org may send, and others */
+            double t = i == 0 ? CO_METRIC_MAX_TOKENS : 1000.0 * i + 7;
+            double l = i == 0 ? CO_METRIC_MAX_LOSS * t : (2.0 + 1.0 / (i + 1)) * t;
+            assert_int_equal(co_metric_encode(q, m, l, t, b, n, &d), MU_OK);
+            for (uint32_t j = 0; j < m; j++) {
+                assert_true(b == 32 || q[j] < (1u << b));
+                sum[j] = b == 32 ? sum[j] + q[j] : (sum[j] + q[j]) & ((1u << b) - 1);
+            }
+            ls += l;
+            tk += t;
+        }
+        double gl, gt;
+        assert_int_equal(co_metric_decode(&gl, &gt, sum, m, b, n, n, &d), MU_OK);
+        if (gt != tk || fabs(gl - ls) > n * 0.5 / CO_METRIC_LOSS_SCALE + ls * 1e-13)
+            fail_msg("%u bits, %u orgs: totals %.17g %.17g, want %.17g %.17g", b, n, gl, gt, ls,
+                     tk);
+        /* one digit above what n inputs can reach: refused, totals 0 */
+        sum[m - 1] = (uint32_t)((uint64_t)n * ((1u << co_metric_limb_bits(b, n)) - 1) + 1);
+        assert_int_equal(co_metric_decode(&gl, &gt, sum, m, b, n, n, &d), MU_ERR_PROTOCOL);
+        assert_true(gl == 0 && gt == 0 && strstr(d.msg, "token digit"));
+    }
+    /* the caps: tokens at 2^40 − 1, the loss at 64 a token; NaN refused, a wrong m too */
+    uint32_t m = co_metric_coords(32, 1);
+    double gl, gt;
+    assert_int_equal(co_metric_encode(q, m, 1e30, 1e30, 32, 1, &d), MU_OK);
+    assert_int_equal(co_metric_decode(&gl, &gt, q, m, 32, 1, 1, &d), MU_OK);
+    assert_true(gt == CO_METRIC_MAX_TOKENS && gl == CO_METRIC_MAX_LOSS * CO_METRIC_MAX_TOKENS);
+    assert_int_equal(co_metric_encode(q, m, -5, 10, 32, 1, &d), MU_OK);
+    assert_int_equal(co_metric_decode(&gl, &gt, q, m, 32, 1, 1, &d), MU_OK);
+    assert_true(gl == 0 && gt == 10);
+    assert_int_equal(co_metric_encode(q, m, NAN, 10, 32, 1, &d), MU_ERR_INVALID);
+    assert_int_equal(co_metric_encode(q, m + 1, 1, 10, 32, 1, &d), MU_ERR_INVALID);
+    assert_int_equal(co_metric_encode(q, 0, 1, 10, 8, 256, &d), MU_ERR_INVALID);
+}
+
 static void test_report(void **state)
 {
     (void)state;
-    co_report r = {CO_REPORT_READY, 7, 123.25, 1000}, u;
+    co_report r = {CO_REPORT_READY, 7, 0, 0}, u;
     uint8_t b[CO_REPORT_BYTES];
     co_report_encode(&r, b);
     assert_int_equal(co_report_decode(&u, b, sizeof b), MU_OK);
     assert_int_equal(u.type, CO_REPORT_READY);
     assert_int_equal(u.round, 7);
+    /* a READY carries no numbers (wire 3: the training loss is in the masked input) */
+    r.loss_sum = 123.25;
+    co_report_encode(&r, b);
+    assert_int_equal(co_report_decode(&u, b, sizeof b), MU_ERR_FORMAT);
+    r.loss_sum = 0;
+    r.tokens = 1000;
+    co_report_encode(&r, b);
+    assert_int_equal(co_report_decode(&u, b, sizeof b), MU_ERR_FORMAT);
+    r = (co_report){CO_REPORT_EVAL, 7, 123.25, 1000};
+    co_report_encode(&r, b);
+    assert_int_equal(co_report_decode(&u, b, sizeof b), MU_OK);
+    assert_int_equal(u.type, CO_REPORT_EVAL);
     assert_true(u.loss_sum == 123.25 && u.tokens == 1000);
     assert_int_equal(co_report_decode(&u, b, sizeof b - 1), MU_ERR_FORMAT);
     r.loss_sum = NAN;
@@ -335,6 +404,8 @@ static void test_report(void **state)
     b[2] = CO_WIRE_VERSION + 1; /* a newer version */
     assert_int_equal(co_report_decode(&u, b, sizeof b), MU_ERR_FORMAT);
     b[2] = 1; /* version 1 had no LEAVE */
+    assert_int_equal(co_report_decode(&u, b, sizeof b), MU_ERR_FORMAT);
+    b[2] = 3; /* version 3's READY carried the org's training loss in the clear */
     assert_int_equal(co_report_decode(&u, b, sizeof b), MU_ERR_FORMAT);
     b[2] = CO_WIRE_VERSION;
     b[3] = 4; /* type */
@@ -361,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_task_bad_bytes),
         cmocka_unit_test(test_task_out_of_range),
         cmocka_unit_test(test_report),
+        cmocka_unit_test(test_metric),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,8 +5,8 @@
  *
  *   task    coordinator -> org: what to do now (wait, train, evaluate, a secure-aggregation
  *           stage with the server's message for this org, or done). The answer to a pull.
- *   report  org -> coordinator: "trained, here are my loss sum and token count" (READY) or
- *           the same for an evaluation round (EVAL), or "I am stopping" (LEAVE).
+ *   report  org -> coordinator: "trained" (READY, no numbers: the loss travels masked), "here
+ *           are my evaluation loss sum and token count" (EVAL), or "I am stopping" (LEAVE).
  *           SecAgg messages (sa_msg.h, magic "SA") travel the same way, unchanged;
  *           co_round_on_message tells them apart by magic.
  *
@@ -14,9 +14,10 @@
  * (report), then a version byte (CO_WIRE_VERSION). Decoders take untrusted bytes, check every
  * length, and refuse trailing bytes, unknown kinds and counts above SA_MAX_ORGS.
  *
- * Metrics are plain sums: an org's training and evaluation loss sum and token count are
- * visible to the coordinator (they are not its data, but they are about it). The model update
- * itself only ever travels masked.
+ * A training round's loss sum and token count travel inside the secure sum (extra coordinates,
+ * "Metrics inside the secure sum" below), so the coordinator learns only the round's totals,
+ * as it does for the update. An evaluation round's EVAL report still carries the org's own
+ * evaluation loss sum and token count in the clear (issue 10 attack 7, not yet closed).
  */
 #ifndef CO_WIRE_H
 #define CO_WIRE_H
@@ -28,8 +29,10 @@
 #include "mu_err.h"
 
 /* Moves with every change of either encoding, so a peer of another version is refused as such
- * (not as a malformed message). 2: the LEAVE report kind. 3: DP-SGD in the round config. */
-#define CO_WIRE_VERSION    3
+ * (not as a malformed message). 2: the LEAVE report kind. 3: DP-SGD in the round config. 4: READY
+ * carries no loss or tokens; they are the metric coordinates of the masked input
+ * (d = dim + 1 + co_metric_coords). */
+#define CO_WIRE_VERSION    4
 #define CO_REPORT_BYTES    28     /* "CR" ver type round(8) loss_sum(8) tokens(8) */
 #define CO_WIRE_MAX_COHORT 65536u /* = SA_MAX_ORGS */
 
@@ -39,8 +42,8 @@
 #define CO_TASK_MAX_STEPS        1000000u
 #define CO_TASK_MAX_BATCH        65536u
 #define CO_TASK_MAX_SEQ          1000000u
-#define CO_TASK_MAX_BATCH_TOKENS (1u << 28)       /* batch·seq: fits the model's int index math */
-#define CO_TASK_MAX_DIM          ((1u << 30) - 1) /* d = dim + 1 <= SA_MAX_D */
+#define CO_TASK_MAX_BATCH_TOKENS (1u << 28) /* batch·seq: fits the model's int index math */
+#define CO_TASK_MAX_DIM          ((1u << 30) - 1 - CO_METRIC_MAX_COORDS) /* d <= SA_MAX_D */
 #define CO_TASK_MIN_BITS         8u
 #define CO_TASK_MAX_BITS         32u
 #define CO_TASK_MAX_K            (CO_WIRE_MAX_COHORT - 1) /* secure_agg.neighbours */
@@ -52,6 +55,41 @@
 #define CO_TASK_MAX_SCALE        1e18 /* [0, 1e18]; 0 = chosen by the coordinator */
 #define CO_TASK_MAX_WEIGHT_MAX   1e15 /* (0, 1e15] */
 #define CO_TASK_MAX_DP_NOISE     1e6  /* dp_noise in [0, 1e6] */
+
+/* ---- Metrics inside the secure sum ----
+ * A training org's masked input is dim + 1 + M values: its quantised w·Δ and w (sa_quant_encode),
+ * then M = co_metric_coords(bits, quant_n) metric coordinates: its loss sum and its token count
+ * as fixed-point integers written in base 2^L digits, L = co_metric_limb_bits(bits, quant_n) the
+ * largest L with quant_n·(2^L − 1) <= 2^bits − 1, so the sum of every digit over the cohort never
+ * wraps and the coordinator recombines exact totals from the summed digits.
+ *   tokens    rounded to an integer, capped at CO_METRIC_MAX_TOKENS per org and round
+ *   loss sum  clipped to [0, CO_METRIC_MAX_LOSS · tokens] (a mean loss per token of at most 64
+ *             nats), then round(loss_sum · CO_METRIC_LOSS_SCALE): each org's loss sum is off by
+ *             at most 1/(2·CO_METRIC_LOSS_SCALE), the total by n times that
+ * Totals are recombined in double: exact while a quantised total is below 2^53 (a loss sum
+ * total below 2^37 nats: 2^36 tokens at a mean loss of 2), within about 2^-52 relative above.
+ * E.g. M = 5 at 32 bits for 2..2048 orgs (L 30..21), 12 at 16 bits for 100 orgs, 21 at 8 bits
+ * for 5, 102 at worst (L = 1: 8 bits, 86..255 orgs); L = 0 (quant_n >= 2^bits) is refused. */
+#define CO_METRIC_MAX_TOKENS 1099511627775.0 /* 2^40 − 1 */
+#define CO_METRIC_MAX_LOSS   64.0
+#define CO_METRIC_LOSS_SCALE 65536.0
+#define CO_METRIC_TOKEN_BITS 40u
+#define CO_METRIC_LOSS_BITS  62u /* 2^40 tokens · 64 · 2^16 */
+#define CO_METRIC_MAX_COORDS (CO_METRIC_TOKEN_BITS + CO_METRIC_LOSS_BITS)
+
+/* L for a sum of n inputs at `bits` (0 when even one-bit digits could wrap). */
+uint32_t co_metric_limb_bits(uint32_t bits, uint32_t n);
+/* M, the metric coordinates after w (0 when L is 0). */
+uint32_t co_metric_coords(uint32_t bits, uint32_t n);
+/* Writes the m = co_metric_coords(bits, n) metric coordinates of one org's loss sum and token
+ * count into out (clipped as stated above). MU_ERR_INVALID for a wrong m or a NaN/Inf. */
+int co_metric_encode(uint32_t *out, size_t m, double loss_sum, double tokens, uint32_t bits,
+                     uint32_t n, mu_diag *diag);
+/* The totals from the m summed metric coordinates of n_inputs (<= n_quant) inputs quantised
+ * for n_quant orgs. MU_ERR_PROTOCOL (totals 0) if a digit sum is above n_inputs·(2^L − 1): an
+ * org sent an out-of-range digit; MU_ERR_INVALID for a wrong m. */
+int co_metric_decode(double *loss_sum, double *tokens, const uint32_t *sum, size_t m, uint32_t bits,
+                     uint32_t n_quant, uint32_t n_inputs, mu_diag *diag);
 
 /* How an org weighs its update: its example count (capped at weight_max) or 1. */
 typedef enum { CO_WEIGHT_EXAMPLES = 0, CO_WEIGHT_UNIFORM = 1 } co_weight_kind;
@@ -135,7 +173,8 @@ int co_task_encode(const co_task *t, uint8_t *buf, size_t cap, size_t *written);
 int co_task_decode(co_task *t, const uint8_t *buf, size_t len, mu_diag *diag);
 void co_task_deinit(co_task *t);
 
-/* READY: trained (loss sum, token count); EVAL: evaluated; LEAVE: the org is stopping and
+/* READY: trained (loss and tokens 0: they are in the masked input); EVAL: evaluated (loss sum,
+ * token count); LEAVE: the org is stopping and
  * leaves the round in flight now (its round is the last round the org knew of, loss and
  * tokens 0), so the coordinator drops it at once instead of at the stage's deadline. */
 typedef enum { CO_REPORT_READY = 1, CO_REPORT_EVAL = 2, CO_REPORT_LEAVE = 3 } co_report_type;
@@ -154,7 +193,7 @@ void co_report_encode(const co_report *r, uint8_t buf[CO_REPORT_BYTES]);
 #define CO_REPORT_MAX 1e18
 
 /* MU_OK, or MU_ERR_FORMAT for a wrong length, magic, version or type, a loss/token count
- * that is NaN, negative or above CO_REPORT_MAX, or a LEAVE that carries any. */
+ * that is NaN, negative or above CO_REPORT_MAX, or a READY or LEAVE that carries any. */
 int co_report_decode(co_report *r, const uint8_t *buf, size_t len);
 
 #endif

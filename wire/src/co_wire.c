@@ -357,7 +357,7 @@ int co_report_decode(co_report *rep, const uint8_t *buf, size_t len)
     rep->tokens = get_f64(&r);
     if (!(rep->loss_sum >= 0 && rep->loss_sum <= CO_REPORT_MAX) ||
         !(rep->tokens >= 0 && rep->tokens <= CO_REPORT_MAX) ||
-        (type == CO_REPORT_LEAVE && (rep->loss_sum != 0 || rep->tokens != 0))) {
+        (type != CO_REPORT_EVAL && (rep->loss_sum != 0 || rep->tokens != 0))) {
         memset(rep, 0, sizeof *rep);
         return MU_ERR_FORMAT;
     }
