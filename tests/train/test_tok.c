@@ -176,7 +176,7 @@ static void bad_merge(json_t *r)
 }
 static void normalizer(json_t *r)
 {
-    json_object_set_new(r, "normalizer", json_pack("{s:s}", "type", "NFC"));
+    json_object_set_new(r, "normalizer", json_pack("{s:s}", "type", "Lowercase"));
 }
 static void no_byte(json_t *r)
 {
@@ -204,6 +204,31 @@ static void fallback(json_t *r)
     json_object_set_new(json_object_get(r, "model"), "byte_fallback", json_true());
 }
 
+static void nfc(json_t *r)
+{
+    json_object_set_new(r, "normalizer", json_pack("{s:s}", "type", "NFC"));
+}
+
+/* NFC before pre-tokenizing: composition, reordering by class, Hangul, a singleton and an
+ * exclusion (each byte is its own id in tiny()). */
+static void test_nfc(void **state)
+{
+    (void)state;
+    json_t *root = tiny();
+    nfc(root);
+    tr_tok *tok = load(root, NULL, NULL);
+    assert_non_null(tok);
+    assert_ids(tok, "e\xcc\x81", (uint32_t[]){0xc3, 0xa9}, 2);                           /* é */
+    assert_ids(tok, "a\xcc\x81\xcc\xa3", (uint32_t[]){0xe1, 0xba, 0xa1, 0xcc, 0x81}, 5); /* ạ + ́ */
+    assert_ids(tok, "\xe1\x84\x80\xe1\x85\xa1", (uint32_t[]){0xea, 0xb0, 0x80}, 3);      /* 가 */
+    assert_ids(tok, "\xe2\x84\xab", (uint32_t[]){0xc3, 0x85}, 2); /* U+212B -> U+00C5 */
+    assert_ids(tok, "\xe0\xa5\x98", (uint32_t[]){0xe0, 0xa4, 0x95, 0xe0, 0xa4, 0xbc}, 6);
+    assert_ids(tok, "hello", (uint32_t[]){259}, 1);
+    /* Only the piece around the mark changes; what is before and after is kept. */
+    assert_ids(tok, "xe\xcc\x81y", (uint32_t[]){'x', 0xc3, 0xa9, 'y'}, 4);
+    tr_tok_free(tok);
+}
+
 static void test_refused(void **state)
 {
     (void)state;
@@ -227,6 +252,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_added_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nfc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

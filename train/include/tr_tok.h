@@ -6,9 +6,9 @@
  * before pre-tokenization, leftmost then longest), and the pre-tokenizer regexes of GPT-2
  * (ByteLevel use_regex) and of Llama 3 / Qwen2 (Split, Isolated, then ByteLevel), each
  * implemented by hand over Unicode's L and N categories (tr_unicat.h, generated at build time
- * from Python's unicodedata). Anything else in the file (a normalizer, another regex, byte
- * fallback, lstrip/rstrip/single_word added tokens, add_prefix_space) is refused with
- * MU_ERR_UNSUPPORTED naming the field, never approximated.
+ * from Python's unicodedata), and the NFC normalizer (Qwen's). Anything else in the file
+ * (another normalizer, another regex, byte fallback, lstrip/rstrip/single_word added tokens,
+ * add_prefix_space) is refused with MU_ERR_UNSUPPORTED naming the field, never approximated.
  *
  * Text is bytes: invalid UTF-8 is read as U+FFFD per maximal subpart (WHATWG), as a
  * JavaScript TextDecoder or Python's errors="replace" would before tokenizing. Encoding adds

@@ -113,17 +113,20 @@ static int encode_word(tr_tok *tok, const char *w, size_t n, tr_ids *out)
     return rc;
 }
 
-/* Text with no added token in it: pre-tokens, each encoded as a word. */
+/* Text with no added token in it: normalized, then pre-tokens, each encoded as a word. */
 static int encode_plain(tr_tok *tok, const char *s, size_t n, tr_ids *out)
 {
-    for (size_t i = 0; i < n;) {
+    char *norm = NULL;
+    int rc = tok->nfc ? tr_nfc(s, n, &norm, &n) : MU_OK;
+    if (norm)
+        s = norm;
+    for (size_t i = 0; i < n && !rc;) {
         size_t end = tr_tok_pre_next(tok->pre, s, n, i);
-        int rc = encode_word(tok, s + i, end - i, out);
-        if (rc)
-            return rc;
+        rc = encode_word(tok, s + i, end - i, out);
         i = end;
     }
-    return MU_OK;
+    free(norm);
+    return rc;
 }
 
 /* The longest added token at s[i], or NULL. */

@@ -45,6 +45,7 @@ typedef struct {
 struct tr_tok {
     tr_pre_kind pre;
     int ignore_merges;
+    int nfc;         /* the normalizer is NFC */
     uint32_t nvocab; /* one more than the largest id */
     size_t idcap;    /* room in tok_off, tok_len, flags */
     char *bytes;     /* arena of every token's bytes */
@@ -99,6 +100,11 @@ size_t tr_tok_pre_next(tr_pre_kind kind, const char *s, size_t n, size_t i);
 
 /* Decodes the UTF-8 character at s[i] (valid UTF-8 assumed), its length in *len. */
 uint32_t tr_utf8_at(const char *s, size_t n, size_t i, size_t *len);
+
+/* NFC of the valid UTF-8 s[0..n): MU_OK with *out NULL when s is already NFC (a quick check
+ * that may say no to NFC text), else a malloc'd buffer *out of *out_len bytes; or
+ * MU_ERR_NOMEM. */
+int tr_nfc(const char *s, size_t n, char **out, size_t *out_len);
 
 /* Rewrites any bytes as valid UTF-8 (U+FFFD per maximal invalid subpart) into a malloc'd
  * buffer *out of *out_len bytes. MU_OK or MU_ERR_NOMEM. */

@@ -82,8 +82,9 @@ static int read_features(tr_tok *tok, json_t *root, mu_diag *diag, const char *p
         return unsupported(diag, path, "a BPE subword prefix or suffix");
     if (!off(model, "dropout"))
         return unsupported(diag, path, "model.dropout");
-    if (!off(root, "normalizer"))
-        return unsupported(diag, path, "a normalizer");
+    tok->nfc = is_type(json_object_get(root, "normalizer"), "NFC");
+    if (!off(root, "normalizer") && !tok->nfc)
+        return unsupported(diag, path, "a normalizer other than NFC");
     json_t *dec = json_object_get(root, "decoder");
     if (!off(root, "decoder") && !is_type(dec, "ByteLevel"))
         return unsupported(diag, path, "a decoder other than ByteLevel");

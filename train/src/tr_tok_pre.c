@@ -15,6 +15,7 @@ typedef struct {
     uint32_t lo, hi;
 } tr_cp_range;
 
+#define TR_UNICAT_CATS
 #include "tr_unicat.h"
 
 static int in_ranges(const tr_cp_range *r, size_t n, uint32_t cp)
