@@ -37,7 +37,9 @@
  *   EVAL         LoRA := global; mean cross-entropy over the org's held-out tokens in
  *                non-overlapping windows (window k starts at k·T, k < (N_eval − 1)/T), B
  *                windows per forward; an EVAL report (loss sum, tokens).
- *   SECAGG       ADVERTISE: a new sa_client from cfg and the cohort; sa_client_start.
+ *   SECAGG       ADVERTISE: a new sa_client from cfg (with its instance nonce, cfg.sa_nonce:
+ *                an all-zero nonce is MU_ERR_INVALID, nothing sent) and the cohort;
+ *                sa_client_start.
  *                MASKED (the server's DELIVERY): Δ is clipped and quantised with
  *                sa_quant_encode (w·Δ and w), set as the input, and Δ is freed; then
  *                sa_client_handle. Other stages: sa_client_handle. The weight w is the org's

@@ -400,10 +400,19 @@ static int start_secagg(cl_participant *p, const co_task *t, sa_outbox *sob, mu_
                     .bits = c->bits,
                     .k = c->k,
                     .t = c->t};
+    _Static_assert(CO_SA_NONCE_BYTES == SA_INSTANCE_NONCE_BYTES, "one nonce size");
+    memcpy(sc.instance_nonce, c->sa_nonce, SA_INSTANCE_NONCE_BYTES);
     cl_cohort_rule rule = {p->name, p->pk, p->roster, p->cfg.n_members, p->cfg.min_cohort};
     int rc = cl_cohort_check(&rule, t, diag);
     if (rc != MU_OK)
         return rc;
+    /* Without a fresh nonce, keys advertised to one coordinator instance would verify in
+     * another instance of the same round. */
+    if (sodium_is_zero(c->sa_nonce, CO_SA_NONCE_BYTES))
+        return mu_diag_set(diag, MU_ERR_INVALID,
+                           "org %s: the secure-aggregation task of round %llu has no instance "
+                           "nonce",
+                           p->name, (unsigned long long)c->round);
     /* What sa_client_new would refuse, checked here so that its NULL means out of memory. */
     if ((rc = sa_config_check(&sc, diag)) != MU_OK)
         return rc;

@@ -724,6 +724,10 @@ static void start_secagg(co_round *r, double now)
         k = r->cfg.neighbours;
     if (r->cfg.threshold)
         t = r->cfg.threshold;
+    /* A fresh instance nonce each time a secure aggregation starts (a restarted coordinator
+     * draws new ones): advertisements and everything signed after them in another instance of
+     * this round no longer verify. */
+    randombytes_buf(r->rcfg.sa_nonce, sizeof r->rcfg.sa_nonce);
     sa_config sc = {.round_id = r->cur.round,
                     .n = n,
                     .org_ids = r->member_ids,
@@ -732,6 +736,8 @@ static void start_secagg(co_round *r, double now)
                     .bits = r->cfg.bits,
                     .k = k,
                     .t = t};
+    _Static_assert(CO_SA_NONCE_BYTES == SA_INSTANCE_NONCE_BYTES, "one nonce size");
+    memcpy(sc.instance_nonce, r->rcfg.sa_nonce, SA_INSTANCE_NONCE_BYTES);
     mu_diag d = {{0}};
     r->sa = sa_server_new(&sc, &d);
     if (!r->sa) {

@@ -148,6 +148,7 @@ static void cheater_act(fed *f, const co_task *t, cl_outbox *out)
                         .bits = t->cfg.bits,
                         .k = t->cfg.k,
                         .t = t->cfg.t};
+        memcpy(sc.instance_nonce, t->cfg.sa_nonce, SA_INSTANCE_NONCE_BYTES);
         f->sa = sa_client_new(&sc, t->org_id, f->sk[CHEATER], NULL, NULL);
         assert_non_null(f->sa);
         uint32_t q[DIM + 1 + CO_METRIC_MAX_COORDS];

@@ -25,6 +25,7 @@
 
 #include "cl_participant.h"
 #include "mu_log.h"
+#include "sa_msg.h"
 
 #define DIM      8
 #define VD       (DIM + 1 + CO_METRIC_MAX_COORDS) /* room for the masked vector */
@@ -46,6 +47,11 @@ typedef struct {
     uint32_t input[MAX_FAKE + 1][VD]; /* the coordinator members' inputs (default 0) */
     int target_rc;                    /* the first error the target returned */
     uint32_t target_sent;             /* messages the target pushed in secure-aggregation stages */
+    uint32_t sent_at[6];              /* of those, per stage */
+    uint8_t *adv_target, *adv_member; /* recorded ADVERTISE of the target and of member 2 */
+    size_t adv_target_len, adv_member_len;
+    const sa_key_entry *swap; /* if set: put this entry in place of its id's in the target's KEYS */
+    int stop_after;           /* if set: the coordinator stops (restarts) after closing it */
 } cheat;
 
 /* The masked vector: w·Δ, w and the metric coordinates (co_wire.h), at most VD values. */
@@ -67,6 +73,7 @@ static co_round_config round_cfg(uint32_t n)
                          .scale = SCALE,
                          .weight_max = 1,
                          .quant_n = n};
+    randombytes_buf(c.sa_nonce, sizeof c.sa_nonce); /* a fresh coordinator instance */
     sa_graph_params gp = sa_graph_params_default();
     assert_int_equal(sa_graph_choose(n, &gp, &c.k, &c.t), MU_OK);
     return c;
@@ -94,6 +101,8 @@ static void cheat_free(cheat *ch)
     for (uint32_t i = 1; i < ch->n; i++)
         sa_client_free(ch->fake[i]);
     sa_server_free(ch->server);
+    free(ch->adv_target);
+    free(ch->adv_member);
     sodium_memzero(ch->sks, sizeof ch->sks);
 }
 
@@ -145,8 +154,38 @@ static void to_target(cheat *ch, cl_participant *p, co_task *t, cl_outbox *out)
         ch->target_rc = rc;
         print_message("target refused: %s\n", d.msg);
     }
-    if (t->kind == CO_TASK_SECAGG)
+    if (t->kind == CO_TASK_SECAGG) {
         ch->target_sent += (uint32_t)(out->count - before);
+        ch->sent_at[t->stage < 6 ? t->stage : 0] += (uint32_t)(out->count - before);
+    }
+}
+
+static uint8_t *copy_of(const uint8_t *b, size_t len)
+{
+    uint8_t *c = malloc(len);
+    assert_non_null(c);
+    memcpy(c, b, len);
+    return c;
+}
+
+/* The KEYS for the target with ch->swap in place of the entry of the same id: a new buffer
+ * (*len) the caller frees. */
+static uint8_t *swapped_keys(const cheat *ch, const uint8_t *b, size_t *len)
+{
+    sa_msg m;
+    assert_int_equal(sa_msg_decode(&m, b, *len, NULL), MU_OK);
+    assert_int_equal(m.type, SA_MSG_KEYS);
+    int found = 0;
+    for (size_t i = 0; i < m.n_keys; i++)
+        if (m.keys[i].id == ch->swap->id) {
+            m.keys[i] = *ch->swap;
+            found = 1;
+        }
+    assert_true(found);
+    uint8_t *out;
+    assert_int_equal(sa_msg_encode_alloc(&m, &out, len), MU_OK);
+    sa_msg_deinit(&m);
+    return out;
 }
 
 /* Delivers the server's messages of one closed stage: the target's as a SECAGG task of
@@ -171,9 +210,14 @@ static void deliver(cheat *ch, cl_participant *p, sa_outbox *sob, uint8_t stage)
             if (i == 0) {
                 co_task t = {.kind = CO_TASK_SECAGG, .org_id = TARGET, .stage = stage};
                 t.cfg = ch->cfg;
-                t.sa_msg = e->bytes;
-                t.sa_len = e->len;
+                size_t len = e->len;
+                uint8_t *swapped = NULL;
+                if (ch->swap && stage == SA_STAGE_SHARE)
+                    swapped = swapped_keys(ch, e->bytes, &len);
+                t.sa_msg = swapped ? swapped : e->bytes;
+                t.sa_len = len;
                 to_target(ch, p, &t, &out);
+                free(swapped);
             } else if (ch->fake[i]) {
                 sa_client_handle(ch->fake[i], e->bytes, e->len, &replies, NULL);
                 for (size_t k = 0; k < replies.count; k++)
@@ -189,6 +233,21 @@ static void deliver(cheat *ch, cl_participant *p, sa_outbox *sob, uint8_t stage)
     sa_outbox_deinit(&replies);
 }
 
+/* The coordinator's sa_config for the round (ch->pks[0] must hold the target's key). */
+static sa_config sa_config_of(const cheat *ch)
+{
+    sa_config sc = {.round_id = ROUND,
+                    .n = ch->n,
+                    .org_ids = ch->ids,
+                    .sign_pks = (const uint8_t(*)[SA_SIGN_PK_BYTES])ch->pks,
+                    .d = (uint32_t)vd(ch),
+                    .bits = ch->cfg.bits,
+                    .k = ch->cfg.k,
+                    .t = ch->cfg.t};
+    memcpy(sc.instance_nonce, ch->cfg.sa_nonce, SA_INSTANCE_NONCE_BYTES);
+    return sc;
+}
+
 /* Runs the round with the target; returns 1 and fills `got` (the sum of the inputs: with the
  * coordinator members' default zero inputs, the target's input) when the server finished,
  * else 0. */
@@ -201,14 +260,7 @@ static int cheat_run(cheat *ch, cl_participant *p, uint32_t got[VD])
     to_target(ch, p, &t, &out); /* READY */
     assert_int_equal(out.count, 1);
     cl_outbox_clear(&out);
-    sa_config sc = {.round_id = ROUND,
-                    .n = ch->n,
-                    .org_ids = ch->ids,
-                    .sign_pks = (const uint8_t(*)[SA_SIGN_PK_BYTES])ch->pks,
-                    .d = (uint32_t)vd(ch),
-                    .bits = ch->cfg.bits,
-                    .k = ch->cfg.k,
-                    .t = ch->cfg.t};
+    sa_config sc = sa_config_of(ch);
     mu_diag d = {{0}};
     if (!(ch->server = sa_server_new(&sc, &d)))
         fail_msg("sa_server_new: %s", d.msg);
@@ -220,8 +272,17 @@ static int cheat_run(cheat *ch, cl_participant *p, uint32_t got[VD])
                    .cohort_ids = ch->ids,
                    .cohort_pks = ch->pks};
     to_target(ch, p, &adv, &out);
-    for (size_t m = 0; m < out.count; m++)
+    for (size_t m = 0; m < out.count; m++) {
+        sa_msg_type type;
+        uint32_t org;
+        if (!ch->adv_target &&
+            sa_msg_peek(out.items[m].bytes, out.items[m].len, &type, &org) == MU_OK &&
+            type == SA_MSG_ADVERTISE) {
+            ch->adv_target = copy_of(out.items[m].bytes, out.items[m].len);
+            ch->adv_target_len = out.items[m].len;
+        }
         sa_server_handle(ch->server, TARGET, out.items[m].bytes, out.items[m].len, NULL, NULL);
+    }
     cl_outbox_deinit(&out);
     for (uint32_t i = 1; i < ch->n; i++) {
         ch->fake[i] = sa_client_new(&sc, ch->ids[i], ch->sks[i], NULL, &d);
@@ -235,6 +296,10 @@ static int cheat_run(cheat *ch, cl_participant *p, uint32_t got[VD])
             sa_outbox o;
             sa_outbox_init(&o);
             assert_int_equal(sa_client_start(ch->fake[i], &o, NULL), MU_OK);
+            if (i == 1 && o.count == 1) {
+                ch->adv_member = copy_of(o.items[0].bytes, o.items[0].len);
+                ch->adv_member_len = o.items[0].len;
+            }
             for (size_t m = 0; m < o.count; m++)
                 sa_server_handle(ch->server, ch->ids[i], o.items[m].bytes, o.items[m].len, NULL,
                                  NULL);
@@ -243,7 +308,7 @@ static int cheat_run(cheat *ch, cl_participant *p, uint32_t got[VD])
         sa_outbox sob;
         sa_outbox_init(&sob);
         int rc = sa_server_close_stage(ch->server, (sa_stage)stage, &sob, &d);
-        if (rc != MU_OK) {
+        if (rc != MU_OK || ch->stop_after == stage) {
             sa_outbox_deinit(&sob);
             return 0;
         }
@@ -538,6 +603,122 @@ static void test_replay_refused_file(void **state)
     sodium_memzero(sk_a, sizeof sk_a);
 }
 
+/* ---- signed messages of one instance of a round replayed in another ---------------------- */
+
+/* Outcome of two_instances. */
+typedef struct {
+    int adv_rc;           /* the restarted coordinator's server on the target's old ADVERTISE */
+    int done;             /* instance 2 produced a sum */
+    int recovered;        /* ... and it is the target's input */
+    int target_rc;        /* the target's first error in instance 2 */
+    uint32_t shares_sent; /* SHARES the target sent in instance 2 */
+} instances;
+
+/* Instance 1 of round R stops after ADVERTISE (the coordinator restarts); instance 2 runs R
+ * again with the same members and a fresh instance nonce, or (fresh == 0: no freshness, as
+ * before the nonce was wired) the same one. With `swap`, the target's KEYS in instance 2 carries
+ * member 2's instance-1 advertisement in place of its new one. */
+static instances two_instances(int fresh, int swap)
+{
+    cheat one, two;
+    cheat_init(&one, 5, 0);
+    cheat_init(&two, 5, 0);
+    memcpy(two.pks[1], one.pks[1], 32 * 4); /* the same members in both instances */
+    memcpy(two.sks[1], one.sks[1], 64 * 4);
+    if (!fresh)
+        memcpy(two.cfg.sa_nonce, one.cfg.sa_nonce, CO_SA_NONCE_BYTES);
+    assert_true(sodium_memcmp(two.cfg.sa_nonce, one.cfg.sa_nonce, CO_SA_NONCE_BYTES) != 0 ||
+                !fresh);
+    cl_member roster[MAX_FAKE];
+    size_t nr = roster_of(&one, 1, roster);
+    uint8_t seed[32];
+    cl_participant *p = make_target(roster, nr, 0, 0, seed);
+    one.stop_after = SA_STAGE_ADVERTISE;
+    uint32_t got[VD];
+    assert_false(cheat_run(&one, p, got));
+    assert_int_equal(one.target_rc, MU_OK);
+    assert_non_null(one.adv_target);
+    assert_non_null(one.adv_member);
+    instances r = {0};
+    memcpy(two.pks[0], cl_participant_pk(p), 32);
+    sa_config sc = sa_config_of(&two);
+    mu_diag d = {{0}};
+    sa_server *restarted = sa_server_new(&sc, &d);
+    assert_non_null(restarted);
+    r.adv_rc = sa_server_handle(restarted, TARGET, one.adv_target, one.adv_target_len, NULL, &d);
+    sa_server_free(restarted);
+    sa_msg old;
+    assert_int_equal(sa_msg_decode(&old, one.adv_member, one.adv_member_len, NULL), MU_OK);
+    if (swap)
+        two.swap = &old.adv;
+    r.done = cheat_run(&two, p, got);
+    r.recovered = r.done && is_target_input(got, seed);
+    r.target_rc = two.target_rc;
+    r.shares_sent = two.sent_at[SA_STAGE_SHARE];
+    sa_msg_deinit(&old);
+    cl_participant_free(p);
+    cheat_free(&one);
+    cheat_free(&two);
+    return r;
+}
+
+/* Without a fresh nonce both replays go through: the restarted coordinator accepts the old
+ * ADVERTISE, and the target takes the old advertisement of its neighbour and sends it a share
+ * (the harness can see a working replay). */
+static void test_instance_replay_works_without_fresh_nonce(void **state)
+{
+    (void)state;
+    instances r = two_instances(0, 1);
+    assert_int_equal(r.adv_rc, MU_OK);
+    assert_int_equal(r.target_rc, MU_OK);
+    assert_int_equal(r.shares_sent, 1);
+}
+
+/* With a fresh nonce per instance (what co_round draws): the old ADVERTISE is refused by the
+ * restarted coordinator, and the target refuses a KEYS carrying its neighbour's old
+ * advertisement (a signature that no longer verifies) before it sends a share. */
+static void test_instance_replay_refused(void **state)
+{
+    (void)state;
+    instances r = two_instances(1, 1);
+    assert_int_equal(r.adv_rc, MU_ERR_FORMAT); /* bound to another config hash */
+    assert_int_equal(r.target_rc, MU_ERR_CRYPTO);
+    assert_int_equal(r.shares_sent, 0);
+    assert_false(r.recovered);
+}
+
+/* The honest instance 2 after the restart gives the exact sum (here: the target's input, the
+ * coordinator's members adding 0). */
+static void test_instance_restart_exact_sum(void **state)
+{
+    (void)state;
+    instances r = two_instances(1, 0);
+    assert_int_equal(r.adv_rc, MU_ERR_FORMAT);
+    assert_int_equal(r.target_rc, MU_OK);
+    assert_int_equal(r.shares_sent, 1);
+    assert_true(r.done && r.recovered);
+}
+
+/* A SECAGG task without a nonce is refused before anything is sent. */
+static void test_no_nonce_refused(void **state)
+{
+    (void)state;
+    cheat ch;
+    cheat_init(&ch, 5, 0);
+    memset(ch.cfg.sa_nonce, 0, sizeof ch.cfg.sa_nonce);
+    cl_member roster[MAX_FAKE];
+    size_t nr = roster_of(&ch, 1, roster);
+    uint8_t seed[32];
+    cl_participant *p = make_target(roster, nr, 0, 0, seed);
+    uint32_t got[VD];
+    int done = cheat_run(&ch, p, got);
+    assert_int_equal(ch.target_rc, MU_ERR_INVALID);
+    assert_int_equal(ch.target_sent, 0);
+    assert_false(done && is_target_input(got, seed));
+    cl_participant_free(p);
+    cheat_free(&ch);
+}
+
 int main(void)
 {
     mu_log_set_level(MU_LOG_ERROR);
@@ -551,6 +732,10 @@ int main(void)
         cmocka_unit_test(test_replay_works_without_record),
         cmocka_unit_test(test_replay_refused_memory),
         cmocka_unit_test(test_replay_refused_file),
+        cmocka_unit_test(test_instance_replay_works_without_fresh_nonce),
+        cmocka_unit_test(test_instance_replay_refused),
+        cmocka_unit_test(test_instance_restart_exact_sum),
+        cmocka_unit_test(test_no_nonce_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -674,6 +674,11 @@ static void test_train_again_after_restart(void **state)
     a.cfg.t = 2;
     a.cfg.quant_n = 2;
     a.cfg.scale = 1024;
+    /* no instance nonce: refused before anything is made or sent */
+    assert_int_equal(cl_participant_handle_task(p, e, &a, NULL, dim, &ob, &d), MU_ERR_INVALID);
+    assert_non_null(strstr(d.msg, "no instance nonce"));
+    assert_int_equal(ob.count, 1); /* READY */
+    randombytes_buf(a.cfg.sa_nonce, sizeof a.cfg.sa_nonce);
     if (cl_participant_handle_task(p, e, &a, NULL, dim, &ob, &d) != MU_OK)
         fail_msg("advertise: %s", d.msg);
     assert_int_equal(ob.count, 2); /* READY, ADVERTISE */

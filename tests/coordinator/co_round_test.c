@@ -58,6 +58,7 @@ typedef struct {
     co_event start;   /* the last ROUND_START */
     int done;
     uint32_t last_k, last_t; /* the SecAgg+ degree and threshold of the last secagg task */
+    uint8_t last_nonce[CO_SA_NONCE_BYTES]; /* and its instance nonce */
 } fed;
 
 static float init_a[24], init_b[13];
@@ -191,6 +192,7 @@ static void start_secagg(vorg *o, const co_task *t)
                     .bits = t->cfg.bits,
                     .k = t->cfg.k,
                     .t = t->cfg.t};
+    memcpy(sc.instance_nonce, t->cfg.sa_nonce, SA_INSTANCE_NONCE_BYTES);
     uint8_t seed[32] = {0};
     seed[0] = (uint8_t)o->id;
     seed[1] = (uint8_t)t->cfg.round;
@@ -266,6 +268,7 @@ static int org_step(fed *f, vorg *o)
     } else if (t.kind == CO_TASK_SECAGG && !dropped && o->held_len == 0) {
         f->last_k = t.cfg.k;
         f->last_t = t.cfg.t;
+        memcpy(f->last_nonce, t.cfg.sa_nonce, CO_SA_NONCE_BYTES);
         sa_outbox ob;
         sa_outbox_init(&ob);
         if (t.stage == SA_STAGE_ADVERTISE) {
@@ -1131,6 +1134,32 @@ static void test_resume_gives_same_bits(void **state)
     fed_free(&b);
 }
 
+/* Each secure aggregation gets a fresh instance nonce: never zero, another in the next round,
+ * and another for the same round in a restarted coordinator with the same config and seed. */
+static void test_instance_nonce_fresh(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    fed a, b;
+    fed_init(&a, &cfg, 4);
+    run_rounds(&a, 1);
+    uint8_t first[CO_SA_NONCE_BYTES];
+    memcpy(first, a.last_nonce, sizeof first);
+    assert_false(sodium_is_zero(first, sizeof first));
+    run_rounds(&a, 1);
+    assert_int_equal(a.last.metrics.round, 2);
+    assert_false(sodium_is_zero(a.last_nonce, sizeof first));
+    assert_memory_not_equal(a.last_nonce, first, sizeof first);
+    fed_init(&b, &cfg, 4);
+    run_rounds(&b, 1);
+    assert_int_equal(b.last.metrics.round, 1);
+    assert_int_equal(b.last.metrics.outcome, CO_ROUND_COMPLETED);
+    assert_memory_not_equal(b.last_nonce, first, sizeof first);
+    fed_free(&a);
+    fed_free(&b);
+}
+
 /* A larger cohort on a SecAgg+ neighbour graph (not complete), with orgs dropping at two
  * different stages. */
 /* Registration, a whole federation (train, train, eval: fewer rounds when one aborts) and a
@@ -1251,6 +1280,7 @@ int main(void)
         cmocka_unit_test(test_events_carry_the_log_lines),
         cmocka_unit_test(test_cohort_selection),
         cmocka_unit_test(test_resume_gives_same_bits),
+        cmocka_unit_test(test_instance_nonce_fresh),
         cmocka_unit_test(test_larger_cohort),
         cmocka_unit_test(test_nomem_every_allocation),
     };

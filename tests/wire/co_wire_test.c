@@ -48,6 +48,7 @@ static co_task sample(void)
                          .k = 2,
                          .t = 2,
                          .quant_n = 3,
+                         .sa_nonce = {0xA5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0x5A},
                          .clip = 1.0,
                          .scale = 2048,
                          .weight_max = 1e4,
@@ -94,6 +95,7 @@ static void test_task_round_trip(void **state)
                 a->quant_n == b->quant_n && a->clip == b->clip && a->scale == b->scale &&
                 a->weight_max == b->weight_max && a->dp_clip == b->dp_clip &&
                 a->dp_noise == b->dp_noise && a->dp_sampling == b->dp_sampling);
+    assert_memory_equal(a->sa_nonce, b->sa_nonce, CO_SA_NONCE_BYTES);
     assert_int_equal(u.stage, 2);
     assert_int_equal(u.n_cohort, 3);
     assert_memory_equal(u.cohort_ids, ids, sizeof ids);

@@ -31,10 +31,11 @@
 /* Moves with every change of either encoding, so a peer of another version is refused as such
  * (not as a malformed message). 2: the LEAVE report kind. 3: DP-SGD in the round config. 4: READY
  * carries no loss or tokens; they are the metric coordinates of the masked input
- * (d = dim + 1 + co_metric_coords). */
-#define CO_WIRE_VERSION    4
+ * (d = dim + 1 + co_metric_coords). 5: the round config's secure-aggregation instance nonce. */
+#define CO_WIRE_VERSION    5
 #define CO_REPORT_BYTES    28     /* "CR" ver type round(8) loss_sum(8) tokens(8) */
 #define CO_WIRE_MAX_COHORT 65536u /* = SA_MAX_ORGS */
+#define CO_SA_NONCE_BYTES  16u    /* = SA_INSTANCE_NONCE_BYTES */
 
 /* The range of every round-config field an org accepts (co_round_config_check). The
  * coordinator's config (co_config.h) documents the same ranges for its keys. An org refuses a
@@ -108,7 +109,11 @@ typedef enum {
  *   sa_config { round_id = round, d = dim + 1, bits, k, t, the cohort of the SECAGG task }
  *   sa_quant  { clip_norm = clip, scale, w_max = weight_max, bits, n = quant_n }
  * where quant_n is the number of orgs selected for the round (an upper bound on the cohort,
- * so the overflow check holds for any subset). k and t are 0 until the SECAGG stage starts. */
+ * so the overflow check holds for any subset). k and t are 0 until the SECAGG stage starts.
+ * sa_nonce is sa_config.instance_nonce: 16 bytes the coordinator draws fresh each time it starts
+ * a secure aggregation (all zero until then), hashed into the config hash every ADVERTISE signs,
+ * so signed messages recorded in one instance of a round are refused in another (a restarted
+ * coordinator's); an org refuses a SECAGG task whose nonce is all zero. */
 typedef struct {
     uint64_t round;
     uint8_t kind;   /* co_round_kind */
@@ -118,6 +123,7 @@ typedef struct {
     double lr, fedprox_mu;
     uint32_t dim; /* floats in the flat adapter vector */
     uint32_t bits, k, t, quant_n;
+    uint8_t sa_nonce[CO_SA_NONCE_BYTES];
     double clip, scale, weight_max;
     /* DP-SGD inside each org (train/include/tr_dp.h), per record: dp_clip 0 = off (then
      * dp_noise and dp_sampling are 0); else per-record clip in (0, CO_TASK_MAX_CLIP], noise

@@ -110,6 +110,7 @@ static void put_task(wbuf *w, const co_task *t)
     put_u32(w, c->k);
     put_u32(w, c->t);
     put_u32(w, c->quant_n);
+    put(w, c->sa_nonce, CO_SA_NONCE_BYTES);
     put_f64(w, c->clip);
     put_f64(w, c->scale);
     put_f64(w, c->weight_max);
@@ -265,6 +266,9 @@ static int get_fixed(co_task *t, rbuf *r, mu_diag *diag)
     c->k = get_u32(r);
     c->t = get_u32(r);
     c->quant_n = get_u32(r);
+    const uint8_t *nonce = take(r, CO_SA_NONCE_BYTES);
+    if (nonce)
+        memcpy(c->sa_nonce, nonce, CO_SA_NONCE_BYTES);
     c->clip = get_f64(r);
     c->scale = get_f64(r);
     c->weight_max = get_f64(r);
