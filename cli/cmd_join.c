@@ -33,6 +33,12 @@ static void help(FILE *out)
             "                      training report)\n"
             "  --term-at R:S       test mode: as --die-at, but SIGTERM: the org stops as on\n"
             "                      Ctrl-C and tells the coordinator that it leaves\n"
+            "  --charter CHAIN     enforce the members' charter chain: aggregate only with its\n"
+            "                      roster, refuse a coordinator running another training\n"
+            "                      config, verify and countersign the audit log of every\n"
+            "                      training task, stop on a fork (docs/governance.md)\n"
+            "  --witness-head FILE where the countersigned log head is kept (default\n"
+            "                      IDENTITY_KEY.head)\n"
             "  -v, --verbose       more log output\n"
             "  -q, --quiet         errors only\n"
             "  -h, --help          show this help\n\n"
@@ -40,7 +46,7 @@ static void help(FILE *out)
             "config error.\n");
 }
 
-enum { O_CONFIG = 1000, O_INSECURE, O_GIVE_UP, O_DUMP, O_DIE, O_TERM };
+enum { O_CONFIG = 1000, O_INSECURE, O_GIVE_UP, O_DUMP, O_DIE, O_TERM, O_CHARTER, O_HEAD };
 
 int cmd_join(int argc, char **argv)
 {
@@ -50,6 +56,8 @@ int cmd_join(int argc, char **argv)
                                              {"dump-dir", required_argument, NULL, O_DUMP},
                                              {"die-at", required_argument, NULL, O_DIE},
                                              {"term-at", required_argument, NULL, O_TERM},
+                                             {"charter", required_argument, NULL, O_CHARTER},
+                                             {"witness-head", required_argument, NULL, O_HEAD},
                                              MU_CLI_COMMON_LONGOPTS,
                                              {0, 0, 0, 0}};
     nd_join_opts o = {0};
@@ -66,6 +74,12 @@ int cmd_join(int argc, char **argv)
             break;
         case O_DUMP:
             o.dump_dir = optarg;
+            break;
+        case O_CHARTER:
+            o.charter_path = optarg;
+            break;
+        case O_HEAD:
+            o.head_path = optarg;
             break;
         case O_DIE:
         case O_TERM: {

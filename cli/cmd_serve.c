@@ -3,6 +3,7 @@
 
 #include "cli.h"
 #include "co_config.h"
+#include "ho_gov.h"
 #include "mu_log.h"
 #include "nd.h"
 
@@ -31,26 +32,51 @@ static void help(FILE *out)
             "                      checkpoint was written (default: refuse)\n"
             "  --dump-dir DIR      test mode: write DIR/global-RRRRRR.f32 after each round\n"
             "  --crash-at R:S      test mode: SIGKILL itself once round R has stage S (1-5) open\n"
+            "  --charter CHAIN     the members' charter chain governs the federation: the\n"
+            "                      roster, the training config, the audit log (audit.log in\n"
+            "                      the checkpoint folder); see docs/governance.md. Without it\n"
+            "                      nothing is member-governed\n"
+            "  --coordinator-key KEY\n"
+            "                      with --charter: the coordinator's Ed25519 signing key (64\n"
+            "                      hex digits), the key the charter names; signs the log\n"
+            "  --test-cheat WHAT   test mode, Debug builds only: skip the coordinator's own\n"
+            "                      charter check WHAT (config, admit, or config,admit)\n"
             "  -v, --verbose       more log output\n"
             "  -q, --quiet         errors only\n"
             "  -h, --help          show this help\n\n"
             "Exit status: 0 clean stop, 1 failure, 2 usage or config error.\n");
 }
 
-enum { O_CONFIG = 1000, O_INSECURE, O_PORT_FILE, O_LINGER, O_POLL, O_DUMP, O_CRASH, O_ACCEPT };
+enum {
+    O_CONFIG = 1000,
+    O_INSECURE,
+    O_PORT_FILE,
+    O_LINGER,
+    O_POLL,
+    O_DUMP,
+    O_CRASH,
+    O_ACCEPT,
+    O_CHARTER,
+    O_COORD_KEY,
+    O_CHEAT
+};
 
 int cmd_serve(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"config", required_argument, NULL, O_CONFIG},
-                                             {"insecure", no_argument, NULL, O_INSECURE},
-                                             {"port-file", required_argument, NULL, O_PORT_FILE},
-                                             {"linger", required_argument, NULL, O_LINGER},
-                                             {"poll", required_argument, NULL, O_POLL},
-                                             {"dump-dir", required_argument, NULL, O_DUMP},
-                                             {"crash-at", required_argument, NULL, O_CRASH},
-                                             {"accept-config-change", no_argument, NULL, O_ACCEPT},
-                                             MU_CLI_COMMON_LONGOPTS,
-                                             {0, 0, 0, 0}};
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, O_CONFIG},
+        {"insecure", no_argument, NULL, O_INSECURE},
+        {"port-file", required_argument, NULL, O_PORT_FILE},
+        {"linger", required_argument, NULL, O_LINGER},
+        {"poll", required_argument, NULL, O_POLL},
+        {"dump-dir", required_argument, NULL, O_DUMP},
+        {"crash-at", required_argument, NULL, O_CRASH},
+        {"accept-config-change", no_argument, NULL, O_ACCEPT},
+        {"charter", required_argument, NULL, O_CHARTER},
+        {"coordinator-key", required_argument, NULL, O_COORD_KEY},
+        {"test-cheat", required_argument, NULL, O_CHEAT},
+        MU_CLI_COMMON_LONGOPTS,
+        {0, 0, 0, 0}};
     nd_serve_opts o = {0};
     int c;
     while ((c = cli_next_opt(argc, argv, "+" MU_CLI_COMMON_SHORTOPTS, longopts, help)) != -1) {
@@ -71,6 +97,18 @@ int cmd_serve(int argc, char **argv)
             break;
         case O_DUMP:
             o.dump_dir = optarg;
+            break;
+        case O_CHARTER:
+            o.charter_path = optarg;
+            break;
+        case O_COORD_KEY:
+            o.coordinator_key = optarg;
+            break;
+        case O_CHEAT:
+            o.cheat = (strstr(optarg, "config") ? HO_GOV_SKIP_CONFIG : 0) |
+                      (strstr(optarg, "admit") ? HO_GOV_SKIP_ADMIT : 0);
+            if (!o.cheat)
+                return cli_usage_error(CMD, "--test-cheat wants config, admit or config,admit");
             break;
         case O_CRASH: {
             unsigned long long r = 0;
@@ -97,6 +135,10 @@ int cmd_serve(int argc, char **argv)
         return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
     if (!o.config_path)
         return cli_usage_error(CMD, "--config is required");
+    if (!o.charter_path != !o.coordinator_key)
+        return cli_usage_error(CMD, "--charter and --coordinator-key go together");
+    if (o.cheat && !o.charter_path)
+        return cli_usage_error(CMD, "--test-cheat needs --charter");
     mu_diag d = {{0}};
     int rc = cli_exit_check(CMD, nd_serve_check(&o, &d), &d);
     return rc ? rc : cli_exit_run(CMD, nd_serve_run(&o, &d), &d);

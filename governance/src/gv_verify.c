@@ -138,8 +138,8 @@ static int on_round(gv_state *s, const gv_entry *e, mu_diag *d)
 
 static int on_release(gv_state *s, const gv_entry *e, mu_diag *d)
 {
-    gv_done *r = NULL;
-    for (size_t j = 0; j < s->n_rounds && !r; j++)
+    gv_done *r = NULL; /* the latest entry of that round: a restart may have run it again */
+    for (size_t j = s->n_rounds; j-- > 0 && !r;)
         if (s->rounds[j].round == e->round)
             r = &s->rounds[j];
     if (!r || memcmp(r->global, e->global_hash, GV_HASH_BYTES))
@@ -223,6 +223,9 @@ static int check_entry(gv_state *s, const gv_log *log, size_t i, const gv_entry 
         if (e->round > s->last_round)
             return mu_diag_set(d, MU_ERR_PROTOCOL, "restart from round %llu, last round %llu",
                                (unsigned long long)e->round, (unsigned long long)s->last_round);
+        /* The rounds after the checkpoint resumed from run again: a round logged before a
+         * crash but never checkpointed is logged a second time, with its new result. */
+        s->last_round = e->round;
         return MU_OK;
     case GV_ENTRY_LEAVE:
         return on_leave(s, e, d);

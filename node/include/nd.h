@@ -47,6 +47,10 @@ typedef struct {
     uint64_t seed;
     uint64_t dim;
     uint8_t instance[8];
+    /* A coordinator governed by a charter says which training config it runs (BLAKE2b-256
+     * of its config file, "training_hash"), for orgs to compare with their charter's. */
+    int has_training_hash;
+    uint8_t training_hash[32];
 } nd_fedcfg;
 
 /* Encodes to a malloc'd JSON string (*out, *len). MU_OK or MU_ERR_NOMEM. */
@@ -76,6 +80,14 @@ typedef struct {
      * crash_stage (1..5) open. 0: off. */
     uint64_t crash_round;
     int crash_stage;
+    /* --charter CHAIN --coordinator-key KEY: the members' charter governs this federation
+     * (host/include/ho_gov.h): roster, training config, the audit log in checkpoint_dir.
+     * NULL: nothing is member-governed (no checks, no log). */
+    const char *charter_path;
+    const char *coordinator_key;
+    /* Test mode (builds with MUTUAL_TEST_HOOKS only; refused otherwise): HO_GOV_SKIP_*, a
+     * coordinator that skips its own charter checks, so tests can show the orgs refuse it. */
+    unsigned cheat;
 } nd_serve_opts;
 
 /* What serve refuses before it starts, read from o->config_path: a config error, insecure
@@ -104,6 +116,12 @@ typedef struct {
     uint64_t die_round;
     int die_stage;
     int die_signal; /* the signal it raises then: 0 = SIGKILL; SIGTERM stops it cleanly */
+    /* --charter CHAIN: the org enforces the members' charter (ho_witness, ho_gov.h): the
+     * roster is its cohort pin, the coordinator must run the charter's training config, and
+     * every training task's audit log is verified, checked against the head this org
+     * countersigned before (kept in head_path; NULL: IDENTITY_KEY.head) and countersigned. */
+    const char *charter_path;
+    const char *head_path;
 } nd_join_opts;
 
 /* What join refuses before it starts, as nd_serve_check: a config error, insecure mode off

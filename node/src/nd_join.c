@@ -19,6 +19,7 @@
 
 #include "cl_participant.h"
 #include "co_wire.h"
+#include "ho_gov.h"
 #include "ho_org.h"
 #include "mu_file.h"
 #include "mu_log.h"
@@ -67,6 +68,11 @@ typedef struct {
     uint32_t poll_ms;
     float *global; /* (dim) the last downloaded adapter */
     size_t dim;
+    ho_witness *wit;   /* --charter: the charter this org enforces; NULL: none */
+    cl_member *roster; /* (n_roster) the charter's roster: the pinned cohort members */
+    size_t n_roster;
+    uint8_t witness[GV_WITNESS_BYTES]; /* the head countersigned last, for the next report */
+    int has_witness;
 } org;
 
 static void sleep_s(double s)
@@ -105,6 +111,13 @@ static int make_org(org *g, mu_diag *d)
     pc.members = g->cfg.members;
     pc.n_members = g->cfg.n_members;
     pc.min_cohort = g->cfg.min_cohort;
+    if (g->wit) { /* the members' roster and minimum, not the coordinator's word */
+        pc.members = g->roster;
+        pc.n_members = g->n_roster;
+        uint32_t floor = ho_witness_charter(g->wit)->privacy.min_cohort;
+        if (floor > pc.min_cohort)
+            pc.min_cohort = floor;
+    }
     pc.allow_small_cohort = g->cfg.small_cohort;
     if (g->cfg.deterministic) {
         pc.deterministic = 1;
@@ -140,6 +153,9 @@ static int make_engine(org *g, const Mutual__V1__JoinReply *r, mu_diag *d)
                            "%s/config.json differs from the coordinator's base model (%s): "
                            "refusing to train a different model",
                            g->cfg.base, f.model_type);
+    if (g->wit &&
+        (rc = ho_witness_check_config(g->wit, f.has_training_hash ? f.training_hash : NULL, d)))
+        return rc;
     if (g->engine) { /* rejoined: the federation must be the same */
         nd_fedcfg same = f;
         memcpy(same.instance, g->fed.instance, sizeof same.instance);
@@ -270,10 +286,16 @@ static int push(org *g, uint64_t round, uint32_t stage, const cl_msg *m,
         req.payload.len = m->len;
         req.signature.data = (uint8_t *)sig;
         req.signature.len = HO_SIG_BYTES;
+        if (g->has_witness && stage == WI_STAGE_REPORT) { /* the head we countersigned */
+            req.witness.data = g->witness;
+            req.witness.len = sizeof g->witness;
+        }
         ProtobufCMessage *r = NULL;
         rc = rpc_client_unary(g->client, RPC_PUSH_STAGE, &req.base, 60, &r, &st);
         if (r)
             protobuf_c_message_free_unpacked(r, NULL);
+        if (rc == MU_OK && req.witness.len)
+            g->has_witness = 0;
     }
     if (rc == MU_OK)
         return MU_OK;
@@ -356,6 +378,28 @@ static int do_task(org *g, const co_task *t, mu_diag *d)
     return rc;
 }
 
+/* A training task of a governed federation: verify the audit log it carries against our
+ * charter chain and the head we countersigned before, then countersign its head (sent back
+ * with our report). A fatal code (the org stops, saying why) when anything does not hold. */
+static int witness(org *g, const Mutual__V1__Task *task, uint64_t round, mu_diag *d)
+{
+    if (!task->audit_log.len)
+        return mu_diag_set(d, MU_ERR_PROTOCOL,
+                           "round %llu: the coordinator sent no audit log with its training "
+                           "task, and the charter requires one: stopping",
+                           (unsigned long long)round);
+    mu_diag why = {{0}};
+    int rc = ho_witness_take(g->wit, task->audit_log.data, task->audit_log.len, g->witness, &why);
+    if (rc != MU_OK)
+        return mu_diag_set(d, rc, "round %llu: refusing the coordinator: %.440s",
+                           (unsigned long long)round, why.msg);
+    g->has_witness = 1;
+    mu_info("join: round %llu: the audit log verifies against our charter; countersigned its "
+            "head",
+            (unsigned long long)round);
+    return MU_OK;
+}
+
 /* Pulls and works until the federation is over (1), transport trouble (MU_ERR_IO), a signal
  * (MU_OK) or a fatal error. What each task means is the host layer's (ho_org.h). */
 static int work(org *g, mu_diag *d)
@@ -380,11 +424,18 @@ static int work(org *g, mu_diag *d)
         uint32_t retry = task->retry_after_ms;
         mu_diag md = {{0}};
         rc = v == HO_ACT ? nd_task_mirror_check(task, &t, &md) : MU_OK;
-        protobuf_c_message_free_unpacked(reply, NULL);
         if (rc != MU_OK) {
+            protobuf_c_message_free_unpacked(reply, NULL);
             co_task_deinit(&t);
             return mu_diag_set(d, rc, "the coordinator sent a task that contradicts itself: %.400s",
                                md.msg);
+        }
+        if (v == HO_ACT && t.kind == CO_TASK_TRAIN && g->wit) /* the members' audit log */
+            rc = witness(g, task, t.cfg.round, d);
+        protobuf_c_message_free_unpacked(reply, NULL);
+        if (rc != MU_OK) {
+            co_task_deinit(&t);
+            return rc;
         }
         if (v == HO_FATAL)
             return mu_diag_set(d, g->rep.rc, "%s", g->rep.diag.msg);
@@ -472,7 +523,19 @@ static int setup(org *g, mu_diag *d)
         mu_warn("join: testing.min_cohort is set: this org aggregates in cohorts of %u. Tests "
                 "only.",
                 g->cfg.min_cohort);
-    if (g->cfg.n_members == 0)
+    if (g->o.charter_path) {
+        char head[ND_PATH_MAX + 16];
+        snprintf(head, sizeof head, "%s.head", g->cfg.identity_key);
+        g->wit =
+            ho_witness_open(g->o.charter_path, g->o.head_path ? g->o.head_path : head, g->sk, d);
+        if (!g->wit)
+            return MU_ERR_INVALID;
+        if (ho_witness_roster(g->wit, &g->roster, &g->n_roster))
+            return MU_ERR_NOMEM;
+        mu_info("join: enforcing charter '%s' version %llu (%zu members)",
+                ho_witness_charter(g->wit)->federation,
+                (unsigned long long)ho_witness_charter(g->wit)->version, g->n_roster);
+    } else if (g->cfg.n_members == 0)
         mu_warn("join: no cohort.members pinned in %s: this org will refuse every secure "
                 "aggregation",
                 g->o.config_path);
@@ -531,6 +594,8 @@ int nd_join_run(const nd_join_opts *o, mu_diag *diag)
         mu_info("join: stopped by a signal");
     rpc_client_free(g->client);
     ho_org_free(g->h);
+    ho_witness_free(g->wit);
+    free(g->roster);
     cl_round_log_free(g->rounds);
     ho_reply_deinit(&g->rep);
     cl_engine_free(g->engine);

@@ -84,6 +84,14 @@ int nd_fedcfg_encode(const nd_fedcfg *f, char **out, size_t *len)
                           "instance", inst);
     if (!j)
         return MU_ERR_NOMEM;
+    if (f->has_training_hash) {
+        char th[65];
+        wi_hex_encode(th, sizeof th, f->training_hash, 32);
+        if (json_object_set_new(j, "training_hash", json_string(th))) {
+            json_decref(j);
+            return MU_ERR_NOMEM;
+        }
+    }
     *out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
     if (!*out)
@@ -101,13 +109,16 @@ int nd_fedcfg_decode(const uint8_t *buf, size_t len, nd_fedcfg *f, mu_diag *diag
         return mu_diag_set(diag, MU_ERR_FORMAT, "federation_config is not JSON: %s", e.text);
     int format = 0, rank = 0, targets = 0, rslora = 0, freeze = 0;
     double alpha = 0, dropout = 0;
-    const char *mt = NULL, *h = NULL, *seed = NULL, *inst = NULL;
+    const char *mt = NULL, *h = NULL, *seed = NULL, *inst = NULL, *th = NULL;
     json_int_t dim = 0;
-    int rc =
-        json_unpack_ex(j, &e, JSON_STRICT, "{s:i,s:s,s:s,s:i,s:F,s:i,s:b,s:b,s:F,s:s,s:I,s:s}",
-                       "format", &format, "model_type", &mt, "config_sha256", &h, "rank", &rank,
-                       "alpha", &alpha, "targets", &targets, "rslora", &rslora, "freeze_a", &freeze,
-                       "dropout", &dropout, "seed", &seed, "dim", &dim, "instance", &inst);
+    int rc = json_unpack_ex(
+        j, &e, JSON_STRICT, "{s:i,s:s,s:s,s:i,s:F,s:i,s:b,s:b,s:F,s:s,s:I,s:s,s?s}", "format",
+        &format, "model_type", &mt, "config_sha256", &h, "rank", &rank, "alpha", &alpha, "targets",
+        &targets, "rslora", &rslora, "freeze_a", &freeze, "dropout", &dropout, "seed", &seed, "dim",
+        &dim, "instance", &inst, "training_hash", &th);
+    if (!rc && th && wi_hex_decode(f->training_hash, 32, th) != MU_OK)
+        rc = -1, snprintf(e.text, sizeof e.text, "bad training_hash");
+    f->has_training_hash = th != NULL;
     if (rc || format != 1 || strlen(h) != 64 || strlen(inst) != 16 || rank > 4096 ||
         !(alpha > 0 && alpha <= 1e6) || !(dropout >= 0 && dropout < 1) ||
         strlen(mt) >= sizeof f->model_type || rank < 1 || dim < 1 || targets <= 0) {

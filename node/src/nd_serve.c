@@ -63,6 +63,10 @@ static void reply_task(server *s, rpc_call *call, const co_task *t, double now)
     if (in_round && isfinite(t->deadline) && t->deadline > 0)
         m.stage_deadline_unix_ms = (uint64_t)(wall_ms() + (t->deadline - now) * 1e3);
     m.retry_after_ms = t->kind == CO_TASK_WAIT ? 50 : 0;
+    if (s->gov && t->kind == CO_TASK_TRAIN && /* the log head, for the org to witness */
+        ho_gov_log_bytes(s->gov, (const uint8_t **)&m.audit_log.data, &m.audit_log.len, NULL))
+        m.audit_log.len = 0;
+    nd_srv_gov_tasked(s, t);
     nd_srv_count(s, t->org_id, 0, protobuf_c_message_get_packed_size(&m.base));
     if (t->kind == CO_TASK_DONE) {
         nd_srv_traffic_of(s, t->org_id);
@@ -206,6 +210,15 @@ static void on_join(void *user, rpc_call *call, const Mutual__V1__JoinRequest *r
     }
     uint32_t id = 0;
     mu_diag d = {{0}};
+    if (s->gov && (req->signing_public_key.len != GV_PK_BYTES ||
+                   ho_gov_admit(s->gov, req->org_name, req->signing_public_key.data,
+                                (uint64_t)time(NULL), &d) != MU_OK)) {
+        if (!d.msg[0])
+            mu_diag_set(&d, MU_ERR_INVALID, "a signing key must be %d bytes", GV_PK_BYTES);
+        mu_warn("serve: join refused for '%s' (%s): %s", req->org_name, peer, d.msg);
+        rpc_call_fail(call, GRPC_STATUS_PERMISSION_DENIED, "%s", d.msg);
+        return;
+    }
     co_status before;
     co_round_status(s->r, mu_now(), &before);
     int rc = co_round_register(s->r, req->org_name, req->signing_public_key.data, &id, &d);
@@ -311,6 +324,13 @@ static void on_push(void *user, rpc_call *call, const Mutual__V1__PushStageReque
         return;
     uint32_t id = org->id;
     nd_srv_count(s, id, protobuf_c_message_get_packed_size(&req->base), 0);
+    if (s->gov && req->witness.len) {
+        mu_diag wd = {{0}};
+        if (ho_gov_witness(s->gov, org->name, req->witness.data, req->witness.len, &wd))
+            mu_warn("serve: a countersigned head from '%s' refused: %s", org->name, wd.msg);
+        else
+            mu_debug("serve: '%s' countersigned the audit log head", org->name);
+    }
     char why[RPC_REASON_MAX];
     grpc_status_code code =
         deliver(s, org, req->round, req->stage, req->payload.data, req->payload.len,
@@ -485,6 +505,12 @@ static int setup(server *s, mu_diag *d)
     f.seed = s->spec.seed;
     f.dim = (uint64_t)tr_lora_trainable_count(s->model);
     randombytes_buf(f.instance, sizeof f.instance);
+    if ((rc = nd_srv_gov_open(s, f.instance, d)))
+        return rc;
+    if (s->gov) { /* the orgs compare it with their charter's */
+        f.has_training_hash = 1;
+        memcpy(f.training_hash, s->cfg_hash, sizeof f.training_hash);
+    }
     if ((rc = nd_fedcfg_encode(&f, &s->fedcfg, &s->fedcfg_len)))
         return rc;
     mu_info("serve: federation '%s': %s, LoRA r=%d%s, %llu values (%.1f KiB) per update",
@@ -543,6 +569,12 @@ int nd_serve_run(const nd_serve_opts *o, mu_diag *diag)
     if (s->o.poll_s <= 0)
         s->o.poll_s = 10;
     co_config_default(&s->cfg);
+#ifndef MUTUAL_TEST_HOOKS
+    if (s->o.cheat) {
+        free(s);
+        return mu_diag_set(diag, MU_ERR_INVALID, "--test-cheat needs a Debug build");
+    }
+#endif
     int rc = setup(s, diag);
     if (rc == MU_OK) {
         rc = rpc_server_run(s->srv);
@@ -562,6 +594,8 @@ int nd_serve_run(const nd_serve_opts *o, mu_diag *diag)
     free(s->held);
     free(s->traffic);
     free(s->told_done);
+    free(s->tasked);
+    ho_gov_free(s->gov);
     free(s);
     return rc;
 }

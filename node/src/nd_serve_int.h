@@ -8,6 +8,7 @@
 
 #include "co_config.h"
 #include "co_round.h"
+#include "ho_gov.h"
 #include "nd.h"
 #include "rpc_server.h"
 
@@ -47,6 +48,10 @@ typedef struct {
     traffic *traffic;                        /* (n_traffic) indexed by org id - 1 */
     size_t n_traffic, cap_traffic, cap_told; /* ids seen; room in traffic, told_done */
     uint8_t *told_done;                      /* (n_traffic) the org was given TASK_KIND_SHUTDOWN */
+    ho_gov *gov;        /* --charter: the audit log and the charter's checks; NULL: none */
+    uint64_t gov_round; /* the round whose TRAIN/EVAL tasks `tasked` records */
+    uint32_t *tasked;   /* (n_tasked) org ids handed a task of gov_round: its cohort */
+    size_t n_tasked, cap_tasked;
     int done;
     double done_at;
     int fatal;
@@ -67,5 +72,15 @@ int nd_srv_dump_global(server *s, uint64_t round, mu_diag *d);
 /* A ROUND event: new blob, checkpoint (a failure stops the server), PEFT export, dump, the
  * round's JSON line on stdout. */
 void nd_srv_on_round(server *s, const co_event *ev);
+
+/* nd_serve_gov.c */
+/* Opens the governance of --charter (ho_gov_open) once the checkpoint is resumed; MU_OK
+ * without --charter. */
+int nd_srv_gov_open(server *s, const uint8_t instance[8], mu_diag *d);
+/* Notes that org `t->org_id` was handed task t (its cohort, for the round's entry). */
+void nd_srv_gov_tasked(server *s, const co_task *t);
+/* The round entry of a completed round (before its checkpoint); `before` is the blob of the
+ * global the round started from. MU_OK without --charter or for an aborted round. */
+int nd_srv_gov_round(server *s, const co_event *ev, const blob *before, mu_diag *d);
 
 #endif

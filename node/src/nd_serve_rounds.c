@@ -117,15 +117,28 @@ void nd_srv_on_round(server *s, const co_event *ev)
 {
     const co_metrics *m = &ev->metrics;
     mu_diag d = {{0}};
+    blob *before = s->cur; /* the global the round started from, for its audit entry */
+    before->refs++;
     int rc = nd_srv_blob_refresh(s);
     if (rc == MU_OK && s->o.dump_dir && nd_srv_dump_global(s, m->round, &d) != MU_OK)
         mu_error("serve: %s", d.msg);
+    if (rc == MU_OK) /* logged before the checkpoint: see ho_gov.h */
+        rc = nd_srv_gov_round(s, ev, before, &d);
+    nd_srv_blob_release(before);
+    const char *export_dir = s->cfg.export_dir;
+    mu_diag why = {{0}};
+    if (s->gov && export_dir && export_dir[0] && m->outcome == CO_ROUND_COMPLETED &&
+        !ho_gov_may_release(s->gov, m->round, &why)) {
+        mu_warn("serve: round %llu not exported to %s: %s", (unsigned long long)m->round,
+                export_dir, why.msg);
+        export_dir = NULL;
+    }
     wi_str extra;
     wi_str_init(&extra);
     traffic_fields(s, &extra);
     ho_after a = {.checkpoint_dir = s->cfg.checkpoint_dir,
                   .config_hash = s->cfg_hash,
-                  .export_dir = s->cfg.export_dir,
+                  .export_dir = export_dir,
                   .model = s->model,
                   .base_name = s->spec.name,
                   .metrics = stdout,
@@ -135,7 +148,7 @@ void nd_srv_on_round(server *s, const co_event *ev)
     wi_str_deinit(&extra);
     if (rc != MU_OK) { /* without a checkpoint a crash would lose rounds silently: stop */
         s->fatal = rc;
-        mu_diag_set(&s->fatal_diag, rc, "round %llu: checkpoint: %.400s",
+        mu_diag_set(&s->fatal_diag, rc, "round %llu: checkpoint or audit log: %.400s",
                     (unsigned long long)m->round, d.msg);
         rpc_server_stop(s->srv);
         return;

@@ -259,6 +259,43 @@ static void test_other_rules(void **state)
     expect_rule(*state, 9, &x, fx_sk[3], MU_ERR_PROTOCOL, "'gamma' is not an admitted");
 }
 
+/* A coordinator that logged round 2, crashed before checkpointing it and resumed from round
+ * 1 runs round 2 again: the restart entry lets round 2 be logged a second time (with its new
+ * result), but only after a restart, and a release then names the latest one. */
+static void test_restart_reruns_round(void **state)
+{
+    gv_log *t = copy_replacing(*state, 99, NULL);
+    gv_entry x;
+    mu_diag d;
+    size_t bad;
+    round_entry(&x, 2);
+    x.n_cohort = 2; /* gamma left */
+    x.n_dropped = 0;
+    memset(x.global_hash, 0x77, GV_HASH_BYTES);
+    e = x;
+    assert_int_equal(gv_log_append(t, &e, fx_sk[3], NULL), MU_OK); /* no restart before it */
+    assert_int_equal(gv_log_verify(t, chain, 1, &bad, &d), MU_ERR_PROTOCOL);
+    assert_int_equal(bad, GOOD_LEN);
+    assert_non_null(strstr(d.msg, "round 2 after round 2"));
+    gv_log_free(t);
+    t = copy_replacing(*state, 99, NULL);
+    gv_entry r;
+    memset(&r, 0, sizeof r);
+    r.kind = GV_ENTRY_RESTART;
+    r.round = 1;
+    e = r;
+    assert_int_equal(gv_log_append(t, &e, fx_sk[3], NULL), MU_OK);
+    e = x;
+    assert_int_equal(gv_log_append(t, &e, fx_sk[3], NULL), MU_OK);
+    assert_int_equal(gv_log_verify(t, chain, 1, &bad, &d), MU_OK);
+    release_entry(&r, 2, (const int[]){0, 1, -1}); /* the first run's global: not the latest */
+    e = r;
+    assert_int_equal(gv_log_append(t, &e, fx_sk[3], NULL), MU_OK);
+    assert_int_equal(gv_log_verify(t, chain, 1, &bad, &d), MU_ERR_PROTOCOL);
+    assert_int_equal(bad, GOOD_LEN + 2);
+    gv_log_free(t);
+}
+
 /* Version 2 names a new coordinator (key 4): it signs the charter entry adopting version 2
  * and everything after; the old key no longer can. */
 static void test_coordinator_handover_in_log(void **state)
@@ -358,6 +395,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_release_without_quorum_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_reruns_round, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coordinator_handover_in_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forked_head_detected, setup, teardown),
     };

@@ -1,0 +1,137 @@
+/* ho_gov.h - the members' charter enforced by both sides of a running federation (issue 11).
+ *
+ * Coordinator side (ho_gov): `mutual serve --charter CHAIN --coordinator-key KEY` loads the
+ * charter chain, verifies it from genesis, and refuses to start unless its key is the head
+ * charter's coordinator key and its config file hashes to the head's training hash. While it
+ * runs it refuses to register an org that is not on the roster with that signing key, and
+ * writes the audit log (gv_log.h) into the checkpoint folder, one atomic file version per
+ * entry (gv_log_save): the charter versions, each admission, each completed round (cohort,
+ * drops per stage, config hash, aggregate and global hashes, public metrics) and each restart.
+ * The entry of a round is written before its checkpoint, so a crash between the two leaves a
+ * round logged but not checkpointed; the restart entry that follows says where it resumed,
+ * and the round is logged again when it is run again (gv_log_verify allows that only after a
+ * restart). It also keeps each org's countersigned head (ho_gov_witness).
+ *
+ * Org side (ho_witness): `mutual join --charter CHAIN` verifies the chain, pins the head
+ * charter's roster as the only keys it aggregates with and its min_cohort as a floor,
+ * refuses a coordinator whose training config hash differs from the charter's, and with each
+ * training task verifies the audit log the coordinator shows (every signature, link and rule
+ * against its own chain), checks that it extends the head it countersigned before, stops on a
+ * fork, countersigns the new head, stores it durably (atomically) and hands it to the driver
+ * to send back with its next report.
+ *
+ * Files are written with mu_write_file_atomic. Nothing here reads a clock (the caller passes
+ * `now`) or touches a socket. Thread-safety: none; one thread per object.
+ */
+#ifndef HO_GOV_H
+#define HO_GOV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cl_participant.h"
+#include "co_types.h"
+#include "gv_log.h"
+#include "mu_err.h"
+
+#define HO_GOV_LOG_FILE "audit.log" /* in the checkpoint folder */
+
+/* Test hooks (honoured only in builds with MUTUAL_TEST_HOOKS, i.e. Debug): a coordinator that
+ * cheats, so tests can show that the orgs refuse what it no longer refuses itself. */
+enum {
+    HO_GOV_SKIP_CONFIG = 1, /* start under a config the charter does not name */
+    HO_GOV_SKIP_ADMIT = 2,  /* register orgs not on the roster (and do not log them) */
+};
+
+typedef struct ho_gov ho_gov;
+
+typedef struct {
+    const char *chain_path;     /* the charter chain file (mutual charter verify --add) */
+    const char *key_path;       /* the coordinator's Ed25519 signing key (64 hex digits) */
+    const char *dir;            /* the checkpoint folder: audit.log and audit.NAME.witness */
+    const uint8_t *config_hash; /* (GV_HASH_BYTES) BLAKE2b-256 of the coordinator config */
+    int resumed;                /* resumed from a checkpoint after round `resumed_round` */
+    uint64_t resumed_round;
+    uint64_t instance; /* this coordinator process's random id (restart entries) */
+    uint64_t now;      /* seconds since the epoch, for entry times */
+    unsigned skip;     /* HO_GOV_SKIP_* (tests only) */
+} ho_gov_opts;
+
+/* Loads and verifies the chain (gv_chain_verify), the key (must be the head charter's
+ * coordinator key), the config hash (must be the head's training hash) and, when DIR/audit.log
+ * exists, the log (gv_log_verify against the chain; its coordinator must be ours). Then
+ * appends what is new: the charter versions the log has not adopted (all of them for a new
+ * log) and, for an existing log, a restart entry. NULL with diag naming the file and why
+ * (nothing written then). The key is wiped by ho_gov_free. */
+ho_gov *ho_gov_open(const ho_gov_opts *o, mu_diag *diag);
+void ho_gov_free(ho_gov *g); /* NULL is a no-op */
+
+/* The head charter (borrowed). */
+const gv_charter *ho_gov_charter(const ho_gov *g);
+
+/* An org asks to join: MU_OK when `name` is on the head charter's roster with signing key pk
+ * (its first admission is logged and saved); MU_ERR_INVALID with diag otherwise;
+ * MU_ERR_IO / MU_ERR_NOMEM when the entry cannot be saved (the org is refused). */
+int ho_gov_admit(ho_gov *g, const char *name, const uint8_t pk[GV_PK_BYTES], uint64_t now,
+                 mu_diag *diag);
+
+/* What a completed round did, for its log entry. */
+typedef struct {
+    uint64_t round;
+    const char *const *cohort; /* (n_cohort) names of every selected org */
+    uint32_t n_cohort;
+    const co_drop *dropped; /* (n_dropped) who dropped, at which stage */
+    uint32_t n_dropped;
+    const uint8_t *aggregate_hash; /* (GV_HASH_BYTES) */
+    const uint8_t *global_hash;    /* (GV_HASH_BYTES) the global orgs download next */
+    const char *metrics;           /* public metrics, JSON text */
+} ho_gov_round;
+
+/* Appends and saves the round's entry. MU_OK, MU_ERR_INVALID (a field out of range),
+ * MU_ERR_IO, MU_ERR_NOMEM; the driver stops on failure (a round it cannot log). */
+int ho_gov_log_round(ho_gov *g, const ho_gov_round *r, uint64_t now, mu_diag *diag);
+
+/* 1 when round `round`'s global may be released (exported): a release entry with the
+ * charter's release quorum names it; else 0 with the reason in diag. */
+int ho_gov_may_release(const ho_gov *g, uint64_t round, mu_diag *diag);
+
+/* The log as gv_log_encode bytes (borrowed; valid until the log changes): what each training
+ * task carries to the orgs. */
+int ho_gov_log_bytes(ho_gov *g, const uint8_t **bytes, size_t *len, mu_diag *diag);
+
+/* Org `name` sent its countersignature of a head (untrusted bytes): it must decode, be by
+ * that member's roster key and hold for our log (gv_witness_check); then it is saved as
+ * DIR/audit.NAME.witness. MU_OK, MU_ERR_FORMAT, MU_ERR_CRYPTO, MU_ERR_PROTOCOL, MU_ERR_IO. */
+int ho_gov_witness(ho_gov *g, const char *name, const uint8_t *bytes, size_t len, mu_diag *diag);
+
+/* ---- the org's side ------------------------------------------------------------------------ */
+
+typedef struct ho_witness ho_witness;
+
+/* Loads and verifies the chain at chain_path and, when it exists, the head this org
+ * countersigned before (head_path). sk: the org's Ed25519 signing key (copied, wiped by
+ * ho_witness_free); its public key must be on the head charter's roster. NULL with diag. */
+ho_witness *ho_witness_open(const char *chain_path, const char *head_path,
+                            const uint8_t sk[GV_SK_BYTES], mu_diag *diag);
+void ho_witness_free(ho_witness *w); /* NULL is a no-op */
+
+const gv_charter *ho_witness_charter(const ho_witness *w);
+
+/* The head charter's roster as cl_member entries (*out calloc'd, free() it) for the
+ * participant's pinned cohort members. MU_OK or MU_ERR_NOMEM. */
+int ho_witness_roster(const ho_witness *w, cl_member **out, size_t *n);
+
+/* MU_OK when hash (the coordinator's training config hash, GV_HASH_BYTES; NULL: it did not
+ * say) is the head charter's; MU_ERR_INVALID with diag otherwise. */
+int ho_witness_check_config(const ho_witness *w, const uint8_t *hash, mu_diag *diag);
+
+/* A log the coordinator shows (untrusted gv_log_encode bytes): decodes it, verifies it
+ * against this org's chain (gv_log_verify), requires it to have adopted the chain's head,
+ * and checks it extends the head countersigned before (gv_witness_check). Then countersigns
+ * its last entry, saves that head (atomically, before returning it) and encodes it in out.
+ * MU_OK; MU_ERR_FORMAT, MU_ERR_CRYPTO, MU_ERR_PROTOCOL ("equivocation: ..." for a fork) with
+ * diag; MU_ERR_IO when the head cannot be saved (nothing countersigned then). */
+int ho_witness_take(ho_witness *w, const uint8_t *log, size_t len, uint8_t out[GV_WITNESS_BYTES],
+                    mu_diag *diag);
+
+#endif

@@ -1,0 +1,458 @@
+/* ho_gov.c - the charter enforced by the coordinator (ho_gov) and by each org (ho_witness). */
+#include "ho_gov.h"
+
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gv_store.h"
+#include "ho_coord.h"
+#include "wi_bytes.h"
+
+struct ho_gov {
+    gv_signed *chain;
+    size_t n_chain;
+    uint8_t sk[GV_SK_BYTES];
+    char log_path[4096], dir[4096];
+    gv_log *log;
+    uint8_t *enc; /* gv_log_encode of log, or NULL when stale */
+    size_t enc_len;
+    unsigned skip;
+    char (*admitted)[GV_NAME_MAX]; /* members with an admission entry */
+    size_t n_admitted;
+};
+
+const gv_charter *ho_gov_charter(const ho_gov *g)
+{
+    return &g->chain[g->n_chain - 1].charter;
+}
+
+static int is_admitted(const ho_gov *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_admitted; i++)
+        if (!strcmp(g->admitted[i], name))
+            return 1;
+    return 0;
+}
+
+static int note_admitted(ho_gov *g, const char *name)
+{
+    if (is_admitted(g, name))
+        return MU_OK;
+    void *p = realloc(g->admitted, (g->n_admitted + 1) * sizeof *g->admitted);
+    if (!p)
+        return MU_ERR_NOMEM;
+    g->admitted = p;
+    snprintf(g->admitted[g->n_admitted++], GV_NAME_MAX, "%s", name);
+    return MU_OK;
+}
+
+/* Appends e (signed with our key), then writes the log's next version atomically. On a
+ * failed save the entry is taken back out, so memory and file agree. */
+static int append(ho_gov *g, gv_entry *e, uint64_t now, mu_diag *d)
+{
+    e->time = now;
+    int rc = gv_log_append(g->log, e, g->sk, d);
+    if (rc)
+        return rc;
+    free(g->enc);
+    g->enc = NULL;
+    rc = gv_log_save(g->log_path, g->log, d);
+    if (rc == MU_OK)
+        return MU_OK;
+    gv_log *back = gv_log_new(); /* rebuild without the last entry */
+    if (!back)
+        return rc;
+    for (size_t i = 0; i + 1 < gv_log_len(g->log); i++) {
+        const uint8_t *b;
+        size_t n;
+        gv_log_raw(g->log, i, &b, &n);
+        if (gv_log_append_raw(back, b, n, NULL) != MU_OK) {
+            gv_log_free(back);
+            return rc;
+        }
+    }
+    gv_log_free(g->log);
+    g->log = back;
+    return rc;
+}
+
+/* Replays an existing, verified log: which charter version it adopted last, who is admitted,
+ * which round it logged last. */
+static int replay(ho_gov *g, uint64_t *version, uint64_t *last_round, gv_entry *e)
+{
+    *version = 0;
+    *last_round = 0;
+    for (size_t i = 0; i < gv_log_len(g->log); i++) {
+        gv_log_entry(g->log, i, e);
+        if (e->kind == GV_ENTRY_CHARTER)
+            *version = e->charter_version;
+        else if (e->kind == GV_ENTRY_ADMISSION && note_admitted(g, e->member))
+            return MU_ERR_NOMEM;
+        else if (e->kind == GV_ENTRY_ROUND || e->kind == GV_ENTRY_RESTART)
+            *last_round = e->round;
+    }
+    return MU_OK;
+}
+
+static int open_log(ho_gov *g, const ho_gov_opts *o, gv_entry *e, mu_diag *d)
+{
+    int rc = gv_log_load(g->log_path, &g->log, d);
+    int fresh = rc == MU_ERR_NOTFOUND;
+    if (fresh) {
+        if (!(g->log = gv_log_new()))
+            return MU_ERR_NOMEM;
+    } else if (rc) {
+        return rc;
+    } else {
+        size_t bad = 0;
+        mu_diag why = {{0}};
+        if ((rc = gv_log_verify(g->log, g->chain, g->n_chain, &bad, &why)))
+            return mu_diag_set(d, rc, "%s does not verify against %s: %s", g->log_path,
+                               o->chain_path, why.msg);
+    }
+    uint64_t version = 0, last_round = 0;
+    if ((rc = replay(g, &version, &last_round, e)))
+        return rc;
+    for (uint64_t v = version; v < g->n_chain; v++) {
+        memset(e, 0, sizeof *e);
+        e->kind = GV_ENTRY_CHARTER;
+        e->charter_version = v + 1;
+        if ((rc = gv_charter_hash(&g->chain[v].charter, e->charter_hash, d)) ||
+            (rc = append(g, e, o->now, d)))
+            return rc;
+    }
+    if (fresh)
+        return MU_OK;
+    memset(e, 0, sizeof *e);
+    e->kind = GV_ENTRY_RESTART;
+    e->round = o->resumed ? o->resumed_round : 0;
+    if (e->round > last_round)
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "%s: the checkpoint is after round %llu but the audit log ends at "
+                           "round %llu: they are not from the same federation run",
+                           g->log_path, (unsigned long long)e->round,
+                           (unsigned long long)last_round);
+    e->instance = o->instance;
+    return append(g, e, o->now, d);
+}
+
+static int check_identity(ho_gov *g, const ho_gov_opts *o, mu_diag *d)
+{
+    const gv_charter *c = ho_gov_charter(g);
+    char want[2 * GV_HASH_BYTES + 1], have[2 * GV_HASH_BYTES + 1];
+    if (sodium_memcmp(g->sk + 32, c->coord_pk, GV_PK_BYTES))
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "%s is not the coordinator key that charter version %llu names",
+                           o->key_path, (unsigned long long)c->version);
+    if (memcmp(o->config_hash, c->training_hash, GV_HASH_BYTES) == 0)
+        return MU_OK;
+    wi_hex_encode(want, sizeof want, c->training_hash, GV_HASH_BYTES);
+    wi_hex_encode(have, sizeof have, o->config_hash, GV_HASH_BYTES);
+    if (o->skip & HO_GOV_SKIP_CONFIG)
+        return MU_OK; /* the test hook: a coordinator that does not check */
+    return mu_diag_set(d, MU_ERR_INVALID,
+                       "the config hashes to %.16s..., charter version %llu allows only training "
+                       "config %.16s...: a config change needs the members' change_config "
+                       "quorum (mutual charter propose)",
+                       have, (unsigned long long)c->version, want);
+}
+
+ho_gov *ho_gov_open(const ho_gov_opts *o, mu_diag *d)
+{
+    ho_gov *g = calloc(1, sizeof *g);
+    gv_entry *e = malloc(sizeof *e);
+    int rc = g && e ? MU_OK : MU_ERR_NOMEM;
+    if (rc == MU_OK) {
+        g->skip = o->skip;
+        snprintf(g->dir, sizeof g->dir, "%s", o->dir);
+        snprintf(g->log_path, sizeof g->log_path, "%s/%s", o->dir, HO_GOV_LOG_FILE);
+        rc = gv_chain_load(o->chain_path, &g->chain, &g->n_chain, d);
+    }
+    if (rc == MU_OK)
+        rc = ho_mkdirs(o->dir, d);
+    size_t bad = 0;
+    mu_diag why = {{0}};
+    if (rc == MU_OK && (rc = gv_chain_verify(g->chain, g->n_chain, &bad, &why)))
+        mu_diag_set(d, rc, "%s: %s", o->chain_path, why.msg);
+    if (rc == MU_OK)
+        rc = gv_signing_key_load(o->key_path, g->sk, d);
+    if (rc == MU_OK)
+        rc = check_identity(g, o, d);
+    if (rc == MU_OK)
+        rc = open_log(g, o, e, d);
+    free(e);
+    if (rc == MU_ERR_NOMEM && !d->msg[0])
+        mu_diag_set(d, rc, "governance: out of memory");
+    if (rc) {
+        ho_gov_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+void ho_gov_free(ho_gov *g)
+{
+    if (!g)
+        return;
+    sodium_memzero(g->sk, sizeof g->sk);
+    free(g->chain);
+    gv_log_free(g->log);
+    free(g->enc);
+    free(g->admitted);
+    free(g);
+}
+
+int ho_gov_admit(ho_gov *g, const char *name, const uint8_t pk[GV_PK_BYTES], uint64_t now,
+                 mu_diag *d)
+{
+    const gv_charter *c = ho_gov_charter(g);
+    const gv_member *m = gv_charter_member(c, name);
+    if (g->skip & HO_GOV_SKIP_ADMIT)
+        return MU_OK; /* the test hook: registers anyone, logs nothing */
+    if (!m)
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "'%s' is not on the roster of charter version %llu: admitting it "
+                           "needs a charter change signed by the admit quorum",
+                           name, (unsigned long long)c->version);
+    if (sodium_memcmp(m->sign_pk, pk, GV_PK_BYTES))
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "'%s' joined with a signing key that charter version %llu does not "
+                           "give it",
+                           name, (unsigned long long)c->version);
+    if (is_admitted(g, name))
+        return MU_OK;
+    gv_entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return mu_diag_set(d, MU_ERR_NOMEM, "out of memory");
+    e->kind = GV_ENTRY_ADMISSION;
+    snprintf(e->member, sizeof e->member, "%s", name);
+    memcpy(e->member_pk, pk, GV_PK_BYTES);
+    int rc = append(g, e, now, d);
+    free(e);
+    return rc ? rc : note_admitted(g, name);
+}
+
+int ho_gov_log_round(ho_gov *g, const ho_gov_round *r, uint64_t now, mu_diag *d)
+{
+    if (r->n_cohort > GV_COHORT_MAX || r->n_dropped > r->n_cohort ||
+        strlen(r->metrics) >= GV_METRICS_MAX)
+        return mu_diag_set(d, MU_ERR_INVALID, "round %llu: too large for an audit entry",
+                           (unsigned long long)r->round);
+    gv_entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return mu_diag_set(d, MU_ERR_NOMEM, "out of memory");
+    e->kind = GV_ENTRY_ROUND;
+    e->round = r->round;
+    memcpy(e->config_hash, ho_gov_charter(g)->training_hash, GV_HASH_BYTES);
+    memcpy(e->aggregate_hash, r->aggregate_hash, GV_HASH_BYTES);
+    memcpy(e->global_hash, r->global_hash, GV_HASH_BYTES);
+    e->n_cohort = r->n_cohort;
+    for (uint32_t i = 0; i < r->n_cohort; i++)
+        snprintf(e->cohort[i], GV_NAME_MAX, "%s", r->cohort[i]);
+    e->n_dropped = r->n_dropped;
+    for (uint32_t i = 0; i < r->n_dropped; i++) {
+        snprintf(e->dropped[i].name, GV_NAME_MAX, "%s", r->dropped[i].name);
+        e->dropped[i].stage = r->dropped[i].stage;
+    }
+    snprintf(e->metrics, sizeof e->metrics, "%s", r->metrics);
+    int rc = append(g, e, now, d);
+    free(e);
+    return rc;
+}
+
+int ho_gov_may_release(const ho_gov *g, uint64_t round, mu_diag *d)
+{
+    gv_entry *e = malloc(sizeof *e);
+    if (!e)
+        return mu_diag_set(d, MU_ERR_NOMEM, "out of memory"), 0;
+    int ok = 0;
+    for (size_t i = 0; i < gv_log_len(g->log) && !ok; i++)
+        ok =
+            gv_log_entry(g->log, i, e) == MU_OK && e->kind == GV_ENTRY_RELEASE && e->round == round;
+    free(e);
+    if (!ok)
+        mu_diag_set(d, MU_ERR_STATE,
+                    "round %llu is not released: the charter's release rule needs %u member "
+                    "signatures in a release entry, and the log has none for it",
+                    (unsigned long long)round, gv_quorum_need(ho_gov_charter(g), GV_KIND_RELEASE));
+    return ok;
+}
+
+int ho_gov_log_bytes(ho_gov *g, const uint8_t **bytes, size_t *len, mu_diag *d)
+{
+    if (!g->enc) {
+        int rc = gv_log_encode(g->log, &g->enc, &g->enc_len, d);
+        if (rc)
+            return rc;
+    }
+    *bytes = g->enc;
+    *len = g->enc_len;
+    return MU_OK;
+}
+
+int ho_gov_witness(ho_gov *g, const char *name, const uint8_t *b, size_t n, mu_diag *d)
+{
+    gv_witness w;
+    int rc = gv_witness_decode(&w, b, n, d);
+    if (rc)
+        return rc;
+    const gv_member *m = gv_charter_member(ho_gov_charter(g), name);
+    if (!m || sodium_memcmp(m->sign_pk, w.pk, GV_PK_BYTES))
+        return mu_diag_set(d, MU_ERR_CRYPTO,
+                           "a countersignature from '%s' by a key that is not "
+                           "its roster key",
+                           name);
+    if ((rc = gv_witness_check(&w, g->log, d)))
+        return rc;
+    char path[4096 + 2 * GV_NAME_MAX];
+    snprintf(path, sizeof path, "%s/audit.%s.witness", g->dir, name);
+    return gv_witness_save(path, &w, d);
+}
+
+/* ---- the org's side ------------------------------------------------------------------------ */
+
+struct ho_witness {
+    gv_signed *chain;
+    size_t n_chain;
+    uint8_t sk[GV_SK_BYTES];
+    char head_path[4096];
+    int has_head;
+    gv_witness head;
+};
+
+const gv_charter *ho_witness_charter(const ho_witness *w)
+{
+    return &w->chain[w->n_chain - 1].charter;
+}
+
+ho_witness *ho_witness_open(const char *chain_path, const char *head_path,
+                            const uint8_t sk[GV_SK_BYTES], mu_diag *d)
+{
+    ho_witness *w = calloc(1, sizeof *w);
+    if (!w) {
+        mu_diag_set(d, MU_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    memcpy(w->sk, sk, GV_SK_BYTES);
+    snprintf(w->head_path, sizeof w->head_path, "%s", head_path);
+    int rc = gv_chain_load(chain_path, &w->chain, &w->n_chain, d);
+    mu_diag why = {{0}};
+    if (rc == MU_OK && (rc = gv_chain_verify(w->chain, w->n_chain, NULL, &why)))
+        mu_diag_set(d, rc, "%s: %s", chain_path, why.msg);
+    if (rc == MU_OK && !gv_charter_member_by_key(ho_witness_charter(w), sk + 32))
+        rc = mu_diag_set(d, MU_ERR_INVALID,
+                         "%s: this org's signing key is not on the roster of charter version "
+                         "%llu",
+                         chain_path, (unsigned long long)ho_witness_charter(w)->version);
+    if (rc == MU_OK) {
+        rc = gv_witness_load(head_path, &w->head, d);
+        w->has_head = rc == MU_OK;
+        if (rc == MU_ERR_NOTFOUND)
+            rc = MU_OK;
+        else if (rc == MU_OK && sodium_memcmp(w->head.pk, sk + 32, GV_PK_BYTES))
+            rc = mu_diag_set(d, MU_ERR_INVALID, "%s: a head countersigned by another key",
+                             head_path);
+    }
+    if (rc) {
+        ho_witness_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void ho_witness_free(ho_witness *w)
+{
+    if (!w)
+        return;
+    sodium_memzero(w->sk, sizeof w->sk);
+    free(w->chain);
+    free(w);
+}
+
+int ho_witness_roster(const ho_witness *w, cl_member **out, size_t *n)
+{
+    const gv_charter *c = ho_witness_charter(w);
+    *out = calloc(c->n_members ? c->n_members : 1, sizeof **out);
+    if (!*out)
+        return MU_ERR_NOMEM;
+    for (uint32_t i = 0; i < c->n_members; i++) {
+        snprintf((*out)[i].name, sizeof(*out)[i].name, "%s", c->members[i].name);
+        memcpy((*out)[i].pk, c->members[i].sign_pk, GV_PK_BYTES);
+    }
+    *n = c->n_members;
+    return MU_OK;
+}
+
+int ho_witness_check_config(const ho_witness *w, const uint8_t *hash, mu_diag *d)
+{
+    const gv_charter *c = ho_witness_charter(w);
+    if (!hash)
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "the coordinator does not say which training config it runs; charter "
+                           "version %llu names one",
+                           (unsigned long long)c->version);
+    if (memcmp(hash, c->training_hash, GV_HASH_BYTES) == 0)
+        return MU_OK;
+    char want[2 * GV_HASH_BYTES + 1], have[2 * GV_HASH_BYTES + 1];
+    wi_hex_encode(want, sizeof want, c->training_hash, GV_HASH_BYTES);
+    wi_hex_encode(have, sizeof have, hash, GV_HASH_BYTES);
+    return mu_diag_set(d, MU_ERR_INVALID,
+                       "the coordinator runs training config %.16s..., charter version %llu "
+                       "allows only %.16s...: refusing its tasks",
+                       have, (unsigned long long)c->version, want);
+}
+
+/* The charter version the log adopted last. */
+static uint64_t adopted(const gv_log *log, gv_entry *e)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < gv_log_len(log); i++)
+        if (gv_log_entry(log, i, e) == MU_OK && e->kind == GV_ENTRY_CHARTER)
+            v = e->charter_version;
+    return v;
+}
+
+int ho_witness_take(ho_witness *w, const uint8_t *bytes, size_t len, uint8_t out[GV_WITNESS_BYTES],
+                    mu_diag *d)
+{
+    gv_log *log = NULL;
+    mu_diag why = {{0}};
+    int rc = gv_log_decode(&log, bytes, len, &why);
+    if (rc)
+        return mu_diag_set(d, rc, "the coordinator's audit log: %s", why.msg);
+    gv_entry *e = malloc(sizeof *e);
+    if (!e) {
+        gv_log_free(log);
+        return mu_diag_set(d, MU_ERR_NOMEM, "out of memory");
+    }
+    size_t bad = 0;
+    if ((rc = gv_log_verify(log, w->chain, w->n_chain, &bad, &why)))
+        mu_diag_set(d, rc,
+                    "the coordinator's audit log does not verify against our charter "
+                    "chain: %s",
+                    why.msg);
+    else if (adopted(log, e) != w->n_chain)
+        rc = mu_diag_set(d, MU_ERR_PROTOCOL,
+                         "the coordinator's audit log adopted charter version %llu, our chain's "
+                         "head is version %zu",
+                         (unsigned long long)adopted(log, e), w->n_chain);
+    else if (w->has_head && (rc = gv_witness_check(&w->head, log, &why)))
+        mu_diag_set(d, rc,
+                    "the coordinator's audit log does not extend the head this org "
+                    "countersigned (entry %llu): %s",
+                    (unsigned long long)w->head.index, why.msg);
+    free(e);
+    gv_witness nw;
+    if (rc == MU_OK && (rc = gv_witness_sign(&nw, log, w->sk)))
+        mu_diag_set(d, rc, "cannot countersign an empty log");
+    gv_log_free(log);
+    if (rc == MU_OK && (rc = gv_witness_save(w->head_path, &nw, d)) == MU_OK) {
+        w->head = nw;
+        w->has_head = 1;
+        gv_witness_encode(&nw, out);
+    }
+    return rc;
+}
