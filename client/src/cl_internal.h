@@ -38,6 +38,15 @@ int cl_engine_train_dp(cl_engine *e, const cl_train_job *job, float *delta, doub
 int cl_engine_eval(cl_engine *e, const float *global, const int32_t *tokens, int64_t n_tokens,
                    uint32_t batch, uint32_t seq, double *loss_sum, double *n_out, mu_diag *diag);
 
+/* The first dim + 1 values of the masked input when c->ddg_noise > 0: w·clip(x) (x has dim
+ * values) through dp_ddg_encode with the round's co_round_config_ddg, its noise and rounding
+ * drawn from the stream keyed by `key` (the org's secret), mod 2^bits; then the exact weight
+ * coordinate SR(w·scale) from rng_w (NULL: system randomness), as sa_quant_encode writes it.
+ * MU_OK, MU_ERR_INVALID (a config dp_ddg_check refuses, a wrap probability above
+ * CO_DDG_MAX_WRAP, a NaN), MU_ERR_NOMEM or MU_ERR_ABORT (dp_ddg_encode). */
+int cl_ddg_encode(uint32_t *q, const float *x, size_t dim, double w, const co_round_config *c,
+                  const uint8_t key[DP_SEED_BYTES], const sa_rng *rng_w, mu_diag *diag);
+
 /* What an org checks in an ADVERTISE task's cohort (cl_participant.h, "Whom an org
  * aggregates with"). members is sorted by key (cl_roster_copy). */
 typedef struct {

@@ -373,7 +373,18 @@ static int set_input(cl_participant *p, const co_round_config *c, mu_diag *diag)
                    .n = c->quant_n};
     sa_rng r;
     const sa_rng *rng = round_rng(p, &p->rng_q, "quantise", c->round, &r);
-    rc = sa_quant_encode(q, dim + 1, x, dim, p->weight, &sq, rng, diag);
+    if (c->ddg_noise > 0) {
+        /* the noise must be unknown to the coordinator: as for DP-SGD's key */
+        uint8_t k[DP_SEED_BYTES];
+        if (p->cfg.simulated && p->cfg.deterministic)
+            derive(k, p->cfg.seed, "ddg", c->round);
+        else
+            randombytes_buf(k, sizeof k);
+        rc = cl_ddg_encode(q, x, dim, p->weight, c, k, rng, diag);
+        sodium_memzero(k, sizeof k);
+    } else {
+        rc = sa_quant_encode(q, dim + 1, x, dim, p->weight, &sq, rng, diag);
+    }
     if (rc == MU_OK)
         rc = co_metric_encode(q + dim + 1, m, p->info.loss_sum, p->info.tokens, c->bits, c->quant_n,
                               diag);

@@ -58,6 +58,9 @@ typedef struct {
     uint32_t bits, neighbours, threshold;
     double clip, scale, weight_max;
 
+    double ddg_noise; /* distributed discrete Gaussian in the sum (docs/privacy.md); 0 = off */
+    uint32_t min_survivors; /* the fewest inputs a noised sum may hold; 0 = cohort.min_orgs */
+
     co_strategy_params strategy;
 
     double train_s, advertise_s, share_s, masked_s, consistency_s, unmask_s, eval_s;

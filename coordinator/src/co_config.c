@@ -81,6 +81,13 @@ static const co_key keys[] = {
     {"secure_agg", "weight_max", CO_KEY_DOUBLE, F(weight_max), 1e4, .max = CO_TASK_MAX_WEIGHT_MAX,
      .flags = CO_KEY_ABOVE_MIN, .doc = "the largest weight an org may send (bounds the sum)"},
 
+    {"privacy", "ddg_noise", CO_KEY_DOUBLE, F(ddg_noise), 0, .max = CO_TASK_MAX_DP_NOISE,
+     .doc = "org-level DP: each org adds discrete Gaussian noise so the sum of min_survivors "
+            "orgs has noise multiplier ddg_noise (std / the rounded L2 bound); 0 = off"},
+    {"privacy", "min_survivors", CO_KEY_U32, F(min_survivors), 0, .max = CO_WIRE_MAX_COHORT,
+     .doc = "with ddg_noise: the noise is split over this many orgs and a round whose sum holds "
+            "fewer aborts before unmasking; 0 = cohort.min_orgs"},
+
     {"strategy", "name", CO_KEY_STRATEGY, F(strategy.kind), CO_STRATEGY_FEDAVG,
      .doc = "server strategy; choosing one sets its defaults for the keys below"},
     {"strategy", "eta", CO_KEY_DOUBLE, F(strategy.eta), 1, .max = 1e6, .flags = CO_KEY_ABOVE_MIN,
@@ -357,6 +364,13 @@ int co_config_check_at(const co_config *cfg, const co_key **at, mu_diag *diag)
         return mu_diag_set(diag, MU_ERR_INVALID,
                            "cohort.max_orgs (%u) is below cohort.min_orgs (%u)", cfg->max_orgs,
                            cfg->min_orgs);
+    }
+    if (cfg->ddg_noise > 0 && cfg->min_survivors > cfg->max_orgs) {
+        *at = row("privacy", "min_survivors");
+        return mu_diag_set(diag, MU_ERR_INVALID,
+                           "privacy.min_survivors (%u) is above cohort.max_orgs (%u): every round "
+                           "would abort",
+                           cfg->min_survivors, cfg->max_orgs);
     }
     if ((uint64_t)cfg->batch * cfg->seq > CO_TASK_MAX_BATCH_TOKENS) {
         *at = row("train", "seq");

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "co_bound.h"
+#include "co_ddg.h"
 #include "mu_bytes.h"
 #include "mu_grow.h"
 #include "sa.h"
@@ -532,16 +533,21 @@ static void finish_train(co_round *r, double now)
         abort_round(r, now, "secure aggregation gave no sum");
         return;
     }
-    if (sa_quant_mean(r->delta, r->dim, sum, r->dim + 1, &r->quant, &d) != MU_OK) {
+    size_t n = sa_server_survivors(r->sa, r->ids_tmp, r->n_members);
+    if (n > r->n_members)
+        n = r->n_members;
+    int rc = r->rcfg.ddg_noise > 0
+                 ? co_ddg_mean(r->delta, sum, &r->rcfg, (uint32_t)n, &d)
+                 : sa_quant_mean(r->delta, r->dim, sum, r->dim + 1, &r->quant, &d);
+    if (rc != MU_OK && rc != MU_ERR_PROTOCOL) {
         char why[300];
         snprintf(why, sizeof why, "dequantising the sum: %.200s", d.msg);
         abort_round(r, now, why);
         return;
     }
-    size_t n = sa_server_survivors(r->sa, r->ids_tmp, r->n_members);
-    if (n > r->n_members)
-        n = r->n_members;
-    if (co_aggregate_check(r->delta, r->dim, sum, &r->quant, n, &d) != MU_OK) {
+    if (rc == MU_ERR_PROTOCOL ||
+        (!(r->rcfg.ddg_noise > 0) &&
+         co_aggregate_check(r->delta, r->dim, sum, &r->quant, n, &d) != MU_OK)) {
         abort_round(r, now, d.msg); /* an out-of-range input: nothing applied */
         return;
     }
@@ -637,6 +643,24 @@ static size_t secagg_pending(const co_round *r)
 /* Closes the open stage (deadline or everyone answered), routes the server's messages, and
  * keeps closing while a stage waits for nobody. A member that did not answer the stage is
  * noted as dropped at it (the stages only narrow the cohort: it never answers again). */
+/* privacy.ddg_noise: a sum of fewer than ddg_min inputs holds less noise than promised, so
+ * the round aborts once the masked inputs are in, before any share is asked for. */
+static int too_few_survivors(co_round *r, double now)
+{
+    if (!(r->rcfg.ddg_noise > 0))
+        return 0;
+    size_t n = sa_server_survivors(r->sa, r->ids_tmp, r->n_members);
+    if (n >= r->rcfg.ddg_min)
+        return 0;
+    char why[200];
+    snprintf(why, sizeof why,
+             "only %zu masked inputs, below privacy.min_survivors %u: not unmasking a sum with "
+             "less noise than promised",
+             n, r->rcfg.ddg_min);
+    abort_round(r, now, why);
+    return 1;
+}
+
 static void close_stages(co_round *r, double now)
 {
     while (r->phase == CO_PHASE_SECAGG) {
@@ -660,6 +684,8 @@ static void close_stages(co_round *r, double now)
             return;
         }
         r->version++;
+        if (stage == SA_STAGE_MASKED && too_few_survivors(r, now))
+            return;
         sa_stage next = sa_server_stage(r->sa);
         if (next == SA_STAGE_DONE) {
             finish_train(r, now);
@@ -757,8 +783,10 @@ static void start_secagg(co_round *r, double now)
 
 /* The quantisation of a round of n orgs under cfg (the scale chosen when secure_agg.scale is
  * 0): MU_OK, or MU_ERR_INVALID when the sum could overflow or the scale falls below 1. */
-static int quant_for(const co_config *cfg, uint32_t n, sa_quant *q, mu_diag *d)
+static int quant_for(const co_config *cfg, uint32_t dim, uint32_t n, sa_quant *q, mu_diag *d)
 {
+    if (cfg->ddg_noise > 0 && co_metric_coords(cfg->bits, n) != 0)
+        return co_ddg_quant(cfg, dim, n, q, d); /* privacy.ddg_noise: rotated, noised */
     *q = (sa_quant){.clip_norm = cfg->clip,
                     .scale = cfg->scale,
                     .w_max = cfg->weight_max,
@@ -791,14 +819,14 @@ static int quant_for(const co_config *cfg, uint32_t n, sa_quant *q, mu_diag *d)
 
 static int choose_quant(co_round *r, uint32_t n, mu_diag *d)
 {
-    return quant_for(&r->cfg, n, &r->quant, d);
+    return quant_for(&r->cfg, (uint32_t)r->dim, n, &r->quant, d);
 }
 
 int co_round_check_config(const co_config *cfg, mu_diag *diag)
 {
     int rc = co_config_check(cfg, diag);
     sa_quant q;
-    return rc != MU_OK ? rc : quant_for(cfg, cfg->max_orgs, &q, diag);
+    return rc != MU_OK ? rc : quant_for(cfg, 0, cfg->max_orgs, &q, diag);
 }
 
 /* MU_OK, or MU_ERR_NOMEM with nothing started. Reserves the round's events (ROUND_START,
@@ -892,6 +920,17 @@ static int start_round(co_round *r, double now)
         return MU_OK;
     }
     c->scale = r->quant.scale;
+    if (r->cfg.ddg_noise > 0) {
+        c->ddg_noise = r->cfg.ddg_noise;
+        c->ddg_min = co_ddg_min(&r->cfg);
+        if (n < c->ddg_min) {
+            char why[160];
+            snprintf(why, sizeof why, "only %u orgs selected, below privacy.min_survivors %u", n,
+                     c->ddg_min);
+            c->ddg_noise = 0, c->ddg_min = 0;
+            abort_round(r, now, why);
+        }
+    }
     return MU_OK;
 }
 

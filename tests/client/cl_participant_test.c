@@ -38,8 +38,11 @@ typedef struct {
     double org_loss[NORG], org_tokens[NORG]; /* each org's own round-1 training numbers */
     uint8_t *seen;                           /* every byte the orgs pushed (the recording) */
     size_t n_seen;
-    uint32_t n_ready; /* READY reports among them */
+    uint32_t n_ready;   /* READY reports among them */
+    co_round_config rc; /* the round config of the last SECAGG task */
 } fed;
+
+static int g_simulated; /* make_org: orgs key their DDG noise from their seed (the simulator) */
 
 static const int64_t ntok[NORG] = {200, 400, 600};
 
@@ -55,7 +58,8 @@ static cl_participant *make_org(int i, int32_t *tok, int64_t n, int64_t n_eval)
                                 .n_train = n - n_eval,
                                 .eval_tokens = n_eval ? tok + (n - n_eval) : NULL,
                                 .n_eval = n_eval,
-                                .deterministic = 1};
+                                .deterministic = 1,
+                                .simulated = g_simulated};
     char name[16];
     snprintf(name, sizeof name, "org-%d", i);
     pc.name = name;
@@ -233,8 +237,10 @@ static int org_step(fed *f, int i, int drop_at)
         f->loss_sum += info.loss_sum;
         f->tokens += info.tokens;
     }
-    if (t.kind == CO_TASK_SECAGG)
+    if (t.kind == CO_TASK_SECAGG) {
         f->scale = t.cfg.scale;
+        f->rc = t.cfg;
+    }
     int sent = 0;
     for (size_t k = 0; k < ob.count; k++) {
         record_push(f, ob.items[k].bytes, ob.items[k].len);
@@ -770,6 +776,207 @@ static void test_synthetic_update(void **state)
     assert_true(memcmp(a, b, sizeof a) != 0);
 }
 
+/* ---- the distributed discrete Gaussian (privacy.ddg_noise) ------------------------------ */
+
+/* One noised round of the fixture with org `drop` (-1: none) silent from MASKED on; *mean
+ * (dim, malloc'ed) := the applied update; returns the outcome. */
+static int ddg_round(const co_config *cfg, int drop, float **mean, fed *f)
+{
+    fed_init(f, cfg);
+    size_t dim;
+    const float *g0 = co_round_global(f->r, &dim);
+    float *old = malloc(dim * sizeof *old);
+    memcpy(old, g0, dim * sizeof *old);
+    run_rounds(f, 1, drop, SA_STAGE_MASKED);
+    const float *g = co_round_global(f->r, &dim);
+    *mean = malloc(dim * sizeof **mean);
+    for (size_t k = 0; k < dim; k++)
+        (*mean)[k] = g[k] - old[k];
+    free(old);
+    return f->last.metrics.outcome;
+}
+
+static void ddg_config(co_config *cfg, double noise, uint32_t min_survivors)
+{
+    base_config(cfg);
+    cfg->rounds = 1;
+    cfg->min_orgs = 2;
+    cfg->ddg_noise = noise;
+    cfg->min_survivors = min_survivors;
+}
+
+/* The noised mean: its error against the true weighted mean has, per coordinate, the variance
+ * of n orgs' noise (n·σ², plus at most n/4 of rounding, over the exact weight sum W): the
+ * n·σ² >= (z·Δ₂)²·n/min_survivors the accountant assumes. */
+static void test_ddg_noise_in_the_mean(void **state)
+{
+    (void)state;
+    g_simulated = 1;
+    co_config cfg;
+    ddg_config(&cfg, 0.5, 3);
+    fed f;
+    float *mean;
+    if (ddg_round(&cfg, -1, &mean, &f) != CO_ROUND_COMPLETED)
+        fail_msg("aborted: %s", f.last.reason);
+    assert_true(f.rc.ddg_noise == 0.5 && f.rc.ddg_min == 3);
+    dp_ddg p;
+    co_round_config_ddg(&f.rc, &p);
+    uint64_t num, den;
+    assert_int_equal(dp_ddg_sigma2(&p, &num, &den), MU_OK);
+    double s2 = (double)num / (double)den;
+    assert_true(3 * s2 >= pow(0.5 * dp_ddg_bound(&p), 2));
+    size_t dim;
+    co_round_global(f.r, &dim);
+    /* W = Σ SR(w·scale): within NORG of scale·Σw */
+    double sw = f.w[0] + f.w[1] + f.w[2], W = sw * f.scale, m = 0, v = 0;
+    for (size_t k = 0; k < dim; k++) {
+        double want = 0;
+        for (int i = 0; i < NORG; i++)
+            want += f.w[i] * f.delta[i][k];
+        double e = (mean[k] - want / sw) * W; /* in integer units of the sum */
+        m += e;
+        v += e * e;
+    }
+    m /= dim;
+    v = v / dim - m * m;
+    double want = NORG * s2, se = want * sqrt(2.0 / dim);
+    if (!(v > want - 5 * se && v < want + NORG / 4.0 + 5 * se + want * 2 * NORG / W))
+        fail_msg("error variance %g, want %g (se %g, dim %zu)", v, want, se, dim);
+    assert_true(fabs(m) < 5 * sqrt(want / dim));
+    free(mean);
+    fed_free(&f);
+    g_simulated = 0;
+}
+
+/* Little noise: the coordinator's centring, inverse rotation and descaling give back the
+ * weighted mean within the rounding and noise of 3 orgs (6 standard deviations of their sum,
+ * per coordinate, in integer units), far below the update itself. */
+static void test_ddg_mean_inverts(void **state)
+{
+    (void)state;
+    g_simulated = 1;
+    co_config cfg;
+    ddg_config(&cfg, 1e-5, 3);
+    cfg.clip = 0.05;
+    fed f;
+    float *mean;
+    if (ddg_round(&cfg, -1, &mean, &f) != CO_ROUND_COMPLETED)
+        fail_msg("aborted: %s", f.last.reason);
+    dp_ddg p;
+    co_round_config_ddg(&f.rc, &p);
+    uint64_t num, den;
+    assert_int_equal(dp_ddg_sigma2(&p, &num, &den), MU_OK);
+    double sd = sqrt(NORG * ((double)num / (double)den + 0.25));
+    size_t dim;
+    co_round_global(f.r, &dim);
+    double sw = f.w[0] + f.w[1] + f.w[2], W = sw * f.scale, maxerr = 0, maxabs = 0;
+    for (size_t k = 0; k < dim; k++) {
+        double want = 0, n2 = 0;
+        for (int i = 0; i < NORG; i++) {
+            double nrm = 0;
+            for (size_t j = 0; j < dim; j++)
+                nrm += (double)f.delta[i][j] * f.delta[i][j];
+            nrm = sqrt(nrm);
+            want += f.w[i] * f.delta[i][k] * (nrm > cfg.clip ? cfg.clip / nrm : 1);
+            n2 += nrm;
+        }
+        want /= sw;
+        maxabs = fmax(maxabs, fabs(want) * W);
+        maxerr = fmax(maxerr, fabs(mean[k] - want) * W + 1e-6 * fabs(want) * W);
+    }
+    if (maxerr > 6 * sd)
+        fail_msg("mean off by %g integer units (6 sd = %g; the update reaches %g)", maxerr, 6 * sd,
+                 maxabs);
+    if (!(maxabs > 100 * 6 * sd))
+        fail_msg("maxabs %g maxerr %g sd %g scale %g", maxabs, maxerr, sd, f.scale);
+    free(mean);
+    fed_free(&f);
+    g_simulated = 0;
+}
+
+/* Drops: with min_survivors 2 a round that loses an org at MASKED still unmasks exactly (the
+ * dropped org's noise is simply missing): the decoded sums (mean·W) of the three 2-org rounds
+ * add up to twice the 3-org round's, every org's output being the same in each (the simulator's
+ * deterministic keys); with min_survivors 3 it aborts before unmasking. */
+static void test_ddg_drops(void **state)
+{
+    (void)state;
+    g_simulated = 1;
+    co_config cfg;
+    ddg_config(&cfg, 1.0, 2);
+    fed f;
+    float *all, *part[NORG];
+    assert_int_equal(ddg_round(&cfg, -1, &all, &f), CO_ROUND_COMPLETED);
+    double w_all = (f.w[0] + f.w[1] + f.w[2]) * f.scale;
+    double sw[NORG];
+    for (int i = 0; i < NORG; i++)
+        sw[i] = f.w[i];
+    size_t dim;
+    co_round_global(f.r, &dim);
+    fed_free(&f);
+    double w_part[NORG];
+    for (int i = 0; i < NORG; i++) {
+        if (ddg_round(&cfg, i, &part[i], &f) != CO_ROUND_COMPLETED)
+            fail_msg("drop %d aborted: %s", i, f.last.reason);
+        assert_int_equal(f.last.metrics.orgs_completed, 2);
+        w_part[i] = (sw[0] + sw[1] + sw[2] - sw[i]) * f.scale;
+        fed_free(&f);
+    }
+    /* W of each round is Σ SR(w·scale), the same draws in every run: use the exact integers */
+    double maxerr = 0, top = 0, noise = 0;
+    for (size_t k = 0; k < dim; k++) {
+        double s3 = all[k] * w_all, s2 = 0;
+        for (int i = 0; i < NORG; i++)
+            s2 += part[i][k] * w_part[i];
+        maxerr = fmax(maxerr, fabs(s2 - 2 * s3));
+        top = fmax(top, fabs(s3));
+        noise += s3 * s3;
+    }
+    assert_true(sqrt(noise / dim) > 1); /* noisy: the sums are far from 0 in integer units */
+    if (maxerr > 1e-5 * top + 1e-3)
+        fail_msg("the 2-org sums do not add up to twice the 3-org sum: off by %g of %g", maxerr,
+                 top);
+    for (int i = 0; i < NORG; i++)
+        free(part[i]);
+    free(all);
+    ddg_config(&cfg, 1.0, 3);
+    assert_int_equal(ddg_round(&cfg, 1, &all, &f), CO_ROUND_ABORTED);
+    assert_non_null(strstr(f.last.reason, "min_survivors 3"));
+    free(all);
+    fed_free(&f);
+    g_simulated = 0;
+}
+
+/* A config whose noised sum could wrap is refused at setup, naming the probability; with
+ * secure_agg.scale 0 the coordinator picks a scale whose wrap bound is negligible. */
+static void test_ddg_refuses_wrap(void **state)
+{
+    (void)state;
+    co_config cfg;
+    ddg_config(&cfg, 1.0, 2);
+    cfg.bits = 16;
+    cfg.max_orgs = 50;
+    cfg.weight_max = 1;
+    cfg.scale = 256; /* l2·scale = 2560: the summed noise has a std of 2^13.6, 2^15 is near */
+    float data[4096] = {0};
+    co_tensor t = {.name = "b", .ndim = 1, .shape = {4096}, .data = data};
+    mu_diag d = {{0}};
+    co_round *r = co_round_new(&cfg, &t, 1, &d);
+    assert_null(r);
+    if (!strstr(d.msg, "wraps mod 2^16 with probability"))
+        fail_msg("%s", d.msg);
+    cfg.scale = 0;
+    r = co_round_new(&cfg, &t, 1, &d);
+    if (!r)
+        fail_msg("%s", d.msg);
+    co_round_free(r);
+    assert_int_equal(co_round_check_config(&cfg, &d), MU_OK);
+    cfg.bits = 8; /* 50 weights of up to 1 at scale >= 1 still fit, the noise does not */
+    r = co_round_new(&cfg, &t, 1, &d);
+    assert_null(r);
+    assert_non_null(strstr(d.msg, "privacy.ddg_noise"));
+}
+
 int main(void)
 {
     mu_log_set_level(MU_LOG_WARN);
@@ -787,6 +994,10 @@ int main(void)
         cmocka_unit_test(test_train_again_after_restart),
         cmocka_unit_test(test_synthetic_update),
         cmocka_unit_test(test_nomem_handle_task),
+        cmocka_unit_test(test_ddg_noise_in_the_mean),
+        cmocka_unit_test(test_ddg_mean_inverts),
+        cmocka_unit_test(test_ddg_drops),
+        cmocka_unit_test(test_ddg_refuses_wrap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,13 +26,15 @@
 #include <stdint.h>
 
 #include "co_types.h"
+#include "dp_ddg.h"
 #include "mu_err.h"
 
 /* Moves with every change of either encoding, so a peer of another version is refused as such
  * (not as a malformed message). 2: the LEAVE report kind. 3: DP-SGD in the round config. 4: READY
  * carries no loss or tokens; they are the metric coordinates of the masked input
- * (d = dim + 1 + co_metric_coords). 5: the round config's secure-aggregation instance nonce. */
-#define CO_WIRE_VERSION    5
+ * (d = dim + 1 + co_metric_coords). 5: the round config's secure-aggregation instance nonce.
+ * 6: the distributed discrete Gaussian (ddg_noise, ddg_min). */
+#define CO_WIRE_VERSION    6
 #define CO_REPORT_BYTES    28     /* "CR" ver type round(8) loss_sum(8) tokens(8) */
 #define CO_WIRE_MAX_COHORT 65536u /* = SA_MAX_ORGS */
 #define CO_SA_NONCE_BYTES  16u    /* = SA_INSTANCE_NONCE_BYTES */
@@ -131,6 +133,11 @@ typedef struct {
      * (batch = the expected batch). Each org keys its noise with its own random key. */
     double dp_clip, dp_noise;
     uint8_t dp_sampling;
+    /* Distributed discrete Gaussian in the secure sum (privacy/include/dp_ddg.h, co_ddg): 0 =
+     * off (then ddg_min is 0); else the sum's noise multiplier in (0, CO_TASK_MAX_DP_NOISE] and
+     * the fewest inputs a released sum holds, in [1, quant_n]. */
+    double ddg_noise;
+    uint32_t ddg_min;
 } co_round_config;
 
 /* One task. Arrays are borrowed from the co_round (valid until the next call that changes it)
@@ -155,6 +162,15 @@ typedef struct {
     size_t sa_len;
     void *owned_; /* decode's allocation; NULL for borrowed tasks */
 } co_task;
+
+/* The distributed discrete Gaussian of a training round with c->ddg_noise > 0, as both sides
+ * build it (dp_ddg.h): dim = c->dim, l2 = weight_max·clip (an org sends w·clip(Δ)), scale,
+ * noise = ddg_noise, min_survivors = ddg_min, and the rotation's public seed
+ * BLAKE2b-256("mutual ddg rotation v1" ‖ le64(seed) ‖ le64(round)). */
+void co_round_config_ddg(const co_round_config *c, dp_ddg *p);
+/* The largest probability (dp_ddg_wrap over quant_n honest inputs) that a noised round's sum
+ * wraps: the coordinator refuses a config above it at setup, an org refuses such a task. */
+#define CO_DDG_MAX_WRAP 1e-9
 
 /* Checks a round config against the CO_TASK_* ranges, kind and weight against their enums, and
  * that no double is NaN or infinite. MU_OK, or MU_ERR_PROTOCOL with the field and its value in

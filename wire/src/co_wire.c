@@ -117,6 +117,8 @@ static void put_task(wbuf *w, const co_task *t)
     put_f64(w, c->dp_clip);
     put_f64(w, c->dp_noise);
     put_u8(w, c->dp_sampling);
+    put_f64(w, c->ddg_noise);
+    put_u32(w, c->ddg_min);
     put_u8(w, t->stage);
     put_u32(w, t->n_cohort);
     for (uint32_t i = 0; i < t->n_cohort; i++) {
@@ -207,6 +209,13 @@ int co_round_config_check(const co_round_config *c, mu_diag *diag)
                            "task: dp_sampling %u with dp_clip %g, dp_noise %g (sampling 1 or 2 "
                            "with a clip; all 0 without)",
                            (unsigned)c->dp_sampling, c->dp_clip, c->dp_noise);
+    if ((rc = check_f64("ddg_noise", c->ddg_noise, 0, 0, CO_TASK_MAX_DP_NOISE, diag)))
+        return rc;
+    if (c->ddg_noise > 0 ? c->ddg_min < 1 || c->ddg_min > c->quant_n : c->ddg_min != 0)
+        return mu_diag_set(diag, MU_ERR_PROTOCOL,
+                           "task: ddg_min %u with ddg_noise %g, quant_n %u (1..quant_n with noise; "
+                           "0 without)",
+                           c->ddg_min, c->ddg_noise, c->quant_n);
     return MU_OK;
 }
 
@@ -275,6 +284,8 @@ static int get_fixed(co_task *t, rbuf *r, mu_diag *diag)
     c->dp_clip = get_f64(r);
     c->dp_noise = get_f64(r);
     c->dp_sampling = get_u8(r);
+    c->ddg_noise = get_f64(r);
+    c->ddg_min = get_u32(r);
     t->stage = get_u8(r);
     t->n_cohort = get_u32(r);
     if (r->bad)
@@ -284,7 +295,7 @@ static int get_fixed(co_task *t, rbuf *r, mu_diag *diag)
         return mu_diag_set(diag, MU_ERR_FORMAT, "task: bad cohort count %u", t->n_cohort);
     if (!isfinite(t->deadline) || !isfinite(c->lr) || !isfinite(c->fedprox_mu) ||
         !isfinite(c->clip) || !isfinite(c->scale) || !isfinite(c->weight_max) ||
-        !isfinite(c->dp_clip) || !isfinite(c->dp_noise))
+        !isfinite(c->dp_clip) || !isfinite(c->dp_noise) || !isfinite(c->ddg_noise))
         return mu_diag_set(diag, MU_ERR_FORMAT, "task: a number is NaN or infinite");
     return check_fields(t, diag);
 }
