@@ -54,7 +54,9 @@ static co_task sample(void)
                          .weight_max = 1e4,
                          .dp_clip = 0.5,
                          .dp_noise = 1.1,
-                         .dp_sampling = 1},
+                         .dp_sampling = 1,
+                         .ddg_noise = 0.7,
+                         .ddg_min = 2},
                  .stage = 2,
                  .n_cohort = 3,
                  .cohort_ids = ids,
@@ -94,7 +96,8 @@ static void test_task_round_trip(void **state)
                 a->dim == b->dim && a->bits == b->bits && a->k == b->k && a->t == b->t &&
                 a->quant_n == b->quant_n && a->clip == b->clip && a->scale == b->scale &&
                 a->weight_max == b->weight_max && a->dp_clip == b->dp_clip &&
-                a->dp_noise == b->dp_noise && a->dp_sampling == b->dp_sampling);
+                a->dp_noise == b->dp_noise && a->dp_sampling == b->dp_sampling &&
+                a->ddg_noise == b->ddg_noise && a->ddg_min == b->ddg_min);
     assert_memory_equal(a->sa_nonce, b->sa_nonce, CO_SA_NONCE_BYTES);
     assert_int_equal(u.stage, 2);
     assert_int_equal(u.n_cohort, 3);
@@ -218,6 +221,11 @@ static const bad_field bad_fields[] = {
     F64(dp_noise, -1, "dp_noise -1"),
     F64(dp_noise, 2e6, "dp_noise"),
     U8(dp_sampling, 0, "dp_sampling 0"),
+    F64(ddg_noise, -1, "ddg_noise -1"),
+    F64(ddg_noise, 2e6, "ddg_noise"),
+    F64(ddg_noise, 0, "ddg_min 2 with ddg_noise 0"),
+    U32(ddg_min, 0, "ddg_min 0 with ddg_noise 0.7"),
+    U32(ddg_min, 4, "ddg_min 4 with ddg_noise 0.7, quant_n 3"),
     U8(dp_sampling, 3, "dp_sampling 3"),
     U8(kind, 2, "round kind 2"),
     U8(weight, 2, "weight kind 2"),
