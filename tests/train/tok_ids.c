@@ -1,6 +1,7 @@
 /* tok_ids TOKENIZER CORPUS: the ids tr_tok gives each line of CORPUS (split after each LF,
  * the LF kept), one line of space-separated ids per corpus line, then one line for the whole
- * file. tok_ref.mjs prints the same from the JavaScript reference; tok_ref.sh compares. */
+ * file, then per line "decode " and the hex of the bytes its ids decode to (special tokens
+ * kept). tok_ref.mjs prints the same from the JavaScript reference; tok_ref.sh compares. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,39 @@ static int print_ids(tr_tok *tok, const char *s, size_t n)
     printf("\n");
     free(ids);
     return 0;
+}
+
+static int print_decoded(tr_tok *tok, const char *s, size_t n)
+{
+    uint32_t *ids = NULL;
+    size_t m = 0, len;
+    char *out;
+    if (tr_tok_encode(tok, s, n, &ids, &m) != MU_OK)
+        return 1;
+    int rc = tr_tok_decode(tok, ids, m, 0, &out, &len, NULL);
+    free(ids);
+    if (rc != MU_OK)
+        return 1;
+    printf("decode ");
+    for (size_t i = 0; i < len; i++)
+        printf("%02x", (unsigned char)out[i]);
+    printf("\n");
+    free(out);
+    return 0;
+}
+
+/* Calls f on each line of text[0..len) (split after each LF, the LF kept). */
+static int each_line(tr_tok *tok, const char *text, size_t len,
+                     int (*f)(tr_tok *, const char *, size_t))
+{
+    int rc = 0;
+    for (size_t i = 0; i < len && !rc;) {
+        const char *nl = memchr(text + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - text) + 1 : len;
+        rc = f(tok, text + i, end - i);
+        i = end;
+    }
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -41,15 +75,11 @@ int main(int argc, char **argv)
         tr_tok_free(tok);
         return 1;
     }
-    int rc = 0;
-    for (size_t i = 0; i < len && !rc;) {
-        const char *nl = memchr(text + i, '\n', len - i);
-        size_t end = nl ? (size_t)(nl - text) + 1 : len;
-        rc = print_ids(tok, text + i, end - i);
-        i = end;
-    }
+    int rc = each_line(tok, text, len, print_ids);
     if (!rc)
         rc = print_ids(tok, text, len);
+    if (!rc)
+        rc = each_line(tok, text, len, print_decoded);
     free(text);
     tr_tok_free(tok);
     return rc;

@@ -1,14 +1,17 @@
-/* tr_tok.h - Hugging Face byte-level BPE tokenizers read from tokenizer.json.
+/* tr_tok.h - Hugging Face BPE tokenizers read from tokenizer.json.
  *
  * Encodes text to the ids Hugging Face's `tokenizers` (and transformers.js) give, and decodes
- * ids back to bytes. Handled: model BPE without byte fallback, the ByteLevel byte-to-unicode
- * mapping, merges by rank (ignore_merges too), added and special tokens (matched in the text
- * before pre-tokenization, leftmost then longest), and the pre-tokenizer regexes of GPT-2
- * (ByteLevel use_regex) and of Llama 3 / Qwen2 (Split, Isolated, then ByteLevel), each
- * implemented by hand over Unicode's L and N categories (tr_unicat.h, generated at build time
- * from Python's unicodedata), and the NFC normalizer (Qwen's). Anything else in the file
- * (another normalizer, another regex, byte fallback, lstrip/rstrip/single_word added tokens,
- * add_prefix_space) is refused with MU_ERR_UNSUPPORTED naming the field, never approximated.
+ * ids back to bytes. Handled: byte-level BPE (the ByteLevel byte-to-unicode mapping, the
+ * pre-tokenizer regexes of GPT-2 (ByteLevel use_regex) and of Llama 3 / Qwen2 (Split,
+ * Isolated, then ByteLevel), each implemented by hand over Unicode's L and N categories
+ * (tr_unicat.h, generated at build time from Python's unicodedata), the NFC normalizer);
+ * SentencePiece-style BPE (Llama 2, Mistral, Gemma: Prepend / Replace / NFC normalizers,
+ * no pre-tokenizer, Metaspace or a literal Split, characters with <0xNN> byte fallback and
+ * unk, the Replace / ByteFallback / Fuse / Strip / Metaspace decoders); merges by rank
+ * (ignore_merges too); added and special tokens (matched in the text before normalizing,
+ * leftmost then longest). Anything else in the file (another normalizer or regex,
+ * lstrip/rstrip/single_word added tokens, ...) is refused with MU_ERR_UNSUPPORTED naming the
+ * field, never approximated (docs/tokenizers.md).
  *
  * Text is bytes: invalid UTF-8 is read as U+FFFD per maximal subpart (WHATWG), as a
  * JavaScript TextDecoder or Python's errors="replace" would before tokenizing. Encoding adds

@@ -125,31 +125,75 @@ int tr_tok_set(tr_tok *tok, uint32_t id, const char *b, size_t n, uint8_t flags,
     return MU_OK;
 }
 
-int tr_tok_load_vocab(tr_tok *tok, json_t *vocab, mu_diag *diag, const char *path)
+/* "<0xNN>" (upper-case hex, as Hugging Face writes byte-fallback tokens): NN, else -1. */
+static int fallback_byte(const char *s, size_t n)
 {
+    static const char hex[] = "0123456789ABCDEF";
+    if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>')
+        return -1;
+    const char *hi = memchr(hex, s[3], 16), *lo = memchr(hex, s[4], 16);
+    return s[3] && s[4] && hi && lo ? (int)((hi - hex) * 16 + (lo - hex)) : -1;
+}
+
+/* Stores one vocab entry: byte-level text mapped back to bytes, or (SentencePiece style) the
+ * string as written, a <0xNN> one marked as the byte's fallback token. */
+static int vocab_entry(tr_tok *tok, const char *key, uint32_t id, size_t *nmapped, mu_diag *diag,
+                       const char *path)
+{
+    char buf[1024];
+    size_t n = strlen(key);
+    if (n > sizeof buf)
+        return mu_diag_set(diag, MU_ERR_UNSUPPORTED, "%s: vocab token of %zu bytes", path, n);
+    if (tok->sp) {
+        int b = fallback_byte(key, n);
+        if (b >= 0 && tok->byte_id[b] == TR_NO_ID)
+            tok->byte_id[b] = id;
+        (*nmapped)++;
+        return tr_tok_set(tok, id, key, n, TR_TF_BYTELEVEL | (b >= 0 ? TR_TF_BYTEFB : 0), diag,
+                          path);
+    }
+    long m = tr_tok_from_byte_level(key, n, buf);
+    *nmapped += m >= 0;
+    return m < 0 ? tr_tok_set(tok, id, key, n, 0, diag, path)
+                 : tr_tok_set(tok, id, buf, (size_t)m, TR_TF_BYTELEVEL, diag, path);
+}
+
+/* SentencePiece style: model.unk_token's id (TR_NO_ID when there is none). */
+static int read_unk(tr_tok *tok, json_t *model, mu_diag *diag, const char *path)
+{
+    json_t *u = json_object_get(model, "unk_token");
+    tok->unk_id = TR_NO_ID;
+    if (!u || json_is_null(u))
+        return MU_OK;
+    const char *s = json_string_value(u);
+    int64_t id = s ? tr_tok_vocab_find(tok, s, strlen(s)) : -1;
+    if (id < 0)
+        return mu_diag_set(diag, MU_ERR_FORMAT, "%s: model.unk_token is not in model.vocab", path);
+    tok->unk_id = (uint32_t)id;
+    return MU_OK;
+}
+
+int tr_tok_load_vocab(tr_tok *tok, json_t *model, mu_diag *diag, const char *path)
+{
+    json_t *vocab = json_object_get(model, "vocab");
     if (!json_is_object(vocab) || json_object_size(vocab) == 0)
         return mu_diag_set(diag, MU_ERR_FORMAT, "%s: model.vocab is not a non-empty object", path);
     const char *key;
     json_t *val;
-    char buf[1024];
     size_t nmapped = 0;
+    for (int b = 0; b < 256; b++)
+        tok->byte_id[b] = TR_NO_ID;
     json_object_foreach(vocab, key, val)
     {
-        size_t n = strlen(key);
         json_int_t id = json_integer_value(val);
-        if (!json_is_integer(val) || id < 0)
+        if (!json_is_integer(val) || id < 0 || id >= (json_int_t)UINT32_MAX)
             return mu_diag_set(diag, MU_ERR_FORMAT, "%s: model.vocab[\"%.40s\"] is not an id", path,
                                key);
-        if (n > sizeof buf)
-            return mu_diag_set(diag, MU_ERR_UNSUPPORTED, "%s: vocab token of %zu bytes", path, n);
-        long m = tr_tok_from_byte_level(key, n, buf);
-        int rc = m < 0 ? tr_tok_set(tok, (uint32_t)id, key, n, 0, diag, path)
-                       : tr_tok_set(tok, (uint32_t)id, buf, (size_t)m, TR_TF_BYTELEVEL, diag, path);
+        int rc = vocab_entry(tok, key, (uint32_t)id, &nmapped, diag, path);
         if (rc)
             return rc;
-        nmapped += m >= 0;
     }
-    /* Only the tokens written in byte-level text are found by their bytes. */
+    /* Only the tokens flagged TR_TF_BYTELEVEL are found by their bytes. */
     tok->vmask = pow2_above(nmapped) - 1;
     tok->vslots = calloc(tok->vmask + 1, sizeof *tok->vslots);
     if (!tok->vslots)
@@ -165,6 +209,14 @@ int tr_tok_load_vocab(tr_tok *tok, json_t *vocab, mu_diag *diag, const char *pat
         while (tok->vslots[k])
             k = (k + 1) & tok->vmask;
         tok->vslots[k] = id + 1;
+    }
+    if (tok->sp) {
+        for (int c = 0; c < 128; c++) {
+            char ch = (char)c;
+            int64_t id = tr_tok_vocab_find(tok, &ch, 1);
+            tok->ascii_id[c] = id < 0 ? TR_NO_ID : (uint32_t)id;
+        }
+        return read_unk(tok, model, diag, path);
     }
     for (int b = 0; b < 256; b++) {
         char c = (char)b;
@@ -185,7 +237,9 @@ static int64_t merge_side(tr_tok *tok, const char *s, char *buf, size_t cap, siz
     size_t n = strlen(s);
     if (n > cap)
         return -1;
-    long m = tr_tok_from_byte_level(s, n, buf);
+    long m = tok->sp ? (long)n : tr_tok_from_byte_level(s, n, buf);
+    if (tok->sp)
+        memcpy(buf, s, n);
     if (m < 0)
         return -1;
     *blen = (size_t)m;
@@ -235,5 +289,5 @@ int tr_tok_load_merges(tr_tok *tok, json_t *merges, mu_diag *diag, const char *p
         /* A repeated pair keeps its last rank, as Hugging Face's map does. */
         *m = (tr_merge_slot){key, (uint32_t)r, (uint32_t)im};
     }
-    return MU_OK;
+    return tok->sp ? tr_sp_cross_build(tok) : MU_OK;
 }

@@ -59,29 +59,14 @@ static void cache_put(tr_tok *tok, const char *w, size_t n, uint32_t h, const ui
     tok->cache_used++;
 }
 
-/* BPE over one word's bytes: start from one token per byte, then merge the adjacent pair of
- * lowest rank (the leftmost among equals) until no pair has a merge. syms has n entries;
- * returns how many remain. */
-static size_t bpe_merge(const tr_tok *tok, const char *w, size_t n, uint32_t *syms)
+/* A word's first symbols: one per byte (byte-level) or per character (SentencePiece style);
+ * syms has room for n. Returns how many. */
+static size_t first_symbols(const tr_tok *tok, const char *w, size_t n, uint32_t *syms)
 {
+    if (tok->sp)
+        return tr_sp_symbols(tok, w, n, syms);
     for (size_t i = 0; i < n; i++)
         syms[i] = tok->byte_id[(unsigned char)w[i]];
-    while (n > 1) {
-        uint32_t best = UINT32_MAX, best_id = 0, rank, id;
-        size_t at = 0;
-        for (size_t i = 0; i + 1 < n; i++) {
-            if (tr_tok_merge_find(tok, syms[i], syms[i + 1], &rank, &id) && rank < best) {
-                best = rank;
-                best_id = id;
-                at = i;
-            }
-        }
-        if (best == UINT32_MAX)
-            break;
-        syms[at] = best_id;
-        memmove(syms + at + 1, syms + at + 2, (n - at - 2) * sizeof *syms);
-        n--;
-    }
     return n;
 }
 
@@ -104,24 +89,27 @@ static int encode_word(tr_tok *tok, const char *w, size_t n, tr_ids *out)
     uint32_t *syms = n <= TR_TOK_CACHE_MAX_WORD ? local : malloc(n * sizeof *syms);
     if (!syms)
         return MU_ERR_NOMEM;
-    size_t m = bpe_merge(tok, w, n, syms);
-    int rc = ids_push(out, syms, m);
-    if (n <= TR_TOK_CACHE_MAX_WORD)
-        cache_put(tok, w, n, h, syms, m);
+    long m = tr_tok_merge_syms(tok, syms, first_symbols(tok, w, n, syms));
+    int rc = m < 0 ? MU_ERR_NOMEM : ids_push(out, syms, (size_t)m);
+    if (n <= TR_TOK_CACHE_MAX_WORD && m >= 0)
+        cache_put(tok, w, n, h, syms, (size_t)m);
     else
         free(syms);
     return rc;
 }
 
-/* Text with no added token in it: normalized, then pre-tokens, each encoded as a word. */
-static int encode_plain(tr_tok *tok, const char *s, size_t n, tr_ids *out)
+/* Text with no added token in it (at byte `at` of the text): normalized, then pre-tokens,
+ * each encoded as a word. */
+static int encode_plain(tr_tok *tok, const char *s, size_t n, size_t at, tr_ids *out)
 {
     char *norm = NULL;
-    int rc = tok->nfc ? tr_nfc(s, n, &norm, &n) : MU_OK;
+    int rc = tok->sp    ? tr_sp_normalize(tok, s, n, at, &norm, &n)
+             : tok->nfc ? tr_nfc(s, n, &norm, &n)
+                        : MU_OK;
     if (norm)
         s = norm;
     for (size_t i = 0; i < n && !rc;) {
-        size_t end = tr_tok_pre_next(tok->pre, s, n, i);
+        size_t end = tok->sp ? tr_sp_word_next(tok, s, n, i) : tr_tok_pre_next(tok->pre, s, n, i);
         rc = encode_word(tok, s + i, end - i, out);
         i = end;
     }
@@ -129,41 +117,48 @@ static int encode_plain(tr_tok *tok, const char *s, size_t n, tr_ids *out)
     return rc;
 }
 
-/* The longest added token at s[i], or NULL. */
+/* The longest added token at s[i], or NULL: a walk down the trie. */
 static const tr_added *added_at(const tr_tok *tok, const char *s, size_t n, size_t i)
 {
     if (!tok->added_first[(unsigned char)s[i]])
         return NULL;
-    for (size_t k = 0; k < tok->nadded; k++) {
-        const tr_added *a = &tok->added[k];
-        if (a->len <= n - i && memcmp(s + i, tok->bytes + a->off, a->len) == 0)
-            return a;
+    uint32_t at = 0, best = 0;
+    for (size_t j = i; j < n; j++) {
+        uint32_t c = tok->trie[at].child;
+        while (c && tok->trie[c].byte != (uint8_t)s[j])
+            c = tok->trie[c].sibling;
+        if (!c)
+            break;
+        at = c;
+        if (tok->trie[at].token)
+            best = tok->trie[at].token;
     }
-    return NULL;
+    return best ? &tok->added[best - 1] : NULL;
 }
 
 int tr_tok_encode(tr_tok *tok, const char *text, size_t len, uint32_t **ids, size_t *n)
 {
-    char *s;
+    char *fixed;
     size_t sn;
-    int rc = tr_utf8_sanitize(text, len, &s, &sn);
+    int rc = tr_utf8_sanitize(text, len, &fixed, &sn);
     if (rc)
         return rc;
+    const char *s = fixed ? fixed : text;
     tr_ids out = {0};
     size_t start = 0;
     for (size_t i = 0; i < sn && !rc; i++) {
         const tr_added *a = added_at(tok, s, sn, i);
         if (!a)
             continue;
-        rc = encode_plain(tok, s + start, i - start, &out);
+        rc = encode_plain(tok, s + start, i - start, start, &out);
         if (!rc)
             rc = ids_push(&out, &a->id, 1);
         start = i + a->len;
         i = start - 1;
     }
     if (!rc)
-        rc = encode_plain(tok, s + start, sn - start, &out);
-    free(s);
+        rc = encode_plain(tok, s + start, sn - start, start, &out);
+    free(fixed);
     if (rc) {
         free(out.ids);
         return rc;
@@ -171,6 +166,45 @@ int tr_tok_encode(tr_tok *tok, const char *text, size_t len, uint32_t **ids, siz
     *ids = out.ids;
     *n = out.n;
     return MU_OK;
+}
+
+/* Appends token id's decoded bytes at o: its bytes (byte-level, or SentencePiece style with
+ * dec_from replaced by dec_to), or the byte of a <0xNN> token under ByteFallback. */
+static size_t decode_one(const tr_tok *tok, uint32_t id, char *o)
+{
+    const char *b = tok->bytes + tok->tok_off[id];
+    size_t n = tok->tok_len[id], j = 0;
+    if (tok->sp && tok->dec_bytefb && (tok->flags[id] & TR_TF_BYTEFB)) {
+        o[0] = (char)strtol(b + 3, NULL, 16); /* "<0xNN>" */
+        return 1;
+    }
+    if (!tok->sp || !tok->dec_from_len) {
+        memcpy(o, b, n);
+        return n;
+    }
+    for (size_t i = 0; i < n;) {
+        if (i + tok->dec_from_len <= n && memcmp(b + i, tok->dec_from, tok->dec_from_len) == 0) {
+            memcpy(o + j, tok->dec_to, tok->dec_to_len);
+            j += tok->dec_to_len;
+            i += tok->dec_from_len;
+        } else {
+            o[j++] = b[i++];
+        }
+    }
+    return j;
+}
+
+/* The decoder's Strip: up to dec_strip_start leading and dec_strip_stop trailing copies. */
+static size_t strip(const tr_tok *tok, char *o, size_t j)
+{
+    size_t a = 0;
+    while (a < tok->dec_strip_start && a < j && o[a] == (char)tok->dec_strip)
+        a++;
+    memmove(o, o + a, j - a);
+    j -= a;
+    for (size_t k = 0; k < tok->dec_strip_stop && j && o[j - 1] == (char)tok->dec_strip; k++)
+        j--;
+    return j;
 }
 
 int tr_tok_decode(const tr_tok *tok, const uint32_t *ids, size_t n, int skip_special, char **out,
@@ -183,7 +217,8 @@ int tr_tok_decode(const tr_tok *tok, const uint32_t *ids, size_t n, int skip_spe
                                "decode: id %u (position %zu) is not a "
                                "token of this tokenizer",
                                ids[i], i);
-        total += tok->tok_len[ids[i]];
+        /* A replacement grows a token at most dec_to_len-fold. */
+        total += tok->tok_len[ids[i]] * (tok->dec_to_len > 1 ? tok->dec_to_len : 1);
     }
     char *o = malloc(total + 1);
     if (!o)
@@ -192,9 +227,10 @@ int tr_tok_decode(const tr_tok *tok, const uint32_t *ids, size_t n, int skip_spe
     for (size_t i = 0; i < n; i++) {
         if (skip_special && (tok->flags[ids[i]] & TR_TF_SPECIAL))
             continue;
-        memcpy(o + j, tok->bytes + tok->tok_off[ids[i]], tok->tok_len[ids[i]]);
-        j += tok->tok_len[ids[i]];
+        j += decode_one(tok, ids[i], o + j);
     }
+    if (tok->sp && tok->dec_strip)
+        j = strip(tok, o, j);
     o[j] = '\0';
     *out = o;
     *out_len = j;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include "mu_file.h"
+#include "mu_grow.h"
 #include "tr_tok_internal.h"
 
 #define TR_TOK_MAX_FILE (512u << 20)
@@ -71,17 +72,28 @@ static int read_pre(tr_tok *tok, json_t *pre, mu_diag *diag, const char *path)
     return MU_OK;
 }
 
+/* A byte-level file: its pre-tokenizer is ByteLevel or a Sequence ending with one. */
+static int is_byte_level(json_t *pre)
+{
+    json_t *seq = json_object_get(pre, "pretokenizers");
+    return is_type(pre, "ByteLevel") ||
+           (is_type(pre, "Sequence") &&
+            is_type(json_array_get(seq, json_array_size(seq) - 1), "ByteLevel"));
+}
+
 static int read_features(tr_tok *tok, json_t *root, mu_diag *diag, const char *path)
 {
     json_t *model = json_object_get(root, "model");
     if (!is_type(model, "BPE"))
         return unsupported(diag, path, "a model other than BPE");
-    if (!off(model, "byte_fallback"))
-        return unsupported(diag, path, "model.byte_fallback");
     if (!off(model, "continuing_subword_prefix") || !off(model, "end_of_word_suffix"))
         return unsupported(diag, path, "a BPE subword prefix or suffix");
     if (!off(model, "dropout"))
         return unsupported(diag, path, "model.dropout");
+    if (!is_byte_level(json_object_get(root, "pre_tokenizer")))
+        return tr_sp_read_features(tok, root, diag, path);
+    if (!off(model, "byte_fallback"))
+        return unsupported(diag, path, "model.byte_fallback with a ByteLevel pre_tokenizer");
     tok->nfc = is_type(json_object_get(root, "normalizer"), "NFC");
     if (!off(root, "normalizer") && !tok->nfc)
         return unsupported(diag, path, "a normalizer other than NFC");
@@ -96,6 +108,40 @@ static int cmp_added(const void *a, const void *b)
 {
     const tr_added *x = a, *y = b;
     return x->len != y->len ? (x->len < y->len ? 1 : -1) : (x->id > y->id) - (x->id < y->id);
+}
+
+/* The child of node `at` for byte b, added when `add` (0 when absent or out of memory). */
+static uint32_t trie_child(tr_tok *tok, uint32_t at, uint8_t b, int add)
+{
+    for (uint32_t c = tok->trie[at].child; c; c = tok->trie[c].sibling)
+        if (tok->trie[c].byte == b)
+            return c;
+    if (!add || MU_GROW(&tok->trie, &tok->trie_cap, tok->ntrie + 1, 256))
+        return 0;
+    uint32_t c = (uint32_t)tok->ntrie++;
+    tok->trie[c] = (tr_trie_node){0, tok->trie[at].child, 0, b};
+    tok->trie[at].child = c;
+    return c;
+}
+
+/* The byte trie of the added tokens; of equal contents the first in `added` (the lowest id)
+ * is kept. */
+static int index_added(tr_tok *tok)
+{
+    if (MU_GROW(&tok->trie, &tok->trie_cap, 1, 256))
+        return MU_ERR_NOMEM;
+    tok->trie[0] = (tr_trie_node){0, 0, 0, 0};
+    tok->ntrie = 1;
+    for (size_t k = 0; k < tok->nadded; k++) {
+        const tr_added *a = &tok->added[k];
+        uint32_t at = 0;
+        for (uint32_t i = 0; i < a->len; i++)
+            if (!(at = trie_child(tok, at, (uint8_t)tok->bytes[a->off + i], 1)))
+                return MU_ERR_NOMEM;
+        if (!tok->trie[at].token)
+            tok->trie[at].token = (uint32_t)k + 1;
+    }
+    return MU_OK;
 }
 
 static int read_added(tr_tok *tok, json_t *arr, mu_diag *diag, const char *path)
@@ -135,7 +181,7 @@ static int read_added(tr_tok *tok, json_t *arr, mu_diag *diag, const char *path)
             tok->flags[id] |= flags; /* also in the model vocab: decodes as the vocab says */
         } else {
             /* Decoded as Hugging Face's ByteLevel decoder reads the content. */
-            long m = tr_tok_from_byte_level(content, len, buf);
+            long m = tok->sp ? -1 : tr_tok_from_byte_level(content, len, buf);
             rc = m < 0 ? tr_tok_set(tok, id, content, len, flags, diag, path)
                        : tr_tok_set(tok, id, buf, (size_t)m, flags, diag, path);
             if (rc)
@@ -145,7 +191,7 @@ static int read_added(tr_tok *tok, json_t *arr, mu_diag *diag, const char *path)
     }
     tok->nadded = n;
     qsort(tok->added, n, sizeof *tok->added, cmp_added);
-    return MU_OK;
+    return index_added(tok);
 }
 
 /* path itself, or path/tokenizer.json when path is a folder. */
@@ -177,7 +223,7 @@ static int load(tr_tok *tok, const char *file, mu_diag *diag)
     json_t *model = json_object_get(root, "model");
     rc = read_features(tok, root, diag, file);
     if (!rc)
-        rc = tr_tok_load_vocab(tok, json_object_get(model, "vocab"), diag, file);
+        rc = tr_tok_load_vocab(tok, model, diag, file);
     if (!rc)
         rc = tr_tok_load_merges(tok, json_object_get(model, "merges"), diag, file);
     if (!rc)
@@ -219,6 +265,8 @@ void tr_tok_free(tr_tok *tok)
     free(tok->cache);
     free(tok->ckeys);
     free(tok->cids);
+    free(tok->sp_cross);
+    free(tok->trie);
     free(tok);
 }
 

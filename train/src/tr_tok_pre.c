@@ -118,14 +118,21 @@ static size_t utf8_valid_len(const unsigned char *u, size_t left, size_t *bad)
 
 int tr_utf8_sanitize(const char *s, size_t n, char **out, size_t *out_len)
 {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, j = 0;
+    for (size_t bad = 0; i < n && !bad;)
+        i += utf8_valid_len(u + i, n - i, &bad);
+    *out = NULL;
+    *out_len = n;
+    if (i == n) /* valid: nothing to copy */
+        return MU_OK;
+    i = 0;
     /* Each invalid byte becomes at most 3 bytes (EF BF BD). */
     if (n > (SIZE_MAX - 1) / 3)
         return MU_ERR_NOMEM;
     char *o = malloc(3 * n + 1);
     if (!o)
         return MU_ERR_NOMEM;
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0, j = 0;
     while (i < n) {
         size_t bad = 0, ok = utf8_valid_len(u + i, n - i, &bad);
         if (ok) {
@@ -261,6 +268,10 @@ size_t tr_tok_pre_next(tr_pre_kind kind, const char *s, size_t n, size_t i)
         return pre_llama3(s, n, i, 3);
     case TR_PRE_QWEN2:
         return pre_llama3(s, n, i, 1);
+    case TR_PRE_NONE:
+    case TR_PRE_METASPACE:
+    case TR_PRE_SPLIT_LIT:
+        break; /* SentencePiece style: tr_sp_word_next */
     }
     return n;
 }
