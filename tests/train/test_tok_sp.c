@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,6 +232,63 @@ static void test_pre_tokenizers(void **state)
     tr_tok_free(tok);
 }
 
+/* tiny() with a post_processor that puts <s> first, and a tokenizer_config.json `cfg`. */
+static tr_tok *load_with_config(const char *cfg, int *err, mu_diag *d)
+{
+    json_t *r = tiny();
+    json_object_set_new(r, "post_processor",
+                        json_pack("{s:s, s:[{s:{s:s}}, {s:{s:s}}], s:{s:{s:[i]}}}", "type",
+                                  "TemplateProcessing", "single", "SpecialToken", "id", "<s>",
+                                  "Sequence", "id", "A", "special_tokens", "<s>", "ids", 1));
+    char cpath[160];
+    snprintf(cpath, sizeof cpath, "%s/tokenizer_config.json", dir);
+    FILE *f = fopen(cpath, "w");
+    assert_non_null(f);
+    fputs(cfg, f);
+    fclose(f);
+    return load(r, err, d);
+}
+
+static void assert_special(tr_tok *tok, const char *text, const uint32_t *want, size_t nwant)
+{
+    uint32_t *ids = NULL;
+    size_t n = 0;
+    assert_non_null(tok);
+    assert_int_equal(tr_tok_encode_special(tok, text, strlen(text), &ids, &n), MU_OK);
+    assert_int_equal(n, nwant);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ids[i], want[i]);
+    free(ids);
+    tr_tok_free(tok);
+}
+
+/* Llama's and Gemma's classes follow add_bos_token / add_eos_token (transformers rebuilds
+ * their template); other classes follow the post_processor. */
+static void test_special_tokens(void **state)
+{
+    (void)state;
+    const char *llama_eos = "{\"tokenizer_class\": \"LlamaTokenizer\", \"add_eos_token\": true,"
+                            " \"bos_token\": \"<s>\", \"eos_token\": {\"content\": \"</s>\"},"
+                            " \"model_max_length\": 1000000000000000019884624838656}";
+    assert_special(load_with_config(llama_eos, NULL, NULL), "ab", (uint32_t[]){1, 11, 2}, 3);
+    const char *gemma_none = "{\"tokenizer_class\": \"GemmaTokenizerFast\", \"add_bos_token\": "
+                             "false, \"bos_token\": \"<s>\"}";
+    assert_special(load_with_config(gemma_none, NULL, NULL), "ab", (uint32_t[]){11}, 1);
+    const char *other = "{\"tokenizer_class\": \"PreTrainedTokenizerFast\", \"add_bos_token\": "
+                        "false, \"add_eos_token\": true, \"eos_token\": \"</s>\"}";
+    tr_tok *tok = load_with_config(other, NULL, NULL);
+    assert_non_null(tok);
+    assert_int_equal(tr_tok_eos_id(tok), 2);
+    assert_int_equal(tr_tok_bos_id(tok), UINT32_MAX);
+    assert_special(tok, "", (uint32_t[]){1}, 1); /* the template, even for no text */
+    mu_diag d = {{0}};
+    int rc = 0;
+    const char *no_bos = "{\"tokenizer_class\": \"LlamaTokenizer\", \"bos_token\": \"<nope>\"}";
+    assert_null(load_with_config(no_bos, &rc, &d));
+    assert_int_equal(rc, MU_ERR_FORMAT);
+    assert_non_null(strstr(d.msg, "add_bos_token"));
+}
+
 static void assert_refused(json_t *root, int err, const char *needle)
 {
     mu_diag d = {{0}};
@@ -272,6 +330,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_decode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_words, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pre_tokenizers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_special_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /* tok_ids TOKENIZER CORPUS: the ids tr_tok gives each line of CORPUS (split after each LF,
  * the LF kept), one line of space-separated ids per corpus line, then one line for the whole
  * file, then per line "decode " and the hex of the bytes its ids decode to (special tokens
- * kept). tok_ref.mjs prints the same from the JavaScript reference; tok_ref.sh compares. */
+ * kept), then per line "special" and the ids of tr_tok_encode_special. tok_ref.mjs prints the same
+ * from the JavaScript reference; tok_ref.sh compares. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,17 +10,29 @@
 #include "mu_file.h"
 #include "tr_tok.h"
 
-static int print_ids(tr_tok *tok, const char *s, size_t n)
+static int print_some(tr_tok *tok, const char *s, size_t n, int special)
 {
     uint32_t *ids = NULL;
     size_t m = 0;
-    if (tr_tok_encode(tok, s, n, &ids, &m) != MU_OK)
+    if (special)
+        printf("special ");
+    if ((special ? tr_tok_encode_special : tr_tok_encode)(tok, s, n, &ids, &m) != MU_OK)
         return 1;
     for (size_t i = 0; i < m; i++)
         printf(i ? " %u" : "%u", ids[i]);
     printf("\n");
     free(ids);
     return 0;
+}
+
+static int print_ids(tr_tok *tok, const char *s, size_t n)
+{
+    return print_some(tok, s, n, 0);
+}
+
+static int print_special(tr_tok *tok, const char *s, size_t n)
+{
+    return print_some(tok, s, n, 1);
 }
 
 static int print_decoded(tr_tok *tok, const char *s, size_t n)
@@ -80,6 +93,8 @@ int main(int argc, char **argv)
         rc = print_ids(tok, text, len);
     if (!rc)
         rc = each_line(tok, text, len, print_decoded);
+    if (!rc)
+        rc = each_line(tok, text, len, print_special);
     free(text);
     tr_tok_free(tok);
     return rc;

@@ -2,7 +2,8 @@
 // tokenizers) gives each line of CORPUS (split after each LF byte, the LF kept, each line's
 // bytes read as UTF-8 with U+FFFD for invalid sequences), then for the whole file; the same
 // lines as tok_ids prints. add_special_tokens is off: ids of the text alone. Then, per line,
-// the hex of the UTF-8 bytes its ids decode to (special tokens kept). MODEL "llama2-metaspace"
+// the hex of the UTF-8 bytes its ids decode to (special tokens kept), then per line the ids
+// with add_special_tokens on. MODEL "llama2-metaspace"
 // is Llama 2's file as newer transformers write it (no normalizer; a Metaspace pre-tokenizer,
 // prepend_scheme "first", no split), written to VARIANT_JSON for tok_ids to read.
 import { readFileSync, writeFileSync } from "node:fs";
@@ -47,4 +48,6 @@ for (let i = 0; i < bytes.length; ) {
 for (const l of lines) out.push(ids(l));
 out.push(ids(bytes));
 for (const l of lines) out.push("decode " + dec(l));
+// add_special_tokens=True, as a training pipeline encodes a document.
+for (const l of lines) out.push("special " + tok.encode(l.toString("utf8")).join(" "));
 process.stdout.write(out.join("\n") + "\n");

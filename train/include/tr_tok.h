@@ -27,7 +27,8 @@
 
 typedef struct tr_tok tr_tok;
 
-/* Loads `path`, a tokenizer.json file or a folder holding one. Returns the tokenizer (free
+/* Loads `path`, a tokenizer.json file or a folder holding one (and the tokenizer_config.json
+ * beside it, when there is one: tr_tok_encode_special). Returns the tokenizer (free
  * with tr_tok_free) or NULL with *err (may be NULL) set to MU_ERR_NOTFOUND, MU_ERR_IO,
  * MU_ERR_FORMAT (bad JSON, a merge naming a token not in the vocab, a duplicate id...),
  * MU_ERR_UNSUPPORTED (a feature listed above as refused) or MU_ERR_NOMEM, and the file and
@@ -45,6 +46,19 @@ uint32_t tr_tok_vocab_size(const tr_tok *tok);
  * untouched. Not thread-safe: encoding fills the tokenizer's cache of recent words; use
  * one tokenizer per thread. */
 int tr_tok_encode(tr_tok *tok, const char *text, size_t len, uint32_t **ids, size_t *n);
+
+/* Encodes as transformers' AutoTokenizer does with add_special_tokens=True, for training:
+ * the ids of tr_tok_encode with the special tokens around them that tokenizer_config.json
+ * (next to tokenizer.json) asks for when its tokenizer_class is Llama's, CodeLlama's or
+ * Gemma's (add_bos_token, default true; add_eos_token, default false), else that the
+ * tokenizer.json's post_processor TemplateProcessing names (none for ByteLevel). Returns
+ * and owns as tr_tok_encode. */
+int tr_tok_encode_special(tr_tok *tok, const char *text, size_t len, uint32_t **ids, size_t *n);
+
+/* tokenizer_config.json's bos_token / eos_token id, or UINT32_MAX when it names none (or
+ * there is no tokenizer_config.json). */
+uint32_t tr_tok_bos_id(const tr_tok *tok);
+uint32_t tr_tok_eos_id(const tr_tok *tok);
 
 /* Decodes `n` ids to the bytes they stand for (byte-level tokens back to their bytes, added
  * tokens as their content), skipping special tokens when skip_special is set. On MU_OK *out

@@ -72,6 +72,8 @@ typedef struct {
     uint32_t hash, key_off, key_len, ids_off, ids_len; /* key_len 0: empty */
 } tr_cache_slot;
 
+#define TR_TOK_SPECIAL_MAX 4 /* ids a template puts before or after the text */
+
 #define TR_TOK_CACHE_SLOTS    (1u << 16)
 #define TR_TOK_CACHE_MAX_WORD 64
 
@@ -117,8 +119,11 @@ struct tr_tok {
                              * the <0xNN> token's, or TR_NO_ID */
     tr_added *added;        /* (nadded) added tokens, longest content first */
     size_t nadded;
-    uint8_t added_first[256]; /* 1 where some added token starts with that byte */
-    tr_trie_node *trie;       /* the added tokens' contents; node 0 is the root */
+    uint8_t added_first[256];                   /* 1 where some added token starts with that byte */
+    uint32_t pre_ids[TR_TOK_SPECIAL_MAX], npre; /* add_special_tokens=True: before the text */
+    uint32_t post_ids[TR_TOK_SPECIAL_MAX], npost; /* and after it */
+    uint32_t bos_id, eos_id;                      /* tokenizer_config's, or TR_NO_ID */
+    tr_trie_node *trie; /* the added tokens' contents; node 0 is the root */
     size_t ntrie, trie_cap;
     tr_cache_slot *cache; /* TR_TOK_CACHE_SLOTS, or NULL */
     size_t cache_used;
@@ -135,6 +140,12 @@ int tr_tok_bytes_add(tr_tok *tok, const char *b, size_t n, uint32_t *off);
  * id is too large or given twice, in diag) or MU_ERR_NOMEM. */
 int tr_tok_set(tr_tok *tok, uint32_t id, const char *b, size_t n, uint8_t flags, mu_diag *diag,
                const char *path);
+
+/* Reads what add_special_tokens=True adds (tr_tok_special.c) from tokenizer.json's root and
+ * the tokenizer_config.json at cfg_path (may be NULL or absent). MU_OK, MU_ERR_FORMAT or
+ * MU_ERR_UNSUPPORTED naming the field. */
+int tr_tok_read_specials(tr_tok *tok, json_t *root, const char *cfg_path, mu_diag *diag,
+                         const char *path);
 
 /* Reads the SentencePiece-style features (tr_tok_spcfg.c) and sets tok->sp. MU_OK or
  * MU_ERR_UNSUPPORTED / MU_ERR_FORMAT naming the field. */

@@ -206,6 +206,17 @@ static char *file_of(const char *path)
     return f;
 }
 
+/* The tokenizer_config.json beside tokenizer.json `file`. */
+static char *config_of(const char *file)
+{
+    const char *slash = strrchr(file, '/');
+    size_t dir = slash ? (size_t)(slash - file) + 1 : 0, n = dir + sizeof "tokenizer_config.json";
+    char *c = malloc(n);
+    if (c)
+        snprintf(c, n, "%.*stokenizer_config.json", (int)dir, file);
+    return c;
+}
+
 static int load(tr_tok *tok, const char *file, mu_diag *diag)
 {
     char *text;
@@ -228,6 +239,10 @@ static int load(tr_tok *tok, const char *file, mu_diag *diag)
         rc = tr_tok_load_merges(tok, json_object_get(model, "merges"), diag, file);
     if (!rc)
         rc = read_added(tok, json_object_get(root, "added_tokens"), diag, file);
+    char *cfg = rc ? NULL : config_of(file);
+    if (!rc)
+        rc = cfg ? tr_tok_read_specials(tok, root, cfg, diag, file) : MU_ERR_NOMEM;
+    free(cfg);
     json_decref(root);
     return rc;
 }
