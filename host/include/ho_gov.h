@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "cl_participant.h"
+#include "co_round.h"
 #include "co_types.h"
 #include "gv_log.h"
 #include "mu_err.h"
@@ -52,9 +53,10 @@ typedef struct {
     const uint8_t *config_hash; /* (GV_HASH_BYTES) BLAKE2b-256 of the coordinator config */
     int resumed;                /* resumed from a checkpoint after round `resumed_round` */
     uint64_t resumed_round;
-    uint64_t instance; /* this coordinator process's random id (restart entries) */
-    uint64_t now;      /* seconds since the epoch, for entry times */
-    unsigned skip;     /* HO_GOV_SKIP_* (tests only) */
+    uint64_t instance;     /* this coordinator process's random id (restart entries) */
+    uint64_t now;          /* seconds since the epoch, for entry times */
+    const co_round *round; /* the round machine, resumed: the global the next round starts from */
+    unsigned skip;         /* HO_GOV_SKIP_* (tests only) */
 } ho_gov_opts;
 
 /* Loads and verifies the chain (gv_chain_verify), the key (must be the head charter's
@@ -75,21 +77,18 @@ const gv_charter *ho_gov_charter(const ho_gov *g);
 int ho_gov_admit(ho_gov *g, const char *name, const uint8_t pk[GV_PK_BYTES], uint64_t now,
                  mu_diag *diag);
 
-/* What a completed round did, for its log entry. */
-typedef struct {
-    uint64_t round;
-    const char *const *cohort; /* (n_cohort) names of every selected org */
-    uint32_t n_cohort;
-    const co_drop *dropped; /* (n_dropped) who dropped, at which stage */
-    uint32_t n_dropped;
-    const uint8_t *aggregate_hash; /* (GV_HASH_BYTES) */
-    const uint8_t *global_hash;    /* (GV_HASH_BYTES) the global orgs download next */
-    const char *metrics;           /* public metrics, JSON text */
-} ho_gov_round;
+/* The driver handed org `name` task t: a TRAIN or EVAL task puts the org in that round's
+ * cohort, for the round's entry (other kinds are ignored). */
+void ho_gov_note_task(ho_gov *g, const co_task *t, const char *name);
 
-/* Appends and saves the round's entry. MU_OK, MU_ERR_INVALID (a field out of range),
+/* After a ROUND event (before its checkpoint): for a completed round, appends and saves its
+ * entry: the cohort (orgs noted for that round and the dropped ones), drops with their
+ * stages, the charter's training hash, the aggregate hash (BLAKE2b-256 of the applied update:
+ * the new global minus the previous one, float32 LE), the global hash (SHA-256 of the new
+ * global as float32 LE, what orgs download and check) and public metrics (kind, loss, tokens,
+ * orgs completed and dropped). MU_OK (also for an aborted round: nothing logged),
  * MU_ERR_IO, MU_ERR_NOMEM; the driver stops on failure (a round it cannot log). */
-int ho_gov_log_round(ho_gov *g, const ho_gov_round *r, uint64_t now, mu_diag *diag);
+int ho_gov_on_round(ho_gov *g, const co_round *r, const co_event *ev, uint64_t now, mu_diag *diag);
 
 /* 1 when round `round`'s global may be released (exported): a release entry with the
  * charter's release quorum names it; else 0 with the reason in diag. */

@@ -2,6 +2,7 @@
 #include "ho_gov.h"
 
 #include <limits.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "gv_store.h"
 #include "ho_coord.h"
+#include "wi_blob.h"
 #include "wi_bytes.h"
 
 struct ho_gov {
@@ -22,19 +24,29 @@ struct ho_gov {
     unsigned skip;
     char (*admitted)[GV_NAME_MAX]; /* members with an admission entry */
     size_t n_admitted;
+    uint64_t task_round; /* the round whose TRAIN/EVAL recipients `tasked` holds */
+    char tasked[GV_COHORT_MAX][GV_NAME_MAX];
+    size_t n_tasked;
+    float *prev; /* (dim) the global the round in flight started from */
+    size_t dim;
 };
+
+static int in_list(char (*list)[GV_NAME_MAX], size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(list[i], name))
+            return 1;
+    return 0;
+}
 
 const gv_charter *ho_gov_charter(const ho_gov *g)
 {
     return &g->chain[g->n_chain - 1].charter;
 }
 
-static int is_admitted(const ho_gov *g, const char *name)
+static int is_admitted(ho_gov *g, const char *name)
 {
-    for (size_t i = 0; i < g->n_admitted; i++)
-        if (!strcmp(g->admitted[i], name))
-            return 1;
-    return 0;
+    return in_list(g->admitted, g->n_admitted, name);
 }
 
 static int note_admitted(ho_gov *g, const char *name)
@@ -173,6 +185,13 @@ ho_gov *ho_gov_open(const ho_gov_opts *o, mu_diag *d)
     }
     if (rc == MU_OK)
         rc = ho_mkdirs(o->dir, d);
+    if (rc == MU_OK) {
+        const float *gl = co_round_global(o->round, &g->dim);
+        if (!(g->prev = malloc((g->dim ? g->dim : 1) * sizeof *g->prev)))
+            rc = mu_diag_set(d, MU_ERR_NOMEM, "out of memory");
+        else
+            memcpy(g->prev, gl, g->dim * sizeof *gl);
+    }
     size_t bad = 0;
     mu_diag why = {{0}};
     if (rc == MU_OK && (rc = gv_chain_verify(g->chain, g->n_chain, &bad, &why)))
@@ -202,6 +221,7 @@ void ho_gov_free(ho_gov *g)
     gv_log_free(g->log);
     free(g->enc);
     free(g->admitted);
+    free(g->prev);
     free(g);
 }
 
@@ -235,30 +255,79 @@ int ho_gov_admit(ho_gov *g, const char *name, const uint8_t pk[GV_PK_BYTES], uin
     return rc ? rc : note_admitted(g, name);
 }
 
-int ho_gov_log_round(ho_gov *g, const ho_gov_round *r, uint64_t now, mu_diag *d)
+void ho_gov_note_task(ho_gov *g, const co_task *t, const char *name)
 {
-    if (r->n_cohort > GV_COHORT_MAX || r->n_dropped > r->n_cohort ||
-        strlen(r->metrics) >= GV_METRICS_MAX)
-        return mu_diag_set(d, MU_ERR_INVALID, "round %llu: too large for an audit entry",
-                           (unsigned long long)r->round);
+    if (t->kind != CO_TASK_TRAIN && t->kind != CO_TASK_EVAL)
+        return;
+    if (t->cfg.round != g->task_round) {
+        g->task_round = t->cfg.round;
+        g->n_tasked = 0;
+    }
+    if (in_list(g->tasked, g->n_tasked, name) || g->n_tasked >= GV_COHORT_MAX)
+        return;
+    snprintf(g->tasked[g->n_tasked++], GV_NAME_MAX, "%s", name);
+}
+
+/* The aggregate and global hashes of the round that just ended; keeps the new global. */
+static int round_hashes(ho_gov *g, const co_round *r, gv_entry *e, mu_diag *d)
+{
+    size_t dim = 0;
+    const float *now = co_round_global(r, &dim);
+    size_t len = wi_blob_len(dim);
+    uint8_t *b = malloc(len ? len : 1);
+    float *v = malloc((dim ? dim : 1) * sizeof *v);
+    if (!b || !v || dim != g->dim) {
+        free(b);
+        free(v);
+        return mu_diag_set(d, dim != g->dim ? MU_ERR_INVALID : MU_ERR_NOMEM,
+                           "audit log: the global changed shape");
+    }
+    for (size_t i = 0; i < dim; i++)
+        v[i] = now[i] - g->prev[i];
+    wi_blob_encode(b, len, v, dim);
+    crypto_generichash(e->aggregate_hash, GV_HASH_BYTES, b, len, NULL, 0);
+    wi_blob_encode(b, len, now, dim);
+    crypto_hash_sha256(e->global_hash, b, len);
+    memcpy(g->prev, now, dim * sizeof *now);
+    free(b);
+    free(v);
+    return MU_OK;
+}
+
+int ho_gov_on_round(ho_gov *g, const co_round *r, const co_event *ev, uint64_t now, mu_diag *d)
+{
+    const co_metrics *m = &ev->metrics;
+    if (ev->kind != CO_EVENT_ROUND || m->outcome != CO_ROUND_COMPLETED) {
+        size_t dim = 0; /* an aborted round leaves the global as it was */
+        const float *gl = co_round_global(r, &dim);
+        if (dim == g->dim)
+            memcpy(g->prev, gl, dim * sizeof *gl);
+        return MU_OK;
+    }
     gv_entry *e = calloc(1, sizeof *e);
     if (!e)
         return mu_diag_set(d, MU_ERR_NOMEM, "out of memory");
     e->kind = GV_ENTRY_ROUND;
-    e->round = r->round;
+    e->round = m->round;
     memcpy(e->config_hash, ho_gov_charter(g)->training_hash, GV_HASH_BYTES);
-    memcpy(e->aggregate_hash, r->aggregate_hash, GV_HASH_BYTES);
-    memcpy(e->global_hash, r->global_hash, GV_HASH_BYTES);
-    e->n_cohort = r->n_cohort;
-    for (uint32_t i = 0; i < r->n_cohort; i++)
-        snprintf(e->cohort[i], GV_NAME_MAX, "%s", r->cohort[i]);
-    e->n_dropped = r->n_dropped;
-    for (uint32_t i = 0; i < r->n_dropped; i++) {
-        snprintf(e->dropped[i].name, GV_NAME_MAX, "%s", r->dropped[i].name);
-        e->dropped[i].stage = r->dropped[i].stage;
+    if (m->round == g->task_round)
+        for (size_t i = 0; i < g->n_tasked; i++)
+            memcpy(e->cohort[e->n_cohort++], g->tasked[i], GV_NAME_MAX);
+    for (uint32_t j = 0; j < ev->n_dropped && e->n_dropped < GV_COHORT_MAX; j++) {
+        const char *name = ev->dropped[j].name;
+        if (!in_list(e->cohort, e->n_cohort, name) && e->n_cohort < GV_COHORT_MAX)
+            snprintf(e->cohort[e->n_cohort++], GV_NAME_MAX, "%s", name);
+        snprintf(e->dropped[e->n_dropped].name, GV_NAME_MAX, "%s", name);
+        e->dropped[e->n_dropped++].stage = ev->dropped[j].stage;
     }
-    snprintf(e->metrics, sizeof e->metrics, "%s", r->metrics);
-    int rc = append(g, e, now, d);
+    snprintf(e->metrics, sizeof e->metrics,
+             "{\"kind\":\"%s\",\"loss\":%.6g,\"tokens\":%.0f,\"orgs_completed\":%u,"
+             "\"orgs_dropped\":%u}",
+             m->kind == CO_ROUND_EVAL ? "eval" : "train", isfinite(m->loss) ? m->loss : 0.0,
+             m->tokens, m->orgs_completed, m->orgs_dropped);
+    int rc = round_hashes(g, r, e, d);
+    if (rc == MU_OK)
+        rc = append(g, e, now, d);
     free(e);
     return rc;
 }

@@ -594,7 +594,6 @@ int nd_serve_run(const nd_serve_opts *o, mu_diag *diag)
     free(s->held);
     free(s->traffic);
     free(s->told_done);
-    free(s->tasked);
     ho_gov_free(s->gov);
     free(s);
     return rc;

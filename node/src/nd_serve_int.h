@@ -79,8 +79,7 @@ void nd_srv_on_round(server *s, const co_event *ev);
 int nd_srv_gov_open(server *s, const uint8_t instance[8], mu_diag *d);
 /* Notes that org `t->org_id` was handed task t (its cohort, for the round's entry). */
 void nd_srv_gov_tasked(server *s, const co_task *t);
-/* The round entry of a completed round (before its checkpoint); `before` is the blob of the
- * global the round started from. MU_OK without --charter or for an aborted round. */
-int nd_srv_gov_round(server *s, const co_event *ev, const blob *before, mu_diag *d);
+/* The round's audit entry (ho_gov_on_round), before its checkpoint. MU_OK without --charter. */
+int nd_srv_gov_round(server *s, const co_event *ev, mu_diag *d);
 
 #endif

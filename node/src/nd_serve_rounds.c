@@ -117,14 +117,11 @@ void nd_srv_on_round(server *s, const co_event *ev)
 {
     const co_metrics *m = &ev->metrics;
     mu_diag d = {{0}};
-    blob *before = s->cur; /* the global the round started from, for its audit entry */
-    before->refs++;
     int rc = nd_srv_blob_refresh(s);
     if (rc == MU_OK && s->o.dump_dir && nd_srv_dump_global(s, m->round, &d) != MU_OK)
         mu_error("serve: %s", d.msg);
     if (rc == MU_OK) /* logged before the checkpoint: see ho_gov.h */
-        rc = nd_srv_gov_round(s, ev, before, &d);
-    nd_srv_blob_release(before);
+        rc = nd_srv_gov_round(s, ev, &d);
     const char *export_dir = s->cfg.export_dir;
     mu_diag why = {{0}};
     if (s->gov && export_dir && export_dir[0] && m->outcome == CO_ROUND_COMPLETED &&
