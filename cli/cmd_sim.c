@@ -32,6 +32,11 @@ static void help(FILE *out)
             "                    JSON summary: mean, std, min, max of the final training and\n"
             "                    evaluation loss, bytes and times, and each run's numbers\n"
             "  --sequential      run orgs one after another on one thread (same bits)\n"
+            "  --charter CHAIN   the members' charter governs the run: roster, config hash,\n"
+            "                    the audit log in --audit-dir DIR signed with\n"
+            "                    --coordinator-key KEY; the orgs sign the last round's\n"
+            "                    release, and --out is written only once it is logged\n"
+            "  --org-keys DIR    org I signs with DIR/org-I.key (mutual certs identity)\n"
             "  --threads N       worker threads for orgs (overrides `threads`; default: cores)\n"
             "  --rounds N        training rounds (overrides federation.rounds)\n"
             "  --seed S          simulation seed (overrides `seed`)\n"
@@ -44,6 +49,7 @@ static void help(FILE *out)
 
 typedef struct {
     const char *config, *out, *metrics, *org_metrics, *plot, *seeds_arg;
+    const char *charter, *coord_key, *audit_dir, *org_keys;
     long threads, rounds, seed;
     int sequential;
     uint64_t seeds[SIM_SEEDS_MAX];
@@ -88,20 +94,29 @@ static int parse_args(int argc, char **argv, sim_args *a)
         O_SEQ,
         O_THREADS,
         O_ROUNDS,
-        O_SEED
+        O_SEED,
+        O_CHARTER,
+        O_COORD_KEY,
+        O_AUDIT,
+        O_ORG_KEYS
     };
-    static const struct option longopts[] = {{"config", required_argument, NULL, O_CONFIG},
-                                             {"out", required_argument, NULL, O_OUT},
-                                             {"metrics", required_argument, NULL, O_METRICS},
-                                             {"org-metrics", required_argument, NULL, O_ORG},
-                                             {"plot", required_argument, NULL, O_PLOT},
-                                             {"seeds", required_argument, NULL, O_SEEDS},
-                                             {"sequential", no_argument, NULL, O_SEQ},
-                                             {"threads", required_argument, NULL, O_THREADS},
-                                             {"rounds", required_argument, NULL, O_ROUNDS},
-                                             {"seed", required_argument, NULL, O_SEED},
-                                             MU_CLI_COMMON_LONGOPTS,
-                                             {0, 0, 0, 0}};
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, O_CONFIG},
+        {"out", required_argument, NULL, O_OUT},
+        {"metrics", required_argument, NULL, O_METRICS},
+        {"org-metrics", required_argument, NULL, O_ORG},
+        {"plot", required_argument, NULL, O_PLOT},
+        {"seeds", required_argument, NULL, O_SEEDS},
+        {"sequential", no_argument, NULL, O_SEQ},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"rounds", required_argument, NULL, O_ROUNDS},
+        {"seed", required_argument, NULL, O_SEED},
+        {"charter", required_argument, NULL, O_CHARTER},
+        {"coordinator-key", required_argument, NULL, O_COORD_KEY},
+        {"audit-dir", required_argument, NULL, O_AUDIT},
+        {"org-keys", required_argument, NULL, O_ORG_KEYS},
+        MU_CLI_COMMON_LONGOPTS,
+        {0, 0, 0, 0}};
     int c;
     while ((c = cli_next_opt(argc, argv, "+" MU_CLI_COMMON_SHORTOPTS, longopts, help)) != -1) {
         if (c == CLI_OPT_HELP)
@@ -128,6 +143,18 @@ static int parse_args(int argc, char **argv, sim_args *a)
         case O_SEQ:
             a->sequential = 1;
             break;
+        case O_CHARTER:
+            a->charter = optarg;
+            break;
+        case O_COORD_KEY:
+            a->coord_key = optarg;
+            break;
+        case O_AUDIT:
+            a->audit_dir = optarg;
+            break;
+        case O_ORG_KEYS:
+            a->org_keys = optarg;
+            break;
         case O_THREADS:
             if (cli_parse_long(CMD, "--threads", optarg, 1, 1024, &a->threads))
                 return MU_EXIT_USAGE;
@@ -150,6 +177,13 @@ static int parse_args(int argc, char **argv, sim_args *a)
         return cli_usage_error(CMD, "--config is required");
     if (a->plot && !a->metrics)
         return cli_usage_error(CMD, "--plot draws the --metrics file: give --metrics FILE too");
+    if (a->charter && (!a->coord_key || !a->audit_dir))
+        return cli_usage_error(CMD, "--charter needs --coordinator-key and --audit-dir");
+    if (!a->charter && (a->coord_key || a->audit_dir))
+        return cli_usage_error(CMD, "--coordinator-key and --audit-dir go with --charter");
+    if (a->charter && (a->seeds_arg || a->rounds >= 0 || a->seed >= 0))
+        return cli_usage_error(CMD, "--charter names the config file as it is: no --rounds, "
+                                    "--seed or --seeds with it");
     if (a->seeds_arg) {
         if (a->seed >= 0)
             return cli_usage_error(CMD, "give --seed or --seeds, not both");
@@ -197,6 +231,10 @@ static int run_one(const sim_config *cfg, const sim_args *a)
                          .metrics = mf,
                          .org_metrics = of,
                          .sequential = a->sequential,
+                         .charter_path = a->charter,
+                         .coordinator_key = a->coord_key,
+                         .audit_dir = a->audit_dir,
+                         .org_keys_dir = a->org_keys,
                          .progress = isatty(STDERR_FILENO) && mu_log_get_level() >= MU_LOG_INFO};
     sim_result res;
     mu_diag d = {{0}};

@@ -69,6 +69,9 @@ int gv_entry_sign(gv_entry *e, const uint8_t sk[GV_SK_BYTES], mu_diag *diag);
 /* A member's signatures: releasing (log id, round, global hash), leaving (log id, name). */
 void gv_release_sign(gv_sig *out, const uint8_t log_id[GV_HASH_BYTES], uint64_t round,
                      const uint8_t global_hash[GV_HASH_BYTES], const uint8_t sk[GV_SK_BYTES]);
+/* 1 when s is a valid release signature by s->pk over (log id, round, global hash). */
+int gv_release_sig_ok(const gv_sig *s, const uint8_t log_id[GV_HASH_BYTES], uint64_t round,
+                      const uint8_t global_hash[GV_HASH_BYTES]);
 void gv_leave_sign(uint8_t sig[GV_SIG_BYTES], const uint8_t log_id[GV_HASH_BYTES], const char *name,
                    const uint8_t sk[GV_SK_BYTES]);
 

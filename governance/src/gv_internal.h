@@ -16,8 +16,7 @@ int gv_entry_prev(const uint8_t *b, size_t n, uint8_t prev[GV_HASH_BYTES]);
 /* gv_signed_count for a charter whose hash the caller computed (allocates nothing). */
 uint32_t gv_signed_count_hash(const gv_signed *s, const uint8_t hash[GV_HASH_BYTES],
                               const gv_charter *voters, int all_members);
-int gv_release_sig_ok(const gv_sig *s, const uint8_t log_id[GV_HASH_BYTES], uint64_t round,
-                      const uint8_t global[GV_HASH_BYTES]);
+
 int gv_leave_sig_ok(const uint8_t sig[GV_SIG_BYTES], const uint8_t log_id[GV_HASH_BYTES],
                     const char *name, const uint8_t pk[GV_PK_BYTES]);
 

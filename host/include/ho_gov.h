@@ -90,6 +90,17 @@ void ho_gov_note_task(ho_gov *g, const co_task *t, const char *name);
  * MU_ERR_IO, MU_ERR_NOMEM; the driver stops on failure (a round it cannot log). */
 int ho_gov_on_round(ho_gov *g, const co_round *r, const co_event *ev, uint64_t now, mu_diag *diag);
 
+/* What members sign to release the last logged round: the log id (the genesis charter's
+ * hash), that round and its global hash. MU_OK, or MU_ERR_STATE when no round is logged. */
+int ho_gov_release_subject(const ho_gov *g, uint8_t log_id[GV_HASH_BYTES], uint64_t *round,
+                           uint8_t global_hash[GV_HASH_BYTES]);
+
+/* Members' release signatures (gv_release_sign, untrusted) for the last logged round: once
+ * sigs holds the head charter's release quorum of valid voting members' signatures, appends
+ * and saves the release entry carrying the valid ones (MU_OK). MU_ERR_CRYPTO with diag when
+ * there are too few (nothing logged), MU_ERR_STATE (no round), MU_ERR_IO, MU_ERR_NOMEM. */
+int ho_gov_release(ho_gov *g, const gv_sig *sigs, size_t n, uint64_t now, mu_diag *diag);
+
 /* 1 when round `round`'s global may be released (exported): a release entry with the
  * charter's release quorum names it; else 0 with the reason in diag. */
 int ho_gov_may_release(const ho_gov *g, uint64_t round, mu_diag *diag);

@@ -332,6 +332,60 @@ int ho_gov_on_round(ho_gov *g, const co_round *r, const co_event *ev, uint64_t n
     return rc;
 }
 
+int ho_gov_release_subject(const ho_gov *g, uint8_t log_id[GV_HASH_BYTES], uint64_t *round,
+                           uint8_t global_hash[GV_HASH_BYTES])
+{
+    gv_entry *e = malloc(sizeof *e);
+    if (!e)
+        return MU_ERR_NOMEM;
+    int found = 0;
+    for (size_t i = gv_log_len(g->log); i-- > 0 && !found;)
+        if (gv_log_entry(g->log, i, e) == MU_OK && e->kind == GV_ENTRY_ROUND) {
+            found = 1;
+            *round = e->round;
+            memcpy(global_hash, e->global_hash, GV_HASH_BYTES);
+        }
+    free(e);
+    if (!found)
+        return MU_ERR_STATE;
+    return gv_charter_hash(&g->chain[0].charter, log_id, NULL);
+}
+
+int ho_gov_release(ho_gov *g, const gv_sig *sigs, size_t n, uint64_t now, mu_diag *d)
+{
+    uint8_t log_id[GV_HASH_BYTES], global[GV_HASH_BYTES];
+    uint64_t round = 0;
+    int rc = ho_gov_release_subject(g, log_id, &round, global);
+    if (rc)
+        return mu_diag_set(d, rc, "nothing to release: no round is logged");
+    const gv_charter *c = ho_gov_charter(g);
+    gv_entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return mu_diag_set(d, MU_ERR_NOMEM, "out of memory");
+    e->kind = GV_ENTRY_RELEASE;
+    e->round = round;
+    memcpy(e->global_hash, global, GV_HASH_BYTES);
+    for (size_t i = 0; i < n && e->n_sigs < GV_MEMBERS_MAX; i++) {
+        const gv_member *m = gv_charter_member_by_key(c, sigs[i].pk);
+        int dup = 0;
+        for (uint32_t k = 0; k < e->n_sigs && !dup; k++)
+            dup = !memcmp(e->sigs[k].pk, sigs[i].pk, GV_PK_BYTES);
+        if (m && m->role == GV_ROLE_MEMBER && !dup &&
+            gv_release_sig_ok(&sigs[i], log_id, round, global))
+            e->sigs[e->n_sigs++] = sigs[i];
+    }
+    uint32_t need = gv_quorum_need(c, GV_KIND_RELEASE);
+    if (e->n_sigs < need)
+        rc = mu_diag_set(d, MU_ERR_CRYPTO,
+                         "round %llu: %u valid member signatures, the charter's release quorum "
+                         "is %u: not released",
+                         (unsigned long long)round, e->n_sigs, need);
+    else
+        rc = append(g, e, now, d);
+    free(e);
+    return rc;
+}
+
 int ho_gov_may_release(const ho_gov *g, uint64_t round, mu_diag *d)
 {
     gv_entry *e = malloc(sizeof *e);

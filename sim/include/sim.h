@@ -128,6 +128,13 @@ typedef struct {
     FILE *org_metrics;       /* JSON lines, one per org per round (docs/sim.md); NULL = none */
     int sequential;
     int progress; /* draw a progress bar per round (on a terminal) */
+    /* The members' charter (host/include/ho_gov.h): with charter_path, the coordinator
+     * signs with coordinator_key and writes the audit log audit_dir/audit.log (charter,
+     * admissions, rounds; then, since the simulator holds every org's key, each org signs
+     * the release of the last round and the final adapter is exported only once the
+     * charter's release quorum is logged). Org i's signing key is org_keys_dir/org-I.key
+     * (64 hex digits, as `mutual certs identity` writes); NULL: derived from the seed. */
+    const char *charter_path, *coordinator_key, *audit_dir, *org_keys_dir;
 } sim_run_opts;
 
 typedef struct {

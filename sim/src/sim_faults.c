@@ -43,6 +43,8 @@ int sim_next_task_bytes(sim *s, vorg *o, uint8_t **buf, size_t *len, int *replay
     int rc = co_round_next_task(s->r, o->id, s->now, &b);
     if (rc != MU_OK)
         return rc;
+    if (s->gov) /* the round's cohort, for its audit entry */
+        ho_gov_note_task(s->gov, &b, cl_participant_name(ho_org_participant(o->h)));
     size_t cap = co_task_encoded_len(&b);
     *buf = malloc(cap ? cap : 1);
     if (!*buf)

@@ -6,6 +6,7 @@
 
 #include "cl_participant.h"
 #include "co_round.h"
+#include "ho_gov.h"
 #include "ho_org.h"
 #include "mu_progress.h"
 #include "sim.h"
@@ -56,6 +57,7 @@ typedef struct {
     uint64_t bar_round;
     uint8_t config_hash[CO_HASH_BYTES];
     sim_orgs *orgrep; /* --org-metrics lines, or NULL */
+    ho_gov *gov;      /* --charter: the audit log; NULL: none */
 } sim;
 
 /* SplitMix64's mixing function, and a uniform double in [0, 1) from a counter state. */

@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cl_participant.h"
 #include "co_round.h"
+#include "gv_store.h"
 #include "ho_coord.h"
 #include "ho_org.h"
 #include "mu_file.h"
@@ -77,6 +79,21 @@ static int load_data(sim *s, mu_diag *diag)
 
 /* Org i's tokens: its file, or its part of the split pool; the last eval_fraction of them are
  * its held-out set. */
+/* Org i's Ed25519 signing key (libsodium layout): from the seed, or its key file. */
+static int org_key(const sim *s, uint32_t i, uint8_t sk[64], mu_diag *diag)
+{
+    if (s->opts->org_keys_dir) {
+        char path[CO_PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/org-%u.key", s->opts->org_keys_dir, i + 1);
+        return gv_signing_key_load(path, sk, diag);
+    }
+    uint8_t key_seed[32], pk[32];
+    sim_org_seed(s->cfg->seed, i, "keys", key_seed);
+    crypto_sign_seed_keypair(pk, sk, key_seed);
+    sodium_memzero(key_seed, sizeof key_seed);
+    return MU_OK;
+}
+
 static int make_orgs(sim *s, mu_diag *diag)
 {
     const sim_config *c = s->cfg;
@@ -94,14 +111,15 @@ static int make_orgs(sim *s, mu_diag *diag)
                                c->chunks, c->alpha, c->seed, s->split_tokens, counts, diag)) !=
             MU_OK)
         goto out;
-    for (uint32_t i = 0; i < s->n; i++) { /* the simulator knows every org's key */
-        uint8_t key_seed[32], sk[64];
-        sim_org_seed(c->seed, i, "keys", key_seed);
-        crypto_sign_seed_keypair(s->roster[i].pk, sk, key_seed);
+    for (uint32_t i = 0; i < s->n && rc == MU_OK; i++) { /* the simulator knows every key */
+        uint8_t sk[64];
+        rc = org_key(s, i, sk, diag);
+        memcpy(s->roster[i].pk, sk + 32, 32);
         snprintf(s->roster[i].name, sizeof s->roster[i].name, "org-%u", i + 1);
         sodium_memzero(sk, sizeof sk);
-        sodium_memzero(key_seed, sizeof key_seed);
     }
+    if (rc != MU_OK)
+        goto out;
     int64_t off = 0;
     for (uint32_t i = 0; i < s->n; i++) {
         vorg *o = &s->orgs[i];
@@ -150,15 +168,13 @@ static int make_orgs(sim *s, mu_diag *diag)
                              i + 1, ne, c->co.seq);
             goto out;
         }
-        uint8_t key_seed[32], pk[32];
-        sim_org_seed(c->seed, i, "keys", key_seed);
-        crypto_sign_seed_keypair(pk, pc.sign_sk, key_seed);
+        if ((rc = org_key(s, i, pc.sign_sk, diag)) != MU_OK)
+            goto out;
         sim_org_seed(c->seed, i, "org", pc.seed);
         if (c->has_org_seed && c->has_org_seed[i]) /* to replay a real federation's orgs */
             memcpy(pc.seed, c->org_seeds[i], 32);
         o->h = ho_org_new(&pc, diag);
         sodium_memzero(pc.sign_sk, sizeof pc.sign_sk);
-        sodium_memzero(key_seed, sizeof key_seed);
         ho_reply_init(&o->rep);
         if (!o->h) {
             rc = MU_ERR_INVALID;
@@ -324,7 +340,9 @@ static int drain(sim *s, mu_diag *diag)
                       .base_name = s->cfg->model_name,
                       .metrics = s->opts->metrics,
                       .extra = fields};
-        int rc = ho_after_round(&a, s->r, &ev, diag);
+        int rc = s->gov ? ho_gov_on_round(s->gov, s->r, &ev, (uint64_t)time(NULL), diag) : MU_OK;
+        if (rc == MU_OK) /* the audit entry first, as serve: ho_gov.h */
+            rc = ho_after_round(&a, s->r, &ev, diag);
         if (rc != MU_OK)
             return rc;
         s->checkpointed |= s->cfg->checkpoint;
@@ -576,6 +594,55 @@ static int loop(sim *s, mu_diag *diag)
     return rc;
 }
 
+/* ---- the charter ------------------------------------------------------------------------ */
+
+/* --charter: the audit log from the start, every org admitted by the roster. */
+static int gov_open(sim *s, mu_diag *diag)
+{
+    if (!s->opts->charter_path)
+        return MU_OK;
+    uint8_t h[CO_HASH_BYTES];
+    int rc = co_hash_file(s->opts->config_path, h, diag);
+    if (rc != MU_OK)
+        return rc;
+    ho_gov_opts go = {.chain_path = s->opts->charter_path,
+                      .key_path = s->opts->coordinator_key,
+                      .dir = s->opts->audit_dir,
+                      .config_hash = h,
+                      .now = (uint64_t)time(NULL),
+                      .round = s->r};
+    if (!(s->gov = ho_gov_open(&go, diag)))
+        return MU_ERR_INVALID;
+    for (uint32_t i = 0; i < s->n && rc == MU_OK; i++)
+        rc = ho_gov_admit(s->gov, s->roster[i].name, s->roster[i].pk, go.now, diag);
+    return rc;
+}
+
+/* Each org signs the release of the last logged round (the simulator holds their keys); the
+ * coordinator logs it once the charter's quorum signed. Without it nothing is exported. */
+static int gov_release(sim *s, mu_diag *diag)
+{
+    if (!s->gov)
+        return MU_OK;
+    uint8_t log_id[GV_HASH_BYTES], global[GV_HASH_BYTES], sk[64];
+    uint64_t round = 0;
+    if (ho_gov_release_subject(s->gov, log_id, &round, global) != MU_OK)
+        return mu_diag_set(diag, MU_ERR_STATE, "no completed round to release");
+    gv_sig *sigs = calloc(s->n, sizeof *sigs);
+    int rc = sigs ? MU_OK : mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < s->n && rc == MU_OK; i++)
+        if ((rc = org_key(s, i, sk, diag)) == MU_OK)
+            gv_release_sign(&sigs[i], log_id, round, global, sk);
+    sodium_memzero(sk, sizeof sk);
+    if (rc == MU_OK)
+        rc = ho_gov_release(s->gov, sigs, s->n, (uint64_t)time(NULL), diag);
+    free(sigs);
+    if (rc == MU_OK)
+        mu_info("sim: the orgs released round %" PRIu64 "'s adapter (audit log %s/%s)", round,
+                s->opts->audit_dir, HO_GOV_LOG_FILE);
+    return rc;
+}
+
 /* ---- outputs ------------------------------------------------------------------------------*/
 
 static int export_global(sim *s, const char *dir, mu_diag *diag)
@@ -622,6 +689,7 @@ static void sim_free(sim *s)
     free(s->round_wall);
     free(s->global0);
     sim_orgs_free(s->orgrep);
+    ho_gov_free(s->gov);
     co_round_free(s->r);
 }
 
@@ -645,7 +713,8 @@ int sim_run(const sim_config *cfg, const sim_run_opts *opts, sim_result *res, mu
         goto out;
     mu_info("sim: %u orgs, adapter of %zu values, %d thread%s%s", s.n, s.dim, s.threads,
             s.threads == 1 ? "" : "s", cfg->synthetic_dim ? ", synthetic updates" : "");
-    if ((rc = loop(&s, diag)) != MU_OK)
+    if ((rc = gov_open(&s, diag)) != MU_OK || (rc = loop(&s, diag)) != MU_OK ||
+        (rc = gov_release(&s, diag)) != MU_OK)
         goto out;
     if (opts->out_dir && (rc = export_global(&s, opts->out_dir, diag)) != MU_OK)
         goto out;

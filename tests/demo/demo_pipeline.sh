@@ -5,7 +5,8 @@
 # folder; one org dropped out in one round of the sim; the plot, when matplotlib is there,
 # with its base line the pooled base loss of summary.json; every round's bytes_out holds the
 # adapter each completed org downloaded; the per-org lines add up to each round's loss; no
-# stray "tail: cannot open" in the demo's output.
+# stray "tail: cannot open" in the demo's output; the charter the three orgs signed, and the
+# run's audit log verifying against it with their release of the final adapter.
 set -euo pipefail
 MUTUAL=$1
 OUT=$2
@@ -22,6 +23,17 @@ bash "$ROOT/scripts/demo" "$MUTUAL" "$OUT" >"$OUT.log" 2>&1 || {
   exit 1
 }
 tail -n 12 "$OUT.log"
+# The members' charter: founded by the three orgs, and the run's audit log verifies against
+# it, with the orgs' release of the final adapter logged (checked here again, not only by the
+# demo's own output).
+grep -q "charter chain of demo-coop valid, versions 1..1" "$OUT.log" ||
+  { echo "FAIL: the demo did not show the founded charter"; exit 1; }
+grep -q "mutual audit verify: .*audit.log: [0-9]* entries valid" "$OUT.log" ||
+  { echo "FAIL: the demo did not end with mutual audit verify passing"; exit 1; }
+"$MUTUAL" audit verify --log "$OUT/governance/audit.log" --charter "$OUT/governance/chain" ||
+  { echo "FAIL: the demo's audit log does not verify"; exit 1; }
+"$MUTUAL" audit show --log "$OUT/governance/audit.log" | grep -q "release .*3 member signatures" ||
+  { echo "FAIL: the demo's log has no release signed by the three orgs"; exit 1; }
 if grep -q 'tail: cannot open' "$OUT.log"; then
   grep 'tail: cannot open' "$OUT.log"
   echo "FAIL: the demo printed a stray tail error"
