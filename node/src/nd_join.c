@@ -178,6 +178,28 @@ static int make_engine(org *g, const Mutual__V1__JoinReply *r, mu_diag *d)
     return g->global ? set_instance(g, d) : MU_ERR_NOMEM;
 }
 
+/* A join or training task of a governed federation: verify the audit log it carries against our
+ * charter chain and the head we countersigned before, then countersign its head (sent back
+ * with our report). A fatal code (the org stops, saying why) when anything does not hold. */
+static int witness(org *g, const uint8_t *log, size_t len, uint64_t round, mu_diag *d)
+{
+    if (!len)
+        return mu_diag_set(d, MU_ERR_PROTOCOL,
+                           "round %llu: the coordinator sent no audit log, and the charter "
+                           "requires one: stopping",
+                           (unsigned long long)round);
+    mu_diag why = {{0}};
+    int rc = ho_witness_take(g->wit, log, len, g->witness, &why);
+    if (rc != MU_OK)
+        return mu_diag_set(d, rc, "round %llu: refusing the coordinator: %.440s",
+                           (unsigned long long)round, why.msg);
+    g->has_witness = 1;
+    mu_info("join: round %llu: the audit log verifies against our charter; countersigned its "
+            "head",
+            (unsigned long long)round);
+    return MU_OK;
+}
+
 /* One Join attempt. MU_OK; MU_ERR_IO for transport trouble (retry); anything else is final. */
 static int join_once(org *g, mu_diag *d)
 {
@@ -205,6 +227,8 @@ static int join_once(org *g, mu_diag *d)
         ho_org_set_id(g->h, (uint32_t)r->org_id);
     if (rc == MU_OK)
         rc = make_engine(g, r, d);
+    if (rc == MU_OK && g->wit) /* a log that forks from our head: stop before any task */
+        rc = witness(g, r->audit_log.data, r->audit_log.len, r->current_round, d);
     if (rc == MU_OK && r->current_round > g->last_round)
         g->last_round = r->current_round;
     if (rc == MU_OK)
@@ -378,28 +402,6 @@ static int do_task(org *g, const co_task *t, mu_diag *d)
     return rc;
 }
 
-/* A training task of a governed federation: verify the audit log it carries against our
- * charter chain and the head we countersigned before, then countersign its head (sent back
- * with our report). A fatal code (the org stops, saying why) when anything does not hold. */
-static int witness(org *g, const Mutual__V1__Task *task, uint64_t round, mu_diag *d)
-{
-    if (!task->audit_log.len)
-        return mu_diag_set(d, MU_ERR_PROTOCOL,
-                           "round %llu: the coordinator sent no audit log with its training "
-                           "task, and the charter requires one: stopping",
-                           (unsigned long long)round);
-    mu_diag why = {{0}};
-    int rc = ho_witness_take(g->wit, task->audit_log.data, task->audit_log.len, g->witness, &why);
-    if (rc != MU_OK)
-        return mu_diag_set(d, rc, "round %llu: refusing the coordinator: %.440s",
-                           (unsigned long long)round, why.msg);
-    g->has_witness = 1;
-    mu_info("join: round %llu: the audit log verifies against our charter; countersigned its "
-            "head",
-            (unsigned long long)round);
-    return MU_OK;
-}
-
 /* Pulls and works until the federation is over (1), transport trouble (MU_ERR_IO), a signal
  * (MU_OK) or a fatal error. What each task means is the host layer's (ho_org.h). */
 static int work(org *g, mu_diag *d)
@@ -431,7 +433,7 @@ static int work(org *g, mu_diag *d)
                                md.msg);
         }
         if (v == HO_ACT && t.kind == CO_TASK_TRAIN && g->wit) /* the members' audit log */
-            rc = witness(g, task, t.cfg.round, d);
+            rc = witness(g, task->audit_log.data, task->audit_log.len, t.cfg.round, d);
         protobuf_c_message_free_unpacked(reply, NULL);
         if (rc != MU_OK) {
             co_task_deinit(&t);

@@ -244,6 +244,9 @@ static void on_join(void *user, rpc_call *call, const Mutual__V1__JoinRequest *r
     r.federation_config.data = (uint8_t *)s->fedcfg;
     r.federation_config.len = s->fedcfg_len;
     r.poll_timeout_ms = (uint32_t)(s->o.poll_s * 1e3);
+    if (s->gov && /* the log, admission included: the org checks it extends what it signed */
+        ho_gov_log_bytes(s->gov, (const uint8_t **)&r.audit_log.data, &r.audit_log.len, NULL))
+        r.audit_log.len = 0;
     nd_srv_count(s, id, protobuf_c_message_get_packed_size(&req->base),
                  protobuf_c_message_get_packed_size(&r.base));
     rpc_call_reply(call, &r.base);

@@ -7,7 +7,8 @@
  * dropped.log (that round entry removed), resigned.log (that entry re-signed with a key that
  * is not the coordinator's), noquorum.log (a release of the last logged round, signed by the
  * coordinator, carrying only member 1's signature) and released.log (the same release with
- * both members' signatures: it must verify); prints "round=I release=J", the index of that
+ * both members' signatures: it must verify) and prefix.log (the entries before that round: a
+ * coordinator that starts over from there writes a history without it, a fork); prints "round=I release=J", the index of that
  * round entry and of the release. */
 #include <sodium.h>
 #include <stdio.h>
@@ -106,6 +107,17 @@ int main(int argc, char **argv)
     save(log, SIZE_MAX, NULL, &one, coord, dir, "noquorum.log");
     gv_release_sign(&rel.sigs[rel.n_sigs++], log_id, last_round, global, m2);
     save(log, SIZE_MAX, NULL, &rel, coord, dir, "released.log");
+    gv_log *prefix = gv_log_new();
+    for (size_t j = 0; prefix && j < first; j++) {
+        const uint8_t *b = NULL;
+        size_t len = 0;
+        gv_log_raw(log, j, &b, &len);
+        check(gv_log_append_raw(prefix, b, len, &d), &d);
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/prefix.log", dir);
+    check(prefix ? gv_log_save(path, prefix, &d) : MU_ERR_NOMEM, &d);
+    gv_log_free(prefix);
     printf("round=%zu release=%zu\n", first, n);
     gv_log_free(log);
     sodium_memzero(coord, sizeof coord);

@@ -14,8 +14,9 @@
 #              refused by every org
 #   cohort     a serve that registers an org not on the roster (--test-cheat admit) puts its
 #              key in the cohort: every member org refuses the round
-#   fork       a coordinator showing a log other than the one the orgs countersigned: every
-#              org stops, naming the equivocation
+#   fork       a coordinator that starts over from its log as it was before round 1 (a log
+#              that verifies on its own): the orgs that countersigned round 1 stop at join,
+#              naming the equivocation; one whose head is further says entries were removed
 # usage: nd_governance.sh MUTUAL SCRIPT ND_GOV_TAMPER
 set -u
 MUTUAL=$1 SCRIPT=$2 TAMPER=$3
@@ -194,20 +195,25 @@ rm -rf ckpt
 
 # ---- a forked log ------------------------------------------------------------------------------------
 phase=p5
-# A new log, not the one the orgs countersigned: orgs 1-3 hold their heads of phase 1 (entry 4,
-# which this log also reaches), org-4 its head of phase 2 (further than this log goes).
+# The coordinator starts over from the log as it was before round 1 (correctly signed, and
+# it verifies on its own): it adopts charter version 2 as entry 4, where the orgs' history
+# holds round 1. Orgs 1-3 hold their heads of phase 1 (entry 4): a fork. Org-4 joins first
+# and holds its head of phase 2, further than this log goes: entries removed.
+mkdir -p ckpt
+cp tampered/prefix.log ckpt/audit.log
 serve p5 coordinator.yaml --charter chain
-for i in 1 2 3; do join p5 org-$i --charter chain --witness-head "heads/p1-org-$i"; done
 join p5 org-4 --charter chain
-for i in 1 2 3 4; do
+wait "${org_pid[org-4]}"
+st=$?
+check org_4_sees_shorter 0 "does not extend the head this org countersigned .*entries removed" -- cat p5.org-4.log
+check org_4_stops 1 "" -- test "$st" = 0
+for i in 1 2 3; do join p5 org-$i --charter chain --witness-head "heads/p1-org-$i"; done
+for i in 1 2 3; do
   wait "${org_pid[org-$i]}"
   st=$?
-  if [ $i = 4 ]; then
-    check org_4_sees_shorter 0 "does not extend the head this org countersigned .*entries removed" -- cat p5.org-4.log
-  else
-    check "org_${i}_sees_fork" 0 "does not extend the head this org countersigned .*equivocation" -- cat "p5.org-$i.log"
-  fi
+  check "org_${i}_sees_fork" 0 "does not extend the head this org countersigned .*equivocation: entry 4" -- cat "p5.org-$i.log"
   check "org_${i}_stops" 1 "" -- test "$st" = 0
 done
+check p5_log_verifies 0 "" -- "$MUTUAL" audit verify --log ckpt/audit.log --charter chain
 kill -9 "$srv" 2>/dev/null
 check_done
