@@ -8,8 +8,8 @@
  * is not the coordinator's), noquorum.log (a release of the last logged round, signed by the
  * coordinator, carrying only member 1's signature) and released.log (the same release with
  * both members' signatures: it must verify) and prefix.log (the entries before that round: a
- * coordinator that starts over from there writes a history without it, a fork); prints "round=I release=J", the index of that
- * round entry and of the release. */
+ * coordinator that starts over from there writes a history without it, a fork); prints "round=I
+ * release=J", the index of that round entry and of the release. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
