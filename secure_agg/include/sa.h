@@ -26,9 +26,10 @@
  *
  * Thread-safety: one sa_client or sa_server is owned by one thread at a time; distinct
  * objects may be used concurrently from any threads (no shared mutable state after
- * sa_init()). By default nothing starts a thread; a driver may opt in to OpenMP for the
- * mask expansion (sa_client_set_threads, sa_server_set_threads), and results are
- * bit-identical for any thread count.
+ * sa_init(); sa_init itself picks the mask PRG's implementation by CPUID). By default nothing
+ * starts a thread; a driver may opt in to OpenMP for a client's per-neighbour work and mask
+ * expansion and the server's unmasking (sa_client_set_threads, sa_server_set_threads), and
+ * results are bit-identical for any thread count.
  *
  * Secrets (key pairs, seeds, shares) live only inside the objects, are wiped with
  * sodium_memzero when no longer needed and by the _free functions, and are never logged.
@@ -61,7 +62,7 @@
 #define SA_MAX_D                (1u << 30)  /* values per vector limit */
 #define SA_TO_SERVER            0xFFFFFFFFu /* sa_envelope.to for client->server; not an org id */
 #define SA_TO_ALL               0xFFFFFFFEu /* sa_envelope.to: a copy to each of sa_server_recipients */
-#define SA_WIRE_VERSION         2u          /* 2: ADVERTISE and KEYS carry the commitment to b */
+#define SA_WIRE_VERSION         3u /* 2: commitment to b in ADVERTISE, KEYS; 3: AES masks */
 
 _Static_assert(SA_SECRET_BYTES == 2 * SA_LIMB_BYTES, "a secret is two limbs");
 _Static_assert(SA_SHARE_BYTES == 2 * SA_SCALAR_BYTES, "a share is one scalar per limb");
@@ -258,8 +259,9 @@ int sa_client_handle(sa_client *c, const uint8_t *msg, size_t len, sa_outbox *ou
  * for SURVIVORS, SA_STAGE_UNMASK for UNMASK_REQ, then SA_STAGE_DONE (or SA_STAGE_ABORTED). */
 sa_stage sa_client_stage(const sa_client *c);
 
-/* OpenMP threads for this client's mask expansion (default 1; 0 = OpenMP's default). The
- * masked vector is identical for any value. */
+/* OpenMP threads for this client's per-neighbour work (signature checks, key agreements, share
+ * encryption, Shamir evaluations) and mask expansion (default 1; 0 = OpenMP's default). Every
+ * message is identical for any value. */
 void sa_client_set_threads(sa_client *c, int threads);
 
 /* Timing of the client's own work per stage, seconds (for benchmarks): index 1..5; all 0
@@ -296,8 +298,8 @@ int sa_server_handle(sa_server *s, uint32_t from, const uint8_t *msg, size_t len
  * to unmask someone), or MU_ERR_NOMEM. */
 int sa_server_close_stage(sa_server *s, sa_stage stage, sa_outbox *out, mu_diag *diag);
 
-/* OpenMP threads for unmasking (default 1: no threads; 0 = OpenMP's default). The sum is
- * identical for any value. */
+/* OpenMP threads for unmasking: pair-key agreements and mask expansion (default 1: no threads;
+ * 0 = OpenMP's default). The sum is identical for any value. */
 void sa_server_set_threads(sa_server *s, int threads);
 
 /* Seconds spent in sa_server_handle for MASKED messages (summing) and in closing the unmask

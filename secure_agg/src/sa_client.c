@@ -1,5 +1,6 @@
 /* sa_client.c - one org's side of the round: keys, shares, masked input, consistency check,
  * unmasking with the never-both rule. */
+#include <omp.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,9 @@ struct sa_client {
     uint8_t (*nb_cpk)[32];                  /* (nn) */
     uint8_t (*nb_spk)[32];                  /* (nn) */
     uint8_t (*nb_share)[SA_SHARE_PT_BYTES]; /* (nn) their shares of b and s_sk for me */
-    uint8_t *nb_has;                        /* (nn) a share arrived in DELIVERY */
-    uint8_t *nb_revealed;                   /* (nn) 0, SA_REVEAL_B or SA_REVEAL_S */
+    uint8_t (*nb_rkey)[32]; /* (nn) keys of their share ciphertexts to me, until DELIVERY */
+    uint8_t *nb_has;        /* (nn) a share arrived in DELIVERY */
+    uint8_t *nb_revealed;   /* (nn) 0, SA_REVEAL_B or SA_REVEAL_S */
     uint8_t own_share[SA_SHARE_PT_BYTES];
 
     uint32_t *input; /* (d) from set_input until the masked upload, else NULL */
@@ -53,6 +55,8 @@ static void wipe_secrets(sa_client *c)
     sodium_memzero(c->own_share, sizeof c->own_share);
     if (c->nb_share)
         sodium_memzero(c->nb_share, (size_t)c->nn * SA_SHARE_PT_BYTES);
+    if (c->nb_rkey)
+        sodium_memzero(c->nb_rkey, (size_t)c->nn * 32);
     if (c->input)
         sodium_memzero(c->input, (size_t)c->d * sizeof *c->input);
 }
@@ -145,6 +149,7 @@ void sa_client_free(sa_client *c)
     free(c->nb_cpk);
     free(c->nb_spk);
     free(c->nb_share);
+    free(c->nb_rkey);
     free(c->nb_has);
     free(c->nb_revealed);
     free(c->input);
@@ -164,7 +169,8 @@ unsigned sa_client_secrets_held(const sa_client *c)
 {
     return (unsigned)nonzero(c->c_sk, sizeof c->c_sk) |
            (unsigned)nonzero(c->s_sk, sizeof c->s_sk) << 1 |
-           (unsigned)nonzero(c->b, sizeof c->b) << 2;
+           (unsigned)nonzero(c->b, sizeof c->b) << 2 |
+           (unsigned)(c->nb_rkey && nonzero(c->nb_rkey[0], (size_t)c->nn * 32)) << 3;
 }
 
 sa_stage sa_client_stage(const sa_client *c)
@@ -175,6 +181,13 @@ sa_stage sa_client_stage(const sa_client *c)
 void sa_client_set_threads(sa_client *c, int threads)
 {
     c->threads = threads;
+}
+
+/* Threads for the per-neighbour work (signature checks, key agreements, share encryption) and
+ * the mask expansion. */
+static int nthreads(const sa_client *c)
+{
+    return c->threads == 0 ? omp_get_max_threads() : c->threads;
 }
 
 void sa_client_times(const sa_client *c, double times[6])
@@ -292,13 +305,15 @@ static int handle_keys(sa_client *c, const sa_msg *m, sa_outbox *out, mu_diag *d
     c->nb_cpk = malloc((g.k_eff ? g.k_eff : 1) * 32);
     c->nb_spk = malloc((g.k_eff ? g.k_eff : 1) * 32);
     c->nb_share = calloc(g.k_eff ? g.k_eff : 1, SA_SHARE_PT_BYTES);
+    c->nb_rkey = calloc(g.k_eff ? g.k_eff : 1, 32);
     c->nb_has = calloc(g.k_eff ? g.k_eff : 1, 1);
+    uint8_t *fail = calloc(g.k_eff ? g.k_eff : 1, 1);
     c->nb_revealed = calloc(g.k_eff ? g.k_eff : 1, 1);
     sa_msg r;
     header(c, &r, SA_MSG_SHARES);
     r.cts = calloc(g.k_eff ? g.k_eff : 1, sizeof *r.cts);
     if (!nbi || !xs || !sh_b || !sh_s || !c->nb || !c->nb_cpk || !c->nb_spk || !c->nb_share ||
-        !c->nb_has || !c->nb_revealed || !r.cts) {
+        !c->nb_rkey || !c->nb_has || !c->nb_revealed || !r.cts || !fail) {
         rc = mu_diag_set(diag, MU_ERR_NOMEM, "secure_agg: out of memory sharing keys");
         goto out;
     }
@@ -327,19 +342,23 @@ static int handle_keys(sa_client *c, const sa_msg *m, sa_outbox *out, mu_diag *d
     /* Only the neighbours' keys are used, so only their signatures are checked (O(k), not
      * O(n) verifications); the session id still hashes every entry, so all orgs that go
      * on saw the same list, and a substituted key makes its owner's neighbours abort. */
-    for (uint32_t j = 0; j < c->nn; j++) {
+    int th = nthreads(c);
+#pragma omp parallel for schedule(dynamic, 4) num_threads(th) if (th > 1)
+    for (long j = 0; j < (long)c->nn; j++) {
         const sa_key_entry *e = &keys[nbi[j]];
         uint8_t sb[SA_ADV_SIGNED_BYTES];
         sa_adv_signed_bytes(sb, c->cfg_hash, e);
-        if (crypto_sign_verify_detached(e->sig, sb, sizeof sb,
-                                        c->pks[sa_ids_find(c->ids, c->n, e->id)]) != 0) {
+        fail[j] = crypto_sign_verify_detached(e->sig, sb, sizeof sb,
+                                              c->pks[sa_ids_find(c->ids, c->n, e->id)]) != 0;
+    }
+    for (uint32_t j = 0; j < c->nn; j++)
+        if (fail[j]) {
             rc = client_abort(c, mu_diag_set(diag, MU_ERR_CRYPTO,
                                              "secure_agg: org %u's advertised keys fail their "
                                              "signature (substituted?)",
-                                             e->id));
+                                             keys[nbi[j]].id));
             goto out;
         }
-    }
     for (uint32_t j = 0; j < c->nn; j++) {
         c->nb[j] = keys[nbi[j]].id;
         memcpy(c->nb_cpk[j], keys[nbi[j]].c_pk, 32);
@@ -347,33 +366,43 @@ static int handle_keys(sa_client *c, const sa_msg *m, sa_outbox *out, mu_diag *d
         xs[j] = (uint64_t)c->nb[j] + 1;
     }
     xs[c->nn] = (uint64_t)c->self + 1;
-    if ((rc = sa_shamir_split(sh_b, xs, c->nn + 1, c->t, c->b, &c->rng)) ||
-        (rc = sa_shamir_split(sh_s, xs, c->nn + 1, c->t, c->s_sk, &c->rng))) {
+    if ((rc = sa_shamir_split(sh_b, xs, c->nn + 1, c->t, c->b, &c->rng, th)) ||
+        (rc = sa_shamir_split(sh_s, xs, c->nn + 1, c->t, c->s_sk, &c->rng, th))) {
         rc = client_abort(c, mu_diag_set(diag, rc, "secure_agg: cannot split secrets"));
         goto out;
     }
     memcpy(c->own_share, sh_b[c->nn], SA_SHARE_BYTES);
     memcpy(c->own_share + SA_SHARE_BYTES, sh_s[c->nn], SA_SHARE_BYTES);
     r.n_cts = c->nn;
-    for (uint32_t j = 0; j < c->nn; j++) {
+    for (uint32_t j = 0; j < c->nn; j++) { /* nonces first: the rng is not shared by threads */
+        r.cts[j].peer = c->nb[j];
+        sa_rng_fill(&c->rng, r.cts[j].ct, SA_NONCE_BYTES);
+    }
+    /* One X25519 per neighbour gives the key of my ciphertext to it and of its one to me (kept
+     * for DELIVERY, wiped there). */
+#pragma omp parallel for schedule(dynamic, 4) num_threads(th) if (th > 1)
+    for (long j = 0; j < (long)c->nn; j++) {
         uint8_t key[32], ad[SA_SHARE_AD_BYTES], pt[SA_SHARE_PT_BYTES];
         uint8_t *ct = r.cts[j].ct;
-        r.cts[j].peer = c->nb[j];
-        if (sa_share_key(key, c->session, c->c_sk, c->nb_cpk[j], c->self, c->nb[j]) != 0) {
-            rc = client_abort(c, mu_diag_set(diag, MU_ERR_CRYPTO,
-                                             "secure_agg: org %u advertised an invalid key",
-                                             c->nb[j]));
-            goto out;
-        }
+        fail[j] = sa_share_keys(key, c->nb_rkey[j], c->session, c->c_sk, c->nb_cpk[j], c->self,
+                                c->nb[j]) != 0;
+        if (fail[j])
+            continue;
         sa_share_ad(ad, c->session, c->self, c->nb[j]);
         memcpy(pt, sh_b[j], SA_SHARE_BYTES);
         memcpy(pt + SA_SHARE_BYTES, sh_s[j], SA_SHARE_BYTES);
-        sa_rng_fill(&c->rng, ct, SA_NONCE_BYTES);
         crypto_aead_xchacha20poly1305_ietf_encrypt(ct + SA_NONCE_BYTES, NULL, pt, sizeof pt, ad,
                                                    sizeof ad, NULL, ct, key);
         sodium_memzero(key, sizeof key);
         sodium_memzero(pt, sizeof pt);
     }
+    for (uint32_t j = 0; j < c->nn; j++)
+        if (fail[j]) {
+            rc = client_abort(c, mu_diag_set(diag, MU_ERR_CRYPTO,
+                                             "secure_agg: org %u advertised an invalid key",
+                                             c->nb[j]));
+            goto out;
+        }
     rc = sa_outbox_push_msg(out, SA_TO_SERVER, &r);
     if (rc == MU_OK)
         c->stage = SA_STAGE_MASKED;
@@ -387,6 +416,7 @@ out:
     free(sh_b);
     free(sh_s);
     free(r.cts);
+    free(fail);
     free(xs);
     free(nbi);
     sa_graph_deinit(&g);
@@ -405,34 +435,44 @@ static int handle_delivery(sa_client *c, const sa_msg *m, sa_outbox *out, mu_dia
     if (!c->has_input)
         return mu_diag_set(diag, MU_ERR_STATE, "secure_agg: no input set before DELIVERY");
     uint8_t *has = calloc(c->nn ? c->nn : 1, 1);
-    if (!has)
+    long *at = malloc((m->n_cts ? m->n_cts : 1) * sizeof *at);
+    if (!has || !at) {
+        free(has);
+        free(at);
         return MU_ERR_NOMEM;
-    for (size_t i = 0; i < m->n_cts; i++) {
-        long j = nb_index(c, m->cts[i].peer);
-        if (j < 0) {
+    }
+    for (size_t i = 0; i < m->n_cts; i++) { /* peers are ascending (decoder): no repeats */
+        if ((at[i] = nb_index(c, m->cts[i].peer)) < 0) {
             free(has);
+            free(at);
             return client_abort(c, mu_diag_set(diag, MU_ERR_PROTOCOL,
                                                "secure_agg: DELIVERY from org %u, not a neighbour",
                                                m->cts[i].peer));
         }
-        uint8_t key[32], ad[SA_SHARE_AD_BYTES];
+    }
+    int th = nthreads(c);
+#pragma omp parallel for schedule(dynamic, 4) num_threads(th) if (th > 1)
+    for (long i = 0; i < (long)m->n_cts; i++) {
+        long j = at[i];
+        uint8_t ad[SA_SHARE_AD_BYTES];
         const uint8_t *ct = m->cts[i].ct;
-        int bad = sa_share_key(key, c->session, c->c_sk, c->nb_cpk[j], c->nb[j], c->self);
         sa_share_ad(ad, c->session, c->nb[j], c->self);
-        if (!bad)
-            bad = crypto_aead_xchacha20poly1305_ietf_decrypt(
-                c->nb_share[j], NULL, NULL, ct + SA_NONCE_BYTES, SA_SHARE_CT_BYTES - SA_NONCE_BYTES,
-                ad, sizeof ad, ct, key);
-        sodium_memzero(key, sizeof key);
-        if (bad) {
+        /* has[j]: 1 decrypted, 2 failed */
+        has[j] = crypto_aead_xchacha20poly1305_ietf_decrypt(
+                     c->nb_share[j], NULL, NULL, ct + SA_NONCE_BYTES,
+                     SA_SHARE_CT_BYTES - SA_NONCE_BYTES, ad, sizeof ad, ct, c->nb_rkey[j]) == 0
+                     ? 1
+                     : 2;
+    }
+    free(at);
+    for (size_t i = 0; i < m->n_cts; i++)
+        if (has[nb_index(c, m->cts[i].peer)] == 2) {
             free(has);
             return client_abort(c, mu_diag_set(diag, MU_ERR_CRYPTO,
                                                "secure_agg: share from org %u fails to decrypt "
                                                "(edited, replayed or moved ciphertext)",
                                                m->cts[i].peer));
         }
-        has[j] = 1;
-    }
     uint32_t live = 0;
     for (uint32_t j = 0; j < c->nn; j++)
         live += has[j];
@@ -454,12 +494,14 @@ static int handle_delivery(sa_client *c, const sa_msg *m, sa_outbox *out, mu_dia
     free(has);
 
     sa_prg_term *terms = calloc(live + 1, sizeof *terms);
+    uint32_t *tj = malloc((live + 1) * sizeof *tj); /* the neighbour of each pair term */
     sa_msg r;
     header(c, &r, SA_MSG_MASKED);
     size_t plen = sa_pack_len(c->d, c->bits);
     uint8_t *packed = malloc(plen ? plen : 1);
-    if (!terms || !packed) {
+    if (!terms || !tj || !packed) {
         free(terms);
+        free(tj);
         free(packed);
         return MU_ERR_NOMEM;
     }
@@ -467,16 +509,24 @@ static int handle_delivery(sa_client *c, const sa_msg *m, sa_outbox *out, mu_dia
     size_t nt = 0;
     sa_self_key(terms[nt].key, c->session, c->b, c->self);
     terms[nt++].sign = 1;
-    for (uint32_t j = 0; j < c->nn; j++) {
-        if (!c->nb_has[j])
-            continue;
-        if (sa_pair_key(terms[nt].key, c->session, c->s_sk, c->nb_spk[j], c->self, c->nb[j])) {
+    for (uint32_t j = 0; j < c->nn; j++)
+        if (c->nb_has[j])
+            tj[nt++] = j;
+#pragma omp parallel for schedule(dynamic, 4) num_threads(th) if (th > 1)
+    for (long i = 1; i < (long)nt; i++) { /* sign 0 marks an invalid key */
+        uint32_t j = tj[i];
+        terms[i].sign =
+            sa_pair_key(terms[i].key, c->session, c->s_sk, c->nb_spk[j], c->self, c->nb[j]) ? 0
+            : c->self < c->nb[j]                                                            ? 1
+                                                                                            : -1;
+    }
+    for (size_t i = 1; i < nt; i++)
+        if (terms[i].sign == 0) {
             rc = client_abort(c, mu_diag_set(diag, MU_ERR_CRYPTO,
-                                             "secure_agg: org %u's mask key is invalid", c->nb[j]));
+                                             "secure_agg: org %u's mask key is invalid",
+                                             c->nb[tj[i]]));
             goto out;
         }
-        terms[nt++].sign = c->self < c->nb[j] ? 1 : -1;
-    }
     /* y = x + PRG(b) + sum of pair masks, in place over the input, then packed */
     sa_prg_apply(c->input, c->d, terms, nt, c->threads);
     sa_pack(packed, plen, c->input, c->d, c->bits);
@@ -485,6 +535,7 @@ static int handle_delivery(sa_client *c, const sa_msg *m, sa_outbox *out, mu_dia
     c->input = NULL;
     c->has_input = 0;
     /* the key pairs' secrets and b are not needed after the upload: only the shares are */
+    sodium_memzero(c->nb_rkey, (size_t)c->nn * 32);
     sodium_memzero(c->c_sk, sizeof c->c_sk);
     sodium_memzero(c->s_sk, sizeof c->s_sk);
     sodium_memzero(c->b, sizeof c->b);
@@ -499,6 +550,7 @@ static int handle_delivery(sa_client *c, const sa_msg *m, sa_outbox *out, mu_dia
 out:
     sodium_memzero(terms, (live + 1) * sizeof *terms);
     free(terms);
+    free(tj);
     free(packed);
     return rc;
 }
@@ -559,23 +611,43 @@ static int handle_unmask_req(sa_client *c, const sa_msg *m, sa_outbox *out, mu_d
     /* Consistency: every signature from a neighbour (or me) must be on my set. */
     uint8_t dg[SA_HASH_BYTES];
     sa_survivors_digest(dg, c->session, c->surv, c->n_surv);
-    uint32_t valid = 0;
+    /* who[i]: the cohort index of signer i if it is me or a neighbour, else -1 (not checked) */
+    long *who = malloc((m->n_sigs ? m->n_sigs : 1) * sizeof *who);
+    if (!who)
+        return MU_ERR_NOMEM;
     for (size_t i = 0; i < m->n_sigs; i++) {
         uint32_t id = m->sigs[i].id;
+        who[i] = -1;
         if (id != c->self && nb_index(c, id) < 0)
             continue;
         long ci = sa_ids_find(c->ids, c->n, id);
-        if (ci < 0 || sa_ids_find(c->surv, c->n_surv, id) < 0)
+        if (ci < 0 || sa_ids_find(c->surv, c->n_surv, id) < 0) {
+            free(who);
             return client_abort(c, mu_diag_set(diag, MU_ERR_PROTOCOL,
                                                "secure_agg: signature from org %u, not a survivor",
                                                id));
-        if (crypto_sign_verify_detached(m->sigs[i].sig, dg, sizeof dg, c->pks[ci]) != 0)
+        }
+        who[i] = ci;
+    }
+    int th = nthreads(c);
+#pragma omp parallel for schedule(dynamic, 4) num_threads(th) if (th > 1)
+    for (long i = 0; i < (long)m->n_sigs; i++) /* -2: the signature fails */
+        if (who[i] >= 0 &&
+            crypto_sign_verify_detached(m->sigs[i].sig, dg, sizeof dg, c->pks[who[i]]) != 0)
+            who[i] = -2;
+    uint32_t valid = 0;
+    for (size_t i = 0; i < m->n_sigs; i++) {
+        if (who[i] == -2) {
+            uint32_t id = m->sigs[i].id;
+            free(who);
             return client_abort(c, mu_diag_set(diag, MU_ERR_CRYPTO,
                                                "secure_agg: org %u signed a different survivor "
                                                "set (or the signature was altered)",
                                                id));
-        valid++;
+        }
+        valid += who[i] >= 0;
     }
+    free(who);
     if (valid < c->t)
         return client_abort(c, mu_diag_set(diag, MU_ERR_ABORT,
                                            "secure_agg: only %u of my neighbours confirmed the "

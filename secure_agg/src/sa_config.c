@@ -7,7 +7,10 @@
 
 int sa_init(void)
 {
-    return sodium_init() < 0 ? MU_ERR_CRYPTO : MU_OK;
+    if (sodium_init() < 0)
+        return MU_ERR_CRYPTO;
+    sa_prg_select();
+    return MU_OK;
 }
 
 const char *sa_strerror(int err)

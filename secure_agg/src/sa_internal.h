@@ -23,24 +23,57 @@ static inline double sa_clock_now(const sa_clock *c)
 }
 
 /* ---- PRG masks ----
- * PRG(key)[i] is the little-endian uint32 at byte 4i of the ChaCha20-IETF keystream of key
- * with an all-zero nonce, block counter starting at 0 (16 values per 64-byte block). Every
- * key is used for one vector only (keys are derived per session, pair and purpose). */
+ * PRG(key)[i] is the little-endian uint32 at byte 4i of the AES-256-CTR keystream of the 32-byte
+ * key with an all-zero initial counter block: keystream block j (values 4j..4j+3) is
+ * AES-256_key(j as a 128-bit big-endian integer), i.e. OpenSSL's EVP_aes_256_ctr with a zero
+ * IV. Every key is used for one vector only (keys are derived per session, pair and purpose).
+ * Three implementations give the same bits (tested against OpenSSL): VAES on 512-bit vectors,
+ * AES-NI on 128-bit ones, and a portable constant-time one (no secret-indexed table: the S-box
+ * is computed, GF(2^8) inversion as x^254 on eight bytes at a time); sa_init picks the fastest
+ * the CPU runs (CPUID). */
 #define SA_PRG_KEY_BYTES 32u
-#define SA_PRG_CHUNK     2048u /* values per chunk: 8 KiB of keystream stays in L1 */
-_Static_assert(SA_PRG_CHUNK % 16 == 0, "chunks start on keystream block boundaries");
+#define SA_PRG_ROUNDS    14u   /* AES-256 */
+#define SA_PRG_CHUNK     2048u /* values per chunk: 8 KiB of the accumulator stays in L1 */
+_Static_assert(SA_PRG_CHUNK % 4 == 0, "chunks start on keystream block boundaries");
 
 typedef struct {
     uint8_t key[SA_PRG_KEY_BYTES];
     int sign; /* +1: add the mask, -1: subtract it */
+    /* AES-256 round keys of key, filled by sa_prg_expand (or sa_prg_apply) */
+    _Alignas(16) uint8_t rk[SA_PRG_ROUNDS + 1][16];
 } sa_prg_term;
 
-/* acc[i] += sum_j sign_j * PRG(key_j)[off + i] for i < len; off % 16 == 0. */
+typedef enum { SA_PRG_PORTABLE = 0, SA_PRG_AESNI = 1, SA_PRG_VAES = 2 } sa_prg_path;
+
+/* Picks the fastest path this CPU supports (called by sa_init; safe to call again). */
+void sa_prg_select(void);
+/* Test hook: use `path` from now on (process-wide). MU_ERR_UNSUPPORTED, nothing changed, if
+ * this CPU (or build) cannot run it. */
+int sa_prg_force(sa_prg_path path);
+sa_prg_path sa_prg_current(void);
+const char *sa_prg_path_name(sa_prg_path path); /* "portable", "aesni", "vaes" */
+
+/* Fills terms[j].rk from terms[j].key for j < nterms. */
+void sa_prg_expand(sa_prg_term *terms, size_t nterms);
+/* acc[i] += sum_j sign_j * PRG(key_j)[off + i] for i < len, any off (terms expanded). */
 void sa_prg_apply_range(uint32_t *acc, size_t off, size_t len, const sa_prg_term *terms,
                         size_t nterms);
-/* The same over a whole vector of d values in SA_PRG_CHUNK chunks; `threads` > 1 splits the
- * chunks across OpenMP threads (each chunk owned by one thread: bit-identical results). */
-void sa_prg_apply(uint32_t *acc, size_t d, const sa_prg_term *terms, size_t nterms, int threads);
+/* Expands the terms, then the same over a whole vector of d values in SA_PRG_CHUNK chunks;
+ * `threads` > 1 splits the chunks across OpenMP threads (each chunk owned by one thread:
+ * bit-identical results). */
+void sa_prg_apply(uint32_t *acc, size_t d, sa_prg_term *terms, size_t nterms, int threads);
+
+/* One path's kernels (sa_prg.c dispatches; sa_prg_x86.c holds the vector ones). */
+typedef struct {
+    /* rk from a 32-byte key */
+    void (*expand)(uint8_t rk[SA_PRG_ROUNDS + 1][16], const uint8_t key[SA_PRG_KEY_BYTES]);
+    /* acc[0 .. 4*nblocks) += (or -= when neg) keystream blocks blk .. blk+nblocks-1 */
+    void (*add_blocks)(uint32_t *acc, uint64_t blk, size_t nblocks,
+                       const uint8_t rk[SA_PRG_ROUNDS + 1][16], int neg);
+} sa_prg_kernels;
+/* NULL when the CPU (or the build) lacks the instructions. */
+const sa_prg_kernels *sa_prg_kernels_aesni(void);
+const sa_prg_kernels *sa_prg_kernels_vaes(void);
 
 /* ---- Shamir over the ed25519 scalar field (order L ~ 2^252) ----
  * A 32-byte secret is two 16-byte limbs, each < 2^128 < L, shared with independent
@@ -51,9 +84,10 @@ void sa_scalar_from_u64(uint8_t s[SA_SCALAR_BYTES], uint64_t x);
 void sa_shamir_eval(uint8_t y[SA_SCALAR_BYTES], const uint8_t (*coeffs)[SA_SCALAR_BYTES],
                     uint32_t t, uint64_t x);
 /* shares (m, 64) for the x-coordinates xs (m, distinct, nonzero). Random coefficients from
- * rng; MU_ERR_INVALID if t == 0 or t > m. Wipes its polynomials. */
+ * rng (drawn on the calling thread, so the shares do not depend on `threads`: > 1 evaluates on
+ * that many OpenMP threads); MU_ERR_INVALID if t == 0 or t > m. Wipes its polynomials. */
 int sa_shamir_split(uint8_t (*shares)[SA_SHARE_BYTES], const uint64_t *xs, size_t m, uint32_t t,
-                    const uint8_t secret[SA_SECRET_BYTES], const sa_rng *rng);
+                    const uint8_t secret[SA_SECRET_BYTES], const sa_rng *rng, int threads);
 /* Lagrange coefficients at 0 for the set xs (t, distinct, nonzero): lambda (t, 32).
  * MU_ERR_INVALID for a repeated or zero x. One field inversion per set. */
 int sa_shamir_lagrange(uint8_t (*lambda)[SA_SCALAR_BYTES], const uint64_t *xs, size_t t);
@@ -80,6 +114,11 @@ void sa_survivors_digest(uint8_t out[SA_HASH_BYTES], const uint8_t session[SA_HA
 /* Key for the share ciphertext from sender to recipient; MU_ERR_CRYPTO on a bad public key. */
 int sa_share_key(uint8_t key[32], const uint8_t session[SA_HASH_BYTES], const uint8_t my_c_sk[32],
                  const uint8_t their_c_pk[32], uint32_t sender, uint32_t recipient);
+/* Both directions with one X25519: send = sa_share_key(.., self, peer), recv = sa_share_key(..,
+ * peer, self). MU_ERR_CRYPTO on a bad key. */
+int sa_share_keys(uint8_t send[32], uint8_t recv[32], const uint8_t session[SA_HASH_BYTES],
+                  const uint8_t my_c_sk[32], const uint8_t their_c_pk[32], uint32_t self,
+                  uint32_t peer);
 #define SA_SHARE_AD_BYTES (SA_HASH_BYTES + 8u)
 void sa_share_ad(uint8_t ad[SA_SHARE_AD_BYTES], const uint8_t session[SA_HASH_BYTES],
                  uint32_t sender, uint32_t recipient);
@@ -114,7 +153,8 @@ long sa_ids_find(const uint32_t *ids, size_t n, uint32_t id);
 int sa_ids_ascending(const uint32_t *ids, size_t n);
 
 /* ---- client introspection (tests only) ---- */
-/* Which round secrets client c still holds (any byte nonzero): bit 0 c_sk, bit 1 s_sk, bit 2 b.
+/* Which round secrets client c still holds (any byte nonzero): bit 0 c_sk, bit 1 s_sk, bit 2 b,
+ * bit 3 the keys of its neighbours' share ciphertexts (derived at SHARE, used at DELIVERY).
  * After its masked upload a client holds none of them. */
 unsigned sa_client_secrets_held(const sa_client *c);
 

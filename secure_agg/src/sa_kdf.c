@@ -106,21 +106,40 @@ void sa_survivors_digest(uint8_t out[SA_HASH_BYTES], const uint8_t session[SA_HA
 }
 
 /* BLAKE2b keyed by the session id over label || DH output || context. */
+static void derive(uint8_t key[32], const char *label, const uint8_t session[SA_HASH_BYTES],
+                   const uint8_t dh[crypto_scalarmult_BYTES], uint32_t a, uint32_t b)
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, session, SA_HASH_BYTES, 32);
+    tag(&st, label);
+    crypto_generichash_update(&st, dh, crypto_scalarmult_BYTES);
+    put32(&st, a);
+    put32(&st, b);
+    crypto_generichash_final(&st, key, 32);
+    sodium_memzero(&st, sizeof st);
+}
+
 static int dh_derive(uint8_t key[32], const char *label, const uint8_t session[SA_HASH_BYTES],
                      const uint8_t sk[32], const uint8_t pk[32], uint32_t a, uint32_t b)
 {
     uint8_t dh[crypto_scalarmult_BYTES];
     if (crypto_scalarmult(dh, sk, pk) != 0)
         return MU_ERR_CRYPTO;
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, session, SA_HASH_BYTES, 32);
-    tag(&st, label);
-    crypto_generichash_update(&st, dh, sizeof dh);
-    put32(&st, a);
-    put32(&st, b);
-    crypto_generichash_final(&st, key, 32);
+    derive(key, label, session, dh, a, b);
     sodium_memzero(dh, sizeof dh);
-    sodium_memzero(&st, sizeof st);
+    return MU_OK;
+}
+
+int sa_share_keys(uint8_t send[32], uint8_t recv[32], const uint8_t session[SA_HASH_BYTES],
+                  const uint8_t my_c_sk[32], const uint8_t their_c_pk[32], uint32_t self,
+                  uint32_t peer)
+{
+    uint8_t dh[crypto_scalarmult_BYTES];
+    if (crypto_scalarmult(dh, my_c_sk, their_c_pk) != 0)
+        return MU_ERR_CRYPTO;
+    derive(send, "mu-sa-share-v1", session, dh, self, peer);
+    derive(recv, "mu-sa-share-v1", session, dh, peer, self);
+    sodium_memzero(dh, sizeof dh);
     return MU_OK;
 }
 
@@ -142,7 +161,7 @@ int sa_pair_key(uint8_t key[SA_PRG_KEY_BYTES], const uint8_t session[SA_HASH_BYT
                 const uint8_t my_s_sk[32], const uint8_t their_s_pk[32], uint32_t a, uint32_t b)
 {
     uint32_t lo = a < b ? a : b, hi = a < b ? b : a;
-    return dh_derive(key, "mu-sa-pair-v1", session, my_s_sk, their_s_pk, lo, hi);
+    return dh_derive(key, "mu-sa-pair-v2", session, my_s_sk, their_s_pk, lo, hi);
 }
 
 void sa_self_key(uint8_t key[SA_PRG_KEY_BYTES], const uint8_t session[SA_HASH_BYTES],
@@ -150,7 +169,7 @@ void sa_self_key(uint8_t key[SA_PRG_KEY_BYTES], const uint8_t session[SA_HASH_BY
 {
     crypto_generichash_state st;
     crypto_generichash_init(&st, session, SA_HASH_BYTES, SA_PRG_KEY_BYTES);
-    tag(&st, "mu-sa-self-v1");
+    tag(&st, "mu-sa-self-v2");
     crypto_generichash_update(&st, b, SA_SECRET_BYTES);
     put32(&st, id);
     crypto_generichash_final(&st, key, SA_PRG_KEY_BYTES);

@@ -1,5 +1,6 @@
 /* sa_server.c - the coordinator's side: collects, routes and checks messages stage by stage,
  * keeps one running sum of masked inputs, and unmasks it from the revealed shares. */
+#include <omp.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -728,9 +729,14 @@ static int close_unmask(sa_server *s, mu_diag *diag)
                          malloc(holders * sizeof *lc.all_xs),
                          malloc(holders * sizeof *lc.who)};
     uint32_t *nb = malloc((s->g.k_eff ? s->g.k_eff : 1) * sizeof *nb);
+    /* per term: the dropped owner's mask key (an index into dsec; UINT32_MAX for a self mask),
+     * the surviving neighbour, the owner's id */
+    uint8_t(*dsec)[SA_SECRET_BYTES] = malloc((n_drop ? n_drop : 1) * (size_t)SA_SECRET_BYTES);
+    uint32_t(*pair)[3] = malloc((cap ? cap : 1) * sizeof *pair);
     int rc = MU_OK;
-    size_t nt = 0;
-    if (!terms || !sh || !lc.xs || !lc.prev || !lc.lambda || !lc.all_xs || !lc.who || !nb) {
+    size_t nt = 0, nd = 0;
+    if (!terms || !sh || !lc.xs || !lc.prev || !lc.lambda || !lc.all_xs || !lc.who || !nb ||
+        !dsec || !pair) {
         rc = MU_ERR_NOMEM;
         goto out;
     }
@@ -743,23 +749,43 @@ static int close_unmask(sa_server *s, mu_diag *diag)
             if ((rc = reconstruct(s, o, SA_REVEAL_B, secret, sh, &lc, diag)))
                 break;
             sa_self_key(terms[nt].key, s->session, secret, oid);
+            pair[nt][0] = UINT32_MAX;
             terms[nt++].sign = -1;
         } else {
             if ((rc = reconstruct(s, o, SA_REVEAL_S, secret, sh, &lc, diag)))
                 break;
+            memcpy(dsec[nd], secret, SA_SECRET_BYTES);
             uint32_t nn = nbrs(s, o, nb);
-            for (uint32_t j = 0; j < nn && rc == MU_OK; j++) {
-                uint32_t v = nb[j], vid = s->u1[v].id;
+            for (uint32_t j = 0; j < nn; j++) {
+                uint32_t v = nb[j];
                 if (!(s->flags[v] & IN_U3))
                     continue;
-                if (sa_pair_key(terms[nt].key, s->session, secret, s->u1[v].s_pk, oid, vid))
-                    rc = mu_diag_set(diag, MU_ERR_ABORT, "secure_agg: bad mask key of org %u", vid);
+                pair[nt][0] = (uint32_t)nd;
+                pair[nt][1] = v;
+                pair[nt][2] = oid;
                 /* v added +PRG if v < o, -PRG otherwise: undo it */
-                terms[nt++].sign = vid < oid ? -1 : 1;
+                terms[nt++].sign = s->u1[v].id < oid ? -1 : 1;
             }
+            nd++;
         }
         sodium_memzero(secret, sizeof secret);
     }
+    /* The pair keys, one X25519 each, on the unmasking threads (the keys do not depend on the
+     * split); sign 0 marks a bad key. */
+    int th = s->threads == 0 ? omp_get_max_threads() : s->threads;
+#pragma omp parallel for schedule(dynamic, 8) num_threads(th) if (th > 1 && rc == MU_OK)
+    for (long i = 0; i < (long)nt; i++) {
+        if (rc != MU_OK || pair[i][0] == UINT32_MAX)
+            continue;
+        uint32_t v = pair[i][1];
+        if (sa_pair_key(terms[i].key, s->session, dsec[pair[i][0]], s->u1[v].s_pk, pair[i][2],
+                        s->u1[v].id))
+            terms[i].sign = 0;
+    }
+    for (size_t i = 0; i < nt && rc == MU_OK; i++)
+        if (terms[i].sign == 0)
+            rc = mu_diag_set(diag, MU_ERR_ABORT, "secure_agg: bad mask key of org %u",
+                             s->u1[pair[i][1]].id);
     if (rc == MU_OK) {
         sa_prg_apply(s->sum, s->d, terms, nt, s->threads);
         if (s->bits < 32)
@@ -770,6 +796,10 @@ out:
     if (terms)
         sodium_memzero(terms, (cap ? cap : 1) * sizeof *terms);
     free(terms);
+    if (dsec)
+        sodium_memzero(dsec, (n_drop ? n_drop : 1) * (size_t)SA_SECRET_BYTES);
+    free(dsec);
+    free(pair);
     free(sh);
     free(lc.xs);
     free(lc.prev);

@@ -35,22 +35,26 @@ static void random_scalar(uint8_t out[S], const sa_rng *rng)
 }
 
 int sa_shamir_split(uint8_t (*shares)[SA_SHARE_BYTES], const uint64_t *xs, size_t m, uint32_t t,
-                    const uint8_t secret[SA_SECRET_BYTES], const sa_rng *rng)
+                    const uint8_t secret[SA_SECRET_BYTES], const sa_rng *rng, int threads)
 {
     if (t == 0 || t > m)
         return MU_ERR_INVALID;
-    uint8_t(*poly)[S] = calloc(t, S);
+    uint8_t(*poly)[S] = calloc(2 * (size_t)t, S); /* limb 0's polynomial, then limb 1's */
     if (!poly)
         return MU_ERR_NOMEM;
     for (int limb = 0; limb < 2; limb++) {
-        memset(poly[0], 0, S);
-        memcpy(poly[0], secret + limb * SA_LIMB_BYTES, SA_LIMB_BYTES);
+        uint8_t(*p)[S] = poly + (size_t)limb * t;
+        memcpy(p[0], secret + limb * SA_LIMB_BYTES, SA_LIMB_BYTES);
         for (uint32_t j = 1; j < t; j++)
-            random_scalar(poly[j], rng);
-        for (size_t i = 0; i < m; i++)
-            sa_shamir_eval(shares[i] + limb * S, (const uint8_t(*)[S])poly, t, xs[i]);
+            random_scalar(p[j], rng);
     }
-    sodium_memzero(poly, (size_t)t * S);
+    /* the rng is drawn above, in order; the evaluations are independent */
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads) if (threads > 1)
+    for (long i = 0; i < (long)m; i++)
+        for (int limb = 0; limb < 2; limb++)
+            sa_shamir_eval(shares[i] + limb * S, (const uint8_t(*)[S])(poly + (size_t)limb * t), t,
+                           xs[i]);
+    sodium_memzero(poly, 2 * (size_t)t * S);
     free(poly);
     return MU_OK;
 }

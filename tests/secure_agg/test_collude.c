@@ -514,8 +514,8 @@ static void test_secrets_wiped_after_upload(void **state)
     assert_int_equal(sa_world_make_clients(&w, &diag), MU_OK);
     assert_int_equal(sa_world_start(&w), MU_OK);
     assert_int_equal(sa_world_step(&w, SA_STAGE_ADVERTISE, &diag), MU_OK);
-    for (uint32_t i = 0; i < 5; i++) /* waiting for DELIVERY: all three are still needed */
-        assert_int_equal(sa_client_secrets_held(w.clients[i]), 7);
+    for (uint32_t i = 0; i < 5; i++) /* waiting for DELIVERY: all four are still needed */
+        assert_int_equal(sa_client_secrets_held(w.clients[i]), 15);
     assert_int_equal(sa_world_step(&w, SA_STAGE_SHARE, &diag), MU_OK);
     for (uint32_t i = 0; i < 5; i++) { /* uploaded: c_sk, s_sk and b are gone */
         assert_int_equal(sa_client_stage(w.clients[i]), SA_STAGE_CONSISTENCY);
