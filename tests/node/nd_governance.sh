@@ -116,7 +116,7 @@ for i in 1 2 3; do cp "keys/org-$i.ed25519.head" "heads/p1-org-$i"; done
 phase=p2
 sign org-2 v2.charter
 check admit_2_of_3 0 "versions 1..2" -- "$MUTUAL" charter verify --chain chain --add v2.charter
-serve p2 coordinator.yaml --charter chain
+serve p2 coordinator.yaml --charter chain --dump-dir dump
 for i in 4 1 2 3; do join p2 org-$i --charter chain; done
 wait "$srv" 2>/dev/null
 check resumed 0 "resumed from .* after round 1" -- cat p2.serve.log
@@ -152,6 +152,9 @@ check resigned 1 "entry $round \(round\): not signed by the coordinator key of c
 check noquorum 1 "entry $release \(release\): .*has 1 valid member signatures, the charter's release quorum is 2" \
   -- "$MUTUAL" audit verify --log tampered/noquorum.log --charter chain
 check released 0 "" -- "$MUTUAL" audit verify --log tampered/released.log --charter chain
+# the round's global hash is what DownloadAdapter streams: SHA-256 of the global as float32 LE
+g2=$("$MUTUAL" audit show --log $log --json | grep '"round":2,' | sed 's/.*"global_hash":"\([0-9a-f]*\)".*/\1/')
+check global_hash 0 "^${g2:-no-hash-in-the-log} " -- sha256sum dump/global-000002.f32
 
 # ---- a config change without its quorum ------------------------------------------------------------
 phase=p3
@@ -200,6 +203,9 @@ phase=p5
 # holds round 1. Orgs 1-3 hold their heads of phase 1 (entry 4): a fork. Org-4 joins first
 # and holds its head of phase 2, further than this log goes: entries removed.
 mkdir -p ckpt
+cp tampered/edited.log ckpt/audit.log
+check serve_refuses_bad_log 1 "audit.log does not verify against chain: entry [0-9]+ \(round\)" \
+  -- "$MUTUAL" serve --config coordinator.yaml --charter chain --coordinator-key keys/coord.key
 cp tampered/prefix.log ckpt/audit.log
 serve p5 coordinator.yaml --charter chain
 join p5 org-4 --charter chain
