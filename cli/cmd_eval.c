@@ -139,13 +139,8 @@ static int run_eval(const eval_opts *o, int *usage, mu_diag *d)
                          o->seq, o->base, tr_model_config(m)->max_pos);
         goto out;
     }
-    if (tr_data_vocab(data) > tr_model_config(m)->vocab_size) {
-        rc = mu_diag_set(d, MU_ERR_INVALID,
-                         "%s: vocab_size %d exceeds the model's %d (%s/config.json): token ids "
-                         "would be out of range",
-                         o->data, tr_data_vocab(data), tr_model_config(m)->vocab_size, o->base);
+    if ((rc = tr_data_check_model(data, o->base, tr_model_config(m)->vocab_size, d)))
         goto out;
-    }
     if (o->adapter && (rc = tr_peft_attach(m, o->adapter, 0, 0, NULL, d)))
         goto out;
     long nb = o->batches;

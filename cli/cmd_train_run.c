@@ -350,11 +350,8 @@ static int set_up(train_run *r, const train_opts *o, mu_diag *d)
                      "--seq %d is longer than the context of the model in %s: %d positions "
                      "(config.json max_position_embeddings or n_positions)",
                      r->T, o->base, cfg->max_pos);
-    if (tr_data_vocab(r->data) > cfg->vocab_size)
-        return mu_diag_set(d, MU_ERR_INVALID,
-                           "%s: vocab_size %d exceeds the model's %d (%s/config.json): token ids "
-                           "would be out of range",
-                           o->data, tr_data_vocab(r->data), cfg->vocab_size, o->base);
+    if ((rc = tr_data_check_model(r->data, o->base, cfg->vocab_size, d)))
+        return rc;
     rc = o->resume ? tr_lora_attach(r->m, &l, r->seed, d) : attach_lora(r->m, o, d);
     if (rc)
         return rc;

@@ -46,7 +46,7 @@ static void test_round_trip(void **state)
     assert_memory_equal(tr_data_tokens(ds), tok, sizeof tok);
     tr_data_free(ds);
 
-    tok[5] = 69999; /* above uint16: stored as int32 */
+    tok[5] = 69999; /* above uint16: stored as uint32 */
     snprintf(path, sizeof path, "%s/i32.h5", dir);
     assert_int_equal(tr_data_write(path, tok, 100, 70000, &d), 0);
     ds = tr_data_open(path, NULL, &d);
@@ -183,12 +183,12 @@ static void test_bad_files(void **state)
     float ftok[8] = {0};
     snprintf(path, sizeof path, "%s/float.h5", dir);
     make_h5(path, "tokens", H5T_NATIVE_FLOAT, 1, ftok, 8, 512);
-    expect_open_error(path, MU_ERR_FORMAT, "float.h5: /tokens must hold int32 or uint16");
+    expect_open_error(path, MU_ERR_FORMAT, "float.h5: /tokens must hold int32, uint32 or uint16");
 
     int64_t ltok[8] = {0};
     snprintf(path, sizeof path, "%s/int64.h5", dir);
     make_h5(path, "tokens", H5T_NATIVE_INT64, 1, ltok, 8, 512);
-    expect_open_error(path, MU_ERR_FORMAT, "int64.h5: /tokens must hold int32 or uint16");
+    expect_open_error(path, MU_ERR_FORMAT, "int64.h5: /tokens must hold int32, uint32 or uint16");
 
     snprintf(path, sizeof path, "%s/novocab.h5", dir);
     make_h5(path, "tokens", H5T_NATIVE_INT32, 1, tok, 8, 0);
@@ -208,6 +208,111 @@ static void test_bad_files(void **state)
     assert_non_null(ds);
     assert_int_equal(tr_data_tokens(ds)[1], 65535);
     tr_data_free(ds);
+}
+
+/* The stored type of path's /tokens: its size in bytes, negative when signed. */
+static int stored_type(const char *path)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), ds = H5Dopen2(f, "tokens", H5P_DEFAULT);
+    hid_t t = H5Dget_type(ds);
+    int r = (int)H5Tget_size(t) * (H5Tget_sign(t) == H5T_SGN_2 ? -1 : 1);
+    H5Tclose(t);
+    H5Dclose(ds);
+    H5Fclose(f);
+    return r;
+}
+
+/* uint32 ids for big vocabularies, the loss mask, the tokenizer's hash; older files. */
+static void test_uint32_mask_tokenizer(void **state)
+{
+    (void)state;
+    mu_diag d = {{0}};
+    char path[128], tokdir[128], tokjson[160];
+    int32_t tok[10] = {151000, 1, 2, 151935, 4, 5, 6, 7, 8, 9};
+    uint8_t mask[10] = {1, 1, 0, 1, 1, 1, 0, 1, 1, 1};
+    snprintf(tokdir, sizeof tokdir, "%s/model", dir);
+    assert_int_equal(mkdir(tokdir, 0700), 0);
+    snprintf(tokjson, sizeof tokjson, "%s/tokenizer.json", tokdir);
+    tio_write(tokjson, "{\"model\": 1}", 12);
+    char sha[TR_DATA_SHA_HEX];
+    assert_int_equal(tr_data_tokenizer_hash(tokdir, sha, &d), MU_OK);
+    assert_int_equal(strlen(sha), 64);
+    snprintf(path, sizeof path, "%s/u32.h5", dir);
+    tr_data_out o = {
+        .tokens = tok, .mask = mask, .n = 10, .vocab_size = 151936, .tokenizer_sha256 = sha};
+    assert_int_equal(tr_data_write_out(path, &o, &d), MU_OK);
+    assert_int_equal(stored_type(path), 4); /* uint32 */
+    tr_data *ds = tr_data_open(path, NULL, &d);
+    assert_non_null(ds);
+    assert_memory_equal(tr_data_tokens(ds), tok, sizeof tok);
+    assert_memory_equal(tr_data_mask(ds), mask, sizeof mask);
+    assert_string_equal(tr_data_tokenizer_sha256(ds), sha);
+    /* A masked-out target is TR_DATA_IGNORE; inputs keep every token. Window 0, T 4. */
+    int32_t in[4], tg[4];
+    assert_int_equal(tr_data_batch(ds, 0, 1, 4, in, tg, &d), MU_OK);
+    assert_memory_equal(in, tok, sizeof in);
+    assert_int_equal(tg[0], 1);
+    assert_int_equal(tg[1], TR_DATA_IGNORE); /* token 2 */
+    assert_int_equal(tg[2], 151935);
+    int64_t rec = 1; /* record 1 of T 4: tokens 5..9, target of token 6 left out */
+    assert_int_equal(tr_data_gather(ds, &rec, 1, 4, in, tg, &d), MU_OK);
+    assert_int_equal(tg[0], TR_DATA_IGNORE);
+    assert_int_equal(tg[1], 7);
+    /* The model must have the same tokenizer.json and a vocab at least as large. */
+    assert_int_equal(tr_data_check_model(ds, tokdir, 151936, &d), MU_OK);
+    assert_int_equal(tr_data_check_model(ds, tokdir, 151000, &d), MU_ERR_INVALID);
+    tio_assert_msg(d.msg, "vocab_size 151936 exceeds the model's 151000");
+    tio_write(tokjson, "{\"model\": 2}", 12);
+    assert_int_equal(tr_data_check_model(ds, tokdir, 151936, &d), MU_ERR_INVALID);
+    tio_assert_msg(d.msg, "another tokenizer");
+    tio_assert_msg(d.msg, "--tokenizer");
+    unlink(tokjson);
+    assert_int_equal(tr_data_check_model(ds, tokdir, 151936, &d), MU_ERR_INVALID);
+    tio_assert_msg(d.msg, "has no tokenizer.json");
+    tr_data_free(ds);
+
+    /* Files of before: uint16 (written today without a tokenizer) and int32, no mask. */
+    snprintf(path, sizeof path, "%s/old16.h5", dir);
+    int32_t small[4] = {3, 2, 1, 0};
+    assert_int_equal(tr_data_write(path, small, 4, 256, &d), MU_OK);
+    assert_int_equal(stored_type(path), 2);
+    ds = tr_data_open(path, NULL, &d);
+    assert_non_null(ds);
+    assert_null(tr_data_mask(ds));
+    assert_null(tr_data_tokenizer_sha256(ds));
+    assert_int_equal(tr_data_check_model(ds, tokdir, 256, &d), MU_OK); /* no tokenizer named */
+    assert_int_equal(tr_data_batch(ds, 0, 1, 2, in, tg, &d), MU_OK);
+    assert_int_equal(tg[0], 2);
+    assert_int_equal(tg[1], 1);
+    tr_data_free(ds);
+    snprintf(path, sizeof path, "%s/old32.h5", dir);
+    make_h5(path, "tokens", H5T_NATIVE_INT32, 1, tok, 10, 151936);
+    ds = tr_data_open(path, NULL, &d);
+    assert_non_null(ds);
+    assert_int_equal(tr_data_tokens(ds)[0], 151000);
+    tr_data_free(ds);
+
+    /* A uint32 id beyond int32, and bad masks, are refused. */
+    uint32_t huge[2] = {0, 3000000000u};
+    snprintf(path, sizeof path, "%s/huge.h5", dir);
+    make_h5(path, "tokens", H5T_NATIVE_UINT32, 1, huge, 2, INT32_MAX);
+    expect_open_error(path, MU_ERR_FORMAT, "/tokens[1]");
+    mask[3] = 2;
+    o.mask = mask;
+    snprintf(path, sizeof path, "%s/badmask.h5", dir);
+    assert_int_equal(tr_data_write_out(path, &o, &d), MU_ERR_INVALID);
+    tio_assert_msg(d.msg, "mask 3 = 2");
+    snprintf(path, sizeof path, "%s/shortmask.h5", dir);
+    make_h5(path, "tokens", H5T_NATIVE_INT32, 1, tok, 10, 151936);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hsize_t three = 3;
+    hid_t sp = H5Screate_simple(1, &three, NULL);
+    hid_t m = H5Dcreate2(f, "mask", H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(H5Dwrite(m, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, mask) >= 0);
+    H5Dclose(m);
+    H5Sclose(sp);
+    H5Fclose(f);
+    expect_open_error(path, MU_ERR_FORMAT, "/mask must be 1-D uint8 with one entry per token (10)");
 }
 
 /* Several threads opening and writing datasets at once (serial HDF5 under train/'s lock). */
@@ -250,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_data_order),
         cmocka_unit_test(test_matches_python_order),
         cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_uint32_mask_tokenizer),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -137,11 +137,13 @@ void tr_residual_backward(float *da, float *db, const float *dout, int64_t N);
 void tr_dropout_forward(float *out, const float *inp, float p, uint64_t seed, int64_t N);
 void tr_dropout_backward(float *dinp, const float *dout, float p, uint64_t seed, int64_t N);
 
-/* Mean cross-entropy of logits (N, V) against targets (N); returns the mean loss
- * (fixed-order double sum). losses (N) receives per-row losses (may be NULL). */
+/* Mean cross-entropy of logits (N, V) against targets (N) over the targets >= 0 (a negative
+ * one, TR_DATA_IGNORE, is left out; none counted: 0); returns the mean loss (fixed-order
+ * double sum). losses (N) receives per-row losses, 0 for a left-out row (may be NULL). */
 float tr_crossentropy_forward(float *losses, const float *logits, const int32_t *targets, int N,
                               int V);
-/* dlogits (N, V) = (softmax(logits) - onehot(target)) / N (overwritten). */
+/* dlogits (N, V) = (softmax(logits) - onehot(target)) / (targets counted), a zero row for a
+ * left-out target (overwritten). */
 void tr_crossentropy_backward(float *dlogits, const float *logits, const int32_t *targets, int N,
                               int V);
 

@@ -236,8 +236,10 @@ int tr_lora_set(tr_model *m, const float *in, int64_t n);
 /* Training-mode forward on B sequences of T tokens (T <= max_pos); inputs and targets are
  * int32 [B, T], row-major. Caches what backward needs (activation memory grows to fit the
  * largest B*T seen). With targets, *loss (if loss != NULL) is the mean cross-entropy over
- * all B*T positions. targets may be NULL (logits only; backward then refuses).
- * MU_ERR_INVALID (diag says which) for a token id outside [0, V) or a bad B/T; MU_ERR_NOMEM. */
+ * the B*T positions whose target is not -1 (TR_DATA_IGNORE, tr_data.h: left out of the loss
+ * and of the gradient; 0 when every target is). targets may be NULL (logits only; backward then
+ * refuses). MU_ERR_INVALID (diag says which) for a token id outside [0, V) or a bad B/T;
+ * MU_ERR_NOMEM. */
 int tr_model_forward(tr_model *m, const int32_t *inputs, const int32_t *targets, int B, int T,
                      float *loss, mu_diag *diag);
 /* Eval-mode forward: no dropout, nothing cached for backward. Same arguments. */

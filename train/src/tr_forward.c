@@ -285,14 +285,15 @@ static void block_backward(tr_model *m, int l, int need_dx)
         norm_backward(m, m->dres, dxn1, x, y->n1w, a->mean1, a->rstd1);
 }
 
-static int check_tokens(const int32_t *tok, int64_t n, int V, const char *what, mu_diag *d)
+/* Ids in [lo, V): lo 0 for inputs, -1 for targets (TR_DATA_IGNORE: left out of the loss). */
+static int check_tokens(const int32_t *tok, int64_t n, int lo, int V, const char *what, mu_diag *d)
 {
     for (int64_t i = 0; i < n; i++)
-        if (tok[i] < 0 || tok[i] >= V)
+        if (tok[i] < lo || tok[i] >= V)
             return mu_diag_set(d, MU_ERR_INVALID,
                                "%s: token id %d at position %lld is not in "
-                               "[0, vocab_size %d)",
-                               what, (int)tok[i], (long long)i, V);
+                               "[%d, vocab_size %d)",
+                               what, (int)tok[i], (long long)i, lo, V);
     return MU_OK;
 }
 
@@ -304,8 +305,8 @@ static int forward_impl(tr_model *m, const int32_t *inputs, const int32_t *targe
         return mu_diag_set(d, MU_ERR_INVALID, "forward: batch %d x seq %d (max_pos %d)", B, T,
                            m->cfg.max_pos);
     int64_t N = (int64_t)B * T;
-    int err = check_tokens(inputs, N, m->V, "inputs", d);
-    if (err < 0 || (targets && (err = check_tokens(targets, N, m->V, "targets", d)) < 0))
+    int err = check_tokens(inputs, N, 0, m->V, "inputs", d);
+    if (err < 0 || (targets && (err = check_tokens(targets, N, -1, m->V, "targets", d)) < 0))
         return err;
     if (tr_acts_reserve(m, B, T) < 0)
         return mu_diag_set(d, MU_ERR_NOMEM, "forward: out of memory for batch %d x seq %d", B, T);

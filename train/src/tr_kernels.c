@@ -213,34 +213,51 @@ static float row_loss(const float *z, int V, int32_t target)
     return logf(s) + mx - z[target];
 }
 
+/* How many targets count (those >= 0; a negative one is left out, TR_DATA_IGNORE). */
+static int counted(const int32_t *targets, int N)
+{
+    int c = 0;
+    for (int n = 0; n < N; n++)
+        c += targets[n] >= 0;
+    return c;
+}
+
 float tr_crossentropy_forward(float *losses, const float *logits, const int32_t *targets, int N,
                               int V)
 {
     double total = 0.0;
+    int count = counted(targets, N);
     if (!losses) {
         /* Nowhere to keep per-row losses: one pass in row order. */
         for (int n = 0; n < N; n++)
-            total += row_loss(logits + (int64_t)n * V, V, targets[n]);
-        return (float)(total / N);
+            if (targets[n] >= 0)
+                total += row_loss(logits + (int64_t)n * V, V, targets[n]);
+        return count ? (float)(total / count) : 0.0f;
     }
     /* Rows in parallel; the mean is summed afterwards in row order, so the result is the
      * same bits as the single pass above. */
 #pragma omp parallel for schedule(static) if ((int64_t)N * V >= TR_PAR_MIN)
     for (int n = 0; n < N; n++)
-        losses[n] = row_loss(logits + (int64_t)n * V, V, targets[n]);
+        losses[n] = targets[n] >= 0 ? row_loss(logits + (int64_t)n * V, V, targets[n]) : 0.0f;
     for (int n = 0; n < N; n++)
-        total += losses[n];
-    return (float)(total / N);
+        if (targets[n] >= 0)
+            total += losses[n];
+    return count ? (float)(total / count) : 0.0f;
 }
 
 void tr_crossentropy_backward(float *dlogits, const float *logits, const int32_t *targets, int N,
                               int V)
 {
-    float inv = 1.0f / (float)N;
+    int count = counted(targets, N);
+    float inv = count ? 1.0f / (float)count : 0.0f;
 #pragma omp parallel for schedule(static) if ((int64_t)N * V >= TR_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *z = logits + (int64_t)n * V;
         float *d = dlogits + (int64_t)n * V;
+        if (targets[n] < 0) { /* left out: no gradient */
+            memset(d, 0, sizeof(float) * (size_t)V);
+            continue;
+        }
         float mx = z[0];
         for (int v = 1; v < V; v++)
             mx = z[v] > mx ? z[v] : mx;
