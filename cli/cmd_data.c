@@ -1,7 +1,10 @@
-/* cmd_data.c - `mutual data import`: make an HDF5 token dataset from text files, folders or
- * stdin with the byte-level tokenizer (every byte is one token, vocabulary 256). */
+/* cmd_data.c - `mutual data import`: make an HDF5 token dataset from text files, folders,
+ * JSONL or stdin, with a model's tokenizer (--tokenizer DIR: documents packed one after
+ * another, a loss mask at their boundaries) or the byte-level one (every byte is one token,
+ * vocabulary 256). */
 #include <dirent.h>
 #include <errno.h>
+#include <jansson.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,20 +12,32 @@
 
 #include "cli.h"
 #include "mu_grow.h"
+#include "mu_progress.h"
 #include "tr_data.h"
+#include "tr_tok.h"
 
 #define CMD "data"
 
 static void help(FILE *out)
 {
     fprintf(out,
-            "usage: mutual data import --text PATH [--text PATH ...] --out FILE.h5\n\n"
-            "Makes a token dataset for 'mutual train' and 'mutual eval' from text with a\n"
-            "byte-level tokenizer: each byte of the input is one token id (0-255), so\n"
-            "vocab_size is 256. It suits byte-vocabulary models only; a model with a BPE\n"
-            "vocabulary needs its own tokenizer. The output holds /tokens (uint16) with a\n"
-            "vocab_size attribute and is replaced atomically; nothing is written when any\n"
-            "input cannot be read.\n\n"
+            "usage: mutual data import [--tokenizer MODEL_DIR] --text PATH [--text PATH ...]\n"
+            "                          --out FILE.h5\n\n"
+            "Makes a token dataset for 'mutual train' and 'mutual eval' from text.\n\n"
+            "With --tokenizer, each file is one document (a file whose name ends in .jsonl\n"
+            "holds one document per line, a JSON object with a string \"text\"; blank lines\n"
+            "are skipped), encoded with MODEL_DIR's tokenizer.json and the special tokens its\n"
+            "tokenizer_config.json adds (a Llama's or Gemma's BOS, as transformers does with\n"
+            "add_special_tokens=True). Documents are packed one after another; the dataset's\n"
+            "/mask leaves out of the loss each document's first token (its prediction would\n"
+            "come from the previous document). vocab_size is the tokenizer's, and the\n"
+            "tokenizer.json's SHA-256 is recorded: training refuses a model with another one.\n"
+            "Ids are stored as uint16 up to 65,536 tokens, else uint32.\n\n"
+            "Without --tokenizer, a byte-level tokenizer: each byte of the input is one token\n"
+            "id (0-255), vocab_size 256, for byte-vocabulary models only.\n\n"
+            "The output is replaced atomically; nothing is written when any input cannot be\n"
+            "read or a JSONL line is bad (the error names FILE:LINE). A progress bar shows on\n"
+            "a terminal.\n\n"
             "Each --text is a file, a folder or '-' (standard input); the tokens of all inputs\n"
             "are concatenated in command-line order. A folder is read recursively, its files\n"
             "sorted by path so the result is reproducible; hidden entries (names starting\n"
@@ -30,6 +45,8 @@ static void help(FILE *out)
             "The list of files read is kept in a 'sources' string attribute on /tokens, one\n"
             "line per file: SHA-256 (hex), size in bytes, path.\n\n"
             "Options:\n"
+            "  --tokenizer DIR the model folder whose tokenizer.json to use (default: none,\n"
+            "                  byte-level)\n"
             "  --text PATH     file, folder or '-' to read (required, may be repeated)\n"
             "  --out FILE.h5   dataset file to write (required)\n"
             "  -v, --verbose   more log output\n"
@@ -213,14 +230,204 @@ static int import(char **texts, int ntexts, const char *out)
     return MU_EXIT_OK;
 }
 
+/* The tokenized documents: ids and the loss mask, and the progress over the input bytes. */
+typedef struct {
+    tr_tok *tok;
+    int32_t *ids;
+    uint8_t *mask;
+    size_t n, cap, mcap, docs;
+    long done, total; /* input bytes, for the bar */
+    mu_progress bar;
+} docbuf;
+
+/* Appends one document: its ids with the special tokens, its first token masked out. */
+static int add_doc(docbuf *b, const char *text, size_t len, const char *where, mu_diag *d)
+{
+    uint32_t *ids = NULL;
+    size_t m = 0;
+    if (tr_tok_encode_special(b->tok, text, len, &ids, &m))
+        return mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory tokenizing", where);
+    if (MU_GROW(&b->ids, &b->cap, b->n + m, 1u << 16) ||
+        MU_GROW(&b->mask, &b->mcap, b->n + m, 1u << 16)) {
+        free(ids);
+        return mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory", where);
+    }
+    for (size_t i = 0; i < m; i++) {
+        b->ids[b->n + i] = (int32_t)ids[i];
+        b->mask[b->n + i] = i > 0; /* predicting a document's first token crosses a boundary */
+    }
+    b->n += m;
+    b->docs += m > 0;
+    free(ids);
+    return MU_OK;
+}
+
+/* One JSONL line: an object with a string "text". */
+static int add_jsonl_line(docbuf *b, const char *line, size_t len, const char *path, long lineno,
+                          mu_diag *d)
+{
+    size_t k = 0;
+    while (k < len && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r'))
+        k++;
+    if (k == len)
+        return MU_OK; /* blank */
+    json_error_t je;
+    json_t *o = json_loadb(line, len, 0, &je);
+    json_t *t = json_is_object(o) ? json_object_get(o, "text") : NULL;
+    int rc;
+    if (!o)
+        rc = mu_diag_set(d, MU_ERR_FORMAT, "%s:%ld: not JSON: %s", path, lineno, je.text);
+    else if (!json_is_object(o))
+        rc = mu_diag_set(d, MU_ERR_FORMAT, "%s:%ld: not a JSON object", path, lineno);
+    else if (!json_is_string(t))
+        rc = mu_diag_set(d, MU_ERR_FORMAT, "%s:%ld: no string \"text\"", path, lineno);
+    else {
+        char where[4200];
+        snprintf(where, sizeof where, "%s:%ld", path, lineno);
+        rc = add_doc(b, json_string_value(t), json_string_length(t), where, d);
+    }
+    json_decref(o);
+    return rc;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* A whole file (path "-" = stdin) into a malloc'd *text of *size bytes, its SHA-256. */
+static int read_text(const char *path, char **text, unsigned char hash[crypto_hash_sha256_BYTES],
+                     long long *size, mu_diag *d)
+{
+    int is_stdin = !strcmp(path, "-");
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    if (!f)
+        return mu_diag_set(d, errno == ENOENT ? MU_ERR_NOTFOUND : MU_ERR_IO, "%s: %s", path,
+                           strerror(errno));
+    char *t = NULL;
+    size_t len = 0, cap = 0, got;
+    int rc = 0;
+    do {
+        if (MU_GROW(&t, &cap, len + (1u << 16) + 1, 1u << 16) != MU_OK) {
+            rc = mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory", path);
+            break;
+        }
+        len += got = fread(t + len, 1, 1u << 16, f);
+    } while (got > 0);
+    if (!rc && ferror(f))
+        rc = mu_diag_set(d, MU_ERR_IO, "%s: read error: %s", path, strerror(errno));
+    if (!is_stdin)
+        fclose(f);
+    if (rc) {
+        free(t);
+        return rc;
+    }
+    crypto_hash_sha256(hash, (const unsigned char *)t, len);
+    *text = t;
+    *size = (long long)len;
+    return 0;
+}
+
+/* One input file (or stdin): a document, or a JSONL file's documents. */
+static int add_file(docbuf *b, const char *path, unsigned char hash[crypto_hash_sha256_BYTES],
+                    long long *size, mu_diag *d)
+{
+    char *text = NULL;
+    int rc = read_text(path, &text, hash, size, d);
+    if (rc)
+        return rc;
+    size_t len = (size_t)*size;
+    if (!ends_with(path, ".jsonl")) {
+        rc = add_doc(b, text, len, path, d);
+    } else {
+        long lineno = 1;
+        for (size_t i = 0; !rc && i < len; lineno++) {
+            const char *nl = memchr(text + i, '\n', len - i);
+            size_t end = nl ? (size_t)(nl - text) : len;
+            rc = add_jsonl_line(b, text + i, end - i, path, lineno, d);
+            i = end + 1;
+            mu_progress_update(&b->bar, b->done + (long)i, NULL);
+        }
+    }
+    free(text);
+    b->done += (long)*size;
+    mu_progress_update(&b->bar, b->done, NULL);
+    return rc;
+}
+
+/* Sum of the regular files' sizes (stdin unknown: 0), the bar's total. */
+static long total_bytes(const strlist *files)
+{
+    long t = 0;
+    struct stat st;
+    for (size_t i = 0; i < files->n; i++)
+        if (strcmp(files->v[i], "-") && !stat(files->v[i], &st))
+            t += (long)st.st_size;
+    return t > 0 ? t : 1;
+}
+
+static int import_tok(char **texts, int ntexts, const char *tokdir, const char *out)
+{
+    mu_diag d = {{0}};
+    strlist files = {0};
+    char *src = NULL, sha[TR_DATA_SHA_HEX];
+    size_t srclen = 0, srccap = 0;
+    int rc = sodium_init() < 0 ? mu_diag_set(&d, MU_ERR_CRYPTO, "libsodium init failed") : 0;
+    docbuf b = {0};
+    if (!rc)
+        b.tok = tr_tok_load(tokdir, &rc, &d);
+    if (!rc)
+        rc = tr_data_tokenizer_hash(tokdir, sha, &d);
+    for (int i = 0; !rc && i < ntexts; i++)
+        rc = expand(texts[i], &files, &d);
+    mu_progress_init(&b.bar, "import", total_bytes(&files));
+    for (size_t i = 0; !rc && i < files.n; i++) {
+        unsigned char hash[crypto_hash_sha256_BYTES];
+        long long size = 0;
+        rc = add_file(&b, files.v[i], hash, &size, &d);
+        if (!rc && add_source(&src, &srclen, &srccap, hash, size, files.v[i]))
+            rc = mu_diag_set(&d, MU_ERR_NOMEM, "out of memory");
+    }
+    if (!rc)
+        mu_progress_finish(&b.bar, NULL);
+    if (!rc && b.n < 2)
+        rc = mu_diag_set(&d, MU_ERR_INVALID,
+                         "%zu tokens in %zu file(s); a dataset needs at least 2 tokens", b.n,
+                         files.n);
+    uint32_t vocab = b.tok ? tr_tok_vocab_size(b.tok) : 0;
+    tr_data_out o = {.tokens = b.ids,
+                     .mask = b.mask,
+                     .n = (int64_t)b.n,
+                     .vocab_size = (int)vocab,
+                     .sources = src,
+                     .tokenizer_sha256 = sha};
+    if (!rc)
+        rc = tr_data_write_out(out, &o, &d);
+    tr_tok_free(b.tok);
+    free(b.ids);
+    free(b.mask);
+    free(src);
+    size_t nfiles = files.n;
+    strlist_free(&files);
+    if (rc) {
+        fprintf(stderr, "mutual data: %s\n", d.msg);
+        return MU_EXIT_FAIL;
+    }
+    printf("%s: %zu tokens in %zu document%s (tokenizer %s, vocab_size %u) from %zu file%s\n", out,
+           b.n, b.docs, b.docs == 1 ? "" : "s", tokdir, vocab, nfiles, nfiles == 1 ? "" : "s");
+    return MU_EXIT_OK;
+}
+
 int cmd_data(int argc, char **argv)
 {
-    enum { O_TEXT = 1000, O_OUT };
+    enum { O_TEXT = 1000, O_OUT, O_TOK };
     static const struct option longopts[] = {{"text", required_argument, NULL, O_TEXT},
                                              {"out", required_argument, NULL, O_OUT},
+                                             {"tokenizer", required_argument, NULL, O_TOK},
                                              MU_CLI_COMMON_LONGOPTS,
                                              {0, 0, 0, 0}};
-    const char *out = NULL;
+    const char *out = NULL, *tokdir = NULL;
     char **texts = calloc((size_t)argc + 1, sizeof *texts);
     int ntexts = 0, c;
     if (!texts) {
@@ -235,6 +442,8 @@ int cmd_data(int argc, char **argv)
             texts[ntexts++] = optarg;
         else if (c == O_OUT)
             out = optarg;
+        else if (c == O_TOK)
+            tokdir = optarg;
         else
             return free(texts), cli_usage_error(CMD, "unknown option or missing argument");
     }
@@ -245,6 +454,8 @@ int cmd_data(int argc, char **argv)
         rc = cli_usage_error(CMD, "unexpected argument '%s'", argv[optind + 1]);
     else if (!ntexts || !out)
         rc = cli_usage_error(CMD, "--text and --out are required");
+    else if (tokdir)
+        rc = import_tok(texts, ntexts, tokdir, out);
     else
         rc = import(texts, ntexts, out);
     free(texts);
