@@ -55,7 +55,27 @@ uint64_t dp_rng_below(dp_rng *rng, uint64_t bound);
 int dp_sigma2_from_double(double sigma2, uint64_t *num, uint64_t *den);
 
 /* Fills out[0..n) with independent draws of N_Z(0, num/den). MU_OK, or MU_ERR_INVALID when
- * num or den is 0 or above its maximum. */
+ * num or den is 0 or above its maximum. The fast form: each Bernoulli(exp(-γ)) of the CKS
+ * algorithm is [U < exp(-γ)] for a uniform U, decided from 32 bits of U and a double estimate
+ * of exp(-γ) with a proven error bound, and exactly in multi-limb fixed point when U falls
+ * within that bound (probability about 2^-31 per comparison). A comparison still undecided
+ * at 16384 bits of U and of exp(-γ) (probability below 2^-16000) is taken as U >= exp(-γ):
+ * the one deviation besides the 2^31 cut. */
 int dp_dgauss_sample(dp_rng *rng, uint64_t num, uint64_t den, int64_t *out, size_t n);
+
+/* The same law by the bitwise reference (Bernoulli(n/d) one random bit at a time, about 6
+ * times slower): other draws for the same stream. Arguments and returns as dp_dgauss_sample. */
+int dp_dgauss_sample_ref(dp_rng *rng, uint64_t num, uint64_t den, int64_t *out, size_t n);
+
+#define DP_FILL_BLOCK 65536u       /* outputs per block of dp_dgauss_fill */
+#define DP_FILL_MAX   (1ull << 48) /* at most 2^32 blocks */
+
+/* Fills out[0..n) with draws of N_Z(0, num/den) on `threads` OpenMP threads: output block b
+ * (outputs b·DP_FILL_BLOCK onward) is dp_dgauss_sample on stream `stream` of `seed` read from
+ * ChaCha20 block b·2^32 on (a block would need 256 GiB of keystream to reach the next), so the
+ * result depends on seed, stream, num, den and n only, not on the thread count. MU_OK, or
+ * MU_ERR_INVALID for num/den as dp_dgauss_sample, threads < 1 or n > DP_FILL_MAX. */
+int dp_dgauss_fill(const uint8_t seed[DP_SEED_BYTES], uint64_t stream, uint64_t num, uint64_t den,
+                   int64_t *out, size_t n, int threads);
 
 #endif

@@ -1,9 +1,19 @@
-/* dp_sample.c - the exact discrete Gaussian sampler (CKS 2020, Algorithms 1-3). */
+/* dp_sample.c - the exact discrete Gaussian sampler (CKS 2020, Algorithms 1-3): the bitwise
+ * reference, and the fast form that decides each Bernoulli(exp(-γ)) as [U < exp(-γ)] from 32
+ * bits of U and a double estimate, exactly in fixed point when U falls in the error band. */
+#include <math.h>
 #include <sodium.h>
 #include <string.h>
 
+#include "dp_exact.h"
 #include "dp_sample.h"
+#include "dp_sample_internal.h"
 #include "mu_bytes.h"
+
+#ifdef __clang__ /* the fast path's rounding must not depend on the compiler (GCC's -std=c11 is    \
+                    off) */
+#pragma STDC FP_CONTRACT OFF
+#endif
 
 typedef unsigned __int128 u128;
 
@@ -32,6 +42,16 @@ static void refill(dp_rng *rng)
                                   rng->key);
     rng->block += DP_RNG_BUF_BYTES / 64;
     rng->pos = 0;
+}
+
+static uint32_t rng_u32(dp_rng *rng)
+{
+    if (rng->pos + 4 > DP_RNG_BUF_BYTES)
+        refill(rng);
+    uint32_t v;
+    memcpy(&v, rng->buf + rng->pos, 4);
+    rng->pos += 4;
+    return v;
 }
 
 static uint64_t rng_u64(dp_rng *rng)
@@ -166,7 +186,7 @@ static int64_t dgauss_one(dp_rng *rng, uint64_t num, uint64_t den, uint64_t t)
     }
 }
 
-int dp_dgauss_sample(dp_rng *rng, uint64_t num, uint64_t den, int64_t *out, size_t n)
+int dp_dgauss_sample_ref(dp_rng *rng, uint64_t num, uint64_t den, int64_t *out, size_t n)
 {
     if (num == 0 || den == 0 || num > DP_SIGMA2_NUM_MAX || den > DP_SIGMA2_DEN_MAX)
         return MU_ERR_INVALID;
@@ -191,4 +211,309 @@ int dp_sigma2_from_double(double sigma2, uint64_t *num, uint64_t *den)
         }
     }
     return MU_ERR_INVALID;
+}
+
+/* ---- The fast form: the same CKS algorithm, each Bernoulli(exp(-γ)) decided as [U < exp(-γ)].
+ *
+ * U is uniform on [0, 1), drawn lazily: 32 bits first (top), further 64-bit limbs w[] only when
+ * a comparison needs them. Every decision is the exact value of [U < exp(-γ)] for the real U,
+ * whichever path takes it (docs/privacy.md, "Why the fast sampler is exact"). */
+
+#define FAST_BAND 0x1p-40 /* > 16 × the estimate's relative error (2^-44) */
+
+typedef struct {
+    uint32_t top;
+    unsigned n; /* limbs of w drawn; w[0]'s high half is top */
+    uint64_t w[DP_MP_LIMBS_MAX];
+} lazy_u;
+
+typedef struct {
+    dp_rng *rng;
+    uint64_t num, den, t;
+    u128 D;            /* 2 num den t², the denominator of the acceptance exponent */
+    double t_d, inv_D; /* t, 1/D */
+    double dy;         /* bound on the error of t · dp_fnlog32 */
+    int force_slow;
+    dp_sample_stats *st;
+} fast_ctx;
+
+static void lazy_start(lazy_u *u, dp_rng *rng)
+{
+    u->top = rng_u32(rng);
+    u->n = 0;
+}
+
+static void lazy_wipe(lazy_u *u)
+{
+    if (u->n)
+        sodium_memzero(u->w, sizeof(uint64_t) * u->n);
+    u->top = 0;
+    u->n = 0;
+}
+
+/* The slow path: U's first 64L bits against exp(-n/d) at 64L bits of precision, E its error
+ * bound in ulps: U < U_lo + 1 ulp <= e - E ulps < exp(-γ) decides 1, U >= U_lo >= e + E ulps
+ * decides 0; otherwise L doubles. */
+static int lt_exp_slow(dp_rng *rng, lazy_u *u, u128 n, u128 d, dp_sample_stats *st)
+{
+    uint64_t e[DP_MP_LIMBS_MAX + 1], lo[DP_MP_LIMBS_MAX + 1];
+    int r = -1;
+    if (u->n == 0) {
+        u->w[0] = (uint64_t)u->top << 32 | rng_u32(rng);
+        u->n = 1;
+    }
+    for (unsigned L = DP_MP_LIMBS_MIN, k = 0; L <= DP_MP_LIMBS_MAX && r < 0; L *= 2, k++) {
+        while (u->n < L)
+            u->w[u->n++] = rng_u64(rng);
+        uint64_t err = dp_mp_exp(e, n, d, L);
+        for (unsigned i = 0; i < L; i++)
+            lo[L - 1 - i] = u->w[i];
+        lo[L] = 0;
+        dp_mp_add_small(lo, 1 + err, L); /* U_lo + 1 + E */
+        if (dp_mp_cmp(lo, e, L) <= 0)
+            r = 1;
+        else if (dp_mp_sub_small(lo, 1 + 2 * err, L) && dp_mp_cmp(lo, e, L) >= 0) /* U_lo - E */
+            r = 0;
+        if (r >= 0 && st)
+            st->slow[k]++;
+    }
+    if (r < 0) {
+        r = 0; /* undecided at 16384 bits: probability below 2^-16000 (dp_sample.h) */
+        if (st)
+            st->gave_up++;
+    }
+    sodium_memzero(e, sizeof e);
+    sodium_memzero(lo, sizeof lo);
+    return r;
+}
+
+/* [U < exp(-n/d)] for 0 <= n/d <= 64, est an estimate of exp(-n/d) within a relative 2^-42. */
+static int lt_exp(fast_ctx *c, lazy_u *u, double est, u128 n, u128 d)
+{
+    if (!c->force_slow) {
+        uint64_t lo = (uint64_t)(est * (1 - FAST_BAND) * 0x1p32);
+        uint64_t hi = (uint64_t)(est * (1 + FAST_BAND) * 0x1p32) + 1;
+        if (u->top < lo || u->top >= hi) {
+            if (c->st)
+                c->st->fast++;
+            return u->top < lo;
+        }
+    }
+    return lt_exp_slow(c->rng, u, n, d, c->st);
+}
+
+/* The magnitude M of the discrete Laplace with scale t: P(M >= k) = exp(-k/t), so M =
+ * floor(-t ln U) for one uniform U, whose first 32 bits are top. The exact search:
+ * U < e^-32 means M >= 32t, and given that, M - 32t has the same law (memorylessness), so a
+ * fresh U; below 32t, a guess k moved by exact comparisons [U < exp(-k/t)] to the boundary.
+ * 0 if M reached DP_CAND_MAX. */
+static int slow_geom(fast_ctx *c, uint32_t top, uint64_t *mag)
+{
+    lazy_u u;
+    u.top = top;
+    u.n = 0;
+    uint64_t base = 0, span = 32 * c->t;
+    for (;;) {
+        if (lt_exp(c, &u, dp_fexp(32), 32, 1)) {
+            lazy_wipe(&u);
+            base += span;
+            if (base >= DP_CAND_MAX)
+                return 0;
+            lazy_start(&u, c->rng);
+            continue;
+        }
+        double y = u.top ? c->t_d * dp_fnlog32(u.top) : (double)span;
+        uint64_t k = y > 0 ? (uint64_t)y : 0;
+        if (k >= span)
+            k = span - 1;
+        /* U < exp(-k/t) holds for k = 0 and fails for k = span: step to the boundary */
+        while (k > 0 && !lt_exp(c, &u, dp_fexp((double)k / c->t_d), k, c->t))
+            k--;
+        while (k + 1 < span && lt_exp(c, &u, dp_fexp((double)(k + 1) / c->t_d), k + 1, c->t))
+            k++;
+        lazy_wipe(&u);
+        if (base + k >= DP_CAND_MAX)
+            return 0;
+        *mag = base + k;
+        return 1;
+    }
+}
+
+/* The fast path of the magnitude: -t ln U bounded over the 2^-32-wide interval of U given by
+ * top (dp_fnlog32's error plus the width t ln(1 + 1/top) <= t 2^-e, 2^e <= top); *mag is M
+ * and 1 returned when both ends have the same floor, else 0 (slow_geom decides). */
+static int geom_fast(const fast_ctx *c, uint32_t top, uint64_t *mag)
+{
+    uint32_t v = top | (top == 0);
+    unsigned e = 31u - (unsigned)__builtin_clz(v);
+    double y = c->t_d * dp_fnlog32(v), w = c->t_d * dp_pow2neg(e);
+    double hi = y + c->dy, lo = y - w - c->dy;
+    int64_t k = (int64_t)hi; /* signed conversions: one instruction each */
+    *mag = (uint64_t)k;      /* k < 22.2 t + 1 < DP_CAND_MAX */
+    return top != 0 && lo >= (double)k;
+}
+
+/* [U < exp(-γ)] for the acceptance step, g = γ exactly as g/D, gd its double estimate (relative
+ * error below 2^-50). For γ <= 1 first the squeeze 1 - γ + γ²/2 - γ³/6 <= exp(-γ) <= 1 - γ +
+ * γ²/2 (Taylor's remainder has the sign of the next term), each within 2^-47 after rounding. */
+static int squeeze(double gd, uint32_t top)
+{
+    double p2 = 1 + gd * (-1 + gd * 0.5), p3 = p2 - gd * gd * gd * (1.0 / 6);
+    int small = gd <= 1; /* beyond 1 the bounds are useless: undecided */
+    double lo_d = small ? (p3 - 0x1p-47) * 0x1p32 : 0,
+           hi_d = small ? (p2 + 0x1p-47) * 0x1p32 : 0x1p33;
+    int64_t lo = lo_d > 0 ? (int64_t)lo_d : 0, hi = (int64_t)hi_d + 1, u = top;
+    return (u < lo) | -((u >= lo) & (u < hi)); /* 1, -1 (undecided) or 0, without branches */
+}
+
+/* The acceptance, squeeze first unless that is known (sq) to be undecided. */
+static int accept(fast_ctx *c, uint32_t top, double gd, u128 g, int sq)
+{
+    if (sq >= 0 && !c->force_slow) {
+        if (c->st)
+            c->st->fast++;
+        return sq;
+    }
+    lazy_u u; /* not zeroed: only top and the n limbs drawn are read */
+    u.top = top;
+    u.n = 0;
+    int ok;
+    if (g <= 64 * c->D) {
+        ok = lt_exp(c, &u, dp_fexp(gd), g, c->D);
+    } else { /* exp(-γ) = e^-64 · exp(-(γ - 64)), two independent Bernoullis */
+        ok = lt_exp(c, &u, dp_fexp(64), 64, 1) && bern_exp(c->rng, g - 64 * c->D, c->D);
+        if (c->st)
+            c->st->big++;
+    }
+    lazy_wipe(&u);
+    return ok;
+}
+
+#define BATCH 32
+
+/* n 32-bit words of the stream. */
+static void rng_words(dp_rng *rng, uint32_t *w, size_t n)
+{
+    size_t bytes = 4 * n;
+    if (rng->pos + bytes > DP_RNG_BUF_BYTES)
+        refill(rng);
+    memcpy(w, rng->buf + rng->pos, bytes);
+    rng->pos += bytes;
+}
+
+/* Algorithm 3 with the fast comparisons, BATCH proposals at a time so the independent
+ * fast paths overlap: candidate ±M from the discrete Laplace (-0 rejected), accepted with
+ * exp(-γ), γ = (M den t - num)² / D. Each proposal has its own uniforms (the words of ug, ua
+ * and one bit of sg), so deciding some later on the slow path changes no law. Writes at most
+ * room outputs, the accepted proposals in order; returns how many. */
+static size_t fast_batch(fast_ctx *c, int64_t *out, size_t room)
+{
+    uint32_t w[2 * BATCH + 1], *ug = w, *ua = w + BATCH, sg;
+    uint64_t mag[BATCH];
+    double gd[BATCH];
+    int okg[BATCH], sq[BATCH];
+    rng_words(c->rng, w, 2 * BATCH + 1);
+    sg = w[2 * BATCH];
+    for (int i = 0; i < BATCH; i++)
+        okg[i] = geom_fast(c, ug[i], &mag[i]) && !c->force_slow;
+    for (int i = 0; i < BATCH; i++) { /* here m < 22.2 t + 1, so |m den t - num| < 2^40 */
+        int64_t diff = (int64_t)(mag[i] * c->den * c->t) - (int64_t)c->num;
+        gd[i] = (double)diff * (double)diff * c->inv_D;
+        sq[i] = squeeze(gd[i], ua[i]);
+    }
+    size_t k = 0;
+    for (int i = 0; i < BATCH && k < room; i++) {
+        uint64_t m = mag[i];
+        int neg = (int)(sg >> i & 1);
+        if (okg[i] && sq[i] >= 0) { /* the common case, without a data-dependent branch */
+            out[k] = neg ? -(int64_t)m : (int64_t)m;
+            k += (size_t)(sq[i] & !(neg & (m == 0)));
+            if (c->st)
+                c->st->fast += 2;
+            continue;
+        }
+        if (!okg[i]) {
+            if (!slow_geom(c, ug[i], &m))
+                continue;
+            sq[i] = -1;
+        } else if (c->st) {
+            c->st->fast++;
+        }
+        if (neg && m == 0)
+            continue;
+        uint64_t a = m * c->den * c->t, diff = a > c->num ? a - c->num : c->num - a; /* < 2^64 */
+        if (!okg[i])
+            gd[i] = (double)diff * (double)diff * c->inv_D;
+        if (accept(c, ua[i], gd[i], (u128)diff * diff, sq[i]))
+            out[k++] = neg ? -(int64_t)m : (int64_t)m;
+    }
+    sodium_memzero(w, sizeof w);
+    sodium_memzero(mag, sizeof mag);
+    sodium_memzero(gd, sizeof gd);
+    return k;
+}
+
+int dp_dgauss_sample_hook(dp_rng *rng, uint64_t num, uint64_t den, int64_t *out, size_t n,
+                          int force_slow, dp_sample_stats *st)
+{
+    if (num == 0 || den == 0 || num > DP_SIGMA2_NUM_MAX || den > DP_SIGMA2_DEN_MAX)
+        return MU_ERR_INVALID;
+    fast_ctx c = {.rng = rng, .num = num, .den = den, .force_slow = force_slow, .st = st};
+    c.t = lap_scale(num, den);
+    c.D = (u128)2 * num * den * c.t * c.t;
+    c.t_d = (double)c.t;
+    c.inv_D = 1.0 / (double)c.D;
+    c.dy = c.t_d * 0x1p-44; /* t (2^-46 + 22.2 · 2^-53) rounded up, see docs/privacy.md */
+    for (size_t i = 0; i < n;)
+        i += fast_batch(&c, out + i, n - i);
+    return MU_OK;
+}
+
+int dp_dgauss_sample(dp_rng *rng, uint64_t num, uint64_t den, int64_t *out, size_t n)
+{
+    return dp_dgauss_sample_hook(rng, num, den, out, n, 0, NULL);
+}
+
+int dp_lt_exp_hook(dp_rng *rng, const uint64_t *w, unsigned nw, dp_u128 n, dp_u128 d,
+                   dp_sample_stats *st)
+{
+    if (nw < 1 || nw > DP_MP_LIMBS_MAX)
+        return -1;
+    fast_ctx c = {.rng = rng, .st = st};
+    lazy_u u = {.top = (uint32_t)(w[0] >> 32), .n = nw};
+    memcpy(u.w, w, sizeof(uint64_t) * nw);
+    int r = lt_exp(&c, &u, dp_fexp((double)n / (double)d), n, d);
+    lazy_wipe(&u);
+    return r;
+}
+
+int dp_dgauss_fill(const uint8_t seed[DP_SEED_BYTES], uint64_t stream, uint64_t num, uint64_t den,
+                   int64_t *out, size_t n, int threads)
+{
+    if (num == 0 || den == 0 || num > DP_SIGMA2_NUM_MAX || den > DP_SIGMA2_DEN_MAX || threads < 1 ||
+        n > DP_FILL_MAX)
+        return MU_ERR_INVALID;
+    long nb = (long)((n + DP_FILL_BLOCK - 1) / DP_FILL_BLOCK);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long b = 0; b < nb; b++) {
+        dp_rng rng;
+        dp_rng_init(&rng, seed, stream);
+        rng.block = (uint64_t)b << 32; /* block b's own range of the keystream */
+        size_t off = (size_t)b * DP_FILL_BLOCK,
+               len = n - off < DP_FILL_BLOCK ? n - off : DP_FILL_BLOCK;
+        dp_dgauss_sample(&rng, num, den, out + off, len);
+        dp_rng_deinit(&rng);
+    }
+    return MU_OK;
+}
+
+int dp_squeeze_hook(double gd, uint32_t top)
+{
+    return squeeze(gd, top);
+}
+
+int dp_geom_hook(dp_rng *rng, uint64_t t, uint32_t top, int fast, uint64_t *mag)
+{
+    fast_ctx c = {.rng = rng, .t = t, .t_d = (double)t, .dy = (double)t * 0x1p-44};
+    return fast ? geom_fast(&c, top, mag) : slow_geom(&c, top, mag);
 }

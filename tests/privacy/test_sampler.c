@@ -1,6 +1,8 @@
-/* test_sampler.c - the exact discrete Gaussian sampler: a chi-square test of 10^6 draws
- * (fixed seed) against the exact pmf for three σ², the mean and variance, determinism of the
- * stream, and the rational conversion of σ². */
+/* test_sampler.c - the exact discrete Gaussian samplers: chi-square tests of 10^6 draws (fixed
+ * seed) against the exact pmf for four σ² (fast form), two for the bitwise reference and for
+ * the fast form with every comparison forced onto its slow path; the slow path against
+ * near-ties that need 2048 bits; both exp(-γ) evaluations and the log against references; the
+ * threaded fill against the thread count; determinism and the rational conversion of σ². */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +12,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "dp_exact.h"
 #include "dp_sample.h"
+#include "dp_sample_internal.h"
 
 #define DRAWS 1000000
 
@@ -37,63 +41,85 @@ static double chi2_q999(double df)
     return df * pow(1 - h + 3.090 * sqrt(h), 3);
 }
 
-static void check_sigma2(uint64_t num, uint64_t den, uint64_t stream)
+enum { FAST, REF, FORCED_SLOW };
+
+/* draws draws of N_Z(0, num/den) by `how` against the exact pmf. */
+static void check_sigma2_by(uint64_t num, uint64_t den, uint64_t stream, int how, size_t draws)
 {
     double s2 = (double)num / (double)den;
     long k = (long)ceil(40 * sqrt(s2)) + 40;
     double *p = exact_pmf(s2, k);
-    int64_t *v = malloc(sizeof(int64_t) * DRAWS);
+    int64_t *v = malloc(sizeof(int64_t) * draws);
     long *count = calloc((size_t)(2 * k + 1), sizeof(long));
     assert_non_null(v);
     assert_non_null(count);
     dp_rng rng;
     dp_rng_init(&rng, seed, stream);
-    assert_int_equal(dp_dgauss_sample(&rng, num, den, v, DRAWS), MU_OK);
+    dp_sample_stats st = {0};
+    if (how == FAST)
+        assert_int_equal(dp_dgauss_sample(&rng, num, den, v, draws), MU_OK);
+    else if (how == REF)
+        assert_int_equal(dp_dgauss_sample_ref(&rng, num, den, v, draws), MU_OK);
+    else
+        assert_int_equal(dp_dgauss_sample_hook(&rng, num, den, v, draws, 1, &st), MU_OK);
     dp_rng_deinit(&rng);
+    if (how == FORCED_SLOW) { /* every comparison went to the slow path and was decided there */
+        assert_true(st.fast == 0);
+        assert_true(st.slow[0] > 2 * draws);
+        assert_true(st.gave_up == 0);
+    }
     double mean = 0, var = 0, evar = 0;
-    for (size_t i = 0; i < DRAWS; i++) {
+    for (size_t i = 0; i < draws; i++) {
         assert_true(v[i] >= -k && v[i] <= k);
         count[v[i] + k]++;
         mean += (double)v[i];
     }
-    mean /= DRAWS;
-    for (size_t i = 0; i < DRAWS; i++)
+    mean /= (double)draws;
+    for (size_t i = 0; i < draws; i++)
         var += ((double)v[i] - mean) * ((double)v[i] - mean);
-    var /= DRAWS - 1;
+    var /= (double)(draws - 1);
     for (long x = -k; x <= k; x++)
         evar += (double)x * x * p[x + k];
     /* bins: every integer with expected count >= 5; each tail lumped into its edge bin */
     long lo = 0;
-    while (lo > -k && DRAWS * p[lo - 1 + k] >= 5)
+    while (lo > -k && (double)draws * p[lo - 1 + k] >= 5)
         lo--;
     double chi2 = 0, e_tail = 0, o_tail = 0;
     for (long x = -k; x <= lo; x++) {
-        e_tail += DRAWS * p[x + k];
+        e_tail += (double)draws * p[x + k];
         o_tail += (double)count[x + k];
     }
     chi2 += (o_tail - e_tail) * (o_tail - e_tail) / e_tail;
     e_tail = o_tail = 0;
     for (long x = -lo; x <= k; x++) {
-        e_tail += DRAWS * p[x + k];
+        e_tail += (double)draws * p[x + k];
         o_tail += (double)count[x + k];
     }
     chi2 += (o_tail - e_tail) * (o_tail - e_tail) / e_tail;
     for (long x = lo + 1; x < -lo; x++) {
-        double e = DRAWS * p[x + k];
+        double e = (double)draws * p[x + k];
         chi2 += ((double)count[x + k] - e) * ((double)count[x + k] - e) / e;
     }
     double df = (double)(-2 * lo + 1) - 1; /* bins - 1 */
-    print_message("sigma2 %g: chi2 %.1f on %.0f df (0.999 quantile %.1f), mean %.4f, var %.4f "
+    print_message("%s sigma2 %g: chi2 %.1f on %.0f df (0.999 quantile %.1f), mean %.4f, var %.4f "
                   "(exact %.4f)\n",
+                  how == FAST  ? "fast"
+                  : how == REF ? "ref"
+                               : "forced-slow",
                   s2, chi2, df, chi2_q999(df), mean, var, evar);
     if (!(chi2 < chi2_q999(df)))
         fail_msg("sigma2 %g: chi2 %.1f >= %.1f on %.0f df", s2, chi2, chi2_q999(df), df);
     /* mean within 5 standard errors of 0, variance within 5 of the exact variance */
-    assert_true(fabs(mean) < 5 * sqrt(evar / DRAWS));
-    assert_true(fabs(var - evar) < 5 * evar * sqrt(2.0 / DRAWS));
+    assert_true(fabs(mean) < 5 * sqrt(evar / (double)draws));
+    assert_true(fabs(var - evar) < 5 * evar * sqrt(2.0 / (double)draws));
     free(count);
     free(v);
     free(p);
+}
+
+static void check_sigma2(uint64_t num, uint64_t den, uint64_t stream)
+{
+    check_sigma2_by(num, den, stream, FAST, DRAWS);
 }
 
 static void test_small_sigma(void **state)
@@ -112,6 +138,286 @@ static void test_large_sigma(void **state)
 {
     (void)state;
     check_sigma2(1000000, 1, 3); /* σ = 1000 */
+}
+
+static void test_huge_sigma(void **state)
+{
+    (void)state;
+    check_sigma2(100000000, 1, 4); /* σ = 10^4 */
+}
+
+/* The bitwise reference and the forced slow path pass the same test (fewer draws for the
+ * slow path: every comparison there costs microseconds). */
+static void test_ref_sampler(void **state)
+{
+    (void)state;
+    check_sigma2_by(9, 4, 11, REF, DRAWS);
+    check_sigma2_by(100, 1, 12, REF, DRAWS);
+}
+
+static void test_forced_slow(void **state)
+{
+    (void)state;
+    check_sigma2_by(9, 4, 13, FORCED_SLOW, 100000);
+    check_sigma2_by(1000000, 1, 14, FORCED_SLOW, 100000);
+}
+
+/* Reference values floor(exp(-n/d) · 2^256), from Python's decimal module at 150 digits. */
+static const struct {
+    dp_u128 n, d;
+    uint64_t v[5];
+} exp_ref[] = {
+    {(dp_u128)0ull, (dp_u128)1ull, {0x0ull, 0x0ull, 0x0ull, 0x0ull, 0x1ull}},
+    {(dp_u128)1ull,
+     (dp_u128)1ull,
+     {0x3024b9d0a507daedull, 0xda9805aab56c7733ull, 0xbadec7829054f90dull, 0x5e2d58d8b3bcdf1aull,
+      0x0ull}},
+    {(dp_u128)1ull,
+     (dp_u128)3ull,
+     {0x1fe12615380ce967ull, 0xa86a1feb960e6212ull, 0xc5984c9c50ebe4c9ull, 0xb76e989179752689ull,
+      0x0ull}},
+    {(dp_u128)7ull,
+     (dp_u128)3ull,
+     {0xe4040f7c78e7a663ull, 0xa6784a0d55521f55ull, 0x9091f41b3ea83993ull, 0x18d327a69b3be5a8ull,
+      0x0ull}},
+    {(dp_u128)64ull,
+     (dp_u128)1ull,
+     {0x1d820ca177e1bab2ull, 0xf265d5f96940384bull, 0xcb4ea3990ull, 0x0ull, 0x0ull}},
+    {(dp_u128)1ull,
+     (dp_u128)65537ull,
+     {0x6adfc048b21fa7c9ull, 0xddb8d1b029cb3a19ull, 0x5ffbd338d386c168ull, 0xffff00017ffdd558ull,
+      0x0ull}},
+    {((dp_u128)6ull << 64 | 12776324570088369205ull),
+     (dp_u128)4611686018427400249ull,
+     {0xb6b65c7d647c72a1ull, 0xda907824807dbb7cull, 0x2113f6011e0bde6cull, 0x299916cull, 0x0ull}},
+    {((dp_u128)33554431ull << 64 | 18446744073709551615ull),
+     ((dp_u128)524288ull << 64 | 7ull),
+     {0xfc693135013039a3ull, 0xf265d5f96c096224ull, 0xcb4ea3990ull, 0x0ull, 0x0ull}},
+};
+
+/* dp_mp_exp within its stated bound of the references, and that bound not vacuous. */
+static void test_mp_exp(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof exp_ref / sizeof exp_ref[0]; i++) {
+        uint64_t e[5], lo[5], hi[5];
+        uint64_t err = dp_mp_exp(e, exp_ref[i].n, exp_ref[i].d, 4);
+        assert_true(err < 1u << 16);
+        memcpy(lo, exp_ref[i].v, sizeof lo);
+        memcpy(hi, exp_ref[i].v, sizeof hi);
+        dp_mp_add_small(hi, err + 1, 4); /* the reference is rounded down: within 1 */
+        if (!dp_mp_sub_small(lo, err, 4))
+            memset(lo, 0, sizeof lo);
+        if (dp_mp_cmp(e, lo, 4) < 0 || dp_mp_cmp(e, hi, 4) > 0)
+            fail_msg("exp_ref[%zu]: dp_mp_exp outside its bound %llu", i, (unsigned long long)err);
+    }
+}
+
+/* A multi-limb value (L+1 limbs) as a double, from its two leading nonzero limbs. */
+static double mp_to_double(const uint64_t *a, unsigned L)
+{
+    int j = (int)L;
+    while (j > 0 && !a[j])
+        j--;
+    double hi = (double)a[j], lo = j > 0 ? (double)a[j - 1] : 0;
+    return ldexp(hi, 64 * (j - (int)L)) + ldexp(lo, 64 * (j - 1 - (int)L));
+}
+
+/* dp_fexp's relative error (claimed below 2^-49) against dp_mp_exp at 256 bits, on a grid
+ * of γ = n / 2^20 over [0, 64] with every table boundary. */
+static void test_fexp_bound(void **state)
+{
+    (void)state;
+    double worst = 0;
+    for (uint64_t n = 0; n <= 64u << 20; n += (n & 0x3fff) == 0 ? 1 : 4093) {
+        uint64_t e[5];
+        dp_mp_exp(e, n, 1u << 20, 4);
+        double ref = mp_to_double(e, 4), x = (double)n * 0x1p-20;
+        double rel = fabs(dp_fexp(x) - ref) / ref;
+        worst = rel > worst ? rel : worst;
+    }
+    print_message("dp_fexp: worst relative error %.3g (2^%.1f)\n", worst, log2(worst));
+    assert_true(worst < 0x1p-49);
+}
+
+/* dp_fnlog32's absolute error (claimed below 2^-46) against long double logl. */
+static void test_fnlog_bound(void **state)
+{
+    (void)state;
+    double worst = 0;
+    uint32_t x = 12345;
+    for (uint64_t i = 0; i < 2000000; i++) {
+        uint32_t u;
+        if (i < 64) /* powers of two and their neighbours */
+            u = (uint32_t)((1ull << (i / 2)) - (i & 1));
+        else if (i < 64 + 4096)
+            u = 0xffffffffu - (uint32_t)(i - 64);
+        else
+            u = x = x * 1664525u + 1013904223u;
+        if (!u)
+            continue;
+        long double ref = -logl((long double)u / 4294967296.0L);
+        double err = (double)fabsl((long double)dp_fnlog32(u) - ref);
+        worst = err > worst ? err : worst;
+    }
+    print_message("dp_fnlog32: worst absolute error %.3g (2^%.1f)\n", worst, log2(worst));
+    assert_true(worst < 0x1p-46);
+}
+
+/* t = e ± 2^-1100, e and t of L+1 limbs. */
+static void nudge(uint64_t *t, const uint64_t *e, unsigned L, int below)
+{
+    unsigned b = 64 * L - 1100; /* bit 1100 after the point */
+    uint64_t one[DP_MP_LIMBS_MAX + 1] = {0}, c = 0;
+    one[b / 64] = 1ull << (b % 64);
+    for (unsigned i = 0; i <= L; i++) {
+        if (below) {
+            uint64_t s = one[i] + c;
+            c = (s < c) | (e[i] < s);
+            t[i] = e[i] - s;
+        } else {
+            uint64_t s = e[i] + one[i], c1 = s < e[i];
+            t[i] = s + c;
+            c = c1 | (t[i] < s);
+        }
+    }
+}
+
+/* The slow path against near-ties: U equal to exp(-γ) to 4096 bits but 2^-1100 below or
+ * above: decided correctly, and at 2048 bits (slow[3]); U = 0 and U near 1 on the fast path. */
+static void test_near_ties(void **state)
+{
+    (void)state;
+    const dp_u128 n[] = {1, 7, 64, 123456789, 1};
+    const dp_u128 d[] = {1, 3, 1, 10000000, 65537};
+    dp_rng r;
+    dp_rng_init(&r, seed, 21);
+    for (size_t c = 0; c < sizeof n / sizeof n[0]; c++) {
+        uint64_t e[DP_MP_LIMBS_MAX + 1], t[DP_MP_LIMBS_MAX + 1], w[DP_MP_LIMBS_MAX];
+        unsigned L = 64; /* 4096 bits: error far below 2^-1100 */
+        dp_mp_exp(e, n[c], d[c], L);
+        for (int below = 0; below <= 1; below++) {
+            nudge(t, e, L, below);
+            for (unsigned i = 0; i < L; i++)
+                w[i] = t[L - 1 - i];
+            dp_sample_stats st = {0};
+            assert_int_equal(dp_lt_exp_hook(&r, w, L, n[c], d[c], &st), below);
+            assert_true(st.fast == 0 && st.slow[3] == 1 && st.gave_up == 0);
+        }
+    }
+    uint64_t zero = 0, ones = ~0ull;
+    dp_sample_stats st = {0};
+    assert_int_equal(dp_lt_exp_hook(&r, &zero, 1, 1, 1, &st), 1);
+    assert_int_equal(dp_lt_exp_hook(&r, &ones, 1, 1, 1, &st), 0);
+    assert_true(st.fast == 2);
+    dp_rng_deinit(&r);
+}
+
+/* Every decision of the acceptance squeeze agrees with the exact comparison, for U at and
+ * around its two thresholds and at random, γ on a grid of [0, 1] and beyond. */
+static void test_squeeze_exact(void **state)
+{
+    (void)state;
+    dp_rng r;
+    dp_rng_init(&r, seed, 22);
+    uint64_t decided = 0;
+    for (uint64_t n = 0; n <= 1100000; n += 997) { /* γ = n / 2^20 */
+        double g = (double)n * 0x1p-20;
+        double p2 = 1 - g + g * g / 2, p3 = p2 - g * g * g / 6;
+        int64_t edges[2] = {(int64_t)(p3 * 0x1p32), (int64_t)(p2 * 0x1p32)};
+        for (int e = 0; e < 2; e++)
+            for (int64_t dt = -40; dt <= 40; dt++) {
+                int64_t top = edges[e] + dt * (dt < -20 || dt > 20 ? 4096 : 1);
+                if (top < 0 || top > 0xffffffffll)
+                    continue;
+                int sq = dp_squeeze_hook(g, (uint32_t)top);
+                if (sq < 0)
+                    continue;
+                uint64_t w = (uint64_t)top << 32 | dp_rng_below(&r, 1ull << 32);
+                if (dp_lt_exp_hook(&r, &w, 1, n, 1u << 20, NULL) != sq)
+                    fail_msg("squeeze wrong at gamma %.9g, U top %lld", g, (long long)top);
+                decided++;
+            }
+    }
+    dp_rng_deinit(&r);
+    print_message("squeeze: %llu decisions checked\n", (unsigned long long)decided);
+    assert_true(decided > 50000);
+}
+
+/* The fast path of the discrete Laplace magnitude agrees with the exact search wherever it
+ * decides: U's 32 bits at random and at the boundaries exp(-k/t) of every k near the start
+ * and in the tail, for small and large t. */
+static void test_geom_exact(void **state)
+{
+    (void)state;
+    const uint64_t ts[] = {1, 2, 11, 101, 10001, 65537};
+    dp_rng r;
+    dp_rng_init(&r, seed, 23);
+    uint64_t decided = 0, undecided = 0;
+    for (size_t c = 0; c < sizeof ts / sizeof ts[0]; c++) {
+        uint64_t t = ts[c];
+        for (uint64_t i = 0; i < 40000; i++) {
+            uint32_t top;
+            if (i < 20000) { /* just around exp(-k/t) for k = i / 8 (and 40 t further out) */
+                uint64_t k = i / 8 + (i & 4 ? 40 * t : 0);
+                double b = exp(-(double)k / (double)t) * 0x1p32;
+                int64_t v = (int64_t)b + (int64_t)(i & 3) - 2;
+                if (v < 0 || v > 0xffffffffll)
+                    continue;
+                top = (uint32_t)v;
+            } else {
+                top = (uint32_t)dp_rng_below(&r, 1ull << 32);
+            }
+            uint64_t mf, ms;
+            if (!dp_geom_hook(&r, t, top, 1, &mf)) {
+                undecided++;
+                continue;
+            }
+            assert_int_equal(dp_geom_hook(&r, t, top, 0, &ms), 1);
+            if (mf != ms)
+                fail_msg("t %llu, U top %u: fast %llu, exact %llu", (unsigned long long)t, top,
+                         (unsigned long long)mf, (unsigned long long)ms);
+            decided++;
+        }
+    }
+    dp_rng_deinit(&r);
+    print_message("geometric fast path: %llu decided, %llu left to the exact search\n",
+                  (unsigned long long)decided, (unsigned long long)undecided);
+    assert_true(decided > 100000 && undecided > 0);
+}
+
+/* dp_dgauss_fill: the same output on 1, 2 and 3 threads (n not a multiple of the block), a
+ * different one for another stream, blocks not copies of each other, the law's mean and
+ * variance. */
+static void test_fill_threads(void **state)
+{
+    (void)state;
+    size_t n = 3 * DP_FILL_BLOCK + 1234;
+    int64_t *a = malloc(sizeof(int64_t) * n), *b = malloc(sizeof(int64_t) * n);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(dp_dgauss_fill(seed, 5, 10000, 1, a, n, 1), MU_OK);
+    for (int th = 2; th <= 3; th++) {
+        memset(b, 0, sizeof(int64_t) * n);
+        assert_int_equal(dp_dgauss_fill(seed, 5, 10000, 1, b, n, th), MU_OK);
+        assert_memory_equal(a, b, sizeof(int64_t) * n);
+    }
+    assert_int_equal(dp_dgauss_fill(seed, 6, 10000, 1, b, n, 2), MU_OK);
+    assert_memory_not_equal(a, b, sizeof(int64_t) * n);
+    assert_memory_not_equal(a, a + DP_FILL_BLOCK, sizeof(int64_t) * 1000);
+    double mean = 0, var = 0;
+    for (size_t i = 0; i < n; i++)
+        mean += (double)a[i];
+    mean /= (double)n;
+    for (size_t i = 0; i < n; i++)
+        var += ((double)a[i] - mean) * ((double)a[i] - mean);
+    var /= (double)(n - 1);
+    assert_true(fabs(mean) < 5 * sqrt(10000.0 / (double)n));
+    assert_true(fabs(var - 10000) < 5 * 10000 * sqrt(2.0 / (double)n));
+    assert_int_equal(dp_dgauss_fill(seed, 5, 10000, 1, b, n, 0), MU_ERR_INVALID);
+    assert_int_equal(dp_dgauss_fill(seed, 5, 0, 1, b, n, 1), MU_ERR_INVALID);
+    free(a);
+    free(b);
 }
 
 /* The same seed and stream give the same draws; another stream gives others. */
@@ -177,6 +483,13 @@ int main(void)
         cmocka_unit_test(test_small_sigma),   cmocka_unit_test(test_mid_sigma),
         cmocka_unit_test(test_large_sigma),   cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_below_uniform), cmocka_unit_test(test_sigma2_conversion),
+        cmocka_unit_test(test_huge_sigma),    cmocka_unit_test(test_ref_sampler),
+        cmocka_unit_test(test_forced_slow),   cmocka_unit_test(test_mp_exp),
+        cmocka_unit_test(test_fexp_bound),    cmocka_unit_test(test_fnlog_bound),
+        cmocka_unit_test(test_near_ties),     cmocka_unit_test(test_fill_threads),
+        cmocka_unit_test(test_squeeze_exact), cmocka_unit_test(test_geom_exact),
     };
+    if (getenv("DP_SAMPLER_ONLY")) /* e.g. DP_SAMPLER_ONLY=test_near_ties */
+        cmocka_set_test_filter(getenv("DP_SAMPLER_ONLY"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
