@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -391,6 +392,46 @@ static void test_delivery_before_input(void **state)
 
 /* Floats -> sa_quant_encode -> a round at 24 bits -> sa_quant_mean: the weighted mean of the
  * clipped updates, within the rounding error. */
+/* Every client->server message of a round (keys, shares, masked inputs, signatures, reveals)
+ * hashed in order: with the same seeds, the same bytes for any client thread count. */
+static crypto_generichash_state spy_state;
+static void spy_hash(sa_world *w, uint32_t from, const uint8_t *bytes, size_t len)
+{
+    (void)w;
+    crypto_generichash_update(&spy_state, (const uint8_t *)&from, sizeof from);
+    crypto_generichash_update(&spy_state, bytes, len);
+}
+
+static void round_digest(int client_threads, uint64_t seed, uint8_t out[32])
+{
+    uint32_t k, t, n = 33;
+    pick_kt(n, &k, &t);
+    sa_world w;
+    mu_diag diag = {{0}};
+    assert_int_equal(sa_world_init(&w, n, 2 * SA_PRG_CHUNK + 7, 32, k, t, seed, &diag), MU_OK);
+    w.client_threads = client_threads;
+    w.drop_at[3] = SA_STAGE_MASKED; /* a pair mask the server must remove */
+    w.spy = spy_hash;
+    crypto_generichash_init(&spy_state, NULL, 0, 32);
+    assert_int_equal(sa_world_run(&w, &diag), MU_OK);
+    crypto_generichash_final(&spy_state, out, 32);
+    check_sum(&w);
+    sa_world_free(&w);
+}
+
+static void test_client_threads_same_bytes(void **state)
+{
+    (void)state;
+    uint8_t one[32], two[32], dflt[32], other[32];
+    round_digest(1, 5, one);
+    round_digest(2, 5, two);
+    round_digest(0, 5, dflt);
+    round_digest(1, 6, other);
+    assert_memory_equal(one, two, 32);
+    assert_memory_equal(one, dflt, 32);
+    assert_memory_not_equal(one, other, 32); /* the digest does see the messages */
+}
+
 static void test_quantised_weighted_mean(void **state)
 {
     (void)state;
@@ -447,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_clients_in_parallel),
         cmocka_unit_test(test_delivery_before_input),
         cmocka_unit_test(test_quantised_weighted_mean),
+        cmocka_unit_test(test_client_threads_same_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
