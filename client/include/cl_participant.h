@@ -154,10 +154,11 @@ typedef struct {
     double synthetic_amp;
     int deterministic; /* see the header comment */
     uint8_t seed[32];  /* with deterministic (and for synthetic updates) */
-    /* OpenMP threads for expanding the secure-aggregation masks (sa_client_set_threads):
-     * 0 or 1 = one thread (what the simulator wants: its orgs already run in parallel);
-     * an org on its own machine gives it all its cores. The masked vector is the same
-     * bits for any value. */
+    /* OpenMP threads for the secure-aggregation client (sa_client_set_threads: its
+     * per-neighbour signature checks, key agreements, share encryption and Shamir evaluations,
+     * and the mask expansion): 0 or 1 = one thread (what the simulator wants: its orgs already
+     * run in parallel); an org on its own machine gives it all its cores. Every message is the
+     * same bytes for any value. */
     int mask_threads;
     /* The pinned roster (copied): the only keys this org accepts in a cohort (see the header
      * comment). Its own key need not be listed. */
