@@ -289,6 +289,46 @@ static void test_special_tokens(void **state)
     assert_non_null(strstr(d.msg, "add_bos_token"));
 }
 
+/* A Metaspace decoder (U+2581 to a space, the first leading space stripped unless
+ * prepend_scheme is never) and NFC inside a SentencePiece normalizer Sequence. */
+static void test_metaspace_decoder_nfc(void **state)
+{
+    (void)state;
+    json_t *r = tiny();
+    json_object_set_new(r, "decoder",
+                        json_pack("{s:s, s:s, s:s}", "type", "Metaspace", "replacement", SP,
+                                  "prepend_scheme", "first"));
+    tr_tok *tok = load(r, NULL, NULL);
+    assert_non_null(tok);
+    assert_decodes(tok, (uint32_t[]){11, 12, 8}, 3, 0, "ab  b");
+    assert_decodes(tok, (uint32_t[]){6, 3}, 2, 0, "<0x41>"); /* no ByteFallback step */
+    tr_tok_free(tok);
+    r = tiny();
+    json_object_set_new(r, "decoder",
+                        json_pack("{s:s, s:s, s:s}", "type", "Metaspace", "replacement", SP,
+                                  "prepend_scheme", "never"));
+    tok = load(r, NULL, NULL);
+    assert_decodes(tok, (uint32_t[]){11, 12, 8}, 3, 0, " ab  b");
+    tr_tok_free(tok);
+    /* e + U+0301: NFC makes it U+00E9, two byte tokens; without NFC 'e' and the mark have no
+     * tokens, one fused unk. */
+    r = tiny();
+    json_object_set_new(r, "normalizer",
+                        json_pack("{s:s, s:[{s:s}, {s:s, s:{s:s}, s:s}]}", "type", "Sequence",
+                                  "normalizers", "type", "NFC", "type", "Replace", "pattern",
+                                  "String", " ", "content", SP));
+    tok = load(r, NULL, NULL);
+    assert_ids(tok, "e\xcc\x81", (uint32_t[]){4, 5}, 2);
+    tr_tok_free(tok);
+    r = tiny();
+    json_object_set_new(r, "normalizer",
+                        json_pack("{s:s, s:{s:s}, s:s}", "type", "Replace", "pattern", "String",
+                                  " ", "content", SP));
+    tok = load(r, NULL, NULL);
+    assert_ids(tok, "e\xcc\x81", (uint32_t[]){0}, 1);
+    tr_tok_free(tok);
+}
+
 static void assert_refused(json_t *root, int err, const char *needle)
 {
     mu_diag d = {{0}};
@@ -331,6 +371,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_long_words, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pre_tokenizers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_special_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metaspace_decoder_nfc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
