@@ -1,9 +1,11 @@
 /* cmd_privacy.c - `mutual privacy`: ε at δ for a plan (noise, sampling rate, steps), or the
  * noise a target ε needs, from the RDP accountant (privacy/include/dp.h). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "co_round.h"
 #include "dp.h"
 
 #define CMD "privacy"
@@ -13,7 +15,8 @@ static void help(FILE *out)
     fprintf(out,
             "usage: mutual privacy --noise Z --steps N --delta D [--rate Q] [--mechanism M]\n"
             "                      [--conversion tight|classic] [--json]\n"
-            "       mutual privacy --epsilon E --steps N --delta D [--rate Q] [...]\n\n"
+            "       mutual privacy --epsilon E --steps N --delta D [--rate Q] [...]\n"
+            "       mutual privacy --config COORDINATOR.yaml [--dim D] [--json]\n\n"
             "Prints the (epsilon, delta) guarantee of N steps of a Gaussian mechanism with noise\n"
             "multiplier Z (noise standard deviation / L2 sensitivity), each applied to a Poisson\n"
             "sample of rate Q of the protected units (default 1: every unit every step), from\n"
@@ -31,6 +34,11 @@ static void help(FILE *out)
             "  --json             one JSON object instead of a sentence\n\n"
             "Amplification by sampling holds only if the sample is secret and random from the\n"
             "protected unit's point of view (see docs/privacy.md).\n\n"
+            "With --config, the federation's plan before it starts: the org-level epsilon\n"
+            "(privacy.ddg_noise; --dim, the adapter's trainable values, is then required) and\n"
+            "the record-level epsilon (train.dp_clip, without amplification) after\n"
+            "federation.rounds released rounds at privacy.delta, and how many rounds\n"
+            "privacy.epsilon_budget allows, as the coordinator counts them.\n\n"
             "Exit status: 0 printed, 1 no noise up to 1e4 reaches the target, 2 usage error.\n");
 }
 
@@ -38,11 +46,26 @@ typedef struct {
     dp_plan plan;
     double target; /* 0: compute ε for plan.noise */
     int json;
+    const char *config; /* --config: the federation's plan instead */
+    long dim;
 } privacy_args;
 
 static int parse(int argc, char **argv, privacy_args *a)
 {
-    enum { O_NOISE = 1000, O_RATE, O_STEPS, O_DELTA, O_MECH, O_CONV, O_EPS, O_JSON, O_L1, O_L2 };
+    enum {
+        O_NOISE = 1000,
+        O_RATE,
+        O_STEPS,
+        O_DELTA,
+        O_MECH,
+        O_CONV,
+        O_EPS,
+        O_JSON,
+        O_L1,
+        O_L2,
+        O_CONFIG,
+        O_DIM
+    };
     static const struct option longopts[] = {{"noise", required_argument, NULL, O_NOISE},
                                              {"rate", required_argument, NULL, O_RATE},
                                              {"steps", required_argument, NULL, O_STEPS},
@@ -53,6 +76,8 @@ static int parse(int argc, char **argv, privacy_args *a)
                                              {"json", no_argument, NULL, O_JSON},
                                              {"l1", required_argument, NULL, O_L1},
                                              {"l2", required_argument, NULL, O_L2},
+                                             {"config", required_argument, NULL, O_CONFIG},
+                                             {"dim", required_argument, NULL, O_DIM},
                                              MU_CLI_COMMON_LONGOPTS,
                                              {0, 0, 0, 0}};
     long steps = 0;
@@ -88,6 +113,10 @@ static int parse(int argc, char **argv, privacy_args *a)
             a->plan.conv = strcmp(optarg, "tight") ? DP_CONV_CLASSIC : DP_CONV_TIGHT;
         } else if (c == O_JSON)
             a->json = 1;
+        else if (c == O_CONFIG)
+            a->config = optarg;
+        else if (c == O_DIM)
+            bad = cli_parse_long(CMD, "--dim", optarg, 1, (long)CO_TASK_MAX_DIM, &a->dim);
         else
             return -cli_usage_error(CMD, "unknown option or missing argument");
         if (bad)
@@ -95,6 +124,12 @@ static int parse(int argc, char **argv, privacy_args *a)
     }
     if (optind != argc)
         return -cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
+    if (a->config)
+        return a->plan.noise > 0 || a->target > 0 || steps
+                   ? -cli_usage_error(CMD, "--config takes no --noise, --epsilon or --steps")
+                   : 0;
+    if (a->dim)
+        return -cli_usage_error(CMD, "--dim is for --config");
     if ((a->plan.noise > 0) == (a->target > 0))
         return -cli_usage_error(CMD, "give exactly one of --noise and --epsilon");
     if (!steps || !(a->plan.delta > 0))
@@ -132,12 +167,101 @@ static void print(const privacy_args *a, double noise, double eps, double order)
     printf(" (Renyi order %g, %s conversion)\n", order, conv);
 }
 
+/* The largest number of released rounds the budget allows (up to 10^7). */
+static uint64_t rounds_allowed(const co_privacy *p)
+{
+    char why[256];
+    uint64_t lo = 0, hi = 10000000;
+    if (!co_privacy_over(p, hi, why, sizeof why))
+        return hi;
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (co_privacy_over(p, mid, why, sizeof why))
+            hi = mid;
+        else
+            lo = mid;
+    }
+    return lo;
+}
+
+static void num(double v)
+{
+    if (isfinite(v))
+        printf("%.9g", v);
+    else
+        printf("null");
+}
+
+/* `mutual privacy --config`: the federation's plan. */
+static int plan_config(const privacy_args *a)
+{
+    co_config cfg;
+    mu_diag d = {{0}};
+    if (co_config_load(a->config, &cfg, &d) != MU_OK) {
+        fprintf(stderr, "mutual " CMD ": %s\n", d.msg);
+        return MU_EXIT_USAGE;
+    }
+    int rc = MU_EXIT_USAGE;
+    co_privacy p;
+    if (cfg.ddg_noise > 0 && !a->dim) {
+        cli_usage_error(CMD, "privacy.ddg_noise is set: give --dim (the adapter's trainable "
+                             "values, which `mutual serve` logs at start)");
+        goto out;
+    }
+    if (!(cfg.ddg_noise > 0) && !(cfg.dp_clip > 0)) {
+        fprintf(stderr,
+                "mutual " CMD ": %s adds no noise (privacy.ddg_noise and train.dp_clip "
+                "are 0): no epsilon to report\n",
+                a->config);
+        goto out;
+    }
+    if (co_round_privacy_plan(&cfg, (uint32_t)(a->dim ? a->dim : 1), &p, &d) != MU_OK) {
+        fprintf(stderr, "mutual " CMD ": %s\n", d.msg);
+        goto out;
+    }
+    double org, rec;
+    co_privacy_epsilon(&p, cfg.rounds, &org, &rec);
+    uint64_t allowed = p.budget > 0 ? rounds_allowed(&p) : 0;
+    if (a->json) {
+        printf("{\"rounds\":%llu,\"delta\":%.15g,\"epsilon\":", (unsigned long long)cfg.rounds,
+               p.delta);
+        num(org);
+        printf(",\"record_epsilon\":");
+        num(rec);
+        printf(",\"epsilon_budget\":%.15g,\"rounds_allowed\":", p.budget);
+        if (p.budget > 0)
+            printf("%llu}\n", (unsigned long long)allowed);
+        else
+            printf("null}\n");
+    } else {
+        printf("after %llu released rounds at delta %g:", (unsigned long long)cfg.rounds, p.delta);
+        if (p.org_on)
+            printf(" org-level epsilon %.4g (distributed discrete Gaussian, noise %g over %u "
+                   "survivors, no amplification)",
+                   org, cfg.ddg_noise, cfg.min_survivors ? cfg.min_survivors : cfg.min_orgs);
+        if (p.record_on)
+            printf("%s record-level epsilon %.4g (DP-SGD, %u steps per round, noise %g, no "
+                   "amplification)",
+                   p.org_on ? ";" : "", rec, cfg.steps, cfg.dp_noise);
+        printf("\n");
+        if (p.budget > 0)
+            printf("privacy.epsilon_budget %g allows %llu released rounds\n", p.budget,
+                   (unsigned long long)allowed);
+    }
+    rc = MU_EXIT_OK;
+out:
+    co_config_deinit(&cfg);
+    return rc;
+}
+
 int cmd_privacy(int argc, char **argv)
 {
     privacy_args a = {.plan = {.mech = DP_MECH_GAUSSIAN, .rate = 1.0, .conv = DP_CONV_TIGHT}};
     int rc = parse(argc, argv, &a);
     if (rc)
         return rc > 0 ? MU_EXIT_OK : -rc;
+    if (a.config)
+        return plan_config(&a);
     double noise = a.plan.noise, eps, order;
     if (a.target > 0) {
         rc = dp_plan_noise_for(&a.plan, a.target, &noise);

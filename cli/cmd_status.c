@@ -18,7 +18,9 @@ static void help(FILE *out)
             "The coordinator answers members (orgs on its allowlist, or registered orgs when it\n"
             "has none) and operators (mutual certs issue --operator); others get\n"
             "PERMISSION_DENIED. --json adds total_rounds (0 = until stopped) and the last\n"
-            "round's mean loss (loss_sum / tokens; null without tokens).\n\n"
+            "round's mean loss (loss_sum / tokens; null without tokens). With noise configured\n"
+            "(privacy.ddg_noise, train.dp_clip) both add the epsilon spent so far "
+            "(docs/privacy.md).\n\n"
             "Options:\n"
             "  --coordinator ADDR  host:port of the coordinator (required)\n"
             "  --json              one JSON object instead of text\n"
@@ -49,6 +51,15 @@ static void json_str(const char *s)
     putchar('"');
 }
 
+/* A number, or null for NaN (not tracked) and infinity (unbounded). */
+static void json_num(double v)
+{
+    if (isfinite(v))
+        printf("%.17g", v);
+    else
+        printf("null");
+}
+
 static void print(const Mutual__V1__StatusReply *r, int json)
 {
     const Mutual__V1__RoundMetrics *m = r->last_round;
@@ -72,6 +83,13 @@ static void print(const Mutual__V1__StatusReply *r, int json)
                    "\"orgs_completed\":%u,\"orgs_dropped\":%u,\"duration_s\":%.6g}",
                    (unsigned long long)m->round, m->loss_sum, (unsigned long long)m->tokens,
                    m->orgs_completed, m->orgs_dropped, m->duration_s);
+        if (!isnan(r->epsilon) || !isnan(r->record_epsilon)) {
+            printf(",\"privacy\":{\"epsilon\":");
+            json_num(r->epsilon);
+            printf(",\"record_epsilon\":");
+            json_num(r->record_epsilon);
+            printf(",\"delta\":%.17g,\"epsilon_budget\":%.17g}", r->delta, r->epsilon_budget);
+        }
         printf("}\n");
         return;
     }
@@ -91,6 +109,17 @@ static void print(const Mutual__V1__StatusReply *r, int json)
                (unsigned long long)m->tokens, m->duration_s);
     else
         printf("last round   none yet\n");
+    if (!isnan(r->epsilon) || !isnan(r->record_epsilon)) {
+        printf("privacy      spent at delta %g:", r->delta);
+        if (!isnan(r->epsilon))
+            printf(" epsilon %.4g org level", r->epsilon);
+        if (!isnan(r->record_epsilon))
+            printf("%s epsilon %.4g record level (no amplification)", isnan(r->epsilon) ? "" : ",",
+                   r->record_epsilon);
+        if (r->epsilon_budget > 0)
+            printf("; budget %g", r->epsilon_budget);
+        printf("\n");
+    }
 }
 
 enum { O_COORD = 1000, O_JSON, O_CA, O_CERT, O_KEY, O_NAME, O_INSECURE, O_TIMEOUT };

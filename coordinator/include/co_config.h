@@ -60,6 +60,8 @@ typedef struct {
 
     double ddg_noise; /* distributed discrete Gaussian in the sum (docs/privacy.md); 0 = off */
     uint32_t min_survivors; /* the fewest inputs a noised sum may hold; 0 = cohort.min_orgs */
+    double epsilon_budget;  /* stop before a round that would exceed it (co_privacy.h); 0 = none */
+    double delta;           /* the δ of every reported ε */
 
     co_strategy_params strategy;
 

@@ -68,6 +68,7 @@
 
 #include "co_checkpoint.h"
 #include "co_config.h"
+#include "co_privacy.h"
 #include "co_types.h"
 #include "co_wire.h"
 #include "mu_err.h"
@@ -95,6 +96,14 @@ void co_round_free(co_round *r); /* NULL is a no-op */
  * then a quantisation whose sum could overflow with cohort.max_orgs orgs (or whose chosen
  * scale falls below 1). For `mutual config check`. MU_OK or MU_ERR_INVALID with diag. */
 int co_round_check_config(const co_config *cfg, mu_diag *diag);
+
+/* *a := the privacy accountant co_round_new builds for cfg and an adapter of dim values
+ * (co_privacy.h; the scale chosen for cohort.max_orgs). MU_OK or MU_ERR_INVALID with diag
+ * (what co_round_new would refuse about the quantisation). For `mutual privacy --config`. */
+int co_round_privacy_plan(const co_config *cfg, uint32_t dim, co_privacy *a, mu_diag *diag);
+
+/* The round machine's accountant (read-only). */
+const co_privacy *co_round_privacy(const co_round *r);
 
 /* Resumes from a loaded checkpoint: global adapter (names and shapes must match), optimizer
  * state (reset, with a NOTICE event saying so, if the strategy changed), round counter,
@@ -199,8 +208,10 @@ typedef struct {
     int stage;              /* sa_stage while SECAGG, else 0 */
     const char *stage_name; /* "idle", "train", "advertise", ..., "eval", "done" */
     uint32_t orgs_registered, orgs_connected, orgs_in_cohort, orgs_pending;
-    double deadline;            /* of the current stage; INFINITY when none */
-    uint64_t train_rounds_done; /* completed training rounds */
+    double deadline;                /* of the current stage; INFINITY when none */
+    uint64_t train_rounds_done;     /* completed training rounds */
+    double epsilon, record_epsilon; /* spent so far (co_privacy.h; NaN: not tracked) */
+    double epsilon_budget, delta;   /* privacy.epsilon_budget (0 = none), privacy.delta */
     int has_last;
     co_metrics last; /* the last finished round, when has_last */
 } co_status;

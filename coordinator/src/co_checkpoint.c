@@ -9,6 +9,7 @@
 #include <hdf5.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -163,6 +164,9 @@ static int write_metrics(hid_t file, const co_checkpoint *ck)
     COL_U(bytes_out, H5T_STD_U64LE, H5T_NATIVE_UINT64, uint64_t)
     COL_D(t_start)
     COL_D(t_end)
+    COL_U(released, H5T_STD_U8LE, H5T_NATIVE_UINT8, uint8_t)
+    COL_D(epsilon)
+    COL_D(record_epsilon)
     free(u64);
     free(f64);
     H5Gclose(g);
@@ -444,6 +448,22 @@ static int load_metrics(hid_t f, co_checkpoint *ck)
     LOAD_COL(bytes_out, H5T_INTEGER, H5T_NATIVE_UINT64, uint64_t)
     LOAD_COL(t_start, H5T_FLOAT, H5T_NATIVE_DOUBLE, double)
     LOAD_COL(t_end, H5T_FLOAT, H5T_NATIVE_DOUBLE, double)
+    /* privacy columns, absent from checkpoints written before them: no noise was added then,
+     * a completed training round still counts as released */
+    if (rc == 0 && H5Lexists(g, "released", H5P_DEFAULT) > 0) {
+        LOAD_COL(released, H5T_INTEGER, H5T_NATIVE_UINT8, uint8_t)
+        LOAD_COL(epsilon, H5T_FLOAT, H5T_NATIVE_DOUBLE, double)
+        LOAD_COL(record_epsilon, H5T_FLOAT, H5T_NATIVE_DOUBLE, double)
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            ck->metrics[i].dp_tracked = (uint8_t)((isnan(ck->metrics[i].epsilon) ? 0 : 1) |
+                                                  (isnan(ck->metrics[i].record_epsilon) ? 0 : 2));
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            ck->metrics[i].released = ck->metrics[i].kind == CO_ROUND_TRAIN &&
+                                      ck->metrics[i].outcome == CO_ROUND_COMPLETED;
+            ck->metrics[i].epsilon = ck->metrics[i].record_epsilon = NAN;
+        }
+    }
     H5Gclose(g);
     return rc;
 }

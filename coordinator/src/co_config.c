@@ -87,6 +87,11 @@ static const co_key keys[] = {
     {"privacy", "min_survivors", CO_KEY_U32, F(min_survivors), 0, .max = CO_WIRE_MAX_COHORT,
      .doc = "with ddg_noise: the noise is split over this many orgs and a round whose sum holds "
             "fewer aborts before unmasking; 0 = cohort.min_orgs"},
+    {"privacy", "epsilon_budget", CO_KEY_DOUBLE, F(epsilon_budget), 0, .max = 1e6,
+     .doc = "the federation stops before a training round that would take the org-level or "
+            "record-level epsilon above this; 0 = no budget"},
+    {"privacy", "delta", CO_KEY_DOUBLE, F(delta), 1e-5, .max = 0.5, .flags = CO_KEY_ABOVE_MIN,
+     .doc = "the delta of every epsilon reported (metrics, status, budget)"},
 
     {"strategy", "name", CO_KEY_STRATEGY, F(strategy.kind), CO_STRATEGY_FEDAVG,
      .doc = "server strategy; choosing one sets its defaults for the keys below"},
@@ -371,6 +376,13 @@ int co_config_check_at(const co_config *cfg, const co_key **at, mu_diag *diag)
                            "privacy.min_survivors (%u) is above cohort.max_orgs (%u): every round "
                            "would abort",
                            cfg->min_survivors, cfg->max_orgs);
+    }
+    if (cfg->epsilon_budget > 0 && !(cfg->ddg_noise > 0) && !(cfg->dp_clip > 0)) {
+        *at = row("privacy", "epsilon_budget");
+        return mu_diag_set(diag, MU_ERR_INVALID,
+                           "privacy.epsilon_budget %g without noise: set privacy.ddg_noise or "
+                           "train.dp_clip",
+                           cfg->epsilon_budget);
     }
     if ((uint64_t)cfg->batch * cfg->seq > CO_TASK_MAX_BATCH_TOKENS) {
         *at = row("train", "seq");

@@ -56,9 +56,13 @@ int co_ddg_quant(const co_config *cfg, uint32_t dim, uint32_t n, sa_quant *q, mu
                            cfg->ddg_noise, n, dim, cfg->bits, wrap, CO_DDG_MAX_WRAP, q->scale);
     if (why && why[0] == 's')
         return mu_diag_set(d, MU_ERR_INVALID,
-                           "privacy.ddg_noise %g: at scale %g the per-org noise variance is beyond "
-                           "the exact sampler's 2^32; lower secure_agg.scale",
-                           cfg->ddg_noise, q->scale);
+                           "privacy.ddg_noise %g: at scale %g the per-org noise standard deviation "
+                           "(about ddg_noise x weight_max x clip x scale / sqrt(min_survivors)) is "
+                           "beyond the exact sampler's 2^16; %s",
+                           cfg->ddg_noise, q->scale,
+                           cfg->scale > 0 ? "lower secure_agg.scale"
+                                          : "lower secure_agg.weight_max (train.weight: uniform "
+                                            "takes 1), secure_agg.clip or ddg_noise");
     return mu_diag_set(d, MU_ERR_INVALID,
                        "privacy.ddg_noise %g: no fixed-point scale >= 1 keeps the weight sum of %u "
                        "orgs (weight_max %g) within %u bits; raise secure_agg.bits or lower "

@@ -9,6 +9,7 @@
 
 #include "co_bound.h"
 #include "co_ddg.h"
+#include "co_privacy.h"
 #include "mu_bytes.h"
 #include "mu_grow.h"
 #include "sa.h"
@@ -61,6 +62,8 @@ struct co_round {
     co_metrics cur;
     co_round_config rcfg;
     sa_quant quant;
+    co_privacy acct;     /* what a released round costs (co_privacy.h) */
+    uint64_t n_released; /* training rounds whose sum was unmasked */
 
     sa_server *sa;
     sa_outbox ob, scratch;
@@ -226,7 +229,8 @@ co_round *co_round_new(const co_config *cfg, const co_tensor *tensors, size_t n_
     sa_outbox_init(&r->ob);
     sa_outbox_init(&r->scratch);
     /* Refuse at setup a quantisation that could overflow with the largest cohort. */
-    if (choose_quant(r, r->cfg.max_orgs, diag) != MU_OK) {
+    if (choose_quant(r, r->cfg.max_orgs, diag) != MU_OK ||
+        co_privacy_init(&r->acct, &r->cfg, (uint32_t)r->dim, r->quant.scale, diag) != MU_OK) {
         co_round_free(r);
         return NULL;
     }
@@ -411,7 +415,9 @@ int co_round_restore(co_round *r, const co_checkpoint *ck, mu_diag *diag)
     r->n_history = ck->n_metrics;
     r->round = ck->round;
     r->train_done = r->train_attempted = 0;
+    r->n_released = 0;
     for (size_t i = 0; i < r->n_history; i++) {
+        r->n_released += r->history[i].released; /* the budget survives a restart */
         if (r->history[i].kind != CO_ROUND_TRAIN)
             continue;
         r->train_attempted++;
@@ -448,9 +454,19 @@ static int federation_done(const co_round *r)
     return r->cfg.rounds && r->train_attempted >= r->cfg.rounds && !r->next_is_eval;
 }
 
+/* 1 when the next round is a training round that would take a tracked ε above
+ * privacy.epsilon_budget (the reason in why). */
+static int budget_spent(const co_round *r, char *why, size_t cap)
+{
+    return !r->next_is_eval && co_privacy_over(&r->acct, r->n_released + 1, why, cap);
+}
+
 static void record(co_round *r, double now, const char *reason)
 {
     r->cur.t_end = now;
+    r->n_released += r->cur.released;
+    co_privacy_epsilon(&r->acct, r->n_released, &r->cur.epsilon, &r->cur.record_epsilon);
+    r->cur.dp_tracked = (uint8_t)(r->acct.org_on | r->acct.record_on << 1);
     if (r->n_history >= r->cap_history) /* reserved by start_round: running out is a bug */
         abort();
     r->history[r->n_history++] = r->cur;
@@ -472,9 +488,13 @@ static void record(co_round *r, double now, const char *reason)
     r->phase = CO_PHASE_IDLE;
     r->deadline = INFINITY;
     r->version++;
+    char why[256];
     if (federation_done(r)) {
         r->phase = CO_PHASE_DONE;
         push_event(r, CO_EVENT_DONE, NULL, NULL);
+    } else if (budget_spent(r, why, sizeof why)) {
+        r->phase = CO_PHASE_DONE;
+        push_event(r, CO_EVENT_DONE, NULL, why);
     }
 }
 
@@ -533,6 +553,7 @@ static void finish_train(co_round *r, double now)
         abort_round(r, now, "secure aggregation gave no sum");
         return;
     }
+    r->cur.released = 1; /* unmasked: it counts against the budget whatever follows */
     size_t n = sa_server_survivors(r->sa, r->ids_tmp, r->n_members);
     if (n > r->n_members)
         n = r->n_members;
@@ -822,6 +843,20 @@ static int choose_quant(co_round *r, uint32_t n, mu_diag *d)
     return quant_for(&r->cfg, (uint32_t)r->dim, n, &r->quant, d);
 }
 
+int co_round_privacy_plan(const co_config *cfg, uint32_t dim, co_privacy *a, mu_diag *diag)
+{
+    sa_quant q;
+    int rc = co_config_check(cfg, diag);
+    if (rc == MU_OK)
+        rc = quant_for(cfg, dim, cfg->max_orgs, &q, diag);
+    return rc != MU_OK ? rc : co_privacy_init(a, cfg, dim, q.scale, diag);
+}
+
+const co_privacy *co_round_privacy(const co_round *r)
+{
+    return &r->acct;
+}
+
 int co_round_check_config(const co_config *cfg, mu_diag *diag)
 {
     int rc = co_config_check(cfg, diag);
@@ -883,6 +918,7 @@ static int start_round(co_round *r, double now)
     r->cur.orgs_selected = n;
     r->cur.t_start = now;
     r->cur.loss = NAN;
+    r->cur.epsilon = r->cur.record_epsilon = NAN;
     co_round_config *c = &r->rcfg;
     memset(c, 0, sizeof *c);
     c->round = r->round;
@@ -959,11 +995,12 @@ int co_round_tick(co_round *r, double now)
 {
     if (r->phase != CO_PHASE_IDLE && r->phase != CO_PHASE_DONE && now >= r->deadline)
         close_phase(r, now);
-    if (r->phase == CO_PHASE_IDLE && federation_done(r)) {
+    char why[256] = "";
+    if (r->phase == CO_PHASE_IDLE && (federation_done(r) || budget_spent(r, why, sizeof why))) {
         if (reserve(r, 1, 0) != MU_OK)
             return MU_ERR_NOMEM;
         r->phase = CO_PHASE_DONE;
-        push_event(r, CO_EVENT_DONE, NULL, NULL);
+        push_event(r, CO_EVENT_DONE, NULL, why[0] ? why : NULL);
         r->version++;
     }
     if (r->phase != CO_PHASE_IDLE)
@@ -1183,6 +1220,9 @@ int co_event_describe(const co_event *ev, char *buf, size_t cap)
     } else if (ev->kind == CO_EVENT_NOTICE) {
         snprintf(buf, cap, "%s", ev->reason);
         warn = 1;
+    } else if (ev->kind == CO_EVENT_DONE && ev->reason[0]) {
+        snprintf(buf, cap, "coordinator: federation stopped: %s", ev->reason);
+        warn = 1;
     } else if (cap) {
         buf[0] = '\0';
     }
@@ -1214,6 +1254,9 @@ void co_round_status(const co_round *r, double now, co_status *st)
     }
     st->deadline = co_round_next_deadline(r);
     st->train_rounds_done = r->train_done;
+    co_privacy_epsilon(&r->acct, r->n_released, &st->epsilon, &st->record_epsilon);
+    st->epsilon_budget = r->acct.budget;
+    st->delta = r->acct.delta;
     if (r->n_history) {
         st->has_last = 1;
         st->last = r->history[r->n_history - 1];

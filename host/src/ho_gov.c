@@ -320,11 +320,18 @@ int ho_gov_on_round(ho_gov *g, const co_round *r, const co_event *ev, uint64_t n
         snprintf(e->dropped[e->n_dropped].name, GV_NAME_MAX, "%s", name);
         e->dropped[e->n_dropped++].stage = ev->dropped[j].stage;
     }
+    char eps[96] = "", e1[32] = "null", e2[32] = "null";
+    if (isfinite(m->epsilon)) /* the spent ε (docs/privacy.md); null: untracked or unbounded */
+        snprintf(e1, sizeof e1, "%.6g", m->epsilon);
+    if (isfinite(m->record_epsilon))
+        snprintf(e2, sizeof e2, "%.6g", m->record_epsilon);
+    if (m->dp_tracked)
+        snprintf(eps, sizeof eps, ",\"epsilon\":%s,\"record_epsilon\":%s", e1, e2);
     snprintf(e->metrics, sizeof e->metrics,
              "{\"kind\":\"%s\",\"loss\":%.6g,\"tokens\":%.0f,\"orgs_completed\":%u,"
-             "\"orgs_dropped\":%u}",
+             "\"orgs_dropped\":%u%s}",
              m->kind == CO_ROUND_EVAL ? "eval" : "train", isfinite(m->loss) ? m->loss : 0.0,
-             m->tokens, m->orgs_completed, m->orgs_dropped);
+             m->tokens, m->orgs_completed, m->orgs_dropped, eps);
     int rc = round_hashes(g, r, e, d);
     if (rc == MU_OK)
         rc = append(g, e, now, d);

@@ -160,7 +160,10 @@ static void pump(server *s, double now)
         } else if (ev.kind == CO_EVENT_DONE && !s->done) {
             s->done = 1;
             s->done_at = now;
-            mu_info("serve: all rounds done; telling the orgs to leave");
+            if (ev.reason[0])
+                mu_warn("serve: %s; telling the orgs to leave", ev.reason);
+            else
+                mu_info("serve: all rounds done; telling the orgs to leave");
         }
     }
     maybe_crash(s, now);
@@ -426,6 +429,10 @@ static void on_status(void *user, rpc_call *call, const Mutual__V1__StatusReques
     r.orgs_in_cohort = st.orgs_in_cohort;
     r.federation_name = s->cfg.name;
     r.total_rounds = s->cfg.rounds;
+    r.epsilon = st.epsilon;
+    r.record_epsilon = st.record_epsilon;
+    r.epsilon_budget = st.epsilon_budget;
+    r.delta = st.delta;
     if (st.has_last) {
         m.round = st.last.round;
         m.loss_sum = isfinite(st.last.loss) ? st.last.loss * st.last.tokens : 0;
@@ -494,6 +501,16 @@ static int setup(server *s, mu_diag *d)
         return MU_ERR_INVALID;
     if ((rc = resume(s, d)) || (rc = nd_srv_blob_refresh(s)))
         return rc;
+    const co_privacy *pv = co_round_privacy(s->r);
+    if (pv->org_on || pv->record_on) { /* the plan before training (docs/privacy.md) */
+        size_t dim;
+        double org, rec;
+        co_round_global(s->r, &dim);
+        co_privacy_epsilon(pv, s->cfg.rounds, &org, &rec);
+        mu_info("serve: privacy plan (adapter of %zu values): after %llu released rounds epsilon "
+                "%.4g org level, %.4g record level at delta %g; budget %g",
+                dim, (unsigned long long)s->cfg.rounds, org, rec, pv->delta, pv->budget);
+    }
     if (s->o.dump_dir) { /* the global the next round starts from, named by the last round */
         size_t nh = 0;
         const co_metrics *hist = co_round_history(s->r, &nh);

@@ -947,6 +947,106 @@ static void test_ddg_drops(void **state)
     g_simulated = 0;
 }
 
+/* The budget: with privacy.epsilon_budget just above the org-level ε of 3 released rounds, a
+ * 10-round federation runs 3, each ROUND event carries the ε spent so far (the accountant's
+ * for that many rounds, rising), and then stops with a DONE event naming the budget; the
+ * status reports the same ε. A coordinator restored from its checkpoint keeps the count. */
+static void test_ddg_budget(void **state)
+{
+    (void)state;
+    g_simulated = 1;
+    co_config cfg;
+    ddg_config(&cfg, 2.0, 3);
+    cfg.rounds = 10;
+    fed f;
+    fed_init(&f, &cfg);
+    const co_privacy *pv = co_round_privacy(f.r);
+    double e3, r3, e4, r4;
+    co_privacy_epsilon(pv, 3, &e3, &r3);
+    co_privacy_epsilon(pv, 4, &e4, &r4);
+    assert_true(isnan(r3) && e3 > 0 && e4 > e3);
+    co_round_free(f.r); /* again, with a budget between them */
+    cfg.epsilon_budget = (e3 + e4) / 2;
+    mu_diag d = {{0}};
+    size_t dim;
+    co_tensor t[2];
+    tr_model *m = cl_engine_model(f.e);
+    for (int i = 0, k = 0; i < tr_lora_count(m) && k < 2; i++) {
+        tr_tensor tt;
+        tr_lora_tensor(m, i, &tt);
+        if (!tr_lora_tensor_grad(m, i))
+            continue;
+        t[k] = (co_tensor){.name = tt.name, .ndim = tt.ndim, .data = tt.data};
+        for (int j = 0; j < tt.ndim; j++)
+            t[k].shape[j] = (uint64_t)tt.shape[j];
+        k++;
+    }
+    f.r = co_round_new(&cfg, t, 2, &d);
+    assert_non_null(f.r);
+    for (int i = 0; i < NORG; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "org-%d", i);
+        assert_int_equal(co_round_register(f.r, name, cl_participant_pk(f.p[i]), &f.id[i], &d),
+                         MU_OK);
+    }
+    double eps[10];
+    int rounds = 0, done = 0;
+    char reason[256] = "";
+    for (int steps = 0; !done && steps < 5000; steps++) {
+        assert_int_equal(co_round_tick(f.r, f.now), MU_OK);
+        co_event ev;
+        while (co_round_poll_event(f.r, &ev)) {
+            if (ev.kind == CO_EVENT_ROUND) {
+                assert_int_equal(ev.metrics.outcome, CO_ROUND_COMPLETED);
+                assert_true(rounds < 10);
+                eps[rounds++] = ev.metrics.epsilon;
+            } else if (ev.kind == CO_EVENT_DONE) {
+                done = 1;
+                snprintf(reason, sizeof reason, "%s", ev.reason);
+            }
+        }
+        int progress = 0;
+        for (int i = 0; i < NORG && !done; i++)
+            progress |= org_step(&f, i, 0);
+        if (!progress && !done) {
+            double next = co_round_next_deadline(f.r);
+            f.now = isinf(next) ? f.now : fmax(next, f.now);
+        }
+    }
+    assert_true(done);
+    assert_int_equal(rounds, 3);
+    for (int k = 0; k < 3; k++) {
+        double e, r;
+        co_privacy_epsilon(pv = co_round_privacy(f.r), (uint64_t)k + 1, &e, &r);
+        assert_true(eps[k] == e && (k == 0 || eps[k] > eps[k - 1]));
+    }
+    if (!strstr(reason, "privacy.epsilon_budget"))
+        fail_msg("DONE reason: '%s'", reason);
+    co_status st;
+    co_round_status(f.r, f.now, &st);
+    assert_true(st.epsilon == e3 && isnan(st.record_epsilon) &&
+                st.epsilon_budget == cfg.epsilon_budget);
+    /* a restart: the history says 3 released rounds, so the restored machine stops at once */
+    co_checkpoint ck;
+    uint8_t h[CO_HASH_BYTES] = {0};
+    co_round_checkpoint_view(f.r, h, &ck);
+    co_round *again = co_round_new(&cfg, t, 2, &d);
+    assert_non_null(again);
+    assert_int_equal(co_round_restore(again, &ck, &d), MU_OK);
+    co_round_status(again, 0, &st);
+    assert_true(st.epsilon == e3);
+    assert_int_equal(co_round_tick(again, 0), MU_OK);
+    co_event ev;
+    int stopped = 0;
+    while (co_round_poll_event(again, &ev))
+        stopped |= ev.kind == CO_EVENT_DONE && strstr(ev.reason, "privacy.epsilon_budget");
+    assert_true(stopped);
+    co_round_free(again);
+    (void)dim;
+    fed_free(&f);
+    g_simulated = 0;
+}
+
 /* A config whose noised sum could wrap is refused at setup, naming the probability; with
  * secure_agg.scale 0 the coordinator picks a scale whose wrap bound is negligible. */
 static void test_ddg_refuses_wrap(void **state)
@@ -998,6 +1098,7 @@ int main(void)
         cmocka_unit_test(test_ddg_mean_inverts),
         cmocka_unit_test(test_ddg_drops),
         cmocka_unit_test(test_ddg_refuses_wrap),
+        cmocka_unit_test(test_ddg_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,7 +63,11 @@ static void make_sample(sample *s, float salt)
                                  .bytes_in = 1ull << 33,
                                  .bytes_out = 12345,
                                  .t_start = 10.0 * i,
-                                 .t_end = 10.0 * i + 5};
+                                 .t_end = 10.0 * i + 5,
+                                 .epsilon = 0.5 + i,
+                                 .dp_tracked = 3,
+                                 .record_epsilon = i ? INFINITY : 1.25,
+                                 .released = (uint8_t)(1 - i)};
     for (int i = 0; i < 3; i++) {
         s->orgs[i].id = (uint32_t)i + 1;
         snprintf(s->orgs[i].name, sizeof s->orgs[i].name, "org-%d", i);

@@ -56,4 +56,38 @@ check bad_mech 2 "--mechanism is gaussian, discrete-gaussian or skellam, not 'la
 check bad_conv 2 "--conversion is tight or classic" -- \
   "$MUTUAL" privacy --noise 1 --steps 10 --delta 1e-5 --conversion pld
 check help 0 "usage: mutual privacy" -- "$MUTUAL" privacy --help
+
+# --config: the federation's plan is the accountant's composition: org level the discrete
+# Gaussian at ddg_noise over the rounds (tau vanishes, sigma^2 rounded up only lowers it),
+# record level the Gaussian at dp_noise over rounds x steps (no amplification); the budget's
+# round count is the last one whose epsilon stays below it
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat > "$tmp/fed.yaml" <<Y
+federation: {rounds: 50}
+cohort: {min_orgs: 3}
+train: {steps: 20, dp_clip: 1, dp_noise: 4}
+secure_agg: {clip: 1, weight_max: 1}
+privacy: {ddg_noise: 2, min_survivors: 3, epsilon_budget: 30, delta: 1e-5}
+Y
+plan=$("$MUTUAL" privacy --config "$tmp/fed.yaml" --dim 49152 --json)
+org=$("$MUTUAL" privacy --noise 2 --mechanism discrete-gaussian --steps 50 --delta 1e-5 --json)
+rec=$("$MUTUAL" privacy --noise 4 --steps 1000 --delta 1e-5 --json)
+check plan_matches 0 "^ok$" -- $PY -c 'import json,subprocess,sys
+p, o, r = (json.loads(a) for a in sys.argv[1:4])
+m = sys.argv[4]
+def rec(k):
+    out = subprocess.run([m, "privacy", "--noise", "4", "--steps", str(20 * k), "--delta", "1e-5",
+                          "--json"], capture_output=True, check=True).stdout
+    return json.loads(out)["epsilon"]
+k = p["rounds_allowed"]
+ok = (abs(p["epsilon"] - o["epsilon"]) <= 1e-3 * o["epsilon"] and p["epsilon"] <= o["epsilon"]
+      and abs(p["record_epsilon"] - r["epsilon"]) <= 1e-9 * r["epsilon"]
+      and k >= 1 and rec(k) <= 30 < rec(k + 1))
+print("ok" if ok else "bad %s %s %s" % (p, o, r))' "$plan" "$org" "$rec" "$MUTUAL"
+check plan_text 0 "org-level epsilon 22\.0[0-9]* .*record-level epsilon 67\.4" -- \
+  "$MUTUAL" privacy --config "$tmp/fed.yaml" --dim 49152
+check plan_needs_dim 2 "give --dim" -- "$MUTUAL" privacy --config "$tmp/fed.yaml"
+check plan_no_noise_args 2 "--config takes no --noise" -- \
+  "$MUTUAL" privacy --config "$tmp/fed.yaml" --noise 1
 check_done

@@ -44,4 +44,41 @@ cmp -s off/adapter_model.safetensors plain/adapter_model.safetensors || fail "dd
 grep -q '^2 rounds (1 completed, 1 aborted)' drop3.txt || fail "drop3: $(cat drop3.txt)"
 grep -q 'below privacy.min_survivors 3' drop3.jsonl || fail "drop3 reason: $(cat drop3.jsonl)"
 grep '"round":2' drop2.jsonl | grep -q '"orgs_completed":2' || fail "drop2: $(cat drop2.jsonl)"
+
+# The budget: epsilon_budget 3.6 lies between the org-level epsilon of 2 released rounds (3.19)
+# and of 3 (4.01) (1 round: 2.17): a 10-round federation runs 2, each metrics line carries the spent epsilon,
+# and the run stops saying why; a coordinator restart inside round 2 (from its checkpoint)
+# keeps the count and stops at the same place with the same adapter.
+budget() { # budget CHECKPOINT_LINE RESTART_LINE
+    cat <<Y
+seed: 3
+$1
+model: {base: $SRC/tests/train/ref/gpt2, rank: 2}
+data: {file: $SRC/tests/train/ref/gpt2_data.h5, orgs: 3, eval_fraction: 0}
+$2
+coordinator:
+  federation: {rounds: 10, checkpoint_dir: ck}
+  cohort: {min_orgs: 3, wait_s: 0}
+  train: {steps: 1, batch: 2, seq: 8, weight: uniform}
+  secure_agg: {clip: 0.1, weight_max: 1}
+  privacy: {ddg_noise: 2, min_survivors: 3, epsilon_budget: 3.6}
+Y
+}
+budget "checkpoint: true" "" > budget.yaml
+budget "checkpoint: true" "restart: {round: 2, stage: masked}" > restart.yaml
+for c in budget restart; do
+    "$MUTUAL" sim --config $c.yaml --out $c --metrics $c.jsonl > $c.txt 2> $c.err ||
+        fail "$c: $(cat $c.err)"
+    grep -q '^2 rounds (2 completed, 0 aborted)' $c.txt || fail "$c: $(cat $c.txt)"
+    grep -q 'federation stopped: privacy budget: 3 released rounds would give org-level epsilon 4\.01' \
+        $c.err || fail "$c: no budget stop: $(cat $c.err)"
+done
+/usr/bin/python3 - budget.jsonl <<'P' || fail "budget metrics: $(cat budget.jsonl)"
+import json, sys
+e = [json.loads(l)["epsilon"] for l in open(sys.argv[1]) if '"round"' in l and '"org"' not in l]
+assert len(e) == 2 and 2.1 < e[0] < 2.2 and 3.15 < e[1] < 3.2, e
+P
+cmp -s budget/adapter_model.safetensors restart/adapter_model.safetensors ||
+    fail "a restart changed the budgeted run"
+grep -q '1 coordinator restart' restart.txt || fail "no restart: $(cat restart.txt)"
 echo "ok: distributed discrete Gaussian"

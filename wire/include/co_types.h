@@ -54,6 +54,13 @@ typedef struct {
     uint64_t bytes_in;
     uint64_t bytes_out;
     double t_start, t_end; /* driver time, seconds */
+    /* privacy (coordinator/include/co_privacy.h): the ε spent after this round at
+     * privacy.delta, org level and record level, meaningful only where dp_tracked has bit 1
+     * (org level) or 2 (record level; 0 = no DP); released: this round's sum was unmasked,
+     * so it counts */
+    double epsilon, record_epsilon;
+    uint8_t dp_tracked;
+    uint8_t released;
 } co_metrics;
 
 /* A selected org that stopped answering in a round: which, and the first stage it did not

@@ -5,6 +5,7 @@
  *    "tokens":N,"orgs_selected":N,"orgs_completed":N,"orgs_dropped":N,"bytes_in":N,
  *    "bytes_out":N,"t_start":s,"t_end":s,"duration_s":s,"reason":"...",
  *    "dropped":[{"org":"NAME","stage":"STAGE"},...]|null
+ *    [,"epsilon":x|null] [,"record_epsilon":x|null]
  *    <driver fields>}
  *
  * loss is Σ loss·tokens / Σ tokens, null when no token was counted (NaN), never a sentinel.
@@ -15,8 +16,10 @@
  * "eval"); null when the driver does not know. It can name more orgs than orgs_dropped counts:
  * an org that stops after its masked input arrived (consistency, unmask) is listed, but its
  * input is in the sum (orgs_completed). bytes_in/out are the round machine's payload counts
- * (co_metrics). Every string is JSON-escaped (wi_str_json_string). Drivers append their own fields
- * between wi_metrics_open and wi_metrics_close (",\"key\":value", strings through
+ * (co_metrics). epsilon and record_epsilon (co_privacy.h: the org-level and record-level ε spent
+ * after this round at privacy.delta) appear only when that guarantee is tracked (dp_tracked); null
+ * means unbounded (noise 0). Every string is JSON-escaped (wi_str_json_string). Drivers append
+ * their own fields between wi_metrics_open and wi_metrics_close (",\"key\":value", strings through
  * wi_str_json_string).
  */
 #ifndef WI_METRICS_H

@@ -39,6 +39,15 @@ int wi_metrics_open(wi_str *b, const co_metrics *m, const char *reason, const co
         }
         wi_str_printf(b, "]");
     }
+    /* privacy: only what is tracked, so lines without DP stay as they were (null: unbounded) */
+    if (m->dp_tracked & 1) {
+        wi_str_printf(b, ",\"epsilon\":");
+        wi_str_json_number(b, m->epsilon);
+    }
+    if (m->dp_tracked & 2) {
+        wi_str_printf(b, ",\"record_epsilon\":");
+        wi_str_json_number(b, m->record_epsilon);
+    }
     return wi_str_ok(b);
 }
 
