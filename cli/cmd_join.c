@@ -39,6 +39,9 @@ static void help(FILE *out)
             "                      training task, stop on a fork (docs/governance.md)\n"
             "  --witness-head FILE where the countersigned log head is kept (default\n"
             "                      IDENTITY_KEY.head)\n"
+            "  --release           with --charter: sign the release of each round whose\n"
+            "                      global is the one the audit log names (the coordinator\n"
+            "                      exports a round once the charter's release quorum signed)\n"
             "  -v, --verbose       more log output\n"
             "  -q, --quiet         errors only\n"
             "  -h, --help          show this help\n\n"
@@ -46,7 +49,17 @@ static void help(FILE *out)
             "config error.\n");
 }
 
-enum { O_CONFIG = 1000, O_INSECURE, O_GIVE_UP, O_DUMP, O_DIE, O_TERM, O_CHARTER, O_HEAD };
+enum {
+    O_CONFIG = 1000,
+    O_INSECURE,
+    O_GIVE_UP,
+    O_DUMP,
+    O_DIE,
+    O_TERM,
+    O_CHARTER,
+    O_HEAD,
+    O_RELEASE
+};
 
 int cmd_join(int argc, char **argv)
 {
@@ -58,6 +71,7 @@ int cmd_join(int argc, char **argv)
                                              {"term-at", required_argument, NULL, O_TERM},
                                              {"charter", required_argument, NULL, O_CHARTER},
                                              {"witness-head", required_argument, NULL, O_HEAD},
+                                             {"release", no_argument, NULL, O_RELEASE},
                                              MU_CLI_COMMON_LONGOPTS,
                                              {0, 0, 0, 0}};
     nd_join_opts o = {0};
@@ -80,6 +94,9 @@ int cmd_join(int argc, char **argv)
             break;
         case O_HEAD:
             o.head_path = optarg;
+            break;
+        case O_RELEASE:
+            o.release = 1;
             break;
         case O_DIE:
         case O_TERM: {

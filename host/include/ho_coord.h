@@ -54,6 +54,11 @@ int ho_poll_event(co_round *r, co_event *ev);
  * returned: the federation goes on. */
 int ho_after_round(const ho_after *a, const co_round *r, const co_event *ev, mu_diag *diag);
 
+/* The export step of ho_after_round alone, for round `round` with the global as it is now:
+ * EXPORT/round-RRRRRR and the `latest` link (a governed coordinator exports a round once
+ * its release is logged). MU_OK or MU_ERR_IO/INVALID with diag. */
+int ho_after_export(const ho_after *a, const co_round *r, uint64_t round, mu_diag *diag);
+
 /* Writes the global (dim floats) as a PEFT folder DIR (created with its parents) through
  * `model`, whose LoRA vector it overwrites. MU_OK, MU_ERR_INVALID (dim differs from the
  * model's LoRA), MU_ERR_IO with diag. */

@@ -101,6 +101,16 @@ int ho_gov_release_subject(const ho_gov *g, uint8_t log_id[GV_HASH_BYTES], uint6
  * there are too few (nothing logged), MU_ERR_STATE (no round), MU_ERR_IO, MU_ERR_NOMEM. */
 int ho_gov_release(ho_gov *g, const gv_sig *sigs, size_t n, uint64_t now, mu_diag *diag);
 
+/* A member's release signature (untrusted: pk || sig, HO_GOV_RELEASE_SIG_BYTES) offered by
+ * org `name` for `round`, which must be the last round the log holds: counted when it is
+ * that member's roster key, a voting member, and valid over (log id, round, that round's
+ * global hash). Returns 1 when it completed the charter's release quorum (the release entry
+ * is then logged and saved), 0 when counted, repeated, or the round is already released;
+ * MU_ERR_CRYPTO / MU_ERR_PROTOCOL (refused, with diag), MU_ERR_IO, MU_ERR_NOMEM. */
+#define HO_GOV_RELEASE_SIG_BYTES (GV_PK_BYTES + GV_SIG_BYTES)
+int ho_gov_release_offer(ho_gov *g, const char *name, uint64_t round, const uint8_t *sig,
+                         size_t len, uint64_t now, mu_diag *diag);
+
 /* 1 when round `round`'s global may be released (exported): a release entry with the
  * charter's release quorum names it; else 0 with the reason in diag. */
 int ho_gov_may_release(const ho_gov *g, uint64_t round, mu_diag *diag);
@@ -143,5 +153,18 @@ int ho_witness_check_config(const ho_witness *w, const uint8_t *hash, mu_diag *d
  * diag; MU_ERR_IO when the head cannot be saved (nothing countersigned then). */
 int ho_witness_take(ho_witness *w, const uint8_t *log, size_t len, uint8_t out[GV_WITNESS_BYTES],
                     mu_diag *diag);
+
+/* The org consents to release the last round of the log it took last (ho_witness_take) if
+ * `global` (dim floats: the adapter the coordinator streamed after that round) is the one
+ * the log names: SHA-256 of its float32 LE bytes = the round's global hash. Then signs the
+ * release (gv_release_sign) into out (pk || sig) and *round. MU_OK; MU_ERR_STATE (no round
+ * logged yet, or already signed for it); MU_ERR_PROTOCOL with diag when the global differs
+ * (nothing signed); MU_ERR_NOMEM. */
+int ho_witness_release_sign(ho_witness *w, const float *global, size_t dim, uint64_t *round,
+                            uint8_t out[HO_GOV_RELEASE_SIG_BYTES], mu_diag *diag);
+
+/* The push signature (wi_push_sign, the org's key) of a governance-only push: no payload. */
+void ho_witness_push_sign(const ho_witness *w, uint64_t org_id, uint64_t round, uint32_t stage,
+                          uint8_t sig[GV_SIG_BYTES]);
 
 #endif

@@ -116,6 +116,11 @@ static int export_round(const ho_after *a, const co_round *r, uint64_t round, mu
     return rc;
 }
 
+int ho_after_export(const ho_after *a, const co_round *r, uint64_t round, mu_diag *diag)
+{
+    return export_round(a, r, round, diag);
+}
+
 static int checkpoint(const ho_after *a, const co_round *r, mu_diag *diag)
 {
     int rc = ho_mkdirs(a->checkpoint_dir, diag);

@@ -12,6 +12,7 @@
 #include "ho_coord.h"
 #include "wi_blob.h"
 #include "wi_bytes.h"
+#include "wi_push.h"
 
 struct ho_gov {
     gv_signed *chain;
@@ -29,6 +30,9 @@ struct ho_gov {
     size_t n_tasked;
     float *prev; /* (dim) the global the round in flight started from */
     size_t dim;
+    uint64_t offer_round; /* the round the release signatures in `offers` are for */
+    gv_sig offers[GV_MEMBERS_MAX];
+    uint32_t n_offers;
 };
 
 static int in_list(char (*list)[GV_NAME_MAX], size_t n, const char *name)
@@ -393,6 +397,57 @@ int ho_gov_release(ho_gov *g, const gv_sig *sigs, size_t n, uint64_t now, mu_dia
     return rc;
 }
 
+/* 1 when the log holds a release entry for round. */
+static int released(const ho_gov *g, uint64_t round, gv_entry *e)
+{
+    for (size_t i = 0; i < gv_log_len(g->log); i++)
+        if (gv_log_entry(g->log, i, e) == MU_OK && e->kind == GV_ENTRY_RELEASE && e->round == round)
+            return 1;
+    return 0;
+}
+
+int ho_gov_release_offer(ho_gov *g, const char *name, uint64_t round, const uint8_t *b, size_t len,
+                         uint64_t now, mu_diag *d)
+{
+    uint8_t log_id[GV_HASH_BYTES], global[GV_HASH_BYTES];
+    uint64_t last = 0;
+    if (len != HO_GOV_RELEASE_SIG_BYTES)
+        return mu_diag_set(d, MU_ERR_PROTOCOL, "a release signature is %d bytes, not %zu",
+                           HO_GOV_RELEASE_SIG_BYTES, len);
+    if (ho_gov_release_subject(g, log_id, &last, global) != MU_OK || last != round)
+        return mu_diag_set(d, MU_ERR_PROTOCOL,
+                           "a release of round %llu, but the last logged round is %llu",
+                           (unsigned long long)round, (unsigned long long)last);
+    gv_sig s;
+    memcpy(s.pk, b, GV_PK_BYTES);
+    memcpy(s.sig, b + GV_PK_BYTES, GV_SIG_BYTES);
+    const gv_charter *c = ho_gov_charter(g);
+    const gv_member *m = gv_charter_member(c, name);
+    if (!m || m->role != GV_ROLE_MEMBER || sodium_memcmp(m->sign_pk, s.pk, GV_PK_BYTES) ||
+        !gv_release_sig_ok(&s, log_id, round, global))
+        return mu_diag_set(d, MU_ERR_CRYPTO,
+                           "'%s' sent a release of round %llu that is not a valid signature by "
+                           "a voting member's roster key",
+                           name, (unsigned long long)round);
+    if (g->offer_round != round) {
+        g->offer_round = round;
+        g->n_offers = 0;
+    }
+    for (uint32_t i = 0; i < g->n_offers; i++)
+        if (!memcmp(g->offers[i].pk, s.pk, GV_PK_BYTES))
+            return 0;
+    g->offers[g->n_offers++] = s;
+    gv_entry *e = malloc(sizeof *e);
+    if (!e)
+        return mu_diag_set(d, MU_ERR_NOMEM, "out of memory");
+    int done = released(g, round, e);
+    free(e);
+    if (done || g->n_offers < gv_quorum_need(c, GV_KIND_RELEASE))
+        return 0;
+    int rc = ho_gov_release(g, g->offers, g->n_offers, now, d);
+    return rc ? rc : 1;
+}
+
 int ho_gov_may_release(const ho_gov *g, uint64_t round, mu_diag *d)
 {
     gv_entry *e = malloc(sizeof *e);
@@ -447,6 +502,10 @@ int ho_gov_witness(ho_gov *g, const char *name, const uint8_t *b, size_t n, mu_d
 struct ho_witness {
     gv_signed *chain;
     size_t n_chain;
+    uint8_t log_id[GV_HASH_BYTES];
+    uint64_t last_round, signed_round; /* the last round of the log taken; the last released */
+    int has_round;
+    uint8_t last_global[GV_HASH_BYTES];
     uint8_t sk[GV_SK_BYTES];
     char head_path[4096];
     int has_head;
@@ -574,6 +633,16 @@ int ho_witness_take(ho_witness *w, const uint8_t *bytes, size_t len, uint8_t out
                     "the coordinator's audit log does not extend the head this org "
                     "countersigned (entry %llu): %s",
                     (unsigned long long)w->head.index, why.msg);
+    if (rc == MU_OK) { /* what a release would name */
+        w->has_round = 0;
+        for (size_t i = gv_log_len(log); i-- > 0 && !w->has_round;)
+            if (gv_log_entry(log, i, e) == MU_OK && e->kind == GV_ENTRY_ROUND) {
+                w->has_round = 1;
+                w->last_round = e->round;
+                memcpy(w->last_global, e->global_hash, GV_HASH_BYTES);
+            }
+        gv_charter_hash(&w->chain[0].charter, w->log_id, NULL);
+    }
     free(e);
     gv_witness nw;
     if (rc == MU_OK && (rc = gv_witness_sign(&nw, log, w->sk)))
@@ -585,4 +654,36 @@ int ho_witness_take(ho_witness *w, const uint8_t *bytes, size_t len, uint8_t out
         gv_witness_encode(&nw, out);
     }
     return rc;
+}
+
+int ho_witness_release_sign(ho_witness *w, const float *global, size_t dim, uint64_t *round,
+                            uint8_t out[HO_GOV_RELEASE_SIG_BYTES], mu_diag *d)
+{
+    if (!w->has_round || w->signed_round == w->last_round)
+        return MU_ERR_STATE;
+    size_t len = wi_blob_len(dim);
+    uint8_t *b = malloc(len ? len : 1), h[GV_HASH_BYTES];
+    if (!b)
+        return mu_diag_set(d, MU_ERR_NOMEM, "out of memory");
+    wi_blob_encode(b, len, global, dim);
+    crypto_hash_sha256(h, b, len);
+    free(b);
+    if (memcmp(h, w->last_global, GV_HASH_BYTES))
+        return mu_diag_set(d, MU_ERR_PROTOCOL,
+                           "the adapter the coordinator sent is not round %llu's global as its "
+                           "audit log names it: not releasing it",
+                           (unsigned long long)w->last_round);
+    gv_sig s;
+    gv_release_sign(&s, w->log_id, w->last_round, w->last_global, w->sk);
+    memcpy(out, s.pk, GV_PK_BYTES);
+    memcpy(out + GV_PK_BYTES, s.sig, GV_SIG_BYTES);
+    *round = w->last_round;
+    w->signed_round = w->last_round;
+    return MU_OK;
+}
+
+void ho_witness_push_sign(const ho_witness *w, uint64_t org_id, uint64_t round, uint32_t stage,
+                          uint8_t sig[GV_SIG_BYTES])
+{
+    wi_push_sign(sig, w->sk, org_id, round, stage, NULL, 0);
 }

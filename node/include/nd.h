@@ -122,7 +122,14 @@ typedef struct {
      * countersigned before (kept in head_path; NULL: IDENTITY_KEY.head) and countersigned. */
     const char *charter_path;
     const char *head_path;
+    /* --release (with --charter): sign the release of each round whose global the org
+     * downloaded and found to be the one the audit log names, and send it to the
+     * coordinator (which exports a round once the charter's release quorum signed). */
+    int release;
 } nd_join_opts;
+
+/* A PushStage with this stage carries only governance fields (witness, release). */
+#define ND_STAGE_GOVERNANCE 200
 
 /* What join refuses before it starts, as nd_serve_check: a config error, insecure mode off
  * loopback, or a TLS identity that cannot work (as nd_serve_check, and the certificate's CN

@@ -73,6 +73,9 @@ typedef struct {
     size_t n_roster;
     uint8_t witness[GV_WITNESS_BYTES]; /* the head countersigned last, for the next report */
     int has_witness;
+    uint8_t release[HO_GOV_RELEASE_SIG_BYTES]; /* --release: our signature, for the next report */
+    uint64_t release_round;
+    int has_release;
 } org;
 
 static void sleep_s(double s)
@@ -314,12 +317,19 @@ static int push(org *g, uint64_t round, uint32_t stage, const cl_msg *m,
             req.witness.data = g->witness;
             req.witness.len = sizeof g->witness;
         }
+        if (g->has_release && stage == WI_STAGE_REPORT) {
+            req.release_signature.data = g->release;
+            req.release_signature.len = sizeof g->release;
+            req.release_round = g->release_round;
+        }
         ProtobufCMessage *r = NULL;
         rc = rpc_client_unary(g->client, RPC_PUSH_STAGE, &req.base, 60, &r, &st);
         if (r)
             protobuf_c_message_free_unpacked(r, NULL);
         if (rc == MU_OK && req.witness.len)
             g->has_witness = 0;
+        if (rc == MU_OK && req.release_signature.len)
+            g->has_release = 0;
     }
     if (rc == MU_OK)
         return MU_OK;
@@ -328,6 +338,60 @@ static int push(org *g, uint64_t round, uint32_t stage, const cl_msg *m,
     mu_warn("join: round %llu stage %u: the coordinator refused our message: %s: %s",
             (unsigned long long)round, stage, rpc_status_name(st.code), st.message);
     return rc;
+}
+
+/* --release: after downloading the global the last logged round produced, sign its release
+ * if it is the adapter the audit log names (sent with the next report). */
+static void offer_release(org *g)
+{
+    mu_diag why = {{0}};
+    int rc =
+        ho_witness_release_sign(g->wit, g->global, g->dim, &g->release_round, g->release, &why);
+    if (rc == MU_OK) {
+        g->has_release = 1;
+        mu_info("join: signed the release of round %llu (its global is the one the audit log "
+                "names)",
+                (unsigned long long)g->release_round);
+    } else if (rc != MU_ERR_STATE) {
+        mu_warn("join: %s", why.msg);
+    }
+}
+
+/* The federation is over: check the final log, and with --release sign the release of the
+ * last round and send it (with the countersigned head) in a governance-only push. */
+static int on_done(org *g, const Mutual__V1__Task *task, mu_diag *d)
+{
+    int rc = witness(g, task->audit_log.data, task->audit_log.len, g->last_round, d);
+    if (rc != MU_OK || !g->o.release || !g->dim)
+        return rc;
+    mu_diag dd = {{0}};
+    if (download(g, g->last_round, &dd) != MU_OK) {
+        mu_warn("join: cannot fetch the final adapter to release it: %s", dd.msg);
+        return MU_OK;
+    }
+    offer_release(g);
+    Mutual__V1__PushStageRequest req = MUTUAL__V1__PUSH_STAGE_REQUEST__INIT;
+    req.api_version = RPC_API_VERSION;
+    req.org_id = g->org_id;
+    req.round = g->release_round;
+    req.stage = ND_STAGE_GOVERNANCE;
+    req.witness.data = g->witness;
+    req.witness.len = g->has_witness ? sizeof g->witness : 0;
+    req.release_signature.data = g->release;
+    req.release_signature.len = g->has_release ? sizeof g->release : 0;
+    req.release_round = g->release_round;
+    uint8_t sig[HO_SIG_BYTES];
+    ho_witness_push_sign(g->wit, g->org_id, req.round, req.stage, sig);
+    req.signature.data = sig;
+    req.signature.len = sizeof sig;
+    ProtobufCMessage *r = NULL;
+    rpc_status st = {0};
+    if (rpc_client_unary(g->client, RPC_PUSH_STAGE, &req.base, 10, &r, &st) != MU_OK)
+        mu_warn("join: could not send the release: %s: %s", rpc_status_name(st.code), st.message);
+    if (r)
+        protobuf_c_message_free_unpacked(r, NULL);
+    g->has_witness = g->has_release = 0;
+    return MU_OK;
 }
 
 /* Test mode: DUMP/delta-RRRRRR-NAME.f32 = float32 LE [w, scale, clip, delta (dim)], delta
@@ -367,6 +431,8 @@ static int do_task(org *g, const co_task *t, mu_diag *d)
     double t0 = mu_now();
     if (ho_task_needs_global(t) && (rc = download(g, round, d)) != MU_OK)
         return rc;
+    if (t->kind == CO_TASK_TRAIN && g->wit && g->o.release)
+        offer_release(g);
     ho_reply *rep = &g->rep;
     ho_verdict v = ho_org_act(g->h, g->engine, t, g->global, g->dim, rep);
     if (v == HO_FATAL)
@@ -434,9 +500,12 @@ static int work(org *g, mu_diag *d)
         }
         if (v == HO_ACT && t.kind == CO_TASK_TRAIN && g->wit) /* the members' audit log */
             rc = witness(g, task->audit_log.data, task->audit_log.len, t.cfg.round, d);
+        if (v == HO_STOP && g->wit)
+            rc = on_done(g, task, d);
         protobuf_c_message_free_unpacked(reply, NULL);
         if (rc != MU_OK) {
-            co_task_deinit(&t);
+            if (v == HO_ACT)
+                co_task_deinit(&t);
             return rc;
         }
         if (v == HO_FATAL)

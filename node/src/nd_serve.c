@@ -27,6 +27,7 @@
 #include "sa.h"
 #include "tr_hf.h"
 #include "ho_coord.h"
+#include "wi_push.h"
 
 #ifndef MUTUAL_VERSION
 #define MUTUAL_VERSION "0.1.0"
@@ -63,7 +64,7 @@ static void reply_task(server *s, rpc_call *call, const co_task *t, double now)
     if (in_round && isfinite(t->deadline) && t->deadline > 0)
         m.stage_deadline_unix_ms = (uint64_t)(wall_ms() + (t->deadline - now) * 1e3);
     m.retry_after_ms = t->kind == CO_TASK_WAIT ? 50 : 0;
-    if (s->gov && t->kind == CO_TASK_TRAIN && /* the log head, for the org to witness */
+    if (s->gov && (t->kind == CO_TASK_TRAIN || t->kind == CO_TASK_DONE) && /* for witnesses */
         ho_gov_log_bytes(s->gov, (const uint8_t **)&m.audit_log.data, &m.audit_log.len, NULL))
         m.audit_log.len = 0;
     nd_srv_gov_tasked(s, t);
@@ -126,9 +127,10 @@ static void maybe_finish(server *s, double now)
     for (uint32_t id = 1; id <= st.orgs_registered; id++)
         if (id > s->n_traffic || !s->told_done[id - 1])
             all_told = 0;
-    if (all_told || now - s->done_at > s->o.linger_s) {
+    int settled = nd_srv_gov_settled(s); /* a governed federation waits for the release */
+    if ((all_told && settled) || now - s->done_at > s->o.linger_s) {
         mu_info("serve: the federation is done (%s); stopping",
-                all_told ? "every org was told" : "linger time over");
+                all_told && settled ? "every org was told" : "linger time over");
         rpc_server_stop(s->srv);
     }
 }
@@ -330,14 +332,26 @@ static void on_push(void *user, rpc_call *call, const Mutual__V1__PushStageReque
         return;
     uint32_t id = org->id;
     nd_srv_count(s, id, protobuf_c_message_get_packed_size(&req->base), 0);
-    if (s->gov && req->witness.len) {
-        mu_diag wd = {{0}};
-        if (ho_gov_witness(s->gov, org->name, req->witness.data, req->witness.len, &wd))
-            mu_warn("serve: a countersigned head from '%s' refused: %s", org->name, wd.msg);
-        else
-            mu_debug("serve: '%s' countersigned the audit log head", org->name);
+    if (req->stage == ND_STAGE_GOVERNANCE && /* witness and release only: signed, no payload */
+        (req->payload.len || req->signature.len != WI_PUSH_SIG_BYTES ||
+         wi_push_verify(req->signature.data, org->pk, org->id, req->round, req->stage, NULL, 0) !=
+             MU_OK)) {
+        mu_warn("serve: a governance push from '%s' refused: bad signature or a payload",
+                org->name);
+        rpc_call_fail(call, GRPC_STATUS_UNAUTHENTICATED, "bad push signature");
+        return;
     }
+    if (s->gov)
+        nd_srv_gov_push(s, org->name, req);
     char why[RPC_REASON_MAX];
+    if (req->stage == ND_STAGE_GOVERNANCE) { /* nothing for the round machine */
+        Mutual__V1__PushStageReply gr = MUTUAL__V1__PUSH_STAGE_REPLY__INIT;
+        gr.api_version = RPC_API_VERSION;
+        gr.accepted = s->gov != NULL;
+        gr.reason = s->gov ? "" : "this federation is not governed by a charter";
+        rpc_call_reply(call, &gr.base);
+        return;
+    }
     grpc_status_code code =
         deliver(s, org, req->round, req->stage, req->payload.data, req->payload.len,
                 req->signature.data, req->signature.len, "push", why, sizeof why);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "ho_coord.h"
 #include "mu_log.h"
 #include "nd_serve_int.h"
 
@@ -47,4 +48,45 @@ void nd_srv_gov_tasked(server *s, const co_task *t)
 int nd_srv_gov_round(server *s, const co_event *ev, mu_diag *d)
 {
     return s->gov ? ho_gov_on_round(s->gov, s->r, ev, (uint64_t)time(NULL), d) : MU_OK;
+}
+
+void nd_srv_gov_push(server *s, const char *name, const Mutual__V1__PushStageRequest *req)
+{
+    mu_diag d = {{0}};
+    if (req->witness.len) {
+        if (ho_gov_witness(s->gov, name, req->witness.data, req->witness.len, &d))
+            mu_warn("serve: a countersigned head from '%s' refused: %s", name, d.msg);
+        else
+            mu_debug("serve: '%s' countersigned the audit log head", name);
+    }
+    if (!req->release_signature.len)
+        return;
+    int rc = ho_gov_release_offer(s->gov, name, req->release_round, req->release_signature.data,
+                                  req->release_signature.len, (uint64_t)time(NULL), &d);
+    if (rc < 0) {
+        mu_warn("serve: a release signature from '%s' refused: %s", name, d.msg);
+        return;
+    }
+    mu_info("serve: '%s' signed the release of round %llu%s", name,
+            (unsigned long long)req->release_round,
+            rc == 1 ? ": the charter's release quorum is met, release logged" : "");
+    if (rc != 1 || !s->cfg.export_dir[0])
+        return;
+    ho_after a = {.export_dir = s->cfg.export_dir, .model = s->model, .base_name = s->spec.name};
+    if (ho_after_export(&a, s->r, req->release_round, &d) != MU_OK)
+        mu_error("serve: exporting released round %llu: %s", (unsigned long long)req->release_round,
+                 d.msg);
+    else
+        mu_info("serve: released round %llu exported to %s/round-%06llu",
+                (unsigned long long)req->release_round, s->cfg.export_dir,
+                (unsigned long long)req->release_round);
+}
+
+int nd_srv_gov_settled(server *s)
+{
+    uint8_t id[GV_HASH_BYTES], global[GV_HASH_BYTES];
+    uint64_t round = 0;
+    if (!s->gov || ho_gov_release_subject(s->gov, id, &round, global) != MU_OK)
+        return 1;
+    return ho_gov_may_release(s->gov, round, NULL);
 }

@@ -79,6 +79,11 @@ void nd_srv_on_round(server *s, const co_event *ev);
 int nd_srv_gov_open(server *s, const uint8_t instance[8], mu_diag *d);
 /* Notes that org `t->org_id` was handed task t (its cohort, for the round's entry). */
 void nd_srv_gov_tasked(server *s, const co_task *t);
+/* The governance fields of a push (witness, release signature): a countersigned head is
+ * kept; a release that completes the charter's quorum is logged and the round exported. */
+void nd_srv_gov_push(server *s, const char *name, const Mutual__V1__PushStageRequest *req);
+/* 1 unless the federation is governed and its last logged round is not released yet. */
+int nd_srv_gov_settled(server *s);
 /* The round's audit entry (ho_gov_on_round), before its checkpoint. MU_OK without --charter. */
 int nd_srv_gov_round(server *s, const co_event *ev, mu_diag *d);
 

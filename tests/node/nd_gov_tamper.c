@@ -5,8 +5,9 @@
  * usage: nd_gov_tamper LOG COORD_KEY MEMBER_KEY_1 MEMBER_KEY_2 OUTDIR
  * writes OUTDIR/edited.log (the first round entry's metrics changed, its signature kept),
  * dropped.log (that round entry removed), resigned.log (that entry re-signed with a key that
- * is not the coordinator's), noquorum.log (a release of the last logged round, signed by the
- * coordinator, carrying only member 1's signature) and released.log (the same release with
+ * is not the coordinator's), noquorum.log (the log up to its last round entry, then a
+ * release of that round, signed by the coordinator, carrying only member 1's signature) and
+ * released.log (the same release with
  * both members' signatures: it must verify) and prefix.log (the entries before that round: a
  * coordinator that starts over from there writes a history without it, a fork); prints "round=I
  * release=J", the index of that round entry and of the release. */
@@ -27,14 +28,16 @@ static void check(int rc, const mu_diag *d)
     }
 }
 
-/* A copy of log with entry i replaced by `with` (NULL: dropped), saved as dir/name; when
- * `extra` is given it is appended (signed with sk). */
+static size_t keep = SIZE_MAX; /* entries of the log copied (the rest left out) */
+
+/* A copy of log (its first `keep` entries) with entry i replaced by `with` (NULL: dropped),
+ * saved as dir/name; when `extra` is given it is appended (signed with sk). */
 static void save(const gv_log *log, size_t i, const gv_entry *with, gv_entry *extra,
                  const uint8_t *sk, const char *dir, const char *name)
 {
     gv_log *out = gv_log_new();
     mu_diag d = {{0}};
-    for (size_t j = 0; j < gv_log_len(log); j++) {
+    for (size_t j = 0; j < gv_log_len(log) && j < keep; j++) {
         const uint8_t *b = NULL;
         size_t n = 0;
         uint8_t *eb = NULL;
@@ -70,7 +73,7 @@ int main(int argc, char **argv)
     check(gv_signing_key_load(argv[4], m2, &d), &d);
     const char *dir = argv[5];
     uint8_t log_id[GV_HASH_BYTES], global[GV_HASH_BYTES];
-    size_t first = SIZE_MAX, n = gv_log_len(log);
+    size_t first = SIZE_MAX, last = 0, n = gv_log_len(log);
     uint64_t last_round = 0;
     for (size_t i = 0; i < n; i++) {
         gv_log_entry(log, i, &e);
@@ -80,6 +83,7 @@ int main(int argc, char **argv)
             if (first == SIZE_MAX)
                 first = i;
             last_round = e.round;
+            last = i;
             memcpy(global, e.global_hash, GV_HASH_BYTES);
         }
     }
@@ -104,6 +108,8 @@ int main(int argc, char **argv)
     memcpy(rel.global_hash, global, GV_HASH_BYTES);
     gv_release_sign(&rel.sigs[rel.n_sigs++], log_id, last_round, global, m1);
     gv_entry one = rel;
+    keep = last + 1; /* the releases go right after the last round (any release the run */
+    n = keep;        /* logged after it is left out) */
     save(log, SIZE_MAX, NULL, &one, coord, dir, "noquorum.log");
     gv_release_sign(&rel.sigs[rel.n_sigs++], log_id, last_round, global, m2);
     save(log, SIZE_MAX, NULL, &rel, coord, dir, "released.log");

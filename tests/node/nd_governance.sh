@@ -59,7 +59,7 @@ serve() { # serve PHASE CONFIG ARGS...: in the background; $srv
   local name=$1 cfg=$2
   shift 2
   rm -f port
-  "$MUTUAL" serve --config "$cfg" --port-file port --linger 3 --coordinator-key keys/coord.key \
+  "$MUTUAL" serve --config "$cfg" --port-file port --linger 20 --coordinator-key keys/coord.key \
     "$@" >"$name.serve.jsonl" 2>"$name.serve.log" &
   srv=$!
   pids+=($srv)
@@ -109,6 +109,8 @@ check crash_in_round_2 0 "killing myself in round 2" -- cat p1.serve.log
 for i in 1 2 3; do kill -TERM "${org_pid[org-$i]}" 2>/dev/null; done
 for i in 1 2 3; do wait "${org_pid[org-$i]}" 2>/dev/null; done
 check p1_witnessed 0 "countersigned its head" -- cat p1.org-1.log
+check p1_not_released 0 "round 1 not exported .* release rule needs 2 member signatures" -- cat p1.serve.log
+check p1_no_export 1 "" -- test -e adapters/latest
 mkdir -p heads
 for i in 1 2 3; do cp "keys/org-$i.ed25519.head" "heads/p1-org-$i"; done
 
@@ -117,14 +119,21 @@ phase=p2
 sign org-2 v2.charter
 check admit_2_of_3 0 "versions 1..2" -- "$MUTUAL" charter verify --chain chain --add v2.charter
 serve p2 coordinator.yaml --charter chain --dump-dir dump
-for i in 4 1 2 3; do join p2 org-$i --charter chain; done
+for i in 4 1 2 3; do join p2 org-$i --charter chain --release; done
 wait "$srv" 2>/dev/null
 check resumed 0 "resumed from .* after round 1" -- cat p2.serve.log
 check round_2 0 '"round":2,"kind":"train","outcome":"completed"' -- cat p2.serve.jsonl
 check org4_admitted 0 "joined federation" -- cat p2.org-4.log
 check org4_witnessed 0 "countersigned its head" -- cat p2.org-4.log
-check not_released 0 "round 2 not exported .* release rule needs 2 member signatures" -- cat p2.serve.log
-check no_export 1 "" -- test -e adapters/latest
+check released_1 0 "release of round 1: the charter's release quorum is met" -- cat p2.serve.log
+first=$(grep -m1 "signed the release of round 1" p2.serve.log)
+check first_release_line 0 "signed the release of round 1" -- echo "$first"
+check one_signature_releases_nothing 1 "" -- grep -q "quorum" <<<"$first"
+check released_2 0 "release of round 2: the charter's release quorum is met" -- cat p2.serve.log
+check exported_1 0 "" -- test -f adapters/round-000001/adapter_model.safetensors
+check exported_2 0 "" -- test -f adapters/round-000002/adapter_model.safetensors
+check latest_2 0 "round-000002" -- readlink adapters/latest
+check org_signed 0 "signed the release of round 2" -- cat p2.org-1.log
 for i in 1 2 3 4; do wait "${org_pid[org-$i]}" 2>/dev/null; done
 
 # ---- the audit log of that run ---------------------------------------------------------------------
@@ -134,6 +143,8 @@ check verify_real 0 "" -- "$MUTUAL" audit verify --log $log --charter chain
 check show_restart 0 "restart" -- "$MUTUAL" audit show --log $log
 check show_admission 0 "admission.*org-4" -- "$MUTUAL" audit show --log $log
 check show_charter_2 0 "charter.*2" -- "$MUTUAL" audit show --log $log
+check show_release_1 0 "release .*round 1, [2-4] member signatures" -- "$MUTUAL" audit show --log $log
+check show_release_2 0 "release .*round 2, [2-4] member signatures" -- "$MUTUAL" audit show --log $log
 for i in 1 2 3 4; do
   check "head_org_$i" 0 "" -- "$MUTUAL" audit check --log $log --witness "keys/org-$i.ed25519.head"
   check "serve_kept_org_$i" 0 "" -- "$MUTUAL" audit check --log $log --witness "ckpt/audit.org-$i.witness"
