@@ -617,6 +617,13 @@ static int setup(org *g, mu_diag *d)
                 "our traffic is readable on the network. For local experiments only. ***");
     rpc_client_config cc = {0};
     cc.target = g->cfg.address;
+    if (g->wit) { /* the members' charter names the coordinator: follow it (a handover) */
+        const char *addr = ho_witness_charter(g->wit)->coord_addr;
+        if (strcmp(addr, g->cfg.address))
+            mu_info("join: charter version %llu names the coordinator %s (our config: %s)",
+                    (unsigned long long)ho_witness_charter(g->wit)->version, addr, g->cfg.address);
+        cc.target = addr;
+    }
     cc.ca_path = g->cfg.ca;
     cc.cert_path = g->cfg.cert;
     cc.key_path = g->cfg.key;

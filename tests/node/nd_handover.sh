@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The members replace their coordinator (issue 11): three orgs, coordinator A runs 2 rounds;
+# the members approve B (a charter change of coordinator key, address and config, signed by
+# a majority); A is killed (SIGKILL as round 3 opens its secure aggregation); B starts from
+# A's checkpoint and audit log (the bundle), the orgs follow the charter to B's address, and
+# round 3 runs. The log verifies across the handover (A's entries under its key, B's from the
+# charter entry that names it), and the final adapter is bit for bit the one a run without
+# the handover gives (deterministic orgs).
+# usage: nd_handover.sh MUTUAL SCRIPT
+set -u
+MUTUAL=$1 SCRIPT=$2
+. "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
+work=$PWD/nd_handover
+rm -rf "$work"
+"$SCRIPT" --mutual "$MUTUAL" --work "$work" --orgs 3 --rounds 3 --deterministic --setup-only \
+  >/dev/null || exit 1
+cd "$work" || exit 1
+pids=()
+trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null' EXIT
+die() { echo "FAIL: $*"; for f in *.log; do echo "== $f"; tail -5 "$f"; done; exit 1; }
+port_a=$(cat port.planned)
+port_b=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sed -e "s/127.0.0.1:$port_a/127.0.0.1:$port_b/" -e "s#$work/ckpt#$work/ckpt-b#" coordinator.yaml >coordinator-b.yaml
+for k in a b; do "$MUTUAL" -q certs identity --key keys/coord-$k.key >keys/coord-$k.pk || exit 1; done
+pk() { "$MUTUAL" -q certs identity --key "keys/$1.ed25519"; }
+charter() { # charter FILE COORD PORT CONFIG
+  {
+    echo "federation: handover-coop"
+    printf 'coordinator:\n  key: %s\n  address: "127.0.0.1:%s"\n' "$(cat keys/coord-$2.pk)" "$3"
+    echo "members:"
+    for m in org-1 org-2 org-3; do
+      printf '  - name: %s\n    signing_key: %s\n    tls_fingerprint: "%s"\n' "$m" "$(pk $m)" \
+        "$(openssl x509 -noout -fingerprint -sha256 -in "fed/$m.crt" | cut -d= -f2)"
+    done
+    printf 'rules:\n  admit: 2-of-3\n  change_config: majority\n  release: 2-of-3\n'
+    printf '  change_coordinator: majority\nprivacy:\n  min_cohort: 2\ntraining:\n  config: %s\n' "$4"
+  } >"$1"
+}
+sign() { "$MUTUAL" -q charter sign --key "keys/$1.ed25519" "$2" >/dev/null || die "sign $2"; }
+serve() { # serve NAME CONFIG PORTFILE ARGS...
+  local name=$1 cfg=$2 pf=$3
+  shift 3
+  rm -f "$pf"
+  "$MUTUAL" serve --config "$cfg" --port-file "$pf" --linger 20 --dump-dir "dump-$name" "$@" \
+    >"$name.serve.jsonl" 2>"$name.serve.log" &
+  srv=$!
+  pids+=($srv)
+  for _ in $(seq 300); do [ -s "$pf" ] && return 0; kill -0 $srv 2>/dev/null || break; sleep 0.1; done
+  die "$name: the coordinator did not start"
+}
+declare -A org_pid
+join() { # join NAME ARGS...
+  local name=$1
+  shift
+  for i in 1 2 3; do
+    "$MUTUAL" join --config org-$i.yaml "$@" >/dev/null 2>"$name.org-$i.log" &
+    org_pid[$i]=$!
+    pids+=($!)
+  done
+}
+mkdir -p dump-ref dump-a dump-b
+
+# ---- the reference: the same federation, no charter, no handover ------------------------------
+serve ref coordinator.yaml port
+join ref
+wait "$srv"
+check ref_3_rounds 0 '"round":3,"kind":"train","outcome":"completed"' -- cat ref.serve.jsonl
+for i in 1 2 3; do wait "${org_pid[$i]}"; done
+mv ckpt ckpt-ref
+rm -rf adapters # the governed runs export only what the members release
+for i in 1 2 3; do rm -f "keys/org-$i.ed25519.rounds"; done # a new run: its own round records
+
+# ---- coordinator A, 2 rounds --------------------------------------------------------------------
+charter v1.yaml a "$port_a" coordinator.yaml
+"$MUTUAL" -q charter init --in v1.yaml --out v1.charter || die "init"
+for m in org-1 org-2 org-3; do sign $m v1.charter; done
+"$MUTUAL" -q charter verify --chain chain --add v1.charter >/dev/null || die "verify v1"
+serve a coordinator.yaml port --charter chain --coordinator-key keys/coord-a.key --crash-at 3:1
+join a --charter chain --release
+wait "$srv"
+check a_killed_in_round_3 0 "killing myself in round 3" -- cat a.serve.log
+check a_2_rounds 0 '"round":2,"kind":"train","outcome":"completed"' -- cat a.serve.jsonl
+for i in 1 2 3; do kill -TERM "${org_pid[$i]}" 2>/dev/null; done
+for i in 1 2 3; do wait "${org_pid[$i]}" 2>/dev/null; done
+
+# ---- the members approve B: key, address and config, by a majority -------------------------------
+charter v2.yaml b "$port_b" coordinator-b.yaml
+"$MUTUAL" -q charter propose --chain chain --in v2.yaml --out v2.charter >/dev/null || die "propose"
+sign org-1 v2.charter
+check b_1_of_3 1 "needs 2 signatures of version 1's voting members, has 1" \
+  -- "$MUTUAL" charter verify --chain chain --add v2.charter
+sign org-3 v2.charter
+check b_approved 0 "versions 1..2" -- "$MUTUAL" charter verify --chain chain --add v2.charter
+check a_refused_now 1 "is not the coordinator key that charter version 2 names" \
+  -- "$MUTUAL" serve --config coordinator.yaml --charter chain --coordinator-key keys/coord-a.key
+
+# ---- B starts from A's bundle: its checkpoint and audit log --------------------------------------
+mkdir -p ckpt-b
+cp ckpt/checkpoint.h5 ckpt/audit.log ckpt-b/
+serve b coordinator-b.yaml port-b --charter chain --coordinator-key keys/coord-b.key \
+  --accept-config-change
+join b --charter chain --release
+wait "$srv"
+check b_resumed 0 "resumed from .* after round 2" -- cat b.serve.log
+check b_round_3 0 '"round":3,"kind":"train","outcome":"completed"' -- cat b.serve.jsonl
+check orgs_follow 0 "charter version 2 names the coordinator 127.0.0.1:$port_b" -- cat b.org-1.log
+for i in 1 2 3; do wait "${org_pid[$i]}"; done
+check log_verifies 0 "entries valid" -- "$MUTUAL" audit verify --log ckpt-b/audit.log --charter chain
+check log_b_charter 0 "charter +[0-9a-f]+ +charter version 2" -- "$MUTUAL" audit show --log ckpt-b/audit.log
+check log_release_3 0 "release .*round 3" -- "$MUTUAL" audit show --log ckpt-b/audit.log
+for i in 1 2 3; do
+  check "head_org_$i" 0 "" -- "$MUTUAL" audit check --log ckpt-b/audit.log --witness "keys/org-$i.ed25519.head"
+done
+check same_adapter 0 "" -- cmp dump-ref/global-000003.f32 dump-b/global-000003.f32
+check exported_3 0 "" -- test -f adapters/round-000003/adapter_model.safetensors
+check_done
