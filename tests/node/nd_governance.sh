@@ -133,7 +133,7 @@ check released_2 0 "release of round 2: the charter's release quorum is met" -- 
 check exported_1 0 "" -- test -f adapters/round-000001/adapter_model.safetensors
 check exported_2 0 "" -- test -f adapters/round-000002/adapter_model.safetensors
 check latest_2 0 "round-000002" -- readlink adapters/latest
-check org_signed 0 "signed the release of round 2" -- cat p2.org-1.log
+check org_signed 0 "signed the release of round 2" -- cat p2.org-1.log p2.org-2.log p2.org-3.log p2.org-4.log
 for i in 1 2 3 4; do wait "${org_pid[org-$i]}" 2>/dev/null; done
 
 # ---- the audit log of that run ---------------------------------------------------------------------
