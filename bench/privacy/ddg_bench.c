@@ -1,7 +1,7 @@
 /* ddg_bench.c - one org's distributed discrete Gaussian encoding (dp_ddg_encode: rotation,
  * conditional rounding, noise) for a d-value update, as JSON: best wall and CPU ms over reps,
  * and the rotation alone.
- *   ddg_bench [--d D] [--noise Z] [--survivors K] [--reps R]
+ *   ddg_bench [--d D] [--noise Z] [--survivors K] [--reps R] [--threads T]
  * The scale makes l2·scale = 2^15 (l2 = 1), so σ per org = Z·Δ₂/√K in integer units. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +21,7 @@ int main(int argc, char **argv)
 {
     uint32_t d = 1000000, k = 10;
     double z = 1.0;
-    int reps = 3;
+    int reps = 3, threads = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--d") && i + 1 < argc)
             d = (uint32_t)strtoul(argv[++i], NULL, 10);
@@ -31,12 +31,17 @@ int main(int argc, char **argv)
             k = (uint32_t)strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: ddg_bench [--d D] [--noise Z] [--survivors K] [--reps R]\n");
+            fprintf(
+                stderr,
+                "usage: ddg_bench [--d D] [--noise Z] [--survivors K] [--reps R] [--threads T]\n");
             return 2;
         }
     }
-    dp_ddg p = {.dim = d, .l2 = 1, .scale = 32768, .noise = z, .min_survivors = k};
+    dp_ddg p = {
+        .dim = d, .l2 = 1, .scale = 32768, .noise = z, .min_survivors = k, .threads = threads};
     float *x = malloc(d * sizeof *x);
     int64_t *out = malloc(d * sizeof *out);
     double *v = malloc(d * sizeof *v);
@@ -69,9 +74,10 @@ int main(int argc, char **argv)
     }
     uint64_t num, den;
     dp_ddg_sigma2(&p, &num, &den);
-    printf("{\"bench\":\"ddg_encode\",\"d\":%u,\"noise\":%g,\"survivors\":%u,\"sigma2\":%.6g,"
-           "\"tries_last\":%u,\"wall_ms\":%.1f,\"cpu_ms\":%.1f,\"rotate_ms\":%.1f,\"threads\":1}\n",
-           d, z, k, (double)num / (double)den, tries, wall * 1e3, cpu * 1e3, rot * 1e3);
+    printf(
+        "{\"bench\":\"ddg_encode\",\"d\":%u,\"noise\":%g,\"survivors\":%u,\"sigma2\":%.6g,"
+        "\"tries_last\":%u,\"wall_ms\":%.1f,\"cpu_ms\":%.1f,\"rotate_ms\":%.1f,\"threads\":%d}\n",
+        d, z, k, (double)num / (double)den, tries, wall * 1e3, cpu * 1e3, rot * 1e3, threads);
     free(x);
     free(out);
     free(v);

@@ -6,10 +6,11 @@
 #include "cl_internal.h"
 
 int cl_ddg_encode(uint32_t *q, const float *x, size_t dim, double w, const co_round_config *c,
-                  const uint8_t key[DP_SEED_BYTES], const sa_rng *rng_w, mu_diag *diag)
+                  const uint8_t key[DP_SEED_BYTES], const sa_rng *rng_w, int threads, mu_diag *diag)
 {
     dp_ddg p;
     co_round_config_ddg(c, &p);
+    p.threads = threads;
     int rc = dp_ddg_check(&p, diag);
     if (rc != MU_OK)
         return rc;

@@ -42,10 +42,12 @@ int cl_engine_eval(cl_engine *e, const float *global, const int32_t *tokens, int
  * values) through dp_ddg_encode with the round's co_round_config_ddg, its noise and rounding
  * drawn from the stream keyed by `key` (the org's secret), mod 2^bits; then the exact weight
  * coordinate SR(w·scale) from rng_w (NULL: system randomness), as sa_quant_encode writes it.
+ * threads: for the noise (the output does not depend on it).
  * MU_OK, MU_ERR_INVALID (a config dp_ddg_check refuses, a wrap probability above
  * CO_DDG_MAX_WRAP, a NaN), MU_ERR_NOMEM or MU_ERR_ABORT (dp_ddg_encode). */
 int cl_ddg_encode(uint32_t *q, const float *x, size_t dim, double w, const co_round_config *c,
-                  const uint8_t key[DP_SEED_BYTES], const sa_rng *rng_w, mu_diag *diag);
+                  const uint8_t key[DP_SEED_BYTES], const sa_rng *rng_w, int threads,
+                  mu_diag *diag);
 
 /* What an org checks in an ADVERTISE task's cohort (cl_participant.h, "Whom an org
  * aggregates with"). members is sorted by key (cl_roster_copy). */

@@ -380,7 +380,7 @@ static int set_input(cl_participant *p, const co_round_config *c, mu_diag *diag)
             derive(k, p->cfg.seed, "ddg", c->round);
         else
             randombytes_buf(k, sizeof k);
-        rc = cl_ddg_encode(q, x, dim, p->weight, c, k, rng, diag);
+        rc = cl_ddg_encode(q, x, dim, p->weight, c, k, rng, (int)p->cfg.mask_threads, diag);
         sodium_memzero(k, sizeof k);
     } else {
         rc = sa_quant_encode(q, dim + 1, x, dim, p->weight, &sq, rng, diag);

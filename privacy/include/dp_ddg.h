@@ -55,6 +55,8 @@ typedef struct {
     double noise;           /* noise multiplier of the sum (σ_total / Δ₂); 0 = no noise */
     uint32_t min_survivors; /* the fewest orgs whose outputs a released sum holds, >= 1 */
     uint8_t rot_seed[DP_DDG_SEED_BYTES]; /* public: the rotation's signs */
+    int threads; /* OpenMP threads for the noise (dp_dgauss_fill); 0 or 1: one. The output
+                    does not depend on it */
 } dp_ddg;
 
 /* MU_OK, or MU_ERR_INVALID naming the field out of range (dim 0, l2 or scale not positive
@@ -87,7 +89,8 @@ int dp_ddg_rdp(const dp_ddg *p, double order, double *rdp);
 void dp_ddg_rotate(double *v, const dp_ddg *p, int inverse);
 
 /* out (dim) := one org's output for x (dim floats): rotated, scaled, conditionally rounded,
- * noised, all randomness from rng. A vector whose norm exceeds l2 (by float rounding of the
+ * noised, all randomness from rng (the noise from dp_dgauss_fill keyed by 32 bytes drawn from
+ * it, on p->threads threads). A vector whose norm exceeds l2 (by float rounding of the
  * caller's clip) is scaled down to l2 first. MU_OK, MU_ERR_INVALID (dp_ddg_check, a NaN or
  * infinite value), MU_ERR_NOMEM, or MU_ERR_ABORT when DP_DDG_MAX_TRIES roundings all exceeded
  * Δ₂ (probability below β^1000). *tries (may be NULL) gets the roundings drawn. */

@@ -220,15 +220,19 @@ int dp_ddg_encode(int64_t *out, const float *x, const dp_ddg *p, dp_rng *rng, un
     dp_ddg_sigma2(p, &num, &den);
     if (num == 0)
         return MU_OK;
-    int64_t y[256];
-    for (uint32_t at = 0; at < d; at += 256) {
-        size_t m = d - at < 256 ? d - at : 256;
-        if ((rc = dp_dgauss_sample(rng, num, den, y, m)) != MU_OK)
-            break;
-        for (size_t i = 0; i < m; i++)
-            out[at + i] += y[i];
-    }
-    sodium_memzero(y, sizeof y);
+    uint8_t key[DP_SEED_BYTES];
+    for (size_t i = 0; i < sizeof key; i++)
+        key[i] = (uint8_t)dp_rng_below(rng, 256);
+    int64_t *y = malloc(d * sizeof *y);
+    rc = y ? dp_dgauss_fill(key, 0, num, den, y, d, p->threads > 1 ? p->threads : 1) : MU_ERR_NOMEM;
+    for (uint32_t i = 0; rc == MU_OK && i < d; i++)
+        out[i] += y[i];
+    sodium_memzero(key, sizeof key);
+    if (y)
+        sodium_memzero(y, d * sizeof *y);
+    free(y);
+    if (rc == MU_ERR_NOMEM)
+        return mu_diag_set(diag, rc, "out of memory");
     if (rc != MU_OK)
         return mu_diag_set(diag, rc, "ddg: the sampler refused sigma^2 %llu/%llu",
                            (unsigned long long)num, (unsigned long long)den);
