@@ -58,17 +58,20 @@ int main(int argc, char **argv)
     }
     sa_prg_force(chosen);
     static const uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES];
+    uint8_t ckey[crypto_stream_chacha20_ietf_KEYBYTES]; /* 32 bytes, the PRG key is 16 */
+    randombytes_buf(ckey, sizeof ckey);
     double best = 1e9;
     for (int r = 0; r < 3; r++) {
         double t0 = cpu_now();
         for (size_t j = 0; j < nt; j++)
-            crypto_stream_chacha20_ietf_xor_ic(buf, buf, d * 4, nonce, 0, t[j].key);
+            crypto_stream_chacha20_ietf_xor_ic(buf, buf, d * 4, nonce, (uint32_t)j, ckey);
         double dt = cpu_now() - t0;
         best = dt < best ? dt : best;
     }
     printf(", \"chacha20_raw_gbps_1core\": %.3f, \"chacha20_raw_ms\": %.3f, \"check\": %u}\n",
            (double)d * 4 * nt / best / 1e9, best * 1e3, acc[d / 2] ^ buf[d]);
     sodium_memzero(t, nt * sizeof *t);
+    sodium_memzero(ckey, sizeof ckey);
     free(acc);
     free(t);
     free(buf);

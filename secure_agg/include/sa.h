@@ -62,7 +62,7 @@
 #define SA_MAX_D                (1u << 30)  /* values per vector limit */
 #define SA_TO_SERVER            0xFFFFFFFFu /* sa_envelope.to for client->server; not an org id */
 #define SA_TO_ALL               0xFFFFFFFEu /* sa_envelope.to: a copy to each of sa_server_recipients */
-#define SA_WIRE_VERSION         3u /* 2: commitment to b in ADVERTISE, KEYS; 3: AES masks */
+#define SA_WIRE_VERSION         4u /* 2: b commitment in ADVERTISE, KEYS; 3: AES-256, 4: AES-128 masks */
 
 _Static_assert(SA_SECRET_BYTES == 2 * SA_LIMB_BYTES, "a secret is two limbs");
 _Static_assert(SA_SHARE_BYTES == 2 * SA_SCALAR_BYTES, "a share is one scalar per limb");

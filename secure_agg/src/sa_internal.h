@@ -23,23 +23,24 @@ static inline double sa_clock_now(const sa_clock *c)
 }
 
 /* ---- PRG masks ----
- * PRG(key)[i] is the little-endian uint32 at byte 4i of the AES-256-CTR keystream of the 32-byte
+ * PRG(key)[i] is the little-endian uint32 at byte 4i of the AES-128-CTR keystream of the 16-byte
  * key with an all-zero initial counter block: keystream block j (values 4j..4j+3) is
- * AES-256_key(j as a 128-bit big-endian integer), i.e. OpenSSL's EVP_aes_256_ctr with a zero
- * IV. Every key is used for one vector only (keys are derived per session, pair and purpose).
+ * AES-128_key(j as a 128-bit big-endian integer), i.e. OpenSSL's EVP_aes_128_ctr with a zero
+ * IV. Every key is used for one vector only (keys are derived per session, pair and purpose;
+ * at most SA_MAX_D / 4 = 2^28 blocks per key). docs/secure_agg.md "Cryptography" says why 128.
  * Three implementations give the same bits (tested against OpenSSL): VAES on 512-bit vectors,
  * AES-NI on 128-bit ones, and a portable constant-time one (no secret-indexed table: the S-box
  * is computed, GF(2^8) inversion as x^254 on eight bytes at a time); sa_init picks the fastest
  * the CPU runs (CPUID). */
-#define SA_PRG_KEY_BYTES 32u
-#define SA_PRG_ROUNDS    14u   /* AES-256 */
+#define SA_PRG_KEY_BYTES 16u
+#define SA_PRG_ROUNDS    10u   /* AES-128 */
 #define SA_PRG_CHUNK     2048u /* values per chunk: 8 KiB of the accumulator stays in L1 */
 _Static_assert(SA_PRG_CHUNK % 4 == 0, "chunks start on keystream block boundaries");
 
 typedef struct {
     uint8_t key[SA_PRG_KEY_BYTES];
     int sign; /* +1: add the mask, -1: subtract it */
-    /* AES-256 round keys of key, filled by sa_prg_expand (or sa_prg_apply) */
+    /* AES-128 round keys of key, filled by sa_prg_expand (or sa_prg_apply) */
     _Alignas(16) uint8_t rk[SA_PRG_ROUNDS + 1][16];
 } sa_prg_term;
 
@@ -65,7 +66,7 @@ void sa_prg_apply(uint32_t *acc, size_t d, sa_prg_term *terms, size_t nterms, in
 
 /* One path's kernels (sa_prg.c dispatches; sa_prg_x86.c holds the vector ones). */
 typedef struct {
-    /* rk from a 32-byte key */
+    /* rk from a SA_PRG_KEY_BYTES-byte key */
     void (*expand)(uint8_t rk[SA_PRG_ROUNDS + 1][16], const uint8_t key[SA_PRG_KEY_BYTES]);
     /* acc[0 .. 4*nblocks) += (or -= when neg) keystream blocks blk .. blk+nblocks-1 */
     void (*add_blocks)(uint32_t *acc, uint64_t blk, size_t nblocks,

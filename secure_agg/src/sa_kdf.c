@@ -105,27 +105,29 @@ void sa_survivors_digest(uint8_t out[SA_HASH_BYTES], const uint8_t session[SA_HA
     crypto_generichash_final(&st, out, SA_HASH_BYTES);
 }
 
-/* BLAKE2b keyed by the session id over label || DH output || context. */
-static void derive(uint8_t key[32], const char *label, const uint8_t session[SA_HASH_BYTES],
-                   const uint8_t dh[crypto_scalarmult_BYTES], uint32_t a, uint32_t b)
+/* BLAKE2b (outlen-byte output) keyed by the session id over label || DH output || context. */
+static void derive(uint8_t *key, size_t outlen, const char *label,
+                   const uint8_t session[SA_HASH_BYTES], const uint8_t dh[crypto_scalarmult_BYTES],
+                   uint32_t a, uint32_t b)
 {
     crypto_generichash_state st;
-    crypto_generichash_init(&st, session, SA_HASH_BYTES, 32);
+    crypto_generichash_init(&st, session, SA_HASH_BYTES, outlen);
     tag(&st, label);
     crypto_generichash_update(&st, dh, crypto_scalarmult_BYTES);
     put32(&st, a);
     put32(&st, b);
-    crypto_generichash_final(&st, key, 32);
+    crypto_generichash_final(&st, key, outlen);
     sodium_memzero(&st, sizeof st);
 }
 
-static int dh_derive(uint8_t key[32], const char *label, const uint8_t session[SA_HASH_BYTES],
-                     const uint8_t sk[32], const uint8_t pk[32], uint32_t a, uint32_t b)
+static int dh_derive(uint8_t *key, size_t outlen, const char *label,
+                     const uint8_t session[SA_HASH_BYTES], const uint8_t sk[32],
+                     const uint8_t pk[32], uint32_t a, uint32_t b)
 {
     uint8_t dh[crypto_scalarmult_BYTES];
     if (crypto_scalarmult(dh, sk, pk) != 0)
         return MU_ERR_CRYPTO;
-    derive(key, label, session, dh, a, b);
+    derive(key, outlen, label, session, dh, a, b);
     sodium_memzero(dh, sizeof dh);
     return MU_OK;
 }
@@ -137,8 +139,8 @@ int sa_share_keys(uint8_t send[32], uint8_t recv[32], const uint8_t session[SA_H
     uint8_t dh[crypto_scalarmult_BYTES];
     if (crypto_scalarmult(dh, my_c_sk, their_c_pk) != 0)
         return MU_ERR_CRYPTO;
-    derive(send, "mu-sa-share-v1", session, dh, self, peer);
-    derive(recv, "mu-sa-share-v1", session, dh, peer, self);
+    derive(send, 32, "mu-sa-share-v1", session, dh, self, peer);
+    derive(recv, 32, "mu-sa-share-v1", session, dh, peer, self);
     sodium_memzero(dh, sizeof dh);
     return MU_OK;
 }
@@ -146,7 +148,7 @@ int sa_share_keys(uint8_t send[32], uint8_t recv[32], const uint8_t session[SA_H
 int sa_share_key(uint8_t key[32], const uint8_t session[SA_HASH_BYTES], const uint8_t my_c_sk[32],
                  const uint8_t their_c_pk[32], uint32_t sender, uint32_t recipient)
 {
-    return dh_derive(key, "mu-sa-share-v1", session, my_c_sk, their_c_pk, sender, recipient);
+    return dh_derive(key, 32, "mu-sa-share-v1", session, my_c_sk, their_c_pk, sender, recipient);
 }
 
 void sa_share_ad(uint8_t ad[SA_SHARE_AD_BYTES], const uint8_t session[SA_HASH_BYTES],
@@ -161,7 +163,10 @@ int sa_pair_key(uint8_t key[SA_PRG_KEY_BYTES], const uint8_t session[SA_HASH_BYT
                 const uint8_t my_s_sk[32], const uint8_t their_s_pk[32], uint32_t a, uint32_t b)
 {
     uint32_t lo = a < b ? a : b, hi = a < b ? b : a;
-    return dh_derive(key, "mu-sa-pair-v2", session, my_s_sk, their_s_pk, lo, hi);
+    /* v3: a 16-byte AES-128 key (BLAKE2b's output length is in its parameter block, so this
+     * is not a prefix of the v2 32-byte key) */
+    _Static_assert(SA_PRG_KEY_BYTES >= crypto_generichash_BYTES_MIN, "BLAKE2b output length");
+    return dh_derive(key, SA_PRG_KEY_BYTES, "mu-sa-pair-v3", session, my_s_sk, their_s_pk, lo, hi);
 }
 
 void sa_self_key(uint8_t key[SA_PRG_KEY_BYTES], const uint8_t session[SA_HASH_BYTES],
@@ -169,7 +174,7 @@ void sa_self_key(uint8_t key[SA_PRG_KEY_BYTES], const uint8_t session[SA_HASH_BY
 {
     crypto_generichash_state st;
     crypto_generichash_init(&st, session, SA_HASH_BYTES, SA_PRG_KEY_BYTES);
-    tag(&st, "mu-sa-self-v2");
+    tag(&st, "mu-sa-self-v3");
     crypto_generichash_update(&st, b, SA_SECRET_BYTES);
     put32(&st, id);
     crypto_generichash_final(&st, key, SA_PRG_KEY_BYTES);

@@ -1,4 +1,4 @@
-/* sa_prg.c - AES-256-CTR masks added in place, and the choice of implementation.
+/* sa_prg.c - AES-128-CTR masks added in place, and the choice of implementation.
  *
  * Each chunk of SA_PRG_CHUNK accumulator values stays in L1 while every term's keystream for
  * that chunk is generated and added straight into it (no keystream buffer on the vector
@@ -13,7 +13,7 @@
 #include "mu_bytes.h"
 #include "sa_internal.h"
 
-/* ---- portable constant-time AES-256 ----
+/* ---- portable constant-time AES-128 ----
  * Eight bytes at a time in a uint64 (SWAR): GF(2^8) products by shift-and-masked-xor, the
  * S-box as the affine map of x^254, so no memory access depends on a secret. */
 
@@ -66,29 +66,27 @@ static void sub_bytes(uint8_t s[16])
 
 static void portable_expand(uint8_t rk[SA_PRG_ROUNDS + 1][16], const uint8_t key[SA_PRG_KEY_BYTES])
 {
-    uint8_t w[60][4];
-    memcpy(w, key, 32);
+    enum { NK = SA_PRG_KEY_BYTES / 4, NW = 4 * (SA_PRG_ROUNDS + 1) }; /* AES-128: 4 and 44 */
+    uint8_t w[NW][4];
+    memcpy(w, key, SA_PRG_KEY_BYTES);
     uint8_t rcon = 1;
-    for (int i = 8; i < 60; i++) {
+    for (int i = NK; i < NW; i++) {
         uint8_t t[8] = {w[i - 1][0], w[i - 1][1], w[i - 1][2], w[i - 1][3]};
-        if (i % 8 == 0) { /* RotWord, SubWord, Rcon */
+        if (i % NK == 0) { /* RotWord, SubWord, Rcon */
             uint8_t r0 = t[0];
             t[0] = t[1], t[1] = t[2], t[2] = t[3], t[3] = r0;
-        }
-        if (i % 8 == 0 || i % 8 == 4) {
             uint64_t v;
             memcpy(&v, t, 8);
             v = sbox8(v);
             memcpy(t, &v, 8);
-        }
-        if (i % 8 == 0) {
             t[0] ^= rcon;
             rcon = (uint8_t)((rcon << 1) ^ ((rcon >> 7) * 0x1b));
         }
         for (int b = 0; b < 4; b++)
-            w[i][b] = w[i - 8][b] ^ t[b];
+            w[i][b] = w[i - NK][b] ^ t[b];
         sodium_memzero(t, sizeof t);
     }
+    _Static_assert(sizeof w == (SA_PRG_ROUNDS + 1) * 16, "44 words of round keys");
     memcpy(rk, w, sizeof w);
     sodium_memzero(w, sizeof w);
 }
@@ -98,7 +96,7 @@ static uint8_t xt(uint8_t a)
     return (uint8_t)((a << 1) ^ ((a >> 7) * 0x1b));
 }
 
-/* out = AES-256_rk(in): the FIPS-197 rounds on a column-major state. */
+/* out = AES-128_rk(in): the FIPS-197 rounds on a column-major state. */
 static void portable_block(uint8_t out[16], const uint8_t in[16],
                            const uint8_t rk[SA_PRG_ROUNDS + 1][16])
 {

@@ -1,4 +1,4 @@
-/* sa_prg_x86.c - the AES-256-CTR mask kernels on AES-NI (128-bit) and VAES (512-bit).
+/* sa_prg_x86.c - the AES-128-CTR mask kernels on AES-NI (128-bit) and VAES (512-bit).
  *
  * Counter blocks are kept as little-endian 64-bit lanes (the block index in the high lane of
  * each 128-bit block) and byte-swapped into big-endian counters with one shuffle; many
@@ -17,53 +17,42 @@
 
 #define AESNI __attribute__((target("aes,sse4.1")))
 
-/* Word i of the result = xor of words 0..i of a (the w[i-8] ^ w[i-9] ... chain of a step). */
-AESNI static __m128i prefix_xor(__m128i a)
-{
-    __m128i t = _mm_slli_si128(a, 4);
-    a = _mm_xor_si128(a, t);
-    t = _mm_slli_si128(t, 4);
-    a = _mm_xor_si128(a, t);
-    t = _mm_slli_si128(t, 4);
-    return _mm_xor_si128(a, t);
-}
-
-AESNI static __m128i expand_a(__m128i a, __m128i assist)
+/* One AES-128 key-schedule step: the next round key from the previous one `a` and
+ * aeskeygenassist(a, rcon) (its word 3 is RotWord(SubWord(a[3])) ^ rcon). */
+AESNI static __m128i expand_step(__m128i a, __m128i assist)
 {
     assist = _mm_shuffle_epi32(assist, 0xff);
-    return _mm_xor_si128(prefix_xor(a), assist);
-}
-
-AESNI static __m128i expand_b(__m128i a, __m128i b)
-{
-    __m128i assist = _mm_shuffle_epi32(_mm_aeskeygenassist_si128(a, 0), 0xaa);
-    return _mm_xor_si128(prefix_xor(b), assist);
+    __m128i t = _mm_slli_si128(a, 4); /* word i of a ^= words 0..i-1: the w[i-4] chain */
+    a = _mm_xor_si128(a, t);
+    t = _mm_slli_si128(t, 4);
+    a = _mm_xor_si128(a, t);
+    t = _mm_slli_si128(t, 4);
+    a = _mm_xor_si128(a, t);
+    return _mm_xor_si128(a, assist);
 }
 
 #define EXPAND_STEP(i, rcon)                                                                       \
     do {                                                                                           \
-        a = expand_a(a, _mm_aeskeygenassist_si128(b, rcon));                                       \
+        a = expand_step(a, _mm_aeskeygenassist_si128(a, rcon));                                    \
         _mm_storeu_si128((__m128i *)rk[i], a);                                                     \
-        if (i + 1 <= SA_PRG_ROUNDS) {                                                              \
-            b = expand_b(a, b);                                                                    \
-            _mm_storeu_si128((__m128i *)rk[i + 1], b);                                             \
-        }                                                                                          \
     } while (0)
 
 AESNI static void aesni_expand(uint8_t rk[SA_PRG_ROUNDS + 1][16],
                                const uint8_t key[SA_PRG_KEY_BYTES])
 {
+    _Static_assert(SA_PRG_KEY_BYTES == 16 && SA_PRG_ROUNDS == 10, "the AES-128 key schedule");
     __m128i a = _mm_loadu_si128((const __m128i *)key);
-    __m128i b = _mm_loadu_si128((const __m128i *)(key + 16));
     _mm_storeu_si128((__m128i *)rk[0], a);
-    _mm_storeu_si128((__m128i *)rk[1], b);
-    EXPAND_STEP(2, 0x01);
-    EXPAND_STEP(4, 0x02);
-    EXPAND_STEP(6, 0x04);
-    EXPAND_STEP(8, 0x08);
-    EXPAND_STEP(10, 0x10);
-    EXPAND_STEP(12, 0x20);
-    EXPAND_STEP(14, 0x40);
+    EXPAND_STEP(1, 0x01);
+    EXPAND_STEP(2, 0x02);
+    EXPAND_STEP(3, 0x04);
+    EXPAND_STEP(4, 0x08);
+    EXPAND_STEP(5, 0x10);
+    EXPAND_STEP(6, 0x20);
+    EXPAND_STEP(7, 0x40);
+    EXPAND_STEP(8, 0x80);
+    EXPAND_STEP(9, 0x1b);
+    EXPAND_STEP(10, 0x36);
 }
 
 /* ---- AES-NI: 8 blocks in flight ---- */

@@ -1,5 +1,5 @@
 /* test_prg.c - every mask PRG path (portable, AES-NI, VAES; each forced in turn) against
- * OpenSSL's EVP_aes_256_ctr, an independent AES-CTR: many random keys, offsets (unaligned, at
+ * OpenSSL's EVP_aes_128_ctr, an independent AES-CTR: many random keys, offsets (unaligned, at
  * chunk boundaries, near the largest vector), lengths, signs and several terms at once, through
  * sa_prg_apply_range and sa_prg_apply (1 and 2 threads). Only this test links OpenSSL; the
  * library never does (core_link_check). */
@@ -18,7 +18,7 @@
 #include "sa_internal.h"
 
 /* OpenSSL's keystream of `key` for values off .. off+n: the counter starts at block off/4. */
-static void ossl_keystream(uint32_t *out, const uint8_t key[32], size_t off, size_t n)
+static void ossl_keystream(uint32_t *out, const uint8_t key[SA_PRG_KEY_BYTES], size_t off, size_t n)
 {
     size_t b0 = off / 4, skip = off % 4, nb = (skip + n + 3) / 4;
     uint8_t iv[16] = {0};
@@ -30,7 +30,7 @@ static void ossl_keystream(uint32_t *out, const uint8_t key[32], size_t off, siz
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     assert_non_null(ctx);
     int len = 0;
-    assert_int_equal(EVP_EncryptInit_ex(ctx, EVP_aes_256_ctr(), NULL, key, iv), 1);
+    assert_int_equal(EVP_EncryptInit_ex(ctx, EVP_aes_128_ctr(), NULL, key, iv), 1);
     assert_int_equal(EVP_EncryptUpdate(ctx, ks, &len, zero, (int)(nb * 16)), 1);
     assert_int_equal((size_t)len, nb * 16);
     EVP_CIPHER_CTX_free(ctx);
@@ -190,7 +190,7 @@ static void test_key_schedules_agree(void **state)
             memset(t[p].rk, 0xEE, sizeof t[p].rk);
             assert_int_equal(sa_prg_force(ps[p]), MU_OK);
             sa_prg_expand(&t[p], 1);
-            assert_memory_equal(t[p].rk[0], t[0].key, 32); /* the first two are the key */
+            assert_memory_equal(t[p].rk[0], t[0].key, SA_PRG_KEY_BYTES); /* rk[0] is the key */
             assert_memory_equal(t[p].rk, t[0].rk, sizeof t[0].rk);
         }
     }
