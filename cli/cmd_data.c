@@ -146,38 +146,54 @@ typedef struct {
     size_t len, cap;
 } tokbuf;
 
-/* Appends one file's bytes (path "-" = stdin) as tokens; *size and hash = its bytes. */
-static int read_bytes(const char *path, tokbuf *b, unsigned char hash[crypto_hash_sha256_BYTES],
-                      long long *size, mu_diag *d)
+/* A whole file (path "-" = stdin) into a malloc'd *text of *size bytes, its SHA-256. */
+static int read_text(const char *path, char **text, unsigned char hash[crypto_hash_sha256_BYTES],
+                     long long *size, mu_diag *d)
 {
     int is_stdin = !strcmp(path, "-");
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f)
         return mu_diag_set(d, errno == ENOENT ? MU_ERR_NOTFOUND : MU_ERR_IO, "%s: %s", path,
                            strerror(errno));
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    unsigned char buf[1 << 16];
-    size_t got, start = b->len;
+    char *t = NULL;
+    size_t len = 0, cap = 0, got;
     int rc = 0;
-    while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
-        if (MU_GROW(&b->tok, &b->cap, b->len + got, 1u << 16) != MU_OK) {
+    do {
+        if (MU_GROW(&t, &cap, len + (1u << 16) + 1, 1u << 16) != MU_OK) {
             rc = mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory", path);
             break;
         }
-        crypto_hash_sha256_update(&st, buf, got);
-        for (size_t i = 0; i < got; i++)
-            b->tok[b->len++] = buf[i];
-    }
+        len += got = fread(t + len, 1, 1u << 16, f);
+    } while (got > 0);
     if (!rc && ferror(f))
         rc = mu_diag_set(d, MU_ERR_IO, "%s: read error: %s", path, strerror(errno));
     if (!is_stdin)
         fclose(f);
+    if (rc) {
+        free(t);
+        return rc;
+    }
+    crypto_hash_sha256(hash, (const unsigned char *)t, len);
+    *text = t;
+    *size = (long long)len;
+    return 0;
+}
+
+/* Appends one file's bytes (path "-" = stdin) as tokens; *size and hash = its bytes. */
+static int read_bytes(const char *path, tokbuf *b, unsigned char hash[crypto_hash_sha256_BYTES],
+                      long long *size, mu_diag *d)
+{
+    char *text = NULL;
+    int rc = read_text(path, &text, hash, size, d);
     if (rc)
         return rc;
-    crypto_hash_sha256_final(&st, hash);
-    *size = (long long)(b->len - start);
-    return 0;
+    size_t n = (size_t)*size;
+    if (MU_GROW(&b->tok, &b->cap, b->len + n, 1u << 16) != MU_OK)
+        rc = mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory", path);
+    for (size_t i = 0; !rc && i < n; i++)
+        b->tok[b->len++] = (unsigned char)text[i];
+    free(text);
+    return rc;
 }
 
 /* Appends "HEX SIZE PATH\n" to the sources text. */
@@ -294,39 +310,6 @@ static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
-/* A whole file (path "-" = stdin) into a malloc'd *text of *size bytes, its SHA-256. */
-static int read_text(const char *path, char **text, unsigned char hash[crypto_hash_sha256_BYTES],
-                     long long *size, mu_diag *d)
-{
-    int is_stdin = !strcmp(path, "-");
-    FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    if (!f)
-        return mu_diag_set(d, errno == ENOENT ? MU_ERR_NOTFOUND : MU_ERR_IO, "%s: %s", path,
-                           strerror(errno));
-    char *t = NULL;
-    size_t len = 0, cap = 0, got;
-    int rc = 0;
-    do {
-        if (MU_GROW(&t, &cap, len + (1u << 16) + 1, 1u << 16) != MU_OK) {
-            rc = mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory", path);
-            break;
-        }
-        len += got = fread(t + len, 1, 1u << 16, f);
-    } while (got > 0);
-    if (!rc && ferror(f))
-        rc = mu_diag_set(d, MU_ERR_IO, "%s: read error: %s", path, strerror(errno));
-    if (!is_stdin)
-        fclose(f);
-    if (rc) {
-        free(t);
-        return rc;
-    }
-    crypto_hash_sha256(hash, (const unsigned char *)t, len);
-    *text = t;
-    *size = (long long)len;
-    return 0;
 }
 
 /* One input file (or stdin): a document, or a JSONL file's documents. */
