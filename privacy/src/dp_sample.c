@@ -350,7 +350,7 @@ static int geom_fast(const fast_ctx *c, uint32_t top, uint64_t *mag)
     double hi = y + c->dy, lo = y - w - c->dy;
     int64_t k = (int64_t)hi; /* signed conversions: one instruction each */
     *mag = (uint64_t)k;      /* k < 22.2 t + 1 < DP_CAND_MAX */
-    return top != 0 && lo >= (double)k;
+    return (top != 0) & (lo >= (double)k);
 }
 
 /* [U < exp(-γ)] for the acceptance step, g = γ exactly as g/D, gd its double estimate (relative
@@ -391,14 +391,22 @@ static int accept(fast_ctx *c, uint32_t top, double gd, u128 g, int sq)
 
 #define BATCH 32
 
-/* n 32-bit words of the stream. */
-static void rng_words(dp_rng *rng, uint32_t *w, size_t n)
+/* n 32-bit words of the stream, in place in the rng's buffer (valid until its next refill;
+ * dp_rng_deinit wipes them): no copy to wipe. */
+static const uint8_t *rng_words(dp_rng *rng, size_t n)
 {
-    size_t bytes = 4 * n;
-    if (rng->pos + bytes > DP_RNG_BUF_BYTES)
+    if (rng->pos + 4 * n > DP_RNG_BUF_BYTES)
         refill(rng);
-    memcpy(w, rng->buf + rng->pos, bytes);
-    rng->pos += bytes;
+    const uint8_t *w = rng->buf + rng->pos;
+    rng->pos += 4 * n;
+    return w;
+}
+
+static uint32_t word(const uint8_t *w, int i)
+{
+    uint32_t v;
+    memcpy(&v, w + 4 * i, 4);
+    return v;
 }
 
 /* Algorithm 3 with the fast comparisons, BATCH proposals at a time so the independent
@@ -408,15 +416,19 @@ static void rng_words(dp_rng *rng, uint32_t *w, size_t n)
  * room outputs, the accepted proposals in order; returns how many. */
 static size_t fast_batch(fast_ctx *c, int64_t *out, size_t room)
 {
-    uint32_t w[2 * BATCH + 1], *ug = w, *ua = w + BATCH, sg;
+    uint32_t ug[BATCH], ua[BATCH], sg;
     uint64_t mag[BATCH];
     double gd[BATCH];
     int okg[BATCH], sq[BATCH];
-    rng_words(c->rng, w, 2 * BATCH + 1);
-    sg = w[2 * BATCH];
+    const uint8_t *w = rng_words(c->rng, 2 * BATCH + 1);
+    for (int i = 0; i < BATCH; i++) {
+        ug[i] = word(w, i);
+        ua[i] = word(w, BATCH + i);
+    }
+    sg = word(w, 2 * BATCH);
     for (int i = 0; i < BATCH; i++)
-        okg[i] = geom_fast(c, ug[i], &mag[i]) && !c->force_slow;
-    for (int i = 0; i < BATCH; i++) { /* here m < 22.2 t + 1, so |m den t - num| < 2^40 */
+        okg[i] = geom_fast(c, ug[i], &mag[i]) & !c->force_slow;
+    for (int i = 0; i < BATCH; i++) { /* m < 22.2 t + 1 here, so |m den t - num| < 2^40 */
         int64_t diff = (int64_t)(mag[i] * c->den * c->t) - (int64_t)c->num;
         gd[i] = (double)diff * (double)diff * c->inv_D;
         sq[i] = squeeze(gd[i], ua[i]);
@@ -447,7 +459,8 @@ static size_t fast_batch(fast_ctx *c, int64_t *out, size_t room)
         if (accept(c, ua[i], gd[i], (u128)diff * diff, sq[i]))
             out[k++] = neg ? -(int64_t)m : (int64_t)m;
     }
-    sodium_memzero(w, sizeof w);
+    sodium_memzero(ug, sizeof ug);
+    sodium_memzero(ua, sizeof ua);
     sodium_memzero(mag, sizeof mag);
     sodium_memzero(gd, sizeof gd);
     return k;
