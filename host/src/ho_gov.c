@@ -96,11 +96,14 @@ static int append(ho_gov *g, gv_entry *e, uint64_t now, mu_diag *d)
 }
 
 /* Replays an existing, verified log: which charter version it adopted last, who is admitted,
- * which round it logged last. */
-static int replay(ho_gov *g, uint64_t *version, uint64_t *last_round, gv_entry *e)
+ * which round it logged last, and the global hash its last ROUND entry for round `want` names
+ * (*have_global = 0 when it has none). */
+static int replay(ho_gov *g, uint64_t *version, uint64_t *last_round, uint64_t want,
+                  uint8_t global[GV_HASH_BYTES], int *have_global, gv_entry *e)
 {
     *version = 0;
     *last_round = 0;
+    *have_global = 0;
     for (size_t i = 0; i < gv_log_len(g->log); i++) {
         gv_log_entry(g->log, i, e);
         if (e->kind == GV_ENTRY_CHARTER)
@@ -109,8 +112,37 @@ static int replay(ho_gov *g, uint64_t *version, uint64_t *last_round, gv_entry *
             return MU_ERR_NOMEM;
         else if (e->kind == GV_ENTRY_ROUND || e->kind == GV_ENTRY_RESTART)
             *last_round = e->round;
+        if (e->kind == GV_ENTRY_ROUND && e->round == want) {
+            memcpy(global, e->global_hash, GV_HASH_BYTES);
+            *have_global = 1;
+        }
     }
     return MU_OK;
+}
+
+/* A resumed coordinator's starting global (g->prev, from the checkpoint) must be the one the
+ * log's entry for the resumed round names: a checkpoint handed over by a departing (or
+ * hostile) coordinator cannot carry another adapter than the one the members saw logged. */
+static int check_resumed_global(const ho_gov *g, uint64_t round, const uint8_t want[GV_HASH_BYTES],
+                                mu_diag *d)
+{
+    size_t len = wi_blob_len(g->dim);
+    uint8_t *b = malloc(len ? len : 1), have[GV_HASH_BYTES];
+    if (!b)
+        return mu_diag_set(d, MU_ERR_NOMEM, "out of memory");
+    wi_blob_encode(b, len, g->prev, g->dim);
+    crypto_hash_sha256(have, b, len);
+    free(b);
+    if (sodium_memcmp(have, want, GV_HASH_BYTES) == 0)
+        return MU_OK;
+    char hh[2 * GV_HASH_BYTES + 1], wh[2 * GV_HASH_BYTES + 1];
+    wi_hex_encode(hh, sizeof hh, have, GV_HASH_BYTES);
+    wi_hex_encode(wh, sizeof wh, want, GV_HASH_BYTES);
+    return mu_diag_set(d, MU_ERR_INVALID,
+                       "%s: the checkpoint's global after round %llu hashes to %.16s..., the "
+                       "audit log's round %llu entry names %.16s...: the checkpoint is not the "
+                       "state the log records (edited, or from another run)",
+                       g->log_path, (unsigned long long)round, hh, (unsigned long long)round, wh);
 }
 
 static int open_log(ho_gov *g, const ho_gov_opts *o, gv_entry *e, mu_diag *d)
@@ -130,7 +162,12 @@ static int open_log(ho_gov *g, const ho_gov_opts *o, gv_entry *e, mu_diag *d)
                                o->chain_path, why.msg);
     }
     uint64_t version = 0, last_round = 0;
-    if ((rc = replay(g, &version, &last_round, e)))
+    uint8_t logged[GV_HASH_BYTES];
+    int have_logged = 0;
+    if ((rc = replay(g, &version, &last_round, o->resumed ? o->resumed_round : 0, logged,
+                     &have_logged, e)))
+        return rc;
+    if (o->resumed && have_logged && (rc = check_resumed_global(g, o->resumed_round, logged, d)))
         return rc;
     for (uint64_t v = version; v < g->n_chain; v++) {
         memset(e, 0, sizeof *e);

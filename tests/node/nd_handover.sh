@@ -5,7 +5,8 @@
 # A's checkpoint and audit log (the bundle), the orgs follow the charter to B's address, and
 # round 3 runs. The log verifies across the handover (A's entries under its key, B's from the
 # charter entry that names it), and the final adapter is bit for bit the one a run without
-# the handover gives (deterministic orgs).
+# the handover gives (deterministic orgs). Before that, B refuses a forged checkpoint (another
+# run's state after round 2) next to A's log: its global is not the one the log names.
 # usage: nd_handover.sh MUTUAL SCRIPT
 set -u
 MUTUAL=$1 SCRIPT=$2
@@ -58,7 +59,7 @@ join() { # join NAME ARGS...
     pids+=($!)
   done
 }
-mkdir -p dump-ref dump-a dump-b
+mkdir -p dump-ref dump-forged dump-a dump-b
 
 # ---- the reference: the same federation, no charter, no handover ------------------------------
 serve ref coordinator.yaml port
@@ -67,8 +68,20 @@ wait "$srv"
 check ref_3_rounds 0 '"round":3,"kind":"train","outcome":"completed"' -- cat ref.serve.jsonl
 for i in 1 2 3; do wait "${org_pid[$i]}"; done
 mv ckpt ckpt-ref
-rm -rf adapters # the governed runs export only what the members release
 for i in 1 2 3; do rm -f "keys/org-$i.ed25519.rounds"; done # a new run: its own round records
+
+# ---- a forged state: 2 rounds of the same federation at another learning rate -----------------
+# (a departing coordinator's checkpoint after round 2 that is not the one its log records)
+sed -e "s/lr: 0.01/lr: 0.02/" -e "s/rounds: 3/rounds: 2/" -e "s#$work/ckpt#$work/ckpt-forged#" \
+  coordinator.yaml >coordinator-forged.yaml
+serve forged coordinator-forged.yaml port
+join forged
+wait "$srv"
+check forged_2_rounds 0 '"round":2,"kind":"train","outcome":"completed"' -- cat forged.serve.jsonl
+for i in 1 2 3; do wait "${org_pid[$i]}"; done
+check forged_differs 1 "" -- cmp -s dump-ref/global-000002.f32 dump-forged/global-000002.f32
+rm -rf adapters # the governed runs export only what the members release
+for i in 1 2 3; do rm -f "keys/org-$i.ed25519.rounds"; done
 
 # ---- coordinator A, 2 rounds --------------------------------------------------------------------
 charter v1.yaml a "$port_a" coordinator.yaml
@@ -93,6 +106,16 @@ sign org-3 v2.charter
 check b_approved 0 "versions 1..2" -- "$MUTUAL" charter verify --chain chain --add v2.charter
 check a_refused_now 1 "is not the coordinator key that charter version 2 names" \
   -- "$MUTUAL" serve --config coordinator.yaml --charter chain --coordinator-key keys/coord-a.key
+
+# ---- B refuses a checkpoint whose global is not the one A's log names for round 2 --------------
+mkdir -p ckpt-b
+cp ckpt-forged/checkpoint.h5 ckpt-b/
+cp ckpt/audit.log ckpt-b/
+check b_refuses_forged 1 "round 2 entry names .*the checkpoint is not the state the log records" \
+  -- "$MUTUAL" serve --config coordinator-b.yaml --charter chain --coordinator-key keys/coord-b.key \
+  --accept-config-change
+check forged_log_untouched 0 "" -- cmp ckpt/audit.log ckpt-b/audit.log
+rm -rf ckpt-b
 
 # ---- B starts from A's bundle: its checkpoint and audit log --------------------------------------
 mkdir -p ckpt-b
