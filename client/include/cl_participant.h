@@ -66,6 +66,15 @@
  * max(CL_MIN_COHORT, cfg.min_cohort) members. Otherwise the ADVERTISE task is MU_ERR_INVALID
  * and nothing is sent. An empty roster trusts no one: every secure aggregation is refused.
  *
+ * The org's noise pin (issue 13): with ddg_noise > 0 an org adds noise scaled so that the sum
+ * of ddg_min inputs has the task's noise multiplier; both numbers come from the coordinator.
+ * The org refuses, before it trains or advertises, a task whose noise is below its own pin
+ * (cfg.min_ddg_noise), a task without noise when it requires noise (cfg.require_ddg), and a
+ * task whose ddg_min exceeds the cohort. It makes ddg_min binding: its sa_client gets it as
+ * sa_config.min_survivors, so it sends no unmask shares for a survivor set smaller than the
+ * number its noise was scaled for; and its MASKED task must carry the ddg_noise and ddg_min
+ * of the ADVERTISE task it answered (else MU_ERR_INVALID, nothing sent).
+ *
  * Determinism: with `deterministic` set, every random choice (stochastic rounding, data
  * windows, LoRA dropout) comes from the participant's seed and the round number, so a run
  * repeats bit for bit. The secure-aggregation keys and masks come from the seed only when
@@ -168,6 +177,12 @@ typedef struct {
      * cl_participant_new unless allow_small_cohort (tests and the simulator only). */
     uint32_t min_cohort;
     int allow_small_cohort;
+    /* The noise this org adds itself, pinned from a source the coordinator does not control
+     * (the org config's privacy section; see "The org's noise pin" above): a TRAIN or
+     * ADVERTISE task whose ddg_noise is below min_ddg_noise (when the task has noise), or 0
+     * with require_ddg, is MU_ERR_INVALID and nothing is sent. 0 / 0 = take the task's. */
+    double min_ddg_noise;
+    int require_ddg;
     int simulated; /* the driver runs the coordinator itself: see Determinism above */
     /* Where the rounds this org has put a masked input into are recorded (cl_rounds.h;
      * borrowed: it must outlive the participant, and the driver keeps the same one across

@@ -28,8 +28,10 @@ struct cl_participant {
     uint8_t last_report[CO_REPORT_BYTES];
 
     sa_client *sa;
-    int sa_answered;             /* the last stage answered */
-    int recorded;                /* this sa client's round is in `log` by its own MASKED task */
+    int sa_answered;     /* the last stage answered */
+    int recorded;        /* this sa client's round is in `log` by its own MASKED task */
+    double sa_ddg_noise; /* the ADVERTISE task's ddg_noise and ddg_min (for MASKED) */
+    uint32_t sa_ddg_min;
     cl_round_log *log, *own_log; /* cfg.rounds, or own_log when that is NULL */
     sa_rng_seeded rng_sa, rng_q;
 };
@@ -151,6 +153,10 @@ cl_participant *cl_participant_new(const cl_participant_config *cfg, mu_diag *di
         mu_diag_set(diag, MU_ERR_INVALID,
                     "org %s: min_cohort %u is below %u: the minimum can only be raised", cfg->name,
                     cfg->min_cohort, CL_MIN_COHORT);
+        return NULL;
+    }
+    if (!(cfg->min_ddg_noise >= 0 && isfinite(cfg->min_ddg_noise))) {
+        mu_diag_set(diag, MU_ERR_INVALID, "org %s: bad min_ddg_noise", cfg->name);
         return NULL;
     }
     cl_participant *p = calloc(1, sizeof *p);
@@ -322,6 +328,23 @@ static int do_train(cl_participant *p, cl_engine *e, const co_task *t, const flo
     return rc;
 }
 
+/* The org's noise pin (cl_participant.h): the task's distributed noise against this org's own
+ * minimum, before it trains or advertises. */
+static int ddg_pin_check(const cl_participant *p, const co_round_config *c, mu_diag *diag)
+{
+    if (p->cfg.require_ddg && !(c->ddg_noise > 0))
+        return mu_diag_set(diag, MU_ERR_INVALID,
+                           "org %s: round %" PRIu64 " has no distributed noise (ddg_noise 0) and "
+                           "this org requires it (privacy.require_ddg): leaving the round",
+                           p->name, c->round);
+    if (c->ddg_noise > 0 && c->ddg_noise < p->cfg.min_ddg_noise)
+        return mu_diag_set(diag, MU_ERR_INVALID,
+                           "org %s: round %" PRIu64 " asks for ddg_noise %g, below this org's "
+                           "minimum %g (privacy.min_ddg_noise): leaving the round",
+                           p->name, c->round, c->ddg_noise, p->cfg.min_ddg_noise);
+    return MU_OK;
+}
+
 static int do_eval(cl_participant *p, cl_engine *e, const co_task *t, const float *global,
                    cl_outbox *out, mu_diag *diag)
 {
@@ -410,13 +433,21 @@ static int start_secagg(cl_participant *p, const co_task *t, sa_outbox *sob, mu_
                     .d = c->dim + 1 + co_metric_coords(c->bits, c->quant_n),
                     .bits = c->bits,
                     .k = c->k,
-                    .t = c->t};
+                    .t = c->t,
+                    .min_survivors = c->ddg_noise > 0 ? c->ddg_min : 0};
     _Static_assert(CO_SA_NONCE_BYTES == SA_INSTANCE_NONCE_BYTES, "one nonce size");
     memcpy(sc.instance_nonce, c->sa_nonce, SA_INSTANCE_NONCE_BYTES);
     cl_cohort_rule rule = {p->name, p->pk, p->roster, p->cfg.n_members, p->cfg.min_cohort};
     int rc = cl_cohort_check(&rule, t, diag);
-    if (rc != MU_OK)
+    if (rc != MU_OK || (rc = ddg_pin_check(p, c, diag)) != MU_OK)
         return rc;
+    /* The noise is scaled for ddg_min survivors (sc.min_survivors makes that binding): a
+     * minimum beyond the cohort is a coordinator scaling every org's noise down. */
+    if (c->ddg_noise > 0 && c->ddg_min > t->n_cohort)
+        return mu_diag_set(diag, MU_ERR_INVALID,
+                           "org %s: round %" PRIu64 " scales the noise for %u survivors in a "
+                           "cohort of %u: leaving the round",
+                           p->name, c->round, c->ddg_min, t->n_cohort);
     /* Without a fresh nonce, keys advertised to one coordinator instance would verify in
      * another instance of the same round. */
     if (sodium_is_zero(c->sa_nonce, CO_SA_NONCE_BYTES))
@@ -442,6 +473,8 @@ static int start_secagg(cl_participant *p, const co_task *t, sa_outbox *sob, mu_
     p->sa = sa_client_new(&sc, t->org_id, p->sk, rng, diag);
     if (!p->sa)
         return MU_ERR_NOMEM;
+    p->sa_ddg_noise = c->ddg_noise;
+    p->sa_ddg_min = sc.min_survivors;
     if (p->cfg.mask_threads > 1)
         sa_client_set_threads(p->sa, p->cfg.mask_threads);
     return sa_client_start(p->sa, sob, diag);
@@ -503,7 +536,14 @@ static int do_secagg(cl_participant *p, const co_task *t, cl_outbox *out, mu_dia
         rc = start_secagg(p, t, &sob, diag);
     } else {
         rc = MU_OK;
-        if (t->stage == SA_STAGE_MASKED)
+        if (t->stage == SA_STAGE_MASKED &&
+            (c->ddg_noise != p->sa_ddg_noise || (c->ddg_noise > 0 && c->ddg_min != p->sa_ddg_min)))
+            rc = mu_diag_set(diag, MU_ERR_INVALID,
+                             "org %s: the MASKED task of round %" PRIu64 " has ddg_noise %g, "
+                             "ddg_min %u, not the %g, %u it advertised for",
+                             p->name, c->round, c->ddg_noise, c->ddg_min, p->sa_ddg_noise,
+                             p->sa_ddg_min);
+        else if (t->stage == SA_STAGE_MASKED)
             rc = set_input(p, c, diag);
         if (rc == MU_OK)
             rc = sa_client_handle(p->sa, t->sa_msg, t->sa_len, &sob, diag);
@@ -557,6 +597,8 @@ int cl_participant_handle_task(cl_participant *p, cl_engine *engine, const co_ta
             return mu_diag_set(diag, MU_ERR_INVALID,
                                "org %s: adapter of %zu values, round config says %u, model %zu",
                                p->name, dim, task->cfg.dim, engine ? cl_engine_dim(engine) : 0);
+        if (task->kind == CO_TASK_TRAIN && (rc = ddg_pin_check(p, &task->cfg, diag)) != MU_OK)
+            return rc;
         if (task->kind == CO_TASK_TRAIN)
             return do_train(p, engine, task, global, dim, out, diag);
         return do_eval(p, engine, task, global, out, diag);

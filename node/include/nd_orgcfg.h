@@ -32,6 +32,10 @@ typedef struct {
      * below CL_MIN_COHORT and sets small_cohort. */
     uint32_t min_cohort;
     int small_cohort;
+    /* privacy: the noise this org adds itself, never taken from the coordinator (issue 13;
+     * cl_participant.h "The org's noise pin"). min_ddg_noise (0 = none) and require_ddg. */
+    double min_ddg_noise;
+    int require_ddg;
     size_t n_members;
     cl_member members[ND_MAX_MEMBERS];
 } nd_orgcfg;

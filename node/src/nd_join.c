@@ -122,6 +122,8 @@ static int make_org(org *g, mu_diag *d)
             pc.min_cohort = floor;
     }
     pc.allow_small_cohort = g->cfg.small_cohort;
+    pc.min_ddg_noise = g->cfg.min_ddg_noise; /* the org's own noise pin (issue 13) */
+    pc.require_ddg = g->cfg.require_ddg;
     if (g->cfg.deterministic) {
         pc.deterministic = 1;
         memcpy(pc.seed, g->cfg.seed, sizeof pc.seed);

@@ -140,8 +140,9 @@ static int load_cohort(const mu_yaml_doc *doc, const mu_yaml_node *co, const mu_
 
 static int load_doc(const mu_yaml_doc *doc, nd_orgcfg *c, mu_diag *d)
 {
-    static const char *const top[] = {"org",     "coordinator", "tls",     "model",  "data",
-                                      "threads", "reconnect",   "testing", "cohort", NULL};
+    static const char *const top[] = {"org",    "coordinator", "tls",       "model",
+                                      "data",   "threads",     "reconnect", "testing",
+                                      "cohort", "privacy",     NULL};
     static const char *const ko[] = {"name", "identity_key", NULL};
     static const char *const kc[] = {"address", "server_name", NULL};
     static const char *const kt[] = {"ca", "cert", "key", "insecure", NULL};
@@ -150,9 +151,10 @@ static int load_doc(const mu_yaml_doc *doc, nd_orgcfg *c, mu_diag *d)
     static const char *const kr[] = {"initial_s", "max_s", "give_up_s", NULL};
     static const char *const kx[] = {"deterministic_seed", "min_cohort", NULL};
     static const char *const kh[] = {"min_size", "members", NULL};
+    static const char *const kp[] = {"min_ddg_noise", "require_ddg", NULL};
     if (!doc->root || doc->root->kind != MU_YAML_MAP)
         return mu_diag_set(d, MU_ERR_INVALID, "%s: an org config must be a mapping", doc->path);
-    const mu_yaml_node *o, *co, *t, *m, *da, *re, *x, *ch;
+    const mu_yaml_node *o, *co, *t, *m, *da, *re, *x, *ch, *pv;
     int rc;
     if ((rc = mu_yaml_check_keys(doc, doc->root, top, d)) ||
         (rc = section(doc, "org", ko, 1, &o, d)) ||
@@ -161,7 +163,12 @@ static int load_doc(const mu_yaml_doc *doc, nd_orgcfg *c, mu_diag *d)
         (rc = section(doc, "data", kd, 1, &da, d)) ||
         (rc = section(doc, "reconnect", kr, 0, &re, d)) ||
         (rc = section(doc, "testing", kx, 0, &x, d)) ||
-        (rc = section(doc, "cohort", kh, 0, &ch, d)) || (rc = load_cohort(doc, ch, x, c, d)))
+        (rc = section(doc, "cohort", kh, 0, &ch, d)) || (rc = load_cohort(doc, ch, x, c, d)) ||
+        (rc = section(doc, "privacy", kp, 0, &pv, d)))
+        return rc;
+    if (pv && ((rc = mu_yaml_get_double(doc, pv, "min_ddg_noise", 0, CO_TASK_MAX_DP_NOISE,
+                                        &c->min_ddg_noise, d)) ||
+               (rc = mu_yaml_get_bool(doc, pv, "require_ddg", &c->require_ddg, d))))
         return rc;
     char seed_hex[80] = "";
     if (x && (rc = str(doc, x, "deterministic_seed", 0, seed_hex, sizeof seed_hex, d)))

@@ -119,6 +119,11 @@ typedef struct {
      * ADVERTISE signs: a restarted coordinator that draws a new one refuses advertisements
      * recorded before its restart (they no longer verify). Must reach the orgs with the task. */
     uint8_t instance_nonce[SA_INSTANCE_NONCE_BYTES];
+    /* A client's own extra minimum of survivors, 0..n (0 = none; not hashed, not agreed): it
+     * refuses a survivor set smaller than max(sa_min_survivors(n, t), min_survivors) and
+     * reveals nothing. An org whose input carries distributed noise scaled for m survivors
+     * sets m here, so the sum of fewer inputs is never unmasked. The server ignores it. */
+    uint32_t min_survivors;
     sa_clock clock; /* optional, not part of the agreed config: times this side's work */
 } sa_config;
 

@@ -13,7 +13,7 @@ struct sa_client {
     uint32_t n, d, bits, k, t;
     uint32_t k_eff;                   /* ring neighbours in the whole cohort */
     uint32_t max_drop;                /* sa_max_dropped: more lost neighbours and I abort */
-    uint32_t min_surv;                /* sa_min_survivors */
+    uint32_t min_surv;                /* max(sa_min_survivors, cfg min_survivors) */
     uint32_t *ids;                    /* (n) cohort ids, ascending */
     uint8_t (*pks)[SA_SIGN_PK_BYTES]; /* (n) identity keys, same order */
     uint8_t cfg_hash[SA_HASH_BYTES];
@@ -121,6 +121,8 @@ sa_client *sa_client_new(const sa_config *cfg, uint32_t self_id,
     c->k_eff = cfg->k < cfg->n - 1 ? cfg->k : cfg->n - 1;
     c->max_drop = sa_max_dropped(cfg->n, c->k_eff);
     c->min_surv = sa_min_survivors(cfg->n, cfg->t);
+    if (cfg->min_survivors > c->min_surv)
+        c->min_surv = cfg->min_survivors;
     c->clock = cfg->clock;
     sa_config_hash(c->cfg_hash, cfg);
     c->self = self_id;
@@ -565,7 +567,8 @@ static int handle_survivors(sa_client *c, const sa_msg *m, sa_outbox *out, mu_di
     if (m->n_ids < c->min_surv)
         return client_abort(c, mu_diag_set(diag, MU_ERR_ABORT,
                                            "secure_agg: %zu survivors, fewer than the %u the "
-                                           "threshold t=%u and the dropout assumption allow",
+                                           "threshold t=%u, the dropout assumption and this "
+                                           "org's own minimum allow",
                                            m->n_ids, c->min_surv, c->t));
     uint32_t in_sum = 0;
     for (uint32_t j = 0; j < c->nn; j++)

@@ -64,6 +64,10 @@ int sa_config_check(const sa_config *cfg, mu_diag *diag)
         return mu_diag_set(diag, MU_ERR_INVALID, "secure_agg: d=%u exceeds %u", cfg->d, SA_MAX_D);
     if (cfg->bits < 1 || cfg->bits > 32)
         return mu_diag_set(diag, MU_ERR_INVALID, "secure_agg: bits=%u (need 1..32)", cfg->bits);
+    if (cfg->min_survivors > cfg->n)
+        return mu_diag_set(diag, MU_ERR_INVALID,
+                           "secure_agg: a minimum of %u survivors in a cohort of %u orgs",
+                           cfg->min_survivors, cfg->n);
     uint32_t k_eff = cfg->k < cfg->n - 1 ? cfg->k : cfg->n - 1;
     if (k_eff < sa_min_degree(cfg->n))
         return mu_diag_set(diag, MU_ERR_INVALID,

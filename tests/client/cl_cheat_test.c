@@ -11,7 +11,12 @@
  * Attack 3 (same-round replay): round R with {A, T, ...}, then R again with {A, ...} after a
  * coordinator (or org) restart: A retrains to the same update, so the difference of the sums
  * is T's input. Refused: A records R before its masked upload and will not aggregate R
- * again, with the record in memory (coordinator restart) or in a file (org restart). */
+ * again, with the record in memory (coordinator restart) or in a file (org restart).
+ *
+ * Issue 13 (the noise an org adds): a coordinator that lowers ddg_noise below the org's pin,
+ * or turns it off for an org that requires it, is refused before the org trains or
+ * advertises; one that scales every org's noise for ddg_min survivors and then shows fewer
+ * gets no unmask shares from the target, so the thin sum is never unmasked. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,6 +57,7 @@ typedef struct {
     size_t adv_target_len, adv_member_len;
     const sa_key_entry *swap; /* if set: put this entry in place of its id's in the target's KEYS */
     int stop_after;           /* if set: the coordinator stops (restarts) after closing it */
+    uint32_t drop;            /* the last `drop` coordinator members never upload MASKED */
 } cheat;
 
 /* The masked vector: w·Δ, w and the metric coordinates (co_wire.h), at most VD values. */
@@ -218,7 +224,7 @@ static void deliver(cheat *ch, cl_participant *p, sa_outbox *sob, uint8_t stage)
                 t.sa_len = len;
                 to_target(ch, p, &t, &out);
                 free(swapped);
-            } else if (ch->fake[i]) {
+            } else if (ch->fake[i] && !(stage == SA_STAGE_MASKED && i >= ch->n - ch->drop)) {
                 sa_client_handle(ch->fake[i], e->bytes, e->len, &replies, NULL);
                 for (size_t k = 0; k < replies.count; k++)
                     sa_server_handle(ch->server, rec[r], replies.items[k].bytes,
@@ -719,6 +725,163 @@ static void test_no_nonce_refused(void **state)
     cheat_free(&ch);
 }
 
+/* A synthetic target pinning `roster` with the noise pin (min_noise, require). */
+static cl_participant *make_pinned(const cl_member *roster, size_t nr, double min_noise,
+                                   int require, uint8_t seed[32])
+{
+    cl_participant_config pc = {.name = "target",
+                                .synthetic = 1,
+                                .synthetic_amp = 0.1,
+                                .members = roster,
+                                .n_members = nr,
+                                .min_cohort = 2,
+                                .allow_small_cohort = 1,
+                                .min_ddg_noise = min_noise,
+                                .require_ddg = require};
+    randombytes_buf(pc.seed, sizeof pc.seed);
+    memcpy(seed, pc.seed, 32);
+    uint8_t pk[32];
+    crypto_sign_keypair(pk, pc.sign_sk);
+    mu_diag d = {{0}};
+    cl_participant *p = cl_participant_new(&pc, &d);
+    if (!p)
+        fail_msg("cl_participant_new: %s", d.msg);
+    return p;
+}
+
+/* What the target pushes for a TRAIN and an ADVERTISE task of ch->cfg (ddg_noise `z`, ddg_min
+ * `m`): MU_OK and 2 messages when it takes the round, else its first error and 0 messages. */
+static int pin_round(cheat *ch, cl_participant *p, double z, uint32_t m, uint32_t *sent)
+{
+    ch->cfg.ddg_noise = z;
+    ch->cfg.ddg_min = z > 0 ? m : 0;
+    memcpy(ch->pks[0], cl_participant_pk(p), 32);
+    cl_outbox out;
+    cl_outbox_init(&out);
+    co_task t = {.kind = CO_TASK_TRAIN, .org_id = TARGET, .cfg = ch->cfg};
+    co_task adv = {.kind = CO_TASK_SECAGG,
+                   .org_id = TARGET,
+                   .stage = SA_STAGE_ADVERTISE,
+                   .cfg = ch->cfg,
+                   .n_cohort = ch->n,
+                   .cohort_ids = ch->ids,
+                   .cohort_pks = ch->pks};
+    mu_diag d = {{0}};
+    int rc = cl_participant_handle_task(p, NULL, &t, NULL, DIM, &out, &d);
+    if (rc == MU_OK)
+        rc = cl_participant_handle_task(p, NULL, &adv, NULL, DIM, &out, &d);
+    else /* an org whose TRAIN was refused sends nothing for the ADVERTISE either */
+        assert_int_not_equal(cl_participant_handle_task(p, NULL, &adv, NULL, DIM, &out, NULL),
+                             MU_OK);
+    if (rc != MU_OK)
+        print_message("target refused: %s\n", d.msg);
+    *sent = (uint32_t)out.count;
+    cl_outbox_deinit(&out);
+    return rc;
+}
+
+/* The org's noise pin: at or above min_ddg_noise 2 the round is taken; 1.5 (a coordinator
+ * lowering the federation's noise) is refused at TRAIN and at ADVERTISE, nothing sent; noise
+ * off is refused only by an org that requires it. */
+static void test_ddg_noise_below_pin_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        double pin, z;
+        int require, ok;
+    } cases[] = {{2, 2, 0, 1},   {2, 3, 1, 1}, {2, 1.5, 0, 0}, {2, 1.5, 1, 0},
+                 {0, 1.5, 0, 1}, {2, 0, 0, 1}, {2, 0, 1, 0},   {0, 0, 1, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cheat ch;
+        cheat_init(&ch, 5, 0);
+        cl_member roster[MAX_FAKE];
+        size_t nr = roster_of(&ch, 1, roster);
+        uint8_t seed[32];
+        cl_participant *p = make_pinned(roster, nr, cases[i].pin, cases[i].require, seed);
+        uint32_t sent = 0;
+        int rc = pin_round(&ch, p, cases[i].z, 5, &sent);
+        print_message("pin %g require %d noise %g: rc %d, %u sent\n", cases[i].pin,
+                      cases[i].require, cases[i].z, rc, sent);
+        assert_int_equal(rc, cases[i].ok ? MU_OK : MU_ERR_INVALID);
+        assert_int_equal(sent, cases[i].ok ? 2 : 0);
+        cl_participant_free(p);
+        cheat_free(&ch);
+    }
+}
+
+/* ddg_min beyond the cohort: every org's noise would be scaled for survivors that cannot
+ * exist. Refused at ADVERTISE (its TRAIN is taken: the cohort is not known yet). */
+static void test_ddg_min_beyond_cohort_refused(void **state)
+{
+    (void)state;
+    cheat ch;
+    cheat_init(&ch, 5, 0);
+    ch.cfg.quant_n = 9; /* the coordinator claims a larger federation */
+    cl_member roster[MAX_FAKE];
+    size_t nr = roster_of(&ch, 1, roster);
+    uint8_t seed[32];
+    cl_participant *p = make_pinned(roster, nr, 0, 0, seed);
+    uint32_t sent = 0;
+    assert_int_equal(pin_round(&ch, p, 1, 6, &sent), MU_ERR_INVALID);
+    assert_int_equal(sent, 1); /* READY only */
+    cl_participant_free(p);
+    cheat_free(&ch);
+}
+
+/* ddg_min = n = 7 (each org's noise scaled for 7 survivors), then 2 coordinator members never
+ * upload: a survivor set of 5, which secure_agg's own minimum (t = 5 here) allows. The target
+ * sends nothing in UNMASK and, with t = 5, the coordinator's 4 surviving members cannot
+ * unmask the sum. With all 7 uploading the same round unmasks, and its unnoised metric
+ * coordinates are exactly the sum of the 7 orgs'. */
+static void test_ddg_survivors_below_ddg_min(void **state)
+{
+    (void)state;
+    for (int honest = 0; honest <= 1; honest++) {
+        cheat ch;
+        cheat_init(&ch, 7, 0);
+        ch.cfg.ddg_noise = 1;
+        ch.cfg.ddg_min = 7;
+        ch.cfg.scale = 65536; /* the per-org noise variance within the sampler's range */
+        ch.drop = honest ? 0 : 2;
+        assert_true(sa_min_survivors(ch.n, ch.cfg.t) <= ch.n - 2); /* the attack passes sa */
+        uint32_t m = (uint32_t)co_metric_coords(ch.cfg.bits, ch.cfg.quant_n);
+        for (uint32_t i = 1; i < ch.n; i++)
+            for (uint32_t j = 0; j < m; j++)
+                ch.input[i][DIM + 1 + j] = 1000 * i + j;
+        cl_member roster[MAX_FAKE];
+        size_t nr = roster_of(&ch, 1, roster);
+        uint8_t seed[32];
+        cl_participant *p = make_pinned(roster, nr, 1, 1, seed);
+        uint32_t got[VD];
+        int done = cheat_run(&ch, p, got);
+        print_message("drop %u: done %d, target rc %d, sent in MASKED %u, in UNMASK %u\n", ch.drop,
+                      done, ch.target_rc, ch.sent_at[SA_STAGE_MASKED], ch.sent_at[SA_STAGE_UNMASK]);
+        assert_int_equal(ch.sent_at[SA_STAGE_MASKED], 1);
+        if (honest) {
+            assert_true(done);
+            assert_int_equal(ch.target_rc, MU_OK);
+            assert_int_equal(ch.sent_at[SA_STAGE_UNMASK], 1);
+            uint32_t want[VD] = {0};
+            uint32_t mine[VD] = {0};
+            assert_int_equal(co_metric_encode(mine, m, 0, 0, ch.cfg.bits, ch.cfg.quant_n, NULL),
+                             MU_OK);
+            for (uint32_t j = 0; j < m; j++) {
+                want[j] = mine[j];
+                for (uint32_t i = 1; i < ch.n; i++)
+                    want[j] += ch.input[i][DIM + 1 + j];
+                assert_int_equal(got[DIM + 1 + j], want[j]);
+            }
+        } else {
+            assert_false(done);
+            assert_int_equal(ch.target_rc, MU_ERR_ABORT);
+            assert_int_equal(ch.sent_at[SA_STAGE_UNMASK], 0);
+            assert_int_equal(ch.sent_at[SA_STAGE_CONSISTENCY], 0);
+        }
+        cl_participant_free(p);
+        cheat_free(&ch);
+    }
+}
+
 int main(void)
 {
     mu_log_set_level(MU_LOG_ERROR);
@@ -736,6 +899,9 @@ int main(void)
         cmocka_unit_test(test_instance_replay_refused),
         cmocka_unit_test(test_instance_restart_exact_sum),
         cmocka_unit_test(test_no_nonce_refused),
+        cmocka_unit_test(test_ddg_noise_below_pin_refused),
+        cmocka_unit_test(test_ddg_min_beyond_cohort_refused),
+        cmocka_unit_test(test_ddg_survivors_below_ddg_min),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
