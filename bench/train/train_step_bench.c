@@ -1,13 +1,14 @@
 /* train_step_bench - times one LoRA training step of mutual, the mutual half of
  * bench/train_vs_torch.
  *
- *   train_step_bench [--config small|gpt2s] [--threads N] [--steps S] [--warmup W]
+ *   train_step_bench [--config small|gpt2s|qwen05] [--threads N] [--steps S] [--warmup W]
  *                    [--gemm-split 0|1] [--dp]
  *
- * GPT-2 family, random base weights (frozen), LoRA r=8 alpha=16 on c_attn (q, k, v) and
- * attn.c_proj (the attention output), AdamW on LoRA only, fp32. A step is zero_grad +
- * forward + backward + optimizer update (tr_train_step) on a fixed random batch. Prints one
- * JSON line: median step time over S steps after W warm-up steps, and peak RSS.
+ * small, gpt2s: GPT-2 family, random base weights (frozen), LoRA r=8 alpha=16 on c_attn
+ * (q, k, v) and attn.c_proj (the attention output), AdamW on LoRA only, fp32. qwen05:
+ * Qwen2.5-0.5B's shape (Llama family, vocab 151,936, tied), LoRA r=16 alpha=32 on q,k,v,o. A step
+ * is zero_grad + forward + backward + optimizer update (tr_train_step) on a fixed random batch.
+ * Prints one JSON line: median step time over S steps after W warm-up steps, and peak RSS.
  *
  * --dp also times the DP-SGD step (tr_dp_step: per-record gradients, clip 1, noise 1, fixed
  * batch B of the config) on a second model, alternating with the plain step in the same run
@@ -27,11 +28,14 @@
 typedef struct {
     const char *name;
     int V, C, L, H, T, B;
+    int llama, KV, F; /* llama: Llama family (tied head, RMSNorm, SwiGLU, RoPE) */
 } bench_cfg;
 
 static const bench_cfg CONFIGS[] = {
-    {"small", 256, 256, 4, 4, 128, 8},
-    {"gpt2s", 256, 768, 12, 12, 256, 4},
+    {"small", 256, 256, 4, 4, 128, 8, 0, 0, 0},
+    {"gpt2s", 256, 768, 12, 12, 256, 4, 0, 0, 0},
+    /* Qwen2.5-0.5B's shape (q/k/v biases, tied), batch 4 x 512, LoRA r 16 on q,k,v,o. */
+    {"qwen05", 151936, 896, 24, 14, 512, 4, 1, 2, 4864},
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -59,14 +63,18 @@ static double median_of(double *ms, int n)
  * AdamW. Returns 0, or 1 having printed why. */
 static int make_model(const bench_cfg *bc, tr_model **mp, tr_optim **op)
 {
-    tr_config cfg = {.family = TR_GPT2,
+    tr_config cfg = {.family = bc->llama ? TR_LLAMA : TR_GPT2,
                      .vocab_size = bc->V,
                      .max_pos = bc->T,
                      .d_model = bc->C,
                      .n_layer = bc->L,
                      .n_head = bc->H,
+                     .n_kv_head = bc->KV,
+                     .d_ff = bc->F,
                      .norm_eps = 1e-5f,
-                     .tied_head = 1};
+                     .rope_theta = bc->llama ? 1e6f : 0.0f,
+                     .tied_head = 1,
+                     .qkv_bias = bc->llama};
     mu_diag d = {{0}};
     tr_model *m = tr_model_new(&cfg, &d);
     if (!m) {
@@ -77,12 +85,17 @@ static int make_model(const bench_cfg *bc, tr_model **mp, tr_optim **op)
     for (int i = 0; i < tr_model_base_count(m); i++) {
         tr_tensor t;
         tr_model_base_tensor(m, i, &t);
-        int is_norm_w = strstr(t.name, "ln_") && strstr(t.name, "weight");
+        int is_norm_w =
+            (strstr(t.name, "ln_") || strstr(t.name, "norm")) && strstr(t.name, "weight");
         for (int64_t j = 0; j < t.numel; j++)
             t.data[j] =
                 is_norm_w ? 1.0f : 0.02f * ((float)(next(&s) >> 40) / 16777216.0f * 2.0f - 1.0f);
     }
     tr_lora_config lc = {.rank = 8, .alpha = 16.0f, .targets = TR_T_C_ATTN | TR_T_ATTN_C_PROJ};
+    if (bc->llama)
+        lc = (tr_lora_config){.rank = 16,
+                              .alpha = 32.0f,
+                              .targets = TR_T_Q_PROJ | TR_T_K_PROJ | TR_T_V_PROJ | TR_T_O_PROJ};
     tr_optim_config oc = tr_optim_defaults(TR_ADAMW, 1e-4);
     tr_optim *o = NULL;
     if (tr_lora_attach(m, &lc, 1234, &d) < 0 ||
@@ -115,7 +128,7 @@ int main(int argc, char **argv)
             dp_on = 1;
         else {
             fprintf(stderr,
-                    "usage: %s [--config small|gpt2s] [--threads N] [--steps S] "
+                    "usage: %s [--config small|gpt2s|qwen05] [--threads N] [--steps S] "
                     "[--warmup W] [--gemm-split 0|1] [--dp]\n",
                     argv[0]);
             return 2;

@@ -297,6 +297,56 @@ static void test_crossentropy(void **state)
     free(dx), free(c.x), free(c.out);
 }
 
+static double hce_loss(void *p)
+{
+    ctx *c = p;
+    return tr_head_ce(c->out, NULL, NULL, c->scratch, c->x, c->w, c->tg, c->N, c->C, c->OUT, 3);
+}
+
+/* The chunked LM head + cross-entropy: dx by finite differences, and loss, dx, dw equal to
+ * the naive twin and to the full-logits path for chunks 1, 3 (not dividing N = 7), 7, 64. */
+static void test_head_ce(void **state)
+{
+    (void)state;
+    ctx c = {.N = 7, .C = 5, .OUT = 11};
+    int32_t tg[7] = {0, 10, -1, 3, 3, -1, 7};
+    c.tg = tg;
+    c.x = tt_alloc(c.N * c.C), c.w = tt_alloc(c.OUT * c.C), c.out = tt_alloc(c.N);
+    c.scratch = tt_alloc(64 * c.OUT);
+    tt_fill(c.x, c.N * c.C, 31, 1.0f);
+    tt_fill(c.w, c.OUT * c.C, 32, 1.0f);
+    float *dx = tt_alloc(c.N * c.C), *dw = tt_alloc(c.OUT * c.C);
+    float *rdx = tt_alloc(c.N * c.C), *rdw = tt_alloc(c.OUT * c.C), *rl = tt_alloc(c.N);
+    float *z = tt_alloc(c.N * c.OUT), *dz = tt_alloc(c.N * c.OUT), *fdx = tt_alloc(c.N * c.C);
+    memset(rdw, 0, sizeof(float) * (size_t)(c.OUT * c.C));
+    float lr = tr_head_ce_ref(rl, rdx, rdw, c.x, c.w, tg, c.N, c.C, c.OUT);
+    tr_matmul_forward(z, c.x, c.w, NULL, c.N, c.C, c.OUT, TR_W_OUT_IN, 0);
+    float lf = tr_crossentropy_forward(NULL, z, tg, c.N, c.OUT);
+    tr_crossentropy_backward(dz, z, tg, c.N, c.OUT);
+    tr_matmul_backward(fdx, dz, c.w, c.N, c.C, c.OUT, TR_W_OUT_IN, 0);
+    assert_float_equal(lf, lr, 1e-5);
+    int chunks[] = {1, 3, 7, 64};
+    for (int k = 0; k < 4; k++) {
+        memset(dw, 0, sizeof(float) * (size_t)(c.OUT * c.C));
+        float l = tr_head_ce(c.out, dx, dw, c.scratch, c.x, c.w, tg, c.N, c.C, c.OUT, chunks[k]);
+        assert_float_equal(l, lr, 1e-5);
+        for (int i = 0; i < c.N; i++)
+            assert_float_equal(c.out[i], rl[i], 1e-5);
+        for (int i = 0; i < c.N * c.C; i++) {
+            assert_float_equal(dx[i], rdx[i], 1e-5);
+            assert_float_equal(dx[i], fdx[i], 1e-5);
+        }
+        for (int i = 0; i < c.OUT * c.C; i++)
+            assert_float_equal(dw[i], rdw[i], 1e-5);
+    }
+    for (int i = 2 * c.C; i < 3 * c.C; i++) /* an ignored row gets no gradient */
+        assert_float_equal(dx[i], 0.0f, 0.0);
+    tr_head_ce(c.out, dx, NULL, c.scratch, c.x, c.w, tg, c.N, c.C, c.OUT, 3);
+    check(c.x, c.N * c.C, dx, hce_loss, &c, "head_ce dx");
+    free(dx), free(dw), free(rdx), free(rdw), free(rl), free(z), free(dz), free(fdx);
+    free(c.x), free(c.w), free(c.out), free(c.scratch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,7 +355,7 @@ int main(void)
         cmocka_unit_test(test_attention_gqa), cmocka_unit_test(test_rope),
         cmocka_unit_test(test_gelu),          cmocka_unit_test(test_swiglu),
         cmocka_unit_test(test_residual),      cmocka_unit_test(test_dropout),
-        cmocka_unit_test(test_crossentropy),
+        cmocka_unit_test(test_crossentropy),  cmocka_unit_test(test_head_ce),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

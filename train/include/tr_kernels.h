@@ -147,6 +147,20 @@ float tr_crossentropy_forward(float *losses, const float *logits, const int32_t 
 void tr_crossentropy_backward(float *dlogits, const float *logits, const int32_t *targets, int N,
                               int V);
 
+/* The LM head and the cross-entropy fused, over chunks of at most `chunk` rows, so the
+ * (N, V) logits never exist at once: per chunk, logits (rows, V) = x . w^T (w is (V, C),
+ * out-in) go into scratch (chunk * V floats), each row's loss -log softmax[target] is taken,
+ * and with dx the same buffer becomes dlogits = (softmax - onehot) / counted, from which
+ * dx (rows, C) = dlogits . w (overwritten) and, with dw, dw (V, C) += dlogits^T . x (NULL:
+ * frozen head). A negative target (TR_DATA_IGNORE) contributes no loss and a zero gradient.
+ * losses (N) receives per-row losses (0 for an ignored row); returns their mean over the
+ * counted rows, summed in row order in double (0 when none counts). chunk >= 1. */
+float tr_head_ce(float *losses, float *dx, float *dw, float *scratch, const float *x,
+                 const float *w, const int32_t *targets, int N, int C, int V, int chunk);
+/* Naive twin: full logits in double, no BLAS, no threads; same outputs. */
+float tr_head_ce_ref(float *losses, float *dx, float *dw, const float *x, const float *w,
+                     const int32_t *targets, int N, int C, int V);
+
 /* How the large products use threads: on (default), mutual splits the rows of the output
  * over the OpenMP team and runs one single-threaded sgemm per thread; off, each product is a
  * single cblas_sgemm call threaded by OpenBLAS. Process-wide; for benchmarking. */

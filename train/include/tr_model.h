@@ -246,8 +246,19 @@ int tr_model_forward(tr_model *m, const int32_t *inputs, const int32_t *targets,
 int tr_model_eval(tr_model *m, const int32_t *inputs, const int32_t *targets, int B, int T,
                   float *loss, mu_diag *diag);
 /* Logits of the last forward or eval, [B, T, V] row-major, owned by the model, valid until
- * the next forward/eval. NULL before the first one. */
+ * the next forward/eval. They are materialised only by a forward without targets or in
+ * TR_CE_FULL mode (tr_model_set_ce_chunk); otherwise, and before the first forward, NULL. */
 const float *tr_model_logits(const tr_model *m);
+
+/* The LM head and cross-entropy of a forward with targets run over chunks of `rows` token
+ * rows at a time (one chunk's logits, rows x V floats, reused as its dlogits), so the
+ * B x T x V logits never exist; the gradient w.r.t. the final hidden states is computed in
+ * the same pass (the head is frozen). rows 0 (the default): about 128 MB of logits per
+ * chunk (2^25 / V rows, a multiple of 16, at least 16); TR_CE_FULL: the whole (B*T, V)
+ * logits and dlogits, as before (tr_model_logits then holds them). The loss agrees with
+ * TR_CE_FULL within fp32 rounding. MU_ERR_INVALID for rows < TR_CE_FULL. */
+#define TR_CE_FULL (-1)
+int tr_model_set_ce_chunk(tr_model *m, int rows);
 
 /* Training forwards done so far. Dropout masks are a pure function of (seed, this counter,
  * module, position), so saving it and restoring it with tr_model_set_forwards makes a

@@ -11,6 +11,10 @@ void tr_acts_free(tr_model *m)
     free(m->act_mem);
     free(m->acts);
     free(m->targets);
+    free(m->logits);
+    free(m->dlogits);
+    m->logits = m->dlogits = NULL;
+    m->cap_logits = m->cap_dlogits = 0;
     m->act_mem = NULL;
     m->acts = NULL;
     m->targets = NULL;
@@ -30,6 +34,31 @@ static int has_mods(const tr_model *m, int l, int lin)
         if (m->mods[j].layer == l && m->mods[j].lin == lin)
             return 1;
     return 0;
+}
+
+/* Rows per LM-head chunk for N rows: TR_CE_FULL 0 (no chunks), an explicit count capped at
+ * N, auto about 2^25 floats (128 MB) of logits in multiples of 16 rows. */
+int tr_ce_rows(int chunk, int64_t N, int V)
+{
+    if (chunk == TR_CE_FULL)
+        return 0;
+    int64_t r = chunk > 0 ? chunk : ((int64_t)1 << 25) / V / 16 * 16;
+    r = r < 16 && chunk <= 0 ? 16 : r;
+    return (int)(r < N ? r : N);
+}
+
+/* Grows *buf to hold rows * V floats. */
+static int grow_rows(float **buf, int64_t *cap, int64_t rows, int V)
+{
+    if (rows <= *cap)
+        return MU_OK;
+    free(*buf);
+    *cap = 0;
+    *buf = malloc(sizeof(float) * (size_t)rows * (size_t)V);
+    if (!*buf)
+        return MU_ERR_NOMEM;
+    *cap = rows;
+    return MU_OK;
 }
 
 /* Lays out (or counts, with mem NULL) every activation buffer for N rows, BTT = B*T*T. */
@@ -67,14 +96,15 @@ static int64_t acts_layout(tr_model *m, float *mem, int64_t N, int64_t BTT, int 
     m->xnf = tr_carve(&cv, N * C);
     m->meanf = tr_carve(&cv, N);
     m->rstdf = tr_carve(&cv, N);
-    m->logits = tr_carve(&cv, N * m->V);
     m->losses = tr_carve(&cv, N);
+    m->ce_rows = tr_ce_rows(m->ce_chunk, N, m->V);
+    m->ce_scratch = tr_carve(&cv, m->ce_rows ? (int64_t)m->ce_rows * m->V : 1);
+    m->dxnf = tr_carve(&cv, m->ce_rows ? N * C : 1);
     m->dres = tr_carve(&cv, N * C);
     m->dbuf1 = tr_carve(&cv, N * imax(m->QKV, m->U));
     m->dbuf2 = tr_carve(&cv, N * imax(imax(C, m->HD), m->F));
     m->dh = tr_carve(&cv, TR_MAX_SLOTS * N * imax(R, 1));
     m->dxl = tr_carve(&cv, m->lcfg.dropout > 0.0f ? N * max_in : 1);
-    m->dlogits = tr_carve(&cv, N * m->V);
     m->attn_scratch = tr_carve(&cv, (int64_t)threads * tr_attention_scratch_len(T));
     m->rope_cos = tr_carve(&cv, (int64_t)T * (m->hd / 2));
     m->rope_sin = tr_carve(&cv, (int64_t)T * (m->hd / 2));
@@ -319,10 +349,23 @@ static int forward_impl(tr_model *m, const int32_t *inputs, const int32_t *targe
         block_forward(m, l, training);
     const float *xL = m->res + (int64_t)m->L * N * C;
     norm_forward(m, m->xnf, m->meanf, m->rstdf, xL, m->nfw, m->nfb);
-    tr_matmul_forward(m->logits, m->xnf, m->head, NULL, (int)N, C, m->V, TR_W_OUT_IN, 0);
-    m->have_logits = 1;
+    int full = !targets || m->ce_rows == 0;
+    if (full) { /* the logits themselves are wanted, or the unchunked path is chosen */
+        if (grow_rows(&m->logits, &m->cap_logits, N, m->V) < 0)
+            return mu_diag_set(d, MU_ERR_NOMEM, "forward: out of memory for %lld x %d logits",
+                               (long long)N, m->V);
+        tr_matmul_forward(m->logits, m->xnf, m->head, NULL, (int)N, C, m->V, TR_W_OUT_IN, 0);
+        m->have_logits = 1;
+    } else {
+        m->have_logits = 0;
+    }
+    m->ce_full_loss = full;
     if (targets) {
-        float l = tr_crossentropy_forward(m->losses, m->logits, targets, (int)N, m->V);
+        /* Chunked: the gradient w.r.t. xnf comes out of the same pass (the head is frozen),
+         * so backward never needs the logits again. */
+        float l = full ? tr_crossentropy_forward(m->losses, m->logits, targets, (int)N, m->V)
+                       : tr_head_ce(m->losses, training ? m->dxnf : NULL, NULL, m->ce_scratch,
+                                    m->xnf, m->head, targets, (int)N, C, m->V, m->ce_rows);
         if (loss)
             *loss = l;
         memcpy(m->targets, targets, sizeof(int32_t) * (size_t)N);
@@ -346,16 +389,32 @@ int tr_model_eval(tr_model *m, const int32_t *inputs, const int32_t *targets, in
     return forward_impl(m, inputs, targets, B, T, loss, d, 0);
 }
 
+int tr_model_set_ce_chunk(tr_model *m, int rows)
+{
+    if (rows < TR_CE_FULL)
+        return MU_ERR_INVALID;
+    if (rows != m->ce_chunk)
+        tr_acts_free(m); /* the chunk buffer is carved with the activations */
+    m->ce_chunk = rows;
+    return MU_OK;
+}
+
 int tr_model_backward(tr_model *m)
 {
     if (!m->can_backward || !m->has_lora)
         return MU_ERR_STATE;
     int N = m->cur_B * m->cur_T, C = m->C;
-    tr_crossentropy_backward(m->dlogits, m->logits, m->targets, N, m->V);
-    /* d xnf (N, C) = dlogits . head */
-    tr_matmul_backward(m->dbuf2, m->dlogits, m->head, N, C, m->V, TR_W_OUT_IN, 0);
+    const float *dxnf = m->dxnf;
+    if (m->ce_full_loss) {
+        if (grow_rows(&m->dlogits, &m->cap_dlogits, N, m->V) < 0)
+            return MU_ERR_NOMEM;
+        tr_crossentropy_backward(m->dlogits, m->logits, m->targets, N, m->V);
+        /* d xnf (N, C) = dlogits . head */
+        tr_matmul_backward(m->dbuf2, m->dlogits, m->head, N, C, m->V, TR_W_OUT_IN, 0);
+        dxnf = m->dbuf2;
+    }
     memset(m->dres, 0, sizeof(float) * (size_t)N * C);
-    norm_backward(m, m->dres, m->dbuf2, m->res + (int64_t)m->L * N * C, m->nfw, m->meanf, m->rstdf);
+    norm_backward(m, m->dres, dxnf, m->res + (int64_t)m->L * N * C, m->nfw, m->meanf, m->rstdf);
     /* Attention scratch was sized for the team of the forward; a larger team set since then
      * (tr_threads_set between forward and backward) is held back to that size. */
     int team = omp_get_max_threads();

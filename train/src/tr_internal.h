@@ -93,11 +93,17 @@ struct tr_model {
     float *res; /* (L + 1, N, C) residual stream at each block boundary */
     tr_acts *acts;
     float *xnf, *meanf, *rstdf; /* final norm (N, C), (N), (N) */
-    float *logits, *losses;     /* (N, V), (N) */
+    float *losses;              /* (N) per-row losses */
+    float *ce_scratch;          /* (ce_rows, V): one chunk's logits, then its dlogits */
+    float *dxnf;                /* (N, C) d loss / d xnf, computed by the chunked forward */
+    int ce_chunk;               /* tr_model_set_ce_chunk: rows, 0 auto, TR_CE_FULL */
+    int ce_rows;                /* rows per chunk for cap_N (0 in TR_CE_FULL mode) */
+    int ce_full_loss;           /* last forward's loss came from the full logits */
+    float *logits, *dlogits;    /* (cap_logits, V) each, only when materialised */
+    int64_t cap_logits, cap_dlogits;
     float *dres;                /* (N, C) */
     float *dbuf1, *dbuf2;       /* (N, max(QKV, U)), (N, max(C, HD, F)) */
     float *dh, *dxl;            /* (TR_MAX_SLOTS, N, R), (N, max in) */
-    float *dlogits;             /* (N, V) */
     float *attn_scratch;        /* (threads, T, T) */
     float *rope_cos, *rope_sin; /* (cap_T, hd/2) */
     int32_t *targets;           /* (N) copy for backward */
@@ -111,6 +117,7 @@ void tr_entry_describe(const tr_entry *e, tr_tensor *out);
 
 /* tr_forward.c */
 int tr_acts_reserve(tr_model *m, int B, int T);
+int tr_ce_rows(int chunk, int64_t N, int V);
 /* tr_dp.c: with pex set, the next backward also writes every record's (row of B) own
  * gradient of the (mean over B*T) loss into pex (B, n_train); NULL stops it. */
 void tr_model_set_pex(tr_model *m, float *pex);

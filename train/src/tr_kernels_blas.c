@@ -349,3 +349,53 @@ void tr_attention_backward(float *dqkv, float *scratch, const float *dout, const
         }
     }
 }
+
+/* One chunk's rows [0, n) of logits z (n, V): per-row loss, and with grad the row turned
+ * into its dlogits in place (scaled by inv). */
+static void head_ce_rows(float *losses, float *z, const int32_t *tg, int n, int V, float inv,
+                         int grad)
+{
+#pragma omp parallel for schedule(static) if ((int64_t)n * V >= 65536)
+    for (int i = 0; i < n; i++) {
+        float *r = z + (int64_t)i * V;
+        if (tg[i] < 0) {
+            losses[i] = 0.0f;
+            if (grad)
+                memset(r, 0, sizeof(float) * (size_t)V);
+            continue;
+        }
+        float mx = tr_vec_max(r, V), zt = r[tg[i]];
+        float s = tr_vec_exp_sum(r, V, mx);
+        losses[i] = logf(s) + mx - zt;
+        if (grad) {
+            tr_vec_scale(r, V, inv / s);
+            r[tg[i]] -= inv;
+        }
+    }
+}
+
+float tr_head_ce(float *losses, float *dx, float *dw, float *scratch, const float *x,
+                 const float *w, const int32_t *targets, int N, int C, int V, int chunk)
+{
+    int count = 0;
+    for (int n = 0; n < N; n++)
+        count += targets[n] >= 0;
+    float inv = count ? 1.0f / (float)count : 0.0f;
+    int grad = dx || dw;
+    for (int r0 = 0; r0 < N; r0 += chunk) {
+        int n = N - r0 < chunk ? N - r0 : chunk;
+        const float *xc = x + (int64_t)r0 * C;
+        tr_matmul_forward(scratch, xc, w, NULL, n, C, V, TR_W_OUT_IN, 0);
+        head_ce_rows(losses + r0, scratch, targets + r0, n, V, inv, grad);
+        if (dx)
+            tr_matmul_backward(dx + (int64_t)r0 * C, scratch, w, n, C, V, TR_W_OUT_IN, 0);
+        if (dw)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, C, n, 1.0f, scratch, V, xc, C,
+                        1.0f, dw, C);
+    }
+    double total = 0.0;
+    for (int n = 0; n < N; n++)
+        if (targets[n] >= 0)
+            total += losses[n];
+    return count ? (float)(total / count) : 0.0f;
+}

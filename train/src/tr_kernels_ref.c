@@ -2,6 +2,7 @@
  * definitions and kept deliberately simple (double accumulation, no BLAS, no threads). The
  * tests check the fast kernels against these. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tr_kernels.h"
@@ -169,4 +170,46 @@ void tr_attention_backward_ref(float *dqkv, float *scratch, const float *dout, c
                 }
             }
         }
+}
+
+float tr_head_ce_ref(float *losses, float *dx, float *dw, const float *x, const float *w,
+                     const int32_t *targets, int N, int C, int V)
+{
+    int count = 0;
+    for (int n = 0; n < N; n++)
+        count += targets[n] >= 0;
+    double *z = malloc(sizeof(double) * (size_t)V), total = 0.0;
+    if (!z)
+        return NAN;
+    if (dx)
+        memset(dx, 0, sizeof(float) * (size_t)N * C);
+    for (int n = 0; n < N; n++) {
+        const float *xn = x + (int64_t)n * C;
+        losses[n] = 0.0f;
+        if (targets[n] < 0)
+            continue;
+        double mx = -INFINITY, s = 0.0;
+        for (int v = 0; v < V; v++) {
+            z[v] = 0.0;
+            for (int c = 0; c < C; c++)
+                z[v] += (double)xn[c] * w[(int64_t)v * C + c];
+            mx = z[v] > mx ? z[v] : mx;
+        }
+        for (int v = 0; v < V; v++)
+            s += exp(z[v] - mx);
+        double l = log(s) + mx - z[targets[n]];
+        losses[n] = (float)l;
+        total += (float)l;
+        for (int v = 0; v < V; v++) {
+            double g = (exp(z[v] - mx) / s - (v == targets[n])) / count;
+            for (int c = 0; c < C; c++) {
+                if (dx)
+                    dx[(int64_t)n * C + c] += (float)(g * w[(int64_t)v * C + c]);
+                if (dw)
+                    dw[(int64_t)v * C + c] += (float)(g * xn[c]);
+            }
+        }
+    }
+    free(z);
+    return count ? (float)(total / count) : 0.0f;
 }
