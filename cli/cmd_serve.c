@@ -39,6 +39,10 @@ static void help(FILE *out)
             "  --coordinator-key KEY\n"
             "                      with --charter: the coordinator's Ed25519 signing key (64\n"
             "                      hex digits), the key the charter names; signs the log\n"
+            "  --resume-bundle FILE\n"
+            "                      with --charter: start from a members' release bundle (the\n"
+            "                      federation's state after a released round) instead of a\n"
+            "                      checkpoint; refuses to start when it does not verify\n"
             "  --test-cheat WHAT   test mode, Debug builds only: skip the coordinator's own\n"
             "                      charter check WHAT (config, admit, or config,admit)\n"
             "  -v, --verbose       more log output\n"
@@ -58,7 +62,8 @@ enum {
     O_ACCEPT,
     O_CHARTER,
     O_COORD_KEY,
-    O_CHEAT
+    O_CHEAT,
+    O_BUNDLE
 };
 
 int cmd_serve(int argc, char **argv)
@@ -75,6 +80,7 @@ int cmd_serve(int argc, char **argv)
         {"charter", required_argument, NULL, O_CHARTER},
         {"coordinator-key", required_argument, NULL, O_COORD_KEY},
         {"test-cheat", required_argument, NULL, O_CHEAT},
+        {"resume-bundle", required_argument, NULL, O_BUNDLE},
         MU_CLI_COMMON_LONGOPTS,
         {0, 0, 0, 0}};
     nd_serve_opts o = {0};
@@ -100,6 +106,9 @@ int cmd_serve(int argc, char **argv)
             break;
         case O_CHARTER:
             o.charter_path = optarg;
+            break;
+        case O_BUNDLE:
+            o.resume_bundle = optarg;
             break;
         case O_COORD_KEY:
             o.coordinator_key = optarg;
@@ -137,6 +146,8 @@ int cmd_serve(int argc, char **argv)
         return cli_usage_error(CMD, "--config is required");
     if (!o.charter_path != !o.coordinator_key)
         return cli_usage_error(CMD, "--charter and --coordinator-key go together");
+    if (o.resume_bundle && !o.charter_path)
+        return cli_usage_error(CMD, "--resume-bundle needs --charter");
     if (o.cheat && !o.charter_path)
         return cli_usage_error(CMD, "--test-cheat needs --charter");
     mu_diag d = {{0}};

@@ -73,6 +73,10 @@ typedef struct {
     double linger_s;          /* after the last round, keep telling orgs to leave; 0: 10 s */
     double poll_s;            /* longest a PullTask is held; 0: 10 s */
     int accept_config_change; /* resume from a checkpoint written under another config */
+    /* --resume-bundle FILE (with --charter): verify a release bundle (ho_bundle_verify) against
+     * the chain and start from its checkpoint and audit log (the checkpoint folder must not
+     * hold a checkpoint yet); refuses to start, saying why, when it does not verify. */
+    const char *resume_bundle;
     /* Test mode: after each round write DUMP/global-RRRRRR.f32 (the flat global, float32 LE)
      * so tests can compare what was applied with the orgs' own dumps. NULL: off. */
     const char *dump_dir;

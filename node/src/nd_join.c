@@ -19,6 +19,8 @@
 
 #include "cl_participant.h"
 #include "co_wire.h"
+#include "gv_store.h"
+#include "ho_bundle.h"
 #include "ho_gov.h"
 #include "ho_org.h"
 #include "mu_file.h"
@@ -76,6 +78,8 @@ typedef struct {
     uint8_t release[HO_GOV_RELEASE_SIG_BYTES]; /* --release: our signature, for the next report */
     uint64_t release_round;
     int has_release;
+    uint64_t bundle_want;  /* the last round whose release we signed: its bundle is wanted */
+    uint64_t bundle_round; /* the last round whose release bundle we verified and stored */
 } org;
 
 static void sleep_s(double s)
@@ -292,6 +296,54 @@ static int download(org *g, uint64_t round, mu_diag *d)
     return MU_OK;
 }
 
+/* --charter: fetch the coordinator's last release bundle, verify it against our own charter
+ * chain (ho_bundle_verify: the log, its release quorum, the adapter the log names) and keep
+ * it as IDENTITY_KEY.release-RRRRRR.bundle: the federation's state, ours to take elsewhere.
+ * Never fatal: a bundle that does not verify is refused (and said so), not stored. */
+static void fetch_bundle(org *g)
+{
+    Mutual__V1__DownloadAdapterRequest req = MUTUAL__V1__DOWNLOAD_ADAPTER_REQUEST__INIT;
+    req.api_version = RPC_API_VERSION;
+    req.org_id = g->org_id;
+    req.kind = 1;
+    rpc_blob b = {0};
+    rpc_status st = {0};
+    if (rpc_client_download(g->client, &req, 120, HO_BUNDLE_MAX, &b, &st) != MU_OK) {
+        mu_debug("join: no release bundle: %s: %s", rpc_status_name(st.code), st.message);
+        return;
+    }
+    char dir[ND_PATH_MAX], path[ND_PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s", g->cfg.identity_key);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
+    gv_signed *chain = NULL;
+    size_t n = 0;
+    uint64_t round = 0;
+    mu_diag d = {{0}};
+    int rc = gv_chain_load(g->o.charter_path, &chain, &n, &d);
+    if (rc == MU_OK)
+        rc = ho_bundle_verify(b.data, b.len, chain, n, dir, &round, &d);
+    free(chain);
+    if (rc != MU_OK) {
+        mu_warn("join: refusing the coordinator's release bundle: %s", d.msg);
+    } else if (round > g->bundle_round) {
+        snprintf(path, sizeof path, "%s.release-%06llu.bundle", g->cfg.identity_key,
+                 (unsigned long long)round);
+        if ((rc = mu_write_file_atomic(path, b.data, b.len, &d)) != MU_OK) {
+            mu_warn("join: cannot store the release bundle: %s", d.msg);
+        } else {
+            g->bundle_round = round;
+            mu_info("join: the release bundle of round %llu verifies against our charter; kept "
+                    "as %s",
+                    (unsigned long long)round, path);
+        }
+    }
+    free(b.data);
+}
+
 /* Pushes one message with the host layer's signature. MU_OK; MU_ERR_IO (reconnect); other codes:
  * the coordinator refused it (logged; the org goes on pulling). */
 static int push(org *g, uint64_t round, uint32_t stage, const cl_msg *m,
@@ -330,9 +382,14 @@ static int push(org *g, uint64_t round, uint32_t stage, const cl_msg *m,
             protobuf_c_message_free_unpacked(r, NULL);
         if (rc == MU_OK && req.witness.len)
             g->has_witness = 0;
-        if (rc == MU_OK && req.release_signature.len)
+        if (rc == MU_OK && req.release_signature.len) {
             g->has_release = 0;
+            if (g->release_round > g->bundle_want)
+                g->bundle_want = g->release_round;
+        }
     }
+    if (rc == MU_OK && g->wit && g->bundle_want > g->bundle_round)
+        fetch_bundle(g);
     if (rc == MU_OK)
         return MU_OK;
     if (transient(st.code) && st.code != GRPC_STATUS_DEADLINE_EXCEEDED)
@@ -393,6 +450,7 @@ static int on_done(org *g, const Mutual__V1__Task *task, mu_diag *d)
     if (r)
         protobuf_c_message_free_unpacked(r, NULL);
     g->has_witness = g->has_release = 0;
+    fetch_bundle(g); /* the last released round's, if the quorum has signed it by now */
     return MU_OK;
 }
 

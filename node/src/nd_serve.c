@@ -399,6 +399,14 @@ static void on_download(void *user, rpc_call *call, const Mutual__V1__DownloadAd
     if (!org)
         return;
     blob *b = s->cur;
+    if (req->kind > 1) {
+        rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "unknown download kind %u", req->kind);
+        return;
+    }
+    if (req->kind == 1 && !(b = s->bundle)) {
+        rpc_call_fail(call, GRPC_STATUS_NOT_FOUND, "no round has been released yet");
+        return;
+    }
     if (req->offset > b->len) {
         mu_warn("serve: download from '%s' refused: offset %llu is past the adapter (%zu bytes)",
                 org->name, (unsigned long long)req->offset, b->len);
@@ -472,8 +480,10 @@ static void on_tick(void *user, rpc_server *srv, double now)
 static int resume(server *s, mu_diag *d)
 {
     co_checkpoint ck;
-    int rc =
-        co_checkpoint_load(s->cfg.checkpoint_dir, s->cfg_hash, s->o.accept_config_change, &ck, d);
+    int rc = s->o.resume_bundle ? nd_srv_bundle_unpack(s, d) : MU_OK;
+    if (rc != MU_OK)
+        return rc;
+    rc = co_checkpoint_load(s->cfg.checkpoint_dir, s->cfg_hash, s->o.accept_config_change, &ck, d);
     if (rc == MU_ERR_NOTFOUND) {
         mu_info("serve: no checkpoint in %s: a new federation", s->cfg.checkpoint_dir);
         return MU_OK;
@@ -621,6 +631,7 @@ int nd_serve_run(const nd_serve_opts *o, mu_diag *diag)
     }
     rpc_server_free(s->srv);
     nd_srv_blob_release(s->cur);
+    nd_srv_blob_release(s->bundle);
     co_round_free(s->r);
     tr_model_free(s->model);
     co_config_deinit(&s->cfg);

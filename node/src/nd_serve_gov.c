@@ -1,11 +1,120 @@
 /* nd_serve_gov.c - `mutual serve --charter`: what the serve driver hands the host layer's
  * governance (ho_gov.h): its options, each task handed out (a round's cohort), each round. */
+#include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include "co_checkpoint.h"
+#include "gv_store.h"
+#include "ho_bundle.h"
 #include "ho_coord.h"
+#include "mu_file.h"
 #include "mu_log.h"
 #include "nd_serve_int.h"
+
+#define BUNDLE_FILE "release.bundle" /* in the checkpoint folder: the last released round's */
+
+static int load_chain(const char *path, gv_signed **chain, size_t *n, mu_diag *d)
+{
+    return gv_chain_load(path, chain, n, d);
+}
+
+int nd_srv_bundle_unpack(server *s, mu_diag *d)
+{
+    char path[ND_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", s->cfg.checkpoint_dir, CO_CHECKPOINT_FILE);
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        fclose(f);
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "--resume-bundle: %s already holds a checkpoint; resume from it, or "
+                           "give an empty checkpoint folder",
+                           s->cfg.checkpoint_dir);
+    }
+    char *b = NULL;
+    size_t len = 0;
+    gv_signed *chain = NULL;
+    size_t n = 0;
+    uint64_t round = 0;
+    mu_diag vd = {{0}};
+    int rc = mu_read_file(s->o.resume_bundle, HO_BUNDLE_MAX, &b, &len, d);
+    if (rc == MU_OK)
+        rc = load_chain(s->o.charter_path, &chain, &n, d);
+    if (rc == MU_OK && (rc = ho_bundle_verify((const uint8_t *)b, len, chain, n,
+                                              s->cfg.checkpoint_dir, &round, &vd)) != MU_OK)
+        mu_diag_set(d, rc, "%s: the release bundle does not verify: %.400s", s->o.resume_bundle,
+                    vd.msg);
+    if (rc == MU_OK)
+        rc = ho_bundle_unpack((const uint8_t *)b, len, s->cfg.checkpoint_dir, d);
+    if (rc == MU_OK)
+        mu_info("serve: the release bundle %s verifies (round %llu released by the members); "
+                "starting from it",
+                s->o.resume_bundle, (unsigned long long)round);
+    free(b);
+    free(chain);
+    return rc;
+}
+
+static void set_bundle(server *s, uint8_t *bytes, size_t len)
+{
+    blob *b = calloc(1, sizeof *b);
+    if (!b) {
+        free(bytes);
+        return;
+    }
+    b->refs = 1;
+    b->data = bytes;
+    b->len = len;
+    crypto_hash_sha256(b->sha, bytes, len);
+    nd_srv_blob_release(s->bundle);
+    s->bundle = b;
+}
+
+/* The members released `round`: its bundle (checkpoint, log, chain), checked as a member
+ * would check it, saved as CHECKPOINT_DIR/release.bundle and offered for download. */
+static void make_bundle(server *s, uint64_t round)
+{
+    mu_diag d = {{0}};
+    const uint8_t *log = NULL;
+    size_t log_len = 0, len = 0, n = 0;
+    uint8_t *b = NULL;
+    gv_signed *chain = NULL;
+    char path[ND_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", s->cfg.checkpoint_dir, BUNDLE_FILE);
+    int rc = ho_gov_log_bytes(s->gov, &log, &log_len, &d);
+    if (rc == MU_OK)
+        rc = ho_bundle_make(s->cfg.checkpoint_dir, s->o.charter_path, round, log, log_len, &b, &len,
+                            &d);
+    if (rc == MU_OK)
+        rc = load_chain(s->o.charter_path, &chain, &n, &d);
+    if (rc == MU_OK)
+        rc = ho_bundle_verify(b, len, chain, n, s->cfg.checkpoint_dir, NULL, &d);
+    if (rc == MU_OK)
+        rc = mu_write_file_atomic(path, b, len, &d);
+    free(chain);
+    if (rc != MU_OK) {
+        mu_error("serve: no release bundle for round %llu: %s", (unsigned long long)round, d.msg);
+        free(b);
+        return;
+    }
+    mu_info("serve: release bundle of round %llu (%zu bytes) saved as %s and offered to members",
+            (unsigned long long)round, len, path);
+    set_bundle(s, b, len);
+}
+
+/* A restart: the bundle saved before, if any (ours, not re-verified). */
+static void load_bundle(server *s)
+{
+    char path[ND_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", s->cfg.checkpoint_dir, BUNDLE_FILE);
+    char *b = NULL;
+    size_t len = 0;
+    mu_diag d = {{0}};
+    if (mu_read_file(path, HO_BUNDLE_MAX, &b, &len, &d) == MU_OK)
+        set_bundle(s, (uint8_t *)b, len);
+}
 
 int nd_srv_gov_open(server *s, const uint8_t instance[8], mu_diag *d)
 {
@@ -31,6 +140,8 @@ int nd_srv_gov_open(server *s, const uint8_t instance[8], mu_diag *d)
     s->gov = ho_gov_open(&go, d);
     if (!s->gov)
         return MU_ERR_INVALID;
+    if (!s->o.resume_bundle)
+        load_bundle(s);
     const gv_charter *c = ho_gov_charter(s->gov);
     mu_info("serve: governed by charter '%s' version %llu (%u members); audit log %s/%s",
             c->federation, (unsigned long long)c->version, c->n_members, s->cfg.checkpoint_dir,
@@ -70,6 +181,8 @@ void nd_srv_gov_push(server *s, const char *name, const Mutual__V1__PushStageReq
     mu_info("serve: '%s' signed the release of round %llu%s", name,
             (unsigned long long)req->release_round,
             rc == 1 ? ": the charter's release quorum is met, release logged" : "");
+    if (rc == 1)
+        make_bundle(s, req->release_round);
     if (rc != 1 || !s->cfg.export_dir[0])
         return;
     ho_after a = {.export_dir = s->cfg.export_dir, .model = s->model, .base_name = s->spec.name};

@@ -43,6 +43,7 @@ typedef struct {
     char *fedcfg;
     size_t fedcfg_len;
     blob *cur;
+    blob *bundle; /* --charter: the release bundle of the last released round; NULL: none yet */
     held *held;
     size_t n_held, cap_held;
     traffic *traffic;                        /* (n_traffic) indexed by org id - 1 */
@@ -77,6 +78,9 @@ void nd_srv_on_round(server *s, const co_event *ev);
 /* Opens the governance of --charter (ho_gov_open) once the checkpoint is resumed; MU_OK
  * without --charter. */
 int nd_srv_gov_open(server *s, const uint8_t instance[8], mu_diag *d);
+/* --resume-bundle: verifies the bundle against --charter's chain and writes its checkpoint and
+ * audit log into the (checkpoint-less) checkpoint folder. MU_OK or a code with diag. */
+int nd_srv_bundle_unpack(server *s, mu_diag *d);
 /* Notes that org `t->org_id` was handed task t (its cohort, for the round's entry). */
 void nd_srv_gov_tasked(server *s, const co_task *t);
 /* The governance fields of a push (witness, release signature): a countersigned head is

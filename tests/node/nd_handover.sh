@@ -88,7 +88,7 @@ charter v1.yaml a "$port_a" coordinator.yaml
 "$MUTUAL" -q charter init --in v1.yaml --out v1.charter || die "init"
 for m in org-1 org-2 org-3; do sign $m v1.charter; done
 "$MUTUAL" -q charter verify --chain chain --add v1.charter >/dev/null || die "verify v1"
-serve a coordinator.yaml port --charter chain --coordinator-key keys/coord-a.key --crash-at 3:1
+serve a coordinator.yaml port --charter chain --coordinator-key keys/coord-a.key --crash-at 3:2
 join a --charter chain --release
 wait "$srv"
 check a_killed_in_round_3 0 "killing myself in round 3" -- cat a.serve.log
@@ -118,10 +118,16 @@ check forged_log_untouched 0 "" -- cmp ckpt/audit.log ckpt-b/audit.log
 rm -rf ckpt-b
 
 # ---- B starts from A's bundle: its checkpoint and audit log --------------------------------------
+bundle=$(ls keys/org-*.ed25519.release-000002.bundle 2>/dev/null | head -1)
+[ -n "$bundle" ] || die "no org holds the release bundle of round 2"
 mkdir -p ckpt-b
-cp ckpt/checkpoint.h5 ckpt/audit.log ckpt-b/
+cp "$bundle" tampered.bundle
+/usr/bin/python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[len(b)//8]^=1; open(p,"wb").write(b)' tampered.bundle
+check b_refuses_tampered 1 "does not verify" -- "$MUTUAL" serve --config coordinator-b.yaml --charter chain \
+  --coordinator-key keys/coord-b.key --accept-config-change --resume-bundle tampered.bundle
 serve b coordinator-b.yaml port-b --charter chain --coordinator-key keys/coord-b.key \
-  --accept-config-change
+  --accept-config-change --resume-bundle "$bundle"
+
 join b --charter chain --release
 wait "$srv"
 check b_resumed 0 "resumed from .* after round 2" -- cat b.serve.log
