@@ -16,11 +16,6 @@
 
 #define BUNDLE_FILE "release.bundle" /* in the checkpoint folder: the last released round's */
 
-static int load_chain(const char *path, gv_signed **chain, size_t *n, mu_diag *d)
-{
-    return gv_chain_load(path, chain, n, d);
-}
-
 int nd_srv_bundle_unpack(server *s, mu_diag *d)
 {
     char path[ND_PATH_MAX + 32];
@@ -41,7 +36,7 @@ int nd_srv_bundle_unpack(server *s, mu_diag *d)
     mu_diag vd = {{0}};
     int rc = mu_read_file(s->o.resume_bundle, HO_BUNDLE_MAX, &b, &len, d);
     if (rc == MU_OK)
-        rc = load_chain(s->o.charter_path, &chain, &n, d);
+        rc = gv_chain_load(s->o.charter_path, &chain, &n, d);
     if (rc == MU_OK && (rc = ho_bundle_verify((const uint8_t *)b, len, chain, n,
                                               s->cfg.checkpoint_dir, &round, &vd)) != MU_OK)
         mu_diag_set(d, rc, "%s: the release bundle does not verify: %.400s", s->o.resume_bundle,
@@ -88,7 +83,7 @@ static void make_bundle(server *s, uint64_t round)
         rc = ho_bundle_make(s->cfg.checkpoint_dir, s->o.charter_path, round, log, log_len, &b, &len,
                             &d);
     if (rc == MU_OK)
-        rc = load_chain(s->o.charter_path, &chain, &n, &d);
+        rc = gv_chain_load(s->o.charter_path, &chain, &n, &d);
     if (rc == MU_OK)
         rc = ho_bundle_verify(b, len, chain, n, s->cfg.checkpoint_dir, NULL, &d);
     if (rc == MU_OK)
