@@ -259,6 +259,90 @@ def llama_config():
             "torch_dtype": "float32"}
 
 
+# --------------------------------------------------------------------------- RoPE scaling
+
+
+def hf_inv_freq(cfg):
+    """inv_freq as transformers' modeling_rope_utils computes it (default, linear, dynamic at
+    init, llama3), written from _compute_*_parameters with the same torch operations, so the
+    fp32 rounding is HF's. Returns (inv_freq, regime): regime 0 where llama3 leaves the
+    frequency unchanged (high frequency), 1 smoothed (medium), 2 divided by factor (low);
+    all 0 for other types."""
+    base, dim = cfg["rope_theta"], cfg["head_dim"]
+    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+    regime = torch.zeros(dim // 2)
+    rs = cfg.get("rope_scaling")
+    kind = None if rs is None else rs.get("rope_type", rs.get("type"))
+    if kind == "linear":
+        inv_freq /= rs["factor"]
+    elif kind == "dynamic":  # at init: seq_len = max_position_embeddings
+        max_pos = cfg["max_position_embeddings"]
+        seq_len, factor = max_pos, rs["factor"]
+        base = base * ((factor * seq_len / max_pos) - (factor - 1)) ** (dim / (dim - 2))
+        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+    elif kind == "llama3":
+        factor = rs["factor"]
+        low_freq_factor = rs["low_freq_factor"]
+        high_freq_factor = rs["high_freq_factor"]
+        old_context_len = rs["original_max_position_embeddings"]
+        low_freq_wavelen = old_context_len / low_freq_factor
+        high_freq_wavelen = old_context_len / high_freq_factor
+        wavelen = 2 * math.pi / inv_freq
+        inv_freq_llama = torch.where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq)
+        smooth_factor = (old_context_len / wavelen - low_freq_factor) / (
+            high_freq_factor - low_freq_factor)
+        smoothed_inv_freq = (1 - smooth_factor) * inv_freq_llama / factor + \
+            smooth_factor * inv_freq_llama
+        is_medium_freq = ~(wavelen < high_freq_wavelen) * ~(wavelen > low_freq_wavelen)
+        inv_freq = torch.where(is_medium_freq, smoothed_inv_freq, inv_freq_llama)
+        regime = torch.where(wavelen > low_freq_wavelen, 2.0, 0.0) + is_medium_freq.float()
+    elif kind not in (None, "default"):
+        raise SystemExit(f"rope type {kind} not written here")
+    return inv_freq, regime
+
+
+def rope_case_config(hd, theta, max_pos, scaling):
+    return {"model_type": "llama", "vocab_size": 64, "hidden_size": 2 * hd,
+            "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+            "num_key_value_heads": 1, "head_dim": hd, "max_position_embeddings": max_pos,
+            "rope_theta": theta, "rope_scaling": scaling}
+
+
+LLAMA3_ROPE = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+               "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
+ROPE_CASES = {
+    # Llama 3.2 1B/3B and Llama 3.1 8B as their config.json files give them
+    "llama32_1b": rope_case_config(64, 500000.0, 131072, LLAMA3_ROPE),
+    "llama31_8b": rope_case_config(128, 500000.0, 131072, dict(LLAMA3_ROPE, factor=8.0)),
+    # every regime in four frequencies (the tiny models of the tests)
+    "tiny_llama3": rope_case_config(8, 1000.0, 128, {
+        "rope_type": "llama3", "factor": 4.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 64}),
+    # factors that fp32 does not hold exactly
+    "odd_llama3": rope_case_config(32, 10000.0, 4096, {
+        "rope_type": "llama3", "factor": 3.3, "low_freq_factor": 1.5, "high_freq_factor": 5.7,
+        "original_max_position_embeddings": 1000}),
+    "linear": rope_case_config(64, 10000.0, 4096, {"type": "linear", "factor": 4.0}),
+    "linear_odd": rope_case_config(16, 10000.0, 4096, {"rope_type": "linear", "factor": 2.7}),
+    "dynamic": rope_case_config(64, 10000.0, 4096, {"rope_type": "dynamic", "factor": 2.0}),
+    "default": rope_case_config(128, 1000000.0, 40960, None),
+}
+
+
+def make_rope(out):
+    """rope_ref.safetensors: inv_freq.NAME [hd/2], the unscaled inv_freq0.NAME and
+    regime.NAME [hd/2] for every case, the case's config.json text in metadata config.NAME."""
+    ref, meta = {}, {"torch": torch.__version__}
+    for name, cfg in ROPE_CASES.items():
+        inv, regime = hf_inv_freq(cfg)
+        ref["inv_freq." + name] = inv.numpy()
+        ref["inv_freq0." + name] = hf_inv_freq(dict(cfg, rope_scaling=None))[0].numpy()
+        ref["regime." + name] = regime.numpy()
+        meta["config." + name] = json.dumps(cfg, sort_keys=True)
+    write_safetensors(os.path.join(out, "rope_ref.safetensors"), ref, meta)
+    print(f"rope: {len(ROPE_CASES)} inv_freq cases")
+
+
 # --------------------------------------------------------------------------- reference
 
 
@@ -351,6 +435,7 @@ def main():
     make(out, "llama", llama_build, llama_forward, llama_config, LLAMA["vocab"], False,
          ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
          seed=5678)
+    make_rope(out)
 
 
 if __name__ == "__main__":

@@ -172,22 +172,33 @@ static double rope_loss(void *p)
     return tt_dot(c->out, c->Rm, n);
 }
 
+/* Unscaled, and with Llama 3's rope_scaling (frequency 0 high, 1 medium, 2-3 low). */
 static void test_rope(void **state)
 {
     (void)state;
-    ctx c = {.B = 2, .T = 4, .H = 2, .KV = 1, .hd = 4};
-    int64_t n = (int64_t)c.B * c.T * (c.H + 2 * c.KV) * c.hd;
-    c.x = tt_alloc(n), c.out = tt_alloc(n), c.Rm = tt_alloc(n);
-    c.cs = tt_alloc(c.T * c.hd / 2), c.sn = tt_alloc(c.T * c.hd / 2);
-    tr_rope_tables(c.cs, c.sn, c.T, c.hd, 100.0f);
-    tt_fill(c.x, n, 18, 1.0f);
-    tt_fill(c.Rm, n, 19, 1.0f);
-    float *g = tt_alloc(n);
-    memcpy(g, c.Rm, sizeof(float) * (size_t)n);
-    tr_rope_backward(g, c.cs, c.sn, c.B, c.T, c.H, c.KV, c.hd);
-    check(c.x, n, g, rope_loss, &c, "rope dx");
-    /* values stay untouched: their gradient is dout itself */
-    free(g), free(c.x), free(c.out), free(c.Rm), free(c.cs), free(c.sn);
+    const tr_rope_scaling scalings[] = {{.type = TR_ROPE_DEFAULT},
+                                        {.type = TR_ROPE_LLAMA3,
+                                         .factor = 4.0,
+                                         .low_freq_factor = 1.0,
+                                         .high_freq_factor = 4.0,
+                                         .orig_max_pos = 64}};
+    for (int k = 0; k < 2; k++) {
+        ctx c = {.B = 2, .T = 4, .H = 2, .KV = 1, .hd = 8};
+        int64_t n = (int64_t)c.B * c.T * (c.H + 2 * c.KV) * c.hd;
+        c.x = tt_alloc(n), c.out = tt_alloc(n), c.Rm = tt_alloc(n);
+        c.cs = tt_alloc(c.T * c.hd / 2), c.sn = tt_alloc(c.T * c.hd / 2);
+        float inv[4];
+        tr_rope_inv_freq(inv, c.hd, 1000.0f, &scalings[k]);
+        tr_rope_tables(c.cs, c.sn, c.T, c.hd, inv);
+        tt_fill(c.x, n, 18, 1.0f);
+        tt_fill(c.Rm, n, 19, 1.0f);
+        float *g = tt_alloc(n);
+        memcpy(g, c.Rm, sizeof(float) * (size_t)n);
+        tr_rope_backward(g, c.cs, c.sn, c.B, c.T, c.H, c.KV, c.hd);
+        check(c.x, n, g, rope_loss, &c, k ? "rope (llama3 scaling) dx" : "rope dx");
+        /* values stay untouched: their gradient is dout itself */
+        free(g), free(c.x), free(c.out), free(c.Rm), free(c.cs), free(c.sn);
+    }
 }
 
 static double gelu_loss(void *p)

@@ -119,6 +119,21 @@ static void test_llama_wide_heads(void **state)
     check_model(c, TR_T_Q_PROJ | TR_T_K_PROJ | TR_T_O_PROJ, 0, 0);
 }
 
+/* Llama 3's rope_scaling with head_dim 8, theta 1000: one frequency kept, one smoothed, two
+ * divided by the factor. */
+static void test_llama_rope_scaling(void **state)
+{
+    (void)state;
+    tr_config c = tt_llama_config();
+    c.head_dim = 8;
+    c.rope_scaling = (tr_rope_scaling){.type = TR_ROPE_LLAMA3,
+                                       .factor = 4.0,
+                                       .low_freq_factor = 1.0,
+                                       .high_freq_factor = 4.0,
+                                       .orig_max_pos = 64};
+    check_model(c, TR_T_Q_PROJ | TR_T_K_PROJ | TR_T_V_PROJ, 0, 0);
+}
+
 static void test_dropout(void **state)
 {
     (void)state;
@@ -158,10 +173,11 @@ static void test_dropout_masks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gpt2_all),          cmocka_unit_test(test_gpt2_attn_frozen_a),
-        cmocka_unit_test(test_gpt2_untied_mlp),   cmocka_unit_test(test_llama_all),
-        cmocka_unit_test(test_llama_qv_frozen_a), cmocka_unit_test(test_dropout),
-        cmocka_unit_test(test_llama_wide_heads),  cmocka_unit_test(test_dropout_masks),
+        cmocka_unit_test(test_gpt2_all),           cmocka_unit_test(test_gpt2_attn_frozen_a),
+        cmocka_unit_test(test_gpt2_untied_mlp),    cmocka_unit_test(test_llama_all),
+        cmocka_unit_test(test_llama_qv_frozen_a),  cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_llama_wide_heads),   cmocka_unit_test(test_dropout_masks),
+        cmocka_unit_test(test_llama_rope_scaling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -199,9 +199,6 @@ static void test_unsupported_configs(void **state)
     snprintf(cfg, sizeof cfg, llama_fmt, "mistral", ", \"sliding_window\": 4096");
     make_folder(sub, "llama", cfg);
     expect_load_error(sub, MU_ERR_UNSUPPORTED, "option 'sliding_window' is not supported");
-    snprintf(cfg, sizeof cfg, llama_fmt, "llama", ", \"rope_scaling\": {\"type\": \"linear\"}");
-    make_folder(sub, "llama", cfg);
-    expect_load_error(sub, MU_ERR_UNSUPPORTED, "option 'rope_scaling' is not supported");
     snprintf(cfg, sizeof cfg, llama_fmt, "llama", ", \"hidden_act\": \"gelu\"");
     make_folder(sub, "llama", cfg);
     expect_load_error(sub, MU_ERR_UNSUPPORTED, "hidden_act 'gelu' is not supported");
@@ -239,6 +236,104 @@ static void test_unsupported_configs(void **state)
     snprintf(cfg, sizeof cfg, llama_fmt, "qwen2", "");
     make_folder(sub, "llama", cfg);
     expect_load_error(sub, MU_ERR_NOTFOUND, "tensor 'model.layers.0.self_attn.q_proj.bias'");
+}
+
+/* config.json's rope_scaling: what each type reads, and every refusal naming the field. */
+static void test_rope_scaling_config(void **state)
+{
+    (void)state;
+    char sub[128], cfg[1024];
+    snprintf(sub, sizeof sub, "%s/rope", dir);
+    mkdir(sub, 0755);
+    static const char fmt[] =
+        "{\"model_type\": \"llama\", \"vocab_size\": 64, \"hidden_size\": 32, "
+        "\"intermediate_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+        "\"max_position_embeddings\": 32, \"rope_scaling\": %s}";
+    static const struct {
+        const char *json;
+        tr_rope_type type;
+        double factor, low, high;
+        int orig;
+    } good[] = {
+        {"null", TR_ROPE_DEFAULT, 0, 0, 0, 0},
+        {"{\"rope_type\": \"default\"}", TR_ROPE_DEFAULT, 0, 0, 0, 0},
+        {"{\"type\": \"linear\", \"factor\": 2.5}", TR_ROPE_LINEAR, 2.5, 0, 0, 0},
+        {"{\"rope_type\": \"dynamic\", \"factor\": 2, \"original_max_position_embeddings\": 8}",
+         TR_ROPE_DYNAMIC, 2, 0, 0, 0},
+        {"{\"factor\": 32.0, \"high_freq_factor\": 4.0, \"low_freq_factor\": 1.0, "
+         "\"original_max_position_embeddings\": 8192, \"rope_type\": \"llama3\"}",
+         TR_ROPE_LLAMA3, 32, 1, 4, 8192},
+        /* rope_type wins over the older key, as in transformers */
+        {"{\"rope_type\": \"linear\", \"type\": \"yarn\", \"factor\": 3}", TR_ROPE_LINEAR, 3, 0, 0,
+         0},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        snprintf(cfg, sizeof cfg, fmt, good[i].json);
+        tio_write_text(sub, "config.json", cfg);
+        tr_config c;
+        mu_diag d = {{0}};
+        if (tr_hf_config_load(sub, &c, &d))
+            fail_msg("%s: %s", good[i].json, d.msg);
+        assert_int_equal(c.rope_scaling.type, good[i].type);
+        assert_true(c.rope_scaling.factor == good[i].factor);
+        assert_true(c.rope_scaling.low_freq_factor == good[i].low);
+        assert_true(c.rope_scaling.high_freq_factor == good[i].high);
+        assert_int_equal(c.rope_scaling.orig_max_pos, good[i].orig);
+    }
+    static const struct {
+        const char *json;
+        int err;
+        const char *msg;
+    } bad[] = {
+        {"{\"rope_type\": \"yarn\", \"factor\": 4.0}", MU_ERR_UNSUPPORTED,
+         "rope_scaling type 'yarn' is not supported (default, linear, dynamic, llama3)"},
+        {"{\"type\": \"longrope\"}", MU_ERR_UNSUPPORTED, "rope_scaling type 'longrope'"},
+        {"{\"rope_type\": \"su\"}", MU_ERR_UNSUPPORTED, "rope_scaling type 'su'"},
+        {"{\"factor\": 2.0}", MU_ERR_FORMAT, "rope_scaling needs a string 'rope_type'"},
+        {"{\"rope_type\": 3}", MU_ERR_FORMAT, "rope_scaling needs a string 'rope_type'"},
+        {"4", MU_ERR_FORMAT, "'rope_scaling' must be an object or null"},
+        {"{\"rope_type\": \"linear\"}", MU_ERR_FORMAT, "type 'linear' needs 'factor'"},
+        {"{\"rope_type\": \"dynamic\", \"factor\": null}", MU_ERR_FORMAT,
+         "type 'dynamic' needs 'factor'"},
+        {"{\"rope_type\": \"linear\", \"factor\": -2}", MU_ERR_FORMAT,
+         "rope_scaling 'factor' must be a positive number"},
+        {"{\"rope_type\": \"linear\", \"factor\": \"2\"}", MU_ERR_FORMAT,
+         "rope_scaling 'factor' must be a positive number"},
+        {"{\"rope_type\": \"llama3\", \"low_freq_factor\": 1, \"high_freq_factor\": 4, "
+         "\"original_max_position_embeddings\": 8192}",
+         MU_ERR_FORMAT, "type 'llama3' needs 'factor'"},
+        {"{\"rope_type\": \"llama3\", \"factor\": 8, \"high_freq_factor\": 4, "
+         "\"original_max_position_embeddings\": 8192}",
+         MU_ERR_FORMAT, "type 'llama3' needs 'low_freq_factor'"},
+        {"{\"rope_type\": \"llama3\", \"factor\": 8, \"low_freq_factor\": 1, "
+         "\"original_max_position_embeddings\": 8192}",
+         MU_ERR_FORMAT, "type 'llama3' needs 'high_freq_factor'"},
+        {"{\"rope_type\": \"llama3\", \"factor\": 8, \"low_freq_factor\": 1, "
+         "\"high_freq_factor\": 4}",
+         MU_ERR_FORMAT, "type 'llama3' needs 'original_max_position_embeddings'"},
+        {"{\"rope_type\": \"llama3\", \"factor\": 8, \"low_freq_factor\": 1, "
+         "\"high_freq_factor\": 4, \"original_max_position_embeddings\": 8192.5}",
+         MU_ERR_FORMAT, "'original_max_position_embeddings' must be a positive integer"},
+        {"{\"rope_type\": \"llama3\", \"factor\": 8, \"low_freq_factor\": 4, "
+         "\"high_freq_factor\": 4, \"original_max_position_embeddings\": 8192}",
+         MU_ERR_FORMAT, "'high_freq_factor' 4 must be greater than 'low_freq_factor' 4"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(cfg, sizeof cfg, fmt, bad[i].json);
+        tio_write_text(sub, "config.json", cfg);
+        tr_config c;
+        mu_diag d = {{0}};
+        assert_int_equal(tr_hf_config_load(sub, &c, &d), bad[i].err);
+        tio_assert_msg(d.msg, "config.json: ");
+        tio_assert_msg(d.msg, bad[i].msg);
+    }
+    /* partial rotary embeddings are not what the engine computes */
+    snprintf(cfg, sizeof cfg, fmt, "null, \"partial_rotary_factor\": 0.5");
+    tio_write_text(sub, "config.json", cfg);
+    tr_config c;
+    mu_diag d = {{0}};
+    assert_int_equal(tr_hf_config_load(sub, &c, &d), MU_ERR_UNSUPPORTED);
+    tio_assert_msg(d.msg, "option 'partial_rotary_factor' is not supported");
 }
 
 static void test_missing_and_broken_files(void **state)
@@ -556,6 +651,7 @@ int main(void)
         cmocka_unit_test(test_unsupported_configs), cmocka_unit_test(test_missing_and_broken_files),
         cmocka_unit_test(test_bf16_model),          cmocka_unit_test(test_sharded),
         cmocka_unit_test(test_nonfinite_weights),   cmocka_unit_test(test_unused_tensors),
+        cmocka_unit_test(test_rope_scaling_config),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -108,9 +108,37 @@ void tr_attention_backward(float *dqkv, float *scratch, const float *dout, const
 void tr_attention_backward_ref(float *dqkv, float *scratch, const float *dout, const float *qkv,
                                const float *att, int B, int T, int H, int KV, int hd);
 
-/* RoPE tables as Hugging Face computes them in fp32: for position t < T and i < hd/2,
- * inv_freq_i = 1 / theta^(2i/hd), cos/sin (T, hd/2) of t * inv_freq_i. */
-void tr_rope_tables(float *cos_t, float *sin_t, int T, int hd, float theta);
+/* RoPE frequency scaling, config.json's rope_scaling as Hugging Face's modeling_rope_utils
+ * reads it (attention_factor 1 for all of these, so cos/sin are not rescaled). */
+typedef enum {
+    TR_ROPE_DEFAULT = 0, /* none, or rope_type "default" */
+    TR_ROPE_LINEAR = 1,  /* inv_freq / factor */
+    TR_ROPE_DYNAMIC = 2, /* NTK-aware, only past max_position_embeddings: default below it */
+    TR_ROPE_LLAMA3 = 3,  /* Llama 3.1/3.2: per-frequency blend of inv_freq and inv_freq/factor */
+} tr_rope_type;
+
+typedef struct {
+    tr_rope_type type;
+    /* As config.json writes them (Python floats: HF rounds each expression of them to fp32
+     * only where it meets the fp32 inv_freq tensor). */
+    double factor;           /* linear, dynamic, llama3: > 0 */
+    double low_freq_factor;  /* llama3: > 0 */
+    double high_freq_factor; /* llama3: > low_freq_factor */
+    int orig_max_pos;        /* llama3: original_max_position_embeddings, > 0 */
+} tr_rope_scaling;
+
+/* inv_freq (hd/2) as Hugging Face computes it in fp32: inv_freq_i = 1 / theta^(2i/hd), then
+ * for linear / factor; for llama3, with wavelen_i = 2 pi / inv_freq_i, unchanged where
+ * wavelen < orig / high_freq_factor, / factor where wavelen > orig / low_freq_factor and
+ * in between (1 - s) inv / factor + s inv with s = (orig / wavelen - low) / (high - low),
+ * each operation rounded to fp32 in the order torch evaluates _compute_llama3_parameters.
+ * Dynamic (and sc NULL) gives the default frequencies: the engine never runs a position at
+ * or past max_position_embeddings, where HF's dynamic NTK would start to change them. */
+void tr_rope_inv_freq(float *inv_freq, int hd, float theta, const tr_rope_scaling *sc);
+/* Naive twin: the same definition evaluated in double, rounded to float at the end. */
+void tr_rope_inv_freq_ref(float *inv_freq, int hd, float theta, const tr_rope_scaling *sc);
+/* cos/sin (T, hd/2) of t * inv_freq_i (fp32 product, as HF's inv_freq @ position_ids). */
+void tr_rope_tables(float *cos_t, float *sin_t, int T, int hd, const float *inv_freq);
 /* In place on the query and key heads of qkv (layout as attention), HF rotate_half pairing:
  * x[i], x[i + hd/2] rotate together. Backward applies the inverse rotation to dqkv. */
 void tr_rope_forward(float *qkv, const float *cos_t, const float *sin_t, int B, int T, int H,

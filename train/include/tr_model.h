@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "mu_err.h"
+#include "tr_kernels.h"
 
 /* ---------------------------------------------------------------------------------------
  * Configuration
@@ -54,9 +55,10 @@ typedef enum {
  *   Llama:  vocab_size, max_position_embeddings, hidden_size, num_hidden_layers,
  *           num_attention_heads, num_key_value_heads (absent -> num_attention_heads),
  *           head_dim (absent -> hidden_size / num_attention_heads), intermediate_size,
- *           rms_norm_eps, rope_theta (absent -> 10000), tie_word_embeddings (absent -> 0
- *           for llama/mistral/qwen2 as in transformers), qkv_bias = attention_bias or
- *           model_type qwen2, o_bias = attention_bias (Qwen2: 0). */
+ *           rms_norm_eps, rope_theta (absent -> 10000), rope_scaling (absent or null ->
+ *           none), tie_word_embeddings (absent -> 0 for llama/mistral/qwen2 as in
+ *           transformers), qkv_bias = attention_bias or model_type qwen2, o_bias =
+ *           attention_bias (Qwen2: 0). */
 typedef struct {
     tr_family family;
     int vocab_size;   /* V */
@@ -69,9 +71,10 @@ typedef struct {
     int d_ff;         /* F, MLP hidden width; 0 = 4*C for GPT-2 (required for Llama) */
     float norm_eps;   /* LayerNorm / RMSNorm epsilon */
     float rope_theta; /* Llama only; 0 = 10000 */
-    int tied_head;    /* 1: logits use the token embedding; 0: separate lm_head.weight */
-    int qkv_bias;     /* Llama only: q/k/v projections have biases (Qwen2, attention_bias) */
-    int o_bias;       /* Llama only: o_proj has a bias (attention_bias) */
+    tr_rope_scaling rope_scaling; /* Llama only; zeroed = none (tr_kernels.h) */
+    int tied_head; /* 1: logits use the token embedding; 0: separate lm_head.weight */
+    int qkv_bias;  /* Llama only: q/k/v projections have biases (Qwen2, attention_bias) */
+    int o_bias;    /* Llama only: o_proj has a bias (attention_bias) */
 } tr_config;
 
 /* Fills zero fields with their defaults (see above) and checks every field. MU_ERR_INVALID

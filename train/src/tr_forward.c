@@ -106,6 +106,7 @@ static int64_t acts_layout(tr_model *m, float *mem, int64_t N, int64_t BTT, int 
     m->dh = tr_carve(&cv, TR_MAX_SLOTS * N * imax(R, 1));
     m->dxl = tr_carve(&cv, m->lcfg.dropout > 0.0f ? N * max_in : 1);
     m->attn_scratch = tr_carve(&cv, (int64_t)threads * tr_attention_scratch_len(T));
+    m->rope_inv = tr_carve(&cv, m->hd / 2);
     m->rope_cos = tr_carve(&cv, (int64_t)T * (m->hd / 2));
     m->rope_sin = tr_carve(&cv, (int64_t)T * (m->hd / 2));
     return cv.off;
@@ -134,8 +135,10 @@ int tr_acts_reserve(tr_model *m, int B, int T)
     if (!m->act_mem)
         goto out_free;
     acts_layout(m, m->act_mem, N, BTT, T, threads);
-    if (m->cfg.family == TR_LLAMA)
-        tr_rope_tables(m->rope_cos, m->rope_sin, T, m->hd, m->cfg.rope_theta);
+    if (m->cfg.family == TR_LLAMA) {
+        tr_rope_inv_freq(m->rope_inv, m->hd, m->cfg.rope_theta, &m->cfg.rope_scaling);
+        tr_rope_tables(m->rope_cos, m->rope_sin, T, m->hd, m->rope_inv);
+    }
     m->cap_N = N;
     m->cap_BTT = BTT;
     m->cap_T = T;

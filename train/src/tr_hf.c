@@ -132,6 +132,81 @@ static int gpt2_config(const tr_json *j, tr_config *c)
     return 0;
 }
 
+/* A positive number of rope_scaling (required by its type, as transformers requires it). */
+static int rope_num(const tr_json *j, json_t *rs, const char *type, const char *key, double *out)
+{
+    json_t *v = json_object_get(rs, key);
+    if (!v || json_is_null(v))
+        return mu_diag_set(j->diag, MU_ERR_FORMAT, "%s: rope_scaling type '%s' needs '%s'", j->path,
+                           type, key);
+    double x = json_number_value(v);
+    int whole = !strcmp(key, "original_max_position_embeddings");
+    if (!json_is_number(v) || !(x > 0.0) || !isfinite(x) ||
+        (whole && (!json_is_integer(v) || x > INT_MAX)))
+        return mu_diag_set(j->diag, MU_ERR_FORMAT, "%s: rope_scaling '%s' must be a positive %s",
+                           j->path, key, whole ? "integer" : "number");
+    *out = x;
+    return 0;
+}
+
+/* config.json's rope_scaling: absent or null, or an object whose rope_type (older files:
+ * type) is default, linear, dynamic or llama3, with that type's fields. Keys the type does
+ * not use are ignored with a warning, as transformers does. */
+static int rope_scaling_config(const tr_json *j, tr_rope_scaling *r)
+{
+    static const char *const used[] = {"rope_type",       "type",
+                                       "factor",          "original_max_position_embeddings",
+                                       "low_freq_factor", "high_freq_factor"};
+    memset(r, 0, sizeof *r);
+    json_t *rs = value(j, "rope_scaling"), *t, *v;
+    if (!rs)
+        return 0;
+    if (!json_is_object(rs))
+        return mu_diag_set(j->diag, MU_ERR_FORMAT, "%s: 'rope_scaling' must be an object or null",
+                           j->path);
+    if (!(t = json_object_get(rs, "rope_type")) || json_is_null(t))
+        t = json_object_get(rs, "type");
+    if (!t || !json_is_string(t))
+        return mu_diag_set(j->diag, MU_ERR_FORMAT,
+                           "%s: rope_scaling needs a string 'rope_type' (or 'type')", j->path);
+    const char *type = json_string_value(t);
+    int rc = 0, n_used = 2;
+    double orig = 0;
+    if (!strcmp(type, "linear") || !strcmp(type, "dynamic")) {
+        r->type = type[0] == 'l' ? TR_ROPE_LINEAR : TR_ROPE_DYNAMIC;
+        rc = rope_num(j, rs, type, "factor", &r->factor);
+        n_used = type[0] == 'l' ? 3 : 4; /* dynamic may carry original_max_... (unused) */
+    } else if (!strcmp(type, "llama3")) {
+        r->type = TR_ROPE_LLAMA3;
+        if (!(rc = rope_num(j, rs, type, "factor", &r->factor)) &&
+            !(rc = rope_num(j, rs, type, "low_freq_factor", &r->low_freq_factor)) &&
+            !(rc = rope_num(j, rs, type, "high_freq_factor", &r->high_freq_factor)) &&
+            !(rc = rope_num(j, rs, type, "original_max_position_embeddings", &orig)))
+            r->orig_max_pos = (int)orig;
+        if (!rc && !(r->high_freq_factor > r->low_freq_factor))
+            rc = mu_diag_set(j->diag, MU_ERR_FORMAT,
+                             "%s: rope_scaling 'high_freq_factor' %g must be greater than "
+                             "'low_freq_factor' %g",
+                             j->path, r->high_freq_factor, r->low_freq_factor);
+        n_used = 6;
+    } else if (strcmp(type, "default")) {
+        return mu_diag_set(j->diag, MU_ERR_UNSUPPORTED,
+                           "%s: rope_scaling type '%s' is not supported (default, linear, "
+                           "dynamic, llama3)",
+                           j->path, type);
+    }
+    const char *k;
+    json_object_foreach(rs, k, v)
+    {
+        int known = 0;
+        for (int i = 0; i < n_used; i++)
+            known |= !strcmp(k, used[i]);
+        if (!known)
+            mu_warn("%s: rope_scaling '%s' is not used by type '%s'", j->path, k, type);
+    }
+    return rc;
+}
+
 static int llama_config(const tr_json *j, const char *type, tr_config *c)
 {
     int rc;
@@ -163,8 +238,11 @@ static int llama_config(const tr_json *j, const char *type, tr_config *c)
     const char *act = tr_json_str(j, "hidden_act");
     if (act && strcmp(act, "silu"))
         return unsupported(j, "hidden_act", act);
-    if (value(j, "rope_scaling"))
-        return unsupported(j, "option", "rope_scaling");
+    if ((rc = rope_scaling_config(j, &c->rope_scaling)))
+        return rc;
+    float partial = 1.0f;
+    if ((rc = tr_json_num(j, "partial_rotary_factor", 0, 0, 1, &partial)) || partial != 1.0f)
+        return rc ? rc : unsupported(j, "option", "partial_rotary_factor");
     /* Mistral's window applies whenever it is set; Qwen2's only with use_sliding_window. */
     if (!strcmp(type, "mistral") && value(j, "sliding_window"))
         return unsupported(j, "option", "sliding_window");

@@ -105,6 +105,7 @@ struct tr_model {
     float *dbuf1, *dbuf2;       /* (N, max(QKV, U)), (N, max(C, HD, F)) */
     float *dh, *dxl;            /* (TR_MAX_SLOTS, N, R), (N, max in) */
     float *attn_scratch;        /* (threads, T, T) */
+    float *rope_inv;            /* (hd/2) inv_freq, rope_scaling applied */
     float *rope_cos, *rope_sin; /* (cap_T, hd/2) */
     int32_t *targets;           /* (N) copy for backward */
 

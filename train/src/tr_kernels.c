@@ -63,11 +63,42 @@ void tr_rmsnorm_backward(float *dinp, const float *dout, const float *inp, const
                        rstd[n], C);
 }
 
-void tr_rope_tables(float *cos_t, float *sin_t, int T, int hd, float theta)
+/* Each line is one torch operation of HF's code on fp32 tensors with Python scalars: the
+ * scalar is rounded to fp32 first, and `scalar / tensor` is tensor.reciprocal() * scalar. */
+static float llama3_inv_freq(float inv, const tr_rope_scaling *sc)
+{
+    float factor = (float)sc->factor;
+    float lo_wavelen = (float)(sc->orig_max_pos / sc->low_freq_factor);
+    float hi_wavelen = (float)(sc->orig_max_pos / sc->high_freq_factor);
+    float wavelen = (1.0f / inv) * (float)(2.0 * M_PI);
+    float il = wavelen > lo_wavelen ? inv / factor : inv;
+    if (wavelen < hi_wavelen || wavelen > lo_wavelen)
+        return il;
+    float s = (1.0f / wavelen) * (float)sc->orig_max_pos;
+    s = (s - (float)sc->low_freq_factor) / (float)(sc->high_freq_factor - sc->low_freq_factor);
+    float a = (1.0f - s) * il;
+    a = a / factor;
+    float b = s * il;
+    return a + b;
+}
+
+void tr_rope_inv_freq(float *inv_freq, int hd, float theta, const tr_rope_scaling *sc)
+{
+    for (int i = 0; i < hd / 2; i++) {
+        float inv = 1.0f / powf(theta, (float)(2 * i) / (float)hd);
+        if (sc && sc->type == TR_ROPE_LINEAR)
+            inv = inv / (float)sc->factor;
+        else if (sc && sc->type == TR_ROPE_LLAMA3)
+            inv = llama3_inv_freq(inv, sc);
+        inv_freq[i] = inv;
+    }
+}
+
+void tr_rope_tables(float *cos_t, float *sin_t, int T, int hd, const float *inv_freq)
 {
     int half = hd / 2;
     for (int i = 0; i < half; i++) {
-        float inv = 1.0f / powf(theta, (float)(2 * i) / (float)hd);
+        float inv = inv_freq[i];
         for (int t = 0; t < T; t++) {
             float a = (float)t * inv;
             cos_t[(int64_t)t * half + i] = cosf(a);

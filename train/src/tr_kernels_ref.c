@@ -213,3 +213,25 @@ float tr_head_ce_ref(float *losses, float *dx, float *dw, const float *x, const 
     free(z);
     return count ? (float)(total / count) : 0.0f;
 }
+
+void tr_rope_inv_freq_ref(float *inv_freq, int hd, float theta, const tr_rope_scaling *sc)
+{
+    for (int i = 0; i < hd / 2; i++) {
+        double inv = 1.0 / pow(theta, 2.0 * i / hd);
+        if (sc && sc->type == TR_ROPE_LINEAR) {
+            inv /= sc->factor;
+        } else if (sc && sc->type == TR_ROPE_LLAMA3) {
+            double wavelen = 2.0 * M_PI / inv;
+            double lo = sc->orig_max_pos / sc->low_freq_factor;
+            double hi = sc->orig_max_pos / sc->high_freq_factor;
+            if (wavelen > lo) {
+                inv /= sc->factor;
+            } else if (wavelen >= hi) {
+                double s = (sc->orig_max_pos / wavelen - sc->low_freq_factor) /
+                           (sc->high_freq_factor - sc->low_freq_factor);
+                inv = (1.0 - s) * inv / sc->factor + s * inv;
+            }
+        }
+        inv_freq[i] = (float)inv;
+    }
+}

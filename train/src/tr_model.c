@@ -7,6 +7,38 @@
 
 #include "tr_internal.h"
 
+static int positive(double x)
+{
+    return x > 0.0 && isfinite(x);
+}
+
+static int rope_scaling_validate(const tr_rope_scaling *r, mu_diag *d)
+{
+    switch (r->type) {
+    case TR_ROPE_DEFAULT:
+        return MU_OK;
+    case TR_ROPE_LINEAR:
+    case TR_ROPE_DYNAMIC:
+        if (!positive(r->factor))
+            return mu_diag_set(d, MU_ERR_INVALID, "config: rope_scaling factor must be positive");
+        return MU_OK;
+    case TR_ROPE_LLAMA3:
+        if (!positive(r->factor) || !positive(r->low_freq_factor) ||
+            !positive(r->high_freq_factor) || r->orig_max_pos <= 0)
+            return mu_diag_set(d, MU_ERR_INVALID,
+                               "config: rope_scaling llama3 needs positive factor, "
+                               "low_freq_factor, high_freq_factor and "
+                               "original_max_position_embeddings");
+        if (!(r->high_freq_factor > r->low_freq_factor))
+            return mu_diag_set(d, MU_ERR_INVALID,
+                               "config: rope_scaling high_freq_factor %g must be greater than "
+                               "low_freq_factor %g",
+                               r->high_freq_factor, r->low_freq_factor);
+        return MU_OK;
+    }
+    return mu_diag_set(d, MU_ERR_INVALID, "config: unknown rope_scaling type %d", (int)r->type);
+}
+
 int tr_config_validate(tr_config *c, mu_diag *d)
 {
     if (c->family != TR_GPT2 && c->family != TR_LLAMA)
@@ -38,8 +70,9 @@ int tr_config_validate(tr_config *c, mu_diag *d)
             return mu_diag_set(d, MU_ERR_INVALID,
                                "config: GPT-2 needs n_kv_head == n_head and head_dim == "
                                "d_model / n_head");
-        if (c->qkv_bias || c->o_bias)
-            return mu_diag_set(d, MU_ERR_INVALID, "config: qkv_bias/o_bias are Llama-only");
+        if (c->qkv_bias || c->o_bias || c->rope_scaling.type != TR_ROPE_DEFAULT)
+            return mu_diag_set(d, MU_ERR_INVALID,
+                               "config: qkv_bias/o_bias/rope_scaling are Llama-only");
     } else {
         if (c->rope_theta == 0.0f)
             c->rope_theta = 10000.0f;
@@ -48,6 +81,9 @@ int tr_config_validate(tr_config *c, mu_diag *d)
         if (c->head_dim % 2)
             return mu_diag_set(d, MU_ERR_INVALID, "config: head_dim %d must be even for RoPE",
                                c->head_dim);
+        int rc = rope_scaling_validate(&c->rope_scaling, d);
+        if (rc)
+            return rc;
     }
     if (c->d_ff <= 0)
         return mu_diag_set(d, MU_ERR_INVALID, "config: d_ff (intermediate_size) must be positive");
