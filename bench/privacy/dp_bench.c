@@ -4,11 +4,14 @@
  *
  * For each σ² (default 1e2, 1e4, 1e6, 1e8; 1e4 is about the per-org σ of the distributed
  * discrete Gaussian at 16-bit quantisation), D draws (default 10^6, one LoRA update):
- * - "fast": dp_dgauss_fill (the fast exact form) on 1 and on 2 OpenMP threads;
+ * - "fast": dp_dgauss_fill (the ziggurat, the default form) on 1 and on 2 OpenMP threads;
+ * - "cks": the same fill with the CKS fast form (dp_dgauss_sample_cks per block), the previous
+ *   default, in the same run;
  * - "ref": dp_dgauss_sample_ref (the bitwise CKS reference) on 1 and on 2 pthreads, each
  *   drawing its half from its own stream (skipped with --no-ref).
  * Wall time and process CPU time of each, best of R repetitions (default 3); CPU time stays
- * meaningful on a loaded machine. speedup_cpu is ref CPU time over fast CPU time (1 thread). */
+ * meaningful on a loaded machine. speedup_cpu is ref CPU time over fast CPU time (1 thread),
+ * cks_over_fast_cpu the CKS form's over the ziggurat's. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +21,7 @@
 #include <sodium.h>
 
 #include "dp_sample.h"
+#include "dp_sample_internal.h" /* dp_dgauss_fill_by */
 
 static const uint8_t seed[DP_SEED_BYTES] = {1, 2, 3};
 
@@ -64,14 +68,26 @@ static double timed_ref(uint64_t num, uint64_t den, int64_t *out, size_t d, int 
     return clock_s(CLOCK_MONOTONIC) - t0;
 }
 
-static double timed_fast(uint64_t num, uint64_t den, int64_t *out, size_t d, int threads,
-                         double *cpu)
+static double timed_fill(uint64_t num, uint64_t den, int64_t *out, size_t d, int threads,
+                         double *cpu, int cks)
 {
     double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), t0 = clock_s(CLOCK_MONOTONIC);
-    if (dp_dgauss_fill(seed, 0, num, den, out, d, threads))
+    if (dp_dgauss_fill_by(seed, 0, num, den, out, d, threads, cks))
         abort();
     *cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
     return clock_s(CLOCK_MONOTONIC) - t0;
+}
+
+static double timed_fast(uint64_t num, uint64_t den, int64_t *out, size_t d, int threads,
+                         double *cpu)
+{
+    return timed_fill(num, den, out, d, threads, cpu, 0);
+}
+
+static double timed_cks(uint64_t num, uint64_t den, int64_t *out, size_t d, int threads,
+                        double *cpu)
+{
+    return timed_fill(num, den, out, d, threads, cpu, 1);
 }
 
 typedef double (*timer)(uint64_t, uint64_t, int64_t *, size_t, int, double *);
@@ -123,9 +139,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "dp_bench: sigma2 %g is not a rational num/2^k\n", s2s[s]);
             return 2;
         }
-        double fw1, fc1, fw2, fc2, rw1 = 0, rc1 = 0, rw2 = 0, rc2 = 0;
+        double fw1, fc1, fw2, fc2, cw1, cc1, cw2, cc2, rw1 = 0, rc1 = 0, rw2 = 0, rc2 = 0;
         best(timed_fast, num, den, out, d, 1, reps, &fw1, &fc1);
         best(timed_fast, num, den, out, d, 2, reps, &fw2, &fc2);
+        best(timed_cks, num, den, out, d, 1, reps, &cw1, &cc1);
+        best(timed_cks, num, den, out, d, 2, reps, &cw2, &cc2);
         if (ref) {
             best(timed_ref, num, den, out, d, 1, reps, &rw1, &rc1);
             best(timed_ref, num, den, out, d, 2, reps, &rw2, &rc2);
@@ -135,6 +153,9 @@ int main(int argc, char **argv)
                "\"meets_10ms_2threads\":%s}",
                s ? "," : "", s2s[s], fw1 * 1e3, fc1 * 1e3, fw2 * 1e3, fc2 * 1e3, fc1 / d * 1e9,
                fw2 * 1e3 <= 10.0 ? "true" : "false");
+        printf(",\"cks\":{\"ms_1thread\":%.2f,\"cpu_ms_1thread\":%.2f,\"ms_2threads\":%.2f,"
+               "\"cpu_ms_2threads\":%.2f,\"ns_per_draw_cpu\":%.1f},\"cks_over_fast_cpu\":%.2f",
+               cw1 * 1e3, cc1 * 1e3, cw2 * 1e3, cc2 * 1e3, cc1 / d * 1e9, cc1 / fc1);
         if (ref)
             printf(",\"ref\":{\"ms_1thread\":%.2f,\"cpu_ms_1thread\":%.2f,\"ms_2threads\":%.2f,"
                    "\"cpu_ms_2threads\":%.2f,\"ns_per_draw_cpu\":%.1f},\"speedup_cpu\":%.2f",

@@ -482,7 +482,7 @@ int dp_dgauss_sample_hook(dp_rng *rng, uint64_t num, uint64_t den, int64_t *out,
     return MU_OK;
 }
 
-int dp_dgauss_sample(dp_rng *rng, uint64_t num, uint64_t den, int64_t *out, size_t n)
+int dp_dgauss_sample_cks(dp_rng *rng, uint64_t num, uint64_t den, int64_t *out, size_t n)
 {
     return dp_dgauss_sample_hook(rng, num, den, out, n, 0, NULL);
 }
@@ -500,12 +500,15 @@ int dp_lt_exp_hook(dp_rng *rng, const uint64_t *w, unsigned nw, dp_u128 n, dp_u1
     return r;
 }
 
-int dp_dgauss_fill(const uint8_t seed[DP_SEED_BYTES], uint64_t stream, uint64_t num, uint64_t den,
-                   int64_t *out, size_t n, int threads)
+int dp_dgauss_fill_by(const uint8_t seed[DP_SEED_BYTES], uint64_t stream, uint64_t num,
+                      uint64_t den, int64_t *out, size_t n, int threads, int cks)
 {
     if (num == 0 || den == 0 || num > DP_SIGMA2_NUM_MAX || den > DP_SIGMA2_DEN_MAX || threads < 1 ||
         n > DP_FILL_MAX)
         return MU_ERR_INVALID;
+    dp_zig z; /* built once, read by every thread */
+    if (!cks)
+        dp_zig_build(&z, num, den, 0, 0);
     long nb = (long)((n + DP_FILL_BLOCK - 1) / DP_FILL_BLOCK);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (long b = 0; b < nb; b++) {
@@ -514,10 +517,19 @@ int dp_dgauss_fill(const uint8_t seed[DP_SEED_BYTES], uint64_t stream, uint64_t 
         rng.block = (uint64_t)b << 32; /* block b's own range of the keystream */
         size_t off = (size_t)b * DP_FILL_BLOCK,
                len = n - off < DP_FILL_BLOCK ? n - off : DP_FILL_BLOCK;
-        dp_dgauss_sample(&rng, num, den, out + off, len);
+        if (cks)
+            dp_dgauss_sample_cks(&rng, num, den, out + off, len);
+        else
+            dp_zig_sample(&z, &rng, out + off, len, 0, NULL);
         dp_rng_deinit(&rng);
     }
     return MU_OK;
+}
+
+int dp_dgauss_fill(const uint8_t seed[DP_SEED_BYTES], uint64_t stream, uint64_t num, uint64_t den,
+                   int64_t *out, size_t n, int threads)
+{
+    return dp_dgauss_fill_by(seed, stream, num, den, out, n, threads, 0);
 }
 
 int dp_squeeze_hook(double gd, uint32_t top)
@@ -529,4 +541,31 @@ int dp_geom_hook(dp_rng *rng, uint64_t t, uint32_t top, int fast, uint64_t *mag)
 {
     fast_ctx c = {.rng = rng, .t = t, .t_d = (double)t, .dy = (double)t * 0x1p-44};
     return fast ? geom_fast(&c, top, mag) : slow_geom(&c, top, mag);
+}
+
+uint32_t dp_rng_u32(dp_rng *rng)
+{
+    return rng_u32(rng);
+}
+
+const uint8_t *dp_rng_words(dp_rng *rng, size_t n)
+{
+    return rng_words(rng, n);
+}
+
+int dp_bern_exp(dp_rng *rng, dp_u128 n, dp_u128 d)
+{
+    return bern_exp(rng, n, d);
+}
+
+int dp_cmp_exp(dp_rng *rng, uint32_t top, double est, dp_u128 n, dp_u128 d, int force_slow,
+               dp_sample_stats *st)
+{
+    fast_ctx c = {.rng = rng, .force_slow = force_slow, .st = st};
+    lazy_u u; /* only top and the limbs drawn are read */
+    u.top = top;
+    u.n = 0;
+    int r = lt_exp(&c, &u, est, n, d);
+    lazy_wipe(&u);
+    return r;
 }

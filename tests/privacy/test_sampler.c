@@ -1,6 +1,8 @@
 /* test_sampler.c - the exact discrete Gaussian samplers: chi-square tests of 10^6 draws (fixed
- * seed) against the exact pmf for four σ² (fast form), two for the bitwise reference and for
- * the fast form with every comparison forced onto its slow path; the slow path against
+ * seed) against the exact pmf for four σ² (the ziggurat), for the CKS fast form, two for the
+ * bitwise reference and for the CKS form with every comparison forced onto its slow path; the
+ * ziggurat with few strips and an early tail (coupling from the past runs often), forced onto
+ * its exact path, and its tables checked exhaustively; the slow path against
  * near-ties that need 2048 bits; both exp(-γ) evaluations and the log against references; the
  * threaded fill against the thread count; determinism and the rational conversion of σ². */
 #include <math.h>
@@ -41,7 +43,11 @@ static double chi2_q999(double df)
     return df * pow(1 - h + 3.090 * sqrt(h), 3);
 }
 
-enum { FAST, REF, FORCED_SLOW };
+enum { FAST, REF, FORCED_SLOW, CKS, ZIG_HOOK, ZIG_FORCED };
+
+/* The ziggurat's shape for ZIG_HOOK and ZIG_FORCED (0: the defaults). */
+static unsigned zig_q;
+static uint64_t zig_M;
 
 /* draws draws of N_Z(0, num/den) by `how` against the exact pmf. */
 static void check_sigma2_by(uint64_t num, uint64_t den, uint64_t stream, int how, size_t draws)
@@ -56,9 +62,25 @@ static void check_sigma2_by(uint64_t num, uint64_t den, uint64_t stream, int how
     dp_rng rng;
     dp_rng_init(&rng, seed, stream);
     dp_sample_stats st = {0};
-    if (how == FAST)
+    if (how == FAST) {
         assert_int_equal(dp_dgauss_sample(&rng, num, den, v, draws), MU_OK);
-    else if (how == REF)
+    } else if (how == CKS) {
+        assert_int_equal(dp_dgauss_sample_cks(&rng, num, den, v, draws), MU_OK);
+    } else if (how == ZIG_HOOK || how == ZIG_FORCED) {
+        dp_zig z;
+        dp_zig_build(&z, num, den, zig_q, zig_M);
+        assert_false(z.undecided);
+        dp_zig_sample(&z, &rng, v, draws, how == ZIG_FORCED, &st);
+        print_message("zig q %u M %llu: %llu sure, %llu fast, %llu slow, %llu tail draws, %llu "
+                      "shifts\n",
+                      z.q, (unsigned long long)z.M, (unsigned long long)st.sure,
+                      (unsigned long long)st.fast, (unsigned long long)st.slow[0],
+                      (unsigned long long)st.tail, (unsigned long long)st.shifts);
+        if (how == ZIG_FORCED) { /* no comparison decided on the fast path, none given up */
+            assert_true(st.fast == 0 && st.gave_up == 0);
+            assert_true(st.slow[0] > draws / 100);
+        }
+    } else if (how == REF)
         assert_int_equal(dp_dgauss_sample_ref(&rng, num, den, v, draws), MU_OK);
     else
         assert_int_equal(dp_dgauss_sample_hook(&rng, num, den, v, draws, 1, &st), MU_OK);
@@ -103,9 +125,12 @@ static void check_sigma2_by(uint64_t num, uint64_t den, uint64_t stream, int how
     double df = (double)(-2 * lo + 1) - 1; /* bins - 1 */
     print_message("%s sigma2 %g: chi2 %.1f on %.0f df (0.999 quantile %.1f), mean %.4f, var %.4f "
                   "(exact %.4f)\n",
-                  how == FAST  ? "fast"
-                  : how == REF ? "ref"
-                               : "forced-slow",
+                  how == FAST         ? "zig"
+                  : how == REF        ? "ref"
+                  : how == CKS        ? "cks"
+                  : how == ZIG_HOOK   ? "zig-shaped"
+                  : how == ZIG_FORCED ? "zig-forced-slow"
+                                      : "forced-slow",
                   s2, chi2, df, chi2_q999(df), mean, var, evar);
     if (!(chi2 < chi2_q999(df)))
         fail_msg("sigma2 %g: chi2 %.1f >= %.1f on %.0f df", s2, chi2, chi2_q999(df), df);
@@ -160,6 +185,149 @@ static void test_forced_slow(void **state)
     (void)state;
     check_sigma2_by(9, 4, 13, FORCED_SLOW, 100000);
     check_sigma2_by(1000000, 1, 14, FORCED_SLOW, 100000);
+}
+
+/* The CKS fast form (the previous default) still passes at every σ². */
+static void test_cks_sampler(void **state)
+{
+    (void)state;
+    check_sigma2_by(9, 4, 15, CKS, DRAWS);
+    check_sigma2_by(100, 1, 16, CKS, DRAWS);
+    check_sigma2_by(100000000, 1, 17, CKS, DRAWS);
+}
+
+/* The ziggurat with few strips and the centre ending early, so that wedges, the tail's coupling
+ * from the past (chains of many steps) and its shifts all run often: still the exact law. */
+static void test_zig_tail(void **state)
+{
+    (void)state;
+    const struct {
+        uint64_t num, den;
+        unsigned q;
+        uint64_t M;
+    } c[] = {
+        {9, 4, 1, 1},       /* c(0) = e^-8/9: tail draws about a third */
+        {100, 1, 2, 3},     /* c(0) = e^-0.08: chains of about 12 steps */
+        {100, 1, 1, 10},    /* c(0) = e^-0.605 */
+        {10000, 1, 3, 150}, /* σ = 100, M = 1.5σ */
+        {100000000, 1, 7, 25000},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        zig_q = c[i].q;
+        zig_M = c[i].M;
+        check_sigma2_by(c[i].num, c[i].den, 30 + i, ZIG_HOOK, DRAWS / 4);
+    }
+    zig_q = 0;
+    zig_M = 0;
+}
+
+/* The ziggurat with every comparison on the exact path (wedges, the tail's A test). */
+static void test_zig_forced_slow(void **state)
+{
+    (void)state;
+    zig_q = 2;
+    zig_M = 4;
+    check_sigma2_by(9, 4, 40, ZIG_FORCED, 100000);
+    zig_q = 0;
+    zig_M = 0;
+    check_sigma2_by(1000000, 1, 41, ZIG_FORCED, 100000);
+}
+
+/* [exp(-m²/(2σ²)) > y] in long double, y = a/2^q; the boundaries the tests build are far from
+ * ties at this precision (checked: the margin must exceed 1e-15). */
+static int above_ld(uint64_t m, uint64_t num, uint64_t den, uint64_t a, unsigned q)
+{
+    long double g = (long double)m * m * den / (2.0L * num), y = ldexpl((long double)a, -(int)q);
+    long double e = expl(-g);
+    if (fabsl(e - y) < 1e-15L * y)
+        fail_msg("tie too close for the long double check: m %llu", (unsigned long long)m);
+    return e > y;
+}
+
+/* max{m : exp(-m²/(2σ²)) > a/2^q} in long double, from the closed form and stepped to it. */
+static uint64_t end_ld(uint64_t num, uint64_t den, uint64_t a, unsigned q)
+{
+    long double s2 = (long double)num / den;
+    long double g = sqrtl(2 * s2 * -logl(ldexpl((long double)a, -(int)q)));
+    uint64_t X = g > 2 ? (uint64_t)g - 2 : 0;
+    while (X > 0 && !above_ld(X, num, den, a, q))
+        X--;
+    while (above_ld(X + 1, num, den, a, q))
+        X++;
+    assert_true(above_ld(X, num, den, a, q));
+    return X;
+}
+
+/* The ziggurat's tables, exhaustively: every (bucket, v) cell maps to one (strip, magnitude) and
+ * back, each strip's magnitudes 0..width-1 exactly once, the reject item `pad` times, sure
+ * exactly for magnitudes below the strip's bound; widths and bounds against long double. */
+static void test_zig_tables(void **state)
+{
+    (void)state;
+    const struct {
+        uint64_t num, den;
+        unsigned q;
+        uint64_t M;
+    } c[] = {
+        {9, 4, 0, 0},
+        {100, 1, 0, 0},
+        {100, 1, 2, 3},
+        {10000, 1, 0, 0},
+        {1000000, 1, 0, 0},
+        {100000000, 1, 0, 0},
+        {12345677, 64, 5, 0},
+        {DP_SIGMA2_NUM_MAX, 1, 0, 0},
+        {1, DP_SIGMA2_DEN_MAX, 0, 0},
+    };
+    for (size_t t = 0; t < sizeof c / sizeof c[0]; t++) {
+        dp_zig z;
+        dp_zig_build(&z, c[t].num, c[t].den, c[t].q, c[t].M);
+        assert_false(z.undecided);
+        uint32_t n = 1u << z.q;
+        uint64_t total = 0;
+        for (uint32_t j = 0; j < n; j++) {
+            uint64_t a = n - 1 - j; /* strip j: heights [a/2^q, (a+1)/2^q) */
+            uint64_t X = a > 0 ? end_ld(z.num, z.den, a, z.q) : z.M;
+            uint64_t wide = X < z.M ? X + 1 : z.M + 1;
+            assert_int_equal(z.width[j], wide);
+            total += wide;
+            if (j == 0) {
+                assert_int_equal(z.sure[j], 0);
+            } else { /* below the strip above's end */
+                uint64_t Xp = end_ld(z.num, z.den, a + 1, z.q);
+                assert_int_equal(z.sure[j], (Xp < z.M ? Xp : z.M) + 1);
+            }
+        }
+        assert_int_equal(total + z.pad, (uint64_t)z.K * DP_ZIG_BUCKETS);
+        uint8_t *seen = calloc(total + z.pad, 1);
+        uint64_t *base = calloc(n + 1, sizeof(uint64_t)), pads = 0;
+        assert_non_null(seen);
+        assert_non_null(base);
+        for (uint32_t j = 1; j <= n; j++)
+            base[j] = base[j - 1] + (j - 1 < n ? z.width[j - 1] : 0);
+        for (uint32_t b = 0; b < DP_ZIG_BUCKETS; b++) {
+            const dp_zig_bucket *bk = &z.bk[b];
+            for (uint32_t v = 0; v < z.K; v++) {
+                uint32_t item = v < bk->tau ? z.own[b] : z.alias[b];
+                uint32_t m = v < bk->tau ? v : (uint32_t)((int64_t)v + bk->delta);
+                int sure = v < bk->so || (v >= bk->tau && v < bk->sa);
+                if (item == n) {
+                    pads++;
+                    assert_false(sure);
+                    continue;
+                }
+                assert_true(item < n && m < z.width[item]);
+                assert_int_equal(sure, m < z.sure[item]);
+                assert_int_equal(seen[base[item] + m], 0);
+                seen[base[item] + m] = 1;
+            }
+        }
+        assert_int_equal(pads, z.pad);
+        for (uint64_t i = 0; i < total; i++)
+            assert_int_equal(seen[i], 1);
+        free(seen);
+        free(base);
+    }
 }
 
 /* Reference values floor(exp(-n/d) · 2^256), from Python's decimal module at 150 digits. */
@@ -480,14 +648,16 @@ static void test_sigma2_conversion(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_small_sigma),   cmocka_unit_test(test_mid_sigma),
-        cmocka_unit_test(test_large_sigma),   cmocka_unit_test(test_deterministic),
-        cmocka_unit_test(test_below_uniform), cmocka_unit_test(test_sigma2_conversion),
-        cmocka_unit_test(test_huge_sigma),    cmocka_unit_test(test_ref_sampler),
-        cmocka_unit_test(test_forced_slow),   cmocka_unit_test(test_mp_exp),
-        cmocka_unit_test(test_fexp_bound),    cmocka_unit_test(test_fnlog_bound),
-        cmocka_unit_test(test_near_ties),     cmocka_unit_test(test_fill_threads),
-        cmocka_unit_test(test_squeeze_exact), cmocka_unit_test(test_geom_exact),
+        cmocka_unit_test(test_small_sigma),     cmocka_unit_test(test_mid_sigma),
+        cmocka_unit_test(test_large_sigma),     cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_below_uniform),   cmocka_unit_test(test_sigma2_conversion),
+        cmocka_unit_test(test_huge_sigma),      cmocka_unit_test(test_ref_sampler),
+        cmocka_unit_test(test_forced_slow),     cmocka_unit_test(test_mp_exp),
+        cmocka_unit_test(test_fexp_bound),      cmocka_unit_test(test_fnlog_bound),
+        cmocka_unit_test(test_near_ties),       cmocka_unit_test(test_fill_threads),
+        cmocka_unit_test(test_squeeze_exact),   cmocka_unit_test(test_geom_exact),
+        cmocka_unit_test(test_cks_sampler),     cmocka_unit_test(test_zig_tail),
+        cmocka_unit_test(test_zig_forced_slow), cmocka_unit_test(test_zig_tables),
     };
     if (getenv("DP_SAMPLER_ONLY")) /* e.g. DP_SAMPLER_ONLY=test_near_ties */
         cmocka_set_test_filter(getenv("DP_SAMPLER_ONLY"));
