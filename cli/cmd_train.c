@@ -16,7 +16,8 @@ static void help(FILE *out)
         out,
         "usage: mutual train --base DIR --data FILE.h5 --out DIR [options]\n\n"
         "Fine-tunes LoRA adapters of a frozen Hugging Face model (config.json +\n"
-        "model.safetensors; gpt2, llama, mistral, qwen2) on the tokens of an HDF5 dataset,\n"
+        "model.safetensors; gpt2, llama, mistral, qwen2, qwen3) on the tokens of an HDF5\n"
+        "dataset,\n"
         "then writes them as a PEFT folder (adapter_config.json + adapter_model.safetensors)\n"
         "and the training state (OUT/training_state.h5: adapter, optimizer moments, step,\n"
         "data position), which --resume continues from. OUT's files are written together:\n"

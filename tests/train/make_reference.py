@@ -5,10 +5,11 @@ Run with Debian's interpreter (it has torch, numpy and h5py):
 
     /usr/bin/python3 tests/train/make_reference.py [OUT_DIR]   (default: tests/train/ref)
 
-Builds a tiny GPT-2 and a tiny Llama (grouped-query attention, untied head, rope_theta
-1000) written from scratch in torch with Hugging Face's semantics (no `transformers` here),
-with random weights and a nonzero LoRA (A and B random, as after some training), and
-writes for each model NAME:
+Builds a tiny GPT-2, a tiny Llama (grouped-query attention, untied head, rope_theta
+1000), a tiny Llama 3.2 (tied head, rope_scaling llama3) and a tiny Qwen3 (q_norm/k_norm,
+head_dim apart from hidden / heads, tied head), written from scratch in torch with Hugging
+Face's semantics (no `transformers` here), with random weights and a nonzero LoRA (A and B
+random, as after some training), and writes for each model NAME:
 
   NAME/config.json, NAME/model.safetensors          the base model as an HF folder
   NAME_adapter/adapter_config.json,
@@ -30,6 +31,7 @@ p = ((s*B + i)*T) mod (N - T); inputs tokens[p:p+T], targets tokens[p+1:p+T+1].
 
 Deterministic: fixed seeds, one thread; the files are byte-identical on every run.
 """
+import functools
 import json
 import math
 import os
@@ -179,24 +181,40 @@ def gpt2_config():
 
 LLAMA = dict(vocab=64, ctx=32, d=32, layers=2, heads=4, kv_heads=2, ff=64, theta=1000.0,
              eps=1e-6)
+# Llama 3.2's shape of choices: tied head, rope_scaling llama3 (head_dim 8, theta 1000: one
+# frequency kept, one smoothed, two divided by the factor at original length 64)
+LLAMA32 = dict(LLAMA, ctx=128, d=32, heads=4, kv_heads=2, tied=True, rope_scaling={
+    "rope_type": "llama3", "factor": 4.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 64})
+# Qwen3: q_norm/k_norm over each head, head_dim 12 (heads x head_dim 48 != hidden 32), no
+# biases, tied head
+QWEN3 = dict(LLAMA, model_type="qwen3", head_dim=12, theta=10000.0, tied=True, qk_norm=True)
 
 
-def llama_build(gen):
-    V, C, L, F_ = LLAMA["vocab"], LLAMA["d"], LLAMA["layers"], LLAMA["ff"]
-    hd = C // LLAMA["heads"]
-    kvd = LLAMA["kv_heads"] * hd
-    shapes = (("self_attn.q_proj", C, C), ("self_attn.k_proj", C, kvd),
-              ("self_attn.v_proj", C, kvd), ("self_attn.o_proj", C, C),
+def head_dim(S):
+    return S.get("head_dim", S["d"] // S["heads"])
+
+
+def llama_build(gen, S=LLAMA):
+    V, C, L, F_ = S["vocab"], S["d"], S["layers"], S["ff"]
+    hd = head_dim(S)
+    qd, kvd = S["heads"] * hd, S["kv_heads"] * hd
+    shapes = (("self_attn.q_proj", C, qd), ("self_attn.k_proj", C, kvd),
+              ("self_attn.v_proj", C, kvd), ("self_attn.o_proj", qd, C),
               ("mlp.gate_proj", C, F_), ("mlp.up_proj", C, F_), ("mlp.down_proj", F_, C))
     w = {"model.embed_tokens.weight": torch.randn(V, C, generator=gen) * 0.1}
     for l in range(L):
         p = f"model.layers.{l}."
         w[p + "input_layernorm.weight"] = 1 + 0.1 * torch.randn(C, generator=gen)
         w[p + "post_attention_layernorm.weight"] = 1 + 0.1 * torch.randn(C, generator=gen)
+        if S.get("qk_norm"):
+            w[p + "self_attn.q_norm.weight"] = 1 + 0.2 * torch.randn(hd, generator=gen)
+            w[p + "self_attn.k_norm.weight"] = 1 + 0.2 * torch.randn(hd, generator=gen)
         for name, fi, fo in shapes:
             w[p + name + ".weight"] = torch.randn(fo, fi, generator=gen) * 0.1  # Linear [out, in]
     w["model.norm.weight"] = 1 + 0.1 * torch.randn(C, generator=gen)
-    w["lm_head.weight"] = torch.randn(V, C, generator=gen) * 0.1
+    if not S.get("tied"):
+        w["lm_head.weight"] = torch.randn(V, C, generator=gen) * 0.1
     lora = {}
     for l in range(L):
         for name, fi, fo in shapes:
@@ -213,50 +231,63 @@ def rotate_half(x):
     return torch.cat((-x2, x1), dim=-1)
 
 
-def rope(q, k, t, hd):
-    inv_freq = 1.0 / (LLAMA["theta"] ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+def rope(q, k, t, S):
+    inv_freq, _ = hf_inv_freq(dict(llama_config(S), head_dim=head_dim(S)))
     freqs = torch.outer(torch.arange(t).float(), inv_freq)
     emb = torch.cat((freqs, freqs), dim=-1)
     cos, sin = emb.cos(), emb.sin()
     return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
 
 
-def llama_forward(w, lora, idx):
-    C, H, KV, eps = LLAMA["d"], LLAMA["heads"], LLAMA["kv_heads"], LLAMA["eps"]
-    hd = C // H
+def llama_forward(w, lora, idx, S=LLAMA):
+    C, H, KV, eps = S["d"], S["heads"], S["kv_heads"], S["eps"]
+    hd = head_dim(S)
     b, t = idx.shape
     x = w["model.embed_tokens.weight"][idx]
 
     def linear(h, name):
         return h @ w[f"model.{name}.weight"].t() + lora[f"base_model.model.model.{name}"](h)
 
-    for l in range(LLAMA["layers"]):
+    for l in range(S["layers"]):
         p = f"layers.{l}."
         h = rms_norm(x, w["model." + p + "input_layernorm.weight"], eps)
-        q = linear(h, p + "self_attn.q_proj").view(b, t, H, hd).transpose(1, 2)
-        k = linear(h, p + "self_attn.k_proj").view(b, t, KV, hd).transpose(1, 2)
+        q = linear(h, p + "self_attn.q_proj").view(b, t, H, hd)
+        k = linear(h, p + "self_attn.k_proj").view(b, t, KV, hd)
+        if S.get("qk_norm"):  # Qwen3Attention: q_norm/k_norm on (b, t, heads, hd), over hd
+            q = rms_norm(q, w["model." + p + "self_attn.q_norm.weight"], eps)
+            k = rms_norm(k, w["model." + p + "self_attn.k_norm.weight"], eps)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)
         v = linear(h, p + "self_attn.v_proj").view(b, t, KV, hd).transpose(1, 2)
-        q, k = rope(q, k, t, hd)
+        q, k = rope(q, k, t, S)
         k = k.repeat_interleave(H // KV, dim=1)  # HF repeat_kv: kv head j serves j*rep..
         v = v.repeat_interleave(H // KV, dim=1)
-        y = causal_attention(q, k, v).transpose(1, 2).reshape(b, t, C)
+        y = causal_attention(q, k, v).transpose(1, 2).reshape(b, t, H * hd)
         x = x + linear(y, p + "self_attn.o_proj")
         h = rms_norm(x, w["model." + p + "post_attention_layernorm.weight"], eps)
         m = F.silu(linear(h, p + "mlp.gate_proj")) * linear(h, p + "mlp.up_proj")
         x = x + linear(m, p + "mlp.down_proj")
     x = rms_norm(x, w["model.norm.weight"], eps)
-    return x @ w["lm_head.weight"].t()  # untied head
+    head = w["model.embed_tokens.weight"] if S.get("tied") else w["lm_head.weight"]
+    return x @ head.t()
 
 
-def llama_config():
-    return {"model_type": "llama", "architectures": ["LlamaForCausalLM"],
-            "vocab_size": LLAMA["vocab"], "max_position_embeddings": LLAMA["ctx"],
-            "hidden_size": LLAMA["d"], "intermediate_size": LLAMA["ff"],
-            "num_hidden_layers": LLAMA["layers"], "num_attention_heads": LLAMA["heads"],
-            "num_key_value_heads": LLAMA["kv_heads"], "rms_norm_eps": LLAMA["eps"],
-            "rope_theta": LLAMA["theta"], "rope_scaling": None, "hidden_act": "silu",
-            "attention_bias": False, "mlp_bias": False, "tie_word_embeddings": False,
-            "torch_dtype": "float32"}
+def llama_config(S=LLAMA):
+    kind = S.get("model_type", "llama")
+    c = {"model_type": kind,
+         "architectures": ["Qwen3ForCausalLM" if kind == "qwen3" else "LlamaForCausalLM"],
+         "vocab_size": S["vocab"], "max_position_embeddings": S["ctx"],
+         "hidden_size": S["d"], "intermediate_size": S["ff"],
+         "num_hidden_layers": S["layers"], "num_attention_heads": S["heads"],
+         "num_key_value_heads": S["kv_heads"], "rms_norm_eps": S["eps"],
+         "rope_theta": S["theta"], "rope_scaling": S.get("rope_scaling"), "hidden_act": "silu",
+         "attention_bias": False, "mlp_bias": False,
+         "tie_word_embeddings": bool(S.get("tied")), "torch_dtype": "float32"}
+    if "head_dim" in S or kind == "qwen3":
+        c["head_dim"] = head_dim(S)
+    if kind == "qwen3":
+        c.update(use_sliding_window=False, sliding_window=None, max_window_layers=S["layers"],
+                 layer_types=["full_attention"] * S["layers"])
+    return c
 
 
 # --------------------------------------------------------------------------- RoPE scaling
@@ -435,6 +466,12 @@ def main():
     make(out, "llama", llama_build, llama_forward, llama_config, LLAMA["vocab"], False,
          ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
          seed=5678)
+    for name, spec, seed in (("llama32", LLAMA32, 9012), ("qwen3", QWEN3, 3456)):
+        fwd = functools.partial(llama_forward, S=spec)
+        make(out, name, functools.partial(llama_build, S=spec), fwd,
+             functools.partial(llama_config, spec), spec["vocab"], False,
+             ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+             seed=seed)
     make_rope(out)
 
 

@@ -201,6 +201,50 @@ static void test_rope(void **state)
     }
 }
 
+/* qkv rows of 2 query heads, 1 key head, 1 value head (hd 6); R weighs every column. */
+static double qknorm_loss(void *p)
+{
+    ctx *c = p;
+    int64_t n = (int64_t)c->N * (c->H + 2 * c->KV) * c->hd;
+    memcpy(c->out, c->x, sizeof(float) * (size_t)n);
+    tr_qknorm_forward(c->out, c->h, c->rstd, c->w, c->b, c->N, c->H, c->KV, c->hd, 1e-6f);
+    return tt_dot(c->out, c->Rm, n);
+}
+
+static void test_qknorm(void **state)
+{
+    (void)state;
+    ctx c = {.N = 3, .H = 2, .KV = 1, .hd = 6};
+    int G = c.H + c.KV, W = (c.H + 2 * c.KV) * c.hd;
+    int64_t n = (int64_t)c.N * W;
+    c.x = tt_alloc(n), c.out = tt_alloc(n), c.Rm = tt_alloc(n), c.w = tt_alloc(c.hd);
+    c.b = tt_alloc(c.hd), c.h = tt_alloc((int64_t)c.N * G * c.hd), c.rstd = tt_alloc(c.N * G);
+    tt_fill(c.x, n, 40, 1.0f);
+    tt_fill(c.Rm, n, 41, 1.0f);
+    tt_fill(c.w, c.hd, 42, 1.0f);
+    tt_fill(c.b, c.hd, 43, 1.0f);
+    /* the naive twin gives the same forward, caches and backward */
+    float *out2 = tt_alloc(n), *raw2 = tt_alloc((int64_t)c.N * G * c.hd);
+    float *rstd2 = tt_alloc(c.N * G), *g = tt_alloc(n), *g2 = tt_alloc(n);
+    qknorm_loss(&c);
+    memcpy(out2, c.x, sizeof(float) * (size_t)n);
+    tr_qknorm_forward_ref(out2, raw2, rstd2, c.w, c.b, c.N, c.H, c.KV, c.hd, 1e-6f);
+    tt_assert_close(c.out, out2, n, 1e-6, 1e-5, "qknorm forward vs naive");
+    tt_assert_close(c.h, raw2, (int64_t)c.N * G * c.hd, 0, 0, "qknorm raw vs naive");
+    tt_assert_close(c.rstd, rstd2, c.N * G, 0, 1e-6, "qknorm rstd vs naive");
+    for (int64_t i = 0; i < n; i++) /* value columns are not normalised */
+        if (i % W >= G * c.hd && c.out[i] != c.x[i])
+            fail_msg("qknorm changed value column %lld", (long long)(i % W));
+    memcpy(g, c.Rm, sizeof(float) * (size_t)n);
+    memcpy(g2, c.Rm, sizeof(float) * (size_t)n);
+    tr_qknorm_backward(g, c.h, c.rstd, c.w, c.b, c.N, c.H, c.KV, c.hd);
+    tr_qknorm_backward_ref(g2, c.h, c.rstd, c.w, c.b, c.N, c.H, c.KV, c.hd);
+    tt_assert_close(g, g2, n, 1e-6, 1e-5, "qknorm backward vs naive");
+    check(c.x, n, g, qknorm_loss, &c, "qknorm dqkv");
+    free(out2), free(raw2), free(rstd2), free(g), free(g2), free(c.x), free(c.out), free(c.Rm);
+    free(c.w), free(c.b), free(c.h), free(c.rstd);
+}
+
 static double gelu_loss(void *p)
 {
     ctx *c = p;
@@ -367,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_gelu),          cmocka_unit_test(test_swiglu),
         cmocka_unit_test(test_residual),      cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_crossentropy),  cmocka_unit_test(test_head_ce),
+        cmocka_unit_test(test_qknorm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -134,6 +134,21 @@ static void test_llama_rope_scaling(void **state)
     check_model(c, TR_T_Q_PROJ | TR_T_K_PROJ | TR_T_V_PROJ, 0, 0);
 }
 
+/* Qwen3: q_norm/k_norm on every head, head_dim 6 (H * hd = 24, d_model 8), no biases,
+ * tied head; all targets, and q/v only (the norms' backward then feeds only q's adapter). */
+static void test_qwen3(void **state)
+{
+    (void)state;
+    tr_config c = tt_llama_config();
+    c.qk_norm = 1;
+    c.head_dim = 6;
+    c.qkv_bias = 0;
+    c.tied_head = 1;
+    check_model(c, TR_T_LLAMA_ALL, 0, 0);
+    check_model(c, TR_T_Q_PROJ | TR_T_V_PROJ, 1, 0);
+    check_model_dropout(c, TR_T_K_PROJ | TR_T_DOWN_PROJ, 0, 0, 0.2f);
+}
+
 static void test_dropout(void **state)
 {
     (void)state;
@@ -177,7 +192,7 @@ int main(void)
         cmocka_unit_test(test_gpt2_untied_mlp),    cmocka_unit_test(test_llama_all),
         cmocka_unit_test(test_llama_qv_frozen_a),  cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_llama_wide_heads),   cmocka_unit_test(test_dropout_masks),
-        cmocka_unit_test(test_llama_rope_scaling),
+        cmocka_unit_test(test_llama_rope_scaling), cmocka_unit_test(test_qwen3),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

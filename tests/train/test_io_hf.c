@@ -238,6 +238,78 @@ static void test_unsupported_configs(void **state)
     expect_load_error(sub, MU_ERR_NOTFOUND, "tensor 'model.layers.0.self_attn.q_proj.bias'");
 }
 
+/* Qwen3: q/k norms, head_dim defaulting to 128 as Qwen3Config does, biases only with
+ * attention_bias, per-layer attention types. */
+static void test_qwen3_config(void **state)
+{
+    (void)state;
+    char sub[128], cfg[1024];
+    snprintf(sub, sizeof sub, "%s/qwen3", dir);
+    mkdir(sub, 0755);
+    static const char fmt[] =
+        "{\"model_type\": \"qwen3\", \"vocab_size\": 64, \"hidden_size\": 32, "
+        "\"intermediate_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+        "\"num_key_value_heads\": 2%s}";
+    tr_config c;
+    mu_diag d = {{0}};
+    snprintf(cfg, sizeof cfg, fmt, "");
+    tio_write_text(sub, "config.json", cfg);
+    assert_int_equal(tr_hf_config_load(sub, &c, &d), 0);
+    assert_int_equal(c.family, TR_LLAMA);
+    assert_int_equal(c.qk_norm, 1);
+    assert_int_equal(c.head_dim, 128);
+    assert_int_equal(c.qkv_bias, 0);
+    assert_int_equal(c.o_bias, 0);
+    snprintf(cfg, sizeof cfg, fmt,
+             ", \"head_dim\": 16, \"attention_bias\": true, \"use_sliding_window\": false, "
+             "\"sliding_window\": 4096, \"layer_types\": [\"full_attention\", "
+             "\"full_attention\"]");
+    tio_write_text(sub, "config.json", cfg);
+    assert_int_equal(tr_hf_config_load(sub, &c, &d), 0);
+    assert_int_equal(c.head_dim, 16);
+    assert_int_equal(c.qkv_bias, 1);
+    assert_int_equal(c.o_bias, 1);
+    snprintf(cfg, sizeof cfg, fmt,
+             ", \"layer_types\": [\"full_attention\", \"sliding_attention\"]");
+    tio_write_text(sub, "config.json", cfg);
+    assert_int_equal(tr_hf_config_load(sub, &c, &d), MU_ERR_UNSUPPORTED);
+    tio_assert_msg(d.msg, "layer_types[1] 'sliding_attention' is not supported");
+    snprintf(cfg, sizeof cfg, fmt, ", \"use_sliding_window\": true");
+    tio_write_text(sub, "config.json", cfg);
+    assert_int_equal(tr_hf_config_load(sub, &c, &d), MU_ERR_UNSUPPORTED);
+    tio_assert_msg(d.msg, "option 'use_sliding_window' is not supported");
+
+    /* the reference Qwen3 loads; told it is a Llama, its q/k norm weights are refused as
+     * unused; a Llama's weights lack them */
+    char path[256];
+    snprintf(path, sizeof path, "%s/config.json", sub);
+    tio_copy(TIO_REF "/qwen3/config.json", path);
+    snprintf(path, sizeof path, "%s/model.safetensors", sub);
+    tio_copy(TIO_REF "/qwen3/model.safetensors", path);
+    tr_model *m = tr_hf_model_load(sub, NULL, &d);
+    if (!m)
+        fail_msg("%s", d.msg);
+    assert_int_equal(tr_model_config(m)->head_dim, 12);
+    assert_true(tr_model_base_find(m, "model.layers.1.self_attn.k_norm.weight") >= 0);
+    assert_weights_equal(m, TIO_REF "/qwen3/model.safetensors", 0);
+    tr_model_free(m);
+    unsigned char *text;
+    size_t len;
+    assert_non_null(text = tio_read(TIO_REF "/qwen3/config.json", &len));
+    char *at = strstr((char *)text, "\"qwen3\"");
+    assert_non_null(at);
+    memcpy(at, "\"llama\"", 7);
+    tio_write_text(sub, "config.json", (char *)text);
+    free(text);
+    expect_load_error(sub, MU_ERR_FORMAT, "_norm.weight is not used by the model that config.json");
+    make_folder(sub, "llama",
+                "{\"model_type\": \"qwen3\", \"vocab_size\": 64, "
+                "\"hidden_size\": 32, \"intermediate_size\": 64, "
+                "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+                "\"num_key_value_heads\": 2, \"head_dim\": 8}");
+    expect_load_error(sub, MU_ERR_NOTFOUND, "tensor 'model.layers.0.self_attn.q_norm.weight'");
+}
+
 /* config.json's rope_scaling: what each type reads, and every refusal naming the field. */
 static void test_rope_scaling_config(void **state)
 {
@@ -651,7 +723,7 @@ int main(void)
         cmocka_unit_test(test_unsupported_configs), cmocka_unit_test(test_missing_and_broken_files),
         cmocka_unit_test(test_bf16_model),          cmocka_unit_test(test_sharded),
         cmocka_unit_test(test_nonfinite_weights),   cmocka_unit_test(test_unused_tensors),
-        cmocka_unit_test(test_rope_scaling_config),
+        cmocka_unit_test(test_rope_scaling_config), cmocka_unit_test(test_qwen3_config),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

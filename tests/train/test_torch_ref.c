@@ -1,5 +1,6 @@
 /* mutual against PyTorch: the committed reference states written by make_reference.py
- * (tiny GPT-2, tiny Llama with GQA and an untied head, nonzero LoRA) loaded through the
+ * (tiny GPT-2, tiny Llama with GQA and an untied head, tiny Llama 3.2 with a tied head and
+ * rope_scaling llama3, tiny Qwen3 with q/k norms and head_dim 12, nonzero LoRA) loaded through the
  * Hugging Face / PEFT / HDF5 readers, and compared with stated tolerances:
  *
  *   logits            |diff| <= 5e-6 + 1e-5 |ref|
@@ -238,11 +239,27 @@ static void test_llama(void **state)
     check_model("llama");
 }
 
+/* Llama 3.2's choices: tied head, rope_scaling llama3 with every regime of frequencies. */
+static void test_llama32(void **state)
+{
+    (void)state;
+    check_model("llama32");
+}
+
+/* Qwen3: q_norm/k_norm per head before RoPE, head_dim 12 with hidden 32 and 4 heads. */
+static void test_qwen3(void **state)
+{
+    (void)state;
+    check_model("qwen3");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gpt2),
         cmocka_unit_test(test_llama),
+        cmocka_unit_test(test_llama32),
+        cmocka_unit_test(test_qwen3),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -146,6 +146,22 @@ void tr_rope_forward(float *qkv, const float *cos_t, const float *sin_t, int B, 
 void tr_rope_backward(float *dqkv, const float *cos_t, const float *sin_t, int B, int T, int H,
                       int KV, int hd);
 
+/* Qwen3's q_norm / k_norm: in place on qkv (layout as attention), RMSNorm (as
+ * tr_rmsnorm_forward) over each of the H query heads with weight wq (hd) and each of the KV
+ * key heads with wk (hd); values untouched. raw (N, (H + KV) * hd) receives the heads before
+ * the norm and rstd (N, H + KV) their inverse RMS, for backward. hd <= TR_QKNORM_MAX_HD. */
+#define TR_QKNORM_MAX_HD 1024
+void tr_qknorm_forward(float *qkv, float *raw, float *rstd, const float *wq, const float *wk, int N,
+                       int H, int KV, int hd, float eps);
+void tr_qknorm_forward_ref(float *qkv, float *raw, float *rstd, const float *wq, const float *wk,
+                           int N, int H, int KV, int hd, float eps);
+/* In place on dqkv: the gradient w.r.t. the normalised query/key heads becomes the gradient
+ * w.r.t. the heads before the norm (value columns untouched). No weight gradients. */
+void tr_qknorm_backward(float *dqkv, const float *raw, const float *rstd, const float *wq,
+                        const float *wk, int N, int H, int KV, int hd);
+void tr_qknorm_backward_ref(float *dqkv, const float *raw, const float *rstd, const float *wq,
+                            const float *wk, int N, int H, int KV, int hd);
+
 /* GELU, tanh form (GPT-2's gelu_new). out (N) from inp (N). Backward: dinp = dout * gelu'(inp)
  * (dinp may alias dout). */
 void tr_gelu_forward(float *out, const float *inp, int64_t N);

@@ -46,7 +46,7 @@
 
 typedef enum {
     TR_GPT2 = 1,  /* model_type "gpt2" */
-    TR_LLAMA = 2, /* model_type "llama", "mistral" (no sliding window), "qwen2" */
+    TR_LLAMA = 2, /* model_type "llama", "mistral" (no sliding window), "qwen2", "qwen3" */
 } tr_family;
 
 /* Shapes and hyper-parameters of a base model. Field by field what config.json says:
@@ -58,7 +58,7 @@ typedef enum {
  *           rms_norm_eps, rope_theta (absent -> 10000), rope_scaling (absent or null ->
  *           none), tie_word_embeddings (absent -> 0 for llama/mistral/qwen2 as in
  *           transformers), qkv_bias = attention_bias or model_type qwen2, o_bias =
- *           attention_bias (Qwen2: 0). */
+ *           attention_bias (Qwen2: 0); Qwen3: qk_norm = 1, head_dim absent -> 128. */
 typedef struct {
     tr_family family;
     int vocab_size;   /* V */
@@ -75,6 +75,7 @@ typedef struct {
     int tied_head; /* 1: logits use the token embedding; 0: separate lm_head.weight */
     int qkv_bias;  /* Llama only: q/k/v projections have biases (Qwen2, attention_bias) */
     int o_bias;    /* Llama only: o_proj has a bias (attention_bias) */
+    int qk_norm;   /* Llama only: RMSNorm over each q and k head before RoPE (Qwen3) */
 } tr_config;
 
 /* Fills zero fields with their defaults (see above) and checks every field. MU_ERR_INVALID
@@ -127,6 +128,8 @@ const tr_config *tr_model_config(const tr_model *m);
  *     model.layers.l.self_attn.q_proj.weight [H*hd, C]   (.bias [H*hd] if qkv_bias)
  *     model.layers.l.self_attn.k_proj.weight [KV*hd, C]  (.bias [KV*hd] if qkv_bias)
  *     model.layers.l.self_attn.v_proj.weight [KV*hd, C]  (.bias [KV*hd] if qkv_bias)
+ *     model.layers.l.self_attn.q_norm.weight [hd]        (if qk_norm)
+ *     model.layers.l.self_attn.k_norm.weight [hd]        (if qk_norm)
  *     model.layers.l.self_attn.o_proj.weight [C, H*hd]   (.bias [C] if o_bias)
  *     model.layers.l.post_attention_layernorm.weight [C]
  *     model.layers.l.mlp.gate_proj.weight [F, C]

@@ -77,6 +77,8 @@ static int64_t acts_layout(tr_model *m, float *mem, int64_t N, int64_t BTT, int 
         a->mean1 = tr_carve(&cv, N);
         a->rstd1 = tr_carve(&cv, N);
         a->qkv = tr_carve(&cv, N * m->QKV);
+        a->qk_raw = m->cfg.qk_norm ? tr_carve(&cv, N * (m->H + m->KV) * m->hd) : NULL;
+        a->qk_rstd = m->cfg.qk_norm ? tr_carve(&cv, N * (m->H + m->KV)) : NULL;
         a->att = tr_carve(&cv, BTT * m->H);
         a->atty = has_mods(m, l, TR_LIN_O) ? tr_carve(&cv, N * m->HD) : sh_atty;
         a->res2 = tr_carve(&cv, N * C);
@@ -270,6 +272,9 @@ static void block_forward(tr_model *m, int l, int training)
     float *out = m->res + (int64_t)(l + 1) * N * C;
     norm_forward(m, a->xn1, a->mean1, a->rstd1, x, y->n1w, y->n1b);
     linear_forward(m, l, TR_LIN_QKV, a->qkv, NULL, a->xn1, C, m->QKV, y->wqkv, y->bqkv, training);
+    if (m->cfg.qk_norm)
+        tr_qknorm_forward(a->qkv, a->qk_raw, a->qk_rstd, y->qnw, y->knw, N, m->H, m->KV, m->hd,
+                          m->cfg.norm_eps);
     if (m->cfg.family == TR_LLAMA)
         tr_rope_forward(a->qkv, m->rope_cos, m->rope_sin, B, T, m->H, m->KV, m->hd);
     tr_attention_forward(a->atty, a->att, a->qkv, B, T, m->H, m->KV, m->hd);
@@ -313,6 +318,8 @@ static void block_backward(tr_model *m, int l, int need_dx)
     tr_attention_backward(dqkv, m->attn_scratch, datty, a->qkv, a->att, B, T, m->H, m->KV, m->hd);
     if (m->cfg.family == TR_LLAMA)
         tr_rope_backward(dqkv, m->rope_cos, m->rope_sin, B, T, m->H, m->KV, m->hd);
+    if (m->cfg.qk_norm)
+        tr_qknorm_backward(dqkv, a->qk_raw, a->qk_rstd, y->qnw, y->knw, N, m->H, m->KV, m->hd);
     linear_backward(m, l, TR_LIN_QKV, need_dx ? dxn1 : NULL, dqkv, a->xn1, C, m->QKV, y->wqkv);
     if (need_dx)
         norm_backward(m, m->dres, dxn1, x, y->n1w, a->mean1, a->rstd1);

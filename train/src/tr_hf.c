@@ -210,10 +210,13 @@ static int rope_scaling_config(const tr_json *j, tr_rope_scaling *r)
 static int llama_config(const tr_json *j, const char *type, tr_config *c)
 {
     int rc;
+    int qwen3 = !strcmp(type, "qwen3");
     c->family = TR_LLAMA;
     c->norm_eps = 1e-6f;
     c->rope_theta = 10000.0f;
     c->max_pos = 2048;
+    c->head_dim = qwen3 ? 128 : 0; /* Qwen3Config's default, not hidden / heads */
+    c->qk_norm = qwen3;
     if ((rc = tr_json_int(j, "vocab_size", 1, 1, INT_MAX, &c->vocab_size)) ||
         (rc = tr_json_int(j, "max_position_embeddings", 0, 1, INT_MAX, &c->max_pos)) ||
         (rc = tr_json_int(j, "hidden_size", 1, 1, INT_MAX, &c->d_model)) ||
@@ -248,6 +251,18 @@ static int llama_config(const tr_json *j, const char *type, tr_config *c)
         return unsupported(j, "option", "sliding_window");
     if (sliding)
         return unsupported(j, "option", "use_sliding_window");
+    /* Qwen2/Qwen3 name each layer's attention; only full (causal) attention is computed. */
+    json_t *types = value(j, "layer_types");
+    if (types && !json_is_array(types))
+        return mu_diag_set(j->diag, MU_ERR_FORMAT, "%s: 'layer_types' must be a list", j->path);
+    for (size_t i = 0; types && i < json_array_size(types); i++) {
+        const char *lt = json_string_value(json_array_get(types, i));
+        if (!lt || strcmp(lt, "full_attention"))
+            return mu_diag_set(j->diag, MU_ERR_UNSUPPORTED,
+                               "%s: layer_types[%zu] '%s' is not supported (only "
+                               "full_attention)",
+                               j->path, i, lt ? lt : "(not a string)");
+    }
     return 0;
 }
 
@@ -263,11 +278,13 @@ int tr_hf_config_load(const char *dir, tr_config *cfg, mu_diag *diag)
         rc = mu_diag_set(diag, MU_ERR_FORMAT, "%s: 'model_type' is missing", j.path);
     else if (!strcmp(type, "gpt2"))
         rc = gpt2_config(&j, cfg);
-    else if (!strcmp(type, "llama") || !strcmp(type, "mistral") || !strcmp(type, "qwen2"))
+    else if (!strcmp(type, "llama") || !strcmp(type, "mistral") || !strcmp(type, "qwen2") ||
+             !strcmp(type, "qwen3"))
         rc = llama_config(&j, type, cfg);
     else
         rc = mu_diag_set(diag, MU_ERR_UNSUPPORTED,
-                         "%s: model_type '%s' is not supported (gpt2, llama, mistral, qwen2)",
+                         "%s: model_type '%s' is not supported (gpt2, llama, mistral, qwen2, "
+                         "qwen3)",
                          j.path, type);
     if (!rc && tr_config_validate(cfg, diag)) {
         char msg[sizeof diag->msg];

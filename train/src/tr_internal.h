@@ -24,6 +24,7 @@ enum { TR_LIN_QKV, TR_LIN_O, TR_LIN_UP, TR_LIN_DOWN, TR_LIN_COUNT };
 typedef struct {
     float *n1w, *n1b;   /* (C); n1b NULL for RMSNorm */
     float *wqkv, *bqkv; /* GPT-2 (C, 3C) / Llama (QKV, C); (QKV) or NULL */
+    float *qnw, *knw;   /* (hd) q_norm / k_norm weights (Qwen3), or NULL */
     float *wo, *bo;     /* GPT-2 (C, C) / Llama (C, HD); (C) or NULL */
     float *n2w, *n2b;   /* (C) */
     float *wup, *bup;   /* GPT-2 (C, F) / Llama (2F, C) gate then up; (F) or NULL */
@@ -48,7 +49,9 @@ typedef struct {
 typedef struct {
     float *xn1;           /* (N, C) norm1 output */
     float *mean1, *rstd1; /* (N) */
-    float *qkv;           /* (N, QKV), after RoPE */
+    float *qkv;           /* (N, QKV), after q/k norms and RoPE */
+    float *qk_raw;        /* (N, (H+KV)*hd) q/k heads before q_norm/k_norm, or NULL */
+    float *qk_rstd;       /* (N, H+KV), or NULL */
     float *att;           /* (B, H, T, T) softmax probabilities */
     float *atty;          /* (N, HD) attention output */
     float *res2;          /* (N, C) residual after attention */

@@ -141,6 +141,37 @@ void tr_rope_backward(float *dqkv, const float *cos_t, const float *sin_t, int B
     rope_apply(dqkv, cos_t, sin_t, B, T, H, KV, hd, -1.0f);
 }
 
+void tr_qknorm_forward(float *qkv, float *raw, float *rstd, const float *wq, const float *wk, int N,
+                       int H, int KV, int hd, float eps)
+{
+    int G = H + KV, W = (H + 2 * KV) * hd;
+#pragma omp parallel for schedule(static) if ((int64_t)N * G * hd >= TR_PAR_MIN)
+    for (int n = 0; n < N; n++)
+        for (int g = 0; g < G; g++) {
+            float *x = qkv + (int64_t)n * W + (int64_t)g * hd;
+            float *r = raw + ((int64_t)n * G + g) * hd;
+            memcpy(r, x, sizeof(float) * (size_t)hd);
+            tr_vec_rms_fwd(x, &rstd[(int64_t)n * G + g], r, g < H ? wq : wk, hd, eps);
+        }
+}
+
+void tr_qknorm_backward(float *dqkv, const float *raw, const float *rstd, const float *wq,
+                        const float *wk, int N, int H, int KV, int hd)
+{
+    int G = H + KV, W = (H + 2 * KV) * hd;
+#pragma omp parallel for schedule(static) if ((int64_t)N * G * hd >= TR_PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        float dy[TR_QKNORM_MAX_HD];
+        for (int g = 0; g < G; g++) {
+            float *dx = dqkv + (int64_t)n * W + (int64_t)g * hd;
+            memcpy(dy, dx, sizeof(float) * (size_t)hd);
+            memset(dx, 0, sizeof(float) * (size_t)hd);
+            tr_vec_rms_bwd(dx, dy, raw + ((int64_t)n * G + g) * hd, g < H ? wq : wk,
+                           rstd[(int64_t)n * G + g], hd);
+        }
+    }
+}
+
 /* Element-wise loops go in chunks so each thread runs the vector code on long runs. */
 #define TR_CHUNK 4096
 

@@ -235,3 +235,42 @@ void tr_rope_inv_freq_ref(float *inv_freq, int hd, float theta, const tr_rope_sc
         inv_freq[i] = (float)inv;
     }
 }
+
+void tr_qknorm_forward_ref(float *qkv, float *raw, float *rstd, const float *wq, const float *wk,
+                           int N, int H, int KV, int hd, float eps)
+{
+    int G = H + KV, W = (H + 2 * KV) * hd;
+    for (int n = 0; n < N; n++)
+        for (int g = 0; g < G; g++) {
+            float *x = qkv + (int64_t)n * W + (int64_t)g * hd;
+            float *r = raw + ((int64_t)n * G + g) * hd;
+            const float *w = g < H ? wq : wk;
+            double ss = 0.0;
+            for (int i = 0; i < hd; i++) {
+                r[i] = x[i];
+                ss += (double)x[i] * x[i];
+            }
+            double s = 1.0 / sqrt(ss / hd + eps);
+            for (int i = 0; i < hd; i++)
+                x[i] = (float)(w[i] * (r[i] * s));
+            rstd[(int64_t)n * G + g] = (float)s;
+        }
+}
+
+void tr_qknorm_backward_ref(float *dqkv, const float *raw, const float *rstd, const float *wq,
+                            const float *wk, int N, int H, int KV, int hd)
+{
+    int G = H + KV, W = (H + 2 * KV) * hd;
+    for (int n = 0; n < N; n++)
+        for (int g = 0; g < G; g++) {
+            float *d = dqkv + (int64_t)n * W + (int64_t)g * hd;
+            const float *x = raw + ((int64_t)n * G + g) * hd;
+            const float *w = g < H ? wq : wk;
+            double s = rstd[(int64_t)n * G + g], dot = 0.0;
+            for (int i = 0; i < hd; i++)
+                dot += (double)w[i] * d[i] * x[i];
+            double k = dot / hd * s * s * s;
+            for (int i = 0; i < hd; i++)
+                d[i] = (float)(s * w[i] * d[i] - x[i] * k);
+        }
+}

@@ -70,9 +70,9 @@ int tr_config_validate(tr_config *c, mu_diag *d)
             return mu_diag_set(d, MU_ERR_INVALID,
                                "config: GPT-2 needs n_kv_head == n_head and head_dim == "
                                "d_model / n_head");
-        if (c->qkv_bias || c->o_bias || c->rope_scaling.type != TR_ROPE_DEFAULT)
+        if (c->qkv_bias || c->o_bias || c->qk_norm || c->rope_scaling.type != TR_ROPE_DEFAULT)
             return mu_diag_set(d, MU_ERR_INVALID,
-                               "config: qkv_bias/o_bias/rope_scaling are Llama-only");
+                               "config: qkv_bias/o_bias/qk_norm/rope_scaling are Llama-only");
     } else {
         if (c->rope_theta == 0.0f)
             c->rope_theta = 10000.0f;
@@ -81,12 +81,18 @@ int tr_config_validate(tr_config *c, mu_diag *d)
         if (c->head_dim % 2)
             return mu_diag_set(d, MU_ERR_INVALID, "config: head_dim %d must be even for RoPE",
                                c->head_dim);
+        if (c->qk_norm && c->head_dim > TR_QKNORM_MAX_HD)
+            return mu_diag_set(d, MU_ERR_INVALID, "config: head_dim %d above %d with q/k norms",
+                               c->head_dim, TR_QKNORM_MAX_HD);
         int rc = rope_scaling_validate(&c->rope_scaling, d);
         if (rc)
             return rc;
     }
     if (c->d_ff <= 0)
         return mu_diag_set(d, MU_ERR_INVALID, "config: d_ff (intermediate_size) must be positive");
+    if ((c->qk_norm != 0 && c->qk_norm != 1) || (c->qkv_bias != 0 && c->qkv_bias != 1) ||
+        (c->o_bias != 0 && c->o_bias != 1))
+        return mu_diag_set(d, MU_ERR_INVALID, "config: qkv_bias, o_bias and qk_norm are 0 or 1");
     if (c->tied_head != 0 && c->tied_head != 1)
         return mu_diag_set(d, MU_ERR_INVALID, "config: tied_head must be 0 or 1");
     /* Keep every buffer index inside int64 and every GEMM dimension inside int. */
@@ -186,6 +192,13 @@ static int64_t layout(tr_model *m)
             add_entry(m, wv, KVD, C, p, l, "self_attn.v_proj.weight");
             if (c->qkv_bias)
                 add_entry(m, bv, KVD, 0, p, l, "self_attn.v_proj.bias");
+            y->qnw = y->knw = NULL;
+            if (c->qk_norm) {
+                y->qnw = tr_carve(&cv, m->hd);
+                add_entry(m, y->qnw, m->hd, 0, p, l, "self_attn.q_norm.weight");
+                y->knw = tr_carve(&cv, m->hd);
+                add_entry(m, y->knw, m->hd, 0, p, l, "self_attn.k_norm.weight");
+            }
             y->wo = tr_carve(&cv, (int64_t)C * HD);
             add_entry(m, y->wo, C, HD, p, l, "self_attn.o_proj.weight");
             y->bo = c->o_bias ? tr_carve(&cv, C) : NULL;
