@@ -55,8 +55,8 @@ typedef struct {
     double noise;           /* noise multiplier of the sum (σ_total / Δ₂); 0 = no noise */
     uint32_t min_survivors; /* the fewest orgs whose outputs a released sum holds, >= 1 */
     uint8_t rot_seed[DP_DDG_SEED_BYTES]; /* public: the rotation's signs */
-    int threads; /* OpenMP threads for the noise (dp_dgauss_fill); 0 or 1: one. The output
-                    does not depend on it */
+    int threads; /* OpenMP threads for the rotation, the rounding and the noise; 0 or 1: one.
+                    The output does not depend on it */
 } dp_ddg;
 
 /* MU_OK, or MU_ERR_INVALID naming the field out of range (dim 0, l2 or scale not positive
@@ -89,13 +89,20 @@ int dp_ddg_rdp(const dp_ddg *p, double order, double *rdp);
 void dp_ddg_rotate(double *v, const dp_ddg *p, int inverse);
 
 /* out (dim) := one org's output for x (dim floats): rotated, scaled, conditionally rounded,
- * noised, all randomness from rng (the noise from dp_dgauss_fill keyed by 32 bytes drawn from
- * it, on p->threads threads). A vector whose norm exceeds l2 (by float rounding of the
+ * noised, all randomness from rng: the rounding's try k from stream k of 32 bytes drawn from it
+ * (blocks of 65536 values each from its own range of that stream, as dp_dgauss_fill), the noise
+ * from dp_dgauss_fill keyed by 32 more; everything on p->threads threads, with the same output
+ * for any thread count. A vector whose norm exceeds l2 (by float rounding of the
  * caller's clip) is scaled down to l2 first. MU_OK, MU_ERR_INVALID (dp_ddg_check, a NaN or
  * infinite value), MU_ERR_NOMEM, or MU_ERR_ABORT when DP_DDG_MAX_TRIES roundings all exceeded
  * Δ₂ (probability below β^1000). *tries (may be NULL) gets the roundings drawn. */
 int dp_ddg_encode(int64_t *out, const float *x, const dp_ddg *p, dp_rng *rng, unsigned *tries,
                   mu_diag *diag);
+
+/* dp_ddg_encode, and the wall ms of its three parts into ms (may be NULL): ms[0] the scaling and
+ * rotation, ms[1] the conditional rounding, ms[2] the noise (for bench/privacy/ddg_bench). */
+int dp_ddg_encode_timed(int64_t *out, const float *x, const dp_ddg *p, dp_rng *rng, unsigned *tries,
+                        double ms[3], mu_diag *diag);
 
 /* out (dim) := Rᵀ·sum / scale: a sum of outputs back in the units of x. MU_OK or
  * MU_ERR_INVALID (dp_ddg_check). */

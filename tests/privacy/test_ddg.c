@@ -270,9 +270,65 @@ static void test_determinism(void **state)
     free(b);
 }
 
+/* The tiled, threaded Walsh-Hadamard transform at a size where stages run across tiles
+ * (P = 2^17 > the 2^15 tile): R·e_k is ±(-1)^popcount(j & k)/√P in every coordinate j, exactly,
+ * on 1 and 3 threads. */
+static void test_rotation_large(void **state)
+{
+    (void)state;
+    uint32_t n = 1u << 17;
+    static const uint32_t ks[] = {0, 1, 12345, 65536, 131071};
+    double *v = malloc(n * sizeof *v);
+    assert_non_null(v);
+    double f = 1 / sqrt((double)n);
+    for (int th = 1; th <= 3; th += 2)
+        for (size_t c = 0; c < sizeof ks / sizeof *ks; c++) {
+            dp_ddg p = params(n, 0, 1);
+            p.threads = th;
+            memset(v, 0, n * sizeof *v);
+            v[ks[c]] = 1;
+            dp_ddg_rotate(v, &p, 0);
+            double s0 = v[0] > 0 ? 1 : -1; /* the sign D_kk */
+            for (uint32_t j = 0; j < n; j++) {
+                double want = s0 * (__builtin_popcount(j & ks[c]) & 1 ? -f : f);
+                if (v[j] != want)
+                    fail_msg("threads %d, k %u: coordinate %u is %.17g, not %.17g", th, ks[c], j,
+                             v[j], want);
+            }
+        }
+    free(v);
+}
+
+/* The whole encoding (rotation, rounding in blocks, noise) gives the same bits on 1, 2 and 3
+ * threads, at a dim with two rotation blocks and several rounding blocks. */
+static void test_threads(void **state)
+{
+    (void)state;
+    uint32_t dim = 3 * 65536 + 4097;
+    float *x = malloc(dim * sizeof *x);
+    int64_t *a = malloc(dim * sizeof *a), *b = malloc(dim * sizeof *b);
+    assert_true(x && a && b);
+    fill(x, dim, 0.9, 11);
+    for (int th = 1; th <= 3; th++) {
+        dp_ddg p = params(dim, 1.0, 5);
+        p.threads = th;
+        dp_rng r;
+        dp_rng_init(&r, org_seed, 3);
+        assert_int_equal(dp_ddg_encode(th == 1 ? a : b, x, &p, &r, NULL, NULL), MU_OK);
+        dp_rng_deinit(&r);
+        if (th > 1)
+            assert_memory_equal(a, b, dim * sizeof *a);
+    }
+    free(x);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rotation_large),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_rotation_inverts),
         cmocka_unit_test(test_round_trip_no_noise),
         cmocka_unit_test(test_conditional_rounding),
