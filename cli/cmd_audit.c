@@ -150,6 +150,8 @@ static void entry_json(wi_str *s, const gv_entry *e, const uint8_t hash[GV_HASH_
         hex_field(s, "config_hash", e->config_hash, GV_HASH_BYTES);
         hex_field(s, "aggregate_hash", e->aggregate_hash, GV_HASH_BYTES);
         hex_field(s, "global_hash", e->global_hash, GV_HASH_BYTES);
+        if (e->format >= GV_ENTRY_FORMAT)
+            hex_field(s, "state_hash", e->state_hash, GV_HASH_BYTES);
         wi_str_printf(s, ",\"metrics\":");
         wi_str_json_string(s, e->metrics);
         break;
@@ -188,6 +190,10 @@ static void entry_text(FILE *out, const gv_entry *e)
                     e->dropped[i].stage);
         fprintf(out, ", global ");
         cli_hex_print(out, e->global_hash, 8);
+        if (e->format >= GV_ENTRY_FORMAT) {
+            fprintf(out, "..., state ");
+            cli_hex_print(out, e->state_hash, 8);
+        }
         fprintf(out, "... %s", e->metrics);
         break;
     case GV_ENTRY_RELEASE:

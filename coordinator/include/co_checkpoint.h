@@ -67,6 +67,15 @@ int co_checkpoint_load(const char *dir, const uint8_t *expected_hash, int overri
  * pointers you filled yourself. */
 void co_checkpoint_deinit(co_checkpoint *ck);
 
+/* The state hash: BLAKE2b-256 over "mutual state v1" and a canonical little-endian encoding
+ * of everything a coordinator resumes from: round, strategy, opt_step, each tensor (name,
+ * shape, float32 data), opt_m and opt_v, every metrics row (the fields the file stores, not
+ * dp_tracked, which load derives) and every org (id, name, key). Not the config hash (the
+ * charter governs the config; a round entry names it apart). The same state gives the same
+ * hash whether `ck` is a co_round_checkpoint_view or a loaded checkpoint; the audit log's
+ * round entries name it (ho_gov.h) and a release bundle is checked against it (ho_bundle.h). */
+void co_checkpoint_state_hash(const co_checkpoint *ck, uint8_t out[CO_HASH_BYTES]);
+
 /* BLAKE2b-256 (libsodium crypto_generichash) of a file's bytes: the config hash.
  * MU_OK or MU_ERR_IO / MU_ERR_NOMEM with diag naming the file. */
 int co_hash_file(const char *path, uint8_t out[CO_HASH_BYTES], mu_diag *diag);

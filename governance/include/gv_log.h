@@ -35,10 +35,20 @@ typedef struct {
 /* One decoded entry. Which fields a kind uses:
  * CHARTER: charter_version, charter_hash (signed by the coordinator of THAT charter).
  * ADMISSION: member, member_pk.   LEAVE: member, member_sig (gv_leave_sign).
- * ROUND: round, config_hash, aggregate_hash, global_hash, cohort, dropped, metrics.
+ * ROUND: round, config_hash, aggregate_hash, global_hash, state_hash (format 2 on), cohort,
+ *   dropped, metrics.
  * RELEASE: round, global_hash, sigs (gv_release_sign by voting members).
  * RESTART: round (the checkpoint resumed), instance. */
+/* Entry formats: 1 had no state hash; 2 (what this build writes) adds to ROUND entries the
+ * state_hash, co_checkpoint_state_hash of the coordinator's state after the round (global
+ * adapter, optimizer state, round counter, metrics, orgs). Format 1 entries still decode and
+ * verify (logs written before); gv_log_verify refuses a format-1 entry after a format-2 one
+ * (no going back), and a release bundle needs a format-2 entry for its round (ho_bundle.h). */
+#define GV_ENTRY_FORMAT_V1 1
+#define GV_ENTRY_FORMAT    2
+
 typedef struct {
+    uint8_t format;       /* GV_ENTRY_FORMAT_V1 or GV_ENTRY_FORMAT; 0 encodes as GV_ENTRY_FORMAT */
     uint64_t index, time; /* time: seconds since the epoch, as the coordinator says */
     uint8_t prev[GV_HASH_BYTES];
     uint8_t kind;
@@ -47,6 +57,7 @@ typedef struct {
     char member[GV_NAME_MAX];
     uint8_t member_pk[GV_PK_BYTES], member_sig[GV_SIG_BYTES];
     uint8_t config_hash[GV_HASH_BYTES], aggregate_hash[GV_HASH_BYTES], global_hash[GV_HASH_BYTES];
+    uint8_t state_hash[GV_HASH_BYTES]; /* ROUND, format 2 on */
     uint32_t n_cohort, n_dropped, n_sigs;
     char cohort[GV_COHORT_MAX][GV_NAME_MAX];
     gv_dropped dropped[GV_COHORT_MAX];

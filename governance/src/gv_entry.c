@@ -9,7 +9,6 @@
 #include "wi_org.h"
 #include "wi_stage.h"
 
-#define GV_ENTRY_FORMAT 1
 static const char GV_ENTRY_DOMAIN[] = "mutual audit v1";
 static const char GV_RELEASE_DOMAIN[] = "mutual release v1";
 static const char GV_LEAVE_DOMAIN[] = "mutual leave v1";
@@ -27,8 +26,15 @@ static int name_ok(const char *s)
     return memchr(s, 0, GV_NAME_MAX) && wi_org_name_valid(s);
 }
 
+static uint8_t format_of(const gv_entry *e)
+{
+    return e->format ? e->format : GV_ENTRY_FORMAT;
+}
+
 static int check_fields(const gv_entry *e, mu_diag *d)
 {
+    if (format_of(e) != GV_ENTRY_FORMAT_V1 && format_of(e) != GV_ENTRY_FORMAT)
+        return mu_diag_set(d, MU_ERR_INVALID, "entry: format %u unknown", e->format);
     if (e->kind < GV_ENTRY_CHARTER || e->kind > GV_ENTRY_LEAVE)
         return mu_diag_set(d, MU_ERR_INVALID, "entry: kind %u unknown", e->kind);
     if ((e->kind == GV_ENTRY_ADMISSION || e->kind == GV_ENTRY_LEAVE) && !name_ok(e->member))
@@ -55,7 +61,7 @@ static int check_fields(const gv_entry *e, mu_diag *d)
 /* Everything but the signature; the signed part. */
 static void put_body(gv_wbuf *w, const gv_entry *e)
 {
-    gv_w_u8(w, GV_ENTRY_FORMAT);
+    gv_w_u8(w, format_of(e));
     gv_w_u8(w, e->kind);
     gv_w_u64(w, e->index);
     gv_w_u64(w, e->time);
@@ -74,6 +80,8 @@ static void put_body(gv_wbuf *w, const gv_entry *e)
         gv_w_bytes(w, e->config_hash, GV_HASH_BYTES);
         gv_w_bytes(w, e->aggregate_hash, GV_HASH_BYTES);
         gv_w_bytes(w, e->global_hash, GV_HASH_BYTES);
+        if (format_of(e) >= GV_ENTRY_FORMAT)
+            gv_w_bytes(w, e->state_hash, GV_HASH_BYTES);
         gv_w_u16(w, (uint16_t)e->n_cohort);
         for (uint32_t i = 0; i < e->n_cohort; i++)
             gv_w_str(w, e->cohort[i]);
@@ -144,6 +152,8 @@ static void get_body(gv_rbuf *r, gv_entry *e)
         gv_r_bytes(r, e->config_hash, GV_HASH_BYTES);
         gv_r_bytes(r, e->aggregate_hash, GV_HASH_BYTES);
         gv_r_bytes(r, e->global_hash, GV_HASH_BYTES);
+        if (e->format >= GV_ENTRY_FORMAT)
+            gv_r_bytes(r, e->state_hash, GV_HASH_BYTES);
         e->n_cohort = gv_r_u16(r);
         if (e->n_cohort > GV_COHORT_MAX)
             r->err = MU_ERR_FORMAT;
@@ -196,9 +206,10 @@ int gv_entry_decode(gv_entry *e, const uint8_t *b, size_t n, mu_diag *d)
                            GV_ENTRY_MAX_BYTES);
     gv_rbuf r = {.b = b, .len = n};
     uint8_t fmt = gv_r_u8(&r);
-    if (!r.err && fmt != GV_ENTRY_FORMAT)
-        return mu_diag_set(d, MU_ERR_UNSUPPORTED, "entry: format %u (this build reads %d)", fmt,
-                           GV_ENTRY_FORMAT);
+    if (!r.err && fmt != GV_ENTRY_FORMAT_V1 && fmt != GV_ENTRY_FORMAT)
+        return mu_diag_set(d, MU_ERR_UNSUPPORTED, "entry: format %u (this build reads %d..%d)", fmt,
+                           GV_ENTRY_FORMAT_V1, GV_ENTRY_FORMAT);
+    e->format = fmt;
     e->kind = gv_r_u8(&r);
     e->index = gv_r_u64(&r);
     e->time = gv_r_u64(&r);

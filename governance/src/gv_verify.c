@@ -28,6 +28,7 @@ typedef struct {
     gv_done *rounds;
     size_t n_rounds, cap_rounds;
     uint64_t last_round;
+    uint8_t format; /* the highest entry format seen */
 } gv_state;
 
 static gv_seat *seat(gv_state *s, const char *name)
@@ -196,6 +197,12 @@ static int check_entry(gv_state *s, const gv_log *log, size_t i, const gv_entry 
                            "previous-entry hash does not match entry %zu "
                            "(an entry was edited, dropped or inserted before it)",
                            i - 1);
+    if (e->format < s->format)
+        return mu_diag_set(d, MU_ERR_PROTOCOL,
+                           "entry format %u after format %u entries (a log does not go back to "
+                           "round entries without a state hash)",
+                           e->format, s->format);
+    s->format = e->format;
     if (i == 0 && e->kind != GV_ENTRY_CHARTER)
         return mu_diag_set(d, MU_ERR_PROTOCOL, "the first entry must adopt the genesis charter");
     /* A charter entry is signed by the coordinator of the charter it adopts. */

@@ -12,9 +12,10 @@
  * chain may be longer: it may name a new coordinator); the log verifies under the trusted
  * chain (gv_log_verify: every signature, link and rule); the log holds a release entry for the
  * bundle's round (gv_log_verify checked its quorum) naming the round's global hash; the
- * checkpoint is at that round and its global adapter (float32 LE, SHA-256) is the one the log
- * names. The server optimizer state (Adam m, v) is inside the checkpoint but no log entry
- * names its hash, so it is not bound to the log.
+ * checkpoint is at that round, its global adapter (float32 LE, SHA-256) is the one the log
+ * names, and its whole state (co_checkpoint_state_hash: global, server optimizer state m, v
+ * and step, round counter, metrics, orgs) hashes to the state hash of that round's entry. A
+ * round entry of format 1 (written before state hashes) names none: such a bundle is refused.
  *
  * Reading the checkpoint goes through HDF5, which reads files only: verify writes it to a
  * fresh temporary folder under tmp_dir (removed before returning). */

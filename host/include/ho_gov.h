@@ -85,9 +85,11 @@ void ho_gov_note_task(ho_gov *g, const co_task *t, const char *name);
  * entry: the cohort (orgs noted for that round and the dropped ones), drops with their
  * stages, the charter's training hash, the aggregate hash (BLAKE2b-256 of the applied update:
  * the new global minus the previous one, float32 LE), the global hash (SHA-256 of the new
- * global as float32 LE, what orgs download and check) and public metrics (kind, loss, tokens,
- * orgs completed and dropped). MU_OK (also for an aborted round: nothing logged),
- * MU_ERR_IO, MU_ERR_NOMEM; the driver stops on failure (a round it cannot log). */
+ * global as float32 LE, what orgs download and check), the state hash (co_checkpoint_state_hash
+ * of the state the round's checkpoint holds: global, optimizer state, round, metrics, orgs)
+ * and public metrics (kind, loss, tokens, orgs completed and dropped). MU_OK (also for an aborted
+ * round: nothing logged), MU_ERR_IO, MU_ERR_NOMEM; the driver stops on failure (a round it cannot
+ * log). */
 int ho_gov_on_round(ho_gov *g, const co_round *r, const co_event *ev, uint64_t now, mu_diag *diag);
 
 /* What members sign to release the last logged round: the log id (the genesis charter's

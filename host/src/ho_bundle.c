@@ -109,9 +109,15 @@ int ho_bundle_make(const char *ckpt_dir, const char *chain_path, uint64_t round,
     return rc;
 }
 
-/* The release entry of `round` in log, and its ROUND entry's global hash. */
-static int find_release(const gv_log *log, uint64_t round, uint8_t global[GV_HASH_BYTES],
-                        mu_diag *d)
+/* What the log names for the bundle's round: its last ROUND entry's global and state hashes
+ * (has_state = 0 for a format-1 entry, which names none). */
+typedef struct {
+    uint8_t global[GV_HASH_BYTES], state[GV_HASH_BYTES];
+    int has_state;
+} named_state;
+
+/* The release entry of `round` in log, and its ROUND entry's hashes. */
+static int find_release(const gv_log *log, uint64_t round, named_state *ns, mu_diag *d)
 {
     gv_entry *e = malloc(sizeof *e);
     if (!e)
@@ -124,7 +130,9 @@ static int find_release(const gv_log *log, uint64_t round, uint8_t global[GV_HAS
         if (e->kind == GV_ENTRY_ROUND) { /* the last run of the round counts (restarts) */
             have_round = 1;
             released = 0;
-            memcpy(global, e->global_hash, GV_HASH_BYTES);
+            memcpy(ns->global, e->global_hash, GV_HASH_BYTES);
+            memcpy(ns->state, e->state_hash, GV_HASH_BYTES);
+            ns->has_state = e->format >= GV_ENTRY_FORMAT;
         } else if (e->kind == GV_ENTRY_RELEASE && have_round) {
             released = 1;
             memcpy(named, e->global_hash, GV_HASH_BYTES);
@@ -134,7 +142,7 @@ static int find_release(const gv_log *log, uint64_t round, uint8_t global[GV_HAS
     if (!have_round)
         return mu_diag_set(d, MU_ERR_PROTOCOL, "the audit log has no entry of round %llu",
                            (unsigned long long)round);
-    if (!released || memcmp(named, global, GV_HASH_BYTES))
+    if (!released || memcmp(named, ns->global, GV_HASH_BYTES))
         return mu_diag_set(d, MU_ERR_PROTOCOL,
                            "round %llu is not released in the audit log (no release entry "
                            "with the members' quorum names its global)",
@@ -169,8 +177,30 @@ static int ckpt_global_hash(const co_checkpoint *ck, uint8_t out[GV_HASH_BYTES],
     return MU_OK;
 }
 
-static int check_ckpt(const ho_bundle *b, const char *tmp_dir, const uint8_t global[GV_HASH_BYTES],
-                      mu_diag *d)
+/* The rest of the checkpoint's state (optimizer m, v and step, round counter, metrics, orgs)
+ * against the state hash the log names for the round. */
+static int check_state(const co_checkpoint *ck, const named_state *ns, uint64_t round, mu_diag *d)
+{
+    if (!ns->has_state)
+        return mu_diag_set(d, MU_ERR_PROTOCOL,
+                           "the audit log's entry of round %llu is format 1 and names no state "
+                           "hash: the bundle's optimizer state is not bound to the log",
+                           (unsigned long long)round);
+    uint8_t h[GV_HASH_BYTES];
+    co_checkpoint_state_hash(ck, h);
+    if (sodium_memcmp(h, ns->state, GV_HASH_BYTES) == 0)
+        return MU_OK;
+    char have[2 * GV_HASH_BYTES + 1], want[2 * GV_HASH_BYTES + 1];
+    co_hash_hex(h, GV_HASH_BYTES, have);
+    co_hash_hex(ns->state, GV_HASH_BYTES, want);
+    return mu_diag_set(d, MU_ERR_CRYPTO,
+                       "the bundle's federation state (optimizer state, round counter, metrics, "
+                       "orgs) hashes to %.16s..., the state hash the audit log names for round "
+                       "%llu is %.16s...: not the state the members' log records",
+                       have, (unsigned long long)round, want);
+}
+
+static int check_ckpt(const ho_bundle *b, const char *tmp_dir, const named_state *ns, mu_diag *d)
 {
     char dir[4096], path[4200];
     if (snprintf(dir, sizeof dir, "%s/mubundle.XXXXXX", tmp_dir) >= (int)sizeof dir)
@@ -193,11 +223,13 @@ static int check_ckpt(const ho_bundle *b, const char *tmp_dir, const uint8_t glo
     } else {
         uint8_t h[GV_HASH_BYTES];
         rc = ckpt_global_hash(&ck, h, d);
-        if (rc == MU_OK && memcmp(h, global, GV_HASH_BYTES))
+        if (rc == MU_OK && memcmp(h, ns->global, GV_HASH_BYTES))
             rc = mu_diag_set(d, MU_ERR_CRYPTO,
                              "the bundle's global adapter is not the one the audit log names "
                              "for round %llu (SHA-256 differs)",
                              (unsigned long long)b->round);
+        if (rc == MU_OK)
+            rc = check_state(&ck, ns, b->round, d);
     }
     co_checkpoint_deinit(&ck);
     unlink(path);
@@ -256,11 +288,12 @@ int ho_bundle_verify(const uint8_t *bytes, size_t len, const gv_signed *chain, s
         gv_log_free(log);
         return mu_diag_set(d, rc, "the bundle's audit log: %.400s", ld.msg);
     }
-    uint8_t global[GV_HASH_BYTES];
-    rc = find_release(log, b.round, global, d);
+    named_state ns;
+    memset(&ns, 0, sizeof ns);
+    rc = find_release(log, b.round, &ns, d);
     gv_log_free(log);
     if (rc == MU_OK)
-        rc = check_ckpt(&b, tmp_dir, global, d);
+        rc = check_ckpt(&b, tmp_dir, &ns, d);
     if (rc == MU_OK && round)
         *round = b.round;
     return rc;

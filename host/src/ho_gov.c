@@ -374,6 +374,10 @@ int ho_gov_on_round(ho_gov *g, const co_round *r, const co_event *ev, uint64_t n
              m->kind == CO_ROUND_EVAL ? "eval" : "train", isfinite(m->loss) ? m->loss : 0.0,
              m->tokens, m->orgs_completed, m->orgs_dropped, eps);
     int rc = round_hashes(g, r, e, d);
+    co_checkpoint view; /* what the checkpoint written next holds: a successor resumes from it */
+    static const uint8_t no_config[CO_HASH_BYTES];
+    co_round_checkpoint_view(r, no_config, &view);
+    co_checkpoint_state_hash(&view, e->state_hash);
     if (rc == MU_OK)
         rc = append(g, e, now, d);
     free(e);

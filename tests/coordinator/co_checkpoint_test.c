@@ -187,6 +187,52 @@ static void test_round_trip(void **state)
     co_checkpoint_deinit(&got);
 }
 
+/* The state hash is the same for a state and its loaded checkpoint, ignores the config hash
+ * and the derived dp_tracked, and changes with each part a successor resumes from. */
+static void test_state_hash(void **state)
+{
+    (void)state;
+    sample s;
+    make_sample(&s, 0);
+    fresh_dir("ck_sh");
+    mu_diag d = {{0}};
+    co_checkpoint got;
+    uint8_t h[CO_HASH_BYTES], h2[CO_HASH_BYTES];
+    co_checkpoint_state_hash(&s.ck, h);
+    assert_int_equal(co_checkpoint_write("ck_sh", &s.ck, &d), MU_OK);
+    assert_int_equal(co_checkpoint_load("ck_sh", NULL, 0, &got, &d), MU_OK);
+    co_checkpoint_state_hash(&got, h2);
+    co_checkpoint_deinit(&got);
+    assert_memory_equal(h, h2, CO_HASH_BYTES);
+    memset(s.ck.config_hash, 0xcd, CO_HASH_BYTES);
+    s.met[0].dp_tracked = 0;
+    co_checkpoint_state_hash(&s.ck, h2);
+    assert_memory_equal(h, h2, CO_HASH_BYTES);
+#define CHANGES(stmt)                                                                              \
+    do {                                                                                           \
+        make_sample(&s, 0);                                                                        \
+        stmt;                                                                                      \
+        co_checkpoint_state_hash(&s.ck, h2);                                                       \
+        if (!memcmp(h, h2, CO_HASH_BYTES))                                                         \
+            fail_msg("the state hash ignores: %s", #stmt);                                         \
+    } while (0)
+    CHANGES(s.m[9] = nextafterf(s.m[9], 1e9f));
+    CHANGES(s.v[0] = -s.v[0]);
+    CHANGES(s.ck.opt_v = NULL);
+    CHANGES(s.ck.opt_step++);
+    CHANGES(s.ck.strategy = 3);
+    CHANGES(s.ck.round++);
+    CHANGES(s.b[3] += 1.0f);
+    CHANGES(s.t[1].name = "lora_C");
+    CHANGES(s.t[0].shape[0] = 3; s.t[0].shape[1] = 2);
+    CHANGES(s.met[1].released = 1);
+    CHANGES(s.met[0].epsilon = 0.25);
+    CHANGES(s.ck.n_metrics = 1);
+    CHANGES(s.orgs[2].pk[31] ^= 1);
+    CHANGES(s.orgs[1].name[4] = '9');
+#undef CHANGES
+}
+
 static void test_config_hash(void **state)
 {
     (void)state;
@@ -367,9 +413,10 @@ static void test_disk_full(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_config_hash),
-        cmocka_unit_test(test_truncated),      cmocka_unit_test(test_corrupted),
-        cmocka_unit_test(test_crash_leftover), cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_state_hash),
+        cmocka_unit_test(test_config_hash), cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_corrupted),   cmocka_unit_test(test_crash_leftover),
+        cmocka_unit_test(test_disk_full),
     };
     if (getenv("CO_TEST_FILTER"))
         cmocka_set_test_filter(getenv("CO_TEST_FILTER"));

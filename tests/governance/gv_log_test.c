@@ -234,6 +234,52 @@ static void test_round_rules(void **state)
     expect_rule(*state, 2, &x, fx_sk[3], MU_ERR_PROTOCOL, "'beta' is not an admitted member");
 }
 
+/* Entry formats: a round entry of format 2 carries its state hash, which the signature covers;
+ * a whole log of format 1 entries (written before state hashes) still verifies; a format-1
+ * entry after format-2 ones is refused. */
+static void test_entry_formats(void **state)
+{
+    gv_entry x, y;
+    round_entry(&x, 1);
+    memset(x.state_hash, 0x77, GV_HASH_BYTES);
+    uint8_t *b;
+    size_t n;
+    assert_int_equal(gv_entry_encode(&x, &b, &n, NULL), MU_OK);
+    assert_int_equal(b[0], GV_ENTRY_FORMAT);
+    assert_int_equal(gv_entry_decode(&y, b, n, NULL), MU_OK);
+    assert_int_equal(y.format, GV_ENTRY_FORMAT);
+    assert_memory_equal(y.state_hash, x.state_hash, GV_HASH_BYTES);
+    free(b);
+    gv_log *good = *state, *edited = NULL;
+    assert_int_equal(gv_log_entry(good, ENTRY_ROUND1, &x), MU_OK);
+    x.state_hash[0] ^= 1; /* the coordinator's signature covers the state hash */
+    edited = copy_replacing(good, ENTRY_ROUND1, &x);
+    expect_bad(edited, MU_ERR_CRYPTO, ENTRY_ROUND1, "not signed by the coordinator");
+    gv_log_free(edited);
+
+    gv_log *old = gv_log_new(); /* the good log as format 1 throughout */
+    for (size_t i = 0; i < gv_log_len(good); i++) {
+        assert_int_equal(gv_log_entry(good, i, &x), MU_OK);
+        x.format = GV_ENTRY_FORMAT_V1;
+        memset(x.state_hash, 0, GV_HASH_BYTES);
+        add(old, &x);
+    }
+    assert_int_equal(gv_log_verify(old, chain, 1, NULL, NULL), MU_OK);
+    assert_int_equal(gv_log_entry(old, ENTRY_ROUND1, &x), MU_OK);
+    assert_int_equal(x.format, GV_ENTRY_FORMAT_V1);
+    const uint8_t *raw;
+    size_t n2 = 0;
+    assert_int_equal(gv_log_raw(old, ENTRY_ROUND1, &raw, &n), MU_OK);
+    assert_int_equal(gv_log_raw(good, ENTRY_ROUND1, &raw, &n2), MU_OK);
+    assert_int_equal(n + GV_HASH_BYTES, n2); /* format 1 holds no state hash */
+    gv_log_free(old);
+
+    round_entry(&x, 2); /* after format-2 entries, a format-1 one */
+    x.format = GV_ENTRY_FORMAT_V1;
+    expect_rule(good, ENTRY_RELEASE + 2, &x, fx_sk[3], MU_ERR_PROTOCOL,
+                "entry format 1 after format 2 entries");
+}
+
 static void test_other_rules(void **state)
 {
     gv_entry x;
@@ -394,6 +440,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resigned_entry_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_without_quorum_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_entry_formats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_reruns_round, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coordinator_handover_in_log, setup, teardown),

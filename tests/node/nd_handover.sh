@@ -7,13 +7,16 @@
 # charter entry that names it), and the final adapter is bit for bit the one a run without
 # the handover gives (deterministic orgs). Before that, B refuses a forged checkpoint (another
 # run's state after round 2) next to A's log: its global is not the one the log names.
-# usage: nd_handover.sh MUTUAL SCRIPT
+# The server optimizer is FedAdam, so the state B resumes holds more than the adapter (Adam's
+# m and v): a bundle with one byte of it changed is refused (the round entry's state hash).
+# usage: nd_handover.sh MUTUAL SCRIPT BUNDLE_TAMPER
 set -u
-MUTUAL=$1 SCRIPT=$2
+MUTUAL=$1 SCRIPT=$2 TAMPER=$3
 . "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
 work=$PWD/nd_handover
 rm -rf "$work"
-"$SCRIPT" --mutual "$MUTUAL" --work "$work" --orgs 3 --rounds 3 --deterministic --setup-only \
+"$SCRIPT" --mutual "$MUTUAL" --work "$work" --orgs 3 --rounds 3 --deterministic --strategy fedadam \
+  --setup-only \
   >/dev/null || exit 1
 cd "$work" || exit 1
 pids=()
@@ -120,11 +123,17 @@ rm -rf ckpt-b
 # ---- B starts from A's bundle: its checkpoint and audit log --------------------------------------
 bundle=$(ls keys/org-*.ed25519.release-000002.bundle 2>/dev/null | head -1)
 [ -n "$bundle" ] || die "no org holds the release bundle of round 2"
-mkdir -p ckpt-b
+mkdir -p ckpt-b tampered
 cp "$bundle" tampered.bundle
 /usr/bin/python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[len(b)//8]^=1; open(p,"wb").write(b)' tampered.bundle
-check b_refuses_tampered 1 "does not verify" -- "$MUTUAL" serve --config coordinator-b.yaml --charter chain \
+check b_refuses_tampered 1 "does not verify: the bundle's checkpoint does not load" \
+  -- "$MUTUAL" serve --config coordinator-b.yaml --charter chain \
   --coordinator-key keys/coord-b.key --accept-config-change --resume-bundle tampered.bundle
+"$TAMPER" "$bundle" keys/coord-a.key tampered || die "nd_bundle_tamper"
+check b_refuses_optstate 1 "does not verify: the bundle's federation state \(optimizer state.*the state hash the audit log names for round 2" \
+  -- "$MUTUAL" serve --config coordinator-b.yaml --charter chain \
+  --coordinator-key keys/coord-b.key --accept-config-change --resume-bundle tampered/optstate.bundle
+check b_untouched 1 "" -- test -e ckpt-b/checkpoint.h5
 serve b coordinator-b.yaml port-b --charter chain --coordinator-key keys/coord-b.key \
   --accept-config-change --resume-bundle "$bundle"
 
