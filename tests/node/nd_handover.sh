@@ -134,6 +134,31 @@ check b_refuses_optstate 1 "does not verify: the bundle's federation state \(opt
   -- "$MUTUAL" serve --config coordinator-b.yaml --charter chain \
   --coordinator-key keys/coord-b.key --accept-config-change --resume-bundle tampered/optstate.bundle
 check b_untouched 1 "" -- test -e ckpt-b/checkpoint.h5
+
+# ---- mutual release verify: the bundle offline, against the genesis alone or the chain --------
+check rv_help 0 "GENESIS_OR_CHAIN" -- "$MUTUAL" release --help
+check rv_usage 2 "takes --bundle FILE --charter" -- "$MUTUAL" release verify --bundle "$bundle"
+check rv_good 0 "released by org-[123], org-[123] \(2 member signatures\)" \
+  -- "$MUTUAL" release verify --bundle "$bundle" --charter v1.charter
+check rv_good_json 0 '"ok":true,"bundle":"[^"]+","federation":"handover-coop","round":2,.*"adapter_sha256":"[0-9a-f]{64}","state_hash":"[0-9a-f]{64}","release_signers":\["org-[123]","org-[123]"\]' \
+  -- "$MUTUAL" release verify --bundle "$bundle" --charter chain --json
+check rv_adapter 1 "does not verify: the bundle's global adapter is not the one the audit log names for round 2" \
+  -- "$MUTUAL" release verify --bundle tampered/adapter.bundle --charter v1.charter
+check rv_optstate 1 "does not verify: the bundle's federation state \(optimizer state.*names for round 2" \
+  -- "$MUTUAL" release verify --bundle tampered/optstate.bundle --charter v1.charter
+check rv_dropped 1 "does not verify: the bundle's audit log: entry 4 \(release\): says it is entry 5" \
+  -- "$MUTUAL" release verify --bundle tampered/dropped.bundle --charter v1.charter
+check rv_noquorum 1 "does not verify: the bundle's audit log: entry [0-9]+ \(release\): release of round 2 has 1 valid member signatures, the charter's release quorum is 2" \
+  -- "$MUTUAL" release verify --bundle tampered/noquorum.bundle --charter v1.charter
+check rv_noquorum_json 1 '"ok":false.*"error":".*release quorum is 2' \
+  -- "$MUTUAL" release verify --bundle tampered/noquorum.bundle --charter v1.charter --json
+check rv_torn 1 "does not verify: the bundle's checkpoint does not load" \
+  -- "$MUTUAL" release verify --bundle tampered.bundle --charter v1.charter
+sed -e "s/^federation: handover-coop/federation: other-coop/" v1.yaml >other.yaml
+"$MUTUAL" -q charter init --in other.yaml --out other.charter >/dev/null || die "init other"
+for m in org-1 org-2 org-3; do sign $m other.charter; done
+check rv_other_federation 1 "does not verify: the bundle's charter version 1 is not ours: another federation" \
+  -- "$MUTUAL" release verify --bundle "$bundle" --charter other.charter
 serve b coordinator-b.yaml port-b --charter chain --coordinator-key keys/coord-b.key \
   --accept-config-change --resume-bundle "$bundle"
 
@@ -150,5 +175,11 @@ for i in 1 2 3; do
   check "head_org_$i" 0 "" -- "$MUTUAL" audit check --log ckpt-b/audit.log --witness "keys/org-$i.ed25519.head"
 done
 check same_adapter 0 "" -- cmp dump-ref/global-000003.f32 dump-b/global-000003.f32
+# B's bundle of round 3, checked from the genesis alone: the bundle's chain (version 2, signed
+# by a majority of version 1) carries the verifier across the handover; its adapter hash is
+# that of the global B dumped.
+sha3=$(sha256sum dump-b/global-000003.f32 | cut -d' ' -f1)
+check rv_after_handover 0 "\"round\":3,\"charter_versions\":2,.*\"adapter_sha256\":\"$sha3\"" \
+  -- "$MUTUAL" release verify --bundle ckpt-b/release.bundle --charter v1.charter --json
 check exported_3 0 "" -- test -f adapters/round-000003/adapter_model.safetensors
 check_done
