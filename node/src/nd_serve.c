@@ -483,11 +483,15 @@ static int resume(server *s, mu_diag *d)
     int rc = s->o.resume_bundle ? nd_srv_bundle_unpack(s, d) : MU_OK;
     if (rc != MU_OK)
         return rc;
-    rc = co_checkpoint_load(s->cfg.checkpoint_dir, s->cfg_hash, s->o.accept_config_change, &ck, d);
+    int governed = s->o.charter_path != NULL; /* the chain decides which configs may follow */
+    rc = co_checkpoint_load(s->cfg.checkpoint_dir, governed ? NULL : s->cfg_hash,
+                            s->o.accept_config_change, &ck, d);
     if (rc == MU_ERR_NOTFOUND) {
         mu_info("serve: no checkpoint in %s: a new federation", s->cfg.checkpoint_dir);
         return MU_OK;
     }
+    if (rc == MU_OK && governed && (rc = nd_srv_gov_ckpt_config(s, ck.config_hash, d)) != MU_OK)
+        co_checkpoint_deinit(&ck);
     if (rc != MU_OK)
         return rc;
     nd_rotate_pinned_keys(&s->cfg, ck.orgs, ck.n_orgs);

@@ -35,6 +35,8 @@ int nd_srv_bundle_unpack(server *s, mu_diag *d)
     uint64_t round = 0;
     mu_diag vd = {{0}};
     int rc = mu_read_file(s->o.resume_bundle, HO_BUNDLE_MAX, &b, &len, d);
+    if (rc == MU_OK) /* the verifier's temporary folder goes there */
+        rc = ho_mkdirs(s->cfg.checkpoint_dir, d);
     if (rc == MU_OK)
         rc = gv_chain_load(s->o.charter_path, &chain, &n, d);
     if (rc == MU_OK && (rc = ho_bundle_verify((const uint8_t *)b, len, chain, n,
@@ -50,6 +52,46 @@ int nd_srv_bundle_unpack(server *s, mu_diag *d)
     free(b);
     free(chain);
     return rc;
+}
+
+int nd_srv_gov_ckpt_config(server *s, const uint8_t ckpt_hash[CO_HASH_BYTES], mu_diag *d)
+{
+    if (!memcmp(ckpt_hash, s->cfg_hash, CO_HASH_BYTES))
+        return MU_OK;
+    gv_signed *chain = NULL;
+    size_t n = 0, from = SIZE_MAX;
+    mu_diag why = {{0}};
+    int rc = gv_chain_load(s->o.charter_path, &chain, &n, d);
+    if (rc == MU_OK && (rc = gv_chain_verify(chain, n, NULL, &why)) != MU_OK)
+        mu_diag_set(d, rc, "%s: %s", s->o.charter_path, why.msg);
+    for (size_t i = 0; rc == MU_OK && i + 1 < n && from == SIZE_MAX; i++)
+        if (!memcmp(chain[i].charter.training_hash, ckpt_hash, CO_HASH_BYTES))
+            from = i;
+    int head_ok =
+        rc == MU_OK && !memcmp(chain[n - 1].charter.training_hash, s->cfg_hash, CO_HASH_BYTES);
+    free(chain);
+    if (rc != MU_OK)
+        return rc;
+    char have[2 * CO_HASH_BYTES + 1], want[2 * CO_HASH_BYTES + 1];
+    co_hash_hex(ckpt_hash, 8, have);
+    co_hash_hex(s->cfg_hash, 8, want);
+    if (from != SIZE_MAX && head_ok) {
+        mu_info("serve: the checkpoint was written under training config %s... (charter version "
+                "%zu); the members' chain changed it to this config %s... (version %zu)",
+                have, from + 1, want, n);
+        return MU_OK;
+    }
+    if (s->o.accept_config_change) {
+        mu_warn("serve: the checkpoint was written under training config %s..., which no earlier "
+                "charter version names; resuming under %s... anyway as asked",
+                have, want);
+        return MU_OK;
+    }
+    return mu_diag_set(d, MU_ERR_INVALID,
+                       "%s/%s: written under training config %s..., which no earlier version of "
+                       "%s names: refusing to resume under %s... (a config change needs the "
+                       "members' change_config quorum; --accept-config-change overrides)",
+                       s->cfg.checkpoint_dir, CO_CHECKPOINT_FILE, have, s->o.charter_path, want);
 }
 
 static void set_bundle(server *s, uint8_t *bytes, size_t len)

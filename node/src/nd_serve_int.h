@@ -81,6 +81,12 @@ int nd_srv_gov_open(server *s, const uint8_t instance[8], mu_diag *d);
 /* --resume-bundle: verifies the bundle against --charter's chain and writes its checkpoint and
  * audit log into the (checkpoint-less) checkpoint folder. MU_OK or a code with diag. */
 int nd_srv_bundle_unpack(server *s, mu_diag *d);
+/* With --charter, a checkpoint written under another training config (ckpt_hash) is resumed
+ * when the members approved the change: a version of --charter's verified chain names
+ * ckpt_hash and the head names this config (each version was signed by its parent's quorum for
+ * the kinds it changes, change_config included). MU_OK, else MU_ERR_INVALID with diag unless
+ * --accept-config-change (then a warning). */
+int nd_srv_gov_ckpt_config(server *s, const uint8_t ckpt_hash[CO_HASH_BYTES], mu_diag *d);
 /* Notes that org `t->org_id` was handed task t (its cohort, for the round's entry). */
 void nd_srv_gov_tasked(server *s, const co_task *t);
 /* The governance fields of a push (witness, release signature): a countersigned head is

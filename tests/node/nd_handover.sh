@@ -5,8 +5,11 @@
 # A's checkpoint and audit log (the bundle), the orgs follow the charter to B's address, and
 # round 3 runs. The log verifies across the handover (A's entries under its key, B's from the
 # charter entry that names it), and the final adapter is bit for bit the one a run without
-# the handover gives (deterministic orgs). Before that, B refuses a forged checkpoint (another
-# run's state after round 2) next to A's log: its global is not the one the log names.
+# the handover gives (deterministic orgs). B needs no --accept-config-change: its config is
+# the one charter version 2 names and the checkpoint's is version 1's, a change the members'
+# quorum signed. Before that, B refuses a forged checkpoint (another run's state after round
+# 2) next to A's log: its config is no charter version's and, overridden, its global is not
+# the one the log names.
 # The server optimizer is FedAdam, so the state B resumes holds more than the adapter (Adam's
 # m and v): a bundle with one byte of it changed is refused (the round entry's state hash).
 # usage: nd_handover.sh MUTUAL SCRIPT BUNDLE_TAMPER
@@ -114,6 +117,8 @@ check a_refused_now 1 "is not the coordinator key that charter version 2 names" 
 mkdir -p ckpt-b
 cp ckpt-forged/checkpoint.h5 ckpt-b/
 cp ckpt/audit.log ckpt-b/
+check b_refuses_forged_config 1 "written under training config [0-9a-f]+\.\.\., which no earlier version of chain names" \
+  -- "$MUTUAL" serve --config coordinator-b.yaml --charter chain --coordinator-key keys/coord-b.key
 check b_refuses_forged 1 "round 2 entry names .*the checkpoint is not the state the log records" \
   -- "$MUTUAL" serve --config coordinator-b.yaml --charter chain --coordinator-key keys/coord-b.key \
   --accept-config-change
@@ -123,16 +128,16 @@ rm -rf ckpt-b
 # ---- B starts from A's bundle: its checkpoint and audit log --------------------------------------
 bundle=$(ls keys/org-*.ed25519.release-000002.bundle 2>/dev/null | head -1)
 [ -n "$bundle" ] || die "no org holds the release bundle of round 2"
-mkdir -p ckpt-b tampered
+mkdir -p tampered # serve --resume-bundle makes ckpt-b
 cp "$bundle" tampered.bundle
 /usr/bin/python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[len(b)//8]^=1; open(p,"wb").write(b)' tampered.bundle
 check b_refuses_tampered 1 "does not verify: the bundle's checkpoint does not load" \
   -- "$MUTUAL" serve --config coordinator-b.yaml --charter chain \
-  --coordinator-key keys/coord-b.key --accept-config-change --resume-bundle tampered.bundle
+  --coordinator-key keys/coord-b.key --resume-bundle tampered.bundle
 "$TAMPER" "$bundle" keys/coord-a.key tampered || die "nd_bundle_tamper"
 check b_refuses_optstate 1 "does not verify: the bundle's federation state \(optimizer state.*the state hash the audit log names for round 2" \
   -- "$MUTUAL" serve --config coordinator-b.yaml --charter chain \
-  --coordinator-key keys/coord-b.key --accept-config-change --resume-bundle tampered/optstate.bundle
+  --coordinator-key keys/coord-b.key --resume-bundle tampered/optstate.bundle
 check b_untouched 1 "" -- test -e ckpt-b/checkpoint.h5
 
 # ---- mutual release verify: the bundle offline, against the genesis alone or the chain --------
@@ -160,11 +165,13 @@ for m in org-1 org-2 org-3; do sign $m other.charter; done
 check rv_other_federation 1 "does not verify: the bundle's charter version 1 is not ours: another federation" \
   -- "$MUTUAL" release verify --bundle "$bundle" --charter other.charter
 serve b coordinator-b.yaml port-b --charter chain --coordinator-key keys/coord-b.key \
-  --accept-config-change --resume-bundle "$bundle"
+  --resume-bundle "$bundle"
 
 join b --charter chain --release
 wait "$srv"
 check b_resumed 0 "resumed from .* after round 2" -- cat b.serve.log
+check b_config_by_chain 0 "charter version 1\); the members' chain changed it to this config .* \(version 2\)" \
+  -- cat b.serve.log
 check b_round_3 0 '"round":3,"kind":"train","outcome":"completed"' -- cat b.serve.jsonl
 check orgs_follow 0 "charter version 2 names the coordinator 127.0.0.1:$port_b" -- cat b.org-1.log
 for i in 1 2 3; do wait "${org_pid[$i]}"; done
