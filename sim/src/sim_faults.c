@@ -99,5 +99,11 @@ int sim_restart(sim *s, mu_diag *diag)
         if (rc != MU_OK)
             return rc;
     }
+    if (s->gov) { /* the new coordinator reopens the audit log: its restart entry */
+        ho_gov_free(s->gov);
+        s->gov = NULL;
+        if ((rc = sim_gov_open(s, diag)) != MU_OK)
+            return rc;
+    }
     return sim_register_orgs(s, diag);
 }

@@ -68,6 +68,11 @@ double sim_uniform(uint64_t *state);
  * which also tells each org's host layer the coordinator instance (the restart count). */
 int sim_make_round(sim *s, mu_diag *diag);
 int sim_register_orgs(sim *s, mu_diag *diag);
+/* --charter: opens the audit log (ho_gov_open) for the coordinator s->r, as serve does at each
+ * start: resumed after the last round s->r's history holds, instance s->restarts; so after an
+ * injected restart the log gets its restart entry. Every org is admitted by the roster. MU_OK
+ * without --charter. */
+int sim_gov_open(sim *s, mu_diag *diag);
 
 /* sim_faults.c */
 /* 1 if the faults f hit org `org` (1-based) at `stage` of `round`: a script entry, or a draw

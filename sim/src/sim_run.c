@@ -596,8 +596,7 @@ static int loop(sim *s, mu_diag *diag)
 
 /* ---- the charter ------------------------------------------------------------------------ */
 
-/* --charter: the audit log from the start, every org admitted by the roster. */
-static int gov_open(sim *s, mu_diag *diag)
+int sim_gov_open(sim *s, mu_diag *diag)
 {
     if (!s->opts->charter_path)
         return MU_OK;
@@ -610,7 +609,12 @@ static int gov_open(sim *s, mu_diag *diag)
                       .dir = s->opts->audit_dir,
                       .config_hash = h,
                       .now = (uint64_t)time(NULL),
+                      .instance = s->restarts,
                       .round = s->r};
+    size_t nh = 0;
+    const co_metrics *hist = co_round_history(s->r, &nh);
+    go.resumed = nh > 0;
+    go.resumed_round = nh ? hist[nh - 1].round : 0;
     if (!(s->gov = ho_gov_open(&go, diag)))
         return MU_ERR_INVALID;
     for (uint32_t i = 0; i < s->n && rc == MU_OK; i++)
@@ -713,7 +717,7 @@ int sim_run(const sim_config *cfg, const sim_run_opts *opts, sim_result *res, mu
         goto out;
     mu_info("sim: %u orgs, adapter of %zu values, %d thread%s%s", s.n, s.dim, s.threads,
             s.threads == 1 ? "" : "s", cfg->synthetic_dim ? ", synthetic updates" : "");
-    if ((rc = gov_open(&s, diag)) != MU_OK || (rc = loop(&s, diag)) != MU_OK ||
+    if ((rc = sim_gov_open(&s, diag)) != MU_OK || (rc = loop(&s, diag)) != MU_OK ||
         (rc = gov_release(&s, diag)) != MU_OK)
         goto out;
     if (opts->out_dir && (rc = export_global(&s, opts->out_dir, diag)) != MU_OK)

@@ -118,6 +118,42 @@ replay: {script: [{org: 1, round: 1, stage: share}]}" > fault.yaml
 "$MUTUAL" sim --config fault.yaml --out fault -q > out.txt 2> err.txt || fail "faults: $(cat err.txt)"
 grep -q '1 coordinator restart(s), 1 replayed task(s)' out.txt || fail "faults summary: $(cat out.txt)"
 cmp -s plain/global.f32 fault/global.f32 || fail "a restart and a replay changed the adapter"
+# --charter: the injected restart is in the audit log as serve logs a real one (a restart entry
+# from the checkpoint's round, the new instance; the interrupted round logged once, after it),
+# the log verifies, and the adapter is still the plain run's
+mkdir gov || fail "mkdir gov"
+fpr=$(printf '%02X:' $(seq 1 31))
+for n in coordinator org-1 org-2 org-3 org-4; do
+    "$MUTUAL" -q certs identity --key "gov/$n.key" > "gov/$n.pk" || fail "identity $n"
+done
+{
+    echo "federation: sim-coop"
+    printf 'coordinator:\n  key: %s\n  address: "127.0.0.1:7443"\nmembers:\n' "$(cat gov/coordinator.pk)"
+    for i in 1 2 3 4; do
+        printf '  - name: org-%s\n    signing_key: %s\n    tls_fingerprint: "%s0%s"\n' "$i" \
+            "$(cat gov/org-$i.pk)" "$fpr" "$i"
+    done
+    printf 'rules: {admit: majority, change_config: majority, release: majority, change_coordinator: majority}\n'
+    printf 'privacy: {min_cohort: 2}\ntraining: {config: ../fault.yaml}\n'
+} > gov/charter.yaml
+"$MUTUAL" -q charter init --in gov/charter.yaml --out gov/v1.charter > /dev/null || fail "charter init"
+for n in org-1 org-2 org-3 org-4; do
+    "$MUTUAL" -q charter sign --key "gov/$n.key" gov/v1.charter > /dev/null || fail "sign $n"
+done
+"$MUTUAL" -q charter verify --chain gov/chain --add gov/v1.charter > /dev/null || fail "chain"
+rm -rf ck_fault
+"$MUTUAL" sim --config fault.yaml --out gfault -q --charter gov/chain \
+    --coordinator-key gov/coordinator.key --audit-dir gov/audit --org-keys gov > out.txt 2> err.txt ||
+    fail "faults with --charter: $(cat err.txt)"
+cmp -s plain/global.f32 gfault/global.f32 || fail "--charter: the restart changed the adapter"
+"$MUTUAL" audit verify --log gov/audit/audit.log --charter gov/chain > out.txt 2>&1 ||
+    fail "audit verify after a restart: $(cat out.txt)"
+"$MUTUAL" audit show --log gov/audit/audit.log --json > show.txt || fail "audit show"
+kinds=$(sed -n 's/.*"kind":"\([a-z]*\)".*"round":\([0-9]*\).*/\1 \2/p' show.txt | tr '\n' ' ')
+[ "$kinds" = "round 1 restart 1 round 2 round 3 release 3 " ] ||
+    fail "--charter: the log's rounds, restarts and releases are '$kinds'"
+grep -q '"kind":"restart","hash":"[0-9a-f]*","prev":"[0-9a-f]*","round":1,"instance":1}' show.txt ||
+    fail "--charter: no restart entry from round 1, instance 1: $(cat show.txt)"
 sed 's/^checkpoint: true/checkpoint: false/' fault.yaml > nock.yaml
 "$MUTUAL" sim --config nock.yaml > out.txt 2> err.txt
 rc=$?
