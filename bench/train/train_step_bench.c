@@ -1,13 +1,14 @@
 /* train_step_bench - times one LoRA training step of mutual, the mutual half of
  * bench/train_vs_torch.
  *
- *   train_step_bench [--config small|gpt2s|qwen05] [--threads N] [--steps S] [--warmup W]
- *                    [--gemm-split 0|1] [--dp]
+ *   train_step_bench [--config small|gpt2s|qwen05|bigvocab] [--threads N] [--steps S]
+ *                    [--warmup W] [--gemm-split 0|1] [--dp]
  *
  * small, gpt2s: GPT-2 family, random base weights (frozen), LoRA r=8 alpha=16 on c_attn
  * (q, k, v) and attn.c_proj (the attention output), AdamW on LoRA only, fp32. qwen05:
- * Qwen2.5-0.5B's shape (Llama family, vocab 151,936, tied), LoRA r=16 alpha=32 on q,k,v,o. A step
- * is zero_grad + forward + backward + optimizer update (tr_train_step) on a fixed random batch.
+ * Qwen2.5-0.5B's shape (Llama family, vocab 151,936, tied), LoRA r=16 alpha=32 on q,k,v,o;
+ * bigvocab: batch x seq x vocab above 2^31 (see CONFIGS). A step is zero_grad + forward +
+ * backward + optimizer update (tr_train_step) on a fixed random batch.
  * Prints one JSON line: median step time over S steps after W warm-up steps, and peak RSS.
  *
  * --dp also times the DP-SGD step (tr_dp_step: per-record gradients, clip 1, noise 1, fixed
@@ -36,6 +37,9 @@ static const bench_cfg CONFIGS[] = {
     {"gpt2s", 256, 768, 12, 12, 256, 4, 0, 0, 0},
     /* Qwen2.5-0.5B's shape (q/k/v biases, tied), batch 4 x 512, LoRA r 16 on q,k,v,o. */
     {"qwen05", 151936, 896, 24, 14, 512, 4, 1, 2, 4864},
+    /* A vocabulary of 2^20 at batch 129 x 16: 2^31 + 2^24 logits a step, which the
+     * chunked cross-entropy never holds (GPT-2 family, width 64, one layer). */
+    {"bigvocab", 1 << 20, 64, 1, 2, 16, 129, 0, 0, 0},
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -128,7 +132,7 @@ int main(int argc, char **argv)
             dp_on = 1;
         else {
             fprintf(stderr,
-                    "usage: %s [--config small|gpt2s|qwen05] [--threads N] [--steps S] "
+                    "usage: %s [--config small|gpt2s|qwen05|bigvocab] [--threads N] [--steps S] "
                     "[--warmup W] [--gemm-split 0|1] [--dp]\n",
                     argv[0]);
             return 2;

@@ -201,18 +201,16 @@ const char *cl_participant_name(const cl_participant *p);
 /* The Ed25519 public key to register (co_round_register / Join). */
 const uint8_t *cl_participant_pk(const cl_participant *p);
 
-/* Largest batch·seq·vocab (the logits of one forward) a task may ask of the engine. */
-#define CL_MAX_LOGITS (1ull << 31)
-
 /* Acts on one task (see the header comment) and appends what to push to `out`.
  * `engine` is needed for TRAIN and EVAL unless synthetic (else MU_ERR_INVALID); `global`
  * (dim floats, borrowed) for TRAIN and EVAL; dim must equal task->cfg.dim and the engine's
  * dim. First, before anything is allocated, the task is checked (co_task_check: every
  * round-config field in its CO_TASK_* range) and, for TRAIN and EVAL with an engine, seq
- * against the model's context and batch·seq·vocab against CL_MAX_LOGITS. Returns MU_OK, or:
+ * against the model's context (batch·seq·vocab is not limited: training and evaluation take
+ * the loss in chunks and never hold those logits, tr_model_set_ce_chunk). Returns MU_OK, or:
  *   MU_ERR_PROTOCOL a task field out of range (co_task_check): nothing done
- *   MU_ERR_INVALID  wrong dim, no engine, seq beyond the model's context or logits beyond
- *                   CL_MAX_LOGITS, too little data for the sequence length; an ADVERTISE
+ *   MU_ERR_INVALID  wrong dim, no engine, seq beyond the model's context, too little data
+ *                   for the sequence length; an ADVERTISE
  *                   whose cohort the org does not accept (not this org's key, a key not in
  *                   the roster or listed twice, fewer members than the minimum)
  *   MU_ERR_STATE    a SECAGG task for a round this org did not train in, or a stage it has

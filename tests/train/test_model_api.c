@@ -331,6 +331,51 @@ static float *run(tr_config c, int freeze_a, int threads, int64_t *n, float *los
     return v;
 }
 
+/* A vocabulary of 2^20 at batch 129 x seq 16: 2064 x 2^20 logits, above 2^31. Holding them
+ * (a forward without targets, TR_CE_FULL, one chunk as large) is refused before anything is
+ * allocated; the chunked loss (the default) is not limited. */
+static void test_logits_limit(void **state)
+{
+    (void)state;
+    tr_config c = tt_gpt2_config();
+    c.vocab_size = 1 << 20;
+    c.max_pos = 16;
+    c.n_layer = 1;
+    tr_model *m = tr_model_new(&c, NULL);
+    assert_non_null(m);
+    tt_fill_base(m, 3);
+    enum { BB = 129, TT = 16 };
+    assert_true((int64_t)BB * TT * c.vocab_size > TR_MAX_LOGITS);
+    int32_t *in = malloc(sizeof(int32_t) * BB * TT), *tg = malloc(sizeof(int32_t) * BB * TT);
+    assert_non_null(in);
+    assert_non_null(tg);
+    tt_tokens(in, BB * TT, c.vocab_size, 1);
+    tt_tokens(tg, BB * TT, c.vocab_size, 2);
+    mu_diag d = {{0}};
+    float loss = 0.0f;
+    assert_int_equal(tr_model_eval(m, in, NULL, BB, TT, NULL, &d), MU_ERR_INVALID);
+    assert_non_null(strstr(d.msg, "2064 x vocab 1048576 = 2164260864 logits (a forward without "
+                                  "targets) exceed 2^31"));
+    assert_int_equal(tr_model_set_ce_chunk(m, TR_CE_FULL), MU_OK);
+    assert_int_equal(tr_model_forward(m, in, tg, BB, TT, &loss, &d), MU_ERR_INVALID);
+    assert_non_null(strstr(d.msg, "(TR_CE_FULL) exceed 2^31"));
+    assert_int_equal(tr_model_set_ce_chunk(m, 4096), MU_OK);
+    assert_int_equal(tr_model_eval(m, in, tg, BB, TT, &loss, &d), MU_ERR_INVALID);
+    assert_non_null(strstr(d.msg, "(one cross-entropy chunk) exceed 2^31"));
+    assert_null(tr_model_logits(m));
+    /* The default chunks are not refused: with the last target out of range, the forward
+     * gets past the size check to the token check (running 2^31 logits under the sanitizers
+     * takes minutes; bench/train/README.md has a run of that size). */
+    assert_int_equal(tr_model_set_ce_chunk(m, 0), MU_OK);
+    tg[BB * TT - 1] = c.vocab_size;
+    assert_int_equal(tr_model_eval(m, in, tg, BB, TT, &loss, &d), MU_ERR_INVALID);
+    assert_non_null(strstr(d.msg, "targets: token id 1048576 at position 2063"));
+    assert_int_equal(tr_model_forward(m, in, tg, BB, TT, &loss, &d), MU_ERR_INVALID);
+    assert_non_null(strstr(d.msg, "targets: token id 1048576 at position 2063"));
+    free(in), free(tg);
+    tr_model_free(m);
+}
+
 static void test_determinism(void **state)
 {
     (void)state;
@@ -362,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_init_from_seed),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_logits_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

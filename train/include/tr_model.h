@@ -244,8 +244,8 @@ int tr_lora_set(tr_model *m, const float *in, int64_t n);
  * largest B*T seen). With targets, *loss (if loss != NULL) is the mean cross-entropy over
  * the B*T positions whose target is not -1 (TR_DATA_IGNORE, tr_data.h: left out of the loss
  * and of the gradient; 0 when every target is). targets may be NULL (logits only; backward then
- * refuses). MU_ERR_INVALID (diag says which) for a token id outside [0, V) or a bad B/T;
- * MU_ERR_NOMEM. */
+ * refuses). MU_ERR_INVALID (diag says which) for a token id outside [0, V), a bad B/T, or
+ * logits beyond TR_MAX_LOGITS (only where they are materialised); MU_ERR_NOMEM. */
 int tr_model_forward(tr_model *m, const int32_t *inputs, const int32_t *targets, int B, int T,
                      float *loss, mu_diag *diag);
 /* Eval-mode forward: no dropout, nothing cached for backward. Same arguments. */
@@ -265,6 +265,12 @@ const float *tr_model_logits(const tr_model *m);
  * TR_CE_FULL within fp32 rounding. MU_ERR_INVALID for rows < TR_CE_FULL. */
 #define TR_CE_FULL (-1)
 int tr_model_set_ce_chunk(tr_model *m, int rows);
+
+/* The most logits (B * T * V, or chunk rows * V) a forward materialises: a forward without
+ * targets or in TR_CE_FULL mode above it, or a chunk larger than it, is refused with
+ * MU_ERR_INVALID before anything is allocated. A forward with targets in chunked mode (the
+ * default) has no such limit: its B * T * V may exceed 2^31. */
+#define TR_MAX_LOGITS ((int64_t)1 << 31)
 
 /* Training forwards done so far. Dropout masks are a pure function of (seed, this counter,
  * module, position), so saving it and restoring it with tr_model_set_forwards makes a

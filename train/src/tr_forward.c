@@ -345,6 +345,16 @@ static int forward_impl(tr_model *m, const int32_t *inputs, const int32_t *targe
         return mu_diag_set(d, MU_ERR_INVALID, "forward: batch %d x seq %d (max_pos %d)", B, T,
                            m->cfg.max_pos);
     int64_t N = (int64_t)B * T;
+    int64_t rows = !targets || m->ce_chunk == TR_CE_FULL ? N : tr_ce_rows(m->ce_chunk, N, m->V);
+    if (rows * m->V > TR_MAX_LOGITS)
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "forward: %lld x vocab %d = %lld logits (%s) exceed 2^31; only a "
+                           "forward with targets in chunked mode runs batch %d x seq %d",
+                           (long long)rows, m->V, (long long)(rows * m->V),
+                           !targets                    ? "a forward without targets"
+                           : m->ce_chunk == TR_CE_FULL ? "TR_CE_FULL"
+                                                       : "one cross-entropy chunk",
+                           B, T);
     int err = check_tokens(inputs, N, 0, m->V, "inputs", d);
     if (err < 0 || (targets && (err = check_tokens(targets, N, -1, m->V, "targets", d)) < 0))
         return err;
