@@ -25,31 +25,41 @@
  *                ((s·B + i)·T) mod (N − T), so rounds read different windows. FedProx
  *                (cfg.fedprox_mu = μ > 0): μ·(w − w_global) is added to the gradient before
  *                each optimizer step. Then Δ = local − global is kept for the secure-
- *                aggregation stages, and a READY report (Σ batch loss·B·T, steps·B·T tokens)
- *                goes out. LoRA dropout masks use the forward counter
- *                hash(org seed, round), so they do not depend on which engine ran before.
+ *                aggregation stages, and a READY report goes out, without numbers: its
+ *                loss sum (Σ batch loss·B·T) and steps·B·T tokens go into the masked input.
+ *                LoRA dropout masks use the forward counter hash(org seed, round), so they
+ *                do not depend on which engine ran before.
  *                With cfg.dp_clip > 0 the steps are DP-SGD (train/include/tr_dp.h) instead:
  *                each step's batch is a Poisson (dp_sampling 1) or fixed-size (2) sample of
  *                the org's records, the disjoint windows of T + 1 tokens, gradients clipped
  *                per record to dp_clip with noise dp_noise·dp_clip, keyed by 32 bytes of
  *                system randomness per round (from the org seed when `simulated`); the
- *                report counts the sampled tokens.
- *   EVAL         LoRA := global; mean cross-entropy over the org's held-out tokens in
+ *                token count is of the sampled tokens.
+ *   EVAL         LoRA := global; cross-entropy over the org's held-out tokens in
  *                non-overlapping windows (window k starts at k·T, k < (N_eval − 1)/T), B
- *                windows per forward; an EVAL report (loss sum, tokens).
+ *                windows per forward; the loss sum and token count are kept for the round's
+ *                secure aggregation and an EVAL report without numbers goes out (issue 10
+ *                attack 7: the coordinator learns the held-out loss only as a total).
  *   SECAGG       ADVERTISE: a new sa_client from cfg (with its instance nonce, cfg.sa_nonce:
  *                an all-zero nonce is MU_ERR_INVALID, nothing sent) and the cohort;
  *                sa_client_start.
  *                MASKED (the server's DELIVERY): Δ is clipped and quantised with
- *                sa_quant_encode (w·Δ and w), set as the input, and Δ is freed; then
- *                sa_client_handle. Other stages: sa_client_handle. The weight w is the org's
- *                example count floor(N_train / T) capped at cfg.weight_max when cfg.weight is
+ *                sa_quant_encode (w·Δ and w), the loss sum and tokens appended as metric
+ *                coordinates (co_metric_encode), set as the input, and Δ is freed; then
+ *                sa_client_handle. In an evaluation round the input is the metric
+ *                coordinates of the held-out loss sum and tokens alone (d = co_secagg_dim).
+ *                Other stages: sa_client_handle. A SECAGG task whose cfg.kind is not what
+ *                the org did in the round (trained or evaluated) is MU_ERR_INVALID, nothing
+ *                sent; the noise pin below applies to training rounds only (an evaluation
+ *                masks no update). The weight w is the org's example count
+ *                floor(N_train / T) capped at cfg.weight_max when cfg.weight is
  *                CO_WEIGHT_EXAMPLES, else 1.
  *
- * Repeated tasks (a retried pull): a TRAIN for the round already trained, before any secure-
- * aggregation stage, sends the same READY report again without training; after the round's
- * secure aggregation has begun, a TRAIN for it (a coordinator that restarted the round) trains
- * again from the new global. A SECAGG stage already answered is MU_ERR_STATE.
+ * Repeated tasks (a retried pull): a TRAIN for the round already trained (an EVAL for the round
+ * already evaluated), before any secure-aggregation stage, sends the same READY (EVAL) report
+ * again without training (evaluating); after the round's secure aggregation has begun, a TRAIN
+ * for it (a coordinator that restarted the round) trains again from the new global. A SECAGG
+ * stage already answered is MU_ERR_STATE.
  *
  * Once per round (attack 3 of issue 10, same-round replay): before its masked upload the org
  * records the round in cfg.rounds (durably, with a file); an ADVERTISE or MASKED task for a
@@ -212,9 +222,10 @@ const uint8_t *cl_participant_pk(const cl_participant *p);
  *   MU_ERR_INVALID  wrong dim, no engine, seq beyond the model's context, too little data
  *                   for the sequence length; an ADVERTISE
  *                   whose cohort the org does not accept (not this org's key, a key not in
- *                   the roster or listed twice, fewer members than the minimum)
- *   MU_ERR_STATE    a SECAGG task for a round this org did not train in, or a stage it has
- *                   already answered (a repeated pull): nothing pushed
+ *                   the roster or listed twice, fewer members than the minimum); a SECAGG
+ *                   task for a training round the org evaluated in, or the reverse
+ *   MU_ERR_STATE    a SECAGG task for a round this org did not train or evaluate in, or a
+ *                   stage it has already answered (a repeated pull): nothing pushed
  *   the sa_client_handle codes (FORMAT, STATE: ignored; CRYPTO, PROTOCOL, ABORT: this org
  *   is out of the round), the train engine's codes,
  *   MU_ERR_ABORT    an ADVERTISE or MASKED task for a round this org already put a masked
@@ -234,6 +245,14 @@ typedef struct {
     double loss_sum, tokens, weight;
 } cl_train_info;
 void cl_participant_last_train(const cl_participant *p, cl_train_info *info);
+
+/* The last EVAL's results, for drivers and tests (never sent in the clear): the round (0 if
+ * none), the held-out loss sum and tokens that are (or were) its metric coordinates. */
+typedef struct {
+    uint64_t round;
+    double loss_sum, tokens;
+} cl_eval_info;
+void cl_participant_last_eval(const cl_participant *p, cl_eval_info *info);
 
 /* The update Δ of the last TRAIN (dim floats) while it is held, i.e. between TRAIN and the
  * MASKED stage; NULL otherwise and always in synthetic mode. Borrowed. For tests. */

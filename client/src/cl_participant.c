@@ -19,12 +19,14 @@ struct cl_participant {
     cl_member *roster;         /* (cfg.n_members) sorted by key */
     double examples;           /* floor(n_train / T) of the last TRAIN */
 
-    uint64_t round; /* the round of the held update and the sa_client */
-    int trained;    /* TRAIN done for `round` */
+    uint64_t round; /* the round of the held update or evaluation, and of the sa_client */
+    int ready;      /* TRAIN or EVAL done for `round`: its secure aggregation may start */
+    uint8_t kind;   /* co_round_kind of what was done for `round` */
     float *delta;   /* (dim) while held */
     size_t dim;
     double weight;
     cl_train_info info;
+    cl_eval_info eval; /* the last EVAL: the metric coordinates of its round's masked input */
     uint8_t last_report[CO_REPORT_BYTES];
 
     sa_client *sa;
@@ -200,7 +202,7 @@ static void drop_round(cl_participant *p)
     sa_client_free(p->sa);
     p->sa = NULL;
     free_delta(p);
-    p->trained = 0;
+    p->ready = 0;
     p->sa_answered = 0;
 }
 
@@ -213,6 +215,8 @@ void cl_participant_free(cl_participant *p)
     sodium_memzero(p->cfg.seed, sizeof p->cfg.seed);
     sodium_memzero(&p->rng_sa, sizeof p->rng_sa);
     sodium_memzero(&p->rng_q, sizeof p->rng_q);
+    sodium_memzero(&p->eval, sizeof p->eval);
+    sodium_memzero(&p->info, sizeof p->info);
     free(p->roster);
     cl_round_log_free(p->own_log);
     free(p);
@@ -231,6 +235,11 @@ const uint8_t *cl_participant_pk(const cl_participant *p)
 void cl_participant_last_train(const cl_participant *p, cl_train_info *info)
 {
     *info = p->info;
+}
+
+void cl_participant_last_eval(const cl_participant *p, cl_eval_info *info)
+{
+    *info = p->eval;
 }
 
 const float *cl_participant_delta(const cl_participant *p, size_t *dim)
@@ -254,10 +263,9 @@ static const sa_rng *round_rng(cl_participant *p, sa_rng_seeded *st, const char 
     return out;
 }
 
-static int push_report(cl_participant *p, co_report_type type, uint64_t round, double loss_sum,
-                       double tokens, cl_outbox *out)
+static int push_report(cl_participant *p, co_report_type type, uint64_t round, cl_outbox *out)
 {
-    co_report r = {type, round, loss_sum, tokens};
+    co_report r = {type, round};
     co_report_encode(&r, p->last_report);
     return outbox_push_copy(out, p->last_report, CO_REPORT_BYTES);
 }
@@ -268,10 +276,12 @@ static int do_train(cl_participant *p, cl_engine *e, const co_task *t, const flo
     const co_round_config *c = &t->cfg;
     /* A repeated pull before secure aggregation began: the same report again. Once the
      * update has been used (a coordinator that restarted the round), train again. */
-    if (p->trained && p->round == c->round && p->sa_answered == 0 && (p->delta || p->cfg.synthetic))
+    if (p->ready && p->kind == CO_ROUND_TRAIN && p->round == c->round && p->sa_answered == 0 &&
+        (p->delta || p->cfg.synthetic))
         return outbox_push_copy(out, p->last_report, CO_REPORT_BYTES);
     drop_round(p);
     p->round = c->round;
+    p->kind = CO_ROUND_TRAIN;
     p->dim = dim;
     p->examples = c->seq ? floor((double)p->cfg.n_train / c->seq) : 0;
     if (p->examples < 1)
@@ -322,9 +332,9 @@ static int do_train(cl_participant *p, cl_engine *e, const co_task *t, const flo
     }
     p->info = (cl_train_info){c->round, loss_sum, tokens, p->weight};
     /* no numbers: the loss sum and tokens go into the masked input (set_input) */
-    int rc = push_report(p, CO_REPORT_READY, c->round, 0, 0, out);
+    int rc = push_report(p, CO_REPORT_READY, c->round, out);
     if (rc == MU_OK)
-        p->trained = 1;
+        p->ready = 1;
     return rc;
 }
 
@@ -346,8 +356,16 @@ static int ddg_pin_check(const cl_participant *p, const co_round_config *c, mu_d
 }
 
 static int do_eval(cl_participant *p, cl_engine *e, const co_task *t, const float *global,
-                   cl_outbox *out, mu_diag *diag)
+                   size_t dim, cl_outbox *out, mu_diag *diag)
 {
+    const co_round_config *c = &t->cfg;
+    /* A repeated pull before secure aggregation began: the same report again. */
+    if (p->ready && p->kind == CO_ROUND_EVAL && p->round == c->round && p->sa_answered == 0)
+        return outbox_push_copy(out, p->last_report, CO_REPORT_BYTES);
+    drop_round(p);
+    p->round = c->round;
+    p->kind = CO_ROUND_EVAL;
+    p->dim = dim;
     double ls = 0, tk = 0;
     if (!p->cfg.synthetic) {
         if (!e || !global)
@@ -355,15 +373,33 @@ static int do_eval(cl_participant *p, cl_engine *e, const co_task *t, const floa
                                "org %s: EVAL needs an engine and the "
                                "global adapter",
                                p->name);
-        int rc = cl_engine_eval(e, global, p->cfg.eval_tokens, p->cfg.n_eval, t->cfg.batch,
-                                t->cfg.seq, &ls, &tk, diag);
+        int rc = cl_engine_eval(e, global, p->cfg.eval_tokens, p->cfg.n_eval, c->batch, c->seq, &ls,
+                                &tk, diag);
         if (rc != MU_OK)
             return rc;
     }
-    co_report r = {CO_REPORT_EVAL, t->cfg.round, ls, tk};
-    uint8_t b[CO_REPORT_BYTES];
-    co_report_encode(&r, b);
-    return outbox_push_copy(out, b, sizeof b);
+    p->eval = (cl_eval_info){c->round, ls, tk};
+    /* no numbers: the loss sum and tokens are the masked input of the round's secure sum */
+    int rc = push_report(p, CO_REPORT_EVAL, c->round, out);
+    if (rc == MU_OK)
+        p->ready = 1;
+    return rc;
+}
+
+/* An evaluation round's input: the M metric coordinates of the held-out loss sum and token
+ * count, nothing else (co_wire.h "Metrics inside the secure sum"). */
+static int set_eval_input(cl_participant *p, const co_round_config *c, mu_diag *diag)
+{
+    size_t m = co_metric_coords(c->bits, c->quant_n);
+    uint32_t *q = malloc((m ? m : 1) * sizeof *q);
+    if (!q)
+        return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
+    int rc = co_metric_encode(q, m, p->eval.loss_sum, p->eval.tokens, c->bits, c->quant_n, diag);
+    if (rc == MU_OK)
+        rc = sa_client_set_input(p->sa, q, m);
+    sodium_memzero(q, m * sizeof *q);
+    free(q);
+    return rc;
 }
 
 /* The quantised input w·Δ, w, then the metric coordinates of the round's loss sum and tokens
@@ -430,7 +466,7 @@ static int start_secagg(cl_participant *p, const co_task *t, sa_outbox *sob, mu_
                     .n = t->n_cohort,
                     .org_ids = t->cohort_ids,
                     .sign_pks = (const uint8_t(*)[SA_SIGN_PK_BYTES])t->cohort_pks,
-                    .d = c->dim + 1 + co_metric_coords(c->bits, c->quant_n),
+                    .d = co_secagg_dim(c),
                     .bits = c->bits,
                     .k = c->k,
                     .t = c->t,
@@ -439,7 +475,8 @@ static int start_secagg(cl_participant *p, const co_task *t, sa_outbox *sob, mu_
     memcpy(sc.instance_nonce, c->sa_nonce, SA_INSTANCE_NONCE_BYTES);
     cl_cohort_rule rule = {p->name, p->pk, p->roster, p->cfg.n_members, p->cfg.min_cohort};
     int rc = cl_cohort_check(&rule, t, diag);
-    if (rc != MU_OK || (rc = ddg_pin_check(p, c, diag)) != MU_OK)
+    /* the noise pin is about the update: an evaluation round masks no update */
+    if (rc != MU_OK || (c->kind == CO_ROUND_TRAIN && (rc = ddg_pin_check(p, c, diag)) != MU_OK))
         return rc;
     /* The noise is scaled for ddg_min survivors (sc.min_survivors makes that binding): a
      * minimum beyond the cohort is a coordinator scaling every org's noise down. */
@@ -506,11 +543,19 @@ static int once_per_round(cl_participant *p, const co_task *t, mu_diag *diag)
 static int do_secagg(cl_participant *p, const co_task *t, cl_outbox *out, mu_diag *diag)
 {
     const co_round_config *c = &t->cfg;
-    if (!p->trained || p->round != c->round)
+    if (!p->ready || p->round != c->round)
         return mu_diag_set(diag, MU_ERR_STATE,
                            "org %s: secure aggregation for round %" PRIu64
-                           " without having trained in it",
+                           " without having trained or evaluated in it",
                            p->name, c->round);
+    /* The input's shape follows what the org did: its held-out loss alone after an EVAL. */
+    if (c->kind != p->kind)
+        return mu_diag_set(diag, MU_ERR_INVALID,
+                           "org %s: round %" PRIu64 "'s secure aggregation is for %s round, but "
+                           "this org %s in it",
+                           p->name, c->round,
+                           c->kind == CO_ROUND_EVAL ? "an evaluation" : "a training",
+                           p->kind == CO_ROUND_EVAL ? "evaluated" : "trained");
     if (t->stage <= p->sa_answered)
         return mu_diag_set(diag, MU_ERR_STATE, "org %s: stage %u already answered", p->name,
                            t->stage);
@@ -544,7 +589,7 @@ static int do_secagg(cl_participant *p, const co_task *t, cl_outbox *out, mu_dia
                              p->name, c->round, c->ddg_noise, c->ddg_min, p->sa_ddg_noise,
                              p->sa_ddg_min);
         else if (t->stage == SA_STAGE_MASKED)
-            rc = set_input(p, c, diag);
+            rc = p->kind == CO_ROUND_EVAL ? set_eval_input(p, c, diag) : set_input(p, c, diag);
         if (rc == MU_OK)
             rc = sa_client_handle(p->sa, t->sa_msg, t->sa_len, &sob, diag);
     }
@@ -597,7 +642,7 @@ int cl_participant_handle_task(cl_participant *p, cl_engine *engine, const co_ta
             return rc;
         if (task->kind == CO_TASK_TRAIN)
             return do_train(p, engine, task, global, dim, out, diag);
-        return do_eval(p, engine, task, global, out, diag);
+        return do_eval(p, engine, task, global, dim, out, diag);
     case CO_TASK_SECAGG:
         return do_secagg(p, task, out, diag);
     }

@@ -26,21 +26,27 @@
  *           sorted by BLAKE2b(seed, round, id), the first n. Deterministic from the seed, the
  *           round number and the set of connected orgs.
  *   TRAIN   each selected org gets a TRAIN task (round config), downloads the global,
- *           trains, and sends a READY report (plain loss sum, token count). Deadline
- *           deadlines.train_s. Orgs that miss it are dropped; fewer than min_orgs ready aborts.
- *   SECAGG  the ready orgs form the secure-aggregation cohort (sa_server over d = dim + 1:
- *           w·Δ plus w). Five stages, each with its own deadline; a stage closes at its
- *           deadline or as soon as every expected org has answered. sa_server drops orgs
- *           that miss a stage and aborts when fewer than the threshold remain.
+ *           trains, and sends a READY report (no numbers). Deadline deadlines.train_s. Orgs
+ *           that miss it are dropped; fewer than min_orgs ready aborts.
+ *   SECAGG  the ready orgs form the secure-aggregation cohort (sa_server over
+ *           d = co_secagg_dim: w·Δ, w and the metric coordinates of the loss sum and token
+ *           count). Five stages, each with its own deadline; a stage closes at its deadline or
+ *           as soon as every expected org has answered. sa_server drops orgs that miss a stage
+ *           and aborts when fewer than the threshold remain.
  *   leave   an org that leaves (co_round_leave, or its LEAVE report) is dropped at once: in
- *           TRAIN or EVAL as if it missed the deadline, in SECAGG as a dropout of the open
- *           stage; a stage then closes as soon as every remaining expected org has answered.
+ *           TRAIN or EVAL as if it missed the deadline (its report, if any, unused), in
+ *           SECAGG as a dropout of the open stage; a stage then closes as soon as every
+ *           remaining expected org has answered.
  *           Each ROUND event lists the orgs that stopped answering and the first stage each
  *           did not answer (co_event.dropped), whether they left or went silent.
  *   apply   sum → sa_quant_mean → Δ (weighted mean of the survivors' deltas) → strategy →
  *           new global; a ROUND event with the metrics.
  *   EVAL    every federation.eval_every training rounds: selected orgs evaluate the global
- *           and send EVAL reports (plain sums); deadline deadlines.eval_s.
+ *           and send EVAL reports (no numbers); deadline deadlines.eval_s. The orgs that
+ *           reported (at least min_orgs, else the round aborts) then run the SECAGG stages as a
+ *           training round does, over d = M: only the metric coordinates of their held-out loss
+ *           sum and token count, so the round's loss is the survivors' total, never one org's
+ *           (issue 10 attack 7). Nothing is applied to the global.
  *   DONE    after federation.rounds training rounds, completed or aborted (0 = never), and
  *           the evaluation round that follows the last one if one is due. Counting aborted
  *           rounds makes every run end, whatever the dropouts.
@@ -147,11 +153,10 @@ int co_round_on_message(co_round *r, uint32_t id, const uint8_t *msg, size_t len
 int co_round_disconnect(co_round *r, uint32_t id);
 
 /* Org `id` is stopping: it no longer counts as connected (until it pulls again), and if it is
- * in the round in flight it is dropped now (see "leave" above; an org whose evaluation report
- * is in stays counted). Leaving again, or outside a round, changes nothing else. The driver
- * calls it for an authenticated LEAVE; co_round_on_message does for a LEAVE report (refused
- * with MU_ERR_PROTOCOL when its round is later than the latest round). MU_OK or
- * MU_ERR_NOTFOUND. */
+ * in the round in flight it is dropped now (see "leave" above). Leaving again, or outside a round,
+ * changes nothing else. The driver calls it for an authenticated LEAVE; co_round_on_message does
+ * for a LEAVE report (refused with MU_ERR_PROTOCOL when its round is later than the latest round).
+ * MU_OK or MU_ERR_NOTFOUND. */
 int co_round_leave(co_round *r, uint32_t id, double now);
 
 /* Starts a round when the cohort conditions hold and fires deadlines that passed. Returns

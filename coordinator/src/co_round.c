@@ -28,9 +28,8 @@ typedef struct { /* one org of the SecAgg cohort */
 typedef struct {      /* the round state of one registered org; r->reg holds its identity */
     double last_seen; /* < 0: never pulled */
     int selected, reported;
-    int left;  /* sent a LEAVE in the round in flight: expected no more */
-    int noted; /* its drop is in r->drops */
-    double loss_sum, tokens;
+    int left;       /* sent a LEAVE in the round in flight: expected no more */
+    int noted;      /* its drop is in r->drops */
     int32_t member; /* index into r->members, or -1 */
 } slot;
 
@@ -531,25 +530,12 @@ static void note_silent_reporters(co_round *r, int stage)
             note_drop(r, (uint32_t)i + 1, stage);
 }
 
-/* Σ loss_sum / Σ tokens over the orgs ids (the EVAL reports). */
-static void sum_metrics(co_round *r, const uint32_t *ids, size_t n)
-{
-    double loss = 0, tokens = 0;
-    for (size_t i = 0; i < n; i++) {
-        const slot *s = &r->orgs[ids[i] - 1];
-        loss += s->loss_sum;
-        tokens += s->tokens;
-    }
-    r->cur.tokens = tokens;
-    r->cur.loss = tokens > 0 ? loss / tokens : NAN;
-}
-
 static void finish_train(co_round *r, double now)
 {
     mu_diag d = {{0}};
     const uint32_t *sum = NULL;
-    size_t d_sum = 0, m = co_metric_coords(r->quant.bits, r->quant.n);
-    if (sa_server_result(r->sa, &sum, &d_sum) != MU_OK || d_sum != r->dim + 1 + m) {
+    size_t d_sum = 0, m = co_metric_coords(r->rcfg.bits, r->rcfg.quant_n);
+    if (sa_server_result(r->sa, &sum, &d_sum) != MU_OK || d_sum != co_secagg_dim(&r->rcfg)) {
         abort_round(r, now, "secure aggregation gave no sum");
         return;
     }
@@ -573,7 +559,7 @@ static void finish_train(co_round *r, double now)
         return;
     }
     double loss_sum, tokens; /* the round's totals: the only loss the coordinator sees */
-    if (co_metric_decode(&loss_sum, &tokens, sum + r->dim + 1, m, r->quant.bits, r->quant.n,
+    if (co_metric_decode(&loss_sum, &tokens, sum + r->dim + 1, m, r->rcfg.bits, r->rcfg.quant_n,
                          (uint32_t)n, &d) != MU_OK) {
         abort_round(r, now, d.msg);
         return;
@@ -590,21 +576,31 @@ static void finish_train(co_round *r, double now)
     record(r, now, NULL);
 }
 
+/* An evaluation round's secure sum is its M metric coordinates alone: the coordinator learns the
+ * held-out loss sum and token count of the survivors together, never one org's. */
 static void finish_eval(co_round *r, double now)
 {
-    note_silent_reporters(r, WI_STAGE_EVAL);
-    uint32_t n = 0;
-    for (size_t i = 0; i < r->n_orgs; i++)
-        if (r->orgs[i].selected && r->orgs[i].reported)
-            r->ids_tmp[n++] = (uint32_t)i + 1;
-    if (n == 0) {
-        abort_round(r, now, "no org sent an evaluation report");
+    mu_diag d = {{0}};
+    const uint32_t *sum = NULL;
+    size_t d_sum = 0, m = co_metric_coords(r->rcfg.bits, r->rcfg.quant_n);
+    if (sa_server_result(r->sa, &sum, &d_sum) != MU_OK || d_sum != co_secagg_dim(&r->rcfg)) {
+        abort_round(r, now, "secure aggregation gave no sum");
         return;
     }
-    sum_metrics(r, r->ids_tmp, n);
+    size_t n = sa_server_survivors(r->sa, r->ids_tmp, r->n_members);
+    if (n > r->n_members)
+        n = r->n_members;
+    double loss_sum, tokens;
+    if (co_metric_decode(&loss_sum, &tokens, sum, m, r->rcfg.bits, r->rcfg.quant_n, (uint32_t)n,
+                         &d) != MU_OK) {
+        abort_round(r, now, d.msg);
+        return;
+    }
+    r->cur.tokens = tokens;
+    r->cur.loss = tokens > 0 ? loss_sum / tokens : NAN;
     r->cur.outcome = CO_ROUND_COMPLETED;
-    r->cur.orgs_completed = n;
-    r->cur.orgs_dropped = r->cur.orgs_selected - n;
+    r->cur.orgs_completed = (uint32_t)n;
+    r->cur.orgs_dropped = r->cur.orgs_selected - (uint32_t)n;
     record(r, now, NULL);
 }
 
@@ -709,7 +705,10 @@ static void close_stages(co_round *r, double now)
             return;
         sa_stage next = sa_server_stage(r->sa);
         if (next == SA_STAGE_DONE) {
-            finish_train(r, now);
+            if (r->cur.kind == CO_ROUND_EVAL)
+                finish_eval(r, now);
+            else
+                finish_train(r, now);
             return;
         }
         for (size_t i = 0; i < r->ob.count; i++) {
@@ -728,18 +727,20 @@ static void close_stages(co_round *r, double now)
     }
 }
 
-/* The ready orgs become the SecAgg cohort. */
+/* The orgs that reported (READY after training, EVAL after evaluating) become the SecAgg
+ * cohort. */
 static void start_secagg(co_round *r, double now)
 {
-    note_silent_reporters(r, WI_STAGE_TRAIN);
+    int eval = r->cur.kind == CO_ROUND_EVAL;
+    note_silent_reporters(r, eval ? WI_STAGE_EVAL : WI_STAGE_TRAIN);
     uint32_t n = 0;
     for (size_t i = 0; i < r->n_orgs; i++)
         if (r->orgs[i].selected && r->orgs[i].reported)
             n++;
     if (n < r->cfg.min_orgs) {
         char why[160];
-        snprintf(why, sizeof why, "only %u of %u selected orgs were ready (cohort.min_orgs %u)", n,
-                 r->cur.orgs_selected, r->cfg.min_orgs);
+        snprintf(why, sizeof why, "only %u of %u selected orgs %s (cohort.min_orgs %u)", n,
+                 r->cur.orgs_selected, eval ? "evaluated" : "were ready", r->cfg.min_orgs);
         abort_round(r, now, why);
         return;
     }
@@ -779,7 +780,7 @@ static void start_secagg(co_round *r, double now)
                     .n = n,
                     .org_ids = r->member_ids,
                     .sign_pks = (const uint8_t(*)[SA_SIGN_PK_BYTES])r->member_pks,
-                    .d = (uint32_t)r->dim + 1 + co_metric_coords(r->quant.bits, r->quant.n),
+                    .d = co_secagg_dim(&r->rcfg),
                     .bits = r->cfg.bits,
                     .k = k,
                     .t = t};
@@ -974,12 +975,10 @@ static int start_round(co_round *r, double now)
 
 static void close_phase(co_round *r, double now)
 {
-    if (r->phase == CO_PHASE_TRAIN)
+    if (r->phase == CO_PHASE_TRAIN || r->phase == CO_PHASE_EVAL)
         start_secagg(r, now);
     else if (r->phase == CO_PHASE_SECAGG)
         close_stages(r, now);
-    else if (r->phase == CO_PHASE_EVAL)
-        finish_eval(r, now);
 }
 
 /* TRAIN or EVAL: closes the phase once every selected org has reported. */
@@ -1102,9 +1101,7 @@ static int on_report(co_round *r, slot *s, const uint8_t *msg, size_t len, doubl
         return mu_diag_set(diag, MU_ERR_PROTOCOL, "org %u: duplicate report", id);
     if (r->phase != want)
         return mu_diag_set(diag, MU_ERR_TIMEOUT, "org %u: report after the deadline", id);
-    s->reported = 1;
-    s->loss_sum = rep.loss_sum; /* 0 for READY: a training round's loss is in the secure sum */
-    s->tokens = rep.tokens;
+    s->reported = 1; /* no numbers: the round's loss is in its secure sum */
     r->cur.bytes_in += len;
     r->version++;
     close_if_reported(r, now);
@@ -1151,8 +1148,6 @@ int co_round_leave(co_round *r, uint32_t id, double now)
     s->last_seen = -1;
     if (!s->selected || s->left)
         return MU_OK; /* not in the round in flight, or left it already */
-    if (r->phase == CO_PHASE_EVAL && s->reported)
-        return MU_OK; /* its evaluation is in: nothing is missing */
     s->left = 1;
     r->version++;
     if (r->phase == CO_PHASE_TRAIN || r->phase == CO_PHASE_EVAL) {

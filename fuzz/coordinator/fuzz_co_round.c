@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     co_round_tick(r, 0);
     if (data[0] & 1) {
         for (int i = 0; i < 3; i++) {
-            co_report rep = {CO_REPORT_READY, 1, 0, 0};
+            co_report rep = {CO_REPORT_READY, 1};
             uint8_t b[CO_REPORT_BYTES];
             co_report_encode(&rep, b);
             if (co_round_on_message(r, ids[i], b, sizeof b, 0, &d) != MU_OK)

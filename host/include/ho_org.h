@@ -24,7 +24,7 @@
  *   MU_ERR_NOMEM, any other code      data) cannot work, or it ran out of memory
  *
  * Repeats and replays: within one coordinator instance the tasks an org acts on move forward
- * (round, then TRAIN < ADVERTISE < ... < UNMASK < EVAL). The task handed to the core last
+ * (round, then TRAIN or EVAL < ADVERTISE < ... < UNMASK). The task handed to the core last
  * time, or one at or before the furthest task the core took (answered, or left the round
  * over), is not acted on again (HO_WAIT, with backoff_s growing 0.1, 0.2, 0.4, 0.8, then 1 s
  * for a task repeated over and over): an identical pull repeated because the coordinator did

@@ -134,7 +134,9 @@ int ho_task_needs_global(const co_task *task)
 
 static pos task_pos(const co_task *t)
 {
-    return (pos){t->cfg.round, wi_task_stage(t)}; /* TRAIN 0, ADVERTISE 1 .. UNMASK 5, EVAL 6 */
+    /* TRAIN or EVAL 0 (a round's first task: its secure aggregation follows), ADVERTISE 1 ..
+     * UNMASK 5 */
+    return (pos){t->cfg.round, t->kind == CO_TASK_EVAL ? WI_STAGE_TRAIN : wi_task_stage(t)};
 }
 
 static int pos_cmp(pos a, pos b)

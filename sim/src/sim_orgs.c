@@ -13,7 +13,7 @@
 typedef struct {
     uint64_t round;    /* the round this record is about; 0 = none */
     int in_round;      /* given a task of that round */
-    int reached;       /* last accepted stage (wi_stage), -1 = none */
+    int reached;       /* furthest accepted stage (wi_stage, in round order), -1 = none */
     const char *cause; /* injected fault, or NULL */
     double loss_sum, tokens;
 } org_rec;
@@ -74,6 +74,12 @@ void sim_orgs_reset(sim_orgs *t)
         rec_reset(&t->rec[i], 0);
 }
 
+/* A stage's place in its round: a TRAIN or EVAL report first, then the secure aggregation. */
+static int order(int stage)
+{
+    return stage == WI_STAGE_EVAL ? WI_STAGE_TRAIN : stage;
+}
+
 /* The record of org index for round, started over when it was about an earlier round; NULL
  * for a task of an earlier round (a replay) or a bad index. */
 static org_rec *rec_for(sim_orgs *t, uint32_t index, uint64_t round)
@@ -116,16 +122,21 @@ void sim_orgs_accepted(sim_orgs *t, uint32_t index, uint64_t round, uint32_t pus
         if (co_report_decode(&rep, msg, len) != MU_OK)
             return;
         stage = rep.type == CO_REPORT_EVAL ? WI_STAGE_EVAL : WI_STAGE_TRAIN;
-        r->loss_sum = rep.loss_sum;
-        r->tokens = rep.tokens;
-        cl_train_info info;
-        if (rep.type == CO_REPORT_READY && t->hosts[index]) { /* the org's own numbers */
-            cl_participant_last_train(ho_org_participant(t->hosts[index]), &info);
+        r->loss_sum = r->tokens = 0;
+        const cl_participant *p = t->hosts[index] ? ho_org_participant(t->hosts[index]) : NULL;
+        if (p && rep.type == CO_REPORT_READY) { /* the org's own numbers: no report has any */
+            cl_train_info info;
+            cl_participant_last_train(p, &info);
+            r->loss_sum = info.round == round ? info.loss_sum : 0;
+            r->tokens = info.round == round ? info.tokens : 0;
+        } else if (p && rep.type == CO_REPORT_EVAL) {
+            cl_eval_info info;
+            cl_participant_last_eval(p, &info);
             r->loss_sum = info.round == round ? info.loss_sum : 0;
             r->tokens = info.round == round ? info.tokens : 0;
         }
     }
-    if (stage > r->reached)
+    if (r->reached < 0 || order(stage) > order(r->reached))
         r->reached = stage;
 }
 
@@ -143,8 +154,8 @@ static void write_line(wi_str *b, const org_rec *r, const co_event *ev, const ch
 {
     const co_metrics *m = &ev->metrics;
     int eval = m->kind == CO_ROUND_EVAL;
-    /* counted as the coordinator counts orgs_completed: its report, or its masked input */
-    int counted = r->reached >= (eval ? WI_STAGE_EVAL : WI_STAGE_MASKED);
+    /* counted as the coordinator counts orgs_completed: its masked input is in the sum */
+    int counted = r->reached >= 0 && order(r->reached) >= WI_STAGE_MASKED;
     const char *outcome = m->outcome != CO_ROUND_COMPLETED ? "aborted"
                           : counted                        ? "completed"
                                                            : "dropped";

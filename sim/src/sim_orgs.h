@@ -8,16 +8,17 @@
  *    "loss":x|null,"tokens":N}
  *
  * stage is the last stage whose message the coordinator accepted from the org ("train" for a
- * READY report, "advertise" .. "unmask", "eval" for an EVAL report; null: none). outcome is
- * "aborted" when the round was aborted, else "completed" when the org counts in the round's
- * orgs_completed (its masked input is in the sum, or its evaluation report came), else
- * "dropped". dropped_at is the coordinator's word (co_event.dropped, the round line's
- * "dropped"): the first stage the org did not answer, or null; an org that stops after its
+ * READY report, "eval" for an EVAL report, then "advertise" .. "unmask": both kinds of round
+ * end in a secure aggregation; null: none). outcome is "aborted" when the round was aborted,
+ * else "completed" when the org counts in the round's orgs_completed (its masked input is in
+ * the sum), else "dropped". dropped_at is the coordinator's word (co_event.dropped, the round
+ * line's "dropped"): the first stage the org did not answer, or null; an org that stops after its
  * masked input arrived is "completed" with dropped_at "consistency" or "unmask". cause is
  * the fault the simulator injected into the org this round ("dropout", "leave", "straggler"), or
  * null. loss is the org's own loss_sum / tokens (training: its batches before each step, read
  * from the org itself, since its READY report carries none; evaluation: its held-out windows,
- * from its EVAL report), null when it had no tokens.
+ * read from the org too, since they travel only inside the secure sum), null when it had no
+ * tokens.
  */
 #ifndef SIM_ORGS_H
 #define SIM_ORGS_H
@@ -48,7 +49,7 @@ void sim_orgs_task(sim_orgs *t, uint32_t index, uint64_t round);
 void sim_orgs_fault(sim_orgs *t, uint32_t index, uint64_t round, const char *cause);
 /* The coordinator accepted the org's message of `round`, pushed under wi_push stage
  * `push_stage` (1..5, or WI_STAGE_REPORT: msg is a co_report; an EVAL report's loss and
- * tokens are kept, a READY's are the participant's last training). */
+ * tokens are the participant's last evaluation, a READY's its last training). */
 void sim_orgs_accepted(sim_orgs *t, uint32_t index, uint64_t round, uint32_t push_stage,
                        const uint8_t *msg, size_t len);
 /* Forgets what the orgs did in the round in flight (a coordinator restart: it starts over). */

@@ -133,7 +133,7 @@ static void cheater_act(fed *f, const co_task *t, cl_outbox *out)
     sa_outbox sob;
     sa_outbox_init(&sob);
     if (t->kind == CO_TASK_TRAIN) {
-        co_report rep = {CO_REPORT_READY, t->cfg.round, 0, 0};
+        co_report rep = {CO_REPORT_READY, t->cfg.round};
         uint8_t *b = malloc(CO_REPORT_BYTES);
         co_report_encode(&rep, b);
         out->items = realloc(out->items, sizeof *out->items * (out->count + 1));

@@ -13,6 +13,13 @@
  * is T's input. Refused: A records R before its masked upload and will not aggregate R
  * again, with the record in memory (coordinator restart) or in a file (org restart).
  *
+ * Attack 7 in evaluation rounds (the loss oracle): a coordinator that wants one org's held-out
+ * loss. The EVAL report it asks for carries no numbers; the only way the loss leaves the org is
+ * as the metric coordinates of the round's masked input, so the coordinator must get the
+ * target into a "sum" of itself and keys it holds (attack 1 on an evaluation round), replay
+ * the round (attack 3), or have the target mask it as a training round's input. A target that
+ * trusts the coordinator's keys gives its loss away; the real checks refuse each one.
+ *
  * Issue 13 (the noise an org adds): a coordinator that lowers ddg_noise below the org's pin,
  * or turns it off for an org that requires it, is refused before the org trains or
  * advertises; one that scales every org's noise for ddg_min survivors and then shows fewer
@@ -29,6 +36,7 @@
 #include <unistd.h>
 
 #include "cl_participant.h"
+#include "client/cl_tiny.h"
 #include "mu_log.h"
 #include "sa_msg.h"
 
@@ -58,12 +66,15 @@ typedef struct {
     const sa_key_entry *swap; /* if set: put this entry in place of its id's in the target's KEYS */
     int stop_after;           /* if set: the coordinator stops (restarts) after closing it */
     uint32_t drop;            /* the last `drop` coordinator members never upload MASKED */
+    cl_engine *engine;        /* an evaluating target's model (NULL: synthetic, dim DIM) */
+    const float *global;      /* (cfg.dim) the adapter it evaluates */
 } cheat;
 
-/* The masked vector: w·Δ, w and the metric coordinates (co_wire.h), at most VD values. */
+/* The masked vector: w·Δ, w and the metric coordinates (co_wire.h) in a training round, the
+ * metric coordinates alone in an evaluation round; at most VD values. */
 static size_t vd(const cheat *ch)
 {
-    return DIM + 1 + co_metric_coords(ch->cfg.bits, ch->cfg.quant_n);
+    return co_secagg_dim(&ch->cfg);
 }
 
 static co_round_config round_cfg(uint32_t n)
@@ -155,7 +166,7 @@ static void to_target(cheat *ch, cl_participant *p, co_task *t, cl_outbox *out)
 {
     mu_diag d = {{0}};
     size_t before = out->count;
-    int rc = cl_participant_handle_task(p, NULL, t, NULL, DIM, out, &d);
+    int rc = cl_participant_handle_task(p, ch->engine, t, ch->global, ch->cfg.dim, out, &d);
     if (rc != MU_OK && ch->target_rc == MU_OK) {
         ch->target_rc = rc;
         print_message("target refused: %s\n", d.msg);
@@ -260,10 +271,12 @@ static sa_config sa_config_of(const cheat *ch)
 static int cheat_run(cheat *ch, cl_participant *p, uint32_t got[VD])
 {
     memcpy(ch->pks[0], cl_participant_pk(p), 32);
-    co_task t = {.kind = CO_TASK_TRAIN, .org_id = TARGET, .cfg = ch->cfg};
+    co_task t = {.kind = ch->cfg.kind == CO_ROUND_EVAL ? CO_TASK_EVAL : CO_TASK_TRAIN,
+                 .org_id = TARGET,
+                 .cfg = ch->cfg};
     cl_outbox out;
     cl_outbox_init(&out);
-    to_target(ch, p, &t, &out); /* READY */
+    to_target(ch, p, &t, &out); /* READY or EVAL */
     assert_int_equal(out.count, 1);
     cl_outbox_clear(&out);
     sa_config sc = sa_config_of(ch);
@@ -882,6 +895,198 @@ static void test_ddg_survivors_below_ddg_min(void **state)
     }
 }
 
+/* ---- attack 7: one org's held-out loss out of an evaluation round --------------------- */
+
+typedef struct {
+    cl_engine *e;
+    float *global; /* (dim) zeros: the LoRA B of a fresh adapter */
+    size_t dim;
+    int32_t tok[200]; /* the target's held-out tokens */
+} eval_model;
+
+static void eval_model_init(eval_model *m)
+{
+    tr_lora_config lc = {.rank = 2, .alpha = 4, .targets = TR_T_C_ATTN | TR_T_C_FC, .freeze_a = 1};
+    m->e = cl_engine_from_model(tiny_model(1), &lc, 42, NULL);
+    assert_non_null(m->e);
+    m->dim = cl_engine_dim(m->e);
+    m->global = calloc(m->dim, sizeof *m->global);
+    assert_non_null(m->global);
+    tiny_tokens(m->tok, 200, 5, 11);
+}
+
+static void eval_model_free(eval_model *m)
+{
+    cl_engine_free(m->e);
+    free(m->global);
+}
+
+/* An evaluation round of ch's cohort on m's model. */
+static void cheat_eval(cheat *ch, const eval_model *m)
+{
+    ch->cfg.kind = CO_ROUND_EVAL;
+    ch->cfg.dim = (uint32_t)m->dim;
+    ch->cfg.batch = 2;
+    ch->cfg.seq = 8;
+    ch->engine = m->e;
+    ch->global = m->global;
+}
+
+/* A target that evaluates on its 200 held-out tokens (24 windows of 8), pinning `roster`. */
+static cl_participant *make_eval_target(const eval_model *m, const cl_member *roster,
+                                        size_t n_roster, uint32_t min_cohort, int allow_small)
+{
+    cl_participant_config pc = {.name = "target",
+                                .eval_tokens = m->tok,
+                                .n_eval = 200,
+                                .members = roster,
+                                .n_members = n_roster,
+                                .min_cohort = min_cohort,
+                                .allow_small_cohort = allow_small};
+    randombytes_buf(pc.seed, sizeof pc.seed);
+    uint8_t pk[32];
+    crypto_sign_keypair(pk, pc.sign_sk);
+    mu_diag d = {{0}};
+    cl_participant *p = cl_participant_new(&pc, &d);
+    if (!p)
+        fail_msg("cl_participant_new: %s", d.msg);
+    return p;
+}
+
+/* 1 when the sum `got` of an evaluation round (with the coordinator members' zero inputs)
+ * holds the target's own held-out loss sum (within the fixed-point step) and token count. */
+static int is_target_loss(const cheat *ch, const uint32_t got[VD], const cl_participant *p)
+{
+    cl_eval_info ei;
+    cl_participant_last_eval(p, &ei);
+    double ls, tk;
+    if (ei.round != ROUND || !(ei.tokens > 0) ||
+        co_metric_decode(&ls, &tk, got, vd(ch), ch->cfg.bits, ch->cfg.quant_n, ch->n, NULL) !=
+            MU_OK)
+        return 0;
+    return tk == ei.tokens && fabs(ls - ei.loss_sum) <= 0.5 / CO_METRIC_LOSS_SCALE;
+}
+
+/* The harness is a real attack on evaluation rounds too: a target that trusts the
+ * coordinator's keys and accepts a cohort of 2 gives its held-out loss sum and token count
+ * away through the "sum" of itself and the coordinator's zero inputs. */
+static void test_eval_fake_cohort_works_without_checks(void **state)
+{
+    (void)state;
+    eval_model m;
+    eval_model_init(&m);
+    for (uint32_t n = 2; n <= 5; n += 3) {
+        cheat ch;
+        cheat_init(&ch, n, 0);
+        cheat_eval(&ch, &m);
+        cl_member roster[MAX_FAKE];
+        size_t nr = roster_of(&ch, 1, roster);
+        cl_participant *p = make_eval_target(&m, roster, nr, 2, 1);
+        uint32_t got[VD];
+        assert_true(cheat_run(&ch, p, got));
+        assert_int_equal(ch.target_rc, MU_OK);
+        assert_int_equal(vd(&ch), co_metric_coords(32, n)); /* the metrics alone */
+        assert_true(is_target_loss(&ch, got, p));
+        cl_participant_free(p);
+        cheat_free(&ch);
+    }
+    eval_model_free(&m);
+}
+
+/* The coordinator asks the target for an evaluation report in the clear, then tries to get
+ * the loss out of the round's secure aggregation: the report is 12 bytes (magic, version,
+ * type, round) without the loss sum or the token count in any form; a cohort of keys the
+ * target did not pin, or of pinned keys below its minimum of 5, is refused at ADVERTISE with
+ * nothing sent; a SECAGG task that calls the round a training round (an input shaped w·Δ, w,
+ * metrics) is refused; and an evaluation round it took part in is not aggregated again. */
+static void test_eval_loss_not_given_away(void **state)
+{
+    (void)state;
+    eval_model m;
+    eval_model_init(&m);
+    /* the clear report */
+    cheat ch;
+    cheat_init(&ch, 5, 0);
+    cheat_eval(&ch, &m);
+    cl_member roster[MAX_FAKE];
+    size_t nr = roster_of(&ch, 0, roster); /* honest members' keys: not the coordinator's */
+    cl_participant *p = make_eval_target(&m, roster, nr, 0, 0);
+    co_task t = {.kind = CO_TASK_EVAL, .org_id = TARGET, .cfg = ch.cfg};
+    cl_outbox out;
+    cl_outbox_init(&out);
+    to_target(&ch, p, &t, &out);
+    assert_int_equal(ch.target_rc, MU_OK);
+    assert_int_equal(out.count, 1);
+    assert_int_equal(out.items[0].len, CO_REPORT_BYTES);
+    assert_int_equal(CO_REPORT_BYTES, 12);
+    co_report r;
+    assert_int_equal(co_report_decode(&r, out.items[0].bytes, out.items[0].len), MU_OK);
+    assert_true(r.type == CO_REPORT_EVAL && r.round == ROUND);
+    cl_eval_info ei;
+    cl_participant_last_eval(p, &ei);
+    assert_true(ei.round == ROUND && ei.tokens == 24 * 8 && ei.loss_sum > 0);
+    uint8_t want[CO_REPORT_BYTES] = {'C', 'R', CO_WIRE_VERSION, CO_REPORT_EVAL, ROUND};
+    assert_memory_equal(out.items[0].bytes, want, CO_REPORT_BYTES); /* nothing else in it */
+    cl_outbox_deinit(&out);
+    cl_participant_free(p);
+    cheat_free(&ch);
+    /* the secure aggregation with keys the target did not pin, or too few pinned ones */
+    for (int c = 0; c < 2; c++) {
+        cheat_init(&ch, c == 0 ? 5 : 4, 0);
+        cheat_eval(&ch, &m);
+        nr = roster_of(&ch, c == 1, roster);
+        p = make_eval_target(&m, roster, nr, 0, 0);
+        uint32_t got[VD];
+        int done = cheat_run(&ch, p, got);
+        assert_int_equal(ch.target_rc, MU_ERR_INVALID);
+        assert_int_equal(ch.target_sent, 0);
+        assert_false(done && is_target_loss(&ch, got, p));
+        cl_participant_free(p);
+        cheat_free(&ch);
+    }
+    /* pinned keys and a cohort of 5: the round itself is taken (the sum of 5), but not as a
+     * training round, and not twice */
+    cheat_init(&ch, 5, 0);
+    cheat_eval(&ch, &m);
+    nr = roster_of(&ch, 1, roster);
+    p = make_eval_target(&m, roster, nr, 0, 0);
+    memcpy(ch.pks[0], cl_participant_pk(p), 32);
+    cl_outbox_init(&out);
+    to_target(&ch, p, &t, &out);
+    co_task adv = {.kind = CO_TASK_SECAGG,
+                   .org_id = TARGET,
+                   .stage = SA_STAGE_ADVERTISE,
+                   .cfg = ch.cfg,
+                   .n_cohort = ch.n,
+                   .cohort_ids = ch.ids,
+                   .cohort_pks = ch.pks};
+    adv.cfg.kind = CO_ROUND_TRAIN;
+    mu_diag d = {{0}};
+    size_t before = out.count;
+    assert_int_equal(cl_participant_handle_task(p, m.e, &adv, NULL, m.dim, &out, &d),
+                     MU_ERR_INVALID);
+    assert_int_equal(out.count, before);
+    cl_outbox_deinit(&out);
+    uint32_t got[VD];
+    assert_true(cheat_run(&ch, p, got)); /* the honest round: the target in a sum of 5 */
+    assert_int_equal(ch.target_rc, MU_OK);
+    cheat two;
+    cheat_init(&two, 5, 0);
+    two.cfg = ch.cfg; /* round R again, as a restarted coordinator would run it */
+    randombytes_buf(two.cfg.sa_nonce, sizeof two.cfg.sa_nonce);
+    memcpy(two.pks, ch.pks, sizeof two.pks);
+    memcpy(two.sks, ch.sks, sizeof two.sks);
+    two.engine = ch.engine, two.global = ch.global;
+    int done = cheat_run(&two, p, got);
+    assert_int_equal(two.target_rc, MU_ERR_ABORT);
+    assert_int_equal(two.target_sent, 0);
+    assert_false(done && is_target_loss(&two, got, p));
+    cl_participant_free(p);
+    cheat_free(&two);
+    cheat_free(&ch);
+    eval_model_free(&m);
+}
+
 int main(void)
 {
     mu_log_set_level(MU_LOG_ERROR);
@@ -902,6 +1107,8 @@ int main(void)
         cmocka_unit_test(test_ddg_noise_below_pin_refused),
         cmocka_unit_test(test_ddg_min_beyond_cohort_refused),
         cmocka_unit_test(test_ddg_survivors_below_ddg_min),
+        cmocka_unit_test(test_eval_fake_cohort_works_without_checks),
+        cmocka_unit_test(test_eval_loss_not_given_away),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include "mu_bytes.h"
 #include "mu_log.h"
 #include "mu_nomem.h"
+#include "sa_msg.h"
 
 #define NORG 3
 
@@ -38,13 +39,17 @@ typedef struct {
     double org_loss[NORG], org_tokens[NORG]; /* each org's own round-1 training numbers */
     uint8_t *seen;                           /* every byte the orgs pushed (the recording) */
     size_t n_seen;
-    uint32_t n_ready;   /* READY reports among them */
-    co_round_config rc; /* the round config of the last SECAGG task */
+    uint32_t n_ready;      /* READY reports among them */
+    uint32_t n_eval;       /* EVAL reports among them */
+    co_round_config rc;    /* the round config of the last SECAGG task */
+    uint8_t *masked[NORG]; /* (masked_len) each org's last MASKED message, as pushed */
+    size_t masked_len[NORG];
 } fed;
 
 static int g_simulated; /* make_org: orgs key their DDG noise from their seed (the simulator) */
 
 static const int64_t ntok[NORG] = {200, 400, 600};
+static int64_t g_n_eval[NORG]; /* held-out tokens of each org (0: 40) */
 
 static tr_lora_config lora_cfg(void)
 {
@@ -125,7 +130,7 @@ static void fed_init(fed *f, const co_config *cfg)
     for (int i = 0; i < NORG; i++) {
         f->tok[i] = malloc(sizeof(int32_t) * (size_t)ntok[i]);
         tiny_tokens(f->tok[i], ntok[i], i, 9);
-        f->p[i] = make_org(i, f->tok[i], ntok[i], 40);
+        f->p[i] = make_org(i, f->tok[i], ntok[i], g_n_eval[i] ? g_n_eval[i] : 40);
         char name[16];
         snprintf(name, sizeof name, "org-%d", i);
         assert_int_equal(co_round_register(f->r, name, cl_participant_pk(f->p[i]), &f->id[i], &d),
@@ -139,6 +144,7 @@ static void fed_free(fed *f)
         cl_participant_free(f->p[i]);
         free(f->tok[i]);
         free(f->delta[i]);
+        free(f->masked[i]);
     }
     cl_engine_free(f->e);
     co_round_free(f->r);
@@ -152,6 +158,7 @@ static void record_push(fed *f, const uint8_t *msg, size_t len)
     if (len >= 2 && msg[0] == 'C' && msg[1] == 'R') {
         assert_int_equal(co_report_decode(&r, msg, len), MU_OK);
         f->n_ready += r.type == CO_REPORT_READY;
+        f->n_eval += r.type == CO_REPORT_EVAL;
     }
     uint8_t *grown = realloc(f->seen, f->n_seen + len);
     assert_non_null(grown);
@@ -244,6 +251,16 @@ static int org_step(fed *f, int i, int drop_at)
     int sent = 0;
     for (size_t k = 0; k < ob.count; k++) {
         record_push(f, ob.items[k].bytes, ob.items[k].len);
+        sa_msg_type type;
+        uint32_t from;
+        if (sa_msg_peek(ob.items[k].bytes, ob.items[k].len, &type, &from) == MU_OK &&
+            type == SA_MSG_MASKED) {
+            free(f->masked[i]);
+            f->masked[i] = malloc(ob.items[k].len);
+            assert_non_null(f->masked[i]);
+            memcpy(f->masked[i], ob.items[k].bytes, ob.items[k].len);
+            f->masked_len[i] = ob.items[k].len;
+        }
         rc = co_round_on_message(f->r, f->id[i], ob.items[k].bytes, ob.items[k].len, f->now, &d);
         if (rc != MU_OK)
             fail_msg("org %d: coordinator refused: %s", i, d.msg);
@@ -347,15 +364,99 @@ static void test_loss_only_as_a_total(void **state)
         if (seen_number(&f, f.org_tokens[i]))
             fail_msg("org %d's token count %.0f is in what it sent", i, f.org_tokens[i]);
     }
-    /* the recorder finds a number that is there: one READY of old carried it */
-    uint8_t b[CO_REPORT_BYTES];
-    co_report old = {CO_REPORT_EVAL, 1, f.org_loss[0], f.org_tokens[0]};
-    co_report_encode(&old, b);
+    /* the recorder finds a number that is there: the loss and tokens fields of a version-3
+     * READY (or a version-6 EVAL) report, doubles in little-endian order */
+    uint8_t b[16];
+    memcpy(b, &f.org_loss[0], 8);
+    memcpy(b + 8, &f.org_tokens[0], 8);
     record_push(&f, b, sizeof b);
     assert_true(seen_number(&f, f.org_loss[0]) && seen_number(&f, f.org_tokens[0]));
     assert_true(f.last.metrics.tokens == f.tokens);
     assert_true(fabs(f.last.metrics.loss - f.loss_sum / f.tokens) <=
                 NORG * 0.5 / CO_METRIC_LOSS_SCALE / f.tokens + 1e-12);
+    fed_free(&f);
+}
+
+/* Issue 10 attack 7 for evaluation rounds: 3 orgs with distinct held-out sets (24, 40 and 64
+ * tokens) and losses evaluate the global after round 1. Everything the coordinator receives in
+ * the evaluation round (a recording of every push) holds no org's loss sum or token count: the
+ * EVAL reports are 12 bytes without numbers, and each org's masked input is M = 5 values (no
+ * adapter) none of which equals the plaintext metric coordinate it hides. The round's result
+ * is the orgs' exact token total and their plaintext mean loss within the fixed-point bound
+ * (each loss sum is rounded to 2^-16: off by at most 2^-17 per org). */
+static void test_eval_loss_only_as_a_total(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    cfg.rounds = 1;
+    cfg.eval_every = 1;
+    g_n_eval[0] = 25, g_n_eval[1] = 41, g_n_eval[2] = 65; /* (N - 1) / 8 windows of 8 */
+    fed f;
+    fed_init(&f, &cfg);
+    g_n_eval[0] = g_n_eval[1] = g_n_eval[2] = 0;
+    run_rounds(&f, 1, -1, 0);
+    assert_int_equal(f.last.metrics.kind, CO_ROUND_TRAIN);
+    free(f.seen); /* record the evaluation round only */
+    f.seen = NULL;
+    f.n_seen = 0;
+    for (int i = 0; i < NORG; i++) {
+        free(f.masked[i]);
+        f.masked[i] = NULL;
+    }
+    run_rounds(&f, 1, -1, 0);
+    assert_int_equal(f.last.metrics.kind, CO_ROUND_EVAL);
+    assert_int_equal(f.last.metrics.outcome, CO_ROUND_COMPLETED);
+    assert_int_equal(f.last.metrics.orgs_completed, NORG);
+    assert_int_equal(f.n_eval, NORG);
+    double ls[NORG], tk[NORG], sum_ls = 0, sum_tk = 0;
+    for (int i = 0; i < NORG; i++) {
+        cl_eval_info ei;
+        cl_participant_last_eval(f.p[i], &ei);
+        assert_int_equal(ei.round, 2);
+        ls[i] = ei.loss_sum, tk[i] = ei.tokens;
+        sum_ls += ls[i], sum_tk += tk[i];
+        assert_true(tk[i] == (i == 0 ? 24 : i == 1 ? 40 : 64) && ls[i] > 0);
+        if (seen_number(&f, ls[i]))
+            fail_msg("org %d's evaluation loss sum %.17g is in what it sent", i, ls[i]);
+        uint8_t b[8];
+        memcpy(b, &tk[i], 8);
+        if (seen_bytes(&f, b))
+            fail_msg("org %d's evaluation token count %.0f is in what it sent", i, tk[i]);
+    }
+    /* each org's masked input: the metric coordinates alone, each hidden by the masks */
+    const uint32_t bits = f.rc.bits, n = f.rc.quant_n;
+    assert_int_equal(f.rc.kind, CO_ROUND_EVAL);
+    size_t m = co_metric_coords(bits, n);
+    assert_int_equal(m, 5); /* 32 bits, 3 orgs: L = 30, 3 loss and 2 token digits */
+    for (int i = 0; i < NORG; i++) {
+        assert_non_null(f.masked[i]);
+        sa_msg msg;
+        assert_int_equal(sa_msg_decode(&msg, f.masked[i], f.masked_len[i], NULL), MU_OK);
+        assert_int_equal(msg.type, SA_MSG_MASKED);
+        assert_int_equal(msg.d, m);
+        uint32_t y[CO_METRIC_MAX_COORDS] = {0}, plain[CO_METRIC_MAX_COORDS];
+        assert_int_equal(sa_unpack_add(y, m, msg.packed, sa_pack_len(m, bits), bits), MU_OK);
+        sa_msg_deinit(&msg);
+        assert_int_equal(co_metric_encode(plain, m, ls[i], tk[i], bits, n, NULL), MU_OK);
+        for (size_t j = 0; j < m; j++)
+            if (y[j] == plain[j])
+                fail_msg("org %d's metric coordinate %zu is sent unmasked (%u)", i, j, y[j]);
+    }
+    for (int i = 0; i < NORG; i++)
+        for (int j = 0; j < i; j++)
+            assert_true(ls[i] / tk[i] != ls[j] / tk[j]); /* distinct mean losses */
+    /* the positive control: a recorder that was sent a loss sum in the clear finds it */
+    uint8_t b[8];
+    memcpy(b, &ls[1], 8);
+    record_push(&f, b, sizeof b);
+    assert_true(seen_number(&f, ls[1]));
+    assert_true(f.last.metrics.tokens == sum_tk);
+    double want = sum_ls / sum_tk;
+    if (fabs(f.last.metrics.loss - want) > NORG * 0.5 / CO_METRIC_LOSS_SCALE / sum_tk + 1e-15)
+        fail_msg("eval loss %.17g, plaintext mean %.17g", f.last.metrics.loss, want);
+    print_message("eval loss %.10f from the secure sum, %.10f in plaintext (%.0f tokens)\n",
+                  f.last.metrics.loss, want, sum_tk);
     fed_free(&f);
 }
 
@@ -442,7 +543,7 @@ static double train_delta_norm(cl_engine *e, int32_t *tok, uint64_t round, doubl
     assert_int_equal(co_report_decode(&r, ob.items[0].bytes, ob.items[0].len), MU_OK);
     assert_int_equal(r.type, CO_REPORT_READY);
     /* no numbers in the READY (they go into the masked input); the org's own record has them */
-    assert_true(r.tokens == 0 && r.loss_sum == 0);
+    assert_int_equal(ob.items[0].len, CO_REPORT_BYTES);
     cl_train_info info;
     cl_participant_last_train(p, &info);
     assert_true(info.tokens == 4 * 2 * 8 && info.loss_sum > 0);
@@ -507,13 +608,28 @@ static void test_eval_and_misuse(void **state)
     co_report r;
     assert_int_equal(co_report_decode(&r, ob.items[0].bytes, ob.items[0].len), MU_OK);
     assert_int_equal(r.type, CO_REPORT_EVAL);
-    assert_true(r.tokens == 12 * 8);
-    assert_true(r.loss_sum / r.tokens > 1.0 && r.loss_sum / r.tokens < 10.0);
+    assert_int_equal(r.round, 3);
+    /* no numbers in the EVAL report (they are the round's masked input); the org keeps them */
+    cl_eval_info ei;
+    cl_participant_last_eval(p, &ei);
+    assert_true(ei.round == 3 && ei.tokens == 12 * 8);
+    assert_true(ei.loss_sum / ei.tokens > 1.0 && ei.loss_sum / ei.tokens < 10.0);
+    /* a repeated pull of the same EVAL: the same report, without evaluating again */
+    assert_int_equal(cl_participant_handle_task(p, e, &t, g, dim, &ob, &d), MU_OK);
+    assert_int_equal(ob.count, 2);
+    assert_memory_equal(ob.items[0].bytes, ob.items[1].bytes, CO_REPORT_BYTES);
     cl_outbox_clear(&ob);
-    /* SECAGG for a round it did not train in */
+    /* SECAGG for a round it did not evaluate in */
     co_task s = {.kind = CO_TASK_SECAGG, .org_id = 1, .stage = SA_STAGE_ADVERTISE};
     s.cfg = t.cfg;
+    s.cfg.round = 4;
     assert_int_equal(cl_participant_handle_task(p, e, &s, NULL, dim, &ob, &d), MU_ERR_STATE);
+    /* a training round's SECAGG for the round it evaluated in: an adapter-shaped input is not
+     * what it has (its held-out loss would sit where the coordinator reads a weight) */
+    s.cfg.round = 3;
+    s.cfg.kind = CO_ROUND_TRAIN;
+    assert_int_equal(cl_participant_handle_task(p, e, &s, NULL, dim, &ob, &d), MU_ERR_INVALID);
+    assert_int_equal(ob.count, 0);
     /* wrong dim */
     t.kind = CO_TASK_TRAIN;
     assert_int_equal(cl_participant_handle_task(p, e, &t, g, dim - 1, &ob, &d), MU_ERR_INVALID);
@@ -1101,6 +1217,7 @@ int main(void)
         cmocka_unit_test(test_round_aggregate_is_weighted_mean),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_loss_only_as_a_total),
+        cmocka_unit_test(test_eval_loss_only_as_a_total),
         cmocka_unit_test(test_drop_at_masked),
         cmocka_unit_test(test_fedprox_and_data_windows),
         cmocka_unit_test(test_eval_and_misuse),

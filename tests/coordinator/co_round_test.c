@@ -41,8 +41,9 @@ typedef struct {
     int late_rc;   /* what the coordinator said to the late message */
     uint8_t *last; /* (last_len) the last message it pushed, for replays */
     size_t last_len;
-    uint64_t round;   /* the round the org is in */
-    int eval_reports; /* EVAL tasks answered */
+    uint64_t round;                /* the round the org is in */
+    int eval_reports;              /* EVAL tasks answered */
+    double eval_loss, eval_tokens; /* what it evaluated: the masked input of the eval round */
 } vorg;
 
 typedef struct {
@@ -184,11 +185,12 @@ static void push_outbox(fed *f, vorg *o, sa_outbox *ob, int stage)
 
 static void start_secagg(vorg *o, const co_task *t)
 {
+    int eval = t->cfg.kind == CO_ROUND_EVAL;
     sa_config sc = {.round_id = t->cfg.round,
                     .n = t->n_cohort,
                     .org_ids = t->cohort_ids,
                     .sign_pks = (const uint8_t(*)[SA_SIGN_PK_BYTES])t->cohort_pks,
-                    .d = t->cfg.dim + 1 + co_metric_coords(t->cfg.bits, t->cfg.quant_n),
+                    .d = co_secagg_dim(&t->cfg),
                     .bits = t->cfg.bits,
                     .k = t->cfg.k,
                     .t = t->cfg.t};
@@ -211,6 +213,14 @@ static void start_secagg(vorg *o, const co_task *t)
     uint32_t qv[DIM + 1 + CO_METRIC_MAX_COORDS];
     size_t m = co_metric_coords(t->cfg.bits, t->cfg.quant_n);
     assert_int_equal(t->cfg.dim, DIM);
+    if (eval) { /* an evaluation round masks its loss sum and tokens alone */
+        assert_int_equal(sc.d, m);
+        assert_int_equal(
+            co_metric_encode(qv, m, o->eval_loss, o->eval_tokens, t->cfg.bits, t->cfg.quant_n, &d),
+            MU_OK);
+        assert_int_equal(sa_client_set_input(o->sa, qv, m), MU_OK);
+        return;
+    }
     if (sa_quant_encode(qv, DIM + 1, o->delta, DIM, o->w, &q, &rng, &d) != MU_OK)
         fail_msg("sa_quant_encode: %s", d.msg);
     /* the training loss and tokens travel in the masked input (co_wire.h) */
@@ -237,12 +247,12 @@ static int org_step(fed *f, vorg *o)
         f->done = 1;
     int dropped = (o->drop_at == AT_TRAIN && t.kind != CO_TASK_EVAL) ||
                   (o->drop_at && t.kind == CO_TASK_SECAGG && stage >= o->drop_at);
-    if (o->drop_at == AT_TRAIN && t.kind == CO_TASK_SECAGG)
+    if (o->drop_at == AT_TRAIN && t.kind == CO_TASK_SECAGG && t.cfg.kind == CO_ROUND_TRAIN)
         fail_msg("org %u dropped at training but got a secagg task", o->id);
     int at = t.kind == CO_TASK_EVAL ? AT_EVAL : stage;
     if (o->leave_at && o->leave_at == at &&
         (t.kind == CO_TASK_TRAIN || t.kind == CO_TASK_EVAL || t.kind == CO_TASK_SECAGG)) {
-        co_report rep = {CO_REPORT_LEAVE, t.cfg.round, 0, 0};
+        co_report rep = {CO_REPORT_LEAVE, t.cfg.round};
         uint8_t b[CO_REPORT_BYTES];
         co_report_encode(&rep, b);
         push(f, o, b, sizeof b, -2);
@@ -253,13 +263,16 @@ static int org_step(fed *f, vorg *o)
     if (t.kind == CO_TASK_TRAIN && !dropped && o->held_len == 0) {
         o->round = t.cfg.round;
         make_delta(o, t.cfg.round);
-        co_report rep = {CO_REPORT_READY, t.cfg.round, 0, 0};
+        co_report rep = {CO_REPORT_READY, t.cfg.round};
         uint8_t b[CO_REPORT_BYTES];
         co_report_encode(&rep, b);
         push(f, o, b, sizeof b, AT_TRAIN);
         sent = 1;
     } else if (t.kind == CO_TASK_EVAL) {
-        co_report rep = {CO_REPORT_EVAL, t.cfg.round, 1.5 * 50 * o->id, 50.0 * o->id};
+        o->round = t.cfg.round;
+        o->eval_loss = 1.5 * 50 * o->id;
+        o->eval_tokens = 50.0 * o->id;
+        co_report rep = {CO_REPORT_EVAL, t.cfg.round};
         uint8_t b[CO_REPORT_BYTES];
         co_report_encode(&rep, b);
         push(f, o, b, sizeof b, -1);
@@ -566,7 +579,7 @@ static void test_leave_edges(void **state)
     fed_init(&f, &cfg, 5);
     mu_diag d = {{0}};
     uint8_t b[CO_REPORT_BYTES];
-    co_report rep = {CO_REPORT_LEAVE, 0, 0, 0};
+    co_report rep = {CO_REPORT_LEAVE, 0};
     co_report_encode(&rep, b);
     assert_int_equal(co_round_leave(f.r, 99, 0), MU_ERR_NOTFOUND);
     /* idle: nothing but "not connected" (no round starts without it) */
@@ -612,7 +625,7 @@ static void test_leave_edges(void **state)
     assert_int_equal(co_round_leave(f.r, f.orgs[0].id, f.now), MU_OK);
     assert_int_equal(co_round_next_task(f.r, f.orgs[0].id, f.now, &t), MU_OK);
     assert_int_equal(t.kind, CO_TASK_WAIT);
-    co_report ready = {CO_REPORT_READY, 3, 0, 0};
+    co_report ready = {CO_REPORT_READY, 3};
     co_report_encode(&ready, b);
     assert_int_equal(co_round_on_message(f.r, f.orgs[0].id, b, sizeof b, f.now, &d),
                      MU_ERR_PROTOCOL);
@@ -694,11 +707,11 @@ static void test_replay_out_of_order_unregistered(void **state)
     /* READY, then the same READY again (replay), then one for another round. */
     assert_int_equal(org_step(&f, a), 1);
     assert_int_equal(replay(&f, a, a), MU_ERR_PROTOCOL);
-    co_report rep = {CO_REPORT_READY, 5, 0, 0};
+    co_report rep = {CO_REPORT_READY, 5};
     uint8_t buf[CO_REPORT_BYTES];
     co_report_encode(&rep, buf);
     assert_int_equal(co_round_on_message(f.r, b->id, buf, sizeof buf, 0, &d), MU_ERR_PROTOCOL);
-    rep = (co_report){CO_REPORT_EVAL, 1, 1.0, 1.0};
+    rep = (co_report){CO_REPORT_EVAL, 1};
     co_report_encode(&rep, buf);
     assert_int_equal(co_round_on_message(f.r, b->id, buf, sizeof buf, 0, &d), MU_ERR_PROTOCOL);
     buf[3] = 9; /* unknown report type */
@@ -725,7 +738,7 @@ static void test_replay_out_of_order_unregistered(void **state)
     assert_int_not_equal(replay(&f, b, a), MU_OK);
     assert_int_equal(replay(&f, a, a), MU_ERR_PROTOCOL);
     /* The READY replayed now is still a duplicate. */
-    rep = (co_report){CO_REPORT_READY, 1, 0, 0};
+    rep = (co_report){CO_REPORT_READY, 1};
     co_report_encode(&rep, buf);
     assert_int_equal(co_round_on_message(f.r, a->id, buf, sizeof buf, 0, &d), MU_ERR_PROTOCOL);
     float old[DIM];

@@ -5,8 +5,8 @@
  *
  *   task    coordinator -> org: what to do now (wait, train, evaluate, a secure-aggregation
  *           stage with the server's message for this org, or done). The answer to a pull.
- *   report  org -> coordinator: "trained" (READY, no numbers: the loss travels masked), "here
- *           are my evaluation loss sum and token count" (EVAL), or "I am stopping" (LEAVE).
+ *   report  org -> coordinator: "trained" (READY) or "evaluated" (EVAL), with no numbers: the
+ *           loss and token count travel masked, or "I am stopping" (LEAVE).
  *           SecAgg messages (sa_msg.h, magic "SA") travel the same way, unchanged;
  *           co_round_on_message tells them apart by magic.
  *
@@ -14,10 +14,11 @@
  * (report), then a version byte (CO_WIRE_VERSION). Decoders take untrusted bytes, check every
  * length, and refuse trailing bytes, unknown kinds and counts above SA_MAX_ORGS.
  *
- * A training round's loss sum and token count travel inside the secure sum (extra coordinates,
- * "Metrics inside the secure sum" below), so the coordinator learns only the round's totals,
- * as it does for the update. An evaluation round's EVAL report still carries the org's own
- * evaluation loss sum and token count in the clear (issue 10 attack 7, not yet closed).
+ * Every round's loss sum and token count travel inside the secure sum (extra coordinates,
+ * "Metrics inside the secure sum" below), so the coordinator learns only the round's totals over
+ * the secure aggregation's survivors, as it does for the update (issue 10 attack 7): a training
+ * org's masked input is w·Δ, w and the metric coordinates; an evaluation org's is the metric
+ * coordinates of its held-out loss sum and token count alone. No report carries a number.
  */
 #ifndef CO_WIRE_H
 #define CO_WIRE_H
@@ -33,9 +34,11 @@
  * (not as a malformed message). 2: the LEAVE report kind. 3: DP-SGD in the round config. 4: READY
  * carries no loss or tokens; they are the metric coordinates of the masked input
  * (d = dim + 1 + co_metric_coords). 5: the round config's secure-aggregation instance nonce.
- * 6: the distributed discrete Gaussian (ddg_noise, ddg_min). */
-#define CO_WIRE_VERSION    6
-#define CO_REPORT_BYTES    28     /* "CR" ver type round(8) loss_sum(8) tokens(8) */
+ * 6: the distributed discrete Gaussian (ddg_noise, ddg_min). 7: EVAL carries no loss or tokens
+ * either (an evaluation round is a secure aggregation of d = co_metric_coords values), so no
+ * report has those fields: 12 bytes instead of 28. */
+#define CO_WIRE_VERSION    7
+#define CO_REPORT_BYTES    12     /* "CR" ver type round(8) */
 #define CO_WIRE_MAX_COHORT 65536u /* = SA_MAX_ORGS */
 #define CO_SA_NONCE_BYTES  16u    /* = SA_INSTANCE_NONCE_BYTES */
 
@@ -61,7 +64,8 @@
 
 /* ---- Metrics inside the secure sum ----
  * A training org's masked input is dim + 1 + M values: its quantised w·Δ and w (sa_quant_encode),
- * then M = co_metric_coords(bits, quant_n) metric coordinates: its loss sum and its token count
+ * then M = co_metric_coords(bits, quant_n) metric coordinates; an evaluation org's is those M
+ * alone (co_secagg_dim). The metric coordinates are its loss sum and its token count
  * as fixed-point integers written in base 2^L digits, L = co_metric_limb_bits(bits, quant_n) the
  * largest L with quant_n·(2^L − 1) <= 2^bits − 1, so the sum of every digit over the cohort never
  * wraps and the coordinator recombines exact totals from the summed digits.
@@ -178,6 +182,10 @@ void co_round_config_ddg(const co_round_config *c, dp_ddg *p);
  * calls it too, for tasks handed over in memory. */
 int co_round_config_check(const co_round_config *c, mu_diag *diag);
 
+/* The values an org masks in a round of this config: dim + 1 + M for a training round, M for an
+ * evaluation round (M = co_metric_coords(bits, quant_n)); the sa_config's d on both sides. */
+uint32_t co_secagg_dim(const co_round_config *c);
+
 /* The checks co_task_decode makes on a decoded task: for TRAIN, EVAL and SECAGG the round
  * config (co_round_config_check), a finite deadline, for SECAGG a stage in [1, 5]
  * (ADVERTISE..UNMASK) and a cohort of at most CO_WIRE_MAX_COHORT with ids ascending. MU_OK or
@@ -195,27 +203,22 @@ int co_task_encode(const co_task *t, uint8_t *buf, size_t cap, size_t *written);
 int co_task_decode(co_task *t, const uint8_t *buf, size_t len, mu_diag *diag);
 void co_task_deinit(co_task *t);
 
-/* READY: trained (loss and tokens 0: they are in the masked input); EVAL: evaluated (loss sum,
- * token count); LEAVE: the org is stopping and
- * leaves the round in flight now (its round is the last round the org knew of, loss and
- * tokens 0), so the coordinator drops it at once instead of at the stage's deadline. */
+/* READY: trained; EVAL: evaluated (the round's secure aggregation follows: the loss sum and
+ * token count are its metric coordinates); LEAVE: the org is stopping and leaves the round in
+ * flight now (its round is the last round the org knew of), so the coordinator drops it at once
+ * instead of at the stage's deadline. No report carries a loss or a token count. */
 typedef enum { CO_REPORT_READY = 1, CO_REPORT_EVAL = 2, CO_REPORT_LEAVE = 3 } co_report_type;
 
 typedef struct {
     co_report_type type;
     uint64_t round;
-    double loss_sum; /* Σ loss over the tokens evaluated or trained on */
-    double tokens;
 } co_report;
 
 /* Encodes into exactly CO_REPORT_BYTES bytes of buf. */
 void co_report_encode(const co_report *r, uint8_t buf[CO_REPORT_BYTES]);
-/* Largest loss sum or token count a report may carry (so that sums over many orgs stay
- * finite and exact enough). */
-#define CO_REPORT_MAX 1e18
 
-/* MU_OK, or MU_ERR_FORMAT for a wrong length, magic, version or type, a loss/token count
- * that is NaN, negative or above CO_REPORT_MAX, or a READY or LEAVE that carries any. */
+/* MU_OK, or MU_ERR_FORMAT for a wrong length (a version-6 report of 28 bytes with its loss and
+ * tokens included), magic, version or type. */
 int co_report_decode(co_report *r, const uint8_t *buf, size_t len);
 
 #endif

@@ -16,6 +16,12 @@ uint32_t co_metric_limb_bits(uint32_t bits, uint32_t n)
     return l;
 }
 
+uint32_t co_secagg_dim(const co_round_config *c)
+{
+    uint32_t m = co_metric_coords(c->bits, c->quant_n);
+    return c->kind == CO_ROUND_EVAL ? m : c->dim + 1 + m;
+}
+
 static uint32_t limbs(uint32_t value_bits, uint32_t l)
 {
     return (value_bits + l - 1) / l;

@@ -353,8 +353,6 @@ void co_report_encode(const co_report *rep, uint8_t buf[CO_REPORT_BYTES])
     put_u8(&w, CO_WIRE_VERSION);
     put_u8(&w, (uint8_t)rep->type);
     put_u64(&w, rep->round);
-    put_f64(&w, rep->loss_sum);
-    put_f64(&w, rep->tokens);
 }
 
 int co_report_decode(co_report *rep, const uint8_t *buf, size_t len)
@@ -368,13 +366,5 @@ int co_report_decode(co_report *rep, const uint8_t *buf, size_t len)
         return MU_ERR_FORMAT;
     rep->type = (co_report_type)type;
     rep->round = get_u64(&r);
-    rep->loss_sum = get_f64(&r);
-    rep->tokens = get_f64(&r);
-    if (!(rep->loss_sum >= 0 && rep->loss_sum <= CO_REPORT_MAX) ||
-        !(rep->tokens >= 0 && rep->tokens <= CO_REPORT_MAX) ||
-        (type != CO_REPORT_EVAL && (rep->loss_sum != 0 || rep->tokens != 0))) {
-        memset(rep, 0, sizeof *rep);
-        return MU_ERR_FORMAT;
-    }
     return MU_OK;
 }
