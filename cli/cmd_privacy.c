@@ -226,7 +226,9 @@ static int plan_config(const privacy_args *a)
         printf("{\"rounds\":%llu,\"delta\":%.15g,\"epsilon\":", (unsigned long long)cfg.rounds,
                p.delta);
         num(org);
-        printf(",\"record_epsilon\":");
+        printf(",\"epsilon_no_colluders\":");
+        num(co_privacy_epsilon_all_honest(&p, cfg.rounds));
+        printf(",\"colluders\":%u,\"record_epsilon\":", p.colluders);
         num(rec);
         printf(",\"epsilon_budget\":%.15g,\"rounds_allowed\":", p.budget);
         if (p.budget > 0)
@@ -235,10 +237,13 @@ static int plan_config(const privacy_args *a)
             printf("null}\n");
     } else {
         printf("after %llu released rounds at delta %g:", (unsigned long long)cfg.rounds, p.delta);
+        uint32_t k = cfg.min_survivors ? cfg.min_survivors : cfg.min_orgs;
         if (p.org_on)
             printf(" org-level epsilon %.4g (distributed discrete Gaussian, noise %g over %u "
-                   "survivors, no amplification)",
-                   org, cfg.ddg_noise, cfg.min_survivors ? cfg.min_survivors : cfg.min_orgs);
+                   "survivors, %u of them possibly colluding with the coordinator: the noise of "
+                   "%u; %.4g if none colludes; no amplification)",
+                   org, cfg.ddg_noise, k, p.colluders, k > p.colluders ? k - p.colluders : 0,
+                   co_privacy_epsilon_all_honest(&p, cfg.rounds));
         if (p.record_on)
             printf("%s record-level epsilon %.4g (DP-SGD, %u steps per round, noise %g, no "
                    "amplification)",

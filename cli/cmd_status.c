@@ -86,7 +86,9 @@ static void print(const Mutual__V1__StatusReply *r, int json)
         if (!isnan(r->epsilon) || !isnan(r->record_epsilon)) {
             printf(",\"privacy\":{\"epsilon\":");
             json_num(r->epsilon);
-            printf(",\"record_epsilon\":");
+            printf(",\"epsilon_no_colluders\":");
+            json_num(r->epsilon_no_colluders);
+            printf(",\"colluders\":%u,\"record_epsilon\":", r->colluders);
             json_num(r->record_epsilon);
             printf(",\"delta\":%.17g,\"epsilon_budget\":%.17g}", r->delta, r->epsilon_budget);
         }
@@ -112,7 +114,8 @@ static void print(const Mutual__V1__StatusReply *r, int json)
     if (!isnan(r->epsilon) || !isnan(r->record_epsilon)) {
         printf("privacy      spent at delta %g:", r->delta);
         if (!isnan(r->epsilon))
-            printf(" epsilon %.4g org level", r->epsilon);
+            printf(" epsilon %.4g org level (%u colluding orgs; %.4g if none)", r->epsilon,
+                   r->colluders, r->epsilon_no_colluders);
         if (!isnan(r->record_epsilon))
             printf("%s epsilon %.4g record level (no amplification)", isnan(r->epsilon) ? "" : ",",
                    r->record_epsilon);

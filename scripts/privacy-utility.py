@@ -58,7 +58,9 @@ def make_data(mutual, work):
 
 
 def coordinator_block(t, noise):
-    priv = "  privacy: {ddg_noise: %g, min_survivors: %d}\n" % (noise, t["orgs"]) if noise else ""
+    # colluders 0: the table's epsilon counts every org's noise (docs/privacy.md, "Utility")
+    priv = ("  privacy: {ddg_noise: %g, min_survivors: %d, colluders: 0}\n" % (noise, t["orgs"])
+            if noise else "")
     return ("coordinator:\n"
             "  federation: {rounds: %d}\n"
             "  cohort: {min_orgs: %d, max_orgs: %d, wait_s: 0}\n"

@@ -60,6 +60,7 @@ typedef struct {
 
     double ddg_noise; /* distributed discrete Gaussian in the sum (docs/privacy.md); 0 = off */
     uint32_t min_survivors; /* the fewest inputs a noised sum may hold; 0 = cohort.min_orgs */
+    uint32_t colluders;     /* orgs that may collude with the coordinator (co_config_colluders) */
     double epsilon_budget;  /* stop before a round that would exceed it (co_privacy.h); 0 = none */
     double delta;           /* the δ of every reported ε */
 
@@ -151,5 +152,15 @@ int co_config_load(const char *path, co_config *cfg, mu_diag *diag);
 int co_config_parse(const char *name, const char *text, size_t len, co_config *cfg, mu_diag *diag);
 
 void co_config_deinit(co_config *cfg); /* frees the allowlist; NULL-safe */
+
+/* privacy.colluders left unset: the secure-aggregation threat model's count (below). */
+#define CO_COLLUDERS_AUTO (CO_WIRE_MAX_COHORT + 1u)
+
+/* The orgs the org-level ε assumes may collude with the coordinator (each can subtract its own
+ * noise from a released sum): privacy.colluders, or when unset the count secure aggregation's
+ * minimum threshold is built for over a cohort of cohort.max_orgs, sa_max_colluders(max_orgs,
+ * max_orgs - 1) (each org colluding with probability 0.05, bound at 2^-40, at most a third:
+ * 0 for up to 3 orgs, 3 for 10, 28 for 100). */
+uint32_t co_config_colluders(const co_config *cfg);
 
 #endif

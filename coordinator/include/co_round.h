@@ -216,6 +216,8 @@ typedef struct {
     double deadline;                /* of the current stage; INFINITY when none */
     uint64_t train_rounds_done;     /* completed training rounds */
     double epsilon, record_epsilon; /* spent so far (co_privacy.h; NaN: not tracked) */
+    double epsilon_all_honest;      /* org level if no org colludes (NaN: not tracked) */
+    uint32_t colluders;             /* the colluding orgs `epsilon` allows for */
     double epsilon_budget, delta;   /* privacy.epsilon_budget (0 = none), privacy.delta */
     int has_last;
     co_metrics last; /* the last finished round, when has_last */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sa.h"
 #include "wi_org.h"
 
 _Static_assert(sizeof(co_weight_kind) == sizeof(int), "CO_KEY_ENUM fields are int-sized");
@@ -87,6 +88,11 @@ static const co_key keys[] = {
     {"privacy", "min_survivors", CO_KEY_U32, F(min_survivors), 0, .max = CO_WIRE_MAX_COHORT,
      .doc = "with ddg_noise: the noise is split over this many orgs and a round whose sum holds "
             "fewer aborts before unmasking; 0 = cohort.min_orgs"},
+    {"privacy", "colluders", CO_KEY_U32, F(colluders), CO_COLLUDERS_AUTO, .max = CO_COLLUDERS_AUTO,
+     .doc = "with ddg_noise: orgs that may collude with the coordinator and subtract their own "
+            "noise; the org-level epsilon counts min_survivors - colluders honest orgs' noise; "
+            "65537 (the default) = secure aggregation's bound for cohort.max_orgs (0 up to 3 "
+            "orgs, 3 for 10, 28 for 100)"},
     {"privacy", "epsilon_budget", CO_KEY_DOUBLE, F(epsilon_budget), 0, .max = 1e6,
      .doc = "the federation stops before a training round that would take the org-level or "
             "record-level epsilon above this; 0 = no budget"},
@@ -348,6 +354,13 @@ static const co_key *row(const char *section, const char *name)
             (section ? keys[i].section && !strcmp(keys[i].section, section) : !keys[i].section))
             return &keys[i];
     return NULL;
+}
+
+uint32_t co_config_colluders(const co_config *cfg)
+{
+    if (cfg->colluders != CO_COLLUDERS_AUTO)
+        return cfg->colluders;
+    return cfg->max_orgs >= 2 ? sa_max_colluders(cfg->max_orgs, cfg->max_orgs - 1) : 0;
 }
 
 int co_config_check(const co_config *cfg, mu_diag *diag)

@@ -23,6 +23,9 @@ int co_privacy_init(co_privacy *a, const co_config *cfg, uint32_t dim, double sc
                     .min_survivors = k};
         int rc = dp_ddg_check(&p, d);
         for (size_t i = 0; rc == MU_OK && i < a->n; i++)
+            rc = dp_ddg_rdp(&p, a->orders[i], &a->org_rdp_all[i]);
+        a->colluders = p.colluders = co_config_colluders(cfg);
+        for (size_t i = 0; rc == MU_OK && i < a->n; i++)
             rc = dp_ddg_rdp(&p, a->orders[i], &a->org_rdp[i]);
         if (rc != MU_OK)
             return rc;
@@ -51,6 +54,11 @@ void co_privacy_epsilon(const co_privacy *a, uint64_t rounds, double *org, doubl
 {
     *org = a->org_on ? eps_of(a, a->org_rdp, rounds) : NAN;
     *rec = a->record_on ? eps_of(a, a->rec_rdp, rounds) : NAN;
+}
+
+double co_privacy_epsilon_all_honest(const co_privacy *a, uint64_t rounds)
+{
+    return a->org_on ? eps_of(a, a->org_rdp_all, rounds) : NAN;
 }
 
 int co_privacy_over(const co_privacy *a, uint64_t rounds, char *why, size_t cap)

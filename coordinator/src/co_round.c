@@ -1250,6 +1250,8 @@ void co_round_status(const co_round *r, double now, co_status *st)
     st->deadline = co_round_next_deadline(r);
     st->train_rounds_done = r->train_done;
     co_privacy_epsilon(&r->acct, r->n_released, &st->epsilon, &st->record_epsilon);
+    st->epsilon_all_honest = co_privacy_epsilon_all_honest(&r->acct, r->n_released);
+    st->colluders = r->acct.colluders;
     st->epsilon_budget = r->acct.budget;
     st->delta = r->acct.delta;
     if (r->n_history) {

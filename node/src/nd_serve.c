@@ -453,6 +453,8 @@ static void on_status(void *user, rpc_call *call, const Mutual__V1__StatusReques
     r.total_rounds = s->cfg.rounds;
     r.epsilon = st.epsilon;
     r.record_epsilon = st.record_epsilon;
+    r.colluders = st.colluders;
+    r.epsilon_no_colluders = st.epsilon_all_honest;
     r.epsilon_budget = st.epsilon_budget;
     r.delta = st.delta;
     if (st.has_last) {

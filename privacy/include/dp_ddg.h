@@ -54,6 +54,8 @@ typedef struct {
     double scale;           /* fixed-point multiplier (the paper's 1/γ), > 0 */
     double noise;           /* noise multiplier of the sum (σ_total / Δ₂); 0 = no noise */
     uint32_t min_survivors; /* the fewest orgs whose outputs a released sum holds, >= 1 */
+    uint32_t colluders;     /* orgs that may collude with the coordinator: dp_ddg_rdp counts
+                               the noise of min_survivors - colluders honest orgs (0: all) */
     uint8_t rot_seed[DP_DDG_SEED_BYTES]; /* public: the rotation's signs */
     int threads; /* OpenMP threads for the rotation, the rounding and the noise; 0 or 1: one.
                     The output does not depend on it */
@@ -81,8 +83,12 @@ int dp_ddg_sigma2(const dp_ddg *p, uint64_t *num, uint64_t *den);
  * sum wrap; this bounds the honest case. */
 double dp_ddg_wrap(const dp_ddg *p, uint32_t n_inputs, uint32_t bits);
 
-/* Per-round RDP at `order` (> 1) of the sum over min_survivors orgs (above). MU_OK, or
- * MU_ERR_INVALID (order <= 1, noise 0, or a config failing dp_ddg_check). */
+/* Per-round RDP at `order` (> 1) of the sum over min_survivors orgs (above), of which
+ * `colluders` may be colluding with the coordinator: they know their own noise and subtract it,
+ * so the sum seen is the mechanism over k = min_survivors - colluders honest orgs, each with the
+ * σ² scaled for min_survivors (a, b and τ above at that k); INFINITY when no honest org is left
+ * (colluders >= min_survivors). MU_OK, or MU_ERR_INVALID (order <= 1, noise 0, or a config
+ * failing dp_ddg_check). */
 int dp_ddg_rdp(const dp_ddg *p, double order, double *rdp);
 
 /* v (dim) := R·v (inverse = 0) or Rᵀ·v (inverse = 1), in place. */

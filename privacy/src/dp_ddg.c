@@ -98,11 +98,16 @@ int dp_ddg_rdp(const dp_ddg *p, double order, double *rdp)
 {
     if (dp_ddg_check(p, NULL) != MU_OK || p->noise == 0 || !(order > 1))
         return MU_ERR_INVALID;
-    double s2 = sigma2_of(p), k = p->min_survivors, d = p->dim;
+    if (p->colluders >= p->min_survivors) { /* the colluders remove all the noise */
+        *rdp = INFINITY;
+        return MU_OK;
+    }
+    uint32_t honest = p->min_survivors - p->colluders;
+    double s2 = sigma2_of(p), k = honest, d = p->dim;
     double d2 = dp_ddg_bound(p);
     double d1 = d2 * d2 < sqrt(d) * d2 ? d2 * d2 : sqrt(d) * d2;
     double tau = 0;
-    for (uint32_t j = 1; j < p->min_survivors; j++)
+    for (uint32_t j = 1; j < honest; j++)
         tau += exp(-2 * M_PI * M_PI * s2 * j / (j + 1.0));
     tau *= 10;
     double a = d2 / sqrt(k * s2), b = d1 / sqrt(k * s2);

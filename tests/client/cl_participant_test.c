@@ -934,6 +934,7 @@ static void ddg_config(co_config *cfg, double noise, uint32_t min_survivors)
     cfg->min_orgs = 2;
     cfg->ddg_noise = noise;
     cfg->min_survivors = min_survivors;
+    cfg->colluders = 0; /* the default for max_orgs 100 is 28: every org's noise counts here */
 }
 
 /* The noised mean: its error against the true weighted mean has, per coordinate, the variance

@@ -15,7 +15,7 @@ nd_setup nd_privacy 10
 sed -i 's/weight: examples/weight: uniform/; s/clip: 10, weight_max: 10000/clip: 1, weight_max: 1/' \
   coordinator.yaml
 grep -q "weight_max: 1}" coordinator.yaml || exit 1
-echo "privacy: {ddg_noise: 2, min_survivors: 2, epsilon_budget: 3.6}" >>coordinator.yaml
+echo "privacy: {ddg_noise: 2, min_survivors: 2, colluders: 0, epsilon_budget: 3.6}" >>coordinator.yaml
 wait_srv() { wait "$srv"; }
 nd_serve coordinator.yaml
 for i in 1 2; do
@@ -48,14 +48,15 @@ status() {
   "$MUTUAL" -q status --coordinator 127.0.0.1:$port --ca fed/ca.crt --cert fed/operator.crt \
     --key fed/operator.key --timeout 10 "$@"
 }
-check status_text 0 "privacy      spent at delta 1e-05: epsilon 3\.189 org level; budget 3\.6" -- status
+check status_text 0 "privacy      spent at delta 1e-05: epsilon 3\.189 org level \(0 colluding orgs; 3\.189 if none\); budget 3\.6" -- status
 json=$(status --json)
 check status_eps 0 "" -- /usr/bin/python3 -c '
 import json, sys
 j = json.loads(sys.argv[1]); p = j["privacy"]
 last = [json.loads(l) for l in open(sys.argv[2]) if l.startswith("{\"round\"")][-1]
 assert abs(p["epsilon"] - last["epsilon"]) < 1e-8 and p["record_epsilon"] is None, (p, last)
-assert p["epsilon_budget"] == 3.6 and p["delta"] == 1e-5, p' "$json" serve.jsonl
+assert p["epsilon_budget"] == 3.6 and p["delta"] == 1e-5, p
+assert p["colluders"] == 0 and p["epsilon_no_colluders"] == p["epsilon"], p' "$json" serve.jsonl
 kill -TERM "$srv"
 wait "$srv"
 

@@ -68,7 +68,7 @@ federation: {rounds: 50}
 cohort: {min_orgs: 3}
 train: {steps: 20, dp_clip: 1, dp_noise: 4}
 secure_agg: {clip: 1, weight_max: 1}
-privacy: {ddg_noise: 2, min_survivors: 3, epsilon_budget: 30, delta: 1e-5}
+privacy: {ddg_noise: 2, min_survivors: 3, colluders: 0, epsilon_budget: 30, delta: 1e-5}
 Y
 plan=$("$MUTUAL" privacy --config "$tmp/fed.yaml" --dim 49152 --json)
 org=$("$MUTUAL" privacy --noise 2 --mechanism discrete-gaussian --steps 50 --delta 1e-5 --json)
@@ -87,6 +87,35 @@ ok = (abs(p["epsilon"] - o["epsilon"]) <= 1e-3 * o["epsilon"] and p["epsilon"] <
 print("ok" if ok else "bad %s %s %s" % (p, o, r))' "$plan" "$org" "$rec" "$MUTUAL"
 check plan_text 0 "org-level epsilon 22\.0[0-9]* .*record-level epsilon 67\.4" -- \
   "$MUTUAL" privacy --config "$tmp/fed.yaml" --dim 49152
+
+# colluders (privacy.colluders): c of the k survivors may subtract their own noise, so the
+# org-level epsilon is that of the k - c honest orgs' noise, each with the sigma^2 scaled for
+# k: a sum of variance (k - c) (z D)^2 / k, i.e. noise multiplier z sqrt((k - c)/k) by hand
+# (2 sqrt(3/4) = 1.7320508 for z 2, k 4, c 1); epsilon_no_colluders is the plain z 2 one; the
+# default for cohort.max_orgs 10 is secure aggregation's 3; c >= k leaves no noise (null/inf)
+col() { # col EXTRA_PRIVACY_KEYS COHORT
+  printf 'federation: {rounds: 50}\ncohort: {min_orgs: 3%s}\nsecure_agg: {clip: 1, weight_max: 1}\nprivacy: {ddg_noise: 2, min_survivors: 4%s}\n' "$2" "$1"
+}
+col ", colluders: 1" "" > "$tmp/c1.yaml"
+col "" ", max_orgs: 10" > "$tmp/c10.yaml"
+col ", colluders: 4" "" > "$tmp/c4.yaml"
+p1=$("$MUTUAL" privacy --config "$tmp/c1.yaml" --dim 49152 --json)
+p10=$("$MUTUAL" privacy --config "$tmp/c10.yaml" --dim 49152 --json)
+p4=$("$MUTUAL" privacy --config "$tmp/c4.yaml" --dim 49152 --json)
+h=$("$MUTUAL" privacy --noise 1.7320508075688772 --mechanism discrete-gaussian --steps 50 --delta 1e-5 --json)
+h10=$("$MUTUAL" privacy --noise 1 --mechanism discrete-gaussian --steps 50 --delta 1e-5 --json)
+check colluders_by_hand 0 "^ok$" -- $PY -c 'import json,sys
+p1, p10, p4, h, h10, o = (json.loads(a) for a in sys.argv[1:7])
+def near(a, b):
+    return abs(a - b) <= 1e-3 * b and a <= b
+ok = (p1["colluders"] == 1 and near(p1["epsilon"], h["epsilon"])
+      and near(p1["epsilon_no_colluders"], o["epsilon"]) and p1["epsilon"] > p1["epsilon_no_colluders"]
+      and p10["colluders"] == 3 and near(p10["epsilon"], h10["epsilon"])
+      and p4["colluders"] == 4 and p4["epsilon"] is None and near(p4["epsilon_no_colluders"], o["epsilon"]))
+print("ok" if ok else "bad %s %s %s %s %s" % (p1, p10, p4, h, h10))' "$p1" "$p10" "$p4" "$h" "$h10" "$org"
+check colluders_text 0 "4 survivors, 1 of them possibly colluding with the coordinator: the noise of 3; 22\.0[0-9]* if none colludes" -- \
+  "$MUTUAL" privacy --config "$tmp/c1.yaml" --dim 49152
+check colluders_range 2 "privacy.colluders" -- sh -c "printf 'privacy: {colluders: -1}\n' > $tmp/bad.yaml; $MUTUAL privacy --config $tmp/bad.yaml --dim 4"
 check plan_needs_dim 2 "give --dim" -- "$MUTUAL" privacy --config "$tmp/fed.yaml"
 check plan_no_noise_args 2 "--config takes no --noise" -- \
   "$MUTUAL" privacy --config "$tmp/fed.yaml" --noise 1

@@ -214,6 +214,18 @@ static void test_rdp(void **state)
     assert_int_equal(dp_ddg_rdp(&t, 2.0, &ours), MU_OK);
     assert_int_equal(dp_rdp_discrete_gaussian(t.noise, 2.0, &ref), MU_OK);
     assert_true(ours > ref * 1.01);
+    /* c colluders of k = 10: the noise of 10 - c orgs, each σ² = (zΔ₂)²/10, so by hand
+     * RDP = α/2 · Δ₂²/((10 - c) σ²) = α/(2z²) · 10/(10 - c), σ² rounded up only lowering it */
+    for (uint32_t c = 1; c < 10; c += 4) {
+        p.colluders = c;
+        assert_int_equal(dp_ddg_rdp(&p, 3.0, &ours), MU_OK);
+        double hand = 3.0 / (2 * 1.5 * 1.5) * 10.0 / (10.0 - c);
+        assert_true(ours <= hand && ours > hand * (1 - 1e-6));
+    }
+    p.colluders = 10; /* nobody honest left: no guarantee */
+    assert_int_equal(dp_ddg_rdp(&p, 3.0, &ours), MU_OK);
+    assert_true(isinf(ours));
+    p.colluders = 0;
     p.noise = 0;
     assert_int_equal(dp_ddg_rdp(&p, 2.0, &ours), MU_ERR_INVALID);
 }

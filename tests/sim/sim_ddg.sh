@@ -61,7 +61,7 @@ coordinator:
   cohort: {min_orgs: 3, wait_s: 0}
   train: {steps: 1, batch: 2, seq: 8, weight: uniform}
   secure_agg: {clip: 0.1, weight_max: 1}
-  privacy: {ddg_noise: 2, min_survivors: 3, epsilon_budget: 3.6}
+  privacy: {ddg_noise: 2, min_survivors: 3, colluders: 0, epsilon_budget: 3.6}
 Y
 }
 budget "checkpoint: true" "" > budget.yaml
