@@ -105,10 +105,11 @@ void dp_ddg_rotate(double *v, const dp_ddg *p, int inverse);
 int dp_ddg_encode(int64_t *out, const float *x, const dp_ddg *p, dp_rng *rng, unsigned *tries,
                   mu_diag *diag);
 
-/* dp_ddg_encode, and the wall ms of its three parts into ms (may be NULL): ms[0] the scaling and
- * rotation, ms[1] the conditional rounding, ms[2] the noise (for bench/privacy/ddg_bench). */
+/* dp_ddg_encode, and the ms of its three parts by the caller's clock now_s (seconds; the core
+ * reads no clock) into ms: ms[0] the scaling and rotation, ms[1] the conditional rounding,
+ * ms[2] the noise (for bench/privacy/ddg_bench). now_s or ms NULL: no timing. */
 int dp_ddg_encode_timed(int64_t *out, const float *x, const dp_ddg *p, dp_rng *rng, unsigned *tries,
-                        double ms[3], mu_diag *diag);
+                        double (*now_s)(void), double ms[3], mu_diag *diag);
 
 /* out (dim) := Rᵀ·sum / scale: a sum of outputs back in the units of x. MU_OK or
  * MU_ERR_INVALID (dp_ddg_check). */

@@ -3,7 +3,6 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "dp_ddg.h"
 #include "dp_sample_internal.h"
@@ -296,22 +295,17 @@ static u128 round_once(int64_t *out, const double *v, uint32_t n, const uint8_t 
     return s;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 int dp_ddg_encode(int64_t *out, const float *x, const dp_ddg *p, dp_rng *rng, unsigned *tries,
                   mu_diag *diag)
 {
-    return dp_ddg_encode_timed(out, x, p, rng, tries, NULL, diag);
+    return dp_ddg_encode_timed(out, x, p, rng, tries, NULL, NULL, diag);
 }
 
 int dp_ddg_encode_timed(int64_t *out, const float *x, const dp_ddg *p, dp_rng *rng, unsigned *tries,
-                        double ms[3], mu_diag *diag)
+                        double (*now_s)(void), double ms[3], mu_diag *diag)
 {
+    if (!now_s)
+        ms = NULL;
     int rc = dp_ddg_check(p, diag);
     if (rc != MU_OK)
         return rc;
