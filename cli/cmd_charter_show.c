@@ -1,4 +1,5 @@
 /* cmd_charter_show.c - a charter printed for people, and what a proposal changes. */
+#include <sodium.h>
 #include <string.h>
 
 #include "cmd_charter.h"
@@ -51,6 +52,11 @@ void cli_charter_print(FILE *out, const gv_charter *c)
     }
     fprintf(out, "  coordinator  %s key ", c->coord_addr);
     cli_hex_print(out, c->coord_pk, GV_PK_BYTES);
+    if (!sodium_is_zero(c->coord_fpr, GV_FPR_BYTES)) {
+        fprintf(out, " tls ");
+        cli_hex_print(out, c->coord_fpr, 8);
+        fprintf(out, "...");
+    }
     fprintf(out, "\n  rules       ");
     for (int k = 0; k < GV_KIND_COUNT; k++) {
         fprintf(out, " %s ", gv_kind_name(k));
@@ -104,6 +110,15 @@ static void other_diff(FILE *out, const gv_charter *p, const gv_charter *c)
         fprintf(out, "  ~ coordinator key -> ");
         cli_hex_print(out, c->coord_pk, GV_PK_BYTES);
         fprintf(out, "\n");
+    }
+    if (memcmp(p->coord_fpr, c->coord_fpr, GV_FPR_BYTES)) {
+        fprintf(out, "  ~ coordinator TLS certificate -> ");
+        if (sodium_is_zero(c->coord_fpr, GV_FPR_BYTES))
+            fprintf(out, "not pinned\n");
+        else {
+            cli_hex_print(out, c->coord_fpr, 8);
+            fprintf(out, "...\n");
+        }
     }
     for (int k = 0; k < GV_KIND_COUNT; k++)
         if (memcmp(&p->quorum[k], &c->quorum[k], sizeof p->quorum[k])) {

@@ -194,7 +194,7 @@ int cli_charter_yaml(const char *path, gv_charter *c, mu_diag *d)
 {
     static const char *const keys[] = {"federation", "coordinator", "members", "rules",
                                        "privacy",    "training",    NULL};
-    static const char *const ckeys[] = {"key", "address", NULL};
+    static const char *const ckeys[] = {"key", "address", "tls_fingerprint", NULL};
     memset(c, 0, sizeof *c);
     c->version = 1;
     mu_yaml_doc *doc = mu_yaml_load(path, d);
@@ -212,6 +212,10 @@ int cli_charter_yaml(const char *path, gv_charter *c, mu_diag *d)
         rc = get_hex(doc, co, "key", c->coord_pk, GV_PK_BYTES, d);
     if (!rc)
         rc = get_text(doc, co, "address", c->coord_addr, sizeof c->coord_addr, d);
+    if (!rc && mu_yaml_get(co, "tls_fingerprint")) /* optional: orgs then pin its certificate */
+        rc = get_hex(doc, co, "tls_fingerprint", c->coord_fpr, GV_FPR_BYTES, d);
+    if (!rc && mu_yaml_get(co, "tls_fingerprint") && sodium_is_zero(c->coord_fpr, GV_FPR_BYTES))
+        rc = mu_yaml_error(doc, mu_yaml_get(co, "tls_fingerprint"), d, "tls_fingerprint: all zero");
     if (!rc)
         rc = parse_members(doc, root, c, d);
     if (!rc)

@@ -22,6 +22,9 @@
 #define GV_NAME_MAX       CO_ORG_NAME_MAX
 #define GV_MEMBERS_MAX    128 /* roster entries */
 #define GV_CHARTER_FORMAT 1   /* the encoding's version; a decoder refuses any other */
+/* Format 1 plus the coordinator's TLS fingerprint, used only when coord_fpr is set: a charter
+ * without it keeps its format 1 bytes and hash. */
+#define GV_CHARTER_FORMAT_COORD_FPR 2
 
 /* A member either votes (counts towards quorums) or only observes. */
 typedef enum { GV_ROLE_MEMBER = 1, GV_ROLE_OBSERVER = 2 } gv_role;
@@ -62,6 +65,7 @@ typedef struct {
     uint8_t parent[GV_HASH_BYTES];  /* the previous version's hash; zeros for genesis */
     uint8_t coord_pk[GV_PK_BYTES];
     char coord_addr[GV_ADDR_MAX];
+    uint8_t coord_fpr[GV_FPR_BYTES]; /* SHA-256 of its TLS certificate (DER); zeros: not pinned */
     gv_quorum quorum[GV_KIND_COUNT];
     gv_privacy privacy;
     uint8_t training_hash[GV_HASH_BYTES]; /* BLAKE2b-256 of the coordinator config file */
@@ -103,9 +107,9 @@ const gv_member *gv_charter_member(const gv_charter *c, const char *name);
 const gv_member *gv_charter_member_by_key(const gv_charter *c, const uint8_t pk[GV_PK_BYTES]);
 
 /* Which kinds of decision turning `parent` into `child` makes: a bit (1u << GV_KIND_*) for each
- * of roster (admit), training config or privacy (change_config), coordinator key or address
- * (change_coordinator); a change of the rules themselves sets every kind's bit, so it needs
- * the strictest quorum. Version, parent hash and federation id are not compared. */
+ * of roster (admit), training config or privacy (change_config), coordinator key, address or
+ * TLS fingerprint (change_coordinator); a change of the rules themselves sets every kind's bit, so
+ * it needs the strictest quorum. Version, parent hash and federation id are not compared. */
 unsigned gv_charter_diff(const gv_charter *parent, const gv_charter *child);
 
 /* The number of signatures a change of kinds `mask` needs under `parent`: the largest

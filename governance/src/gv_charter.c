@@ -122,13 +122,16 @@ int gv_charter_encode(const gv_charter *c, uint8_t **out, size_t *len, mu_diag *
     if (rc)
         return rc;
     gv_wbuf w = {0};
+    int pinned = !is_zero(c->coord_fpr, GV_FPR_BYTES);
     gv_w_bytes(&w, GV_CHARTER_MAGIC, 4);
-    gv_w_u16(&w, GV_CHARTER_FORMAT);
+    gv_w_u16(&w, pinned ? GV_CHARTER_FORMAT_COORD_FPR : GV_CHARTER_FORMAT);
     gv_w_str(&w, c->federation);
     gv_w_u64(&w, c->version);
     gv_w_bytes(&w, c->parent, GV_HASH_BYTES);
     gv_w_bytes(&w, c->coord_pk, GV_PK_BYTES);
     gv_w_str(&w, c->coord_addr);
+    if (pinned)
+        gv_w_bytes(&w, c->coord_fpr, GV_FPR_BYTES);
     for (int k = 0; k < GV_KIND_COUNT; k++) {
         gv_w_u32(&w, c->quorum[k].k);
         gv_w_u32(&w, c->quorum[k].n);
@@ -162,14 +165,21 @@ int gv_charter_decode(gv_charter *c, const uint8_t *b, size_t n, mu_diag *d)
     if (r.err || memcmp(magic, GV_CHARTER_MAGIC, 4))
         return mu_diag_set(d, MU_ERR_FORMAT, "charter: not a mutual charter (bad magic)");
     uint16_t fmt = gv_r_u16(&r);
-    if (!r.err && fmt != GV_CHARTER_FORMAT)
-        return mu_diag_set(d, MU_ERR_UNSUPPORTED, "charter: format %u (this build reads %d)", fmt,
-                           GV_CHARTER_FORMAT);
+    if (!r.err && fmt != GV_CHARTER_FORMAT && fmt != GV_CHARTER_FORMAT_COORD_FPR)
+        return mu_diag_set(d, MU_ERR_UNSUPPORTED, "charter: format %u (this build reads %d, %d)",
+                           fmt, GV_CHARTER_FORMAT, GV_CHARTER_FORMAT_COORD_FPR);
     gv_r_str(&r, c->federation, sizeof c->federation);
     c->version = gv_r_u64(&r);
     gv_r_bytes(&r, c->parent, GV_HASH_BYTES);
     gv_r_bytes(&r, c->coord_pk, GV_PK_BYTES);
     gv_r_str(&r, c->coord_addr, sizeof c->coord_addr);
+    if (fmt == GV_CHARTER_FORMAT_COORD_FPR) {
+        gv_r_bytes(&r, c->coord_fpr, GV_FPR_BYTES);
+        if (!r.err && is_zero(c->coord_fpr, GV_FPR_BYTES)) /* one encoding per charter */
+            return mu_diag_set(d, MU_ERR_FORMAT,
+                               "charter: format %d with an all-zero coordinator fingerprint",
+                               GV_CHARTER_FORMAT_COORD_FPR);
+    }
     for (int k = 0; k < GV_KIND_COUNT; k++) {
         c->quorum[k].k = gv_r_u32(&r);
         c->quorum[k].n = gv_r_u32(&r);
@@ -255,7 +265,8 @@ unsigned gv_charter_diff(const gv_charter *p, const gv_charter *c)
     if (memcmp(p->training_hash, c->training_hash, GV_HASH_BYTES) ||
         memcmp(&p->privacy, &c->privacy, sizeof p->privacy))
         mask |= 1u << GV_KIND_CONFIG;
-    if (memcmp(p->coord_pk, c->coord_pk, GV_PK_BYTES) || strcmp(p->coord_addr, c->coord_addr))
+    if (memcmp(p->coord_pk, c->coord_pk, GV_PK_BYTES) || strcmp(p->coord_addr, c->coord_addr) ||
+        memcmp(p->coord_fpr, c->coord_fpr, GV_FPR_BYTES))
         mask |= 1u << GV_KIND_COORDINATOR;
     /* The n of a k-of-n follows the roster; only a change of k or of majority is a rule change. */
     for (int k = 0; k < GV_KIND_COUNT; k++)

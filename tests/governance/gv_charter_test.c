@@ -43,6 +43,51 @@ static void test_codec_roundtrip(void **state)
     free(b2);
 }
 
+/* The coordinator's TLS fingerprint is optional: without it a charter keeps its format 1 bytes
+ * (and hash); with it the encoding is format 2, part of the hash, and its change is a
+ * change_coordinator decision. */
+static void test_coordinator_fingerprint(void **state)
+{
+    gv_charter c, back;
+    fx_genesis(&c);
+    uint8_t *b, *b2, h1[GV_HASH_BYTES], h2[GV_HASH_BYTES];
+    size_t n, n2;
+    assert_int_equal(gv_charter_encode(&c, &b, &n, NULL), MU_OK);
+    assert_int_equal(b[4] | b[5] << 8, GV_CHARTER_FORMAT);
+    assert_int_equal(gv_charter_hash(&c, h1, NULL), MU_OK);
+    memset(c.coord_fpr, 0x5c, GV_FPR_BYTES);
+    assert_int_equal(gv_charter_encode(&c, &b2, &n2, NULL), MU_OK);
+    assert_int_equal(b2[4] | b2[5] << 8, GV_CHARTER_FORMAT_COORD_FPR);
+    assert_int_equal(n2, n + GV_FPR_BYTES);
+    assert_int_equal(gv_charter_hash(&c, h2, NULL), MU_OK);
+    assert_memory_not_equal(h1, h2, GV_HASH_BYTES);
+    assert_int_equal(gv_charter_decode(&back, b2, n2, NULL), MU_OK);
+    assert_memory_equal(back.coord_fpr, c.coord_fpr, GV_FPR_BYTES);
+    mu_diag d;
+    /* the fingerprint follows magic, format, federation, version, parent, key, address */
+    size_t at = 4 + 2 + 2 + strlen(c.federation) + 8 + GV_HASH_BYTES + GV_PK_BYTES + 2 +
+                strlen(c.coord_addr);
+    assert_memory_equal(b2 + at, c.coord_fpr, GV_FPR_BYTES);
+    memset(b2 + at, 0, GV_FPR_BYTES); /* format 2 with no fingerprint: not canonical */
+    assert_int_equal(gv_charter_decode(&back, b2, n2, &d), MU_ERR_FORMAT);
+    assert_non_null(strstr(d.msg, "all-zero coordinator fingerprint"));
+    b[4] = 3; /* a format this build does not read */
+    assert_int_equal(gv_charter_decode(&back, b, n, &d), MU_ERR_UNSUPPORTED);
+    free(b);
+    free(b2);
+
+    genesis_signed((const int[]){0, 1, 2, -1});
+    fx_next(&chain[1].charter, &chain[0].charter);
+    memset(chain[1].charter.coord_fpr, 0x5c, GV_FPR_BYTES);
+    assert_int_equal(gv_charter_diff(&chain[0].charter, &chain[1].charter),
+                     1u << GV_KIND_COORDINATOR);
+    fx_sign(&chain[1], (const int[]){0, 1, -1}); /* change_coordinator is 3-of-3 here */
+    assert_int_equal(gv_chain_verify(chain, 2, NULL, &d), MU_ERR_CRYPTO);
+    assert_non_null(strstr(d.msg, "change_coordinator needs 3"));
+    fx_sign(&chain[1], (const int[]){2, -1});
+    assert_int_equal(gv_chain_verify(chain, 2, NULL, &d), MU_OK);
+}
+
 static void test_check_refuses(void **state)
 {
     gv_charter c;
@@ -221,6 +266,7 @@ int main(void)
     fx_keys();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codec_roundtrip),
+        cmocka_unit_test(test_coordinator_fingerprint),
         cmocka_unit_test(test_check_refuses),
         cmocka_unit_test(test_genesis_by_all_three_valid),
         cmocka_unit_test(test_genesis_by_two_of_three_invalid),
