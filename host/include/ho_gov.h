@@ -126,6 +126,23 @@ int ho_gov_log_bytes(ho_gov *g, const uint8_t **bytes, size_t *len, mu_diag *dia
  * DIR/audit.NAME.witness. MU_OK, MU_ERR_FORMAT, MU_ERR_CRYPTO, MU_ERR_PROTOCOL, MU_ERR_IO. */
 int ho_gov_witness(ho_gov *g, const char *name, const uint8_t *bytes, size_t len, mu_diag *diag);
 
+/* An org's call under TLS: MU_OK when fpr (GV_FPR_BYTES: the SHA-256 of the certificate the
+ * caller presented, verified by TLS; NULL: none) is the head charter's tls_fingerprint for
+ * member `name`; MU_ERR_INVALID with diag (both fingerprints) otherwise: a certificate that a
+ * charter change replaced, a removed member's, or another CA-valid one for that name. */
+int ho_gov_cert_check(const ho_gov *g, const char *name, const uint8_t *fpr, mu_diag *diag);
+
+/* A running coordinator adopts the chain now in chain_path: it must verify from genesis,
+ * extend the chain in force (the same versions, then new ones) and keep this coordinator's
+ * key and training config; each new version is appended to the log (a charter entry) and
+ * takes effect at once (roster, fingerprints, quorums). Returns 1 when it adopted something,
+ * 0 when the file holds no new version; MU_ERR_STATE when a new version replaces this
+ * coordinator or its config (the caller should stop); MU_ERR_PROTOCOL / MU_ERR_CRYPTO /
+ * MU_ERR_FORMAT / MU_ERR_IO with diag when the file is not such a chain (nothing adopted);
+ * MU_ERR_IO / MU_ERR_NOMEM when an entry cannot be saved (the versions before it stay
+ * adopted). */
+int ho_gov_adopt(ho_gov *g, const char *chain_path, uint64_t now, mu_diag *diag);
+
 /* ---- the org's side ------------------------------------------------------------------------ */
 
 typedef struct ho_witness ho_witness;

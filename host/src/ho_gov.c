@@ -33,6 +33,8 @@ struct ho_gov {
     uint64_t offer_round; /* the round the release signatures in `offers` are for */
     gv_sig offers[GV_MEMBERS_MAX];
     uint32_t n_offers;
+
+    uint8_t config_hash[GV_HASH_BYTES]; /* our config's: a charter adopted later must name it */
 };
 
 static int in_list(char (*list)[GV_NAME_MAX], size_t n, const char *name)
@@ -110,6 +112,7 @@ static int replay(ho_gov *g, uint64_t *version, uint64_t *last_round, uint64_t w
             *version = e->charter_version;
         else if (e->kind == GV_ENTRY_ADMISSION && note_admitted(g, e->member))
             return MU_ERR_NOMEM;
+
         else if (e->kind == GV_ENTRY_ROUND || e->kind == GV_ENTRY_RESTART)
             *last_round = e->round;
         if (e->kind == GV_ENTRY_ROUND && e->round == want) {
@@ -220,6 +223,7 @@ ho_gov *ho_gov_open(const ho_gov_opts *o, mu_diag *d)
     int rc = g && e ? MU_OK : MU_ERR_NOMEM;
     if (rc == MU_OK) {
         g->skip = o->skip;
+        memcpy(g->config_hash, o->config_hash, GV_HASH_BYTES);
         snprintf(g->dir, sizeof g->dir, "%s", o->dir);
         snprintf(g->log_path, sizeof g->log_path, "%s/%s", o->dir, HO_GOV_LOG_FILE);
         rc = gv_chain_load(o->chain_path, &g->chain, &g->n_chain, d);
@@ -536,6 +540,107 @@ int ho_gov_witness(ho_gov *g, const char *name, const uint8_t *b, size_t n, mu_d
     char path[4096 + 2 * GV_NAME_MAX];
     snprintf(path, sizeof path, "%s/audit.%s.witness", g->dir, name);
     return gv_witness_save(path, &w, d);
+}
+
+/* "AB:CD:..." of the first 8 bytes of a fingerprint (out: 24 bytes). */
+static void fpr_str(char out[24], const uint8_t *f)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (int i = 0; i < 8; i++) {
+        out[3 * i] = hex[f[i] >> 4];
+        out[3 * i + 1] = hex[f[i] & 15];
+        out[3 * i + 2] = i < 7 ? ':' : 0;
+    }
+}
+
+int ho_gov_cert_check(const ho_gov *g, const char *name, const uint8_t *fpr, mu_diag *d)
+{
+    if (g->skip & HO_GOV_SKIP_ADMIT)
+        return MU_OK; /* the test hook: a coordinator that checks no identity */
+    const gv_charter *c = ho_gov_charter(g);
+    const gv_member *m = gv_charter_member(c, name);
+    if (!m)
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "'%s' is not on the roster of charter version %llu: refused", name,
+                           (unsigned long long)c->version);
+    if (!fpr)
+        return mu_diag_set(d, MU_ERR_INVALID, "'%s' presented no TLS certificate: refused", name);
+    if (sodium_memcmp(fpr, m->tls_fpr, GV_FPR_BYTES) == 0)
+        return MU_OK;
+    char have[24], want[24];
+    fpr_str(have, fpr);
+    fpr_str(want, m->tls_fpr);
+    return mu_diag_set(d, MU_ERR_INVALID,
+                       "the TLS certificate presented for '%s' (SHA-256 %s...) is not the one "
+                       "charter version %llu names for it (%s...): refused (a replaced or "
+                       "revoked certificate, or another holder of the name)",
+                       name, have, (unsigned long long)c->version, want);
+}
+
+/* The versions of a verified chain after ours, if they extend ours and keep this coordinator
+ * (key) and its config. */
+static int check_successor(const ho_gov *g, const gv_signed *chain, size_t n, mu_diag *d)
+{
+    uint8_t a[GV_HASH_BYTES], b[GV_HASH_BYTES];
+    if (n < g->n_chain)
+        return mu_diag_set(d, MU_ERR_PROTOCOL, "it has %zu versions, this coordinator runs %zu", n,
+                           g->n_chain);
+    for (size_t v = 0; v < g->n_chain; v++)
+        if (gv_charter_hash(&chain[v].charter, a, NULL) ||
+            gv_charter_hash(&g->chain[v].charter, b, NULL) || memcmp(a, b, sizeof a))
+            return mu_diag_set(d, MU_ERR_PROTOCOL,
+                               "its version %zu is not the one this coordinator runs under", v + 1);
+    for (size_t v = g->n_chain; v < n; v++) {
+        const gv_charter *c = &chain[v].charter;
+        if (sodium_memcmp(c->coord_pk, g->sk + 32, GV_PK_BYTES))
+            return mu_diag_set(d, MU_ERR_STATE,
+                               "charter version %llu names another coordinator key: this "
+                               "coordinator is replaced",
+                               (unsigned long long)c->version);
+        if (memcmp(c->training_hash, g->config_hash, GV_HASH_BYTES) &&
+            !(g->skip & HO_GOV_SKIP_CONFIG))
+            return mu_diag_set(d, MU_ERR_STATE,
+                               "charter version %llu names another training config: restart "
+                               "the coordinator with that config",
+                               (unsigned long long)c->version);
+    }
+    return MU_OK;
+}
+
+int ho_gov_adopt(ho_gov *g, const char *chain_path, uint64_t now, mu_diag *d)
+{
+    gv_signed *chain = NULL;
+    size_t n = 0, bad = 0;
+    mu_diag why = {{0}};
+    int rc = gv_chain_load(chain_path, &chain, &n, &why);
+    if (rc == MU_OK)
+        rc = gv_chain_verify(chain, n, &bad, &why);
+    if (rc == MU_OK)
+        rc = check_successor(g, chain, n, &why);
+    if (rc) {
+        free(chain);
+        return mu_diag_set(d, rc, "%s: not adopted: %.400s", chain_path, why.msg);
+    }
+    size_t have = g->n_chain;
+    if (n == have) {
+        free(chain);
+        return 0;
+    }
+    free(g->chain); /* the same versions up to ours: keep the new array */
+    g->chain = chain;
+    gv_entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return mu_diag_set(d, MU_ERR_NOMEM, "out of memory");
+    for (size_t v = have; v < n && rc == MU_OK; v++) {
+        memset(e, 0, sizeof *e);
+        e->kind = GV_ENTRY_CHARTER;
+        e->charter_version = v + 1;
+        if ((rc = gv_charter_hash(&chain[v].charter, e->charter_hash, d)) == MU_OK &&
+            (rc = append(g, e, now, d)) == MU_OK)
+            g->n_chain = v + 1; /* what the log adopted, also if a later one fails */
+    }
+    free(e);
+    return rc ? rc : 1;
 }
 
 /* ---- the org's side ------------------------------------------------------------------------ */

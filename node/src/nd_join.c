@@ -221,6 +221,12 @@ static int join_once(org *g, mu_diag *d)
     ProtobufCMessage *reply = NULL;
     rpc_status st = {0};
     int rc = rpc_client_unary(g->client, RPC_JOIN, &req.base, 10, &reply, &st);
+    char pinned[240];
+    if (rc != MU_OK && g->wit && rpc_client_pin_refused(g->client, pinned, sizeof pinned))
+        return mu_diag_set(d, MU_ERR_CRYPTO,
+                           "refusing the coordinator: %.240s: charter version %llu names "
+                           "another coordinator certificate (no request was sent to it)",
+                           pinned, (unsigned long long)ho_witness_charter(g->wit)->version);
     if (rc != MU_OK) {
         if (transient(st.code))
             return mu_diag_set(d, MU_ERR_IO, "join: %s: %s", rpc_status_name(st.code), st.message);
@@ -683,6 +689,9 @@ static int setup(org *g, mu_diag *d)
             mu_info("join: charter version %llu names the coordinator %s (our config: %s)",
                     (unsigned long long)ho_witness_charter(g->wit)->version, addr, g->cfg.address);
         cc.target = addr;
+        const uint8_t *fpr = ho_witness_charter(g->wit)->coord_fpr;
+        if (!sodium_is_zero(fpr, GV_FPR_BYTES)) /* its certificate too: checked at handshake */
+            cc.server_fingerprint = fpr;
     }
     cc.ca_path = g->cfg.ca;
     cc.cert_path = g->cfg.cert;

@@ -194,6 +194,8 @@ static const co_org *authorize(server *s, rpc_call *call, uint64_t id, const cha
                       "your certificate does not name org %llu", (unsigned long long)id);
         return NULL;
     }
+    if (nd_srv_gov_cert(s, call, org->name, what) != MU_OK)
+        return NULL;
     return org;
 }
 
@@ -213,6 +215,8 @@ static void on_join(void *user, rpc_call *call, const Mutual__V1__JoinRequest *r
                       "an operator certificate cannot join as an org");
         return;
     }
+    if (nd_srv_gov_cert(s, call, req->org_name, "join") != MU_OK)
+        return; /* before anything is registered or logged */
     uint32_t id = 0;
     mu_diag d = {{0}};
     if (s->gov && (req->signing_public_key.len != GV_PK_BYTES ||
@@ -438,6 +442,8 @@ static void on_status(void *user, rpc_call *call, const Mutual__V1__StatusReques
                       peer);
         return;
     }
+    if (!rpc_call_peer_is_operator(call) && nd_srv_gov_cert(s, call, peer, "status") != MU_OK)
+        return; /* a member's status: its roster certificate, as for its other calls */
     co_status st;
     co_round_status(s->r, mu_now(), &st);
     Mutual__V1__RoundMetrics m = MUTUAL__V1__ROUND_METRICS__INIT;
@@ -472,6 +478,7 @@ static void on_status(void *user, rpc_call *call, const Mutual__V1__StatusReques
 static void on_tick(void *user, rpc_server *srv, double now)
 {
     server *s = user;
+    nd_srv_gov_tick(s, now);
     if (co_round_tick(s->r, now) != MU_OK)
         mu_error("serve: out of memory starting a round; trying again at the next tick");
     pump(s, now);

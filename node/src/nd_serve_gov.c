@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "co_checkpoint.h"
@@ -153,6 +154,16 @@ static void load_bundle(server *s)
         set_bundle(s, (uint8_t *)b, len);
 }
 
+/* The chain file's inode, size and mtime as text; "" when it cannot be seen. */
+static void chain_stamp(const server *s, char out[96])
+{
+    struct stat st;
+    out[0] = 0;
+    if (stat(s->o.charter_path, &st) == 0)
+        snprintf(out, 96, "%llu %lld %lld.%09ld", (unsigned long long)st.st_ino,
+                 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+}
+
 int nd_srv_gov_open(server *s, const uint8_t instance[8], mu_diag *d)
 {
     if (!s->o.charter_path)
@@ -174,6 +185,7 @@ int nd_srv_gov_open(server *s, const uint8_t instance[8], mu_diag *d)
         mu_warn("serve: *** TEST MODE: skipping the coordinator's own charter checks (%s%s) ***",
                 s->o.cheat & HO_GOV_SKIP_CONFIG ? "config " : "",
                 s->o.cheat & HO_GOV_SKIP_ADMIT ? "admission" : "");
+    chain_stamp(s, s->chain_seen); /* before it is read: a change after that is seen */
     s->gov = ho_gov_open(&go, d);
     if (!s->gov)
         return MU_ERR_INVALID;
@@ -230,6 +242,47 @@ void nd_srv_gov_push(server *s, const char *name, const Mutual__V1__PushStageReq
         mu_info("serve: released round %llu exported to %s/round-%06llu",
                 (unsigned long long)req->release_round, s->cfg.export_dir,
                 (unsigned long long)req->release_round);
+}
+
+int nd_srv_gov_cert(server *s, rpc_call *call, const char *name, const char *what)
+{
+    if (!s->gov || s->insecure)
+        return MU_OK;
+    uint8_t fpr[GV_FPR_BYTES];
+    mu_diag d = {{0}};
+    int has = rpc_call_peer_fingerprint(call, fpr);
+    int rc = ho_gov_cert_check(s->gov, name, has ? fpr : NULL, &d);
+    if (rc == MU_OK)
+        return MU_OK;
+    mu_warn("serve: %s from '%s' refused: %s", what, name, d.msg);
+    rpc_call_fail(call, GRPC_STATUS_PERMISSION_DENIED, "%s", d.msg);
+    return rc;
+}
+
+void nd_srv_gov_tick(server *s, double now)
+{
+    if (!s->gov || now - s->chain_polled < 1.0)
+        return;
+    s->chain_polled = now;
+    char seen[sizeof s->chain_seen];
+    chain_stamp(s, seen);
+    if (!seen[0] || !strcmp(seen, s->chain_seen))
+        return; /* unchanged, or being replaced: the chain in force stays */
+    snprintf(s->chain_seen, sizeof s->chain_seen, "%s", seen);
+    mu_diag d = {{0}};
+    int rc = ho_gov_adopt(s->gov, s->o.charter_path, (uint64_t)time(NULL), &d);
+    if (rc == 1) {
+        mu_info("serve: adopted charter version %llu from %s (logged); its roster and "
+                "certificates apply from now on",
+                (unsigned long long)ho_gov_charter(s->gov)->version, s->o.charter_path);
+    } else if (rc == MU_ERR_STATE || rc == MU_ERR_IO || rc == MU_ERR_NOMEM) {
+        s->fatal = rc;
+        mu_diag_set(&s->fatal_diag, rc, "the members' charter changed: %.400s", d.msg);
+        mu_error("serve: stopping: %s", s->fatal_diag.msg);
+        rpc_server_stop(s->srv);
+    } else if (rc < 0) {
+        mu_warn("serve: the charter chain changed: %s", d.msg);
+    }
 }
 
 int nd_srv_gov_settled(server *s)

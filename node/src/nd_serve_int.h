@@ -57,6 +57,9 @@ typedef struct {
     double done_at;
     int fatal;
     mu_diag fatal_diag;
+
+    double chain_polled; /* --charter: when the chain file was last looked at (adoption) */
+    char chain_seen[96]; /* its inode, size and mtime then */
 } server;
 
 /* nd_serve_rounds.c */
@@ -92,6 +95,13 @@ void nd_srv_gov_tasked(server *s, const co_task *t);
 /* The governance fields of a push (witness, release signature): a countersigned head is
  * kept; a release that completes the charter's quorum is logged and the round exported. */
 void nd_srv_gov_push(server *s, const char *name, const Mutual__V1__PushStageRequest *req);
+/* --charter under TLS: MU_OK when the caller's certificate is the roster's for member `name`
+ * (ho_gov_cert_check); else answers the call PERMISSION_DENIED, logs why and returns the
+ * code. MU_OK without --charter or in plaintext. */
+int nd_srv_gov_cert(server *s, rpc_call *call, const char *name, const char *what);
+/* About once a second: a chain file that changed is adopted (ho_gov_adopt); a version that
+ * replaces this coordinator or its config stops it. */
+void nd_srv_gov_tick(server *s, double now);
 /* 1 unless the federation is governed and its last logged round is not released yet. */
 int nd_srv_gov_settled(server *s);
 /* The round's audit entry (ho_gov_on_round), before its checkpoint. MU_OK without --charter. */

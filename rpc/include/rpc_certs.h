@@ -12,6 +12,7 @@
 #define MU_RPC_CERTS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mu_err.h"
 
@@ -70,6 +71,19 @@ int rpc_certs_sign(const char *dir, const char *csr_path, int days, char name[RP
 
 /* 1 if the PEM certificate (len bytes, not NUL-terminated) carries the operator OU. */
 int rpc_certs_pem_is_operator(const char *pem, size_t len);
+
+/* A certificate's fingerprint: SHA-256 of its DER encoding, what `openssl x509 -noout
+ * -fingerprint -sha256` prints and a charter's tls_fingerprint holds. */
+#define RPC_CERT_FPR_BYTES 32
+
+/* Parses the first PEM certificate of pem (len bytes, untrusted, not NUL-terminated) once:
+ * its fingerprint into fpr and, when is_operator is not NULL, whether it carries the operator
+ * OU. MU_OK, or MU_ERR_FORMAT (no certificate; fpr zeroed, *is_operator 0). */
+int rpc_certs_pem_identity(const char *pem, size_t len, int *is_operator,
+                           uint8_t fpr[RPC_CERT_FPR_BYTES]);
+
+/* The first n bytes of a fingerprint as openssl prints it ("AB:CD:..."), cut to cap. */
+void rpc_certs_fpr_format(char *out, size_t cap, const uint8_t *fpr, size_t n);
 
 typedef enum { RPC_CERT_CLIENT = 1, RPC_CERT_SERVER = 2 } rpc_cert_role;
 

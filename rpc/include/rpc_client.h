@@ -35,6 +35,11 @@ typedef struct {
     unsigned max_reconnect_backoff_ms; /* longest wait between reconnection attempts after
                                           the coordinator went away; 0: 5000 (gRPC's own
                                           default is 120 s) */
+    /* NULL, or 32 bytes: the SHA-256 (of the DER) the coordinator's certificate must have,
+     * besides being CA-valid. A handshake with another certificate is refused by this side
+     * before any request is sent (calls then fail UNAVAILABLE or DEADLINE_EXCEEDED; see
+     * rpc_client_pin_refused). */
+    const uint8_t *server_fingerprint;
 } rpc_client_config;
 
 /* Makes a channel (it connects lazily, on the first call). Calls grpc_init (balanced by
@@ -57,6 +62,11 @@ int rpc_client_unary(rpc_client *c, rpc_method m, const ProtobufCMessage *req, d
  * rpc_client_tls_failed: 1 if the last failed call was such a TLS failure (its reason copied
  * to why, cap bytes, may be NULL), 0 if it was not or the last call succeeded. */
 int rpc_client_tls_failed(rpc_client *c, char *why, size_t cap);
+
+/* 1 if this side refused a handshake because the coordinator's certificate was not the
+ * pinned one (rpc_client_config.server_fingerprint) since the client was made, with the
+ * reason (both fingerprints) copied to why (cap bytes, may be NULL); else 0. Thread-safe. */
+int rpc_client_pin_refused(rpc_client *c, char *why, size_t cap);
 
 /* Typed forms of rpc_client_unary, one per unary method. */
 static inline int rpc_client_join(rpc_client *c, const Mutual__V1__JoinRequest *req,

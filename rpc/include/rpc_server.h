@@ -121,6 +121,10 @@ const char *rpc_call_peer(const rpc_call *call);
  * (rpc_certs_issue_operator); always 0 in plaintext mode. */
 int rpc_call_peer_is_operator(const rpc_call *call);
 
+/* 1 and the SHA-256 of the caller's certificate (DER; verified against the CA by TLS) in out
+ * (RPC_CERT_FPR_BYTES = 32, rpc_certs.h); 0 in plaintext mode or without a certificate. */
+int rpc_call_peer_fingerprint(const rpc_call *call, uint8_t out[32]);
+
 /* Which method the call is. */
 rpc_method rpc_call_method(const rpc_call *call);
 

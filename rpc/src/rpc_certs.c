@@ -426,16 +426,19 @@ int rpc_certs_sign(const char *dir, const char *csr_path, int days, char name[RP
     return rc;
 }
 
-int rpc_certs_pem_is_operator(const char *pem, size_t len)
+static X509 *pem_x509(const char *pem, size_t len)
 {
     if (!pem || len == 0 || len > INT32_MAX)
-        return 0;
+        return NULL;
     BIO *b = BIO_new_mem_buf(pem, (int)len);
     X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
     BIO_free(b);
     ERR_clear_error();
-    if (!x)
-        return 0;
+    return x;
+}
+
+static int x509_is_operator(const X509 *x)
+{
     const X509_NAME *n = X509_get_subject_name(x);
     int found = 0;
     for (int i = -1;
@@ -445,6 +448,42 @@ int rpc_certs_pem_is_operator(const char *pem, size_t len)
         found = v && (size_t)ASN1_STRING_length(v) == want &&
                 memcmp(ASN1_STRING_get0_data(v), RPC_CERT_OPERATOR_OU, want) == 0;
     }
+    return found;
+}
+
+int rpc_certs_pem_is_operator(const char *pem, size_t len)
+{
+    X509 *x = pem_x509(pem, len);
+    int found = x && x509_is_operator(x);
     X509_free(x);
     return found;
+}
+
+int rpc_certs_pem_identity(const char *pem, size_t len, int *is_operator,
+                           uint8_t fpr[RPC_CERT_FPR_BYTES])
+{
+    X509 *x = pem_x509(pem, len);
+    unsigned n = 0;
+    int ok = x && X509_digest(x, EVP_sha256(), fpr, &n) && n == RPC_CERT_FPR_BYTES;
+    ERR_clear_error();
+    if (is_operator)
+        *is_operator = ok && x509_is_operator(x);
+    X509_free(x);
+    if (!ok)
+        memset(fpr, 0, RPC_CERT_FPR_BYTES);
+    return ok ? MU_OK : MU_ERR_FORMAT;
+}
+
+void rpc_certs_fpr_format(char *out, size_t cap, const uint8_t *fpr, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 3 < cap; i++) {
+        if (i)
+            out[k++] = ':';
+        out[k++] = hex[fpr[i] >> 4];
+        out[k++] = hex[fpr[i] & 15];
+    }
+    if (cap)
+        out[k < cap ? k : cap - 1] = 0;
 }

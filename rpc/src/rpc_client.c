@@ -23,6 +23,7 @@ struct rpc_client {
     size_t max_message;
     /* To explain a channel that does not come up (rpc_tls_probe); NULL when insecure. */
     char *target, *server_name, *ca, *cert, *key;
+    rpc_pin *pin; /* the coordinator's pinned fingerprint, or NULL; owned by the credentials */
     pthread_mutex_t mu; /* guards what follows */
     double probed_at;
     int tls_failed;
@@ -61,7 +62,18 @@ rpc_client *rpc_client_new(const rpc_client_config *cfg, mu_diag *d)
         mu_warn("rpc: *** INSECURE: talking to %s in PLAINTEXT, without TLS ***", cfg->target);
         creds = grpc_insecure_credentials_create();
     } else {
-        creds = rpc_tls_channel_creds(cfg->ca_path, cfg->cert_path, cfg->key_path, d);
+        rpc_pin *pin = cfg->server_fingerprint ? calloc(1, sizeof *pin) : NULL;
+        if (pin) {
+            memcpy(pin->want, cfg->server_fingerprint, sizeof pin->want);
+            pthread_mutex_init(&pin->mu, NULL);
+        } else if (cfg->server_fingerprint) {
+            mu_diag_set(d, MU_ERR_NOMEM, "out of memory");
+            free(c);
+            grpc_shutdown();
+            return NULL;
+        }
+        c->pin = pin;
+        creds = rpc_tls_channel_creds(cfg->ca_path, cfg->cert_path, cfg->key_path, pin, d);
         if (!creds) {
             free(c);
             grpc_shutdown();
@@ -276,7 +288,12 @@ static void explain_failure(rpc_client *c, int rc, rpc_status *st)
     } else if (st &&
                (st->code == GRPC_STATUS_UNAVAILABLE || st->code == GRPC_STATUS_DEADLINE_EXCEEDED)) {
         double now = mu_now();
-        if (now - c->probed_at >= PROBE_EVERY_S) {
+        char pinned[sizeof c->tls_why];
+        if (rpc_client_pin_refused(c, pinned, sizeof pinned)) { /* we refused it: no probe */
+            c->tls_failed = 1;
+            snprintf(c->tls_why, sizeof c->tls_why, "this org refused the certificate: %.165s",
+                     pinned);
+        } else if (now - c->probed_at >= PROBE_EVERY_S) {
             mu_diag d = {{0}};
             c->probed_at = now;
             c->tls_failed = rpc_tls_probe(c->target, c->server_name, c->ca, c->cert, c->key,
@@ -291,6 +308,18 @@ static void explain_failure(rpc_client *c, int rc, rpc_status *st)
         }
     }
     pthread_mutex_unlock(&c->mu);
+}
+
+int rpc_client_pin_refused(rpc_client *c, char *why, size_t cap)
+{
+    if (!c->pin)
+        return 0;
+    pthread_mutex_lock(&c->pin->mu);
+    int refused = c->pin->refused;
+    if (refused && why && cap)
+        snprintf(why, cap, "%s", c->pin->why);
+    pthread_mutex_unlock(&c->pin->mu);
+    return refused;
 }
 
 int rpc_client_tls_failed(rpc_client *c, char *why, size_t cap)

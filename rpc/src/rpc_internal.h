@@ -2,6 +2,8 @@
 #ifndef MU_RPC_INTERNAL_H
 #define MU_RPC_INTERNAL_H
 
+#include <pthread.h>
+
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 
@@ -12,9 +14,20 @@
 grpc_server_credentials *rpc_tls_server_creds(const char *ca_path, const char *cert_path,
                                               const char *key_path, mu_diag *diag);
 
-/* Channel credentials presenting cert/key and trusting ca_path, or NULL with diag set. */
+/* What a client pins of the coordinator's certificate: its fingerprint. Shared by the client
+ * and gRPC's handshake callback (any thread), which frees it once the credentials go. */
+typedef struct {
+    uint8_t want[32]; /* SHA-256 of the DER */
+    pthread_mutex_t mu;
+    int refused;   /* under mu: a handshake was refused for another certificate */
+    char why[240]; /* under mu */
+} rpc_pin;
+
+/* Channel credentials presenting cert/key and trusting ca_path, or NULL with diag set. With
+ * pin (may be NULL) the server's certificate must also have pin->want as its fingerprint;
+ * the credentials then own pin (freed with them, also on failure). */
 grpc_channel_credentials *rpc_tls_channel_creds(const char *ca_path, const char *cert_path,
-                                                const char *key_path, mu_diag *diag);
+                                                const char *key_path, rpc_pin *pin, mu_diag *diag);
 
 /* Copies `len` bytes into a new byte buffer (one slice). */
 grpc_byte_buffer *rpc_bb_from(const uint8_t *data, size_t len);

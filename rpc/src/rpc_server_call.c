@@ -48,7 +48,8 @@ static void set_peer(rpc_call *c)
     }
     it = grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_PEM_CERT_PROPERTY_NAME);
     prop = grpc_auth_property_iterator_next(&it);
-    c->is_operator = prop && rpc_certs_pem_is_operator(prop->value, prop->value_length);
+    c->has_fpr = prop && rpc_certs_pem_identity(prop->value, prop->value_length, &c->is_operator,
+                                                c->peer_fpr) == MU_OK;
     grpc_auth_context_release(ctx);
 }
 
@@ -161,6 +162,13 @@ int rpc_call_reply(rpc_call *c, const ProtobufCMessage *reply)
 int rpc_call_peer_is_operator(const rpc_call *c)
 {
     return c->is_operator;
+}
+
+int rpc_call_peer_fingerprint(const rpc_call *c, uint8_t out[RPC_CERT_FPR_BYTES])
+{
+    if (c->has_fpr)
+        memcpy(out, c->peer_fpr, RPC_CERT_FPR_BYTES);
+    return c->has_fpr;
 }
 
 const char *rpc_call_peer(const rpc_call *c)

@@ -41,6 +41,8 @@ struct rpc_call {
     unsigned md_sent : 1;    /* initial metadata went out */
     char peer[RPC_PEER_MAX]; /* identity shown to handlers */
     int is_operator;         /* its certificate carries the operator OU (rpc_certs.h) */
+    int has_fpr;             /* peer_fpr holds its certificate's fingerprint */
+    uint8_t peer_fpr[32];    /* SHA-256 of the client certificate's DER (RPC_CERT_FPR_BYTES) */
 
     /* server streaming (DownloadAdapter) */
     const uint8_t *blob;

@@ -9,6 +9,7 @@
 #include <grpc/support/time.h>
 #include <openssl/crypto.h>
 
+#include "rpc_certs.h"
 #include "rpc_internal.h"
 
 #define PEM_MAX (1u << 20)
@@ -69,8 +70,42 @@ grpc_server_credentials *rpc_tls_server_creds(const char *ca_path, const char *c
     return creds;
 }
 
+/* gRPC's handshake callback (after the CA chain and host name were verified): nonzero
+ * refuses the connection, so nothing is sent to a coordinator with another certificate. */
+static int pin_check(const char *target, const char *peer_pem, void *user)
+{
+    rpc_pin *p = user;
+    uint8_t have[RPC_CERT_FPR_BYTES];
+    int rc =
+        peer_pem ? rpc_certs_pem_identity(peer_pem, strlen(peer_pem), NULL, have) : MU_ERR_FORMAT;
+    if (rc == MU_OK && CRYPTO_memcmp(have, p->want, sizeof have) == 0)
+        return 0;
+    char h[3 * 8], w[3 * 8]; /* the first 8 bytes, as the charter tools print them */
+    rpc_certs_fpr_format(h, sizeof h, have, 8);
+    rpc_certs_fpr_format(w, sizeof w, p->want, 8);
+    pthread_mutex_lock(&p->mu);
+    p->refused = 1;
+    if (rc == MU_OK)
+        snprintf(p->why, sizeof p->why,
+                 "%.60s presented a certificate with SHA-256 fingerprint %s..., not the pinned "
+                 "%s...",
+                 target ? target : "the coordinator", h, w);
+    else
+        snprintf(p->why, sizeof p->why, "%.60s presented no readable certificate",
+                 target ? target : "the coordinator");
+    pthread_mutex_unlock(&p->mu);
+    return 1;
+}
+
+static void pin_free(void *user)
+{
+    rpc_pin *p = user;
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
 grpc_channel_credentials *rpc_tls_channel_creds(const char *ca_path, const char *cert_path,
-                                                const char *key_path, mu_diag *diag)
+                                                const char *key_path, rpc_pin *pin, mu_diag *diag)
 {
     grpc_channel_credentials *creds = NULL;
     char *ca = pem_read(ca_path, diag);
@@ -78,10 +113,14 @@ grpc_channel_credentials *rpc_tls_channel_creds(const char *ca_path, const char 
     char *key = cert ? pem_read(key_path, diag) : NULL;
     if (key) {
         grpc_ssl_pem_key_cert_pair pair = {key, cert};
-        creds = grpc_ssl_credentials_create(ca, &pair, NULL, NULL);
+        verify_peer_options vo = {pin_check, pin, pin_free};
+        creds = grpc_ssl_credentials_create(ca, &pair, pin ? &vo : NULL, NULL);
         if (!creds)
             mu_diag_set(diag, MU_ERR_CRYPTO, "gRPC refused the client's TLS key or certificate");
+        pin = creds ? NULL : pin; /* the credentials own it now */
     }
+    if (pin)
+        pin_free(pin);
     pem_free(key);
     pem_free(cert);
     pem_free(ca);
