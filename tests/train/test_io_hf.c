@@ -399,6 +399,49 @@ static void test_rope_scaling_config(void **state)
         tio_assert_msg(d.msg, "config.json: ");
         tio_assert_msg(d.msg, bad[i].msg);
     }
+    /* transformers 5 writes rope_theta and the scaling together as rope_parameters */
+    static const char fmt5[] =
+        "{\"model_type\": \"qwen3\", \"vocab_size\": 64, \"hidden_size\": 32, "
+        "\"intermediate_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+        "\"head_dim\": 8, \"rope_parameters\": %s%s}";
+    static const struct {
+        const char *params, *extra;
+        int err;
+        const char *msg;
+        tr_rope_type type;
+        float theta;
+    } v5[] = {
+        {"{\"rope_type\": \"default\", \"rope_theta\": 1000000.0}", "", 0, NULL, TR_ROPE_DEFAULT,
+         1e6f},
+        {"{\"rope_type\": \"llama3\", \"rope_theta\": 500000.0, \"factor\": 32.0, "
+         "\"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
+         "\"original_max_position_embeddings\": 8192}",
+         "", 0, NULL, TR_ROPE_LLAMA3, 5e5f},
+        {"{\"rope_type\": \"default\"}", "", 0, NULL, TR_ROPE_DEFAULT, 10000.0f},
+        {"{\"rope_type\": \"default\", \"rope_theta\": 1e6}", ", \"rope_theta\": 1e6",
+         MU_ERR_FORMAT, "'rope_parameters' and 'rope_theta' are both set", 0, 0},
+        {"{\"rope_type\": \"default\"}", ", \"rope_scaling\": {\"rope_type\": \"default\"}",
+         MU_ERR_FORMAT, "'rope_parameters' and 'rope_scaling' are both set", 0, 0},
+        {"{\"rope_type\": \"yarn\", \"factor\": 4.0}", "", MU_ERR_UNSUPPORTED,
+         "rope_parameters type 'yarn' is not supported", 0, 0},
+        {"{\"rope_type\": \"default\", \"rope_theta\": \"big\"}", "", MU_ERR_FORMAT,
+         "rope_parameters 'rope_theta' must be a number", 0, 0},
+        {"{\"full_attention\": {\"rope_type\": \"default\"}}", "", MU_ERR_FORMAT,
+         "rope_parameters needs a string 'rope_type'", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof v5 / sizeof v5[0]; i++) {
+        snprintf(cfg, sizeof cfg, fmt5, v5[i].params, v5[i].extra);
+        tio_write_text(sub, "config.json", cfg);
+        tr_config c5;
+        mu_diag d5 = {{0}};
+        assert_int_equal(tr_hf_config_load(sub, &c5, &d5), v5[i].err);
+        if (v5[i].msg) {
+            tio_assert_msg(d5.msg, v5[i].msg);
+            continue;
+        }
+        assert_int_equal(c5.rope_scaling.type, v5[i].type);
+        assert_true(c5.rope_theta == v5[i].theta);
+    }
     /* partial rotary embeddings are not what the engine computes */
     snprintf(cfg, sizeof cfg, fmt, "null, \"partial_rotary_factor\": 0.5");
     tio_write_text(sub, "config.json", cfg);

@@ -132,68 +132,79 @@ static int gpt2_config(const tr_json *j, tr_config *c)
     return 0;
 }
 
-/* A positive number of rope_scaling (required by its type, as transformers requires it). */
-static int rope_num(const tr_json *j, json_t *rs, const char *type, const char *key, double *out)
+/* A positive number of a rope_scaling object `rs` (called `what` in config.json), required by
+ * its type as transformers requires it. */
+static int rope_num(const tr_json *j, json_t *rs, const char *what, const char *type,
+                    const char *key, double *out)
 {
     json_t *v = json_object_get(rs, key);
     if (!v || json_is_null(v))
-        return mu_diag_set(j->diag, MU_ERR_FORMAT, "%s: rope_scaling type '%s' needs '%s'", j->path,
+        return mu_diag_set(j->diag, MU_ERR_FORMAT, "%s: %s type '%s' needs '%s'", j->path, what,
                            type, key);
     double x = json_number_value(v);
     int whole = !strcmp(key, "original_max_position_embeddings");
     if (!json_is_number(v) || !(x > 0.0) || !isfinite(x) ||
         (whole && (!json_is_integer(v) || x > INT_MAX)))
-        return mu_diag_set(j->diag, MU_ERR_FORMAT, "%s: rope_scaling '%s' must be a positive %s",
-                           j->path, key, whole ? "integer" : "number");
+        return mu_diag_set(j->diag, MU_ERR_FORMAT, "%s: %s '%s' must be a positive %s", j->path,
+                           what, key, whole ? "integer" : "number");
     *out = x;
     return 0;
 }
 
-/* config.json's rope_scaling: absent or null, or an object whose rope_type (older files:
- * type) is default, linear, dynamic or llama3, with that type's fields. Keys the type does
- * not use are ignored with a warning, as transformers does. */
-static int rope_scaling_config(const tr_json *j, tr_rope_scaling *r)
+/* config.json's rope_scaling (or transformers 5's rope_parameters, `what`): NULL (absent or
+ * null), or an object whose rope_type (older files: type) is default, linear, dynamic or
+ * llama3, with that type's fields. Keys the type does not use are ignored with a warning, as
+ * transformers does. */
+static int rope_scaling_config(const tr_json *j, json_t *rs, const char *what, tr_rope_scaling *r)
 {
-    static const char *const used[] = {"rope_type",       "type",
-                                       "factor",          "original_max_position_embeddings",
-                                       "low_freq_factor", "high_freq_factor"};
+    /* rope_type, type, rope_theta, then each type's own keys in this order */
+    static const char *const used[] = {"rope_type",
+                                       "type",
+                                       "rope_theta",
+                                       "factor",
+                                       "original_max_position_embeddings",
+                                       "low_freq_factor",
+                                       "high_freq_factor"};
     memset(r, 0, sizeof *r);
-    json_t *rs = value(j, "rope_scaling"), *t, *v;
+    json_t *t, *v;
     if (!rs)
         return 0;
     if (!json_is_object(rs))
-        return mu_diag_set(j->diag, MU_ERR_FORMAT, "%s: 'rope_scaling' must be an object or null",
-                           j->path);
+        return mu_diag_set(j->diag, MU_ERR_FORMAT, "%s: '%s' must be an object or null", j->path,
+                           what);
     if (!(t = json_object_get(rs, "rope_type")) || json_is_null(t))
         t = json_object_get(rs, "type");
     if (!t || !json_is_string(t))
-        return mu_diag_set(j->diag, MU_ERR_FORMAT,
-                           "%s: rope_scaling needs a string 'rope_type' (or 'type')", j->path);
+        return mu_diag_set(j->diag, MU_ERR_FORMAT, "%s: %s needs a string 'rope_type' (or 'type')",
+                           j->path, what);
     const char *type = json_string_value(t);
-    int rc = 0, n_used = 2;
+    int rc = 0, n_used = 3;
     double orig = 0;
-    if (!strcmp(type, "linear") || !strcmp(type, "dynamic")) {
-        r->type = type[0] == 'l' ? TR_ROPE_LINEAR : TR_ROPE_DYNAMIC;
-        rc = rope_num(j, rs, type, "factor", &r->factor);
-        n_used = type[0] == 'l' ? 3 : 4; /* dynamic may carry original_max_... (unused) */
+    if (!strcmp(type, "linear")) {
+        r->type = TR_ROPE_LINEAR;
+        rc = rope_num(j, rs, what, type, "factor", &r->factor);
+        n_used = 4;
+    } else if (!strcmp(type, "dynamic")) {
+        r->type = TR_ROPE_DYNAMIC;
+        rc = rope_num(j, rs, what, type, "factor", &r->factor);
+        n_used = 5; /* transformers accepts original_max_... here and does not use it */
     } else if (!strcmp(type, "llama3")) {
         r->type = TR_ROPE_LLAMA3;
-        if (!(rc = rope_num(j, rs, type, "factor", &r->factor)) &&
-            !(rc = rope_num(j, rs, type, "low_freq_factor", &r->low_freq_factor)) &&
-            !(rc = rope_num(j, rs, type, "high_freq_factor", &r->high_freq_factor)) &&
-            !(rc = rope_num(j, rs, type, "original_max_position_embeddings", &orig)))
+        if (!(rc = rope_num(j, rs, what, type, "factor", &r->factor)) &&
+            !(rc = rope_num(j, rs, what, type, "low_freq_factor", &r->low_freq_factor)) &&
+            !(rc = rope_num(j, rs, what, type, "high_freq_factor", &r->high_freq_factor)) &&
+            !(rc = rope_num(j, rs, what, type, "original_max_position_embeddings", &orig)))
             r->orig_max_pos = (int)orig;
         if (!rc && !(r->high_freq_factor > r->low_freq_factor))
             rc = mu_diag_set(j->diag, MU_ERR_FORMAT,
-                             "%s: rope_scaling 'high_freq_factor' %g must be greater than "
+                             "%s: %s 'high_freq_factor' %g must be greater than "
                              "'low_freq_factor' %g",
-                             j->path, r->high_freq_factor, r->low_freq_factor);
-        n_used = 6;
+                             j->path, what, r->high_freq_factor, r->low_freq_factor);
+        n_used = 7;
     } else if (strcmp(type, "default")) {
         return mu_diag_set(j->diag, MU_ERR_UNSUPPORTED,
-                           "%s: rope_scaling type '%s' is not supported (default, linear, "
-                           "dynamic, llama3)",
-                           j->path, type);
+                           "%s: %s type '%s' is not supported (default, linear, dynamic, llama3)",
+                           j->path, what, type);
     }
     const char *k;
     json_object_foreach(rs, k, v)
@@ -202,7 +213,35 @@ static int rope_scaling_config(const tr_json *j, tr_rope_scaling *r)
         for (int i = 0; i < n_used; i++)
             known |= !strcmp(k, used[i]);
         if (!known)
-            mu_warn("%s: rope_scaling '%s' is not used by type '%s'", j->path, k, type);
+            mu_warn("%s: %s '%s' is not used by type '%s'", j->path, what, k, type);
+    }
+    return rc;
+}
+
+/* RoPE's theta and scaling: top-level rope_theta and rope_scaling (transformers 4), or
+ * rope_parameters holding both (transformers 5); both spellings at once are refused. */
+static int rope_config(const tr_json *j, tr_config *c)
+{
+    json_t *rp = value(j, "rope_parameters");
+    if (!rp) {
+        int rc = tr_json_num(j, "rope_theta", 0, 1e-6, 1e30, &c->rope_theta);
+        return rc ? rc
+                  : rope_scaling_config(j, value(j, "rope_scaling"), "rope_scaling",
+                                        &c->rope_scaling);
+    }
+    if (value(j, "rope_scaling") || value(j, "rope_theta"))
+        return mu_diag_set(j->diag, MU_ERR_FORMAT, "%s: 'rope_parameters' and '%s' are both set",
+                           j->path, value(j, "rope_scaling") ? "rope_scaling" : "rope_theta");
+    int rc = rope_scaling_config(j, rp, "rope_parameters", &c->rope_scaling);
+    json_t *th = rc ? NULL : json_object_get(rp, "rope_theta");
+    if (th && !json_is_null(th)) {
+        double x = json_number_value(th);
+        if (!json_is_number(th) || !(x >= 1e-6 && x <= 1e30))
+            return mu_diag_set(j->diag, MU_ERR_FORMAT,
+                               "%s: rope_parameters 'rope_theta' must be a number from 1e-06 "
+                               "to 1e+30",
+                               j->path);
+        c->rope_theta = (float)x;
     }
     return rc;
 }
@@ -226,7 +265,6 @@ static int llama_config(const tr_json *j, const char *type, tr_config *c)
         (rc = tr_json_int(j, "head_dim", 0, 1, INT_MAX, &c->head_dim)) ||
         (rc = tr_json_int(j, "intermediate_size", 1, 1, INT_MAX, &c->d_ff)) ||
         (rc = tr_json_num(j, "rms_norm_eps", 0, 0, 1, &c->norm_eps)) ||
-        (rc = tr_json_num(j, "rope_theta", 0, 1e-6, 1e30, &c->rope_theta)) ||
         (rc = tr_json_bool(j, "tie_word_embeddings", &c->tied_head)))
         return rc;
     int attention_bias = 0, mlp_bias = 0, sliding = 0;
@@ -241,7 +279,7 @@ static int llama_config(const tr_json *j, const char *type, tr_config *c)
     const char *act = tr_json_str(j, "hidden_act");
     if (act && strcmp(act, "silu"))
         return unsupported(j, "hidden_act", act);
-    if ((rc = rope_scaling_config(j, &c->rope_scaling)))
+    if ((rc = rope_config(j, c)))
         return rc;
     float partial = 1.0f;
     if ((rc = tr_json_num(j, "partial_rotary_factor", 0, 0, 1, &partial)) || partial != 1.0f)
