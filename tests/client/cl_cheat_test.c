@@ -68,6 +68,7 @@ typedef struct {
     uint32_t drop;            /* the last `drop` coordinator members never upload MASKED */
     cl_engine *engine;        /* an evaluating target's model (NULL: synthetic, dim DIM) */
     const float *global;      /* (cfg.dim) the adapter it evaluates */
+    const co_round_config *masked_cfg; /* if set: the round config of the target's MASKED task */
 } cheat;
 
 /* The masked vector: w·Δ, w and the metric coordinates (co_wire.h) in a training round, the
@@ -226,7 +227,7 @@ static void deliver(cheat *ch, cl_participant *p, sa_outbox *sob, uint8_t stage)
             uint32_t i = rec[r] - TARGET;
             if (i == 0) {
                 co_task t = {.kind = CO_TASK_SECAGG, .org_id = TARGET, .stage = stage};
-                t.cfg = ch->cfg;
+                t.cfg = ch->masked_cfg && stage == SA_STAGE_MASKED ? *ch->masked_cfg : ch->cfg;
                 size_t len = e->len;
                 uint8_t *swapped = NULL;
                 if (ch->swap && stage == SA_STAGE_SHARE)
@@ -895,6 +896,51 @@ static void test_ddg_survivors_below_ddg_min(void **state)
     }
 }
 
+/* The MASKED task's noise must be the one the org advertised for: a coordinator that lowers
+ * ddg_noise (0.5 or off), changes ddg_min (7 to 5: noise scaled for fewer survivors than its
+ * advertised survivor minimum) or raises the noise between ADVERTISE and MASKED gets no masked
+ * input from the org (it checks before it encodes) and nothing after; the same values
+ * (control) give the input. The org has no pin here: only this check stands in the way. */
+static void test_ddg_changed_at_masked_refused(void **state)
+{
+    (void)state;
+    const struct {
+        double z;
+        uint32_t m;
+    } at_masked[] = {{1, 7}, {0.5, 7}, {0, 0}, {1, 5}, {2, 7}};
+    for (size_t c = 0; c < sizeof at_masked / sizeof at_masked[0]; c++) {
+        cheat ch;
+        cheat_init(&ch, 7, 0);
+        ch.cfg.ddg_noise = 1;
+        ch.cfg.ddg_min = 7;
+        ch.cfg.scale = 65536;
+        co_round_config mc = ch.cfg;
+        mc.ddg_noise = at_masked[c].z;
+        mc.ddg_min = at_masked[c].m;
+        ch.masked_cfg = &mc;
+        cl_member roster[MAX_FAKE];
+        size_t nr = roster_of(&ch, 1, roster);
+        uint8_t seed[32];
+        cl_participant *p = make_pinned(roster, nr, 0, 0, seed);
+        uint32_t got[VD];
+        int done = cheat_run(&ch, p, got);
+        print_message("MASKED with ddg_noise %g, ddg_min %u: done %d, target rc %d, sent in MASKED "
+                      "%u\n",
+                      mc.ddg_noise, mc.ddg_min, done, ch.target_rc, ch.sent_at[SA_STAGE_MASKED]);
+        if (c == 0) {
+            assert_true(done);
+            assert_int_equal(ch.target_rc, MU_OK);
+            assert_int_equal(ch.sent_at[SA_STAGE_MASKED], 1);
+        } else { /* the others' sum may still complete, without the target */
+            assert_int_equal(ch.target_rc, MU_ERR_INVALID);
+            assert_int_equal(ch.sent_at[SA_STAGE_MASKED], 0);
+            assert_int_equal(ch.sent_at[SA_STAGE_UNMASK], 0);
+        }
+        cl_participant_free(p);
+        cheat_free(&ch);
+    }
+}
+
 /* ---- attack 7: one org's held-out loss out of an evaluation round --------------------- */
 
 typedef struct {
@@ -1107,6 +1153,7 @@ int main(void)
         cmocka_unit_test(test_ddg_noise_below_pin_refused),
         cmocka_unit_test(test_ddg_min_beyond_cohort_refused),
         cmocka_unit_test(test_ddg_survivors_below_ddg_min),
+        cmocka_unit_test(test_ddg_changed_at_masked_refused),
         cmocka_unit_test(test_eval_fake_cohort_works_without_checks),
         cmocka_unit_test(test_eval_loss_not_given_away),
     };

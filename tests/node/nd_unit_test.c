@@ -146,6 +146,47 @@ static void test_org_config_cohort(void **state)
     assert_int_equal(c.small_cohort, 1);
 }
 
+/* privacy: the org's noise pin (issue 13): good values read, no section is no pin, and each bad
+ * value refused naming its file, line and column. */
+static void test_org_config_privacy(void **state)
+{
+    (void)state;
+    const char *base = "org: {name: x, identity_key: k}\ncoordinator: {address: a:1}\n"
+                       "model: {base: m}\ndata: {train: t.h5}\ntls: {insecure: true}\n";
+    char buf[1024];
+    nd_orgcfg c;
+    mu_diag d = {{0}};
+    snprintf(buf, sizeof buf, "%sprivacy:\n  min_ddg_noise: 1.5\n  require_ddg: true\n", base);
+    write_file("nd_ok.yaml", buf);
+    if (nd_orgcfg_load("nd_ok.yaml", &c, &d) != MU_OK)
+        fail_msg("%s", d.msg);
+    assert_true(c.min_ddg_noise == 1.5 && c.require_ddg == 1);
+    snprintf(buf, sizeof buf, "%sprivacy: {min_ddg_noise: 0, require_ddg: false}\n", base);
+    write_file("nd_ok.yaml", buf);
+    assert_int_equal(nd_orgcfg_load("nd_ok.yaml", &c, &d), MU_OK);
+    assert_true(c.min_ddg_noise == 0 && c.require_ddg == 0);
+    write_file("nd_ok.yaml", base); /* no section: no pin */
+    assert_int_equal(nd_orgcfg_load("nd_ok.yaml", &c, &d), MU_OK);
+    assert_true(c.min_ddg_noise == 0 && c.require_ddg == 0);
+    static const struct {
+        const char *block, *want;
+    } bad[] = {
+        {"privacy:\n  min_ddg_noise: -1\n",
+         "nd_bad.yaml:7:18: min_ddg_noise must be between 0 and 1e+06, got -1"},
+        {"privacy:\n  min_ddg_noise: 2e6\n", "nd_bad.yaml:7:18: min_ddg_noise must be between"},
+        {"privacy:\n  min_ddg_noise: lots\n", "nd_bad.yaml:7:18: min_ddg_noise"},
+        {"privacy:\n  min_ddg_noise: .nan\n", "nd_bad.yaml:7:18: min_ddg_noise"},
+        {"privacy:\n  require_ddg: maybe\n", "nd_bad.yaml:7:16: require_ddg must be true or false"},
+        {"privacy:\n  require_ddg: 1\n  min_ddg_noise: 1\n", "nd_bad.yaml:7:16: require_ddg"},
+        {"privacy:\n  min_noise: 1\n", "nd_bad.yaml:7:3: unknown key 'min_noise'"},
+        {"privacy: 2\n", "nd_bad.yaml:6:10: privacy must be a mapping"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(buf, sizeof buf, "%s%s", base, bad[i].block);
+        expect_error(buf, bad[i].want);
+    }
+}
+
 static void test_identity_key(void **state)
 {
     (void)state;
@@ -260,11 +301,9 @@ int main(void)
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_example_org_config),
-        cmocka_unit_test(test_org_config_errors),
-        cmocka_unit_test(test_org_config_cohort),
-        cmocka_unit_test(test_identity_key),
-        cmocka_unit_test(test_fedcfg),
+        cmocka_unit_test(test_example_org_config), cmocka_unit_test(test_org_config_errors),
+        cmocka_unit_test(test_org_config_cohort),  cmocka_unit_test(test_org_config_privacy),
+        cmocka_unit_test(test_identity_key),       cmocka_unit_test(test_fedcfg),
         cmocka_unit_test(test_task_mirror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
