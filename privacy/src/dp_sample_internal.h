@@ -50,13 +50,13 @@ typedef struct {
 
 typedef struct {
     uint64_t num, den;
-    unsigned q;       /* 2^q strips of height 2^-q */
-    uint64_t M;       /* the strips cover magnitudes 0..M; beyond, the tail */
-    uint32_t K;       /* cells per bucket */
-    uint32_t lem_thr; /* (2^32 - K) mod K: Lemire's rejection threshold */
-    uint32_t a_thr16; /* 16 bits of U at or above this: U >= exp(-γ0) */
-    dp_u128 n0, d0;   /* γ0 = n0/d0 = (M + 1)² / (2σ²), the tail's coupling threshold */
-    double est0;      /* exp(-γ0) in double (dp_fexp) */
+    unsigned q;          /* 2^q strips of height 2^-q */
+    uint64_t M;          /* the strips cover magnitudes 0..M; beyond, the tail */
+    uint32_t K;          /* cells per bucket */
+    uint32_t lem_thr[2]; /* (2^24 - K) mod K, (2^32 - K) mod K: Lemire's rejection thresholds */
+    uint32_t a_thr15;    /* 15 bits of U at or above this: U >= exp(-γ0) */
+    dp_u128 n0, d0;      /* γ0 = n0/d0 = (M + 1)² / (2σ²), the tail's coupling threshold */
+    double est0;         /* exp(-γ0) in double (dp_fexp) */
     uint32_t width[1u << DP_ZIG_QMAX];      /* strip i (0-based) covers magnitudes 0..width-1 */
     uint32_t sure[(1u << DP_ZIG_QMAX) + 1]; /* magnitudes below sure[i] lie under the curve */
     uint32_t pre[(1u << DP_ZIG_QMAX) + 1];  /* strip i's bottom height y_i in 32-bit fixed point */
@@ -75,6 +75,11 @@ void dp_zig_build(dp_zig *z, uint64_t num, uint64_t den, unsigned q, uint64_t M)
  * decisions counted into *st (may be NULL). */
 void dp_zig_sample(const dp_zig *z, dp_rng *rng, int64_t *out, size_t n, int force_slow,
                    dp_sample_stats *st);
+
+/* The ziggurat's cell for bucket b8 and Lemire input x of 24 bits (wide = 0) or 32 (wide = 1):
+ * 0 if Lemire rejects x, else 1 with its magnitude and under-the-curve flag. */
+int dp_zig_cell_hook(const dp_zig *z, uint32_t b8, uint32_t x, int wide, uint32_t *m,
+                     uint32_t *sure);
 
 /* dp_dgauss_fill with the ziggurat (cks = 0) or the CKS fast form (cks = 1). */
 int dp_dgauss_fill_by(const uint8_t seed[DP_SEED_BYTES], uint64_t stream, uint64_t num,

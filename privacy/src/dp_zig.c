@@ -28,6 +28,7 @@
 #include "dp_exact.h"
 #include "dp_sample.h"
 #include "dp_sample_internal.h"
+#include "mu_bytes.h"
 
 #ifdef __clang__ /* as dp_sample.c: the fast path's rounding must not depend on the compiler */
 #pragma STDC FP_CONTRACT OFF
@@ -127,7 +128,8 @@ void dp_zig_build(dp_zig *z, uint64_t num, uint64_t den, unsigned q, uint64_t M)
     z->K = (uint32_t)((W + DP_ZIG_BUCKETS - 1) / DP_ZIG_BUCKETS);
     z->pad = (uint64_t)z->K * DP_ZIG_BUCKETS - W;
     w[n] = z->pad; /* the reject item: sure[n] = 0 and never accepted */
-    z->lem_thr = (uint32_t)(-z->K) % z->K;
+    z->lem_thr[0] = ((1u << 24) - z->K) % z->K; /* K < 2^18 */
+    z->lem_thr[1] = (uint32_t)(-z->K) % z->K;
     /* Vose's alias construction in integers: every bucket holds K cells, tau of its own item
      * and K - tau of its alias; every item owns exactly one bucket. An item's cells are
      * numbered from its own piece (0..tau-1), then its alias pieces in bucket order. */
@@ -173,27 +175,29 @@ void dp_zig_build(dp_zig *z, uint64_t num, uint64_t den, unsigned q, uint64_t M)
     z->n0 = (dp_u128)(M + 1) * (M + 1) * den;
     z->d0 = (dp_u128)2 * num;
     z->est0 = dp_fexp(z->n0 <= 64 * z->d0 ? (double)z->n0 / (double)z->d0 : 64);
-    z->a_thr16 = (uint32_t)(z->est0 * (1 + ZIG_BAND) * 65536.0) + 1;
+    z->a_thr15 = (uint32_t)(z->est0 * (1 + ZIG_BAND) * 32768.0) + 1;
 }
 
-/* A cell from 8 bucket bits and a 32-bit Lemire input: its magnitude m and whether it lies
- * under the curve, without a branch on the (secret) cell; returns 0 when Lemire rejects x (draw
- * another). */
-static inline int cell(const dp_zig *z, uint32_t b8, uint32_t x, uint32_t *m, uint32_t *sure)
+/* A cell from 8 bucket bits and an L-bit Lemire input x (wide = 0: L = 24, 1: L = 32): its
+ * magnitude m and whether it lies under the curve, without a branch on the (secret) cell;
+ * returns 0 when Lemire rejects x (draw another). */
+static inline int cell(const dp_zig *z, uint32_t b8, uint32_t x, int wide, uint32_t *m,
+                       uint32_t *sure)
 {
+    unsigned L = wide ? 32 : 24;
     uint64_t p = (uint64_t)x * z->K;
-    uint32_t v = (uint32_t)(p >> 32);
+    uint32_t v = (uint32_t)(p >> L), lo = (uint32_t)(p & ((1ull << L) - 1));
     const dp_zig_bucket *bk = &z->bk[b8];
     uint32_t alias = -(uint32_t)(v >= bk->tau); /* a mask */
     *m = v + ((uint32_t)bk->delta & alias);
     *sure = (v < bk->so) | ((v >= bk->tau) & (v < bk->sa));
-    return (uint32_t)p >= z->lem_thr;
+    return lo >= z->lem_thr[wide];
 }
 
 /* The strip of a cell (for the slow path). */
-static uint32_t cell_item(const dp_zig *z, uint32_t b8, uint32_t x)
+static uint32_t cell_item(const dp_zig *z, uint32_t b8, uint32_t x, int wide)
 {
-    uint32_t v = (uint32_t)(((uint64_t)x * z->K) >> 32);
+    uint32_t v = (uint32_t)(((uint64_t)x * z->K) >> (wide ? 32 : 24));
     return v < z->bk[b8].tau ? z->own[b8] : z->alias[b8];
 }
 
@@ -227,14 +231,14 @@ static uint32_t centre_one(const dp_zig *z, dp_rng *rng, int force, dp_sample_st
 {
     for (;;) {
         uint32_t b8 = dp_rng_u32(rng) & 0xff, x, m, sure;
-        while (!cell(z, b8, x = dp_rng_u32(rng), &m, &sure))
+        while (!cell(z, b8, x = dp_rng_u32(rng), 1, &m, &sure))
             ;
         if (sure) {
             if (st)
                 st->sure++;
             return m;
         }
-        if (wedge(z, rng, cell_item(z, b8, x), m, force, st))
+        if (wedge(z, rng, cell_item(z, b8, x, 1), m, force, st))
             return m;
     }
 }
@@ -267,24 +271,27 @@ static int64_t tail(const dp_zig *z, dp_rng *rng, int force, dp_sample_stats *st
 static int slow_one(const dp_zig *z, dp_rng *rng, uint64_t w, int force, dp_sample_stats *st,
                     int64_t *out)
 {
-    uint32_t m, sure, b8 = (uint32_t)w & 0xff, x = (uint32_t)(w >> 8);
-    uint32_t a16 = (uint32_t)(w >> 40) & 0xffff, neg = (uint32_t)(w >> 56) & 1;
-    while (!cell(z, b8, x, &m, &sure))
+    uint32_t m, sure, b8 = (uint32_t)w & 0xff, x = (uint32_t)(w >> 8) & 0xffffff;
+    uint32_t a15 = (uint32_t)(w >> 32) & 0x7fff, neg = (uint32_t)(w >> 47) & 1;
+    int wide = 0; /* Lemire on the word's 24 bits, then (rejected) on fresh 32-bit words */
+    while (!cell(z, b8, x, wide, &m, &sure)) {
         x = dp_rng_u32(rng);
+        wide = 1;
+    }
     if (sure) {
         if (st)
             st->sure++;
-    } else if (!wedge(z, rng, cell_item(z, b8, x), m, force, st)) {
+    } else if (!wedge(z, rng, cell_item(z, b8, x, wide), m, force, st)) {
         return 0;
     }
     int64_t r = m;
     int a;
-    if (a16 >= z->a_thr16 && !force) {
+    if (a15 >= z->a_thr15 && !force) {
         a = 0;
         if (st)
             st->fast++;
     } else {
-        a = lt_exp_any(rng, a16 << 16 | dp_rng_u32(rng) >> 16, z->n0, z->d0, force, st);
+        a = lt_exp_any(rng, a15 << 17 | dp_rng_u32(rng) >> 15, z->n0, z->d0, force, st);
     }
     if (a && (r = tail(z, rng, force, st)) < 0)
         return 0;
@@ -294,40 +301,35 @@ static int slow_one(const dp_zig *z, dp_rng *rng, uint64_t w, int force, dp_samp
     return 1;
 }
 
-/* ZIG_BATCH proposals, one 64-bit word each: bits 0-7 the bucket, 8-39 Lemire's input, 40-55
- * the first 16 bits of the U of A, 56 the sign. The common case (a sure cell, A decided by 16
- * bits) takes no branch on the data. Writes at most room draws; returns how many. */
+/* ZIG_BATCH proposals of 48 stream bits each (6 bytes, little-endian): bits 0-7 the bucket,
+ * 8-31 Lemire's input, 32-46 the first 15 bits of the U of A, 47 the sign. The common case (a
+ * sure cell, A decided by 15 bits) takes no branch on the data. Writes at most room draws;
+ * returns how many. */
 static size_t zig_batch(const dp_zig *z, dp_rng *rng, int64_t *out, size_t room, int force,
                         dp_sample_stats *st)
 {
-    uint64_t w[ZIG_BATCH];
-    int64_t val[ZIG_BATCH];
-    uint8_t fast[ZIG_BATCH], emit[ZIG_BATCH];
-    memcpy(w, dp_rng_words(rng, 2 * ZIG_BATCH), sizeof w);
-    for (int i = 0; i < ZIG_BATCH; i++) {
-        uint32_t m, sure;
-        int ok = cell(z, (uint32_t)w[i] & 0xff, (uint32_t)(w[i] >> 8), &m, &sure);
-        uint32_t a16 = (uint32_t)(w[i] >> 40) & 0xffff, neg = (uint32_t)(w[i] >> 56) & 1;
-        fast[i] = (uint8_t)(ok & sure & (a16 >= z->a_thr16) & !force);
-        emit[i] = (uint8_t) !(neg & (m == 0));
-        val[i] = neg ? -(int64_t)m : (int64_t)m;
-    }
+    uint8_t b[6 * ZIG_BATCH + 2] = {0}; /* 2 bytes of slack for the last 8-byte read */
+    memcpy(b, dp_rng_words(rng, 6 * ZIG_BATCH / 4), 6 * ZIG_BATCH); /* slow_one may refill */
     size_t k = 0, nf = 0;
+    uint32_t a_thr = force ? 0x8000u : z->a_thr15; /* forced: A always on the exact path */
     for (int i = 0; i < ZIG_BATCH && k < room; i++) {
-        if (fast[i]) {
-            out[k] = val[i];
-            k += emit[i];
+        uint64_t w = mu_le64(b + 6 * i) & 0xffffffffffffull;
+        uint32_t m, sure;
+        int ok = cell(z, (uint32_t)w & 0xff, (uint32_t)(w >> 8) & 0xffffff, 0, &m, &sure);
+        uint32_t a15 = (uint32_t)(w >> 32) & 0x7fff, neg = (uint32_t)(w >> 47) & 1;
+        if (__builtin_expect(ok & sure & (a15 >= a_thr), 1)) {
+            out[k] = neg ? -(int64_t)m : (int64_t)m;
+            k += !(neg & (m == 0));
             nf++;
         } else {
-            k += (size_t)slow_one(z, rng, w[i], force, st, out + k);
+            k += (size_t)slow_one(z, rng, w, force, st, out + k);
         }
     }
     if (st) {
         st->sure += nf;
         st->fast += nf;
     }
-    sodium_memzero(w, sizeof w);
-    sodium_memzero(val, sizeof val);
+    sodium_memzero(b, sizeof b);
     return k;
 }
 
@@ -346,4 +348,10 @@ int dp_dgauss_sample(dp_rng *rng, uint64_t num, uint64_t den, int64_t *out, size
     dp_zig_build(&z, num, den, 0, 0);
     dp_zig_sample(&z, rng, out, n, 0, NULL);
     return MU_OK;
+}
+
+int dp_zig_cell_hook(const dp_zig *z, uint32_t b8, uint32_t x, int wide, uint32_t *m,
+                     uint32_t *sure)
+{
+    return cell(z, b8, x, wide, m, sure);
 }

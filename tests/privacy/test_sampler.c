@@ -330,6 +330,44 @@ static void test_zig_tables(void **state)
     }
 }
 
+/* Lemire's multiply-and-reject on the batch's 24-bit input is exactly uniform: over all 2^24
+ * inputs, every cell of a bucket is hit by the same number of accepted inputs, floor(2^24/K). */
+static void test_zig_lemire(void **state)
+{
+    (void)state;
+    const uint64_t s2[] = {100000000, DP_SIGMA2_NUM_MAX};
+    for (size_t t = 0; t < 2; t++) {
+        dp_zig z;
+        dp_zig_build(&z, s2[t], 1, 0, 0);
+        uint32_t b8 = 17, lo = UINT32_MAX, hi = 0;
+        uint32_t *count = calloc(z.M + 2, sizeof(uint32_t));
+        assert_non_null(count);
+        uint64_t accepted = 0;
+        for (uint32_t x = 0; x < 1u << 24; x++) {
+            uint32_t m, sure;
+            if (!dp_zig_cell_hook(&z, b8, x, 0, &m, &sure))
+                continue;
+            assert_true(m <= z.M);
+            count[m]++;
+            accepted++;
+        }
+        /* by magnitude: a magnitude in both of the bucket's pieces (two strips) counts twice */
+        uint64_t cells = 0;
+        for (uint32_t m = 0; m <= z.M; m++)
+            if (count[m]) {
+                cells++;
+                lo = count[m] < lo ? count[m] : lo;
+                hi = count[m] > hi ? count[m] : hi;
+            }
+        uint32_t want = (1u << 24) / z.K;
+        print_message("lemire K %u: %llu accepted over %llu magnitudes, %u..%u each (want %u)\n",
+                      z.K, (unsigned long long)accepted, (unsigned long long)cells, lo, hi, want);
+        assert_int_equal(accepted, (uint64_t)want * z.K);
+        assert_true(lo % want == 0 && hi % want == 0); /* a magnitude in both pieces: 2·want */
+        free(count);
+    }
+}
+
 /* Reference values floor(exp(-n/d) · 2^256), from Python's decimal module at 150 digits. */
 static const struct {
     dp_u128 n, d;
@@ -658,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_squeeze_exact),   cmocka_unit_test(test_geom_exact),
         cmocka_unit_test(test_cks_sampler),     cmocka_unit_test(test_zig_tail),
         cmocka_unit_test(test_zig_forced_slow), cmocka_unit_test(test_zig_tables),
+        cmocka_unit_test(test_zig_lemire),
     };
     if (getenv("DP_SAMPLER_ONLY")) /* e.g. DP_SAMPLER_ONLY=test_near_ties */
         cmocka_set_test_filter(getenv("DP_SAMPLER_ONLY"));
