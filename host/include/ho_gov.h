@@ -53,15 +53,19 @@ typedef struct {
     const uint8_t *config_hash; /* (GV_HASH_BYTES) BLAKE2b-256 of the coordinator config */
     int resumed;                /* resumed from a checkpoint after round `resumed_round` */
     uint64_t resumed_round;
-    uint64_t instance;     /* this coordinator process's random id (restart entries) */
-    uint64_t now;          /* seconds since the epoch, for entry times */
+    const uint8_t *resumed_state; /* (GV_HASH_BYTES) its co_checkpoint_state_hash, or NULL */
+    uint64_t instance;            /* this coordinator process's random id (restart entries) */
+    uint64_t now;                 /* seconds since the epoch, for entry times */
     const co_round *round; /* the round machine, resumed: the global the next round starts from */
     unsigned skip;         /* HO_GOV_SKIP_* (tests only) */
 } ho_gov_opts;
 
 /* Loads and verifies the chain (gv_chain_verify), the key (must be the head charter's
  * coordinator key), the config hash (must be the head's training hash) and, when DIR/audit.log
- * exists, the log (gv_log_verify against the chain; its coordinator must be ours). Then
+ * exists, the log (gv_log_verify against the chain; its coordinator must be ours) and, when
+ * resumed, the checkpoint against the log's entry of the resumed round: its global (the
+ * round machine's) must be the global hash named, and resumed_state, when given and the
+ * entry is format 2, the state hash named. Then
  * appends what is new: the charter versions the log has not adopted (all of them for a new
  * log) and, for an existing log, a restart entry. NULL with diag naming the file and why
  * (nothing written then). The key is wiped by ho_gov_free. */

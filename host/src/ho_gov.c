@@ -97,15 +97,21 @@ static int append(ho_gov *g, gv_entry *e, uint64_t now, mu_diag *d)
     return rc;
 }
 
+/* What the log's last ROUND entry of a round names (have = 0: no such entry; has_state = 0:
+ * a format-1 entry, without state hash). */
+typedef struct {
+    uint8_t global[GV_HASH_BYTES], state[GV_HASH_BYTES];
+    int have, has_state;
+} logged_round;
+
 /* Replays an existing, verified log: which charter version it adopted last, who is admitted,
- * which round it logged last, and the global hash its last ROUND entry for round `want` names
- * (*have_global = 0 when it has none). */
+ * which round it logged last, and what its last ROUND entry for round `want` names. */
 static int replay(ho_gov *g, uint64_t *version, uint64_t *last_round, uint64_t want,
-                  uint8_t global[GV_HASH_BYTES], int *have_global, gv_entry *e)
+                  logged_round *lr, gv_entry *e)
 {
     *version = 0;
     *last_round = 0;
-    *have_global = 0;
+    memset(lr, 0, sizeof *lr);
     for (size_t i = 0; i < gv_log_len(g->log); i++) {
         gv_log_entry(g->log, i, e);
         if (e->kind == GV_ENTRY_CHARTER)
@@ -116,8 +122,10 @@ static int replay(ho_gov *g, uint64_t *version, uint64_t *last_round, uint64_t w
         else if (e->kind == GV_ENTRY_ROUND || e->kind == GV_ENTRY_RESTART)
             *last_round = e->round;
         if (e->kind == GV_ENTRY_ROUND && e->round == want) {
-            memcpy(global, e->global_hash, GV_HASH_BYTES);
-            *have_global = 1;
+            memcpy(lr->global, e->global_hash, GV_HASH_BYTES);
+            memcpy(lr->state, e->state_hash, GV_HASH_BYTES);
+            lr->have = 1;
+            lr->has_state = e->format >= GV_ENTRY_FORMAT;
         }
     }
     return MU_OK;
@@ -148,6 +156,24 @@ static int check_resumed_global(const ho_gov *g, uint64_t round, const uint8_t w
                        g->log_path, (unsigned long long)round, hh, (unsigned long long)round, wh);
 }
 
+/* The rest of the resumed checkpoint's state (optimizer state, counters, metrics, orgs) must
+ * be the one the resumed round's entry names. */
+static int check_resumed_state(const ho_gov *g, uint64_t round, const uint8_t have[GV_HASH_BYTES],
+                               const uint8_t want[GV_HASH_BYTES], mu_diag *d)
+{
+    if (sodium_memcmp(have, want, GV_HASH_BYTES) == 0)
+        return MU_OK;
+    char hh[2 * GV_HASH_BYTES + 1], wh[2 * GV_HASH_BYTES + 1];
+    wi_hex_encode(hh, sizeof hh, have, GV_HASH_BYTES);
+    wi_hex_encode(wh, sizeof wh, want, GV_HASH_BYTES);
+    return mu_diag_set(d, MU_ERR_INVALID,
+                       "%s: the checkpoint's state after round %llu (optimizer state, round "
+                       "counter, metrics, orgs) hashes to %.16s..., the audit log's round %llu "
+                       "entry names state %.16s...: the checkpoint is not the state the log "
+                       "records",
+                       g->log_path, (unsigned long long)round, hh, (unsigned long long)round, wh);
+}
+
 static int open_log(ho_gov *g, const ho_gov_opts *o, gv_entry *e, mu_diag *d)
 {
     int rc = gv_log_load(g->log_path, &g->log, d);
@@ -165,12 +191,13 @@ static int open_log(ho_gov *g, const ho_gov_opts *o, gv_entry *e, mu_diag *d)
                                o->chain_path, why.msg);
     }
     uint64_t version = 0, last_round = 0;
-    uint8_t logged[GV_HASH_BYTES];
-    int have_logged = 0;
-    if ((rc = replay(g, &version, &last_round, o->resumed ? o->resumed_round : 0, logged,
-                     &have_logged, e)))
+    logged_round lr;
+    if ((rc = replay(g, &version, &last_round, o->resumed ? o->resumed_round : 0, &lr, e)))
         return rc;
-    if (o->resumed && have_logged && (rc = check_resumed_global(g, o->resumed_round, logged, d)))
+    if (o->resumed && lr.have && (rc = check_resumed_global(g, o->resumed_round, lr.global, d)))
+        return rc;
+    if (o->resumed && lr.have && lr.has_state && o->resumed_state &&
+        (rc = check_resumed_state(g, o->resumed_round, o->resumed_state, lr.state, d)))
         return rc;
     for (uint64_t v = version; v < g->n_chain; v++) {
         memset(e, 0, sizeof *e);

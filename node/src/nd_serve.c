@@ -503,6 +503,8 @@ static int resume(server *s, mu_diag *d)
         co_checkpoint_deinit(&ck);
     if (rc != MU_OK)
         return rc;
+    co_checkpoint_state_hash(&ck, s->ckpt_state); /* as written, before any key rotation */
+    s->resumed_ckpt = 1;
     nd_rotate_pinned_keys(&s->cfg, ck.orgs, ck.n_orgs);
     rc = co_round_restore(s->r, &ck, d);
     if (rc == MU_OK)

@@ -176,6 +176,7 @@ int nd_srv_gov_open(server *s, const uint8_t instance[8], mu_diag *d)
                       .config_hash = s->cfg_hash,
                       .resumed = nh > 0,
                       .resumed_round = nh ? hist[nh - 1].round : 0,
+                      .resumed_state = s->resumed_ckpt ? s->ckpt_state : NULL,
                       .now = (uint64_t)time(NULL),
                       .round = s->r,
                       .skip = s->o.cheat};

@@ -36,6 +36,8 @@ typedef struct {
     co_config cfg;
     nd_model_spec spec;
     uint8_t cfg_hash[CO_HASH_BYTES];
+    uint8_t ckpt_state[CO_HASH_BYTES]; /* co_checkpoint_state_hash of the checkpoint resumed */
+    int resumed_ckpt;                  /* ckpt_state is set */
     tr_model *model; /* zero base + LoRA: the shape of the global, and the PEFT export */
     co_round *r;
     rpc_server *srv;

@@ -94,6 +94,8 @@ int sim_restart(sim *s, mu_diag *diag)
         rc = co_checkpoint_load(s->cfg->co.checkpoint_dir, s->config_hash, 0, &ck, diag);
         if (rc != MU_OK)
             return rc;
+        co_checkpoint_state_hash(&ck, s->ckpt_state);
+        s->resumed_ckpt = 1;
         rc = co_round_restore(s->r, &ck, diag);
         co_checkpoint_deinit(&ck);
         if (rc != MU_OK)

@@ -56,6 +56,8 @@ typedef struct {
     mu_progress bar;
     uint64_t bar_round;
     uint8_t config_hash[CO_HASH_BYTES];
+    uint8_t ckpt_state[CO_HASH_BYTES]; /* the checkpoint a restart resumed (state hash) */
+    int resumed_ckpt;
     sim_orgs *orgrep; /* --org-metrics lines, or NULL */
     ho_gov *gov;      /* --charter: the audit log; NULL: none */
 } sim;

@@ -610,6 +610,7 @@ int sim_gov_open(sim *s, mu_diag *diag)
                       .config_hash = h,
                       .now = (uint64_t)time(NULL),
                       .instance = s->restarts,
+                      .resumed_state = s->resumed_ckpt ? s->ckpt_state : NULL,
                       .round = s->r};
     size_t nh = 0;
     const co_metrics *hist = co_round_history(s->r, &nh);

@@ -6,7 +6,8 @@
  * usage: nd_bundle_tamper BUNDLE COORD_KEY OUTDIR
  * writes OUTDIR/adapter.bundle (one bit of the global adapter's first value flipped, the
  * checkpoint rewritten as a valid HDF5 file), optstate.bundle (the same for the server
- * optimizer's first moment m: one byte of the optimizer state changed), dropped.bundle (the
+ * optimizer's first moment m: one byte of the optimizer state changed; that checkpoint alone
+ * as optstate.h5), dropped.bundle (the
  * audit log without its first round entry), noquorum.bundle (the log's release of the
  * bundle's round replaced by one the coordinator signed with only its first member
  * signature). COORD_KEY is the key of the coordinator that signed that release. */
@@ -82,6 +83,11 @@ static void edit_ckpt(const ho_bundle *b, int what, const char *dir, const char 
     size_t len = 0;
     check(mu_read_file(path, HO_BUNDLE_MAX, &bytes, &len, &d), &d);
     save(b, (const uint8_t *)bytes, len, b->log, b->log_len, dir, name);
+    if (what == 1) { /* the checkpoint alone too, for a checkpoint folder next to the log */
+        char alone[4200];
+        snprintf(alone, sizeof alone, "%s/optstate.h5", dir);
+        check(mu_write_file_atomic(alone, bytes, len, &d), &d);
+    }
     free(bytes);
     unlink(path);
     rmdir(tmp);

@@ -139,6 +139,14 @@ check b_refuses_optstate 1 "does not verify: the bundle's federation state \(opt
   -- "$MUTUAL" serve --config coordinator-b.yaml --charter chain \
   --coordinator-key keys/coord-b.key --resume-bundle tampered/optstate.bundle
 check b_untouched 1 "" -- test -e ckpt-b/checkpoint.h5
+# the same state as a checkpoint folder next to A's log: its global is the logged one, the
+# rest of its state (Adam's m) is not
+cp tampered/optstate.h5 ckpt-b/checkpoint.h5
+cp ckpt/audit.log ckpt-b/
+check b_refuses_optstate_folder 1 "the checkpoint's state after round 2 \(optimizer state.*names state [0-9a-f]+\.\.\.: the checkpoint is not the state the log records" \
+  -- "$MUTUAL" serve --config coordinator-b.yaml --charter chain --coordinator-key keys/coord-b.key
+check optstate_log_untouched 0 "" -- cmp ckpt/audit.log ckpt-b/audit.log
+rm -rf ckpt-b
 
 # ---- mutual release verify: the bundle offline, against the genesis alone or the chain --------
 check rv_help 0 "GENESIS_OR_CHAIN" -- "$MUTUAL" release --help
