@@ -1,8 +1,8 @@
 /* train_step_bench - times one LoRA training step of mutual, the mutual half of
  * bench/train_vs_torch.
  *
- *   train_step_bench [--config small|gpt2s|qwen05|bigvocab] [--threads N] [--steps S]
- *                    [--warmup W] [--gemm-split 0|1] [--dp]
+ *   train_step_bench [--config small|gpt2s|qwen05|qwen05_1k|bigvocab] [--threads N] [--steps S]
+ *                    [--warmup W] [--gemm-split 0|1] [--dp] [--checkpointing]
  *
  * small, gpt2s: GPT-2 family, random base weights (frozen), LoRA r=8 alpha=16 on c_attn
  * (q, k, v) and attn.c_proj (the attention output), AdamW on LoRA only, fp32. qwen05:
@@ -10,6 +10,7 @@
  * bigvocab: batch x seq x vocab above 2^31 (see CONFIGS). A step is zero_grad + forward +
  * backward + optimizer update (tr_train_step) on a fixed random batch.
  * Prints one JSON line: median step time over S steps after W warm-up steps, and peak RSS.
+ * --checkpointing turns on per-layer activation checkpointing (tr_model_set_checkpointing).
  *
  * --dp also times the DP-SGD step (tr_dp_step: per-record gradients, clip 1, noise 1, fixed
  * batch B of the config) on a second model, alternating with the plain step in the same run
@@ -37,6 +38,8 @@ static const bench_cfg CONFIGS[] = {
     {"gpt2s", 256, 768, 12, 12, 256, 4, 0, 0, 0},
     /* Qwen2.5-0.5B's shape (q/k/v biases, tied), batch 4 x 512, LoRA r 16 on q,k,v,o. */
     {"qwen05", 151936, 896, 24, 14, 512, 4, 1, 2, 4864},
+    /* The same at batch 4 x 1024 (the size for checkpointing to fit in a few GB). */
+    {"qwen05_1k", 151936, 896, 24, 14, 1024, 4, 1, 2, 4864},
     /* A vocabulary of 2^20 at batch 129 x 16: 2^31 + 2^24 logits a step, which the
      * chunked cross-entropy never holds (GPT-2 family, width 64, one layer). */
     {"bigvocab", 1 << 20, 64, 1, 2, 16, 129, 0, 0, 0},
@@ -116,7 +119,7 @@ static int make_model(const bench_cfg *bc, tr_model **mp, tr_optim **op)
 int main(int argc, char **argv)
 {
     const char *which = "small";
-    int threads = 2, steps = 20, warmup = 3, split = 1, dp_on = 0;
+    int threads = 2, steps = 20, warmup = 3, split = 1, dp_on = 0, ckpt = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--config") && i + 1 < argc)
             which = argv[++i];
@@ -130,10 +133,13 @@ int main(int argc, char **argv)
             split = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--dp"))
             dp_on = 1;
+        else if (!strcmp(argv[i], "--checkpointing"))
+            ckpt = 1;
         else {
             fprintf(stderr,
-                    "usage: %s [--config small|gpt2s|qwen05|bigvocab] [--threads N] [--steps S] "
-                    "[--warmup W] [--gemm-split 0|1] [--dp]\n",
+                    "usage: %s [--config small|gpt2s|qwen05|qwen05_1k|bigvocab] [--threads N] "
+                    "[--steps S] "
+                    "[--warmup W] [--gemm-split 0|1] [--dp] [--checkpointing]\n",
                     argv[0]);
             return 2;
         }
@@ -154,6 +160,9 @@ int main(int argc, char **argv)
     mu_diag d = {{0}};
     if (make_model(bc, &m, &o) || (dp_on && make_model(bc, &pm, &po)))
         return 1;
+    tr_model_set_checkpointing(m, ckpt);
+    if (pm)
+        tr_model_set_checkpointing(pm, ckpt);
     tr_dp_config dc = {.clip = 1.0,
                        .noise = 1.0,
                        .sampling = TR_DP_FIXED,
@@ -197,8 +206,9 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"config\": \"%s\", \"threads\": %d, \"steps\": %d, \"warmup\": %d, "
            "\"gemm_split\": %d, \"mutual_ms\": %.3f, \"mutual_min_ms\": %.3f, "
-           "\"peak_rss_mb\": %.1f, \"loss\": %.6f",
-           bc->name, threads, steps, warmup, split, median, ms[0], ru.ru_maxrss / 1024.0, loss);
+           "\"checkpointing\": %d, \"peak_rss_mb\": %.1f, \"loss\": %.6f",
+           bc->name, threads, steps, warmup, split, median, ms[0], ckpt, ru.ru_maxrss / 1024.0,
+           loss);
     if (dp) {
         double dmed = median_of(dms, steps);
         printf(", \"dp_ms\": %.3f, \"dp_min_ms\": %.3f, \"dp_ratio\": %.3f, \"dp_loss\": %.6f",

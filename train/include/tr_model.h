@@ -272,6 +272,16 @@ int tr_model_set_ce_chunk(tr_model *m, int rows);
  * default) has no such limit: its B * T * V may exceed 2^31. */
 #define TR_MAX_LOGITS ((int64_t)1 << 31)
 
+/* Per-layer activation checkpointing (off by default): with on = 1 the training forward
+ * keeps only each layer's input (the residual stream at block boundaries, L + 1 of (B*T, C))
+ * and one layer's worth of activations; backward recomputes each layer's activations from
+ * its input just before that layer's backward. One more forward of the layers below the top
+ * one per step, and the activation memory of one layer instead of L (for Qwen2.5-0.5B at
+ * 4 x 512, see bench/train/README.md). Gradients and losses are bit for bit those of the
+ * path without checkpointing: the recomputation runs the same kernels in the same order on
+ * the same inputs, dropout masks included. MU_ERR_INVALID unless on is 0 or 1. */
+int tr_model_set_checkpointing(tr_model *m, int on);
+
 /* Training forwards done so far. Dropout masks are a pure function of (seed, this counter,
  * module, position), so saving it and restoring it with tr_model_set_forwards makes a
  * resumed run draw the same masks. */

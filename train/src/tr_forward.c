@@ -36,6 +36,16 @@ static int has_mods(const tr_model *m, int l, int lin)
     return 0;
 }
 
+/* Whether the acts of layer l keep linear lin's input: with checkpointing one set of acts
+ * serves every layer in turn, so it keeps what any layer needs. */
+static int keeps_input(const tr_model *m, int l, int lin)
+{
+    for (int k = m->ckpt ? 0 : l; k < (m->ckpt ? m->L : l + 1); k++)
+        if (has_mods(m, k, lin))
+            return 1;
+    return 0;
+}
+
 /* Rows per LM-head chunk for N rows: TR_CE_FULL 0 (no chunks), an explicit count capped at
  * N, auto about 2^25 floats (128 MB) of logits in multiples of 16 rows. */
 int tr_ce_rows(int chunk, int64_t N, int V)
@@ -73,20 +83,24 @@ static int64_t acts_layout(tr_model *m, float *mem, int64_t N, int64_t BTT, int 
     float *sh_act = tr_carve(&cv, N * m->F);
     for (int l = 0; l < m->L; l++) {
         tr_acts *a = &m->acts[l];
-        a->xn1 = has_mods(m, l, TR_LIN_QKV) ? tr_carve(&cv, N * C) : sh_xn;
+        if (m->ckpt && l > 0) { /* one set, recomputed per layer by backward */
+            *a = m->acts[0];
+            continue;
+        }
+        a->xn1 = keeps_input(m, l, TR_LIN_QKV) ? tr_carve(&cv, N * C) : sh_xn;
         a->mean1 = tr_carve(&cv, N);
         a->rstd1 = tr_carve(&cv, N);
         a->qkv = tr_carve(&cv, N * m->QKV);
         a->qk_raw = m->cfg.qk_norm ? tr_carve(&cv, N * (m->H + m->KV) * m->hd) : NULL;
         a->qk_rstd = m->cfg.qk_norm ? tr_carve(&cv, N * (m->H + m->KV)) : NULL;
         a->att = tr_carve(&cv, BTT * m->H);
-        a->atty = has_mods(m, l, TR_LIN_O) ? tr_carve(&cv, N * m->HD) : sh_atty;
+        a->atty = keeps_input(m, l, TR_LIN_O) ? tr_carve(&cv, N * m->HD) : sh_atty;
         a->res2 = tr_carve(&cv, N * C);
-        a->xn2 = has_mods(m, l, TR_LIN_UP) ? tr_carve(&cv, N * C) : sh_xn;
+        a->xn2 = keeps_input(m, l, TR_LIN_UP) ? tr_carve(&cv, N * C) : sh_xn;
         a->mean2 = tr_carve(&cv, N);
         a->rstd2 = tr_carve(&cv, N);
         a->up = tr_carve(&cv, N * m->U);
-        a->act = has_mods(m, l, TR_LIN_DOWN) ? tr_carve(&cv, N * m->F) : sh_act;
+        a->act = keeps_input(m, l, TR_LIN_DOWN) ? tr_carve(&cv, N * m->F) : sh_act;
     }
     int max_in = 1;
     for (int j = 0; j < m->n_mods; j++) {
@@ -419,6 +433,16 @@ int tr_model_set_ce_chunk(tr_model *m, int rows)
     return MU_OK;
 }
 
+int tr_model_set_checkpointing(tr_model *m, int on)
+{
+    if (on != 0 && on != 1)
+        return MU_ERR_INVALID;
+    if (on != m->ckpt)
+        tr_acts_free(m); /* the activations are laid out per layer or once */
+    m->ckpt = on;
+    return MU_OK;
+}
+
 int tr_model_backward(tr_model *m)
 {
     if (!m->can_backward || !m->has_lora)
@@ -440,8 +464,14 @@ int tr_model_backward(tr_model *m)
     int team = omp_get_max_threads();
     if (team > m->cap_threads)
         omp_set_num_threads(m->cap_threads);
-    for (int l = m->L - 1; l >= m->lowest_layer; l--)
+    for (int l = m->L - 1; l >= m->lowest_layer; l--) {
+        /* Checkpointing: the layer's activations again from its saved input, by the same
+         * kernels in the same order (same dropout masks), so the same bits as when they
+         * were kept; the top layer's are still there from the forward. */
+        if (m->ckpt && l < m->L - 1)
+            block_forward(m, l, 1);
         block_backward(m, l, l > m->lowest_layer);
+    }
     if (team > m->cap_threads)
         omp_set_num_threads(team);
     m->can_backward = 0;

@@ -45,7 +45,8 @@ typedef struct {
 
 /* Activations of one block, cached by the training forward for backward. The inputs of a
  * linear (xn1, atty, xn2, act) are kept per layer only when LoRA adapts that linear; else
- * they point to scratch shared by every layer. */
+ * they point to scratch shared by every layer. With checkpointing every layer's tr_acts is
+ * the same one set, which backward refills from the layer's input (res) before using it. */
 typedef struct {
     float *xn1;           /* (N, C) norm1 output */
     float *mean1, *rstd1; /* (N) */
@@ -100,6 +101,7 @@ struct tr_model {
     float *ce_scratch;          /* (ce_rows, V): one chunk's logits, then its dlogits */
     float *dxnf;                /* (N, C) d loss / d xnf, computed by the chunked forward */
     int ce_chunk;               /* tr_model_set_ce_chunk: rows, 0 auto, TR_CE_FULL */
+    int ckpt;                   /* tr_model_set_checkpointing: acts[l] all share acts[0] */
     int ce_rows;                /* rows per chunk for cap_N (0 in TR_CE_FULL mode) */
     int ce_full_loss;           /* last forward's loss came from the full logits */
     float *logits, *dlogits;    /* (cap_logits, V) each, only when materialised */
