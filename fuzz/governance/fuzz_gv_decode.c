@@ -1,7 +1,7 @@
 /* fuzz_gv_decode.c - libFuzzer target: untrusted bytes into every governance decoder (each
- * checks its own magic, so one input reaches all), countersigned heads included. What decodes must
- * encode back to the same bytes (one encoding per value: the charter's hash is its identity), and a
- * decoded log and chain go through verification and the witness check. */
+ * checks its own magic, so one input reaches all), countersigned heads and leave notices included.
+ * What decodes must encode back to the same bytes (one encoding per value: the charter's hash is
+ * its identity), and a decoded log and chain go through verification and the witness check. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +57,11 @@ static void fuzz_log(const uint8_t *data, size_t size)
         gv_witness_encode(&w, out);
         if (memcmp(out, data, size) != 0)
             abort();
+    }
+    gv_leave l;
+    if (gv_leave_decode(&l, data, size, NULL) == MU_OK) {
+        int rc = gv_leave_encode(&l, &b, &n, NULL);
+        same_bytes(rc, b, n, data, size);
     }
     gv_log *log = NULL;
     if (gv_log_decode(&log, data, size, NULL) == MU_OK) {

@@ -86,6 +86,26 @@ int gv_release_sig_ok(const gv_sig *s, const uint8_t log_id[GV_HASH_BYTES], uint
 void gv_leave_sign(uint8_t sig[GV_SIG_BYTES], const uint8_t log_id[GV_HASH_BYTES], const char *name,
                    const uint8_t sk[GV_SK_BYTES]);
 
+/* A member's leave notice (what `mutual charter leave` writes and the member sends the
+ * coordinator): "MUGQ", u16 format, the log id (the genesis charter's hash), the member's
+ * name (u16 length + bytes) and its gv_leave_sign signature over (log id, name). */
+#define GV_LEAVE_FORMAT    1
+#define GV_LEAVE_MAX_BYTES (4 + 2 + GV_HASH_BYTES + 2 + GV_NAME_MAX + GV_SIG_BYTES)
+typedef struct {
+    uint8_t log_id[GV_HASH_BYTES];
+    char name[GV_NAME_MAX];
+    uint8_t sig[GV_SIG_BYTES];
+} gv_leave;
+/* encode: new buffer (caller frees); MU_ERR_INVALID without a name. decode: exactly n untrusted
+ * bytes, MU_ERR_FORMAT / MU_ERR_UNSUPPORTED with the reason (the signature is not checked). */
+int gv_leave_encode(const gv_leave *l, uint8_t **out, size_t *len, mu_diag *diag);
+int gv_leave_decode(gv_leave *l, const uint8_t *b, size_t n, mu_diag *diag);
+/* MU_OK when l is for log_id and signed by the key charter c gives the member it names;
+ * MU_ERR_PROTOCOL (another federation, not on the roster) or MU_ERR_CRYPTO (not signed by
+ * that key: forged) with diag. */
+int gv_leave_check(const gv_leave *l, const uint8_t log_id[GV_HASH_BYTES], const gv_charter *c,
+                   mu_diag *diag);
+
 typedef struct gv_log gv_log;
 
 /* An empty log, or NULL (out of memory). gv_log_free(NULL) is a no-op. */

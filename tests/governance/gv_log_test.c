@@ -430,6 +430,59 @@ static void test_forked_head_detected(void **state)
     gv_log_free(seen);
 }
 
+/* A leave notice file: its codec (one encoding, bounded, framing checked) and its check
+ * against the charter (this federation, on the roster, signed by the member's own key). */
+static void test_leave_notice(void **state)
+{
+    (void)state;
+    gv_leave l, back;
+    memset(&l, 0, sizeof l);
+    memcpy(l.log_id, log_id, GV_HASH_BYTES);
+    strcpy(l.name, "beta");
+    gv_leave_sign(l.sig, log_id, "beta", fx_sk[1]);
+    uint8_t *b, *b2;
+    size_t n, n2;
+    mu_diag d;
+    assert_int_equal(gv_leave_encode(&l, &b, &n, NULL), MU_OK);
+    assert_true(n <= GV_LEAVE_MAX_BYTES);
+    assert_int_equal(gv_leave_decode(&back, b, n, NULL), MU_OK);
+    assert_int_equal(gv_leave_encode(&back, &b2, &n2, NULL), MU_OK);
+    assert_int_equal(n, n2);
+    assert_memory_equal(b, b2, n);
+    free(b2);
+    assert_int_equal(gv_leave_check(&back, log_id, &chain[0].charter, &d), MU_OK);
+    assert_int_equal(gv_leave_decode(&back, b, n - 1, &d), MU_ERR_FORMAT);
+    uint8_t *longer = calloc(1, n + 1);
+    memcpy(longer, b, n);
+    assert_int_equal(gv_leave_decode(&back, longer, n + 1, &d), MU_ERR_FORMAT);
+    assert_non_null(strstr(d.msg, "trailing"));
+    longer[0] = 'X';
+    assert_int_equal(gv_leave_decode(&back, longer, n, &d), MU_ERR_FORMAT);
+    free(longer);
+    /* beta's notice renamed to alpha (same length): not alpha's signature, a forgery */
+    back = l;
+    strcpy(back.name, "alpha");
+    assert_int_equal(gv_leave_check(&back, log_id, &chain[0].charter, &d), MU_ERR_CRYPTO);
+    assert_non_null(strstr(d.msg, "not signed by its roster key"));
+    /* signed by the outsider's key for beta */
+    back = l;
+    gv_leave_sign(back.sig, log_id, "beta", fx_sk[5]);
+    assert_int_equal(gv_leave_check(&back, log_id, &chain[0].charter, &d), MU_ERR_CRYPTO);
+    /* another federation's log id; a name not on the roster */
+    back = l;
+    back.log_id[0] ^= 1;
+    assert_int_equal(gv_leave_check(&back, log_id, &chain[0].charter, &d), MU_ERR_PROTOCOL);
+    assert_non_null(strstr(d.msg, "another federation"));
+    back = l;
+    strcpy(back.name, "omega");
+    gv_leave_sign(back.sig, log_id, "omega", fx_sk[4]);
+    assert_int_equal(gv_leave_check(&back, log_id, &chain[0].charter, &d), MU_ERR_PROTOCOL);
+    assert_non_null(strstr(d.msg, "not on the roster"));
+    memset(&back, 0, sizeof back);
+    assert_int_equal(gv_leave_encode(&back, &b2, &n2, &d), MU_ERR_INVALID); /* no name */
+    free(b);
+}
+
 int main(void)
 {
     fx_keys();
@@ -445,6 +498,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_reruns_round, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coordinator_handover_in_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forked_head_detected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leave_notice, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
