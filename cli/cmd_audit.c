@@ -133,6 +133,8 @@ static void entry_json(wi_str *s, const gv_entry *e, const uint8_t hash[GV_HASH_
         wi_str_json_string(s, e->member);
         if (e->kind == GV_ENTRY_ADMISSION)
             hex_field(s, "member_key", e->member_pk, GV_PK_BYTES);
+        else /* the member's own signature over (log id, name): audit verify checks it */
+            hex_field(s, "member_signature", e->member_sig, GV_SIG_BYTES);
         break;
     case GV_ENTRY_ROUND:
         wi_str_printf(s, ",\"round\":%llu,\"cohort\":[", (unsigned long long)e->round);

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "cmd_charter.h"
+#include "mu_file.h"
 
 #define CMD "charter"
 
@@ -18,7 +19,8 @@ static void help(FILE *out)
             "       mutual charter propose --chain CHAIN --in CHARTER.yaml --out PROPOSAL\n"
             "       mutual charter sign --key KEY PROPOSAL\n"
             "       mutual charter show PROPOSAL [--chain CHAIN]\n"
-            "       mutual charter verify --chain CHAIN [--add PROPOSAL]\n\n"
+            "       mutual charter verify --chain CHAIN [--add PROPOSAL]\n"
+            "       mutual charter leave --chain CHAIN --key KEY --out NOTICE\n\n"
             "init     turns the founding charter (YAML, docs/governance.md) into an unsigned\n"
             "         proposal, version 1; every founding member must sign it.\n"
             "propose  makes the next version from an edited YAML charter: it points at the\n"
@@ -31,7 +33,11 @@ static void help(FILE *out)
             "         against its parent and whether it has its quorum.\n"
             "verify   checks the chain from genesis to head: every link, signature and quorum.\n"
             "         With --add, PROPOSAL must validly extend it (or, with no CHAIN file yet,\n"
-            "         be a genesis signed by every member) and CHAIN is rewritten with it.\n\n"
+            "         be a genesis signed by every member) and CHAIN is rewritten with it.\n"
+            "leave    writes the signed leave notice of the member whose signing key is in KEY\n"
+            "         (on the chain head's roster) for this federation; send it with\n"
+            "         `mutual join --charter CHAIN --leave NOTICE`. Once the coordinator logs it,\n"
+            "         the member is in no later cohort, and every org refuses one with it.\n\n"
             "Exit status 0 on success, 1 when a file is unreadable or a check fails (the first\n"
             "bad version and why), 2 on a usage or YAML error.\n");
 }
@@ -253,6 +259,47 @@ static int do_verify(const opts *o)
     return rc ? fail(&d, rc) : MU_EXIT_OK;
 }
 
+/* The member whose key is in o->key leaves: its notice names the federation (the genesis
+ * hash, the audit log's id) and the member, signed with its key. */
+static int do_leave(const opts *o)
+{
+    if (!o->chain || !o->key || !o->out || o->in || o->add || o->file)
+        return cli_usage_error(CMD, "'leave' takes --chain CHAIN --key KEY --out NOTICE");
+    gv_signed *chain = NULL;
+    size_t n = 0, len = 0;
+    uint8_t sk[GV_SK_BYTES], *b = NULL;
+    gv_leave l;
+    memset(&l, 0, sizeof l);
+    mu_diag d = {{0}};
+    int ex = load_verified_chain(o->chain, &chain, &n), rc = MU_OK;
+    if (ex != MU_EXIT_OK)
+        return ex;
+    const gv_charter *head = &chain[n - 1].charter;
+    if ((rc = gv_signing_key_load(o->key, sk, &d)) == MU_OK) {
+        const gv_member *m = gv_charter_member_by_key(head, sk + 32);
+        if (!m)
+            rc = mu_diag_set(&d, MU_ERR_INVALID,
+                             "%s: not the signing key of a member of charter version %llu", o->key,
+                             (unsigned long long)head->version);
+        else {
+            snprintf(l.name, sizeof l.name, "%s", m->name);
+            gv_charter_hash(&chain[0].charter, l.log_id, NULL);
+            gv_leave_sign(l.sig, l.log_id, l.name, sk);
+        }
+        sodium_memzero(sk, sizeof sk);
+    }
+    if (rc == MU_OK && access(o->out, F_OK) == 0)
+        rc = mu_diag_set(&d, MU_ERR_STATE, "%s exists; not overwritten", o->out);
+    if (rc == MU_OK && (rc = gv_leave_encode(&l, &b, &len, &d)) == MU_OK)
+        rc = mu_write_file_atomic(o->out, b, len, &d);
+    if (rc == MU_OK)
+        printf("wrote %s: the leave notice of '%s' from federation %s\n", o->out, l.name,
+               head->federation);
+    free(b);
+    free(chain);
+    return rc ? fail(&d, rc) : MU_EXIT_OK;
+}
+
 int cmd_charter(int argc, char **argv)
 {
     static const struct option longopts[] = {{"in", required_argument, NULL, 'i'},
@@ -313,5 +360,8 @@ int cmd_charter(int argc, char **argv)
         return do_show(&o);
     if (!strcmp(sub, "verify"))
         return do_verify(&o);
-    return cli_usage_error(CMD, "unknown subcommand '%s' (init, propose, sign, show, verify)", sub);
+    if (!strcmp(sub, "leave"))
+        return do_leave(&o);
+    return cli_usage_error(
+        CMD, "unknown subcommand '%s' (init, propose, sign, show, verify, leave)", sub);
 }

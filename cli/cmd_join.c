@@ -42,6 +42,9 @@ static void help(FILE *out)
             "  --release           with --charter: sign the release of each round whose\n"
             "                      global is the one the audit log names (the coordinator\n"
             "                      exports a round once the charter's release quorum signed)\n"
+            "  --leave NOTICE      with --charter: join, send this member's signed leave\n"
+            "                      notice (mutual charter leave) and exit: 0 once the\n"
+            "                      coordinator accepted it, 1 if it refused it\n"
             "  -v, --verbose       more log output\n"
             "  -q, --quiet         errors only\n"
             "  -h, --help          show this help\n\n"
@@ -58,7 +61,8 @@ enum {
     O_TERM,
     O_CHARTER,
     O_HEAD,
-    O_RELEASE
+    O_RELEASE,
+    O_LEAVE
 };
 
 int cmd_join(int argc, char **argv)
@@ -72,6 +76,7 @@ int cmd_join(int argc, char **argv)
                                              {"charter", required_argument, NULL, O_CHARTER},
                                              {"witness-head", required_argument, NULL, O_HEAD},
                                              {"release", no_argument, NULL, O_RELEASE},
+                                             {"leave", required_argument, NULL, O_LEAVE},
                                              MU_CLI_COMMON_LONGOPTS,
                                              {0, 0, 0, 0}};
     nd_join_opts o = {0};
@@ -98,6 +103,9 @@ int cmd_join(int argc, char **argv)
         case O_RELEASE:
             o.release = 1;
             break;
+        case O_LEAVE:
+            o.leave_path = optarg;
+            break;
         case O_DIE:
         case O_TERM: {
             unsigned long long r = 0;
@@ -123,6 +131,8 @@ int cmd_join(int argc, char **argv)
         return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
     if (!o.config_path)
         return cli_usage_error(CMD, "--config is required");
+    if (o.leave_path && !o.charter_path)
+        return cli_usage_error(CMD, "--leave needs --charter");
     mu_diag d = {{0}};
     int rc = cli_exit_check(CMD, nd_join_check(&o, &d), &d);
     return rc ? rc : cli_exit_run(CMD, nd_join_run(&o, &d), &d);

@@ -44,7 +44,8 @@ static void help(FILE *out)
             "                      federation's state after a released round) instead of a\n"
             "                      checkpoint; refuses to start when it does not verify\n"
             "  --test-cheat WHAT   test mode, Debug builds only: skip the coordinator's own\n"
-            "                      charter check WHAT (config, admit, or config,admit)\n"
+            "                      charter check WHAT (config, admit, leave: keep members\n"
+            "                      who left; or a comma list)\n"
             "  -v, --verbose       more log output\n"
             "  -q, --quiet         errors only\n"
             "  -h, --help          show this help\n\n"
@@ -115,9 +116,11 @@ int cmd_serve(int argc, char **argv)
             break;
         case O_CHEAT:
             o.cheat = (strstr(optarg, "config") ? HO_GOV_SKIP_CONFIG : 0) |
-                      (strstr(optarg, "admit") ? HO_GOV_SKIP_ADMIT : 0);
+                      (strstr(optarg, "admit") ? HO_GOV_SKIP_ADMIT : 0) |
+                      (strstr(optarg, "leave") ? HO_GOV_SKIP_LEAVE : 0);
             if (!o.cheat)
-                return cli_usage_error(CMD, "--test-cheat wants config, admit or config,admit");
+                return cli_usage_error(CMD, "--test-cheat wants config, admit, leave or a comma "
+                                            "list of them");
             break;
         case O_CRASH: {
             unsigned long long r = 0;

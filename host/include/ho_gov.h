@@ -42,6 +42,7 @@
 enum {
     HO_GOV_SKIP_CONFIG = 1, /* start under a config the charter does not name */
     HO_GOV_SKIP_ADMIT = 2,  /* register orgs not on the roster (and do not log them) */
+    HO_GOV_SKIP_LEAVE = 4,  /* log leave notices, but keep those members in the rounds */
 };
 
 typedef struct ho_gov ho_gov;
@@ -147,6 +148,22 @@ int ho_gov_cert_check(const ho_gov *g, const char *name, const uint8_t *fpr, mu_
  * adopted). */
 int ho_gov_adopt(ho_gov *g, const char *chain_path, uint64_t now, mu_diag *diag);
 
+/* Org `name` sent a leave notice (untrusted gv_leave bytes): it must decode, be for this
+ * federation, name `name` (a member sends its own), be signed by that member's roster key
+ * (gv_leave_check) and the member must be admitted and not gone. Then it is accepted: logged
+ * now (returns 1), or, when in_flight (a round is running), kept until that round's entry is
+ * written (returns 0; ho_gov_leave_flush logs it). From then on ho_gov_has_left(name) is 1.
+ * MU_ERR_FORMAT, MU_ERR_PROTOCOL, MU_ERR_CRYPTO (forged), MU_ERR_STATE (left already) with
+ * diag and nothing changed; MU_ERR_IO / MU_ERR_NOMEM when the entry cannot be saved. */
+int ho_gov_leave(ho_gov *g, const char *name, const uint8_t *notice, size_t len, int in_flight,
+                 uint64_t now, mu_diag *diag);
+/* After a round's entry (ho_gov_on_round, also for an aborted round): logs the notices kept
+ * for it. MU_OK, MU_ERR_IO, MU_ERR_NOMEM (those not saved stay kept). */
+int ho_gov_leave_flush(ho_gov *g, uint64_t now, mu_diag *diag);
+/* 1 when member `name` left by its own notice (accepted now or logged before a restart): the
+ * driver refuses its calls and puts it in no cohort. Always 0 with HO_GOV_SKIP_LEAVE. */
+int ho_gov_has_left(const ho_gov *g, const char *name);
+
 /* ---- the org's side ------------------------------------------------------------------------ */
 
 typedef struct ho_witness ho_witness;
@@ -185,6 +202,11 @@ int ho_witness_take(ho_witness *w, const uint8_t *log, size_t len, uint8_t out[G
  * (nothing signed); MU_ERR_NOMEM. */
 int ho_witness_release_sign(ho_witness *w, const float *global, size_t dim, uint64_t *round,
                             uint8_t out[HO_GOV_RELEASE_SIG_BYTES], mu_diag *diag);
+
+/* MU_OK unless task t's cohort (cohort_pks; empty for most tasks) holds the key of a member
+ * whose leave notice is in the log this org took last (ho_witness_take): then
+ * MU_ERR_PROTOCOL with diag, and the org takes no part in that round. */
+int ho_witness_cohort_check(const ho_witness *w, const co_task *t, mu_diag *diag);
 
 /* The push signature (wi_push_sign, the org's key) of a governance-only push: no payload. */
 void ho_witness_push_sign(const ho_witness *w, uint64_t org_id, uint64_t round, uint32_t stage,

@@ -34,7 +34,11 @@ struct ho_gov {
     gv_sig offers[GV_MEMBERS_MAX];
     uint32_t n_offers;
 
-    uint8_t config_hash[GV_HASH_BYTES]; /* our config's: a charter adopted later must name it */
+    uint8_t config_hash[GV_HASH_BYTES];     /* our config's: a charter adopted later must name it */
+    char left[GV_MEMBERS_MAX][GV_NAME_MAX]; /* members whose leave notice was accepted */
+    size_t n_left;
+    gv_leave pending[GV_MEMBERS_MAX]; /* accepted while a round ran: logged after its entry */
+    size_t n_pending;
 };
 
 static int in_list(char (*list)[GV_NAME_MAX], size_t n, const char *name)
@@ -118,7 +122,9 @@ static int replay(ho_gov *g, uint64_t *version, uint64_t *last_round, uint64_t w
             *version = e->charter_version;
         else if (e->kind == GV_ENTRY_ADMISSION && note_admitted(g, e->member))
             return MU_ERR_NOMEM;
-
+        else if (e->kind == GV_ENTRY_LEAVE && !in_list(g->left, g->n_left, e->member) &&
+                 g->n_left < GV_MEMBERS_MAX)
+            snprintf(g->left[g->n_left++], GV_NAME_MAX, "%s", e->member);
         else if (e->kind == GV_ENTRY_ROUND || e->kind == GV_ENTRY_RESTART)
             *last_round = e->round;
         if (e->kind == GV_ENTRY_ROUND && e->round == want) {
@@ -670,6 +676,64 @@ int ho_gov_adopt(ho_gov *g, const char *chain_path, uint64_t now, mu_diag *d)
     return rc ? rc : 1;
 }
 
+static int log_leave(ho_gov *g, const gv_leave *l, uint64_t now, mu_diag *d)
+{
+    gv_entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return mu_diag_set(d, MU_ERR_NOMEM, "out of memory");
+    e->kind = GV_ENTRY_LEAVE;
+    snprintf(e->member, sizeof e->member, "%s", l->name);
+    memcpy(e->member_sig, l->sig, GV_SIG_BYTES);
+    int rc = append(g, e, now, d);
+    free(e);
+    return rc;
+}
+
+int ho_gov_leave(ho_gov *g, const char *name, const uint8_t *b, size_t n, int in_flight,
+                 uint64_t now, mu_diag *d)
+{
+    gv_leave l;
+    uint8_t log_id[GV_HASH_BYTES];
+    int rc = gv_leave_decode(&l, b, n, d);
+    if (rc)
+        return rc;
+    if ((rc = gv_charter_hash(&g->chain[0].charter, log_id, d)) ||
+        (rc = gv_leave_check(&l, log_id, ho_gov_charter(g), d)))
+        return rc;
+    if (strcmp(l.name, name))
+        return mu_diag_set(d, MU_ERR_PROTOCOL,
+                           "'%s' sent the leave notice of '%s': a member sends its own", name,
+                           l.name);
+    if (in_list(g->left, g->n_left, name))
+        return mu_diag_set(d, MU_ERR_STATE, "'%s' has left already", name);
+    if (!is_admitted(g, name) || g->n_left >= GV_MEMBERS_MAX)
+        return mu_diag_set(d, MU_ERR_PROTOCOL, "'%s' leaves, but was never admitted", name);
+    if (in_flight)
+        g->pending[g->n_pending++] = l;
+    else if ((rc = log_leave(g, &l, now, d)))
+        return rc;
+    snprintf(g->left[g->n_left++], GV_NAME_MAX, "%s", name);
+    return in_flight ? 0 : 1;
+}
+
+int ho_gov_leave_flush(ho_gov *g, uint64_t now, mu_diag *d)
+{
+    size_t done = 0;
+    int rc = MU_OK;
+    while (done < g->n_pending && (rc = log_leave(g, &g->pending[done], now, d)) == MU_OK)
+        done++;
+    memmove(g->pending, g->pending + done, (g->n_pending - done) * sizeof *g->pending);
+    g->n_pending -= done;
+    return rc;
+}
+
+int ho_gov_has_left(const ho_gov *g, const char *name)
+{
+    if (g->skip & HO_GOV_SKIP_LEAVE)
+        return 0; /* the test hook: a coordinator that keeps members who left */
+    return in_list((char(*)[GV_NAME_MAX])g->left, g->n_left, name);
+}
+
 /* ---- the org's side ------------------------------------------------------------------------ */
 
 struct ho_witness {
@@ -683,6 +747,8 @@ struct ho_witness {
     char head_path[4096];
     int has_head;
     gv_witness head;
+    char left[GV_MEMBERS_MAX][GV_NAME_MAX]; /* members the log taken last says left */
+    size_t n_left;
 };
 
 const gv_charter *ho_witness_charter(const ho_witness *w)
@@ -815,6 +881,11 @@ int ho_witness_take(ho_witness *w, const uint8_t *bytes, size_t len, uint8_t out
                 memcpy(w->last_global, e->global_hash, GV_HASH_BYTES);
             }
         gv_charter_hash(&w->chain[0].charter, w->log_id, NULL);
+        w->n_left = 0;
+        for (size_t i = 0; i < gv_log_len(log); i++)
+            if (gv_log_entry(log, i, e) == MU_OK && e->kind == GV_ENTRY_LEAVE &&
+                w->n_left < GV_MEMBERS_MAX)
+                snprintf(w->left[w->n_left++], GV_NAME_MAX, "%s", e->member);
     }
     free(e);
     gv_witness nw;
@@ -859,4 +930,19 @@ void ho_witness_push_sign(const ho_witness *w, uint64_t org_id, uint64_t round, 
                           uint8_t sig[GV_SIG_BYTES])
 {
     wi_push_sign(sig, w->sk, org_id, round, stage, NULL, 0);
+}
+
+int ho_witness_cohort_check(const ho_witness *w, const co_task *t, mu_diag *d)
+{
+    const gv_charter *c = ho_witness_charter(w);
+    for (size_t k = 0; k < w->n_left; k++) {
+        const gv_member *m = gv_charter_member(c, w->left[k]);
+        for (uint32_t i = 0; m && i < t->n_cohort; i++)
+            if (sodium_memcmp(t->cohort_pks[i], m->sign_pk, GV_PK_BYTES) == 0)
+                return mu_diag_set(d, MU_ERR_PROTOCOL,
+                                   "round %llu: the cohort holds '%s', who left the federation "
+                                   "by its own notice (in the audit log): refusing the round",
+                                   (unsigned long long)t->cfg.round, m->name);
+    }
+    return MU_OK;
 }

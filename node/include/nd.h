@@ -130,6 +130,9 @@ typedef struct {
      * downloaded and found to be the one the audit log names, and send it to the
      * coordinator (which exports a round once the charter's release quorum signed). */
     int release;
+    /* --leave NOTICE (with --charter): join, send the member's leave notice (gv_leave, in a
+     * governance push) and return: MU_OK once the coordinator accepted it. */
+    const char *leave_path;
 } nd_join_opts;
 
 /* A PushStage with this stage carries only governance fields (witness, release). */

@@ -499,6 +499,8 @@ static int do_task(org *g, const co_task *t, mu_diag *d)
         return rc;
     if (t->kind == CO_TASK_TRAIN && g->wit && g->o.release)
         offer_release(g);
+    if (g->wit && t->n_cohort && (rc = ho_witness_cohort_check(g->wit, t, d)) != MU_OK)
+        return rc; /* a member that left, in the cohort: the coordinator ignores its notice */
     ho_reply *rep = &g->rep;
     ho_verdict v = ho_org_act(g->h, g->engine, t, g->global, g->dim, rep);
     if (v == HO_FATAL)
@@ -620,6 +622,40 @@ static void say_leave(org *g)
         protobuf_c_message_free_unpacked(r, NULL);
 }
 
+/* --leave: the member's signed notice (mutual charter leave) in a governance push. MU_OK once
+ * the coordinator accepted it; its refusal (a forged notice, a member gone already) else. */
+static int send_leave(org *g, mu_diag *d)
+{
+    char *b = NULL;
+    size_t n = 0;
+    int rc = mu_read_file(g->o.leave_path, GV_LEAVE_MAX_BYTES, &b, &n, d);
+    if (rc)
+        return rc;
+    Mutual__V1__PushStageRequest req = MUTUAL__V1__PUSH_STAGE_REQUEST__INIT;
+    req.api_version = RPC_API_VERSION;
+    req.org_id = g->org_id;
+    req.round = g->last_round ? g->last_round : 1;
+    req.stage = ND_STAGE_GOVERNANCE;
+    req.leave_notice.data = (uint8_t *)b;
+    req.leave_notice.len = n;
+    uint8_t sig[HO_SIG_BYTES];
+    ho_witness_push_sign(g->wit, g->org_id, req.round, req.stage, sig);
+    req.signature.data = sig;
+    req.signature.len = sizeof sig;
+    Mutual__V1__PushStageReply *r = NULL;
+    rpc_status st = {0};
+    rc = rpc_client_push_stage(g->client, &req, 10, &r, &st);
+    free(b);
+    if (rc != MU_OK)
+        return mu_diag_set(d, rc, "the coordinator refused the leave notice %s: %s: %s",
+                           g->o.leave_path, rpc_status_name(st.code), st.message);
+    mu_info("join: the coordinator accepted the leave notice of '%s'%s%s: this member takes no "
+            "further part (the release bundles it kept stay its own)",
+            g->cfg.name, r->reason[0] ? ": " : "", r->reason);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    return MU_OK;
+}
+
 /* ---- setup ---------------------------------------------------------------------------------- */
 
 /* The once-per-round record, next to the identity key; the federation is named by the
@@ -723,6 +759,10 @@ int nd_join_run(const nd_join_opts *o, mu_diag *diag)
         rc = join_retry(g, diag);
         if (rc != MU_OK)
             break;
+        if (g->o.leave_path) {
+            rc = send_leave(g, diag);
+            break;
+        }
         rc = work(g, diag);
         if (rc == 1) {
             mu_info("join: the coordinator says the federation is over; leaving");

@@ -194,7 +194,7 @@ static const co_org *authorize(server *s, rpc_call *call, uint64_t id, const cha
                       "your certificate does not name org %llu", (unsigned long long)id);
         return NULL;
     }
-    if (nd_srv_gov_cert(s, call, org->name, what) != MU_OK)
+    if (nd_srv_gov_check(s, call, org->name, what) != MU_OK)
         return NULL;
     return org;
 }
@@ -215,7 +215,7 @@ static void on_join(void *user, rpc_call *call, const Mutual__V1__JoinRequest *r
                       "an operator certificate cannot join as an org");
         return;
     }
-    if (nd_srv_gov_cert(s, call, req->org_name, "join") != MU_OK)
+    if (nd_srv_gov_check(s, call, req->org_name, "join") != MU_OK)
         return; /* before anything is registered or logged */
     uint32_t id = 0;
     mu_diag d = {{0}};
@@ -345,6 +345,10 @@ static void on_push(void *user, rpc_call *call, const Mutual__V1__PushStageReque
         rpc_call_fail(call, GRPC_STATUS_UNAUTHENTICATED, "bad push signature");
         return;
     }
+    if (req->stage == ND_STAGE_GOVERNANCE && req->leave_notice.len) { /* mutual join --leave */
+        nd_srv_gov_leave(s, org, call, req->leave_notice.data, req->leave_notice.len);
+        return;
+    }
     if (s->gov)
         nd_srv_gov_push(s, org->name, req);
     char why[RPC_REASON_MAX];
@@ -442,7 +446,7 @@ static void on_status(void *user, rpc_call *call, const Mutual__V1__StatusReques
                       peer);
         return;
     }
-    if (!rpc_call_peer_is_operator(call) && nd_srv_gov_cert(s, call, peer, "status") != MU_OK)
+    if (!rpc_call_peer_is_operator(call) && nd_srv_gov_check(s, call, peer, "status") != MU_OK)
         return; /* a member's status: its roster certificate, as for its other calls */
     co_status st;
     co_round_status(s->r, mu_now(), &st);

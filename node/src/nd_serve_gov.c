@@ -13,6 +13,7 @@
 #include "ho_coord.h"
 #include "mu_file.h"
 #include "mu_log.h"
+#include "mu_progress.h"
 #include "nd_serve_int.h"
 
 #define BUNDLE_FILE "release.bundle" /* in the checkpoint folder: the last released round's */
@@ -183,9 +184,10 @@ int nd_srv_gov_open(server *s, const uint8_t instance[8], mu_diag *d)
     for (int i = 0; i < 8; i++)
         go.instance = go.instance << 8 | instance[i];
     if (s->o.cheat)
-        mu_warn("serve: *** TEST MODE: skipping the coordinator's own charter checks (%s%s) ***",
+        mu_warn("serve: *** TEST MODE: skipping the coordinator's own charter checks (%s%s%s) ***",
                 s->o.cheat & HO_GOV_SKIP_CONFIG ? "config " : "",
-                s->o.cheat & HO_GOV_SKIP_ADMIT ? "admission" : "");
+                s->o.cheat & HO_GOV_SKIP_ADMIT ? "admission " : "",
+                s->o.cheat & HO_GOV_SKIP_LEAVE ? "leave" : "");
     chain_stamp(s, s->chain_seen); /* before it is read: a change after that is seen */
     s->gov = ho_gov_open(&go, d);
     if (!s->gov)
@@ -208,7 +210,10 @@ void nd_srv_gov_tasked(server *s, const co_task *t)
 
 int nd_srv_gov_round(server *s, const co_event *ev, mu_diag *d)
 {
-    return s->gov ? ho_gov_on_round(s->gov, s->r, ev, (uint64_t)time(NULL), d) : MU_OK;
+    if (!s->gov)
+        return MU_OK;
+    int rc = ho_gov_on_round(s->gov, s->r, ev, (uint64_t)time(NULL), d);
+    return rc ? rc : ho_gov_leave_flush(s->gov, (uint64_t)time(NULL), d); /* after its round */
 }
 
 void nd_srv_gov_push(server *s, const char *name, const Mutual__V1__PushStageRequest *req)
@@ -245,14 +250,20 @@ void nd_srv_gov_push(server *s, const char *name, const Mutual__V1__PushStageReq
                 (unsigned long long)req->release_round);
 }
 
-int nd_srv_gov_cert(server *s, rpc_call *call, const char *name, const char *what)
+int nd_srv_gov_check(server *s, rpc_call *call, const char *name, const char *what)
 {
-    if (!s->gov || s->insecure)
+    if (!s->gov)
         return MU_OK;
     uint8_t fpr[GV_FPR_BYTES];
     mu_diag d = {{0}};
-    int has = rpc_call_peer_fingerprint(call, fpr);
-    int rc = ho_gov_cert_check(s->gov, name, has ? fpr : NULL, &d);
+    int has = rpc_call_peer_fingerprint(call, fpr), rc = MU_OK;
+    if (!s->insecure)
+        rc = ho_gov_cert_check(s->gov, name, has ? fpr : NULL, &d);
+    if (rc == MU_OK && ho_gov_has_left(s->gov, name))
+        rc = mu_diag_set(&d, MU_ERR_STATE,
+                         "'%s' left the federation by its own notice (in the audit log): it takes "
+                         "no further part",
+                         name);
     if (rc == MU_OK)
         return MU_OK;
     mu_warn("serve: %s from '%s' refused: %s", what, name, d.msg);
@@ -284,6 +295,53 @@ void nd_srv_gov_tick(server *s, double now)
     } else if (rc < 0) {
         mu_warn("serve: the charter chain changed: %s", d.msg);
     }
+}
+
+void nd_srv_gov_leave(server *s, const co_org *org, rpc_call *call, const uint8_t *b, size_t n)
+{
+    if (!s->gov) {
+        rpc_call_fail(call, GRPC_STATUS_FAILED_PRECONDITION,
+                      "this federation is not governed by a charter: nobody to leave");
+        return;
+    }
+    co_status st;
+    co_round_status(s->r, mu_now(), &st);
+    int in_flight =
+        st.phase == CO_PHASE_TRAIN || st.phase == CO_PHASE_SECAGG || st.phase == CO_PHASE_EVAL;
+    mu_diag d = {{0}};
+    int rc = ho_gov_leave(s->gov, org->name, b, n, in_flight, (uint64_t)time(NULL), &d);
+    if (rc < 0) {
+        mu_warn("serve: a leave notice from '%s' refused: %s", org->name, d.msg);
+        rpc_call_fail(call,
+                      rc == MU_ERR_CRYPTO  ? GRPC_STATUS_UNAUTHENTICATED
+                      : rc == MU_ERR_STATE ? GRPC_STATUS_FAILED_PRECONDITION
+                      : rc == MU_ERR_IO    ? GRPC_STATUS_INTERNAL
+                      : rc == MU_ERR_NOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED
+                                           : GRPC_STATUS_INVALID_ARGUMENT,
+                      "%s", d.msg);
+        return;
+    }
+    char when[96] = " (logged)";
+    if (rc == 0)
+        snprintf(when, sizeof when, " (logged once round %llu ends)", (unsigned long long)st.round);
+    mu_info("serve: '%s' leaves the federation by its own notice%s", org->name, when);
+    if (ho_gov_has_left(s->gov, org->name)) { /* in no later cohort: its polls end here */
+        for (size_t i = 0; i < s->n_held;) {
+            rpc_call *c = s->held[i].call;
+            if (s->held[i].org != org->id) {
+                i++;
+                continue;
+            }
+            s->held[i] = s->held[--s->n_held];
+            rpc_call_fail(c, GRPC_STATUS_PERMISSION_DENIED, "'%s' left the federation", org->name);
+        }
+        co_round_disconnect(s->r, org->id);
+    }
+    Mutual__V1__PushStageReply r = MUTUAL__V1__PUSH_STAGE_REPLY__INIT;
+    r.api_version = RPC_API_VERSION;
+    r.accepted = 1;
+    r.reason = rc == 1 ? "" : "logged once the round in flight ends";
+    rpc_call_reply(call, &r.base);
 }
 
 int nd_srv_gov_settled(server *s)

@@ -97,10 +97,14 @@ void nd_srv_gov_tasked(server *s, const co_task *t);
 /* The governance fields of a push (witness, release signature): a countersigned head is
  * kept; a release that completes the charter's quorum is logged and the round exported. */
 void nd_srv_gov_push(server *s, const char *name, const Mutual__V1__PushStageRequest *req);
-/* --charter under TLS: MU_OK when the caller's certificate is the roster's for member `name`
- * (ho_gov_cert_check); else answers the call PERMISSION_DENIED, logs why and returns the
- * code. MU_OK without --charter or in plaintext. */
-int nd_srv_gov_cert(server *s, rpc_call *call, const char *name, const char *what);
+/* --charter: MU_OK when member `name` may make this call: under TLS its certificate is the
+ * roster's (ho_gov_cert_check), and it has not left (ho_gov_has_left); else answers the call
+ * PERMISSION_DENIED, logs why and returns the code. MU_OK without --charter. */
+int nd_srv_gov_check(server *s, rpc_call *call, const char *name, const char *what);
+/* A governance push carrying org's leave notice: ho_gov_leave (logged now, or once the round
+ * in flight ends); the member's held polls are ended and it is disconnected. Answers the
+ * call: accepted, or the refusal (UNAUTHENTICATED for a forged notice). */
+void nd_srv_gov_leave(server *s, const co_org *org, rpc_call *call, const uint8_t *b, size_t n);
 /* About once a second: a chain file that changed is adopted (ho_gov_adopt); a version that
  * replaces this coordinator or its config stops it. */
 void nd_srv_gov_tick(server *s, double now);
