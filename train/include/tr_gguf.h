@@ -1,0 +1,76 @@
+/* tr_gguf.h - GGUF export of a base model (optionally with its LoRA merged in) and of a LoRA
+ * adapter, as llama.cpp loads them (GGUF version 3, alignment 32, little-endian).
+ *
+ * What is written (names and layout of llama.cpp's convert_hf_to_gguf.py and
+ * convert_lora_to_gguf.py):
+ *   - the model file: general.architecture "llama", general.name, general.file_type (0 all
+ *     F32, 1 mostly F16), general.alignment 32; llama.context_length, embedding_length,
+ *     block_count, feed_forward_length, attention.head_count, attention.head_count_kv,
+ *     attention.key_length, attention.value_length, rope.dimension_count, rope.freq_base,
+ *     attention.layer_norm_rms_epsilon, vocab_size; the tokenizer (tokenizer.ggml.model
+ *     "gpt2", .pre ("gpt-2", "llama-bpe" or "qwen2"), .tokens, .token_type, .merges, .bos_token_id,
+ * .eos_token_id, .add_bos_token, .add_eos_token); tensors token_embd, blk.N.attn_norm, attn_q,
+ * attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down, output_norm and output (untied
+ * heads only), each ".weight". attn_q and attn_k rows are permuted from Hugging Face's rotate_half
+ * RoPE pairing (dimension i with i + hd/2) to GGML's interleaved one (2i with 2i + 1), as
+ * convert_hf_to_gguf.py's LlamaModel.permute does.
+ *   - the adapter file: general.type "adapter", adapter.type "lora", adapter.lora.alpha (so
+ *     that llama.cpp's alpha / r is the adapter's scaling, rsLoRA included), the same
+ *     architecture; tensors blk.N.attn_q.weight.lora_a ([in, r] in GGML order: PEFT's A
+ *     [r, in] as stored) and .lora_b ([r, out]: PEFT's B [out, r], rows permuted for
+ *     attn_q / attn_k), for every adapted module.
+ *
+ * Only what this engine and llama.cpp's "llama" architecture compute alike is exported: the
+ * Llama family without q/k/v/o biases, q/k norms or rope_scaling, with a byte-level BPE
+ * tokenizer.json (GPT-2, Llama 3, Qwen2 pre-tokenizers). Anything else is
+ * MU_ERR_UNSUPPORTED naming what (GPT-2 models, Qwen2's biases, Qwen3's norms, Llama 3.x's
+ * rope_scaling, SentencePiece-style tokenizers).
+ *
+ * Files are written to PATH.tmp, fsynced and renamed over PATH (mu_file_commit): after a
+ * failure or a crash PATH is its old content or the complete new one.
+ * Thread-safety: the functions keep no state; one model per thread.
+ */
+#ifndef TR_GGUF_H
+#define TR_GGUF_H
+
+#include "mu_err.h"
+#include "tr_model.h"
+
+#define TR_GGUF_VERSION   3
+#define TR_GGUF_ALIGNMENT 32
+
+/* GGML tensor types written (ggml.h's GGML_TYPE_F32 / GGML_TYPE_F16). */
+typedef enum { TR_GGUF_F32 = 0, TR_GGUF_F16 = 1 } tr_gguf_type;
+
+typedef struct {
+    tr_gguf_type type; /* F16: every 2-D weight as IEEE half (round to nearest even); norms
+                        * stay F32, as convert_hf_to_gguf.py does */
+    int merge;         /* 1: the attached LoRA is merged in: W + scaling * B A */
+    const char *name;  /* general.name; NULL or "" -> "mutual-export" */
+} tr_gguf_opts;
+
+/* Checks that m can be exported (see above), without writing anything. MU_OK or
+ * MU_ERR_UNSUPPORTED naming the reason. */
+int tr_gguf_check(const tr_model *m, mu_diag *diag);
+
+/* Writes m's base model as a GGUF file at `path`, with the tokenizer of tok_dir (a folder
+ * holding tokenizer.json, and tokenizer_config.json for BOS/EOS; tokenizer ids beyond the
+ * model's vocab_size are refused, missing ids up to it become "[PADn]" tokens of type
+ * unused). With opts->merge, m must have LoRA attached (MU_ERR_STATE otherwise) and the
+ * merged weights are written; m is not changed. MU_OK, MU_ERR_UNSUPPORTED, MU_ERR_FORMAT
+ * or MU_ERR_NOTFOUND (tokenizer), MU_ERR_IO, MU_ERR_NOMEM, with diag naming the file. */
+int tr_gguf_write_model(tr_model *m, const char *tok_dir, const tr_gguf_opts *opts,
+                        const char *path, mu_diag *diag);
+
+/* Writes m's attached LoRA adapter (F32) as a GGUF LoRA file at `path`. MU_ERR_STATE without
+ * LoRA; else as tr_gguf_write_model. */
+int tr_gguf_write_lora(tr_model *m, const char *name, const char *path, mu_diag *diag);
+
+/* Row permutation of a q or k projection for GGML's RoPE: dst row h*hd + 2i + j is src row
+ * h*hd + j*hd/2 + i (h < n_head, i < hd/2, j < 2); each row has `cols` floats. */
+void tr_gguf_permute_rows(float *dst, const float *src, int n_head, int hd, int64_t cols);
+
+/* IEEE binary16 of x, rounded to nearest even (overflow to infinity, NaN kept NaN). */
+uint16_t tr_gguf_f16(float x);
+
+#endif

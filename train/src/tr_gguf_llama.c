@@ -1,0 +1,346 @@
+/* tr_gguf_llama.c - a Llama-family tr_model (and its LoRA) as llama.cpp's "llama"
+ * architecture: metadata, tokenizer, tensor names and the Q/K row permutation. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mu_file.h"
+#include "tr_gguf_internal.h"
+#include "tr_tok_internal.h"
+
+#define ARCH "llama"
+
+/* llama.cpp's token types (llama_token_type). */
+enum { TT_NORMAL = 1, TT_CONTROL = 3, TT_USER_DEFINED = 4, TT_UNUSED = 5 };
+
+int tr_gguf_check(const tr_model *m, mu_diag *d)
+{
+    const tr_config *c = tr_model_config(m);
+    if (c->family != TR_LLAMA)
+        return mu_diag_set(d, MU_ERR_UNSUPPORTED,
+                           "gguf: only Llama-family models are exported (this is GPT-2)");
+    if (c->qkv_bias || c->o_bias)
+        return mu_diag_set(d, MU_ERR_UNSUPPORTED,
+                           "gguf: attention biases (Qwen2, attention_bias) are not exported");
+    if (c->qk_norm)
+        return mu_diag_set(d, MU_ERR_UNSUPPORTED, "gguf: q/k norms (Qwen3) are not exported");
+    if (c->rope_scaling.type != TR_ROPE_DEFAULT)
+        return mu_diag_set(d, MU_ERR_UNSUPPORTED, "gguf: rope_scaling is not exported");
+    return 0;
+}
+
+/* The GGUF name of a Llama base tensor ("model.layers.3.self_attn.q_proj.weight" ->
+ * "blk.3.attn_q.weight"), and in *perm the heads whose rows are permuted (0: none). */
+static int gguf_name(const tr_config *c, const char *hf, char *out, size_t cap, int *perm)
+{
+    static const char *const map[][2] = {
+        {"input_layernorm", "attn_norm"},    {"self_attn.q_proj", "attn_q"},
+        {"self_attn.k_proj", "attn_k"},      {"self_attn.v_proj", "attn_v"},
+        {"self_attn.o_proj", "attn_output"}, {"post_attention_layernorm", "ffn_norm"},
+        {"mlp.gate_proj", "ffn_gate"},       {"mlp.up_proj", "ffn_up"},
+        {"mlp.down_proj", "ffn_down"},
+    };
+    *perm = 0;
+    if (!strcmp(hf, "model.embed_tokens.weight"))
+        return snprintf(out, cap, "token_embd.weight") < 0;
+    if (!strcmp(hf, "model.norm.weight"))
+        return snprintf(out, cap, "output_norm.weight") < 0;
+    if (!strcmp(hf, "lm_head.weight"))
+        return snprintf(out, cap, "output.weight") < 0;
+    int l, k = 0;
+    char mod[64];
+    if (sscanf(hf, "model.layers.%d.%63[a-z_.]%n", &l, mod, &k) != 2 || hf[k])
+        return -1;
+    size_t ml = strlen(mod);
+    if (ml < 8 || strcmp(mod + ml - 7, ".weight"))
+        return -1;
+    mod[ml - 7] = '\0';
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        if (strcmp(mod, map[i][0]))
+            continue;
+        if (i == 1)
+            *perm = c->n_head;
+        if (i == 2)
+            *perm = c->n_kv_head;
+        return snprintf(out, cap, "blk.%d.%s.weight", l, map[i][1]) >= (int)cap;
+    }
+    return -1;
+}
+
+/* The base tensor a LoRA tensor adapts: "base_model.model.X.lora_A.weight" -> "X.weight". */
+static int lora_base_name(const char *lora, char *out, size_t cap, int *is_b)
+{
+    static const char pre[] = "base_model.model.", sa[] = ".lora_A.weight", sb[] = ".lora_B.weight";
+    size_t n = strlen(lora), pl = sizeof pre - 1, sl = sizeof sa - 1;
+    if (n <= pl + sl || strncmp(lora, pre, pl))
+        return -1;
+    *is_b = !strcmp(lora + n - sl, sb);
+    if (!*is_b && strcmp(lora + n - sl, sa))
+        return -1;
+    return snprintf(out, cap, "%.*s.weight", (int)(n - pl - sl), lora + pl) >= (int)cap;
+}
+
+static void model_kv(tr_gbuf *b, const tr_config *c, const char *name, tr_gguf_type type)
+{
+    tr_gb_kv_str(b, "general.architecture", ARCH);
+    tr_gb_kv_str(b, "general.name", name && *name ? name : "mutual-export");
+    tr_gb_kv_u32(b, "general.file_type", type == TR_GGUF_F16 ? 1 : 0);
+    tr_gb_kv_u32(b, "general.alignment", TR_GGUF_ALIGNMENT);
+    tr_gb_kv_u32(b, ARCH ".context_length", (uint32_t)c->max_pos);
+    tr_gb_kv_u32(b, ARCH ".embedding_length", (uint32_t)c->d_model);
+    tr_gb_kv_u32(b, ARCH ".block_count", (uint32_t)c->n_layer);
+    tr_gb_kv_u32(b, ARCH ".feed_forward_length", (uint32_t)c->d_ff);
+    tr_gb_kv_u32(b, ARCH ".attention.head_count", (uint32_t)c->n_head);
+    tr_gb_kv_u32(b, ARCH ".attention.head_count_kv", (uint32_t)c->n_kv_head);
+    tr_gb_kv_u32(b, ARCH ".attention.key_length", (uint32_t)c->head_dim);
+    tr_gb_kv_u32(b, ARCH ".attention.value_length", (uint32_t)c->head_dim);
+    tr_gb_kv_u32(b, ARCH ".rope.dimension_count", (uint32_t)c->head_dim);
+    tr_gb_kv_f32(b, ARCH ".rope.freq_base", c->rope_theta);
+    tr_gb_kv_f32(b, ARCH ".attention.layer_norm_rms_epsilon", c->norm_eps);
+    tr_gb_kv_u32(b, ARCH ".vocab_size", (uint32_t)c->vocab_size);
+}
+
+/* tokenizer.json's strings by id: model.vocab's keys, then added_tokens' contents (types
+ * in tt). Ids at or beyond V are refused. */
+static int token_strings(json_t *root, int V, const char **str, int32_t *tt, mu_diag *d,
+                         const char *path)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(json_object_get(root, "model"), "vocab"), k, v)
+    {
+        json_int_t id = json_integer_value(v);
+        if (!json_is_integer(v) || id < 0 || id >= V)
+            return mu_diag_set(d, MU_ERR_UNSUPPORTED,
+                               "%s: token '%.40s' has id %lld, not below the model's vocab_size "
+                               "%d",
+                               path, k, (long long)id, V);
+        str[id] = k;
+        tt[id] = TT_NORMAL;
+    }
+    size_t i;
+    json_array_foreach(json_object_get(root, "added_tokens"), i, v)
+    {
+        json_int_t id = json_integer_value(json_object_get(v, "id"));
+        const char *s = json_string_value(json_object_get(v, "content"));
+        if (!s || id < 0 || id >= V)
+            return mu_diag_set(d, MU_ERR_UNSUPPORTED,
+                               "%s: added_tokens[%zu] has id %lld, not below the model's "
+                               "vocab_size %d",
+                               path, i, (long long)id, V);
+        str[id] = s;
+        tt[id] = json_is_true(json_object_get(v, "special")) ? TT_CONTROL : TT_USER_DEFINED;
+    }
+    return 0;
+}
+
+/* Appends merges as "left right" strings (tokenizer.json spells them so, or as pairs). */
+static int merges_kv(tr_gbuf *b, json_t *merges, mu_diag *d, const char *path)
+{
+    size_t i, n = json_array_size(merges);
+    json_t *v;
+    tr_gb_kv_array(b, "tokenizer.ggml.merges", TR_GV_STRING, n);
+    char buf[2048];
+    json_array_foreach(merges, i, v)
+    {
+        const char *s = json_string_value(v);
+        if (s) {
+            tr_gb_str(b, s, strlen(s));
+            continue;
+        }
+        const char *l = json_string_value(json_array_get(v, 0));
+        const char *r = json_string_value(json_array_get(v, 1));
+        int k = l && r ? snprintf(buf, sizeof buf, "%s %s", l, r) : -1;
+        if (k < 0 || k >= (int)sizeof buf)
+            return mu_diag_set(d, MU_ERR_FORMAT, "%s: merges[%zu] is not a pair of tokens", path,
+                               i);
+        tr_gb_str(b, buf, (size_t)k);
+    }
+    return 0;
+}
+
+static const char *pre_name(tr_pre_kind k)
+{
+    return k == TR_PRE_LLAMA3 ? "llama-bpe" : k == TR_PRE_QWEN2 ? "qwen2" : "gpt-2";
+}
+
+/* The tokenizer.ggml.* keys from DIR/tokenizer.json (checked by tr_tok_load first). */
+static int tokenizer_kv(tr_gbuf *b, const char *dir, int V, mu_diag *d)
+{
+    int rc;
+    tr_tok *tok = tr_tok_load(dir, &rc, d);
+    if (!tok && rc == MU_ERR_NOTFOUND && d) {
+        char why[sizeof d->msg];
+        snprintf(why, sizeof why, "%s", d->msg);
+        mu_diag_set(d, rc, "%.400s (llama.cpp needs the model's tokenizer in the GGUF file)", why);
+    }
+    if (!tok)
+        return rc;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    json_t *root = NULL;
+    const char **str = NULL;
+    int32_t *tt = NULL;
+    char *text = NULL;
+    if (tok->sp) {
+        rc = mu_diag_set(d, MU_ERR_UNSUPPORTED,
+                         "%s: SentencePiece-style tokenizers are not exported (only byte-level "
+                         "BPE: GPT-2, Llama 3, Qwen2)",
+                         path);
+        goto out;
+    }
+    size_t len;
+    if ((rc = mu_read_file(path, 512u << 20, &text, &len, d)))
+        goto out;
+    json_error_t je;
+    root = json_loadb(text, len, 0, &je);
+    str = calloc((size_t)V, sizeof *str);
+    tt = calloc((size_t)V, sizeof *tt);
+    if (!root || !str || !tt) {
+        rc = root ? mu_diag_set(d, MU_ERR_NOMEM, "gguf: out of memory")
+                  : mu_diag_set(d, MU_ERR_FORMAT, "%s: %s", path, je.text);
+        goto out;
+    }
+    if ((rc = token_strings(root, V, str, tt, d, path)))
+        goto out;
+    tr_gb_kv_str(b, "tokenizer.ggml.model", "gpt2");
+    tr_gb_kv_str(b, "tokenizer.ggml.pre", pre_name(tok->pre));
+    tr_gb_kv_array(b, "tokenizer.ggml.tokens", TR_GV_STRING, (uint64_t)V);
+    char pad[32];
+    for (int i = 0; i < V; i++) {
+        if (str[i]) {
+            tr_gb_str(b, str[i], strlen(str[i]));
+        } else {
+            int k = snprintf(pad, sizeof pad, "[PAD%d]", i);
+            tr_gb_str(b, pad, (size_t)k);
+        }
+    }
+    tr_gb_kv_array(b, "tokenizer.ggml.token_type", TR_GV_INT32, (uint64_t)V);
+    for (int i = 0; i < V; i++)
+        tr_gb_u32(b, (uint32_t)(str[i] ? tt[i] : TT_UNUSED));
+    if ((rc = merges_kv(b, json_object_get(json_object_get(root, "model"), "merges"), d, path)))
+        goto out;
+    if (tok->bos_id != TR_NO_ID && tok->bos_id < (uint32_t)V)
+        tr_gb_kv_u32(b, "tokenizer.ggml.bos_token_id", tok->bos_id);
+    if (tok->eos_id != TR_NO_ID && tok->eos_id < (uint32_t)V)
+        tr_gb_kv_u32(b, "tokenizer.ggml.eos_token_id", tok->eos_id);
+    tr_gb_kv_bool(b, "tokenizer.ggml.add_bos_token", tok->npre > 0);
+    tr_gb_kv_bool(b, "tokenizer.ggml.add_eos_token", tok->npost > 0);
+out:
+    free(text);
+    free(str);
+    free(tt);
+    json_decref(root);
+    tr_tok_free(tok);
+    return rc;
+}
+
+/* LoRA tensors A and B of the module adapting base tensor `hf`, or -1. */
+static int lora_for(tr_model *m, const char *hf, tr_tensor *A, tr_tensor *B)
+{
+    char base[TR_GGUF_NAME_MAX * 2];
+    int is_b;
+    for (int i = 0; i + 1 < tr_lora_count(m); i += 2) {
+        tr_lora_tensor(m, i, A);
+        tr_lora_tensor(m, i + 1, B);
+        if (!lora_base_name(A->name, base, sizeof base, &is_b) && !is_b && !strcmp(base, hf))
+            return 0;
+    }
+    return -1;
+}
+
+int tr_gguf_write_model(tr_model *m, const char *tok_dir, const tr_gguf_opts *opts,
+                        const char *path, mu_diag *d)
+{
+    int rc = tr_gguf_check(m, d);
+    if (rc)
+        return rc;
+    const tr_lora_config *lc = tr_lora_get_config(m);
+    if (opts->merge && !lc)
+        return mu_diag_set(d, MU_ERR_STATE, "gguf: --merge without a LoRA adapter");
+    const tr_config *c = tr_model_config(m);
+    int n = tr_model_base_count(m);
+    tr_gten *t = calloc((size_t)n, sizeof *t);
+    tr_gbuf kv = {0};
+    if (!t)
+        return mu_diag_set(d, MU_ERR_NOMEM, "gguf: out of memory");
+    model_kv(&kv, c, opts->name, opts->type);
+    if ((rc = tokenizer_kv(&kv, tok_dir, c->vocab_size, d)))
+        goto out;
+    for (int i = 0; i < n; i++) {
+        tr_tensor x, A, B;
+        tr_model_base_tensor(m, i, &x);
+        if (gguf_name(c, x.name, t[i].name, sizeof t[i].name, &t[i].perm_heads)) {
+            rc = mu_diag_set(d, MU_ERR_UNSUPPORTED, "gguf: no GGUF name for tensor '%s'", x.name);
+            goto out;
+        }
+        t[i].ndim = x.ndim;
+        t[i].ne[0] = x.ndim == 2 ? x.shape[1] : x.shape[0];
+        t[i].ne[1] = x.ndim == 2 ? x.shape[0] : 1;
+        t[i].type = x.ndim == 2 ? opts->type : TR_GGUF_F32;
+        t[i].src = x.data;
+        t[i].hd = c->head_dim;
+        if (opts->merge && !lora_for(m, x.name, &A, &B)) {
+            t[i].A = A.data;
+            t[i].B = B.data;
+            t[i].r = lc->rank;
+            t[i].scale = tr_lora_scaling(lc);
+        }
+    }
+    rc = tr_gguf_write_file(path, &kv, t, (size_t)n, d);
+out:
+    tr_gb_free(&kv);
+    free(t);
+    return rc;
+}
+
+int tr_gguf_write_lora(tr_model *m, const char *name, const char *path, mu_diag *d)
+{
+    int rc = tr_gguf_check(m, d);
+    if (rc)
+        return rc;
+    const tr_lora_config *lc = tr_lora_get_config(m);
+    if (!lc)
+        return mu_diag_set(d, MU_ERR_STATE, "gguf: the model has no LoRA adapter");
+    const tr_config *c = tr_model_config(m);
+    int n = tr_lora_count(m);
+    tr_gten *t = calloc((size_t)n, sizeof *t);
+    tr_gbuf kv = {0};
+    if (!t)
+        return mu_diag_set(d, MU_ERR_NOMEM, "gguf: out of memory");
+    tr_gb_kv_str(&kv, "general.architecture", ARCH);
+    tr_gb_kv_str(&kv, "general.type", "adapter");
+    tr_gb_kv_str(&kv, "general.name", name && *name ? name : "mutual-export");
+    tr_gb_kv_u32(&kv, "general.alignment", TR_GGUF_ALIGNMENT);
+    tr_gb_kv_str(&kv, "adapter.type", "lora");
+    /* llama.cpp scales by alpha / r: the alpha that gives this adapter's scaling */
+    tr_gb_kv_f32(&kv, "adapter.lora.alpha", tr_lora_scaling(lc) * (float)lc->rank);
+    for (int i = 0; i < n; i++) {
+        tr_tensor x;
+        char base[TR_GGUF_NAME_MAX * 2], gg[TR_GGUF_NAME_MAX];
+        int is_b, perm;
+        tr_lora_tensor(m, i, &x);
+        if (lora_base_name(x.name, base, sizeof base, &is_b) ||
+            gguf_name(c, base, gg, sizeof gg, &perm) ||
+            snprintf(t[i].name, sizeof t[i].name, "%s.lora_%c", gg, is_b ? 'b' : 'a') >=
+                (int)sizeof t[i].name) {
+            rc = mu_diag_set(d, MU_ERR_UNSUPPORTED, "gguf: no GGUF name for LoRA tensor '%s'",
+                             x.name);
+            goto out;
+        }
+        t[i].ndim = 2;
+        t[i].ne[0] = x.shape[1];
+        t[i].ne[1] = x.shape[0];
+        t[i].type = TR_GGUF_F32;
+        t[i].src = x.data;
+        t[i].perm_heads = is_b ? perm : 0; /* B's rows are the projection's output rows */
+        t[i].hd = c->head_dim;
+    }
+    rc = tr_gguf_write_file(path, &kv, t, (size_t)n, d);
+out:
+    tr_gb_free(&kv);
+    free(t);
+    return rc;
+}
