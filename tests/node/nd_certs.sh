@@ -9,7 +9,9 @@
 #              serve adopts the new chain (a charter entry), org-1's old certificate is
 #              refused from then on, its new one is accepted and round 3 runs with it
 #   restart    serve restarted under version 2: the old certificate is still refused, the new
-#              one accepted; the audit log verifies across all of it
+#              one accepted; the audit log verifies across all of it. An org still holding
+#              version 1 refuses the log that adopted version 2; a version 3 that names
+#              another coordinator key stops the running serve
 #   pin        a coordinator presenting another CA-valid certificate than the charter's
 #              coordinator.tls_fingerprint: every org refuses it before sending any request
 # usage: nd_certs.sh MUTUAL SCRIPT
@@ -96,6 +98,7 @@ charter v1.yaml fed/org-1.crt
 "$MUTUAL" -q charter init --in v1.yaml --out v1.charter || die "charter init"
 for i in 1 2 3; do sign "org-$i" v1.charter; done
 check found 0 "versions 1..1" -- "$MUTUAL" charter verify --chain chain --add v1.charter
+cp chain chain-v1
 hexfpr() { fpr "$1" | tr -d : | tr 'A-F' 'a-f' | cut -c1-16; }
 check show_coordinator_tls 0 "coordinator .* tls $(hexfpr fed/coordinator.crt)\.\.\." \
   -- "$MUTUAL" charter show v1.charter
@@ -131,6 +134,8 @@ sign org-3 v2.charter
 check v2_added 0 "versions 1..2" -- "$MUTUAL" charter verify --chain chain --add v2.charter
 wait_for 20 p1.serve.log "adopted charter version 2" || die "serve did not adopt version 2"
 check adopted 0 "" -- true
+check old_chain_refuses_log 1 "does not verify against our charter chain" \
+  -- "$MUTUAL" join --config org-2.yaml --charter chain-v1
 join p2 org-1-old org-1.yaml
 reap "${org_pid[org-1-old]}" 60
 st=$?
@@ -158,8 +163,22 @@ check restart_old_refused 0 "is not the one charter version 2 names for it" -- c
 join p3 org-1 org-1-new.yaml
 wait_for 60 p3.org-1.log "joined federation" || die "org-1's new certificate after the restart"
 check restart_new_accepted 0 "" -- true
-kill -9 "$srv" "${org_pid[org-1]}" 2>/dev/null
+# the members replace the coordinator's key (version 3): the running serve stops
+cp chain chain-v2
+"$MUTUAL" -q certs identity --key keys/coord2.key >keys/coord2.pk || die "coord2 key"
+sed "s/$(cat keys/coord.pk)/$(cat keys/coord2.pk)/" v2.yaml >v3.yaml
+"$MUTUAL" -q charter propose --chain chain --in v3.yaml --out v3.charter >/dev/null || die "propose v3"
+sign org-2 v3.charter
+sign org-3 v3.charter
+check v3_added 0 "versions 1..3" -- "$MUTUAL" charter verify --chain chain --add v3.charter
+reap "$srv" 30
+st=$?
+check replaced_serve_stops 0 "" -- test "$st" = 1
+check replaced_serve_says 0 "stopping: the members' charter changed: .*charter version 3 names another coordinator key: this coordinator is replaced" \
+  -- cat p3.serve.log
+kill -9 "${org_pid[org-1]}" 2>/dev/null
 wait 2>/dev/null
+cp chain-v2 chain
 check log_verifies 0 "entries valid" -- "$MUTUAL" audit verify --log ckpt/audit.log --charter chain
 check log_adopted_2 0 "charter .*2" -- "$MUTUAL" audit show --log ckpt/audit.log
 
