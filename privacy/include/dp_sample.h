@@ -62,7 +62,7 @@ int dp_sigma2_from_double(double sigma2, uint64_t *num, uint64_t *den);
  * alias table, a cell under the curve accepted with no comparison (about 97% of proposals), the
  * others by the exact comparison [y < exp(-γ)] below, and the tail beyond M by coupling from
  * the past (a chain that shifts by M + 1 with probability exp(-rational)), so no tail mass is
- * ever computed. About one 64-bit stream word per draw. The same deviations as the CKS forms:
+ * ever computed. About 48 stream bits per draw. The same deviations as the CKS forms:
  * a magnitude reaching 2^31 is rejected, a comparison undecided at 16384 bits is taken as U >=
  * exp(-γ) (and a strip boundary undecided there is set on the safe side). */
 int dp_dgauss_sample(dp_rng *rng, uint64_t num, uint64_t den, int64_t *out, size_t n);

@@ -267,7 +267,7 @@ static int64_t tail(const dp_zig *z, dp_rng *rng, int force, dp_sample_stats *st
 }
 
 /* A proposal the batch's fast path did not finish: Lemire rejection, a wedge or the reject
- * item, the A test undecided by 16 bits, or the tail. 1 and *out if it gives a draw. */
+ * item, the A test undecided by 15 bits, or the tail. 1 and *out if it gives a draw. */
 static int slow_one(const dp_zig *z, dp_rng *rng, uint64_t w, int force, dp_sample_stats *st,
                     int64_t *out)
 {
