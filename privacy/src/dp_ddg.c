@@ -361,17 +361,8 @@ int dp_ddg_encode_timed(int64_t *out, const float *x, const dp_ddg *p, dp_rng *r
     }
     for (size_t i = 0; i < sizeof key; i++)
         key[i] = (uint8_t)dp_rng_below(rng, 256);
-    int64_t *y = malloc(d * sizeof *y);
-    rc = y ? dp_dgauss_fill(key, 0, num, den, y, d, th) : MU_ERR_NOMEM;
-    if (rc == MU_OK) {
-#pragma omp parallel for num_threads(th) schedule(static) if (th > 1 && d > DDG_BLOCK)
-        for (long i = 0; i < (long)d; i++)
-            out[i] += y[i];
-    }
+    rc = dp_dgauss_fill_add(key, 0, num, den, out, d, th); /* out += the fill's draws */
     sodium_memzero(key, sizeof key);
-    if (y)
-        sodium_memzero(y, d * sizeof *y);
-    free(y);
     if (ms)
         ms[0] = (t1 - t0) * 1e3, ms[1] = (t2 - t1) * 1e3, ms[2] = (now_s() - t2) * 1e3;
     if (rc == MU_ERR_NOMEM)

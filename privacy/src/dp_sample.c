@@ -2,7 +2,9 @@
  * reference, and the fast form that decides each Bernoulli(exp(-γ)) as [U < exp(-γ)] from 32
  * bits of U and a double estimate, exactly in fixed point when U falls in the error band. */
 #include <math.h>
+#include <omp.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dp_exact.h"
@@ -530,6 +532,41 @@ int dp_dgauss_fill(const uint8_t seed[DP_SEED_BYTES], uint64_t stream, uint64_t 
                    int64_t *out, size_t n, int threads)
 {
     return dp_dgauss_fill_by(seed, stream, num, den, out, n, threads, 0);
+}
+
+int dp_dgauss_fill_add(const uint8_t seed[DP_SEED_BYTES], uint64_t stream, uint64_t num,
+                       uint64_t den, int64_t *out, size_t n, int threads)
+{
+    if (num == 0 || den == 0 || num > DP_SIGMA2_NUM_MAX || den > DP_SIGMA2_DEN_MAX || threads < 1 ||
+        n > DP_FILL_MAX)
+        return MU_ERR_INVALID;
+    long nb = (long)((n + DP_FILL_BLOCK - 1) / DP_FILL_BLOCK);
+    int th = nb < threads ? (int)(nb ? nb : 1) : threads;
+    size_t per = n < DP_FILL_BLOCK ? (n ? n : 1) : DP_FILL_BLOCK;
+    int64_t *buf = malloc(sizeof(int64_t) * per * (size_t)th); /* one block's draws per thread */
+    if (!buf)
+        return MU_ERR_NOMEM;
+    dp_zig z;
+    dp_zig_build(&z, num, den, 0, 0);
+#pragma omp parallel num_threads(th)
+    {
+        int64_t *y = buf + per * (size_t)omp_get_thread_num();
+#pragma omp for schedule(static)
+        for (long b = 0; b < nb; b++) {
+            dp_rng rng;
+            dp_rng_init(&rng, seed, stream);
+            rng.block = (uint64_t)b << 32; /* as dp_dgauss_fill: the same draws */
+            size_t off = (size_t)b * DP_FILL_BLOCK,
+                   len = n - off < DP_FILL_BLOCK ? n - off : DP_FILL_BLOCK;
+            dp_zig_sample(&z, &rng, y, len, 0, NULL);
+            dp_rng_deinit(&rng);
+            for (size_t i = 0; i < len; i++)
+                out[off + i] += y[i];
+        }
+    }
+    sodium_memzero(buf, sizeof(int64_t) * per * (size_t)th);
+    free(buf);
+    return MU_OK;
 }
 
 int dp_squeeze_hook(double gd, uint32_t top)

@@ -81,6 +81,12 @@ void dp_zig_sample(const dp_zig *z, dp_rng *rng, int64_t *out, size_t n, int for
 int dp_zig_cell_hook(const dp_zig *z, uint32_t b8, uint32_t x, int wide, uint32_t *m,
                      uint32_t *sure);
 
+/* out[i] += the i-th draw of dp_dgauss_fill(seed, stream, num, den, ., n, threads), without an
+ * n-value buffer (one block's per thread, wiped). MU_OK, MU_ERR_INVALID as dp_dgauss_fill, or
+ * MU_ERR_NOMEM with out unchanged. */
+int dp_dgauss_fill_add(const uint8_t seed[DP_SEED_BYTES], uint64_t stream, uint64_t num,
+                       uint64_t den, int64_t *out, size_t n, int threads);
+
 /* dp_dgauss_fill with the ziggurat (cks = 0) or the CKS fast form (cks = 1). */
 int dp_dgauss_fill_by(const uint8_t seed[DP_SEED_BYTES], uint64_t stream, uint64_t num,
                       uint64_t den, int64_t *out, size_t n, int threads, int cks);

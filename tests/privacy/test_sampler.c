@@ -608,6 +608,14 @@ static void test_fill_threads(void **state)
         assert_int_equal(dp_dgauss_fill(seed, 5, 10000, 1, b, n, th), MU_OK);
         assert_memory_equal(a, b, sizeof(int64_t) * n);
     }
+    for (int th = 1; th <= 3; th++) { /* the adding form: the same draws, added */
+        for (size_t i = 0; i < n; i++)
+            b[i] = (int64_t)i * 7 - 1000;
+        assert_int_equal(dp_dgauss_fill_add(seed, 5, 10000, 1, b, n, th), MU_OK);
+        for (size_t i = 0; i < n; i++)
+            if (b[i] != a[i] + (int64_t)i * 7 - 1000)
+                fail_msg("fill_add on %d threads differs at %zu", th, i);
+    }
     assert_int_equal(dp_dgauss_fill(seed, 6, 10000, 1, b, n, 2), MU_OK);
     assert_memory_not_equal(a, b, sizeof(int64_t) * n);
     assert_memory_not_equal(a, a + DP_FILL_BLOCK, sizeof(int64_t) * 1000);
