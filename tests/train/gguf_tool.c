@@ -1,7 +1,9 @@
 /* gguf_tool: the C half of gguf_llama.sh.
- *   gguf_tool make DIR TOKENIZER_DIR VOCAB SEED
+ *   gguf_tool make DIR TOKENIZER_DIR VOCAB SEED [llama|qwen2|qwen3]
  *       a tiny random Llama (d 64, 2 layers, 4 heads, 2 KV heads, head_dim 16, MLP 96,
- *       untied head, rope_theta 10000) as a Hugging Face folder DIR with TOKENIZER_DIR's
+ *       untied head, rope_theta 10000), or Qwen2 (the same with q/k/v biases and a tied
+ *       head) or Qwen3 (q/k norms, head_dim 24, not d / heads; tied), as a Hugging Face
+ *       folder DIR with TOKENIZER_DIR's
  *       tokenizer.json and tokenizer_config.json, and DIR/adapter, a PEFT LoRA adapter
  *       (r 4, alpha 8, every projection) with random nonzero A and B.
  *   gguf_tool logits DIR ADAPTER_DIR|- OUT.bin ID...
@@ -45,8 +47,11 @@ static int copy_file(const char *from, const char *to)
     return 0;
 }
 
-static int make(const char *dir, const char *tokdir, int V, uint64_t seed)
+static int make(const char *dir, const char *tokdir, int V, uint64_t seed, const char *type)
 {
+    int qwen2 = !strcmp(type, "qwen2"), qwen3 = !strcmp(type, "qwen3");
+    if (!qwen2 && !qwen3 && strcmp(type, "llama"))
+        return 2;
     rng = seed;
     tr_config c = {.family = TR_LLAMA,
                    .vocab_size = V,
@@ -57,7 +62,11 @@ static int make(const char *dir, const char *tokdir, int V, uint64_t seed)
                    .n_kv_head = 2,
                    .d_ff = 96,
                    .norm_eps = 1e-5f,
-                   .rope_theta = 10000.0f};
+                   .rope_theta = 10000.0f,
+                   .head_dim = qwen3 ? 24 : 0,
+                   .qkv_bias = qwen2,
+                   .qk_norm = qwen3,
+                   .tied_head = qwen2 || qwen3};
     mu_diag d = {{0}};
     char path[4096];
     mkdir(dir, 0755);
@@ -82,12 +91,12 @@ static int make(const char *dir, const char *tokdir, int V, uint64_t seed)
     if (!f)
         return 1;
     fprintf(f,
-            "{\"model_type\": \"llama\", \"architectures\": [\"LlamaForCausalLM\"], "
-            "\"vocab_size\": %d, \"max_position_embeddings\": 128, \"hidden_size\": 64, "
-            "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
-            "\"intermediate_size\": 96, \"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0, "
-            "\"hidden_act\": \"silu\", \"tie_word_embeddings\": false}\n",
-            V);
+            "{\"model_type\": \"%s\", \"vocab_size\": %d, \"max_position_embeddings\": 128, "
+            "\"hidden_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+            "\"num_key_value_heads\": 2, \"head_dim\": %d, \"intermediate_size\": 96, "
+            "\"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0, \"hidden_act\": \"silu\", "
+            "\"tie_word_embeddings\": %s}\n",
+            type, V, qwen3 ? 24 : 16, qwen2 || qwen3 ? "true" : "false");
     if (fclose(f))
         return 1;
     const char *files[] = {"tokenizer.json", "tokenizer_config.json"};
@@ -147,11 +156,12 @@ fail:
 
 int main(int argc, char **argv)
 {
-    if (argc == 6 && !strcmp(argv[1], "make"))
-        return make(argv[2], argv[3], atoi(argv[4]), strtoull(argv[5], NULL, 10));
+    if ((argc == 6 || argc == 7) && !strcmp(argv[1], "make"))
+        return make(argv[2], argv[3], atoi(argv[4]), strtoull(argv[5], NULL, 10),
+                    argc == 7 ? argv[6] : "llama");
     if (argc >= 6 && !strcmp(argv[1], "logits"))
         return logits(argv[2], argv[3], argv[4], argc - 5, argv + 5);
-    fprintf(stderr, "usage: gguf_tool make DIR TOKENIZER_DIR VOCAB SEED\n"
+    fprintf(stderr, "usage: gguf_tool make DIR TOKENIZER_DIR VOCAB SEED [llama|qwen2|qwen3]\n"
                     "       gguf_tool logits DIR ADAPTER_DIR|- OUT.bin ID...\n");
     return 2;
 }

@@ -448,6 +448,64 @@ static void test_merge_and_lora_file(void **state)
     tr_model_free(m);
 }
 
+/* Qwen2 (q/k/v biases) and Qwen3 (q/k norms, head_dim != d / heads): their own
+ * architectures, which rotate as Hugging Face does, so no row is permuted. */
+static void test_qwen(void **state)
+{
+    for (int q3 = 0; q3 < 2; q3++) {
+        tr_model *m = tiny(0);
+        tr_config c = *tr_model_config(m);
+        tr_model_free(m);
+        c.qkv_bias = !q3;
+        c.qk_norm = q3;
+        c.head_dim = q3 ? 6 : 4;
+        c.tied_head = 1;
+        m = tr_model_new(&c, NULL);
+        for (int i = 0; i < tr_model_base_count(m); i++) {
+            tr_tensor t;
+            tr_model_base_tensor(m, i, &t);
+            for (int64_t k = 0; k < t.numel; k++)
+                t.data[k] = (float)(i * 100 + k);
+        }
+        char path[128];
+        mu_diag d = {{0}};
+        snprintf(path, sizeof path, "%s/q.gguf", dir);
+        tr_gguf_opts o = {.type = TR_GGUF_F32};
+        assert_ok(tr_gguf_write_model(m, dir, &o, path, &d), d);
+        gguf_t g;
+        gguf_read(&g, path);
+        const char *arch = q3 ? "qwen3" : "qwen2";
+        char key[64];
+        assert_kv_str(&g, "general.architecture", arch);
+        snprintf(key, sizeof key, "%s.attention.key_length", arch);
+        assert_int_equal(kv_u32(&g, key), q3 ? 6 : 4);
+        snprintf(key, sizeof key, "%s.block_count", arch);
+        assert_int_equal(kv_u32(&g, key), 2);
+        assert_int_equal(g.n_t, 1 + (9 + (q3 ? 2 : 3)) * 2 + 1); /* tied: no output */
+        static const char *const qwen2[][2] = {
+            {"model.layers.1.self_attn.q_proj.weight", "blk.1.attn_q.weight"},
+            {"model.layers.1.self_attn.k_proj.weight", "blk.1.attn_k.weight"},
+            {"model.layers.1.self_attn.q_proj.bias", "blk.1.attn_q.bias"},
+            {"model.layers.1.self_attn.k_proj.bias", "blk.1.attn_k.bias"},
+            {"model.layers.0.self_attn.v_proj.bias", "blk.0.attn_v.bias"},
+        };
+        static const char *const qwen3[][2] = {
+            {"model.layers.1.self_attn.q_proj.weight", "blk.1.attn_q.weight"},
+            {"model.layers.1.self_attn.k_proj.weight", "blk.1.attn_k.weight"},
+            {"model.layers.1.self_attn.q_norm.weight", "blk.1.attn_q_norm.weight"},
+            {"model.layers.0.self_attn.k_norm.weight", "blk.0.attn_k_norm.weight"},
+            {"model.layers.0.self_attn.v_proj.weight", "blk.0.attn_v.weight"},
+        };
+        for (size_t i = 0; i < 5; i++) {
+            const char *hf = q3 ? qwen3[i][0] : qwen2[i][0], *gg = q3 ? qwen3[i][1] : qwen2[i][1];
+            tr_tensor x = base_of(m, hf);
+            assert_rows(&g, ti_find(&g, gg), &x, 0, 0);
+        }
+        free(g.buf);
+        tr_model_free(m);
+    }
+}
+
 static void test_f16(void **state)
 {
     assert_int_equal(tr_gguf_f16(1.0f), 0x3c00);
@@ -497,16 +555,13 @@ static void test_refused(void **state)
     tr_model_free(m);
     tr_config c = *tr_model_config(m = tiny(0));
     tr_model_free(m);
-    c.qk_norm = 1;
-    m = tr_model_new(&c, NULL);
-    assert_int_equal(tr_gguf_check(m, &d), MU_ERR_UNSUPPORTED);
-    assert_non_null(strstr(d.msg, "Qwen3"));
-    tr_model_free(m);
-    c.qk_norm = 0;
     c.qkv_bias = 1;
+    c.o_bias = 1;
     m = tr_model_new(&c, NULL);
     assert_int_equal(tr_gguf_check(m, &d), MU_ERR_UNSUPPORTED);
+    assert_non_null(strstr(d.msg, "attention_bias"));
     tr_model_free(m);
+    c.o_bias = 0;
     c.qkv_bias = 0;
     c.rope_scaling.type = TR_ROPE_LINEAR;
     c.rope_scaling.factor = 2;
@@ -539,9 +594,8 @@ static void test_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_model_file),
-        cmocka_unit_test(test_merge_and_lora_file),
-        cmocka_unit_test(test_f16),
+        cmocka_unit_test(test_model_file), cmocka_unit_test(test_merge_and_lora_file),
+        cmocka_unit_test(test_qwen),       cmocka_unit_test(test_f16),
         cmocka_unit_test(test_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

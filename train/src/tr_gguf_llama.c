@@ -1,5 +1,5 @@
-/* tr_gguf_llama.c - a Llama-family tr_model (and its LoRA) as llama.cpp's "llama"
- * architecture: metadata, tokenizer, tensor names and the Q/K row permutation. */
+/* tr_gguf_llama.c - a Llama-family tr_model (and its LoRA) as llama.cpp's "llama", "qwen2"
+ * or "qwen3" architecture: metadata, tokenizer, tensor names and the Q/K row permutation. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,10 +10,16 @@
 #include "tr_gguf_internal.h"
 #include "tr_tok_internal.h"
 
-#define ARCH "llama"
-
 /* llama.cpp's token types (llama_token_type). */
 enum { TT_NORMAL = 1, TT_CONTROL = 3, TT_USER_DEFINED = 4, TT_UNUSED = 5 };
+
+/* llama.cpp's architecture for c: Qwen3 by its q/k norms, Qwen2 by q/k/v biases without an
+ * o bias (model_type qwen2; a Llama with attention_bias has both), else Llama. Qwen2 and
+ * Qwen3 rotate as Hugging Face does (GGML's NEOX RoPE), so only "llama" permutes rows. */
+static const char *arch_of(const tr_config *c)
+{
+    return c->qk_norm ? "qwen3" : c->qkv_bias && !c->o_bias ? "qwen2" : "llama";
+}
 
 int tr_gguf_check(const tr_model *m, mu_diag *d)
 {
@@ -21,11 +27,9 @@ int tr_gguf_check(const tr_model *m, mu_diag *d)
     if (c->family != TR_LLAMA)
         return mu_diag_set(d, MU_ERR_UNSUPPORTED,
                            "gguf: only Llama-family models are exported (this is GPT-2)");
-    if (c->qkv_bias || c->o_bias)
+    if (c->o_bias)
         return mu_diag_set(d, MU_ERR_UNSUPPORTED,
-                           "gguf: attention biases (Qwen2, attention_bias) are not exported");
-    if (c->qk_norm)
-        return mu_diag_set(d, MU_ERR_UNSUPPORTED, "gguf: q/k norms (Qwen3) are not exported");
+                           "gguf: attention_bias (biases on q, k, v and o) is not exported");
     if (c->rope_scaling.type != TR_ROPE_DEFAULT)
         return mu_diag_set(d, MU_ERR_UNSUPPORTED, "gguf: rope_scaling is not exported");
     return 0;
@@ -40,8 +44,10 @@ static int gguf_name(const tr_config *c, const char *hf, char *out, size_t cap, 
         {"self_attn.k_proj", "attn_k"},      {"self_attn.v_proj", "attn_v"},
         {"self_attn.o_proj", "attn_output"}, {"post_attention_layernorm", "ffn_norm"},
         {"mlp.gate_proj", "ffn_gate"},       {"mlp.up_proj", "ffn_up"},
-        {"mlp.down_proj", "ffn_down"},
+        {"mlp.down_proj", "ffn_down"},       {"self_attn.q_norm", "attn_q_norm"},
+        {"self_attn.k_norm", "attn_k_norm"},
     };
+    int permute = !strcmp(arch_of(c), "llama");
     *perm = 0;
     if (!strcmp(hf, "model.embed_tokens.weight"))
         return snprintf(out, cap, "token_embd.weight") < 0;
@@ -54,17 +60,20 @@ static int gguf_name(const tr_config *c, const char *hf, char *out, size_t cap, 
     if (sscanf(hf, "model.layers.%d.%63[a-z_.]%n", &l, mod, &k) != 2 || hf[k])
         return -1;
     size_t ml = strlen(mod);
-    if (ml < 8 || strcmp(mod + ml - 7, ".weight"))
+    const char *kind = ml > 7 && !strcmp(mod + ml - 7, ".weight") ? "weight"
+                       : ml > 5 && !strcmp(mod + ml - 5, ".bias") ? "bias"
+                                                                  : NULL;
+    if (!kind)
         return -1;
-    mod[ml - 7] = '\0';
+    mod[ml - strlen(kind) - 1] = '\0';
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         if (strcmp(mod, map[i][0]))
             continue;
-        if (i == 1)
+        if (permute && i == 1)
             *perm = c->n_head;
-        if (i == 2)
+        if (permute && i == 2)
             *perm = c->n_kv_head;
-        return snprintf(out, cap, "blk.%d.%s.weight", l, map[i][1]) >= (int)cap;
+        return snprintf(out, cap, "blk.%d.%s.%s", l, map[i][1], kind) >= (int)cap;
     }
     return -1;
 }
@@ -84,22 +93,26 @@ static int lora_base_name(const char *lora, char *out, size_t cap, int *is_b)
 
 static void model_kv(tr_gbuf *b, const tr_config *c, const char *name, tr_gguf_type type)
 {
-    tr_gb_kv_str(b, "general.architecture", ARCH);
+    const char *arch = arch_of(c);
+    char k[96];
+#define ARCH_KEY(s) (snprintf(k, sizeof k, "%s.%s", arch, (s)), k)
+    tr_gb_kv_str(b, "general.architecture", arch);
     tr_gb_kv_str(b, "general.name", name && *name ? name : "mutual-export");
     tr_gb_kv_u32(b, "general.file_type", type == TR_GGUF_F16 ? 1 : 0);
     tr_gb_kv_u32(b, "general.alignment", TR_GGUF_ALIGNMENT);
-    tr_gb_kv_u32(b, ARCH ".context_length", (uint32_t)c->max_pos);
-    tr_gb_kv_u32(b, ARCH ".embedding_length", (uint32_t)c->d_model);
-    tr_gb_kv_u32(b, ARCH ".block_count", (uint32_t)c->n_layer);
-    tr_gb_kv_u32(b, ARCH ".feed_forward_length", (uint32_t)c->d_ff);
-    tr_gb_kv_u32(b, ARCH ".attention.head_count", (uint32_t)c->n_head);
-    tr_gb_kv_u32(b, ARCH ".attention.head_count_kv", (uint32_t)c->n_kv_head);
-    tr_gb_kv_u32(b, ARCH ".attention.key_length", (uint32_t)c->head_dim);
-    tr_gb_kv_u32(b, ARCH ".attention.value_length", (uint32_t)c->head_dim);
-    tr_gb_kv_u32(b, ARCH ".rope.dimension_count", (uint32_t)c->head_dim);
-    tr_gb_kv_f32(b, ARCH ".rope.freq_base", c->rope_theta);
-    tr_gb_kv_f32(b, ARCH ".attention.layer_norm_rms_epsilon", c->norm_eps);
-    tr_gb_kv_u32(b, ARCH ".vocab_size", (uint32_t)c->vocab_size);
+    tr_gb_kv_u32(b, ARCH_KEY("context_length"), (uint32_t)c->max_pos);
+    tr_gb_kv_u32(b, ARCH_KEY("embedding_length"), (uint32_t)c->d_model);
+    tr_gb_kv_u32(b, ARCH_KEY("block_count"), (uint32_t)c->n_layer);
+    tr_gb_kv_u32(b, ARCH_KEY("feed_forward_length"), (uint32_t)c->d_ff);
+    tr_gb_kv_u32(b, ARCH_KEY("attention.head_count"), (uint32_t)c->n_head);
+    tr_gb_kv_u32(b, ARCH_KEY("attention.head_count_kv"), (uint32_t)c->n_kv_head);
+    tr_gb_kv_u32(b, ARCH_KEY("attention.key_length"), (uint32_t)c->head_dim);
+    tr_gb_kv_u32(b, ARCH_KEY("attention.value_length"), (uint32_t)c->head_dim);
+    tr_gb_kv_u32(b, ARCH_KEY("rope.dimension_count"), (uint32_t)c->head_dim);
+    tr_gb_kv_f32(b, ARCH_KEY("rope.freq_base"), c->rope_theta);
+    tr_gb_kv_f32(b, ARCH_KEY("attention.layer_norm_rms_epsilon"), c->norm_eps);
+    tr_gb_kv_u32(b, ARCH_KEY("vocab_size"), (uint32_t)c->vocab_size);
+#undef ARCH_KEY
 }
 
 /* tokenizer.json's strings by id: model.vocab's keys, then added_tokens' contents (types
@@ -310,7 +323,7 @@ int tr_gguf_write_lora(tr_model *m, const char *name, const char *path, mu_diag 
     tr_gbuf kv = {0};
     if (!t)
         return mu_diag_set(d, MU_ERR_NOMEM, "gguf: out of memory");
-    tr_gb_kv_str(&kv, "general.architecture", ARCH);
+    tr_gb_kv_str(&kv, "general.architecture", arch_of(c));
     tr_gb_kv_str(&kv, "general.type", "adapter");
     tr_gb_kv_str(&kv, "general.name", name && *name ? name : "mutual-export");
     tr_gb_kv_u32(&kv, "general.alignment", TR_GGUF_ALIGNMENT);
