@@ -58,6 +58,10 @@ static void help(FILE *out)
         "                        \"tokens_per_s\": y}; loss is the batch loss before the\n"
         "                        update (default none)\n"
         "  --threads N           threads for OpenMP and OpenBLAS (default: all cores)\n"
+        "  --checkpointing       per-layer activation checkpointing: keep each layer's input\n"
+        "                        only and recompute its activations in the backward; the\n"
+        "                        same losses and adapter bit for bit, far less memory, one\n"
+        "                        more forward a step (default off)\n"
         "  --dp                  DP-SGD protecting each record, a window of --seq + 1 tokens\n"
         "                        (record k starts at token k*(seq+1)): per-record gradients\n"
         "                        clipped to --dp-clip, Gaussian noise of std --dp-noise x\n"
@@ -109,7 +113,8 @@ enum {
     O_DP_NOISE,
     O_DP_SAMPLING,
     O_DP_SEED,
-    O_DP_DELTA
+    O_DP_DELTA,
+    O_CKPT
 };
 
 static int parse_number(int c, const char *arg, train_opts *o)
@@ -211,6 +216,7 @@ static int parse_args(int argc, char **argv, train_opts *o)
         {"threads", required_argument, NULL, O_THREADS},
         {"resume", no_argument, NULL, O_RESUME},
         {"force", no_argument, NULL, O_FORCE},
+        {"checkpointing", no_argument, NULL, O_CKPT},
         {"dp", no_argument, NULL, O_DP},
         {"dp-clip", required_argument, NULL, O_DP_CLIP},
         {"dp-noise", required_argument, NULL, O_DP_NOISE},
@@ -253,6 +259,9 @@ static int parse_args(int argc, char **argv, train_opts *o)
             break;
         case O_FORCE:
             o->force = 1;
+            break;
+        case O_CKPT:
+            o->checkpointing = 1;
             break;
         case O_DP:
             o->dp = 1;
@@ -298,8 +307,8 @@ static int parse_args(int argc, char **argv, train_opts *o)
                                "--resume continues the run saved in %s/%s: its --adapter-init, "
                                "--targets, --rank, --alpha, --freeze-a, --optimizer, "
                                "--weight-decay, --grad-clip, --batch, --seq and --seed come "
-                               "from there (only --steps, --lr, --log-jsonl and --threads may "
-                               "be given)",
+                               "from there (only --steps, --lr, --log-jsonl, --threads and "
+                               "--checkpointing may be given)",
                                o->out, TRAIN_STATE_FILE);
     return -1;
 }

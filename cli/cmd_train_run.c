@@ -342,6 +342,11 @@ static int set_up(train_run *r, const train_opts *o, mu_diag *d)
         return rc;
     if (!(r->m = tr_hf_model_load(o->base, &rc, d)) || !(r->data = tr_data_open(o->data, &rc, d)))
         return rc;
+    if ((rc = tr_model_set_checkpointing(r->m, o->checkpointing)))
+        return rc;
+    if (tr_model_checkpointing(r->m))
+        mu_info("train: per-layer activation checkpointing on (%d layers)",
+                tr_model_config(r->m)->n_layer);
     const tr_config *cfg = tr_model_config(r->m);
     if (!o->resume)
         r->T = o->seq ? (int)o->seq : (cfg->max_pos < 128 ? cfg->max_pos : 128);

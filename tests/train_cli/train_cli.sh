@@ -19,7 +19,7 @@ help_entry() { # help_entry CMD OPT: the option's line and its continuation line
 }
 check help_train 0 "usage: mutual train" -- "$MUTUAL" train --help
 for opt in base data out adapter-init targets rank alpha freeze-a steps batch seq lr optimizer \
-  weight-decay grad-clip seed log-jsonl threads resume force; do
+  weight-decay grad-clip seed log-jsonl threads resume force checkpointing; do
   check "help_train_$opt" 0 "^  --$opt .*(default|required)" -- help_entry train "$opt"
 done
 for opt in base adapter data batch seq batches json; do
@@ -61,6 +61,19 @@ for m in gpt2 llama; do
     "$tmp/${m}_clip.jsonl" "$REF/${m}_ref.safetensors" losses.sgd_clip 1e-4
 done
 check state_written 0 "" -- test -s "$tmp/gpt2_adamw/training_state.h5"
+
+# --checkpointing reaches the engine (its state, logged with -v) and gives the same losses
+# and adapter bit for bit as the run above without it
+A=(--base "$REF/llama" --data "$REF/llama_data.h5" --adapter-init "$REF/llama_adapter")
+check train_ckpt_on 0 "activation checkpointing on \(2 layers\)" -- "$MUTUAL" train "${A[@]}" \
+  --steps 10 --batch 2 --seq 16 --threads 1 -v --checkpointing --out "$tmp/llama_ckpt" \
+  --lr 0.01 --weight-decay 0.1 --log-jsonl "$tmp/llama_ckpt.jsonl"
+losses() { sed 's/, "tokens_per_s".*//' "$1"; }
+check train_ckpt_losses 0 "" -- cmp <(losses "$tmp/llama_adamw.jsonl") <(losses "$tmp/llama_ckpt.jsonl")
+check train_ckpt_adapter 0 "" -- cmp "$tmp/llama_adamw/adapter_model.safetensors" \
+  "$tmp/llama_ckpt/adapter_model.safetensors"
+check train_ckpt_off_quiet 1 "" -- grep -q "checkpointing on" <("$MUTUAL" train "${A[@]}" \
+  --steps 1 --batch 2 --seq 16 --threads 1 -v --out "$tmp/llama_nockpt" 2>&1)
 check no_progress_bar_off_tty 1 "" -- grep -q $'\r' <("$MUTUAL" train "${A[@]}" --steps 2 \
   --batch 2 --seq 16 --out "$tmp/bar" 2>&1)
 

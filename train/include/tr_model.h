@@ -282,6 +282,9 @@ int tr_model_set_ce_chunk(tr_model *m, int rows);
  * the same inputs, dropout masks included. MU_ERR_INVALID unless on is 0 or 1. */
 int tr_model_set_checkpointing(tr_model *m, int on);
 
+/* 1 if per-layer activation checkpointing is on, else 0. */
+int tr_model_checkpointing(const tr_model *m);
+
 /* Training forwards done so far. Dropout masks are a pure function of (seed, this counter,
  * module, position), so saving it and restoring it with tr_model_set_forwards makes a
  * resumed run draw the same masks. */

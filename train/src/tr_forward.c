@@ -443,6 +443,11 @@ int tr_model_set_checkpointing(tr_model *m, int on)
     return MU_OK;
 }
 
+int tr_model_checkpointing(const tr_model *m)
+{
+    return m->ckpt;
+}
+
 int tr_model_backward(tr_model *m)
 {
     if (!m->can_backward || !m->has_lora)
