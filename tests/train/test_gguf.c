@@ -506,6 +506,36 @@ static void test_qwen(void **state)
     }
 }
 
+/* Llama 3's rope_scaling as llama.cpp's rope_freqs: the factor each frequency is divided by.
+ * head_dim 4, theta 500: wavelengths 6.3 (below 64 / 4: kept) and 140 (above 64 / 1: / 8). */
+static void test_rope_freqs(void **state)
+{
+    tr_model *m = tiny(0);
+    tr_config c = *tr_model_config(m);
+    tr_model_free(m);
+    c.rope_scaling = (tr_rope_scaling){.type = TR_ROPE_LLAMA3,
+                                       .factor = 8,
+                                       .low_freq_factor = 1,
+                                       .high_freq_factor = 4,
+                                       .orig_max_pos = 64};
+    m = tr_model_new(&c, NULL);
+    char path[128];
+    mu_diag d = {{0}};
+    snprintf(path, sizeof path, "%s/r3.gguf", dir);
+    tr_gguf_opts o = {.type = TR_GGUF_F32};
+    assert_ok(tr_gguf_write_model(m, dir, &o, path, &d), d);
+    gguf_t g;
+    gguf_read(&g, path);
+    const ti_t *t = ti_find(&g, "rope_freqs.weight");
+    assert_int_equal(t->ndim, 1);
+    assert_int_equal(t->ne[0], 2);
+    assert_float_equal(tval(&g, t, 0), 1.0f, 0);
+    assert_float_equal(tval(&g, t, 1), 8.0f, 1e-6);
+    assert_int_equal(g.n_t, 1 + 9 * 2 + 2 + 1);
+    free(g.buf);
+    tr_model_free(m);
+}
+
 static void test_f16(void **state)
 {
     assert_int_equal(tr_gguf_f16(1.0f), 0x3c00);
@@ -567,7 +597,18 @@ static void test_refused(void **state)
     c.rope_scaling.factor = 2;
     m = tr_model_new(&c, NULL);
     assert_int_equal(tr_gguf_check(m, &d), MU_ERR_UNSUPPORTED);
+    assert_non_null(strstr(d.msg, "other than llama3"));
     tr_model_free(m);
+    c.rope_scaling = (tr_rope_scaling){.type = TR_ROPE_LLAMA3,
+                                       .factor = 8,
+                                       .low_freq_factor = 1,
+                                       .high_freq_factor = 4,
+                                       .orig_max_pos = 64};
+    c.qkv_bias = 1; /* Qwen2 */
+    m = tr_model_new(&c, NULL);
+    assert_int_equal(tr_gguf_check(m, &d), MU_ERR_UNSUPPORTED);
+    tr_model_free(m);
+    c.qkv_bias = 0;
     tr_config gc = {.family = TR_GPT2,
                     .vocab_size = 260,
                     .max_pos = 8,
@@ -595,8 +636,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_file), cmocka_unit_test(test_merge_and_lora_file),
-        cmocka_unit_test(test_qwen),       cmocka_unit_test(test_f16),
-        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_qwen),       cmocka_unit_test(test_rope_freqs),
+        cmocka_unit_test(test_f16),        cmocka_unit_test(test_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -13,7 +13,9 @@
  *     .bos_token_id, .eos_token_id, .add_bos_token, .add_eos_token); tensors token_embd,
  *     blk.N.attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up,
  *     ffn_down, output_norm and output (untied heads only), each ".weight"; Qwen2's
- *     attn_q/k/v ".bias", Qwen3's attn_q_norm and attn_k_norm. For "llama", attn_q and
+ *     attn_q/k/v ".bias", Qwen3's attn_q_norm and attn_k_norm; with Llama 3's rope_scaling
+ *     llama3, rope_freqs.weight [hd/2]: the factor llama.cpp divides each frequency by
+ *     (unscaled over scaled inv_freq, as tr_rope_inv_freq computes them). For "llama", attn_q and
  *     attn_k rows are permuted from Hugging Face's rotate_half RoPE pairing (dimension i
  *     with i + hd/2) to GGML's interleaved one (2i with 2i + 1), as convert_hf_to_gguf.py's
  *     LlamaModel.permute does; llama.cpp rotates qwen2 and qwen3 as Hugging Face does
@@ -25,10 +27,10 @@
  *     weight's are), for every adapted module.
  *
  * Only what this engine and those architectures compute alike is exported: the Llama
- * family without attention_bias (biases on q, k, v and o) or rope_scaling, with a
- * byte-level BPE tokenizer.json (GPT-2, Llama 3, Qwen2 pre-tokenizers). Anything else is
- * MU_ERR_UNSUPPORTED naming what (GPT-2 models, attention_bias, Llama 3.x's rope_scaling,
- * SentencePiece-style tokenizers).
+ * family without attention_bias (biases on q, k, v and o), with no rope_scaling or (llama
+ * only) llama3's, with a byte-level BPE tokenizer.json (GPT-2, Llama 3, Qwen2
+ * pre-tokenizers). Anything else is MU_ERR_UNSUPPORTED naming what (GPT-2 models,
+ * attention_bias, linear/dynamic rope_scaling, SentencePiece-style tokenizers).
  *
  * Files are written to PATH.tmp, fsynced and renamed over PATH (mu_file_commit): after a
  * failure or a crash PATH is its old content or the complete new one.

@@ -30,8 +30,11 @@ int tr_gguf_check(const tr_model *m, mu_diag *d)
     if (c->o_bias)
         return mu_diag_set(d, MU_ERR_UNSUPPORTED,
                            "gguf: attention_bias (biases on q, k, v and o) is not exported");
-    if (c->rope_scaling.type != TR_ROPE_DEFAULT)
-        return mu_diag_set(d, MU_ERR_UNSUPPORTED, "gguf: rope_scaling is not exported");
+    /* llama.cpp takes Llama 3's per-frequency scaling as the rope_freqs tensor (llama only) */
+    if (c->rope_scaling.type != TR_ROPE_DEFAULT &&
+        (c->rope_scaling.type != TR_ROPE_LLAMA3 || strcmp(arch_of(c), "llama")))
+        return mu_diag_set(d, MU_ERR_UNSUPPORTED,
+                           "gguf: rope_scaling other than llama3 (on a Llama) is not exported");
     return 0;
 }
 
@@ -264,6 +267,22 @@ static int lora_for(tr_model *m, const char *hf, tr_tensor *A, tr_tensor *B)
     return -1;
 }
 
+/* rope_freqs (hd/2): llama.cpp divides frequency i by factor i, so factor i is the unscaled
+ * inv_freq over the scaled one, both as the engine computes them (tr_rope_inv_freq). */
+static float *rope_factors(const tr_config *c)
+{
+    int half = c->head_dim / 2;
+    float *f = malloc((size_t)half * 2 * sizeof *f);
+    if (!f)
+        return NULL;
+    tr_rope_scaling none = {0};
+    tr_rope_inv_freq(f, c->head_dim, c->rope_theta, &none);
+    tr_rope_inv_freq(f + half, c->head_dim, c->rope_theta, &c->rope_scaling);
+    for (int i = 0; i < half; i++)
+        f[i] = (float)((double)f[i] / (double)f[half + i]);
+    return f;
+}
+
 int tr_gguf_write_model(tr_model *m, const char *tok_dir, const tr_gguf_opts *opts,
                         const char *path, mu_diag *d)
 {
@@ -274,15 +293,25 @@ int tr_gguf_write_model(tr_model *m, const char *tok_dir, const tr_gguf_opts *op
     if (opts->merge && !lc)
         return mu_diag_set(d, MU_ERR_STATE, "gguf: --merge without a LoRA adapter");
     const tr_config *c = tr_model_config(m);
-    int n = tr_model_base_count(m);
-    tr_gten *t = calloc((size_t)n, sizeof *t);
+    int n = tr_model_base_count(m), llama3 = c->rope_scaling.type == TR_ROPE_LLAMA3;
+    tr_gten *t = calloc((size_t)n + 1, sizeof *t);
+    float *freqs = llama3 ? rope_factors(c) : NULL;
     tr_gbuf kv = {0};
-    if (!t)
+    if (!t || (llama3 && !freqs)) {
+        free(t);
+        free(freqs);
         return mu_diag_set(d, MU_ERR_NOMEM, "gguf: out of memory");
+    }
+    if (llama3)
+        t[n++] = (tr_gten){.name = "rope_freqs.weight",
+                           .ndim = 1,
+                           .ne = {c->head_dim / 2, 1},
+                           .type = TR_GGUF_F32,
+                           .src = freqs};
     model_kv(&kv, c, opts->name, opts->type);
     if ((rc = tokenizer_kv(&kv, tok_dir, c->vocab_size, d)))
         goto out;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < tr_model_base_count(m); i++) {
         tr_tensor x, A, B;
         tr_model_base_tensor(m, i, &x);
         if (gguf_name(c, x.name, t[i].name, sizeof t[i].name, &t[i].perm_heads)) {
@@ -305,6 +334,7 @@ int tr_gguf_write_model(tr_model *m, const char *tok_dir, const tr_gguf_opts *op
     rc = tr_gguf_write_file(path, &kv, t, (size_t)n, d);
 out:
     tr_gb_free(&kv);
+    free(freqs);
     free(t);
     return rc;
 }
