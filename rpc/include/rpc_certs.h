@@ -69,9 +69,6 @@ int rpc_certs_sign(const char *dir, const char *csr_path, int days, char name[RP
 /* The subject OU that marks an operator certificate. */
 #define RPC_CERT_OPERATOR_OU "mutual operator"
 
-/* 1 if the PEM certificate (len bytes, not NUL-terminated) carries the operator OU. */
-int rpc_certs_pem_is_operator(const char *pem, size_t len);
-
 /* A certificate's fingerprint: SHA-256 of its DER encoding, what `openssl x509 -noout
  * -fingerprint -sha256` prints and a charter's tls_fingerprint holds. */
 #define RPC_CERT_FPR_BYTES 32

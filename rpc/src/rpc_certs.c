@@ -451,14 +451,6 @@ static int x509_is_operator(const X509 *x)
     return found;
 }
 
-int rpc_certs_pem_is_operator(const char *pem, size_t len)
-{
-    X509 *x = pem_x509(pem, len);
-    int found = x && x509_is_operator(x);
-    X509_free(x);
-    return found;
-}
-
 int rpc_certs_pem_identity(const char *pem, size_t len, int *is_operator,
                            uint8_t fpr[RPC_CERT_FPR_BYTES])
 {
