@@ -137,6 +137,28 @@ static int replay(ho_gov *g, uint64_t *version, uint64_t *last_round, uint64_t w
     return MU_OK;
 }
 
+/* MU_OK when a resumed checkpoint's part hashes to what the log's entry for the resumed round
+ * names; else the refusal naming both hashes. state: the part is the whole state (else the
+ * global). */
+static int check_resumed(const ho_gov *g, uint64_t round, int state,
+                         const uint8_t have[GV_HASH_BYTES], const uint8_t want[GV_HASH_BYTES],
+                         mu_diag *d)
+{
+    if (sodium_memcmp(have, want, GV_HASH_BYTES) == 0)
+        return MU_OK;
+    char hh[2 * GV_HASH_BYTES + 1], wh[2 * GV_HASH_BYTES + 1];
+    wi_hex_encode(hh, sizeof hh, have, GV_HASH_BYTES);
+    wi_hex_encode(wh, sizeof wh, want, GV_HASH_BYTES);
+    return mu_diag_set(d, MU_ERR_INVALID,
+                       "%s: the checkpoint's %s after round %llu%s hashes to %.16s..., the audit "
+                       "log's round %llu entry names %s%.16s...: the checkpoint is not the state "
+                       "the log records%s",
+                       g->log_path, state ? "state" : "global", (unsigned long long)round,
+                       state ? " (optimizer state, round counter, metrics, orgs)" : "", hh,
+                       (unsigned long long)round, state ? "state " : "", wh,
+                       state ? "" : " (edited, or from another run)");
+}
+
 /* A resumed coordinator's starting global (g->prev, from the checkpoint) must be the one the
  * log's entry for the resumed round names: a checkpoint handed over by a departing (or
  * hostile) coordinator cannot carry another adapter than the one the members saw logged. */
@@ -150,34 +172,7 @@ static int check_resumed_global(const ho_gov *g, uint64_t round, const uint8_t w
     wi_blob_encode(b, len, g->prev, g->dim);
     crypto_hash_sha256(have, b, len);
     free(b);
-    if (sodium_memcmp(have, want, GV_HASH_BYTES) == 0)
-        return MU_OK;
-    char hh[2 * GV_HASH_BYTES + 1], wh[2 * GV_HASH_BYTES + 1];
-    wi_hex_encode(hh, sizeof hh, have, GV_HASH_BYTES);
-    wi_hex_encode(wh, sizeof wh, want, GV_HASH_BYTES);
-    return mu_diag_set(d, MU_ERR_INVALID,
-                       "%s: the checkpoint's global after round %llu hashes to %.16s..., the "
-                       "audit log's round %llu entry names %.16s...: the checkpoint is not the "
-                       "state the log records (edited, or from another run)",
-                       g->log_path, (unsigned long long)round, hh, (unsigned long long)round, wh);
-}
-
-/* The rest of the resumed checkpoint's state (optimizer state, counters, metrics, orgs) must
- * be the one the resumed round's entry names. */
-static int check_resumed_state(const ho_gov *g, uint64_t round, const uint8_t have[GV_HASH_BYTES],
-                               const uint8_t want[GV_HASH_BYTES], mu_diag *d)
-{
-    if (sodium_memcmp(have, want, GV_HASH_BYTES) == 0)
-        return MU_OK;
-    char hh[2 * GV_HASH_BYTES + 1], wh[2 * GV_HASH_BYTES + 1];
-    wi_hex_encode(hh, sizeof hh, have, GV_HASH_BYTES);
-    wi_hex_encode(wh, sizeof wh, want, GV_HASH_BYTES);
-    return mu_diag_set(d, MU_ERR_INVALID,
-                       "%s: the checkpoint's state after round %llu (optimizer state, round "
-                       "counter, metrics, orgs) hashes to %.16s..., the audit log's round %llu "
-                       "entry names state %.16s...: the checkpoint is not the state the log "
-                       "records",
-                       g->log_path, (unsigned long long)round, hh, (unsigned long long)round, wh);
+    return check_resumed(g, round, 0, have, want, d);
 }
 
 static int open_log(ho_gov *g, const ho_gov_opts *o, gv_entry *e, mu_diag *d)
@@ -203,7 +198,7 @@ static int open_log(ho_gov *g, const ho_gov_opts *o, gv_entry *e, mu_diag *d)
     if (o->resumed && lr.have && (rc = check_resumed_global(g, o->resumed_round, lr.global, d)))
         return rc;
     if (o->resumed && lr.have && lr.has_state && o->resumed_state &&
-        (rc = check_resumed_state(g, o->resumed_round, o->resumed_state, lr.state, d)))
+        (rc = check_resumed(g, o->resumed_round, 1, o->resumed_state, lr.state, d)))
         return rc;
     for (uint64_t v = version; v < g->n_chain; v++) {
         memset(e, 0, sizeof *e);
