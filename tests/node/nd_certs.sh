@@ -18,13 +18,8 @@
 set -u
 MUTUAL=$1 SCRIPT=$2
 . "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
-work=$PWD/nd_certs
-rm -rf "$work"
-"$SCRIPT" --mutual "$MUTUAL" --work "$work" --orgs 3 --rounds 4 --setup-only >/dev/null || exit 1
-cd "$work" || exit 1
-pids=()
-trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null' EXIT
-die() { echo "FAIL: $*"; for f in "$phase".*log; do echo "== $f"; tail -5 "$f"; done; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/nd_gov_lib.sh"
+gov_setup nd_certs 3 4
 
 # A second CA-valid certificate for org-1's name, and one for the coordinator's host: what
 # anyone who can get the CA to sign (or who kept an old certificate) would present.
@@ -35,7 +30,6 @@ sed "s#$work/fed/org-1\.#$work/alt/org-1.#g" org-1.yaml >org-1-new.yaml
 grep -q "alt/org-1.crt" org-1-new.yaml || exit 1
 
 "$MUTUAL" -q certs identity --key keys/coord.key >keys/coord.pk || exit 1
-pk() { "$MUTUAL" -q certs identity --key "keys/$1.ed25519"; }
 fpr() { openssl x509 -noout -fingerprint -sha256 -in "$1" | cut -d= -f2; }
 charter() { # charter FILE ORG-1-CERT
   {
@@ -54,38 +48,12 @@ charter() { # charter FILE ORG-1-CERT
     printf 'training:\n  config: coordinator.yaml\n'
   } >"$1"
 }
-sign() { "$MUTUAL" -q charter sign --key "keys/$1.ed25519" "$2" >/dev/null || die "sign $2 by $1"; }
-serve() { # serve PHASE ARGS...: in the background; $srv
-  local name=$1
-  shift
-  rm -f port
-  "$MUTUAL" serve --config coordinator.yaml --port-file port --linger 20 \
-    --coordinator-key keys/coord.key --charter chain "$@" >"$name.serve.jsonl" 2>"$name.serve.log" &
-  srv=$!
-  pids+=($srv)
-  for _ in $(seq 300); do [ -s port ] && return 0; kill -0 $srv 2>/dev/null || break; sleep 0.1; done
-  die "$name: the coordinator did not start"
-}
 join() { # join PHASE LOGNAME CONFIG ARGS...: in the background; ${org_pid[LOGNAME]}
   local name=$1 o=$2 cfg=$3
   shift 3
   "$MUTUAL" join --config "$cfg" --charter chain "$@" >/dev/null 2>"$name.$o.log" &
   org_pid[$o]=$!
   pids+=($!)
-}
-wait_for() { # wait_for SECONDS FILE PATTERN
-  for _ in $(seq $(($1 * 10))); do grep -qE -- "$3" "$2" 2>/dev/null && return 0; sleep 0.1; done
-  return 1
-}
-declare -A org_pid
-reap() { # reap PID SECONDS: its exit status, or 124 after killing it when it runs longer
-  for _ in $(seq $(($2 * 10))); do
-    kill -0 "$1" 2>/dev/null || { wait "$1"; return $?; }
-    sleep 0.1
-  done
-  kill -9 "$1" 2>/dev/null
-  wait "$1" 2>/dev/null
-  return 124
 }
 status_as() { # status_as CERTDIR: Status with org-1's certificate from CERTDIR
   "$MUTUAL" status --coordinator "127.0.0.1:$(cat port)" --ca fed/ca.crt --cert "$1/org-1.crt" \
@@ -105,7 +73,7 @@ check show_coordinator_tls 0 "coordinator .* tls $(hexfpr fed/coordinator.crt)\.
 
 # ---- impostor: a CA-valid certificate that is not the roster's ----------------------------------
 phase=p1
-serve p1
+gov_serve p1
 join p1 org-1-new org-1-new.yaml
 reap "${org_pid[org-1-new]}" 60
 st=$?
@@ -156,7 +124,7 @@ wait 2>/dev/null
 
 # ---- restart: serve starts again under version 2 -------------------------------------------------
 phase=p3
-serve p3
+gov_serve p3
 join p3 org-1-old org-1.yaml
 reap "${org_pid[org-1-old]}" 60
 check restart_old_refused 0 "is not the one charter version 2 names for it" -- cat p3.org-1-old.log
@@ -187,7 +155,7 @@ phase=p4
 cp fed/coordinator.crt coordinator.crt.real
 cp fed/coordinator.key coordinator.key.real
 cp alt/coordinator.crt alt/coordinator.key fed/
-serve p4
+gov_serve p4
 for i in 2 3; do join p4 "org-$i" "org-$i.yaml"; done
 for i in 2 3; do
   reap "${org_pid[org-$i]}" 60

@@ -13,17 +13,11 @@
 set -u
 MUTUAL=$1 SCRIPT=$2
 . "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
-work=$PWD/nd_gov_leave
-rm -rf "$work"
-"$SCRIPT" --mutual "$MUTUAL" --work "$work" --orgs 4 --rounds 3 --setup-only >/dev/null || exit 1
-cd "$work" || exit 1
-pids=()
-trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null' EXIT
-die() { echo "FAIL: $*"; for f in "$phase".*log; do echo "== $f"; tail -5 "$f"; done; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/nd_gov_lib.sh"
+gov_setup nd_gov_leave 4 3
 
 sed -i 's/min_orgs: 4/min_orgs: 3/' coordinator.yaml # a round needs 3 of the 4 orgs
 "$MUTUAL" -q certs identity --key keys/coord.key >keys/coord.pk || exit 1
-pk() { "$MUTUAL" -q certs identity --key "keys/$1.ed25519"; }
 fpr() { openssl x509 -noout -fingerprint -sha256 -in "fed/$1.crt" | cut -d= -f2; }
 {
   echo "federation: leave-coop"
@@ -42,37 +36,12 @@ fpr() { openssl x509 -noout -fingerprint -sha256 -in "fed/$1.crt" | cut -d= -f2;
 for i in 1 2 3 4; do "$MUTUAL" -q charter sign --key "keys/org-$i.ed25519" v1.charter >/dev/null || exit 1; done
 "$MUTUAL" -q charter verify --chain chain --add v1.charter >/dev/null || exit 1
 
-serve() { # serve PHASE ARGS...: in the background; $srv
-  local name=$1
-  shift
-  rm -f port
-  "$MUTUAL" serve --config coordinator.yaml --port-file port --linger 20 \
-    --coordinator-key keys/coord.key --charter chain "$@" >"$name.serve.jsonl" 2>"$name.serve.log" &
-  srv=$!
-  pids+=($srv)
-  for _ in $(seq 300); do [ -s port ] && return 0; kill -0 $srv 2>/dev/null || break; sleep 0.1; done
-  die "$name: the coordinator did not start"
-}
 join() { # join PHASE LOGNAME ORG ARGS...: in the background; ${org_pid[LOGNAME]}
   local name=$1 l=$2 o=$3
   shift 3
   "$MUTUAL" join --config "$o.yaml" --charter chain "$@" >/dev/null 2>"$name.$l.log" &
   org_pid[$l]=$!
   pids+=($!)
-}
-declare -A org_pid
-reap() { # reap PID SECONDS: its exit status, or 124 after killing it when it runs longer
-  for _ in $(seq $(($2 * 10))); do
-    kill -0 "$1" 2>/dev/null || { wait "$1"; return $?; }
-    sleep 0.1
-  done
-  kill -9 "$1" 2>/dev/null
-  wait "$1" 2>/dev/null
-  return 124
-}
-wait_for() { # wait_for SECONDS FILE PATTERN
-  for _ in $(seq $(($1 * 10))); do grep -qE -- "$3" "$2" 2>/dev/null && return 0; sleep 0.1; done
-  return 1
 }
 round_1() { # round_1 PHASE [heads]: orgs 1-3 run round 1 and stop before their round 2 report
   local ph=$1 i
@@ -101,7 +70,7 @@ open("forged.notice", "wb").write(b.replace(b"org-2", b"org-1"))' || exit 1
 
 # ---- an honest coordinator: org-1 leaves after round 1 --------------------------------------------
 phase=p1
-serve p1
+gov_serve p1
 round_1 p1
 join p1 forged org-1 --leave forged.notice
 reap "${org_pid[forged]}" 60
@@ -142,7 +111,7 @@ phase=p2
 mv ckpt ckpt-p1
 for i in 1 2 3 4; do mv "keys/org-$i.ed25519.rounds" "keys/org-$i.ed25519.rounds.p1" 2>/dev/null; done
 mkdir -p heads
-serve p2 --test-cheat leave
+gov_serve p2 --test-cheat leave
 round_1 p2 heads
 join p2 leave org-1 --leave org-1.notice --witness-head heads/org-1
 reap "${org_pid[leave]}" 60

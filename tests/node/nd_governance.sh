@@ -21,19 +21,13 @@
 set -u
 MUTUAL=$1 SCRIPT=$2 TAMPER=$3
 . "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
-work=$PWD/nd_governance
-rm -rf "$work"
-"$SCRIPT" --mutual "$MUTUAL" --work "$work" --orgs 4 --rounds 2 --setup-only >/dev/null || exit 1
-cd "$work" || exit 1
-pids=()
-trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null' EXIT
-die() { echo "FAIL: $*"; for f in "$phase".*log; do echo "== $f"; tail -5 "$f"; done; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/nd_gov_lib.sh"
+gov_setup nd_governance 4 2
 
 # A round needs 3 orgs, at most 4: the charter names this config (its hash), so it is fixed.
 sed -i 's/min_orgs: 4/min_orgs: 3/' coordinator.yaml
 sed -e 's/rounds: 2/rounds: 5/' -e "s#$work/ckpt#$work/ckpt-b#" coordinator.yaml >coordinator-b.yaml
 "$MUTUAL" -q certs identity --key keys/coord.key >keys/coord.pk || exit 1
-pk() { "$MUTUAL" -q certs identity --key "keys/$1.ed25519"; }
 fpr() { openssl x509 -noout -fingerprint -sha256 -in "fed/$1.crt" | cut -d= -f2; }
 charter() { # charter FILE CONFIG MEMBERS...
   local f=$1 cfg=$2 n=$(($# - 2))
@@ -53,7 +47,6 @@ charter() { # charter FILE CONFIG MEMBERS...
     printf 'training:\n  config: %s\n' "$cfg"
   } >"$f"
 }
-sign() { "$MUTUAL" -q charter sign --key "keys/$1.ed25519" "$2" >/dev/null || die "sign $2 by $1"; }
 
 serve() { # serve PHASE CONFIG ARGS...: in the background; $srv
   local name=$1 cfg=$2
@@ -73,11 +66,6 @@ join() { # join PHASE ORG ARGS...: in the background; ${org_pid[ORG]}
   org_pid[$o]=$!
   pids+=($!)
 }
-wait_for() { # wait_for SECONDS FILE PATTERN
-  for _ in $(seq $(($1 * 10))); do grep -qE -- "$3" "$2" 2>/dev/null && return 0; sleep 0.1; done
-  return 1
-}
-declare -A org_pid
 
 # ---- founding ---------------------------------------------------------------------------------
 phase=found
