@@ -1,0 +1,66 @@
+/* tr_chat.h - a model's chat template applied to a conversation as transformers'
+ * apply_chat_template does, and the assistant-only loss mask for training on it.
+ *
+ * The template is tokenizer_config.json's "chat_template" string (or, when the config has
+ * none, a chat_template.jinja file beside it, as newer transformers save it), rendered by
+ * tr_jinja with messages, add_generation_prompt and the config's bos_token / eos_token. The
+ * rendered text is tokenized as apply_chat_template(tokenize=True) does: special tokens in
+ * the text are parsed as specials and nothing is added around it (add_special_tokens=False),
+ * so the BOS is the one the template writes, never a second. A tr_chat is immutable once
+ * made: several threads may render with one; tr_tok itself is not thread-safe (tr_tok.h).
+ */
+#ifndef TR_CHAT_H
+#define TR_CHAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mu_err.h"
+#include "tr_jinja.h"
+#include "tr_tok.h"
+
+typedef struct tr_chat tr_chat;
+
+/* Reads dir/tokenizer_config.json's chat template and tokens. NULL on error, with *err (may
+ * be NULL) MU_ERR_NOTFOUND (no tokenizer_config.json, or no chat template in or beside it:
+ * diag says which file), MU_ERR_IO, MU_ERR_FORMAT (bad JSON, a chat_template that is not a
+ * string, template syntax tr_jinja refuses at line:col) or MU_ERR_NOMEM. */
+tr_chat *tr_chat_load(const char *dir, int *err, mu_diag *diag);
+
+/* The same from a template of len bytes and the bos/eos strings (NULL: undefined). */
+tr_chat *tr_chat_new(const char *tmpl, size_t len, const char *bos_token, const char *eos_token,
+                     int *err, mu_diag *diag);
+
+void tr_chat_free(tr_chat *c); /* NULL is a no-op */
+
+/* Renders msgs[0..n) (tr_jinja_render_chat with the template's tokens): *out is malloc'd,
+ * NUL-terminated, *out_len bytes, owned by the caller. 0, MU_ERR_FORMAT (the template
+ * refused: raise_exception and the like, diag says why) or MU_ERR_NOMEM; *out NULL on error. */
+int tr_chat_render(const tr_chat *c, const tr_chat_msg *msgs, size_t n, int add_generation_prompt,
+                   char **out, size_t *out_len, mu_diag *diag);
+
+/* tr_chat_render then tr_tok_encode of the text: what a model is prompted with (generation:
+ * add_generation_prompt 1). *ids malloc'd (NULL when *n_ids is 0), owned by the caller.
+ * Errors as tr_chat_render. */
+int tr_chat_encode(const tr_chat *c, tr_tok *tok, const tr_chat_msg *msgs, size_t n,
+                   int add_generation_prompt, uint32_t **ids, size_t *n_ids, mu_diag *diag);
+
+/* Training: the ids of the whole conversation (tr_chat_encode, add_generation_prompt 0) and
+ * *mask (n_ids), 1 exactly on the tokens of the assistant's replies, each through the
+ * end-of-turn token that closes it, 0 elsewhere (system, user, the template's headers, and
+ * what the template writes after the end-of-turn token, such as Qwen's "\n").
+ *
+ * Reply k's tokens are found by rendering msgs[0..k) with the generation prompt (P) and
+ * msgs[0..k] without it (Q): the reply is Q's tokens after P's, through the first special
+ * token among them (its end of turn: <|eot_id|>, <|im_end|>, <end_of_turn>, </s>; all of
+ * them when none is special). This holds only when P's ids are a prefix of Q's and Q's, up
+ * to that token, a prefix of the whole conversation's; otherwise (a template that rewrites
+ * earlier turns, as Qwen3's drops the <think> part of replies before the last question; or
+ * a token that spans the prompt's end and the reply's start) MU_ERR_UNSUPPORTED, with diag
+ * naming the message, and nothing is guessed. MU_ERR_INVALID when no message has role
+ * "assistant" or a reply has no tokens. Roles are not checked here (the template may refuse
+ * them: MU_ERR_FORMAT). *ids and *mask are malloc'd and owned by the caller (NULL on error). */
+int tr_chat_mask(const tr_chat *c, tr_tok *tok, const tr_chat_msg *msgs, size_t n, uint32_t **ids,
+                 uint8_t **mask, size_t *n_ids, mu_diag *diag);
+
+#endif
