@@ -2,15 +2,35 @@
 """torch_step.py - the PyTorch half of bench/train_vs_torch: times the LoRA training step that
 bench/train/train_step_bench.c times in mutual.
 
-    /usr/bin/python3 bench/train/torch_step.py [--config small|gpt2s] [--threads N]
-                                               [--steps S] [--warmup W]
+    /usr/bin/python3 bench/train/torch_step.py [--config NAME] [--threads N] [--steps S]
+                                               [--warmup W] [--mode fp32|bf16|bf16w]
 
-Same step as the C side: GPT-2 family (pre-LayerNorm, learned positions, GELU tanh, tied
-head), vocabulary 256, frozen random base weights, LoRA r=8 alpha=16 on c_attn (q, k, v) and
-attn.c_proj (the attention output), AdamW on the LoRA parameters only, fp32, a fixed random
-batch; one step = zero_grad + forward + backward + optimizer.step. Prints one JSON line with
-the median step time over S steps after W warm-ups, peak RSS, the threads used and the BLAS
-library torch really loaded.
+Same step as the C side, one step = zero_grad + forward + backward + optimizer.step on a
+fixed random batch, AdamW on the LoRA parameters only, frozen random base weights:
+
+  small, gpt2s: GPT-2 family (pre-LayerNorm, learned positions, GELU tanh, tied head),
+    vocabulary 256, LoRA r=8 alpha=16 on c_attn (q, k, v) and attn.c_proj.
+  qwen05, smollm360, llama1b, tinyllama: Llama family written out here (no transformers
+    package) as transformers' LlamaForCausalLM / Qwen2ForCausalLM compute it: RMSNorm,
+    RoPE with rotate_half (rope_scaling llama3 for llama1b and tinyllama), grouped-query
+    attention (repeat_kv), SwiGLU MLP, tied head, q/k/v biases for qwen05 (Qwen2) and
+    tinyllama; LoRA r=16 alpha=32 on q_proj, k_proj, v_proj and o_proj (B zero at start).
+    Shapes as bench/train/train_step_bench.c's CONFIGS, batch 4 x 512 (llama1b 2 x 512).
+
+--mode fp32: everything fp32. bf16: the forward under torch.autocast('cpu',
+dtype=torch.bfloat16) (matrix products in bf16, base weights fp32 and cast on the fly, LoRA
+parameters, gradients and AdamW state fp32). bf16w: the same with the base weights stored in
+bf16 (half their memory, no per-step cast). Prints one JSON line with the median step time
+over S steps after W warm-ups, tokens/s, peak RSS, the first and last loss, the threads used
+and the BLAS library torch really loaded.
+
+The base weights and the batch: for tinyllama the same values as the C bench
+(its splitmix64 stream, tensor by tensor in tr_model.h's order, norm weights 1, everything
+else 0.25 * U(-1, 1); tokens from seed 99), so the first step's loss must equal
+train_step_bench's loss0 (B is zero at start, so LoRA's A init does not enter it). For the
+large shapes that stream would take minutes and gigabytes in numpy, so the weights come from
+torch.rand with the same distribution: the loss is then only comparable in value (about
+ln V at this init), not bit for bit.
 
 Threading: torch.set_num_threads(N) and OMP_NUM_THREADS=N before torch loads, so intra-op
 parallelism and the OpenMP build of OpenBLAS share one OpenMP pool (no oversubscription);
@@ -28,15 +48,29 @@ CONFIGS = {  # name: (V, C, L, H, T, B)
     "small": (256, 256, 4, 4, 128, 8),
     "gpt2s": (256, 768, 12, 12, 256, 4),
 }
+# Llama family, as train_step_bench.c's CONFIGS: V, C, L, H, KV, F, T, B, rope_theta,
+# q/k/v biases, rope_scaling llama3 (factor 32, low 1, high 4, original 8192).
+LLAMA_CONFIGS = {
+    "qwen05": (151936, 896, 24, 14, 2, 4864, 512, 4, 1e6, True, False),
+    "smollm360": (49152, 960, 32, 15, 5, 2560, 512, 4, 1e5, False, False),
+    "llama1b": (128256, 2048, 16, 32, 8, 8192, 512, 2, 5e5, False, True),  # batch 2 x 512
+    "tinyllama": (512, 64, 2, 4, 2, 128, 32, 2, 1e4, True, True),
+}
+EXACT = ("tinyllama",)  # configs whose weights follow the C bench's stream
+AMP = {"tinyllama": 0.25}  # the C bench's amp: base weights amp * U(-1, 1); default 0.02
 
 
 def parse():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--config", default="small", choices=sorted(CONFIGS))
+    p.add_argument("--config", default="small", choices=sorted(CONFIGS) + sorted(LLAMA_CONFIGS))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
-    return p.parse_args()
+    p.add_argument("--mode", default="fp32", choices=("fp32", "bf16", "bf16w"))
+    a = p.parse_args()
+    if a.config in CONFIGS and a.mode != "fp32":
+        p.error("--mode bf16/bf16w is for the Llama-family configs")
+    return a
 
 
 ARGS = parse()
@@ -104,7 +138,185 @@ def forward(w, idx, V, C, L, H):
     return x.view(-1, C) @ w["wte"].t()
 
 
+# --------------------------------------------------------------------------- Llama family
+
+MASK64 = (1 << 64) - 1
+
+
+class Splitmix:
+    """train_step_bench.c's next(): splitmix64, one state, numpy-vectorised draws."""
+
+    def __init__(self, seed):
+        self.s = seed
+
+    def draw(self, n):
+        import numpy as np
+        k = np.arange(1, n + 1, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            z = np.uint64(self.s) + k * np.uint64(0x9E3779B97F4A7C15)
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            z = z ^ (z >> np.uint64(31))
+        self.s = (self.s + n * 0x9E3779B97F4A7C15) & MASK64
+        return z
+
+    def weights(self, n, amp):
+        """amp * ((float)(u >> 40) / 2^24 * 2 - 1) in fp32, as the C bench fills a tensor."""
+        import numpy as np
+        u = (self.draw(n) >> np.uint64(40)).astype(np.float32)
+        return np.float32(amp) * (u / np.float32(16777216.0) * np.float32(2.0) - np.float32(1.0))
+
+
+def llama_inv_freq(hd, theta, llama3):
+    """HF's default inv_freq, and Llama 3.2's rope_scaling llama3 (factor 32, low 1, high 4,
+    original 8192) as _compute_llama3_parameters applies it."""
+    inv = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+    if not llama3:
+        return inv
+    factor, low, high, orig = 32.0, 1.0, 4.0, 8192
+    wavelen = 2 * math.pi / inv
+    scaled = torch.where(wavelen > orig / low, inv / factor, inv)
+    smooth = (orig / wavelen - low) / (high - low)
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = ~(wavelen < orig / high) * ~(wavelen > orig / low)
+    return torch.where(medium, smoothed, scaled)
+
+
+def llama_tensors(V, C, L, H, KV, F_, bias):
+    """(name, shape, is_norm) of the base, in tr_model.h's order (tied head)."""
+    hd = C // H
+    out = [("model.embed_tokens.weight", (V, C), False)]
+    for l in range(L):
+        p = f"model.layers.{l}."
+        out.append((p + "input_layernorm.weight", (C,), True))
+        for n, rows in (("q_proj", H * hd), ("k_proj", KV * hd), ("v_proj", KV * hd)):
+            out.append((p + f"self_attn.{n}.weight", (rows, C), False))
+            if bias:
+                out.append((p + f"self_attn.{n}.bias", (rows,), False))
+        out += [(p + "self_attn.o_proj.weight", (C, H * hd), False),
+                (p + "post_attention_layernorm.weight", (C,), True),
+                (p + "mlp.gate_proj.weight", (F_, C), False),
+                (p + "mlp.up_proj.weight", (F_, C), False),
+                (p + "mlp.down_proj.weight", (C, F_), False)]
+    out.append(("model.norm.weight", (C,), True))
+    return out
+
+
+def llama_build(cfg, dtype, gen):
+    V, C, L, H, KV, F_, T, B, theta, bias, llama3 = cfg
+    stream = Splitmix(1) if ARGS.config in EXACT else None
+    w = {}
+    for name, shape, is_norm in llama_tensors(V, C, L, H, KV, F_, bias):
+        n = math.prod(shape)
+        t = torch.empty(n, dtype=dtype)
+        if is_norm:
+            t.fill_(1.0)
+        elif stream:
+            t.copy_(torch.from_numpy(stream.weights(n, AMP.get(ARGS.config, 0.02))))
+        else:  # chunks: no fp32 copy of a whole bf16 tensor, which would count in peak RSS
+            for a in range(0, n, 1 << 22):
+                m = min(n, a + (1 << 22)) - a
+                t[a:a + m] = (torch.rand(m, generator=gen) * 2 - 1) * 0.02
+        w[name] = t.view(shape)
+    lora = {}
+    for l in range(L):
+        for n, fi, fo in (("q_proj", C, C), ("k_proj", C, KV * (C // H)),
+                          ("v_proj", C, KV * (C // H)), ("o_proj", C, C)):
+            bound = 1 / math.sqrt(fi)
+            A = ((torch.rand(16, fi, generator=gen) * 2 - 1) * bound).requires_grad_()
+            lora[f"{l}.{n}"] = (A, torch.zeros(fo, 16).requires_grad_())
+    inv = llama_inv_freq(C // H, theta, llama3)
+    ang = torch.outer(torch.arange(T).float(), inv)
+    ang = torch.cat((ang, ang), dim=-1)
+    return w, lora, (ang.cos(), ang.sin())
+
+
+def rms_norm(x, weight, eps=1e-5):
+    """LlamaRMSNorm: in fp32, then the weight."""
+    xf = x.float()
+    return weight * (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+
+def llama_forward(cfg, w, lora, rope, idx):
+    V, C, L, H, KV, F_, T, B, theta, bias, llama3 = cfg
+    hd, b, t = C // H, idx.shape[0], idx.shape[1]
+    cos, sin = rope
+    mask = torch.ones(t, t, dtype=torch.bool).tril()
+    x = w["model.embed_tokens.weight"][idx].float()  # the residual stream stays fp32
+
+    def proj(h, l, name, adapted):
+        p = f"model.layers.{l}.self_attn.{name}." if name.endswith("_proj") and \
+            name[0] in "qkvo" else f"model.layers.{l}.mlp.{name}."
+        y = F.linear(h, w[p + "weight"], w.get(p + "bias"))
+        if adapted:
+            A, Bm = lora[f"{l}.{name}"]
+            y = y + (h @ A.t() @ Bm.t()) * 2.0  # alpha 32 / r 16
+        return y
+
+    for l in range(L):
+        p = f"model.layers.{l}."
+        h = rms_norm(x, w[p + "input_layernorm.weight"])
+        q = proj(h, l, "q_proj", True).view(b, t, H, hd).transpose(1, 2)
+        k = proj(h, l, "k_proj", True).view(b, t, KV, hd).transpose(1, 2)
+        v = proj(h, l, "v_proj", True).view(b, t, KV, hd).transpose(1, 2)
+        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        k = k.repeat_interleave(H // KV, dim=1)  # repeat_kv: KV head g serves heads g*rep..
+        v = v.repeat_interleave(H // KV, dim=1)
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))
+        att = F.softmax(att.masked_fill(~mask, float("-inf")), dim=-1, dtype=torch.float32)
+        y = (att.to(v.dtype) @ v).transpose(1, 2).reshape(b, t, H * hd)
+        x = x + proj(y, l, "o_proj", True)
+        h = rms_norm(x, w[p + "post_attention_layernorm.weight"])
+        m = F.silu(proj(h, l, "gate_proj", False)) * proj(h, l, "up_proj", False)
+        x = x + proj(m, l, "down_proj", False)
+    x = rms_norm(x, w["model.norm.weight"])
+    return x.view(-1, C) @ w["model.embed_tokens.weight"].t()
+
+
+def llama_batch(V, T, B):
+    """train_step_bench.c's batch: seed 99, input then target id for each position."""
+    u = Splitmix(99).draw(2 * B * T)
+    ids = torch.from_numpy((u % V).astype("int64"))
+    return ids[0::2].view(B, T), ids[1::2]
+
+
+def llama_main():
+    cfg = LLAMA_CONFIGS[ARGS.config]
+    V, T, B = cfg[0], cfg[6], cfg[7]
+    torch.set_num_threads(ARGS.threads)
+    torch.set_num_interop_threads(1)
+    gen = torch.Generator().manual_seed(1)
+    w, lora, rope = llama_build(cfg, torch.bfloat16 if ARGS.mode == "bf16w" else torch.float32,
+                                gen)
+    idx, tgt = llama_batch(V, T, B)
+    params = [p for ab in lora.values() for p in ab]
+    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
+    times, losses = [], []
+    for i in range(ARGS.warmup + ARGS.steps):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=False)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=ARGS.mode != "fp32"):
+            logits = llama_forward(cfg, w, lora, rope, idx)
+        loss = F.cross_entropy(logits.float(), tgt)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if i >= ARGS.warmup:
+            times.append((time.perf_counter() - t0) * 1e3)
+        del logits, loss
+    return times, losses, B * T
+
+
 def main():
+    if ARGS.config in LLAMA_CONFIGS:
+        times, losses, ntok = llama_main()
+        report(times, losses, ntok)
+        return 0
     V, C, L, H, T, B = CONFIGS[ARGS.config]
     torch.set_num_threads(ARGS.threads)
     torch.set_num_interop_threads(1)
@@ -113,23 +325,30 @@ def main():
     idx = torch.randint(0, V, (B, T), generator=gen)
     tgt = torch.randint(0, V, (B * T,), generator=gen)
     opt = torch.optim.AdamW(lora, lr=1e-4, weight_decay=0.0)
-    times = []
+    times, losses = [], []
     for i in range(ARGS.warmup + ARGS.steps):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=False)
         loss = F.cross_entropy(forward(w, idx, V, C, L, H), tgt)
         loss.backward()
         opt.step()
+        losses.append(loss.item())
         if i >= ARGS.warmup:
             times.append((time.perf_counter() - t0) * 1e3)
+    report(times, losses, B * T)
+    return 0
+
+
+def report(times, losses, ntok):
     times.sort()
     n = len(times)
     median = times[n // 2] if n % 2 else 0.5 * (times[n // 2 - 1] + times[n // 2])
     print(json.dumps({
         "config": ARGS.config, "threads": ARGS.threads, "steps": ARGS.steps,
-        "warmup": ARGS.warmup, "torch_ms": round(median, 3), "torch_min_ms": round(times[0], 3),
+        "warmup": ARGS.warmup, "mode": ARGS.mode, "torch_ms": round(median, 3),
+        "torch_min_ms": round(times[0], 3), "tokens_per_s": round(ntok / (median * 1e-3), 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "loss": round(loss.item(), 6), "torch": torch.__version__,
+        "loss0": round(losses[0], 6), "loss": round(losses[-1], 6), "torch": torch.__version__,
         "blas": blas_library(), "blas_info": [s for s in torch.__config__.show().replace(",", " ").split() if s.startswith("BLAS_INFO")],
         "mkl": torch.backends.mkl.is_available(),
         "openmp": torch.backends.openmp.is_available()}))

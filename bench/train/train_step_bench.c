@@ -1,16 +1,22 @@
 /* train_step_bench - times one LoRA training step of mutual, the mutual half of
  * bench/train_vs_torch.
  *
- *   train_step_bench [--config small|gpt2s|qwen05|qwen05_1k|bigvocab] [--threads N] [--steps S]
- *                    [--warmup W] [--gemm-split 0|1] [--dp] [--checkpointing]
+ *   train_step_bench [--config NAME] [--threads N] [--steps S] [--warmup W] [--gemm-split 0|1]
+ *                    [--dp] [--checkpointing] [--breakdown]
  *
  * small, gpt2s: GPT-2 family, random base weights (frozen), LoRA r=8 alpha=16 on c_attn
- * (q, k, v) and attn.c_proj (the attention output), AdamW on LoRA only, fp32. qwen05:
- * Qwen2.5-0.5B's shape (Llama family, vocab 151,936, tied), LoRA r=16 alpha=32 on q,k,v,o;
- * bigvocab: batch x seq x vocab above 2^31 (see CONFIGS). A step is zero_grad + forward +
- * backward + optimizer update (tr_train_step) on a fixed random batch.
- * Prints one JSON line: median step time over S steps after W warm-up steps, and peak RSS.
+ * (q, k, v) and attn.c_proj (the attention output), AdamW on LoRA only, fp32. qwen05,
+ * smollm360, llama1b: the shapes of Qwen2.5-0.5B, SmolLM2-360M and Llama-3.2-1B (Llama
+ * family, tied heads), LoRA r=16 alpha=32 on q,k,v,o; tinyllama: a small Llama-family model
+ * whose loss torch_step.py checks with the same weights; bigvocab: batch x seq x vocab above
+ * 2^31 (see CONFIGS). A step is zero_grad + forward + backward + optimizer update
+ * (tr_train_step) on a fixed random batch.
+ * Prints one JSON line: median step time over S steps after W warm-up steps, tokens/s at
+ * that median, peak RSS, the first and last step's loss.
  * --checkpointing turns on per-layer activation checkpointing (tr_model_set_checkpointing).
+ * --breakdown adds "breakdown_ms": the mean time per timed step in each phase of tr_prof.h
+ * (base GEMMs, LoRA, attention, LM head, cross-entropy, norms/element-wise, optimizer) and
+ * "other" (the step's mean minus their sum).
  *
  * --dp also times the DP-SGD step (tr_dp_step: per-record gradients, clip 1, noise 1, fixed
  * batch B of the config) on a second model, alternating with the plain step in the same run
@@ -26,24 +32,67 @@
 #include "tr_dp.h"
 #include "tr_kernels.h"
 #include "tr_model.h"
+#include "tr_prof.h"
 
 typedef struct {
     const char *name;
     int V, C, L, H, T, B;
     int llama, KV, F; /* llama: Llama family (tied head, RMSNorm, SwiGLU, RoPE) */
+    float theta;      /* Llama: rope_theta */
+    int qkv_bias;     /* Llama: q/k/v biases (Qwen2) */
+    int llama3_rope;  /* Llama: rope_scaling llama3 as Llama 3.2 has it */
+    float amp;        /* base weights (but norm weights, 1) are amp * U(-1, 1) */
 } bench_cfg;
 
 static const bench_cfg CONFIGS[] = {
-    {"small", 256, 256, 4, 4, 128, 8, 0, 0, 0},
-    {"gpt2s", 256, 768, 12, 12, 256, 4, 0, 0, 0},
+    {"small", 256, 256, 4, 4, 128, 8, 0, 0, 0, 0.0f, 0, 0, 0.02f},
+    {"gpt2s", 256, 768, 12, 12, 256, 4, 0, 0, 0, 0.0f, 0, 0, 0.02f},
     /* Qwen2.5-0.5B's shape (q/k/v biases, tied), batch 4 x 512, LoRA r 16 on q,k,v,o. */
-    {"qwen05", 151936, 896, 24, 14, 512, 4, 1, 2, 4864},
+    {"qwen05", 151936, 896, 24, 14, 512, 4, 1, 2, 4864, 1e6f, 1, 0, 0.02f},
     /* The same at batch 4 x 1024 (the size for checkpointing to fit in a few GB). */
-    {"qwen05_1k", 151936, 896, 24, 14, 1024, 4, 1, 2, 4864},
+    {"qwen05_1k", 151936, 896, 24, 14, 1024, 4, 1, 2, 4864, 1e6f, 1, 0, 0.02f},
+    /* SmolLM2-360M (config.json: hidden 960, 32 layers, 15 heads, 5 KV heads, intermediate
+     * 2560, vocab 49,152, tied, rope_theta 100000, no biases), batch 4 x 512. */
+    {"smollm360", 49152, 960, 32, 15, 512, 4, 1, 5, 2560, 1e5f, 0, 0, 0.02f},
+    /* Llama-3.2-1B (hidden 2048, 16 layers, 32 heads, 8 KV heads, intermediate 8192, vocab
+     * 128,256, tied, rope_theta 500000, rope_scaling llama3 factor 32, low 1, high 4,
+     * original 8192), batch 2 x 512: at 4 x 512 torch's fp32 step would need about 20 GB
+     * (its attention keeps 3 B x H x T x T tensors a layer) of this 23 GB machine. */
+    {"llama1b", 128256, 2048, 16, 32, 512, 2, 1, 8, 8192, 5e5f, 0, 1, 0.02f},
+    /* Small Llama family with every option the real shapes use (GQA, q/k/v biases, llama3
+     * rope_scaling in all three regimes at head_dim 16): torch_step.py --config tinyllama
+     * rebuilds the same weights and batch and must give the same first loss. Weights of
+     * 0.25 so that the loss depends on every part of the block (at 0.02 it is ln V to 6
+     * digits whatever RoPE does). */
+    {"tinyllama", 512, 64, 2, 4, 32, 2, 1, 2, 128, 1e4f, 1, 1, 0.25f},
     /* A vocabulary of 2^20 at batch 129 x 16: 2^31 + 2^24 logits a step, which the
      * chunked cross-entropy never holds (GPT-2 family, width 64, one layer). */
-    {"bigvocab", 1 << 20, 64, 1, 2, 16, 129, 0, 0, 0},
+    {"bigvocab", 1 << 20, 64, 1, 2, 16, 129, 0, 0, 0, 0.0f, 0, 0, 0.02f},
 };
+
+/* The model config of a bench config. */
+static tr_config model_config(const bench_cfg *bc)
+{
+    tr_config cfg = {.family = bc->llama ? TR_LLAMA : TR_GPT2,
+                     .vocab_size = bc->V,
+                     .max_pos = bc->T,
+                     .d_model = bc->C,
+                     .n_layer = bc->L,
+                     .n_head = bc->H,
+                     .n_kv_head = bc->KV,
+                     .d_ff = bc->F,
+                     .norm_eps = 1e-5f,
+                     .rope_theta = bc->theta,
+                     .tied_head = 1,
+                     .qkv_bias = bc->qkv_bias};
+    if (bc->llama3_rope)
+        cfg.rope_scaling = (tr_rope_scaling){.type = TR_ROPE_LLAMA3,
+                                             .factor = 32.0,
+                                             .low_freq_factor = 1.0,
+                                             .high_freq_factor = 4.0,
+                                             .orig_max_pos = 8192};
+    return cfg;
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -70,18 +119,7 @@ static double median_of(double *ms, int n)
  * AdamW. Returns 0, or 1 having printed why. */
 static int make_model(const bench_cfg *bc, tr_model **mp, tr_optim **op)
 {
-    tr_config cfg = {.family = bc->llama ? TR_LLAMA : TR_GPT2,
-                     .vocab_size = bc->V,
-                     .max_pos = bc->T,
-                     .d_model = bc->C,
-                     .n_layer = bc->L,
-                     .n_head = bc->H,
-                     .n_kv_head = bc->KV,
-                     .d_ff = bc->F,
-                     .norm_eps = 1e-5f,
-                     .rope_theta = bc->llama ? 1e6f : 0.0f,
-                     .tied_head = 1,
-                     .qkv_bias = bc->llama};
+    tr_config cfg = model_config(bc);
     mu_diag d = {{0}};
     tr_model *m = tr_model_new(&cfg, &d);
     if (!m) {
@@ -96,7 +134,7 @@ static int make_model(const bench_cfg *bc, tr_model **mp, tr_optim **op)
             (strstr(t.name, "ln_") || strstr(t.name, "norm")) && strstr(t.name, "weight");
         for (int64_t j = 0; j < t.numel; j++)
             t.data[j] =
-                is_norm_w ? 1.0f : 0.02f * ((float)(next(&s) >> 40) / 16777216.0f * 2.0f - 1.0f);
+                is_norm_w ? 1.0f : bc->amp * ((float)(next(&s) >> 40) / 16777216.0f * 2.0f - 1.0f);
     }
     tr_lora_config lc = {.rank = 8, .alpha = 16.0f, .targets = TR_T_C_ATTN | TR_T_ATTN_C_PROJ};
     if (bc->llama)
@@ -116,10 +154,38 @@ static int make_model(const bench_cfg *bc, tr_model **mp, tr_optim **op)
     return 0;
 }
 
+/* ", \"breakdown_ms\": {...}": each tr_prof phase's mean per timed step, and "other", the
+ * mean step (total_s / steps) minus their sum. */
+static void print_breakdown(double total_s, int steps)
+{
+    double sec[TR_PROF_COUNT], sum = 0.0;
+    tr_prof_read(sec);
+    printf(", \"breakdown_ms\": {");
+    for (int p = 0; p < TR_PROF_COUNT; p++) {
+        printf("%s\"%s\": %.1f", p ? ", " : "", tr_prof_name((tr_prof_phase)p),
+               sec[p] * 1e3 / steps);
+        sum += sec[p];
+    }
+    printf(", \"other\": %.1f}", (total_s - sum) * 1e3 / steps);
+}
+
+static void usage(FILE *f, const char *argv0)
+{
+    fprintf(f,
+            "usage: %s [--config NAME] [--threads N] [--steps S] [--warmup W] [--gemm-split 0|1]\n"
+            "          [--dp] [--checkpointing] [--breakdown]\n"
+            "configs:",
+            argv0);
+    for (size_t i = 0; i < sizeof CONFIGS / sizeof CONFIGS[0]; i++)
+        fprintf(f, " %s", CONFIGS[i].name);
+    fprintf(f, "\n--breakdown: mean time per timed step in each phase (tr_prof.h) in the JSON "
+               "line; not with --dp\n");
+}
+
 int main(int argc, char **argv)
 {
     const char *which = "small";
-    int threads = 2, steps = 20, warmup = 3, split = 1, dp_on = 0, ckpt = 0;
+    int threads = 2, steps = 20, warmup = 3, split = 1, dp_on = 0, ckpt = 0, prof = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--config") && i + 1 < argc)
             which = argv[++i];
@@ -135,12 +201,13 @@ int main(int argc, char **argv)
             dp_on = 1;
         else if (!strcmp(argv[i], "--checkpointing"))
             ckpt = 1;
-        else {
-            fprintf(stderr,
-                    "usage: %s [--config small|gpt2s|qwen05|qwen05_1k|bigvocab] [--threads N] "
-                    "[--steps S] "
-                    "[--warmup W] [--gemm-split 0|1] [--dp] [--checkpointing]\n",
-                    argv[0]);
+        else if (!strcmp(argv[i], "--breakdown"))
+            prof = 1;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout, argv[0]);
+            return 0;
+        } else {
+            usage(stderr, argv[0]);
             return 2;
         }
     }
@@ -150,6 +217,10 @@ int main(int argc, char **argv)
             bc = &CONFIGS[i];
     if (!bc || steps < 1 || warmup < 0) {
         fprintf(stderr, "train_step_bench: unknown config '%s' or bad counts\n", which);
+        return 2;
+    }
+    if (prof && dp_on) {
+        fprintf(stderr, "train_step_bench: --breakdown times the plain step only: not with --dp\n");
         return 2;
     }
     tr_threads_set(threads);
@@ -184,14 +255,19 @@ int main(int argc, char **argv)
         in[i] = (int32_t)(next(&s) % (uint64_t)bc->V);
         tg[i] = (int32_t)(next(&s) % (uint64_t)bc->V);
     }
-    float loss = 0.0f, dloss = 0.0f;
+    float loss = 0.0f, loss0 = 0.0f, dloss = 0.0f;
+    double timed_s = 0.0;
     for (int i = 0; i < warmup + steps; i++) {
+        if (prof && i == warmup)
+            tr_prof_enable(1);
         double t0 = mu_now();
         if (tr_train_step(m, o, in, tg, bc->B, bc->T, &loss, &d) < 0) {
             fprintf(stderr, "train_step_bench: %s\n", d.msg);
             return 1;
         }
         double t1 = mu_now();
+        if (i == 0)
+            loss0 = loss;
         if (dp && tr_dp_step(dp, po, in, tg, bc->B, bc->T, (uint64_t)i, &dloss, &d) < 0) {
             fprintf(stderr, "train_step_bench: %s\n", d.msg);
             return 1;
@@ -199,6 +275,7 @@ int main(int argc, char **argv)
         if (i >= warmup) {
             ms[i - warmup] = (t1 - t0) * 1e3;
             dms[i - warmup] = (mu_now() - t1) * 1e3;
+            timed_s += t1 - t0;
         }
     }
     double median = median_of(ms, steps);
@@ -206,9 +283,12 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"config\": \"%s\", \"threads\": %d, \"steps\": %d, \"warmup\": %d, "
            "\"gemm_split\": %d, \"mutual_ms\": %.3f, \"mutual_min_ms\": %.3f, "
-           "\"checkpointing\": %d, \"peak_rss_mb\": %.1f, \"loss\": %.6f",
-           bc->name, threads, steps, warmup, split, median, ms[0], ckpt, ru.ru_maxrss / 1024.0,
-           loss);
+           "\"checkpointing\": %d, \"tokens_per_s\": %.1f, \"peak_rss_mb\": %.1f, "
+           "\"loss0\": %.6f, \"loss\": %.6f",
+           bc->name, threads, steps, warmup, split, median, ms[0], ckpt, N / (median * 1e-3),
+           ru.ru_maxrss / 1024.0, loss0, loss);
+    if (prof)
+        print_breakdown(timed_s, steps);
     if (dp) {
         double dmed = median_of(dms, steps);
         printf(", \"dp_ms\": %.3f, \"dp_min_ms\": %.3f, \"dp_ratio\": %.3f, \"dp_loss\": %.6f",

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tr_internal.h"
+#include "tr_prof.h"
 
 void tr_acts_free(tr_model *m)
 {
@@ -202,15 +203,19 @@ static void linear_forward(tr_model *m, int l, int lin, float *out, const float 
     int N = m->cur_B * m->cur_T, drop;
     tr_lora_slot sl[TR_MAX_SLOTS];
     int ns = slots_of(m, l, lin, sl, &drop);
+    double t0 = tr_prof_start();
     if (!(training && drop)) {
         tr_linear_forward(out, init, inp, w, b, N, IN, OUT, m->layout, sl, ns, m->lcfg.rank,
                           m->scale);
+        tr_prof_stop(TR_PROF_GEMM, t0);
         return;
     }
     /* Dropout: each module sees its own masked copy of the input. */
     if (init && init != out)
         memcpy(out, init, sizeof(float) * (size_t)N * OUT);
     tr_matmul_forward(out, inp, w, b, N, IN, OUT, m->layout, init != NULL);
+    tr_prof_stop(TR_PROF_GEMM, t0);
+    t0 = tr_prof_start();
     for (int j = 0; j < m->n_mods; j++) {
         tr_lmod *x = &m->mods[j];
         if (x->layer != l || x->lin != lin)
@@ -219,6 +224,7 @@ static void linear_forward(tr_model *m, int l, int lin, float *out, const float 
         tr_lora_forward(out + x->off, OUT, x->h, x->xd, x->A, x->B, m->scale, N, IN, x->out,
                         m->lcfg.rank);
     }
+    tr_prof_stop(TR_PROF_LORA, t0);
 }
 
 /* Given dout (N, OUT): LoRA gradients of this linear's modules, and dinp (N, IN) = the input
@@ -229,9 +235,11 @@ static void linear_backward(tr_model *m, int l, int lin, float *dinp, const floa
     int N = m->cur_B * m->cur_T, drop;
     tr_lora_slot sl[TR_MAX_SLOTS];
     int ns = slots_of(m, l, lin, sl, &drop);
+    double t0 = tr_prof_start();
     if (!drop) {
         tr_linear_backward(dinp, dout, inp, w, N, IN, OUT, m->layout, sl, ns, m->lcfg.rank,
                            m->scale);
+        tr_prof_stop(TR_PROF_GEMM, t0);
         for (int j = 0, k = 0; m->pex && j < m->n_mods; j++)
             if (m->mods[j].layer == l && m->mods[j].lin == lin)
                 tr_pex_module(m, &m->mods[j], dout + m->mods[j].off, OUT, sl[k++].dh, inp);
@@ -239,6 +247,8 @@ static void linear_backward(tr_model *m, int l, int lin, float *dinp, const floa
     }
     if (dinp)
         tr_matmul_backward(dinp, dout, w, N, IN, OUT, m->layout, 0);
+    tr_prof_stop(TR_PROF_GEMM, t0);
+    t0 = tr_prof_start();
     for (int j = 0; j < m->n_mods; j++) {
         tr_lmod *x = &m->mods[j];
         if (x->layer != l || x->lin != lin)
@@ -255,26 +265,31 @@ static void linear_backward(tr_model *m, int l, int lin, float *dinp, const floa
         if (dinp)
             tr_dropout_backward(dinp, m->dxl, m->lcfg.dropout, mod_seed(m, j), (int64_t)N * IN);
     }
+    tr_prof_stop(TR_PROF_LORA, t0);
 }
 
 static void norm_forward(const tr_model *m, float *out, float *mean, float *rstd, const float *inp,
                          const float *w, const float *b)
 {
     int N = m->cur_B * m->cur_T;
+    double t0 = tr_prof_start();
     if (m->cfg.family == TR_GPT2)
         tr_layernorm_forward(out, mean, rstd, inp, w, b, N, m->C, m->cfg.norm_eps);
     else
         tr_rmsnorm_forward(out, rstd, inp, w, N, m->C, m->cfg.norm_eps);
+    tr_prof_stop(TR_PROF_NORM, t0);
 }
 
 static void norm_backward(const tr_model *m, float *dinp, const float *dout, const float *inp,
                           const float *w, const float *mean, const float *rstd)
 {
     int N = m->cur_B * m->cur_T;
+    double t0 = tr_prof_start();
     if (m->cfg.family == TR_GPT2)
         tr_layernorm_backward(dinp, dout, inp, w, mean, rstd, N, m->C);
     else
         tr_rmsnorm_backward(dinp, dout, inp, w, rstd, N, m->C);
+    tr_prof_stop(TR_PROF_NORM, t0);
 }
 
 static void block_forward(tr_model *m, int l, int training)
@@ -286,19 +301,25 @@ static void block_forward(tr_model *m, int l, int training)
     float *out = m->res + (int64_t)(l + 1) * N * C;
     norm_forward(m, a->xn1, a->mean1, a->rstd1, x, y->n1w, y->n1b);
     linear_forward(m, l, TR_LIN_QKV, a->qkv, NULL, a->xn1, C, m->QKV, y->wqkv, y->bqkv, training);
+    double t0 = tr_prof_start();
     if (m->cfg.qk_norm)
         tr_qknorm_forward(a->qkv, a->qk_raw, a->qk_rstd, y->qnw, y->knw, N, m->H, m->KV, m->hd,
                           m->cfg.norm_eps);
     if (m->cfg.family == TR_LLAMA)
         tr_rope_forward(a->qkv, m->rope_cos, m->rope_sin, B, T, m->H, m->KV, m->hd);
+    tr_prof_stop(TR_PROF_NORM, t0);
+    t0 = tr_prof_start();
     tr_attention_forward(a->atty, a->att, a->qkv, B, T, m->H, m->KV, m->hd);
+    tr_prof_stop(TR_PROF_ATTN, t0);
     linear_forward(m, l, TR_LIN_O, a->res2, x, a->atty, m->HD, C, y->wo, y->bo, training);
     norm_forward(m, a->xn2, a->mean2, a->rstd2, a->res2, y->n2w, y->n2b);
     linear_forward(m, l, TR_LIN_UP, a->up, NULL, a->xn2, C, m->U, y->wup, y->bup, training);
+    t0 = tr_prof_start();
     if (m->cfg.family == TR_GPT2)
         tr_gelu_forward(a->act, a->up, (int64_t)N * m->F);
     else
         tr_swiglu_forward(a->act, a->up, N, m->F);
+    tr_prof_stop(TR_PROF_NORM, t0);
     linear_forward(m, l, TR_LIN_DOWN, out, a->res2, a->act, m->F, C, y->wdn, y->bdn, training);
 }
 
@@ -317,10 +338,12 @@ static void block_backward(tr_model *m, int l, int need_dx)
     linear_backward(m, l, TR_LIN_DOWN, need_dup ? dact : NULL, m->dres, a->act, m->F, C, y->wdn);
     if (!need_dup)
         return;
+    double t0 = tr_prof_start();
     if (m->cfg.family == TR_GPT2)
         tr_gelu_backward(dup, a->up, dact, (int64_t)N * m->F);
     else
         tr_swiglu_backward(dup, dact, a->up, N, m->F);
+    tr_prof_stop(TR_PROF_NORM, t0);
     linear_backward(m, l, TR_LIN_UP, need_dres2 ? dxn2 : NULL, dup, a->xn2, C, m->U, y->wup);
     if (!need_dres2)
         return;
@@ -329,11 +352,15 @@ static void block_backward(tr_model *m, int l, int need_dx)
     linear_backward(m, l, TR_LIN_O, need_dqkv ? datty : NULL, m->dres, a->atty, m->HD, C, y->wo);
     if (!need_dqkv)
         return;
+    t0 = tr_prof_start();
     tr_attention_backward(dqkv, m->attn_scratch, datty, a->qkv, a->att, B, T, m->H, m->KV, m->hd);
+    tr_prof_stop(TR_PROF_ATTN, t0);
+    t0 = tr_prof_start();
     if (m->cfg.family == TR_LLAMA)
         tr_rope_backward(dqkv, m->rope_cos, m->rope_sin, B, T, m->H, m->KV, m->hd);
     if (m->cfg.qk_norm)
         tr_qknorm_backward(dqkv, a->qk_raw, a->qk_rstd, y->qnw, y->knw, N, m->H, m->KV, m->hd);
+    tr_prof_stop(TR_PROF_NORM, t0);
     linear_backward(m, l, TR_LIN_QKV, need_dx ? dxn1 : NULL, dqkv, a->xn1, C, m->QKV, y->wqkv);
     if (need_dx)
         norm_backward(m, m->dres, dxn1, x, y->n1w, a->mean1, a->rstd1);
@@ -378,7 +405,9 @@ static int forward_impl(tr_model *m, const int32_t *inputs, const int32_t *targe
     m->cur_T = T;
     m->fwd_seed = tr_splitmix64(m->seed ^ tr_splitmix64(m->forwards));
     int C = m->C;
+    double t0 = tr_prof_start();
     tr_encoder_forward(m->res, inputs, m->wte, m->wpe, B, T, C);
+    tr_prof_stop(TR_PROF_NORM, t0);
     for (int l = 0; l < m->L; l++)
         block_forward(m, l, training);
     const float *xL = m->res + (int64_t)m->L * N * C;
@@ -388,7 +417,9 @@ static int forward_impl(tr_model *m, const int32_t *inputs, const int32_t *targe
         if (grow_rows(&m->logits, &m->cap_logits, N, m->V) < 0)
             return mu_diag_set(d, MU_ERR_NOMEM, "forward: out of memory for %lld x %d logits",
                                (long long)N, m->V);
+        t0 = tr_prof_start();
         tr_matmul_forward(m->logits, m->xnf, m->head, NULL, (int)N, C, m->V, TR_W_OUT_IN, 0);
+        tr_prof_stop(TR_PROF_HEAD, t0);
         m->have_logits = 1;
     } else {
         m->have_logits = 0;
@@ -396,10 +427,13 @@ static int forward_impl(tr_model *m, const int32_t *inputs, const int32_t *targe
     m->ce_full_loss = full;
     if (targets) {
         /* Chunked: the gradient w.r.t. xnf comes out of the same pass (the head is frozen),
-         * so backward never needs the logits again. */
+         * so backward never needs the logits again. tr_head_ce moves its softmax time from
+         * TR_PROF_HEAD to TR_PROF_CE. */
+        t0 = tr_prof_start();
         float l = full ? tr_crossentropy_forward(m->losses, m->logits, targets, (int)N, m->V)
                        : tr_head_ce(m->losses, training ? m->dxnf : NULL, NULL, m->ce_scratch,
                                     m->xnf, m->head, targets, (int)N, C, m->V, m->ce_rows);
+        tr_prof_stop(full ? TR_PROF_CE : TR_PROF_HEAD, t0);
         if (loss)
             *loss = l;
         memcpy(m->targets, targets, sizeof(int32_t) * (size_t)N);
@@ -457,12 +491,18 @@ int tr_model_backward(tr_model *m)
     if (m->ce_full_loss) {
         if (grow_rows(&m->dlogits, &m->cap_dlogits, N, m->V) < 0)
             return MU_ERR_NOMEM;
+        double t0 = tr_prof_start();
         tr_crossentropy_backward(m->dlogits, m->logits, m->targets, N, m->V);
+        tr_prof_stop(TR_PROF_CE, t0);
+        t0 = tr_prof_start();
         /* d xnf (N, C) = dlogits . head */
         tr_matmul_backward(m->dbuf2, m->dlogits, m->head, N, C, m->V, TR_W_OUT_IN, 0);
+        tr_prof_stop(TR_PROF_HEAD, t0);
         dxnf = m->dbuf2;
     }
+    double t0 = tr_prof_start();
     memset(m->dres, 0, sizeof(float) * (size_t)N * C);
+    tr_prof_stop(TR_PROF_NORM, t0);
     norm_backward(m, m->dres, dxnf, m->res + (int64_t)m->L * N * C, m->nfw, m->meanf, m->rstdf);
     /* Attention scratch was sized for the team of the forward; a larger team set since then
      * (tr_threads_set between forward and backward) is held back to that size. */

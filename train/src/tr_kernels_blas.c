@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tr_kernels.h"
+#include "tr_prof.h"
 #include "tr_vec.h"
 
 /* Below this many multiply-adds a parallel region costs more than it saves. */
@@ -172,6 +173,7 @@ static void lin_fwd_rows(int64_t m0, int64_t m1, float *out, const float *init, 
     const float *x = inp + m0 * IN;
     float *y = out + m0 * OUT;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, tw, n, OUT, IN, 1.0f, x, IN, w, ldw, beta, y, OUT);
+    double t0 = tr_prof_start0();
     for (int k = 0; k < n_slots; k++) {
         tr_lora_slot *sl = &slots[k];
         float *h = sl->h + m0 * R;
@@ -180,6 +182,7 @@ static void lin_fwd_rows(int64_t m0, int64_t m1, float *out, const float *init, 
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, sl->out, R, scale, h, R, sl->B, R,
                     1.0f, y + sl->off, OUT);
     }
+    tr_prof_move0(TR_PROF_GEMM, TR_PROF_LORA, t0);
 }
 
 void tr_linear_forward(float *out, const float *init, const float *inp, const float *w,
@@ -212,6 +215,7 @@ static void lin_bwd_rows(int64_t m0, int64_t m1, float *dinp, const float *dout,
     if (dinp)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, tw, n, IN, OUT, 1.0f, dy, OUT, w, ldw, 0.0f,
                     dinp + m0 * IN, IN);
+    double t0 = tr_prof_start0();
     for (int k = 0; k < n_slots; k++) {
         tr_lora_slot *sl = &slots[k];
         float *dh = sl->dh + m0 * R;
@@ -221,6 +225,7 @@ static void lin_bwd_rows(int64_t m0, int64_t m1, float *dinp, const float *dout,
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, IN, R, 1.0f, dh, R, sl->A, IN,
                         1.0f, dinp + m0 * IN, IN);
     }
+    tr_prof_move0(TR_PROF_GEMM, TR_PROF_LORA, t0);
 }
 
 void tr_linear_backward(float *dinp, const float *dout, const float *inp, const float *w, int N,
@@ -242,6 +247,7 @@ void tr_linear_backward(float *dinp, const float *dout, const float *inp, const 
         }
     }
     /* Reductions over rows, each split over its output rows. */
+    double t0 = tr_prof_start();
     for (int k = 0; k < n_slots; k++) {
         tr_lora_slot *sl = &slots[k];
         sgemm_rows(CblasTrans, CblasNoTrans, sl->out, R, N, scale, dout + sl->off, OUT, sl->h, R,
@@ -250,6 +256,7 @@ void tr_linear_backward(float *dinp, const float *dout, const float *inp, const 
             sgemm_rows(CblasTrans, CblasNoTrans, R, IN, N, 1.0f, sl->dh, R, inp, IN, 1.0f, sl->dA,
                        IN, NULL);
     }
+    tr_prof_move0(TR_PROF_GEMM, TR_PROF_LORA, t0);
 }
 
 /* Causal softmax of row t of S (T columns) in place: columns > t become 0. */
@@ -386,7 +393,9 @@ float tr_head_ce(float *losses, float *dx, float *dw, float *scratch, const floa
         int n = N - r0 < chunk ? N - r0 : chunk;
         const float *xc = x + (int64_t)r0 * C;
         tr_matmul_forward(scratch, xc, w, NULL, n, C, V, TR_W_OUT_IN, 0);
+        double t0 = tr_prof_start();
         head_ce_rows(losses + r0, scratch, targets + r0, n, V, inv, grad);
+        tr_prof_move0(TR_PROF_HEAD, TR_PROF_CE, t0);
         if (dx)
             tr_matmul_backward(dx + (int64_t)r0 * C, scratch, w, n, C, V, TR_W_OUT_IN, 0);
         if (dw)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tr_internal.h"
+#include "tr_prof.h"
 
 struct tr_optim {
     tr_optim_config cfg;
@@ -191,13 +192,18 @@ int tr_train_step(tr_model *m, tr_optim *o, const int32_t *inputs, const int32_t
         return mu_diag_set(d, MU_ERR_STATE, "train: no LoRA adapters attached");
     if (!targets)
         return mu_diag_set(d, MU_ERR_INVALID, "train: targets are required");
+    double t0 = tr_prof_start();
     tr_model_zero_grad(m);
+    tr_prof_stop(TR_PROF_OPTIM, t0);
     int err = tr_model_forward(m, inputs, targets, B, T, loss, d);
     if (err < 0)
         return err;
     if ((err = tr_model_backward(m)) < 0)
         return mu_diag_set(d, err, "train: backward failed");
-    if ((err = tr_optim_step(o, m->lora_mem, m->lora_grad, m->n_train, NULL)) < 0)
+    t0 = tr_prof_start();
+    err = tr_optim_step(o, m->lora_mem, m->lora_grad, m->n_train, NULL);
+    tr_prof_stop(TR_PROF_OPTIM, t0);
+    if (err < 0)
         return mu_diag_set(d, err, "train: optimizer built for %lld parameters, model has %lld",
                            (long long)o->n, (long long)m->n_train);
     return MU_OK;
