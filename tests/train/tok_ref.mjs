@@ -9,6 +9,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { corpusLines } from "./corpus_lines.mjs";
 
 const [npmDir, model, corpus, variantJson] = process.argv.slice(2);
 const require = createRequire(path.resolve(npmDir, "package.json"));
@@ -38,13 +39,7 @@ const enc = (buf) => tok.encode(buf.toString("utf8"), { add_special_tokens: fals
 const ids = (buf) => enc(buf).join(" ");
 const dec = (buf) =>
   Buffer.from(tok.decode(enc(buf), { skip_special_tokens: false, clean_up_tokenization_spaces: false }), "utf8").toString("hex");
-const lines = [];
-for (let i = 0; i < bytes.length; ) {
-  const nl = bytes.indexOf(0x0a, i);
-  const end = nl < 0 ? bytes.length : nl + 1;
-  lines.push(bytes.subarray(i, end));
-  i = end;
-}
+const lines = corpusLines(bytes);
 for (const l of lines) out.push(ids(l));
 out.push(ids(bytes));
 for (const l of lines) out.push("decode " + dec(l));

@@ -57,6 +57,11 @@ typedef struct {
     float scale;
 } tr_gten;
 
+/* Appends the tokenizer.ggml.* keys of DIR/tokenizer.json (tokenizer_config.json for
+ * BOS/EOS), vocab_size V long (tr_gguf_tok.c). MU_OK, MU_ERR_UNSUPPORTED, MU_ERR_FORMAT,
+ * MU_ERR_NOTFOUND or MU_ERR_NOMEM. */
+int tr_gguf_tokenizer_kv(tr_gbuf *b, const char *dir, int V, mu_diag *diag);
+
 /* Writes magic, version, counts, kv, the tensor infos (offsets assigned in order, each a
  * multiple of TR_GGUF_ALIGNMENT) and the data to path (via PATH.tmp and mu_file_commit).
  * MU_OK, MU_ERR_INVALID (a bad tensor description), MU_ERR_NOMEM or MU_ERR_IO. */
