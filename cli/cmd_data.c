@@ -1,7 +1,8 @@
 /* cmd_data.c - `mutual data import`: make an HDF5 token dataset from text files, folders,
  * JSONL or stdin, with a model's tokenizer (--tokenizer DIR: documents packed one after
- * another, a loss mask at their boundaries) or the byte-level one (every byte is one token,
- * vocabulary 256). */
+ * another, a loss mask at their boundaries; JSONL conversations rendered with the chat
+ * template, only the assistant's replies in the loss) or the byte-level one (every byte is one
+ * token, vocabulary 256). */
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
@@ -11,8 +12,10 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "cmd_data.h"
 #include "mu_grow.h"
 #include "mu_progress.h"
+#include "tr_chat.h"
 #include "tr_data.h"
 #include "tr_tok.h"
 
@@ -20,39 +23,60 @@
 
 static void help(FILE *out)
 {
-    fprintf(out,
-            "usage: mutual data import [--tokenizer MODEL_DIR] --text PATH [--text PATH ...]\n"
-            "                          --out FILE.h5\n\n"
-            "Makes a token dataset for 'mutual train' and 'mutual eval' from text.\n\n"
-            "With --tokenizer, each file is one document (a file whose name ends in .jsonl\n"
-            "holds one document per line, a JSON object with a string \"text\"; blank lines\n"
-            "are skipped), encoded with MODEL_DIR's tokenizer.json and the special tokens its\n"
-            "tokenizer_config.json adds (a Llama's or Gemma's BOS, as transformers does with\n"
-            "add_special_tokens=True). Documents are packed one after another; the dataset's\n"
-            "/mask leaves out of the loss each document's first token (its prediction would\n"
-            "come from the previous document). vocab_size is the tokenizer's, and the\n"
-            "tokenizer.json's SHA-256 is recorded: training refuses a model with another one.\n"
-            "Ids are stored as uint16 up to 65,536 tokens, else uint32.\n\n"
-            "Without --tokenizer, a byte-level tokenizer: each byte of the input is one token\n"
-            "id (0-255), vocab_size 256, for byte-vocabulary models only.\n\n"
-            "The output is replaced atomically; nothing is written when any input cannot be\n"
-            "read or a JSONL line is bad (the error names FILE:LINE). A progress bar shows on\n"
-            "a terminal.\n\n"
-            "Each --text is a file, a folder or '-' (standard input); the tokens of all inputs\n"
-            "are concatenated in command-line order. A folder is read recursively, its files\n"
-            "sorted by path so the result is reproducible; hidden entries (names starting\n"
-            "with '.') and anything not a regular file (symlinks, devices) are skipped.\n"
-            "The list of files read is kept in a 'sources' string attribute on /tokens, one\n"
-            "line per file: SHA-256 (hex), size in bytes, path.\n\n"
-            "Options:\n"
-            "  --tokenizer DIR the model folder whose tokenizer.json to use (default: none,\n"
-            "                  byte-level)\n"
-            "  --text PATH     file, folder or '-' to read (required, may be repeated)\n"
-            "  --out FILE.h5   dataset file to write (required)\n"
-            "  -v, --verbose   more log output\n"
-            "  -q, --quiet     errors only\n"
-            "  -h, --help      show this help\n\n"
-            "Exit status: 0 success, 1 failure, 2 usage.\n");
+    fprintf(
+        out,
+        "usage: mutual data import [--tokenizer MODEL_DIR] --text PATH [--text PATH ...]\n"
+        "                          --out FILE.h5\n\n"
+        "Makes a token dataset for 'mutual train' and 'mutual eval' from text.\n\n"
+        "With --tokenizer, each file is one document (a file whose name ends in .jsonl\n"
+        "holds one document per line; blank lines are skipped), encoded with MODEL_DIR's\n"
+        "tokenizer.json and the special tokens its tokenizer_config.json adds (a Llama's\n"
+        "or Gemma's BOS, as transformers does with add_special_tokens=True). Documents\n"
+        "are packed one after another; the dataset's /mask leaves out of the loss each\n"
+        "document's first token (its prediction would come from the previous document).\n"
+        "vocab_size is the tokenizer's, and the tokenizer.json's SHA-256 is recorded:\n"
+        "training refuses a model with another one.\n\n"
+        "A JSONL line is a JSON object with one of:\n"
+        "  \"text\": \"...\"                      plain text, in the loss (bar the first token)\n"
+        "  \"messages\": [{\"role\": ..., \"content\": ...}, ...]\n"
+        "                                      a conversation; roles system, user,\n"
+        "                                      assistant (as far as the template allows)\n"
+        "  \"prompt\": ..., \"response\": ...      one user and one assistant turn, after\n"
+        "                                      an optional \"system\": ...\n"
+        "Text and conversation lines may be mixed in one file; other keys of the line\n"
+        "are ignored. A conversation is rendered with MODEL_DIR's chat template\n"
+        "(tokenizer_config.json's chat_template, or chat_template.jinja) as transformers'\n"
+        "apply_chat_template renders and tokenizes it (special tokens in the text parsed\n"
+        "as such, no BOS but the template's), and only the assistant's replies are in\n"
+        "the loss: each reply's tokens through the end-of-turn token that closes it\n"
+        "(the first special token after its text), not what the template writes after\n"
+        "it. The replies are found by rendering the conversation up to each one; a\n"
+        "template that renders earlier turns differently once later ones follow (Qwen3's\n"
+        "drops their <think> part) is refused for multi-turn conversations rather than\n"
+        "guessed at.\n\n"
+        "Ids are stored as uint16 up to 65,536 tokens, else uint32.\n\n"
+        "Without --tokenizer, a byte-level tokenizer: each byte of the input is one token\n"
+        "id (0-255), vocab_size 256, for byte-vocabulary models only.\n\n"
+        "The output is replaced atomically; nothing is written when any input cannot be\n"
+        "read or a JSONL line is bad: not JSON, none of the keys above, a bad role, a\n"
+        "conversation without an assistant reply, no chat template, a template that\n"
+        "refuses the conversation (the error names FILE:LINE). A progress bar shows on a\n"
+        "terminal.\n\n"
+        "Each --text is a file, a folder or '-' (standard input); the tokens of all inputs\n"
+        "are concatenated in command-line order. A folder is read recursively, its files\n"
+        "sorted by path so the result is reproducible; hidden entries (names starting\n"
+        "with '.') and anything not a regular file (symlinks, devices) are skipped.\n"
+        "The list of files read is kept in a 'sources' string attribute on /tokens, one\n"
+        "line per file: SHA-256 (hex), size in bytes, path.\n\n"
+        "Options:\n"
+        "  --tokenizer DIR the model folder whose tokenizer.json to use (default: none,\n"
+        "                  byte-level)\n"
+        "  --text PATH     file, folder or '-' to read (required, may be repeated)\n"
+        "  --out FILE.h5   dataset file to write (required)\n"
+        "  -v, --verbose   more log output\n"
+        "  -q, --quiet     errors only\n"
+        "  -h, --help      show this help\n\n"
+        "Exit status: 0 success, 1 failure, 2 usage.\n");
 }
 
 typedef struct {
@@ -249,12 +273,24 @@ static int import(char **texts, int ntexts, const char *out)
 /* The tokenized documents: ids and the loss mask, and the progress over the input bytes. */
 typedef struct {
     tr_tok *tok;
+    const char *tokdir;
+    tr_chat *chat; /* the chat template, loaded at the first chat line */
     int32_t *ids;
     uint8_t *mask;
     size_t n, cap, mcap, docs;
-    long done, total; /* input bytes, for the bar */
+    size_t chats, trained; /* conversations, and their tokens with mask 1 */
+    long done, total;      /* input bytes, for the bar */
     mu_progress bar;
 } docbuf;
+
+/* Room for m more ids and mask bytes. */
+static int reserve(docbuf *b, size_t m, const char *where, mu_diag *d)
+{
+    if (MU_GROW(&b->ids, &b->cap, b->n + m, 1u << 16) ||
+        MU_GROW(&b->mask, &b->mcap, b->n + m, 1u << 16))
+        return mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory", where);
+    return MU_OK;
+}
 
 /* Appends one document: its ids with the special tokens, its first token masked out. */
 static int add_doc(docbuf *b, const char *text, size_t len, const char *where, mu_diag *d)
@@ -263,10 +299,9 @@ static int add_doc(docbuf *b, const char *text, size_t len, const char *where, m
     size_t m = 0;
     if (tr_tok_encode_special(b->tok, text, len, &ids, &m))
         return mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory tokenizing", where);
-    if (MU_GROW(&b->ids, &b->cap, b->n + m, 1u << 16) ||
-        MU_GROW(&b->mask, &b->mcap, b->n + m, 1u << 16)) {
+    if (reserve(b, m, where, d)) {
         free(ids);
-        return mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory", where);
+        return MU_ERR_NOMEM;
     }
     for (size_t i = 0; i < m; i++) {
         b->ids[b->n + i] = (int32_t)ids[i];
@@ -278,7 +313,44 @@ static int add_doc(docbuf *b, const char *text, size_t len, const char *where, m
     return MU_OK;
 }
 
-/* One JSONL line: an object with a string "text". */
+/* Appends one conversation: the ids its chat template renders, mask 1 on the assistant's
+ * replies only (tr_chat_mask); the first token stays out of the loss as for any document. */
+static int add_chat(docbuf *b, json_t *o, const char *where, mu_diag *d)
+{
+    tr_chat_msg *msgs;
+    size_t nmsg, m = 0;
+    int rc = data_chat_msgs(o, where, &msgs, &nmsg, d);
+    if (rc)
+        return rc;
+    mu_diag cd = {{0}};
+    if (!b->chat && !(b->chat = tr_chat_load(b->tokdir, &rc, &cd))) {
+        free(msgs);
+        return mu_diag_set(d, rc, "%s: a conversation needs the model's chat template: %s", where,
+                           cd.msg);
+    }
+    uint32_t *ids = NULL;
+    uint8_t *mask = NULL;
+    rc = tr_chat_mask(b->chat, b->tok, msgs, nmsg, &ids, &mask, &m, &cd);
+    free(msgs);
+    if (rc)
+        return mu_diag_set(d, rc, "%s: %s", where, cd.msg);
+    if (m && !(rc = reserve(b, m, where, d))) {
+        mask[0] = 0; /* predicting a document's first token crosses a boundary */
+        for (size_t i = 0; i < m; i++) {
+            b->ids[b->n + i] = (int32_t)ids[i];
+            b->mask[b->n + i] = mask[i];
+            b->trained += mask[i];
+        }
+        b->n += m;
+        b->docs++;
+        b->chats++;
+    }
+    free(ids);
+    free(mask);
+    return rc;
+}
+
+/* One JSONL line: an object with a string "text", or a conversation (cmd_data.h). */
 static int add_jsonl_line(docbuf *b, const char *line, size_t len, const char *path, long lineno,
                           mu_diag *d)
 {
@@ -295,12 +367,18 @@ static int add_jsonl_line(docbuf *b, const char *line, size_t len, const char *p
         rc = mu_diag_set(d, MU_ERR_FORMAT, "%s:%ld: not JSON: %s", path, lineno, je.text);
     else if (!json_is_object(o))
         rc = mu_diag_set(d, MU_ERR_FORMAT, "%s:%ld: not a JSON object", path, lineno);
-    else if (!json_is_string(t))
-        rc = mu_diag_set(d, MU_ERR_FORMAT, "%s:%ld: no string \"text\"", path, lineno);
     else {
         char where[4200];
         snprintf(where, sizeof where, "%s:%ld", path, lineno);
-        rc = add_doc(b, json_string_value(t), json_string_length(t), where, d);
+        if (data_is_chat(o))
+            rc = add_chat(b, o, where, d);
+        else if (json_is_string(t))
+            rc = add_doc(b, json_string_value(t), json_string_length(t), where, d);
+        else
+            rc = mu_diag_set(d, MU_ERR_FORMAT,
+                             "%s: no string \"text\", no \"messages\" and no "
+                             "\"prompt\"/\"response\"",
+                             where);
     }
     json_decref(o);
     return rc;
@@ -357,7 +435,7 @@ static int import_tok(char **texts, int ntexts, const char *tokdir, const char *
     char *src = NULL, sha[TR_DATA_SHA_HEX];
     size_t srclen = 0, srccap = 0;
     int rc = sodium_init() < 0 ? mu_diag_set(&d, MU_ERR_CRYPTO, "libsodium init failed") : 0;
-    docbuf b = {0};
+    docbuf b = {.tokdir = tokdir};
     if (!rc)
         b.tok = tr_tok_load(tokdir, &rc, &d);
     if (!rc)
@@ -388,6 +466,7 @@ static int import_tok(char **texts, int ntexts, const char *tokdir, const char *
     if (!rc)
         rc = tr_data_write_out(out, &o, &d);
     tr_tok_free(b.tok);
+    tr_chat_free(b.chat);
     free(b.ids);
     free(b.mask);
     free(src);
@@ -397,8 +476,12 @@ static int import_tok(char **texts, int ntexts, const char *tokdir, const char *
         fprintf(stderr, "mutual data: %s\n", d.msg);
         return MU_EXIT_FAIL;
     }
-    printf("%s: %zu tokens in %zu document%s (tokenizer %s, vocab_size %u) from %zu file%s\n", out,
+    printf("%s: %zu tokens in %zu document%s (tokenizer %s, vocab_size %u) from %zu file%s", out,
            b.n, b.docs, b.docs == 1 ? "" : "s", tokdir, vocab, nfiles, nfiles == 1 ? "" : "s");
+    if (b.chats)
+        printf("; %zu conversation%s, %zu assistant tokens in the loss", b.chats,
+               b.chats == 1 ? "" : "s", b.trained);
+    printf("\n");
     return MU_EXIT_OK;
 }
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `mutual data import --tokenizer`: text files, folders and JSONL packed into one dataset with
 # the tokenizer's BOS, a /mask of 0 at each document's first token, uint16/uint32 ids, the
-# tokenizer.json's SHA-256; FILE:LINE errors for bad JSONL; training refusing a model with
-# another (or no) tokenizer.json; the progress bar on a terminal.
+# tokenizer.json's SHA-256; FILE:LINE errors for bad JSONL; chat lines rendered with the chat
+# template, masked to the assistant's replies, and their errors; training and eval counting
+# only the masked tokens; training refusing a model with another (or no) tokenizer.json; the
+# progress bar on a terminal.
 # usage: data_import.sh MUTUAL REF_DIR (REF_DIR: tests/train/ref, for a tiny GPT-2 model)
 set -u
 MUTUAL=$1
@@ -68,6 +70,73 @@ check jsonl_nothing_written 1 "" -- test -e "$tmp/bad.h5"
 check no_tokenizer 1 "nope: No such file" -- \
   "$MUTUAL" data import --tokenizer "$tmp/nope" --text "$tmp/a.txt" --out "$tmp/bad.h5"
 
+# Conversations (messages, prompt/response with system) mixed with a text line, rendered with
+# the chat template: "<s>ab</s>x c</s>" -> 1 11 2 6 16 2, the reply "x c</s>" (6 16 2) alone
+# in the loss; the text line as a document; "<s>a  b<s>ab</s>ab</s>" -> 1 9 12 8 1 11 2 11 2,
+# the reply 11 2.
+mkdir -p "$tmp/ctok" "$tmp/qtok"
+cp "$tmp/tok/tokenizer.json" "$tmp/ctok/"
+cp "$tmp/tok/tokenizer.json" "$tmp/qtok/"
+"$PY" - "$tmp" <<'PYEOF'
+import json, sys
+t = ("{% for m in messages %}"
+     "{% if m.role == 'system' and not loop.first %}{{ raise_exception('system only first') }}"
+     "{% endif %}{% if m.role == 'assistant' %}</s>{{ m.content }}</s>"
+     "{% else %}<s>{{ m.content }}{% endif %}{% endfor %}"
+     "{% if add_generation_prompt %}</s>{% endif %}")
+json.dump({"tokenizer_class": "LlamaTokenizer", "add_bos_token": True, "bos_token": "<s>",
+           "eos_token": "</s>", "chat_template": t},
+          open(sys.argv[1] + "/ctok/tokenizer_config.json", "w"))
+# Earlier replies written another way once later turns follow (as Qwen3's template does).
+t = ("{% for m in messages %}{% if m.role == 'assistant' %}</s>"
+     "{% if loop.last %}x {% endif %}{{ m.content }}</s>{% else %}<s>{{ m.content }}{% endif %}"
+     "{% endfor %}{% if add_generation_prompt %}</s>{% endif %}")
+json.dump({"chat_template": t}, open(sys.argv[1] + "/qtok/tokenizer_config.json", "w"))
+PYEOF
+{
+  echo '{"messages": [{"role": "user", "content": "ab"}, {"role": "assistant", "content": "x c"}]}'
+  echo '{"text": "ab"}'
+  echo '{"system": "a  b", "prompt": "ab", "response": "ab", "id": 9}'
+} >"$tmp/chat.jsonl"
+check chat_import 0 \
+  "17 tokens in 3 documents .* from 1 file; 2 conversations, 5 assistant tokens in the loss" -- \
+  "$MUTUAL" data import --tokenizer "$tmp/ctok" --text "$tmp/chat.jsonl" --out "$tmp/chat.h5"
+check chat_import_content 0 \
+  "^ids 1 11 2 6 16 2 1 11 1 9 12 8 1 11 2 11 2 mask 00011101000000011 vocab 17 " -- \
+  inspect "$tmp/chat.h5"
+
+# Bad chat lines name FILE:LINE; nothing is written.
+bad_chat() { # NAME PATTERN TOKENIZER_DIR LINE...: a file of those lines is refused
+  local name=$1 pat=$2 tokdir=$3
+  shift 3
+  printf '%s\n' "$@" >"$tmp/$name.jsonl"
+  check "$name" 1 "$name.jsonl:$pat" -- \
+    "$MUTUAL" data import --tokenizer "$tokdir" --text "$tmp/$name.jsonl" --out "$tmp/bad.h5"
+}
+U='{"role": "user", "content": "ab"}' A='{"role": "assistant", "content": "ab"}'
+bad_chat chat_no_template \
+  "1: a conversation needs the model's chat template: .*tokenizer_config.json has no chat_template" \
+  "$tmp/tok" "{\"messages\": [$U, $A]}"
+bad_chat chat_bad_role '2: messages\[1\]: role "tool" is not system, user or assistant' \
+  "$tmp/ctok" '{"text": "ab"}' "{\"messages\": [$U, {\"role\": \"tool\", \"content\": \"ab\"}]}"
+bad_chat chat_no_assistant "1: the conversation has no assistant message" "$tmp/ctok" \
+  "{\"messages\": [$U]}"
+bad_chat chat_no_response '1: a prompt/response line needs both .*"response" is missing' \
+  "$tmp/ctok" '{"prompt": "ab"}'
+bad_chat chat_text_and_messages '1: both "text" and a conversation' "$tmp/ctok" \
+  "{\"text\": \"ab\", \"messages\": [$U, $A]}"
+bad_chat chat_empty_messages '1: "messages" is not a non-empty list' "$tmp/ctok" \
+  '{"messages": []}'
+bad_chat chat_content_not_string '1: messages\[0\] has no string "content"' "$tmp/ctok" \
+  '{"messages": [{"role": "user", "content": 3}]}'
+bad_chat chat_extra_key '1: messages\[0\]: key "name" is not supported' "$tmp/ctok" \
+  '{"messages": [{"role": "user", "content": "ab", "name": "x"}]}'
+bad_chat chat_template_refuses "1: chat template line 1:[0-9]+: .*system only first" "$tmp/ctok" \
+  "{\"messages\": [$U, {\"role\": \"system\", \"content\": \"ab\"}, $A]}"
+bad_chat chat_not_prefix_consistent "1: .*assistant message 2 cannot be told apart" "$tmp/qtok" \
+  "{\"messages\": [$U, $A, $U, $A]}"
+check chat_nothing_written 1 "" -- test -e "$tmp/bad.h5"
+
 # Training checks the model's tokenizer.json against the dataset's.
 cp -r "$REF/gpt2" "$tmp/model"
 T=(train --base "$tmp/model" --data "$tmp/out.h5" --out "$tmp/run" --steps 1 --batch 1 --seq 4)
@@ -76,6 +145,31 @@ printf '{}' >"$tmp/model/tokenizer.json"
 check train_other_tokenizer 1 "another tokenizer .*--tokenizer" -- "$MUTUAL" "${T[@]}"
 cp "$tmp/tok/tokenizer.json" "$tmp/model/tokenizer.json"
 check train_same_tokenizer 0 "" -- "$MUTUAL" "${T[@]}"
+# Training and eval on the chat dataset count only the assistant's tokens: over one window of
+# all 16 targets, eval's mean loss with the mask all 1 is the weighted mean of its losses with
+# the chat mask (6 targets: the 5 assistant tokens and the text line's second) and with its
+# complement (10), and those two differ.
+check train_chat 0 "" -- "$MUTUAL" train --base "$tmp/model" --data "$tmp/chat.h5" \
+  --out "$tmp/crun" --steps 1 --batch 1 --seq 16
+remask() { # OUT all|rest: chat.h5 with the mask all 1, or the chat mask's complement
+  cp "$tmp/chat.h5" "$1"
+  "$PY" -c '
+import h5py, sys
+f = h5py.File(sys.argv[1], "r+"); m = f["mask"][:]
+f["mask"][...] = (m * 0 + 1) if sys.argv[2] == "all" else (1 - m)' "$1" "$2"
+}
+remask "$tmp/chat_all.h5" all
+remask "$tmp/chat_rest.h5" rest
+loss_of() {
+  "$MUTUAL" eval --base "$tmp/model" --batch 1 --seq 16 --batches 1 --json --data "$1" |
+    "$PY" -c 'import json, sys; print(json.load(sys.stdin)["loss"])'
+}
+check eval_chat_mask 0 "" -- "$PY" -c '
+import sys
+a, r, full = map(float, sys.argv[1:])
+print(a, r, full)
+sys.exit(0 if abs((6 * a + 10 * r) / 16 - full) <= 1e-5 * abs(full) and abs(a - r) > 1e-3 else 1)' \
+  "$(loss_of "$tmp/chat.h5")" "$(loss_of "$tmp/chat_rest.h5")" "$(loss_of "$tmp/chat_all.h5")"
 check eval_other_tokenizer 1 "another tokenizer" -- bash -c \
   "printf 1 >>'$tmp/model/tokenizer.json' && '$MUTUAL' eval --base '$tmp/model' --data '$tmp/out.h5' --batch 1 --seq 4"
 
