@@ -21,7 +21,8 @@
  *
  *   IDLE    wait until at least cohort.min_orgs orgs are connected (pulled within
  *           cohort.available_s), then wait cohort.wait_s more for others (or until every
- *           registered org is connected). Rounds start only in co_round_tick.
+ *           org is connected: every org of the allow-list cohort `orgs` when there is one,
+ *           else every registered org). Rounds start only in co_round_tick.
  *   select  n = clamp(ceil(fraction · connected), min_orgs, max_orgs) orgs: the connected orgs
  *           sorted by BLAKE2b(seed, round, id), the first n. Deterministic from the seed, the
  *           round number and the set of connected orgs.

@@ -1013,7 +1013,11 @@ int co_round_tick(co_round *r, double now)
     }
     if (r->ready_since < 0)
         r->ready_since = now;
-    if (n_conn == r->n_orgs || now - r->ready_since >= r->cfg.wait_s)
+    /* Every org that can take part is here: no reason to wait. With an allow-list (orgs:),
+     * that is every listed org, not only those registered so far: one slower to start than
+     * the others gets cohort.wait_s to join instead of missing the first round. */
+    size_t expected = r->cfg.n_orgs > r->n_orgs ? r->cfg.n_orgs : r->n_orgs;
+    if (n_conn == expected || now - r->ready_since >= r->cfg.wait_s)
         return start_round(r, now);
     return MU_OK;
 }

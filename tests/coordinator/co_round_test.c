@@ -794,6 +794,70 @@ static void test_registration(void **state)
     co_round_free(r);
 }
 
+/* With an allow-list of three, two orgs registered and connected do not start round 1 at
+ * once: the third, slower to start, gets cohort.wait_s to join (the first round used to start
+ * as soon as every org registered so far was connected, so a late one missed it). */
+static void test_waits_for_listed_orgs(void **state)
+{
+    (void)state;
+    co_config cfg;
+    base_config(&cfg);
+    cfg.min_orgs = 2;
+    cfg.wait_s = 5;
+    uint8_t pk[3][32], sk[64], seed[32] = {0};
+    co_allowed_org allow[3] = {{"a", 0, {0}}, {"b", 0, {0}}, {"c", 0, {0}}};
+    co_tensor t[2];
+    make_tensors(t);
+    mu_diag d = {{0}};
+    cfg.orgs = allow;
+    cfg.n_orgs = 3;
+    co_round *r = co_round_new(&cfg, t, 2, &d);
+    assert_non_null(r);
+    uint32_t id[3];
+    co_task task;
+    for (int i = 0; i < 2; i++) {
+        seed[0] = (uint8_t)(60 + i);
+        crypto_sign_seed_keypair(pk[i], sk, seed);
+        assert_int_equal(co_round_register(r, allow[i].name, pk[i], &id[i], &d), MU_OK);
+        assert_int_equal(co_round_next_task(r, id[i], 0.0, &task), MU_OK);
+    }
+    assert_int_equal(co_round_tick(r, 0.0), MU_OK);
+    assert_int_equal(co_round_next_task(r, id[0], 1.0, &task), MU_OK);
+    assert_int_equal(task.kind, CO_TASK_WAIT); /* not started: "c" may still come */
+    /* "c" joins within wait_s: the round starts at once, with all three */
+    seed[0] = 62;
+    crypto_sign_seed_keypair(pk[2], sk, seed);
+    assert_int_equal(co_round_register(r, "c", pk[2], &id[2], &d), MU_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(co_round_next_task(r, id[i], 2.0, &task), MU_OK);
+    assert_int_equal(co_round_tick(r, 2.0), MU_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(co_round_next_task(r, id[i], 2.5, &task), MU_OK);
+        assert_int_equal(task.kind, CO_TASK_TRAIN);
+    }
+    co_round_free(r);
+
+    /* "c" never comes: the round starts wait_s after two were connected, with those two */
+    r = co_round_new(&cfg, t, 2, &d);
+    assert_non_null(r);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(co_round_register(r, allow[i].name, pk[i], &id[i], &d), MU_OK);
+        assert_int_equal(co_round_next_task(r, id[i], 0.0, &task), MU_OK);
+    }
+    assert_int_equal(co_round_tick(r, 0.0), MU_OK);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(co_round_next_task(r, id[i], 4.9, &task), MU_OK);
+    assert_int_equal(co_round_tick(r, 4.9), MU_OK);
+    assert_int_equal(co_round_next_task(r, id[0], 4.9, &task), MU_OK);
+    assert_int_equal(task.kind, CO_TASK_WAIT);
+    assert_int_equal(co_round_tick(r, 5.0), MU_OK);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(co_round_next_task(r, id[i], 5.0, &task), MU_OK);
+        assert_int_equal(task.kind, CO_TASK_TRAIN);
+    }
+    co_round_free(r);
+}
+
 /* A quantisation that could overflow with max_orgs is refused at setup, not mid-federation. */
 static void test_overflow_refused_at_setup(void **state)
 {
@@ -1285,6 +1349,7 @@ int main(void)
         cmocka_unit_test(test_missed_deadlines),
         cmocka_unit_test(test_replay_out_of_order_unregistered),
         cmocka_unit_test(test_registration),
+        cmocka_unit_test(test_waits_for_listed_orgs),
         cmocka_unit_test(test_overflow_refused_at_setup),
         cmocka_unit_test(test_abort_below_threshold),
         cmocka_unit_test(test_aborted_rounds_count),
