@@ -53,10 +53,13 @@ typedef struct {
     /* Called once the whole stream arrived; answer with an UploadMaskedReply. */
     void (*upload_masked)(void *user, rpc_call *call, const rpc_upload *up);
     /* Called on the first chunk of an UploadMasked stream, before anything is buffered,
-     * with up->data NULL and up->len the announced total: return MU_OK to receive the
-     * stream, or a negative mu_err code to refuse it at once (the client gets
-     * rpc_status_from_err(code)). May be NULL: every stream under the cap is received. */
-    int (*upload_check)(void *user, const char *peer, const rpc_upload *up);
+     * with up->data NULL and up->len the announced total, and the call, whose caller
+     * (rpc_call_peer, rpc_call_peer_fingerprint, rpc_call_peer_is_operator) is known:
+     * return MU_OK to receive the stream, or refuse it at once and return a negative
+     * mu_err code, either having answered the call (rpc_call_fail: your status and
+     * message) or not (the client gets rpc_status_from_err(code)). The call must not be
+     * kept. May be NULL: every stream under the cap is received. */
+    int (*upload_check)(void *user, rpc_call *call, const rpc_upload *up);
     void (*status)(void *user, rpc_call *call, const Mutual__V1__StatusRequest *req);
     /* A call the handler kept was cancelled; forget the pointer. May be NULL. */
     void (*cancelled)(void *user, rpc_call *call);

@@ -321,9 +321,12 @@ static int upload_add(rpc_call *c, const Mutual__V1__UploadMaskedChunk *ch)
         memcpy(c->up_sha, ch->sha256.data, RPC_SHA256_BYTES);
         const rpc_handlers *h = &c->srv->h;
         rpc_upload first = {ch->org_id, ch->round, ch->stage, NULL, ch->total, NULL, 0};
-        int rc = h->upload_check ? h->upload_check(h->user, c->peer, &first) : MU_OK;
-        if (rc != MU_OK) {
-            mu_warn("rpc: UploadMasked from %s refused: %s", c->peer, mu_strerror(rc));
+        int rc = h->upload_check ? h->upload_check(h->user, c, &first) : MU_OK;
+        if (rc != MU_OK || c->answered) { /* the check may have answered the call itself */
+            mu_warn("rpc: UploadMasked from %s refused on its first chunk (%llu bytes announced, "
+                    "none buffered): %s",
+                    c->peer, (unsigned long long)ch->total,
+                    c->answered ? "answered by the handler's check" : mu_strerror(rc));
             rpc_call_fail(c, rpc_status_from_err(rc), "upload refused: %s", mu_strerror(rc));
             return -1;
         }

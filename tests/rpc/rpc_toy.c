@@ -140,8 +140,13 @@ static void on_upload(void *user, rpc_call *call, const rpc_upload *up)
     rpc_call_reply(call, &r.base);
 }
 
-static int on_upload_check(void *user, const char *peer, const rpc_upload *up)
+static int on_upload_check(void *user, rpc_call *call, const rpc_upload *up)
 {
+    if (up->org_id == 14) { /* refused with the check's own status and message */
+        rpc_call_fail(call, GRPC_STATUS_NOT_FOUND, "org 14 (%s) is not registered",
+                      rpc_call_peer(call));
+        return MU_ERR_NOTFOUND;
+    }
     return up->org_id == 13 ? MU_ERR_CRYPTO : MU_OK; /* org 13 is not in the cohort */
 }
 

@@ -265,6 +265,16 @@ static void test_client_streaming_upload(void **state)
     assert_int_equal(st.code, GRPC_STATUS_PERMISSION_DENIED);
     assert_non_null(strstr(st.message, "refused"));
     assert_int_equal(atomic_load(&T.uploads), uploads);
+    /* the check answered the call itself: its status and message, and it saw the caller */
+    meta.org_id = 14;
+    double t0 = mu_now();
+    assert_int_equal(rpc_client_upload(C, &meta, huge, 30 * MIB, 1 * MIB, 20, &r, &st),
+                     MU_ERR_NOTFOUND);
+    assert_int_equal(st.code, GRPC_STATUS_NOT_FOUND);
+    assert_non_null(strstr(st.message, "org 14 (insecure:")); /* rpc_call_peer in the check */
+    assert_int_equal(atomic_load(&T.uploads), uploads);
+    print_message("refused 30 MiB streams on the first chunk (the last in %.3f s)\n",
+                  mu_now() - t0);
     free(huge);
 }
 
