@@ -378,6 +378,7 @@ static void on_push(void *user, rpc_call *call, const Mutual__V1__PushStageReque
 static void on_upload(void *user, rpc_call *call, const rpc_upload *up)
 {
     server *s = user;
+    /* again (on_upload_check ran at the first chunk): a charter adopted meanwhile applies */
     const co_org *org = authorize(s, call, up->org_id, "upload");
     if (!org)
         return;
@@ -398,6 +399,13 @@ static void on_upload(void *user, rpc_call *call, const rpc_upload *up)
     r.reason = "";
     nd_srv_count(s, id, 0, protobuf_c_message_get_packed_size(&r.base));
     rpc_call_reply(call, &r.base);
+}
+
+/* An UploadMasked stream's first chunk: a caller that may not speak for the org it names is
+ * answered now (authorize), before the rest of the stream is read or buffered. */
+static int on_upload_check(void *user, rpc_call *call, const rpc_upload *up)
+{
+    return authorize(user, call, up->org_id, "upload") ? MU_OK : MU_ERR_PROTOCOL;
 }
 
 static void on_download(void *user, rpc_call *call, const Mutual__V1__DownloadAdapterRequest *req)
@@ -599,6 +607,7 @@ static int setup(server *s, mu_diag *d)
         .push_stage = on_push,
         .download_adapter = on_download,
         .upload_masked = on_upload,
+        .upload_check = on_upload_check,
         .status = on_status,
         .cancelled = on_cancelled,
         .tick = on_tick,

@@ -2,13 +2,21 @@
  * nd_bad_input.sh): every bad message gets its gRPC status and changes nothing.
  *
  * usage: nd_bad_client HOST:PORT FED_DIR
- * Uses FED_DIR/{ca,org-1,org-2}.{crt,key}. Exits 0 only if every expectation held. */
+ * Uses FED_DIR/{ca,org-1,org-2}.{crt,key}. Exits 0 only if every expectation held.
+ *
+ * usage: nd_bad_client --as HOST:PORT CA CERT KEY ORG_ID SIGNING_KEY ROUND UPLOAD_MIB
+ * (nd_certs.sh) Speaks for the registered org ORG_ID with CERT/KEY, a CA-valid certificate
+ * that is not the one the roster names, holding that org's real SIGNING_KEY: PullTask, a
+ * signed PushStage report for ROUND, a signed UploadMasked stream of UPLOAD_MIB MiB and
+ * DownloadAdapter must each be refused PERMISSION_DENIED. Prints how long the upload took. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "co_wire.h"
+#include "gv_store.h"
+#include "mu_progress.h"
 #include "nd.h"
 #include "rpc_client.h"
 #include "wi_push.h"
@@ -89,8 +97,76 @@ static grpc_status_code push(rpc_client *c, uint64_t id, uint64_t round, uint32_
     return st.code;
 }
 
+/* --as: every authenticated call with another CA-valid certificate for the org's name. */
+static int wrong_cert(char **a)
+{
+    rpc_client_config cc = {.target = a[0], .ca_path = a[1], .cert_path = a[2], .key_path = a[3]};
+    uint64_t id = strtoull(a[4], NULL, 10), round = strtoull(a[6], NULL, 10);
+    size_t mib = strtoull(a[7], NULL, 10);
+    mu_diag d = {{0}};
+    uint8_t sk[GV_SK_BYTES];
+    rpc_client *c = rpc_client_new(&cc, &d);
+    if (!c || gv_signing_key_load(a[5], sk, &d) != MU_OK) {
+        fprintf(stderr, "nd_bad_client: %s\n", d.msg);
+        rpc_client_free(c);
+        return 2;
+    }
+    rpc_status st = {0};
+    ProtobufCMessage *reply = NULL;
+    Mutual__V1__PullTaskRequest pr = MUTUAL__V1__PULL_TASK_REQUEST__INIT;
+    pr.api_version = RPC_API_VERSION;
+    pr.org_id = id;
+    rpc_client_unary(c, RPC_PULL_TASK, &pr.base, 10, &reply, &st);
+    if (reply)
+        protobuf_c_message_free_unpacked(reply, NULL);
+    EXPECT(st.code == GRPC_STATUS_PERMISSION_DENIED, "PullTask as org %llu: %s (%s)",
+           (unsigned long long)id, rpc_status_name(st.code), st.message);
+
+    char why[256];
+    uint8_t rep[CO_REPORT_BYTES];
+    co_report r = {CO_REPORT_READY, 1};
+    co_report_encode(&r, rep);
+    grpc_status_code s = push(c, id, round, WI_STAGE_REPORT, rep, sizeof rep, sk, why);
+    EXPECT(s == GRPC_STATUS_PERMISSION_DENIED, "PushStage (a report signed with its key): %s (%s)",
+           rpc_status_name(s), why);
+
+    size_t len = mib << 20;
+    uint8_t *big = calloc(len ? len : 1, 1), sig[64];
+    if (!big) {
+        rpc_client_free(c);
+        return 2;
+    }
+    wi_push_sign(sig, sk, id, round, 3, big, len);
+    rpc_upload_meta meta = {id, round, 3, sig, sizeof sig};
+    Mutual__V1__UploadMaskedReply *ur = NULL;
+    double t0 = mu_now();
+    rpc_client_upload(c, &meta, big, len, 1u << 20, 60, &ur, &st);
+    double took = mu_now() - t0;
+    if (ur)
+        protobuf_c_message_free_unpacked(&ur->base, NULL);
+    free(big);
+    EXPECT(st.code == GRPC_STATUS_PERMISSION_DENIED, "UploadMasked (%zu MiB, signed): %s (%s)", mib,
+           rpc_status_name(st.code), st.message);
+    printf("upload refused after %.3f s\n", took);
+
+    Mutual__V1__DownloadAdapterRequest dr = MUTUAL__V1__DOWNLOAD_ADAPTER_REQUEST__INIT;
+    dr.api_version = RPC_API_VERSION;
+    dr.org_id = id;
+    rpc_blob b = {0};
+    rpc_client_download(c, &dr, 10, 1u << 24, &b, &st);
+    EXPECT(st.code == GRPC_STATUS_PERMISSION_DENIED && !b.data, "DownloadAdapter: %s (%s)",
+           rpc_status_name(st.code), st.message);
+    free(b.data);
+    sodium_memzero(sk, sizeof sk);
+    rpc_client_free(c);
+    printf("%s\n", failures ? "FAILED" : "every call refused");
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 10 && !strcmp(argv[1], "--as") && sodium_init() >= 0)
+        return wrong_cert(argv + 2);
     if (argc != 3 || sodium_init() < 0) {
         fprintf(stderr, "usage: nd_bad_client HOST:PORT FED_DIR\n");
         return 2;

@@ -14,9 +14,13 @@
 #              another coordinator key stops the running serve
 #   pin        a coordinator presenting another CA-valid certificate than the charter's
 #              coordinator.tls_fingerprint: every org refuses it before sending any request
-# usage: nd_certs.sh MUTUAL SCRIPT
+#   calls      after round 1, org-1's real id and signing key with that second certificate (and
+#              with org-2's): PullTask, PushStage, UploadMasked (a 192 MiB stream, refused on
+#              its first chunk, never buffered) and DownloadAdapter are each refused
+#              PERMISSION_DENIED, logged, and the audit log, checkpoint and round are unchanged
+# usage: nd_certs.sh MUTUAL SCRIPT BAD_CLIENT
 set -u
-MUTUAL=$1 SCRIPT=$2
+MUTUAL=$1 SCRIPT=$2 BAD_CLIENT=$3
 . "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/nd_gov_lib.sh"
 gov_setup nd_certs 3 4
@@ -89,8 +93,44 @@ check member_status 0 "" -- status_as fed
 # report (round 2 aborts: attempted, not logged; round 3 is the next)
 for i in 1 2 3; do join p1 "org-$i" "org-$i.yaml" --term-at 2:100; done
 wait_for 200 p1.serve.jsonl '"round":1,"kind":"train","outcome":"completed"' || die "round 1"
+wait_for 60 p1.serve.jsonl '"round":2,' || die "round 2 did not end"
 for i in 1 2 3; do reap "${org_pid[org-$i]}" 60; done
 check p1_admitted 0 "admission .*org-1" -- "$MUTUAL" audit show --log ckpt/audit.log
+
+# ---- calls: org-1's real id and signing key, another CA-valid certificate -----------------------
+id1=$(sed -n "s/.*registered org 'org-1' as id \([0-9]*\).*/\1/p" p1.serve.log)
+[ -n "$id1" ] || die "org-1's id"
+state() { # what a refused call must not change: the log, the checkpoint, the round, the events
+  sha256sum ckpt/audit.log ckpt/checkpoint.h5
+  wc -l <p1.serve.jsonl
+  status_as fed | grep -E "^(round|stage|orgs)"
+}
+hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$srv/status"; } # serve's peak RSS, kB
+state >state.before
+hwm0=$(hwm)
+bad_as() { "$BAD_CLIENT" --as "127.0.0.1:$(cat port)" fed/ca.crt "$1.crt" "$1.key" "$id1" \
+  keys/org-1.ed25519 2 192 >"$2" 2>&1; }
+check calls_wrong_cert 0 "" -- bad_as alt/org-1 calls.alt.out
+hwm1=$(hwm)
+cat calls.alt.out
+for call in PullTask PushStage UploadMasked DownloadAdapter; do
+  check "${call}_wrong_cert" 0 "^ok   $call.*PERMISSION_DENIED" -- cat calls.alt.out
+done
+check upload_says_why 0 "^ok   UploadMasked .*not the one charter version 1 names" -- cat calls.alt.out
+for what in pull push upload download; do
+  check "${what}_refused_logged" 0 "$what from 'org-1' refused: the TLS certificate presented" \
+    -- cat p1.serve.log
+done
+# the 192 MiB stream is refused on its first chunk: the coordinator never buffers it
+check upload_refused_early 0 "UploadMasked from org-1 refused on its first chunk" -- cat p1.serve.log
+echo "serve's peak RSS: $hwm0 kB before the calls, $hwm1 kB after"
+check upload_not_buffered 0 "" -- test "${hwm0:-x}" -gt 0 -a $((hwm1 - hwm0)) -lt 65536
+check calls_other_name 0 "" -- bad_as fed/org-2 calls.org-2.out
+for call in PullTask PushStage UploadMasked DownloadAdapter; do
+  check "${call}_other_name" 0 "^ok   $call.*PERMISSION_DENIED.*does not name org" -- cat calls.org-2.out
+done
+state >state.after
+check calls_changed_nothing 0 "" -- cmp state.before state.after
 
 # ---- revoke: charter version 2 replaces org-1's certificate; the running serve adopts it --------
 phase=p2
