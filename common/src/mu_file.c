@@ -69,6 +69,28 @@ static int fsync_path(const char *path, int flags)
     return rc;
 }
 
+/* fsyncs the folder holding `path` (its entry for `path` made or removed). */
+static int fsync_parent(const char *path, mu_diag *diag)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return mu_diag_set(diag, MU_ERR_NOMEM, "%s: out of memory", path);
+    const char *dir = dirname(copy);
+    int rc = MU_OK;
+    if (fsync_path(dir, O_RDONLY | O_DIRECTORY) < 0)
+        rc = mu_diag_set(diag, MU_ERR_IO, "%s: fsync of the folder: %s", dir, strerror(errno));
+    free(copy);
+    return rc;
+}
+
+int mu_file_remove(const char *path, mu_diag *diag)
+{
+    if (unlink(path) < 0)
+        return errno == ENOENT ? MU_OK
+                               : mu_diag_set(diag, MU_ERR_IO, "%s: %s", path, strerror(errno));
+    return fsync_parent(path, diag);
+}
+
 int mu_file_commit(const char *tmp, const char *path, mu_diag *diag)
 {
     if (fsync_path(tmp, O_RDONLY) < 0) {
@@ -81,15 +103,7 @@ int mu_file_commit(const char *tmp, const char *path, mu_diag *diag)
         unlink(tmp);
         return rc;
     }
-    char *copy = strdup(path);
-    if (!copy)
-        return mu_diag_set(diag, MU_ERR_NOMEM, "%s: out of memory", path);
-    const char *dir = dirname(copy);
-    int rc = MU_OK;
-    if (fsync_path(dir, O_RDONLY | O_DIRECTORY) < 0)
-        rc = mu_diag_set(diag, MU_ERR_IO, "%s: fsync of the folder: %s", dir, strerror(errno));
-    free(copy);
-    return rc;
+    return fsync_parent(path, diag);
 }
 
 int mu_write_file_atomic(const char *path, const void *buf, size_t len, mu_diag *diag)

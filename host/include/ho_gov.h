@@ -36,6 +36,8 @@
 #include "mu_err.h"
 
 #define HO_GOV_LOG_FILE "audit.log" /* in the checkpoint folder */
+/* Also there: the leave notices accepted during a round, until its entry is written. */
+#define HO_GOV_PENDING_FILE "leave.pending"
 
 /* Test hooks (honoured only in builds with MUTUAL_TEST_HOOKS, i.e. Debug): a coordinator that
  * cheats, so tests can show that the orgs refuse what it no longer refuses itself. */
@@ -68,8 +70,11 @@ typedef struct {
  * round machine's) must be the global hash named, and resumed_state, when given and the
  * entry is format 2, the state hash named. Then
  * appends what is new: the charter versions the log has not adopted (all of them for a new
- * log) and, for an existing log, a restart entry. NULL with diag naming the file and why
- * (nothing written then). The key is wiped by ho_gov_free. */
+ * log) and, for an existing log, a restart entry, then the leave entries of the notices a
+ * killed coordinator had accepted during a round (DIR/HO_GOV_PENDING_FILE, each checked
+ * again as ho_gov_leave does; the file is then removed). NULL with diag naming the file and
+ * why (nothing written then, unless the log or the pending file is what failed). The key is
+ * wiped by ho_gov_free. */
 ho_gov *ho_gov_open(const ho_gov_opts *o, mu_diag *diag);
 void ho_gov_free(ho_gov *g); /* NULL is a no-op */
 
@@ -152,13 +157,16 @@ int ho_gov_adopt(ho_gov *g, const char *chain_path, uint64_t now, mu_diag *diag)
  * federation, name `name` (a member sends its own), be signed by that member's roster key
  * (gv_leave_check) and the member must be admitted and not gone. Then it is accepted: logged
  * now (returns 1), or, when in_flight (a round is running), kept until that round's entry is
- * written (returns 0; ho_gov_leave_flush logs it). From then on ho_gov_has_left(name) is 1.
+ * written (returns 0; ho_gov_leave_flush logs it; it is saved, fsynced, in
+ * DIR/HO_GOV_PENDING_FILE before this returns, and a coordinator killed before the round's
+ * end logs it when ho_gov_open runs again). From then on ho_gov_has_left(name) is 1.
  * MU_ERR_FORMAT, MU_ERR_PROTOCOL, MU_ERR_CRYPTO (forged), MU_ERR_STATE (left already) with
  * diag and nothing changed; MU_ERR_IO / MU_ERR_NOMEM when the entry cannot be saved. */
 int ho_gov_leave(ho_gov *g, const char *name, const uint8_t *notice, size_t len, int in_flight,
                  uint64_t now, mu_diag *diag);
 /* After a round's entry (ho_gov_on_round, also for an aborted round): logs the notices kept
- * for it. MU_OK, MU_ERR_IO, MU_ERR_NOMEM (those not saved stay kept). */
+ * for it and takes them out of HO_GOV_PENDING_FILE (the file goes when none is left).
+ * MU_OK, MU_ERR_IO, MU_ERR_NOMEM (those not logged stay kept, in memory and file). */
 int ho_gov_leave_flush(ho_gov *g, uint64_t now, mu_diag *diag);
 /* 1 when member `name` left by its own notice (accepted now or logged before a restart): the
  * driver refuses its calls and puts it in no cohort. Always 0 with HO_GOV_SKIP_LEAVE. */

@@ -10,6 +10,7 @@
 
 #include "gv_store.h"
 #include "ho_coord.h"
+#include "mu_file.h"
 #include "wi_blob.h"
 #include "wi_bytes.h"
 #include "wi_push.h"
@@ -18,7 +19,7 @@ struct ho_gov {
     gv_signed *chain;
     size_t n_chain;
     uint8_t sk[GV_SK_BYTES];
-    char log_path[4096], dir[4096];
+    char log_path[4096], dir[4096], pending_path[4096];
     gv_log *log;
     uint8_t *enc; /* gv_log_encode of log, or NULL when stale */
     size_t enc_len;
@@ -244,6 +245,72 @@ static int check_identity(ho_gov *g, const ho_gov_opts *o, mu_diag *d)
                        have, (unsigned long long)c->version, want);
 }
 
+/* The notices accepted but not logged yet, saved (fsynced) as DIR/HO_GOV_PENDING_FILE: each
+ * a u16 big-endian length and the gv_leave_encode bytes; no file when there are none. */
+static int save_pending(ho_gov *g, mu_diag *d)
+{
+    if (g->n_pending == 0)
+        return mu_file_remove(g->pending_path, d);
+    uint8_t *buf = malloc(g->n_pending * (2 + GV_LEAVE_MAX_BYTES)), *e = NULL;
+    size_t len = 0, n = 0;
+    int rc = buf ? MU_OK : mu_diag_set(d, MU_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; rc == MU_OK && i < g->n_pending; i++) {
+        if ((rc = gv_leave_encode(&g->pending[i], &e, &n, d)) != MU_OK)
+            break;
+        buf[len] = (uint8_t)(n >> 8);
+        buf[len + 1] = (uint8_t)n;
+        memcpy(buf + len + 2, e, n);
+        len += 2 + n;
+        free(e);
+    }
+    if (rc == MU_OK)
+        rc = mu_write_file_atomic(g->pending_path, buf, len, d);
+    free(buf);
+    return rc;
+}
+
+/* A restart: the notices a coordinator accepted during a round it did not live to end. Each
+ * is checked again (the folder may have come from elsewhere); one whose leave the log holds
+ * already (logged, then killed before the file went) is dropped. Logged by the caller. */
+static int load_pending(ho_gov *g, mu_diag *d)
+{
+    char *b = NULL;
+    size_t len = 0;
+    uint8_t log_id[GV_HASH_BYTES];
+    int rc = mu_read_file(g->pending_path, GV_MEMBERS_MAX * (2 + GV_LEAVE_MAX_BYTES), &b, &len, d);
+    if (rc == MU_ERR_NOTFOUND) {
+        d->msg[0] = 0;
+        return MU_OK;
+    }
+    if (rc == MU_OK)
+        rc = gv_charter_hash(&g->chain[0].charter, log_id, d);
+    const uint8_t *p = (const uint8_t *)b;
+    for (size_t off = 0; rc == MU_OK && off < len;) {
+        size_t n = len - off < 2 ? 0 : (size_t)p[off] << 8 | p[off + 1];
+        gv_leave l;
+        mu_diag why = {{0}};
+        if (len - off < 2 || n > len - off - 2 || g->n_pending >= GV_MEMBERS_MAX)
+            rc = mu_diag_set(&why, MU_ERR_FORMAT, "truncated at byte %zu", off);
+        else if ((rc = gv_leave_decode(&l, p + off + 2, n, &why)) == MU_OK)
+            rc = gv_leave_check(&l, log_id, ho_gov_charter(g), &why);
+        if (rc != MU_OK) {
+            mu_diag_set(d, rc,
+                        "%s: a kept leave notice does not check: %.300s (this file holds the "
+                        "notices accepted during a round the coordinator did not end)",
+                        g->pending_path, why.msg);
+            break;
+        }
+        off += 2 + n;
+        if (in_list(g->left, g->n_left, l.name))
+            continue; /* its leave entry made it into the log */
+        g->pending[g->n_pending++] = l;
+        if (g->n_left < GV_MEMBERS_MAX)
+            snprintf(g->left[g->n_left++], GV_NAME_MAX, "%s", l.name);
+    }
+    free(b);
+    return rc == MU_OK && g->n_pending == 0 ? mu_file_remove(g->pending_path, d) : rc;
+}
+
 ho_gov *ho_gov_open(const ho_gov_opts *o, mu_diag *d)
 {
     ho_gov *g = calloc(1, sizeof *g);
@@ -254,6 +321,7 @@ ho_gov *ho_gov_open(const ho_gov_opts *o, mu_diag *d)
         memcpy(g->config_hash, o->config_hash, GV_HASH_BYTES);
         snprintf(g->dir, sizeof g->dir, "%s", o->dir);
         snprintf(g->log_path, sizeof g->log_path, "%s/%s", o->dir, HO_GOV_LOG_FILE);
+        snprintf(g->pending_path, sizeof g->pending_path, "%s/%s", o->dir, HO_GOV_PENDING_FILE);
         rc = gv_chain_load(o->chain_path, &g->chain, &g->n_chain, d);
     }
     if (rc == MU_OK)
@@ -275,6 +343,8 @@ ho_gov *ho_gov_open(const ho_gov_opts *o, mu_diag *d)
         rc = check_identity(g, o, d);
     if (rc == MU_OK)
         rc = open_log(g, o, e, d);
+    if (rc == MU_OK && (rc = load_pending(g, d)) == MU_OK) /* no round runs yet: log them now */
+        rc = ho_gov_leave_flush(g, o->now, d);
     free(e);
     if (rc == MU_ERR_NOMEM && !d->msg[0])
         mu_diag_set(d, rc, "governance: out of memory");
@@ -703,10 +773,15 @@ int ho_gov_leave(ho_gov *g, const char *name, const uint8_t *b, size_t n, int in
         return mu_diag_set(d, MU_ERR_STATE, "'%s' has left already", name);
     if (!is_admitted(g, name) || g->n_left >= GV_MEMBERS_MAX)
         return mu_diag_set(d, MU_ERR_PROTOCOL, "'%s' leaves, but was never admitted", name);
-    if (in_flight)
+    if (in_flight) { /* kept on disk before it is acknowledged: a crash does not lose it */
         g->pending[g->n_pending++] = l;
-    else if ((rc = log_leave(g, &l, now, d)))
+        if ((rc = save_pending(g, d)) != MU_OK) {
+            g->n_pending--;
+            return rc;
+        }
+    } else if ((rc = log_leave(g, &l, now, d))) {
         return rc;
+    }
     snprintf(g->left[g->n_left++], GV_NAME_MAX, "%s", name);
     return in_flight ? 0 : 1;
 }
@@ -719,7 +794,8 @@ int ho_gov_leave_flush(ho_gov *g, uint64_t now, mu_diag *d)
         done++;
     memmove(g->pending, g->pending + done, (g->n_pending - done) * sizeof *g->pending);
     g->n_pending -= done;
-    return rc;
+    int src = done ? save_pending(g, rc ? NULL : d) : MU_OK; /* what is logged leaves the file */
+    return rc ? rc : src;
 }
 
 int ho_gov_has_left(const ho_gov *g, const char *name)

@@ -1,4 +1,6 @@
-/* Tests of mu_read_file: sizes at and around the limit, empty and missing files. */
+/* Tests of mu_read_file: sizes at and around the limit, empty and missing files; of the
+ * crash-safe writes and of mu_file_remove. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "mu_file.h"
 
@@ -98,6 +102,21 @@ static void test_commit_failure_removes_tmp(void **state)
     free(buf);
 }
 
+static void test_remove(void **state)
+{
+    (void)state;
+    mu_diag d = {{0}};
+    write_bytes("mu_remove.txt", 3);
+    assert_int_equal(mu_file_remove("mu_remove.txt", &d), MU_OK);
+    FILE *f = fopen("mu_remove.txt", "rb");
+    assert_null(f);
+    assert_int_equal(mu_file_remove("mu_remove.txt", &d), MU_OK); /* gone already: fine */
+    assert_int_equal(mkdir("mu_remove.dir", 0700) == 0 || errno == EEXIST, 1);
+    assert_int_equal(mu_file_remove("mu_remove.dir", &d), MU_ERR_IO); /* not a file */
+    assert_non_null(strstr(d.msg, "mu_remove.dir: "));
+    rmdir("mu_remove.dir");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -106,6 +125,7 @@ int main(void)
         cmocka_unit_test(test_missing),
         cmocka_unit_test(test_atomic_write),
         cmocka_unit_test(test_commit_failure_removes_tmp),
+        cmocka_unit_test(test_remove),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

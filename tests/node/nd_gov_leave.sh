@@ -7,6 +7,9 @@
 #            passes on the log, which holds the leave entry with org-1's signature
 #   cheat    a serve that keeps org-1 after its notice (--test-cheat leave, Debug builds) puts
 #            it in a cohort: every other org refuses that round
+#   crash    org-1's notice arrives while round 1 runs (held for the round, kept in
+#            ckpt/leave.pending) and serve is SIGKILLed before the round ends: the restarted
+#            serve logs the leave entry (once), refuses org-1's join, and the log verifies
 # Round 2 of each run is attempted and aborted (the orgs of round 1 stop before their round 2
 # report), so the round after the notice is round 3.
 # usage: nd_gov_leave.sh MUTUAL SCRIPT
@@ -124,4 +127,49 @@ for i in 2 3 4; do
   check "org_${i}_refuses_cohort" 0 "" -- true
 done
 check p2_no_round_3 1 "" -- grep -q '"round":3,"kind":"train","outcome":"completed"' p2.serve.jsonl
+for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+wait 2>/dev/null
+
+# ---- a notice accepted mid-round survives the coordinator's SIGKILL --------------------------------
+# org-4 kills itself before its round 1 share (--die-at 1:2): the round waits in that stage until
+# share_s (20 s); org-1's notice arrives then, is held for the round, and serve kills itself as
+# stage 3 opens (--crash-at 1:3), before the round's entry and the notice's are written.
+phase=p3
+mv ckpt ckpt-p2
+for i in 1 2 3 4; do mv "keys/org-$i.ed25519.rounds" "keys/org-$i.ed25519.rounds.p2" 2>/dev/null; done
+mkdir -p heads3
+gov_serve p3 --crash-at 1:3
+join p3 org-4 org-4 --witness-head heads3/org-4 --die-at 1:2
+for i in 1 2 3; do join p3 "org-$i" "org-$i" --witness-head "heads3/org-$i"; done
+reap "${org_pid[org-4]}" 200
+check p3_org_4_died 0 "" -- test "$?" = 137
+join p3 leave org-1 --leave org-1.notice --witness-head heads3/org-1.leave
+reap "${org_pid[leave]}" 60
+st=$?
+check held_leave_sent 0 "" -- test "$st" = 0
+check held_leave_held 0 "'org-1' leaves the federation by its own notice \(logged once round 1 ends\)" \
+  -- cat p3.serve.log
+check held_leave_kept 0 "" -- test -s ckpt/leave.pending
+reap "$srv" 60
+st=$?
+check p3_serve_killed 0 "" -- test "$st" = 137
+check p3_killed_in_round_1 0 "test mode: killing myself in round 1, stage masked" -- cat p3.serve.log
+check held_not_logged_yet 1 "" -- bash -c "'$MUTUAL' audit show --log ckpt/audit.log | grep -q leave"
+for i in 1 2 3; do kill -9 "${org_pid[org-$i]}" 2>/dev/null; done
+wait 2>/dev/null
+phase=p4
+gov_serve p4
+check restart_logs_leave 0 "leave .*org-1" -- audit_show
+check restart_leave_signed 0 '"kind":"leave".*"member":"org-1","member_signature":"[0-9a-f]{128}"' \
+  -- audit_show --json
+check restart_pending_gone 1 "" -- test -e ckpt/leave.pending
+join p4 org-1-again org-1 --witness-head heads3/org-1
+reap "${org_pid[org-1-again]}" 60
+check restart_join_refused 0 "join refused: PERMISSION_DENIED: 'org-1' left the federation by its own notice" \
+  -- cat p4.org-1-again.log
+check restart_verify 0 "entries valid" -- "$MUTUAL" audit verify --log ckpt/audit.log --charter chain
+kill -9 "$srv" 2>/dev/null
+wait 2>/dev/null
+gov_serve p4b # a second restart logs nothing again
+check leave_logged_once 0 "^1$" -- bash -c "'$MUTUAL' audit show --log ckpt/audit.log | grep -c 'leave .*org-1'"
 check_done
