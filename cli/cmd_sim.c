@@ -32,6 +32,8 @@ static void help(FILE *out)
             "                    JSON summary: mean, std, min, max of the final training and\n"
             "                    evaluation loss, bytes and times, and each run's numbers\n"
             "  --sequential      run orgs one after another on one thread (same bits)\n"
+            "  --checkpointing   per-layer activation checkpointing in the orgs' training\n"
+            "                    (less memory, about one more forward a step; same bits)\n"
             "  --charter CHAIN   the members' charter governs the run: roster, config hash,\n"
             "                    the audit log in --audit-dir DIR signed with\n"
             "                    --coordinator-key KEY; the orgs sign the last round's\n"
@@ -51,7 +53,7 @@ typedef struct {
     const char *config, *out, *metrics, *org_metrics, *plot, *seeds_arg;
     const char *charter, *coord_key, *audit_dir, *org_keys;
     long threads, rounds, seed;
-    int sequential;
+    int sequential, checkpointing;
     uint64_t seeds[SIM_SEEDS_MAX];
     size_t n_seeds;
 } sim_args;
@@ -92,6 +94,7 @@ static int parse_args(int argc, char **argv, sim_args *a)
         O_PLOT,
         O_SEEDS,
         O_SEQ,
+        O_CKPT,
         O_THREADS,
         O_ROUNDS,
         O_SEED,
@@ -108,6 +111,7 @@ static int parse_args(int argc, char **argv, sim_args *a)
         {"plot", required_argument, NULL, O_PLOT},
         {"seeds", required_argument, NULL, O_SEEDS},
         {"sequential", no_argument, NULL, O_SEQ},
+        {"checkpointing", no_argument, NULL, O_CKPT},
         {"threads", required_argument, NULL, O_THREADS},
         {"rounds", required_argument, NULL, O_ROUNDS},
         {"seed", required_argument, NULL, O_SEED},
@@ -142,6 +146,9 @@ static int parse_args(int argc, char **argv, sim_args *a)
             break;
         case O_SEQ:
             a->sequential = 1;
+            break;
+        case O_CKPT:
+            a->checkpointing = 1;
             break;
         case O_CHARTER:
             a->charter = optarg;
@@ -231,6 +238,7 @@ static int run_one(const sim_config *cfg, const sim_args *a)
                          .metrics = mf,
                          .org_metrics = of,
                          .sequential = a->sequential,
+                         .checkpointing = a->checkpointing,
                          .charter_path = a->charter,
                          .coordinator_key = a->coord_key,
                          .audit_dir = a->audit_dir,
@@ -271,7 +279,9 @@ static int run_seeds(sim_config *cfg, const sim_args *a)
     for (size_t i = 0; i < a->n_seeds && st == MU_EXIT_OK; i++) {
         cfg->seed = a->seeds[i];
         mu_info("sim: seed %llu (%zu of %zu)", (unsigned long long)cfg->seed, i + 1, a->n_seeds);
-        sim_run_opts opts = {.config_path = a->config, .sequential = a->sequential};
+        sim_run_opts opts = {.config_path = a->config,
+                             .sequential = a->sequential,
+                             .checkpointing = a->checkpointing};
         sim_result res;
         mu_diag d = {{0}};
         if (sim_run(cfg, &opts, &res, &d) != MU_OK) {

@@ -127,6 +127,12 @@ void cl_engine_free(cl_engine *e); /* wipes the LoRA vector and token scratch; N
 tr_model *cl_engine_model(cl_engine *e);
 /* Length of the flat trainable LoRA vector: the federation's dim. */
 size_t cl_engine_dim(const cl_engine *e);
+/* Per-layer activation checkpointing in this org's training (on 1, off 0; off by default):
+ * an org's own memory decision, not the federation's. Backward recomputes each layer's
+ * activations from its input by the same kernels in the same order, so every update (plain
+ * and DP) has the same bits as without it (tr_model_set_checkpointing). MU_OK, or
+ * MU_ERR_INVALID for another value. */
+int cl_engine_set_checkpointing(cl_engine *e, int on);
 
 /* ---- outgoing bytes ---------------------------------------------------------------------- */
 

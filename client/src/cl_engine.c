@@ -69,6 +69,11 @@ size_t cl_engine_dim(const cl_engine *e)
     return e->dim;
 }
 
+int cl_engine_set_checkpointing(cl_engine *e, int on)
+{
+    return tr_model_set_checkpointing(e->model, on);
+}
+
 static int reserve_batch(cl_engine *e, size_t n)
 {
     if (n <= e->cap)

@@ -18,7 +18,9 @@ typedef struct {
     int insecure;
     char base[ND_PATH_MAX];
     char train[ND_PATH_MAX], eval[ND_PATH_MAX];
-    int threads; /* 0: all cores */
+    int threads;       /* 0: all cores */
+    int checkpointing; /* training.checkpointing: per-layer activation checkpointing (this
+                        * org's memory; same update bits, cl_engine_set_checkpointing) */
     double backoff_initial_s, backoff_max_s, give_up_s;
     /* testing.deterministic_seed (64 hex digits): the participant's stochastic rounding,
      * data windows and LoRA dropout come from this seed, so a loopback run can repeat a

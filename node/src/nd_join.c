@@ -177,6 +177,10 @@ static int make_engine(org *g, const Mutual__V1__JoinReply *r, mu_diag *d)
     g->engine = cl_engine_new(g->cfg.base, &f.lora, f.seed, d);
     if (!g->engine)
         return MU_ERR_INVALID;
+    if (g->cfg.checkpointing) { /* this org's memory only: the update's bits do not change */
+        cl_engine_set_checkpointing(g->engine, 1);
+        mu_info("join: per-layer activation checkpointing on (training.checkpointing)");
+    }
     if (cl_engine_dim(g->engine) != f.dim)
         return mu_diag_set(d, MU_ERR_INVALID,
                            "our LoRA vector has %zu values, the coordinator's %llu",

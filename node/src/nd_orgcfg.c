@@ -142,7 +142,7 @@ static int load_doc(const mu_yaml_doc *doc, nd_orgcfg *c, mu_diag *d)
 {
     static const char *const top[] = {"org",    "coordinator", "tls",       "model",
                                       "data",   "threads",     "reconnect", "testing",
-                                      "cohort", "privacy",     NULL};
+                                      "cohort", "privacy",     "training",  NULL};
     static const char *const ko[] = {"name", "identity_key", NULL};
     static const char *const kc[] = {"address", "server_name", NULL};
     static const char *const kt[] = {"ca", "cert", "key", "insecure", NULL};
@@ -152,9 +152,10 @@ static int load_doc(const mu_yaml_doc *doc, nd_orgcfg *c, mu_diag *d)
     static const char *const kx[] = {"deterministic_seed", "min_cohort", NULL};
     static const char *const kh[] = {"min_size", "members", NULL};
     static const char *const kp[] = {"min_ddg_noise", "require_ddg", NULL};
+    static const char *const kg[] = {"checkpointing", NULL};
     if (!doc->root || doc->root->kind != MU_YAML_MAP)
         return mu_diag_set(d, MU_ERR_INVALID, "%s: an org config must be a mapping", doc->path);
-    const mu_yaml_node *o, *co, *t, *m, *da, *re, *x, *ch, *pv;
+    const mu_yaml_node *o, *co, *t, *m, *da, *re, *x, *ch, *pv, *tg;
     int rc;
     if ((rc = mu_yaml_check_keys(doc, doc->root, top, d)) ||
         (rc = section(doc, "org", ko, 1, &o, d)) ||
@@ -164,7 +165,10 @@ static int load_doc(const mu_yaml_doc *doc, nd_orgcfg *c, mu_diag *d)
         (rc = section(doc, "reconnect", kr, 0, &re, d)) ||
         (rc = section(doc, "testing", kx, 0, &x, d)) ||
         (rc = section(doc, "cohort", kh, 0, &ch, d)) || (rc = load_cohort(doc, ch, x, c, d)) ||
-        (rc = section(doc, "privacy", kp, 0, &pv, d)))
+        (rc = section(doc, "privacy", kp, 0, &pv, d)) ||
+        (rc = section(doc, "training", kg, 0, &tg, d)))
+        return rc;
+    if (tg && (rc = mu_yaml_get_bool(doc, tg, "checkpointing", &c->checkpointing, d)))
         return rc;
     if (pv && ((rc = mu_yaml_get_double(doc, pv, "min_ddg_noise", 0, CO_TASK_MAX_DP_NOISE,
                                         &c->min_ddg_noise, d)) ||

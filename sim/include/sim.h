@@ -127,7 +127,9 @@ typedef struct {
     FILE *metrics;           /* JSON lines, one per round; NULL = none */
     FILE *org_metrics;       /* JSON lines, one per org per round (docs/sim.md); NULL = none */
     int sequential;
-    int progress; /* draw a progress bar per round (on a terminal) */
+    int progress;      /* draw a progress bar per round (on a terminal) */
+    int checkpointing; /* every org's engine with per-layer activation checkpointing (the
+                        * orgs' memory, as an org config's training.checkpointing; same bits) */
     /* The members' charter (host/include/ho_gov.h): with charter_path, the coordinator
      * signs with coordinator_key and writes the audit log audit_dir/audit.log (charter,
      * admissions, rounds; then, since the simulator holds every org's key, each org signs

@@ -211,9 +211,14 @@ static int make_engines(sim *s, mu_diag *diag)
     s->eng = calloc((size_t)s->n_eng, sizeof *s->eng);
     if (!s->eng)
         return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < s->n_eng; i++)
+    for (int i = 0; i < s->n_eng; i++) {
         if (!(s->eng[i] = cl_engine_new(c->base, &c->lora, c->lora_seed, diag)))
             return MU_ERR_INVALID;
+        if (s->opts->checkpointing) /* the orgs' memory only: same bits */
+            cl_engine_set_checkpointing(s->eng[i], 1);
+    }
+    if (s->opts->checkpointing)
+        mu_info("sim: per-layer activation checkpointing on in the orgs' engines");
     s->dim = cl_engine_dim(s->eng[0]);
     const tr_config *mc = tr_model_config(cl_engine_model(s->eng[0]));
     int vocab = mc->vocab_size;

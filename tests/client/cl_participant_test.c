@@ -589,6 +589,41 @@ static void test_fedprox_and_data_windows(void **state)
     cl_engine_free(e);
 }
 
+/* Activation checkpointing is the org's memory decision: the update of a TRAIN task (3
+ * layers, so two are recomputed in backward) has the same bits with it as without, for
+ * plain training and for FedProx. */
+static void test_checkpointing_same_update(void **state)
+{
+    (void)state;
+    tr_lora_config lc = lora_cfg();
+    cl_engine *e[2];
+    for (int k = 0; k < 2; k++) {
+        e[k] = cl_engine_from_model(tiny_model_layers(1, 3), &lc, 42, NULL);
+        assert_non_null(e[k]);
+    }
+    assert_int_equal(cl_engine_set_checkpointing(e[1], 1), MU_OK);
+    assert_int_equal(tr_model_checkpointing(cl_engine_model(e[1])), 1);
+    assert_int_equal(tr_model_checkpointing(cl_engine_model(e[0])), 0);
+    assert_int_equal(cl_engine_set_checkpointing(e[0], 2), MU_ERR_INVALID);
+    size_t dim = cl_engine_dim(e[0]);
+    int32_t tok[300];
+    tiny_tokens(tok, 300, 2, 3);
+    float *a = malloc(dim * sizeof *a), *b = malloc(dim * sizeof *b);
+    assert_true(a && b);
+    for (int prox = 0; prox < 2; prox++) {
+        double na = train_delta_norm(e[0], tok, 1, prox ? 5.0 : 0, a);
+        double nb = train_delta_norm(e[1], tok, 1, prox ? 5.0 : 0, b);
+        assert_true(na > 0);
+        if (na != nb || memcmp(a, b, dim * sizeof *a))
+            fail_msg("fedprox %d: the update differs with checkpointing (|delta| %.9g vs %.9g)",
+                     prox, na, nb);
+    }
+    free(a);
+    free(b);
+    cl_engine_free(e[0]);
+    cl_engine_free(e[1]);
+}
+
 static void test_eval_and_misuse(void **state)
 {
     (void)state;
@@ -1221,6 +1256,7 @@ int main(void)
         cmocka_unit_test(test_eval_loss_only_as_a_total),
         cmocka_unit_test(test_drop_at_masked),
         cmocka_unit_test(test_fedprox_and_data_windows),
+        cmocka_unit_test(test_checkpointing_same_update),
         cmocka_unit_test(test_eval_and_misuse),
         cmocka_unit_test(test_out_of_range_task),
         cmocka_unit_test(test_logits_above_2_31),

@@ -27,13 +27,14 @@ static inline uint64_t tiny_next(uint64_t *s)
 
 /* A GPT-2 with 1 layer, d 16, 2 heads, vocab 32, context 16; base weights uniform in
  * [-0.2, 0.2] (layer-norm weights 1) from `seed`. */
-static inline tr_model *tiny_model(uint64_t seed)
+/* The tiny GPT-2 with n_layer layers (tiny_model: one). */
+static inline tr_model *tiny_model_layers(uint64_t seed, int n_layer)
 {
     tr_config c = {.family = TR_GPT2,
                    .vocab_size = TINY_V,
                    .max_pos = TINY_P,
                    .d_model = TINY_C,
-                   .n_layer = 1,
+                   .n_layer = n_layer,
                    .n_head = 2,
                    .norm_eps = 1e-5f,
                    .tied_head = 1};
@@ -50,6 +51,11 @@ static inline tr_model *tiny_model(uint64_t seed)
                 is_ln_w ? 1.0f : (float)((double)(tiny_next(&st) >> 11) * 0x1p-53 * 0.4 - 0.2);
     }
     return m;
+}
+
+static inline tr_model *tiny_model(uint64_t seed)
+{
+    return tiny_model_layers(seed, 1);
 }
 
 /* Writes the tiny model as a Hugging Face folder DIR (config.json + model.safetensors). */

@@ -21,6 +21,11 @@
 #define ND_HEX64_A "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29"
 #define ND_HEX64_B "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
 
+/* The smallest valid org config: later sections are appended to it. */
+#define ND_OK_BASE                                                                                 \
+    "org: {name: x, identity_key: k}\ncoordinator: {address: a:1}\n"                               \
+    "model: {base: m}\ndata: {train: t.h5}\ntls: {insecure: true}\n"
+
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -54,6 +59,7 @@ static void test_example_org_config(void **state)
     assert_string_equal(c.cert, "nd_example/certs/cu-north.crt");
     assert_string_equal(c.eval, "nd_example/data/cu-north-heldout.h5");
     assert_int_equal(c.threads, 2);
+    assert_int_equal(c.checkpointing, 0);
     assert_int_equal(c.insecure, 0);
     assert_true(c.backoff_initial_s == 0.5 && c.backoff_max_s == 30 && c.give_up_s == 0);
     /* the roster file, relative to the config too */
@@ -100,14 +106,37 @@ static void test_org_config_errors(void **state)
     mu_diag d = {{0}};
     assert_int_equal(nd_orgcfg_load("nd_ok.yaml", &c, &d), MU_OK);
     assert_int_equal(c.insecure, 1);
+    assert_int_equal(c.checkpointing, 0);
+}
+
+/* training.checkpointing: the org's own memory choice, a boolean, nothing else in training. */
+static void test_org_config_training(void **state)
+{
+    (void)state;
+    const char *base = ND_OK_BASE;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%straining:\n  checkpointing: true\n", base);
+    write_file("nd_ok.yaml", buf);
+    nd_orgcfg c;
+    mu_diag d = {{0}};
+    if (nd_orgcfg_load("nd_ok.yaml", &c, &d) != MU_OK)
+        fail_msg("%s", d.msg);
+    assert_int_equal(c.checkpointing, 1);
+    snprintf(buf, sizeof buf, "%straining: {checkpointing: false}\n", base);
+    write_file("nd_ok.yaml", buf);
+    assert_int_equal(nd_orgcfg_load("nd_ok.yaml", &c, &d), MU_OK);
+    assert_int_equal(c.checkpointing, 0);
+    snprintf(buf, sizeof buf, "%straining:\n  checkpointing: sometimes\n", base);
+    expect_error(buf, "nd_bad.yaml:7:18");
+    snprintf(buf, sizeof buf, "%straining: {lr: 0.1}\n", base);
+    expect_error(buf, "nd_bad.yaml:6:12: unknown key 'lr'");
 }
 
 /* cohort: the pinned members and the minimum cohort size, which only testing can lower. */
 static void test_org_config_cohort(void **state)
 {
     (void)state;
-    const char *base = "org: {name: x, identity_key: k}\ncoordinator: {address: a:1}\n"
-                       "model: {base: m}\ndata: {train: t.h5}\ntls: {insecure: true}\n";
+    const char *base = ND_OK_BASE;
     char pk1[65], pk2[65], buf[1024];
     memset(pk1, 'a', 64);
     memset(pk2, 'b', 64);
@@ -151,8 +180,7 @@ static void test_org_config_cohort(void **state)
 static void test_org_config_privacy(void **state)
 {
     (void)state;
-    const char *base = "org: {name: x, identity_key: k}\ncoordinator: {address: a:1}\n"
-                       "model: {base: m}\ndata: {train: t.h5}\ntls: {insecure: true}\n";
+    const char *base = ND_OK_BASE;
     char buf[1024];
     nd_orgcfg c;
     mu_diag d = {{0}};
@@ -304,7 +332,7 @@ int main(void)
         cmocka_unit_test(test_example_org_config), cmocka_unit_test(test_org_config_errors),
         cmocka_unit_test(test_org_config_cohort),  cmocka_unit_test(test_org_config_privacy),
         cmocka_unit_test(test_identity_key),       cmocka_unit_test(test_fedcfg),
-        cmocka_unit_test(test_task_mirror),
+        cmocka_unit_test(test_task_mirror),        cmocka_unit_test(test_org_config_training),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

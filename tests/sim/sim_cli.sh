@@ -2,7 +2,7 @@
 # mutual sim from the command line: bad configs exit 2 naming FILE:LINE:COL; a synthetic
 # federation in parallel and in sequence writes the same global adapter bits; metrics have
 # one JSON line per round; flags override the config; the example config parses; injected
-# restarts and replays leave the adapter as it was.
+# restarts and replays leave the adapter as it was; --checkpointing leaves it as it was.
 set -u
 MUTUAL=$1
 SRC=$2
@@ -83,6 +83,12 @@ cmp -s par/global.f32 other/global.f32 && fail "--seed did not change the result
 [ -s ex_adapter/adapter_config.json ] && [ -s ex_adapter/adapter_model.safetensors ] ||
     fail "no PEFT folder written"
 grep -q '"r": 2' ex_adapter/adapter_config.json || fail "adapter_config.json: $(cat ex_adapter/adapter_config.json)"
+# --checkpointing (the orgs' memory, not the federation's): the engines say so, and the
+# adapter is the same bits
+"$MUTUAL" sim --config "$SRC/configs/sim.yaml" --out ex_ckpt --rounds 1 --checkpointing -v \
+    > ex.txt 2> err.txt || fail "--checkpointing: $(cat err.txt)"
+grep -q 'activation checkpointing on' err.txt || fail "--checkpointing not reported: $(cat err.txt)"
+cmp ex_adapter/global.f32 ex_ckpt/global.f32 || fail "--checkpointing changed the adapter bits"
 # an org with too little data for the sequence length: a clean failure (exit 1, no leak)
 cat > small.yaml <<Y
 model: {base: $SRC/tests/train/ref/gpt2, rank: 2}
