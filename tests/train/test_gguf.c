@@ -242,6 +242,31 @@ static void write_tokenizer(const char *path)
     tio_write(path, json, (size_t)(o - json));
 }
 
+/* A model of config c with distinct deterministic weights, and LoRA (r 2, alpha 3) on
+ * `targets` unless 0. */
+static tr_model *filled(const tr_config *c, unsigned targets)
+{
+    tr_model *m = tr_model_new(c, NULL);
+    assert_non_null(m);
+    for (int i = 0; i < tr_model_base_count(m); i++) {
+        tr_tensor t;
+        tr_model_base_tensor(m, i, &t);
+        for (int64_t k = 0; k < t.numel; k++)
+            t.data[k] = (float)(i * 1000 + k) * 0.001f;
+    }
+    if (targets) {
+        tr_lora_config lc = {.rank = 2, .alpha = 3.0f, .targets = targets};
+        assert_int_equal(tr_lora_attach(m, &lc, 1, NULL), 0);
+        for (int i = 0; i < tr_lora_count(m); i++) {
+            tr_tensor t;
+            tr_lora_tensor(m, i, &t);
+            for (int64_t k = 0; k < t.numel; k++)
+                t.data[k] = (float)((i * 7 + k) % 11) * 0.1f - 0.5f;
+        }
+    }
+    return m;
+}
+
 static tr_model *tiny(int lora)
 {
     tr_config c = {.family = TR_LLAMA,
@@ -255,25 +280,7 @@ static tr_model *tiny(int lora)
                    .d_ff = 12,
                    .norm_eps = 1e-5f,
                    .rope_theta = 500.0f};
-    tr_model *m = tr_model_new(&c, NULL);
-    assert_non_null(m);
-    for (int i = 0; i < tr_model_base_count(m); i++) {
-        tr_tensor t;
-        tr_model_base_tensor(m, i, &t);
-        for (int64_t k = 0; k < t.numel; k++)
-            t.data[k] = (float)(i * 1000 + k) * 0.001f;
-    }
-    if (lora) {
-        tr_lora_config lc = {.rank = 2, .alpha = 3.0f, .targets = TR_T_LLAMA_ALL};
-        assert_int_equal(tr_lora_attach(m, &lc, 1, NULL), 0);
-        for (int i = 0; i < tr_lora_count(m); i++) {
-            tr_tensor t;
-            tr_lora_tensor(m, i, &t);
-            for (int64_t k = 0; k < t.numel; k++)
-                t.data[k] = (float)((i * 7 + k) % 11) * 0.1f - 0.5f;
-        }
-    }
-    return m;
+    return filled(&c, lora ? TR_T_LLAMA_ALL : 0);
 }
 
 static char dir[64];
@@ -573,6 +580,128 @@ static void test_f16(void **state)
     tr_model_free(m);
 }
 
+/* GPT-2: llama.cpp's gpt2 names; HF's Conv1D weights [in, out] written transposed (GGML's
+ * [out, in] rows), merged as W^T + scaling B A; LayerNorm biases; tied, so no output. */
+static void test_gpt2(void **state)
+{
+    tr_config gc = {.family = TR_GPT2,
+                    .vocab_size = 260,
+                    .max_pos = 8,
+                    .d_model = 8,
+                    .n_layer = 1,
+                    .n_head = 2,
+                    .d_ff = 12,
+                    .norm_eps = 1e-5f,
+                    .tied_head = 1};
+    tr_model *m = filled(&gc, TR_T_C_ATTN);
+    char path[128];
+    mu_diag d = {{0}};
+    tr_gguf_opts o = {.type = TR_GGUF_F32};
+    for (int merge = 0; merge < 2; merge++) {
+        snprintf(path, sizeof path, "%s/gpt2.gguf", dir);
+        o.merge = merge;
+        assert_ok(tr_gguf_write_model(m, dir, &o, path, &d), d);
+        gguf_t g;
+        gguf_read(&g, path);
+        assert_kv_str(&g, "general.architecture", "gpt2");
+        assert_int_equal(kv_u32(&g, "gpt2.feed_forward_length"), 12);
+        assert_float_equal(kv_f32(&g, "gpt2.attention.layer_norm_epsilon"), 1e-5f, 0);
+        assert_int_equal(g.n_t, 2 + 12 + 2); /* embeddings, one block, output norm */
+        ti_find(&g, "position_embd.weight");
+        ti_find(&g, "blk.0.attn_norm.bias");
+        ti_find(&g, "output_norm.bias");
+        tr_tensor W = base_of(m, "transformer.h.0.attn.c_attn.weight"), A, B; /* [8, 24] */
+        tr_lora_tensor(
+            m, tr_lora_find(m, "base_model.model.transformer.h.0.attn.c_attn.lora_A.weight"), &A);
+        tr_lora_tensor(
+            m, tr_lora_find(m, "base_model.model.transformer.h.0.attn.c_attn.lora_B.weight"), &B);
+        const ti_t *t = ti_find(&g, "blk.0.attn_qkv.weight");
+        int64_t in = W.shape[0], out = W.shape[1];
+        assert_true(t->ne[0] == (uint64_t)in && t->ne[1] == (uint64_t)out);
+        double maxd = 0;
+        for (int64_t o2 = 0; o2 < out; o2++)
+            for (int64_t i = 0; i < in; i++) {
+                double s = 0;
+                for (int r = 0; merge && r < 2; r++)
+                    s += (double)B.data[o2 * 2 + r] * A.data[r * in + i];
+                double want = W.data[i * out + o2] + 1.5 * s;
+                double dd = fabs(tval(&g, t, o2 * in + i) - want);
+                maxd = dd > maxd ? dd : maxd;
+            }
+        assert_true(maxd < 1e-5);
+        free(g.buf);
+    }
+    snprintf(path, sizeof path, "%s/gpt2-lora.gguf", dir);
+    assert_ok(tr_gguf_write_lora(m, "x", path, &d), d);
+    gguf_t g;
+    gguf_read(&g, path);
+    assert_kv_str(&g, "general.architecture", "gpt2");
+    assert_int_equal(g.n_t, 2);
+    const ti_t *a = ti_find(&g, "blk.0.attn_qkv.weight.lora_a");
+    const ti_t *b = ti_find(&g, "blk.0.attn_qkv.weight.lora_b");
+    assert_true(a->ne[0] == 8 && a->ne[1] == 2 && b->ne[0] == 2 && b->ne[1] == 24);
+    free(g.buf);
+    tr_model_free(m);
+}
+
+/* A SentencePiece-style tokenizer (Llama 2's form): tokenizer.ggml.model "llama", tokens as
+ * written, types (unknown, control, byte, normal), scores minus the first merge's rank. */
+static void test_sentencepiece(void **state)
+{
+    char sp[128], path[160];
+    tio_mkdtemp(sp, sizeof sp, "gguf-sp");
+    tio_write_text(
+        sp, "tokenizer.json",
+        "{\"version\": \"1.0\", \"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", "
+        "\"special\": "
+        "true}, {\"id\": 1, \"content\": \"<s>\", \"special\": true}, {\"id\": 2, \"content\": "
+        "\"</s>\", \"special\": true}], \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": "
+        "[{\"type\": \"Prepend\", \"prepend\": \"\u2581\"}, {\"type\": \"Replace\", \"pattern\": "
+        "{\"String\": \" \"}, \"content\": \"\u2581\"}]}, \"pre_tokenizer\": null, \"decoder\": "
+        "{\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Replace\", \"pattern\": {\"String\": "
+        "\"\u2581\"}, \"content\": \" \"}, {\"type\": \"ByteFallback\"}, {\"type\": \"Fuse\"}, "
+        "{\"type\": \"Strip\", \"content\": \" \", \"start\": 1, \"stop\": 0}]}, \"model\": "
+        "{\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"fuse_unk\": true, \"byte_fallback\": "
+        "true, "
+        "\"vocab\": {\"<unk>\": 0, \"<s>\": 1, \"</s>\": 2, \"<0x0A>\": 3, \"\u2581\": 4, \"a\": "
+        "5, "
+        "\"b\": 6, \"ab\": 7, \"\u2581ab\": 8}, \"merges\": [\"a b\", \"\u2581 ab\"]}}");
+    tio_write_text(sp, "tokenizer_config.json",
+                   "{\"bos_token\": \"<s>\", \"eos_token\": \"</s>\", \"add_bos_token\": true}");
+    tr_model *m = tiny(0);
+    tr_config c = *tr_model_config(m);
+    tr_model_free(m);
+    c.vocab_size = 10;
+    m = tr_model_new(&c, NULL);
+    snprintf(path, sizeof path, "%s/sp.gguf", sp);
+    tr_gguf_opts o = {.type = TR_GGUF_F32};
+    mu_diag d = {{0}};
+    assert_ok(tr_gguf_write_model(m, sp, &o, path, &d), d);
+    gguf_t g;
+    gguf_read(&g, path);
+    assert_kv_str(&g, "tokenizer.ggml.model", "llama");
+    char buf[32];
+    assert_string_equal(kv_arr_str(&g, "tokenizer.ggml.tokens", 8, buf, sizeof buf), "\u2581ab");
+    assert_string_equal(kv_arr_str(&g, "tokenizer.ggml.tokens", 9, buf, sizeof buf), "[PAD9]");
+    const kv_t *tt = kv_find(&g, "tokenizer.ggml.token_type");
+    static const uint32_t want_tt[10] = {2, 3, 3, 6, 1, 1, 1, 1, 1, 5};
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(mu_le32(g.buf + tt->at + 4 * i), want_tt[i]);
+    const kv_t *sc = kv_find(&g, "tokenizer.ggml.scores");
+    assert_true(sc->arr_type == 6 && sc->arr_n == 10);
+    float f[10];
+    for (int i = 0; i < 10; i++) {
+        uint32_t u = mu_le32(g.buf + sc->at + 4 * i);
+        memcpy(&f[i], &u, 4);
+    }
+    assert_true(f[7] == -1.0f && f[8] == -2.0f && f[5] == -3.0f && f[3] == -3.0f);
+    assert_int_equal(kv_u32(&g, "tokenizer.ggml.unknown_token_id"), 0);
+    assert_int_equal(kv_u32(&g, "tokenizer.ggml.bos_token_id"), 1);
+    free(g.buf);
+    tr_model_free(m);
+    tio_rmdir(sp);
+}
+
 static void test_refused(void **state)
 {
     char path[128], p2[160];
@@ -617,7 +746,7 @@ static void test_refused(void **state)
                     .n_head = 2,
                     .norm_eps = 1e-5f};
     m = tr_model_new(&gc, NULL);
-    assert_int_equal(tr_gguf_check(m, &d), MU_ERR_UNSUPPORTED);
+    assert_int_equal(tr_gguf_check(m, &d), MU_OK); /* llama.cpp's gpt2 */
     tr_model_free(m);
     /* a tokenizer id beyond the model's vocab; nothing is written */
     c.rope_scaling.type = TR_ROPE_DEFAULT;
@@ -635,9 +764,10 @@ static void test_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_model_file), cmocka_unit_test(test_merge_and_lora_file),
-        cmocka_unit_test(test_qwen),       cmocka_unit_test(test_rope_freqs),
-        cmocka_unit_test(test_f16),        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_model_file),    cmocka_unit_test(test_merge_and_lora_file),
+        cmocka_unit_test(test_qwen),          cmocka_unit_test(test_rope_freqs),
+        cmocka_unit_test(test_f16),           cmocka_unit_test(test_gpt2),
+        cmocka_unit_test(test_sentencepiece), cmocka_unit_test(test_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

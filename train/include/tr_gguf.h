@@ -4,13 +4,18 @@
  * What is written (names and layout of llama.cpp's convert_hf_to_gguf.py and
  * convert_lora_to_gguf.py):
  *   - the model file: general.architecture "llama", "qwen2" (q/k/v biases, no o bias:
- *     model_type qwen2) or "qwen3" (q/k norms); general.name, general.file_type (0 all
+ *     model_type qwen2), "qwen3" (q/k norms) or "gpt2"; general.name, general.file_type (0 all
  *     F32, 1 mostly F16), general.alignment 32; ARCH.context_length, embedding_length,
  *     block_count, feed_forward_length, attention.head_count, attention.head_count_kv,
  *     attention.key_length, attention.value_length, rope.dimension_count, rope.freq_base,
- *     attention.layer_norm_rms_epsilon, vocab_size; the tokenizer (tokenizer.ggml.model
- *     "gpt2", .pre "gpt-2", "llama-bpe" or "qwen2", .tokens, .token_type, .merges,
- *     .bos_token_id, .eos_token_id, .add_bos_token, .add_eos_token); tensors token_embd,
+ *     attention.layer_norm_rms_epsilon, vocab_size (gpt2: context_length,
+ *     embedding_length, block_count, feed_forward_length, attention.head_count,
+ *     attention.layer_norm_epsilon, vocab_size); the tokenizer (byte-level BPE:
+ *     tokenizer.ggml.model "gpt2", .pre "gpt-2", "llama-bpe" or "qwen2", .tokens,
+ *     .token_type, .merges; SentencePiece-style BPE: model "llama", .pre "default", .tokens,
+ *     .scores (minus the rank of the first merge yielding the token), .token_type with
+ *     unknown and byte types, .add_space_prefix, .unknown_token_id; both .bos_token_id,
+ *     .eos_token_id, .add_bos_token, .add_eos_token); tensors token_embd,
  *     blk.N.attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up,
  *     ffn_down, output_norm and output (untied heads only), each ".weight"; Qwen2's
  *     attn_q/k/v ".bias", Qwen3's attn_q_norm and attn_k_norm; with Llama 3's rope_scaling
@@ -19,18 +24,22 @@
  *     attn_k rows are permuted from Hugging Face's rotate_half RoPE pairing (dimension i
  *     with i + hd/2) to GGML's interleaved one (2i with 2i + 1), as convert_hf_to_gguf.py's
  *     LlamaModel.permute does; llama.cpp rotates qwen2 and qwen3 as Hugging Face does
- *     (NEOX), so their rows stay.
+ *     (NEOX), so their rows stay. gpt2: token_embd, position_embd, blk.N.attn_norm,
+ *     attn_qkv, attn_output, ffn_norm, ffn_up, ffn_down (each .weight and .bias),
+ *     output_norm (.weight, .bias); Hugging Face's Conv1D weights ([in, out]) transposed.
  *   - the adapter file: general.type "adapter", adapter.type "lora", adapter.lora.alpha (so
  *     that llama.cpp's alpha / r is the adapter's scaling, rsLoRA included), the same
  *     architecture; tensors blk.N.attn_q.weight.lora_a ([in, r] in GGML order: PEFT's A
  *     [r, in] as stored) and .lora_b ([r, out]: PEFT's B [out, r], rows permuted as their
  *     weight's are), for every adapted module.
  *
- * Only what this engine and those architectures compute alike is exported: the Llama
- * family without attention_bias (biases on q, k, v and o), with no rope_scaling or (llama
- * only) llama3's, with a byte-level BPE tokenizer.json (GPT-2, Llama 3, Qwen2
- * pre-tokenizers). Anything else is MU_ERR_UNSUPPORTED naming what (GPT-2 models,
- * attention_bias, linear/dynamic rope_scaling, SentencePiece-style tokenizers).
+ * Only what this engine and those architectures compute alike is exported: GPT-2 and the
+ * Llama family without attention_bias (biases on q, k, v and o), with no rope_scaling or
+ * (llama only) llama3's, with a byte-level BPE tokenizer.json (GPT-2, Llama 3, Qwen2
+ * pre-tokenizers) or a SentencePiece-style one llama.cpp's "llama" tokenizer can express (a
+ * U+2581 Prepend/Replace normalizer or a non-splitting Metaspace, no pre-tokenizer split).
+ * Anything else is MU_ERR_UNSUPPORTED naming what (attention_bias, linear/dynamic
+ * rope_scaling, other normalizers or splitting pre-tokenizers).
  *
  * Files are written to PATH.tmp, fsynced and renamed over PATH (mu_file_commit): after a
  * failure or a crash PATH is its old content or the complete new one.

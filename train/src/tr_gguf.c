@@ -146,6 +146,9 @@ static int check_tensor(const tr_gten *t, mu_diag *d)
         (t->type != TR_GGUF_F32 && t->type != TR_GGUF_F16))
         return mu_diag_set(d, MU_ERR_INVALID, "gguf: bad tensor description '%.*s'", (int)nl,
                            t->name);
+    if (t->transpose && t->ndim != 2)
+        return mu_diag_set(d, MU_ERR_INVALID, "gguf: tensor '%s': only a 2-D tensor is transposed",
+                           t->name);
     if (t->perm_heads && (t->hd <= 0 || t->hd % 2 || (int64_t)t->perm_heads * t->hd != t->ne[1]))
         return mu_diag_set(d, MU_ERR_INVALID, "gguf: tensor '%s': %d heads of %d rows, not %lld",
                            t->name, t->perm_heads, t->hd, (long long)t->ne[1]);
@@ -159,7 +162,7 @@ static int tensor_values(const tr_gten *t, const float **out, float **owned, mu_
     int64_t cols = t->ne[0], rows = t->ndim == 2 ? t->ne[1] : 1, n = rows * cols;
     *owned = NULL;
     *out = t->src;
-    if (!t->A && !t->perm_heads)
+    if (!t->A && !t->perm_heads && !t->transpose)
         return 0;
     float *w = malloc((size_t)n * sizeof *w), *acc = malloc((size_t)cols * sizeof *acc);
     float *p = t->perm_heads ? malloc((size_t)n * sizeof *p) : NULL;
@@ -169,7 +172,12 @@ static int tensor_values(const tr_gten *t, const float **out, float **owned, mu_
         free(p);
         return mu_diag_set(d, MU_ERR_NOMEM, "gguf: out of memory for tensor '%s'", t->name);
     }
-    memcpy(w, t->src, (size_t)n * sizeof *w);
+    if (t->transpose)
+        for (int64_t o = 0; o < rows; o++)
+            for (int64_t i = 0; i < cols; i++)
+                w[o * cols + i] = t->src[i * rows + o];
+    else
+        memcpy(w, t->src, (size_t)n * sizeof *w);
     for (int64_t o = 0; t->A && o < rows; o++) {
         memset(acc, 0, (size_t)cols * sizeof *acc);
         for (int k = 0; k < t->r; k++) {

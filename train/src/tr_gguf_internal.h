@@ -42,15 +42,17 @@ void tr_gb_kv_str(tr_gbuf *b, const char *key, const char *v);
 void tr_gb_kv_array(tr_gbuf *b, const char *key, uint32_t type, uint64_t n);
 
 /* One tensor of the file. Its data is src, a row-major (rows = ne[1], or 1 for 1-D) x
- * (cols = ne[0]) array in Hugging Face's [out, in] layout, transformed on the way out: plus
- * scale * B A when A is set (B (rows, r), A (r, cols)), then rows permuted for GGML's RoPE
- * when perm_heads is set (tr_gguf_permute_rows with head size hd). */
+ * (cols = ne[0]) array in Hugging Face's [out, in] layout, or with transpose (2-D only) a
+ * (cols x rows) one ([in, out], GPT-2's Conv1D) read transposed, then transformed on the way
+ * out: plus scale * B A when A is set (B (rows, r), A (r, cols)), then rows permuted for
+ * GGML's RoPE when perm_heads is set (tr_gguf_permute_rows with head size hd). */
 typedef struct {
     char name[TR_GGUF_NAME_MAX];
     int ndim;      /* 1 or 2 */
     int64_t ne[2]; /* GGML order: ne[0] is the contiguous dimension */
     tr_gguf_type type;
     const float *src;
+    int transpose;
     int perm_heads, hd;
     const float *A, *B;
     int r;

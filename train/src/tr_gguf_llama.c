@@ -1,5 +1,6 @@
-/* tr_gguf_llama.c - a Llama-family tr_model (and its LoRA) as llama.cpp's "llama", "qwen2"
- * or "qwen3" architecture: metadata, tensor names and the Q/K row permutation. */
+/* tr_gguf_llama.c - a tr_model (and its LoRA) as llama.cpp's "llama", "qwen2", "qwen3"
+ * (Llama family) or "gpt2" architecture: metadata, tensor names, the Q/K row permutation
+ * and GPT-2's Conv1D transpose. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,15 +13,14 @@
  * Qwen3 rotate as Hugging Face does (GGML's NEOX RoPE), so only "llama" permutes rows. */
 static const char *arch_of(const tr_config *c)
 {
+    if (c->family == TR_GPT2)
+        return "gpt2";
     return c->qk_norm ? "qwen3" : c->qkv_bias && !c->o_bias ? "qwen2" : "llama";
 }
 
 int tr_gguf_check(const tr_model *m, mu_diag *d)
 {
     const tr_config *c = tr_model_config(m);
-    if (c->family != TR_LLAMA)
-        return mu_diag_set(d, MU_ERR_UNSUPPORTED,
-                           "gguf: only Llama-family models are exported (this is GPT-2)");
     if (c->o_bias)
         return mu_diag_set(d, MU_ERR_UNSUPPORTED,
                            "gguf: attention_bias (biases on q, k, v and o) is not exported");
@@ -32,29 +32,56 @@ int tr_gguf_check(const tr_model *m, mu_diag *d)
     return 0;
 }
 
-/* The GGUF name of a Llama base tensor ("model.layers.3.self_attn.q_proj.weight" ->
- * "blk.3.attn_q.weight"), and in *perm the heads whose rows are permuted (0: none). */
-static int gguf_name(const tr_config *c, const char *hf, char *out, size_t cap, int *perm)
+/* Hugging Face -> GGUF names: whole-model tensors, then a block's modules (after
+ * "model.layers.N." or "transformer.h.N."), per family. */
+static const char *const LLAMA_TOP[][2] = {
+    {"model.embed_tokens.weight", "token_embd.weight"},
+    {"model.norm.weight", "output_norm.weight"},
+    {"lm_head.weight", "output.weight"},
+};
+static const char *const LLAMA_BLOCK[][2] = {
+    {"input_layernorm", "attn_norm"},    {"self_attn.q_proj", "attn_q"},
+    {"self_attn.k_proj", "attn_k"},      {"self_attn.v_proj", "attn_v"},
+    {"self_attn.o_proj", "attn_output"}, {"post_attention_layernorm", "ffn_norm"},
+    {"mlp.gate_proj", "ffn_gate"},       {"mlp.up_proj", "ffn_up"},
+    {"mlp.down_proj", "ffn_down"},       {"self_attn.q_norm", "attn_q_norm"},
+    {"self_attn.k_norm", "attn_k_norm"},
+};
+static const char *const GPT2_TOP[][2] = {
+    {"transformer.wte.weight", "token_embd.weight"},
+    {"transformer.wpe.weight", "position_embd.weight"},
+    {"transformer.ln_f.weight", "output_norm.weight"},
+    {"transformer.ln_f.bias", "output_norm.bias"},
+    {"lm_head.weight", "output.weight"},
+};
+/* index 0 and 3 are the layer norms; the others HF's Conv1D modules, weights [in, out] */
+static const char *const GPT2_BLOCK[][2] = {
+    {"ln_1", "attn_norm"}, {"attn.c_attn", "attn_qkv"}, {"attn.c_proj", "attn_output"},
+    {"ln_2", "ffn_norm"},  {"mlp.c_fc", "ffn_up"},      {"mlp.c_proj", "ffn_down"},
+};
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The GGUF name of a base tensor ("model.layers.3.self_attn.q_proj.weight" ->
+ * "blk.3.attn_q.weight"), in *perm the heads whose rows are permuted (0: none), and in
+ * *transpose whether the stored weight is [in, out] (GPT-2's Conv1D) and so is transposed
+ * to GGML's [out, in] rows. */
+static int gguf_name(const tr_config *c, const char *hf, char *out, size_t cap, int *perm,
+                     int *transpose)
 {
-    static const char *const map[][2] = {
-        {"input_layernorm", "attn_norm"},    {"self_attn.q_proj", "attn_q"},
-        {"self_attn.k_proj", "attn_k"},      {"self_attn.v_proj", "attn_v"},
-        {"self_attn.o_proj", "attn_output"}, {"post_attention_layernorm", "ffn_norm"},
-        {"mlp.gate_proj", "ffn_gate"},       {"mlp.up_proj", "ffn_up"},
-        {"mlp.down_proj", "ffn_down"},       {"self_attn.q_norm", "attn_q_norm"},
-        {"self_attn.k_norm", "attn_k_norm"},
-    };
-    int permute = !strcmp(arch_of(c), "llama");
-    *perm = 0;
-    if (!strcmp(hf, "model.embed_tokens.weight"))
-        return snprintf(out, cap, "token_embd.weight") < 0;
-    if (!strcmp(hf, "model.norm.weight"))
-        return snprintf(out, cap, "output_norm.weight") < 0;
-    if (!strcmp(hf, "lm_head.weight"))
-        return snprintf(out, cap, "output.weight") < 0;
+    int gpt2 = c->family == TR_GPT2, permute = !strcmp(arch_of(c), "llama");
+    const char *const(*top)[2] = gpt2 ? GPT2_TOP : LLAMA_TOP;
+    const char *const(*map)[2] = gpt2 ? GPT2_BLOCK : LLAMA_BLOCK;
+    size_t ntop = gpt2 ? N_OF(GPT2_TOP) : N_OF(LLAMA_TOP);
+    size_t nmap = gpt2 ? N_OF(GPT2_BLOCK) : N_OF(LLAMA_BLOCK);
+    *perm = *transpose = 0;
+    for (size_t i = 0; i < ntop; i++)
+        if (!strcmp(hf, top[i][0]))
+            return snprintf(out, cap, "%s", top[i][1]) >= (int)cap;
     int l, k = 0;
     char mod[64];
-    if (sscanf(hf, "model.layers.%d.%63[a-z_.]%n", &l, mod, &k) != 2 || hf[k])
+    if (sscanf(hf, gpt2 ? "transformer.h.%d.%63[a-z_0-9.]%n" : "model.layers.%d.%63[a-z_.]%n", &l,
+               mod, &k) != 2 ||
+        hf[k])
         return -1;
     size_t ml = strlen(mod);
     const char *kind = ml > 7 && !strcmp(mod + ml - 7, ".weight") ? "weight"
@@ -63,13 +90,14 @@ static int gguf_name(const tr_config *c, const char *hf, char *out, size_t cap, 
     if (!kind)
         return -1;
     mod[ml - strlen(kind) - 1] = '\0';
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+    for (size_t i = 0; i < nmap; i++) {
         if (strcmp(mod, map[i][0]))
             continue;
         if (permute && i == 1)
             *perm = c->n_head;
         if (permute && i == 2)
             *perm = c->n_kv_head;
+        *transpose = gpt2 && i != 0 && i != 3 && kind[0] == 'w';
         return snprintf(out, cap, "blk.%d.%s.%s", l, map[i][1], kind) >= (int)cap;
     }
     return -1;
@@ -102,13 +130,17 @@ static void model_kv(tr_gbuf *b, const tr_config *c, const char *name, tr_gguf_t
     tr_gb_kv_u32(b, ARCH_KEY("block_count"), (uint32_t)c->n_layer);
     tr_gb_kv_u32(b, ARCH_KEY("feed_forward_length"), (uint32_t)c->d_ff);
     tr_gb_kv_u32(b, ARCH_KEY("attention.head_count"), (uint32_t)c->n_head);
+    tr_gb_kv_u32(b, ARCH_KEY("vocab_size"), (uint32_t)c->vocab_size);
+    if (c->family == TR_GPT2) { /* learned positions, LayerNorm */
+        tr_gb_kv_f32(b, ARCH_KEY("attention.layer_norm_epsilon"), c->norm_eps);
+        return;
+    }
     tr_gb_kv_u32(b, ARCH_KEY("attention.head_count_kv"), (uint32_t)c->n_kv_head);
     tr_gb_kv_u32(b, ARCH_KEY("attention.key_length"), (uint32_t)c->head_dim);
     tr_gb_kv_u32(b, ARCH_KEY("attention.value_length"), (uint32_t)c->head_dim);
     tr_gb_kv_u32(b, ARCH_KEY("rope.dimension_count"), (uint32_t)c->head_dim);
     tr_gb_kv_f32(b, ARCH_KEY("rope.freq_base"), c->rope_theta);
     tr_gb_kv_f32(b, ARCH_KEY("attention.layer_norm_rms_epsilon"), c->norm_eps);
-    tr_gb_kv_u32(b, ARCH_KEY("vocab_size"), (uint32_t)c->vocab_size);
 #undef ARCH_KEY
 }
 
@@ -173,13 +205,13 @@ int tr_gguf_write_model(tr_model *m, const char *tok_dir, const tr_gguf_opts *op
     for (int i = 0; i < tr_model_base_count(m); i++) {
         tr_tensor x, A, B;
         tr_model_base_tensor(m, i, &x);
-        if (gguf_name(c, x.name, t[i].name, sizeof t[i].name, &t[i].perm_heads)) {
+        if (gguf_name(c, x.name, t[i].name, sizeof t[i].name, &t[i].perm_heads, &t[i].transpose)) {
             rc = mu_diag_set(d, MU_ERR_UNSUPPORTED, "gguf: no GGUF name for tensor '%s'", x.name);
             goto out;
         }
         t[i].ndim = x.ndim;
-        t[i].ne[0] = x.ndim == 2 ? x.shape[1] : x.shape[0];
-        t[i].ne[1] = x.ndim == 2 ? x.shape[0] : 1;
+        t[i].ne[0] = x.ndim == 2 && !t[i].transpose ? x.shape[1] : x.shape[0];
+        t[i].ne[1] = x.ndim == 2 ? x.shape[t[i].transpose ? 1 : 0] : 1;
         t[i].type = x.ndim == 2 ? opts->type : TR_GGUF_F32;
         t[i].src = x.data;
         t[i].hd = c->head_dim;
@@ -222,10 +254,10 @@ int tr_gguf_write_lora(tr_model *m, const char *name, const char *path, mu_diag 
     for (int i = 0; i < n; i++) {
         tr_tensor x;
         char base[TR_GGUF_NAME_MAX * 2], gg[TR_GGUF_NAME_MAX];
-        int is_b, perm;
+        int is_b, perm, transpose;
         tr_lora_tensor(m, i, &x);
         if (lora_base_name(x.name, base, sizeof base, &is_b) ||
-            gguf_name(c, base, gg, sizeof gg, &perm) ||
+            gguf_name(c, base, gg, sizeof gg, &perm, &transpose) ||
             snprintf(t[i].name, sizeof t[i].name, "%s.lora_%c", gg, is_b ? 'b' : 'a') >=
                 (int)sizeof t[i].name) {
             rc = mu_diag_set(d, MU_ERR_UNSUPPORTED, "gguf: no GGUF name for LoRA tensor '%s'",
