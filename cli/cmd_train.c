@@ -62,6 +62,11 @@ static void help(FILE *out)
         "                        only and recompute its activations in the backward; the\n"
         "                        same losses and adapter bit for bit, far less memory, one\n"
         "                        more forward a step (default off)\n"
+        "  --bf16                keep the frozen base's matrices (linears, embeddings, LM\n"
+        "                        head) in bfloat16, half their memory, and multiply with\n"
+        "                        them in bf16 with fp32 sums (AVX-512 BF16 where the CPU has\n"
+        "                        it); LoRA, gradients, norms, loss and optimizer stay fp32;\n"
+        "                        losses differ from fp32 by bf16 rounding (default off)\n"
         "  --dp                  DP-SGD protecting each record, a window of --seq + 1 tokens\n"
         "                        (record k starts at token k*(seq+1)): per-record gradients\n"
         "                        clipped to --dp-clip, Gaussian noise of std --dp-noise x\n"
@@ -114,7 +119,8 @@ enum {
     O_DP_SAMPLING,
     O_DP_SEED,
     O_DP_DELTA,
-    O_CKPT
+    O_CKPT,
+    O_BF16
 };
 
 static int parse_number(int c, const char *arg, train_opts *o)
@@ -217,6 +223,7 @@ static int parse_args(int argc, char **argv, train_opts *o)
         {"resume", no_argument, NULL, O_RESUME},
         {"force", no_argument, NULL, O_FORCE},
         {"checkpointing", no_argument, NULL, O_CKPT},
+        {"bf16", no_argument, NULL, O_BF16},
         {"dp", no_argument, NULL, O_DP},
         {"dp-clip", required_argument, NULL, O_DP_CLIP},
         {"dp-noise", required_argument, NULL, O_DP_NOISE},
@@ -263,6 +270,9 @@ static int parse_args(int argc, char **argv, train_opts *o)
         case O_CKPT:
             o->checkpointing = 1;
             break;
+        case O_BF16:
+            o->bf16 = 1;
+            break;
         case O_DP:
             o->dp = 1;
             break;
@@ -307,8 +317,8 @@ static int parse_args(int argc, char **argv, train_opts *o)
                                "--resume continues the run saved in %s/%s: its --adapter-init, "
                                "--targets, --rank, --alpha, --freeze-a, --optimizer, "
                                "--weight-decay, --grad-clip, --batch, --seq and --seed come "
-                               "from there (only --steps, --lr, --log-jsonl, --threads and "
-                               "--checkpointing may be given)",
+                               "from there (only --steps, --lr, --log-jsonl, --threads, "
+                               "--checkpointing and --bf16 may be given)",
                                o->out, TRAIN_STATE_FILE);
     return -1;
 }

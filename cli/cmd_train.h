@@ -27,7 +27,7 @@ typedef struct {
     const char *base, *data, *out, *adapter_init, *targets, *log_jsonl;
     long rank, steps, batch, seq, threads;
     double alpha, lr, weight_decay, grad_clip;
-    int freeze_a, lr_set, resume, force, checkpointing;
+    int freeze_a, lr_set, resume, force, checkpointing, bf16;
     unsigned given; /* TRAIN_GIVEN_* bits of the options on the command line */
     tr_optim_kind optimizer;
     unsigned long long seed;

@@ -20,6 +20,7 @@
 #include "mu_progress.h"
 #include "tr_data.h"
 #include "tr_dp.h"
+#include "tr_bf16.h"
 #include "tr_hf.h"
 #include "tr_spec.h"
 #include "tr_state.h"
@@ -340,8 +341,12 @@ static int set_up(train_run *r, const train_opts *o, mu_diag *d)
     int rc;
     if (o->resume && (rc = peek_resume(r, o, &l, &oc, d)))
         return rc;
-    if (!(r->m = tr_hf_model_load(o->base, &rc, d)) || !(r->data = tr_data_open(o->data, &rc, d)))
+    if (!(r->m = tr_hf_model_load_bf16(o->base, o->bf16, &rc, d)) ||
+        !(r->data = tr_data_open(o->data, &rc, d)))
         return rc;
+    if (tr_model_bf16(r->m))
+        mu_info("train: bf16 base (%s kernel)",
+                tr_bf16_native() ? "AVX-512 BF16" : "portable: widened to fp32");
     if ((rc = tr_model_set_checkpointing(r->m, o->checkpointing)))
         return rc;
     if (tr_model_checkpointing(r->m))

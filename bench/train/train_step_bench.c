@@ -2,7 +2,7 @@
  * bench/train_vs_torch.
  *
  *   train_step_bench [--config NAME] [--threads N] [--steps S] [--warmup W] [--gemm-split 0|1]
- *                    [--dp] [--checkpointing] [--breakdown]
+ *                    [--dp] [--checkpointing] [--breakdown] [--bf16]
  *
  * small, gpt2s: GPT-2 family, random base weights (frozen), LoRA r=8 alpha=16 on c_attn
  * (q, k, v) and attn.c_proj (the attention output), AdamW on LoRA only, fp32. qwen05,
@@ -14,6 +14,9 @@
  * Prints one JSON line: median step time over S steps after W warm-up steps, tokens/s at
  * that median, peak RSS, the first and last step's loss.
  * --checkpointing turns on per-layer activation checkpointing (tr_model_set_checkpointing).
+ * --bf16 keeps the base's matrices in bf16 (tr_model_set_bf16, set before the weights are
+ * written, so the fp32 copy never exists and peak RSS is that of the bf16 model); the line
+ * then has "bf16": 1 and "bf16_kernel" ("avx512bf16" or "portable").
  * --breakdown adds "breakdown_ms": the mean time per timed step in each phase of tr_prof.h
  * (base GEMMs, LoRA, attention, LM head, cross-entropy, norms/element-wise, optimizer) and
  * "other" (the step's mean minus their sum).
@@ -29,6 +32,7 @@
 #include <sys/resource.h>
 
 #include "mu_progress.h"
+#include "tr_bf16.h"
 #include "tr_dp.h"
 #include "tr_kernels.h"
 #include "tr_model.h"
@@ -117,7 +121,7 @@ static double median_of(double *ms, int n)
 
 /* The bench model: random frozen base (norm weights 1), LoRA r=8 on c_attn and attn.c_proj,
  * AdamW. Returns 0, or 1 having printed why. */
-static int make_model(const bench_cfg *bc, tr_model **mp, tr_optim **op)
+static int make_model(const bench_cfg *bc, int bf16, tr_model **mp, tr_optim **op)
 {
     tr_config cfg = model_config(bc);
     mu_diag d = {{0}};
@@ -126,15 +130,25 @@ static int make_model(const bench_cfg *bc, tr_model **mp, tr_optim **op)
         fprintf(stderr, "train_step_bench: %s\n", d.msg);
         return 1;
     }
+    if (bf16 && tr_model_set_bf16(m, 1) < 0) {
+        fprintf(stderr, "train_step_bench: out of memory for the bf16 base\n");
+        tr_model_free(m);
+        return 1;
+    }
     uint64_t s = 1;
     for (int i = 0; i < tr_model_base_count(m); i++) {
         tr_tensor t;
         tr_model_base_tensor(m, i, &t);
         int is_norm_w =
             (strstr(t.name, "ln_") || strstr(t.name, "norm")) && strstr(t.name, "weight");
-        for (int64_t j = 0; j < t.numel; j++)
-            t.data[j] =
+        for (int64_t j = 0; j < t.numel; j++) {
+            float x =
                 is_norm_w ? 1.0f : bc->amp * ((float)(next(&s) >> 40) / 16777216.0f * 2.0f - 1.0f);
+            if (t.bf16)
+                t.bf16[j] = tr_bf16_from_f32(x);
+            else
+                t.data[j] = x;
+        }
     }
     tr_lora_config lc = {.rank = 8, .alpha = 16.0f, .targets = TR_T_C_ATTN | TR_T_ATTN_C_PROJ};
     if (bc->llama)
@@ -173,19 +187,21 @@ static void usage(FILE *f, const char *argv0)
 {
     fprintf(f,
             "usage: %s [--config NAME] [--threads N] [--steps S] [--warmup W] [--gemm-split 0|1]\n"
-            "          [--dp] [--checkpointing] [--breakdown]\n"
+            "          [--dp] [--checkpointing] [--breakdown] [--bf16]\n"
             "configs:",
             argv0);
     for (size_t i = 0; i < sizeof CONFIGS / sizeof CONFIGS[0]; i++)
         fprintf(f, " %s", CONFIGS[i].name);
     fprintf(f, "\n--breakdown: mean time per timed step in each phase (tr_prof.h) in the JSON "
-               "line; not with --dp\n");
+               "line; not with --dp\n"
+               "--bf16: the base's matrices in bf16 (tr_model_set_bf16), products on the bf16 "
+               "kernel\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *which = "small";
-    int threads = 2, steps = 20, warmup = 3, split = 1, dp_on = 0, ckpt = 0, prof = 0;
+    int threads = 2, steps = 20, warmup = 3, split = 1, dp_on = 0, ckpt = 0, prof = 0, bf16 = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--config") && i + 1 < argc)
             which = argv[++i];
@@ -201,6 +217,8 @@ int main(int argc, char **argv)
             dp_on = 1;
         else if (!strcmp(argv[i], "--checkpointing"))
             ckpt = 1;
+        else if (!strcmp(argv[i], "--bf16"))
+            bf16 = 1;
         else if (!strcmp(argv[i], "--breakdown"))
             prof = 1;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -229,7 +247,7 @@ int main(int argc, char **argv)
     tr_optim *o = NULL, *po = NULL;
     tr_dp *dp = NULL;
     mu_diag d = {{0}};
-    if (make_model(bc, &m, &o) || (dp_on && make_model(bc, &pm, &po)))
+    if (make_model(bc, bf16, &m, &o) || (dp_on && make_model(bc, bf16, &pm, &po)))
         return 1;
     tr_model_set_checkpointing(m, ckpt);
     if (pm)
@@ -287,6 +305,9 @@ int main(int argc, char **argv)
            "\"loss0\": %.6f, \"loss\": %.6f",
            bc->name, threads, steps, warmup, split, median, ms[0], ckpt, N / (median * 1e-3),
            ru.ru_maxrss / 1024.0, loss0, loss);
+    if (bf16)
+        printf(", \"bf16\": 1, \"bf16_kernel\": \"%s\"",
+               tr_bf16_native() ? "avx512bf16" : "portable");
     if (prof)
         print_breakdown(timed_s, steps);
     if (dp) {

@@ -163,6 +163,17 @@ static void test_f16_bf16_widening(void **state)
     assert_true(g[0] == 1.0f && g[1] == -3.5f);
     assert_true(isnan(tr_f16_to_f32(0x7e00)));
     assert_true(tr_f16_to_f32(0x0400) == ldexpf(1, -14)); /* smallest normal */
+    /* Into bf16: BF16 bit for bit; F16 rounded to nearest even (65504 -> 65536, 2^-24 kept
+     * exactly, -0 and inf kept). */
+    uint16_t hb[6], bb[2];
+    assert_int_equal(tr_st_load_bf16(st, "h", 2, s1, hb, &d), 0);
+    const uint16_t want[6] = {0x3f80, 0xc000, 0x4780, 0x3380, 0x8000, 0x7f80};
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(hb[i], want[i]);
+    assert_int_equal(tr_st_load_bf16(st, "b", 1, s2, bb, &d), 0);
+    assert_int_equal(bb[0], 0x3f80);
+    assert_int_equal(bb[1], 0xc060);
+    assert_int_equal(tr_st_load_bf16(st, "b", 2, s1, bb, &d), MU_ERR_FORMAT);
     tr_st_free(st);
     free(b);
 }

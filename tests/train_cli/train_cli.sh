@@ -19,7 +19,7 @@ help_entry() { # help_entry CMD OPT: the option's line and its continuation line
 }
 check help_train 0 "usage: mutual train" -- "$MUTUAL" train --help
 for opt in base data out adapter-init targets rank alpha freeze-a steps batch seq lr optimizer \
-  weight-decay grad-clip seed log-jsonl threads resume force checkpointing; do
+  weight-decay grad-clip seed log-jsonl threads resume force checkpointing bf16; do
   check "help_train_$opt" 0 "^  --$opt .*(default|required)" -- help_entry train "$opt"
 done
 for opt in base adapter data batch seq batches json; do
@@ -74,6 +74,16 @@ check train_ckpt_adapter 0 "" -- cmp "$tmp/llama_adamw/adapter_model.safetensors
   "$tmp/llama_ckpt/adapter_model.safetensors"
 check train_ckpt_off_quiet 1 "" -- grep -q "checkpointing on" <("$MUTUAL" train "${A[@]}" \
   --steps 1 --batch 2 --seq 16 --threads 1 -v --out "$tmp/llama_nockpt" 2>&1)
+# --bf16 reaches the engine (logged with -v) and follows torch's bf16-base reference
+# (make_bf16_reference.py: the same arithmetic up to fp32 summation order) over 10 AdamW
+# steps within 2e-3; the fp32 reference's losses are further away than that
+check train_bf16 0 "bf16 base \(" -- "$MUTUAL" train "${A[@]}" --steps 10 --batch 2 --seq 16 \
+  --threads 1 -v --bf16 --out "$tmp/llama_bf16" --lr 0.01 --weight-decay 0.1 \
+  --log-jsonl "$tmp/llama_bf16.jsonl"
+check torch_llama_bf16 0 "within" -- "$PY" "$HERE/compare_losses.py" \
+  "$tmp/llama_bf16.jsonl" "$REF/llama_bf16_ref.safetensors" losses.adamw 2e-3
+check train_bf16_not_fp32 1 "" -- "$PY" "$HERE/compare_losses.py" \
+  "$tmp/llama_bf16.jsonl" "$REF/llama_ref.safetensors" losses.adamw 1e-4
 check no_progress_bar_off_tty 1 "" -- grep -q $'\r' <("$MUTUAL" train "${A[@]}" --steps 2 \
   --batch 2 --seq 16 --out "$tmp/bar" 2>&1)
 

@@ -46,6 +46,9 @@ static inline float tr_bf16_to_f32(uint16_t h)
 void tr_bf16_round(uint16_t *dst, const float *src, int64_t n);
 void tr_bf16_widen(float *dst, const uint16_t *src, int64_t n);
 
+/* The index of the first NaN or infinity of x[0..n), or n. */
+int64_t tr_bf16_first_nonfinite(const uint16_t *x, int64_t n);
+
 /* 1 if this CPU has AVX-512 BF16 (whatever is forced). */
 int tr_bf16_cpu_native(void);
 /* 1 if tr_bf16_gemm runs the native kernel: the CPU has it and it is not forced off. */

@@ -44,6 +44,10 @@ int tr_hf_config_load(const char *dir, tr_config *cfg, mu_diag *diag);
  * (caller frees with tr_model_free) or NULL with *err (may be NULL) and the diag set:
  * "DIR/model.safetensors: tensor 'NAME' has shape [a, b], expected [c, d] (config.json)". */
 tr_model *tr_hf_model_load(const char *dir, int *err, mu_diag *diag);
+/* The same with bf16 != 0 into a bf16-base model (tr_model_set_bf16): its 2-D weights are
+ * read into bf16 directly (BF16 files bit for bit, F32/F16 rounded to nearest even), never
+ * held in fp32; the non-finite check runs on the bf16 values. bf16 0 is tr_hf_model_load. */
+tr_model *tr_hf_model_load_bf16(const char *dir, int bf16, int *err, mu_diag *diag);
 
 /* What an adapter_config.json says. */
 typedef struct {

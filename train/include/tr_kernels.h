@@ -22,9 +22,21 @@
 
 typedef enum { TR_W_IN_OUT = 0, TR_W_OUT_IN = 1 } tr_wlayout;
 
+/* A frozen base weight, fp32 (f) or bf16 (h, tr_bf16.h); exactly one is non-NULL. The _w
+ * kernels take one: with h their products are tr_bf16_gemm's (the input rounded to bf16,
+ * fp32 sums); everything else in them (bias, LoRA, softmax, the loss) stays fp32. The
+ * kernels without _w are the same with an fp32 weight. */
+typedef struct {
+    const float *f;
+    const uint16_t *h;
+} tr_weight;
+
 /* out (N=B*T, C) = wte[inp] + wpe[t] (wpe may be NULL: no learned positions). inp (B, T). */
 void tr_encoder_forward(float *out, const int32_t *inp, const float *wte, const float *wpe, int B,
                         int T, int C);
+/* The same from fp32 or bf16 tables (widened exactly); wpe {NULL, NULL}: no positions. */
+void tr_encoder_forward_w(float *out, const int32_t *inp, tr_weight wte, tr_weight wpe, int B,
+                          int T, int C);
 
 /* LayerNorm over the last dim. out (N, C), mean/rstd (N) cached; w, b (C). */
 void tr_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
@@ -51,6 +63,10 @@ void tr_matmul_backward(float *dinp, const float *dout, const float *w, int N, i
                         tr_wlayout layout, int accumulate);
 void tr_matmul_backward_ref(float *dinp, const float *dout, const float *w, int N, int IN, int OUT,
                             tr_wlayout layout, int accumulate);
+void tr_matmul_forward_w(float *out, const float *inp, tr_weight w, const float *bias, int N,
+                         int IN, int OUT, tr_wlayout layout, int accumulate);
+void tr_matmul_backward_w(float *dinp, const float *dout, tr_weight w, int N, int IN, int OUT,
+                          tr_wlayout layout, int accumulate);
 
 /* LoRA on a frozen linear: h (N, R) = inp (N, IN) . A^T, with A (R, IN) as PEFT stores it;
  * out (N, ldo; columns 0..OUT-1 used) += scale * h . B^T, with B (OUT, R). */
@@ -91,6 +107,12 @@ void tr_linear_forward(float *out, const float *init, const float *inp, const fl
 void tr_linear_backward(float *dinp, const float *dout, const float *inp, const float *w, int N,
                         int IN, int OUT, tr_wlayout layout, tr_lora_slot *slots, int n_slots, int R,
                         float scale);
+void tr_linear_forward_w(float *out, const float *init, const float *inp, tr_weight w,
+                         const float *bias, int N, int IN, int OUT, tr_wlayout layout,
+                         tr_lora_slot *slots, int n_slots, int R, float scale);
+void tr_linear_backward_w(float *dinp, const float *dout, const float *inp, tr_weight w, int N,
+                          int IN, int OUT, tr_wlayout layout, tr_lora_slot *slots, int n_slots,
+                          int R, float scale);
 
 /* Causal self-attention with grouped-query heads. qkv (B, T, (H + 2*KV)*hd): queries of
  * head h at columns h*hd, keys of kv head g at (H + g)*hd, values at (H + KV + g)*hd; query
@@ -201,6 +223,9 @@ void tr_crossentropy_backward(float *dlogits, const float *logits, const int32_t
  * counted rows, summed in row order in double (0 when none counts). chunk >= 1. */
 float tr_head_ce(float *losses, float *dx, float *dw, float *scratch, const float *x,
                  const float *w, const int32_t *targets, int N, int C, int V, int chunk);
+/* The same with an fp32 or bf16 head; dw must be NULL for a bf16 one. */
+float tr_head_ce_w(float *losses, float *dx, float *dw, float *scratch, const float *x, tr_weight w,
+                   const int32_t *targets, int N, int C, int V, int chunk);
 /* Naive twin: full logits in double, no BLAS, no threads; same outputs. */
 float tr_head_ce_ref(float *losses, float *dx, float *dw, const float *x, const float *w,
                      const int32_t *targets, int N, int C, int V);

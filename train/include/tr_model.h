@@ -88,14 +88,16 @@ int tr_config_validate(tr_config *cfg, mu_diag *diag);
 
 typedef struct tr_model tr_model;
 
-/* A named tensor inside the model. Row-major, fp32; `data` is owned by the model and
- * stays valid until tr_model_free (base) or until the model is freed (LoRA). */
+/* A named tensor inside the model. Row-major, fp32 in `data`, or (a base model's 2-D weights
+ * after tr_model_set_bf16(m, 1)) bf16 in `bf16` with data NULL; owned by the model, valid
+ * until tr_model_free or the next tr_model_set_bf16. */
 typedef struct {
     const char *name; /* Hugging Face / PEFT name, owned by the model */
     int ndim;         /* 1 or 2 */
     int64_t shape[4]; /* shape[0..ndim-1], as in the safetensors file */
     int64_t numel;    /* product of the shape */
-    float *data;      /* numel floats to read or fill */
+    float *data;      /* numel floats to read or fill, or NULL */
+    uint16_t *bf16;   /* numel bf16 values (tr_bf16.h) when stored so, else NULL */
 } tr_tensor;
 
 /* Validates cfg (a copy is kept, defaults filled) and allocates the base parameters in one
@@ -146,6 +148,19 @@ int tr_model_base_tensor(tr_model *m, int i, tr_tensor *out);
 int tr_model_base_find(const tr_model *m, const char *name);
 /* Number of base parameters (sum of numel over base tensors). */
 int64_t tr_model_base_numel(const tr_model *m);
+
+/* BF16 base (off by default): with on = 1 the frozen base's 2-D weights (every linear, the
+ * embeddings and the LM head; norms and biases stay fp32) are kept in bf16, half the memory,
+ * and their products run through tr_bf16_gemm (the activations rounded to bf16, exact
+ * products, fp32 sums; AVX-512 BF16 where the CPU has it). LoRA, gradients, norms, the
+ * loss and the optimizer stay fp32. Switching converts the tensors held (fp32 -> bf16 by
+ * round to nearest even, bf16 -> fp32 exactly) and moves them: tr_tensor pointers taken
+ * before are invalid. Fill a bf16 tensor through its `bf16` pointer (tr_hf_model_load_bf16
+ * reads BF16 files without widening). MU_ERR_INVALID unless on is 0 or 1; MU_ERR_NOMEM
+ * leaves the model as it was. */
+int tr_model_set_bf16(tr_model *m, int on);
+/* 1 if the base's 2-D weights are bf16, else 0. */
+int tr_model_bf16(const tr_model *m);
 
 /* The index of the first non-finite value (NaN, +-inf) of x[0..n), or n. */
 int64_t tr_first_nonfinite(const float *x, int64_t n);

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "mu_err.h"
+#include "tr_bf16.h"
 
 #define TR_ST_MAX_DIMS     8
 #define TR_ST_MAX_HEADER   (100u * 1024u * 1024u) /* as the reference implementation */
@@ -96,6 +97,11 @@ int tr_st_read_f32(const tr_st *st, const tr_st_info *t, float *out, size_t n, m
  * shape [a, b], expected [c, d]". */
 int tr_st_load(const tr_st *st, const char *name, int ndim, const int64_t *shape, float *out,
                mu_diag *diag);
+/* The same into bf16: BF16 copied bit for bit, F32 and F16 rounded to nearest even
+ * (tr_bf16_from_f32). tr_st_read_bf16 is tr_st_read_f32's twin. */
+int tr_st_load_bf16(const tr_st *st, const char *name, int ndim, const int64_t *shape,
+                    uint16_t *out, mu_diag *diag);
+int tr_st_read_bf16(const tr_st *st, const tr_st_info *t, uint16_t *out, size_t n, mu_diag *diag);
 
 /* One tensor to write; data holds product(shape) floats, row-major. */
 typedef struct {
@@ -118,8 +124,8 @@ int tr_st_write(const char *path, const tr_st_entry *t, size_t n, const char *co
 int tr_st_serialize(const tr_st_entry *t, size_t n, const char *const *meta, uint8_t **out,
                     size_t *out_len, mu_diag *diag);
 
-/* IEEE half and bfloat16 to float (exact, including subnormals, infinities and NaN). */
+/* IEEE half to float (exact, including subnormals, infinities and NaN); bfloat16's
+ * conversions are in tr_bf16.h. */
 float tr_f16_to_f32(uint16_t h);
-float tr_bf16_to_f32(uint16_t h);
 
 #endif

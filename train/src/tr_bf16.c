@@ -19,6 +19,14 @@ void tr_bf16_widen(float *dst, const uint16_t *src, int64_t n)
         dst[i] = tr_bf16_to_f32(src[i]);
 }
 
+int64_t tr_bf16_first_nonfinite(const uint16_t *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if ((x[i] & 0x7f80u) == 0x7f80u)
+            return i;
+    return n;
+}
+
 /* -1 unknown, 0 automatic, 1 portable forced. */
 static int g_portable = -1;
 

@@ -197,7 +197,7 @@ static int slots_of(tr_model *m, int l, int lin, tr_lora_slot *sl, int *has_drop
 /* out (N, OUT) = init + inp . W + b (init NULL, or out itself to accumulate), plus every
  * LoRA module on this linear. */
 static void linear_forward(tr_model *m, int l, int lin, float *out, const float *init,
-                           const float *inp, int IN, int OUT, const float *w, const float *b,
+                           const float *inp, int IN, int OUT, tr_weight w, const float *b,
                            int training)
 {
     int N = m->cur_B * m->cur_T, drop;
@@ -205,15 +205,15 @@ static void linear_forward(tr_model *m, int l, int lin, float *out, const float 
     int ns = slots_of(m, l, lin, sl, &drop);
     double t0 = tr_prof_start();
     if (!(training && drop)) {
-        tr_linear_forward(out, init, inp, w, b, N, IN, OUT, m->layout, sl, ns, m->lcfg.rank,
-                          m->scale);
+        tr_linear_forward_w(out, init, inp, w, b, N, IN, OUT, m->layout, sl, ns, m->lcfg.rank,
+                            m->scale);
         tr_prof_stop(TR_PROF_GEMM, t0);
         return;
     }
     /* Dropout: each module sees its own masked copy of the input. */
     if (init && init != out)
         memcpy(out, init, sizeof(float) * (size_t)N * OUT);
-    tr_matmul_forward(out, inp, w, b, N, IN, OUT, m->layout, init != NULL);
+    tr_matmul_forward_w(out, inp, w, b, N, IN, OUT, m->layout, init != NULL);
     tr_prof_stop(TR_PROF_GEMM, t0);
     t0 = tr_prof_start();
     for (int j = 0; j < m->n_mods; j++) {
@@ -230,15 +230,15 @@ static void linear_forward(tr_model *m, int l, int lin, float *out, const float 
 /* Given dout (N, OUT): LoRA gradients of this linear's modules, and dinp (N, IN) = the input
  * gradient through base and adapters (skipped when dinp is NULL). */
 static void linear_backward(tr_model *m, int l, int lin, float *dinp, const float *dout,
-                            const float *inp, int IN, int OUT, const float *w)
+                            const float *inp, int IN, int OUT, tr_weight w)
 {
     int N = m->cur_B * m->cur_T, drop;
     tr_lora_slot sl[TR_MAX_SLOTS];
     int ns = slots_of(m, l, lin, sl, &drop);
     double t0 = tr_prof_start();
     if (!drop) {
-        tr_linear_backward(dinp, dout, inp, w, N, IN, OUT, m->layout, sl, ns, m->lcfg.rank,
-                           m->scale);
+        tr_linear_backward_w(dinp, dout, inp, w, N, IN, OUT, m->layout, sl, ns, m->lcfg.rank,
+                             m->scale);
         tr_prof_stop(TR_PROF_GEMM, t0);
         for (int j = 0, k = 0; m->pex && j < m->n_mods; j++)
             if (m->mods[j].layer == l && m->mods[j].lin == lin)
@@ -246,7 +246,7 @@ static void linear_backward(tr_model *m, int l, int lin, float *dinp, const floa
         return;
     }
     if (dinp)
-        tr_matmul_backward(dinp, dout, w, N, IN, OUT, m->layout, 0);
+        tr_matmul_backward_w(dinp, dout, w, N, IN, OUT, m->layout, 0);
     tr_prof_stop(TR_PROF_GEMM, t0);
     t0 = tr_prof_start();
     for (int j = 0; j < m->n_mods; j++) {
@@ -300,7 +300,8 @@ static void block_forward(tr_model *m, int l, int training)
     const float *x = m->res + (int64_t)l * N * C;
     float *out = m->res + (int64_t)(l + 1) * N * C;
     norm_forward(m, a->xn1, a->mean1, a->rstd1, x, y->n1w, y->n1b);
-    linear_forward(m, l, TR_LIN_QKV, a->qkv, NULL, a->xn1, C, m->QKV, y->wqkv, y->bqkv, training);
+    linear_forward(m, l, TR_LIN_QKV, a->qkv, NULL, a->xn1, C, m->QKV, tr_w(y->wqkv, y->wqkv16),
+                   y->bqkv, training);
     double t0 = tr_prof_start();
     if (m->cfg.qk_norm)
         tr_qknorm_forward(a->qkv, a->qk_raw, a->qk_rstd, y->qnw, y->knw, N, m->H, m->KV, m->hd,
@@ -311,16 +312,19 @@ static void block_forward(tr_model *m, int l, int training)
     t0 = tr_prof_start();
     tr_attention_forward(a->atty, a->att, a->qkv, B, T, m->H, m->KV, m->hd);
     tr_prof_stop(TR_PROF_ATTN, t0);
-    linear_forward(m, l, TR_LIN_O, a->res2, x, a->atty, m->HD, C, y->wo, y->bo, training);
+    linear_forward(m, l, TR_LIN_O, a->res2, x, a->atty, m->HD, C, tr_w(y->wo, y->wo16), y->bo,
+                   training);
     norm_forward(m, a->xn2, a->mean2, a->rstd2, a->res2, y->n2w, y->n2b);
-    linear_forward(m, l, TR_LIN_UP, a->up, NULL, a->xn2, C, m->U, y->wup, y->bup, training);
+    linear_forward(m, l, TR_LIN_UP, a->up, NULL, a->xn2, C, m->U, tr_w(y->wup, y->wup16), y->bup,
+                   training);
     t0 = tr_prof_start();
     if (m->cfg.family == TR_GPT2)
         tr_gelu_forward(a->act, a->up, (int64_t)N * m->F);
     else
         tr_swiglu_forward(a->act, a->up, N, m->F);
     tr_prof_stop(TR_PROF_NORM, t0);
-    linear_forward(m, l, TR_LIN_DOWN, out, a->res2, a->act, m->F, C, y->wdn, y->bdn, training);
+    linear_forward(m, l, TR_LIN_DOWN, out, a->res2, a->act, m->F, C, tr_w(y->wdn, y->wdn16), y->bdn,
+                   training);
 }
 
 /* m->dres holds d(output of block l); on return it holds d(input of block l) when need_dx. */
@@ -335,7 +339,8 @@ static void block_backward(tr_model *m, int l, int need_dx)
     int need_dres2 = need_dqkv || has_mods(m, l, TR_LIN_O);
     int need_dup = need_dres2 || has_mods(m, l, TR_LIN_UP);
     float *dact = m->dbuf2, *dup = m->dbuf1, *dxn2 = m->dbuf2;
-    linear_backward(m, l, TR_LIN_DOWN, need_dup ? dact : NULL, m->dres, a->act, m->F, C, y->wdn);
+    linear_backward(m, l, TR_LIN_DOWN, need_dup ? dact : NULL, m->dres, a->act, m->F, C,
+                    tr_w(y->wdn, y->wdn16));
     if (!need_dup)
         return;
     double t0 = tr_prof_start();
@@ -344,12 +349,14 @@ static void block_backward(tr_model *m, int l, int need_dx)
     else
         tr_swiglu_backward(dup, dact, a->up, N, m->F);
     tr_prof_stop(TR_PROF_NORM, t0);
-    linear_backward(m, l, TR_LIN_UP, need_dres2 ? dxn2 : NULL, dup, a->xn2, C, m->U, y->wup);
+    linear_backward(m, l, TR_LIN_UP, need_dres2 ? dxn2 : NULL, dup, a->xn2, C, m->U,
+                    tr_w(y->wup, y->wup16));
     if (!need_dres2)
         return;
     norm_backward(m, m->dres, dxn2, a->res2, y->n2w, a->mean2, a->rstd2);
     float *datty = m->dbuf2, *dqkv = m->dbuf1, *dxn1 = m->dbuf2;
-    linear_backward(m, l, TR_LIN_O, need_dqkv ? datty : NULL, m->dres, a->atty, m->HD, C, y->wo);
+    linear_backward(m, l, TR_LIN_O, need_dqkv ? datty : NULL, m->dres, a->atty, m->HD, C,
+                    tr_w(y->wo, y->wo16));
     if (!need_dqkv)
         return;
     t0 = tr_prof_start();
@@ -361,7 +368,8 @@ static void block_backward(tr_model *m, int l, int need_dx)
     if (m->cfg.qk_norm)
         tr_qknorm_backward(dqkv, a->qk_raw, a->qk_rstd, y->qnw, y->knw, N, m->H, m->KV, m->hd);
     tr_prof_stop(TR_PROF_NORM, t0);
-    linear_backward(m, l, TR_LIN_QKV, need_dx ? dxn1 : NULL, dqkv, a->xn1, C, m->QKV, y->wqkv);
+    linear_backward(m, l, TR_LIN_QKV, need_dx ? dxn1 : NULL, dqkv, a->xn1, C, m->QKV,
+                    tr_w(y->wqkv, y->wqkv16));
     if (need_dx)
         norm_backward(m, m->dres, dxn1, x, y->n1w, a->mean1, a->rstd1);
 }
@@ -406,7 +414,7 @@ static int forward_impl(tr_model *m, const int32_t *inputs, const int32_t *targe
     m->fwd_seed = tr_splitmix64(m->seed ^ tr_splitmix64(m->forwards));
     int C = m->C;
     double t0 = tr_prof_start();
-    tr_encoder_forward(m->res, inputs, m->wte, m->wpe, B, T, C);
+    tr_encoder_forward_w(m->res, inputs, tr_w(m->wte, m->wte16), tr_w(m->wpe, m->wpe16), B, T, C);
     tr_prof_stop(TR_PROF_NORM, t0);
     for (int l = 0; l < m->L; l++)
         block_forward(m, l, training);
@@ -418,7 +426,8 @@ static int forward_impl(tr_model *m, const int32_t *inputs, const int32_t *targe
             return mu_diag_set(d, MU_ERR_NOMEM, "forward: out of memory for %lld x %d logits",
                                (long long)N, m->V);
         t0 = tr_prof_start();
-        tr_matmul_forward(m->logits, m->xnf, m->head, NULL, (int)N, C, m->V, TR_W_OUT_IN, 0);
+        tr_matmul_forward_w(m->logits, m->xnf, tr_w(m->head, m->head16), NULL, (int)N, C, m->V,
+                            TR_W_OUT_IN, 0);
         tr_prof_stop(TR_PROF_HEAD, t0);
         m->have_logits = 1;
     } else {
@@ -430,9 +439,10 @@ static int forward_impl(tr_model *m, const int32_t *inputs, const int32_t *targe
          * so backward never needs the logits again. tr_head_ce moves its softmax time from
          * TR_PROF_HEAD to TR_PROF_CE. */
         t0 = tr_prof_start();
-        float l = full ? tr_crossentropy_forward(m->losses, m->logits, targets, (int)N, m->V)
-                       : tr_head_ce(m->losses, training ? m->dxnf : NULL, NULL, m->ce_scratch,
-                                    m->xnf, m->head, targets, (int)N, C, m->V, m->ce_rows);
+        float l =
+            full ? tr_crossentropy_forward(m->losses, m->logits, targets, (int)N, m->V)
+                 : tr_head_ce_w(m->losses, training ? m->dxnf : NULL, NULL, m->ce_scratch, m->xnf,
+                                tr_w(m->head, m->head16), targets, (int)N, C, m->V, m->ce_rows);
         tr_prof_stop(full ? TR_PROF_CE : TR_PROF_HEAD, t0);
         if (loss)
             *loss = l;
@@ -496,7 +506,8 @@ int tr_model_backward(tr_model *m)
         tr_prof_stop(TR_PROF_CE, t0);
         t0 = tr_prof_start();
         /* d xnf (N, C) = dlogits . head */
-        tr_matmul_backward(m->dbuf2, m->dlogits, m->head, N, C, m->V, TR_W_OUT_IN, 0);
+        tr_matmul_backward_w(m->dbuf2, m->dlogits, tr_w(m->head, m->head16), N, C, m->V,
+                             TR_W_OUT_IN, 0);
         tr_prof_stop(TR_PROF_HEAD, t0);
         dxnf = m->dbuf2;
     }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tr_bf16.h"
 #include "tr_generate.h"
 #include "tr_internal.h"
 #include "tr_vec.h"
@@ -116,8 +117,8 @@ int tr_gen_pos(const tr_gen *g)
 }
 
 /* Columns [c0, c1) of out (n, OUT) = init + inp . W + bias (init NULL, or out itself). */
-static void cols_block(int c0, int c1, float *out, const float *init, const float *inp,
-                       const float *w, const float *bias, int n, int IN, int OUT, tr_wlayout lay)
+static void cols_block(int c0, int c1, float *out, const float *init, const float *inp, tr_weight w,
+                       const float *bias, int n, int IN, int OUT, tr_wlayout lay)
 {
     if (c1 <= c0)
         return;
@@ -136,17 +137,18 @@ static void cols_block(int c0, int c1, float *out, const float *init, const floa
         }
         beta = 1.0f;
     }
-    if (lay == TR_W_OUT_IN)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nc, IN, 1.0f, inp, IN,
-                    w + (int64_t)c0 * IN, IN, beta, out + c0, OUT);
+    int64_t at = lay == TR_W_OUT_IN ? (int64_t)c0 * IN : c0;
+    int ldw = lay == TR_W_OUT_IN ? IN : OUT;
+    if (w.h)
+        tr_bf16_gemm(n, nc, IN, inp, IN, w.h + at, ldw, lay == TR_W_OUT_IN, beta, out + c0, OUT);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, nc, IN, 1.0f, inp, IN, w + c0,
-                    OUT, beta, out + c0, OUT);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, lay == TR_W_OUT_IN ? CblasTrans : CblasNoTrans, n,
+                    nc, IN, 1.0f, inp, IN, w.f + at, ldw, beta, out + c0, OUT);
 }
 
 /* A product of few rows (decoding: one) split over the output columns, where the training
  * kernels split rows and would leave every thread but one idle. */
-static void gemm_cols(float *out, const float *init, const float *inp, const float *w,
+static void gemm_cols(float *out, const float *init, const float *inp, tr_weight w,
                       const float *bias, int n, int IN, int OUT, tr_wlayout lay, int threads)
 {
     int blocks = (OUT + GEN_COL_QUANTUM - 1) / GEN_COL_QUANTUM;
@@ -168,7 +170,7 @@ static void gemm_cols(float *out, const float *init, const float *inp, const flo
 
 /* out (n, OUT) = init + inp . W + b plus every LoRA module of linear `lin` in layer l. */
 static void gen_linear(tr_gen *g, int l, int lin, float *out, const float *init, const float *inp,
-                       int n, int IN, int OUT, const float *w, const float *b)
+                       int n, int IN, int OUT, tr_weight w, const float *b)
 {
     tr_model *m = g->m;
     int R = m->has_lora ? m->lcfg.rank : 0, ns = 0;
@@ -182,7 +184,7 @@ static void gen_linear(tr_gen *g, int l, int lin, float *out, const float *init,
         ns++;
     }
     if (n >= GEN_COL_QUANTUM) {
-        tr_linear_forward(out, init, inp, w, b, n, IN, OUT, m->layout, sl, ns, R, m->scale);
+        tr_linear_forward_w(out, init, inp, w, b, n, IN, OUT, m->layout, sl, ns, R, m->scale);
         return;
     }
     gemm_cols(out, init, inp, w, b, n, IN, OUT, m->layout, g->threads);
@@ -233,7 +235,8 @@ static void gen_block(tr_gen *g, int l, int n, int p0)
     const tr_layer *y = &m->layers[l];
     int C = m->C, hd = m->hd, KVD = g->KVD;
     gen_norm(m, g->xn, g->mean, g->rstd, g->x, y->n1w, y->n1b, n);
-    gen_linear(g, l, TR_LIN_QKV, g->qkv, NULL, g->xn, n, C, m->QKV, y->wqkv, y->bqkv);
+    gen_linear(g, l, TR_LIN_QKV, g->qkv, NULL, g->xn, n, C, m->QKV, tr_w(y->wqkv, y->wqkv16),
+               y->bqkv);
     if (m->cfg.qk_norm)
         tr_qknorm_forward(g->qkv, g->qk_raw, g->qk_rstd, y->qnw, y->knw, n, m->H, m->KV, hd,
                           m->cfg.norm_eps);
@@ -248,14 +251,15 @@ static void gen_block(tr_gen *g, int l, int n, int p0)
         memcpy(vc + (int64_t)i * KVD, row + m->HD + KVD, sizeof(float) * (size_t)KVD);
     }
     gen_attention(g, l, n, p0);
-    gen_linear(g, l, TR_LIN_O, g->res2, g->x, g->atty, n, m->HD, C, y->wo, y->bo);
+    gen_linear(g, l, TR_LIN_O, g->res2, g->x, g->atty, n, m->HD, C, tr_w(y->wo, y->wo16), y->bo);
     gen_norm(m, g->xn, g->mean, g->rstd, g->res2, y->n2w, y->n2b, n);
-    gen_linear(g, l, TR_LIN_UP, g->up, NULL, g->xn, n, C, m->U, y->wup, y->bup);
+    gen_linear(g, l, TR_LIN_UP, g->up, NULL, g->xn, n, C, m->U, tr_w(y->wup, y->wup16), y->bup);
     if (m->cfg.family == TR_GPT2)
         tr_gelu_forward(g->act, g->up, (int64_t)n * m->F);
     else
         tr_swiglu_forward(g->act, g->up, n, m->F);
-    gen_linear(g, l, TR_LIN_DOWN, g->x, g->res2, g->act, n, m->F, C, y->wdn, y->bdn);
+    gen_linear(g, l, TR_LIN_DOWN, g->x, g->res2, g->act, n, m->F, C, tr_w(y->wdn, y->wdn16),
+               y->bdn);
 }
 
 int tr_gen_feed(tr_gen *g, const int32_t *tokens, int n, float *logits, mu_diag *d)
@@ -277,15 +281,17 @@ int tr_gen_feed(tr_gen *g, const int32_t *tokens, int n, float *logits, mu_diag 
     int C = m->C;
     for (int at = 0; at < n; at += TR_GEN_CHUNK) {
         int k = n - at < TR_GEN_CHUNK ? n - at : TR_GEN_CHUNK, p0 = g->pos;
-        tr_encoder_forward(g->x, tokens + at, m->wte, m->wpe ? m->wpe + (int64_t)p0 * C : NULL, 1,
-                           k, C);
+        int64_t pos = (int64_t)p0 * C;
+        tr_weight wpe = tr_w(m->wpe ? m->wpe + pos : NULL, m->wpe16 ? m->wpe16 + pos : NULL);
+        tr_encoder_forward_w(g->x, tokens + at, tr_w(m->wte, m->wte16), wpe, 1, k, C);
         for (int l = 0; l < m->L; l++)
             gen_block(g, l, k, p0);
         g->pos += k;
         if (logits && at + k == n) {
             const float *last = g->x + (int64_t)(k - 1) * C;
             gen_norm(m, g->xn, g->mean, g->rstd, last, m->nfw, m->nfb, 1);
-            gemm_cols(logits, NULL, g->xn, m->head, NULL, 1, C, m->V, TR_W_OUT_IN, g->threads);
+            gemm_cols(logits, NULL, g->xn, tr_w(m->head, m->head16), NULL, 1, C, m->V, TR_W_OUT_IN,
+                      g->threads);
         }
     }
     if (team > g->threads)

@@ -205,6 +205,13 @@ int tr_gguf_write_model(tr_model *m, const char *tok_dir, const tr_gguf_opts *op
     for (int i = 0; i < tr_model_base_count(m); i++) {
         tr_tensor x, A, B;
         tr_model_base_tensor(m, i, &x);
+        if (!x.data) {
+            rc = mu_diag_set(d, MU_ERR_UNSUPPORTED,
+                             "gguf: base tensor '%s' is held in bf16 (tr_model_set_bf16); export "
+                             "from a model loaded in fp32",
+                             x.name);
+            goto out;
+        }
         if (gguf_name(c, x.name, t[i].name, sizeof t[i].name, &t[i].perm_heads, &t[i].transpose)) {
             rc = mu_diag_set(d, MU_ERR_UNSUPPORTED, "gguf: no GGUF name for tensor '%s'", x.name);
             goto out;

@@ -509,16 +509,20 @@ static int fill_base(tr_model *m, const weights *w, mu_diag *diag)
             break;
         }
         used[i] = tr_st_find(st, fname);
-        rc = tr_st_load(st, fname, t.ndim, t.shape, t.data, diag);
+        rc = t.data ? tr_st_load(st, fname, t.ndim, t.shape, t.data, diag)
+                    : tr_st_load_bf16(st, fname, t.ndim, t.shape, t.bf16, diag);
         if (rc == MU_ERR_FORMAT && diag && strlen(diag->msg) < sizeof diag->msg - 16)
             strcat(diag->msg, " (config.json)");
         if (rc)
             break;
-        size_t bad = (size_t)tr_first_nonfinite(t.data, t.numel);
+        size_t bad = t.data ? (size_t)tr_first_nonfinite(t.data, t.numel)
+                            : (size_t)tr_bf16_first_nonfinite(t.bf16, t.numel);
         if (bad < (size_t)t.numel)
             rc = mu_diag_set(diag, MU_ERR_FORMAT,
                              "%s: tensor '%s' has a non-finite value (%g) at index %zu of %zu",
-                             tr_st_name(st), fname, (double)t.data[bad], bad, (size_t)t.numel);
+                             tr_st_name(st), fname,
+                             t.data ? (double)t.data[bad] : (double)tr_bf16_to_f32(t.bf16[bad]),
+                             bad, (size_t)t.numel);
     }
     if (!rc)
         rc = check_unused(w, c, used, n, diag);
@@ -527,6 +531,11 @@ static int fill_base(tr_model *m, const weights *w, mu_diag *diag)
 }
 
 tr_model *tr_hf_model_load(const char *dir, int *err, mu_diag *diag)
+{
+    return tr_hf_model_load_bf16(dir, 0, err, diag);
+}
+
+tr_model *tr_hf_model_load_bf16(const char *dir, int bf16, int *err, mu_diag *diag)
 {
     tr_config cfg;
     tr_model *m = NULL;
@@ -539,7 +548,10 @@ tr_model *tr_hf_model_load(const char *dir, int *err, mu_diag *diag)
         rc = MU_ERR_INVALID;
         goto out;
     }
-    rc = fill_base(m, &w, diag);
+    if (bf16 && (rc = tr_model_set_bf16(m, 1)))
+        mu_diag_set(diag, rc, "%s: out of memory for the bf16 base", w.where);
+    if (!rc)
+        rc = fill_base(m, &w, diag);
     if (rc) {
         tr_model_free(m);
         m = NULL;

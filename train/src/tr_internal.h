@@ -12,7 +12,8 @@ typedef struct {
     char name[TR_NAME_MAX];
     int ndim;
     int64_t shape[2];
-    float *data;
+    float *data;    /* fp32 storage, or NULL */
+    uint16_t *bf16; /* bf16 storage (2-D weights in bf16 mode), or NULL */
 } tr_entry;
 
 /* The four linears of a block. QKV and UP are fused: GPT-2 stores them fused; for Llama the
@@ -29,7 +30,15 @@ typedef struct {
     float *n2w, *n2b;   /* (C) */
     float *wup, *bup;   /* GPT-2 (C, F) / Llama (2F, C) gate then up; (F) or NULL */
     float *wdn, *bdn;   /* GPT-2 (F, C) / Llama (C, F); (C) or NULL */
+    /* bf16 mode: the four weights above in bf16 (their float pointers are then NULL). */
+    uint16_t *wqkv16, *wo16, *wup16, *wdn16;
 } tr_layer;
+
+/* A layer's or the model's weight as the _w kernels take it. */
+static inline tr_weight tr_w(const float *f, const uint16_t *h)
+{
+    return (tr_weight){f, h};
+}
 
 /* One LoRA-adapted module: reads the (N, in) input of linear `lin` in layer `layer` and adds
  * into columns [off, off + out) of that linear's (N, OUT) output. */
@@ -67,14 +76,18 @@ struct tr_model {
     int C, L, H, KV, hd, HD, QKV, F, U, V;
     tr_wlayout layout;
 
-    float *params; /* one allocation, every base tensor */
+    float *params; /* one allocation, every fp32 base tensor */
     int64_t n_params;
+    int bf16;           /* tr_model_set_bf16: 2-D weights live in params16 */
+    uint16_t *params16; /* one allocation, every bf16 base tensor, or NULL */
+    int64_t n_params16;
     tr_entry *base;
     int n_base;
-    float *wte, *wpe; /* (V, C), (max_pos, C) or NULL */
-    float *nfw, *nfb; /* (C) final norm */
-    float *head;      /* (V, C): wte when tied */
-    tr_layer *layers; /* (L) */
+    float *wte, *wpe;                 /* (V, C), (max_pos, C) or NULL */
+    float *nfw, *nfb;                 /* (C) final norm */
+    float *head;                      /* (V, C): wte when tied */
+    uint16_t *wte16, *wpe16, *head16; /* bf16 mode: the same in bf16 (floats NULL) */
+    tr_layer *layers;                 /* (L) */
 
     int has_lora;
     tr_lora_config lcfg;

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "tr_bf16.h"
 #include "tr_kernels.h"
 #include "tr_vec.h"
 
@@ -25,6 +26,27 @@ void tr_encoder_forward(float *out, const int32_t *inp, const float *wte, const 
                 o[c] = e[c] + p[c];
         } else {
             memcpy(o, e, sizeof(float) * (size_t)C);
+        }
+    }
+}
+
+void tr_encoder_forward_w(float *out, const int32_t *inp, tr_weight wte, tr_weight wpe, int B,
+                          int T, int C)
+{
+    if (wte.f && (wpe.f || !wpe.h)) {
+        tr_encoder_forward(out, inp, wte.f, wpe.f, B, T, C);
+        return;
+    }
+    int N = B * T;
+#pragma omp parallel for schedule(static) if ((int64_t)N * C >= TR_PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        float *o = out + (int64_t)n * C;
+        int64_t e = (int64_t)inp[n] * C, p = (int64_t)(n % T) * C;
+        for (int c = 0; c < C; c++) {
+            float x = wte.h ? tr_bf16_to_f32(wte.h[e + c]) : wte.f[e + c];
+            if (wpe.h || wpe.f)
+                x += wpe.h ? tr_bf16_to_f32(wpe.h[p + c]) : wpe.f[p + c];
+            o[c] = x;
         }
     }
 }

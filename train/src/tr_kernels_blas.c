@@ -6,6 +6,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "tr_bf16.h"
 #include "tr_kernels.h"
 #include "tr_prof.h"
 #include "tr_vec.h"
@@ -29,6 +30,20 @@ void tr_gemm_split_set(int on)
  * whatever the other thread does, so results depend only on the thread count. With bias,
  * each row of C first becomes bias (beta 0) or gets bias added (beta 1), then the product is
  * added: the bias costs no extra pass over C. */
+/* Rows [m0, m1) of C (N columns) become bias (beta 0) or get bias added (beta 1). */
+static void bias_rows(float *C, int ldc, int64_t m0, int64_t m1, int N, const float *bias,
+                      float beta)
+{
+    for (int64_t i = m0; i < m1; i++) {
+        float *c = C + i * ldc;
+        if (beta != 0.0f)
+            for (int j = 0; j < N; j++)
+                c[j] += bias[j];
+        else
+            memcpy(c, bias, sizeof(float) * (size_t)N);
+    }
+}
+
 static void sgemm_block(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m0, int64_t m1, int N,
                         int K, float alpha, const float *A, int lda, const float *B, int ldb,
                         float beta, float *C, int ldc, const float *bias)
@@ -36,14 +51,7 @@ static void sgemm_block(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m0, int6
     if (m1 <= m0)
         return;
     if (bias) {
-        for (int64_t i = m0; i < m1; i++) {
-            float *c = C + i * ldc;
-            if (beta != 0.0f)
-                for (int j = 0; j < N; j++)
-                    c[j] += bias[j];
-            else
-                memcpy(c, bias, sizeof(float) * (size_t)N);
-        }
+        bias_rows(C, ldc, m0, m1, N, bias, beta);
         beta = 1.0f;
     }
     const float *Ap = ta == CblasNoTrans ? A + m0 * lda : A + m0;
@@ -79,28 +87,122 @@ static void sgemm_rows(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int
     }
 }
 
+/* Rows [m0, m1) of this thread's share of M rows, in multiples of TR_SPLIT_QUANTUM. */
+static void my_rows(int M, int64_t *m0, int64_t *m1)
+{
+    int p = omp_get_thread_num(), np = omp_get_num_threads();
+    int blocks = (M + TR_SPLIT_QUANTUM - 1) / TR_SPLIT_QUANTUM;
+    int64_t a = (int64_t)blocks * p / np * TR_SPLIT_QUANTUM;
+    int64_t b = (int64_t)blocks * (p + 1) / np * TR_SPLIT_QUANTUM;
+    *m0 = a < M ? a : M;
+    *m1 = b < M ? b : M;
+}
+
+static int team_for(int64_t M, int64_t work)
+{
+    if (!g_split || omp_in_parallel() || work < TR_SPLIT_MIN)
+        return 1;
+    int nt = omp_get_max_threads();
+    int64_t most = (M + TR_SPLIT_QUANTUM - 1) / TR_SPLIT_QUANTUM;
+    return nt < most ? nt : (int)most;
+}
+
+/* y (n, OUT) = beta y + x (n, IN) . W: one thread's rows of a frozen linear's forward. */
+static void base_fwd(int n, int IN, int OUT, const float *x, tr_weight w, tr_wlayout layout,
+                     float beta, float *y)
+{
+    int ldw = layout == TR_W_IN_OUT ? OUT : IN;
+    if (w.h)
+        tr_bf16_gemm(n, OUT, IN, x, IN, w.h, ldw, layout == TR_W_OUT_IN, beta, y, OUT);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, layout == TR_W_IN_OUT ? CblasNoTrans : CblasTrans,
+                    n, OUT, IN, 1.0f, x, IN, w.f, ldw, beta, y, OUT);
+}
+
+/* dx (n, IN) = beta dx + dy (n, OUT) . W^T: one thread's rows of its input gradient. */
+static void base_bwd(int n, int IN, int OUT, const float *dy, tr_weight w, tr_wlayout layout,
+                     float beta, float *dx)
+{
+    int ldw = layout == TR_W_IN_OUT ? OUT : IN;
+    if (w.h)
+        tr_bf16_gemm(n, IN, OUT, dy, OUT, w.h, ldw, layout == TR_W_IN_OUT, beta, dx, IN);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, layout == TR_W_IN_OUT ? CblasTrans : CblasNoTrans,
+                    n, IN, OUT, 1.0f, dy, OUT, w.f, ldw, beta, dx, IN);
+}
+
+/* Rows [m0, m1) of the bf16 matmul pair: C = beta C + bias + A . W (bwd 0) or A . W^T. */
+static void bf16_block(int bwd, int64_t m0, int64_t m1, float *C, const float *A, tr_weight w,
+                       const float *bias, int IN, int OUT, tr_wlayout layout, float beta)
+{
+    int cols = bwd ? IN : OUT, lda = bwd ? OUT : IN;
+    if (m1 <= m0)
+        return;
+    if (bias) {
+        bias_rows(C, cols, m0, m1, cols, bias, beta);
+        beta = 1.0f;
+    }
+    if (bwd)
+        base_bwd((int)(m1 - m0), IN, OUT, A + m0 * lda, w, layout, beta, C + m0 * cols);
+    else
+        base_fwd((int)(m1 - m0), IN, OUT, A + m0 * lda, w, layout, beta, C + m0 * cols);
+}
+
+/* The bf16 matmul pair over the team, rows split as sgemm_rows splits them. */
+static void bf16_rows(int bwd, float *C, const float *A, tr_weight w, const float *bias, int N,
+                      int IN, int OUT, tr_wlayout layout, float beta)
+{
+    int nt = team_for(N, (int64_t)N * IN * OUT);
+    if (nt <= 1) {
+        bf16_block(bwd, 0, N, C, A, w, bias, IN, OUT, layout, beta);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        int64_t m0, m1;
+        my_rows(N, &m0, &m1);
+        bf16_block(bwd, m0, m1, C, A, w, bias, IN, OUT, layout, beta);
+    }
+}
+
+void tr_matmul_forward_w(float *out, const float *inp, tr_weight w, const float *bias, int N,
+                         int IN, int OUT, tr_wlayout layout, int accumulate)
+{
+    float beta = accumulate ? 1.0f : 0.0f;
+    if (w.h)
+        bf16_rows(0, out, inp, w, bias, N, IN, OUT, layout, beta);
+    else if (layout == TR_W_IN_OUT)
+        sgemm_rows(CblasNoTrans, CblasNoTrans, N, OUT, IN, 1.0f, inp, IN, w.f, OUT, beta, out, OUT,
+                   bias);
+    else
+        sgemm_rows(CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, inp, IN, w.f, IN, beta, out, OUT,
+                   bias);
+}
+
 void tr_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N,
                        int IN, int OUT, tr_wlayout layout, int accumulate)
 {
+    tr_matmul_forward_w(out, inp, (tr_weight){w, NULL}, bias, N, IN, OUT, layout, accumulate);
+}
+
+void tr_matmul_backward_w(float *dinp, const float *dout, tr_weight w, int N, int IN, int OUT,
+                          tr_wlayout layout, int accumulate)
+{
     float beta = accumulate ? 1.0f : 0.0f;
-    if (layout == TR_W_IN_OUT)
-        sgemm_rows(CblasNoTrans, CblasNoTrans, N, OUT, IN, 1.0f, inp, IN, w, OUT, beta, out, OUT,
-                   bias);
+    if (w.h)
+        bf16_rows(1, dinp, dout, w, NULL, N, IN, OUT, layout, beta);
+    else if (layout == TR_W_IN_OUT)
+        sgemm_rows(CblasNoTrans, CblasTrans, N, IN, OUT, 1.0f, dout, OUT, w.f, OUT, beta, dinp, IN,
+                   NULL);
     else
-        sgemm_rows(CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, inp, IN, w, IN, beta, out, OUT,
-                   bias);
+        sgemm_rows(CblasNoTrans, CblasNoTrans, N, IN, OUT, 1.0f, dout, OUT, w.f, IN, beta, dinp, IN,
+                   NULL);
 }
 
 void tr_matmul_backward(float *dinp, const float *dout, const float *w, int N, int IN, int OUT,
                         tr_wlayout layout, int accumulate)
 {
-    float beta = accumulate ? 1.0f : 0.0f;
-    if (layout == TR_W_IN_OUT)
-        sgemm_rows(CblasNoTrans, CblasTrans, N, IN, OUT, 1.0f, dout, OUT, w, OUT, beta, dinp, IN,
-                   NULL);
-    else
-        sgemm_rows(CblasNoTrans, CblasNoTrans, N, IN, OUT, 1.0f, dout, OUT, w, IN, beta, dinp, IN,
-                   NULL);
+    tr_matmul_backward_w(dinp, dout, (tr_weight){w, NULL}, N, IN, OUT, layout, accumulate);
 }
 
 void tr_lora_forward(float *out, int ldo, float *h, const float *inp, const float *A,
@@ -127,35 +229,13 @@ void tr_lora_backward(float *dinp, float *dA, float *dB, float *dh, const float 
         sgemm_rows(CblasNoTrans, CblasNoTrans, N, IN, R, 1.0f, dh, R, A, IN, 1.0f, dinp, IN, NULL);
 }
 
-/* Rows [m0, m1) of this thread's share of M rows, in multiples of TR_SPLIT_QUANTUM. */
-static void my_rows(int M, int64_t *m0, int64_t *m1)
-{
-    int p = omp_get_thread_num(), np = omp_get_num_threads();
-    int blocks = (M + TR_SPLIT_QUANTUM - 1) / TR_SPLIT_QUANTUM;
-    int64_t a = (int64_t)blocks * p / np * TR_SPLIT_QUANTUM;
-    int64_t b = (int64_t)blocks * (p + 1) / np * TR_SPLIT_QUANTUM;
-    *m0 = a < M ? a : M;
-    *m1 = b < M ? b : M;
-}
-
-static int team_for(int64_t M, int64_t work)
-{
-    if (!g_split || omp_in_parallel() || work < TR_SPLIT_MIN)
-        return 1;
-    int nt = omp_get_max_threads();
-    int64_t most = (M + TR_SPLIT_QUANTUM - 1) / TR_SPLIT_QUANTUM;
-    return nt < most ? nt : (int)most;
-}
-
 static void lin_fwd_rows(int64_t m0, int64_t m1, float *out, const float *init, const float *inp,
-                         const float *w, const float *bias, int IN, int OUT, tr_wlayout layout,
+                         tr_weight w, const float *bias, int IN, int OUT, tr_wlayout layout,
                          tr_lora_slot *slots, int n_slots, int R, float scale)
 {
     int n = (int)(m1 - m0);
     if (n <= 0)
         return;
-    CBLAS_TRANSPOSE tw = layout == TR_W_IN_OUT ? CblasNoTrans : CblasTrans;
-    int ldw = layout == TR_W_IN_OUT ? OUT : IN;
     float beta = 0.0f;
     if (init || bias) {
         for (int64_t i = m0; i < m1; i++) {
@@ -172,7 +252,7 @@ static void lin_fwd_rows(int64_t m0, int64_t m1, float *out, const float *init, 
     }
     const float *x = inp + m0 * IN;
     float *y = out + m0 * OUT;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, tw, n, OUT, IN, 1.0f, x, IN, w, ldw, beta, y, OUT);
+    base_fwd(n, IN, OUT, x, w, layout, beta, y);
     double t0 = tr_prof_start0();
     for (int k = 0; k < n_slots; k++) {
         tr_lora_slot *sl = &slots[k];
@@ -189,6 +269,14 @@ void tr_linear_forward(float *out, const float *init, const float *inp, const fl
                        const float *bias, int N, int IN, int OUT, tr_wlayout layout,
                        tr_lora_slot *slots, int n_slots, int R, float scale)
 {
+    tr_linear_forward_w(out, init, inp, (tr_weight){w, NULL}, bias, N, IN, OUT, layout, slots,
+                        n_slots, R, scale);
+}
+
+void tr_linear_forward_w(float *out, const float *init, const float *inp, tr_weight w,
+                         const float *bias, int N, int IN, int OUT, tr_wlayout layout,
+                         tr_lora_slot *slots, int n_slots, int R, float scale)
+{
     int nt = team_for(N, (int64_t)N * IN * OUT);
     if (nt <= 1) {
         lin_fwd_rows(0, N, out, init, inp, w, bias, IN, OUT, layout, slots, n_slots, R, scale);
@@ -202,19 +290,16 @@ void tr_linear_forward(float *out, const float *init, const float *inp, const fl
     }
 }
 
-static void lin_bwd_rows(int64_t m0, int64_t m1, float *dinp, const float *dout, const float *w,
+static void lin_bwd_rows(int64_t m0, int64_t m1, float *dinp, const float *dout, tr_weight w,
                          int IN, int OUT, tr_wlayout layout, tr_lora_slot *slots, int n_slots,
                          int R, float scale)
 {
     int n = (int)(m1 - m0);
     if (n <= 0)
         return;
-    CBLAS_TRANSPOSE tw = layout == TR_W_IN_OUT ? CblasTrans : CblasNoTrans;
-    int ldw = layout == TR_W_IN_OUT ? OUT : IN;
     const float *dy = dout + m0 * OUT;
     if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, tw, n, IN, OUT, 1.0f, dy, OUT, w, ldw, 0.0f,
-                    dinp + m0 * IN, IN);
+        base_bwd(n, IN, OUT, dy, w, layout, 0.0f, dinp + m0 * IN);
     double t0 = tr_prof_start0();
     for (int k = 0; k < n_slots; k++) {
         tr_lora_slot *sl = &slots[k];
@@ -231,6 +316,14 @@ static void lin_bwd_rows(int64_t m0, int64_t m1, float *dinp, const float *dout,
 void tr_linear_backward(float *dinp, const float *dout, const float *inp, const float *w, int N,
                         int IN, int OUT, tr_wlayout layout, tr_lora_slot *slots, int n_slots, int R,
                         float scale)
+{
+    tr_linear_backward_w(dinp, dout, inp, (tr_weight){w, NULL}, N, IN, OUT, layout, slots, n_slots,
+                         R, scale);
+}
+
+void tr_linear_backward_w(float *dinp, const float *dout, const float *inp, tr_weight w, int N,
+                          int IN, int OUT, tr_wlayout layout, tr_lora_slot *slots, int n_slots,
+                          int R, float scale)
 {
     if (!dinp && n_slots == 0)
         return;
@@ -384,6 +477,12 @@ static void head_ce_rows(float *losses, float *z, const int32_t *tg, int n, int 
 float tr_head_ce(float *losses, float *dx, float *dw, float *scratch, const float *x,
                  const float *w, const int32_t *targets, int N, int C, int V, int chunk)
 {
+    return tr_head_ce_w(losses, dx, dw, scratch, x, (tr_weight){w, NULL}, targets, N, C, V, chunk);
+}
+
+float tr_head_ce_w(float *losses, float *dx, float *dw, float *scratch, const float *x, tr_weight w,
+                   const int32_t *targets, int N, int C, int V, int chunk)
+{
     int count = 0;
     for (int n = 0; n < N; n++)
         count += targets[n] >= 0;
@@ -392,13 +491,13 @@ float tr_head_ce(float *losses, float *dx, float *dw, float *scratch, const floa
     for (int r0 = 0; r0 < N; r0 += chunk) {
         int n = N - r0 < chunk ? N - r0 : chunk;
         const float *xc = x + (int64_t)r0 * C;
-        tr_matmul_forward(scratch, xc, w, NULL, n, C, V, TR_W_OUT_IN, 0);
+        tr_matmul_forward_w(scratch, xc, w, NULL, n, C, V, TR_W_OUT_IN, 0);
         double t0 = tr_prof_start();
         head_ce_rows(losses + r0, scratch, targets + r0, n, V, inv, grad);
         tr_prof_move0(TR_PROF_HEAD, TR_PROF_CE, t0);
         if (dx)
-            tr_matmul_backward(dx + (int64_t)r0 * C, scratch, w, n, C, V, TR_W_OUT_IN, 0);
-        if (dw)
+            tr_matmul_backward_w(dx + (int64_t)r0 * C, scratch, w, n, C, V, TR_W_OUT_IN, 0);
+        if (dw && w.f)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, C, n, 1.0f, scratch, V, xc, C,
                         1.0f, dw, C);
     }

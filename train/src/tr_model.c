@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tr_bf16.h"
 #include "tr_internal.h"
 
 static int positive(double x)
@@ -104,8 +105,8 @@ int tr_config_validate(tr_config *c, mu_diag *d)
     return MU_OK;
 }
 
-static void add_entry(tr_model *m, float *data, int64_t d0, int64_t d1, const char *fmt, int l,
-                      const char *suffix)
+static void add_entry(tr_model *m, float *data, uint16_t *d16, int64_t d0, int64_t d1,
+                      const char *fmt, int l, const char *suffix)
 {
     if (!m->base) {
         m->n_base++;
@@ -121,109 +122,147 @@ static void add_entry(tr_model *m, float *data, int64_t d0, int64_t d1, const ch
     e->shape[0] = d0;
     e->shape[1] = d1;
     e->data = data;
+    e->bf16 = d16;
+}
+
+/* The fp32 and bf16 blocks being carved (bases NULL: counting). */
+typedef struct {
+    tr_carver f;
+    uint16_t *h;
+    int64_t hoff;
+} carvers;
+
+/* A 2-D weight of n values: fp32 from the float block, or in bf16 mode bf16 (*h) from the
+ * bf16 block, 64-byte aligned. */
+static float *carve_w(const tr_model *m, carvers *cv, int64_t n, uint16_t **h)
+{
+    *h = NULL;
+    if (!m->bf16)
+        return tr_carve(&cv->f, n);
+    int64_t at = cv->hoff;
+    cv->hoff += (n + 31) & ~(int64_t)31;
+    *h = cv->h ? cv->h + at : NULL;
+    return NULL;
+}
+
+static float *fat(float *p, int64_t off)
+{
+    return p ? p + off : NULL;
+}
+
+static uint16_t *hat(uint16_t *p, int64_t off)
+{
+    return p ? p + off : NULL;
 }
 
 /* Lays out (or, with m->params NULL, counts) every base tensor; fills the entry table when
- * m->base is set. The same walk both sizes the block and carves it, so they cannot drift. */
+ * m->base is set. The same walk both sizes the blocks and carves them, so they cannot drift.
+ * Returns the floats of the fp32 block; m->n_params16 gets the bf16 block's length. */
 static int64_t layout(tr_model *m)
 {
-    tr_carver cv = {m->params, 0};
+    carvers cv = {{m->params, 0}, m->params16, 0};
+    tr_carver *f = &cv.f;
     int C = m->C, V = m->V, F = m->F, HD = m->HD, KVD = m->KV * m->hd;
     const tr_config *c = &m->cfg;
     m->n_base = 0;
     if (c->family == TR_GPT2) {
-        m->wte = tr_carve(&cv, (int64_t)V * C);
-        add_entry(m, m->wte, V, C, "transformer.wte.weight", 0, "");
-        m->wpe = tr_carve(&cv, (int64_t)c->max_pos * C);
-        add_entry(m, m->wpe, c->max_pos, C, "transformer.wpe.weight", 0, "");
+        m->wte = carve_w(m, &cv, (int64_t)V * C, &m->wte16);
+        add_entry(m, m->wte, m->wte16, V, C, "transformer.wte.weight", 0, "");
+        m->wpe = carve_w(m, &cv, (int64_t)c->max_pos * C, &m->wpe16);
+        add_entry(m, m->wpe, m->wpe16, c->max_pos, C, "transformer.wpe.weight", 0, "");
         for (int l = 0; l < m->L; l++) {
             tr_layer *y = &m->layers[l];
             const char *p = "transformer.h.%d.";
-            y->n1w = tr_carve(&cv, C);
-            add_entry(m, y->n1w, C, 0, p, l, "ln_1.weight");
-            y->n1b = tr_carve(&cv, C);
-            add_entry(m, y->n1b, C, 0, p, l, "ln_1.bias");
-            y->wqkv = tr_carve(&cv, (int64_t)C * 3 * C);
-            add_entry(m, y->wqkv, C, 3 * C, p, l, "attn.c_attn.weight");
-            y->bqkv = tr_carve(&cv, 3 * C);
-            add_entry(m, y->bqkv, 3 * C, 0, p, l, "attn.c_attn.bias");
-            y->wo = tr_carve(&cv, (int64_t)C * C);
-            add_entry(m, y->wo, C, C, p, l, "attn.c_proj.weight");
-            y->bo = tr_carve(&cv, C);
-            add_entry(m, y->bo, C, 0, p, l, "attn.c_proj.bias");
-            y->n2w = tr_carve(&cv, C);
-            add_entry(m, y->n2w, C, 0, p, l, "ln_2.weight");
-            y->n2b = tr_carve(&cv, C);
-            add_entry(m, y->n2b, C, 0, p, l, "ln_2.bias");
-            y->wup = tr_carve(&cv, (int64_t)C * F);
-            add_entry(m, y->wup, C, F, p, l, "mlp.c_fc.weight");
-            y->bup = tr_carve(&cv, F);
-            add_entry(m, y->bup, F, 0, p, l, "mlp.c_fc.bias");
-            y->wdn = tr_carve(&cv, (int64_t)F * C);
-            add_entry(m, y->wdn, F, C, p, l, "mlp.c_proj.weight");
-            y->bdn = tr_carve(&cv, C);
-            add_entry(m, y->bdn, C, 0, p, l, "mlp.c_proj.bias");
+            y->n1w = tr_carve(f, C);
+            add_entry(m, y->n1w, NULL, C, 0, p, l, "ln_1.weight");
+            y->n1b = tr_carve(f, C);
+            add_entry(m, y->n1b, NULL, C, 0, p, l, "ln_1.bias");
+            y->wqkv = carve_w(m, &cv, (int64_t)C * 3 * C, &y->wqkv16);
+            add_entry(m, y->wqkv, y->wqkv16, C, 3 * C, p, l, "attn.c_attn.weight");
+            y->bqkv = tr_carve(f, 3 * C);
+            add_entry(m, y->bqkv, NULL, 3 * C, 0, p, l, "attn.c_attn.bias");
+            y->wo = carve_w(m, &cv, (int64_t)C * C, &y->wo16);
+            add_entry(m, y->wo, y->wo16, C, C, p, l, "attn.c_proj.weight");
+            y->bo = tr_carve(f, C);
+            add_entry(m, y->bo, NULL, C, 0, p, l, "attn.c_proj.bias");
+            y->n2w = tr_carve(f, C);
+            add_entry(m, y->n2w, NULL, C, 0, p, l, "ln_2.weight");
+            y->n2b = tr_carve(f, C);
+            add_entry(m, y->n2b, NULL, C, 0, p, l, "ln_2.bias");
+            y->wup = carve_w(m, &cv, (int64_t)C * F, &y->wup16);
+            add_entry(m, y->wup, y->wup16, C, F, p, l, "mlp.c_fc.weight");
+            y->bup = tr_carve(f, F);
+            add_entry(m, y->bup, NULL, F, 0, p, l, "mlp.c_fc.bias");
+            y->wdn = carve_w(m, &cv, (int64_t)F * C, &y->wdn16);
+            add_entry(m, y->wdn, y->wdn16, F, C, p, l, "mlp.c_proj.weight");
+            y->bdn = tr_carve(f, C);
+            add_entry(m, y->bdn, NULL, C, 0, p, l, "mlp.c_proj.bias");
         }
-        m->nfw = tr_carve(&cv, C);
-        add_entry(m, m->nfw, C, 0, "transformer.ln_f.weight", 0, "");
-        m->nfb = tr_carve(&cv, C);
-        add_entry(m, m->nfb, C, 0, "transformer.ln_f.bias", 0, "");
+        m->nfw = tr_carve(f, C);
+        add_entry(m, m->nfw, NULL, C, 0, "transformer.ln_f.weight", 0, "");
+        m->nfb = tr_carve(f, C);
+        add_entry(m, m->nfb, NULL, C, 0, "transformer.ln_f.bias", 0, "");
     } else {
-        m->wte = tr_carve(&cv, (int64_t)V * C);
-        add_entry(m, m->wte, V, C, "model.embed_tokens.weight", 0, "");
+        m->wte = carve_w(m, &cv, (int64_t)V * C, &m->wte16);
+        add_entry(m, m->wte, m->wte16, V, C, "model.embed_tokens.weight", 0, "");
         m->wpe = NULL;
+        m->wpe16 = NULL;
         for (int l = 0; l < m->L; l++) {
             tr_layer *y = &m->layers[l];
             const char *p = "model.layers.%d.";
-            y->n1w = tr_carve(&cv, C);
-            add_entry(m, y->n1w, C, 0, p, l, "input_layernorm.weight");
+            y->n1w = tr_carve(f, C);
+            add_entry(m, y->n1w, NULL, C, 0, p, l, "input_layernorm.weight");
             /* q, k, v back to back: one (QKV, C) weight for one GEMM. */
-            y->wqkv = tr_carve(&cv, (int64_t)m->QKV * C);
-            float *wq = y->wqkv, *wk = wq ? wq + (int64_t)HD * C : NULL;
-            float *wv = wk ? wk + (int64_t)KVD * C : NULL;
-            y->bqkv = c->qkv_bias ? tr_carve(&cv, m->QKV) : NULL;
-            float *bq = y->bqkv, *bk = bq ? bq + HD : NULL, *bv = bk ? bk + KVD : NULL;
-            add_entry(m, wq, HD, C, p, l, "self_attn.q_proj.weight");
+            y->wqkv = carve_w(m, &cv, (int64_t)m->QKV * C, &y->wqkv16);
+            int64_t ok = (int64_t)HD * C, ov = ok + (int64_t)KVD * C;
+            y->bqkv = c->qkv_bias ? tr_carve(f, m->QKV) : NULL;
+            float *bq = y->bqkv, *bk = fat(bq, HD), *bv = fat(bq, HD + KVD);
+            add_entry(m, y->wqkv, y->wqkv16, HD, C, p, l, "self_attn.q_proj.weight");
             if (c->qkv_bias)
-                add_entry(m, bq, HD, 0, p, l, "self_attn.q_proj.bias");
-            add_entry(m, wk, KVD, C, p, l, "self_attn.k_proj.weight");
+                add_entry(m, bq, NULL, HD, 0, p, l, "self_attn.q_proj.bias");
+            add_entry(m, fat(y->wqkv, ok), hat(y->wqkv16, ok), KVD, C, p, l,
+                      "self_attn.k_proj.weight");
             if (c->qkv_bias)
-                add_entry(m, bk, KVD, 0, p, l, "self_attn.k_proj.bias");
-            add_entry(m, wv, KVD, C, p, l, "self_attn.v_proj.weight");
+                add_entry(m, bk, NULL, KVD, 0, p, l, "self_attn.k_proj.bias");
+            add_entry(m, fat(y->wqkv, ov), hat(y->wqkv16, ov), KVD, C, p, l,
+                      "self_attn.v_proj.weight");
             if (c->qkv_bias)
-                add_entry(m, bv, KVD, 0, p, l, "self_attn.v_proj.bias");
+                add_entry(m, bv, NULL, KVD, 0, p, l, "self_attn.v_proj.bias");
             y->qnw = y->knw = NULL;
             if (c->qk_norm) {
-                y->qnw = tr_carve(&cv, m->hd);
-                add_entry(m, y->qnw, m->hd, 0, p, l, "self_attn.q_norm.weight");
-                y->knw = tr_carve(&cv, m->hd);
-                add_entry(m, y->knw, m->hd, 0, p, l, "self_attn.k_norm.weight");
+                y->qnw = tr_carve(f, m->hd);
+                add_entry(m, y->qnw, NULL, m->hd, 0, p, l, "self_attn.q_norm.weight");
+                y->knw = tr_carve(f, m->hd);
+                add_entry(m, y->knw, NULL, m->hd, 0, p, l, "self_attn.k_norm.weight");
             }
-            y->wo = tr_carve(&cv, (int64_t)C * HD);
-            add_entry(m, y->wo, C, HD, p, l, "self_attn.o_proj.weight");
-            y->bo = c->o_bias ? tr_carve(&cv, C) : NULL;
+            y->wo = carve_w(m, &cv, (int64_t)C * HD, &y->wo16);
+            add_entry(m, y->wo, y->wo16, C, HD, p, l, "self_attn.o_proj.weight");
+            y->bo = c->o_bias ? tr_carve(f, C) : NULL;
             if (c->o_bias)
-                add_entry(m, y->bo, C, 0, p, l, "self_attn.o_proj.bias");
+                add_entry(m, y->bo, NULL, C, 0, p, l, "self_attn.o_proj.bias");
             y->n1b = y->n2b = y->bup = y->bdn = NULL;
-            y->n2w = tr_carve(&cv, C);
-            add_entry(m, y->n2w, C, 0, p, l, "post_attention_layernorm.weight");
-            y->wup = tr_carve(&cv, (int64_t)2 * F * C);
-            add_entry(m, y->wup, F, C, p, l, "mlp.gate_proj.weight");
-            add_entry(m, y->wup ? y->wup + (int64_t)F * C : NULL, F, C, p, l, "mlp.up_proj.weight");
-            y->wdn = tr_carve(&cv, (int64_t)C * F);
-            add_entry(m, y->wdn, C, F, p, l, "mlp.down_proj.weight");
+            y->n2w = tr_carve(f, C);
+            add_entry(m, y->n2w, NULL, C, 0, p, l, "post_attention_layernorm.weight");
+            y->wup = carve_w(m, &cv, (int64_t)2 * F * C, &y->wup16);
+            int64_t ou = (int64_t)F * C;
+            add_entry(m, y->wup, y->wup16, F, C, p, l, "mlp.gate_proj.weight");
+            add_entry(m, fat(y->wup, ou), hat(y->wup16, ou), F, C, p, l, "mlp.up_proj.weight");
+            y->wdn = carve_w(m, &cv, (int64_t)C * F, &y->wdn16);
+            add_entry(m, y->wdn, y->wdn16, C, F, p, l, "mlp.down_proj.weight");
         }
-        m->nfw = tr_carve(&cv, C);
-        add_entry(m, m->nfw, C, 0, "model.norm.weight", 0, "");
+        m->nfw = tr_carve(f, C);
+        add_entry(m, m->nfw, NULL, C, 0, "model.norm.weight", 0, "");
         m->nfb = NULL;
     }
     if (c->tied_head) {
         m->head = m->wte;
+        m->head16 = m->wte16;
     } else {
-        m->head = tr_carve(&cv, (int64_t)V * C);
-        add_entry(m, m->head, V, C, "lm_head.weight", 0, "");
+        m->head = carve_w(m, &cv, (int64_t)V * C, &m->head16);
+        add_entry(m, m->head, m->head16, V, C, "lm_head.weight", 0, "");
     }
-    return cv.off;
+    m->n_params16 = cv.hoff;
+    return f->off;
 }
 
 tr_model *tr_model_new(const tr_config *cfg, mu_diag *diag)
@@ -275,9 +314,70 @@ void tr_model_free(tr_model *m)
     free(m->lora);
     free(m->mods);
     free(m->params);
+    free(m->params16);
     free(m->base);
     free(m->layers);
     free(m);
+}
+
+/* Entry `from` into entry `to` (same name and shape), converting between fp32 and bf16. */
+static void convert_entry(const tr_entry *from, tr_entry *to)
+{
+    int64_t n = from->shape[0] * (from->ndim > 1 ? from->shape[1] : 1);
+    if (from->data && to->data)
+        memcpy(to->data, from->data, sizeof(float) * (size_t)n);
+    else if (from->data)
+        tr_bf16_round(to->bf16, from->data, n);
+    else if (to->data)
+        tr_bf16_widen(to->data, from->bf16, n);
+    else
+        memcpy(to->bf16, from->bf16, sizeof(uint16_t) * (size_t)n);
+}
+
+int tr_model_set_bf16(tr_model *m, int on)
+{
+    if (on != 0 && on != 1)
+        return MU_ERR_INVALID;
+    if (on == m->bf16)
+        return MU_OK;
+    float *old_f = m->params;
+    uint16_t *old_h = m->params16;
+    tr_entry *old_base = m->base;
+    int64_t old_n = m->n_params, old_n16 = m->n_params16;
+    m->bf16 = on;
+    m->params = NULL;
+    m->params16 = NULL;
+    m->base = NULL;
+    int64_t n = layout(m); /* counting pass (clears the tensor pointers) */
+    m->base = calloc((size_t)m->n_base, sizeof *m->base);
+    m->params = calloc((size_t)(n ? n : 1), sizeof(float));
+    m->params16 = m->n_params16 ? calloc((size_t)m->n_params16, sizeof(uint16_t)) : NULL;
+    if (!m->base || !m->params || (m->n_params16 && !m->params16)) {
+        free(m->base);
+        free(m->params);
+        free(m->params16);
+        m->bf16 = !on;
+        m->params = old_f;
+        m->params16 = old_h;
+        m->base = old_base;
+        m->n_params = old_n;
+        layout(m); /* the old pointers back */
+        m->n_params16 = old_n16;
+        return MU_ERR_NOMEM;
+    }
+    m->n_params = n;
+    layout(m);
+    for (int i = 0; i < m->n_base; i++)
+        convert_entry(&old_base[i], &m->base[i]);
+    free(old_f);
+    free(old_h);
+    free(old_base);
+    return MU_OK;
+}
+
+int tr_model_bf16(const tr_model *m)
+{
+    return m->bf16;
 }
 
 const tr_config *tr_model_config(const tr_model *m)
@@ -294,6 +394,7 @@ static void entry_to_tensor(const tr_entry *e, tr_tensor *out)
     out->shape[2] = out->shape[3] = 0;
     out->numel = e->shape[0] * (e->ndim > 1 ? e->shape[1] : 1);
     out->data = e->data;
+    out->bf16 = e->bf16;
 }
 
 int tr_model_base_count(const tr_model *m)
@@ -374,12 +475,14 @@ int tr_model_check_finite(tr_model *m, int lora, const char *where, mu_diag *dia
         int rc = lora ? tr_lora_tensor(m, i, &t) : tr_model_base_tensor(m, i, &t);
         if (rc)
             return mu_diag_set(diag, rc, "%s: tensor %d", where, i);
-        int64_t bad = tr_first_nonfinite(t.data, t.numel);
+        int64_t bad =
+            t.data ? tr_first_nonfinite(t.data, t.numel) : tr_bf16_first_nonfinite(t.bf16, t.numel);
         if (bad < t.numel)
             return mu_diag_set(diag, MU_ERR_INVALID,
                                "%s: %s tensor '%s' has a non-finite value (%g) at index %lld of "
                                "%lld",
-                               where, lora ? "LoRA" : "base", t.name, (double)t.data[bad],
+                               where, lora ? "LoRA" : "base", t.name,
+                               t.data ? (double)t.data[bad] : (double)tr_bf16_to_f32(t.bf16[bad]),
                                (long long)bad, (long long)t.numel);
     }
     return MU_OK;

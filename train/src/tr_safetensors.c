@@ -64,14 +64,6 @@ float tr_f16_to_f32(uint16_t h)
     return f;
 }
 
-float tr_bf16_to_f32(uint16_t h)
-{
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
 static int parse_dtype(const char *s, tr_st_dtype *out)
 {
     for (size_t i = 0; i < N_DTYPES; i++)
@@ -376,12 +368,24 @@ const char *tr_st_metadata(const tr_st *st, const char *key)
     return st->meta ? json_string_value(json_object_get(st->meta, key)) : NULL;
 }
 
+static int wrong_count(const tr_st *st, const tr_st_info *t, size_t n, mu_diag *diag)
+{
+    return mu_diag_set(diag, MU_ERR_INVALID,
+                       "%s: tensor '%s' has %zu elements, caller expected %zu", st->name, t->name,
+                       t->numel, n);
+}
+
+static int unsupported(const tr_st *st, const tr_st_info *t, mu_diag *diag)
+{
+    return mu_diag_set(diag, MU_ERR_UNSUPPORTED,
+                       "%s: tensor '%s' has dtype %s; only F32, F16 and BF16 are supported",
+                       st->name, t->name, dtypes[t->dtype].name);
+}
+
 int tr_st_read_f32(const tr_st *st, const tr_st_info *t, float *out, size_t n, mu_diag *diag)
 {
     if (n != t->numel)
-        return mu_diag_set(diag, MU_ERR_INVALID,
-                           "%s: tensor '%s' has %zu elements, caller expected %zu", st->name,
-                           t->name, t->numel, n);
+        return wrong_count(st, t, n, diag);
     const uint8_t *p = st->data + t->begin;
     switch (t->dtype) {
     case TR_ST_F32:
@@ -396,9 +400,33 @@ int tr_st_read_f32(const tr_st *st, const tr_st_info *t, float *out, size_t n, m
         }
         return 0;
     default:
-        return mu_diag_set(diag, MU_ERR_UNSUPPORTED,
-                           "%s: tensor '%s' has dtype %s; only F32, F16 and BF16 are supported",
-                           st->name, t->name, dtypes[t->dtype].name);
+        return unsupported(st, t, diag);
+    }
+}
+
+int tr_st_read_bf16(const tr_st *st, const tr_st_info *t, uint16_t *out, size_t n, mu_diag *diag)
+{
+    if (n != t->numel)
+        return wrong_count(st, t, n, diag);
+    const uint8_t *p = st->data + t->begin;
+    switch (t->dtype) {
+    case TR_ST_BF16:
+        for (size_t i = 0; i < n; i++)
+            out[i] = mu_le16(p + 2 * i);
+        return 0;
+    case TR_ST_F16: /* f16 has 3 more mantissa bits than bf16 and a range inside it */
+        for (size_t i = 0; i < n; i++)
+            out[i] = tr_bf16_from_f32(tr_f16_to_f32(mu_le16(p + 2 * i)));
+        return 0;
+    case TR_ST_F32:
+        for (size_t i = 0; i < n; i++) {
+            float f;
+            memcpy(&f, p + 4 * i, sizeof f);
+            out[i] = tr_bf16_from_f32(f);
+        }
+        return 0;
+    default:
+        return unsupported(st, t, diag);
     }
 }
 
@@ -411,12 +439,16 @@ static void format_shape(char *buf, size_t cap, int ndim, const int64_t *shape)
         snprintf(buf + o, cap - o, "]");
 }
 
-int tr_st_load(const tr_st *st, const char *name, int ndim, const int64_t *shape, float *out,
-               mu_diag *diag)
+/* The tensor `name` checked against ndim/shape; NULL (diag set, *rc) if absent or shaped
+ * otherwise. */
+static const tr_st_info *find_shaped(const tr_st *st, const char *name, int ndim,
+                                     const int64_t *shape, int *rc, mu_diag *diag)
 {
     const tr_st_info *t = tr_st_find(st, name);
-    if (!t)
-        return mu_diag_set(diag, MU_ERR_NOTFOUND, "%s: tensor '%s' is missing", st->name, name);
+    if (!t) {
+        *rc = mu_diag_set(diag, MU_ERR_NOTFOUND, "%s: tensor '%s' is missing", st->name, name);
+        return NULL;
+    }
     int same = t->ndim == ndim;
     for (int i = 0; same && i < ndim; i++)
         same = t->shape[i] == shape[i];
@@ -424,8 +456,25 @@ int tr_st_load(const tr_st *st, const char *name, int ndim, const int64_t *shape
         char have[128], want[128];
         format_shape(have, sizeof have, t->ndim, t->shape);
         format_shape(want, sizeof want, ndim, shape);
-        return mu_diag_set(diag, MU_ERR_FORMAT, "%s: tensor '%s' has shape %s, expected %s",
-                           st->name, name, have, want);
+        *rc = mu_diag_set(diag, MU_ERR_FORMAT, "%s: tensor '%s' has shape %s, expected %s",
+                          st->name, name, have, want);
+        return NULL;
     }
-    return tr_st_read_f32(st, t, out, t->numel, diag);
+    return t;
+}
+
+int tr_st_load(const tr_st *st, const char *name, int ndim, const int64_t *shape, float *out,
+               mu_diag *diag)
+{
+    int rc = 0;
+    const tr_st_info *t = find_shaped(st, name, ndim, shape, &rc, diag);
+    return t ? tr_st_read_f32(st, t, out, t->numel, diag) : rc;
+}
+
+int tr_st_load_bf16(const tr_st *st, const char *name, int ndim, const int64_t *shape,
+                    uint16_t *out, mu_diag *diag)
+{
+    int rc = 0;
+    const tr_st_info *t = find_shaped(st, name, ndim, shape, &rc, diag);
+    return t ? tr_st_read_bf16(st, t, out, t->numel, diag) : rc;
 }
