@@ -6,28 +6,13 @@
 // logits read from LOGITS.bin (T x VOCAB float32, little-endian), then "scale S", the
 // largest |log_softmax(mutual)|.
 import { readFileSync } from "node:fs";
-import path from "node:path";
-import { pathToFileURL } from "node:url";
+
+import { openContext } from "./llama_ctx.mjs";
 
 const [npmDir, modelPath, loraPath, logitsPath, vocabArg, ...idArgs] = process.argv.slice(2);
 const V = Number(vocabArg);
 const ids = idArgs.map(Number);
-const { getLlama, LlamaLogLevel } = await import(
-  pathToFileURL(path.resolve(npmDir, "node_modules/node-llama-cpp/dist/index.js")).href
-);
-
-const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
-const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
-const ctx = await model.createContext({
-  contextSize: 64,
-  batchSize: 64,
-  threads: 1,
-  // fp32 end to end, as mutual computes: no F16 KV cache, no flash attention
-  flashAttention: false,
-  experimentalKvCacheKeyType: "F32",
-  experimentalKvCacheValueType: "F32",
-  lora: loraPath === "-" ? undefined : { adapters: [{ filePath: loraPath }] },
-});
+const { ctx, close } = await openContext(npmDir, modelPath, loraPath, 64);
 const seq = ctx.getSequence();
 const res = await seq.controlledEvaluate(
   ids.map((t) => [t, { generateNext: { probabilities: true } }]),
@@ -54,6 +39,4 @@ for (let t = 0; t < ids.length; t++) {
 }
 console.log(`maxdiff ${maxdiff}`);
 console.log(`scale ${scale}`);
-await ctx.dispose();
-await model.dispose();
-await llama.dispose();
+await close();

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """poke_safetensors.py IN OUT NAME OP: copy the safetensors file IN to OUT with the F32
 tensor NAME changed: OP "nan" puts a NaN in its last element, "scale=X" multiplies every
-element by X (finite results). Standard library only."""
+element by X (finite results), "row=TO,FROM,X" sets row TO of a 2-D tensor to X times row
+FROM. Standard library only."""
 import json
 import math
 import struct
@@ -19,6 +20,11 @@ if op == "nan":
     vals[-1] = math.nan
 elif op.startswith("scale="):
     vals = [v * float(op[6:]) for v in vals]
+elif op.startswith("row="):
+    to, frm, x = op[4:].split(",")
+    cols = header[name]["shape"][1]
+    to, frm = int(to) * cols, int(frm) * cols
+    vals[to:to + cols] = [v * float(x) for v in vals[frm:frm + cols]]
 else:
     sys.exit("unknown OP " + op)
 struct.pack_into("<%df" % count, raw, base, *vals)
