@@ -228,8 +228,8 @@ int gv_entry_decode(gv_entry *e, const uint8_t *b, size_t n, mu_diag *d)
 
 int gv_entry_signed_bytes(const gv_entry *e, uint8_t **out, size_t *len, mu_diag *d)
 {
-    uint8_t *b;
-    size_t n;
+    uint8_t *b = NULL;
+    size_t n = 0;
     int rc = encode(e, 0, &b, &n, d);
     if (rc)
         return rc;
@@ -248,8 +248,8 @@ int gv_entry_signed_bytes(const gv_entry *e, uint8_t **out, size_t *len, mu_diag
 
 int gv_entry_sign(gv_entry *e, const uint8_t sk[GV_SK_BYTES], mu_diag *d)
 {
-    uint8_t *m;
-    size_t n;
+    uint8_t *m = NULL;
+    size_t n = 0;
     int rc = gv_entry_signed_bytes(e, &m, &n, d);
     if (rc)
         return rc;
@@ -260,8 +260,8 @@ int gv_entry_sign(gv_entry *e, const uint8_t sk[GV_SK_BYTES], mu_diag *d)
 
 int gv_entry_sig_ok(const gv_entry *e, const uint8_t pk[GV_PK_BYTES])
 {
-    uint8_t *m;
-    size_t n;
+    uint8_t *m = NULL;
+    size_t n = 0;
     int rc = gv_entry_signed_bytes(e, &m, &n, NULL);
     if (rc)
         return rc;

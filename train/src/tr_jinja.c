@@ -487,7 +487,7 @@ static int call_method(tj_ctx *c, const tj_node *nd, tj_val *self, const char *m
                        tj_val **out)
 {
     tj_val *args[2] = {NULL, NULL};
-    size_t na;
+    size_t na = 0;
     char name[32];
     int rc;
     snprintf(name, sizeof name, "%.*s", (int)(mn < 31 ? mn : 31), m);
@@ -589,7 +589,7 @@ static int eval_call(tj_ctx *c, const tj_node *nd, tj_val **out)
     }
     if (f->kind == E_NAME && f->n == 15 && memcmp(f->s, "raise_exception", 15) == 0) {
         tj_val *args[1], *s = NULL;
-        size_t na;
+        size_t na = 0;
         if ((rc = eval_args(c, nd, args, 1, &na)))
             return rc;
         if (na == 1 && (rc = as_str(c, nd, args[0], &s)))

@@ -466,7 +466,7 @@ static int parse_args(tj_parser *p, tj_node *call)
         } else if (call->nnames) {
             return perr(p, peek(p)->at, "positional argument after a keyword argument");
         }
-        tj_node *a;
+        tj_node *a = NULL;
         if ((rc = parse_expr(p, &a)))
             return rc;
         if (kw) {
@@ -570,7 +570,7 @@ static int parse_slice_part(tj_parser *p, tj_node **out)
 static int parse_postfix(tj_parser *p, tj_node **out)
 {
     int rc;
-    tj_node *nd;
+    tj_node *nd = NULL;
     if ((rc = parse_primary(p, &nd)))
         return rc;
     for (;;) {
@@ -648,7 +648,7 @@ static int known(const char *const *list, const tj_tok *t)
 static int parse_unary(tj_parser *p, tj_node **out)
 {
     int rc;
-    tj_node *nd;
+    tj_node *nd = NULL;
     tj_tok *t = peek(p);
     if (is_op(t, "-") || is_op(t, "+")) {
         p->cur++;
