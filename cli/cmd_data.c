@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "cmd_data.h"
 #include "mu_grow.h"
+#include "mu_log.h"
 #include "mu_progress.h"
 #include "tr_chat.h"
 #include "tr_data.h"
@@ -25,8 +26,8 @@ static void help(FILE *out)
 {
     fprintf(
         out,
-        "usage: mutual data import [--tokenizer MODEL_DIR] --text PATH [--text PATH ...]\n"
-        "                          --out FILE.h5\n\n"
+        "usage: mutual data import [--tokenizer MODEL_DIR [--chat-template FILE]]\n"
+        "                          --text PATH [--text PATH ...] --out FILE.h5\n\n"
         "Makes a token dataset for 'mutual train' and 'mutual eval' from text.\n\n"
         "With --tokenizer, each file is one document (a file whose name ends in .jsonl\n"
         "holds one document per line; blank lines are skipped), encoded with MODEL_DIR's\n"
@@ -50,17 +51,24 @@ static void help(FILE *out)
         "as such, no BOS but the template's), and only the assistant's replies are in\n"
         "the loss: each reply's tokens through the end-of-turn token that closes it\n"
         "(the first special token after its text), not what the template writes after\n"
-        "it. The replies are found by rendering the conversation up to each one; a\n"
-        "template that renders earlier turns differently once later ones follow (Qwen3's\n"
-        "drops their <think> part) is refused for multi-turn conversations rather than\n"
-        "guessed at.\n\n"
+        "it. The replies are found by rendering the conversation up to each one. When\n"
+        "the template renders earlier turns differently once later ones follow (Qwen3's\n"
+        "drops their <think> part), such a conversation becomes one example per reply:\n"
+        "the conversation through that reply, as the model sees it then, with only that\n"
+        "reply in the loss. A note on stderr gives how many were split and their tokens\n"
+        "against the unsplit ones (each example repeats the turns before its reply).\n"
+        "--chat-template FILE (a Jinja file, as chat_template.jinja) replaces MODEL_DIR's\n"
+        "template, e.g. for a base model that has none; bos_token and eos_token still\n"
+        "come from MODEL_DIR's tokenizer_config.json (undefined without one).\n\n"
         "Ids are stored as uint16 up to 65,536 tokens, else uint32.\n\n"
         "Without --tokenizer, a byte-level tokenizer: each byte of the input is one token\n"
         "id (0-255), vocab_size 256, for byte-vocabulary models only.\n\n"
         "The output is replaced atomically; nothing is written when any input cannot be\n"
         "read or a JSONL line is bad: not JSON, none of the keys above, a bad role, a\n"
-        "conversation without an assistant reply, no chat template, a template that\n"
-        "refuses the conversation (the error names FILE:LINE). A progress bar shows on a\n"
+        "conversation without an assistant reply, no chat template (neither MODEL_DIR's\n"
+        "nor --chat-template), a template that refuses the conversation or whose prompt\n"
+        "for a reply is not a prefix of the reply's rendering (the error names FILE:LINE). A "
+        "progress bar shows on a\n"
         "terminal.\n\n"
         "Each --text is a file, a folder or '-' (standard input); the tokens of all inputs\n"
         "are concatenated in command-line order. A folder is read recursively, its files\n"
@@ -71,6 +79,8 @@ static void help(FILE *out)
         "Options:\n"
         "  --tokenizer DIR the model folder whose tokenizer.json to use (default: none,\n"
         "                  byte-level)\n"
+        "  --chat-template FILE\n"
+        "                  Jinja chat template for the conversations (default: MODEL_DIR's)\n"
         "  --text PATH     file, folder or '-' to read (required, may be repeated)\n"
         "  --out FILE.h5   dataset file to write (required)\n"
         "  -v, --verbose   more log output\n"
@@ -273,13 +283,15 @@ static int import(char **texts, int ntexts, const char *out)
 /* The tokenized documents: ids and the loss mask, and the progress over the input bytes. */
 typedef struct {
     tr_tok *tok;
-    const char *tokdir;
-    tr_chat *chat; /* the chat template, loaded at the first chat line */
+    const char *tokdir, *tmpl; /* tmpl: --chat-template FILE or NULL */
+    tr_chat *chat;             /* the chat template, loaded at the first chat line */
     int32_t *ids;
     uint8_t *mask;
     size_t n, cap, mcap, docs;
     size_t chats, trained; /* conversations, and their tokens with mask 1 */
-    long done, total;      /* input bytes, for the bar */
+    size_t split_convs, split_examples, split_tokens, split_whole; /* add_split's */
+    char split_first[4200];                                        /* its first FILE:LINE */
+    long done, total;                                              /* input bytes, for the bar */
     mu_progress bar;
 } docbuf;
 
@@ -313,27 +325,26 @@ static int add_doc(docbuf *b, const char *text, size_t len, const char *where, m
     return MU_OK;
 }
 
-/* Appends one conversation: the ids its chat template renders, mask 1 on the assistant's
- * replies only (tr_chat_mask); the first token stays out of the loss as for any document. */
-static int add_chat(docbuf *b, json_t *o, const char *where, mu_diag *d)
+/* The chat template: --chat-template's, else MODEL_DIR's. */
+static tr_chat *load_chat(const docbuf *b, int *err, mu_diag *d)
 {
-    tr_chat_msg *msgs;
-    size_t nmsg, m = 0;
-    int rc = data_chat_msgs(o, where, &msgs, &nmsg, d);
-    if (rc)
-        return rc;
-    mu_diag cd = {{0}};
-    if (!b->chat && !(b->chat = tr_chat_load(b->tokdir, &rc, &cd))) {
-        free(msgs);
-        return mu_diag_set(d, rc, "%s: a conversation needs the model's chat template: %s", where,
-                           cd.msg);
+    if (b->tmpl)
+        return tr_chat_load_template(b->tokdir, b->tmpl, err, d);
+    tr_chat *c = tr_chat_load(b->tokdir, err, d);
+    if (!c && *err == MU_ERR_NOTFOUND) {
+        char msg[sizeof d->msg];
+        snprintf(msg, sizeof msg, "%s", d->msg);
+        mu_diag_set(d, *err, "%s; give one with --chat-template FILE", msg);
     }
-    uint32_t *ids = NULL;
-    uint8_t *mask = NULL;
-    rc = tr_chat_mask(b->chat, b->tok, msgs, nmsg, &ids, &mask, &m, &cd);
-    free(msgs);
-    if (rc)
-        return mu_diag_set(d, rc, "%s: %s", where, cd.msg);
+    return c;
+}
+
+/* Appends one example of a conversation (ids and mask, freed here); the first token stays
+ * out of the loss as for any document. */
+static int add_example(docbuf *b, uint32_t *ids, uint8_t *mask, size_t m, const char *where,
+                       mu_diag *d)
+{
+    int rc = MU_OK;
     if (m && !(rc = reserve(b, m, where, d))) {
         mask[0] = 0; /* predicting a document's first token crosses a boundary */
         for (size_t i = 0; i < m; i++) {
@@ -343,10 +354,68 @@ static int add_chat(docbuf *b, json_t *o, const char *where, mu_diag *d)
         }
         b->n += m;
         b->docs++;
-        b->chats++;
     }
     free(ids);
     free(mask);
+    return rc;
+}
+
+/* A conversation the template does not render prefix-consistently, one example per assistant
+ * reply (tr_chat_mask_reply); counted for the note import_tok prints. */
+static int add_split(docbuf *b, const tr_chat_msg *msgs, size_t nmsg, const char *where, mu_diag *d)
+{
+    uint32_t *ids = NULL;
+    uint8_t *mask = NULL;
+    size_t m = 0, n0 = b->n;
+    mu_diag cd = {{0}};
+    int rc = tr_chat_encode(b->chat, b->tok, msgs, nmsg, 0, &ids, &m, &cd);
+    free(ids);
+    if (rc)
+        return mu_diag_set(d, rc, "%s: %s", where, cd.msg);
+    size_t whole = m;
+    for (size_t k = 0; !rc && k < nmsg; k++) {
+        if (strcmp(msgs[k].role, "assistant"))
+            continue;
+        rc = tr_chat_mask_reply(b->chat, b->tok, msgs, k, &ids, &mask, &m, &cd);
+        if (rc)
+            return mu_diag_set(d, rc, "%s: %s", where, cd.msg);
+        rc = add_example(b, ids, mask, m, where, d);
+        b->split_examples++;
+    }
+    if (!b->split_convs++)
+        snprintf(b->split_first, sizeof b->split_first, "%s", where);
+    b->split_tokens += b->n - n0;
+    b->split_whole += whole;
+    return rc;
+}
+
+/* Appends one conversation: the ids its chat template renders, mask 1 on the assistant's
+ * replies only (tr_chat_mask), or one example per reply when the template rewrites earlier
+ * turns (add_split). */
+static int add_chat(docbuf *b, json_t *o, const char *where, mu_diag *d)
+{
+    tr_chat_msg *msgs;
+    size_t nmsg, m = 0;
+    int rc = data_chat_msgs(o, where, &msgs, &nmsg, d);
+    if (rc)
+        return rc;
+    mu_diag cd = {{0}};
+    if (!b->chat && !(b->chat = load_chat(b, &rc, &cd))) {
+        free(msgs);
+        return mu_diag_set(d, rc, "%s: a conversation needs the model's chat template: %s", where,
+                           cd.msg);
+    }
+    uint32_t *ids = NULL;
+    uint8_t *mask = NULL;
+    rc = tr_chat_mask(b->chat, b->tok, msgs, nmsg, &ids, &mask, &m, &cd);
+    if (rc == MU_ERR_UNSUPPORTED)
+        rc = add_split(b, msgs, nmsg, where, d);
+    else if (rc)
+        rc = mu_diag_set(d, rc, "%s: %s", where, cd.msg);
+    else
+        rc = add_example(b, ids, mask, m, where, d);
+    free(msgs);
+    b->chats += !rc;
     return rc;
 }
 
@@ -428,14 +497,15 @@ static long total_bytes(const strlist *files)
     return t > 0 ? t : 1;
 }
 
-static int import_tok(char **texts, int ntexts, const char *tokdir, const char *out)
+static int import_tok(char **texts, int ntexts, const char *tokdir, const char *tmpl,
+                      const char *out)
 {
     mu_diag d = {{0}};
     strlist files = {0};
     char *src = NULL, sha[TR_DATA_SHA_HEX];
     size_t srclen = 0, srccap = 0;
     int rc = sodium_init() < 0 ? mu_diag_set(&d, MU_ERR_CRYPTO, "libsodium init failed") : 0;
-    docbuf b = {.tokdir = tokdir};
+    docbuf b = {.tokdir = tokdir, .tmpl = tmpl};
     if (!rc)
         b.tok = tr_tok_load(tokdir, &rc, &d);
     if (!rc)
@@ -482,18 +552,26 @@ static int import_tok(char **texts, int ntexts, const char *tokdir, const char *
         printf("; %zu conversation%s, %zu assistant tokens in the loss", b.chats,
                b.chats == 1 ? "" : "s", b.trained);
     printf("\n");
+    if (b.split_convs)
+        mu_warn("data: %zu conversation%s (the first at %s) split into %zu "
+                "examples, one per assistant reply, as the chat template renders earlier turns "
+                "differently once later ones follow; they take %zu tokens where %zu would hold "
+                "them whole",
+                b.split_convs, b.split_convs == 1 ? "" : "s", b.split_first, b.split_examples,
+                b.split_tokens, b.split_whole);
     return MU_EXIT_OK;
 }
 
 int cmd_data(int argc, char **argv)
 {
-    enum { O_TEXT = 1000, O_OUT, O_TOK };
+    enum { O_TEXT = 1000, O_OUT, O_TOK, O_TMPL };
     static const struct option longopts[] = {{"text", required_argument, NULL, O_TEXT},
                                              {"out", required_argument, NULL, O_OUT},
                                              {"tokenizer", required_argument, NULL, O_TOK},
+                                             {"chat-template", required_argument, NULL, O_TMPL},
                                              MU_CLI_COMMON_LONGOPTS,
                                              {0, 0, 0, 0}};
-    const char *out = NULL, *tokdir = NULL;
+    const char *out = NULL, *tokdir = NULL, *tmpl = NULL;
     char **texts = calloc((size_t)argc + 1, sizeof *texts);
     int ntexts = 0, c;
     if (!texts) {
@@ -510,6 +588,8 @@ int cmd_data(int argc, char **argv)
             out = optarg;
         else if (c == O_TOK)
             tokdir = optarg;
+        else if (c == O_TMPL)
+            tmpl = optarg;
         else
             return free(texts), cli_usage_error(CMD, "unknown option or missing argument");
     }
@@ -520,8 +600,10 @@ int cmd_data(int argc, char **argv)
         rc = cli_usage_error(CMD, "unexpected argument '%s'", argv[optind + 1]);
     else if (!ntexts || !out)
         rc = cli_usage_error(CMD, "--text and --out are required");
+    else if (tmpl && !tokdir)
+        rc = cli_usage_error(CMD, "--chat-template needs --tokenizer MODEL_DIR");
     else if (tokdir)
-        rc = import_tok(texts, ntexts, tokdir, out);
+        rc = import_tok(texts, ntexts, tokdir, tmpl, out);
     else
         rc = import(texts, ntexts, out);
     free(texts);

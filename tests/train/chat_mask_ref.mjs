@@ -7,7 +7,10 @@
 // with add_special_tokens off (apply_chat_template(tokenize=True)); concatenated. Expected
 // mask: a text line all 1 but its first token; in a conversation, the runs of 1 are exactly
 // one per assistant message, and each decodes to that reply as the template writes it
-// (reply() below, written from the template by hand) plus its end-of-turn token.
+// (reply() below, written from the template by hand) plus its end-of-turn token. A
+// conversation whose rendering through a reply does not start the whole (Qwen3's rewrites
+// earlier replies) is instead one example per reply: the rendering of the messages through
+// it, with one run of 1, that reply. WANT_SPLIT (env): how many conversations must be split.
 // Exit 0 when all agree, 1 (with the first difference) when not.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -45,52 +48,74 @@ function reply(msgs, k) {
 const [idLine, maskLine] = readFileSync(dumpPath, "utf8").split("\n");
 const gotIds = idLine.trim().split(/\s+/).map(Number);
 const gotMask = maskLine.trim().split("").map(Number);
-let at = 0, conversations = 0, replies = 0;
+let at = 0, conversations = 0, replies = 0, split = 0, examples = 0;
 const fail = (msg) => {
   console.error(`chat_mask_ref: ${model}: ${msg}`);
   process.exit(1);
 };
-const lines = readFileSync(jsonlPath, "utf8").split("\n").filter((l) => l.trim());
-for (const [i, line] of lines.entries()) {
-  const o = JSON.parse(line);
-  let want, msgs = null;
-  if (typeof o.text === "string") {
-    want = tok.encode(o.text);
-  } else {
-    msgs = o.messages ?? [
-      ...(o.system !== undefined ? [{ role: "system", content: o.system }] : []),
-      { role: "user", content: o.prompt },
-      { role: "assistant", content: o.response },
-    ];
-    const text = template.render({
-      messages: msgs, add_generation_prompt: false,
-      bos_token: special(config.bos_token), eos_token: special(config.eos_token),
-    });
-    want = tok.encode(text, { add_special_tokens: false });
-  }
+const render = (msgs, gen = false) => template.render({
+  messages: msgs, add_generation_prompt: gen,
+  bos_token: special(config.bos_token), eos_token: special(config.eos_token),
+});
+// One example at `at`: want ids, and masked runs that decode to wantRuns.
+function check(what, want, wantRuns) {
   const ids = gotIds.slice(at, at + want.length), mask = gotMask.slice(at, at + want.length);
   if (ids.join(" ") !== want.join(" "))
-    fail(`line ${i + 1}: ids ${ids.join(" ")}\n  want ${want.join(" ")}`);
-  if (!msgs) {
+    fail(`${what}: ids ${ids.join(" ")}\n  want ${want.join(" ")}`);
+  if (!wantRuns) {
     if (mask.join("") !== want.map((_, j) => (j ? 1 : 0)).join(""))
-      fail(`line ${i + 1}: text mask ${mask.join("")}`);
+      fail(`${what}: text mask ${mask.join("")}`);
   } else {
     const runs = [];
     for (let j = 0; j < mask.length; j++) {
       if (mask[j] && (j === 0 || !mask[j - 1])) runs.push([j, j]);
       if (mask[j]) runs[runs.length - 1][1] = j + 1;
     }
-    const wantRuns = msgs.flatMap((m, k) => (m.role === "assistant" ? [reply(msgs, k)] : []));
     const gotRuns = runs.map(([a, b]) =>
       tok.decode(ids.slice(a, b), { skip_special_tokens: false, clean_up_tokenization_spaces: false }));
     if (JSON.stringify(gotRuns) !== JSON.stringify(wantRuns))
-      fail(`line ${i + 1}: masked runs ${JSON.stringify(gotRuns)}\n  want ${JSON.stringify(wantRuns)}`);
-    conversations++;
+      fail(`${what}: masked runs ${JSON.stringify(gotRuns)}\n  want ${JSON.stringify(wantRuns)}`);
     replies += runs.length;
   }
   at += want.length;
 }
+const lines = readFileSync(jsonlPath, "utf8").split("\n").filter((l) => l.trim());
+for (const [i, line] of lines.entries()) {
+  const o = JSON.parse(line);
+  if (typeof o.text === "string") {
+    check(`line ${i + 1}`, tok.encode(o.text), null);
+    continue;
+  }
+  const msgs = o.messages ?? [
+    ...(o.system !== undefined ? [{ role: "system", content: o.system }] : []),
+    { role: "user", content: o.prompt },
+    { role: "assistant", content: o.response },
+  ];
+  const whole = render(msgs);
+  const asst = msgs.flatMap((m, k) => (m.role === "assistant" ? [k] : []));
+  // Prefix-consistent (the prompt for each reply and the reply as the template writes it
+  // when it is the last message start the whole): one example, all its replies masked;
+  // otherwise (Qwen3 rewriting earlier replies) one example per reply, the conversation
+  // through it rendered alone, masked on that reply only.
+  const through = (k) => render(msgs.slice(0, k), true) + reply(msgs.slice(0, k + 1), k);
+  if (asst.every((k) => whole.startsWith(through(k)))) {
+    check(`line ${i + 1}`, tok.encode(whole, { add_special_tokens: false }),
+          asst.map((k) => reply(msgs, k)));
+  } else {
+    split++;
+    for (const k of asst) {
+      const prefix = msgs.slice(0, k + 1);
+      check(`line ${i + 1} reply ${k + 1}`, tok.encode(render(prefix), { add_special_tokens: false }),
+            [reply(prefix, k)]);
+      examples++;
+    }
+  }
+  conversations++;
+}
 if (at !== gotIds.length || at !== gotMask.length)
   fail(`the dataset has ${gotIds.length} ids and ${gotMask.length} mask bytes, want ${at}`);
 console.log(`chat_mask_ref: ${model}: ${at} ids of ${lines.length} lines as the references ` +
-            `give them; the masks of ${conversations} conversations are their ${replies} replies`);
+            `give them; the masks of ${conversations} conversations are their ${replies} replies` +
+            (split ? `; ${split} of them split into ${examples} examples, one per reply` : ""));
+if (process.env.WANT_SPLIT !== undefined && Number(process.env.WANT_SPLIT) !== split)
+  fail(`${split} conversations split, want ${process.env.WANT_SPLIT}`);

@@ -115,7 +115,7 @@ bad_chat() { # NAME PATTERN TOKENIZER_DIR LINE...: a file of those lines is refu
 }
 U='{"role": "user", "content": "ab"}' A='{"role": "assistant", "content": "ab"}'
 bad_chat chat_no_template \
-  "1: a conversation needs the model's chat template: .*tokenizer_config.json has no chat_template" \
+  "1: a conversation needs the model's chat template: .*tokenizer_config.json has no chat_template .*; give one with --chat-template FILE" \
   "$tmp/tok" "{\"messages\": [$U, $A]}"
 bad_chat chat_bad_role '2: messages\[1\]: role "tool" is not system, user or assistant' \
   "$tmp/ctok" '{"text": "ab"}' "{\"messages\": [$U, {\"role\": \"tool\", \"content\": \"ab\"}]}"
@@ -133,9 +133,54 @@ bad_chat chat_extra_key '1: messages\[0\]: key "name" is not supported' "$tmp/ct
   '{"messages": [{"role": "user", "content": "ab", "name": "x"}]}'
 bad_chat chat_template_refuses "1: chat template line 1:[0-9]+: .*system only first" "$tmp/ctok" \
   "{\"messages\": [$U, {\"role\": \"system\", \"content\": \"ab\"}, $A]}"
-bad_chat chat_not_prefix_consistent "1: .*assistant message 2 cannot be told apart" "$tmp/qtok" \
-  "{\"messages\": [$U, $A, $U, $A]}"
 check chat_nothing_written 1 "" -- test -e "$tmp/bad.h5"
+
+# A template that writes earlier replies another way (qtok's: "x " before the last reply
+# only): the conversation is one example per reply, the text through it as the model sees it
+# then, with only that reply in the loss: "<s>ab</s>x ab</s>" -> 1 11 2 6 14 11 2 (reply 2:
+# "x ab</s>") and "<s>ab</s>ab</s><s>ab</s>x ab</s>" -> 1 11 2 11 2 1 11 2 6 14 11 2 (reply 4),
+# 19 tokens where the whole would take 12; a single-turn line stays whole; one warning.
+printf '%s\n' "{\"messages\": [$U, $A, $U, $A]}" "{\"messages\": [$U, $A]}" >"$tmp/split.jsonl"
+check chat_split 0 "warn: data: 1 conversation \(the first at .*split.jsonl:1\) split into 2 examples.*19 tokens where 12" -- \
+  "$MUTUAL" data import --tokenizer "$tmp/qtok" --text "$tmp/split.jsonl" --out "$tmp/split.h5"
+check chat_split_content 0 \
+  "^ids 1 11 2 6 14 11 2 1 11 2 11 2 1 11 2 6 14 11 2 1 11 2 6 14 11 2 mask 00011110000000011110001111 " -- \
+  inspect "$tmp/split.h5"
+check chat_split_once 0 "^1\$" -- bash -c "'$MUTUAL' data import --tokenizer '$tmp/qtok' \
+  --text '$tmp/split.jsonl' --text '$tmp/split.jsonl' --out '$tmp/split2.h5' 2>&1 | grep -c 'split into 4 examples'"
+# A prompt for a reply that is not a prefix of the reply's rendering is still refused.
+mkdir -p "$tmp/ptok"
+cp "$tmp/tok/tokenizer.json" "$tmp/ptok/"
+printf '{"chat_template": "{%% for m in messages %%}<s>{{ m.content }}{%% endfor %%}{%% if add_generation_prompt %%}</s>{%% endif %%}"}' \
+  >"$tmp/ptok/tokenizer_config.json"
+bad_chat chat_prompt_not_prefix "1: .*prompt for assistant message 2 .*not a prefix" "$tmp/ptok" \
+  "{\"messages\": [$U, $A]}"
+
+# --chat-template FILE: a base model without a template (tok's config has none) gets one;
+# bos_token still from its tokenizer_config.json; a folder with no config renders it
+# undefined; a missing file, and --chat-template without --tokenizer, are refused.
+printf '%s' "{% for m in messages %}{% if m.role == 'assistant' %}</s>{{ m.content }}</s>{% else %}{{ bos_token }}{{ m.content }}{% endif %}{% endfor %}{% if add_generation_prompt %}</s>{% endif %}" >"$tmp/t.jinja"
+check chat_template_file 0 "17 tokens in 3 documents .*; 2 conversations, 5 assistant tokens" -- \
+  "$MUTUAL" data import --tokenizer "$tmp/tok" --chat-template "$tmp/t.jinja" \
+  --text "$tmp/chat.jsonl" --out "$tmp/tf.h5"
+check chat_template_file_content 0 \
+  "^ids 1 11 2 6 16 2 1 11 1 9 12 8 1 11 2 11 2 mask 00011101000000011 vocab 17 " -- \
+  inspect "$tmp/tf.h5"
+mkdir -p "$tmp/bare"
+cp "$tmp/tok/tokenizer.json" "$tmp/bare/"
+printf '%s\n' "{\"messages\": [$U, {\"role\": \"assistant\", \"content\": \"x c\"}]}" >"$tmp/one.jsonl"
+check chat_template_bare 0 "" -- "$MUTUAL" data import --tokenizer "$tmp/bare" \
+  --chat-template "$tmp/t.jinja" --text "$tmp/one.jsonl" --out "$tmp/bare.h5"
+check chat_template_bare_content 0 "^ids 11 2 6 16 2 mask 00111 " -- inspect "$tmp/bare.h5"
+check chat_template_override 0 "" -- "$MUTUAL" data import --tokenizer "$tmp/qtok" \
+  --chat-template "$tmp/t.jinja" --text "$tmp/one.jsonl" --out "$tmp/ov.h5"
+check chat_template_override_content 0 "^ids 11 2 6 16 2 mask 00111 " -- inspect "$tmp/ov.h5"
+check chat_template_missing 1 "one.jsonl:1: .*nope.jinja: No such file" -- \
+  "$MUTUAL" data import --tokenizer "$tmp/tok" --chat-template "$tmp/nope.jinja" \
+  --text "$tmp/one.jsonl" --out "$tmp/bad.h5"
+check chat_template_no_tokenizer 2 "--chat-template needs --tokenizer" -- \
+  "$MUTUAL" data import --chat-template "$tmp/t.jinja" --text "$tmp/one.jsonl" --out "$tmp/bad.h5"
+check chat_template_nothing_written 1 "" -- test -e "$tmp/bad.h5"
 
 # Training checks the model's tokenizer.json against the dataset's.
 cp -r "$REF/gpt2" "$tmp/model"

@@ -2,7 +2,8 @@
  * assistant-only mask is exactly the replies' tokens through their end-of-turn token, over
  * single and multi-turn conversations with a system prompt; BOS written once; templates
  * whose renderings are not prefix-consistent, and a token across the prompt/reply boundary,
- * are refused; tr_chat_load's files. The real templates and tokenizers are checked against
+ * are refused, and tr_chat_mask_reply splits the former into one example per reply;
+ * tr_chat_load's files. The real templates and tokenizers are checked against
  * the JavaScript references in chat_mask_ref.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -236,6 +237,76 @@ static void test_not_prefix_consistent(void **state)
     tr_chat_free(c);
 }
 
+static void assert_reply(tr_chat *c, const tr_chat_msg *m, size_t k, const want *w)
+{
+    uint32_t *ids;
+    uint8_t *mask;
+    size_t nids;
+    mu_diag d = {{0}};
+    int rc = tr_chat_mask_reply(c, tok, m, k, &ids, &mask, &nids, &d);
+    if (rc)
+        fail_msg("tr_chat_mask_reply %zu: %d: %s", k, rc, d.msg);
+    assert_int_equal(nids, w->n);
+    for (size_t i = 0; i < nids; i++) {
+        if (ids[i] != w->ids[i] || mask[i] != w->mask[i])
+            fail_msg("reply %zu token %zu: id %u mask %u, want id %u mask %u", k, i, ids[i],
+                     mask[i], w->ids[i], w->mask[i]);
+    }
+    free(ids);
+    free(mask);
+}
+
+/* The same Qwen3-like template split one example per reply: each is the conversation through
+ * that reply as the template writes it then (the reply in full, as the last one; earlier
+ * replies shortened), masked on that reply and its end of turn only. */
+static void test_split_per_reply(void **state)
+{
+    (void)state;
+    tr_chat *c = chat("{% for m in messages %}<|{{ m.role }}|>\n"
+                      "{% if m.role == 'assistant' and not loop.last %}{{ m.content[:1] }}"
+                      "{% else %}{{ m.content }}{% endif %}<|end|>\n{% endfor %}"
+                      "{% if add_generation_prompt %}<|assistant|>\n{% endif %}",
+                      NULL, NULL);
+    tr_chat_msg m[] = {{"system", "s"},     {"user", "a"}, {"assistant", "bcd"}, {"user", "e"},
+                       {"assistant", "fg"}, {"user", "h"}, {"assistant", "ij"}};
+    assert_int_equal(mask_rc(c, m, 7, "assistant message 3 cannot be told apart"),
+                     MU_ERR_UNSUPPORTED);
+    want w = {.n = 0};
+    piece(&w, "<|system|>\ns<|end|>\n<|user|>\na<|end|>\n<|assistant|>\n", 0);
+    piece(&w, "bcd<|end|>", 1);
+    piece(&w, "\n", 0);
+    assert_reply(c, m, 2, &w);
+    w.n = 0;
+    piece(&w, "<|system|>\ns<|end|>\n<|user|>\na<|end|>\n<|assistant|>\nb<|end|>\n", 0);
+    piece(&w, "<|user|>\ne<|end|>\n<|assistant|>\n", 0);
+    piece(&w, "fg<|end|>", 1);
+    piece(&w, "\n", 0);
+    assert_reply(c, m, 4, &w);
+    w.n = 0;
+    piece(&w, "<|system|>\ns<|end|>\n<|user|>\na<|end|>\n<|assistant|>\nb<|end|>\n", 0);
+    piece(&w, "<|user|>\ne<|end|>\n<|assistant|>\nf<|end|>\n<|user|>\nh<|end|>\n", 0);
+    piece(&w, "<|assistant|>\n", 0);
+    piece(&w, "ij<|end|>", 1);
+    piece(&w, "\n", 0);
+    assert_reply(c, m, 6, &w);
+    uint32_t *ids;
+    uint8_t *mask;
+    size_t nids;
+    mu_diag d = {{0}};
+    assert_int_equal(tr_chat_mask_reply(c, tok, m, 3, &ids, &mask, &nids, &d), MU_ERR_INVALID);
+    assert_null(ids);
+    tr_chat_free(c);
+    /* A prompt that is not a prefix of the reply's rendering is refused here too. */
+    c = chat("{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}<|end|>\n{% endfor %}"
+             "{% if add_generation_prompt %}<|assistant|>\nSure: {% endif %}",
+             NULL, NULL);
+    assert_int_equal(tr_chat_mask_reply(c, tok, m, 2, &ids, &mask, &nids, &d), MU_ERR_UNSUPPORTED);
+    assert_non_null(strstr(d.msg, "not a prefix"));
+    assert_null(ids);
+    assert_null(mask);
+    tr_chat_free(c);
+}
+
 /* A reply starting with "\n" after a header ending in "\n": "\n\n" is one token that is half
  * prompt, half reply; refused rather than guessed. */
 static void test_boundary_token(void **state)
@@ -337,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_always_generation_prompt),
         cmocka_unit_test(test_plain_text_turns),
         cmocka_unit_test(test_not_prefix_consistent),
+        cmocka_unit_test(test_split_per_reply),
         cmocka_unit_test(test_boundary_token),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_load),

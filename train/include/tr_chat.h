@@ -27,6 +27,12 @@ typedef struct tr_chat tr_chat;
  * string, template syntax tr_jinja refuses at line:col) or MU_ERR_NOMEM. */
 tr_chat *tr_chat_load(const char *dir, int *err, mu_diag *diag);
 
+/* tr_chat_load with the template read from the file tmpl_path (Jinja, as chat_template.jinja;
+ * `mutual data import --chat-template`) in place of dir's, e.g. for a base model without one:
+ * bos_token / eos_token from dir/tokenizer_config.json, undefined when there is none. Errors
+ * as tr_chat_load; MU_ERR_NOTFOUND when tmpl_path cannot be found (diag names it). */
+tr_chat *tr_chat_load_template(const char *dir, const char *tmpl_path, int *err, mu_diag *diag);
+
 /* The same from a template of len bytes and the bos/eos strings (NULL: undefined). */
 tr_chat *tr_chat_new(const char *tmpl, size_t len, const char *bos_token, const char *eos_token,
                      int *err, mu_diag *diag);
@@ -57,10 +63,25 @@ int tr_chat_encode(const tr_chat *c, tr_tok *tok, const tr_chat_msg *msgs, size_
  * to that token, a prefix of the whole conversation's; otherwise (a template that rewrites
  * earlier turns, as Qwen3's drops the <think> part of replies before the last question; or
  * a token that spans the prompt's end and the reply's start) MU_ERR_UNSUPPORTED, with diag
- * naming the message, and nothing is guessed. MU_ERR_INVALID when no message has role
+ * naming the message, and nothing is guessed (tr_chat_mask_reply trains on such a
+ * conversation one reply at a time). MU_ERR_INVALID when no message has role
  * "assistant" or a reply has no tokens. Roles are not checked here (the template may refuse
  * them: MU_ERR_FORMAT). *ids and *mask are malloc'd and owned by the caller (NULL on error). */
 int tr_chat_mask(const tr_chat *c, tr_tok *tok, const tr_chat_msg *msgs, size_t n, uint32_t **ids,
                  uint8_t **mask, size_t *n_ids, mu_diag *diag);
+
+/* Training on a conversation tr_chat_mask refuses as not prefix-consistent: the example for
+ * assistant message k (msgs[k].role "assistant") alone, as the model sees the conversation
+ * at that point. *ids are those of msgs[0..k] (tr_chat_encode, add_generation_prompt 0, so a
+ * template such as Qwen3's writes reply k as a last reply, with its <think> part), *mask 1
+ * exactly on reply k through its end-of-turn token, found as tr_chat_mask finds it (the
+ * tokens after msgs[0..k) with the generation prompt). MU_ERR_UNSUPPORTED when those prompt
+ * tokens are not a prefix of msgs[0..k]'s, MU_ERR_INVALID when msgs[k] is not the
+ * assistant's or reply k has no tokens, MU_ERR_FORMAT when the template refuses. Splitting a
+ * conversation of R replies this way costs about R times its prompt tokens (each example
+ * repeats the conversation before its reply). *ids and *mask malloc'd, owned by the caller
+ * (NULL on error). */
+int tr_chat_mask_reply(const tr_chat *c, tr_tok *tok, const tr_chat_msg *msgs, size_t k,
+                       uint32_t **ids, uint8_t **mask, size_t *n_ids, mu_diag *diag);
 
 #endif

@@ -54,26 +54,36 @@ static const char *config_token(json_t *cfg, const char *key)
                              : json_string_value(v);
 }
 
-tr_chat *tr_chat_load(const char *dir, int *err, mu_diag *diag)
+/* tr_chat_load and tr_chat_load_template: the template is tmpl_path's when it is not NULL. */
+static tr_chat *load(const char *dir, const char *tmpl_path, int *err, mu_diag *diag)
 {
     char path[4096], jpath[4096];
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-    snprintf(jpath, sizeof jpath, "%s/chat_template.jinja", dir);
+    snprintf(jpath, sizeof jpath, "%s", tmpl_path ? tmpl_path : "");
+    if (!tmpl_path)
+        snprintf(jpath, sizeof jpath, "%s/chat_template.jinja", dir);
     char *text = NULL, *jtext = NULL;
     size_t len = 0, jlen = 0;
     tr_chat *c = NULL;
     json_t *cfg = NULL;
-    int e = mu_read_file(path, TR_CHAT_CONFIG_MAX, &text, &len, diag);
-    if (e)
+    mu_diag ignore = {{0}};
+    int e = mu_read_file(path, TR_CHAT_CONFIG_MAX, &text, &len, tmpl_path ? &ignore : diag);
+    if (e == MU_ERR_NOTFOUND && tmpl_path)
+        e = 0, cfg = json_object(); /* a base model's folder may have no config: no tokens */
+    else if (e) {
+        if (tmpl_path)
+            mu_diag_set(diag, e, "%s", ignore.msg);
         goto out;
-    json_error_t jerr;
-    cfg = json_loadb(text, len, JSON_DECODE_INT_AS_REAL, &jerr); /* model_max_length: 1e30 */
-    if (!json_is_object(cfg)) {
-        e = mu_diag_set(diag, MU_ERR_FORMAT, "%s:%d: %s", path, jerr.line,
-                        cfg ? "not a JSON object" : jerr.text);
-        goto out;
+    } else {
+        json_error_t jerr;
+        cfg = json_loadb(text, len, JSON_DECODE_INT_AS_REAL, &jerr); /* model_max_length: 1e30 */
+        if (!json_is_object(cfg)) {
+            e = mu_diag_set(diag, MU_ERR_FORMAT, "%s:%d: %s", path, jerr.line,
+                            cfg ? "not a JSON object" : jerr.text);
+            goto out;
+        }
     }
-    json_t *t = json_object_get(cfg, "chat_template");
+    json_t *t = tmpl_path ? NULL : json_object_get(cfg, "chat_template");
     if (t && !json_is_null(t) && !json_is_string(t)) {
         e = mu_diag_set(diag, MU_ERR_FORMAT,
                         "%s: chat_template is not a string (named templates are not supported)",
@@ -83,9 +93,8 @@ tr_chat *tr_chat_load(const char *dir, int *err, mu_diag *diag)
     const char *src = json_string_value(t);
     size_t slen = json_string_length(t);
     if (!src) {
-        mu_diag ignore = {{0}};
         e = mu_read_file(jpath, TR_CHAT_CONFIG_MAX, &jtext, &jlen, &ignore);
-        if (e == MU_ERR_NOTFOUND) {
+        if (e == MU_ERR_NOTFOUND && !tmpl_path) {
             e = mu_diag_set(diag, MU_ERR_NOTFOUND, "%s has no chat_template (and there is no %s)",
                             path, jpath);
             goto out;
@@ -111,6 +120,16 @@ out:
     if (!c && err)
         *err = e;
     return c;
+}
+
+tr_chat *tr_chat_load(const char *dir, int *err, mu_diag *diag)
+{
+    return load(dir, NULL, err, diag);
+}
+
+tr_chat *tr_chat_load_template(const char *dir, const char *tmpl_path, int *err, mu_diag *diag)
+{
+    return load(dir, tmpl_path, err, diag);
 }
 
 int tr_chat_render(const tr_chat *c, const tr_chat_msg *msgs, size_t n, int add_generation_prompt,
@@ -153,48 +172,84 @@ static size_t reply_end(const tr_tok *tok, const uint32_t *q, size_t np, size_t 
     return nq;
 }
 
-/* Marks reply k (msgs[k] is the assistant's) in the whole conversation's ids: the tokens of
- * msgs[0..k] (Q) after those of msgs[0..k) with the generation prompt (P), through the end
- * of turn; Q up to there must be a prefix of the whole. *done: where the last reply ended. */
-static int mark_reply(const tr_chat *c, tr_tok *tok, const tr_chat_msg *msgs, size_t n, size_t k,
-                      const uint32_t *all, size_t nall, uint8_t *mask, size_t *done, mu_diag *diag)
+/* Reply k (msgs[k] is the assistant's) on its own: *q, *nq the ids of msgs[0..k] (Q), and the
+ * reply is q[*np..*end): Q's tokens after those of msgs[0..k) with the generation prompt (P),
+ * through the end of turn. P must be a prefix of Q. *q is malloc'd (NULL on error). */
+static int reply_span(const tr_chat *c, tr_tok *tok, const tr_chat_msg *msgs, size_t k,
+                      uint32_t **q, size_t *nq, size_t *np, size_t *end, mu_diag *diag)
 {
-    uint32_t *p = NULL, *q = NULL;
-    size_t np = 0, nq = 0;
-    int rc = tr_chat_encode(c, tok, msgs, k, 1, &p, &np, diag);
+    uint32_t *p = NULL;
+    int rc = tr_chat_encode(c, tok, msgs, k, 1, &p, np, diag);
     if (!rc)
-        rc = tr_chat_encode(c, tok, msgs, k + 1, 0, &q, &nq, diag);
-    if (rc)
-        goto out;
-    if (!is_prefix(p, np, q, nq) || np < *done) {
+        rc = tr_chat_encode(c, tok, msgs, k + 1, 0, q, nq, diag);
+    if (!rc && !is_prefix(p, *np, *q, *nq))
         rc = mu_diag_set(diag, MU_ERR_UNSUPPORTED,
                          "the tokens of the chat template's prompt for assistant message %zu "
                          "(messages 1..%zu with the generation prompt) are not a prefix of "
                          "those of messages 1..%zu (the template writes the prompt another "
                          "way, or one token spans the prompt's end and the reply's start)",
                          k + 1, k, k + 1);
-        goto out;
+    free(p);
+    if (!rc) {
+        *end = reply_end(tok, *q, *np, *nq);
+        if (*end == *np)
+            rc = mu_diag_set(diag, MU_ERR_INVALID,
+                             "the chat template writes no tokens for assistant message %zu", k + 1);
     }
-    size_t end = reply_end(tok, q, np, nq);
-    if (!is_prefix(q, end, all, nall)) {
+    if (rc) {
+        free(*q);
+        *q = NULL;
+    }
+    return rc;
+}
+
+/* Marks reply k in the whole conversation's ids: reply_span's Q up to the reply's end must be
+ * a prefix of the whole, past the last reply. *done: where the last reply ended. */
+static int mark_reply(const tr_chat *c, tr_tok *tok, const tr_chat_msg *msgs, size_t k,
+                      const uint32_t *all, size_t nall, uint8_t *mask, size_t *done, mu_diag *diag)
+{
+    uint32_t *q = NULL;
+    size_t nq = 0, np = 0, end = 0;
+    int rc = reply_span(c, tok, msgs, k, &q, &nq, &np, &end, diag);
+    if (rc)
+        return rc;
+    if (np < *done || !is_prefix(q, end, all, nall))
         rc = mu_diag_set(diag, MU_ERR_UNSUPPORTED,
                          "the chat template renders messages 1..%zu differently once later "
                          "messages follow (it rewrites earlier turns), so the tokens of "
                          "assistant message %zu cannot be told apart",
                          k + 1, k + 1);
-        goto out;
+    else {
+        memset(mask + np, 1, end - np);
+        *done = end;
     }
-    if (end == np) {
-        rc = mu_diag_set(diag, MU_ERR_INVALID,
-                         "the chat template writes no tokens for assistant message %zu", k + 1);
-        goto out;
-    }
-    memset(mask + np, 1, end - np);
-    *done = end;
-out:
-    free(p);
     free(q);
     return rc;
+}
+
+int tr_chat_mask_reply(const tr_chat *c, tr_tok *tok, const tr_chat_msg *msgs, size_t k,
+                       uint32_t **ids, uint8_t **mask, size_t *n_ids, mu_diag *diag)
+{
+    *ids = NULL;
+    *mask = NULL;
+    *n_ids = 0;
+    if (!msgs[k].role || strcmp(msgs[k].role, "assistant"))
+        return mu_diag_set(diag, MU_ERR_INVALID, "message %zu is not the assistant's", k + 1);
+    uint32_t *q = NULL;
+    size_t nq = 0, np = 0, end = 0;
+    int rc = reply_span(c, tok, msgs, k, &q, &nq, &np, &end, diag);
+    if (rc)
+        return rc;
+    uint8_t *m = calloc(nq, 1); /* nq > np: the reply has tokens */
+    if (!m) {
+        free(q);
+        return mu_diag_set(diag, MU_ERR_NOMEM, "chat: out of memory");
+    }
+    memset(m + np, 1, end - np);
+    *ids = q;
+    *mask = m;
+    *n_ids = nq;
+    return 0;
 }
 
 int tr_chat_mask(const tr_chat *c, tr_tok *tok, const tr_chat_msg *msgs, size_t n, uint32_t **ids,
@@ -217,7 +272,7 @@ int tr_chat_mask(const tr_chat *c, tr_tok *tok, const tr_chat_msg *msgs, size_t 
         rc = mu_diag_set(diag, MU_ERR_NOMEM, "chat: out of memory");
     for (size_t k = 0; !rc && k < n; k++)
         if (msgs[k].role && !strcmp(msgs[k].role, "assistant"))
-            rc = mark_reply(c, tok, msgs, n, k, all, nall, m, &done, diag);
+            rc = mark_reply(c, tok, msgs, k, all, nall, m, &done, diag);
     if (rc) {
         free(all);
         free(m);
