@@ -44,7 +44,9 @@ static void help(FILE *out)
             "Generation stops at an end-of-sequence token (every eos_token_id of config.json\n"
             "and generation_config.json, and tokenizer_config.json's eos_token), after\n"
             "--max-tokens, or when the text contains a --stop string (cut before it).\n"
-            "Special tokens are left out of the text.\n\n"
+            "Special tokens are left out of the text. Bytes that are not UTF-8 (byte tokens in\n"
+            "an order that forms no character) are written as U+FFFD, as Python's\n"
+            "decode(errors=\"replace\") does; the text is always UTF-8.\n\n"
             "Sampling: --greedy takes the most likely token. Given any of --temperature,\n"
             "--top-p, --top-k, tokens are drawn (in Hugging Face's order: temperature, top-k,\n"
             "top-p); the others come from generation_config.json, else 1, 1 and 50\n"
@@ -67,7 +69,7 @@ static void help(FILE *out)
             "  --top-k K           keep the K most likely tokens (0: all)\n"
             "  --seed S            seed of the sampler (default 0): the same seed, model,\n"
             "                      prompt and options give the same text\n"
-            "  --stop STR          stop when the text contains STR (up to %d times)\n"
+            "  --stop STR          stop when the text contains STR (UTF-8; up to %d times)\n"
             "  --threads N         threads (default: every core)\n"
             "  --json              print one JSON object at the end instead of streaming:\n"
             "                      text, prompt_ids, ids (generated, with the stopping EOS),\n"
@@ -118,6 +120,16 @@ static int check_args(const gen_opts *o)
     return -1;
 }
 
+/* A stop string matches the text, which is valid UTF-8, only if it is too. */
+static int utf8_valid(const char *s)
+{
+    char *fixed = NULL;
+    size_t n;
+    int bad = tr_utf8_sanitize(s, strlen(s), &fixed, &n) || fixed;
+    free(fixed);
+    return !bad;
+}
+
 static int parse_value(int c, gen_opts *o)
 {
     switch (c) {
@@ -148,6 +160,8 @@ static int parse_value(int c, gen_opts *o)
             return cli_usage_error(CMD, "--stop wants a string that is not empty"), -1;
         if (o->n_stop == GEN_MAX_STOP)
             return cli_usage_error(CMD, "at most %d --stop strings", GEN_MAX_STOP), -1;
+        if (!utf8_valid(optarg))
+            return cli_usage_error(CMD, "--stop wants UTF-8 text (the text is UTF-8)"), -1;
         o->stops[o->n_stop++] = optarg;
         return 0;
     }

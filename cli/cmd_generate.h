@@ -36,7 +36,11 @@ int gen_model_info_load(const char *dir, const tr_tok *tok, int V, gen_model_inf
 /* The generated text as it streams: ids are appended one by one; the text of those with
  * text (decoded together, special tokens skipped) is written to `out` (NULL: nothing is
  * written) as far as it is final: never half a UTF-8 sequence, never the start of what may
- * become a stop string. */
+ * become a stop string. Bytes that are not UTF-8 (a model may sample byte tokens in any
+ * order) are written as U+FFFD, one per maximal invalid subpart (tr_utf8_sanitize), as soon
+ * as a later byte shows them invalid; a character still cut when the text ends is one U+FFFD
+ * at gen_stream_finish. So every write is whole UTF-8, and the writes together are the
+ * sanitized decode of every pushed id (cut before a stop string). */
 typedef struct {
     const tr_tok *tok;
     FILE *out;
@@ -44,8 +48,9 @@ typedef struct {
     int n_stop;
     uint32_t *text_ids; /* (cap) the ids decoded for the text */
     size_t n_text, cap;
-    char *text; /* the decoded text so far (len bytes), cut before a stop string */
+    char *text; /* the decoded text so far (len bytes, valid UTF-8), cut before a stop string */
     size_t len, printed;
+    size_t pending;  /* bytes of a cut character at the decode's end, not in text yet */
     int stopped;     /* a stop string was found */
     int warned_gaps; /* an id without text was met (warned once) */
 } gen_stream;
@@ -58,7 +63,8 @@ void gen_stream_deinit(gen_stream *s);
  * Sets s->stopped when the text now contains a stop string (the text is cut before it).
  * MU_ERR_NOMEM, MU_ERR_IO (a write failed). */
 int gen_stream_push(gen_stream *s, uint32_t id, mu_diag *d);
-/* Writes whatever is left (a cut UTF-8 sequence or a stop prefix that never completed). */
+/* Writes whatever is left: a stop prefix that never completed, and a character the text
+ * ends inside as U+FFFD. */
 int gen_stream_finish(gen_stream *s, mu_diag *d);
 
 #endif

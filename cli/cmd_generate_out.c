@@ -1,8 +1,9 @@
 /* cmd_generate_out.c - the generated text as it streams (cmd_generate.h): the ids so far are
- * decoded together (a byte-level piece may hold part of a character; a SentencePiece
- * decoder strips one leading space of the whole text), and only what can no longer change
- * is written: the text up to its last complete UTF-8 sequence, less any tail that may be the
- * start of a stop string. */
+ * decoded together (a byte-level piece or a <0xNN> byte token may hold part of a character; a
+ * SentencePiece decoder strips one leading space of the whole text), and only what can no
+ * longer change is written: the text up to the bytes that may still become a character, with
+ * invalid UTF-8 as U+FFFD (tr_utf8_sanitize), less any tail that may be the start of a stop
+ * string. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,20 +28,6 @@ void gen_stream_deinit(gen_stream *s)
     free(s->text_ids);
     free(s->text);
     memset(s, 0, sizeof *s);
-}
-
-/* The length of t[0..n) without a UTF-8 sequence cut at its end (a lead byte whose
- * continuation bytes have not all come yet). Invalid bytes count as complete. */
-static size_t utf8_complete(const char *t, size_t n)
-{
-    for (size_t back = 1; back <= 4 && back <= n; back++) {
-        unsigned char c = (unsigned char)t[n - back];
-        if ((c & 0xC0) == 0x80)
-            continue; /* a continuation byte: look further back for its lead */
-        size_t need = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 1;
-        return need > back ? n - back : n;
-    }
-    return n;
 }
 
 /* The longest tail of t[0..n) that is a proper prefix of a stop string: it must wait. */
@@ -89,6 +76,26 @@ static int emit(gen_stream *s, size_t upto, mu_diag *d)
     return MU_OK;
 }
 
+/* s->text becomes t[0..n) as valid UTF-8 (t is taken over). */
+static int set_text(gen_stream *s, char *t, size_t n, mu_diag *d)
+{
+    char *fixed;
+    size_t len;
+    if (tr_utf8_sanitize(t, n, &fixed, &len)) {
+        free(t);
+        return mu_diag_set(d, MU_ERR_NOMEM, "generate: out of memory");
+    }
+    if (fixed) {
+        free(t);
+        t = fixed;
+    }
+    t[len] = '\0';
+    free(s->text);
+    s->text = t;
+    s->len = len;
+    return MU_OK;
+}
+
 int gen_stream_push(gen_stream *s, uint32_t id, mu_diag *d)
 {
     char *one;
@@ -108,18 +115,28 @@ int gen_stream_push(gen_stream *s, uint32_t id, mu_diag *d)
     int rc = tr_tok_decode(s->tok, s->text_ids, s->n_text, 1, &t, &n, d);
     if (rc)
         return rc;
-    free(s->text);
-    s->text = t;
-    s->len = n;
+    /* A cut character waits for the bytes that complete it (or show it invalid). */
+    s->pending = tr_utf8_pending(t, n);
+    if ((rc = set_text(s, t, n - s->pending, d)))
+        return rc;
     find_stop(s);
     if (s->stopped)
         return emit(s, s->len, d);
-    size_t upto = utf8_complete(s->text, s->len);
-    upto -= stop_prefix_tail(s, s->text, upto);
-    return emit(s, upto, d);
+    return emit(s, s->len - stop_prefix_tail(s, s->text, s->len), d);
 }
 
 int gen_stream_finish(gen_stream *s, mu_diag *d)
 {
+    if (s->pending && !s->stopped) {
+        /* Cut for good: the one maximal invalid subpart tr_utf8_sanitize would replace. */
+        char *t = realloc(s->text, s->len + 4);
+        if (!t)
+            return mu_diag_set(d, MU_ERR_NOMEM, "generate: out of memory");
+        memcpy(t + s->len, "\xef\xbf\xbd", 4);
+        s->text = t;
+        s->len += 3;
+        s->pending = 0;
+        find_stop(s);
+    }
     return emit(s, s->len, d);
 }

@@ -21,7 +21,8 @@
 #   5 --chat: the prompt ids equal @huggingface/jinja's rendering of the Qwen3 and Llama 3
 #     templates encoded by @lenml/tokenizers (gen_chat_ref.mjs), with and without --system;
 #   6 errors: a missing model or tokenizer, mismatched adapters (rank, targets, shapes), an
-#     empty prompt (argument, file, stdin), a context overflow, usage errors, --help.
+#     empty prompt (argument, file, stdin), a context overflow, usage errors (a --stop that
+#     is not UTF-8), --help.
 # llama (skipped, 77, without node 20+): 2 llama.cpp (node-llama-cpp 3.21.1) on the GGUF
 #   files `mutual export` writes of the same model, with and without the GGUF LoRA file,
 #   greedy-decodes the same 40 token ids as `mutual generate`.
@@ -221,6 +222,7 @@ expect 2 "--base is required" --prompt hi
 expect 2 "--system needs --chat" --base "$m" --prompt hi --system x
 expect 2 "--greedy cannot go with" --base "$m" --prompt hi --greedy --top-k 3
 expect 2 "--top-p must be above 0" --base "$m" --prompt hi --top-p 0
+expect 2 "--stop wants UTF-8" --base "$m" --prompt hi --stop $'a\xc3'
 expect 2 "--max-tokens wants a whole number" --base "$m" --prompt hi --max-tokens 0
 expect 2 "the prompt is empty" --base "$m" --prompt ""
 : >"$w/empty.txt"

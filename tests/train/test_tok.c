@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tio_util.h"
+#include "tok_bytes.h"
 #include "tr_tok.h"
 
 static char dir[64];
@@ -30,26 +31,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* GPT-2's bytes_to_unicode: the code point that stands for byte b, as UTF-8 in out. */
-static void byte_char(int b, char out[4])
-{
-    int cp = b, extra = 0;
-    int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
-    if (!printable) {
-        for (int k = 0; k < b; k++)
-            extra += !((k >= 33 && k <= 126) || (k >= 161 && k <= 172) || k >= 174);
-        cp = 256 + extra;
-    }
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        out[1] = 0;
-    } else {
-        out[0] = (char)(0xc0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3f));
-        out[2] = 0;
-    }
-}
-
 /* A GPT-2-shaped tokenizer: byte b is id b, then merges h+e (256), l+l (257), he+ll (258),
  * hell+o (259), space+space (260); added tokens <|x|> (261, special) and <|x|>y (262). */
 static json_t *tiny(void)
@@ -57,7 +38,7 @@ static json_t *tiny(void)
     json_t *vocab = json_object();
     char c[4];
     for (int b = 0; b < 256; b++) {
-        byte_char(b, c);
+        tok_byte_char(b, c);
         json_object_set_new(vocab, c, json_integer(b));
     }
     const char *merged[] = {"he", "ll", "hell", "hello", "ĠĠ"};

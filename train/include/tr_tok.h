@@ -69,4 +69,17 @@ uint32_t tr_tok_eos_id(const tr_tok *tok);
 int tr_tok_decode(const tr_tok *tok, const uint32_t *ids, size_t n, int skip_special, char **out,
                   size_t *out_len, mu_diag *diag);
 
+/* Rewrites any bytes as valid UTF-8 into a malloc'd NUL-terminated buffer *out of *out_len
+ * bytes, or sets *out NULL (and *out_len n) when s[0..n) is valid UTF-8 already (use s). Each
+ * maximal invalid subpart (Unicode's "substitution of maximal subparts", as Python's
+ * decode(errors="replace") and Rust's from_utf8_lossy: a lead byte and the continuation bytes
+ * that may follow it, else one byte) becomes one U+FFFD. A prefix s[0..k) with
+ * tr_utf8_pending(s, k) == 0 is rewritten as the start of s[0..n)'s rewriting. MU_OK or
+ * MU_ERR_NOMEM. */
+int tr_utf8_sanitize(const char *s, size_t n, char **out, size_t *out_len);
+
+/* How many bytes at the end of s[0..n) (0..3) are a proper prefix of a valid UTF-8 sequence:
+ * bytes that more bytes may still make a character, so neither a character nor invalid yet. */
+size_t tr_utf8_pending(const char *s, size_t n);
+
 #endif

@@ -204,9 +204,4 @@ uint32_t tr_utf8_at(const char *s, size_t n, size_t i, size_t *len);
  * MU_ERR_NOMEM. */
 int tr_nfc(const char *s, size_t n, char **out, size_t *out_len);
 
-/* Rewrites any bytes as valid UTF-8 (U+FFFD per maximal invalid subpart) into a malloc'd
- * buffer *out of *out_len bytes, or *out NULL when s is valid UTF-8 already (use s).
- * MU_OK or MU_ERR_NOMEM. */
-int tr_utf8_sanitize(const char *s, size_t n, char **out, size_t *out_len);
-
 #endif

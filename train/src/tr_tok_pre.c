@@ -116,6 +116,22 @@ static size_t utf8_valid_len(const unsigned char *u, size_t left, size_t *bad)
     return need + 1;
 }
 
+size_t tr_utf8_pending(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        unsigned char c = u[n - back];
+        if ((c & 0xc0) == 0x80)
+            continue; /* a continuation byte: its lead is further back */
+        size_t bad = 0;
+        /* Cut at the end: the subpart runs to n and its lead can start a sequence. */
+        if (c >= 0xc2 && c <= 0xf4 && !utf8_valid_len(u + n - back, back, &bad) && bad == back)
+            return back;
+        return 0;
+    }
+    return 0;
+}
+
 int tr_utf8_sanitize(const char *s, size_t n, char **out, size_t *out_len)
 {
     const unsigned char *u = (const unsigned char *)s;
