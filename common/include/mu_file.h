@@ -19,6 +19,11 @@ int mu_read_file(const char *path, size_t max_len, char **out, size_t *len, mu_d
  * MU_ERR_NOMEM, with the file and reason in diag. */
 int mu_file_commit(const char *tmp, const char *path, mu_diag *diag);
 
+/* Renames `from` to `to` crash-safely (rename, then fsync of the folder holding `to`); on
+ * failure `from` is left as it was. MU_OK, MU_ERR_IO or MU_ERR_NOMEM with the reason in
+ * diag. */
+int mu_file_rename(const char *from, const char *to, mu_diag *diag);
+
 /* Removes the file at `path` crash-safely (unlink, then fsync of its folder); no such file is
  * MU_OK. MU_OK, MU_ERR_IO or MU_ERR_NOMEM with the reason in diag. */
 int mu_file_remove(const char *path, mu_diag *diag);

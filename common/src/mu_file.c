@@ -106,6 +106,13 @@ int mu_file_commit(const char *tmp, const char *path, mu_diag *diag)
     return fsync_parent(path, diag);
 }
 
+int mu_file_rename(const char *from, const char *to, mu_diag *diag)
+{
+    if (rename(from, to) < 0)
+        return mu_diag_set(diag, MU_ERR_IO, "%s: rename to %s: %s", from, to, strerror(errno));
+    return fsync_parent(to, diag);
+}
+
 int mu_write_file_atomic(const char *path, const void *buf, size_t len, mu_diag *diag)
 {
     size_t pl = strlen(path);

@@ -72,9 +72,13 @@ typedef struct {
  * appends what is new: the charter versions the log has not adopted (all of them for a new
  * log) and, for an existing log, a restart entry, then the leave entries of the notices a
  * killed coordinator had accepted during a round (DIR/HO_GOV_PENDING_FILE, each checked
- * again as ho_gov_leave does; the file is then removed). NULL with diag naming the file and
- * why (nothing written then, unless the log or the pending file is what failed). The key is
- * wiped by ho_gov_free. */
+ * again as ho_gov_leave does; the file is then removed). A notice there that does not check
+ * (a damaged, edited or foreign file: one serve wrote is whole, mu_write_file_atomic) is not
+ * applied and does not stop the start: the file is first kept as
+ * DIR/HO_GOV_PENDING_FILE.bad-NOW, a warning names both files and why, and the notices that
+ * check are logged. NULL with diag naming the file and why (nothing written then, unless the
+ * log or the pending file is what failed; a pending file that cannot be read is such a
+ * failure). The key is wiped by ho_gov_free. */
 ho_gov *ho_gov_open(const ho_gov_opts *o, mu_diag *diag);
 void ho_gov_free(ho_gov *g); /* NULL is a no-op */
 

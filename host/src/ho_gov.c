@@ -11,6 +11,7 @@
 #include "gv_store.h"
 #include "ho_coord.h"
 #include "mu_file.h"
+#include "mu_log.h"
 #include "wi_blob.h"
 #include "wi_bytes.h"
 #include "wi_push.h"
@@ -269,46 +270,104 @@ static int save_pending(ho_gov *g, mu_diag *d)
     return rc;
 }
 
+/* Record `off` of the kept file b[0..len): MU_OK with *l and *next (the record after it), or
+ * an error in why; *next is 0 when the framing itself is broken (nothing after it can be
+ * found). A notice is taken only as ho_gov_leave would take it: it checks (this federation,
+ * a member of the head charter, signed by its roster key) and names an admitted member. */
+static int pending_record(ho_gov *g, const uint8_t *b, size_t len, size_t off,
+                          const uint8_t log_id[GV_HASH_BYTES], gv_leave *l, size_t *next,
+                          mu_diag *why)
+{
+    size_t n = len - off < 2 ? 0 : (size_t)b[off] << 8 | b[off + 1];
+    *next = 0;
+    if (len - off < 2 || n > len - off - 2)
+        return mu_diag_set(why, MU_ERR_FORMAT, "truncated (the file ends at byte %zu)", len);
+    *next = off + 2 + n;
+    int rc = gv_leave_decode(l, b + off + 2, n, why);
+    if (rc == MU_OK)
+        rc = gv_leave_check(l, log_id, ho_gov_charter(g), why);
+    if (rc == MU_OK && !is_admitted(g, l->name))
+        rc = mu_diag_set(why, MU_ERR_PROTOCOL, "'%s' was never admitted in this log", l->name);
+    if (rc == MU_OK && g->n_pending >= GV_MEMBERS_MAX)
+        rc = mu_diag_set(why, MU_ERR_FORMAT, "more notices than a charter has members");
+    return rc;
+}
+
+/* What does not check is not applied, and not thrown away: DIR/HO_GOV_PENDING_FILE is kept as
+ * DIR/HO_GOV_PENDING_FILE.bad-NOW (its bytes b[0..len) written, or, when b is NULL, the file
+ * renamed) before the caller rewrites it with the notices that check; `what` says why. */
+static int pending_set_aside(ho_gov *g, const char *b, size_t len, const char *what, uint64_t now,
+                             mu_diag *d)
+{
+    char bad[sizeof g->pending_path + 32];
+    snprintf(bad, sizeof bad, "%s.bad-%llu", g->pending_path, (unsigned long long)now);
+    int rc = b ? mu_write_file_atomic(bad, b, len, d) : mu_file_rename(g->pending_path, bad, d);
+    if (rc)
+        return rc;
+    mu_warn("governance: %s: kept leave notices not applied: %s; the file is kept as %s. A "
+            "notice is applied only if it is signed by an admitted member's roster key for this "
+            "federation; a member whose notice is lost can send it again (mutual join --leave "
+            "NOTICE)",
+            g->pending_path, what, bad);
+    return MU_OK;
+}
+
 /* A restart: the notices a coordinator accepted during a round it did not live to end. Each
  * is checked again (the folder may have come from elsewhere); one whose leave the log holds
- * already (logged, then killed before the file went) is dropped. Logged by the caller. */
-static int load_pending(ho_gov *g, mu_diag *d)
+ * already (logged, then killed before the file went) is dropped. Logged by the caller. The
+ * file is only ever replaced whole (mu_write_file_atomic), so a crash does not damage it;
+ * damage (an edit, a copy from another run, a bad disk) does not stop serve: the notices
+ * that check are kept, the rest set aside with a warning. A file that cannot be read
+ * (I/O) stops serve with the reason. */
+static int load_pending(ho_gov *g, uint64_t now, mu_diag *d)
 {
     char *b = NULL;
-    size_t len = 0;
+    size_t len = 0, max = GV_MEMBERS_MAX * (2 + GV_LEAVE_MAX_BYTES);
     uint8_t log_id[GV_HASH_BYTES];
-    int rc = mu_read_file(g->pending_path, GV_MEMBERS_MAX * (2 + GV_LEAVE_MAX_BYTES), &b, &len, d);
+    int rc = mu_read_file(g->pending_path, max, &b, &len, d);
     if (rc == MU_ERR_NOTFOUND) {
         d->msg[0] = 0;
         return MU_OK;
     }
+    if (rc == MU_ERR_FORMAT) { /* larger than serve ever writes */
+        char what[sizeof d->msg];
+        snprintf(what, sizeof what, "%s", d->msg);
+        d->msg[0] = 0;
+        return pending_set_aside(g, NULL, 0, what, now, d);
+    }
     if (rc == MU_OK)
         rc = gv_charter_hash(&g->chain[0].charter, log_id, d);
     const uint8_t *p = (const uint8_t *)b;
-    for (size_t off = 0; rc == MU_OK && off < len;) {
-        size_t n = len - off < 2 ? 0 : (size_t)p[off] << 8 | p[off + 1];
+    size_t n_bad = 0, next = 0, off = 0;
+    char what[512] = "the file is empty";
+    for (; rc == MU_OK && off < len; off = next) {
         gv_leave l;
         mu_diag why = {{0}};
-        if (len - off < 2 || n > len - off - 2 || g->n_pending >= GV_MEMBERS_MAX)
-            rc = mu_diag_set(&why, MU_ERR_FORMAT, "truncated at byte %zu", off);
-        else if ((rc = gv_leave_decode(&l, p + off + 2, n, &why)) == MU_OK)
-            rc = gv_leave_check(&l, log_id, ho_gov_charter(g), &why);
-        if (rc != MU_OK) {
-            mu_diag_set(d, rc,
-                        "%s: a kept leave notice does not check: %.300s (this file holds the "
-                        "notices accepted during a round the coordinator did not end)",
-                        g->pending_path, why.msg);
-            break;
+        if (pending_record(g, p, len, off, log_id, &l, &next, &why)) {
+            if (!n_bad++)
+                snprintf(what, sizeof what, "the record at byte %zu: %.300s", off, why.msg);
+            if (!next)
+                break; /* the framing is lost: nothing after off can be read */
+            continue;
         }
-        off += 2 + n;
         if (in_list(g->left, g->n_left, l.name))
-            continue; /* its leave entry made it into the log */
+            continue; /* its leave entry made it into the log, or it came twice */
         g->pending[g->n_pending++] = l;
         if (g->n_left < GV_MEMBERS_MAX)
             snprintf(g->left[g->n_left++], GV_NAME_MAX, "%s", l.name);
     }
+    if (n_bad > 1 || (n_bad && !next)) {
+        size_t k = strlen(what);
+        snprintf(what + k, sizeof what - k, " (%zu record%s not applied%s)", n_bad,
+                 n_bad == 1 ? "" : "s", next ? "" : ", and none after it can be read");
+    }
+    if (rc == MU_OK && (n_bad || !len) &&
+        (rc = pending_set_aside(g, b, len, what, now, d)) == MU_OK)
+        rc = save_pending(g, d); /* the notices that check, or no file */
+    else if (rc == MU_OK && g->n_pending == 0)
+        rc = mu_file_remove(g->pending_path, d);
     free(b);
-    return rc == MU_OK && g->n_pending == 0 ? mu_file_remove(g->pending_path, d) : rc;
+    return rc;
 }
 
 ho_gov *ho_gov_open(const ho_gov_opts *o, mu_diag *d)
@@ -343,7 +402,7 @@ ho_gov *ho_gov_open(const ho_gov_opts *o, mu_diag *d)
         rc = check_identity(g, o, d);
     if (rc == MU_OK)
         rc = open_log(g, o, e, d);
-    if (rc == MU_OK && (rc = load_pending(g, d)) == MU_OK) /* no round runs yet: log them now */
+    if (rc == MU_OK && (rc = load_pending(g, o->now, d)) == MU_OK) /* no round runs: log them */
         rc = ho_gov_leave_flush(g, o->now, d);
     free(e);
     if (rc == MU_ERR_NOMEM && !d->msg[0])

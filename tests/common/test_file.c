@@ -102,6 +102,27 @@ static void test_commit_failure_removes_tmp(void **state)
     free(buf);
 }
 
+/* A failed rename leaves the source where it was (unlike mu_file_commit's temp file). */
+static void test_rename(void **state)
+{
+    (void)state;
+    mu_diag d = {{0}};
+    write_bytes("mu_rename.a", 4);
+    assert_int_equal(mu_file_rename("mu_rename.a", "no/such/dir/b", &d), MU_ERR_IO);
+    assert_non_null(strstr(d.msg, "mu_rename.a: rename to no/such/dir/b"));
+    FILE *f = fopen("mu_rename.a", "rb");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(mu_file_rename("mu_rename.a", "mu_rename.b", &d), MU_OK);
+    assert_null(fopen("mu_rename.a", "rb"));
+    char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(mu_read_file("mu_rename.b", 100, &buf, &len, &d), MU_OK);
+    assert_int_equal(len, 4);
+    free(buf);
+    unlink("mu_rename.b");
+}
+
 static void test_remove(void **state)
 {
     (void)state;
@@ -125,6 +146,7 @@ int main(void)
         cmocka_unit_test(test_missing),
         cmocka_unit_test(test_atomic_write),
         cmocka_unit_test(test_commit_failure_removes_tmp),
+        cmocka_unit_test(test_rename),
         cmocka_unit_test(test_remove),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
