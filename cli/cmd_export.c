@@ -32,7 +32,7 @@ static void help(FILE *out)
             "llama3, with a byte-level BPE tokenizer.json (GPT-2, Llama 3, Qwen2 style) or a\n"
             "SentencePiece-style one (Llama 2 style). Refused: attention_bias, linear and\n"
             "dynamic rope_scaling, SentencePiece normalizers or pre-tokenizers llama.cpp\n"
-            "does not have.\n\n"
+            "does not have, Gemma 2 and Gemma 3 models.\n\n"
             "Options:\n"
             "  --format gguf        output format (required; gguf is the only one)\n"
             "  --base DIR           Hugging Face model folder with tokenizer.json (required)\n"

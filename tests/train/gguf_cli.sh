@@ -27,5 +27,8 @@ expect 1 "needs the model's tokenizer" --format gguf --base "$ref/gpt2" --out "$
 # Llama 3.2's rope_scaling llama3 passes the model check; the folder has no tokenizer.json
 expect 1 "needs the model's tokenizer" --format gguf --base "$ref/llama32" --out "$w/x.gguf"
 expect 1 "needs the model's tokenizer" --format gguf --base "$ref/llama" --out "$w/x.gguf"
+# Gemma 2 and 3 are refused by the model check, before the tokenizer is looked at
+expect 1 "Gemma 2 is not exported" --format gguf --base "$ref/gemma2" --out "$w/x.gguf"
+expect 1 "Gemma 3 is not exported" --format gguf --base "$ref/gemma3" --out "$w/x.gguf"
 [ -z "$(ls -A "$w" | grep -v '^out$\|^err$')" ] || fail "a failed export left files: $(ls "$w")"
 echo "gguf_cli: usage errors, refusals and clean failures as documented"

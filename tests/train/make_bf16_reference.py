@@ -5,7 +5,7 @@ Run with Debian's interpreter after make_reference.py (same models, same seeds):
 
     /usr/bin/python3 tests/train/make_bf16_reference.py [OUT_DIR]   (default: tests/train/ref)
 
-For each model NAME of make_reference.py (gpt2, llama, qwen3) it rebuilds the same weights,
+For each model NAME of make_reference.py (gpt2, llama, qwen3, gemma2, gemma3) it rebuilds the same weights,
 LoRA and tokens, and runs the same step with the base in bf16 as mutual computes it:
 
   - every 2-D base weight (linears, embeddings, LM head) rounded to bf16 (round to nearest
@@ -121,6 +121,9 @@ def main():
     fwd = functools.partial(mr.llama_forward, S=mr.QWEN3)
     make(out, "qwen3", functools.partial(mr.llama_build, S=mr.QWEN3), fwd, mr.QWEN3["vocab"],
          seed=3456)
+    for name, spec, seed in (("gemma2", mr.GEMMA2, 7788), ("gemma3", mr.GEMMA3, 9900)):
+        make(out, name, functools.partial(mr.gemma_build, S=spec),
+             functools.partial(mr.gemma_forward, S=spec), spec["vocab"], seed=seed)
 
 
 if __name__ == "__main__":

@@ -290,6 +290,140 @@ def llama_config(S=LLAMA):
     return c
 
 
+# --------------------------------------------------------------------------- Gemma
+
+# Gemma 2: sqrt(d) embedding scale, (1 + w) norms, four norms a layer, GeGLU, query_pre_attn_scalar
+# apart from head_dim, softcaps small enough to bite on these weights, and a window of 5 on
+# the even layers (T = 16, so it masks); head_dim 12 (heads x head_dim 48 != hidden 32).
+GEMMA2 = dict(LLAMA, model_type="gemma2", layers=3, head_dim=12, theta=10000.0, tied=True,
+              scalar=10.0, attn_cap=1.5, final_cap=2.0, window=5, pattern=2)
+# Gemma 3: q/k norms with (1 + w), no softcaps, window 4 on layers 0 and 1 of 3 (pattern 3),
+# the local layers at rope_local_base_freq 100 and the global one at rope_theta 10000 with
+# rope_scaling linear 2 (as the 4B and larger models scale their global layers).
+GEMMA3 = dict(LLAMA, model_type="gemma3_text", layers=3, head_dim=8, theta=10000.0, tied=True,
+              scalar=16.0, window=4, pattern=3, local_theta=100.0, qk_norm=True,
+              rope_scaling={"rope_type": "linear", "factor": 2.0})
+
+
+def gemma_build(gen, S):
+    V, C, L, F_ = S["vocab"], S["d"], S["layers"], S["ff"]
+    hd = head_dim(S)
+    qd, kvd = S["heads"] * hd, S["kv_heads"] * hd
+    shapes = (("self_attn.q_proj", C, qd), ("self_attn.k_proj", C, kvd),
+              ("self_attn.v_proj", C, kvd), ("self_attn.o_proj", qd, C),
+              ("mlp.gate_proj", C, F_), ("mlp.up_proj", C, F_), ("mlp.down_proj", F_, C))
+    norms = ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+             "post_feedforward_layernorm")
+    w = {"model.embed_tokens.weight": torch.randn(V, C, generator=gen) * 0.1}
+    for l in range(L):
+        p = f"model.layers.{l}."
+        for n in norms:  # Gemma stores w with the norm computing x * (1 + w)
+            w[p + n + ".weight"] = 0.3 * torch.randn(C, generator=gen)
+        if S.get("qk_norm"):
+            w[p + "self_attn.q_norm.weight"] = 0.3 * torch.randn(hd, generator=gen)
+            w[p + "self_attn.k_norm.weight"] = 0.3 * torch.randn(hd, generator=gen)
+        for name, fi, fo in shapes:
+            w[p + name + ".weight"] = torch.randn(fo, fi, generator=gen) * 0.1
+    w["model.norm.weight"] = 0.3 * torch.randn(C, generator=gen)
+    lora = {}
+    for l in range(L):
+        for name, fi, fo in shapes:
+            lora[f"base_model.model.model.layers.{l}.{name}"] = Lora(gen, fi, fo)
+    return w, lora
+
+
+def gemma_norm(x, weight, eps):
+    """Gemma2RMSNorm / Gemma3RMSNorm in fp32: x * rsqrt(mean(x^2) + eps) * (1 + w)."""
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * (1.0 + weight)
+
+
+def softcap(x, cap):
+    return torch.tanh(x / cap) * cap if cap else x
+
+
+def gemma_local(S, l):
+    return bool(S.get("window")) and (l + 1) % S["pattern"] != 0
+
+
+GEMMA_BITES = {}  # name -> how much the caps and the window change things, for the log
+
+
+def gemma_forward(w, lora, idx, S):
+    C, H, KV, eps = S["d"], S["heads"], S["kv_heads"], S["eps"]
+    hd = head_dim(S)
+    b, t = idx.shape
+    # normalizer = torch.tensor(hidden_size ** 0.5, dtype=embedding dtype)
+    x = w["model.embed_tokens.weight"][idx] * torch.tensor(C ** 0.5, dtype=torch.float32)
+
+    def linear(h, name):
+        return h @ w[f"model.{name}.weight"].t() + lora[f"base_model.model.model.{name}"](h)
+
+    i = torch.arange(t)
+    for l in range(S["layers"]):
+        p = f"layers.{l}."
+        local = gemma_local(S, l)
+        h = gemma_norm(x, w["model." + p + "input_layernorm.weight"], eps)
+        q = linear(h, p + "self_attn.q_proj").view(b, t, H, hd)
+        k = linear(h, p + "self_attn.k_proj").view(b, t, KV, hd)
+        if S.get("qk_norm"):
+            q = gemma_norm(q, w["model." + p + "self_attn.q_norm.weight"], eps)
+            k = gemma_norm(k, w["model." + p + "self_attn.k_norm.weight"], eps)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)
+        v = linear(h, p + "self_attn.v_proj").view(b, t, KV, hd).transpose(1, 2)
+        # Gemma 3's local layers: a copy of the config with rope_local_base_freq, no scaling
+        RS = dict(S, theta=S["local_theta"], rope_scaling=None) \
+            if local and "local_theta" in S else S
+        q, k = rope(q, k, t, RS)
+        k = k.repeat_interleave(H // KV, dim=1)
+        v = v.repeat_interleave(H // KV, dim=1)
+        att = (q @ k.transpose(-1, -2)) * (S["scalar"] ** -0.5)
+        raw = att
+        att = softcap(att, S.get("attn_cap"))
+        keep = i[None, :] <= i[:, None]  # causal
+        if local:  # HF's sliding window: kv_idx > q_idx - sliding_window
+            keep = keep & (i[None, :] > i[:, None] - S["window"])
+        GEMMA_BITES.setdefault(S["model_type"], []).append(
+            float((raw - att).abs().max()))
+        att = att.masked_fill(~keep, float("-inf"))
+        y = (F.softmax(att, dim=-1) @ v).transpose(1, 2).reshape(b, t, H * hd)
+        y = gemma_norm(linear(y, p + "self_attn.o_proj"),
+                       w["model." + p + "post_attention_layernorm.weight"], eps)
+        x = x + y
+        h = gemma_norm(x, w["model." + p + "pre_feedforward_layernorm.weight"], eps)
+        m = F.gelu(linear(h, p + "mlp.gate_proj"), approximate="tanh") * \
+            linear(h, p + "mlp.up_proj")
+        m = gemma_norm(linear(m, p + "mlp.down_proj"),
+                       w["model." + p + "post_feedforward_layernorm.weight"], eps)
+        x = x + m
+    x = gemma_norm(x, w["model.norm.weight"], eps)
+    z = x @ w["model.embed_tokens.weight"].t()
+    GEMMA_BITES.setdefault(S["model_type"] + ".final", []).append(
+        float((z - softcap(z, S.get("final_cap"))).abs().max()))
+    return softcap(z, S.get("final_cap"))
+
+
+def gemma_config(S):
+    g3 = S["model_type"] == "gemma3_text"
+    n = S["layers"]
+    c = {"model_type": S["model_type"],
+         "architectures": ["Gemma3ForCausalLM" if g3 else "Gemma2ForCausalLM"],
+         "vocab_size": S["vocab"], "max_position_embeddings": S["ctx"],
+         "hidden_size": S["d"], "intermediate_size": S["ff"], "num_hidden_layers": n,
+         "num_attention_heads": S["heads"], "num_key_value_heads": S["kv_heads"],
+         "head_dim": head_dim(S), "rms_norm_eps": S["eps"], "rope_theta": S["theta"],
+         "hidden_activation": "gelu_pytorch_tanh", "hidden_act": "gelu_pytorch_tanh",
+         "query_pre_attn_scalar": S["scalar"], "sliding_window": S["window"],
+         "attn_logit_softcapping": S.get("attn_cap"),
+         "final_logit_softcapping": S.get("final_cap"), "attention_bias": False,
+         "attention_dropout": 0.0, "tie_word_embeddings": True, "torch_dtype": "float32",
+         "layer_types": ["sliding_attention" if gemma_local(S, l) else "full_attention"
+                         for l in range(n)]}
+    if g3:
+        c.update(rope_local_base_freq=S["local_theta"], rope_scaling=S.get("rope_scaling"),
+                 sliding_window_pattern=S["pattern"])
+    return c
+
+
 # --------------------------------------------------------------------------- RoPE scaling
 
 
@@ -473,6 +607,14 @@ def main():
              ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
              seed=seed)
     make_rope(out)
+    for name, spec, seed in (("gemma2", GEMMA2, 7788), ("gemma3", GEMMA3, 9900)):
+        make(out, name, functools.partial(gemma_build, S=spec),
+             functools.partial(gemma_forward, S=spec), functools.partial(gemma_config, spec),
+             spec["vocab"], False,
+             ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+             seed=seed)
+    for k, v in GEMMA_BITES.items():
+        print(f"  {k}: largest change by a softcap {max(v):.3f}")
 
 
 if __name__ == "__main__":

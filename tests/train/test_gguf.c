@@ -738,6 +738,13 @@ static void test_refused(void **state)
     assert_int_equal(tr_gguf_check(m, &d), MU_ERR_UNSUPPORTED);
     tr_model_free(m);
     c.qkv_bias = 0;
+    c.rope_scaling.type = TR_ROPE_DEFAULT;
+    c.gemma = 2;
+    m = tr_model_new(&c, NULL);
+    assert_int_equal(tr_gguf_check(m, &d), MU_ERR_UNSUPPORTED);
+    assert_non_null(strstr(d.msg, "Gemma 2 is not exported"));
+    tr_model_free(m);
+    c.gemma = 0;
     tr_config gc = {.family = TR_GPT2,
                     .vocab_size = 260,
                     .max_pos = 8,

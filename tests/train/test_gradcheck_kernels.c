@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tr_kernels.h"
@@ -285,6 +287,97 @@ static void test_swiglu(void **state)
     free(dx), free(c.x), free(c.out), free(c.Rm);
 }
 
+static double geglu_loss(void *p)
+{
+    ctx *c = p;
+    tr_geglu_forward(c->out, c->x, c->N, c->F);
+    return tt_dot(c->out, c->Rm, (int64_t)c->N * c->F);
+}
+
+/* GeGLU: finite differences, and forward and backward equal to the double twin. */
+static void test_geglu(void **state)
+{
+    (void)state;
+    ctx c = {.N = 3, .F = 5};
+    int64_t n = c.N * 2 * c.F;
+    c.x = tt_alloc(n), c.out = tt_alloc(c.N * c.F), c.Rm = tt_alloc(c.N * c.F);
+    tt_fill(c.x, n, 24, 3.0f);
+    tt_fill(c.Rm, c.N * c.F, 25, 1.0f);
+    float *dx = tt_alloc(n), *rdx = tt_alloc(n), *ro = tt_alloc(c.N * c.F);
+    tr_geglu_backward(dx, c.Rm, c.x, c.N, c.F);
+    check(c.x, n, dx, geglu_loss, &c, "geglu dgu");
+    geglu_loss(&c);
+    tr_geglu_forward_ref(ro, c.x, c.N, c.F);
+    tr_geglu_backward_ref(rdx, c.Rm, c.x, c.N, c.F);
+    tt_assert_close(c.out, ro, c.N * c.F, 2e-6, 1e-5, "geglu forward vs ref");
+    tt_assert_close(dx, rdx, n, 2e-6, 1e-5, "geglu backward vs ref");
+    free(dx), free(rdx), free(ro), free(c.x), free(c.out), free(c.Rm);
+}
+
+static double softcap_loss(void *p)
+{
+    ctx *c = p;
+    memcpy(c->out, c->x, sizeof(float) * (size_t)c->N);
+    tr_softcap_forward(c->out, c->N, 1.3f);
+    return tt_dot(c->out, c->Rm, c->N);
+}
+
+/* Soft capping: inputs up to 4x the cap, finite differences and the double twin. */
+static void test_softcap(void **state)
+{
+    (void)state;
+    ctx c = {.N = 40};
+    c.x = tt_alloc(c.N), c.out = tt_alloc(c.N), c.Rm = tt_alloc(c.N);
+    tt_fill(c.x, c.N, 26, 5.0f);
+    tt_fill(c.Rm, c.N, 27, 1.0f);
+    float *d = tt_alloc(c.N), *r = tt_alloc(c.N);
+    softcap_loss(&c);
+    memcpy(d, c.Rm, sizeof(float) * (size_t)c.N);
+    tr_softcap_backward(d, c.out, c.N, 1.3f);
+    check(c.x, c.N, d, softcap_loss, &c, "softcap dx");
+    memcpy(r, c.x, sizeof(float) * (size_t)c.N);
+    tr_softcap_forward_ref(r, c.N, 1.3f);
+    softcap_loss(&c);
+    tt_assert_close(c.out, r, c.N, 1e-6, 1e-6, "softcap vs ref");
+    free(d), free(r), free(c.x), free(c.out), free(c.Rm);
+}
+
+static tr_attn_opts g_attn_opts;
+
+static double attn_opt_loss(void *p)
+{
+    ctx *c = p;
+    tr_attention_forward_opt(c->out, c->att, c->x, c->B, c->T, c->H, c->KV, c->hd, &g_attn_opts);
+    return tt_dot(c->out, c->Rm, (int64_t)c->B * c->T * c->H * c->hd);
+}
+
+/* Gemma's attention: a scale apart from 1/sqrt(hd), a softcap, a window shorter than T, and
+ * all three together. */
+static void test_attention_opts(void **state)
+{
+    (void)state;
+    tr_attn_opts cases[] = {{0.3f, 0, 0}, {0, 0.7f, 0}, {0, 0, 3}, {0.4f, 0.9f, 2}};
+    for (int k = 0; k < 4; k++) {
+        g_attn_opts = cases[k];
+        ctx c = {.B = 2, .T = 7, .H = 4, .KV = 2, .hd = 3};
+        int W = (c.H + 2 * c.KV) * c.hd;
+        int64_t nq = (int64_t)c.B * c.T * W, no = (int64_t)c.B * c.T * c.H * c.hd;
+        c.x = tt_alloc(nq), c.out = tt_alloc(no), c.Rm = tt_alloc(no);
+        c.att = tt_alloc((int64_t)c.B * c.H * c.T * c.T);
+        c.scratch = tt_alloc(64 * tr_attention_scratch_len(c.T));
+        tt_fill(c.x, nq, 40 + (uint64_t)k, 1.5f);
+        tt_fill(c.Rm, no, 50 + (uint64_t)k, 1.0f);
+        float *dqkv = tt_alloc(nq);
+        attn_opt_loss(&c);
+        tr_attention_backward_opt(dqkv, c.scratch, c.Rm, c.x, c.att, c.B, c.T, c.H, c.KV, c.hd,
+                                  &g_attn_opts);
+        char what[64];
+        snprintf(what, sizeof what, "attention opts case %d dqkv", k);
+        check(c.x, nq, dqkv, attn_opt_loss, &c, what);
+        free(dqkv), free(c.x), free(c.out), free(c.Rm), free(c.att), free(c.scratch);
+    }
+}
+
 static double res_loss(void *p)
 {
     ctx *c = p;
@@ -402,6 +495,60 @@ static void test_head_ce(void **state)
     free(c.x), free(c.w), free(c.out), free(c.scratch);
 }
 
+static double hce_cap_loss(void *p)
+{
+    ctx *c = p;
+    return tr_head_ce_cap_w(c->out, NULL, NULL, c->scratch, c->x, (tr_weight){c->w, NULL}, c->tg,
+                            c->N, c->C, c->OUT, 3, 1.5f);
+}
+
+/* The head with Gemma 2's final softcap (1.5, below the logits' range): the naive twin for
+ * chunks 1, 3, 7, 64, the full path (softcap, cross-entropy, softcap backward), and dx by
+ * finite differences. */
+static void test_head_ce_cap(void **state)
+{
+    (void)state;
+    const float cap = 1.5f;
+    ctx c = {.N = 7, .C = 5, .OUT = 11};
+    int32_t tg[7] = {0, 10, -1, 3, 3, -1, 7};
+    c.tg = tg;
+    c.x = tt_alloc(c.N * c.C), c.w = tt_alloc(c.OUT * c.C), c.out = tt_alloc(c.N);
+    c.scratch = tt_alloc(64 * c.OUT);
+    tt_fill(c.x, c.N * c.C, 33, 1.5f);
+    tt_fill(c.w, c.OUT * c.C, 34, 1.5f);
+    float *dx = tt_alloc(c.N * c.C), *rdx = tt_alloc(c.N * c.C), *rl = tt_alloc(c.N);
+    float *rdw = tt_alloc(c.OUT * c.C);
+    float *z = tt_alloc(c.N * c.OUT), *dz = tt_alloc(c.N * c.OUT), *fdx = tt_alloc(c.N * c.C);
+    float lr = tr_head_ce_cap_ref(rl, rdx, NULL, c.x, c.w, tg, c.N, c.C, c.OUT, cap);
+    float l0 = tr_head_ce_ref(rl, NULL, rdw, c.x, c.w, tg, c.N, c.C, c.OUT);
+    assert_true(fabsf(lr - l0) > 0.05f); /* the cap changes the loss */
+    tr_head_ce_cap_ref(rl, rdx, NULL, c.x, c.w, tg, c.N, c.C, c.OUT, cap);
+    tr_matmul_forward(z, c.x, c.w, NULL, c.N, c.C, c.OUT, TR_W_OUT_IN, 0);
+    tr_softcap_forward(z, (int64_t)c.N * c.OUT, cap);
+    float lf = tr_crossentropy_forward(NULL, z, tg, c.N, c.OUT);
+    tr_crossentropy_backward(dz, z, tg, c.N, c.OUT);
+    tr_softcap_backward(dz, z, (int64_t)c.N * c.OUT, cap);
+    tr_matmul_backward(fdx, dz, c.w, c.N, c.C, c.OUT, TR_W_OUT_IN, 0);
+    assert_float_equal(lf, lr, 1e-5);
+    int chunks[] = {1, 3, 7, 64};
+    for (int k = 0; k < 4; k++) {
+        float l = tr_head_ce_cap_w(c.out, dx, NULL, c.scratch, c.x, (tr_weight){c.w, NULL}, tg, c.N,
+                                   c.C, c.OUT, chunks[k], cap);
+        assert_float_equal(l, lr, 1e-5);
+        for (int i = 0; i < c.N; i++)
+            assert_float_equal(c.out[i], rl[i], 1e-5);
+        for (int i = 0; i < c.N * c.C; i++) {
+            assert_float_equal(dx[i], rdx[i], 1e-5);
+            assert_float_equal(dx[i], fdx[i], 1e-5);
+        }
+    }
+    tr_head_ce_cap_w(c.out, dx, NULL, c.scratch, c.x, (tr_weight){c.w, NULL}, tg, c.N, c.C, c.OUT,
+                     3, cap);
+    check(c.x, c.N * c.C, dx, hce_cap_loss, &c, "head_ce softcap dx");
+    free(dx), free(rdx), free(rl), free(rdw), free(z), free(dz), free(fdx);
+    free(c.x), free(c.w), free(c.out), free(c.scratch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,7 +558,9 @@ int main(void)
         cmocka_unit_test(test_gelu),          cmocka_unit_test(test_swiglu),
         cmocka_unit_test(test_residual),      cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_crossentropy),  cmocka_unit_test(test_head_ce),
-        cmocka_unit_test(test_qknorm),
+        cmocka_unit_test(test_qknorm),        cmocka_unit_test(test_geglu),
+        cmocka_unit_test(test_softcap),       cmocka_unit_test(test_attention_opts),
+        cmocka_unit_test(test_head_ce_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,9 @@
 
 enum { B = 2, T = 5 };
 
+/* Finite-difference step: 1e-2, smaller where the loss curves faster than that step allows. */
+static float g_fd_h = 1e-2f;
+
 typedef struct {
     tr_model *m;
     int32_t in[B * T], tg[B * T];
@@ -60,7 +63,7 @@ static void check_model_dropout(tr_config cfg, unsigned targets, int freeze_a, i
     for (int64_t i = 0; i < n; i++)
         gmax = fabs(g[i]) > gmax ? fabs(g[i]) : gmax;
     assert_true(gmax > 1e-3); /* the check is not vacuous */
-    double r = tt_fd_ratio(tr_lora_trainable(c.m), n, g, loss_of, &c, 1e-2f, 2e-4, 2e-2,
+    double r = tt_fd_ratio(tr_lora_trainable(c.m), n, g, loss_of, &c, g_fd_h, 2e-4, 2e-2,
                            "model lora grad");
     if (r > 1.0)
         fail_msg("model gradient check failed (family %d targets 0x%x freeze_a %d): ratio %.2f",
@@ -149,6 +152,51 @@ static void test_qwen3(void **state)
     check_model_dropout(c, TR_T_K_PROJ | TR_T_DOWN_PROJ, 0, 0, 0.2f);
 }
 
+/* Gemma 2: four norms a layer with (1 + w), GeGLU, sqrt(d) embeddings, attention scale
+ * apart from head_dim, both softcaps, a window of 2 on layers 0 and 2 of 3 at T 5; all
+ * targets, and o/down only (the gradient then passes only the post-norms below them). */
+static void test_gemma2(void **state)
+{
+    (void)state;
+    tr_config c = tt_llama_config();
+    c.n_layer = 3;
+    c.qkv_bias = 0;
+    c.tied_head = 1;
+    c.head_dim = 6;
+    c.gemma = 2;
+    c.attn_scalar = 3.0f;
+    c.attn_softcap = 0.8f;
+    c.final_softcap = 1.2f;
+    c.sliding_window = 2;
+    c.sliding_pattern = 2;
+    check_model(c, TR_T_LLAMA_ALL, 0, 0);
+    check_model(c, TR_T_O_PROJ | TR_T_DOWN_PROJ, 1, 0);
+}
+
+/* Gemma 3: q/k norms with (1 + w) over head_dim 4, a local RoPE theta, the global layer's
+ * rope_scaling linear, window 3 on layers 0 and 1 of 3. */
+static void test_gemma3(void **state)
+{
+    (void)state;
+    tr_config c = tt_llama_config();
+    c.n_layer = 3;
+    c.qkv_bias = 0;
+    c.tied_head = 1;
+    c.qk_norm = 1;
+    c.head_dim = 4;
+    c.gemma = 3;
+    c.sliding_window = 3;
+    c.sliding_pattern = 3;
+    c.rope_local_theta = 50.0f;
+    c.rope_scaling = (tr_rope_scaling){.type = TR_ROPE_LINEAR, .factor = 2.0};
+    /* Without softcaps some gradients here are ~3 and the step of 1e-2 misses them by 5-10%
+     * (its truncation error: they agree within 1% at 2e-3). */
+    g_fd_h = 2e-3f;
+    check_model(c, TR_T_LLAMA_ALL, 0, 0);
+    check_model_dropout(c, TR_T_K_PROJ | TR_T_UP_PROJ, 0, 0, 0.2f);
+    g_fd_h = 1e-2f;
+}
+
 static void test_dropout(void **state)
 {
     (void)state;
@@ -188,11 +236,18 @@ static void test_dropout_masks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gpt2_all),           cmocka_unit_test(test_gpt2_attn_frozen_a),
-        cmocka_unit_test(test_gpt2_untied_mlp),    cmocka_unit_test(test_llama_all),
-        cmocka_unit_test(test_llama_qv_frozen_a),  cmocka_unit_test(test_dropout),
-        cmocka_unit_test(test_llama_wide_heads),   cmocka_unit_test(test_dropout_masks),
-        cmocka_unit_test(test_llama_rope_scaling), cmocka_unit_test(test_qwen3),
+        cmocka_unit_test(test_gpt2_all),
+        cmocka_unit_test(test_gpt2_attn_frozen_a),
+        cmocka_unit_test(test_gpt2_untied_mlp),
+        cmocka_unit_test(test_llama_all),
+        cmocka_unit_test(test_llama_qv_frozen_a),
+        cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_llama_wide_heads),
+        cmocka_unit_test(test_dropout_masks),
+        cmocka_unit_test(test_llama_rope_scaling),
+        cmocka_unit_test(test_qwen3),
+        cmocka_unit_test(test_gemma2),
+        cmocka_unit_test(test_gemma3),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

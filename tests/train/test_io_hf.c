@@ -310,6 +310,142 @@ static void test_qwen3_config(void **state)
     expect_load_error(sub, MU_ERR_NOTFOUND, "tensor 'model.layers.0.self_attn.q_norm.weight'");
 }
 
+/* Gemma 2 / Gemma 3 text config.json: transformers' defaults, null softcaps and windows,
+ * layer_types, transformers 5's per-layer-type rope_parameters, and each refusal. */
+static void test_gemma_config(void **state)
+{
+    (void)state;
+    char sub[128], cfg[2048];
+    snprintf(sub, sizeof sub, "%s/gemma", dir);
+    mkdir(sub, 0755);
+    static const char g2[] =
+        "{\"model_type\": \"gemma2\", \"vocab_size\": 64, \"hidden_size\": 32, "
+        "\"intermediate_size\": 64, \"num_hidden_layers\": 4, \"num_attention_heads\": 4%s}";
+    static const char g3[] =
+        "{\"model_type\": \"gemma3_text\", \"vocab_size\": 64, \"hidden_size\": 32, "
+        "\"intermediate_size\": 64, \"num_hidden_layers\": 6, \"num_attention_heads\": 4%s}";
+    tr_config c;
+    mu_diag d = {{0}};
+    snprintf(cfg, sizeof cfg, g2, "");
+    tio_write_text(sub, "config.json", cfg);
+    assert_int_equal(tr_hf_config_load(sub, &c, &d), 0);
+    assert_int_equal(c.family, TR_LLAMA);
+    assert_int_equal(c.gemma, 2);
+    assert_int_equal(c.head_dim, 256);
+    assert_int_equal(c.n_kv_head, 4);
+    assert_int_equal(c.tied_head, 1);
+    assert_int_equal(c.max_pos, 8192);
+    assert_int_equal(c.sliding_window, 4096);
+    assert_int_equal(c.sliding_pattern, 2);
+    assert_int_equal(c.qk_norm, 0);
+    assert_float_equal(c.attn_scalar, 256.0, 0.0);
+    assert_float_equal(c.attn_softcap, 50.0, 0.0);
+    assert_float_equal(c.final_softcap, 30.0, 0.0);
+    assert_float_equal(c.rope_local_theta, 0.0, 0.0);
+    snprintf(cfg, sizeof cfg, g2,
+             ", \"attn_logit_softcapping\": null, \"final_logit_softcapping\": 12.5, "
+             "\"sliding_window\": null, \"head_dim\": 8, \"query_pre_attn_scalar\": 144");
+    tio_write_text(sub, "config.json", cfg);
+    assert_int_equal(tr_hf_config_load(sub, &c, &d), 0);
+    assert_float_equal(c.attn_softcap, 0.0, 0.0);
+    assert_float_equal(c.final_softcap, 12.5, 0.0);
+    assert_int_equal(c.sliding_window, 0);
+    assert_int_equal(c.sliding_pattern, 0);
+    assert_float_equal(c.attn_scalar, 144.0, 0.0);
+
+    snprintf(cfg, sizeof cfg, g3, ", \"sliding_window\": 512");
+    tio_write_text(sub, "config.json", cfg);
+    assert_int_equal(tr_hf_config_load(sub, &c, &d), 0);
+    assert_int_equal(c.gemma, 3);
+    assert_int_equal(c.qk_norm, 1);
+    assert_int_equal(c.sliding_window, 512);
+    assert_int_equal(c.sliding_pattern, 6);
+    assert_float_equal(c.rope_theta, 1e6, 0.0);
+    assert_float_equal(c.rope_local_theta, 1e4, 0.0);
+    assert_float_equal(c.attn_softcap, 0.0, 0.0);
+    assert_float_equal(c.final_softcap, 0.0, 0.0);
+    snprintf(cfg, sizeof cfg, g3,
+             ", \"layer_types\": [\"sliding_attention\", \"sliding_attention\", "
+             "\"full_attention\", \"sliding_attention\", \"sliding_attention\", "
+             "\"full_attention\"], \"rope_local_base_freq\": 100, "
+             "\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 8.0}");
+    tio_write_text(sub, "config.json", cfg);
+    assert_int_equal(tr_hf_config_load(sub, &c, &d), 0);
+    assert_int_equal(c.sliding_pattern, 3);
+    assert_float_equal(c.rope_local_theta, 100.0, 0.0);
+    assert_int_equal(c.rope_scaling.type, TR_ROPE_LINEAR);
+    snprintf(cfg, sizeof cfg, g3,
+             ", \"rope_parameters\": {\"full_attention\": {\"rope_type\": \"linear\", "
+             "\"factor\": 8.0, \"rope_theta\": 1000000.0}, \"sliding_attention\": "
+             "{\"rope_type\": \"default\", \"rope_theta\": 10000.0}}");
+    tio_write_text(sub, "config.json", cfg);
+    assert_int_equal(tr_hf_config_load(sub, &c, &d), 0);
+    assert_int_equal(c.rope_scaling.type, TR_ROPE_LINEAR);
+    assert_float_equal(c.rope_scaling.factor, 8.0, 0.0);
+    assert_float_equal(c.rope_theta, 1e6, 0.0);
+    assert_float_equal(c.rope_local_theta, 1e4, 0.0);
+
+    static const struct {
+        const char *fmt, *extra;
+        int err;
+        const char *msg;
+    } bad[] = {
+        {g3,
+         ", \"layer_types\": [\"sliding_attention\", \"full_attention\", "
+         "\"full_attention\", \"sliding_attention\", \"sliding_attention\", "
+         "\"full_attention\"]",
+         MU_ERR_UNSUPPORTED, "layer_types[2] 'full_attention' is not supported"},
+        {g3, ", \"layer_types\": [\"full_attention\"]", MU_ERR_FORMAT,
+         "'layer_types' must be a list of num_hidden_layers (6) names"},
+        {g2, ", \"hidden_activation\": \"gelu\"", MU_ERR_UNSUPPORTED,
+         "hidden_activation 'gelu' is not supported"},
+        {g2, ", \"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 2}", MU_ERR_UNSUPPORTED,
+         "option 'rope_scaling on gemma2' is not supported"},
+        {g3, ", \"use_bidirectional_attention\": true", MU_ERR_UNSUPPORTED,
+         "option 'use_bidirectional_attention' is not supported"},
+        {g2, ", \"attn_logit_softcapping\": -1", MU_ERR_FORMAT,
+         "'attn_logit_softcapping' must be a number"},
+        {g2, ", \"sliding_window\": 0", MU_ERR_FORMAT, "'sliding_window' must be an integer"},
+        {g3,
+         ", \"rope_parameters\": {\"full_attention\": {\"rope_type\": \"default\", "
+         "\"rope_theta\": 1e6}, \"sliding_attention\": {\"rope_type\": \"linear\", "
+         "\"factor\": 2, \"rope_theta\": 1e4}}",
+         MU_ERR_UNSUPPORTED, "rope_parameters.sliding_attention scaling"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(cfg, sizeof cfg, bad[i].fmt, bad[i].extra);
+        tio_write_text(sub, "config.json", cfg);
+        assert_int_equal(tr_hf_config_load(sub, &c, &d), bad[i].err);
+        tio_assert_msg(d.msg, bad[i].msg);
+    }
+    tio_write_text(sub, "config.json",
+                   "{\"model_type\": \"gemma3\", \"text_config\": {\"model_type\": "
+                   "\"gemma3_text\"}}");
+    assert_int_equal(tr_hf_config_load(sub, &c, &d), MU_ERR_UNSUPPORTED);
+    tio_assert_msg(d.msg, "only Gemma 3 text models (model_type gemma3_text");
+
+    /* the reference Gemma 2 loads with its four norms a layer; told it is a Llama, its
+     * pre/post-feedforward norms are refused as unused */
+    char path[256];
+    snprintf(path, sizeof path, "%s/config.json", sub);
+    tio_copy(TIO_REF "/gemma2/config.json", path);
+    snprintf(path, sizeof path, "%s/model.safetensors", sub);
+    tio_copy(TIO_REF "/gemma2/model.safetensors", path);
+    tr_model *m = tr_hf_model_load(sub, NULL, &d);
+    if (!m)
+        fail_msg("%s", d.msg);
+    assert_true(tr_model_base_find(m, "model.layers.2.post_feedforward_layernorm.weight") >= 0);
+    assert_true(tr_model_base_find(m, "model.layers.0.pre_feedforward_layernorm.weight") >= 0);
+    assert_weights_equal(m, TIO_REF "/gemma2/model.safetensors", 0);
+    tr_model_free(m);
+    make_folder(sub, "gemma2",
+                "{\"model_type\": \"llama\", \"vocab_size\": 64, \"hidden_size\": 32, "
+                "\"intermediate_size\": 64, \"num_hidden_layers\": 3, "
+                "\"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"head_dim\": 12, "
+                "\"tie_word_embeddings\": true}");
+    expect_load_error(sub, MU_ERR_FORMAT, "feedforward_layernorm.weight is not used by the model");
+}
+
 /* config.json's rope_scaling: what each type reads, and every refusal naming the field. */
 static void test_rope_scaling_config(void **state)
 {
@@ -767,6 +903,7 @@ int main(void)
         cmocka_unit_test(test_bf16_model),          cmocka_unit_test(test_sharded),
         cmocka_unit_test(test_nonfinite_weights),   cmocka_unit_test(test_unused_tensors),
         cmocka_unit_test(test_rope_scaling_config), cmocka_unit_test(test_qwen3_config),
+        cmocka_unit_test(test_gemma_config),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -182,6 +182,39 @@ static void check_attention(int B, int T, int H, int KV, int hd)
     free(qkv), free(o1), free(o2), free(a1), free(a2), free(dy), free(d1), free(d2), free(scr);
 }
 
+/* Gemma's options against the naive twin, over several row blocks: windows inside one
+ * block, across blocks (70 at T 150), softcaps, and the stale-buffer garbage again. */
+static void check_attention_opts(int B, int T, int H, int KV, int hd, tr_attn_opts o)
+{
+    int W = (H + 2 * KV) * hd;
+    int64_t nq = (int64_t)B * T * W, no = (int64_t)B * T * H * hd, na = (int64_t)B * H * T * T;
+    float *qkv = tt_alloc(nq), *o1 = tt_alloc(no), *o2 = tt_alloc(no), *a1 = tt_alloc(na);
+    float *a2 = tt_alloc(na), *dy = tt_alloc(no), *d1 = tt_alloc(nq), *d2 = tt_alloc(nq);
+    float *scr = tt_alloc(64 * tr_attention_scratch_len(T));
+    tt_fill(qkv, nq, 17, 2.0f);
+    tt_fill(dy, no, 18, 1.0f);
+    tt_fill(a1, na, 97, 1.0f);
+    tr_attention_forward_opt(o1, a1, qkv, B, T, H, KV, hd, &o);
+    tr_attention_forward_opt_ref(o2, a2, qkv, B, T, H, KV, hd, &o);
+    tt_assert_close(a1, a2, na, ATOL, RTOL, "attention opts probabilities");
+    tt_assert_close(o1, o2, no, ATOL, RTOL, "attention opts forward");
+    tt_fill(d1, nq, 96, 1.0f);
+    tr_attention_backward_opt(d1, scr, dy, qkv, a1, B, T, H, KV, hd, &o);
+    tr_attention_backward_opt_ref(d2, scr, dy, qkv, a2, B, T, H, KV, hd, &o);
+    tt_assert_close(d1, d2, nq, ATOL, RTOL, "attention opts backward");
+    free(qkv), free(o1), free(o2), free(a1), free(a2), free(dy), free(d1), free(d2), free(scr);
+}
+
+static void test_attention_opts(void **state)
+{
+    (void)state;
+    check_attention_opts(2, 9, 4, 2, 4, (tr_attn_opts){0.2f, 0.0f, 3});
+    check_attention_opts(1, 150, 2, 1, 4, (tr_attn_opts){0.0f, 0.0f, 70});
+    check_attention_opts(1, 150, 2, 1, 4, (tr_attn_opts){0.0f, 0.0f, 5});
+    check_attention_opts(2, 130, 4, 2, 8, (tr_attn_opts){0.0f, 1.5f, 0});
+    check_attention_opts(1, 150, 3, 1, 4, (tr_attn_opts){0.6f, 2.0f, 64});
+}
+
 static void test_attention(void **state)
 {
     (void)state;
@@ -196,9 +229,8 @@ int main(void)
 {
     tr_threads_set(2); /* exercise the row split even on a 1-core runner */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_matmul),
-        cmocka_unit_test(test_lora),
-        cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_matmul),         cmocka_unit_test(test_lora),
+        cmocka_unit_test(test_attention_opts), cmocka_unit_test(test_linear),
         cmocka_unit_test(test_attention),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,6 +67,9 @@
 #define BF_STEP_RTOL         2e-3
 #define BF_VS_FP32_LOSS_RTOL 2e-3
 #define BF_VS_FP32_GRAD_REL  2e-2
+/* Gemma 3's q/k norms over 8-wide heads carry bf16's rounding of q and k further: 3.2e-2
+ * measured, while it agrees with the bf16 reference as the others do. */
+#define BF_VS_FP32_GEMMA3_GRAD_REL 5e-2
 
 typedef struct {
     const char *name;
@@ -74,6 +77,7 @@ typedef struct {
     tr_st *st, *bf; /* the fp32 reference; the bf16 one (NULL until opened) */
     tr_data *tokens;
     int B, T;
+    double vs_fp32_grad_rel; /* the bf16 base's gradients against fp32 torch */
 } refset;
 
 static double meta_num(const refset *r, const char *key)
@@ -351,23 +355,24 @@ static void check_bf16_path(refset *r, int portable)
         snprintf(what, sizeof what, "%s %s", path, key);
         close_l2(g, rg, n, BF_GRAD_REL, BF_GRAD_LATOL, BF_GRAD_LRTOL, what, r->name);
         double e = rel_l2(g, fg, n);
-        if (!(e <= BF_VS_FP32_GRAD_REL))
+        if (!(e <= r->vs_fp32_grad_rel))
             fail_msg("%s %s %s: relative L2 error %.3g against fp32 torch", r->name, path, key, e);
         gw = e > gw ? e : gw;
         free(rg), free(fg);
     }
     print_message("%s %s: LoRA gradients vs fp32 torch, worst relative L2 error %.3g "
                   "(tolerance %.3g)\n",
-                  r->name, path, gw, BF_VS_FP32_GRAD_REL);
+                  r->name, path, gw, r->vs_fp32_grad_rel);
     free(in), free(tg), free(rlogits), free(rloss), free(floss);
     tr_model_free(m);
     tr_bf16_set_portable(0);
 }
 
-static void check_bf16(const char *name)
+static void check_bf16(const char *name, double vs_fp32_grad_rel)
 {
     refset r;
     open_ref(&r, name);
+    r.vs_fp32_grad_rel = vs_fp32_grad_rel;
     mu_diag d = {{0}};
     int err = 0;
     r.bf = tr_st_open(r.bf_ref, &err, &d);
@@ -388,9 +393,11 @@ static void check_bf16(const char *name)
 static void test_bf16(void **state)
 {
     (void)state;
-    check_bf16("gpt2");
-    check_bf16("llama");
-    check_bf16("qwen3");
+    check_bf16("gpt2", BF_VS_FP32_GRAD_REL);
+    check_bf16("llama", BF_VS_FP32_GRAD_REL);
+    check_bf16("qwen3", BF_VS_FP32_GRAD_REL);
+    check_bf16("gemma2", BF_VS_FP32_GRAD_REL);
+    check_bf16("gemma3", BF_VS_FP32_GEMMA3_GRAD_REL);
 }
 
 static void check_model(const char *name)
@@ -437,11 +444,29 @@ static void test_qwen3(void **state)
     check_model("qwen3");
 }
 
+/* Gemma 2: sqrt(d) embeddings, (1 + w) norms, post-attention/post-MLP norms, GeGLU,
+ * query_pre_attn_scalar 10 with head_dim 12, attention softcap 1.5 and final softcap 2 (both
+ * move values by more than 1), a window of 5 on layers 0 and 2 at T 16. */
+static void test_gemma2(void **state)
+{
+    (void)state;
+    check_model("gemma2");
+}
+
+/* Gemma 3 text: q/k norms with (1 + w), window 4 on layers 0 and 1 of 3, the local layers'
+ * RoPE at rope_local_base_freq 100, the global one at rope_theta with rope_scaling linear 2. */
+static void test_gemma3(void **state)
+{
+    (void)state;
+    check_model("gemma3");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gpt2),  cmocka_unit_test(test_llama), cmocka_unit_test(test_llama32),
-        cmocka_unit_test(test_qwen3), cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_gpt2),  cmocka_unit_test(test_llama),  cmocka_unit_test(test_llama32),
+        cmocka_unit_test(test_qwen3), cmocka_unit_test(test_gemma2), cmocka_unit_test(test_gemma3),
+        cmocka_unit_test(test_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

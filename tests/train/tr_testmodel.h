@@ -37,9 +37,11 @@ static inline tr_config tt_llama_config(void)
     return c;
 }
 
-/* Every base tensor random; norm weights around 1 so activations stay well scaled. */
+/* Every base tensor random; norm weights around 1 so activations stay well scaled (Gemma's
+ * stored w around 0: its norms multiply by 1 + w). */
 static inline void tt_fill_base(tr_model *m, uint64_t seed)
 {
+    float one = tr_model_config(m)->gemma ? 0.0f : 1.0f;
     for (int i = 0; i < tr_model_base_count(m); i++) {
         tr_tensor t;
         tr_model_base_tensor(m, i, &t);
@@ -47,7 +49,7 @@ static inline void tt_fill_base(tr_model *m, uint64_t seed)
         if (strstr(t.name, "norm") || strstr(t.name, "ln_")) {
             if (strstr(t.name, "weight"))
                 for (int64_t j = 0; j < t.numel; j++)
-                    t.data[j] = 1.0f + 0.2f * t.data[j];
+                    t.data[j] = one + 0.2f * t.data[j];
         }
     }
 }

@@ -2,9 +2,11 @@
  *
  * A model folder holds config.json and model.safetensors (F32, F16 or BF16; widened to
  * F32). Supported model_type values: "gpt2"; "llama"; "mistral" without a sliding window;
- * "qwen2" (q/k/v biases) and "qwen3" (q/k norms) without a sliding window; rope_scaling
- * none, default, linear, dynamic or llama3. Anything else, or an activation other than
- * GPT-2's gelu_new / Llama's silu, is MU_ERR_UNSUPPORTED.
+ * "qwen2" (q/k/v biases) and "qwen3" (q/k norms) without a sliding window; "gemma2" and
+ * "gemma3_text" (tr_config.gemma; docs/train-io.md lists what is read); rope_scaling none,
+ * default, linear, dynamic or llama3. Anything else (the multimodal "gemma3" included), or an
+ * activation other than GPT-2's gelu_new / Llama's silu / Gemma's gelu_pytorch_tanh, is
+ * MU_ERR_UNSUPPORTED.
  *
  * An adapter folder holds adapter_config.json (peft_type LORA) and
  * adapter_model.safetensors with PEFT's tensor names (see tr_model.h).

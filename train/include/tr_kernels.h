@@ -123,12 +123,30 @@ void tr_attention_forward(float *out, float *att, const float *qkv, int B, int T
 void tr_attention_forward_ref(float *out, float *att, const float *qkv, int B, int T, int H, int KV,
                               int hd);
 /* dqkv (B, T, (H+2KV)*hd) = gradient of qkv (overwritten) given dout (B, T, H*hd).
- * scratch: tr_attention_scratch_len(T) floats per OpenMP thread (max threads). */
+ * scratch: tr_attention_scratch_len(T) floats per OpenMP thread (max threads); the backward
+ * with a softcap recomputes one row block's scores there. */
 int64_t tr_attention_scratch_len(int T);
 void tr_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
                            const float *att, int B, int T, int H, int KV, int hd);
 void tr_attention_backward_ref(float *dqkv, float *scratch, const float *dout, const float *qkv,
                                const float *att, int B, int T, int H, int KV, int hd);
+
+/* The same attention with Gemma's options. A NULL opts is {0, 0, 0}: the attention above. */
+typedef struct {
+    float scale; /* scores are q.k times this; 0 = 1/sqrt(hd) (Gemma: query_pre_attn_scalar^-1/2) */
+    float softcap; /* > 0: each score becomes softcap * tanh(score / softcap) before the mask */
+    int window;    /* > 0: query t sees keys s with t - window < s <= t (HF's sliding window) */
+} tr_attn_opts;
+void tr_attention_forward_opt(float *out, float *att, const float *qkv, int B, int T, int H, int KV,
+                              int hd, const tr_attn_opts *opts);
+void tr_attention_forward_opt_ref(float *out, float *att, const float *qkv, int B, int T, int H,
+                                  int KV, int hd, const tr_attn_opts *opts);
+void tr_attention_backward_opt(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                               const float *att, int B, int T, int H, int KV, int hd,
+                               const tr_attn_opts *opts);
+void tr_attention_backward_opt_ref(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                                   const float *att, int B, int T, int H, int KV, int hd,
+                                   const tr_attn_opts *opts);
 
 /* RoPE frequency scaling, config.json's rope_scaling as Hugging Face's modeling_rope_utils
  * reads it (attention_factor 1 for all of these, so cos/sin are not rescaled). */
@@ -194,6 +212,20 @@ void tr_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t 
 void tr_swiglu_forward(float *out, const float *gu, int N, int F);
 void tr_swiglu_backward(float *dgu, const float *dout, const float *gu, int N, int F);
 
+/* GeGLU (Gemma's MLP, GELU tanh form, gelu_pytorch_tanh): gu (N, 2F) gate | up as for SwiGLU;
+ * out (N, F) = gelu(gate) * up. Backward: dgu (N, 2F) from dout (N, F). The _ref twins compute
+ * in double. */
+void tr_geglu_forward(float *out, const float *gu, int N, int F);
+void tr_geglu_backward(float *dgu, const float *dout, const float *gu, int N, int F);
+void tr_geglu_forward_ref(float *out, const float *gu, int N, int F);
+void tr_geglu_backward_ref(float *dgu, const float *dout, const float *gu, int N, int F);
+
+/* Logit soft capping (Gemma 2): in place, x = cap * tanh(x / cap) over n values, cap > 0.
+ * Backward, in place on d: d *= 1 - (y / cap)^2, y the capped values. */
+void tr_softcap_forward(float *x, int64_t n, float cap);
+void tr_softcap_backward(float *d, const float *y, int64_t n, float cap);
+void tr_softcap_forward_ref(float *x, int64_t n, float cap);
+
 /* out = a + b (N). Backward adds dout into da and db. */
 void tr_residual_forward(float *out, const float *a, const float *b, int64_t N);
 void tr_residual_backward(float *da, float *db, const float *dout, int64_t N);
@@ -226,7 +258,14 @@ float tr_head_ce(float *losses, float *dx, float *dw, float *scratch, const floa
 /* The same with an fp32 or bf16 head; dw must be NULL for a bf16 one. */
 float tr_head_ce_w(float *losses, float *dx, float *dw, float *scratch, const float *x, tr_weight w,
                    const int32_t *targets, int N, int C, int V, int chunk);
-/* Naive twin: full logits in double, no BLAS, no threads; same outputs. */
+/* The same with the logits soft-capped first (softcap > 0: z = softcap * tanh(z / softcap),
+ * Gemma 2's final_logit_softcapping; 0: none), the gradient taken through the cap. */
+float tr_head_ce_cap_w(float *losses, float *dx, float *dw, float *scratch, const float *x,
+                       tr_weight w, const int32_t *targets, int N, int C, int V, int chunk,
+                       float softcap);
+/* Naive twins: full logits in double, no BLAS, no threads; same outputs. */
+float tr_head_ce_cap_ref(float *losses, float *dx, float *dw, const float *x, const float *w,
+                         const int32_t *targets, int N, int C, int V, float softcap);
 float tr_head_ce_ref(float *losses, float *dx, float *dw, const float *x, const float *w,
                      const int32_t *targets, int N, int C, int V);
 

@@ -46,7 +46,8 @@
 
 typedef enum {
     TR_GPT2 = 1,  /* model_type "gpt2" */
-    TR_LLAMA = 2, /* model_type "llama", "mistral" (no sliding window), "qwen2", "qwen3" */
+    TR_LLAMA = 2, /* model_type "llama", "mistral" (no sliding window), "qwen2", "qwen3",
+                     "gemma2", "gemma3_text" (tr_config.gemma) */
 } tr_family;
 
 /* Shapes and hyper-parameters of a base model. Field by field what config.json says:
@@ -75,7 +76,19 @@ typedef struct {
     int tied_head; /* 1: logits use the token embedding; 0: separate lm_head.weight */
     int qkv_bias;  /* Llama only: q/k/v projections have biases (Qwen2, attention_bias) */
     int o_bias;    /* Llama only: o_proj has a bias (attention_bias) */
-    int qk_norm;   /* Llama only: RMSNorm over each q and k head before RoPE (Qwen3) */
+    int qk_norm;   /* Llama only: RMSNorm over each q and k head before RoPE (Qwen3, Gemma 3) */
+    /* Gemma (Llama family with gemma = 2 or 3; all 0 otherwise): the embeddings times
+     * sqrt(d_model) (rounded to fp32), every RMSNorm as x * rstd * (1 + w), four norms per
+     * layer (the attention and MLP outputs each normalised before their residual add), a
+     * GeGLU MLP (gelu tanh form), and these: */
+    int gemma;              /* 0, 2 (Gemma 2) or 3 (Gemma 3 text) */
+    float attn_scalar;      /* query_pre_attn_scalar: scores scaled by its -1/2; 0 = head_dim */
+    float attn_softcap;     /* attn_logit_softcapping; 0 = none */
+    float final_softcap;    /* final_logit_softcapping; 0 = none */
+    int sliding_window;     /* local layers: query t sees keys t - window < s <= t; 0 = none */
+    int sliding_pattern;    /* layer l is local iff (l + 1) % pattern != 0 (Gemma 2: 2, 3: 6) */
+    float rope_local_theta; /* local layers' RoPE theta, no scaling (Gemma 3 rope_local_base_freq);
+                              0 = local layers use rope_theta and rope_scaling as global ones */
 } tr_config;
 
 /* Fills zero fields with their defaults (see above) and checks every field. MU_ERR_INVALID
@@ -137,6 +150,9 @@ const tr_config *tr_model_config(const tr_model *m);
  *     model.layers.l.mlp.gate_proj.weight [F, C]
  *     model.layers.l.mlp.up_proj.weight [F, C]
  *     model.layers.l.mlp.down_proj.weight [C, F]
+ *     Gemma: post_attention_layernorm is applied to the attention output, and
+ *     model.layers.l.pre_feedforward_layernorm.weight [C] (before the MLP),
+ *     model.layers.l.post_feedforward_layernorm.weight [C] (on the MLP output) follow it
  *   model.norm.weight [C]
  *   lm_head.weight [V, C]                  only when tied_head == 0
  *

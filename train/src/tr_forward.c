@@ -102,6 +102,11 @@ static int64_t acts_layout(tr_model *m, float *mem, int64_t N, int64_t BTT, int 
         a->rstd2 = tr_carve(&cv, N);
         a->up = tr_carve(&cv, N * m->U);
         a->act = keeps_input(m, l, TR_LIN_DOWN) ? tr_carve(&cv, N * m->F) : sh_act;
+        int g = m->cfg.gemma != 0;
+        a->ao = g ? tr_carve(&cv, N * C) : NULL;
+        a->rstd_pa = g ? tr_carve(&cv, N) : NULL;
+        a->mo = g ? tr_carve(&cv, N * C) : NULL;
+        a->rstd_pf = g ? tr_carve(&cv, N) : NULL;
     }
     int max_in = 1;
     for (int j = 0; j < m->n_mods; j++) {
@@ -126,6 +131,10 @@ static int64_t acts_layout(tr_model *m, float *mem, int64_t N, int64_t BTT, int 
     m->rope_inv = tr_carve(&cv, m->hd / 2);
     m->rope_cos = tr_carve(&cv, (int64_t)T * (m->hd / 2));
     m->rope_sin = tr_carve(&cv, (int64_t)T * (m->hd / 2));
+    int loc = m->cfg.rope_local_theta > 0.0f;
+    m->rope_lcos = loc ? tr_carve(&cv, (int64_t)T * (m->hd / 2)) : NULL;
+    m->rope_lsin = loc ? tr_carve(&cv, (int64_t)T * (m->hd / 2)) : NULL;
+    m->dgem = tr_carve(&cv, m->cfg.gemma ? N * C : 1);
     return cv.off;
 }
 
@@ -155,6 +164,10 @@ int tr_acts_reserve(tr_model *m, int B, int T)
     if (m->cfg.family == TR_LLAMA) {
         tr_rope_inv_freq(m->rope_inv, m->hd, m->cfg.rope_theta, &m->cfg.rope_scaling);
         tr_rope_tables(m->rope_cos, m->rope_sin, T, m->hd, m->rope_inv);
+        if (m->rope_lcos) { /* Gemma 3's local layers: default RoPE at their own theta */
+            tr_rope_inv_freq(m->rope_inv, m->hd, m->cfg.rope_local_theta, NULL);
+            tr_rope_tables(m->rope_lcos, m->rope_lsin, T, m->hd, m->rope_inv);
+        }
     }
     m->cap_N = N;
     m->cap_BTT = BTT;
@@ -292,39 +305,87 @@ static void norm_backward(const tr_model *m, float *dinp, const float *dout, con
     tr_prof_stop(TR_PROF_NORM, t0);
 }
 
+/* Layer l's RoPE tables: the local ones on a local layer when they exist. */
+static void rope_of(const tr_model *m, int l, const float **cs, const float **sn)
+{
+    int loc = m->rope_lcos && tr_layer_local(&m->cfg, l);
+    *cs = loc ? m->rope_lcos : m->rope_cos;
+    *sn = loc ? m->rope_lsin : m->rope_sin;
+}
+
+/* Gemma's post-norm and residual: out = x + norm(inp) (inp kept for backward). */
+static void post_norm_forward(const tr_model *m, float *out, float *rstd, const float *inp,
+                              const float *w, const float *x)
+{
+    int64_t n = (int64_t)m->cur_B * m->cur_T * m->C;
+    norm_forward(m, out, NULL, rstd, inp, w, NULL);
+    double t0 = tr_prof_start();
+    tr_residual_forward(out, out, x, n);
+    tr_prof_stop(TR_PROF_NORM, t0);
+}
+
 static void block_forward(tr_model *m, int l, int training)
 {
-    int B = m->cur_B, T = m->cur_T, N = B * T, C = m->C;
+    int B = m->cur_B, T = m->cur_T, N = B * T, C = m->C, gem = m->cfg.gemma != 0;
     const tr_layer *y = &m->layers[l];
     tr_acts *a = &m->acts[l];
     const float *x = m->res + (int64_t)l * N * C;
     float *out = m->res + (int64_t)(l + 1) * N * C;
-    norm_forward(m, a->xn1, a->mean1, a->rstd1, x, y->n1w, y->n1b);
+    norm_forward(m, a->xn1, a->mean1, a->rstd1, x, y->n1x, y->n1b);
     linear_forward(m, l, TR_LIN_QKV, a->qkv, NULL, a->xn1, C, m->QKV, tr_w(y->wqkv, y->wqkv16),
                    y->bqkv, training);
     double t0 = tr_prof_start();
     if (m->cfg.qk_norm)
-        tr_qknorm_forward(a->qkv, a->qk_raw, a->qk_rstd, y->qnw, y->knw, N, m->H, m->KV, m->hd,
+        tr_qknorm_forward(a->qkv, a->qk_raw, a->qk_rstd, y->qnx, y->knx, N, m->H, m->KV, m->hd,
                           m->cfg.norm_eps);
+    const float *cs, *sn;
+    rope_of(m, l, &cs, &sn);
     if (m->cfg.family == TR_LLAMA)
-        tr_rope_forward(a->qkv, m->rope_cos, m->rope_sin, B, T, m->H, m->KV, m->hd);
+        tr_rope_forward(a->qkv, cs, sn, B, T, m->H, m->KV, m->hd);
     tr_prof_stop(TR_PROF_NORM, t0);
     t0 = tr_prof_start();
-    tr_attention_forward(a->atty, a->att, a->qkv, B, T, m->H, m->KV, m->hd);
+    tr_attn_opts ao = tr_layer_attn(m, l);
+    tr_attention_forward_opt(a->atty, a->att, a->qkv, B, T, m->H, m->KV, m->hd, &ao);
     tr_prof_stop(TR_PROF_ATTN, t0);
-    linear_forward(m, l, TR_LIN_O, a->res2, x, a->atty, m->HD, C, tr_w(y->wo, y->wo16), y->bo,
-                   training);
-    norm_forward(m, a->xn2, a->mean2, a->rstd2, a->res2, y->n2w, y->n2b);
+    if (gem) {
+        linear_forward(m, l, TR_LIN_O, a->ao, NULL, a->atty, m->HD, C, tr_w(y->wo, y->wo16), y->bo,
+                       training);
+        post_norm_forward(m, a->res2, a->rstd_pa, a->ao, y->pax, x);
+    } else {
+        linear_forward(m, l, TR_LIN_O, a->res2, x, a->atty, m->HD, C, tr_w(y->wo, y->wo16), y->bo,
+                       training);
+    }
+    norm_forward(m, a->xn2, a->mean2, a->rstd2, a->res2, y->n2x, y->n2b);
     linear_forward(m, l, TR_LIN_UP, a->up, NULL, a->xn2, C, m->U, tr_w(y->wup, y->wup16), y->bup,
                    training);
     t0 = tr_prof_start();
     if (m->cfg.family == TR_GPT2)
         tr_gelu_forward(a->act, a->up, (int64_t)N * m->F);
+    else if (gem)
+        tr_geglu_forward(a->act, a->up, N, m->F);
     else
         tr_swiglu_forward(a->act, a->up, N, m->F);
     tr_prof_stop(TR_PROF_NORM, t0);
-    linear_forward(m, l, TR_LIN_DOWN, out, a->res2, a->act, m->F, C, tr_w(y->wdn, y->wdn16), y->bdn,
-                   training);
+    if (gem) {
+        linear_forward(m, l, TR_LIN_DOWN, a->mo, NULL, a->act, m->F, C, tr_w(y->wdn, y->wdn16),
+                       y->bdn, training);
+        post_norm_forward(m, out, a->rstd_pf, a->mo, y->pfx, a->res2);
+    } else {
+        linear_forward(m, l, TR_LIN_DOWN, out, a->res2, a->act, m->F, C, tr_w(y->wdn, y->wdn16),
+                       y->bdn, training);
+    }
+}
+
+/* Gemma: the gradient of a post-norm's input (N, C) into m->dgem, from m->dres (the residual
+ * keeps its own copy). Without Gemma m->dres itself. */
+static const float *post_norm_backward(tr_model *m, const float *inp, const float *w,
+                                       const float *rstd)
+{
+    if (!m->cfg.gemma)
+        return m->dres;
+    memset(m->dgem, 0, sizeof(float) * (size_t)m->cur_B * m->cur_T * m->C);
+    norm_backward(m, m->dgem, m->dres, inp, w, NULL, rstd);
+    return m->dgem;
 }
 
 /* m->dres holds d(output of block l); on return it holds d(input of block l) when need_dx. */
@@ -339,13 +400,16 @@ static void block_backward(tr_model *m, int l, int need_dx)
     int need_dres2 = need_dqkv || has_mods(m, l, TR_LIN_O);
     int need_dup = need_dres2 || has_mods(m, l, TR_LIN_UP);
     float *dact = m->dbuf2, *dup = m->dbuf1, *dxn2 = m->dbuf2;
-    linear_backward(m, l, TR_LIN_DOWN, need_dup ? dact : NULL, m->dres, a->act, m->F, C,
+    const float *dmo = post_norm_backward(m, a->mo, y->pfx, a->rstd_pf);
+    linear_backward(m, l, TR_LIN_DOWN, need_dup ? dact : NULL, dmo, a->act, m->F, C,
                     tr_w(y->wdn, y->wdn16));
     if (!need_dup)
         return;
     double t0 = tr_prof_start();
     if (m->cfg.family == TR_GPT2)
         tr_gelu_backward(dup, a->up, dact, (int64_t)N * m->F);
+    else if (m->cfg.gemma)
+        tr_geglu_backward(dup, dact, a->up, N, m->F);
     else
         tr_swiglu_backward(dup, dact, a->up, N, m->F);
     tr_prof_stop(TR_PROF_NORM, t0);
@@ -353,25 +417,30 @@ static void block_backward(tr_model *m, int l, int need_dx)
                     tr_w(y->wup, y->wup16));
     if (!need_dres2)
         return;
-    norm_backward(m, m->dres, dxn2, a->res2, y->n2w, a->mean2, a->rstd2);
+    norm_backward(m, m->dres, dxn2, a->res2, y->n2x, a->mean2, a->rstd2);
     float *datty = m->dbuf2, *dqkv = m->dbuf1, *dxn1 = m->dbuf2;
-    linear_backward(m, l, TR_LIN_O, need_dqkv ? datty : NULL, m->dres, a->atty, m->HD, C,
+    const float *dao = post_norm_backward(m, a->ao, y->pax, a->rstd_pa);
+    linear_backward(m, l, TR_LIN_O, need_dqkv ? datty : NULL, dao, a->atty, m->HD, C,
                     tr_w(y->wo, y->wo16));
     if (!need_dqkv)
         return;
     t0 = tr_prof_start();
-    tr_attention_backward(dqkv, m->attn_scratch, datty, a->qkv, a->att, B, T, m->H, m->KV, m->hd);
+    tr_attn_opts ao = tr_layer_attn(m, l);
+    tr_attention_backward_opt(dqkv, m->attn_scratch, datty, a->qkv, a->att, B, T, m->H, m->KV,
+                              m->hd, &ao);
     tr_prof_stop(TR_PROF_ATTN, t0);
     t0 = tr_prof_start();
+    const float *cs, *sn;
+    rope_of(m, l, &cs, &sn);
     if (m->cfg.family == TR_LLAMA)
-        tr_rope_backward(dqkv, m->rope_cos, m->rope_sin, B, T, m->H, m->KV, m->hd);
+        tr_rope_backward(dqkv, cs, sn, B, T, m->H, m->KV, m->hd);
     if (m->cfg.qk_norm)
-        tr_qknorm_backward(dqkv, a->qk_raw, a->qk_rstd, y->qnw, y->knw, N, m->H, m->KV, m->hd);
+        tr_qknorm_backward(dqkv, a->qk_raw, a->qk_rstd, y->qnx, y->knx, N, m->H, m->KV, m->hd);
     tr_prof_stop(TR_PROF_NORM, t0);
     linear_backward(m, l, TR_LIN_QKV, need_dx ? dxn1 : NULL, dqkv, a->xn1, C, m->QKV,
                     tr_w(y->wqkv, y->wqkv16));
     if (need_dx)
-        norm_backward(m, m->dres, dxn1, x, y->n1w, a->mean1, a->rstd1);
+        norm_backward(m, m->dres, dxn1, x, y->n1x, a->mean1, a->rstd1);
 }
 
 /* Ids in [lo, V): lo 0 for inputs, -1 for targets (TR_DATA_IGNORE: left out of the loss). */
@@ -415,11 +484,15 @@ static int forward_impl(tr_model *m, const int32_t *inputs, const int32_t *targe
     int C = m->C;
     double t0 = tr_prof_start();
     tr_encoder_forward_w(m->res, inputs, tr_w(m->wte, m->wte16), tr_w(m->wpe, m->wpe16), B, T, C);
+    if (m->emb_scale > 0.0f) /* Gemma: hidden * normalizer, both fp32 */
+        for (int64_t i = 0; i < N * C; i++)
+            m->res[i] *= m->emb_scale;
+    tr_norms_refresh(m);
     tr_prof_stop(TR_PROF_NORM, t0);
     for (int l = 0; l < m->L; l++)
         block_forward(m, l, training);
     const float *xL = m->res + (int64_t)m->L * N * C;
-    norm_forward(m, m->xnf, m->meanf, m->rstdf, xL, m->nfw, m->nfb);
+    norm_forward(m, m->xnf, m->meanf, m->rstdf, xL, m->nfx, m->nfb);
     int full = !targets || m->ce_rows == 0;
     if (full) { /* the logits themselves are wanted, or the unchunked path is chosen */
         if (grow_rows(&m->logits, &m->cap_logits, N, m->V) < 0)
@@ -428,6 +501,8 @@ static int forward_impl(tr_model *m, const int32_t *inputs, const int32_t *targe
         t0 = tr_prof_start();
         tr_matmul_forward_w(m->logits, m->xnf, tr_w(m->head, m->head16), NULL, (int)N, C, m->V,
                             TR_W_OUT_IN, 0);
+        if (m->cfg.final_softcap > 0.0f)
+            tr_softcap_forward(m->logits, N * m->V, m->cfg.final_softcap);
         tr_prof_stop(TR_PROF_HEAD, t0);
         m->have_logits = 1;
     } else {
@@ -439,10 +514,10 @@ static int forward_impl(tr_model *m, const int32_t *inputs, const int32_t *targe
          * so backward never needs the logits again. tr_head_ce moves its softmax time from
          * TR_PROF_HEAD to TR_PROF_CE. */
         t0 = tr_prof_start();
-        float l =
-            full ? tr_crossentropy_forward(m->losses, m->logits, targets, (int)N, m->V)
-                 : tr_head_ce_w(m->losses, training ? m->dxnf : NULL, NULL, m->ce_scratch, m->xnf,
-                                tr_w(m->head, m->head16), targets, (int)N, C, m->V, m->ce_rows);
+        float l = full ? tr_crossentropy_forward(m->losses, m->logits, targets, (int)N, m->V)
+                       : tr_head_ce_cap_w(m->losses, training ? m->dxnf : NULL, NULL, m->ce_scratch,
+                                          m->xnf, tr_w(m->head, m->head16), targets, (int)N, C,
+                                          m->V, m->ce_rows, m->cfg.final_softcap);
         tr_prof_stop(full ? TR_PROF_CE : TR_PROF_HEAD, t0);
         if (loss)
             *loss = l;
@@ -503,6 +578,8 @@ int tr_model_backward(tr_model *m)
             return MU_ERR_NOMEM;
         double t0 = tr_prof_start();
         tr_crossentropy_backward(m->dlogits, m->logits, m->targets, N, m->V);
+        if (m->cfg.final_softcap > 0.0f) /* the logits held are the capped ones */
+            tr_softcap_backward(m->dlogits, m->logits, (int64_t)N * m->V, m->cfg.final_softcap);
         tr_prof_stop(TR_PROF_CE, t0);
         t0 = tr_prof_start();
         /* d xnf (N, C) = dlogits . head */
@@ -514,7 +591,7 @@ int tr_model_backward(tr_model *m)
     double t0 = tr_prof_start();
     memset(m->dres, 0, sizeof(float) * (size_t)N * C);
     tr_prof_stop(TR_PROF_NORM, t0);
-    norm_backward(m, m->dres, dxnf, m->res + (int64_t)m->L * N * C, m->nfw, m->meanf, m->rstdf);
+    norm_backward(m, m->dres, dxnf, m->res + (int64_t)m->L * N * C, m->nfx, m->meanf, m->rstdf);
     /* Attention scratch was sized for the team of the forward; a larger team set since then
      * (tr_threads_set between forward and backward) is held back to that size. */
     int team = omp_get_max_threads();

@@ -65,6 +65,10 @@ tr_gen *tr_gen_new(tr_model *m, int max_ctx, mu_diag *d)
                     m->cfg.max_pos);
         return NULL;
     }
+    if (m->cfg.gemma) {
+        mu_diag_set(d, MU_ERR_UNSUPPORTED, "generate: Gemma models are not supported yet");
+        return NULL;
+    }
     tr_gen *g = calloc(1, sizeof *g);
     if (!g)
         goto out_nomem;

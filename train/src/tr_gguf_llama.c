@@ -21,6 +21,11 @@ static const char *arch_of(const tr_config *c)
 int tr_gguf_check(const tr_model *m, mu_diag *d)
 {
     const tr_config *c = tr_model_config(m);
+    if (c->gemma)
+        return mu_diag_set(d, MU_ERR_UNSUPPORTED,
+                           "gguf: Gemma %d is not exported (llama.cpp's gemma%d architecture, "
+                           "with its norms, softcaps and sliding window keys, is not written)",
+                           c->gemma, c->gemma);
     if (c->o_bias)
         return mu_diag_set(d, MU_ERR_UNSUPPORTED,
                            "gguf: attention_bias (biases on q, k, v and o) is not exported");

@@ -304,6 +304,162 @@ static int llama_config(const tr_json *j, const char *type, tr_config *c)
     return 0;
 }
 
+/* Gemma's layer_types (when given) must be the pattern the engine computes: layer l local
+ * (sliding_attention) iff (l + 1) % pattern != 0. The first full_attention layer sets it. */
+static int gemma_layer_types(const tr_json *j, tr_config *c)
+{
+    json_t *types = value(j, "layer_types");
+    if (!types)
+        return 0;
+    if (!json_is_array(types) || json_array_size(types) != (size_t)c->n_layer)
+        return mu_diag_set(j->diag, MU_ERR_FORMAT,
+                           "%s: 'layer_types' must be a list of num_hidden_layers (%d) names",
+                           j->path, c->n_layer);
+    int pattern = c->n_layer + 1; /* no full layer: every layer local */
+    for (int i = c->n_layer - 1; i >= 0; i--) {
+        const char *lt = json_string_value(json_array_get(types, (size_t)i));
+        if (lt && !strcmp(lt, "full_attention"))
+            pattern = i + 1;
+    }
+    for (int i = 0; i < c->n_layer; i++) {
+        const char *lt = json_string_value(json_array_get(types, (size_t)i));
+        const char *want = (i + 1) % pattern ? "sliding_attention" : "full_attention";
+        if (!lt || strcmp(lt, want))
+            return mu_diag_set(j->diag, MU_ERR_UNSUPPORTED,
+                               "%s: layer_types[%d] '%s' is not supported (only a repeating "
+                               "pattern of sliding_attention layers ending in one "
+                               "full_attention: '%s' expected)",
+                               j->path, i, lt ? lt : "(not a string)", want);
+    }
+    c->sliding_pattern = pattern;
+    return 0;
+}
+
+/* Gemma 3 under transformers 5: rope_parameters holds one object per layer type; the local
+ * (sliding_attention) one must be unscaled, its rope_theta is rope_local_base_freq. */
+static int gemma3_rope_v5(const tr_json *j, json_t *rp, tr_config *c)
+{
+    json_t *full = json_object_get(rp, "full_attention");
+    json_t *loc = json_object_get(rp, "sliding_attention");
+    if (!json_is_object(full) || !json_is_object(loc) || json_object_size(rp) != 2)
+        return mu_diag_set(j->diag, MU_ERR_FORMAT,
+                           "%s: 'rope_parameters' by layer type needs objects "
+                           "'full_attention' and 'sliding_attention' (and nothing else)",
+                           j->path);
+    tr_rope_scaling local;
+    int rc = rope_scaling_config(j, full, "rope_parameters.full_attention", &c->rope_scaling);
+    if (rc || (rc = rope_scaling_config(j, loc, "rope_parameters.sliding_attention", &local)))
+        return rc;
+    if (local.type != TR_ROPE_DEFAULT)
+        return unsupported(j, "option", "rope_parameters.sliding_attention scaling");
+    json_t *pairs[2] = {full, loc};
+    float *theta[2] = {&c->rope_theta, &c->rope_local_theta};
+    for (int i = 0; i < 2; i++) {
+        json_t *th = json_object_get(pairs[i], "rope_theta");
+        double x = json_number_value(th);
+        if (!json_is_number(th) || !(x >= 1e-6 && x <= 1e30))
+            return mu_diag_set(j->diag, MU_ERR_FORMAT,
+                               "%s: rope_parameters '%s' needs a 'rope_theta' from 1e-06 to "
+                               "1e+30",
+                               j->path, i ? "sliding_attention" : "full_attention");
+        *theta[i] = (float)x;
+    }
+    return 0;
+}
+
+/* Gemma 2 (Gemma2ForCausalLM) and Gemma 3's text model (Gemma3ForCausalLM) as transformers'
+ * Gemma2Config / Gemma3TextConfig read config.json, defaults included. */
+static int gemma_config(const tr_json *j, const char *type, tr_config *c)
+{
+    int rc, g3 = !strcmp(type, "gemma3_text");
+    c->family = TR_LLAMA;
+    c->gemma = g3 ? 3 : 2;
+    c->norm_eps = 1e-6f;
+    c->rope_theta = g3 ? 1000000.0f : 10000.0f;
+    c->max_pos = g3 ? 131072 : 8192;
+    c->head_dim = 256;
+    c->tied_head = 1;
+    c->attn_scalar = 256.0f;
+    c->sliding_window = 4096;
+    c->sliding_pattern = g3 ? 6 : 2;
+    c->qk_norm = g3;
+    c->rope_local_theta = g3 ? 10000.0f : 0.0f;
+    float final_cap = 30.0f, attn_cap = 50.0f;
+    if ((rc = tr_json_int(j, "vocab_size", 1, 1, INT_MAX, &c->vocab_size)) ||
+        (rc = tr_json_int(j, "max_position_embeddings", 0, 1, INT_MAX, &c->max_pos)) ||
+        (rc = tr_json_int(j, "hidden_size", 1, 1, INT_MAX, &c->d_model)) ||
+        (rc = tr_json_int(j, "num_hidden_layers", 1, 1, INT_MAX, &c->n_layer)) ||
+        (rc = tr_json_int(j, "num_attention_heads", 1, 1, INT_MAX, &c->n_head)) ||
+        (rc = tr_json_int(j, "num_key_value_heads", 0, 1, INT_MAX, &c->n_kv_head)) ||
+        (rc = tr_json_int(j, "head_dim", 0, 1, INT_MAX, &c->head_dim)) ||
+        (rc = tr_json_int(j, "intermediate_size", 1, 1, INT_MAX, &c->d_ff)) ||
+        (rc = tr_json_num(j, "rms_norm_eps", 0, 0, 1, &c->norm_eps)) ||
+        (rc = tr_json_bool(j, "tie_word_embeddings", &c->tied_head)) ||
+        (rc = tr_json_num(j, "query_pre_attn_scalar", 0, 1e-6, 1e30, &c->attn_scalar)))
+        return rc;
+    if (!value(j, "num_key_value_heads"))
+        c->n_kv_head = 4; /* Gemma2Config's and Gemma3TextConfig's default */
+    /* Present and null means no cap; absent means the config class's default. */
+    if (json_object_get(j->root, "final_logit_softcapping") || g3)
+        final_cap = 0.0f;
+    if (json_object_get(j->root, "attn_logit_softcapping") || g3)
+        attn_cap = 0.0f;
+    if ((rc = tr_json_num(j, "final_logit_softcapping", 0, 1e-6, 1e30, &c->final_softcap)) ||
+        (rc = tr_json_num(j, "attn_logit_softcapping", 0, 1e-6, 1e30, &c->attn_softcap)))
+        return rc;
+    c->final_softcap = c->final_softcap > 0.0f ? c->final_softcap : final_cap;
+    c->attn_softcap = c->attn_softcap > 0.0f ? c->attn_softcap : attn_cap;
+    if (json_object_get(j->root, "sliding_window") && !value(j, "sliding_window"))
+        c->sliding_window = 0, c->sliding_pattern = 0; /* null: no window anywhere */
+    if ((rc = tr_json_int(j, "sliding_window", 0, 1, INT_MAX, &c->sliding_window)))
+        return rc;
+    if (g3 && (rc = tr_json_int(j, "sliding_window_pattern", 0, 1, INT_MAX, &c->sliding_pattern)))
+        return rc;
+    int attention_bias = 0, bidi = 0;
+    if ((rc = tr_json_bool(j, "attention_bias", &attention_bias)) ||
+        (rc = tr_json_bool(j, "use_bidirectional_attention", &bidi)))
+        return rc;
+    if (bidi)
+        return unsupported(j, "option", "use_bidirectional_attention");
+    c->qkv_bias = c->o_bias = attention_bias;
+    const char *act = tr_json_str(j, "hidden_activation");
+    if (value(j, "hidden_activation") && (!act || strcmp(act, "gelu_pytorch_tanh")))
+        return unsupported(j, "hidden_activation", act ? act : "(not a string)");
+    json_t *rp = value(j, "rope_parameters");
+    if (g3 && rp && json_object_get(rp, "sliding_attention")) {
+        if (value(j, "rope_scaling") || value(j, "rope_theta") || value(j, "rope_local_base_freq"))
+            return mu_diag_set(j->diag, MU_ERR_FORMAT,
+                               "%s: 'rope_parameters' by layer type and rope_scaling, "
+                               "rope_theta or rope_local_base_freq are both set",
+                               j->path);
+        rc = gemma3_rope_v5(j, rp, c);
+    } else {
+        rc = rope_config(j, c);
+    }
+    if (rc)
+        return rc;
+    /* Gemma 2's rotary embedding took no scaling in the transformers that introduced it. */
+    if (!g3 && c->rope_scaling.type != TR_ROPE_DEFAULT)
+        return unsupported(j, "option", "rope_scaling on gemma2");
+    if (g3 && (rc = tr_json_num(j, "rope_local_base_freq", 0, 1e-6, 1e30, &c->rope_local_theta)))
+        return rc;
+    if (!c->sliding_window)
+        c->sliding_pattern = 0;
+    if (c->sliding_window && (rc = gemma_layer_types(j, c)))
+        return rc;
+    if (!c->sliding_window && value(j, "layer_types")) {
+        json_t *types = value(j, "layer_types");
+        for (size_t i = 0; json_is_array(types) && i < json_array_size(types); i++) {
+            const char *lt = json_string_value(json_array_get(types, i));
+            if (!lt || strcmp(lt, "full_attention"))
+                return mu_diag_set(j->diag, MU_ERR_UNSUPPORTED,
+                                   "%s: layer_types[%zu] '%s' without a sliding_window", j->path, i,
+                                   lt ? lt : "(not a string)");
+        }
+    }
+    return 0;
+}
+
 int tr_hf_config_load(const char *dir, tr_config *cfg, mu_diag *diag)
 {
     tr_json j;
@@ -319,10 +475,18 @@ int tr_hf_config_load(const char *dir, tr_config *cfg, mu_diag *diag)
     else if (!strcmp(type, "llama") || !strcmp(type, "mistral") || !strcmp(type, "qwen2") ||
              !strcmp(type, "qwen3"))
         rc = llama_config(&j, type, cfg);
+    else if (!strcmp(type, "gemma2") || !strcmp(type, "gemma3_text"))
+        rc = gemma_config(&j, type, cfg);
+    else if (!strcmp(type, "gemma3"))
+        rc = mu_diag_set(diag, MU_ERR_UNSUPPORTED,
+                         "%s: model_type 'gemma3' (Gemma3ForConditionalGeneration, text and "
+                         "vision) is not supported; only Gemma 3 text models (model_type "
+                         "gemma3_text, Gemma3ForCausalLM, e.g. gemma-3-1b) are",
+                         j.path);
     else
         rc = mu_diag_set(diag, MU_ERR_UNSUPPORTED,
                          "%s: model_type '%s' is not supported (gpt2, llama, mistral, qwen2, "
-                         "qwen3)",
+                         "qwen3, gemma2, gemma3_text)",
                          j.path, type);
     if (!rc && tr_config_validate(cfg, diag)) {
         char msg[sizeof diag->msg];

@@ -30,6 +30,10 @@ typedef struct {
     float *n2w, *n2b;   /* (C) */
     float *wup, *bup;   /* GPT-2 (C, F) / Llama (2F, C) gate then up; (F) or NULL */
     float *wdn, *bdn;   /* GPT-2 (F, C) / Llama (C, F); (C) or NULL */
+    float *paw, *pfw;   /* (C) Gemma: post_attention / post_feedforward norms, or NULL */
+    /* The norm weights the kernels use (tr_norms_refresh): the ones above, or for Gemma
+     * 1 + w (n2w is then pre_feedforward_layernorm). */
+    const float *n1x, *qnx, *knx, *pax, *n2x, *pfx;
     /* bf16 mode: the four weights above in bf16 (their float pointers are then NULL). */
     uint16_t *wqkv16, *wo16, *wup16, *wdn16;
 } tr_layer;
@@ -69,6 +73,8 @@ typedef struct {
     float *mean2, *rstd2; /* (N) */
     float *up;            /* (N, U) pre-activation (GPT-2 U = F; Llama U = 2F gate|up) */
     float *act;           /* (N, F) */
+    float *ao, *rstd_pa;  /* Gemma: (N, C) attention output before its norm, (N); else NULL */
+    float *mo, *rstd_pf;  /* Gemma: (N, C) MLP output before its norm, (N); else NULL */
 } tr_acts;
 
 struct tr_model {
@@ -88,6 +94,9 @@ struct tr_model {
     float *head;                      /* (V, C): wte when tied */
     uint16_t *wte16, *wpe16, *head16; /* bf16 mode: the same in bf16 (floats NULL) */
     tr_layer *layers;                 /* (L) */
+    float *w1p;                       /* Gemma: 1 + every norm weight, or NULL */
+    const float *nfx;                 /* final norm weight the kernels use */
+    float emb_scale;                  /* Gemma: fp32 sqrt(C); else 0 (none) */
 
     int has_lora;
     tr_lora_config lcfg;
@@ -119,13 +128,15 @@ struct tr_model {
     int ce_full_loss;           /* last forward's loss came from the full logits */
     float *logits, *dlogits;    /* (cap_logits, V) each, only when materialised */
     int64_t cap_logits, cap_dlogits;
-    float *dres;                /* (N, C) */
-    float *dbuf1, *dbuf2;       /* (N, max(QKV, U)), (N, max(C, HD, F)) */
-    float *dh, *dxl;            /* (TR_MAX_SLOTS, N, R), (N, max in) */
-    float *attn_scratch;        /* (threads, T, T) */
-    float *rope_inv;            /* (hd/2) inv_freq, rope_scaling applied */
-    float *rope_cos, *rope_sin; /* (cap_T, hd/2) */
-    int32_t *targets;           /* (N) copy for backward */
+    float *dres;                  /* (N, C) */
+    float *dbuf1, *dbuf2;         /* (N, max(QKV, U)), (N, max(C, HD, F)) */
+    float *dh, *dxl;              /* (TR_MAX_SLOTS, N, R), (N, max in) */
+    float *attn_scratch;          /* (threads, T, T) */
+    float *rope_inv;              /* (hd/2) inv_freq, rope_scaling applied */
+    float *rope_cos, *rope_sin;   /* (cap_T, hd/2) */
+    float *rope_lcos, *rope_lsin; /* (cap_T, hd/2) local layers' (rope_local_theta), or NULL */
+    float *dgem;                  /* Gemma: (N, C) gradient before a post-norm */
+    int32_t *targets;             /* (N) copy for backward */
 
     int cur_B, cur_T, have_logits, can_backward;
     uint64_t forwards, fwd_seed;
@@ -133,6 +144,14 @@ struct tr_model {
 
 /* tr_model.c: a table entry as a public tensor description. */
 void tr_entry_describe(const tr_entry *e, tr_tensor *out);
+/* tr_model.c: points the n*x weights at the norms the kernels use; for Gemma refills w1p
+ * with 1 + w from the stored weights (each forward calls it: a base tensor may have been
+ * written since). */
+void tr_norms_refresh(tr_model *m);
+/* Whether layer l uses the sliding window (and, with rope_local_theta, the local RoPE). */
+int tr_layer_local(const tr_config *c, int l);
+/* Layer l's attention options (scale, softcap, window). */
+tr_attn_opts tr_layer_attn(const tr_model *m, int l);
 
 /* tr_forward.c */
 int tr_acts_reserve(tr_model *m, int B, int T);

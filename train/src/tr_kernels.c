@@ -236,6 +236,45 @@ void tr_swiglu_backward(float *dgu, const float *dout, const float *gu, int N, i
     }
 }
 
+void tr_geglu_forward(float *out, const float *gu, int N, int F)
+{
+#pragma omp parallel for schedule(static) if ((int64_t)N * F >= TR_PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        const float *g = gu + (int64_t)n * 2 * F;
+        tr_vec_geglu_fwd(out + (int64_t)n * F, g, g + F, F);
+    }
+}
+
+void tr_geglu_backward(float *dgu, const float *dout, const float *gu, int N, int F)
+{
+#pragma omp parallel for schedule(static) if ((int64_t)N * F >= TR_PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        const float *g = gu + (int64_t)n * 2 * F;
+        float *dg = dgu + (int64_t)n * 2 * F;
+        tr_vec_geglu_bwd(dg, dg + F, dout + (int64_t)n * F, g, g + F, F);
+    }
+}
+
+void tr_softcap_forward(float *x, int64_t N, float cap)
+{
+    int64_t nc = (N + TR_CHUNK - 1) / TR_CHUNK;
+#pragma omp parallel for schedule(static) if (N >= TR_PAR_MIN)
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t i = c * TR_CHUNK, n = N - i < TR_CHUNK ? N - i : TR_CHUNK;
+        tr_vec_softcap(x + i, n, cap);
+    }
+}
+
+void tr_softcap_backward(float *d, const float *y, int64_t N, float cap)
+{
+    int64_t nc = (N + TR_CHUNK - 1) / TR_CHUNK;
+#pragma omp parallel for schedule(static) if (N >= TR_PAR_MIN)
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t i = c * TR_CHUNK, n = N - i < TR_CHUNK ? N - i : TR_CHUNK;
+        tr_vec_softcap_bwd(d + i, y + i, n, cap);
+    }
+}
+
 void tr_residual_forward(float *out, const float *a, const float *b, int64_t N)
 {
 #pragma omp parallel for schedule(static) if (N >= TR_PAR_MIN)

@@ -352,23 +352,50 @@ void tr_linear_backward_w(float *dinp, const float *dout, const float *inp, tr_w
     tr_prof_move0(TR_PROF_GEMM, TR_PROF_LORA, t0);
 }
 
-/* Causal softmax of row t of S (T columns) in place: columns > t become 0. */
-static void causal_softmax_row(float *s, int t, int T)
+/* Row t of S (T columns) in place: the scores of keys [lo, t] soft-capped (cap > 0) and
+ * turned into their softmax, every other column 0. */
+static void causal_softmax_row(float *s, int lo, int t, int T, float cap)
 {
-    float mx = tr_vec_max(s, t + 1);
-    tr_vec_scale(s, t + 1, 1.0f / tr_vec_exp_sum(s, t + 1, mx));
+    float *r = s + lo;
+    int n = t + 1 - lo;
+    if (cap > 0.0f)
+        tr_vec_softcap(r, n, cap);
+    float mx = tr_vec_max(r, n);
+    tr_vec_scale(r, n, 1.0f / tr_vec_exp_sum(r, n, mx));
+    memset(s, 0, sizeof(float) * (size_t)lo);
     memset(s + t + 1, 0, sizeof(float) * (size_t)(T - t - 1));
 }
 
 /* Causal row blocks: rows [r0, r1) of a head only see keys [0, r1), so each block's products
- * stop at r1 and the zero upper triangle is never multiplied (37% fewer flops at T = 256). */
+ * stop at r1 and the zero upper triangle is never multiplied (37% fewer flops at T = 256);
+ * with a window they also start at the block's first visible key r0 - window + 1. */
 #define TR_ATT_BLOCK 64
+
+static tr_attn_opts opts_of(const tr_attn_opts *o, int hd)
+{
+    tr_attn_opts r = o ? *o : (tr_attn_opts){0};
+    if (!(r.scale > 0.0f))
+        r.scale = 1.0f / sqrtf((float)hd);
+    return r;
+}
+
+/* The first key row t sees; a row block's first row sees the block's earliest one. */
+static int first_key(const tr_attn_opts *o, int t)
+{
+    return o->window > 0 && t - o->window + 1 > 0 ? t - o->window + 1 : 0;
+}
 
 void tr_attention_forward(float *out, float *att, const float *qkv, int B, int T, int H, int KV,
                           int hd)
 {
+    tr_attention_forward_opt(out, att, qkv, B, T, H, KV, hd, NULL);
+}
+
+void tr_attention_forward_opt(float *out, float *att, const float *qkv, int B, int T, int H, int KV,
+                              int hd, const tr_attn_opts *opts)
+{
     int W = (H + 2 * KV) * hd, HD = H * hd, grp = H / KV;
-    float scale = 1.0f / sqrtf((float)hd);
+    tr_attn_opts o = opts_of(opts, hd);
 #pragma omp parallel for schedule(static) if ((int64_t)B * H * T * T * hd >= TR_ATT_PAR_MIN)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H, g = h / grp;
@@ -380,43 +407,58 @@ void tr_attention_forward(float *out, float *att, const float *qkv, int B, int T
         float *y = out + (int64_t)b * T * HD + (int64_t)h * hd;
         for (int r0 = 0; r0 < T; r0 += TR_ATT_BLOCK) {
             int r1 = r0 + TR_ATT_BLOCK < T ? r0 + TR_ATT_BLOCK : T, nr = r1 - r0;
-            float *Sb = S + (int64_t)r0 * T;
-            /* S[r0:r1, 0:r1] = scale * q[r0:r1] . k[0:r1]^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, r1, hd, scale,
-                        q + (int64_t)r0 * W, W, k, W, 0.0f, Sb, T);
+            int k0 = first_key(&o, r0), nk = r1 - k0;
+            float *Sb = S + (int64_t)r0 * T + k0;
+            /* S[r0:r1, k0:r1] = scale * q[r0:r1] . k[k0:r1]^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, nk, hd, o.scale,
+                        q + (int64_t)r0 * W, W, k + (int64_t)k0 * W, W, 0.0f, Sb, T);
             for (int t = r0; t < r1; t++)
-                causal_softmax_row(S + (int64_t)t * T, t, T);
-            /* y[r0:r1] = S[r0:r1, 0:r1] . v[0:r1] */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hd, r1, 1.0f, Sb, T, v, W,
-                        0.0f, y + (int64_t)r0 * HD, HD);
+                causal_softmax_row(S + (int64_t)t * T, first_key(&o, t), t, T, o.softcap);
+            /* y[r0:r1] = S[r0:r1, k0:r1] . v[k0:r1] */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hd, nk, 1.0f, Sb, T,
+                        v + (int64_t)k0 * W, W, 0.0f, y + (int64_t)r0 * HD, HD);
         }
     }
 }
 
 int64_t tr_attention_scratch_len(int T)
 {
-    return (int64_t)T * T;
+    return (int64_t)T * T + (int64_t)TR_ATT_BLOCK * T;
 }
 
 void tr_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
                            const float *att, int B, int T, int H, int KV, int hd)
 {
+    tr_attention_backward_opt(dqkv, scratch, dout, qkv, att, B, T, H, KV, hd, NULL);
+}
+
+void tr_attention_backward_opt(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                               const float *att, int B, int T, int H, int KV, int hd,
+                               const tr_attn_opts *opts)
+{
     int W = (H + 2 * KV) * hd, HD = H * hd, grp = H / KV;
-    float scale = 1.0f / sqrtf((float)hd);
+    tr_attn_opts o = opts_of(opts, hd);
     int nblk = (T + TR_ATT_BLOCK - 1) / TR_ATT_BLOCK;
     /* One task per (batch, kv head): the query heads of a group add into the same dk, dv in
      * a fixed order, so no two threads write the same memory. Within a head the row blocks
-     * run last to first: the first one covers every key row, so it can overwrite (beta 0). */
+     * run last to first: without a window the first one covers every key row, so it can
+     * overwrite (beta 0); with one, dk and dv start zeroed. */
 #pragma omp parallel for schedule(static) if ((int64_t)B * H * T * T * hd >= TR_ATT_PAR_MIN)
     for (int bg = 0; bg < B * KV; bg++) {
         int b = bg / KV, g = bg % KV;
         float *dP = scratch + (int64_t)omp_get_thread_num() * tr_attention_scratch_len(T);
+        float *Sc = dP + (int64_t)T * T; /* (nr, nk) scores before the cap */
         const float *base = qkv + (int64_t)b * T * W;
         float *dbase = dqkv + (int64_t)b * T * W;
         const float *k = base + (int64_t)(H + g) * hd;
         const float *v = base + (int64_t)(H + KV + g) * hd;
         float *dk = dbase + (int64_t)(H + g) * hd;
         float *dv = dbase + (int64_t)(H + KV + g) * hd;
+        if (o.window > 0)
+            for (int t = 0; t < T; t++) {
+                memset(dk + (int64_t)t * W, 0, sizeof(float) * (size_t)hd);
+                memset(dv + (int64_t)t * W, 0, sizeof(float) * (size_t)hd);
+            }
         for (int j = 0; j < grp; j++) {
             int h = g * grp + j;
             const float *q = base + (int64_t)h * hd;
@@ -426,25 +468,35 @@ void tr_attention_backward(float *dqkv, float *scratch, const float *dout, const
             for (int blk = nblk - 1; blk >= 0; blk--) {
                 int r0 = blk * TR_ATT_BLOCK;
                 int r1 = r0 + TR_ATT_BLOCK < T ? r0 + TR_ATT_BLOCK : T, nr = r1 - r0;
-                float beta = j == 0 && blk == nblk - 1 ? 0.0f : 1.0f;
-                const float *Pb = P + (int64_t)r0 * T;
+                int k0 = first_key(&o, r0), nk = r1 - k0;
+                float beta = o.window == 0 && j == 0 && blk == nblk - 1 ? 0.0f : 1.0f;
+                const float *Pb = P + (int64_t)r0 * T + k0;
                 const float *dyb = dy + (int64_t)r0 * HD;
-                /* dP (nr, r1) = dy[r0:r1] . v[0:r1]^T ; dv[0:r1] += P[r0:r1, 0:r1]^T . dy */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, r1, hd, 1.0f, dyb, HD, v,
-                            W, 0.0f, dP, r1);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1, hd, nr, 1.0f, Pb, T, dyb,
-                            HD, beta, dv, W);
-                /* dS = P * (dP - rowsum(P * dP)) * scale, causal part only */
-                for (int t = r0; t < r1; t++) {
-                    float *d = dP + (int64_t)(t - r0) * r1;
-                    tr_vec_softmax_bwd(d, P + (int64_t)t * T, t + 1, scale);
-                    memset(d + t + 1, 0, sizeof(float) * (size_t)(r1 - t - 1));
+                /* dP (nr, nk) = dy[r0:r1] . v[k0:r1]^T ; dv[k0:r1] += P[r0:r1, k0:r1]^T . dy */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, nk, hd, 1.0f, dyb, HD,
+                            v + (int64_t)k0 * W, W, 0.0f, dP, nk);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nr, 1.0f, Pb, T, dyb,
+                            HD, beta, dv + (int64_t)k0 * W, W);
+                if (o.softcap > 0.0f) { /* the capped scores again, for the cap's derivative */
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, nk, hd, o.scale,
+                                q + (int64_t)r0 * W, W, k + (int64_t)k0 * W, W, 0.0f, Sc, nk);
+                    tr_vec_softcap(Sc, (int64_t)nr * nk, o.softcap);
                 }
-                /* dq[r0:r1] = dS . k[0:r1] ; dk[0:r1] += dS^T . q[r0:r1] */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hd, r1, 1.0f, dP, r1, k,
-                            W, 0.0f, dq + (int64_t)r0 * W, W);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1, hd, nr, 1.0f, dP, r1,
-                            q + (int64_t)r0 * W, W, beta, dk, W);
+                /* dS = P * (dP - rowsum(P * dP)) * scale over the visible keys, through the cap */
+                for (int t = r0; t < r1; t++) {
+                    float *d = dP + (int64_t)(t - r0) * nk;
+                    int lo = first_key(&o, t) - k0, n = t + 1 - k0 - lo;
+                    memset(d, 0, sizeof(float) * (size_t)lo);
+                    tr_vec_softmax_bwd(d + lo, P + (int64_t)t * T + k0 + lo, n, o.scale);
+                    if (o.softcap > 0.0f)
+                        tr_vec_softcap_bwd(d + lo, Sc + (int64_t)(t - r0) * nk + lo, n, o.softcap);
+                    memset(d + lo + n, 0, sizeof(float) * (size_t)(nk - lo - n));
+                }
+                /* dq[r0:r1] = dS . k[k0:r1] ; dk[k0:r1] += dS^T . q[r0:r1] */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hd, nk, 1.0f, dP, nk,
+                            k + (int64_t)k0 * W, W, 0.0f, dq + (int64_t)r0 * W, W);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nr, 1.0f, dP, nk,
+                            q + (int64_t)r0 * W, W, beta, dk + (int64_t)k0 * W, W);
             }
         }
     }
@@ -453,7 +505,7 @@ void tr_attention_backward(float *dqkv, float *scratch, const float *dout, const
 /* One chunk's rows [0, n) of logits z (n, V): per-row loss, and with grad the row turned
  * into its dlogits in place (scaled by inv). */
 static void head_ce_rows(float *losses, float *z, const int32_t *tg, int n, int V, float inv,
-                         int grad)
+                         int grad, float cap)
 {
 #pragma omp parallel for schedule(static) if ((int64_t)n * V >= 65536)
     for (int i = 0; i < n; i++) {
@@ -464,7 +516,21 @@ static void head_ce_rows(float *losses, float *z, const int32_t *tg, int n, int 
                 memset(r, 0, sizeof(float) * (size_t)V);
             continue;
         }
+        if (cap > 0.0f)
+            tr_vec_softcap(r, V, cap);
         float mx = tr_vec_max(r, V), zt = r[tg[i]];
+        if (cap > 0.0f && grad) { /* the capped logits are needed again for the gradient */
+            float s = 0.0f;
+            for (int v = 0; v < V; v++)
+                s += expf(r[v] - mx);
+            float k = inv / s;
+            losses[i] = logf(s) + mx - zt;
+            for (int v = 0; v < V; v++) {
+                float c = r[v] / cap;
+                r[v] = (expf(r[v] - mx) * k - (v == tg[i] ? inv : 0.0f)) * (1.0f - c * c);
+            }
+            continue;
+        }
         float s = tr_vec_exp_sum(r, V, mx);
         losses[i] = logf(s) + mx - zt;
         if (grad) {
@@ -483,6 +549,13 @@ float tr_head_ce(float *losses, float *dx, float *dw, float *scratch, const floa
 float tr_head_ce_w(float *losses, float *dx, float *dw, float *scratch, const float *x, tr_weight w,
                    const int32_t *targets, int N, int C, int V, int chunk)
 {
+    return tr_head_ce_cap_w(losses, dx, dw, scratch, x, w, targets, N, C, V, chunk, 0.0f);
+}
+
+float tr_head_ce_cap_w(float *losses, float *dx, float *dw, float *scratch, const float *x,
+                       tr_weight w, const int32_t *targets, int N, int C, int V, int chunk,
+                       float softcap)
+{
     int count = 0;
     for (int n = 0; n < N; n++)
         count += targets[n] >= 0;
@@ -493,7 +566,7 @@ float tr_head_ce_w(float *losses, float *dx, float *dw, float *scratch, const fl
         const float *xc = x + (int64_t)r0 * C;
         tr_matmul_forward_w(scratch, xc, w, NULL, n, C, V, TR_W_OUT_IN, 0);
         double t0 = tr_prof_start();
-        head_ce_rows(losses + r0, scratch, targets + r0, n, V, inv, grad);
+        head_ce_rows(losses + r0, scratch, targets + r0, n, V, inv, grad, softcap);
         tr_prof_move0(TR_PROF_HEAD, TR_PROF_CE, t0);
         if (dx)
             tr_matmul_backward_w(dx + (int64_t)r0 * C, scratch, w, n, C, V, TR_W_OUT_IN, 0);

@@ -93,37 +93,57 @@ void tr_lora_backward_ref(float *dinp, float *dA, float *dB, float *dh, const fl
             }
 }
 
+/* The keys query t sees: [lo, t]; its scale and softcap. */
+static int att_lo(const tr_attn_opts *o, int t)
+{
+    return o && o->window > 0 && t - o->window + 1 > 0 ? t - o->window + 1 : 0;
+}
+
+static double att_scale(const tr_attn_opts *o, int hd)
+{
+    return o && o->scale > 0.0f ? (double)o->scale : 1.0 / sqrt((double)hd);
+}
+
 void tr_attention_forward_ref(float *out, float *att, const float *qkv, int B, int T, int H, int KV,
                               int hd)
 {
+    tr_attention_forward_opt_ref(out, att, qkv, B, T, H, KV, hd, NULL);
+}
+
+void tr_attention_forward_opt_ref(float *out, float *att, const float *qkv, int B, int T, int H,
+                                  int KV, int hd, const tr_attn_opts *o)
+{
     int W = (H + 2 * KV) * hd, HD = H * hd, grp = H / KV;
-    double scale = 1.0 / sqrt((double)hd);
+    double scale = att_scale(o, hd), cap = o ? o->softcap : 0.0f;
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             int g = h / grp;
             for (int t = 0; t < T; t++) {
                 const float *q = qkv + ((int64_t)b * T + t) * W + (int64_t)h * hd;
                 float *p = att + (((int64_t)b * H + h) * T + t) * T;
+                int lo = att_lo(o, t);
                 double mx = -INFINITY, sum = 0.0;
                 double sc[T];
-                for (int s = 0; s <= t; s++) {
+                for (int s = lo; s <= t; s++) {
                     const float *k = qkv + ((int64_t)b * T + s) * W + (int64_t)(H + g) * hd;
                     double d = 0.0;
                     for (int i = 0; i < hd; i++)
                         d += (double)q[i] * k[i];
                     sc[s] = d * scale;
+                    if (cap > 0.0)
+                        sc[s] = cap * tanh(sc[s] / cap);
                     mx = sc[s] > mx ? sc[s] : mx;
                 }
-                for (int s = 0; s <= t; s++) {
+                for (int s = lo; s <= t; s++) {
                     sc[s] = exp(sc[s] - mx);
                     sum += sc[s];
                 }
                 for (int s = 0; s < T; s++)
-                    p[s] = s <= t ? (float)(sc[s] / sum) : 0.0f;
+                    p[s] = s >= lo && s <= t ? (float)(sc[s] / sum) : 0.0f;
                 float *y = out + ((int64_t)b * T + t) * HD + (int64_t)h * hd;
                 for (int i = 0; i < hd; i++) {
                     double a = 0.0;
-                    for (int s = 0; s <= t; s++)
+                    for (int s = lo; s <= t; s++)
                         a += (double)p[s] *
                              qkv[((int64_t)b * T + s) * W + (int64_t)(H + KV + g) * hd + i];
                     y[i] = (float)a;
@@ -135,9 +155,16 @@ void tr_attention_forward_ref(float *out, float *att, const float *qkv, int B, i
 void tr_attention_backward_ref(float *dqkv, float *scratch, const float *dout, const float *qkv,
                                const float *att, int B, int T, int H, int KV, int hd)
 {
+    tr_attention_backward_opt_ref(dqkv, scratch, dout, qkv, att, B, T, H, KV, hd, NULL);
+}
+
+void tr_attention_backward_opt_ref(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                                   const float *att, int B, int T, int H, int KV, int hd,
+                                   const tr_attn_opts *o)
+{
     (void)scratch;
     int W = (H + 2 * KV) * hd, HD = H * hd, grp = H / KV;
-    double scale = 1.0 / sqrt((double)hd);
+    double scale = att_scale(o, hd), cap = o ? o->softcap : 0.0f;
     memset(dqkv, 0, sizeof(float) * (size_t)B * T * W);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
@@ -147,8 +174,9 @@ void tr_attention_backward_ref(float *dqkv, float *scratch, const float *dout, c
                 const float *dy = dout + ((int64_t)b * T + t) * HD + (int64_t)h * hd;
                 const float *q = qkv + ((int64_t)b * T + t) * W + (int64_t)h * hd;
                 float *dq = dqkv + ((int64_t)b * T + t) * W + (int64_t)h * hd;
+                int lo = att_lo(o, t);
                 double dp[T], dot = 0.0;
-                for (int s = 0; s <= t; s++) {
+                for (int s = lo; s <= t; s++) {
                     const float *v = qkv + ((int64_t)b * T + s) * W + (int64_t)(H + KV + g) * hd;
                     float *dv = dqkv + ((int64_t)b * T + s) * W + (int64_t)(H + KV + g) * hd;
                     double d = 0.0;
@@ -159,10 +187,17 @@ void tr_attention_backward_ref(float *dqkv, float *scratch, const float *dout, c
                     dp[s] = d;
                     dot += p[s] * d;
                 }
-                for (int s = 0; s <= t; s++) {
-                    double ds = p[s] * (dp[s] - dot) * scale;
+                for (int s = lo; s <= t; s++) {
                     const float *k = qkv + ((int64_t)b * T + s) * W + (int64_t)(H + g) * hd;
                     float *dk = dqkv + ((int64_t)b * T + s) * W + (int64_t)(H + g) * hd;
+                    double ds = p[s] * (dp[s] - dot) * scale;
+                    if (cap > 0.0) { /* through cap * tanh(raw / cap) */
+                        double raw = 0.0;
+                        for (int i = 0; i < hd; i++)
+                            raw += (double)q[i] * k[i];
+                        double th = tanh(raw * scale / cap);
+                        ds *= 1.0 - th * th;
+                    }
                     for (int i = 0; i < hd; i++) {
                         dq[i] += (float)(ds * k[i]);
                         dk[i] += (float)(ds * q[i]);
@@ -174,6 +209,12 @@ void tr_attention_backward_ref(float *dqkv, float *scratch, const float *dout, c
 
 float tr_head_ce_ref(float *losses, float *dx, float *dw, const float *x, const float *w,
                      const int32_t *targets, int N, int C, int V)
+{
+    return tr_head_ce_cap_ref(losses, dx, dw, x, w, targets, N, C, V, 0.0f);
+}
+
+float tr_head_ce_cap_ref(float *losses, float *dx, float *dw, const float *x, const float *w,
+                         const int32_t *targets, int N, int C, int V, float softcap)
 {
     int count = 0;
     for (int n = 0; n < N; n++)
@@ -193,6 +234,8 @@ float tr_head_ce_ref(float *losses, float *dx, float *dw, const float *x, const 
             z[v] = 0.0;
             for (int c = 0; c < C; c++)
                 z[v] += (double)xn[c] * w[(int64_t)v * C + c];
+            if (softcap > 0.0f)
+                z[v] = softcap * tanh(z[v] / softcap);
             mx = z[v] > mx ? z[v] : mx;
         }
         for (int v = 0; v < V; v++)
@@ -202,6 +245,8 @@ float tr_head_ce_ref(float *losses, float *dx, float *dw, const float *x, const 
         total += (float)l;
         for (int v = 0; v < V; v++) {
             double g = (exp(z[v] - mx) / s - (v == targets[n])) / count;
+            if (softcap > 0.0f)
+                g *= 1.0 - (z[v] / softcap) * (z[v] / softcap);
             for (int c = 0; c < C; c++) {
                 if (dx)
                     dx[(int64_t)n * C + c] += (float)(g * w[(int64_t)v * C + c]);
@@ -273,4 +318,38 @@ void tr_qknorm_backward_ref(float *dqkv, const float *raw, const float *rstd, co
             for (int i = 0; i < hd; i++)
                 d[i] = (float)(s * w[i] * d[i] - x[i] * k);
         }
+}
+
+static double gelu_tanh_d(double x)
+{
+    return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+}
+
+void tr_geglu_forward_ref(float *out, const float *gu, int N, int F)
+{
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < F; i++) {
+            const float *g = gu + (int64_t)n * 2 * F;
+            out[(int64_t)n * F + i] = (float)(gelu_tanh_d(g[i]) * g[F + i]);
+        }
+}
+
+void tr_geglu_backward_ref(float *dgu, const float *dout, const float *gu, int N, int F)
+{
+    const double k = sqrt(2.0 / M_PI);
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < F; i++) {
+            const float *g = gu + (int64_t)n * 2 * F;
+            double x = g[i], dy = dout[(int64_t)n * F + i];
+            double th = tanh(k * (x + 0.044715 * x * x * x));
+            double d = 0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * k * (1.0 + 0.134145 * x * x);
+            dgu[(int64_t)n * 2 * F + i] = (float)(dy * g[F + i] * d);
+            dgu[(int64_t)n * 2 * F + F + i] = (float)(dy * gelu_tanh_d(x));
+        }
+}
+
+void tr_softcap_forward_ref(float *x, int64_t n, float cap)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (float)(cap * tanh((double)x[i] / cap));
 }

@@ -40,6 +40,32 @@ static int rope_scaling_validate(const tr_rope_scaling *r, mu_diag *d)
     return mu_diag_set(d, MU_ERR_INVALID, "config: unknown rope_scaling type %d", (int)r->type);
 }
 
+static int nonneg(float x)
+{
+    return x >= 0.0f && isfinite(x);
+}
+
+/* The Gemma fields: all zero unless gemma is 2 or 3. */
+static int gemma_validate(tr_config *c, mu_diag *d)
+{
+    if (c->gemma != 0 && c->gemma != 2 && c->gemma != 3)
+        return mu_diag_set(d, MU_ERR_INVALID, "config: gemma must be 0, 2 or 3 (got %d)", c->gemma);
+    if (!nonneg(c->attn_scalar) || !nonneg(c->attn_softcap) || !nonneg(c->final_softcap) ||
+        !nonneg(c->rope_local_theta) || c->sliding_window < 0 || c->sliding_pattern < 0)
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "config: attn_scalar, softcaps, rope_local_theta, sliding_window "
+                           "and sliding_pattern must be finite and not negative");
+    if (!c->gemma && (c->attn_scalar > 0.0f || c->attn_softcap > 0.0f || c->final_softcap > 0.0f ||
+                      c->sliding_window || c->sliding_pattern || c->rope_local_theta > 0.0f))
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "config: attn_scalar, softcaps, sliding window and rope_local_theta "
+                           "are Gemma-only");
+    if ((c->sliding_window > 0) != (c->sliding_pattern > 0))
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "config: sliding_window and sliding_pattern are set together");
+    return MU_OK;
+}
+
 int tr_config_validate(tr_config *c, mu_diag *d)
 {
     if (c->family != TR_GPT2 && c->family != TR_LLAMA)
@@ -71,9 +97,11 @@ int tr_config_validate(tr_config *c, mu_diag *d)
             return mu_diag_set(d, MU_ERR_INVALID,
                                "config: GPT-2 needs n_kv_head == n_head and head_dim == "
                                "d_model / n_head");
-        if (c->qkv_bias || c->o_bias || c->qk_norm || c->rope_scaling.type != TR_ROPE_DEFAULT)
+        if (c->qkv_bias || c->o_bias || c->qk_norm || c->rope_scaling.type != TR_ROPE_DEFAULT ||
+            c->gemma)
             return mu_diag_set(d, MU_ERR_INVALID,
-                               "config: qkv_bias/o_bias/qk_norm/rope_scaling are Llama-only");
+                               "config: qkv_bias/o_bias/qk_norm/rope_scaling/gemma are "
+                               "Llama-family only");
     } else {
         if (c->rope_theta == 0.0f)
             c->rope_theta = 10000.0f;
@@ -86,7 +114,7 @@ int tr_config_validate(tr_config *c, mu_diag *d)
             return mu_diag_set(d, MU_ERR_INVALID, "config: head_dim %d above %d with q/k norms",
                                c->head_dim, TR_QKNORM_MAX_HD);
         int rc = rope_scaling_validate(&c->rope_scaling, d);
-        if (rc)
+        if (rc || (rc = gemma_validate(c, d)))
             return rc;
     }
     if (c->d_ff <= 0)
@@ -241,14 +269,26 @@ static int64_t layout(tr_model *m)
             if (c->o_bias)
                 add_entry(m, y->bo, NULL, C, 0, p, l, "self_attn.o_proj.bias");
             y->n1b = y->n2b = y->bup = y->bdn = NULL;
-            y->n2w = tr_carve(f, C);
-            add_entry(m, y->n2w, NULL, C, 0, p, l, "post_attention_layernorm.weight");
+            y->paw = y->pfw = NULL;
+            if (c->gemma) { /* post-attention norm on the attention output, then pre-MLP */
+                y->paw = tr_carve(f, C);
+                add_entry(m, y->paw, NULL, C, 0, p, l, "post_attention_layernorm.weight");
+                y->n2w = tr_carve(f, C);
+                add_entry(m, y->n2w, NULL, C, 0, p, l, "pre_feedforward_layernorm.weight");
+            } else {
+                y->n2w = tr_carve(f, C);
+                add_entry(m, y->n2w, NULL, C, 0, p, l, "post_attention_layernorm.weight");
+            }
             y->wup = carve_w(m, &cv, (int64_t)2 * F * C, &y->wup16);
             int64_t ou = (int64_t)F * C;
             add_entry(m, y->wup, y->wup16, F, C, p, l, "mlp.gate_proj.weight");
             add_entry(m, fat(y->wup, ou), hat(y->wup16, ou), F, C, p, l, "mlp.up_proj.weight");
             y->wdn = carve_w(m, &cv, (int64_t)C * F, &y->wdn16);
             add_entry(m, y->wdn, y->wdn16, C, F, p, l, "mlp.down_proj.weight");
+            if (c->gemma) {
+                y->pfw = tr_carve(f, C);
+                add_entry(m, y->pfw, NULL, C, 0, p, l, "post_feedforward_layernorm.weight");
+            }
         }
         m->nfw = tr_carve(f, C);
         add_entry(m, m->nfw, NULL, C, 0, "model.norm.weight", 0, "");
@@ -295,6 +335,13 @@ tr_model *tr_model_new(const tr_config *cfg, mu_diag *diag)
     if (!m->base || !m->params)
         goto out_free_model;
     layout(m); /* carving pass */
+    if (c.gemma) {
+        m->emb_scale = (float)sqrt((double)c.d_model); /* HF: a tensor of the embedding dtype */
+        m->w1p = malloc(sizeof(float) * (size_t)(m->L * (4 * m->C + 2 * m->hd) + m->C));
+        if (!m->w1p)
+            goto out_free_model;
+    }
+    tr_norms_refresh(m);
     return m;
 out_free_model:
     tr_model_free(m);
@@ -317,7 +364,56 @@ void tr_model_free(tr_model *m)
     free(m->params16);
     free(m->base);
     free(m->layers);
+    free(m->w1p);
     free(m);
+}
+
+/* dst = 1 + w over n values (fp32, as HF's 1.0 + weight.float()); returns dst, or NULL for
+ * a NULL w. */
+static const float *one_plus(float **dst, const float *w, int n)
+{
+    if (!w)
+        return NULL;
+    float *d = *dst;
+    for (int i = 0; i < n; i++)
+        d[i] = 1.0f + w[i];
+    *dst += n;
+    return d;
+}
+
+void tr_norms_refresh(tr_model *m)
+{
+    float *p = m->w1p;
+    for (int l = 0; l < m->L; l++) {
+        tr_layer *y = &m->layers[l];
+        if (!m->cfg.gemma) {
+            y->n1x = y->n1w, y->qnx = y->qnw, y->knx = y->knw;
+            y->pax = y->paw, y->n2x = y->n2w, y->pfx = y->pfw;
+            continue;
+        }
+        y->n1x = one_plus(&p, y->n1w, m->C);
+        y->qnx = one_plus(&p, y->qnw, m->hd);
+        y->knx = one_plus(&p, y->knw, m->hd);
+        y->pax = one_plus(&p, y->paw, m->C);
+        y->n2x = one_plus(&p, y->n2w, m->C);
+        y->pfx = one_plus(&p, y->pfw, m->C);
+    }
+    m->nfx = m->cfg.gemma ? one_plus(&p, m->nfw, m->C) : m->nfw;
+}
+
+int tr_layer_local(const tr_config *c, int l)
+{
+    return c->sliding_window > 0 && c->sliding_pattern > 0 && (l + 1) % c->sliding_pattern != 0;
+}
+
+tr_attn_opts tr_layer_attn(const tr_model *m, int l)
+{
+    const tr_config *c = &m->cfg;
+    tr_attn_opts o = {0.0f, c->attn_softcap, tr_layer_local(c, l) ? c->sliding_window : 0};
+    if (c->gemma)
+        o.scale = (float)(1.0 / sqrt((double)(c->attn_scalar > 0.0f ? c->attn_scalar
+                                                                    : (float)c->head_dim)));
+    return o;
 }
 
 /* Entry `from` into entry `to` (same name and shape), converting between fp32 and bf16. */
@@ -363,6 +459,7 @@ int tr_model_set_bf16(tr_model *m, int on)
         m->n_params = old_n;
         layout(m); /* the old pointers back */
         m->n_params16 = old_n16;
+        tr_norms_refresh(m);
         return MU_ERR_NOMEM;
     }
     m->n_params = n;
@@ -372,6 +469,7 @@ int tr_model_set_bf16(tr_model *m, int on)
     free(old_f);
     free(old_h);
     free(old_base);
+    tr_norms_refresh(m);
     return MU_OK;
 }
 

@@ -214,6 +214,46 @@ TR_CLONES void tr_vec_swiglu_bwd(float *dg, float *du, const float *dy, const fl
     }
 }
 
+static inline float gelu_th(float x)
+{
+    return tanh_r(GELU_K * (x + 0.044715f * x * x * x));
+}
+
+TR_CLONES void tr_vec_geglu_fwd(float *out, const float *g, const float *u, int F)
+{
+    for (int i = 0; i < F; i++) {
+        float x = g[i];
+        out[i] = 0.5f * x * (1.0f + gelu_th(x)) * u[i];
+    }
+}
+
+TR_CLONES void tr_vec_geglu_bwd(float *dg, float *du, const float *dy, const float *g,
+                                const float *u, int F)
+{
+    for (int i = 0; i < F; i++) {
+        float x = g[i], th = gelu_th(x);
+        float gl = 0.5f * x * (1.0f + th);
+        float dgl = 0.5f * (1.0f + th) +
+                    0.5f * x * (1.0f - th * th) * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+        du[i] = dy[i] * gl;
+        dg[i] = dy[i] * u[i] * dgl;
+    }
+}
+
+TR_CLONES void tr_vec_softcap(float *x, int64_t n, float cap)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = tanh_r(x[i] / cap) * cap;
+}
+
+TR_CLONES void tr_vec_softcap_bwd(float *d, const float *y, int64_t n, float cap)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float t = y[i] / cap;
+        d[i] = d[i] * (1.0f - t * t);
+    }
+}
+
 TR_CLONES float tr_vec_max(const float *x, int n)
 {
     float a[ACC];

@@ -34,5 +34,12 @@ void tr_vec_softmax_bwd(float *d, const float *p, int n, float scale);
 void tr_vec_swiglu_fwd(float *out, const float *g, const float *u, int F);
 void tr_vec_swiglu_bwd(float *dg, float *du, const float *dy, const float *g, const float *u,
                        int F);
+/* One GeGLU row (GELU tanh form on the gate): out = gelu(g) * u; backward dg, du from dy. */
+void tr_vec_geglu_fwd(float *out, const float *g, const float *u, int F);
+void tr_vec_geglu_bwd(float *dg, float *du, const float *dy, const float *g, const float *u, int F);
+/* Soft capping in place: x = cap * tanh(x / cap) (tanh within 4e-7, see tr_vec.c). Backward:
+ * d *= 1 - (y / cap)^2 with y the capped values. */
+void tr_vec_softcap(float *x, int64_t n, float cap);
+void tr_vec_softcap_bwd(float *d, const float *y, int64_t n, float cap);
 
 #endif
