@@ -195,13 +195,19 @@ def head_dim(S):
     return S.get("head_dim", S["d"] // S["heads"])
 
 
+def proj_shapes(S):
+    """(name, in, out) of every projection of a Llama-family layer."""
+    C, F_, hd = S["d"], S["ff"], head_dim(S)
+    qd, kvd = S["heads"] * hd, S["kv_heads"] * hd
+    return (("self_attn.q_proj", C, qd), ("self_attn.k_proj", C, kvd),
+            ("self_attn.v_proj", C, kvd), ("self_attn.o_proj", qd, C),
+            ("mlp.gate_proj", C, F_), ("mlp.up_proj", C, F_), ("mlp.down_proj", F_, C))
+
+
 def llama_build(gen, S=LLAMA):
     V, C, L, F_ = S["vocab"], S["d"], S["layers"], S["ff"]
     hd = head_dim(S)
-    qd, kvd = S["heads"] * hd, S["kv_heads"] * hd
-    shapes = (("self_attn.q_proj", C, qd), ("self_attn.k_proj", C, kvd),
-              ("self_attn.v_proj", C, kvd), ("self_attn.o_proj", qd, C),
-              ("mlp.gate_proj", C, F_), ("mlp.up_proj", C, F_), ("mlp.down_proj", F_, C))
+    shapes = proj_shapes(S)
     w = {"model.embed_tokens.weight": torch.randn(V, C, generator=gen) * 0.1}
     for l in range(L):
         p = f"model.layers.{l}."
@@ -308,10 +314,7 @@ GEMMA3 = dict(LLAMA, model_type="gemma3_text", layers=3, head_dim=8, theta=10000
 def gemma_build(gen, S):
     V, C, L, F_ = S["vocab"], S["d"], S["layers"], S["ff"]
     hd = head_dim(S)
-    qd, kvd = S["heads"] * hd, S["kv_heads"] * hd
-    shapes = (("self_attn.q_proj", C, qd), ("self_attn.k_proj", C, kvd),
-              ("self_attn.v_proj", C, kvd), ("self_attn.o_proj", qd, C),
-              ("mlp.gate_proj", C, F_), ("mlp.up_proj", C, F_), ("mlp.down_proj", F_, C))
+    shapes = proj_shapes(S)
     norms = ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
              "post_feedforward_layernorm")
     w = {"model.embed_tokens.weight": torch.randn(V, C, generator=gen) * 0.1}

@@ -161,29 +161,9 @@ static void test_linear(void **state)
     check_linear(333, 64, 96, 8, TR_W_OUT_IN, 0, 2e-4);
 }
 
-static void check_attention(int B, int T, int H, int KV, int hd)
-{
-    int W = (H + 2 * KV) * hd;
-    int64_t nq = (int64_t)B * T * W, no = (int64_t)B * T * H * hd, na = (int64_t)B * H * T * T;
-    float *qkv = tt_alloc(nq), *o1 = tt_alloc(no), *o2 = tt_alloc(no), *a1 = tt_alloc(na);
-    float *a2 = tt_alloc(na), *dy = tt_alloc(no), *d1 = tt_alloc(nq), *d2 = tt_alloc(nq);
-    float *scr = tt_alloc(64 * tr_attention_scratch_len(T));
-    tt_fill(qkv, nq, 15, 2.0f);
-    tt_fill(dy, no, 16, 1.0f);
-    tt_fill(a1, na, 99, 1.0f); /* garbage the kernel must overwrite, upper triangle too */
-    tr_attention_forward(o1, a1, qkv, B, T, H, KV, hd);
-    tr_attention_forward_ref(o2, a2, qkv, B, T, H, KV, hd);
-    tt_assert_close(a1, a2, na, ATOL, RTOL, "attention probabilities");
-    tt_assert_close(o1, o2, no, ATOL, RTOL, "attention forward");
-    tt_fill(d1, nq, 98, 1.0f);
-    tr_attention_backward(d1, scr, dy, qkv, a1, B, T, H, KV, hd);
-    tr_attention_backward_ref(d2, scr, dy, qkv, a2, B, T, H, KV, hd);
-    tt_assert_close(d1, d2, nq, ATOL, RTOL, "attention backward");
-    free(qkv), free(o1), free(o2), free(a1), free(a2), free(dy), free(d1), free(d2), free(scr);
-}
-
-/* Gemma's options against the naive twin, over several row blocks: windows inside one
- * block, across blocks (70 at T 150), softcaps, and the stale-buffer garbage again. */
+/* The blocked attention against its naive twin, with garbage in the probabilities and the
+ * gradient it must overwrite (upper triangle too); Gemma's options over several row blocks:
+ * windows inside one block, across blocks (70 at T 150), softcaps. */
 static void check_attention_opts(int B, int T, int H, int KV, int hd, tr_attn_opts o)
 {
     int W = (H + 2 * KV) * hd;
@@ -213,6 +193,12 @@ static void test_attention_opts(void **state)
     check_attention_opts(1, 150, 2, 1, 4, (tr_attn_opts){0.0f, 0.0f, 5});
     check_attention_opts(2, 130, 4, 2, 8, (tr_attn_opts){0.0f, 1.5f, 0});
     check_attention_opts(1, 150, 3, 1, 4, (tr_attn_opts){0.6f, 2.0f, 64});
+}
+
+/* The plain kernels are the _opt ones with no options. */
+static void check_attention(int B, int T, int H, int KV, int hd)
+{
+    check_attention_opts(B, T, H, KV, hd, (tr_attn_opts){0.0f, 0.0f, 0});
 }
 
 static void test_attention(void **state)

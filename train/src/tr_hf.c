@@ -246,16 +246,10 @@ static int rope_config(const tr_json *j, tr_config *c)
     return rc;
 }
 
-static int llama_config(const tr_json *j, const char *type, tr_config *c)
+/* The shape keys the Llama family and Gemma share (absent optional ones keep *c's defaults). */
+static int llama_shape(const tr_json *j, tr_config *c)
 {
     int rc;
-    int qwen3 = !strcmp(type, "qwen3");
-    c->family = TR_LLAMA;
-    c->norm_eps = 1e-6f;
-    c->rope_theta = 10000.0f;
-    c->max_pos = 2048;
-    c->head_dim = qwen3 ? 128 : 0; /* Qwen3Config's default, not hidden / heads */
-    c->qk_norm = qwen3;
     if ((rc = tr_json_int(j, "vocab_size", 1, 1, INT_MAX, &c->vocab_size)) ||
         (rc = tr_json_int(j, "max_position_embeddings", 0, 1, INT_MAX, &c->max_pos)) ||
         (rc = tr_json_int(j, "hidden_size", 1, 1, INT_MAX, &c->d_model)) ||
@@ -266,6 +260,21 @@ static int llama_config(const tr_json *j, const char *type, tr_config *c)
         (rc = tr_json_int(j, "intermediate_size", 1, 1, INT_MAX, &c->d_ff)) ||
         (rc = tr_json_num(j, "rms_norm_eps", 0, 0, 1, &c->norm_eps)) ||
         (rc = tr_json_bool(j, "tie_word_embeddings", &c->tied_head)))
+        return rc;
+    return 0;
+}
+
+static int llama_config(const tr_json *j, const char *type, tr_config *c)
+{
+    int rc;
+    int qwen3 = !strcmp(type, "qwen3");
+    c->family = TR_LLAMA;
+    c->norm_eps = 1e-6f;
+    c->rope_theta = 10000.0f;
+    c->max_pos = 2048;
+    c->head_dim = qwen3 ? 128 : 0; /* Qwen3Config's default, not hidden / heads */
+    c->qk_norm = qwen3;
+    if ((rc = llama_shape(j, c)))
         return rc;
     int attention_bias = 0, mlp_bias = 0, sliding = 0;
     if ((rc = tr_json_bool(j, "attention_bias", &attention_bias)) ||
@@ -385,16 +394,7 @@ static int gemma_config(const tr_json *j, const char *type, tr_config *c)
     c->qk_norm = g3;
     c->rope_local_theta = g3 ? 10000.0f : 0.0f;
     float final_cap = 30.0f, attn_cap = 50.0f;
-    if ((rc = tr_json_int(j, "vocab_size", 1, 1, INT_MAX, &c->vocab_size)) ||
-        (rc = tr_json_int(j, "max_position_embeddings", 0, 1, INT_MAX, &c->max_pos)) ||
-        (rc = tr_json_int(j, "hidden_size", 1, 1, INT_MAX, &c->d_model)) ||
-        (rc = tr_json_int(j, "num_hidden_layers", 1, 1, INT_MAX, &c->n_layer)) ||
-        (rc = tr_json_int(j, "num_attention_heads", 1, 1, INT_MAX, &c->n_head)) ||
-        (rc = tr_json_int(j, "num_key_value_heads", 0, 1, INT_MAX, &c->n_kv_head)) ||
-        (rc = tr_json_int(j, "head_dim", 0, 1, INT_MAX, &c->head_dim)) ||
-        (rc = tr_json_int(j, "intermediate_size", 1, 1, INT_MAX, &c->d_ff)) ||
-        (rc = tr_json_num(j, "rms_norm_eps", 0, 0, 1, &c->norm_eps)) ||
-        (rc = tr_json_bool(j, "tie_word_embeddings", &c->tied_head)) ||
+    if ((rc = llama_shape(j, c)) ||
         (rc = tr_json_num(j, "query_pre_attn_scalar", 0, 1e-6, 1e30, &c->attn_scalar)))
         return rc;
     if (!value(j, "num_key_value_heads"))

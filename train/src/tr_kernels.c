@@ -217,42 +217,47 @@ void tr_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t 
     }
 }
 
-void tr_swiglu_forward(float *out, const float *gu, int N, int F)
+/* A gated MLP's rows (gate | up in gu (N, 2F)) through one row function each way. */
+typedef void (*glu_fwd_fn)(float *, const float *, const float *, int);
+typedef void (*glu_bwd_fn)(float *, float *, const float *, const float *, const float *, int);
+
+static void glu_forward(glu_fwd_fn f, float *out, const float *gu, int N, int F)
 {
 #pragma omp parallel for schedule(static) if ((int64_t)N * F >= TR_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *g = gu + (int64_t)n * 2 * F;
-        tr_vec_swiglu_fwd(out + (int64_t)n * F, g, g + F, F);
+        f(out + (int64_t)n * F, g, g + F, F);
     }
+}
+
+static void glu_backward(glu_bwd_fn f, float *dgu, const float *dout, const float *gu, int N, int F)
+{
+#pragma omp parallel for schedule(static) if ((int64_t)N * F >= TR_PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        const float *g = gu + (int64_t)n * 2 * F;
+        float *dg = dgu + (int64_t)n * 2 * F;
+        f(dg, dg + F, dout + (int64_t)n * F, g, g + F, F);
+    }
+}
+
+void tr_swiglu_forward(float *out, const float *gu, int N, int F)
+{
+    glu_forward(tr_vec_swiglu_fwd, out, gu, N, F);
 }
 
 void tr_swiglu_backward(float *dgu, const float *dout, const float *gu, int N, int F)
 {
-#pragma omp parallel for schedule(static) if ((int64_t)N * F >= TR_PAR_MIN)
-    for (int n = 0; n < N; n++) {
-        const float *g = gu + (int64_t)n * 2 * F;
-        float *dg = dgu + (int64_t)n * 2 * F;
-        tr_vec_swiglu_bwd(dg, dg + F, dout + (int64_t)n * F, g, g + F, F);
-    }
+    glu_backward(tr_vec_swiglu_bwd, dgu, dout, gu, N, F);
 }
 
 void tr_geglu_forward(float *out, const float *gu, int N, int F)
 {
-#pragma omp parallel for schedule(static) if ((int64_t)N * F >= TR_PAR_MIN)
-    for (int n = 0; n < N; n++) {
-        const float *g = gu + (int64_t)n * 2 * F;
-        tr_vec_geglu_fwd(out + (int64_t)n * F, g, g + F, F);
-    }
+    glu_forward(tr_vec_geglu_fwd, out, gu, N, F);
 }
 
 void tr_geglu_backward(float *dgu, const float *dout, const float *gu, int N, int F)
 {
-#pragma omp parallel for schedule(static) if ((int64_t)N * F >= TR_PAR_MIN)
-    for (int n = 0; n < N; n++) {
-        const float *g = gu + (int64_t)n * 2 * F;
-        float *dg = dgu + (int64_t)n * 2 * F;
-        tr_vec_geglu_bwd(dg, dg + F, dout + (int64_t)n * F, g, g + F, F);
-    }
+    glu_backward(tr_vec_geglu_bwd, dgu, dout, gu, N, F);
 }
 
 void tr_softcap_forward(float *x, int64_t N, float cap)
