@@ -1,6 +1,7 @@
 /* Generation (tr_generate.h): the KV-cache forward against the full-sequence eval forward,
  * position by position, for GPT-2, Llama (GQA, llama3 rope_scaling, biases) and Qwen3 (q/k
- * norms, head_dim != C / H, tied head), with and without a LoRA adapter, fed in several chunk
+ * norms, head_dim != C / H, tied head), Gemma 2 (softcaps, sliding window) and Gemma 3 (q/k
+ * norms, window, local RoPE), with and without a LoRA adapter, fed in several chunk
  * sizes and on 1 and 2 threads; greedy decoding against the argmax of the full forward; the
  * samplers' distributions against the softmax by a chi-square bound. */
 #include <setjmp.h>
@@ -65,6 +66,40 @@ static tr_config cfg_qwen3(void)
                        .rope_theta = 1e6f,
                        .tied_head = 1,
                        .qk_norm = 1};
+}
+
+/* Gemma 2: softcaps that bite, a window of 6 on the even layers (the cache holds all 80
+ * positions, so only the window limits what a row reads); Gemma 3: q/k norms, window 5 on two
+ * of three layers, local RoPE theta. */
+static tr_config cfg_gemma(int v)
+{
+    tr_config c = {.family = TR_LLAMA,
+                   .vocab_size = 39,
+                   .max_pos = 96,
+                   .d_model = 32,
+                   .n_layer = 3,
+                   .n_head = 4,
+                   .n_kv_head = 2,
+                   .head_dim = 12,
+                   .d_ff = 40,
+                   .norm_eps = 1e-6f,
+                   .rope_theta = 10000.0f,
+                   .tied_head = 1,
+                   .gemma = v,
+                   .attn_scalar = 10.0f};
+    if (v == 2) {
+        c.attn_softcap = 1.5f;
+        c.final_softcap = 2.0f;
+        c.sliding_window = 6;
+        c.sliding_pattern = 2;
+    } else {
+        c.qk_norm = 1;
+        c.sliding_window = 5;
+        c.sliding_pattern = 3;
+        c.rope_local_theta = 100.0f;
+        c.rope_scaling = (tr_rope_scaling){.type = TR_ROPE_LINEAR, .factor = 2.0};
+    }
+    return c;
 }
 
 /* Wide enough that the few-row products split their columns over 2 threads. */
@@ -165,6 +200,14 @@ static void test_cache_qwen3(void **st)
 {
     (void)st;
     check_family(cfg_qwen3(), "qwen3", 1);
+}
+
+static void test_cache_gemma(void **st)
+{
+    (void)st;
+    check_family(cfg_gemma(2), "gemma2", 1);
+    check_family(cfg_gemma(2), "gemma2", 2);
+    check_family(cfg_gemma(3), "gemma3", 1);
 }
 
 static void test_cache_wide(void **st)
@@ -346,15 +389,11 @@ static void test_sampler_seed(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cache_gpt2),
-        cmocka_unit_test(test_cache_llama),
-        cmocka_unit_test(test_cache_qwen3),
-        cmocka_unit_test(test_cache_wide),
-        cmocka_unit_test(test_feed_errors),
-        cmocka_unit_test(test_greedy_is_argmax),
-        cmocka_unit_test(test_top_p_small_is_greedy),
-        cmocka_unit_test(test_sampler_distribution),
-        cmocka_unit_test(test_sampler_seed),
+        cmocka_unit_test(test_cache_gpt2),           cmocka_unit_test(test_cache_llama),
+        cmocka_unit_test(test_cache_qwen3),          cmocka_unit_test(test_cache_gemma),
+        cmocka_unit_test(test_cache_wide),           cmocka_unit_test(test_feed_errors),
+        cmocka_unit_test(test_greedy_is_argmax),     cmocka_unit_test(test_top_p_small_is_greedy),
+        cmocka_unit_test(test_sampler_distribution), cmocka_unit_test(test_sampler_seed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

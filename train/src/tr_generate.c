@@ -19,18 +19,19 @@
 struct tr_gen {
     tr_model *m;
     int max_ctx, pos, threads;
-    int KVD;                    /* KV * hd: one cached row */
-    float *kc, *vc;             /* (L, max_ctx, KVD) keys after q/k norm and RoPE, values */
-    float *mem;                 /* the scratch below, one allocation */
-    float *x;                   /* (CH, C) residual stream of the rows being fed */
-    float *xn, *mean, *rstd;    /* (CH, C), (CH), (CH) */
-    float *qkv;                 /* (CH, QKV) */
-    float *qk_raw, *qk_rstd;    /* (CH, (H+KV) hd), (CH, H+KV), Qwen3 only */
-    float *atty, *res2;         /* (CH, HD), (CH, C) */
-    float *up, *act;            /* (CH, U), (CH, F) */
-    float *h;                   /* (TR_MAX_SLOTS, CH, R) LoRA A x */
-    float *att;                 /* (threads, max_ctx) attention scores of one row and head */
-    float *rope_cos, *rope_sin; /* (max_ctx, hd/2) */
+    int KVD;                      /* KV * hd: one cached row */
+    float *kc, *vc;               /* (L, max_ctx, KVD) keys after q/k norm and RoPE, values */
+    float *mem;                   /* the scratch below, one allocation */
+    float *x;                     /* (CH, C) residual stream of the rows being fed */
+    float *xn, *mean, *rstd;      /* (CH, C), (CH), (CH) */
+    float *qkv;                   /* (CH, QKV) */
+    float *qk_raw, *qk_rstd;      /* (CH, (H+KV) hd), (CH, H+KV), Qwen3 only */
+    float *atty, *res2;           /* (CH, HD), (CH, C) */
+    float *up, *act;              /* (CH, U), (CH, F) */
+    float *h;                     /* (TR_MAX_SLOTS, CH, R) LoRA A x */
+    float *att;                   /* (threads, max_ctx) attention scores of one row and head */
+    float *rope_cos, *rope_sin;   /* (max_ctx, hd/2) */
+    float *rope_lcos, *rope_lsin; /* (max_ctx, hd/2) Gemma 3's local layers, else NULL */
 };
 
 static int64_t gen_layout(tr_gen *g, float *mem)
@@ -53,6 +54,9 @@ static int64_t gen_layout(tr_gen *g, float *mem)
     g->att = tr_carve(&cv, (int64_t)g->threads * g->max_ctx);
     g->rope_cos = tr_carve(&cv, (int64_t)g->max_ctx * (m->hd / 2));
     g->rope_sin = tr_carve(&cv, (int64_t)g->max_ctx * (m->hd / 2));
+    int loc = m->cfg.rope_local_theta > 0.0f;
+    g->rope_lcos = loc ? tr_carve(&cv, (int64_t)g->max_ctx * (m->hd / 2)) : NULL;
+    g->rope_lsin = loc ? tr_carve(&cv, (int64_t)g->max_ctx * (m->hd / 2)) : NULL;
     return cv.off;
 }
 
@@ -63,10 +67,6 @@ tr_gen *tr_gen_new(tr_model *m, int max_ctx, mu_diag *d)
     if (max_ctx < 1 || max_ctx > m->cfg.max_pos) {
         mu_diag_set(d, MU_ERR_INVALID, "generate: context %d not in [1, max_pos %d]", max_ctx,
                     m->cfg.max_pos);
-        return NULL;
-    }
-    if (m->cfg.gemma) {
-        mu_diag_set(d, MU_ERR_UNSUPPORTED, "generate: Gemma models are not supported yet");
         return NULL;
     }
     tr_gen *g = calloc(1, sizeof *g);
@@ -90,6 +90,10 @@ tr_gen *tr_gen_new(tr_model *m, int max_ctx, mu_diag *d)
             goto out_free;
         tr_rope_inv_freq(inv, m->hd, m->cfg.rope_theta, &m->cfg.rope_scaling);
         tr_rope_tables(g->rope_cos, g->rope_sin, max_ctx, m->hd, inv);
+        if (g->rope_lcos) {
+            tr_rope_inv_freq(inv, m->hd, m->cfg.rope_local_theta, NULL);
+            tr_rope_tables(g->rope_lcos, g->rope_lsin, max_ctx, m->hd, inv);
+        }
         free(inv);
     }
     return g;
@@ -206,14 +210,16 @@ static void gen_norm(const tr_model *m, float *out, float *mean, float *rstd, co
         tr_rmsnorm_forward(out, rstd, inp, w, n, m->C, m->cfg.norm_eps);
 }
 
-/* atty (n, HD): rows at positions p0..p0+n-1 attend to cached positions 0..their own. */
+/* atty (n, HD): rows at positions p0..p0+n-1 attend to cached positions 0..their own (a
+ * local layer's window: the last `window` of them), scores soft-capped where the layer says. */
 static void gen_attention(tr_gen *g, int l, int n, int p0)
 {
     const tr_model *m = g->m;
     int H = m->H, hd = m->hd, grp = m->H / m->KV, KVD = g->KVD;
     const float *K = g->kc + (int64_t)l * g->max_ctx * KVD;
     const float *V = g->vc + (int64_t)l * g->max_ctx * KVD;
-    float scale = 1.0f / sqrtf((float)hd);
+    tr_attn_opts o = tr_layer_attn(m, l);
+    float scale = o.scale > 0.0f ? o.scale : 1.0f / sqrtf((float)hd);
     int64_t work = (int64_t)n * H * (p0 + n) * hd;
 #pragma omp parallel for schedule(static) num_threads(g->threads) if (work >= GEN_PAR_MIN)
     for (int ih = 0; ih < n * H; ih++) {
@@ -221,15 +227,26 @@ static void gen_attention(tr_gen *g, int l, int n, int p0)
         const float *q = g->qkv + (int64_t)i * m->QKV + (int64_t)h * hd;
         float *s = g->att + (int64_t)omp_get_thread_num() * g->max_ctx;
         float *y = g->atty + (int64_t)i * m->HD + (int64_t)h * hd;
-        /* s (t+1) = scale * K[0..t] . q, softmax, y = V[0..t]^T s */
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, t + 1, hd, scale, K + (int64_t)kv * hd, KVD, q, 1,
-                    0.0f, s, 1);
-        float mx = tr_vec_max(s, t + 1);
-        float inv = 1.0f / tr_vec_exp_sum(s, t + 1, mx);
-        tr_vec_scale(s, t + 1, inv);
-        cblas_sgemv(CblasRowMajor, CblasTrans, t + 1, hd, 1.0f, V + (int64_t)kv * hd, KVD, s, 1,
-                    0.0f, y, 1);
+        int lo = o.window > 0 && t - o.window + 1 > 0 ? t - o.window + 1 : 0, nk = t + 1 - lo;
+        /* s (nk) = scale * K[lo..t] . q, capped, softmax, y = V[lo..t]^T s */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, nk, hd, scale, K + (int64_t)lo * KVD + kv * hd,
+                    KVD, q, 1, 0.0f, s, 1);
+        if (o.softcap > 0.0f)
+            tr_vec_softcap(s, nk, o.softcap);
+        float mx = tr_vec_max(s, nk);
+        float inv = 1.0f / tr_vec_exp_sum(s, nk, mx);
+        tr_vec_scale(s, nk, inv);
+        cblas_sgemv(CblasRowMajor, CblasTrans, nk, hd, 1.0f, V + (int64_t)lo * KVD + kv * hd, KVD,
+                    s, 1, 0.0f, y, 1);
     }
+}
+
+/* Gemma's post-norm and residual: out (n, C) = res + norm(inp). */
+static void gen_post_norm(tr_gen *g, float *out, const float *inp, const float *w, const float *res,
+                          int n)
+{
+    gen_norm(g->m, out, g->mean, g->rstd, inp, w, NULL, n);
+    tr_residual_forward(out, out, res, (int64_t)n * g->m->C);
 }
 
 /* The n rows of g->x through block l, at positions p0..p0+n-1. */
@@ -237,16 +254,18 @@ static void gen_block(tr_gen *g, int l, int n, int p0)
 {
     tr_model *m = g->m;
     const tr_layer *y = &m->layers[l];
-    int C = m->C, hd = m->hd, KVD = g->KVD;
-    gen_norm(m, g->xn, g->mean, g->rstd, g->x, y->n1w, y->n1b, n);
+    int C = m->C, hd = m->hd, KVD = g->KVD, gem = m->cfg.gemma != 0;
+    gen_norm(m, g->xn, g->mean, g->rstd, g->x, y->n1x, y->n1b, n);
     gen_linear(g, l, TR_LIN_QKV, g->qkv, NULL, g->xn, n, C, m->QKV, tr_w(y->wqkv, y->wqkv16),
                y->bqkv);
     if (m->cfg.qk_norm)
-        tr_qknorm_forward(g->qkv, g->qk_raw, g->qk_rstd, y->qnw, y->knw, n, m->H, m->KV, hd,
+        tr_qknorm_forward(g->qkv, g->qk_raw, g->qk_rstd, y->qnx, y->knx, n, m->H, m->KV, hd,
                           m->cfg.norm_eps);
+    int loc = g->rope_lcos && tr_layer_local(&m->cfg, l);
+    const float *cs = loc ? g->rope_lcos : g->rope_cos, *sn = loc ? g->rope_lsin : g->rope_sin;
     if (m->cfg.family == TR_LLAMA)
-        tr_rope_forward(g->qkv, g->rope_cos + (int64_t)p0 * (hd / 2),
-                        g->rope_sin + (int64_t)p0 * (hd / 2), 1, n, m->H, m->KV, hd);
+        tr_rope_forward(g->qkv, cs + (int64_t)p0 * (hd / 2), sn + (int64_t)p0 * (hd / 2), 1, n,
+                        m->H, m->KV, hd);
     float *kc = g->kc + ((int64_t)l * g->max_ctx + p0) * KVD;
     float *vc = g->vc + ((int64_t)l * g->max_ctx + p0) * KVD;
     for (int i = 0; i < n; i++) {
@@ -255,15 +274,29 @@ static void gen_block(tr_gen *g, int l, int n, int p0)
         memcpy(vc + (int64_t)i * KVD, row + m->HD + KVD, sizeof(float) * (size_t)KVD);
     }
     gen_attention(g, l, n, p0);
-    gen_linear(g, l, TR_LIN_O, g->res2, g->x, g->atty, n, m->HD, C, tr_w(y->wo, y->wo16), y->bo);
-    gen_norm(m, g->xn, g->mean, g->rstd, g->res2, y->n2w, y->n2b, n);
+    if (gem) { /* res2 = x + norm(o_proj(atty)); xn is free until the pre-MLP norm */
+        gen_linear(g, l, TR_LIN_O, g->xn, NULL, g->atty, n, m->HD, C, tr_w(y->wo, y->wo16), y->bo);
+        gen_post_norm(g, g->res2, g->xn, y->pax, g->x, n);
+    } else {
+        gen_linear(g, l, TR_LIN_O, g->res2, g->x, g->atty, n, m->HD, C, tr_w(y->wo, y->wo16),
+                   y->bo);
+    }
+    gen_norm(m, g->xn, g->mean, g->rstd, g->res2, y->n2x, y->n2b, n);
     gen_linear(g, l, TR_LIN_UP, g->up, NULL, g->xn, n, C, m->U, tr_w(y->wup, y->wup16), y->bup);
     if (m->cfg.family == TR_GPT2)
         tr_gelu_forward(g->act, g->up, (int64_t)n * m->F);
+    else if (gem)
+        tr_geglu_forward(g->act, g->up, n, m->F);
     else
         tr_swiglu_forward(g->act, g->up, n, m->F);
-    gen_linear(g, l, TR_LIN_DOWN, g->x, g->res2, g->act, n, m->F, C, tr_w(y->wdn, y->wdn16),
-               y->bdn);
+    if (gem) { /* x = res2 + norm(down(act)) */
+        gen_linear(g, l, TR_LIN_DOWN, g->xn, NULL, g->act, n, m->F, C, tr_w(y->wdn, y->wdn16),
+                   y->bdn);
+        gen_post_norm(g, g->x, g->xn, y->pfx, g->res2, n);
+    } else {
+        gen_linear(g, l, TR_LIN_DOWN, g->x, g->res2, g->act, n, m->F, C, tr_w(y->wdn, y->wdn16),
+                   y->bdn);
+    }
 }
 
 int tr_gen_feed(tr_gen *g, const int32_t *tokens, int n, float *logits, mu_diag *d)
@@ -283,19 +316,25 @@ int tr_gen_feed(tr_gen *g, const int32_t *tokens, int n, float *logits, mu_diag 
     if (team > g->threads)
         omp_set_num_threads(g->threads);
     int C = m->C;
+    tr_norms_refresh(m); /* Gemma's 1 + w from the weights as they are now */
     for (int at = 0; at < n; at += TR_GEN_CHUNK) {
         int k = n - at < TR_GEN_CHUNK ? n - at : TR_GEN_CHUNK, p0 = g->pos;
         int64_t pos = (int64_t)p0 * C;
         tr_weight wpe = tr_w(m->wpe ? m->wpe + pos : NULL, m->wpe16 ? m->wpe16 + pos : NULL);
         tr_encoder_forward_w(g->x, tokens + at, tr_w(m->wte, m->wte16), wpe, 1, k, C);
+        if (m->emb_scale > 0.0f) /* Gemma, as the training forward */
+            for (int64_t i = 0; i < (int64_t)k * C; i++)
+                g->x[i] *= m->emb_scale;
         for (int l = 0; l < m->L; l++)
             gen_block(g, l, k, p0);
         g->pos += k;
         if (logits && at + k == n) {
             const float *last = g->x + (int64_t)(k - 1) * C;
-            gen_norm(m, g->xn, g->mean, g->rstd, last, m->nfw, m->nfb, 1);
+            gen_norm(m, g->xn, g->mean, g->rstd, last, m->nfx, m->nfb, 1);
             gemm_cols(logits, NULL, g->xn, tr_w(m->head, m->head16), NULL, 1, C, m->V, TR_W_OUT_IN,
                       g->threads);
+            if (m->cfg.final_softcap > 0.0f)
+                tr_softcap_forward(logits, m->V, m->cfg.final_softcap);
         }
     }
     if (team > g->threads)
