@@ -1,8 +1,8 @@
 /* Per-layer activation checkpointing (tr_model_set_checkpointing): the same model trained
  * with and without it gives bit-for-bit the same losses, gradients and LoRA weights over
  * several AdamW steps and a DP-SGD step (per-record gradients), for GPT-2 with dropout, Llama
- * with every target, Qwen3 with llama3 rope scaling and frozen A, and an adapter on the MLP
- * only. */
+ * with every target, Qwen3 with llama3 rope scaling and frozen A, an adapter on the MLP
+ * only, and Gemma 2 / Gemma 3 (post-norms, softcaps, windows, local RoPE, dropout). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -120,6 +120,32 @@ static void test_qwen3_rope_scaling(void **state)
     check_same(c, lc, "qwen3");
 }
 
+/* Gemma 2 and 3: the post-norms' inputs, the window, softcaps and the local RoPE are
+ * recomputed the same way; dropout on, so its masks must be drawn again too. */
+static void test_gemma(void **state)
+{
+    (void)state;
+    tr_config c = tt_llama_config();
+    c.n_layer = 3;
+    c.qkv_bias = 0;
+    c.tied_head = 1;
+    c.head_dim = 4;
+    c.gemma = 2;
+    c.attn_softcap = 1.0f;
+    c.final_softcap = 1.5f;
+    c.sliding_window = 2;
+    c.sliding_pattern = 2;
+    tr_lora_config lc = {.rank = 2, .alpha = 4.0f, .targets = TR_T_LLAMA_ALL, .dropout = 0.1f};
+    check_same(c, lc, "gemma2");
+    c.gemma = 3;
+    c.attn_softcap = c.final_softcap = 0.0f;
+    c.qk_norm = 1;
+    c.sliding_pattern = 3;
+    c.rope_local_theta = 50.0f;
+    lc.targets = TR_T_O_PROJ | TR_T_UP_PROJ;
+    check_same(c, lc, "gemma3");
+}
+
 /* An adapter on the MLP only, whose input (act) checkpointing must keep for the one layer. */
 static void test_mlp_only(void **state)
 {
@@ -150,6 +176,7 @@ int main(void)
         cmocka_unit_test(test_llama_all),
         cmocka_unit_test(test_qwen3_rope_scaling),
         cmocka_unit_test(test_mlp_only),
+        cmocka_unit_test(test_gemma),
         cmocka_unit_test(test_setter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
