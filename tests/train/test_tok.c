@@ -98,6 +98,61 @@ static void test_added_tokens(void **state)
     tr_tok_free(tok);
 }
 
+static void assert_text_ids(tr_tok *tok, const char *text, const uint8_t *plain,
+                            const uint32_t *want, size_t nwant)
+{
+    uint32_t *ids = NULL;
+    size_t n = 0;
+    assert_int_equal(tr_tok_encode_text(tok, text, strlen(text), plain, &ids, &n), MU_OK);
+    assert_int_equal(n, nwant);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] != want[i])
+            fail_msg("'%s' id %zu: %u, want %u", text, i, ids[i], want[i]);
+    free(ids);
+}
+
+/* tr_tok_encode_text: a special token's text where any of its bytes is plain is encoded as
+ * text (split_special_tokens), a non-special added token is still matched, a token from
+ * unmarked bytes next to plain ones stays the token, the marks follow the invalid-UTF-8
+ * rewrite; tr_tok_find_special finds the first special text, not a non-special token's. */
+static void test_special_as_text(void **state)
+{
+    (void)state;
+    tr_tok *tok = load(tiny(), NULL, NULL);
+    assert_non_null(tok);
+    const uint32_t split[] = {'a', '<', '|', 'x', '|', '>', 'b'};
+    assert_text_ids(tok, "a<|x|>b", NULL, split, 7);
+    assert_ids(tok, "a<|x|>b", (uint32_t[]){'a', 261, 'b'}, 3);
+    assert_text_ids(tok, "a<|x|>yb", NULL, (uint32_t[]){'a', 262, 'b'}, 3);
+    const uint8_t second[] = {0, 0, 0, 0, 0, 1, 1, 1, 1, 1};
+    assert_text_ids(tok, "<|x|><|x|>", second, (uint32_t[]){261, '<', '|', 'x', '|', '>'}, 6);
+    const uint8_t last[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    assert_text_ids(tok, "<|x|><|x|>", last, (uint32_t[]){261, '<', '|', 'x', '|', '>'}, 6);
+    const uint8_t first[] = {1, 0, 0, 0, 0, 0};
+    assert_text_ids(tok, "\xff<|x|>", first, (uint32_t[]){0xef, 0xbf, 0xbd, 261}, 4);
+    const uint8_t bad[] = {0, 0, 0, 1, 0, 0, 0, 0};
+    assert_text_ids(tok, "<|x\xff|>", bad, (uint32_t[]){'<', '|', 'x', 0xef, 0xbf, 0xbd, '|', '>'},
+                    8);
+    size_t at = 0;
+    uint32_t id = 0;
+    assert_int_equal(tr_tok_find_special(tok, "ab<|x|>", 7, &at, &id), 1);
+    assert_int_equal(at, 2);
+    assert_int_equal(id, 261);
+    assert_int_equal(tr_tok_find_special(tok, "<|x|>y <|x|", 11, &at, &id), 0);
+    size_t len = 0;
+    const char *t = tr_tok_token_text(tok, 261, &len);
+    assert_int_equal(len, 5);
+    assert_memory_equal(t, "<|x|>", 5);
+    assert_null(tr_tok_token_text(tok, 263, &len));
+    uint32_t *ids;
+    size_t n;
+    assert_int_equal(tr_tok_encode_special_text(tok, "a<|x|>b", 7, &ids, &n), MU_OK);
+    assert_int_equal(n, 7); /* no post_processor here: nothing around */
+    assert_memory_equal(ids, split, sizeof split);
+    free(ids);
+    tr_tok_free(tok);
+}
+
 static void test_invalid_utf8(void **state)
 {
     (void)state;
@@ -231,6 +286,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_merges_and_boundaries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_added_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_special_as_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nfc, setup, teardown),

@@ -55,6 +55,32 @@ int tr_tok_encode(tr_tok *tok, const char *text, size_t len, uint32_t **ids, siz
  * and owns as tr_tok_encode. */
 int tr_tok_encode_special(tr_tok *tok, const char *text, size_t len, uint32_t **ids, size_t *n);
 
+/* Special-token text as text. tr_tok_encode matches the text of every added token, special
+ * or not, as that token: "<|im_end|>" in a document becomes the end-of-turn id, as Hugging
+ * Face's encode does by default. tr_tok_encode_text does not take a special token (an added
+ * token with "special": true) where any of its bytes is plain: plain[i] nonzero marks byte i
+ * of text as plain, plain NULL marks all of them. Such text is encoded as any other text
+ * (normalized, pre-tokenized, BPE): the ids Hugging Face gives with split_special_tokens=True
+ * (encode_special_tokens in `tokenizers`); non-special added tokens are still matched, as
+ * there. tr_chat marks a rendered conversation's content plain, so a member's data cannot
+ * write a turn boundary (tr_chat.h). Returns and owns as tr_tok_encode. */
+int tr_tok_encode_text(tr_tok *tok, const char *text, size_t len, const uint8_t *plain,
+                       uint32_t **ids, size_t *n);
+
+/* tr_tok_encode_special with the text encoded by tr_tok_encode_text (all of it plain): the
+ * BOS/EOS the tokenizer adds stay the only special tokens (mutual data import's documents). */
+int tr_tok_encode_special_text(tr_tok *tok, const char *text, size_t len, uint32_t **ids,
+                               size_t *n);
+
+/* Whether text[0..len) holds a special token's text (what tr_tok_encode would turn into an
+ * added token with "special": true): 1 with the first one's byte offset in *at and its id in
+ * *id, else 0. */
+int tr_tok_find_special(const tr_tok *tok, const char *text, size_t len, size_t *at, uint32_t *id);
+
+/* The bytes of token id (an added token's content; a byte-level token's bytes), *len of them,
+ * not NUL-terminated; NULL when id is not a token. */
+const char *tr_tok_token_text(const tr_tok *tok, uint32_t id, size_t *len);
+
 /* tokenizer_config.json's bos_token / eos_token id, or UINT32_MAX when it names none (or
  * there is no tokenizer_config.json). */
 uint32_t tr_tok_bos_id(const tr_tok *tok);

@@ -117,12 +117,27 @@ static int encode_plain(tr_tok *tok, const char *s, size_t n, size_t at, tr_ids 
     return rc;
 }
 
-/* The longest added token at s[i], or NULL: a walk down the trie. */
-static const tr_added *added_at(const tr_tok *tok, const char *s, size_t n, size_t i)
+/* Which bytes are text (tr_tok_encode_text): none, all, or those marked in a mask. */
+typedef struct {
+    int all;
+    const uint8_t *m;
+} tr_plain;
+
+static int is_plain(const tr_plain *p, size_t j)
+{
+    return p->all || (p->m && p->m[j]);
+}
+
+/* The longest added token at s[i], or NULL: a walk down the trie. A special token is not
+ * taken when any of its bytes is plain text (a non-special one is, as Hugging Face's
+ * split_special_tokens does). */
+static const tr_added *added_at(const tr_tok *tok, const char *s, size_t n, size_t i,
+                                const tr_plain *p)
 {
     if (!tok->added_first[(unsigned char)s[i]])
         return NULL;
     uint32_t at = 0, best = 0;
+    int plain = 0; /* some byte of s[i..j] is plain text */
     for (size_t j = i; j < n; j++) {
         uint32_t c = tok->trie[at].child;
         while (c && tok->trie[c].byte != (uint8_t)s[j])
@@ -130,24 +145,29 @@ static const tr_added *added_at(const tr_tok *tok, const char *s, size_t n, size
         if (!c)
             break;
         at = c;
-        if (tok->trie[at].token)
-            best = tok->trie[at].token;
+        plain |= is_plain(p, j);
+        uint32_t t = tok->trie[at].token;
+        if (t && !(plain && (tok->flags[tok->added[t - 1].id] & TR_TF_SPECIAL)))
+            best = t;
     }
     return best ? &tok->added[best - 1] : NULL;
 }
 
-int tr_tok_encode(tr_tok *tok, const char *text, size_t len, uint32_t **ids, size_t *n)
+static int encode(tr_tok *tok, const char *text, size_t len, tr_plain p, uint32_t **ids, size_t *n)
 {
     char *fixed;
+    uint8_t *fm = NULL;
     size_t sn;
-    int rc = tr_utf8_sanitize(text, len, &fixed, &sn);
+    int rc = tr_utf8_sanitize_mask(text, len, p.m, &fixed, &sn, &fm);
     if (rc)
         return rc;
     const char *s = fixed ? fixed : text;
+    if (fm)
+        p.m = fm;
     tr_ids out = {0};
     size_t start = 0;
     for (size_t i = 0; i < sn && !rc; i++) {
-        const tr_added *a = added_at(tok, s, sn, i);
+        const tr_added *a = added_at(tok, s, sn, i, &p);
         if (!a)
             continue;
         rc = encode_plain(tok, s + start, i - start, start, &out);
@@ -159,6 +179,7 @@ int tr_tok_encode(tr_tok *tok, const char *text, size_t len, uint32_t **ids, siz
     if (!rc)
         rc = encode_plain(tok, s + start, sn - start, start, &out);
     free(fixed);
+    free(fm);
     if (rc) {
         free(out.ids);
         return rc;
@@ -166,6 +187,39 @@ int tr_tok_encode(tr_tok *tok, const char *text, size_t len, uint32_t **ids, siz
     *ids = out.ids;
     *n = out.n;
     return MU_OK;
+}
+
+int tr_tok_encode(tr_tok *tok, const char *text, size_t len, uint32_t **ids, size_t *n)
+{
+    return encode(tok, text, len, (tr_plain){0, NULL}, ids, n);
+}
+
+int tr_tok_encode_text(tr_tok *tok, const char *text, size_t len, const uint8_t *plain,
+                       uint32_t **ids, size_t *n)
+{
+    return encode(tok, text, len, (tr_plain){plain == NULL, plain}, ids, n);
+}
+
+int tr_tok_find_special(const tr_tok *tok, const char *text, size_t len, size_t *at, uint32_t *id)
+{
+    tr_plain none = {0, NULL};
+    for (size_t i = 0; i < len; i++) {
+        const tr_added *a = added_at(tok, text, len, i, &none);
+        if (a && (tok->flags[a->id] & TR_TF_SPECIAL)) {
+            *at = i;
+            *id = a->id;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+const char *tr_tok_token_text(const tr_tok *tok, uint32_t id, size_t *len)
+{
+    if (id >= tok->nvocab || !(tok->flags[id] & TR_TF_ASSIGNED))
+        return NULL;
+    *len = tok->tok_len[id];
+    return tok->bytes + tok->tok_off[id];
 }
 
 /* Appends token id's decoded bytes at o: its bytes (byte-level, or SentencePiece style with

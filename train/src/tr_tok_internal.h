@@ -204,4 +204,10 @@ uint32_t tr_utf8_at(const char *s, size_t n, size_t i, size_t *len);
  * MU_ERR_NOMEM. */
 int tr_nfc(const char *s, size_t n, char **out, size_t *out_len);
 
+/* tr_utf8_sanitize (tr_tok.h) carrying the byte marks m[0..n) (tr_tok_encode_text) along: *om
+ * (malloc'd, *out_len bytes) when *out is set, the mark of each output byte (a U+FFFD marked
+ * when any byte it replaces was); *om NULL when *out is. */
+int tr_utf8_sanitize_mask(const char *s, size_t n, const uint8_t *m, char **out, size_t *out_len,
+                          uint8_t **om);
+
 #endif

@@ -134,12 +134,20 @@ size_t tr_utf8_pending(const char *s, size_t n)
 
 int tr_utf8_sanitize(const char *s, size_t n, char **out, size_t *out_len)
 {
+    return tr_utf8_sanitize_mask(s, n, NULL, out, out_len, NULL);
+}
+
+int tr_utf8_sanitize_mask(const char *s, size_t n, const uint8_t *m, char **out, size_t *out_len,
+                          uint8_t **om)
+{
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, j = 0;
     for (size_t bad = 0; i < n && !bad;)
         i += utf8_valid_len(u + i, n - i, &bad);
     *out = NULL;
     *out_len = n;
+    if (om)
+        *om = NULL;
     if (i == n) /* valid: nothing to copy */
         return MU_OK;
     i = 0;
@@ -147,16 +155,28 @@ int tr_utf8_sanitize(const char *s, size_t n, char **out, size_t *out_len)
     if (n > (SIZE_MAX - 1) / 3)
         return MU_ERR_NOMEM;
     char *o = malloc(3 * n + 1);
-    if (!o)
+    uint8_t *t = m ? malloc(3 * n + 1) : NULL;
+    if (!o || (m && !t)) {
+        free(o);
+        free(t);
         return MU_ERR_NOMEM;
+    }
     while (i < n) {
         size_t bad = 0, ok = utf8_valid_len(u + i, n - i, &bad);
         if (ok) {
             memcpy(o + j, s + i, ok);
+            if (t)
+                memcpy(t + j, m + i, ok);
             i += ok;
             j += ok;
         } else {
             memcpy(o + j, "\xef\xbf\xbd", 3);
+            if (t) { /* U+FFFD is marked where any byte it replaces was */
+                uint8_t any = 0;
+                for (size_t k = 0; k < bad; k++)
+                    any |= m[i + k] != 0;
+                t[j] = t[j + 1] = t[j + 2] = any;
+            }
             i += bad;
             j += 3;
         }
@@ -164,6 +184,8 @@ int tr_utf8_sanitize(const char *s, size_t n, char **out, size_t *out_len)
     o[j] = '\0';
     *out = o;
     *out_len = j;
+    if (om)
+        *om = t;
     return MU_OK;
 }
 

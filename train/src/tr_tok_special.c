@@ -176,11 +176,14 @@ int tr_tok_read_specials(tr_tok *tok, json_t *root, const char *cfg_path, mu_dia
     return rc;
 }
 
-int tr_tok_encode_special(tr_tok *tok, const char *text, size_t len, uint32_t **ids, size_t *n)
+/* The text's ids (its special-token text as text when as_text) with the template's around. */
+static int encode_around(tr_tok *tok, const char *text, size_t len, int as_text, uint32_t **ids,
+                         size_t *n)
 {
     uint32_t *body = NULL;
     size_t m = 0;
-    int rc = tr_tok_encode(tok, text, len, &body, &m);
+    int rc = as_text ? tr_tok_encode_text(tok, text, len, NULL, &body, &m)
+                     : tr_tok_encode(tok, text, len, &body, &m);
     if (rc)
         return rc;
     size_t total = tok->npre + m + tok->npost;
@@ -197,6 +200,16 @@ int tr_tok_encode_special(tr_tok *tok, const char *text, size_t len, uint32_t **
     *ids = total ? o : (free(o), NULL);
     *n = total;
     return MU_OK;
+}
+
+int tr_tok_encode_special(tr_tok *tok, const char *text, size_t len, uint32_t **ids, size_t *n)
+{
+    return encode_around(tok, text, len, 0, ids, n);
+}
+
+int tr_tok_encode_special_text(tr_tok *tok, const char *text, size_t len, uint32_t **ids, size_t *n)
+{
+    return encode_around(tok, text, len, 1, ids, n);
 }
 
 uint32_t tr_tok_bos_id(const tr_tok *tok)
