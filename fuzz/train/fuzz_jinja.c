@@ -29,12 +29,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int gen = 0; gen < 2; gen++) {
         char *out = NULL;
         size_t n = 0;
-        int rc = tr_jinja_render_chat(t, CONV, 4, gen, "<s>", "</s>", &out, &n, &d);
-        if (rc == 0 && (!out || strlen(out) > n))
+        unsigned char *from = NULL; /* gen 1: with the content marks, every byte set 0/1 */
+        int rc =
+            gen ? tr_jinja_render_chat_mask(t, CONV, 4, gen, "<s>", "</s>", &out, &n, &from, &d)
+                : tr_jinja_render_chat(t, CONV, 4, gen, "<s>", "</s>", &out, &n, &d);
+        if (rc == 0 && (!out || strlen(out) > n || (gen && !from)))
             abort();
-        if (rc != 0 && (out || !d.msg[0]))
+        if (rc != 0 && (out || from || !d.msg[0]))
             abort();
+        for (size_t i = 0; from && i < n; i++)
+            if (from[i] > 1)
+                abort();
         free(out);
+        free(from);
     }
     tr_jinja_free(t);
     return 0;

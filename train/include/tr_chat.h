@@ -4,10 +4,12 @@
  * The template is tokenizer_config.json's "chat_template" string (or, when the config has
  * none, a chat_template.jinja file beside it, as newer transformers save it), rendered by
  * tr_jinja with messages, add_generation_prompt and the config's bos_token / eos_token. The
- * rendered text is tokenized as apply_chat_template(tokenize=True) does: special tokens in
- * the text are parsed as specials and nothing is added around it (add_special_tokens=False),
- * so the BOS is the one the template writes, never a second. A tr_chat is immutable once
- * made: several threads may render with one; tr_tok itself is not thread-safe (tr_tok.h).
+ * rendered text is tokenized as apply_chat_template(tokenize=True) does: special tokens the
+ * template writes are parsed as specials and nothing is added around it
+ * (add_special_tokens=False), so the BOS is the one the template writes, never a second;
+ * special-token text inside the messages is plain text by default (tr_special_mode). A tr_chat is
+ * immutable once made: several threads may render with one; tr_tok itself is not thread-safe
+ * (tr_tok.h).
  */
 #ifndef TR_CHAT_H
 #define TR_CHAT_H
@@ -20,6 +22,28 @@
 #include "tr_tok.h"
 
 typedef struct tr_chat tr_chat;
+
+/* What special-token text inside a message's content becomes (`--special-tokens-in-content`).
+ * A member's data may hold "<|im_end|>\n<|im_start|>assistant\n..." or "<|eot_id|>" in a
+ * user's message or a reply; transformers' apply_chat_template tokenizes it as the special
+ * tokens themselves, which forges turns (a fake assistant or system turn), ends a reply early
+ * (its mask stops at the forged end of turn) or injects a document boundary.
+ *   TR_SPECIAL_TEXT (the default): the rendered bytes that came from a message (the jinja
+ *     renderer's taint, tr_jinja_render_chat_mask, which follows content through trim, split
+ *     and the like) are encoded as plain text (tr_tok_encode_text: "<|im_end|>" becomes
+ *     ordinary pieces such as "<", "|", "im", "_end", "|>", as Hugging Face's
+ *     split_special_tokens=True encodes it), while the template's own markup keeps its
+ *     special ids. Content without such text gets the ids it always had.
+ *   TR_SPECIAL_REFUSE: a conversation whose content holds such text is refused
+ *     (MU_ERR_INVALID naming the message, its role, the token and the byte).
+ *   TR_SPECIAL_ALLOW: transformers' behaviour, the text becomes the special token. */
+typedef enum { TR_SPECIAL_TEXT = 0, TR_SPECIAL_REFUSE, TR_SPECIAL_ALLOW } tr_special_mode;
+
+/* "text", "refuse" or "allow" into *m: 0, or -1 for anything else. */
+int tr_special_mode_parse(const char *s, tr_special_mode *m);
+
+/* Sets c's mode (TR_SPECIAL_TEXT when never set); call it before c is shared by threads. */
+void tr_chat_set_special(tr_chat *c, tr_special_mode m);
 
 /* Reads dir/tokenizer_config.json's chat template and tokens. NULL on error, with *err (may
  * be NULL) MU_ERR_NOTFOUND (no tokenizer_config.json, or no chat template in or beside it:
@@ -45,9 +69,10 @@ void tr_chat_free(tr_chat *c); /* NULL is a no-op */
 int tr_chat_render(const tr_chat *c, const tr_chat_msg *msgs, size_t n, int add_generation_prompt,
                    char **out, size_t *out_len, mu_diag *diag);
 
-/* tr_chat_render then tr_tok_encode of the text: what a model is prompted with (generation:
+/* tr_chat_render then the text's ids (tr_tok_encode_text with the messages' bytes plain, or
+ * per c's tr_special_mode): what a model is prompted with (generation:
  * add_generation_prompt 1). *ids malloc'd (NULL when *n_ids is 0), owned by the caller.
- * Errors as tr_chat_render. */
+ * Errors as tr_chat_render, and MU_ERR_INVALID under TR_SPECIAL_REFUSE. */
 int tr_chat_encode(const tr_chat *c, tr_tok *tok, const tr_chat_msg *msgs, size_t n,
                    int add_generation_prompt, uint32_t **ids, size_t *n_ids, mu_diag *diag);
 
@@ -58,10 +83,11 @@ int tr_chat_encode(const tr_chat *c, tr_tok *tok, const tr_chat_msg *msgs, size_
  *
  * Reply k's tokens are found by rendering msgs[0..k) with the generation prompt (P) and
  * msgs[0..k] without it (Q): the reply is Q's tokens after P's, through the first special
- * token among them (its end of turn: <|eot_id|>, <|im_end|>, <end_of_turn>, </s>; all of
- * them when none is special). This holds only when P's ids are a prefix of Q's and Q's, up
- * to that token, a prefix of the whole conversation's; otherwise (a template that rewrites
- * earlier turns, as Qwen3's drops the <think> part of replies before the last question; or
+ * token among them (its end of turn: <|eot_id|>, <|im_end|>, <end_of_turn>, </s>; never the
+ * unk token; all of them when none is special). Under TR_SPECIAL_TEXT no special token comes
+ * from content, so that token is the template's. This holds only when P's ids are a prefix of Q's
+ * and Q's, up to that token, a prefix of the whole conversation's; otherwise (a template that
+ * rewrites earlier turns, as Qwen3's drops the <think> part of replies before the last question; or
  * a token that spans the prompt's end and the reply's start) MU_ERR_UNSUPPORTED, with diag
  * naming the message, and nothing is guessed (tr_chat_mask_reply trains on such a
  * conversation one reply at a time). MU_ERR_INVALID when no message has role

@@ -48,4 +48,20 @@ int tr_jinja_render_chat(const tr_jinja *t, const tr_chat_msg *msgs, size_t n,
                          int add_generation_prompt, const char *bos_token, const char *eos_token,
                          char **out, size_t *out_len, mu_diag *diag);
 
+/* tr_jinja_render_chat, and *from_msgs (malloc'd, *out_len bytes, owned by the caller; NULL
+ * on error) 1 at each output byte that came from a message's content, 0 at those the template
+ * wrote itself (its text, string literals, bos_token / eos_token, numbers) and at the roles'
+ * (templates build header tokens from them, '<|' + role + '|>'; the caller vets roles). The
+ * contents are tainted and the taint follows their bytes through every operation
+ * that keeps them: trim and the strip family, split, slices, indexing, first / last, upper /
+ * lower, replace (the replacement's own taint for the replaced bytes), concatenation (+, ~)
+ * and loops over a string; tojson of a value holding any tainted string taints all its
+ * output; comparisons, tests, length and the like give untainted values. So a template that
+ * rewrites content (Qwen3 splits it on "</think>" and strips newlines) still marks exactly the
+ * bytes of the content it writes (tr_chat.h: special-token text in content). */
+int tr_jinja_render_chat_mask(const tr_jinja *t, const tr_chat_msg *msgs, size_t n,
+                              int add_generation_prompt, const char *bos_token,
+                              const char *eos_token, char **out, size_t *out_len,
+                              unsigned char **from_msgs, mu_diag *diag);
+
 #endif

@@ -13,8 +13,25 @@
 
 struct tr_chat {
     tr_jinja *tmpl;
-    char *bos, *eos; /* NULL: undefined in the template */
+    char *bos, *eos;         /* NULL: undefined in the template */
+    tr_special_mode special; /* special-token text in the messages */
 };
+
+int tr_special_mode_parse(const char *s, tr_special_mode *m)
+{
+    static const char *const names[] = {"text", "refuse", "allow"};
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(s, names[k])) {
+            *m = (tr_special_mode)k;
+            return 0;
+        }
+    return -1;
+}
+
+void tr_chat_set_special(tr_chat *c, tr_special_mode m)
+{
+    c->special = m;
+}
 
 tr_chat *tr_chat_new(const char *tmpl, size_t len, const char *bos_token, const char *eos_token,
                      int *err, mu_diag *diag)
@@ -139,18 +156,45 @@ int tr_chat_render(const tr_chat *c, const tr_chat_msg *msgs, size_t n, int add_
                                 out_len, diag);
 }
 
+/* TR_SPECIAL_REFUSE: MU_ERR_INVALID naming the first message whose content holds the text of
+ * a special token, the token and where. */
+static int refuse_special(const tr_tok *tok, const tr_chat_msg *msgs, size_t n, mu_diag *diag)
+{
+    for (size_t k = 0; k < n; k++) {
+        size_t at, len;
+        uint32_t id;
+        if (!tr_tok_find_special(tok, msgs[k].content, strlen(msgs[k].content), &at, &id))
+            continue;
+        const char *t = tr_tok_token_text(tok, id, &len);
+        return mu_diag_set(diag, MU_ERR_INVALID,
+                           "message %zu (role %s) holds the text of the special token \"%.*s\" "
+                           "(id %u) at byte %zu of its content; --special-tokens-in-content "
+                           "text encodes it as plain text, allow as the token",
+                           k + 1, msgs[k].role, (int)(len < 64 ? len : 64), t, id, at);
+    }
+    return 0;
+}
+
 int tr_chat_encode(const tr_chat *c, tr_tok *tok, const tr_chat_msg *msgs, size_t n,
                    int add_generation_prompt, uint32_t **ids, size_t *n_ids, mu_diag *diag)
 {
     char *text;
+    unsigned char *from = NULL;
     size_t len;
     *ids = NULL;
     *n_ids = 0;
-    int rc = tr_chat_render(c, msgs, n, add_generation_prompt, &text, &len, diag);
+    int rc = c->special == TR_SPECIAL_REFUSE ? refuse_special(tok, msgs, n, diag) : 0;
     if (rc)
         return rc;
-    rc = tr_tok_encode(tok, text, len, ids, n_ids);
+    rc = tr_jinja_render_chat_mask(c->tmpl, msgs, n, add_generation_prompt, c->bos, c->eos, &text,
+                                   &len, c->special == TR_SPECIAL_ALLOW ? NULL : &from, diag);
+    if (rc)
+        return rc;
+    /* The messages' bytes are plain text: no special token where any byte of it is theirs. */
+    rc = c->special == TR_SPECIAL_ALLOW ? tr_tok_encode(tok, text, len, ids, n_ids)
+                                        : tr_tok_encode_text(tok, text, len, from, ids, n_ids);
     free(text);
+    free(from);
     if (rc)
         return mu_diag_set(diag, rc, "chat: out of memory tokenizing");
     return 0;
@@ -163,11 +207,12 @@ static int is_prefix(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
 }
 
 /* The end of reply k in q (its prompt p ends at np): one past its end-of-turn token, the first
- * special token after np; nq (all of q) when there is none. */
+ * special token after np but the unk token (SentencePiece style: <unk> is special, and text
+ * the vocab cannot spell becomes it); nq (all of q) when there is none. */
 static size_t reply_end(const tr_tok *tok, const uint32_t *q, size_t np, size_t nq)
 {
     for (size_t j = np; j < nq; j++)
-        if (tok->flags[q[j]] & TR_TF_SPECIAL)
+        if ((tok->flags[q[j]] & TR_TF_SPECIAL) && q[j] != tok->unk_id)
             return j + 1;
     return nq;
 }

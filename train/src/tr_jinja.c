@@ -18,8 +18,10 @@ struct tj_val {
     long i;
     const char *s;
     size_t n;
-    tj_val **items;    /* list items, dict values */
-    const char **keys; /* dict keys (NUL-terminated), klen their lengths */
+    const unsigned char *tm; /* a string's taint: tm[i] 1 where byte i came from a message
+                              * (tr_jinja_render_chat_mask); NULL: none did */
+    tj_val **items;          /* list items, dict values */
+    const char **keys;       /* dict keys (NUL-terminated), klen their lengths */
     size_t *klen;
     size_t len, cap;
 };
@@ -29,6 +31,9 @@ typedef struct {
     tj_arena ar;
     char *out;
     size_t n, cap;
+    unsigned char *otm; /* the output's taint (tmcap bytes) */
+    size_t tmcap;
+    int want_tm; /* keep otm (tr_jinja_render_chat_mask) */
     tj_val **frames;
     size_t nframes, capframes;
     long steps;
@@ -103,6 +108,46 @@ static tj_val *ref_str(tj_ctx *c, const char *s, size_t n)
         v->n = n;
     }
     return v;
+}
+
+/* A view of bytes [b, e) of the string v, keeping their taint. */
+static tj_val *sub_str(tj_ctx *c, const tj_val *v, size_t b, size_t e)
+{
+    tj_val *x = ref_str(c, v->s + b, e - b);
+    if (x && v->tm)
+        x->tm = v->tm + b;
+    return x;
+}
+
+/* A taint of n bytes in the arena, all untainted; NULL when out of memory. */
+static unsigned char *new_tm(tj_ctx *c, size_t n)
+{
+    return tj_alloc(&c->ar, n + 1);
+}
+
+/* Whether any string in v (a string, or inside a list or dict) is tainted. */
+static int tainted(const tj_val *v, int depth)
+{
+    if (v->t == V_STR)
+        return v->tm && memchr(v->tm, 1, v->n) != NULL;
+    if ((v->t != V_LIST && v->t != V_DICT) || depth > TJ_MAX_DEPTH)
+        return 0;
+    for (size_t i = 0; i < v->len; i++)
+        if (tainted(v->items[i], depth + 1))
+            return 1;
+    return 0;
+}
+
+/* Marks all of the string v tainted when `when` (a fresh copy made from tainted values). */
+static int taint_all(tj_ctx *c, tj_val *v, int when)
+{
+    if (!when || !v->n)
+        return 0;
+    unsigned char *tm = new_tm(c, v->n);
+    NOMEM(tm);
+    memset(tm, 1, v->n);
+    v->tm = tm;
+    return 0;
 }
 
 static int grow(tj_ctx *c, tj_val *v, size_t need)
@@ -230,6 +275,31 @@ static int buf_add(tj_buf *b, const char *s, size_t n)
     memcpy(b->s + b->n, s, n);
     b->n += n;
     b->s[b->n] = 0;
+    return 0;
+}
+
+/* Appends the taint of n bytes (tm NULL: untainted) to t. */
+static int tm_add(tj_buf *t, const unsigned char *tm, size_t n)
+{
+    size_t at = t->n;
+    static const char zeros[16];
+    int rc = 0;
+    for (size_t k = 0; !rc && k < n; k += 16)
+        rc = buf_add(t, zeros, n - k < 16 ? n - k : 16);
+    if (!rc && tm)
+        memcpy(t->s + at, tm, n);
+    return rc;
+}
+
+/* Gives the new string v the taint gathered in t (its bytes' taint), when any is set. */
+static int keep_tm(tj_ctx *c, tj_val *v, const tj_buf *t)
+{
+    if (!t->n || !memchr(t->s, 1, t->n))
+        return 0;
+    unsigned char *tm = new_tm(c, v->n);
+    NOMEM(tm);
+    memcpy(tm, t->s, v->n);
+    v->tm = tm;
     return 0;
 }
 
@@ -405,7 +475,7 @@ static int split(tj_ctx *c, const tj_val *s, const tj_val *sep, tj_val **out)
                 j += k;
             }
             if (j > i) {
-                tj_val *x = ref_str(c, s->s + i, j - i);
+                tj_val *x = sub_str(c, s, i, j);
                 rc = x ? list_push(c, l, x) : MU_ERR_NOMEM;
             }
             i = j;
@@ -420,7 +490,7 @@ static int split(tj_ctx *c, const tj_val *s, const tj_val *sep, tj_val **out)
                     break;
                 }
             size_t end = hit ? (size_t)(hit - s->s) : s->n;
-            tj_val *x = ref_str(c, s->s + i, end - i);
+            tj_val *x = sub_str(c, s, i, end);
             if (!x || (rc = list_push(c, l, x)))
                 return x ? rc : MU_ERR_NOMEM;
             if (!hit)
@@ -508,7 +578,7 @@ static int call_method(tj_ctx *c, const tj_node *nd, tj_val *self, const char *m
             return rerr(c, nd, "%s takes one string", name);
         size_t b, e;
         strip(self->s, self->n, na && args[0]->t == V_STR ? args[0] : NULL, !r, !l, &b, &e);
-        return (*out = ref_str(c, self->s + b, e - b)) ? 0 : MU_ERR_NOMEM;
+        return (*out = sub_str(c, self, b, e)) ? 0 : MU_ERR_NOMEM;
     }
     int sw = strcmp(name, "startswith") == 0;
     if (sw || strcmp(name, "endswith") == 0) {
@@ -533,6 +603,7 @@ static int call_method(tj_ctx *c, const tj_node *nd, tj_val *self, const char *m
             return rerr(c, nd, "%s takes no arguments", name);
         tj_val *v = new_str(c, self->s, self->n);
         NOMEM(v);
+        v->tm = self->tm; /* the same bytes, case aside */
         char *s = (char *)v->s;
         for (size_t i = 0; i < v->n; i++)
             if (up ? (s[i] >= 'a' && s[i] <= 'z') : (s[i] >= 'A' && s[i] <= 'Z'))
@@ -543,20 +614,28 @@ static int call_method(tj_ctx *c, const tj_node *nd, tj_val *self, const char *m
     if (strcmp(name, "replace") == 0) {
         if (na != 2 || args[0]->t != V_STR || args[1]->t != V_STR || args[0]->n == 0)
             return rerr(c, nd, "replace takes two strings, the first not empty");
-        tj_buf b = {0};
+        tj_buf b = {0}, t = {0}; /* t: the taint of b's bytes */
         rc = 0;
         size_t i = 0;
         while (!rc && i < self->n) {
             if (self->n - i >= args[0]->n && memcmp(self->s + i, args[0]->s, args[0]->n) == 0) {
                 rc = buf_add(&b, args[1]->s, args[1]->n);
+                if (!rc)
+                    rc = tm_add(&t, args[1]->tm, args[1]->n);
                 i += args[0]->n;
             } else {
-                rc = buf_add(&b, self->s + i++, 1);
+                rc = buf_add(&b, self->s + i, 1);
+                if (!rc)
+                    rc = tm_add(&t, self->tm ? self->tm + i : NULL, 1);
+                i++;
             }
         }
         if (!rc)
             rc = (*out = new_str(c, b.s ? b.s : "", b.n)) ? 0 : MU_ERR_NOMEM;
+        if (!rc)
+            rc = keep_tm(c, *out, &t);
         free(b.s);
+        free(t.s);
         return rc == MU_ERR_FORMAT ? rerr(c, nd, "string over the size budget") : rc;
     }
     return rerr(c, nd, "unsupported string method '%s'", name);
@@ -614,7 +693,7 @@ static int eval_filter(tj_ctx *c, const tj_node *nd, tj_val *v, tj_val **out)
             return rc;
         size_t b, e;
         strip(v->s, v->n, NULL, 1, 1, &b, &e);
-        return (*out = ref_str(c, v->s + b, e - b)) ? 0 : MU_ERR_NOMEM;
+        return (*out = sub_str(c, v, b, e)) ? 0 : MU_ERR_NOMEM;
     }
     if (strcmp(name, "length") == 0 || strcmp(name, "count") == 0) {
         size_t n = v->len;
@@ -646,7 +725,7 @@ static int eval_filter(tj_ctx *c, const tj_node *nd, tj_val *v, tj_val **out)
             return 0;
         }
         size_t k = first ? 0 : n - 1;
-        return (*out = ref_str(c, v->s + off[k], off[k + 1] - off[k])) ? 0 : MU_ERR_NOMEM;
+        return (*out = sub_str(c, v, off[k], off[k + 1])) ? 0 : MU_ERR_NOMEM;
     }
     /* tojson; arguments (indent=...) are refused. */
     if (nd->nkids)
@@ -659,6 +738,8 @@ static int eval_filter(tj_ctx *c, const tj_node *nd, tj_val *v, tj_val **out)
         rc = rerr(c, nd, "string over the size budget");
     if (!rc)
         rc = (*out = new_str(c, b.s ? b.s : "", b.n)) ? 0 : MU_ERR_NOMEM;
+    if (!rc) /* JSON of tainted strings: all of it counts as the messages' */
+        rc = taint_all(c, *out, tainted(v, 0));
     free(b.s);
     return rc;
 }
@@ -738,7 +819,7 @@ static int eval_slice(tj_ctx *c, const tj_node *nd, tj_val *obj, tj_val **out)
         else if (stop > hi)
             stop = hi;
     }
-    tj_buf b = {0};
+    tj_buf b = {0}, t = {0}; /* t: the taint of b's bytes */
     tj_val *l = obj->t == V_LIST ? new_val(c, V_LIST) : NULL;
     if (obj->t == V_LIST && !l)
         return MU_ERR_NOMEM;
@@ -746,12 +827,15 @@ static int eval_slice(tj_ctx *c, const tj_node *nd, tj_val *obj, tj_val **out)
     for (long i = start; !rc && (step > 0 ? i < stop : i > stop); i += step) {
         if (l)
             rc = list_push(c, l, obj->items[i]);
-        else
-            rc = buf_add(&b, obj->s + off[i], off[i + 1] - off[i]);
+        else if (!(rc = buf_add(&b, obj->s + off[i], off[i + 1] - off[i])))
+            rc = tm_add(&t, obj->tm ? obj->tm + off[i] : NULL, off[i + 1] - off[i]);
     }
     if (!rc)
         rc = (*out = l ? l : new_str(c, b.s ? b.s : "", b.n)) ? 0 : MU_ERR_NOMEM;
+    if (!rc && !l)
+        rc = keep_tm(c, *out, &t);
     free(b.s);
+    free(t.s);
     return rc == MU_ERR_FORMAT ? rerr(c, nd, "string over the size budget") : rc;
 }
 
@@ -774,7 +858,7 @@ static int eval_index(tj_ctx *c, const tj_node *nd, tj_val *obj, tj_val *key, tj
         if (i < 0 || i >= (long)n)
             *out = &UNDEF;
         else if (off)
-            return (*out = ref_str(c, obj->s + off[i], off[i + 1] - off[i])) ? 0 : MU_ERR_NOMEM;
+            return (*out = sub_str(c, obj, off[i], off[i + 1])) ? 0 : MU_ERR_NOMEM;
         else
             *out = obj->items[i];
         return 0;
@@ -796,6 +880,15 @@ static int arith(tj_ctx *c, const tj_node *nd, long op, tj_val *a, tj_val *b, tj
         memcpy(d + a->n, b->s, b->n);
         v->s = d;
         v->n = a->n + b->n;
+        if (a->tm || b->tm) {
+            unsigned char *tm = new_tm(c, v->n);
+            NOMEM(tm);
+            if (a->tm)
+                memcpy(tm, a->tm, a->n);
+            if (b->tm)
+                memcpy(tm + a->n, b->tm, b->n);
+            v->tm = tm;
+        }
         *out = v;
         return 0;
     }
@@ -1023,13 +1116,27 @@ static int eval(tj_ctx *c, const tj_node *nd, tj_val **out)
 
 static int exec_block(tj_ctx *c, tj_node *const *kids, size_t n);
 
-static int emit(tj_ctx *c, const tj_node *nd, const char *s, size_t n)
+/* Appends s[0..n) to the output, tm its taint (NULL: none). */
+static int emit(tj_ctx *c, const tj_node *nd, const char *s, size_t n, const unsigned char *tm)
 {
+    size_t at = c->n;
     tj_buf b = {c->out, c->n, c->cap};
     int rc = buf_add(&b, s, n);
     c->out = b.s;
     c->n = b.n;
     c->cap = b.cap;
+    if (!rc && c->want_tm) {
+        if (c->tmcap < c->cap) {
+            unsigned char *o = realloc(c->otm, c->cap);
+            NOMEM(o);
+            c->otm = o;
+            c->tmcap = c->cap;
+        }
+        if (tm)
+            memcpy(c->otm + at, tm, n);
+        else
+            memset(c->otm + at, 0, n);
+    }
     return rc == MU_ERR_FORMAT ? rerr(c, nd, "output over the size budget") : rc;
 }
 
@@ -1053,7 +1160,7 @@ static int exec_for(tj_ctx *c, const tj_node *nd)
         else if (seq->t == V_DICT)
             item = ref_str(c, seq->keys[i], seq->klen[i]);
         else
-            item = ref_str(c, seq->s + off[i], off[i + 1] - off[i]);
+            item = sub_str(c, seq, off[i], off[i + 1]);
         NOMEM(item && (loop = new_val(c, V_DICT)));
         static const char *const keys[] = {"index0", "index", "revindex0", "revindex", "length"};
         long vals[] = {(long)i, (long)i + 1, (long)(n - 1 - i), (long)(n - i), (long)n};
@@ -1084,11 +1191,11 @@ static int exec(tj_ctx *c, const tj_node *nd)
     case S_BLOCK:
         return exec_block(c, nd->kids, nd->nkids);
     case S_TEXT:
-        return emit(c, nd, nd->s, nd->n);
+        return emit(c, nd, nd->s, nd->n, NULL);
     case S_OUT:
         if ((rc = eval(c, nd->a, &v)) || (rc = as_str(c, nd, v, &v)))
             return rc;
-        return emit(c, nd, v->s, v->n);
+        return emit(c, nd, v->s, v->n, v->tm);
     case S_IF:
         if ((rc = eval(c, nd->a, &v)))
             return rc;
@@ -1133,6 +1240,12 @@ static int set_globals(tj_ctx *c, const tr_chat_msg *msgs, size_t n, int gen, co
         tj_val *m = new_val(c, V_DICT), *role, *content;
         NOMEM(m && (role = ref_str(c, msgs[i].role, strlen(msgs[i].role))) &&
               (content = ref_str(c, msgs[i].content, strlen(msgs[i].content))));
+        /* The content is the conversation's, not the template's. The role is not marked:
+         * templates build their header tokens from it ('<|' + role + '|>', Phi-3's and
+         * Zephyr's), and callers allow only known roles (mutual data import: system, user,
+         * assistant). */
+        if ((rc = taint_all(c, content, 1)))
+            return rc;
         if ((rc = dict_set(c, m, "role", 4, role)) ||
             (rc = dict_set(c, m, "content", 7, content)) || (rc = list_push(c, list, m)))
             return rc;
@@ -1157,9 +1270,20 @@ int tr_jinja_render_chat(const tr_jinja *t, const tr_chat_msg *msgs, size_t n,
                          int add_generation_prompt, const char *bos_token, const char *eos_token,
                          char **out, size_t *out_len, mu_diag *diag)
 {
-    tj_ctx c = {.t = t, .diag = diag};
+    return tr_jinja_render_chat_mask(t, msgs, n, add_generation_prompt, bos_token, eos_token, out,
+                                     out_len, NULL, diag);
+}
+
+int tr_jinja_render_chat_mask(const tr_jinja *t, const tr_chat_msg *msgs, size_t n,
+                              int add_generation_prompt, const char *bos_token,
+                              const char *eos_token, char **out, size_t *out_len,
+                              unsigned char **from_msgs, mu_diag *diag)
+{
+    tj_ctx c = {.t = t, .diag = diag, .want_tm = from_msgs != NULL};
     *out = NULL;
     *out_len = 0;
+    if (from_msgs)
+        *from_msgs = NULL;
     int rc = push_frame(&c);
     if (!rc)
         rc = set_globals(&c, msgs, n, add_generation_prompt, bos_token, eos_token);
@@ -1168,7 +1292,7 @@ int tr_jinja_render_chat(const tr_jinja *t, const tr_chat_msg *msgs, size_t n,
     if (!rc)
         rc = exec(&c, t->root);
     if (!rc && !c.out)
-        rc = emit(&c, t->root, "", 0);
+        rc = emit(&c, t->root, "", 0, NULL);
     if (rc == MU_ERR_NOMEM)
         mu_diag_set(diag, rc, "chat template: out of memory (or over the %lu MiB budget)",
                     TJ_BUDGET >> 20);
@@ -1176,9 +1300,12 @@ int tr_jinja_render_chat(const tr_jinja *t, const tr_chat_msg *msgs, size_t n,
     tj_arena_free(&c.ar);
     if (rc) {
         free(c.out);
+        free(c.otm);
         return rc;
     }
     *out = c.out;
     *out_len = c.n;
+    if (from_msgs)
+        *from_msgs = c.otm;
     return 0;
 }

@@ -252,6 +252,8 @@ tr_tok *tr_tok_load(const char *path, int *err, mu_diag *diag)
     int rc = MU_ERR_NOMEM;
     char *file = file_of(path);
     tr_tok *tok = calloc(1, sizeof *tok);
+    if (tok)
+        tok->unk_id = TR_NO_ID; /* set from model.unk_token, SentencePiece style only */
     if (file && tok)
         rc = load(tok, file, diag);
     free(file);
