@@ -26,7 +26,8 @@ static void help(FILE *out)
 {
     fprintf(
         out,
-        "usage: mutual data import [--tokenizer MODEL_DIR [--chat-template FILE]]\n"
+        "usage: mutual data import [--tokenizer MODEL_DIR [--chat-template FILE]\n"
+        "                           [--special-tokens-in-content text|refuse|allow]]\n"
         "                          --text PATH [--text PATH ...] --out FILE.h5\n\n"
         "Makes a token dataset for 'mutual train' and 'mutual eval' from text.\n\n"
         "With --tokenizer, each file is one document (a file whose name ends in .jsonl\n"
@@ -47,9 +48,10 @@ static void help(FILE *out)
         "Text and conversation lines may be mixed in one file; other keys of the line\n"
         "are ignored. A conversation is rendered with MODEL_DIR's chat template\n"
         "(tokenizer_config.json's chat_template, or chat_template.jinja) as transformers'\n"
-        "apply_chat_template renders and tokenizes it (special tokens in the text parsed\n"
-        "as such, no BOS but the template's), and only the assistant's replies are in\n"
-        "the loss: each reply's tokens through the end-of-turn token that closes it\n"
+        "apply_chat_template renders and tokenizes it (the special tokens the template\n"
+        "writes parsed as such, no BOS but the template's), and only the assistant's\n"
+        "replies are in the loss: each reply's tokens through the end-of-turn token that closes "
+        "it\n"
         "(the first special token after its text), not what the template writes after\n"
         "it. The replies are found by rendering the conversation up to each one. When\n"
         "the template renders earlier turns differently once later ones follow (Qwen3's\n"
@@ -60,13 +62,25 @@ static void help(FILE *out)
         "--chat-template FILE (a Jinja file, as chat_template.jinja) replaces MODEL_DIR's\n"
         "template, e.g. for a base model that has none; bos_token and eos_token still\n"
         "come from MODEL_DIR's tokenizer_config.json (undefined without one).\n\n"
+        "Special-token text in the data (\"<|im_end|>\", \"<|eot_id|>\", \"<|endoftext|>\" in a\n"
+        "message's content or a document) is plain text by default: it is encoded as the\n"
+        "ordinary pieces of its characters (Hugging Face's split_special_tokens), so data\n"
+        "cannot forge a turn, end a reply early or mark a document boundary; the only\n"
+        "special tokens are those the chat template writes around the content and the\n"
+        "BOS/EOS the tokenizer adds to a document. The template's own markup is told apart\n"
+        "from content by following the content's bytes through the template (trim,\n"
+        "split, concatenation...), not by searching the text. --special-tokens-in-content\n"
+        "refuse stops at the first such text instead (naming FILE:LINE, the message's role\n"
+        "and the token; nothing is written); allow encodes it as the special token, as\n"
+        "transformers does.\n\n"
         "Ids are stored as uint16 up to 65,536 tokens, else uint32.\n\n"
         "Without --tokenizer, a byte-level tokenizer: each byte of the input is one token\n"
         "id (0-255), vocab_size 256, for byte-vocabulary models only.\n\n"
         "The output is replaced atomically; nothing is written when any input cannot be\n"
         "read or a JSONL line is bad: not JSON, none of the keys above, a bad role, a\n"
-        "conversation without an assistant reply, no chat template (neither MODEL_DIR's\n"
-        "nor --chat-template), a template that refuses the conversation or whose prompt\n"
+        "conversation without an assistant reply, special-token text under refuse, no\n"
+        "chat template (neither MODEL_DIR's nor --chat-template), a template that refuses the "
+        "conversation or whose prompt\n"
         "for a reply is not a prefix of the reply's rendering (the error names FILE:LINE). A "
         "progress bar shows on a\n"
         "terminal.\n\n"
@@ -81,6 +95,9 @@ static void help(FILE *out)
         "                  byte-level)\n"
         "  --chat-template FILE\n"
         "                  Jinja chat template for the conversations (default: MODEL_DIR's)\n"
+        "  --special-tokens-in-content text|refuse|allow\n"
+        "                  special-token text in content and documents: plain text\n"
+        "                  (default), an error, or the special token (see above)\n"
         "  --text PATH     file, folder or '-' to read (required, may be repeated)\n"
         "  --out FILE.h5   dataset file to write (required)\n"
         "  -v, --verbose   more log output\n"
@@ -285,6 +302,7 @@ typedef struct {
     tr_tok *tok;
     const char *tokdir, *tmpl; /* tmpl: --chat-template FILE or NULL */
     tr_chat *chat;             /* the chat template, loaded at the first chat line */
+    tr_special_mode special;   /* --special-tokens-in-content */
     int32_t *ids;
     uint8_t *mask;
     size_t n, cap, mcap, docs;
@@ -304,12 +322,33 @@ static int reserve(docbuf *b, size_t m, const char *where, mu_diag *d)
     return MU_OK;
 }
 
-/* Appends one document: its ids with the special tokens, its first token masked out. */
-static int add_doc(docbuf *b, const char *text, size_t len, const char *where, mu_diag *d)
+/* Appends one document: its ids with the special tokens, its first token masked out. Special
+ * token text in it is text unless --special-tokens-in-content says otherwise; a refusal names
+ * where (FILE:LINE for a JSONL line; a whole file (whole_file): FILE and the line in it). */
+static int add_doc(docbuf *b, const char *text, size_t len, const char *where, int whole_file,
+                   mu_diag *d)
 {
     uint32_t *ids = NULL;
-    size_t m = 0;
-    if (tr_tok_encode_special(b->tok, text, len, &ids, &m))
+    size_t m = 0, at, tl;
+    uint32_t id;
+    if (b->special == TR_SPECIAL_REFUSE && tr_tok_find_special(b->tok, text, len, &at, &id)) {
+        long line = 1;
+        for (size_t i = 0; i < at; i++)
+            line += text[i] == '\n';
+        const char *t = tr_tok_token_text(b->tok, id, &tl);
+        char pos[64] = "";
+        if (whole_file)
+            snprintf(pos, sizeof pos, ":%ld", line);
+        return mu_diag_set(d, MU_ERR_INVALID,
+                           "%s%s: the document holds the text of the special token \"%.*s\" (id "
+                           "%u) at byte %zu; --special-tokens-in-content text encodes it as "
+                           "plain text, allow as the token",
+                           where, pos, (int)(tl < 64 ? tl : 64), t, id, at);
+    }
+    int rc = b->special == TR_SPECIAL_ALLOW
+                 ? tr_tok_encode_special(b->tok, text, len, &ids, &m)
+                 : tr_tok_encode_special_text(b->tok, text, len, &ids, &m);
+    if (rc)
         return mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory tokenizing", where);
     if (reserve(b, m, where, d)) {
         free(ids);
@@ -328,14 +367,15 @@ static int add_doc(docbuf *b, const char *text, size_t len, const char *where, m
 /* The chat template: --chat-template's, else MODEL_DIR's. */
 static tr_chat *load_chat(const docbuf *b, int *err, mu_diag *d)
 {
-    if (b->tmpl)
-        return tr_chat_load_template(b->tokdir, b->tmpl, err, d);
-    tr_chat *c = tr_chat_load(b->tokdir, err, d);
-    if (!c && *err == MU_ERR_NOTFOUND) {
+    tr_chat *c = b->tmpl ? tr_chat_load_template(b->tokdir, b->tmpl, err, d)
+                         : tr_chat_load(b->tokdir, err, d);
+    if (!c && !b->tmpl && *err == MU_ERR_NOTFOUND) {
         char msg[sizeof d->msg];
         snprintf(msg, sizeof msg, "%s", d->msg);
         mu_diag_set(d, *err, "%s; give one with --chat-template FILE", msg);
     }
+    if (c)
+        tr_chat_set_special(c, b->special);
     return c;
 }
 
@@ -442,7 +482,7 @@ static int add_jsonl_line(docbuf *b, const char *line, size_t len, const char *p
         if (data_is_chat(o))
             rc = add_chat(b, o, where, d);
         else if (json_is_string(t))
-            rc = add_doc(b, json_string_value(t), json_string_length(t), where, d);
+            rc = add_doc(b, json_string_value(t), json_string_length(t), where, 0, d);
         else
             rc = mu_diag_set(d, MU_ERR_FORMAT,
                              "%s: no string \"text\", no \"messages\" and no "
@@ -469,7 +509,7 @@ static int add_file(docbuf *b, const char *path, unsigned char hash[crypto_hash_
         return rc;
     size_t len = (size_t)*size;
     if (!ends_with(path, ".jsonl")) {
-        rc = add_doc(b, text, len, path, d);
+        rc = add_doc(b, text, len, path, 1, d);
     } else {
         long lineno = 1;
         for (size_t i = 0; !rc && i < len; lineno++) {
@@ -498,14 +538,14 @@ static long total_bytes(const strlist *files)
 }
 
 static int import_tok(char **texts, int ntexts, const char *tokdir, const char *tmpl,
-                      const char *out)
+                      tr_special_mode special, const char *out)
 {
     mu_diag d = {{0}};
     strlist files = {0};
     char *src = NULL, sha[TR_DATA_SHA_HEX];
     size_t srclen = 0, srccap = 0;
     int rc = sodium_init() < 0 ? mu_diag_set(&d, MU_ERR_CRYPTO, "libsodium init failed") : 0;
-    docbuf b = {.tokdir = tokdir, .tmpl = tmpl};
+    docbuf b = {.tokdir = tokdir, .tmpl = tmpl, .special = special};
     if (!rc)
         b.tok = tr_tok_load(tokdir, &rc, &d);
     if (!rc)
@@ -564,14 +604,17 @@ static int import_tok(char **texts, int ntexts, const char *tokdir, const char *
 
 int cmd_data(int argc, char **argv)
 {
-    enum { O_TEXT = 1000, O_OUT, O_TOK, O_TMPL };
-    static const struct option longopts[] = {{"text", required_argument, NULL, O_TEXT},
-                                             {"out", required_argument, NULL, O_OUT},
-                                             {"tokenizer", required_argument, NULL, O_TOK},
-                                             {"chat-template", required_argument, NULL, O_TMPL},
-                                             MU_CLI_COMMON_LONGOPTS,
-                                             {0, 0, 0, 0}};
-    const char *out = NULL, *tokdir = NULL, *tmpl = NULL;
+    enum { O_TEXT = 1000, O_OUT, O_TOK, O_TMPL, O_SPECIAL };
+    static const struct option longopts[] = {
+        {"text", required_argument, NULL, O_TEXT},
+        {"out", required_argument, NULL, O_OUT},
+        {"tokenizer", required_argument, NULL, O_TOK},
+        {"chat-template", required_argument, NULL, O_TMPL},
+        {"special-tokens-in-content", required_argument, NULL, O_SPECIAL},
+        MU_CLI_COMMON_LONGOPTS,
+        {0, 0, 0, 0}};
+    const char *out = NULL, *tokdir = NULL, *tmpl = NULL, *special_arg = NULL;
+    tr_special_mode special = TR_SPECIAL_TEXT;
     char **texts = calloc((size_t)argc + 1, sizeof *texts);
     int ntexts = 0, c;
     if (!texts) {
@@ -590,6 +633,8 @@ int cmd_data(int argc, char **argv)
             tokdir = optarg;
         else if (c == O_TMPL)
             tmpl = optarg;
+        else if (c == O_SPECIAL)
+            special_arg = optarg;
         else
             return free(texts), cli_usage_error(CMD, "unknown option or missing argument");
     }
@@ -602,8 +647,13 @@ int cmd_data(int argc, char **argv)
         rc = cli_usage_error(CMD, "--text and --out are required");
     else if (tmpl && !tokdir)
         rc = cli_usage_error(CMD, "--chat-template needs --tokenizer MODEL_DIR");
+    else if (special_arg && !tokdir)
+        rc = cli_usage_error(CMD, "--special-tokens-in-content needs --tokenizer MODEL_DIR");
+    else if (special_arg && tr_special_mode_parse(special_arg, &special))
+        rc = cli_usage_error(CMD, "--special-tokens-in-content is text, refuse or allow, not '%s'",
+                             special_arg);
     else if (tokdir)
-        rc = import_tok(texts, ntexts, tokdir, tmpl, out);
+        rc = import_tok(texts, ntexts, tokdir, tmpl, special, out);
     else
         rc = import(texts, ntexts, out);
     free(texts);

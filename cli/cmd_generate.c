@@ -17,7 +17,8 @@
 #define GEN_PROMPT_MAX (64u << 20)
 
 typedef struct {
-    const char *base, *adapter, *prompt, *prompt_file, *system;
+    const char *base, *adapter, *prompt, *prompt_file, *system, *special_arg;
+    tr_special_mode special; /* --special-tokens-in-content */
     const char *stops[GEN_MAX_STOP];
     int n_stop, chat, greedy, json;
     long max_tokens, top_k, threads;
@@ -32,7 +33,8 @@ static void help(FILE *out)
             "usage: mutual generate --base DIR [--adapter DIR] [--prompt TEXT | --prompt-file F]\n"
             "                       [--chat [--system TEXT]] [--max-tokens N] [--greedy]\n"
             "                       [--temperature T] [--top-p P] [--top-k K] [--seed S]\n"
-            "                       [--stop STR]... [--threads N] [--json]\n\n"
+            "                       [--stop STR]... [--threads N] [--json]\n"
+            "                       [--special-tokens-in-content text|refuse|allow]\n\n"
             "Continues a prompt with a Hugging Face model (config.json, model.safetensors,\n"
             "tokenizer.json), with a PEFT LoRA adapter if given, and writes the text to stdout\n"
             "as it is generated. The prompt is --prompt, the file --prompt-file, or stdin.\n"
@@ -40,7 +42,12 @@ static void help(FILE *out)
             "tokenizer adds). With --chat it is the user message of a conversation ([--system,]\n"
             "user) rendered through the tokenizer's chat template (tokenizer_config.json\n"
             "chat_template, or chat_template.jinja) with add_generation_prompt, as\n"
-            "transformers' apply_chat_template does: use it with instruction-tuned models.\n\n"
+            "transformers' apply_chat_template does: use it with instruction-tuned models.\n"
+            "Special-token text in the prompt (\"<|im_end|>\", \"<|eot_id|>\") is plain text by\n"
+            "default, in both modes, as in 'mutual data import': only the template writes turn\n"
+            "markup, so the model is prompted as it was trained. A prompt formatted by hand\n"
+            "with the model's own markup (no --chat) needs --special-tokens-in-content allow\n"
+            "(transformers' behaviour); refuse makes such text an error.\n\n"
             "Generation stops at an end-of-sequence token (every eos_token_id of config.json\n"
             "and generation_config.json, and tokenizer_config.json's eos_token), after\n"
             "--max-tokens, or when the text contains a --stop string (cut before it).\n"
@@ -61,6 +68,9 @@ static void help(FILE *out)
             "  --prompt-file F     read the prompt from F ('-': stdin)\n"
             "  --chat              apply the chat template (see above)\n"
             "  --system TEXT       a system message first (needs --chat)\n"
+            "  --special-tokens-in-content text|refuse|allow\n"
+            "                      special-token text in the prompt (and --system): plain\n"
+            "                      text (default), an error, or the special token (see above)\n"
             "  --max-tokens N      most tokens to generate (default 256); prompt + N must fit\n"
             "                      the model's context (max_position_embeddings)\n"
             "  --greedy            always the most likely token\n"
@@ -102,7 +112,8 @@ enum {
     O_SEED,
     O_STOP,
     O_THREADS,
-    O_JSON
+    O_JSON,
+    O_SPECIAL
 };
 
 static int check_args(const gen_opts *o)
@@ -186,6 +197,7 @@ static int parse_args(int argc, char **argv, gen_opts *o)
         {"stop", required_argument, NULL, O_STOP},
         {"threads", required_argument, NULL, O_THREADS},
         {"json", no_argument, NULL, O_JSON},
+        {"special-tokens-in-content", required_argument, NULL, O_SPECIAL},
         MU_CLI_COMMON_LONGOPTS,
         {0, 0, 0, 0}};
     int c;
@@ -217,6 +229,9 @@ static int parse_args(int argc, char **argv, gen_opts *o)
         case O_JSON:
             o->json = 1;
             break;
+        case O_SPECIAL:
+            o->special_arg = optarg;
+            break;
         default:
             if (parse_value(c, o))
                 return MU_EXIT_USAGE;
@@ -224,6 +239,9 @@ static int parse_args(int argc, char **argv, gen_opts *o)
     }
     if (optind < argc)
         return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
+    if (o->special_arg && tr_special_mode_parse(o->special_arg, &o->special))
+        return cli_usage_error(
+            CMD, "--special-tokens-in-content is text, refuse or allow, not '%s'", o->special_arg);
     return check_args(o);
 }
 
@@ -405,7 +423,8 @@ static void print_stats(const gen_result *r, int streamed)
 static int encode_prompt(const gen_opts *o, tr_tok *tok, gen_result *r, int *usage, mu_diag *d)
 {
     char *text = NULL;
-    size_t len;
+    size_t len, at, tl;
+    uint32_t id;
     int rc = read_prompt(o, &text, &len, d);
     if (rc)
         return rc;
@@ -419,11 +438,22 @@ static int encode_prompt(const gen_opts *o, tr_tok *tok, gen_result *r, int *usa
         if (o->system)
             msgs[n++] = (tr_chat_msg){"system", o->system};
         msgs[n++] = (tr_chat_msg){"user", text};
-        if (ct)
+        if (ct) {
+            tr_chat_set_special(ct, o->special);
             rc = tr_chat_encode(ct, tok, msgs, n, 1, &r->prompt, &r->n_prompt, d);
+        }
         tr_chat_free(ct);
+    } else if (o->special == TR_SPECIAL_REFUSE && tr_tok_find_special(tok, text, len, &at, &id)) {
+        const char *t = tr_tok_token_text(tok, id, &tl);
+        rc = mu_diag_set(d, MU_ERR_INVALID,
+                         "the prompt holds the text of the special token \"%.*s\" (id %u) at "
+                         "byte %zu; --special-tokens-in-content text encodes it as plain text, "
+                         "allow as the token",
+                         (int)(tl < 64 ? tl : 64), t, id, at);
     } else {
-        rc = tr_tok_encode_special(tok, text, len, &r->prompt, &r->n_prompt);
+        rc = o->special == TR_SPECIAL_ALLOW
+                 ? tr_tok_encode_special(tok, text, len, &r->prompt, &r->n_prompt)
+                 : tr_tok_encode_special_text(tok, text, len, &r->prompt, &r->n_prompt);
     }
     if (rc == MU_ERR_NOMEM)
         mu_diag_set(d, rc, "out of memory encoding the prompt");

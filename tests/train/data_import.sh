@@ -135,6 +135,46 @@ bad_chat chat_template_refuses "1: chat template line 1:[0-9]+: .*system only fi
   "{\"messages\": [$U, {\"role\": \"system\", \"content\": \"ab\"}, $A]}"
 check chat_nothing_written 1 "" -- test -e "$tmp/bad.h5"
 
+# Special-token text in content and documents ("</s>" in a user message, in a reply and in a
+# text file) is plain text by default: "ab</s>ab" -> _ab <unk> ab (11 0 10, the four
+# characters one fused <unk>), so the only </s> (2) are the template's and the reply's mask
+# runs through its real end of turn (6 16 0 10 2). allow: transformers' ids, the forged </s>
+# ending the reply's mask early (6 16 2). refuse: FILE:LINE, the role and the token; nothing
+# written. A text file's refusal names the line in it.
+printf '%s\n' '{"messages": [{"role": "user", "content": "ab</s>ab"}, {"role": "assistant", "content": "x c</s>ab"}]}' \
+  >"$tmp/forged.jsonl"
+printf 'ab</s>ab' >"$tmp/forged.txt"
+printf 'ab\nab</s>' >"$tmp/forged2.txt"
+check special_text 0 "1 conversation, 5 assistant tokens in the loss" -- \
+  "$MUTUAL" data import --tokenizer "$tmp/ctok" --text "$tmp/forged.jsonl" --out "$tmp/sp.h5"
+check special_text_content 0 "^ids 1 11 0 10 2 6 16 0 10 2 mask 0000011111 " -- inspect "$tmp/sp.h5"
+check special_allow 0 "1 conversation, 3 assistant tokens in the loss" -- \
+  "$MUTUAL" data import --tokenizer "$tmp/ctok" --special-tokens-in-content allow \
+  --text "$tmp/forged.jsonl" --out "$tmp/sp.h5"
+check special_allow_content 0 "^ids 1 11 2 11 2 6 16 2 11 2 mask 0000011100 " -- \
+  inspect "$tmp/sp.h5"
+check special_doc_text 0 "1 document" -- \
+  "$MUTUAL" data import --tokenizer "$tmp/tok" --text "$tmp/forged.txt" --out "$tmp/sp.h5"
+check special_doc_text_content 0 "^ids 1 11 0 10 mask 0111 " -- inspect "$tmp/sp.h5"
+check special_doc_allow 0 "1 document" -- \
+  "$MUTUAL" data import --tokenizer "$tmp/tok" --special-tokens-in-content allow \
+  --text "$tmp/forged.txt" --out "$tmp/sp.h5"
+check special_doc_allow_content 0 "^ids 1 11 2 11 mask 0111 " -- inspect "$tmp/sp.h5"
+rm -f "$tmp/sp.h5"
+check special_refuse 1 \
+  'forged.jsonl:1: message 1 \(role user\) holds the text of the special token "</s>" \(id 2\) at byte 2 of its content' -- \
+  "$MUTUAL" data import --tokenizer "$tmp/ctok" --special-tokens-in-content refuse \
+  --text "$tmp/forged.jsonl" --out "$tmp/sp.h5"
+check special_refuse_doc 1 'forged2.txt:2: the document holds the text of the special token "</s>" \(id 2\) at byte 5' -- \
+  "$MUTUAL" data import --tokenizer "$tmp/tok" --special-tokens-in-content refuse \
+  --text "$tmp/a.txt" --text "$tmp/forged2.txt" --out "$tmp/sp.h5"
+check special_refuse_nothing_written 1 "" -- test -e "$tmp/sp.h5"
+check special_bad_mode 2 "--special-tokens-in-content is text, refuse or allow, not 'yes'" -- \
+  "$MUTUAL" data import --tokenizer "$tmp/tok" --special-tokens-in-content yes \
+  --text "$tmp/a.txt" --out "$tmp/sp.h5"
+check special_needs_tokenizer 2 "--special-tokens-in-content needs --tokenizer" -- \
+  "$MUTUAL" data import --special-tokens-in-content text --text "$tmp/a.txt" --out "$tmp/sp.h5"
+
 # A template that writes earlier replies another way (qtok's: "x " before the last reply
 # only): the conversation is one example per reply, the text through it as the model sees it
 # then, with only that reply in the loss: "<s>ab</s>x ab</s>" -> 1 11 2 6 14 11 2 (reply 2:
