@@ -77,11 +77,15 @@ typedef struct {
     size_t n;
 } want;
 
-static void piece(want *w, const char *s, int on)
+/* s's ids appended, all masked `on`; as_text: its special-token text as plain text (content
+ * under TR_SPECIAL_TEXT). */
+static void piece_as(want *w, const char *s, int on, int as_text)
 {
     uint32_t *ids;
     size_t n;
-    assert_int_equal(tr_tok_encode(tok, s, strlen(s), &ids, &n), MU_OK);
+    int rc = as_text ? tr_tok_encode_text(tok, s, strlen(s), NULL, &ids, &n)
+                     : tr_tok_encode(tok, s, strlen(s), &ids, &n);
+    assert_int_equal(rc, MU_OK);
     assert_true(w->n + n <= 1024);
     for (size_t i = 0; i < n; i++) {
         w->ids[w->n] = ids[i];
@@ -90,18 +94,14 @@ static void piece(want *w, const char *s, int on)
     free(ids);
 }
 
-/* piece, with s's special-token text as plain text (content under TR_SPECIAL_TEXT). */
+static void piece(want *w, const char *s, int on)
+{
+    piece_as(w, s, on, 0);
+}
+
 static void piece_text(want *w, const char *s, int on)
 {
-    uint32_t *ids;
-    size_t n;
-    assert_int_equal(tr_tok_encode_text(tok, s, strlen(s), NULL, &ids, &n), MU_OK);
-    assert_true(w->n + n <= 1024);
-    for (size_t i = 0; i < n; i++) {
-        w->ids[w->n] = ids[i];
-        w->mask[w->n++] = (uint8_t)on;
-    }
-    free(ids);
+    piece_as(w, s, on, 1);
 }
 
 static tr_chat *chat(const char *tmpl, const char *bos, const char *eos)
