@@ -34,6 +34,11 @@ static void help(FILE *out)
             "  --sequential      run orgs one after another on one thread (same bits)\n"
             "  --checkpointing   per-layer activation checkpointing in the orgs' training\n"
             "                    (less memory, about one more forward a step; same bits)\n"
+            "  --bf16            the orgs' frozen base in bf16, loaded so (half its memory),\n"
+            "                    products in bf16 with fp32 sums (AVX-512 BF16 where the CPU\n"
+            "                    has it, else a portable path; -v says which): each update\n"
+            "                    differs from fp32's by bf16 rounding, the protocol and what\n"
+            "                    is sent do not; same seed, same bits\n"
             "  --charter CHAIN   the members' charter governs the run: roster, config hash,\n"
             "                    the audit log in --audit-dir DIR signed with\n"
             "                    --coordinator-key KEY; the orgs sign the last round's\n"
@@ -53,7 +58,7 @@ typedef struct {
     const char *config, *out, *metrics, *org_metrics, *plot, *seeds_arg;
     const char *charter, *coord_key, *audit_dir, *org_keys;
     long threads, rounds, seed;
-    int sequential, checkpointing;
+    int sequential, checkpointing, bf16;
     uint64_t seeds[SIM_SEEDS_MAX];
     size_t n_seeds;
 } sim_args;
@@ -95,6 +100,7 @@ static int parse_args(int argc, char **argv, sim_args *a)
         O_SEEDS,
         O_SEQ,
         O_CKPT,
+        O_BF16,
         O_THREADS,
         O_ROUNDS,
         O_SEED,
@@ -112,6 +118,7 @@ static int parse_args(int argc, char **argv, sim_args *a)
         {"seeds", required_argument, NULL, O_SEEDS},
         {"sequential", no_argument, NULL, O_SEQ},
         {"checkpointing", no_argument, NULL, O_CKPT},
+        {"bf16", no_argument, NULL, O_BF16},
         {"threads", required_argument, NULL, O_THREADS},
         {"rounds", required_argument, NULL, O_ROUNDS},
         {"seed", required_argument, NULL, O_SEED},
@@ -149,6 +156,9 @@ static int parse_args(int argc, char **argv, sim_args *a)
             break;
         case O_CKPT:
             a->checkpointing = 1;
+            break;
+        case O_BF16:
+            a->bf16 = 1;
             break;
         case O_CHARTER:
             a->charter = optarg;
@@ -239,6 +249,7 @@ static int run_one(const sim_config *cfg, const sim_args *a)
                          .org_metrics = of,
                          .sequential = a->sequential,
                          .checkpointing = a->checkpointing,
+                         .bf16 = a->bf16,
                          .charter_path = a->charter,
                          .coordinator_key = a->coord_key,
                          .audit_dir = a->audit_dir,
@@ -281,7 +292,8 @@ static int run_seeds(sim_config *cfg, const sim_args *a)
         mu_info("sim: seed %llu (%zu of %zu)", (unsigned long long)cfg->seed, i + 1, a->n_seeds);
         sim_run_opts opts = {.config_path = a->config,
                              .sequential = a->sequential,
-                             .checkpointing = a->checkpointing};
+                             .checkpointing = a->checkpointing,
+                             .bf16 = a->bf16};
         sim_result res;
         mu_diag d = {{0}};
         if (sim_run(cfg, &opts, &res, &d) != MU_OK) {

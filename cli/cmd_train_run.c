@@ -345,8 +345,7 @@ static int set_up(train_run *r, const train_opts *o, mu_diag *d)
         !(r->data = tr_data_open(o->data, &rc, d)))
         return rc;
     if (tr_model_bf16(r->m))
-        mu_info("train: bf16 base (%s kernel)",
-                tr_bf16_native() ? "AVX-512 BF16" : "portable: widened to fp32");
+        mu_info("train: bf16 base (%s)", tr_bf16_kernel_name());
     if ((rc = tr_model_set_checkpointing(r->m, o->checkpointing)))
         return rc;
     if (tr_model_checkpointing(r->m))

@@ -111,11 +111,22 @@
 
 typedef struct cl_engine cl_engine;
 
-/* Loads the Hugging Face model folder `base_dir` and attaches LoRA (`lora`, A drawn from
- * `lora_seed`: with freeze_a every org and the coordinator must use the same seed). NULL with
- * diag on failure. */
+/* An org's own training choices (its org config's `training:`, mutual sim --checkpointing,
+ * --bf16): its memory and speed, not the federation's; nothing sent changes form. Zero
+ * (or NULL) is fp32 without checkpointing. */
+typedef struct {
+    int checkpointing; /* per-layer activation checkpointing: the update has the same bits */
+    int bf16; /* the frozen base's 2-D weights held in bf16, loaded so (tr_hf_model_load_bf16:
+               * no fp32 copy, half the base's memory), their products in bf16 with fp32
+               * sums: the update differs from fp32's by bf16 rounding only */
+} cl_engine_opts;
+
+/* Loads the Hugging Face model folder `base_dir` as `opts` says (NULL: the defaults) and
+ * attaches LoRA (`lora`, A drawn from `lora_seed`: with freeze_a every org and the
+ * coordinator must use the same seed). NULL with diag on failure; MU_ERR_INVALID in diag for
+ * an option other than 0 or 1. */
 cl_engine *cl_engine_new(const char *base_dir, const tr_lora_config *lora, uint64_t lora_seed,
-                         mu_diag *diag);
+                         const cl_engine_opts *opts, mu_diag *diag);
 /* The same from a model built in memory; takes ownership of `m` (also on failure: freed). */
 cl_engine *cl_engine_from_model(tr_model *m, const tr_lora_config *lora, uint64_t lora_seed,
                                 mu_diag *diag);
@@ -133,6 +144,9 @@ size_t cl_engine_dim(const cl_engine *e);
  * and DP) has the same bits as without it (tr_model_set_checkpointing). MU_OK, or
  * MU_ERR_INVALID for another value. */
 int cl_engine_set_checkpointing(cl_engine *e, int on);
+/* Logs at info level, prefixed `who`, the engine's options that are on: the bf16 base and
+ * the kernel its products run on (tr_bf16_kernel_name), activation checkpointing. */
+void cl_engine_log_opts(cl_engine *e, const char *who);
 
 /* ---- outgoing bytes ---------------------------------------------------------------------- */
 

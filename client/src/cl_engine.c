@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "cl_internal.h"
+#include "mu_log.h"
+#include "tr_bf16.h"
 #include "tr_hf.h"
 
 cl_engine *cl_engine_from_model(tr_model *m, const tr_lora_config *lora, uint64_t lora_seed,
@@ -34,11 +36,18 @@ out_free_model:
 }
 
 cl_engine *cl_engine_new(const char *base_dir, const tr_lora_config *lora, uint64_t lora_seed,
-                         mu_diag *diag)
+                         const cl_engine_opts *opts, mu_diag *diag)
 {
-    tr_model *m = tr_hf_model_load(base_dir, NULL, diag);
+    cl_engine_opts o = opts ? *opts : (cl_engine_opts){0};
+    if ((o.bf16 != 0 && o.bf16 != 1) || (o.checkpointing != 0 && o.checkpointing != 1)) {
+        mu_diag_set(diag, MU_ERR_INVALID, "engine options bf16 %d, checkpointing %d: not 0 or 1",
+                    o.bf16, o.checkpointing);
+        return NULL;
+    }
+    tr_model *m = tr_hf_model_load_bf16(base_dir, o.bf16, NULL, diag);
     if (!m)
         return NULL;
+    tr_model_set_checkpointing(m, o.checkpointing); /* 0 or 1: cannot fail */
     return cl_engine_from_model(m, lora, lora_seed, diag);
 }
 
@@ -72,6 +81,16 @@ size_t cl_engine_dim(const cl_engine *e)
 int cl_engine_set_checkpointing(cl_engine *e, int on)
 {
     return tr_model_set_checkpointing(e->model, on);
+}
+
+void cl_engine_log_opts(cl_engine *e, const char *who)
+{
+    if (tr_model_bf16(e->model))
+        mu_info("%s: bf16 base (%s); this org's update differs from fp32 by bf16 rounding", who,
+                tr_bf16_kernel_name());
+    if (tr_model_checkpointing(e->model))
+        mu_info("%s: per-layer activation checkpointing on (%d layers)", who,
+                tr_model_config(e->model)->n_layer);
 }
 
 static int reserve_batch(cl_engine *e, size_t n)

@@ -20,7 +20,9 @@ typedef struct {
     char train[ND_PATH_MAX], eval[ND_PATH_MAX];
     int threads;       /* 0: all cores */
     int checkpointing; /* training.checkpointing: per-layer activation checkpointing (this
-                        * org's memory; same update bits, cl_engine_set_checkpointing) */
+                        * org's memory; same update bits, cl_engine_opts) */
+    int bf16;          /* training.bf16: the frozen base in bf16 (this org's memory and speed;
+                        * the update differs by bf16 rounding, cl_engine_opts) */
     double backoff_initial_s, backoff_max_s, give_up_s;
     /* testing.deterministic_seed (64 hex digits): the participant's stochastic rounding,
      * data windows and LoRA dropout come from this seed, so a loopback run can repeat a

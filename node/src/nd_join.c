@@ -174,13 +174,13 @@ static int make_engine(org *g, const Mutual__V1__JoinReply *r, mu_diag *d)
         memcpy(g->fed.instance, f.instance, sizeof f.instance);
         return set_instance(g, d);
     }
-    g->engine = cl_engine_new(g->cfg.base, &f.lora, f.seed, d);
+    /* this org's memory and speed (training:), not the federation's: what is sent keeps
+     * its form; bf16 changes the update by bf16 rounding, checkpointing not at all */
+    cl_engine_opts eo = {.checkpointing = g->cfg.checkpointing, .bf16 = g->cfg.bf16};
+    g->engine = cl_engine_new(g->cfg.base, &f.lora, f.seed, &eo, d);
     if (!g->engine)
         return MU_ERR_INVALID;
-    if (g->cfg.checkpointing) { /* this org's memory only: the update's bits do not change */
-        cl_engine_set_checkpointing(g->engine, 1);
-        mu_info("join: per-layer activation checkpointing on (training.checkpointing)");
-    }
+    cl_engine_log_opts(g->engine, "join");
     if (cl_engine_dim(g->engine) != f.dim)
         return mu_diag_set(d, MU_ERR_INVALID,
                            "our LoRA vector has %zu values, the coordinator's %llu",

@@ -152,7 +152,7 @@ static int load_doc(const mu_yaml_doc *doc, nd_orgcfg *c, mu_diag *d)
     static const char *const kx[] = {"deterministic_seed", "min_cohort", NULL};
     static const char *const kh[] = {"min_size", "members", NULL};
     static const char *const kp[] = {"min_ddg_noise", "require_ddg", NULL};
-    static const char *const kg[] = {"checkpointing", NULL};
+    static const char *const kg[] = {"checkpointing", "bf16", NULL};
     if (!doc->root || doc->root->kind != MU_YAML_MAP)
         return mu_diag_set(d, MU_ERR_INVALID, "%s: an org config must be a mapping", doc->path);
     const mu_yaml_node *o, *co, *t, *m, *da, *re, *x, *ch, *pv, *tg;
@@ -168,7 +168,8 @@ static int load_doc(const mu_yaml_doc *doc, nd_orgcfg *c, mu_diag *d)
         (rc = section(doc, "privacy", kp, 0, &pv, d)) ||
         (rc = section(doc, "training", kg, 0, &tg, d)))
         return rc;
-    if (tg && (rc = mu_yaml_get_bool(doc, tg, "checkpointing", &c->checkpointing, d)))
+    if (tg && ((rc = mu_yaml_get_bool(doc, tg, "checkpointing", &c->checkpointing, d)) ||
+               (rc = mu_yaml_get_bool(doc, tg, "bf16", &c->bf16, d))))
         return rc;
     if (pv && ((rc = mu_yaml_get_double(doc, pv, "min_ddg_noise", 0, CO_TASK_MAX_DP_NOISE,
                                         &c->min_ddg_noise, d)) ||

@@ -130,6 +130,8 @@ typedef struct {
     int progress;      /* draw a progress bar per round (on a terminal) */
     int checkpointing; /* every org's engine with per-layer activation checkpointing (the
                         * orgs' memory, as an org config's training.checkpointing; same bits) */
+    int bf16;          /* every org's engine with the frozen base in bf16 (as an org config's
+                        * training.bf16): the updates differ from fp32's by bf16 rounding */
     /* The members' charter (host/include/ho_gov.h): with charter_path, the coordinator
      * signs with coordinator_key and writes the audit log audit_dir/audit.log (charter,
      * admissions, rounds; then, since the simulator holds every org's key, each org signs

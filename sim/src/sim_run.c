@@ -204,6 +204,8 @@ static int make_engines(sim *s, mu_diag *diag)
 {
     const sim_config *c = s->cfg;
     if (c->synthetic_dim) {
+        if (s->opts->checkpointing || s->opts->bf16)
+            mu_warn("sim: synthetic updates, no model: --checkpointing and --bf16 do nothing");
         s->dim = c->synthetic_dim;
         return MU_OK;
     }
@@ -211,14 +213,12 @@ static int make_engines(sim *s, mu_diag *diag)
     s->eng = calloc((size_t)s->n_eng, sizeof *s->eng);
     if (!s->eng)
         return mu_diag_set(diag, MU_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < s->n_eng; i++) {
-        if (!(s->eng[i] = cl_engine_new(c->base, &c->lora, c->lora_seed, diag)))
+    /* the orgs' memory and speed: checkpointing keeps the bits, bf16 rounds the base */
+    cl_engine_opts eo = {.checkpointing = s->opts->checkpointing, .bf16 = s->opts->bf16};
+    for (int i = 0; i < s->n_eng; i++)
+        if (!(s->eng[i] = cl_engine_new(c->base, &c->lora, c->lora_seed, &eo, diag)))
             return MU_ERR_INVALID;
-        if (s->opts->checkpointing) /* the orgs' memory only: same bits */
-            cl_engine_set_checkpointing(s->eng[i], 1);
-    }
-    if (s->opts->checkpointing)
-        mu_info("sim: per-layer activation checkpointing on in the orgs' engines");
+    cl_engine_log_opts(s->eng[0], "sim: the orgs' engines");
     s->dim = cl_engine_dim(s->eng[0]);
     const tr_config *mc = tr_model_config(cl_engine_model(s->eng[0]));
     int vocab = mc->vocab_size;

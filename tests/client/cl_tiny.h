@@ -58,10 +58,11 @@ static inline tr_model *tiny_model(uint64_t seed)
     return tiny_model_layers(seed, 1);
 }
 
-/* Writes the tiny model as a Hugging Face folder DIR (config.json + model.safetensors). */
-static inline int tiny_write_folder(const char *dir, uint64_t seed)
+/* Writes the tiny model with n_layer layers as a Hugging Face folder DIR (config.json +
+ * model.safetensors, F32). */
+static inline int tiny_write_folder_layers(const char *dir, uint64_t seed, int n_layer)
 {
-    tr_model *m = tiny_model(seed);
+    tr_model *m = tiny_model_layers(seed, n_layer);
     if (!m)
         return -1;
     mkdir(dir, 0755);
@@ -75,9 +76,9 @@ static inline int tiny_write_folder(const char *dir, uint64_t seed)
     fprintf(f,
             "{\"model_type\": \"gpt2\", \"activation_function\": \"gelu_new\", "
             "\"vocab_size\": %d, \"n_positions\": %d, \"n_ctx\": %d, \"n_embd\": %d, "
-            "\"n_layer\": 1, \"n_head\": 2, \"n_inner\": null, "
+            "\"n_layer\": %d, \"n_head\": 2, \"n_inner\": null, "
             "\"layer_norm_epsilon\": 1e-05, \"tie_word_embeddings\": true}\n",
-            TINY_V, TINY_P, TINY_P, TINY_C);
+            TINY_V, TINY_P, TINY_P, TINY_C, n_layer);
     fclose(f);
     int n = tr_model_base_count(m);
     tr_st_entry *e = calloc((size_t)n, sizeof *e);
@@ -95,6 +96,12 @@ static inline int tiny_write_folder(const char *dir, uint64_t seed)
     free(e);
     tr_model_free(m);
     return rc;
+}
+
+/* The one-layer tiny model as a Hugging Face folder. */
+static inline int tiny_write_folder(const char *dir, uint64_t seed)
+{
+    return tiny_write_folder_layers(dir, seed, 1);
 }
 
 /* n tokens of "domain" `dom`: a noisy cycle through the vocabulary with stride 1 + dom, so

@@ -60,6 +60,7 @@ static void test_example_org_config(void **state)
     assert_string_equal(c.eval, "nd_example/data/cu-north-heldout.h5");
     assert_int_equal(c.threads, 2);
     assert_int_equal(c.checkpointing, 0);
+    assert_int_equal(c.bf16, 0);
     assert_int_equal(c.insecure, 0);
     assert_true(c.backoff_initial_s == 0.5 && c.backoff_max_s == 30 && c.give_up_s == 0);
     /* the roster file, relative to the config too */
@@ -109,7 +110,8 @@ static void test_org_config_errors(void **state)
     assert_int_equal(c.checkpointing, 0);
 }
 
-/* training.checkpointing: the org's own memory choice, a boolean, nothing else in training. */
+/* training.checkpointing and training.bf16: the org's own memory choices, booleans (off
+ * unless said), nothing else in training. */
 static void test_org_config_training(void **state)
 {
     (void)state;
@@ -122,12 +124,26 @@ static void test_org_config_training(void **state)
     if (nd_orgcfg_load("nd_ok.yaml", &c, &d) != MU_OK)
         fail_msg("%s", d.msg);
     assert_int_equal(c.checkpointing, 1);
+    assert_int_equal(c.bf16, 0);
     snprintf(buf, sizeof buf, "%straining: {checkpointing: false}\n", base);
     write_file("nd_ok.yaml", buf);
     assert_int_equal(nd_orgcfg_load("nd_ok.yaml", &c, &d), MU_OK);
     assert_int_equal(c.checkpointing, 0);
+    snprintf(buf, sizeof buf, "%straining:\n  bf16: true\n", base);
+    write_file("nd_ok.yaml", buf);
+    if (nd_orgcfg_load("nd_ok.yaml", &c, &d) != MU_OK)
+        fail_msg("%s", d.msg);
+    assert_int_equal(c.bf16, 1);
+    assert_int_equal(c.checkpointing, 0);
+    snprintf(buf, sizeof buf, "%straining: {bf16: false, checkpointing: true}\n", base);
+    write_file("nd_ok.yaml", buf);
+    assert_int_equal(nd_orgcfg_load("nd_ok.yaml", &c, &d), MU_OK);
+    assert_int_equal(c.bf16, 0);
+    assert_int_equal(c.checkpointing, 1);
     snprintf(buf, sizeof buf, "%straining:\n  checkpointing: sometimes\n", base);
     expect_error(buf, "nd_bad.yaml:7:18");
+    snprintf(buf, sizeof buf, "%straining:\n  checkpointing: true\n  bf16: 16\n", base);
+    expect_error(buf, "nd_bad.yaml:8:9");
     snprintf(buf, sizeof buf, "%straining: {lr: 0.1}\n", base);
     expect_error(buf, "nd_bad.yaml:6:12: unknown key 'lr'");
 }

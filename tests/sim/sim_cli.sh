@@ -2,7 +2,8 @@
 # mutual sim from the command line: bad configs exit 2 naming FILE:LINE:COL; a synthetic
 # federation in parallel and in sequence writes the same global adapter bits; metrics have
 # one JSON line per round; flags override the config; the example config parses; injected
-# restarts and replays leave the adapter as it was; --checkpointing leaves it as it was.
+# restarts and replays leave the adapter as it was; --checkpointing leaves it as it was; --bf16
+# moves it (and --checkpointing then leaves it).
 set -u
 MUTUAL=$1
 SRC=$2
@@ -89,6 +90,16 @@ grep -q '"r": 2' ex_adapter/adapter_config.json || fail "adapter_config.json: $(
     > ex.txt 2> err.txt || fail "--checkpointing: $(cat err.txt)"
 grep -q 'activation checkpointing on' err.txt || fail "--checkpointing not reported: $(cat err.txt)"
 cmp ex_adapter/global.f32 ex_ckpt/global.f32 || fail "--checkpointing changed the adapter bits"
+# --bf16 (the orgs' base in bf16): the engines say so and which kernel, the adapter moves by
+# bf16 rounding (other bits; closeness is sim_run's test_bf16_same_bits), the same bits with
+# --checkpointing too
+"$MUTUAL" sim --config "$SRC/configs/sim.yaml" --out ex_bf16 --rounds 1 --bf16 -v \
+    > ex.txt 2> err.txt || fail "--bf16: $(cat err.txt)"
+grep -q 'bf16 base (.*kernel' err.txt || fail "--bf16 not reported: $(cat err.txt)"
+cmp -s ex_adapter/global.f32 ex_bf16/global.f32 && fail "--bf16 left the adapter's fp32 bits"
+"$MUTUAL" sim --config "$SRC/configs/sim.yaml" --out ex_bf16c --rounds 1 --bf16 --checkpointing \
+    > ex.txt 2> err.txt || fail "--bf16 --checkpointing: $(cat err.txt)"
+cmp ex_bf16/global.f32 ex_bf16c/global.f32 || fail "--checkpointing changed the bf16 adapter bits"
 # an org with too little data for the sequence length: a clean failure (exit 1, no leak)
 cat > small.yaml <<Y
 model: {base: $SRC/tests/train/ref/gpt2, rank: 2}

@@ -55,6 +55,9 @@ int tr_bf16_cpu_native(void);
 int tr_bf16_native(void);
 /* on 1: use the portable path even where the native one exists; 0: back to automatic. */
 void tr_bf16_set_portable(int on);
+/* Which path tr_bf16_gemm runs, for a log line: "AVX-512 BF16 kernel", or "portable kernel"
+ * and why (this CPU has no AVX-512 BF16, or it was forced). A static string. */
+const char *tr_bf16_kernel_name(void);
 
 /* C (M, N) = beta C + bf16(A) . op(W), fp32 accumulation. A (M, K) fp32 row-major with
  * leading dimension lda >= K; W bf16 row-major: trans_w 1: W (N, K), ldw >= K, op(W) = W^T

@@ -51,6 +51,16 @@ int tr_bf16_native(void)
     return !g_portable && tr_bf16_cpu_native();
 }
 
+const char *tr_bf16_kernel_name(void)
+{
+    if (tr_bf16_native())
+        return "AVX-512 BF16 kernel";
+    return tr_bf16_cpu_native() ? "portable kernel, forced by MUTUAL_BF16_KERNEL=portable: "
+                                  "bf16 widened to fp32, then sgemm"
+                                : "portable kernel, no AVX-512 BF16 on this CPU: bf16 widened "
+                                  "to fp32, then sgemm";
+}
+
 void tr_bf16_gemm_ref(int M, int N, int K, const float *A, int lda, const uint16_t *W, int ldw,
                       int trans_w, float beta, float *C, int ldc)
 {
