@@ -86,7 +86,7 @@ int cl_engine_set_checkpointing(cl_engine *e, int on)
 void cl_engine_log_opts(cl_engine *e, const char *who)
 {
     if (tr_model_bf16(e->model))
-        mu_info("%s: bf16 base (%s); this org's update differs from fp32 by bf16 rounding", who,
+        mu_info("%s: bf16 base (%s): the update differs from fp32's by bf16 rounding", who,
                 tr_bf16_kernel_name());
     if (tr_model_checkpointing(e->model))
         mu_info("%s: per-layer activation checkpointing on (%d layers)", who,

@@ -625,17 +625,6 @@ static void test_checkpointing_same_update(void **state)
     cl_engine_free(e[1]);
 }
 
-static double rel_l2(const float *x, const float *ref, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t k = 0; k < n; k++) {
-        double d = (double)x[k] - ref[k];
-        num += d * d;
-        den += (double)ref[k] * ref[k];
-    }
-    return sqrt(num / den);
-}
-
 /* The bf16 base is an org's own choice (training.bf16, mutual sim --bf16), loaded from the
  * HF folder straight into bf16. Its TRAIN update (4 AdamW steps), on each tr_bf16_gemm path:
  * the same bits from a second engine and with activation checkpointing (3 layers, two
@@ -696,9 +685,9 @@ static void test_bf16_update(void **state)
                              "the first",
                              path, prox, run, run == 2);
             }
-            double r = rel_l2(a, ref, dim);
+            double r = tt_rel_l2(a, ref, (int64_t)dim);
             train_delta_norm(wround, tok, 1, mu, b);
-            double rw = rel_l2(b, ref, dim), bound = prox ? 0.25 : 0.1;
+            double rw = tt_rel_l2(b, ref, (int64_t)dim), bound = prox ? 0.25 : 0.1;
             print_message("bf16 (%s), fedprox %d: update rel L2 %.3g from fp32 (bound %g); "
                           "fp32 on bf16-rounded weights %.3g\n",
                           tr_bf16_native() ? "native" : "portable", prox, r, bound, rw);

@@ -115,31 +115,27 @@ static void test_org_config_errors(void **state)
 static void test_org_config_training(void **state)
 {
     (void)state;
+    static const struct {
+        const char *section;
+        int checkpointing, bf16;
+    } ok[] = {
+        {"training:\n  checkpointing: true\n", 1, 0},
+        {"training: {checkpointing: false}\n", 0, 0},
+        {"training:\n  bf16: true\n", 0, 1},
+        {"training: {bf16: false, checkpointing: true}\n", 1, 0},
+    };
     const char *base = ND_OK_BASE;
     char buf[512];
-    snprintf(buf, sizeof buf, "%straining:\n  checkpointing: true\n", base);
-    write_file("nd_ok.yaml", buf);
-    nd_orgcfg c;
-    mu_diag d = {{0}};
-    if (nd_orgcfg_load("nd_ok.yaml", &c, &d) != MU_OK)
-        fail_msg("%s", d.msg);
-    assert_int_equal(c.checkpointing, 1);
-    assert_int_equal(c.bf16, 0);
-    snprintf(buf, sizeof buf, "%straining: {checkpointing: false}\n", base);
-    write_file("nd_ok.yaml", buf);
-    assert_int_equal(nd_orgcfg_load("nd_ok.yaml", &c, &d), MU_OK);
-    assert_int_equal(c.checkpointing, 0);
-    snprintf(buf, sizeof buf, "%straining:\n  bf16: true\n", base);
-    write_file("nd_ok.yaml", buf);
-    if (nd_orgcfg_load("nd_ok.yaml", &c, &d) != MU_OK)
-        fail_msg("%s", d.msg);
-    assert_int_equal(c.bf16, 1);
-    assert_int_equal(c.checkpointing, 0);
-    snprintf(buf, sizeof buf, "%straining: {bf16: false, checkpointing: true}\n", base);
-    write_file("nd_ok.yaml", buf);
-    assert_int_equal(nd_orgcfg_load("nd_ok.yaml", &c, &d), MU_OK);
-    assert_int_equal(c.bf16, 0);
-    assert_int_equal(c.checkpointing, 1);
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        snprintf(buf, sizeof buf, "%s%s", base, ok[i].section);
+        write_file("nd_ok.yaml", buf);
+        nd_orgcfg c;
+        mu_diag d = {{0}};
+        if (nd_orgcfg_load("nd_ok.yaml", &c, &d) != MU_OK)
+            fail_msg("%s: %s", ok[i].section, d.msg);
+        assert_int_equal(c.checkpointing, ok[i].checkpointing);
+        assert_int_equal(c.bf16, ok[i].bf16);
+    }
     snprintf(buf, sizeof buf, "%straining:\n  checkpointing: sometimes\n", base);
     expect_error(buf, "nd_bad.yaml:7:18");
     snprintf(buf, sizeof buf, "%straining:\n  checkpointing: true\n  bf16: 16\n", base);

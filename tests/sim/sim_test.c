@@ -15,6 +15,7 @@
 
 #include "cl_participant.h"
 #include "client/cl_tiny.h"
+#include "train/tr_testutil.h"
 #include "co_round.h"
 #include "mu_log.h"
 #include "sim.h"
@@ -132,14 +133,9 @@ static void test_bf16_same_bits(void **state)
                      k == 2, k == 3);
     }
     assert_true(memcmp(r[0].global, f32.global, f32.dim * sizeof(float)) != 0);
-    double num = 0, den = 0;
-    for (size_t k = 0; k < f32.dim; k++) {
-        double dd = (double)r[0].global[k] - f32.global[k];
-        num += dd * dd;
-        den += (double)f32.global[k] * f32.global[k];
-    }
-    print_message("sim --bf16: global rel L2 %.3g from fp32's\n", sqrt(num / den));
-    assert_true(den > 0 && sqrt(num / den) < 0.15);
+    double rel = tt_rel_l2(r[0].global, f32.global, (int64_t)f32.dim);
+    print_message("sim --bf16: global rel L2 %.3g from fp32's\n", rel);
+    assert_true(rel > 0 && rel < 0.15);
     sim_result_deinit(&f32);
     for (int k = 0; k < 4; k++)
         sim_result_deinit(&r[k]);

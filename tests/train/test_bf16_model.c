@@ -85,15 +85,7 @@ static float step(tr_model *m, int chunk, float *g)
     return loss;
 }
 
-static double rel_l2(const float *a, const float *b, int64_t n)
-{
-    double num = 0.0, den = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        den += (double)b[i] * b[i];
-    }
-    return sqrt(num / den);
-}
+#define rel_l2 tt_rel_l2
 
 static void test_storage(void **state)
 {

@@ -45,6 +45,7 @@
 #include "tr_hf.h"
 #include "tr_model.h"
 #include "tr_safetensors.h"
+#include "train/tr_testutil.h"
 
 #define LOGIT_ATOL 5e-6
 #define LOGIT_RTOL 1e-5
@@ -127,17 +128,7 @@ static double worst(const float *a, const float *b, size_t n, double atol, doubl
     return w;
 }
 
-/* ||a - b|| / ||b|| over n values. */
-static double rel_l2(const float *a, const float *b, size_t n)
-{
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return den > 0.0 ? sqrt(num / den) : sqrt(num);
-}
+#define rel_l2(a, b, n) tt_rel_l2((a), (b), (int64_t)(n))
 
 /* For the bf16 base against the bf16 reference: an activation's rounding to bf16 can land on
  * the other side of a rounding boundary in mutual and in torch (their fp32 sums differ in

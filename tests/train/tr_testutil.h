@@ -23,6 +23,18 @@ static inline void tt_fill(float *x, int64_t n, uint64_t seed, float scale)
         x[i] = tt_uniform(&s) * scale;
 }
 
+/* ||a - b|| / ||b|| over n values (||a - b|| when b is zero). */
+static inline double tt_rel_l2(const float *a, const float *b, int64_t n)
+{
+    double num = 0.0, den = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return den > 0.0 ? sqrt(num / den) : sqrt(num);
+}
+
 static inline float *tt_alloc(int64_t n)
 {
     float *p = calloc((size_t)(n > 0 ? n : 1), sizeof(float));
