@@ -288,7 +288,7 @@ static void explain_failure(rpc_client *c, int rc, rpc_status *st)
     } else if (st &&
                (st->code == GRPC_STATUS_UNAVAILABLE || st->code == GRPC_STATUS_DEADLINE_EXCEEDED)) {
         double now = mu_now();
-        char pinned[sizeof c->tls_why];
+        char pinned[sizeof c->pin->why]; /* all of it: cut below, where it is quoted */
         if (rpc_client_pin_refused(c, pinned, sizeof pinned)) { /* we refused it: no probe */
             c->tls_failed = 1;
             snprintf(c->tls_why, sizeof c->tls_why, "this org refused the certificate: %.165s",

@@ -601,6 +601,7 @@ static void test_missing_and_broken_files(void **state)
     /* truncated weights: the last tensor runs past the end */
     size_t len;
     unsigned char *b = tio_read(TIO_REF "/gpt2/model.safetensors", &len);
+    assert_non_null(b);
     snprintf(path, sizeof path, "%s/model.safetensors", sub);
     tio_write(path, b, len - 100);
     expect_load_error(sub, MU_ERR_FORMAT, "run past the end of the data");

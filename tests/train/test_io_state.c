@@ -184,6 +184,7 @@ static void test_bad_state_files(void **state)
     /* a truncated state file */
     size_t len;
     unsigned char *buf = tio_read(path, &len);
+    assert_non_null(buf);
     tio_write(path, buf, len / 2);
     free(buf);
     int rc = tr_state_load(path, a.m, a.o, NULL, &d);

@@ -36,9 +36,10 @@ static inline void tio_write(const char *path, const void *data, size_t len)
         abort();
 }
 
-/* The whole file (malloc'd) and its length. */
+/* The whole file (malloc'd) and its length; NULL and *len 0 when it cannot be opened. */
 static inline unsigned char *tio_read(const char *path, size_t *len)
 {
+    *len = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
