@@ -1,10 +1,10 @@
 /* gen_bench: the mutual side of bench/gen_vs_torch (generation with the KV cache).
  *   gen_bench [--threads N] [--prompt P] [--decode D] [--seed S]
- * Qwen2.5-0.5B's shape with random weights (Llama family: d 896, 24 layers, 14 heads, 2 KV
- * heads, MLP 4864, vocab 151,936, tied head, q/k/v biases, rope_theta 1e6; fp32, no
- * adapter): tr_gen prefill of P random token ids (default 512), then D greedy steps (default
- * 128) each feeding the argmax back. Prints one JSON line: seconds and tokens/s of the
- * prefill and of the D decode forwards (argmax included), and peak RSS. */
+ * Qwen2.5-0.5B's shape (bench_models.h's qwen05: d 896, 24 layers, 14 heads, 2 KV heads,
+ * MLP 4864, vocab 151,936, tied head, q/k/v biases, rope_theta 1e6, rms_norm_eps 1e-6) with
+ * random weights, fp32, no adapter: tr_gen prefill of P random token ids (default 512), then
+ * D greedy steps (default 128) each feeding the argmax back. Prints one JSON line: seconds
+ * and tokens/s of the prefill and of the D decode forwards (argmax included), and peak RSS. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,14 +15,7 @@
 #include "tr_generate.h"
 #include "tr_model.h"
 
-static uint64_t next(uint64_t *s)
-{
-    *s += 0x9E3779B97F4A7C15ull;
-    uint64_t z = *s;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+#include "bench_models.h"
 
 static double now_s(void)
 {
@@ -40,8 +33,9 @@ static void fill(tr_model *m, uint64_t seed)
         int norm = strstr(t.name, "norm") != NULL;
         for (int64_t k = 0; k < t.numel; k++)
             t.data[k] =
-                norm ? 1.0f
-                     : (float)((double)(next(&seed) >> 11) / 9007199254740992.0 * 0.08 - 0.04);
+                norm
+                    ? 1.0f
+                    : (float)((double)(bench_next(&seed) >> 11) / 9007199254740992.0 * 0.08 - 0.04);
     }
 }
 
@@ -64,23 +58,18 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (threads < 1 || P < 1 || D < 1 || P + D > 32768) {
+    if (threads < 1 || P < 1 || D < 1) {
         fprintf(stderr, "gen_bench: bad --threads, --prompt or --decode\n");
         return 2;
     }
     tr_threads_set(threads);
-    tr_config c = {.family = TR_LLAMA,
-                   .vocab_size = 151936,
-                   .max_pos = 32768,
-                   .d_model = 896,
-                   .n_layer = 24,
-                   .n_head = 14,
-                   .n_kv_head = 2,
-                   .d_ff = 4864,
-                   .norm_eps = 1e-6f,
-                   .rope_theta = 1e6f,
-                   .tied_head = 1,
-                   .qkv_bias = 1};
+    const bench_cfg *bc = bench_cfg_find("qwen05");
+    tr_config c = bench_model_config(bc);
+    if (P + D > c.max_pos) {
+        fprintf(stderr, "gen_bench: --prompt + --decode above the model's %d positions\n",
+                c.max_pos);
+        return 2;
+    }
     mu_diag d = {{0}};
     tr_model *m = tr_model_new(&c, &d);
     tr_gen *g = m ? (fill(m, seed), tr_gen_new(m, P + D, &d)) : NULL;
@@ -91,7 +80,7 @@ int main(int argc, char **argv)
         return 1;
     }
     for (int i = 0; i < P; i++)
-        prompt[i] = (int32_t)(next(&seed) % (uint64_t)c.vocab_size);
+        prompt[i] = (int32_t)(bench_next(&seed) % (uint64_t)c.vocab_size);
     double t0 = now_s();
     if (tr_gen_feed(g, prompt, P, logits, &d))
         goto fail;

@@ -3,9 +3,10 @@
 
     /usr/bin/python3 bench/train/gen_torch.py [--threads N] [--prompt P] [--decode D]
 
-A minimal Qwen2 forward written here (no transformers): Qwen2.5-0.5B's shape (d 896, 24
-layers, 14 heads, 2 KV heads, MLP 4864, vocab 151,936, tied head, q/k/v biases, RMSNorm eps
-1e-6, RoPE theta 1e6 with Hugging Face's half-split pairing, SwiGLU), random weights, fp32,
+A minimal Qwen2 forward written here (no transformers): Qwen2.5-0.5B's shape (bench_models.py's
+qwen05: d 896, 24 layers, 14 heads, 2 KV heads, MLP 4864, vocab 151,936, tied head, q/k/v
+biases, RMSNorm eps 1e-6, RoPE theta 1e6 with Hugging Face's half-split pairing, SwiGLU),
+random weights, fp32,
 under torch.inference_mode. Keys and values are kept in a preallocated cache per layer:
 prefill runs the P prompt tokens in one forward (causal softmax attention over the prompt;
 torch 1.13 has no scaled_dot_product_attention) and computes the head for the last row
@@ -21,7 +22,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-V, C, L, H, KV, FF, THETA, EPS = 151936, 896, 24, 14, 2, 4864, 1e6, 1e-6
+from bench_models import EPS as MODEL_EPS, LLAMA_CONFIGS
+
+V, C, L, H, KV, FF, _, _, THETA, BIAS, LLAMA3 = LLAMA_CONFIGS["qwen05"]
+EPS = MODEL_EPS["qwen05"]
+assert BIAS and not LLAMA3  # the forward below has q/k/v biases and plain RoPE
 HD = C // H
 
 

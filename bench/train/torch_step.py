@@ -15,7 +15,8 @@ fixed random batch, AdamW on the LoRA parameters only, frozen random base weight
     RoPE with rotate_half (rope_scaling llama3 for llama1b and tinyllama), grouped-query
     attention (repeat_kv), SwiGLU MLP, tied head, q/k/v biases for qwen05 (Qwen2) and
     tinyllama; LoRA r=16 alpha=32 on q_proj, k_proj, v_proj and o_proj (B zero at start).
-    Shapes as bench/train/train_step_bench.c's CONFIGS, batch 4 x 512 (llama1b 2 x 512).
+    Shapes from bench_models.py (bench_models.h's rows for the C side), batch 4 x 512
+    (llama1b 2 x 512).
 
 --mode fp32: everything fp32. bf16: the forward under torch.autocast('cpu',
 dtype=torch.bfloat16) (matrix products in bf16, base weights fp32 and cast on the fly, LoRA
@@ -44,18 +45,8 @@ import resource
 import sys
 import time
 
-CONFIGS = {  # name: (V, C, L, H, T, B)
-    "small": (256, 256, 4, 4, 128, 8),
-    "gpt2s": (256, 768, 12, 12, 256, 4),
-}
-# Llama family, as train_step_bench.c's CONFIGS: V, C, L, H, KV, F, T, B, rope_theta,
-# q/k/v biases, rope_scaling llama3 (factor 32, low 1, high 4, original 8192).
-LLAMA_CONFIGS = {
-    "qwen05": (151936, 896, 24, 14, 2, 4864, 512, 4, 1e6, True, False),
-    "smollm360": (49152, 960, 32, 15, 5, 2560, 512, 4, 1e5, False, False),
-    "llama1b": (128256, 2048, 16, 32, 8, 8192, 512, 2, 5e5, False, True),  # batch 2 x 512
-    "tinyllama": (512, 64, 2, 4, 2, 128, 32, 2, 1e4, True, True),
-}
+from bench_models import CONFIGS, LLAMA_CONFIGS
+
 EXACT = ("tinyllama",)  # configs whose weights follow the C bench's stream
 AMP = {"tinyllama": 0.25}  # the C bench's amp: base weights amp * U(-1, 1); default 0.02
 

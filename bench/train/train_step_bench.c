@@ -9,7 +9,7 @@
  * smollm360, llama1b: the shapes of Qwen2.5-0.5B, SmolLM2-360M and Llama-3.2-1B (Llama
  * family, tied heads), LoRA r=16 alpha=32 on q,k,v,o; tinyllama: a small Llama-family model
  * whose loss torch_step.py checks with the same weights; bigvocab: batch x seq x vocab above
- * 2^31 (see CONFIGS). A step is zero_grad + forward + backward + optimizer update
+ * 2^31 (see CONFIGS in bench_models.h). A step is zero_grad + forward + backward + optimizer update
  * (tr_train_step) on a fixed random batch.
  * Prints one JSON line: median step time over S steps after W warm-up steps, tokens/s at
  * that median, peak RSS, the first and last step's loss.
@@ -38,79 +38,12 @@
 #include "tr_model.h"
 #include "tr_prof.h"
 
-typedef struct {
-    const char *name;
-    int V, C, L, H, T, B;
-    int llama, KV, F; /* llama: Llama family (tied head, RMSNorm, SwiGLU, RoPE) */
-    float theta;      /* Llama: rope_theta */
-    int qkv_bias;     /* Llama: q/k/v biases (Qwen2) */
-    int llama3_rope;  /* Llama: rope_scaling llama3 as Llama 3.2 has it */
-    float amp;        /* base weights (but norm weights, 1) are amp * U(-1, 1) */
-} bench_cfg;
-
-static const bench_cfg CONFIGS[] = {
-    {"small", 256, 256, 4, 4, 128, 8, 0, 0, 0, 0.0f, 0, 0, 0.02f},
-    {"gpt2s", 256, 768, 12, 12, 256, 4, 0, 0, 0, 0.0f, 0, 0, 0.02f},
-    /* Qwen2.5-0.5B's shape (q/k/v biases, tied), batch 4 x 512, LoRA r 16 on q,k,v,o. */
-    {"qwen05", 151936, 896, 24, 14, 512, 4, 1, 2, 4864, 1e6f, 1, 0, 0.02f},
-    /* The same at batch 4 x 1024 (the size for checkpointing to fit in a few GB). */
-    {"qwen05_1k", 151936, 896, 24, 14, 1024, 4, 1, 2, 4864, 1e6f, 1, 0, 0.02f},
-    /* SmolLM2-360M (config.json: hidden 960, 32 layers, 15 heads, 5 KV heads, intermediate
-     * 2560, vocab 49,152, tied, rope_theta 100000, no biases), batch 4 x 512. */
-    {"smollm360", 49152, 960, 32, 15, 512, 4, 1, 5, 2560, 1e5f, 0, 0, 0.02f},
-    /* Llama-3.2-1B (hidden 2048, 16 layers, 32 heads, 8 KV heads, intermediate 8192, vocab
-     * 128,256, tied, rope_theta 500000, rope_scaling llama3 factor 32, low 1, high 4,
-     * original 8192), batch 2 x 512: at 4 x 512 torch's fp32 step would need about 20 GB
-     * (its attention keeps 3 B x H x T x T tensors a layer) of this 23 GB machine. */
-    {"llama1b", 128256, 2048, 16, 32, 512, 2, 1, 8, 8192, 5e5f, 0, 1, 0.02f},
-    /* Small Llama family with every option the real shapes use (GQA, q/k/v biases, llama3
-     * rope_scaling in all three regimes at head_dim 16): torch_step.py --config tinyllama
-     * rebuilds the same weights and batch and must give the same first loss. Weights of
-     * 0.25 so that the loss depends on every part of the block (at 0.02 it is ln V to 6
-     * digits whatever RoPE does). */
-    {"tinyllama", 512, 64, 2, 4, 32, 2, 1, 2, 128, 1e4f, 1, 1, 0.25f},
-    /* A vocabulary of 2^20 at batch 129 x 16: 2^31 + 2^24 logits a step, which the
-     * chunked cross-entropy never holds (GPT-2 family, width 64, one layer). */
-    {"bigvocab", 1 << 20, 64, 1, 2, 16, 129, 0, 0, 0, 0.0f, 0, 0, 0.02f},
-};
-
-/* The model config of a bench config. */
-static tr_config model_config(const bench_cfg *bc)
-{
-    tr_config cfg = {.family = bc->llama ? TR_LLAMA : TR_GPT2,
-                     .vocab_size = bc->V,
-                     .max_pos = bc->T,
-                     .d_model = bc->C,
-                     .n_layer = bc->L,
-                     .n_head = bc->H,
-                     .n_kv_head = bc->KV,
-                     .d_ff = bc->F,
-                     .norm_eps = 1e-5f,
-                     .rope_theta = bc->theta,
-                     .tied_head = 1,
-                     .qkv_bias = bc->qkv_bias};
-    if (bc->llama3_rope)
-        cfg.rope_scaling = (tr_rope_scaling){.type = TR_ROPE_LLAMA3,
-                                             .factor = 32.0,
-                                             .low_freq_factor = 1.0,
-                                             .high_freq_factor = 4.0,
-                                             .orig_max_pos = 8192};
-    return cfg;
-}
+#include "bench_models.h"
 
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
-}
-
-static uint64_t next(uint64_t *s)
-{
-    *s += 0x9E3779B97F4A7C15ull;
-    uint64_t z = *s;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
 }
 
 static double median_of(double *ms, int n)
@@ -123,7 +56,9 @@ static double median_of(double *ms, int n)
  * AdamW. Returns 0, or 1 having printed why. */
 static int make_model(const bench_cfg *bc, int bf16, tr_model **mp, tr_optim **op)
 {
-    tr_config cfg = model_config(bc);
+    tr_config cfg = bench_model_config(bc);
+    cfg.max_pos = bc->T;
+    cfg.norm_eps = 1e-5f; /* every config, as torch_step.py (not Qwen2.5's 1e-6) */
     mu_diag d = {{0}};
     tr_model *m = tr_model_new(&cfg, &d);
     if (!m) {
@@ -142,8 +77,9 @@ static int make_model(const bench_cfg *bc, int bf16, tr_model **mp, tr_optim **o
         int is_norm_w =
             (strstr(t.name, "ln_") || strstr(t.name, "norm")) && strstr(t.name, "weight");
         for (int64_t j = 0; j < t.numel; j++) {
-            float x =
-                is_norm_w ? 1.0f : bc->amp * ((float)(next(&s) >> 40) / 16777216.0f * 2.0f - 1.0f);
+            float x = is_norm_w
+                          ? 1.0f
+                          : bc->amp * ((float)(bench_next(&s) >> 40) / 16777216.0f * 2.0f - 1.0f);
             if (t.bf16)
                 t.bf16[j] = tr_bf16_from_f32(x);
             else
@@ -229,10 +165,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    const bench_cfg *bc = NULL;
-    for (size_t i = 0; i < sizeof CONFIGS / sizeof CONFIGS[0]; i++)
-        if (!strcmp(CONFIGS[i].name, which))
-            bc = &CONFIGS[i];
+    const bench_cfg *bc = bench_cfg_find(which);
     if (!bc || steps < 1 || warmup < 0) {
         fprintf(stderr, "train_step_bench: unknown config '%s' or bad counts\n", which);
         return 2;
@@ -270,8 +203,8 @@ int main(int argc, char **argv)
     if (!in || !tg || !ms || !dms)
         return 1;
     for (int i = 0; i < N; i++) {
-        in[i] = (int32_t)(next(&s) % (uint64_t)bc->V);
-        tg[i] = (int32_t)(next(&s) % (uint64_t)bc->V);
+        in[i] = (int32_t)(bench_next(&s) % (uint64_t)bc->V);
+        tg[i] = (int32_t)(bench_next(&s) % (uint64_t)bc->V);
     }
     float loss = 0.0f, loss0 = 0.0f, dloss = 0.0f;
     double timed_s = 0.0;
