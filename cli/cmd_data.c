@@ -329,25 +329,20 @@ static int add_doc(docbuf *b, const char *text, size_t len, const char *where, i
                    mu_diag *d)
 {
     uint32_t *ids = NULL;
-    size_t m = 0, at, tl;
+    size_t m = 0, at;
     uint32_t id;
     if (b->special == TR_SPECIAL_REFUSE && tr_tok_find_special(b->tok, text, len, &at, &id)) {
         long line = 1;
         for (size_t i = 0; i < at; i++)
             line += text[i] == '\n';
-        const char *t = tr_tok_token_text(b->tok, id, &tl);
-        char pos[64] = "";
+        char who[1100];
         if (whole_file)
-            snprintf(pos, sizeof pos, ":%ld", line);
-        return mu_diag_set(d, MU_ERR_INVALID,
-                           "%s%s: the document holds the text of the special token \"%.*s\" (id "
-                           "%u) at byte %zu; --special-tokens-in-content text encodes it as "
-                           "plain text, allow as the token",
-                           where, pos, (int)(tl < 64 ? tl : 64), t, id, at);
+            snprintf(who, sizeof who, "%.1000s:%ld: the document", where, line);
+        else
+            snprintf(who, sizeof who, "%.1000s: the document", where);
+        return tr_special_refusal(d, b->tok, who, id, at, "");
     }
-    int rc = b->special == TR_SPECIAL_ALLOW
-                 ? tr_tok_encode_special(b->tok, text, len, &ids, &m)
-                 : tr_tok_encode_special_text(b->tok, text, len, &ids, &m);
+    int rc = tr_special_encode(b->tok, b->special, text, len, &ids, &m);
     if (rc)
         return mu_diag_set(d, MU_ERR_NOMEM, "%s: out of memory tokenizing", where);
     if (reserve(b, m, where, d)) {

@@ -423,7 +423,7 @@ static void print_stats(const gen_result *r, int streamed)
 static int encode_prompt(const gen_opts *o, tr_tok *tok, gen_result *r, int *usage, mu_diag *d)
 {
     char *text = NULL;
-    size_t len, at, tl;
+    size_t len, at;
     uint32_t id;
     int rc = read_prompt(o, &text, &len, d);
     if (rc)
@@ -444,16 +444,9 @@ static int encode_prompt(const gen_opts *o, tr_tok *tok, gen_result *r, int *usa
         }
         tr_chat_free(ct);
     } else if (o->special == TR_SPECIAL_REFUSE && tr_tok_find_special(tok, text, len, &at, &id)) {
-        const char *t = tr_tok_token_text(tok, id, &tl);
-        rc = mu_diag_set(d, MU_ERR_INVALID,
-                         "the prompt holds the text of the special token \"%.*s\" (id %u) at "
-                         "byte %zu; --special-tokens-in-content text encodes it as plain text, "
-                         "allow as the token",
-                         (int)(tl < 64 ? tl : 64), t, id, at);
+        rc = tr_special_refusal(d, tok, "the prompt", id, at, "");
     } else {
-        rc = o->special == TR_SPECIAL_ALLOW
-                 ? tr_tok_encode_special(tok, text, len, &r->prompt, &r->n_prompt)
-                 : tr_tok_encode_special_text(tok, text, len, &r->prompt, &r->n_prompt);
+        rc = tr_special_encode(tok, o->special, text, len, &r->prompt, &r->n_prompt);
     }
     if (rc == MU_ERR_NOMEM)
         mu_diag_set(d, rc, "out of memory encoding the prompt");

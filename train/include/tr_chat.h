@@ -45,6 +45,19 @@ int tr_special_mode_parse(const char *s, tr_special_mode *m);
 /* Sets c's mode (TR_SPECIAL_TEXT when never set); call it before c is shared by threads. */
 void tr_chat_set_special(tr_chat *c, tr_special_mode m);
 
+/* The refusal of TR_SPECIAL_REFUSE, one wording for every caller: MU_ERR_INVALID with "WHO
+ * holds the text of the special token "T" (id ID) at byte AT[TAIL]; ..." (T is token id's text,
+ * cut at 64 bytes; tail may be ""). */
+int tr_special_refusal(mu_diag *d, const tr_tok *tok, const char *who, uint32_t id, size_t at,
+                       const char *tail);
+
+/* Text outside a conversation (a document, a prompt) into ids with the special tokens the
+ * tokenizer adds: special-token text in it is the special token under TR_SPECIAL_ALLOW, plain
+ * text otherwise (tr_tok_encode_special, tr_tok_encode_special_text; a refusal is the
+ * caller's, before). */
+int tr_special_encode(tr_tok *tok, tr_special_mode m, const char *text, size_t len, uint32_t **ids,
+                      size_t *n);
+
 /* Reads dir/tokenizer_config.json's chat template and tokens. NULL on error, with *err (may
  * be NULL) MU_ERR_NOTFOUND (no tokenizer_config.json, or no chat template in or beside it:
  * diag says which file), MU_ERR_IO, MU_ERR_FORMAT (bad JSON, a chat_template that is not a

@@ -28,6 +28,25 @@ int tr_special_mode_parse(const char *s, tr_special_mode *m)
     return -1;
 }
 
+int tr_special_refusal(mu_diag *d, const tr_tok *tok, const char *who, uint32_t id, size_t at,
+                       const char *tail)
+{
+    size_t len;
+    const char *t = tr_tok_token_text(tok, id, &len);
+    return mu_diag_set(d, MU_ERR_INVALID,
+                       "%s holds the text of the special token \"%.*s\" (id %u) at byte %zu%s; "
+                       "--special-tokens-in-content text encodes it as plain text, allow as the "
+                       "token",
+                       who, (int)(len < 64 ? len : 64), t, id, at, tail);
+}
+
+int tr_special_encode(tr_tok *tok, tr_special_mode m, const char *text, size_t len, uint32_t **ids,
+                      size_t *n)
+{
+    return m == TR_SPECIAL_ALLOW ? tr_tok_encode_special(tok, text, len, ids, n)
+                                 : tr_tok_encode_special_text(tok, text, len, ids, n);
+}
+
 void tr_chat_set_special(tr_chat *c, tr_special_mode m)
 {
     c->special = m;
@@ -161,16 +180,13 @@ int tr_chat_render(const tr_chat *c, const tr_chat_msg *msgs, size_t n, int add_
 static int refuse_special(const tr_tok *tok, const tr_chat_msg *msgs, size_t n, mu_diag *diag)
 {
     for (size_t k = 0; k < n; k++) {
-        size_t at, len;
+        size_t at;
         uint32_t id;
         if (!tr_tok_find_special(tok, msgs[k].content, strlen(msgs[k].content), &at, &id))
             continue;
-        const char *t = tr_tok_token_text(tok, id, &len);
-        return mu_diag_set(diag, MU_ERR_INVALID,
-                           "message %zu (role %s) holds the text of the special token \"%.*s\" "
-                           "(id %u) at byte %zu of its content; --special-tokens-in-content "
-                           "text encodes it as plain text, allow as the token",
-                           k + 1, msgs[k].role, (int)(len < 64 ? len : 64), t, id, at);
+        char who[96];
+        snprintf(who, sizeof who, "message %zu (role %.32s)", k + 1, msgs[k].role);
+        return tr_special_refusal(diag, tok, who, id, at, " of its content");
     }
     return 0;
 }
