@@ -314,6 +314,8 @@ void rpc_server_free(rpc_server *srv)
         free(p);
     }
     pthread_mutex_destroy(&srv->mu);
+    for (size_t i = 0; i < RPC_PEER_MEMO; i++)
+        free(srv->peers[i].pem);
     free(srv);
     grpc_shutdown();
 }

@@ -24,6 +24,31 @@ static const char *method_name(const rpc_call *c)
     return strrchr(p, '/') + 1;
 }
 
+/* rpc_certs_pem_identity, remembered (rpc_peer_memo): a hit needs the whole PEM to be the
+ * same bytes, so two certificates (also two with one name) never share an entry. */
+static int peer_identity(rpc_server *srv, const char *pem, size_t len, int *is_operator,
+                         uint8_t fpr[RPC_CERT_FPR_BYTES])
+{
+    for (size_t i = 0; i < RPC_PEER_MEMO; i++) {
+        const rpc_peer_memo *m = &srv->peers[i];
+        if (m->pem && m->len == len && memcmp(m->pem, pem, len) == 0) {
+            memcpy(fpr, m->fpr, RPC_CERT_FPR_BYTES);
+            *is_operator = m->is_operator;
+            return MU_OK;
+        }
+    }
+    int rc = rpc_certs_pem_identity(pem, len, is_operator, fpr);
+    char *copy = rc == MU_OK && len <= RPC_PEER_MEMO_PEM ? malloc(len) : NULL;
+    if (!copy)
+        return rc; /* not remembered: parsed again next time */
+    rpc_peer_memo *m = &srv->peers[srv->peers_next++ % RPC_PEER_MEMO];
+    free(m->pem);
+    memcpy(copy, pem, len);
+    *m = (rpc_peer_memo){.pem = copy, .len = len, .is_operator = *is_operator};
+    memcpy(m->fpr, fpr, RPC_CERT_FPR_BYTES);
+    return MU_OK;
+}
+
 static void set_peer(rpc_call *c)
 {
     char *addr = grpc_call_get_peer(c->call);
@@ -48,8 +73,8 @@ static void set_peer(rpc_call *c)
     }
     it = grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_PEM_CERT_PROPERTY_NAME);
     prop = grpc_auth_property_iterator_next(&it);
-    c->has_fpr = prop && rpc_certs_pem_identity(prop->value, prop->value_length, &c->is_operator,
-                                                c->peer_fpr) == MU_OK;
+    c->has_fpr = prop && peer_identity(c->srv, prop->value, prop->value_length, &c->is_operator,
+                                       c->peer_fpr) == MU_OK;
     grpc_auth_context_release(ctx);
 }
 

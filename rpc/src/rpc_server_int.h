@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "rpc_certs.h"
 #include "rpc_internal.h"
 #include "rpc_server.h"
 
@@ -71,6 +72,18 @@ typedef struct rpc_post {
     struct rpc_post *next;
 } rpc_post;
 
+/* A client certificate's identity (fingerprint, operator OU) remembered by its PEM bytes,
+ * which it is a function of: gRPC hands the server the same PEM on every call of a
+ * connection, and parsing it is most of an mTLS call's server time (tests/rpc/rpc_bench). */
+#define RPC_PEER_MEMO     32   /* distinct certificates remembered, replaced in turn */
+#define RPC_PEER_MEMO_PEM 8192 /* a longer PEM is parsed on every call */
+typedef struct {
+    char *pem; /* (len) the whole PEM, or NULL: an empty slot */
+    size_t len;
+    uint8_t fpr[RPC_CERT_FPR_BYTES];
+    int is_operator;
+} rpc_peer_memo;
+
 struct rpc_server {
     grpc_server *server;
     grpc_completion_queue *cq;
@@ -85,9 +98,11 @@ struct rpc_server {
     int shut; /* grpc_server_shutdown_and_notify was called */
     int down; /* fully shut down: queue drained, server destroyed */
     pthread_mutex_t mu;
-    rpc_post *posts, **posts_tail; /* under mu */
-    int posts_closed;              /* under mu */
-    rpc_call *calls;               /* every call object, for shutdown */
+    rpc_post *posts, **posts_tail;      /* under mu */
+    int posts_closed;                   /* under mu */
+    rpc_call *calls;                    /* every call object, for shutdown */
+    rpc_peer_memo peers[RPC_PEER_MEMO]; /* server thread only */
+    unsigned peers_next;
 };
 
 /* Asks gRPC for the next call of `method` (-1: generic). Returns MU_OK or MU_ERR_NOMEM. */

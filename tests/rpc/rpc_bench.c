@@ -1,5 +1,8 @@
 /* rpc_bench.c - loopback numbers for the wire (built with the tests, never run by ctest):
- * sequential unary latency and streaming throughput, plaintext against mutual TLS.
+ * sequential unary latency and streaming throughput, plaintext against mutual TLS, and what
+ * the server's per-call peer identity costs against that latency: rpc_certs_pem_identity on
+ * the client's certificate (PEM parse, SHA-256 of the DER, operator OU), which set_peer in
+ * rpc_server_call.c ran for every mTLS call and now runs once per certificate (peer_identity).
  *
  * usage: rpc_bench [UNARY_CALLS [STREAM_MIB]]   (default 2000 and 64)
  * Prints one JSON object per measurement on stdout. */
@@ -26,7 +29,8 @@ static double cpu_now(void)
            (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
-static void bench(const char *mode, const char *dir, int calls, size_t stream_mib)
+/* Returns the unary microseconds per call. */
+static double bench(const char *mode, const char *dir, int calls, size_t stream_mib)
 {
     char ca[256], crt[256], key[256], ocrt[256], okey[256], target[64];
     snprintf(ca, sizeof ca, "%s/ca.crt", dir);
@@ -70,7 +74,7 @@ static void bench(const char *mode, const char *dir, int calls, size_t stream_mi
             abort();
         protobuf_c_message_free_unpacked(rep, NULL);
     }
-    double dt = mu_now() - t0, dc = cpu_now() - c0;
+    double dt = mu_now() - t0, dc = cpu_now() - c0, us = dt / calls * 1e6;
     printf("{\"bench\":\"rpc_unary_status\",\"mode\":\"%s\",\"calls\":%d,\"us_per_call\":%.1f,"
            "\"cpu_us_per_call\":%.1f}\n",
            mode, calls, dt / calls * 1e6, dc / calls * 1e6);
@@ -107,6 +111,31 @@ static void bench(const char *mode, const char *dir, int calls, size_t stream_mi
     free(b.data);
     rpc_client_free(c);
     toy_stop(&t);
+    return us;
+}
+
+/* The peer identity of one call (rpc_certs_pem_identity on the PEM gRPC hands the server),
+ * timed over n calls on the certificate `crt`; printed with its share of unary_us. */
+static void bench_identity(const char *crt, int n, double unary_us)
+{
+    FILE *f = fopen(crt, "rb");
+    char pem[8192];
+    size_t len = f ? fread(pem, 1, sizeof pem, f) : 0;
+    if (f)
+        fclose(f);
+    uint8_t fpr[RPC_CERT_FPR_BYTES];
+    int op = 0;
+    if (!len || rpc_certs_pem_identity(pem, len, &op, fpr) != MU_OK)
+        abort();
+    double t0 = mu_now(), c0 = cpu_now();
+    for (int i = 0; i < n; i++)
+        if (rpc_certs_pem_identity(pem, len, &op, fpr) != MU_OK)
+            abort();
+    double us = (mu_now() - t0) / n * 1e6, cpu = (cpu_now() - c0) / n * 1e6;
+    printf("{\"bench\":\"rpc_peer_identity\",\"calls\":%d,\"pem_bytes\":%zu,\"us_per_call\":%.2f,"
+           "\"cpu_us_per_call\":%.2f,\"parse_over_mtls_unary\":%.4f}\n",
+           n, len, us, cpu, us / unary_us);
+    fflush(stdout);
 }
 
 int main(int argc, char **argv)
@@ -129,7 +158,10 @@ int main(int argc, char **argv)
         return 1;
     }
     bench("plaintext", sub, calls, mib);
-    bench("mtls", sub, calls, mib);
+    double mtls_us = bench("mtls", sub, calls, mib);
+    char crt[128];
+    snprintf(crt, sizeof crt, "%s/bank-a.crt", sub);
+    bench_identity(crt, calls * 10, mtls_us);
     const char *files[] = {"ca.key",          "ca.crt",     "coordinator.key",
                            "coordinator.crt", "bank-a.key", "bank-a.crt"};
     for (size_t i = 0; i < 6; i++) {

@@ -7,6 +7,8 @@
 #include "mu_progress.h"
 #include "rpc_toy.h"
 
+#include "rpc_certs.h"
+
 void toy_fill(uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -25,6 +27,14 @@ static void on_join(void *user, rpc_call *call, const Mutual__V1__JoinRequest *r
     r.api_version = RPC_API_VERSION;
     r.org_id = !strcmp(req->org_name, "bad-reply") ? 0 : 7; /* 0 breaks the rules */
     r.federation_name = (char *)rpc_call_peer(call);
+    char fpr_hex[2 * RPC_CERT_FPR_BYTES + 1];
+    uint8_t fpr[RPC_CERT_FPR_BYTES];
+    if (!strcmp(req->org_name, "fingerprint")) { /* the certificate's, as the server saw it */
+        int has = rpc_call_peer_fingerprint(call, fpr);
+        for (size_t i = 0; i < RPC_CERT_FPR_BYTES; i++)
+            snprintf(fpr_hex + 2 * i, 3, "%02x", has ? fpr[i] : 0);
+        r.federation_name = fpr_hex;
+    }
     r.current_round = 1;
     r.poll_timeout_ms = 1000;
     rpc_call_reply(call, &r.base);

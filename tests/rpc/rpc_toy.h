@@ -1,7 +1,8 @@
 /* rpc_toy.h - a toy coordinator for the rpc tests: a handler for every method, run by an
  * rpc_server on its own thread.
  *
- * Join answers org_id 7 and puts the caller's identity (rpc_call_peer) in federation_name;
+ * Join answers org_id 7 and puts the caller's identity (rpc_call_peer) in federation_name
+ * (org "fingerprint": its certificate's rpc_call_peer_fingerprint in hex);
  * org "refused" gets PERMISSION_DENIED, org "bad-reply" a reply with org_id 0. PullTask holds the
  * call: org 1 is answered TRAIN_ROUND by the tick after hold_s; org 2 waits for toy_release_polls
  * (posted from another thread); org 3 is answered WAIT by the tick 0.3 s before the call's

@@ -35,7 +35,8 @@ static const char *path(const char *d, const char *file)
 static void rm_dir(const char *d)
 {
     const char *files[] = {"ca.key",     "ca.crt",     "coordinator.key", "coordinator.crt",
-                           "bank-a.key", "bank-a.crt", "bank-evil.key",   "bank-evil.crt"};
+                           "bank-a.key", "bank-a.crt", "bank-evil.key",   "bank-evil.crt",
+                           "bank-b.key", "bank-b.crt"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         unlink(path(d, files[i]));
     rmdir(d);
@@ -115,13 +116,14 @@ static rpc_client *client(const char *target_host, const char *ca_dir, const cha
     return c;
 }
 
-/* Calls Join; returns the mu_err code, the status in *st and the peer the server saw. */
-static int join(rpc_client *c, rpc_status *st, char *peer, size_t cap)
+/* Calls Join as org `as`; returns the mu_err code, the status in *st and what the server
+ * answered in federation_name (the peer it saw; for "fingerprint" its certificate's). */
+static int join_as(rpc_client *c, const char *as, rpc_status *st, char *peer, size_t cap)
 {
     uint8_t pk[32] = {9};
     Mutual__V1__JoinRequest rq = MUTUAL__V1__JOIN_REQUEST__INIT;
     rq.api_version = RPC_API_VERSION;
-    rq.org_name = "bank-a";
+    rq.org_name = (char *)as;
     rq.signing_public_key.data = pk;
     rq.signing_public_key.len = sizeof pk;
     ProtobufCMessage *rep = NULL;
@@ -131,6 +133,64 @@ static int join(rpc_client *c, rpc_status *st, char *peer, size_t cap)
         protobuf_c_message_free_unpacked(rep, NULL);
     }
     return rc;
+}
+
+static int join(rpc_client *c, rpc_status *st, char *peer, size_t cap)
+{
+    return join_as(c, "bank-a", st, peer, cap);
+}
+
+/* The SHA-256 of the certificate file's DER, in hex. */
+static void file_fpr(const char *crt, char hex[2 * RPC_CERT_FPR_BYTES + 1])
+{
+    FILE *f = fopen(crt, "rb");
+    assert_non_null(f);
+    char pem[8192];
+    size_t n = fread(pem, 1, sizeof pem, f);
+    fclose(f);
+    uint8_t fpr[RPC_CERT_FPR_BYTES];
+    assert_int_equal(rpc_certs_pem_identity(pem, n, NULL, fpr), MU_OK);
+    for (size_t i = 0; i < RPC_CERT_FPR_BYTES; i++)
+        snprintf(hex + 2 * i, 3, "%02x", fpr[i]);
+}
+
+/* The server remembers each certificate's identity (rpc_server_call.c, peer_identity): calls
+ * from three connections, interleaved, with two certificates of one name (bank-a, issued
+ * twice by the same CA) and another (bank-b), each see their own certificate's
+ * fingerprint, every time. */
+static void test_peer_fingerprint_per_certificate(void **state)
+{
+    char second[64];
+    snprintf(second, sizeof second, "/tmp/rpc_tls_second_XXXXXX");
+    assert_non_null(mkdtemp(second));
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "cp %s/ca.crt %s/ca.key %s/", dir, dir, second);
+    assert_int_equal(system(cmd), 0);
+    mu_diag d = {{0}};
+    assert_int_equal(rpc_certs_issue(second, "bank-a", NULL, 0, 0, &d), MU_OK);
+    if (access(path(dir, "bank-b.crt"), R_OK))
+        assert_int_equal(rpc_certs_issue(dir, "bank-b", NULL, 0, 0, &d), MU_OK);
+    const char *dirs[3] = {dir, second, dir}, *orgs[3] = {"bank-a", "bank-a", "bank-b"};
+    rpc_client *c[3];
+    char want[3][2 * RPC_CERT_FPR_BYTES + 1], crt[160];
+    for (int k = 0; k < 3; k++) {
+        c[k] = client("127.0.0.1", dir, "ca.crt", dirs[k], orgs[k]);
+        snprintf(crt, sizeof crt, "%s/%s.crt", dirs[k], orgs[k]);
+        file_fpr(crt, want[k]);
+    }
+    assert_string_not_equal(want[0], want[1]);
+    for (int round = 0; round < 3; round++)
+        for (int k = 0; k < 3; k++) {
+            rpc_status st;
+            char got[160] = "";
+            assert_int_equal(join_as(c[k], "fingerprint", &st, got, sizeof got), MU_OK);
+            if (strcmp(got, want[k]))
+                fail_msg("call %d of %s (%s): fingerprint %s, want %s", round, orgs[k], dirs[k],
+                         got, want[k]);
+        }
+    for (int k = 0; k < 3; k++)
+        rpc_client_free(c[k]);
+    rm_dir(second);
 }
 
 static void test_member_accepted_and_named(void **state)
@@ -278,6 +338,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_certs_files_and_errors),
         cmocka_unit_test(test_member_accepted_and_named),
+        cmocka_unit_test(test_peer_fingerprint_per_certificate),
         cmocka_unit_test(test_other_ca_refused),
         cmocka_unit_test(test_untrusted_coordinator_refused),
         cmocka_unit_test(test_no_certificate_and_plaintext_refused),
