@@ -6,7 +6,7 @@
  *   fp32:     cblas_sgemm on fp32 weights (the engine's fp32 path).
  * Rows are split over the OpenMP team in blocks of 16, as the engine splits them.
  *
- *   bf16_gemm_bench [--threads N] [--reps R] [--only NAME]
+ *   bf16_gemm_bench [--threads N] [--reps R] [--only NAME] [--set qwen05|org135]
  *
  * One JSON line per product: name, M, N, K, trans_w, and ms / GFLOP/s (median of R) per way.
  * bf16_gemm_torch.py times torch's bf16 and fp32 matmul on the same shapes. */
@@ -30,6 +30,16 @@ static const shape SHAPES[] = {
     {"qkv_bwd", 2048, 896, 1152, 0},     {"o_bwd", 2048, 896, 896, 0},
     {"gate_up_bwd", 2048, 896, 9728, 0}, {"down_bwd", 2048, 4864, 896, 0},
     {"head_fwd", 208, 151936, 896, 1},   {"head_bwd", 208, 896, 151936, 0},
+};
+
+/* --set org135: an org's round in bench/train/org_bf16.sh (SmolLM2-135M: d 576, q/k/v 960,
+ * MLP 2 x 1536, vocab 49,152; 2 x 256 = 512 rows), where an org trains on one thread. */
+static const shape ORG135[] = {
+    {"qkv_fwd", 512, 960, 576, 1},      {"o_fwd", 512, 576, 576, 1},
+    {"gate_up_fwd", 512, 3072, 576, 1}, {"down_fwd", 512, 576, 1536, 1},
+    {"qkv_bwd", 512, 576, 960, 0},      {"o_bwd", 512, 576, 576, 0},
+    {"gate_up_bwd", 512, 576, 3072, 0}, {"down_bwd", 512, 1536, 576, 0},
+    {"head_fwd", 208, 49152, 576, 1},   {"head_bwd", 208, 576, 49152, 0},
 };
 
 static double now_ms(void)
@@ -72,7 +82,7 @@ static void run(const shape *s, int way, int nt, const float *A, const uint16_t 
 int main(int argc, char **argv)
 {
     int threads = 2, reps = 3;
-    const char *only = NULL;
+    const char *only = NULL, *set = "qwen05";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             threads = atoi(argv[++i]);
@@ -80,10 +90,14 @@ int main(int argc, char **argv)
             reps = atoi(argv[++i]);
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             only = argv[++i];
+        else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc)
+            set = argv[++i];
         else {
             fprintf(stderr, "usage: bf16_gemm_bench [--threads N] [--reps R] [--only NAME]\n"
+                            "                       [--set qwen05|org135]\n"
                             "GFLOP/s of the bf16 kernel, its portable path and fp32 sgemm at\n"
-                            "Qwen2.5-0.5B's product shapes; one JSON line per shape.\n");
+                            "Qwen2.5-0.5B's product shapes (qwen05, the default) or an org's\n"
+                            "round at SmolLM2-135M's (org135); one JSON line per shape.\n");
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
         }
     }
@@ -91,9 +105,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "bf16_gemm_bench: --threads >= 1, --reps in [1, 100]\n");
         return 2;
     }
+    const shape *table = SHAPES;
+    size_t nshape = sizeof SHAPES / sizeof SHAPES[0];
+    if (strcmp(set, "org135") == 0)
+        table = ORG135, nshape = sizeof ORG135 / sizeof ORG135[0];
+    else if (strcmp(set, "qwen05") != 0) {
+        fprintf(stderr, "bf16_gemm_bench: --set is qwen05 or org135, not '%s'\n", set);
+        return 2;
+    }
     omp_set_num_threads(threads);
-    for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++) {
-        const shape *s = &SHAPES[si];
+    for (size_t si = 0; si < nshape; si++) {
+        const shape *s = &table[si];
         if (only && strcmp(only, s->name) != 0)
             continue;
         int64_t na = (int64_t)s->M * s->K, nw = (int64_t)s->N * s->K, nc = (int64_t)s->M * s->N;
@@ -129,10 +151,11 @@ int main(int argc, char **argv)
             ms[way] = t[reps / 2];
         }
         tr_bf16_set_portable(0);
-        printf("{\"name\":\"%s\",\"M\":%d,\"N\":%d,\"K\":%d,\"trans_w\":%d,\"threads\":%d,"
+        printf("{\"set\":\"%s\",\"name\":\"%s\",\"M\":%d,\"N\":%d,\"K\":%d,\"trans_w\":%d,"
+               "\"threads\":%d,"
                "\"native\":%d,\"bf16_ms\":%.2f,\"bf16_gflops\":%.1f,\"portable_ms\":%.2f,"
                "\"portable_gflops\":%.1f,\"fp32_ms\":%.2f,\"fp32_gflops\":%.1f}\n",
-               s->name, s->M, s->N, s->K, s->trans_w, threads, tr_bf16_native(), ms[0],
+               set, s->name, s->M, s->N, s->K, s->trans_w, threads, tr_bf16_native(), ms[0],
                flop / ms[0] / 1e6, ms[1], flop / ms[1] / 1e6, ms[2], flop / ms[2] / 1e6);
         fflush(stdout);
         free(A), free(Wf), free(C), free(W);
