@@ -35,6 +35,9 @@ static const bench_cfg CONFIGS[] = {
     /* SmolLM2-360M (config.json: hidden 960, 32 layers, 15 heads, 5 KV heads, intermediate
      * 2560, vocab 49,152, tied, rope_theta 100000, no biases, max_position_embeddings 8192),
      * batch 4 x 512. */
+    /* SmolLM2-135M (config.json: hidden 576, 30 layers, 9 heads, 3 KV heads, intermediate 1536,
+     * vocab 49,152, tied, rope_theta 100000), batch 2 x 256: an org's round in org_bf16.sh. */
+    {"smollm135", 49152, 576, 30, 9, 256, 2, 1, 3, 1536, 1e5f, 0, 0, 0.02f, 1e-5f, 8192},
     {"smollm360", 49152, 960, 32, 15, 512, 4, 1, 5, 2560, 1e5f, 0, 0, 0.02f, 1e-5f, 8192},
     /* Llama-3.2-1B (hidden 2048, 16 layers, 32 heads, 8 KV heads, intermediate 8192, vocab
      * 128,256, tied, rope_theta 500000, rope_scaling llama3 factor 32, low 1, high 4,

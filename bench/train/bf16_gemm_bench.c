@@ -1,12 +1,12 @@
-/* bf16_gemm_bench - GFLOP/s of the base products of a training step at Qwen2.5-0.5B's shape
- * (d 896, q/k/v 1152, MLP 2 x 4864, vocab 151,936; batch 4 x 512 = 2048 rows, the LM head
- * one 208-row chunk), three ways in one run:
+/* bf16_gemm_bench - GFLOP/s of the base products of a training step of a bench_models.h row
+ * (--config; qwen05 by default: d 896, q/k/v 1152, MLP 2 x 4864, vocab 151,936; batch 4 x 512
+ * = 2048 rows, the LM head one 208-row chunk), three ways in one run:
  *   bf16:     tr_bf16_gemm, the AVX-512 BF16 kernel (or the portable one without it),
  *   portable: tr_bf16_gemm forced to its portable path (bf16 W widened, sgemm),
  *   fp32:     cblas_sgemm on fp32 weights (the engine's fp32 path).
  * Rows are split over the OpenMP team in blocks of 16, as the engine splits them.
  *
- *   bf16_gemm_bench [--threads N] [--reps R] [--only NAME] [--set qwen05|org135]
+ *   bf16_gemm_bench [--threads N] [--reps R] [--only NAME] [--config NAME]
  *
  * One JSON line per product: name, M, N, K, trans_w, and ms / GFLOP/s (median of R) per way.
  * bf16_gemm_torch.py times torch's bf16 and fp32 matmul on the same shapes. */
@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_models.h"
 #include "tr_bf16.h"
 
 typedef struct {
@@ -24,23 +25,23 @@ typedef struct {
     int M, N, K, trans_w; /* C (M, N) = A (M, K) . op(W); trans_w: W (N, K) */
 } shape;
 
-static const shape SHAPES[] = {
-    {"qkv_fwd", 2048, 1152, 896, 1},     {"o_fwd", 2048, 896, 896, 1},
-    {"gate_up_fwd", 2048, 9728, 896, 1}, {"down_fwd", 2048, 896, 4864, 1},
-    {"qkv_bwd", 2048, 896, 1152, 0},     {"o_bwd", 2048, 896, 896, 0},
-    {"gate_up_bwd", 2048, 896, 9728, 0}, {"down_bwd", 2048, 4864, 896, 0},
-    {"head_fwd", 208, 151936, 896, 1},   {"head_bwd", 208, 896, 151936, 0},
-};
+#define N_PRODUCTS 10
 
-/* --set org135: an org's round in bench/train/org_bf16.sh (SmolLM2-135M: d 576, q/k/v 960,
- * MLP 2 x 1536, vocab 49,152; 2 x 256 = 512 rows), where an org trains on one thread. */
-static const shape ORG135[] = {
-    {"qkv_fwd", 512, 960, 576, 1},      {"o_fwd", 512, 576, 576, 1},
-    {"gate_up_fwd", 512, 3072, 576, 1}, {"down_fwd", 512, 576, 1536, 1},
-    {"qkv_bwd", 512, 576, 960, 0},      {"o_bwd", 512, 576, 576, 0},
-    {"gate_up_bwd", 512, 576, 3072, 0}, {"down_bwd", 512, 1536, 576, 0},
-    {"head_fwd", 208, 49152, 576, 1},   {"head_bwd", 208, 576, 49152, 0},
-};
+/* The base products of one training step of a Llama-family row of bench_models.h (the
+ * fused q/k/v, o, fused gate/up, down, forward and backward) at its B x T rows, and the LM
+ * head's at the rows of one cross-entropy chunk (tr_ce_rows, the engine's default). */
+static void products(const bench_cfg *b, shape out[N_PRODUCTS])
+{
+    int N = b->B * b->T, C = b->C, qkv = C + 2 * b->KV * (C / b->H), F = b->F, V = b->V;
+    int hr = tr_ce_rows(0, N, V);
+    const shape s[N_PRODUCTS] = {
+        {"qkv_fwd", N, qkv, C, 1},       {"o_fwd", N, C, C, 1},     {"gate_up_fwd", N, 2 * F, C, 1},
+        {"down_fwd", N, C, F, 1},        {"qkv_bwd", N, C, qkv, 0}, {"o_bwd", N, C, C, 0},
+        {"gate_up_bwd", N, C, 2 * F, 0}, {"down_bwd", N, F, C, 0},  {"head_fwd", hr, V, C, 1},
+        {"head_bwd", hr, C, V, 0},
+    };
+    memcpy(out, s, sizeof s);
+}
 
 static double now_ms(void)
 {
@@ -82,7 +83,7 @@ static void run(const shape *s, int way, int nt, const float *A, const uint16_t 
 int main(int argc, char **argv)
 {
     int threads = 2, reps = 3;
-    const char *only = NULL, *set = "qwen05";
+    const char *only = NULL, *config = "qwen05";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             threads = atoi(argv[++i]);
@@ -90,14 +91,15 @@ int main(int argc, char **argv)
             reps = atoi(argv[++i]);
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             only = argv[++i];
-        else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc)
-            set = argv[++i];
+        else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config = argv[++i];
         else {
             fprintf(stderr, "usage: bf16_gemm_bench [--threads N] [--reps R] [--only NAME]\n"
-                            "                       [--set qwen05|org135]\n"
-                            "GFLOP/s of the bf16 kernel, its portable path and fp32 sgemm at\n"
-                            "Qwen2.5-0.5B's product shapes (qwen05, the default) or an org's\n"
-                            "round at SmolLM2-135M's (org135); one JSON line per shape.\n");
+                            "                       [--config NAME]\n"
+                            "GFLOP/s of the bf16 kernel, its portable path and fp32 sgemm at the\n"
+                            "product shapes of a training step of a Llama-family model of\n"
+                            "bench_models.h (qwen05, the default; smollm135 is an org's round of\n"
+                            "org_bf16.sh); one JSON line per shape.\n");
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
         }
     }
@@ -105,16 +107,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "bf16_gemm_bench: --threads >= 1, --reps in [1, 100]\n");
         return 2;
     }
-    const shape *table = SHAPES;
-    size_t nshape = sizeof SHAPES / sizeof SHAPES[0];
-    if (strcmp(set, "org135") == 0)
-        table = ORG135, nshape = sizeof ORG135 / sizeof ORG135[0];
-    else if (strcmp(set, "qwen05") != 0) {
-        fprintf(stderr, "bf16_gemm_bench: --set is qwen05 or org135, not '%s'\n", set);
+    const bench_cfg *bc = bench_cfg_find(config);
+    if (!bc || !bc->llama) {
+        fprintf(stderr,
+                "bf16_gemm_bench: --config names a Llama-family row of bench_models.h, "
+                "not '%s'\n",
+                config);
         return 2;
     }
+    shape table[N_PRODUCTS];
+    products(bc, table);
     omp_set_num_threads(threads);
-    for (size_t si = 0; si < nshape; si++) {
+    for (size_t si = 0; si < N_PRODUCTS; si++) {
         const shape *s = &table[si];
         if (only && strcmp(only, s->name) != 0)
             continue;
@@ -151,11 +155,11 @@ int main(int argc, char **argv)
             ms[way] = t[reps / 2];
         }
         tr_bf16_set_portable(0);
-        printf("{\"set\":\"%s\",\"name\":\"%s\",\"M\":%d,\"N\":%d,\"K\":%d,\"trans_w\":%d,"
+        printf("{\"config\":\"%s\",\"name\":\"%s\",\"M\":%d,\"N\":%d,\"K\":%d,\"trans_w\":%d,"
                "\"threads\":%d,"
                "\"native\":%d,\"bf16_ms\":%.2f,\"bf16_gflops\":%.1f,\"portable_ms\":%.2f,"
                "\"portable_gflops\":%.1f,\"fp32_ms\":%.2f,\"fp32_gflops\":%.1f}\n",
-               set, s->name, s->M, s->N, s->K, s->trans_w, threads, tr_bf16_native(), ms[0],
+               config, s->name, s->M, s->N, s->K, s->trans_w, threads, tr_bf16_native(), ms[0],
                flop / ms[0] / 1e6, ms[1], flop / ms[1] / 1e6, ms[2], flop / ms[2] / 1e6);
         fflush(stdout);
         free(A), free(Wf), free(C), free(W);

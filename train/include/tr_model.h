@@ -296,6 +296,9 @@ const float *tr_model_logits(const tr_model *m);
  * TR_CE_FULL within fp32 rounding. MU_ERR_INVALID for rows < TR_CE_FULL. */
 #define TR_CE_FULL (-1)
 int tr_model_set_ce_chunk(tr_model *m, int rows);
+/* The rows of one LM-head chunk for N rows under tr_model_set_ce_chunk(m, chunk): 0 for
+ * TR_CE_FULL (no chunks), an explicit count capped at N, for 0 the 2^25 / V rule above. */
+int tr_ce_rows(int chunk, int64_t N, int V);
 
 /* The most logits (B * T * V, or chunk rows * V) a forward materialises: a forward without
  * targets or in TR_CE_FULL mode above it, or a chunk larger than it, is refused with

@@ -155,7 +155,6 @@ tr_attn_opts tr_layer_attn(const tr_model *m, int l);
 
 /* tr_forward.c */
 int tr_acts_reserve(tr_model *m, int B, int T);
-int tr_ce_rows(int chunk, int64_t N, int V);
 /* tr_dp.c: with pex set, the next backward also writes every record's (row of B) own
  * gradient of the (mean over B*T) loss into pex (B, n_train); NULL stops it. */
 void tr_model_set_pex(tr_model *m, float *pex);
